@@ -1,0 +1,30 @@
+# The two commands the README opens with: `make demo` and `make test`.
+# Both do their own set-up on a fresh Debian machine (system packages, then a venv).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := libportaudio2 xvfb xauth graphviz
+
+.PHONY: demo test setup system-packages bench
+
+demo: setup
+	$(PY) -m gossip --demo
+
+test: setup
+	$(PY) -m pytest
+
+setup: $(VENV)/.installed
+
+system-packages:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml | system-packages
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@

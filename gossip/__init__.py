@@ -1,0 +1,1 @@
+"""Gossip: end-to-end-encrypted hub-and-spoke chat and calls."""

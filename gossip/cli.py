@@ -1,0 +1,298 @@
+"""`gossip-cli` / `python -m gossip.cli`: chat from a terminal or a script.
+
+Every failure is one line on stderr and a non-zero exit status, never a traceback:
+1 general failure, 2 bad usage or input, 3 login refused, 4 the hub's key changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import AsyncIterator, Sequence
+
+import trio
+
+from gossip.actors.actor import run_actor
+
+from gossip.client import events as ev
+from gossip.client.profile import Profile
+from gossip.client.session import (
+    AcceptKey, GetState, Leave, LoginFailed, SendChat, Session, SessionConfig, SessionState, VerifyKey,
+)
+from gossip.client.messages import ChatMessage, check_ttl
+from gossip.client.transport import ConnectionLost, HubUnreachable
+from gossip.crypto import CryptoError, HubKeyChanged, safety_number
+from gossip.hub.config import DEFAULT_PORT
+from gossip.wire import is_valid_name
+
+EXIT_FAILURE, EXIT_USAGE, EXIT_LOGIN, EXIT_HUB_KEY = 1, 2, 3, 4
+
+
+class CliError(Exception):
+    def __init__(self, message: str, status: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gossip-cli", description="Gossip from a terminal.")
+    parser.add_argument("--host", default=os.environ.get("GOSSIP_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GOSSIP_PORT",
+                                                                       DEFAULT_PORT)))
+    parser.add_argument("--password", default=os.environ.get("GOSSIP_PASSWORD"),
+                        help="the hub's password (or GOSSIP_PASSWORD)")
+    parser.add_argument("--user", default=os.environ.get("GOSSIP_USER") or _login_name())
+    parser.add_argument("--profile", type=Path, help="profile directory (keys and pins)")
+    parser.add_argument("--insecure-no-tls", action="store_true",
+                        help="plain ws:// to a hub started the same way (debugging only)")
+    parser.add_argument("--accept-hub-key", metavar="FINGERPRINT",
+                        help="accept this new certificate fingerprint for the hub")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("members", help="users online, one a line")
+    commands.add_parser("channels", help="the hub's channels")
+    send = commands.add_parser("send", help="send a message to a channel")
+    send.add_argument("channel")
+    send.add_argument("text")
+    send.add_argument("--expiry", type=float, default=3600.0, help="seconds to live")
+    listen = commands.add_parser("listen", help="print messages as they arrive")
+    listen.add_argument("--channel")
+    listen.add_argument("--count", type=int, help="stop after this many messages")
+    listen.add_argument("--json", action="store_true", help="one JSON object a line")
+    key = commands.add_parser("key", help="your key and other users' keys")
+    key_commands = key.add_subparsers(dest="key_command", required=True)
+    key_commands.add_parser("fingerprint", help="your key's fingerprint")
+    key_commands.add_parser("export", help="your public key, ASCII-armoured")
+    for name, text in (("safety", "the safety number to compare with USER out of band"),
+                       ("verify", "mark USER's key verified (after comparing safety numbers)"),
+                       ("accept", "accept USER's changed key")):
+        sub = key_commands.add_parser(name, help=text)
+        sub.add_argument("peer", metavar="USER")
+    return parser
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "me"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        _check_args(args)
+        return trio.run(run, args) or 0
+    except CliError as exc:
+        return _fail(str(exc), exc.status)
+    except KeyboardInterrupt:
+        return 130
+    except BaseExceptionGroup as group:  # a nursery wraps what its tasks raised
+        return _fail_group(group)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if not is_valid_name(args.user):
+        raise CliError(f"invalid user name {args.user!r} (letters, digits, '_', '.', '-')",
+                       EXIT_USAGE)
+    channel = getattr(args, "channel", None)
+    if channel is not None and not is_valid_name(channel):
+        raise CliError(f"invalid channel name {channel!r}", EXIT_USAGE)
+    if getattr(args, "count", None) is not None and args.count < 1:
+        raise CliError("--count must be at least 1", EXIT_USAGE)
+    if getattr(args, "expiry", None) is not None:
+        try:
+            check_ttl(args.expiry)
+        except ValueError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"gossip-cli: {message}", file=sys.stderr)
+    return status
+
+
+def _fail_group(group: BaseExceptionGroup) -> int:
+    leaves = list(_leaves(group))
+    for exc in leaves:
+        if isinstance(exc, KeyboardInterrupt):
+            return 130
+    for exc in leaves:
+        status = _status_of(exc)
+        if status is not None:
+            return _fail(_message_of(exc), status)
+    raise group
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def _status_of(exc: BaseException) -> int | None:
+    if isinstance(exc, CliError):
+        return exc.status
+    if isinstance(exc, LoginFailed):
+        return EXIT_LOGIN
+    if isinstance(exc, HubKeyChanged):
+        return EXIT_HUB_KEY
+    if isinstance(exc, (HubUnreachable, ConnectionLost, CryptoError, OSError)):
+        return EXIT_FAILURE
+    return None
+
+
+def _message_of(exc: BaseException) -> str:
+    if isinstance(exc, HubKeyChanged):
+        return (f"the hub's certificate changed (pinned {exc.pinned}, offered {exc.offered}); "
+                f"if its operator confirms the new one, rerun with --accept-hub-key "
+                f"{exc.offered}")
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+# -- commands -------------------------------------------------------------------------------
+
+async def run(args: argparse.Namespace) -> int:
+    profile = _open_profile(args)
+    if args.command == "key" and args.key_command in ("fingerprint", "export", "accept"):
+        return _offline_key_command(args, profile)
+    async with connect(args, profile) as (session, events):
+        if args.command == "members":
+            state: SessionState = await session.ref.ask(GetState())
+            for member in state.members:
+                print(member.user)
+        elif args.command == "channels":
+            state = await session.ref.ask(GetState())
+            for channel in state.channels:
+                print(channel)
+        elif args.command == "send":
+            await _send(args, session)
+        elif args.command == "listen":
+            await _listen(args, events)
+        elif args.command == "key":
+            await _key_with_hub(args, profile, session)
+    return 0
+
+
+def _open_profile(args: argparse.Namespace) -> Profile:
+    try:
+        profile = Profile.open(args.user, args.profile)
+    except CryptoError as exc:
+        raise CliError(f"cannot open the profile: {exc}") from None
+    except OSError as exc:
+        raise CliError(f"cannot open the profile: {exc.strerror or exc}") from None
+    if args.accept_hub_key:
+        profile.known_hubs.accept(args.host, args.port, args.accept_hub_key)
+        print(f"accepted hub key {args.accept_hub_key} for {args.host}:{args.port}",
+              file=sys.stderr)
+    return profile
+
+
+@asynccontextmanager
+async def connect(args: argparse.Namespace, profile: Profile
+                  ) -> AsyncIterator[tuple[Session, trio.MemoryReceiveChannel[ev.SessionEvent]]]:
+    """A synced session; events that the command does not read are printed when they are
+    warnings (a changed key, the first use of a hub)."""
+    if not args.password:
+        raise CliError("no password: pass --password or set GOSSIP_PASSWORD", EXIT_USAGE)
+    config = SessionConfig(args.host, args.port, args.password, tls=not args.insecure_no_tls)
+    send_events, receive_events = trio.open_memory_channel[ev.SessionEvent](1024)
+    session = Session(profile, config, send_events)
+    forward, events = trio.open_memory_channel[ev.SessionEvent](1024)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run_actor, session)
+        nursery.start_soon(_watch, receive_events, forward, args)
+        with trio.fail_after(30):
+            await session.synced.wait()
+        yield session, events
+        # Leave politely, so the hub has read everything we sent before the socket closes.
+        with trio.move_on_after(5):
+            await session.ref.ask(Leave())
+        nursery.cancel_scope.cancel()
+
+
+async def _watch(events: trio.MemoryReceiveChannel[ev.SessionEvent],
+                 forward: trio.MemorySendChannel[ev.SessionEvent],
+                 args: argparse.Namespace) -> None:
+    async for event in events:
+        if isinstance(event, ev.Connected) and event.first_use:
+            print(f"gossip-cli: first connection to {args.host}:{args.port}; pinned its "
+                  f"certificate {event.fingerprint}", file=sys.stderr)
+        elif isinstance(event, ev.KeyChanged):
+            print(f"gossip-cli: WARNING: {event.user}'s key CHANGED (pinned {event.pinned}, "
+                  f"now {event.offered}); their messages are unverified until you run "
+                  f"'gossip-cli key accept {event.user}'", file=sys.stderr)
+        elif isinstance(event, ev.Disconnected):
+            raise CliError(f"disconnected: {event.reason}")
+        try:
+            forward.send_nowait(event)
+        except trio.WouldBlock:
+            pass  # nobody is reading (e.g. `members`): events are not needed
+
+
+async def _send(args: argparse.Namespace, session: Session) -> None:
+    try:
+        message: ChatMessage = await session.ref.ask(
+            SendChat(args.channel, args.text, args.expiry))
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    print(message.id)
+
+
+async def _listen(args: argparse.Namespace,
+                  events: trio.MemoryReceiveChannel[ev.SessionEvent]) -> None:
+    shown = 0
+    async for event in events:
+        if not isinstance(event, ev.MessageReceived):
+            continue
+        message = event.message
+        if args.channel and message.channel != args.channel:
+            continue
+        if args.json:
+            print(json.dumps(message.as_json()), flush=True)
+        else:
+            mark = "verified" if message.verified else f"NOT VERIFIED ({message.trust.value})"
+            stamp = time.strftime("%H:%M:%S", time.localtime(message.sent_at))
+            print(f"[{stamp}] #{message.channel} <{message.sender}> {message.text}   "
+                  f"[{mark}, expires in {message.expires_at - time.time():.0f} s]", flush=True)
+        shown += 1
+        if args.count is not None and shown >= args.count:
+            return
+
+
+def _offline_key_command(args: argparse.Namespace, profile: Profile) -> int:
+    if args.key_command == "fingerprint":
+        print(profile.identity.fingerprint)
+    elif args.key_command == "export":
+        print(profile.identity.public.armored())
+    elif args.key_command == "accept":
+        try:
+            profile.pins.accept(args.peer)
+        except CryptoError as exc:
+            raise CliError(f"nothing to accept for {args.peer}: {exc}") from None
+        print(f"accepted the new key of {args.peer}; it is pinned now")
+    return 0
+
+
+async def _key_with_hub(args: argparse.Namespace, profile: Profile, session: Session) -> None:
+    state: SessionState = await session.ref.ask(GetState())
+    peer = next((m for m in state.members if m.user == args.peer), None)
+    fingerprint = peer.fingerprint if peer else profile.pins.pinned_fingerprint(args.peer)
+    if fingerprint is None:
+        raise CliError(f"{args.peer} is not online and has no pinned key")
+    number = safety_number(profile.identity.user, profile.identity.fingerprint,
+                           args.peer, fingerprint)
+    if args.key_command == "safety":
+        print(number)
+        return
+    await session.ref.ask(VerifyKey(args.peer))
+    print(f"{args.peer}'s key is verified (safety number {number})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""What a client session tells its front end (CLI, desktop app): plain frozen values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gossip.crypto.pins import Trust
+
+from .messages import ChatMessage
+
+
+@dataclass(frozen=True)
+class Connected:
+    hub: str
+    fingerprint: str
+    first_use: bool  # the hub's certificate was pinned just now
+
+
+@dataclass(frozen=True)
+class Synced:
+    members: tuple[str, ...]
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MemberJoined:
+    user: str
+    fingerprint: str
+    trust: Trust
+
+
+@dataclass(frozen=True)
+class MemberLeft:
+    user: str
+
+
+@dataclass(frozen=True)
+class KeyChanged:
+    """Loud: the hub handed out a key for `user` other than the pinned one."""
+
+    user: str
+    pinned: str
+    offered: str
+
+
+@dataclass(frozen=True)
+class ChannelsChanged:
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MessageReceived:
+    message: ChatMessage
+
+
+@dataclass(frozen=True)
+class MessageRejected:
+    sender: str
+    channel: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class MessageExpired:
+    id: str
+    channel: str
+
+
+@dataclass(frozen=True)
+class HubError:
+    """The hub refused something we sent, without closing the connection."""
+
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    code: str
+    reason: str
+
+
+SessionEvent = (Connected | Synced | MemberJoined | MemberLeft | KeyChanged | ChannelsChanged
+                | MessageReceived | MessageRejected | MessageExpired | HubError | Disconnected)

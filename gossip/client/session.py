@@ -1,0 +1,365 @@
+"""The client's session with a hub, as an actor: connect, log in, sync keys, then chat.
+
+It owns the connection, the login and key-sync machines, the key pins and the message store.
+Front ends (CLI, desktop app) only send it commands (SendChat, AcceptKey, ...) and read the
+events it publishes; they never touch its state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import trio
+
+from gossip._groups import sole_error
+from gossip.actors.actor import Actor
+from gossip.crypto import CryptoError, PakeClient, PublicKey
+from gossip.crypto.pins import Trust
+from gossip.fsm import Close, ClientHandshake, ClientKeySync, ProtocolViolation, Report, Send
+from gossip.fsm.actions import Action
+from gossip.wire import (
+    PROTOCOL_VERSION, Channels, Command, Error, Frame, Greeting, HubHello, Key, KeyRemoved,
+    KeyRequest, LoginProof, Message, Welcome,
+)
+
+from . import events as ev
+from .messages import DEFAULT_TTL, ChatMessage, MessageRejected, open_chat, seal_chat
+from .profile import Profile
+from .store import MessageStore
+from .transport import ConnectionLost, HubLink, open_hub_link
+
+log = logging.getLogger("gossip.client")
+
+
+class LoginFailed(Exception):
+    """The hub refused us or could not prove itself; `code` is the hub's or ours."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    host: str
+    port: int
+    password: str
+    tls: bool = True
+    login_timeout: float = 15.0
+    # Wall-clock time for message timestamps; tests pass one driven by trio's MockClock.
+    clock: Callable[[], float] = field(default=time.time)
+
+
+# -- commands a front end sends the session (ask returns the reply) --------------------------
+
+@dataclass(frozen=True)
+class SendChat:
+    channel: str
+    text: str
+    ttl: float = DEFAULT_TTL
+
+
+@dataclass(frozen=True)
+class AcceptKey:
+    user: str
+
+
+@dataclass(frozen=True)
+class VerifyKey:
+    user: str
+
+
+@dataclass(frozen=True)
+class GetState:
+    pass
+
+
+@dataclass(frozen=True)
+class Leave:
+    """Close the connection politely; the session then ends."""
+
+
+@dataclass(frozen=True)
+class MemberView:
+    user: str
+    fingerprint: str
+    trust: Trust
+
+
+@dataclass(frozen=True)
+class SessionState:
+    hub: str
+    hub_fingerprint: str
+    channels: tuple[str, ...]
+    members: tuple[MemberView, ...]
+    messages: tuple[ChatMessage, ...]
+
+
+class Session(Actor):
+    def __init__(self, profile: Profile, config: SessionConfig,
+                 events: trio.MemorySendChannel[ev.SessionEvent]) -> None:
+        self._profile = profile
+        self._identity = profile.identity
+        self._config = config
+        self._events = events
+        self._link: HubLink | None = None
+        self._hub_name = ""
+        self._handshake = ClientHandshake()
+        self._keysync = ClientKeySync()
+        self._keys: dict[str, PublicKey] = {}
+        # Trust as of this session: a key first pinned in this session stays NEW here.
+        self._trust: dict[str, Trust] = {}
+        self._channels: tuple[str, ...] = ()
+        self._store = MessageStore()
+        self._store_changed = trio.Event()
+        self._outgoing: list[Frame] = []  # frames the last transitions asked us to send
+        self._leaving = False
+        self.synced = trio.Event()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def main(self) -> None:
+        try:
+            await self._connect_and_serve()
+        except BaseExceptionGroup as group:
+            raise sole_error(group) from None
+
+    async def _connect_and_serve(self) -> None:
+        async with trio.open_nursery() as nursery:
+            try:
+                self._link = await open_hub_link(nursery, self._config.host, self._config.port,
+                                                 tls=self._config.tls,
+                                                 known_hubs=self._profile.known_hubs)
+                await self._log_in()
+                await self._emit(ev.Connected(self._hub_name, self._link.fingerprint,
+                                              self._link.first_use))
+                self._run(self._keysync, "start", {Command.KEY_REQUEST: [KeyRequest()]})
+                await self._flush()
+                nursery.start_soon(self._expire_messages)
+                nursery.start_soon(self.serve)
+                await self._read_frames()
+            except ConnectionLost as exc:
+                if self._leaving:
+                    return
+                await self._emit(ev.Disconnected("lost", str(exc)))
+                raise
+            finally:
+                nursery.cancel_scope.cancel()
+                if self._link is not None:
+                    await self._link.abort()
+
+    async def _log_in(self) -> None:
+        assert self._link is not None
+        pake: PakeClient | None = None
+        try:
+            with trio.fail_after(self._config.login_timeout):
+                self._run(self._handshake, "connected", {Command.GREETING: [Greeting(
+                    version=PROTOCOL_VERSION, user=self._identity.user,
+                    public_key=self._identity.public.to_bytes())]})
+                await self._flush()
+                while not self._handshake.finished:
+                    frame = await self._link.receive()
+                    if isinstance(frame, HubHello):
+                        self._hub_name = frame.hub
+                        pake = PakeClient(self._config.password, self._identity.user,
+                                          self._identity.fingerprint, self._link.fingerprint,
+                                          PROTOCOL_VERSION)
+                        proof = LoginProof(pake=pake.message, confirm=pake.finish(frame.pake))
+                        self._run(self._handshake, "hub_hello", {Command.LOGIN_PROOF: [proof]},
+                                  supported=frame.version == PROTOCOL_VERSION)
+                    elif isinstance(frame, Welcome) and pake is not None:
+                        self._run(self._handshake, "welcome", {},
+                                  valid=_confirms(pake, frame.confirm))
+                    elif isinstance(frame, Error):
+                        self._run(self._handshake, "error", {})
+                        raise LoginFailed(frame.code, _refusal(frame))
+                    else:
+                        self._run(self._handshake, frame.command.readable, {})
+                    await self._flush()
+        except trio.TooSlowError:
+            self._handshake.handle("timeout")
+            raise LoginFailed("timeout", "the hub did not complete the login in time") from None
+        except CryptoError as exc:  # the hub's PAKE message was not a valid point
+            raise LoginFailed("auth", f"the hub's login message was invalid: {exc}") from None
+
+    # -- the live phase ----------------------------------------------------------------------
+    async def _read_frames(self) -> None:
+        assert self._link is not None
+        while True:
+            frame = await self._link.receive()
+            if isinstance(frame, Error):
+                # The hub refused one of our frames; it closes the link itself if it must.
+                await self._emit(ev.HubError(frame.code, frame.reason))
+                continue
+            self._run(self._keysync, frame.command.readable, {})
+            if isinstance(frame, Key):
+                await self._take_key(frame)
+            elif isinstance(frame, KeyRemoved):
+                self._keys.pop(frame.user, None)
+                await self._emit(ev.MemberLeft(frame.user))
+            elif isinstance(frame, Channels):
+                self._channels = frame.channels
+                if self.synced.is_set():
+                    await self._emit(ev.ChannelsChanged(frame.channels))
+            elif frame.command is Command.END_OF_KEYS:
+                self.synced.set()
+                await self._emit(ev.Synced(tuple(sorted(self._keys)), self._channels))
+            elif isinstance(frame, Message):
+                await self._take_message(frame)
+
+    async def _take_key(self, frame: Key) -> None:
+        try:
+            key = PublicKey.from_bytes(frame.key)
+        except CryptoError as exc:
+            log.warning("ignoring unusable key for %s: %s", frame.user, exc)
+            return
+        if key.user != frame.user:
+            log.warning("ignoring key whose user id %r is not %r", key.user, frame.user)
+            return
+        trust = self._profile.pins.check(frame.user, key.fingerprint)
+        if not (trust is Trust.PINNED and self._trust.get(frame.user) is Trust.NEW):
+            self._trust[frame.user] = trust
+        self._keys[frame.user] = key
+        if trust is Trust.CHANGED:
+            pinned = self._profile.pins.pinned_fingerprint(frame.user) or ""
+            await self._emit(ev.KeyChanged(frame.user, pinned, key.fingerprint))
+        if self.synced.is_set() or trust is Trust.CHANGED:
+            await self._emit(ev.MemberJoined(frame.user, key.fingerprint, trust))
+
+    async def _take_message(self, frame: Message) -> None:
+        sender = frame.sender or ""
+        key = self._keys.get(sender)
+        if key is None:
+            await self._emit(ev.MessageRejected(sender, frame.channel, "unknown_sender",
+                                                "no key for the sender"))
+            return
+        trust = self._trust_of(sender)
+        try:
+            message = open_chat(frame.blob, self._identity, routed_sender=sender,
+                                routed_channel=frame.channel, sender_key=key, trust=trust,
+                                now=self._config.clock())
+        except MessageRejected as exc:
+            log.info("rejected message from %s in %s: %s", sender, frame.channel, exc)
+            await self._emit(ev.MessageRejected(sender, frame.channel, exc.reason, exc.detail))
+            return
+        if not self._store.add(message):
+            log.info("dropped repeated message %s from %s", message.id, sender)
+            return
+        self._store_changed.set()
+        await self._emit(ev.MessageReceived(message))
+
+    async def _expire_messages(self) -> None:
+        """Drop messages from view and store when their time is up."""
+        while True:
+            due = self._store.next_expiry()
+            self._store_changed = trio.Event()
+            if due is None:
+                await self._store_changed.wait()
+                continue
+            with trio.move_on_after(max(0.0, due - self._config.clock())):
+                await self._store_changed.wait()
+            for message in self._store.expire(self._config.clock()):
+                await self._emit(ev.MessageExpired(message.id, message.channel))
+
+    # -- commands from front ends -------------------------------------------------------------
+    async def receive(self, message: object) -> object:
+        if isinstance(message, SendChat):
+            return await self._send_chat(message)
+        if isinstance(message, AcceptKey):
+            self._profile.pins.accept(message.user)
+            return self._refresh_trust(message.user)
+        if isinstance(message, VerifyKey):
+            key = self._keys.get(message.user)
+            fingerprint = key.fingerprint if key else (
+                self._profile.pins.pinned_fingerprint(message.user) or "")
+            self._profile.pins.verify(message.user, fingerprint)
+            return self._refresh_trust(message.user)
+        if isinstance(message, GetState):
+            return self.state()
+        if isinstance(message, Leave):
+            self._leaving = True
+            if self._link is not None:
+                await self._link.aclose()
+            return None
+        raise TypeError(f"unknown command {message!r}")
+
+    def _trust_of(self, user: str) -> Trust:
+        return self._trust.get(user) or self._profile.pins.trust_of(user) or Trust.NEW
+
+    def _refresh_trust(self, user: str) -> Trust:
+        trust = self._profile.pins.trust_of(user) or Trust.NEW
+        self._trust[user] = trust
+        return trust
+
+    def state(self) -> SessionState:
+        members = tuple(MemberView(user, key.fingerprint, self._trust_of(user))
+                        for user, key in sorted(self._keys.items()))
+        return SessionState(self._hub_name, self._link.fingerprint if self._link else "",
+                            self._channels, members, tuple(self._store.messages()))
+
+    async def _send_chat(self, command: SendChat) -> ChatMessage:
+        if not self.synced.is_set():
+            raise RuntimeError("not connected to the hub yet")
+        if command.channel not in self._channels:
+            raise ValueError(f"no channel {command.channel!r} on this hub "
+                             f"(channels: {', '.join(self._channels)})")
+        # A member whose key changed and was not accepted gets nothing: sealing to an
+        # unconfirmed key could hand the message to whoever swapped it.
+        recipients = [key for user, key in self._keys.items()
+                      if self._trust_of(user) is not Trust.CHANGED]
+        if self._identity.user not in self._keys:
+            recipients.append(self._identity.public)
+        blob, message = seal_chat(self._identity, recipients, channel=command.channel,
+                                  text=command.text, ttl=command.ttl, now=self._config.clock())
+        self._run(self._keysync, "send_message",
+                  {Command.MESSAGE: [Message(channel=command.channel, blob=blob)]})
+        await self._flush()
+        self._store.add(message)
+        self._store_changed.set()
+        return message
+
+    # -- machines and actions ----------------------------------------------------------------
+    def _run(self, machine: ClientHandshake | ClientKeySync, event: str,
+             frames: dict[Command, list[Frame]], **data: object) -> None:
+        try:
+            actions = machine.handle(event, **data)
+        except ProtocolViolation as exc:
+            raise ConnectionLost(f"the hub broke the protocol: {exc}") from None
+        self._outgoing.extend(self._perform(actions, frames))
+
+    def _perform(self, actions: list[Action], frames: dict[Command, list[Frame]]) -> list[Frame]:
+        out: list[Frame] = []
+        for action in actions:
+            if isinstance(action, Send):
+                out.extend(frames.get(action.command, []))
+            elif isinstance(action, Close):
+                raise LoginFailed(action.code, action.reason)
+            elif isinstance(action, Report):
+                log.debug("%s: %s", self._identity.user, action.what)
+        return out
+
+    async def _flush(self) -> None:
+        assert self._link is not None
+        outgoing, self._outgoing = self._outgoing, []
+        for frame in outgoing:
+            await self._link.send(frame)
+
+    async def _emit(self, event: ev.SessionEvent) -> None:
+        await self._events.send(event)
+
+
+def _confirms(pake: PakeClient, confirm: bytes) -> bool:
+    try:
+        pake.verify_hub(confirm)
+    except CryptoError:
+        return False
+    return True
+
+
+def _refusal(frame: Error) -> str:
+    if frame.code == "auth":
+        return "login refused: wrong password (or the hub is not the one you pinned)"
+    return f"login refused by the hub ({frame.code}): {frame.reason}"

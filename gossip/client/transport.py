@@ -1,0 +1,106 @@
+"""Opening a connection to a hub: TCP, TLS with the hub's certificate pinned like SSH's
+known_hosts (checked before a single byte of ours is sent), then the WebSocket upgrade."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import trio
+from trio_websocket import (
+    ConnectionClosed, HandshakeError, WebSocketConnection, wrap_client_stream,
+)
+
+from gossip.crypto import KnownHubs, certificate_fingerprint, client_ssl_context
+from gossip.wire import DEFAULT_MAX_FRAME_BYTES, Frame, FrameError, decode_frame
+
+
+class HubUnreachable(Exception):
+    """No connection to the hub could be made (down, wrong address, not a Gossip hub)."""
+
+
+class ConnectionLost(Exception):
+    """The hub closed the connection or it broke."""
+
+
+@dataclass
+class HubLink:
+    """An open WebSocket to a hub plus what we learnt about the hub's certificate."""
+
+    ws: WebSocketConnection
+    fingerprint: str
+    first_use: bool
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+
+    async def send(self, frame: Frame) -> None:
+        try:
+            await self.ws.send_message(frame.encode())
+        except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise ConnectionLost("the connection to the hub broke") from exc
+
+    async def receive(self) -> Frame:
+        """The next frame from the hub. A hub that sends garbage is a broken hub."""
+        try:
+            data = await self.ws.get_message()
+        except ConnectionClosed as exc:
+            reason = exc.reason
+            detail = f" ({reason.reason})" if reason is not None and reason.reason else ""
+            raise ConnectionLost(f"the hub closed the connection{detail}") from None
+        if isinstance(data, str):
+            raise ConnectionLost("the hub sent a text frame; is this a Gossip hub?")
+        try:
+            return decode_frame(data, max_bytes=self.max_frame_bytes)
+        except FrameError as exc:
+            raise ConnectionLost(f"the hub sent a bad frame: {exc}") from None
+
+    async def aclose(self) -> None:
+        """Close politely: tell the hub and wait for its reply (bounded for a dead hub).
+        Only while the connection's reader still runs, i.e. not from a cancelled task."""
+        with trio.move_on_after(5):
+            await self.ws.aclose()
+
+    async def abort(self) -> None:
+        """Close now, without the closing handshake (we are being cancelled)."""
+        await abort_websocket(self.ws)
+
+
+async def abort_websocket(ws: WebSocketConnection) -> None:
+    # aclose() in an already-cancelled scope skips the handshake and closes the stream.
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await ws.aclose()
+
+
+async def open_hub_link(nursery: trio.Nursery, host: str, port: int, *, tls: bool,
+                        known_hubs: KnownHubs, connect_timeout: float = 10.0) -> HubLink:
+    """Connect, pin or check the hub's certificate, and upgrade to a WebSocket.
+    Raises HubUnreachable, or HubKeyChanged (from KnownHubs) for a hub with another key."""
+    try:
+        with trio.fail_after(connect_timeout):
+            stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
+            fingerprint, first_use = "", False
+            if tls:
+                ssl_stream = trio.SSLStream(stream, client_ssl_context(), server_hostname=host)
+                await ssl_stream.do_handshake()
+                der = ssl_stream.getpeercert(binary_form=True)
+                if not der:
+                    raise HubUnreachable("the hub presented no certificate")
+                fingerprint = certificate_fingerprint(der)
+                try:
+                    first_use = known_hubs.check(host, port, fingerprint)
+                except BaseException:
+                    await trio.aclose_forcefully(ssl_stream)
+                    raise
+                stream = ssl_stream
+            ws = await wrap_client_stream(nursery, stream, host, "/gossip",
+                                          message_queue_size=64,
+                                          max_message_size=DEFAULT_MAX_FRAME_BYTES)
+    except trio.TooSlowError:
+        raise HubUnreachable(f"no answer from {host}:{port} within {connect_timeout:g} s") \
+            from None
+    except OSError as exc:
+        raise HubUnreachable(f"cannot connect to {host}:{port}: "
+                             f"{exc.strerror or exc}") from None
+    except (trio.BrokenResourceError, HandshakeError, ConnectionClosed) as exc:
+        raise HubUnreachable(f"{host}:{port} does not speak Gossip over "
+                             f"{'TLS' if tls else 'plain WebSocket'} ({exc})") from None
+    return HubLink(ws, fingerprint, first_use)

@@ -1,0 +1,86 @@
+"""Small file helpers for secrets and pins: private directories, atomic and no-clobber writes.
+
+Writes go to a temporary file in the same directory, are flushed to disk, then renamed (replace)
+or hard-linked (create only if absent), so a crash never leaves a half-written key or pin file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create path (and parents) if missing; a directory we create is made 0700.
+
+    An existing directory keeps its mode: it may be one the user chose on purpose, and the
+    secrets inside are protected by their own 0600 mode.
+    """
+    if path.is_dir():
+        return
+    path.mkdir(parents=True, mode=PRIVATE_DIR_MODE, exist_ok=True)
+    # mkdir's mode is filtered by the umask; set it exactly.
+    with contextlib.suppress(OSError):
+        os.chmod(path, PRIVATE_DIR_MODE)
+
+
+def _write_temp(path: Path, data: bytes, mode: int) -> Path:
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with contextlib.suppress(OSError, AttributeError):
+            os.fchmod(fd, mode)  # the umask may have removed bits we want (e.g. 0644)
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        temp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    return temp
+
+
+def _sync_dir(path: Path) -> None:
+    # Makes the rename durable on POSIX; not possible (nor needed) everywhere.
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes, mode: int = PRIVATE_FILE_MODE) -> None:
+    """Replace path's content with data in one step, leaving the file with the given mode."""
+    temp = _write_temp(path, data, mode)
+    try:
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _sync_dir(path.parent)
+
+
+def create_exclusive(path: Path, data: bytes, mode: int = PRIVATE_FILE_MODE) -> bool:
+    """Create path holding data unless it exists; True if we created it.
+
+    A hard link fails if the target exists, so two processes racing to create the same
+    identity cannot overwrite each other's key.
+    """
+    temp = _write_temp(path, data, mode)
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        return False
+    finally:
+        temp.unlink(missing_ok=True)
+    _sync_dir(path.parent)
+    return True

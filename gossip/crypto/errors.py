@@ -1,0 +1,81 @@
+"""The exceptions gossip.crypto raises for our own failures.
+
+Every failure caused by hostile or corrupt input is a subclass of CryptoError, so callers at the
+edge can catch one class; programming mistakes (wrong types, empty recipient lists) stay ValueError.
+"""
+
+from __future__ import annotations
+
+
+class CryptoError(Exception):
+    """Base class of every gossip.crypto failure."""
+
+
+class InvalidKey(CryptoError):
+    """A public key is unparseable, private, too large, or lacks the parts we require."""
+
+
+class InvalidUserName(CryptoError, ValueError):
+    """A user name cannot be stored in an OpenPGP user id and read back unchanged."""
+
+
+class IdentityMismatch(CryptoError):
+    """The stored identity belongs to another user name than the one asked for."""
+
+
+class StoreCorrupt(CryptoError):
+    """A file we own (identity, pins, known hubs) exists but cannot be read back."""
+
+
+class NotForMe(CryptoError):
+    """A sealed message has no session key that our key can decrypt."""
+
+
+class BadSignature(CryptoError):
+    """A message or detached signature is unsigned, signed by another key, or invalid."""
+
+
+class MalformedMessage(CryptoError):
+    """Bytes that should be an OpenPGP message are not one we accept (or fail integrity)."""
+
+
+class InvalidFingerprint(CryptoError, ValueError):
+    """A fingerprint string is not in any format we understand."""
+
+
+class NothingToAccept(CryptoError):
+    """accept() was called for a user whose key has not changed."""
+
+
+class PinMismatch(CryptoError):
+    """A fingerprint offered for verification is not the pinned one."""
+
+
+class AuthenticationFailed(CryptoError):
+    """The password exchange failed: wrong password, other hub certificate, or garbage."""
+
+
+class PakeStateError(CryptoError):
+    """A PAKE step was called out of order or twice."""
+
+
+class HubCertificateError(CryptoError):
+    """The hub's certificate or key on disk is missing a half or does not match."""
+
+
+class HubKeyChanged(CryptoError):
+    """A hub shows another certificate than the one pinned for its address."""
+
+    def __init__(self, host: str, port: int, pinned: str, offered: str, how_to_accept: str) -> None:
+        self.host = host
+        self.port = port
+        self.pinned = pinned
+        self.offered = offered
+        super().__init__(
+            f"The certificate of hub {host} port {port} has CHANGED.\n"
+            f"  pinned:  {pinned}\n"
+            f"  offered: {offered}\n"
+            "Someone may be intercepting the connection, or the hub's operator made a new "
+            "certificate. Check the new fingerprint with the operator over another channel; "
+            f"only then accept it: {how_to_accept}"
+        )

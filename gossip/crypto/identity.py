@@ -1,0 +1,372 @@
+"""OpenPGP identities: our own key pair (Identity) and other users' public keys (PublicKey).
+
+A key from outside is checked once, in PublicKey.from_bytes, including the self-signatures PGPy
+does not verify itself; everything else in gossip.crypto trusts a PublicKey it is handed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from gossip.crypto._files import create_exclusive, ensure_private_dir
+from gossip.crypto._packets import PacketFramingError, Tag, tags
+from gossip.crypto._pgpy import PGPUID, PGPKey, PGPSignature, constants
+from gossip.crypto.errors import (
+    IdentityMismatch,
+    InvalidKey,
+    InvalidUserName,
+    StoreCorrupt,
+)
+
+# An Ed25519 + Cv25519 key with one user id is about 400 bytes; this leaves room for a few user
+# ids and third-party certifications while bounding the signature checks a hostile key can cost.
+MAX_PUBLIC_KEY_BYTES = 16 * 1024
+IDENTITY_FILE = "identity.asc"
+
+STRONG_HASHES = frozenset(
+    {
+        constants.HashAlgorithm.SHA256,
+        constants.HashAlgorithm.SHA384,
+        constants.HashAlgorithm.SHA512,
+    }
+)
+_CERTIFICATIONS = frozenset(
+    {
+        constants.SignatureType.Generic_Cert,
+        constants.SignatureType.Persona_Cert,
+        constants.SignatureType.Casual_Cert,
+        constants.SignatureType.Positive_Cert,
+    }
+)
+_ENCRYPTION_FLAGS = frozenset(
+    {constants.KeyFlags.EncryptCommunications, constants.KeyFlags.EncryptStorage}
+)
+_ALLOWED_PUBLIC_TAGS = frozenset({Tag.PUBLIC_KEY, Tag.USER_ID, Tag.PUBLIC_SUBKEY, Tag.SIGNATURE})
+
+
+def signer_keyid(sig: PGPSignature) -> str | None:
+    """The 16-hex key id a signature claims to be from (Issuer, else Issuer Fingerprint)."""
+    # PGPy raises (IndexError, ...) when the subpacket is absent instead of returning None.
+    for claim in ("signer", "signer_fingerprint"):
+        try:
+            value = getattr(sig, claim)
+        except Exception:
+            continue
+        if value:
+            return str(value).upper()[-16:]
+    return None
+
+
+def hashed_subpackets(sig: PGPSignature, name: str) -> list[object]:
+    """Subpackets of one kind from the signed area only: unhashed ones can be forged by anyone."""
+    return list(sig._signature.subpackets["h_" + name])
+
+
+def _key_flags(sig: PGPSignature) -> set[constants.KeyFlags]:
+    flags: set[constants.KeyFlags] = set()
+    for subpacket in hashed_subpackets(sig, "KeyFlags"):
+        flags |= set(subpacket.flags)  # type: ignore[attr-defined]
+    return flags
+
+
+def _expired(created: datetime, sig: PGPSignature, now: datetime) -> bool:
+    for subpacket in hashed_subpackets(sig, "KeyExpirationTime"):
+        lifetime = subpacket.expires  # type: ignore[attr-defined]
+        if lifetime is not None and lifetime.total_seconds() > 0 and created + lifetime <= now:
+            return True
+    return False
+
+
+def _verifies(primary: PGPKey, subject: object, sig: PGPSignature) -> bool:
+    """True if sig is a good signature by primary (itself, not a subkey) over subject."""
+    if signer_keyid(sig) != primary.fingerprint.keyid:
+        return False
+    if sig.hash_algorithm not in STRONG_HASHES:
+        return False
+    try:
+        return bool(primary.verify(subject, sig))
+    except Exception:  # PGPy raises many types on hostile signatures; all mean "not valid".
+        return False
+
+
+def _own_signatures(primary: PGPKey, sigs: Iterable[PGPSignature]) -> list[PGPSignature]:
+    keyid = primary.fingerprint.keyid
+    return [sig for sig in sigs if signer_keyid(sig) == keyid]
+
+
+def _check_all_verify(primary: PGPKey, subject: object, sigs: list[PGPSignature], what: str) -> None:
+    # A signature that claims to be the owner's but does not verify is forged; PGPy would still
+    # use it to pick preferences and flags, so the whole key is refused.
+    for sig in sigs:
+        if not _verifies(primary, subject, sig):
+            raise InvalidKey(f"a self-signature on the {what} does not verify")
+
+
+def _parse_public(data: bytes) -> tuple[PGPKey, str, tuple[PGPKey, ...]]:
+    if len(data) > MAX_PUBLIC_KEY_BYTES:
+        raise InvalidKey(f"public key is {len(data)} bytes; the limit is {MAX_PUBLIC_KEY_BYTES}")
+    try:
+        packet_tags = tags(data)
+    except PacketFramingError as error:
+        raise InvalidKey(f"not a binary OpenPGP key: {error}") from error
+    if not packet_tags:
+        raise InvalidKey("empty key")
+    if Tag.SECRET_KEY in packet_tags or Tag.SECRET_SUBKEY in packet_tags:
+        raise InvalidKey("this is a private key; only public keys may be shared")
+    if packet_tags[0] != Tag.PUBLIC_KEY or packet_tags.count(Tag.PUBLIC_KEY) != 1:
+        raise InvalidKey("expected exactly one transferable public key")
+    unexpected = set(packet_tags) - _ALLOWED_PUBLIC_TAGS
+    if unexpected:
+        raise InvalidKey(f"unexpected OpenPGP packets in a public key: tags {sorted(unexpected)}")
+    try:
+        parsed = PGPKey.from_blob(bytes(data))
+    except Exception as error:  # PGPy's parser raises anything from KeyError to struct.error.
+        raise InvalidKey("public key is not parseable") from error
+    key, loaded = parsed if isinstance(parsed, tuple) else (parsed, {})
+    if any(other is not key for other in loaded.values()):
+        raise InvalidKey("expected exactly one transferable public key")
+    try:
+        return _validate_public(key)
+    except InvalidKey:
+        raise
+    except Exception as error:  # PGPy accessors raise on fields a hostile key left out.
+        raise InvalidKey("public key is malformed") from error
+
+
+def _validate_public(key: PGPKey) -> tuple[PGPKey, str, tuple[PGPKey, ...]]:
+    if not key.is_public or not key.is_primary or key._key is None:
+        raise InvalidKey("not a primary public key")
+    if key.key_algorithm != constants.PubKeyAlgorithm.EdDSA:
+        raise InvalidKey(f"primary key must be Ed25519, not {key.key_algorithm!r}")
+    if key.key_size != constants.EllipticCurveOID.Ed25519:
+        raise InvalidKey("primary key must be on curve Ed25519")
+    if len(str(key.fingerprint)) != 40:
+        raise InvalidKey("only version 4 keys are supported")
+    now = datetime.now(timezone.utc)
+
+    _check_all_verify(key, key, _own_signatures(key, key._signatures), "primary key")
+    for sig in _own_signatures(key, key._signatures):
+        if sig.type == constants.SignatureType.KeyRevocation:
+            raise InvalidKey("key has been revoked by its owner")
+
+    uids = key.userids
+    if not uids or key.userattributes:
+        raise InvalidKey("key must have a user id (and no user attributes)")
+    for uid in uids:
+        self_sigs = _own_signatures(key, uid._signatures)
+        _check_all_verify(key, uid, self_sigs, f"user id {uid.name!r}")
+        if not any(sig.type in _CERTIFICATIONS for sig in self_sigs):
+            raise InvalidKey(f"user id {uid.name!r} is not self-certified")
+    first_certs = [sig for sig in _own_signatures(key, uids[0]._signatures)
+                   if sig.type in _CERTIFICATIONS]
+    newest = max(first_certs, key=lambda sig: sig.created)
+    if constants.KeyFlags.Sign not in _key_flags(newest):
+        raise InvalidKey("primary key is not marked for signing")
+    if _expired(key.created, newest, now):
+        raise InvalidKey("key has expired")
+
+    encryption_keys: list[PGPKey] = []
+    for subkey in key.subkeys.values():
+        # Signatures by the subkey itself (embedded primary-key bindings of signing subkeys)
+        # are ignored: we only ever accept signatures made by the primary key.
+        sigs = _own_signatures(key, subkey._signatures)
+        if not sigs:
+            raise InvalidKey("a subkey is not bound by the primary key")
+        _check_all_verify(key, subkey, sigs, "subkey")
+        if any(sig.type == constants.SignatureType.SubkeyRevocation for sig in sigs):
+            continue
+        bindings = [sig for sig in sigs if sig.type == constants.SignatureType.Subkey_Binding]
+        if not bindings:
+            raise InvalidKey("a subkey has no binding signature")
+        binding = max(bindings, key=lambda sig: sig.created)
+        if subkey.key_algorithm != constants.PubKeyAlgorithm.ECDH:
+            continue
+        if not _key_flags(binding) & _ENCRYPTION_FLAGS or _expired(subkey.created, binding, now):
+            continue
+        encryption_keys.append(subkey)
+    if not encryption_keys:
+        raise InvalidKey("key has no usable ECDH encryption subkey")
+    return key, uids[0].name, tuple(encryption_keys)
+
+
+class PublicKey:
+    """A validated OpenPGP public key: Ed25519 primary that signs, ECDH subkey(s) that encrypt."""
+
+    __slots__ = ("_data", "_key", "_user", "_encryption_keys")
+
+    def __init__(self, data: bytes, key: PGPKey, user: str, encryption_keys: tuple[PGPKey, ...]):
+        # Use from_bytes: this constructor trusts that its arguments were validated.
+        self._data = data
+        self._key = key
+        self._user = user
+        self._encryption_keys = encryption_keys
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> PublicKey:
+        """Decode and validate a binary transferable public key; raise InvalidKey otherwise."""
+        if not isinstance(data, (bytes, bytearray)):
+            raise TypeError(f"expected bytes, got {type(data).__name__}")
+        data = bytes(data)
+        key, user, encryption_keys = _parse_public(data)
+        return cls(data, key, user, encryption_keys)
+
+    def to_bytes(self) -> bytes:
+        return self._data
+
+    def armored(self) -> str:
+        return str(self._key)
+
+    @property
+    def fingerprint(self) -> str:
+        """The v4 fingerprint: 40 uppercase hex digits, no spaces."""
+        return str(self._key.fingerprint)
+
+    @property
+    def keyid(self) -> str:
+        """The primary key's 16-hex key id (the fingerprint's last 16 digits)."""
+        return self.fingerprint[-16:]
+
+    @property
+    def user(self) -> str:
+        return self._user
+
+    @property
+    def pgp_key(self) -> PGPKey:
+        """The parsed PGPy key, for gossip.crypto's own use (sealing, verifying)."""
+        return self._key
+
+    @property
+    def encryption_keys(self) -> tuple[PGPKey, ...]:
+        """The validated encryption subkeys, first one preferred."""
+        return self._encryption_keys
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PublicKey):
+            return NotImplemented
+        return self._data == other._data
+
+    def __hash__(self) -> int:
+        return hash(self._data)
+
+    def __repr__(self) -> str:
+        return f"PublicKey(user={self._user!r}, fingerprint={self.fingerprint})"
+
+
+def _new_key(user: str) -> PGPKey:
+    key = PGPKey.new(constants.PubKeyAlgorithm.EdDSA, constants.EllipticCurveOID.Ed25519)
+    key.add_uid(
+        PGPUID.new(user),
+        usage={constants.KeyFlags.Sign, constants.KeyFlags.Certify},
+        hashes=[constants.HashAlgorithm.SHA256],
+        ciphers=[constants.SymmetricKeyAlgorithm.AES256],
+        compression=[constants.CompressionAlgorithm.Uncompressed],
+    )
+    subkey = PGPKey.new(constants.PubKeyAlgorithm.ECDH, constants.EllipticCurveOID.Curve25519)
+    key.add_subkey(
+        subkey,
+        usage={constants.KeyFlags.EncryptCommunications, constants.KeyFlags.EncryptStorage},
+    )
+    return key
+
+
+class Identity:
+    """Our own key pair: the private key that signs and decrypts, and its validated public half."""
+
+    __slots__ = ("_key", "_public", "_decryption_keys")
+
+    def __init__(self, private_key: PGPKey) -> None:
+        if private_key.is_public or not private_key.is_primary:
+            raise InvalidKey("an identity needs a private primary key")
+        if private_key.is_protected:
+            raise InvalidKey("passphrase-protected identities are not supported")
+        self._key = private_key
+        self._public = PublicKey.from_bytes(bytes(private_key.pubkey))
+        decryption_keys = []
+        for public_subkey in self._public.encryption_keys:
+            subkey = private_key.subkeys.get(public_subkey.fingerprint.keyid)
+            if subkey is None or subkey.is_public:
+                raise InvalidKey("the identity lacks the private half of its encryption subkey")
+            decryption_keys.append(subkey)
+        self._decryption_keys = tuple(decryption_keys)
+
+    @classmethod
+    def generate(cls, user: str) -> Identity:
+        """A fresh Ed25519 (sign, certify) + Cv25519 (encrypt) key with user id `user`."""
+        if not user or user != user.strip() or any(not ch.isprintable() for ch in user):
+            raise InvalidUserName(f"user name {user!r} is empty or has unprintable characters")
+        identity = cls(_new_key(user))
+        if identity.user != user:
+            # PGPy splits "name (comment) <email>"; such names would not read back unchanged.
+            raise InvalidUserName(f"user name {user!r} cannot be stored in an OpenPGP user id")
+        return identity
+
+    @classmethod
+    def from_armored(cls, text: str) -> Identity:
+        """Load an unprotected armored private key, as written by armored_private()."""
+        try:
+            parsed = PGPKey.from_blob(text)
+        except Exception as error:
+            raise InvalidKey("private key is not parseable") from error
+        key = parsed[0] if isinstance(parsed, tuple) else parsed
+        return cls(key)
+
+    def armored_private(self) -> str:
+        return str(self._key)
+
+    @classmethod
+    def load_or_create(cls, profile_dir: Path, user: str) -> Identity:
+        """The identity stored in profile_dir/identity.asc, generated and stored on first use.
+
+        Raises IdentityMismatch if the stored identity belongs to another user name, and
+        StoreCorrupt if the file exists but holds no usable private key.
+        """
+        ensure_private_dir(profile_dir)
+        path = profile_dir / IDENTITY_FILE
+        if not path.exists():
+            identity = cls.generate(user)
+            if create_exclusive(path, identity.armored_private().encode("ascii")):
+                return identity
+            # Another process created it first: use theirs, never overwrite a key.
+        try:
+            text = path.read_text(encoding="ascii")
+            identity = cls.from_armored(text)
+        except (OSError, UnicodeDecodeError, InvalidKey) as error:
+            raise StoreCorrupt(f"cannot read the identity in {path}: {error}") from error
+        if identity.user != user:
+            raise IdentityMismatch(
+                f"The identity in {path} belongs to user {identity.user!r}, not {user!r}. "
+                f"Log in as {identity.user!r}, or use another profile directory for {user!r}."
+            )
+        with contextlib.suppress(OSError):
+            if path.stat().st_mode & 0o077:
+                os.chmod(path, 0o600)
+        return identity
+
+    @property
+    def user(self) -> str:
+        return self._public.user
+
+    @property
+    def fingerprint(self) -> str:
+        return self._public.fingerprint
+
+    @property
+    def public(self) -> PublicKey:
+        return self._public
+
+    @property
+    def pgp_key(self) -> PGPKey:
+        """The private PGPy key, for gossip.crypto's own use (signing)."""
+        return self._key
+
+    @property
+    def decryption_keys(self) -> tuple[PGPKey, ...]:
+        """Private halves of the public key's encryption subkeys, same order."""
+        return self._decryption_keys
+
+    def __repr__(self) -> str:
+        return f"Identity(user={self.user!r}, fingerprint={self.fingerprint})"

@@ -1,0 +1,191 @@
+"""Sign-then-encrypt for many recipients (seal / open_sealed) and detached signatures.
+
+A sealed blob is a plain binary OpenPGP message: one PKESK per recipient, then one SEIPD holding
+a one-pass-signed literal. Opening checks framing first, decrypts, then checks the signature
+against the expected sender, so hostile input only ever raises a CryptoError subclass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gossip.crypto._packets import PacketFramingError, Tag, tags
+from gossip.crypto._pgpy import PGPKey, PGPMessage, PGPSignature, constants
+from gossip.crypto.errors import BadSignature, MalformedMessage, NotForMe
+from gossip.crypto.identity import STRONG_HASHES, Identity, PublicKey, hashed_subpackets, signer_keyid
+
+_CIPHER = constants.SymmetricKeyAlgorithm.AES256
+# A hashed notation separates a sealed message's signature from a detached one (and detached
+# ones of different purposes), so a signature made for one use never verifies for another.
+CONTEXT_NOTATION = "context@gossip.invalid"
+SEAL_CONTEXT = "seal"
+DEFAULT_DETACHED_CONTEXT = "detached"
+
+_SEALED_INNER_TAGS = [Tag.ONE_PASS_SIGNATURE, Tag.LITERAL, Tag.SIGNATURE, Tag.MDC]
+
+
+def _sign(signer: Identity, subject: object, context: str, recipients: Sequence[PGPKey]) -> PGPSignature:
+    return signer.pgp_key.sign(
+        subject,
+        notation={CONTEXT_NOTATION: context},
+        intended_recipients=list(recipients),
+    )
+
+
+def seal(payload: bytes, signer: Identity, recipients: Sequence[PublicKey]) -> bytes:
+    """Sign payload as signer, then encrypt it once (AES-256) to every recipient.
+
+    The signature names every recipient (Intended Recipient subpackets), so a recipient cannot
+    re-encrypt it to someone else and pass it off as sent to them. The signer is not added
+    implicitly: include signer.public among recipients to be able to read it back.
+    """
+    if not isinstance(payload, (bytes, bytearray)):
+        raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
+    unique: dict[str, PublicKey] = {}
+    for recipient in recipients:
+        unique.setdefault(recipient.fingerprint, recipient)
+    if not unique:
+        raise ValueError("seal needs at least one recipient")
+
+    message = PGPMessage.new(
+        bytes(payload), format="b", compression=constants.CompressionAlgorithm.Uncompressed
+    )
+    message |= _sign(signer, message, SEAL_CONTEXT, [r.pgp_key for r in unique.values()])
+    session_key = _CIPHER.gen_key()
+    sealed = message
+    for recipient in unique.values():
+        sealed = recipient.encryption_keys[0].encrypt(sealed, cipher=_CIPHER, sessionkey=session_key)
+    return bytes(sealed)
+
+
+def _decrypt(blob: bytes, recipient: Identity) -> bytes:
+    """The plaintext packets inside blob (still framed), after the SEIPD integrity check."""
+    try:
+        packet_tags = tags(blob)
+    except PacketFramingError as error:
+        raise MalformedMessage(f"not an OpenPGP message: {error}") from error
+    if (
+        len(packet_tags) < 2
+        or packet_tags[-1] != Tag.SEIPD
+        or any(tag != Tag.PKESK for tag in packet_tags[:-1])
+    ):
+        raise MalformedMessage("expected session keys followed by one integrity-protected packet")
+    try:
+        message = PGPMessage.from_blob(blob)
+        session_packets = list(message._sessionkeys)
+        encrypted = message.message
+        encrypters = [str(packet.encrypter).upper() for packet in session_packets]
+    except Exception as error:  # PGPy's parser raises arbitrary types on garbage.
+        raise MalformedMessage("not a parseable OpenPGP message") from error
+
+    ours = {key.fingerprint.keyid: key for key in recipient.decryption_keys}
+    candidates = [(packet, ours[keyid]) for packet, keyid in zip(session_packets, encrypters)
+                  if keyid in ours]
+    if not candidates:
+        raise NotForMe("the message is not encrypted to this identity")
+    session: tuple[constants.SymmetricKeyAlgorithm, bytes] | None = None
+    for packet, key in candidates:
+        try:
+            algorithm, session_key = packet.decrypt_sk(key._key)
+        except Exception:  # a corrupt or hostile PKESK: try the next one addressed to us
+            continue
+        session = (algorithm, bytes(session_key))
+        break
+    if session is None:
+        raise NotForMe("no session key addressed to this identity could be decrypted")
+    algorithm, session_key = session
+    if algorithm != _CIPHER:
+        raise MalformedMessage(f"unexpected cipher {algorithm!r}")
+    try:
+        return bytes(encrypted.decrypt(session_key, algorithm))
+    except Exception as error:
+        raise MalformedMessage("integrity check failed: the message was altered") from error
+
+
+def _check_signature(
+    sig: PGPSignature, sender: PublicKey, context: str, subject: object
+) -> None:
+    if sig.type != constants.SignatureType.BinaryDocument:
+        raise BadSignature("unexpected signature type")
+    if signer_keyid(sig) != sender.keyid:
+        raise BadSignature(f"not signed by {sender.user!r} ({sender.fingerprint})")
+    if sig.hash_algorithm not in STRONG_HASHES:
+        raise BadSignature("signature uses a weak hash")
+    contexts = [
+        sp.value for sp in hashed_subpackets(sig, "NotationData")  # type: ignore[attr-defined]
+        if sp.name == CONTEXT_NOTATION  # type: ignore[attr-defined]
+    ]
+    if contexts != [context]:
+        raise BadSignature("signature was made for another purpose")
+    try:
+        valid = bool(sender.pgp_key.verify(subject, sig))
+    except Exception as error:
+        raise BadSignature("signature does not verify") from error
+    if not valid:
+        raise BadSignature("signature does not verify")
+
+
+def open_sealed(blob: bytes, recipient: Identity, sender: PublicKey) -> bytes:
+    """Decrypt blob with recipient's key and return the payload signed by exactly sender.
+
+    Raises NotForMe (no session key for us), MalformedMessage (garbage, altered ciphertext,
+    unexpected structure) or BadSignature (unsigned, other signer, invalid, or not addressed
+    to recipient by the signer); never anything else for any bytes.
+    """
+    if not isinstance(blob, (bytes, bytearray)):
+        raise TypeError(f"blob must be bytes, got {type(blob).__name__}")
+    plaintext = _decrypt(bytes(blob), recipient)
+    try:
+        inner_tags = tags(plaintext)
+    except PacketFramingError as error:
+        raise MalformedMessage(f"decrypted content is not OpenPGP: {error}") from error
+    if inner_tags != _SEALED_INNER_TAGS:
+        if Tag.SIGNATURE not in inner_tags and Tag.LITERAL in inner_tags:
+            raise BadSignature("the message is not signed")
+        raise MalformedMessage(f"unexpected packets inside the message: {inner_tags}")
+    try:
+        inner = PGPMessage()
+        inner.parse(bytearray(plaintext))
+        literal = inner._message
+        signatures = list(inner.signatures)
+        data = literal.contents
+        literal_format = literal.format
+    except Exception as error:
+        raise MalformedMessage("decrypted content is not parseable") from error
+    if literal_format != "b" or not isinstance(data, (bytes, bytearray)) or len(signatures) != 1:
+        raise MalformedMessage("unexpected literal data")
+    sig = signatures[0]
+    recipients = {
+        str(sp.intended_recipient).upper()  # type: ignore[attr-defined]
+        for sp in hashed_subpackets(sig, "IntendedRecipient")
+    }
+    _check_signature(sig, sender, SEAL_CONTEXT, bytes(data))
+    if recipient.fingerprint not in recipients:
+        raise BadSignature(f"{sender.user!r} did not address this message to {recipient.user!r}")
+    return bytes(data)
+
+
+def sign_detached(data: bytes, signer: Identity, *, context: str = DEFAULT_DETACHED_CONTEXT) -> bytes:
+    """A binary OpenPGP signature over data, bound to context (a short purpose label)."""
+    if context == SEAL_CONTEXT:
+        raise ValueError(f"context {SEAL_CONTEXT!r} is reserved for sealed messages")
+    return bytes(_sign(signer, bytes(data), context, []))
+
+
+def verify_detached(
+    data: bytes, signature: bytes, signer: PublicKey, *, context: str = DEFAULT_DETACHED_CONTEXT
+) -> None:
+    """Check a signature from sign_detached (same context); raise BadSignature otherwise."""
+    if context == SEAL_CONTEXT:
+        raise ValueError(f"context {SEAL_CONTEXT!r} is reserved for sealed messages")
+    if not isinstance(signature, (bytes, bytearray)):
+        raise TypeError(f"signature must be bytes, got {type(signature).__name__}")
+    try:
+        if tags(signature) != [Tag.SIGNATURE]:
+            raise BadSignature("expected exactly one signature packet")
+        parsed = PGPSignature.from_blob(bytes(signature))
+    except BadSignature:
+        raise
+    except Exception as error:
+        raise BadSignature("not a parseable signature") from error
+    _check_signature(parsed, signer, context, bytes(data))

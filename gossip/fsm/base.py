@@ -1,0 +1,81 @@
+"""The base of every protocol machine: events in, actions out, a specific error when illegal.
+
+Machines are python-statemachine classes whose class body is the spec. Callbacks only record
+actions; the owning actor carries them out. Nothing here touches a socket or a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any, ClassVar
+
+from statemachine import StateMachine
+from statemachine.exceptions import TransitionNotAllowed
+
+from .actions import Action, Close, Report, Send
+
+
+class ProtocolViolation(Exception):
+    """An event arrived in a state that does not allow it."""
+
+    def __init__(self, machine: str, state: str, event: str) -> None:
+        super().__init__(f"{machine}: {event!r} is not allowed in state {state!r}")
+        self.machine = machine
+        self.state = state
+        self.event = event
+
+
+class ProtocolMachine(StateMachine):
+    """Feed events with `handle`; it returns the actions the transition produced.
+
+    Subclasses name the peer events that arrive on the wire in `wire_events` (readable
+    event name -> wire command); the other events are the owner's (timeouts, results of
+    checks the actor did, local requests).
+    """
+
+    purpose: ClassVar[str] = ""
+    wire_events: ClassVar[dict[str, str]] = {}
+    # A live session has no natural end but a disconnect: the audit accepts these states as
+    # ends of a conversation, as it does final states.
+    resting: ClassVar[frozenset[str]] = frozenset()
+    # State id -> events that state refuses on purpose (`handle` raises ProtocolViolation).
+    # The audit wants every (state, event) pair handled or listed here, so that a missing
+    # transition is a decision and not an oversight; final states refuse everything unlisted.
+    rejects: ClassVar[Mapping[str, Collection[str]]] = {}
+
+    def __init__(self) -> None:
+        self._pending: list[Action] = []
+        super().__init__()
+
+    # -- used by the class bodies -----------------------------------------------------------
+    def send_frame(self, command: Any) -> None:
+        self._pending.append(Send(command))
+
+    def close(self, reason: str, code: str = "protocol") -> None:
+        self._pending.append(Close(reason, code))
+
+    def report(self, what: str) -> None:
+        self._pending.append(Report(what))
+
+    # -- used by the actor ------------------------------------------------------------------
+    def handle(self, event: str, **data: Any) -> list[Action]:
+        """Apply one event; return the actions, or raise ProtocolViolation if illegal."""
+        self._pending = []
+        try:
+            self.send(event, **data)
+        except TransitionNotAllowed:
+            raise ProtocolViolation(type(self).__name__, self.state_id, event) from None
+        actions, self._pending = self._pending, []
+        return actions
+
+    @property
+    def state_id(self) -> str:
+        return next(iter(self.configuration)).id
+
+    @property
+    def finished(self) -> bool:
+        return any(state.final for state in self.configuration)
+
+    def allowed(self) -> list[str]:
+        """Events the current state accepts (for reports and property tests)."""
+        return sorted({event.id for event in self.allowed_events})

@@ -1,0 +1,125 @@
+"""Login: both sides of the handshake (greeting, SPAKE2 challenge, proof, welcome/refusal).
+
+The actor does the cryptography and feeds the result in as a guard value (`valid`,
+`supported`); the machines decide what is legal and what to send next.
+"""
+
+from __future__ import annotations
+
+from statemachine import State
+
+from gossip.wire import Command
+
+from .base import ProtocolMachine
+
+
+class HubHandshake(ProtocolMachine):
+    purpose = "Hub side of login: greeting, PAKE challenge, proof, then welcome or refusal."
+    wire_events = {"greeting": Command.GREETING.value, "login_proof": Command.LOGIN_PROOF.value}
+    rejects = {
+        "awaiting_greeting": {"login_proof"},  # a proof answers a challenge not yet sent
+        "challenged": {"greeting"},  # one greeting per connection
+    }
+
+    awaiting_greeting = State(initial=True)
+    challenged = State()
+    authenticated = State(final=True)
+    refused = State(final=True)
+
+    greeting = (
+        awaiting_greeting.to(challenged, cond="version_supported", on="challenge")
+        | awaiting_greeting.to(refused, unless="version_supported", on="refuse_version")
+    )
+    login_proof = (
+        challenged.to(authenticated, cond="proof_valid", on="admit")
+        | challenged.to(refused, unless="proof_valid", on="refuse_proof")
+    )
+    timeout = awaiting_greeting.to(refused, on="time_out") | challenged.to(refused, on="time_out")
+    disconnected = awaiting_greeting.to(refused) | challenged.to(refused)
+
+    def version_supported(self, supported: bool = False) -> bool:
+        return supported
+
+    def proof_valid(self, valid: bool = False) -> bool:
+        return valid
+
+    def challenge(self) -> None:
+        self.send_frame(Command.HUB_HELLO)
+
+    def refuse_version(self) -> None:
+        self.close("unsupported protocol version", code="version")
+
+    def admit(self) -> None:
+        self.send_frame(Command.WELCOME)
+        self.report("authenticated")
+
+    def refuse_proof(self) -> None:
+        self.close("wrong password or hub key", code="auth")
+
+    def time_out(self) -> None:
+        self.close("login took too long", code="timeout")
+
+
+class ClientHandshake(ProtocolMachine):
+    purpose = "Client side of login: greet, answer the PAKE challenge, check the hub's proof."
+    wire_events = {
+        "hub_hello": Command.HUB_HELLO.value,
+        "welcome": Command.WELCOME.value,
+        "error": Command.ERROR.value,
+    }
+    rejects = {
+        # Nothing can come from the hub before we greet it.
+        "idle": {"hub_hello", "welcome", "error"},
+        "greeted": {"connected", "welcome"},  # a welcome without a challenge proves nothing
+        "proving": {"connected", "hub_hello"},
+    }
+
+    idle = State(initial=True)
+    greeted = State()
+    proving = State()
+    authenticated = State(final=True)
+    refused = State(final=True)
+    failed = State(final=True)
+
+    connected = idle.to(greeted, on="greet")
+    hub_hello = (
+        greeted.to(proving, cond="version_supported", on="prove")
+        | greeted.to(failed, unless="version_supported", on="unsupported")
+    )
+    welcome = (
+        proving.to(authenticated, cond="hub_confirmed", on="accept")
+        | proving.to(failed, unless="hub_confirmed", on="impostor")
+    )
+    error = greeted.to(refused, on="refusal") | proving.to(refused, on="refusal")
+    timeout = (
+        idle.to(failed, on="time_out") | greeted.to(failed, on="time_out")
+        | proving.to(failed, on="time_out")
+    )
+    disconnected = idle.to(failed) | greeted.to(failed) | proving.to(failed)
+
+    def version_supported(self, supported: bool = False) -> bool:
+        return supported
+
+    def hub_confirmed(self, valid: bool = False) -> bool:
+        return valid
+
+    def greet(self) -> None:
+        self.send_frame(Command.GREETING)
+
+    def prove(self) -> None:
+        self.send_frame(Command.LOGIN_PROOF)
+
+    def unsupported(self) -> None:
+        self.close("the hub speaks an unsupported protocol version", code="version")
+
+    def accept(self) -> None:
+        self.report("authenticated")
+
+    def impostor(self) -> None:
+        self.close("the hub could not prove it knows the password", code="auth")
+
+    def refusal(self) -> None:
+        self.report("refused")
+
+    def time_out(self) -> None:
+        self.close("the hub did not answer in time", code="timeout")

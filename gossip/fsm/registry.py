@@ -1,0 +1,39 @@
+"""Every protocol machine Gossip runs, and which machines talk to each other.
+
+The audit tools (`python -m gossip.fsm`) and the docs are generated from this table, so a
+machine that is not listed here is not audited: add new ones here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .base import ProtocolMachine
+from .handshake import ClientHandshake, HubHandshake
+from .keysync import ClientKeySync, HubKeySync
+
+MACHINES: dict[str, type[ProtocolMachine]] = {
+    "hub-handshake": HubHandshake,
+    "client-handshake": ClientHandshake,
+    "hub-keysync": HubKeySync,
+    "client-keysync": ClientKeySync,
+}
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two machines that exchange frames over one in-order connection.
+
+    `kickoff` lists owner events (not from the wire) that start the conversation, per side.
+    """
+
+    name: str
+    left: str
+    right: str
+    kickoff: tuple[tuple[str, str], ...]
+
+
+PAIRS: tuple[Pair, ...] = (
+    Pair("login", "client-handshake", "hub-handshake", kickoff=(("client-handshake", "connected"),)),
+    Pair("key-sync", "client-keysync", "hub-keysync", kickoff=(("client-keysync", "start"),)),
+)

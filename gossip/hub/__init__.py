@@ -1,0 +1,6 @@
+"""The hub: authenticates clients, hands out keys, relays sealed traffic it cannot read."""
+
+from .config import ConfigError, HubConfig, Limits, load_config
+from .server import RunningHub, serve_hub
+
+__all__ = ["ConfigError", "HubConfig", "Limits", "load_config", "RunningHub", "serve_hub"]

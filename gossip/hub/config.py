@@ -1,0 +1,106 @@
+"""The hub's settings: defaults, the TOML config file, the environment and the command line.
+
+Precedence: command line > environment (GOSSIP_HUB_PASSWORD) > config file > defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from gossip.wire import DEFAULT_MAX_FRAME_BYTES, is_valid_name
+
+DEFAULT_PORT = 1720
+PASSWORD_ENV = "GOSSIP_HUB_PASSWORD"
+
+
+class ConfigError(ValueError):
+    """The configuration is unusable; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Defences against slow, idle and hostile clients; each has a specific error frame."""
+
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    handshake_timeout: float = 10.0
+    # Frames queued for one slow reader before it is disconnected (it reconnects and
+    # catches up); a bounded queue per connection means one slow reader stalls nobody else.
+    outbox_frames: int = 512
+    max_connections: int = 10_000
+    # Failed logins from one address make the next refusal wait longer (up to the cap).
+    login_penalty_base: float = 0.5
+    login_penalty_cap: float = 8.0
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    name: str = "gossip"
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    password: str | None = None
+    channels: tuple[str, ...] = ("general",)
+    data_dir: Path = field(default_factory=lambda: platformdirs.user_data_path("gossip-hub"))
+    tls: bool = True
+    limits: Limits = field(default_factory=Limits)
+
+    def checked(self) -> HubConfig:
+        """Return self after checking it, or raise ConfigError saying what is wrong."""
+        if not self.password:
+            raise ConfigError(
+                f"no server password: pass --password, set {PASSWORD_ENV}, or put "
+                "password = \"...\" in the config file")
+        if not self.channels:
+            raise ConfigError("the hub needs at least one channel")
+        bad = [name for name in self.channels if not is_valid_name(name)]
+        if bad:
+            raise ConfigError(f"invalid channel names: {', '.join(bad)} "
+                              "(letters, digits, '_', '.', '-', at most 32)")
+        if not (0 <= self.port < 65536):
+            raise ConfigError(f"port {self.port} is out of range")
+        return self
+
+
+def load_config(path: Path | None = None, **overrides: Any) -> HubConfig:
+    """Build the hub's config from a TOML file (optional), the environment and overrides."""
+    config = HubConfig()
+    if path is not None:
+        config = _apply_file(config, path)
+    password = os.environ.get(PASSWORD_ENV)
+    if password:
+        config = replace(config, password=password)
+    given = {key: value for key, value in overrides.items() if value is not None}
+    if "data_dir" in given:
+        given["data_dir"] = Path(given["data_dir"])
+    if "channels" in given:
+        given["channels"] = tuple(given["channels"])
+    return replace(config, **given).checked()
+
+
+def _apply_file(config: HubConfig, path: Path) -> HubConfig:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    limits_data = data.pop("limits", {})
+    known = {item.name for item in fields(HubConfig)} - {"limits"}
+    unknown = set(data) - known
+    unknown_limits = set(limits_data) - {item.name for item in fields(Limits)}
+    if unknown or unknown_limits:
+        names = sorted(unknown) + sorted(f"limits.{n}" for n in unknown_limits)
+        raise ConfigError(f"{path}: unknown settings {', '.join(names)}")
+    if "channels" in data:
+        data["channels"] = tuple(data["channels"])
+    if "data_dir" in data:
+        data["data_dir"] = Path(data["data_dir"]).expanduser()
+    try:
+        return replace(config, limits=replace(config.limits, **limits_data), **data)
+    except TypeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

@@ -1,0 +1,301 @@
+"""One client connection on the hub: an actor owning its login and key-sync machines.
+
+It reads frames, feeds them to its machines and carries out their actions; a writer task
+drains its own bounded outbox, so a slow reader only ever delays itself. Whatever a client
+sends, the worst outcome is that this one connection is closed with a reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_stream
+
+from gossip.actors.actor import Actor
+from gossip.crypto import AuthenticationFailed, CryptoError, PakeHub, PublicKey
+from gossip.fsm import Close, HubHandshake, HubKeySync, ProtocolViolation, Report, Send
+from gossip.fsm.actions import Action
+from gossip.wire import (
+    PROTOCOL_VERSION, Command, Error, Frame, FrameError, Greeting, HubHello, Key, KeyRemoved,
+    LoginProof, Message, Welcome, decode_frame,
+)
+
+from .config import HubConfig
+from .registry import Registry
+from .throttle import LoginThrottle
+
+log = logging.getLogger("gossip.hub.connection")
+
+# Frames trio-websocket buffers per connection before it stops reading the socket.
+_RECEIVE_QUEUE = 16
+_CLOSE_GRACE = 2.0
+
+# A tap on every frame the hub reads or writes: (direction, user or address, bytes). Tests use
+# it to prove the hub only ever holds ciphertext; None in production.
+FrameTap = Callable[[str, str, bytes], None]
+
+
+@dataclass
+class HubContext:
+    """What every connection of one hub shares (read-only except the registry)."""
+
+    config: HubConfig
+    registry: Registry
+    certificate_fingerprint: str
+    throttle: LoginThrottle
+    tap: FrameTap | None = None
+    connections: int = 0
+
+
+class Disconnect(Exception):
+    """End this connection, telling the client `code` and `reason` first."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+class ConnectionActor(Actor):
+    def __init__(self, stream: trio.abc.Stream, address: str, hub: HubContext) -> None:
+        self._stream = stream
+        self.address = address
+        self._hub = hub
+        self._limits = hub.config.limits
+        self.user = ""
+        self.public_key = b""
+        self._handshake = HubHandshake()
+        self._keysync = HubKeySync()
+        self._outbox_send, self._outbox_receive = trio.open_memory_channel[bytes](
+            self._limits.outbox_frames)
+        self._ws: WebSocketConnection | None = None
+        self._cancel = trio.CancelScope()
+        self._kicked: Disconnect | None = None
+
+    # -- the registry's view of this connection (MemberPort): synchronous, never blocks -----
+    def deliver(self, data: bytes) -> None:
+        try:
+            self._outbox_send.send_nowait(data)
+        except trio.WouldBlock:
+            self.kick("slow", "too far behind; reconnect to catch up")
+        except trio.ClosedResourceError:
+            pass
+
+    def member_joined(self, user: str, public_key: bytes) -> None:
+        self._notify("member_joined", {Command.KEY: [Key(user=user, key=public_key)]})
+
+    def member_left(self, user: str) -> None:
+        self._notify("member_left", {Command.KEY_REMOVED: [KeyRemoved(user=user)]})
+
+    def _notify(self, event: str, frames: dict[Command, list[Frame]]) -> None:
+        # Runs in the task of whoever changed the registry: a failure here must end this
+        # connection only, never theirs.
+        try:
+            self._run(self._keysync, event, frames)
+        except Disconnect as exc:
+            self.kick(exc.code, exc.reason)
+
+    def kick(self, code: str, reason: str) -> None:
+        if self._kicked is None:
+            self._kicked = Disconnect(code, reason)
+            log.info("kick %s user=%s code=%s", self.address, self.user or "-", code)
+        self._cancel.cancel()
+
+    # -- the actor ---------------------------------------------------------------------------
+    async def main(self) -> None:
+        log.info("open %s", self.address)
+        ending: Disconnect | None = None
+        self._hub.connections += 1
+        try:
+            async with trio.open_nursery() as nursery:
+                with self._cancel:
+                    try:
+                        await self._serve(nursery)
+                    except Disconnect as exc:
+                        ending = exc
+                ending = ending or self._kicked
+                await self._close(ending)
+                nursery.cancel_scope.cancel()
+        finally:
+            await self._abort()
+            self._hub.connections -= 1
+            if self.user and self._handshake.finished:
+                self._hub.registry.leave(self)
+            self._outbox_send.close()
+            log.info("close %s user=%s reason=%s", self.address, self.user or "-",
+                     ending.code if ending else "client")
+
+    async def _serve(self, nursery: trio.Nursery) -> None:
+        try:
+            with trio.fail_after(self._limits.handshake_timeout):
+                if isinstance(self._stream, trio.SSLStream):
+                    await self._stream.do_handshake()
+                request = await wrap_server_stream(
+                    nursery, self._stream, message_queue_size=_RECEIVE_QUEUE,
+                    max_message_size=self._limits.max_frame_bytes)
+                self._ws = await request.accept()
+                nursery.start_soon(self._write_outbox)
+                await self._log_in()
+        except trio.TooSlowError:
+            actions = self._handshake.handle("timeout")
+            self._perform(actions, {})
+        except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionClosed, OSError):
+            return
+        if not self._handshake.finished or self._handshake.state_id != "authenticated":
+            return
+        self._hub.registry.join(self)
+        try:
+            await self._serve_member()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionClosed, OSError):
+            return
+
+    async def _log_in(self) -> None:
+        greeting = await self._receive()
+        if not isinstance(greeting, Greeting):
+            self._run(self._handshake, _event_for(greeting), {})
+            return
+        try:
+            key = PublicKey.from_bytes(greeting.public_key)
+        except CryptoError as exc:
+            raise Disconnect("bad_key", f"unusable public key: {exc}") from None
+        if key.user != greeting.user:
+            raise Disconnect("bad_key", "the key's user id is not the user name")
+        self.user, self.public_key = greeting.user, greeting.public_key
+        pake = PakeHub(self._hub.config.password or "", greeting.user, key.fingerprint,
+                       self._hub.certificate_fingerprint, PROTOCOL_VERSION)
+        hello = HubHello(version=PROTOCOL_VERSION, hub=self._hub.config.name, pake=pake.message)
+        self._run(self._handshake, "greeting", {Command.HUB_HELLO: [hello]},
+                  supported=greeting.version == PROTOCOL_VERSION)
+        if self._handshake.finished:
+            return
+        proof = await self._receive()
+        if not isinstance(proof, LoginProof):
+            self._run(self._handshake, _event_for(proof), {})
+            return
+        try:
+            confirm = pake.finish(proof.pake, proof.confirm)
+        except AuthenticationFailed:
+            # Answer late: every failure from this address makes the next one slower.
+            await trio.sleep(self._hub.throttle.failed(self.address))
+            self._run(self._handshake, "login_proof", {}, valid=False)
+            return
+        self._hub.throttle.succeeded(self.address)
+        self._run(self._handshake, "login_proof", {Command.WELCOME: [Welcome(confirm=confirm)]},
+                  valid=True)
+
+    async def _serve_member(self) -> None:
+        while True:
+            frame = await self._receive()
+            if isinstance(frame, Message):
+                self._relay(frame)
+                continue
+            extra: dict[Command, list[Frame]] = {}
+            if frame.command is Command.KEY_REQUEST and self._keysync.state_id == "waiting":
+                snapshot = self._hub.registry.snapshot(self)
+                for item in snapshot:
+                    extra.setdefault(item.command, []).append(item)
+            self._run(self._keysync, _event_for(frame), extra)
+
+    def _relay(self, frame: Message) -> None:
+        if frame.sender is not None:
+            self._refuse("forged", "clients may not set the sender; the hub does")
+            return
+        if frame.channel not in self._hub.registry.channels:
+            self._refuse("unknown_channel", f"no channel {frame.channel!r} on this hub")
+            return
+        self._run(self._keysync, "message", {})
+        data = Message(channel=frame.channel, blob=frame.blob, sender=self.user).encode()
+        self._tap("out", data)
+        count = self._hub.registry.publish(frame.channel, data, sender=self.user)
+        log.info("msg user=%s channel=%s bytes=%d recipients=%d", self.user, frame.channel,
+                 len(frame.blob), count)
+
+    # -- machines and actions ----------------------------------------------------------------
+    def _run(self, machine: HubHandshake | HubKeySync, event: str,
+             frames: dict[Command, list[Frame]], **data: object) -> None:
+        try:
+            actions = machine.handle(event, **data)
+        except ProtocolViolation as exc:
+            raise Disconnect("protocol", str(exc)) from None
+        self._perform(actions, frames)
+
+    def _perform(self, actions: list[Action], frames: dict[Command, list[Frame]]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                for frame in frames.get(action.command, []):
+                    self._queue(frame)
+            elif isinstance(action, Close):
+                raise Disconnect(action.code, action.reason)
+            elif isinstance(action, Report):
+                log.debug("%s %s", self.user or self.address, action.what)
+
+    def _queue(self, frame: Frame) -> None:
+        data = frame.encode()
+        self._tap("out", data)
+        self.deliver(data)
+
+    def _refuse(self, code: str, reason: str) -> None:
+        log.info("refuse user=%s code=%s", self.user, code)
+        self._queue(Error(code=code, reason=reason))
+
+    def _tap(self, direction: str, data: bytes) -> None:
+        if self._hub.tap is not None:
+            self._hub.tap(direction, self.user or self.address, data)
+
+    # -- I/O -------------------------------------------------------------------------------
+    async def _receive(self) -> Frame:
+        assert self._ws is not None
+        data = await self._ws.get_message()
+        if isinstance(data, str):
+            raise Disconnect("malformed", "frames are binary")
+        self._tap("in", data)
+        try:
+            frame = decode_frame(data, max_bytes=self._limits.max_frame_bytes)
+        except FrameError as exc:
+            raise Disconnect(exc.code, str(exc)) from None
+        log.debug("frame user=%s cmd=%s bytes=%d", self.user or self.address,
+                  frame.command.value, len(data))
+        return frame
+
+    async def _write_outbox(self) -> None:
+        assert self._ws is not None
+        try:
+            async for data in self._outbox_receive:
+                await self._ws.send_message(data)
+        except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
+            self._cancel.cancel()
+
+    async def _close(self, ending: Disconnect | None) -> None:
+        """Say why (if we are the ones ending it), then close; bounded so a dead peer
+        cannot hold us."""
+        with trio.move_on_after(_CLOSE_GRACE) as scope:
+            scope.shield = True
+            try:
+                if self._ws is not None:
+                    if ending is not None:
+                        await self._ws.send_message(Error(code=ending.code,
+                                                          reason=ending.reason).encode())
+                    await self._ws.aclose()
+                else:
+                    await self._stream.aclose()
+            except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError,
+                    OSError):
+                pass
+
+
+    async def _abort(self) -> None:
+        """Make sure the socket is closed, even when we were cancelled from outside."""
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            if self._ws is not None:
+                await self._ws.aclose()
+            else:
+                await self._stream.aclose()
+
+
+def _event_for(frame: Frame) -> str:
+    """The machine event a frame stands for: its command's readable name."""
+    return frame.command.readable

@@ -1,0 +1,109 @@
+"""Who is online, their keys, and fan-out: the one owner of the hub's shared state.
+
+Every method is synchronous and never waits: under trio that makes each call atomic, so a
+join, a snapshot and a fan-out cannot interleave, and frames reach each connection's outbox
+in the order the hub decided them. Kept behind this small interface so that several hubs can
+later share it through an existing engine (Redis pub/sub) without touching the connections.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from gossip.wire import Channels, EndOfKeys, Frame, Key
+
+log = logging.getLogger("gossip.hub.registry")
+
+
+class MemberPort(Protocol):
+    """What the registry may do to a connection: queue frames for it, or disconnect it."""
+
+    user: str
+    public_key: bytes
+
+    def deliver(self, data: bytes) -> None:
+        """Queue encoded frame bytes; never blocks (a full queue disconnects the reader)."""
+
+    def member_joined(self, user: str, public_key: bytes) -> None: ...
+
+    def member_left(self, user: str) -> None: ...
+
+    def kick(self, code: str, reason: str) -> None: ...
+
+
+@dataclass
+class _Entry:
+    port: MemberPort
+    live: bool = False  # has taken its key snapshot; gets announcements and messages
+
+
+class Registry:
+    def __init__(self, channels: tuple[str, ...]) -> None:
+        self._channels = channels
+        self._members: dict[str, _Entry] = {}
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return self._channels
+
+    def members(self) -> list[str]:
+        return sorted(self._members)
+
+    def online(self, user: str) -> bool:
+        return user in self._members
+
+    def join(self, port: MemberPort) -> None:
+        """Admit an authenticated connection. A second login of the same user replaces the
+        first (the old connection is told why and closed)."""
+        previous = self._members.get(port.user)
+        if previous is not None:
+            self.leave(previous.port)
+            previous.port.kick("replaced", "signed in from another connection")
+        self._members[port.user] = _Entry(port)
+        for entry in self._live_others(port.user):
+            entry.port.member_joined(port.user, port.public_key)
+        log.info("joined user=%s members=%d", port.user, len(self._members))
+
+    def leave(self, port: MemberPort) -> None:
+        entry = self._members.get(port.user)
+        if entry is None or entry.port is not port:
+            return  # already replaced by a newer connection of the same user
+        del self._members[port.user]
+        for other in self._live_others(port.user):
+            other.port.member_left(port.user)
+        log.info("left user=%s members=%d", port.user, len(self._members))
+
+    def snapshot(self, port: MemberPort) -> list[Frame]:
+        """The key-sync snapshot for one member, after which it counts as live."""
+        entry = self._members[port.user]
+        entry.live = True
+        frames: list[Frame] = [
+            Key(user=user, key=other.port.public_key)
+            for user, other in sorted(self._members.items())
+        ]
+        frames.append(Channels(channels=self._channels))
+        frames.append(EndOfKeys())
+        return frames
+
+    def publish(self, channel: str, data: bytes, *, sender: str) -> int:
+        """Queue an encoded frame for every live member of the channel but the sender.
+        Every member is in every channel of this hub. Returns how many it was queued for."""
+        count = 0
+        for entry in self._live_others(sender):
+            entry.port.deliver(data)
+            count += 1
+        return count
+
+    def send_to(self, user: str, data: bytes) -> bool:
+        entry = self._members.get(user)
+        if entry is None or not entry.live:
+            return False
+        entry.port.deliver(data)
+        return True
+
+    def _live_others(self, user: str) -> list[_Entry]:
+        # A list, not a generator: delivering may kick a slow member, which changes the dict.
+        return [entry for name, entry in self._members.items() if name != user and entry.live]
+

@@ -1,0 +1,107 @@
+"""The hub's supervisor tree: a TLS listener that starts one connection actor per client.
+
+    HubSupervisor ── ConnectionActor × N (temporary: a closed connection is never restarted)
+    Registry (plain synchronous object; see registry.py for why it is not an actor)
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import logging
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+import trio
+
+from gossip.actors.supervisor import ChildSpec, Restart, Supervisor
+from gossip.crypto import HubCertificate, load_or_create_hub_certificate
+
+from .config import HubConfig
+from .connection import ConnectionActor, FrameTap, HubContext
+from .registry import Registry
+from .throttle import LoginThrottle
+
+log = logging.getLogger("gossip.hub")
+
+_TRANSIENT_ACCEPT_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+
+
+@dataclass
+class RunningHub:
+    """What a started hub tells its starter (tests, the demo, the CLI entry point)."""
+
+    host: str
+    port: int
+    certificate: HubCertificate
+    registry: Registry
+    supervisor: Supervisor
+
+    @property
+    def fingerprint(self) -> str:
+        return self.certificate.fingerprint
+
+
+async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
+                    task_status: trio.TaskStatus[RunningHub] = trio.TASK_STATUS_IGNORED) -> None:
+    """Run a hub until cancelled. `task_status.started` gives the bound port and fingerprint."""
+    config.checked()
+    certificate = load_or_create_hub_certificate(config.data_dir, config.name)
+    ssl_context = certificate.server_ssl_context() if config.tls else None
+    registry = Registry(config.channels)
+    context = HubContext(config, registry, certificate.fingerprint,
+                         LoginThrottle(config.limits.login_penalty_base,
+                                       config.limits.login_penalty_cap), tap)
+    supervisor = Supervisor(max_restarts=10, period=60.0)
+    numbers = itertools.count(1)
+
+    async def accept(stream: trio.SocketStream) -> None:
+        address = _describe(stream)
+        if context.connections >= config.limits.max_connections:
+            log.warning("refuse %s: %d connections already", address, context.connections)
+            await trio.aclose_forcefully(stream)
+            return
+        wrapped: trio.abc.Stream = stream
+        if ssl_context is not None:
+            wrapped = trio.SSLStream(stream, ssl_context, server_side=True)
+
+        def make() -> ConnectionActor:
+            return ConnectionActor(wrapped, address, context)
+
+        await supervisor.start_child(
+            ChildSpec(f"conn-{next(numbers)}", make, restart=Restart.TEMPORARY))
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(supervisor.run)
+        listeners = await trio.open_tcp_listeners(config.port, host=config.host)
+        port = listeners[0].socket.getsockname()[1]
+        log.info("hub %r listening on %s:%d (%s), fingerprint %s", config.name, config.host,
+                 port, "wss" if ssl_context else "ws", certificate.fingerprint)
+        task_status.started(RunningHub(config.host, port, certificate, registry, supervisor))
+        for listener in listeners:
+            nursery.start_soon(_accept_loop, listener, accept)
+
+
+async def _accept_loop(listener: trio.SocketListener,
+                       accept: Callable[[trio.SocketStream], Awaitable[None]]) -> None:
+    """Hand each new stream to `accept`, which passes it to an actor that owns it from then
+    on (unlike trio.serve_listeners, which closes the stream when its handler returns)."""
+    async with listener:
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as exc:  # e.g. out of file descriptors: back off, keep serving
+                if exc.errno not in _TRANSIENT_ACCEPT_ERRORS:
+                    raise
+                log.warning("accept failed: %s", exc)
+                await trio.sleep(0.1)
+                continue
+            await accept(stream)
+
+
+def _describe(stream: trio.SocketStream) -> str:
+    try:
+        host, port = stream.socket.getpeername()[:2]
+        return f"{host}:{port}"
+    except OSError:
+        return "unknown"

@@ -1,0 +1,258 @@
+"""Our jitter buffer, and how it replaces aiortc's in the receive path.
+
+aiortc's audio receiver holds packets in `JitterBuffer(capacity=16, prefetch=4)`: a fixed
+~80 ms, and after a lost packet it can stay ~280 ms behind (aiortc issue 543), because that
+buffer only releases a frame when a newer packet arrives. We split the job in two:
+
+* `PassThroughBuffer` takes the place of aiortc's buffer inside `RTCRtpReceiver` (the one
+  private attribute we touch, see `install_pass_through`). It has the same interface
+  (`add(packet) -> (pli_flag, JitterFrame | None)`) and hands every new packet to the decoder
+  at once, in sequence order. It drops duplicates and packets older than the last one it passed
+  on: aiortc's timestamp mapper would take a reordered older timestamp for a 32-bit wrap.
+* `AdaptiveJitterBuffer` sits after the decoder, where there is a clock: the engine's playout
+  tick pops one 20 ms frame per peer. Its depth follows the measured arrival jitter between a
+  configurable minimum and maximum; it drops frames that come after their slot, conceals a
+  missing frame with silence instead of waiting, re-buffers after an underrun, and drops frames
+  to catch up whenever it holds more than the target, so it never stays behind after a loss.
+
+Both are pure (no I/O, no clock of their own): callers pass arrival times in, tests drive them
+with made-up packets and times.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtp import RtpPacket
+from aiortc.utils import uint16_gt
+
+from .errors import ReceiverSeamMissing
+from .format import FRAME_SAMPLES, SAMPLE_RATE, Frame
+
+# The name-mangled attribute RTCRtpReceiver.__init__ assigns its JitterBuffer to (aiortc 1.16).
+_RECEIVER_BUFFER_ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"
+
+
+class PassThroughBuffer:
+    """aiortc's JitterBuffer interface, with no prefetch: each new audio packet is a frame."""
+
+    def __init__(self) -> None:
+        self._last: int | None = None
+        self.passed = 0
+        self.dropped_stale = 0
+
+    @property
+    def capacity(self) -> int:
+        # Part of aiortc's interface; we hold nothing, so we hold at most one packet's worth.
+        return 1
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        sequence = packet.sequence_number
+        if self._last is not None and not uint16_gt(sequence, self._last):
+            self.dropped_stale += 1
+            return False, None
+        self._last = sequence
+        self.passed += 1
+        # aiortc's receiver sets `_data` (the depayloaded codec frame) before calling add().
+        data: bytes = packet._data  # type: ignore[attr-defined]
+        return False, JitterFrame(data=data, timestamp=packet.timestamp)
+
+
+def install_pass_through(receiver: RTCRtpReceiver) -> PassThroughBuffer:
+    """Replace an audio receiver's jitter buffer with a PassThroughBuffer, before it starts.
+
+    Call it right after the transceiver is created (our PeerLink does, in its constructor):
+    the receiver only reads the attribute when packets arrive.
+    """
+    if not hasattr(receiver, _RECEIVER_BUFFER_ATTRIBUTE):
+        raise ReceiverSeamMissing(
+            f"aiortc's RTCRtpReceiver has no {_RECEIVER_BUFFER_ATTRIBUTE}; "
+            "gossip.media.jitter needs updating for this aiortc version"
+        )
+    buffer = PassThroughBuffer()
+    setattr(receiver, _RECEIVER_BUFFER_ATTRIBUTE, buffer)
+    return buffer
+
+
+def receiver_buffer(receiver: RTCRtpReceiver) -> Any:
+    """Whatever jitter buffer the receiver currently uses (for tests and benchmarks)."""
+    return getattr(receiver, _RECEIVER_BUFFER_ATTRIBUTE)
+
+
+def replace_receiver_buffer(receiver: RTCRtpReceiver, buffer: Any) -> None:
+    """Put any object with aiortc's JitterBuffer interface in the receiver (benchmarks wrap
+    either buffer to inject loss)."""
+    if not hasattr(receiver, _RECEIVER_BUFFER_ATTRIBUTE):
+        raise ReceiverSeamMissing(f"aiortc's RTCRtpReceiver has no {_RECEIVER_BUFFER_ATTRIBUTE}")
+    setattr(receiver, _RECEIVER_BUFFER_ATTRIBUTE, buffer)
+
+
+@dataclass(frozen=True)
+class JitterConfig:
+    """Depths are counted in frames held back beyond the one being played.
+
+    `window` frames (2 s at 50 frames/s) are kept to measure jitter and to decide when it is
+    safe to shrink; `margin` (seconds) is added to the measured spread before it becomes a
+    depth, and is the slack a shrink must leave.
+    """
+
+    min_depth: int = 0
+    max_depth: int = 10
+    window: int = 100
+    margin: float = 0.004
+    frame_samples: int = FRAME_SAMPLES
+    sample_rate: int = SAMPLE_RATE
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_depth <= self.max_depth:
+            raise ValueError("need 0 <= min_depth <= max_depth")
+        if self.window < 2 or self.margin < 0:
+            raise ValueError("window >= 2 and margin >= 0 are required")
+
+    @property
+    def frame_seconds(self) -> float:
+        return self.frame_samples / self.sample_rate
+
+
+@dataclass
+class JitterStats:
+    """What happened to the frames that went through one buffer."""
+
+    received: int = 0
+    played: int = 0
+    late: int = 0  # arrived after their slot was played or concealed
+    duplicates: int = 0
+    concealed: int = 0  # slots played as silence because that frame was missing
+    underruns: int = 0  # ticks with nothing buffered at all: re-buffer
+    dropped: int = 0  # thrown away to catch up (never stay behind)
+    resyncs: int = 0  # the stream's timestamps jumped; started over
+
+
+class AdaptiveJitterBuffer:
+    """Decoded frames in by RTP timestamp and arrival time; one frame out per playout tick.
+
+    Depth is counted in frames held after the one being played. The target depth is the
+    spread of the frames' transit times over the window (arrival minus media time, constant
+    without jitter) plus a margin, in frames, minus one: after an underrun playout restarts at
+    the first tick after the latest frame, so the phase between arrivals and ticks absorbs up
+    to one frame of spread. Above the target the buffer catches up: at once if it is more than
+    two frames over, otherwise one frame at a time, and only when every frame played over the
+    last window waited at least a frame plus the margin (dropping one would not have starved
+    any of them).
+    """
+
+    def __init__(self, config: JitterConfig | None = None) -> None:
+        self.config = config or JitterConfig()
+        self.stats = JitterStats()
+        self._frames: dict[int, tuple[Frame, float]] = {}
+        self._next: int | None = None  # timestamp of the next slot to play
+        self._playing = False
+        self._transits: collections.deque[float] = collections.deque(maxlen=self.config.window)
+        self._waits: collections.deque[float] = collections.deque(maxlen=self.config.window)
+
+    @property
+    def depth(self) -> int:
+        """Frames buffered right now."""
+        return len(self._frames)
+
+    @property
+    def playing(self) -> bool:
+        return self._playing
+
+    @property
+    def spread(self) -> float:
+        """Seconds between the fastest and slowest transit in the window (the jitter we see)."""
+        if len(self._transits) < 2:
+            return 0.0
+        return max(self._transits) - min(self._transits)
+
+    @property
+    def target_depth(self) -> int:
+        cfg = self.config
+        wanted = math.ceil((self.spread + cfg.margin) / cfg.frame_seconds) - 1
+        return min(cfg.max_depth, max(cfg.min_depth, wanted))
+
+    def put(self, timestamp: int, frame: Frame, arrival: float) -> bool:
+        """Offer a decoded frame; False if it was late or a duplicate and was dropped."""
+        cfg = self.config
+        self.stats.received += 1
+        if self._next is not None:
+            distance = (timestamp - self._next) // cfg.frame_samples
+            if abs(distance) > cfg.window:
+                # A jump of more than the whole window is a new stream, not jitter.
+                self._restart()
+                self.stats.resyncs += 1
+            elif distance < 0:
+                self._transits.append(arrival - timestamp / cfg.sample_rate)
+                self.stats.late += 1
+                return False
+        self._transits.append(arrival - timestamp / cfg.sample_rate)
+        if timestamp in self._frames:
+            self.stats.duplicates += 1
+            return False
+        self._frames[timestamp] = (frame, arrival)
+        # Bound memory even if nobody pops (the tick stalled): keep the newest frames.
+        while len(self._frames) > cfg.max_depth + 1:
+            self._drop_oldest()
+        return True
+
+    def pop(self, now: float) -> Frame | None:
+        """The frame for the playout tick at `now`, or None to play silence."""
+        if not self._playing:
+            if len(self._frames) <= self.target_depth:
+                return None
+            self._playing = True
+            self._next = min(self._frames)
+        assert self._next is not None
+        step = self.config.frame_samples
+        entry = self._frames.pop(self._next, None)
+        if entry is None:
+            if self._frames:
+                # A later frame is here, so this one is lost (or hopelessly late): conceal it.
+                self.stats.concealed += 1
+                self._next += step
+                return None
+            # Nothing at all: the stream is late. Wait until we hold the target again.
+            self.stats.underruns += 1
+            self._playing = False
+            self._waits.clear()
+            return None
+        frame, arrival = entry
+        self.stats.played += 1
+        self._next += step
+        self._waits.append(now - arrival)
+        self._catch_up()
+        return frame
+
+    def _catch_up(self) -> None:
+        cfg = self.config
+        target = self.target_depth
+        over = len(self._frames) - target
+        if over > 2:
+            while len(self._frames) > target + 1:
+                self._drop_oldest()
+            self._waits.clear()
+        elif (over > 0 and len(self._waits) == cfg.window
+              and min(self._waits) >= cfg.frame_seconds + cfg.margin):
+            self._drop_oldest()
+            # Every later frame now waits a frame less: gather a fresh window before the next.
+            self._waits.clear()
+
+    def _drop_oldest(self) -> None:
+        oldest = min(self._frames)
+        del self._frames[oldest]
+        self.stats.dropped += 1
+        if self._next is None or oldest >= self._next:
+            self._next = oldest + self.config.frame_samples
+
+    def _restart(self) -> None:
+        self._frames.clear()
+        self._next = None
+        self._playing = False
+        self._transits.clear()
+        self._waits.clear()

@@ -1,0 +1,73 @@
+"""The mixer: one 20 ms frame per peer in, one mono int16 frame out.
+
+Owns per-peer volume (0..2), deafen, and per-peer level meters (RMS in dBFS of what the peer
+sent, before our volume, so "who is talking" does not depend on how loud we made them).
+Sums in float and clips to the int16 range, so loud peers saturate instead of wrapping around.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Mapping
+
+import numpy as np
+
+from .format import FRAME_SAMPLES, LEVEL_FLOOR_DB, Frame, check_frame, dbfs, mean_square, silence
+
+MAX_VOLUME = 2.0
+
+
+class Mixer:
+    """Mixes peers' frames; a peer's entry may be None for "nothing to play this tick"."""
+
+    def __init__(self, *, meter_frames: int = 5, floor_db: float = LEVEL_FLOOR_DB) -> None:
+        if meter_frames < 1:
+            raise ValueError("meter_frames must be at least 1")
+        self.deafened = False
+        self.floor_db = floor_db
+        self._meter_frames = meter_frames
+        self._volumes: dict[str, float] = {}
+        self._energy: dict[str, collections.deque[float]] = {}
+
+    def set_volume(self, peer: str, volume: float) -> None:
+        """Scale `peer` by `volume`: 0 mutes them for us, 1 is unchanged, 2 doubles."""
+        if not 0.0 <= volume <= MAX_VOLUME:
+            raise ValueError(f"volume must be between 0 and {MAX_VOLUME}, got {volume}")
+        self._volumes[peer] = volume
+
+    def volume(self, peer: str) -> float:
+        return self._volumes.get(peer, 1.0)
+
+    def level(self, peer: str) -> float:
+        """The peer's recent level in dBFS (RMS over the last meter_frames frames)."""
+        energy = self._energy.get(peer)
+        if not energy:
+            return self.floor_db
+        return dbfs(sum(energy) / len(energy), self.floor_db)
+
+    def levels(self) -> dict[str, float]:
+        return {peer: self.level(peer) for peer in self._energy}
+
+    def remove(self, peer: str) -> None:
+        """Forget a peer that left: its volume and meter."""
+        self._volumes.pop(peer, None)
+        self._energy.pop(peer, None)
+
+    def mix(self, frames: Mapping[str, Frame | None]) -> Frame:
+        """One output frame from this tick's frames; meters update even while deafened."""
+        total = np.zeros(FRAME_SAMPLES, dtype=np.float64)
+        for peer, frame in frames.items():
+            meter = self._energy.get(peer)
+            if meter is None:
+                meter = self._energy[peer] = collections.deque(maxlen=self._meter_frames)
+            if frame is None:
+                meter.append(0.0)
+                continue
+            check_frame(frame)
+            meter.append(mean_square(frame))
+            volume = self._volumes.get(peer, 1.0)
+            if volume:
+                total += frame.astype(np.float64) * volume
+        if self.deafened:
+            return silence()
+        return np.clip(np.round(total), -32768, 32767).astype(np.int16)

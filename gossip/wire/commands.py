@@ -1,0 +1,37 @@
+"""The command table: each wire command name from the seed protocol beside a readable name.
+
+Wire names stay short and stable on the wire; code and docs use the readable names.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Command(str, Enum):
+    """Every frame's command. The value is what travels on the wire."""
+
+    GREETING = "grtng"          # client -> hub: version, user, public key
+    HUB_HELLO = "hru"           # hub -> client: hub name, hub's PAKE message
+    LOGIN_PROOF = "ighru"       # client -> hub: client's PAKE message + key confirmation
+    WELCOME = "ig"              # hub -> client: hub's key confirmation
+    ERROR = "err"               # either way: a refusal with a code and a reason
+    KEY_REQUEST = "gmk"         # client -> hub: send me the members' keys
+    KEY = "ckp"                 # hub -> client: one member's public key
+    CHANNELS = "cup"            # hub -> client: the channel list
+    END_OF_KEYS = "eok"         # hub -> client: the key snapshot is complete
+    KEY_REMOVED = "rmk"         # hub -> client: a member left
+    MESSAGE = "msg"             # either way: an opaque sealed chat message for a channel
+    START_CALL = "start_call"   # client -> hub: join (or start) a channel's call
+    CALL_MEMBERS = "gmp"        # hub -> client: who is in the call
+    OFFER = "offer"             # peer -> peer via hub: sealed SDP offer
+    ANSWER = "answer"           # peer -> peer via hub: sealed SDP answer
+    ICE = "ice"                 # peer -> peer via hub: sealed ICE candidate
+    HANG_UP = "hang-up"         # client -> hub (and hub -> peers): leave the call
+
+    @property
+    def readable(self) -> str:
+        return self.name.lower()
+
+
+BY_WIRE_NAME: dict[str, Command] = {command.value: command for command in Command}

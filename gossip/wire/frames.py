@@ -1,0 +1,294 @@
+"""Frames: frozen typed values for every command, and their msgpack encoding.
+
+Untrusted bytes are decoded once, here, into validated frames; code above this layer trusts
+them. Ciphertext travels as raw msgpack bytes, never base64.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import msgpack
+
+from .commands import BY_WIRE_NAME, Command
+from .errors import FrameTooLarge, MalformedFrame, UnknownCommand
+
+PROTOCOL_VERSION = 1
+DEFAULT_MAX_FRAME_BYTES = 256 * 1024
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+MAX_TEXT = 1024
+MAX_KEY_BYTES = 16 * 1024
+MAX_PAKE_BYTES = 256
+MAX_LIST_ITEMS = 1024
+
+
+def _name(**options: Any) -> Any:
+    """A user or channel name: short, printable, no spaces or control characters."""
+    return field(metadata={"pattern": NAME_PATTERN}, **options)
+
+
+def _blob(limit: int) -> Any:
+    return field(metadata={"max_bytes": limit})
+
+
+def _text(limit: int = MAX_TEXT) -> Any:
+    return field(metadata={"max_chars": limit})
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Base of all frames; `command` says which one it is on the wire."""
+
+    command: ClassVar[Command]
+
+    def encode(self) -> bytes:
+        body: dict[str, Any] = {"c": self.command.value}
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if value is not None:
+                body[item.name] = list(value) if isinstance(value, tuple) else value
+        return msgpack.packb(body, use_bin_type=True)
+
+
+# --- login -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Greeting(Frame):
+    command: ClassVar[Command] = Command.GREETING
+    version: int
+    user: str = _name()
+    public_key: bytes = _blob(MAX_KEY_BYTES)
+
+
+@dataclass(frozen=True)
+class HubHello(Frame):
+    command: ClassVar[Command] = Command.HUB_HELLO
+    version: int
+    hub: str = _text(64)
+    pake: bytes = _blob(MAX_PAKE_BYTES)
+
+
+@dataclass(frozen=True)
+class LoginProof(Frame):
+    command: ClassVar[Command] = Command.LOGIN_PROOF
+    pake: bytes = _blob(MAX_PAKE_BYTES)
+    confirm: bytes = _blob(64)
+
+
+@dataclass(frozen=True)
+class Welcome(Frame):
+    command: ClassVar[Command] = Command.WELCOME
+    confirm: bytes = _blob(64)
+
+
+@dataclass(frozen=True)
+class Error(Frame):
+    """A refusal. `code` is machine-readable (auth, protocol, malformed, ...)."""
+
+    command: ClassVar[Command] = Command.ERROR
+    code: str = _text(32)
+    reason: str = _text(256)
+
+
+# --- key sync ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KeyRequest(Frame):
+    command: ClassVar[Command] = Command.KEY_REQUEST
+
+
+@dataclass(frozen=True)
+class Key(Frame):
+    command: ClassVar[Command] = Command.KEY
+    user: str = _name()
+    key: bytes = _blob(MAX_KEY_BYTES)
+
+
+@dataclass(frozen=True)
+class Channels(Frame):
+    command: ClassVar[Command] = Command.CHANNELS
+    channels: tuple[str, ...] = _name()
+
+
+@dataclass(frozen=True)
+class EndOfKeys(Frame):
+    command: ClassVar[Command] = Command.END_OF_KEYS
+
+
+@dataclass(frozen=True)
+class KeyRemoved(Frame):
+    command: ClassVar[Command] = Command.KEY_REMOVED
+    user: str = _name()
+
+
+# --- chat --------------------------------------------------------------------------------
+
+MAX_SEALED_BYTES = 200 * 1024
+
+
+@dataclass(frozen=True)
+class Message(Frame):
+    """A sealed chat message. Clients send it without `sender`; the hub sets `sender` to the
+    authenticated user when it fans the message out (a client-set sender is refused)."""
+
+    command: ClassVar[Command] = Command.MESSAGE
+    channel: str = _name()
+    blob: bytes = _blob(MAX_SEALED_BYTES)
+    sender: str | None = _name(default=None)
+
+
+# --- calls (signalling; payloads are sealed to the one recipient) ------------------------
+
+@dataclass(frozen=True)
+class StartCall(Frame):
+    command: ClassVar[Command] = Command.START_CALL
+    channel: str = _name()
+
+
+@dataclass(frozen=True)
+class CallMembers(Frame):
+    command: ClassVar[Command] = Command.CALL_MEMBERS
+    channel: str = _name()
+    users: tuple[str, ...] = _name()
+
+
+@dataclass(frozen=True)
+class Signal(Frame):
+    """Base for offer/answer/ice: routing fields in the clear, the SDP or candidate sealed.
+    Clients address `peer` (the recipient); the hub rewrites `peer` to the sender on delivery."""
+
+    channel: str = _name()
+    peer: str = _name()
+    blob: bytes = _blob(64 * 1024)
+
+
+@dataclass(frozen=True)
+class Offer(Signal):
+    command: ClassVar[Command] = Command.OFFER
+
+
+@dataclass(frozen=True)
+class Answer(Signal):
+    command: ClassVar[Command] = Command.ANSWER
+
+
+@dataclass(frozen=True)
+class Ice(Signal):
+    command: ClassVar[Command] = Command.ICE
+
+
+@dataclass(frozen=True)
+class HangUp(Frame):
+    command: ClassVar[Command] = Command.HANG_UP
+    channel: str = _name()
+    user: str | None = _name(default=None)
+
+
+FRAME_TYPES: dict[Command, type[Frame]] = {
+    cls.command: cls
+    for cls in (Greeting, HubHello, LoginProof, Welcome, Error, KeyRequest, Key, Channels,
+                EndOfKeys, KeyRemoved, Message, StartCall, CallMembers, Offer, Answer, Ice,
+                HangUp)
+}
+
+
+# --- decoding ----------------------------------------------------------------------------
+
+def decode_frame(data: bytes, *, max_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> Frame:
+    """Turn untrusted bytes into a validated frame, or raise a FrameError subclass."""
+    if not isinstance(data, (bytes, bytearray)):
+        raise MalformedFrame("frames are binary")
+    if len(data) > max_bytes:
+        raise FrameTooLarge(f"frame of {len(data)} bytes exceeds the limit of {max_bytes}")
+    try:
+        body = msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
+    except Exception as exc:  # msgpack raises many unrelated types on garbage
+        raise MalformedFrame("not a msgpack frame") from exc
+    if not isinstance(body, dict):
+        raise MalformedFrame("a frame is a map")
+    wire_name = body.pop("c", None)
+    if not isinstance(wire_name, str):
+        raise MalformedFrame("frame has no command")
+    command = BY_WIRE_NAME.get(wire_name)
+    if command is None:
+        raise UnknownCommand(f"unknown command {wire_name[:32]!r}")
+    cls = FRAME_TYPES[command]
+    known = {item.name: item for item in dataclasses.fields(cls)}
+    unexpected = set(body) - set(known)
+    if unexpected:
+        raise MalformedFrame(f"{wire_name}: unexpected fields {sorted(map(str, unexpected))[:4]}")
+    values: dict[str, Any] = {}
+    hints = _hints(cls)
+    for name, item in known.items():
+        if name not in body:
+            if item.default is dataclasses.MISSING:
+                raise MalformedFrame(f"{wire_name}: missing field {name!r}")
+            continue
+        values[name] = _check(wire_name, name, hints[name], item.metadata, body[name])
+    return cls(**values)
+
+
+_HINT_CACHE: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    hints = _HINT_CACHE.get(cls)
+    if hints is None:
+        hints = _HINT_CACHE[cls] = typing.get_type_hints(cls)
+    return hints
+
+
+def _check(frame: str, name: str, hint: Any, rules: Any, value: Any) -> Any:
+    """Validate one field against its declared type and limits."""
+    where = f"{frame}.{name}"
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        hint = next(arg for arg in args if arg is not type(None))
+    if hint is int:
+        if type(value) is not int or not (0 <= value < 2**31):
+            raise MalformedFrame(f"{where}: expected a small non-negative integer")
+        return value
+    if hint is float:
+        if type(value) not in (int, float) or not math.isfinite(value):
+            raise MalformedFrame(f"{where}: expected a finite number")
+        return float(value)
+    if hint is bytes:
+        if not isinstance(value, bytes):
+            raise MalformedFrame(f"{where}: expected bytes")
+        if len(value) > rules.get("max_bytes", DEFAULT_MAX_FRAME_BYTES):
+            raise FrameTooLarge(f"{where}: {len(value)} bytes is too many")
+        return value
+    if hint is str:
+        return _check_str(where, rules, value)
+    if typing.get_origin(hint) is tuple:
+        if not isinstance(value, list) or len(value) > MAX_LIST_ITEMS:
+            raise MalformedFrame(f"{where}: expected a list of at most {MAX_LIST_ITEMS}")
+        return tuple(_check_str(where, rules, item) for item in value)
+    raise MalformedFrame(f"{where}: unsupported field type")  # pragma: no cover
+
+
+def _check_str(where: str, rules: Any, value: Any) -> str:
+    if not isinstance(value, str):
+        raise MalformedFrame(f"{where}: expected text")
+    pattern = rules.get("pattern")
+    if pattern is not None and not pattern.fullmatch(value):
+        raise MalformedFrame(f"{where}: not a valid name")
+    if len(value) > rules.get("max_chars", MAX_TEXT):
+        raise MalformedFrame(f"{where}: text too long")
+    if any(ord(ch) < 32 for ch in value):
+        raise MalformedFrame(f"{where}: control characters")
+    return value
+
+
+def is_valid_name(name: str) -> bool:
+    """True for a valid user or channel name (the same rule the decoder applies)."""
+    return bool(NAME_PATTERN.fullmatch(name))
