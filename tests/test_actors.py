@@ -144,6 +144,14 @@ async def test_an_unsupervised_crash_propagates_as_the_actors_own_exception() ->
         await run_actor(CrashesAtOnce())
 
 
+async def test_open_actor_lets_the_blocks_own_exception_through_unwrapped() -> None:
+    log: list[str] = []
+    with pytest.raises(KeyError):
+        async with open_actor(Counter(log)):
+            raise KeyError("not a trio ExceptionGroup")
+    assert log == ["started", "stopped"]
+
+
 async def test_tell_waits_while_the_inbox_is_full_and_tell_nowait_refuses() -> None:
     gate = Gate()
     async with open_actor(gate) as ref:
@@ -280,13 +288,16 @@ async def test_a_crashing_helper_task_crashes_and_restarts_its_actor() -> None:
         assert supervisor.restarts["link"] == 1
 
 
-async def test_stop_child_runs_stopped_and_answers_waiting_asks_with_actor_stopped() -> None:
+async def test_stop_child_runs_stopped_and_answers_waiting_asks_with_actor_stopped(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     gate = Gate()
     supervisor = Supervisor([ChildSpec("gate", lambda: gate)])
     refused: list[str] = []
 
     async def ask(ref: ActorRef, message: str) -> None:
-        with pytest.raises(ActorStopped):
+        # An ask left unanswered would hang; on the mock clock it fails at once instead.
+        with trio.fail_after(60), pytest.raises(ActorStopped):
             await ref.ask(message)
         refused.append(message)
 
@@ -306,6 +317,20 @@ async def test_stop_child_runs_stopped_and_answers_waiting_asks_with_actor_stopp
         await supervisor.stop_child("gate")  # already gone: not an error
 
 
+async def test_a_child_whose_stopped_hook_raises_during_stop_is_not_restarted() -> None:
+    class MessyStop(Counter):
+        async def stopped(self) -> None:
+            await super().stopped()
+            raise OSError("close failed")
+
+    counters: list[str] = []
+    supervisor = Supervisor([ChildSpec("messy", partial(MessyStop, counters))])
+    async with running(supervisor):
+        await supervisor.stop_child("messy")
+        assert counters == ["started", "stopped"]
+        assert supervisor.restarts["messy"] == 0
+
+
 async def test_a_child_that_fails_to_start_raises_from_start_child_and_is_not_added() -> None:
     supervisor = Supervisor()
     async with running(supervisor):
@@ -316,6 +341,28 @@ async def test_a_child_that_fails_to_start_raises_from_start_child_and_is_not_ad
         await supervisor.start_child(ChildSpec("listener", Counter))  # the name is free
         with pytest.raises(ValueError, match="already has a child"):
             await supervisor.start_child(ChildSpec("listener", Counter))
+
+
+async def test_a_child_stopped_while_starting_makes_start_child_raise_actor_stopped() -> None:
+    entered = trio.Event()
+
+    class SlowStarter(Actor):
+        async def started(self) -> None:
+            entered.set()
+            await trio.sleep_forever()  # e.g. a connect that never completes
+
+    supervisor = Supervisor()
+    async with running(supervisor):
+        async with trio.open_nursery() as nursery:
+
+            async def start() -> None:
+                with pytest.raises(ActorStopped):
+                    await supervisor.start_child(ChildSpec("slow", SlowStarter))
+
+            nursery.start_soon(start)
+            await entered.wait()
+            await supervisor.stop_child("slow")
+        assert "slow" not in supervisor.children
 
 
 async def test_a_supervisors_ref_starts_and_stops_children_by_message() -> None:
@@ -346,6 +393,26 @@ async def test_exceeding_restart_intensity_stops_the_children_and_raises_from_ru
     assert supervisor.restarts == {"doomed": 2}
     assert bystander.log == ["started", "stopped"]
     assert supervisor.children == {}
+
+
+async def test_children_crashing_together_past_the_limit_raise_one_error(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    go = trio.Event()
+
+    class CrashesOnCue(Actor):
+        async def main(self) -> None:
+            await go.wait()
+            raise ValueError("together")
+
+    supervisor = Supervisor(
+        [ChildSpec(name, CrashesOnCue) for name in ("a", "b", "c")], max_restarts=0
+    )
+    with pytest.RaisesGroup(RestartIntensityExceeded):  # one, not a group of three
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(supervisor.run)
+            await trio.testing.wait_all_tasks_blocked()
+            go.set()
 
 
 async def test_the_restart_window_slides_with_trio_time(

@@ -7,7 +7,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
@@ -171,7 +171,7 @@ def test_a_renamed_user_id_is_refused() -> None:
 
 
 def test_an_expired_key_is_refused() -> None:
-    key = _primary(created=datetime.now(timezone.utc) - timedelta(days=30))
+    key = _primary(created=datetime.now(UTC) - timedelta(days=30))
     _add_uid(key, key_expiration=timedelta(days=1))
     _add_encryption_subkey(key)
     with pytest.raises(InvalidKey, match="expired|verify"):
@@ -264,3 +264,29 @@ def test_bit_flipped_keys_are_refused_or_unchanged(data: st.DataObject) -> None:
         k.fingerprint for k in original.encryption_keys
     ]
     assert key.user == original.user
+
+
+@pytest.mark.skipif(shutil.which("gpg") is None, reason="gpg (Debian package gnupg) not installed")
+def test_a_key_made_by_gnupg_is_accepted() -> None:
+    with tempfile.TemporaryDirectory(prefix="gossip-gpg-") as home:
+        env = {**os.environ, "GNUPGHOME": home}
+
+        def gpg(*args: str) -> str:
+            return subprocess.run(["gpg", "--batch", "--passphrase", "", *args], env=env,
+                                  check=True, capture_output=True, text=True).stdout
+
+        try:
+            gpg("--quick-generate-key", "carol", "ed25519", "sign", "never")
+            listing = gpg("--with-colons", "--list-keys", "carol")
+            fingerprint = next(line.split(":")[9] for line in listing.splitlines()
+                               if line.startswith("fpr"))
+            gpg("--quick-add-key", fingerprint, "cv25519", "encr", "never")
+            exported = subprocess.run(["gpg", "--batch", "--export", "carol"], env=env,
+                                      check=True, capture_output=True).stdout
+        finally:
+            subprocess.run(["gpgconf", "--kill", "all"], env=env, capture_output=True,
+                           check=False)
+    key = PublicKey.from_bytes(exported)
+    assert key.fingerprint == fingerprint
+    assert key.user == "carol"
+    assert len(key.encryption_keys) == 1

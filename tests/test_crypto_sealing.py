@@ -24,7 +24,13 @@ from gossip.crypto import (
     verify_detached,
 )
 from gossip.crypto._packets import Tag, tags
-from gossip.crypto._pgpy import PGPMessage, constants
+from gossip.crypto._pgpy import (
+    IntegrityProtectedSKEDataV1,
+    PGPMessage,
+    PGPSignature,
+    PKESessionKeyV3,
+    constants,
+)
 
 PAYLOAD = b"\x00meet at the usual place\xff"
 
@@ -145,15 +151,9 @@ def test_a_detached_signature_is_not_a_sealed_message_signature() -> None:
     signature = sign_detached(PAYLOAD, p["alice"])
     message = PGPMessage.new(PAYLOAD, format="b",
                              compression=constants.CompressionAlgorithm.Uncompressed)
-    message |= PGPMessage.from_blob(signature) if False else _signature_object(signature)
+    message |= PGPSignature.from_blob(signature)
     with pytest.raises(BadSignature, match="another purpose"):
         open_sealed(_encrypt_to(message, p["bob"]), p["bob"], p["alice"].public)
-
-
-def _signature_object(signature: bytes):
-    from gossip.crypto._pgpy import PGPSignature
-
-    return PGPSignature.from_blob(signature)
 
 
 def test_detached_signatures_verify_and_bind_signer_data_and_context() -> None:
@@ -184,10 +184,10 @@ def test_gnupg_decrypts_and_verifies_a_sealed_message() -> None:
                                check=True, capture_output=True)
             result = subprocess.run(
                 ["gpg", "--batch", "--status-fd", "2", "--decrypt"], input=blob, env=env,
-                capture_output=True,
+                capture_output=True, check=False,
             )
         finally:
-            subprocess.run(["gpgconf", "--kill", "all"], env=env, capture_output=True)
+            subprocess.run(["gpgconf", "--kill", "all"], env=env, capture_output=True, check=False)
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     assert result.stdout == PAYLOAD
     assert f"VALIDSIG {p['alice'].fingerprint}".encode() in result.stderr
@@ -225,4 +225,73 @@ def test_bit_flipped_blobs_only_raise_crypto_errors_or_open_unchanged(data: st.D
     except CryptoError:
         return
     # Flips in Carol's session-key packet do not concern Bob; nothing Bob reads may change.
+    assert payload == PAYLOAD
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_bit_flipped_detached_signatures_only_raise_bad_signature(data: st.DataObject) -> None:
+    p = people()
+    signature = bytearray(_detached_signature())
+    flips = data.draw(st.lists(st.integers(0, len(signature) * 8 - 1), min_size=1, max_size=3))
+    for bit in flips:
+        signature[bit // 8] ^= 1 << (bit % 8)
+    try:
+        verify_detached(PAYLOAD, bytes(signature), p["alice"].public)
+    except BadSignature:
+        pass
+
+
+@cache
+def _detached_signature() -> bytes:
+    return sign_detached(PAYLOAD, people()["alice"])
+
+
+def _encrypt_plaintext(plaintext: bytes, identity: Identity) -> bytes:
+    """Encrypt arbitrary packet bytes to identity, as a hostile channel member could."""
+    cipher = constants.SymmetricKeyAlgorithm.AES256
+    session_key = cipher.gen_key()
+    subkey = identity.public.encryption_keys[0]
+    session_packet = PKESessionKeyV3()
+    session_packet.encrypter = bytearray(bytes.fromhex(identity.public.encryption_keyids[0]))
+    session_packet.pkalg = subkey.key_algorithm
+    session_packet.encrypt_sk(subkey._key, cipher, session_key)
+    encrypted = IntegrityProtectedSKEDataV1()
+    encrypted.encrypt(session_key, cipher, plaintext)
+    return bytes(session_packet) + bytes(encrypted)
+
+
+@cache
+def _signed_inner() -> bytes:
+    p = people()
+    message = PGPMessage.new(PAYLOAD, format="b",
+                             compression=constants.CompressionAlgorithm.Uncompressed)
+    message |= p["alice"].pgp_key.sign(message, notation={"context@gossip.invalid": "seal"},
+                                       intended_recipients=[p["bob"].public.pgp_key])
+    return bytes(message)
+
+
+def test_the_plaintext_helper_builds_what_seal_builds() -> None:
+    p = people()
+    assert open_sealed(_encrypt_plaintext(_signed_inner(), p["bob"]), p["bob"],
+                       p["alice"].public) == PAYLOAD
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_a_hostile_sender_cannot_crash_the_inner_parser(data: st.DataObject) -> None:
+    """The ciphertext is intact, but the signed content inside was mangled by its sender."""
+    p = people()
+    inner = bytearray(_signed_inner())
+    if data.draw(st.booleans()):
+        flips = data.draw(st.lists(st.integers(0, len(inner) * 8 - 1), min_size=1, max_size=4))
+        for bit in flips:
+            inner[bit // 8] ^= 1 << (bit % 8)
+    else:
+        inner = bytearray(data.draw(st.binary(max_size=300)))
+    try:
+        payload = open_sealed(_encrypt_plaintext(bytes(inner), p["bob"]), p["bob"],
+                              p["alice"].public)
+    except CryptoError:
+        return
     assert payload == PAYLOAD

@@ -55,6 +55,8 @@ class _Envelope:
 
 Inbox = trio.MemoryReceiveChannel[_Envelope]
 
+# `open_inbox`, `close_inbox` and `run_instance` are for supervisor.py, not the package API.
+
 
 class ActorRef:
     """The handle others hold to send an actor messages.
@@ -90,7 +92,8 @@ class ActorRef:
         """`tell_nowait` from a thread that is not running trio (a UI thread, say).
 
         Never waits for inbox space: a full inbox raises InboxFull at once. The calling thread
-        only waits for the trio loop to run the enqueue, which takes no trio time.
+        only waits for the trio loop to run the enqueue, which takes no trio time. From trio
+        code, use `tell_nowait` instead.
         """
         try:
             trio.from_thread.run_sync(self.tell_nowait, message, trio_token=self._trio_token)
@@ -151,7 +154,7 @@ class Actor:
     """
 
     inbox_size: int = DEFAULT_INBOX_SIZE
-    # Seconds `stopped()` may take when the actor is torn down by cancellation.
+    # Seconds `stopped()` may run before it is cut short, so a stuck hook cannot block a stop.
     stop_timeout: float = 5.0
 
     _ref: ActorRef | None = None

@@ -16,7 +16,7 @@ from enum import Enum
 import trio
 
 from gossip.actors.actor import Actor, ActorRef, Inbox, close_inbox, open_inbox, run_instance
-from gossip.actors.errors import RestartIntensityExceeded
+from gossip.actors.errors import ActorStopped, RestartIntensityExceeded
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,11 @@ class Restart(Enum):
 
 @dataclass(frozen=True)
 class ChildSpec:
-    """How to (re)create one child: a fresh actor from `factory` on each start."""
+    """How to (re)create one child: a fresh actor from `factory` on each start.
+
+    The factory should only construct; fallible set-up (I/O) belongs in `Actor.started`,
+    where a failure is the child's own. A raising factory is a bug and fails the supervisor.
+    """
 
     name: str
     factory: Callable[[], Actor]
@@ -85,7 +89,6 @@ class Supervisor(Actor):
         self._specs = tuple(children)
         self._children: dict[str, _Child] = {}
         self._recent_restarts: deque[float] = deque()
-        self._gave_up = False
 
     @property
     def children(self) -> Mapping[str, ActorRef]:
@@ -139,8 +142,10 @@ class Supervisor(Actor):
         return started_ref
 
     async def stop_child(self, name: str) -> None:
-        """Stop a child (it gets `stopped()`) and forget it; a missing name is not an error,
-        since a temporary child may have ended by itself meanwhile."""
+        """Stop a child (it gets `stopped()`) and forget it.
+
+        A missing name is not an error: a temporary child may have ended by itself meanwhile.
+        """
         child = self._children.get(name)
         if child is not None:
             child.scope.cancel()
@@ -166,13 +171,16 @@ class Supervisor(Actor):
                         if not child.up:
                             raise  # to start_child's caller
                         failure = exc
-                    if self._gave_up or not child.spec.restart.wants_restart(failure is not None):
+                    if not child.spec.restart.wants_restart(failure is not None):
                         self._log_end(child.spec, failure)
                         return
-                    # A child that raised while being stopped is not restarted.
+                    # No restart while this child, or the whole supervisor, is being stopped
+                    # (e.g. a sibling has just exceeded the restart intensity).
                     await trio.lowlevel.checkpoint_if_cancelled()
                     self._count_restart(child.spec.name, failure)
                     actor = child.spec.factory()
+            if not child.up:
+                raise ActorStopped(f"{child.spec.name} was stopped while starting")
         finally:
             self._forget(child)
 
@@ -182,9 +190,8 @@ class Supervisor(Actor):
         while self._recent_restarts and self._recent_restarts[0] <= now - self.period:
             self._recent_restarts.popleft()
         if len(self._recent_restarts) >= self.max_restarts:
-            self._gave_up = True  # siblings crashing meanwhile must not raise a second time
             logger.error(
-                "%s: giving up, %s ended after %d restarts in %ss",
+                "%s: giving up: %s ended again after %d restarts within %ss",
                 self.ref.name,
                 name,
                 len(self._recent_restarts),
@@ -205,7 +212,7 @@ class Supervisor(Actor):
     def _log_end(self, spec: ChildSpec, failure: Exception | None) -> None:
         if failure is None:
             logger.debug("%s: %s ended", self.ref.name, spec.name)
-        elif not self._gave_up:
+        else:
             logger.warning(
                 "%s: %s crashed and is %s: not restarted",
                 self.ref.name,

@@ -27,6 +27,7 @@ class HubLink:
     """An open WebSocket to a hub plus what we learnt about the hub's certificate."""
 
     ws: WebSocketConnection
+    stream: trio.abc.Stream  # under the WebSocket, closed for sure by abort()
     fingerprint: str
     first_use: bool
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
@@ -60,14 +61,7 @@ class HubLink:
 
     async def abort(self) -> None:
         """Close now, without the closing handshake (we are being cancelled)."""
-        await abort_websocket(self.ws)
-
-
-async def abort_websocket(ws: WebSocketConnection) -> None:
-    # aclose() in an already-cancelled scope skips the handshake and closes the stream.
-    with trio.CancelScope() as scope:
-        scope.cancel()
-        await ws.aclose()
+        await trio.aclose_forcefully(self.stream)
 
 
 async def open_hub_link(nursery: trio.Nursery, host: str, port: int, *, tls: bool,
@@ -103,4 +97,4 @@ async def open_hub_link(nursery: trio.Nursery, host: str, port: int, *, tls: boo
     except (trio.BrokenResourceError, HandshakeError, ConnectionClosed) as exc:
         raise HubUnreachable(f"{host}:{port} does not speak Gossip over "
                              f"{'TLS' if tls else 'plain WebSocket'} ({exc})") from None
-    return HubLink(ws, fingerprint, first_use)
+    return HubLink(ws, stream, fingerprint, first_use)

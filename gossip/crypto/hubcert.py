@@ -12,7 +12,7 @@ import re
 import secrets
 import ssl
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -21,7 +21,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gossip.crypto._files import create_exclusive, ensure_private_dir, write_atomic
-from gossip.crypto.errors import HubCertificateError, HubKeyChanged, InvalidFingerprint, StoreCorrupt
+from gossip.crypto.errors import (
+    HubCertificateError,
+    HubKeyChanged,
+    InvalidFingerprint,
+    StoreCorrupt,
+)
 
 CERT_FILE = "hub-cert.pem"
 KEY_FILE = "hub-key.pem"
@@ -91,7 +96,7 @@ def _new_certificate(key: ec.EllipticCurvePrivateKey, hub_name: str) -> x509.Cer
     # A common name is limited to 64 characters; the hub name is informative only.
     common_name = (hub_name.strip() or "gossip hub")[:64]
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return (
         x509.CertificateBuilder()
         .subject_name(name)

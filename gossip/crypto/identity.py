@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gossip.crypto._files import create_exclusive, ensure_private_dir
@@ -54,7 +54,7 @@ def signer_keyid(sig: PGPSignature) -> str | None:
     for claim in ("signer", "signer_fingerprint"):
         try:
             value = getattr(sig, claim)
-        except Exception:
+        except (IndexError, KeyError, AttributeError, TypeError, ValueError):
             continue
         if value:
             return str(value).upper()[-16:]
@@ -89,7 +89,7 @@ def _verifies(primary: PGPKey, subject: object, sig: PGPSignature) -> bool:
         return False
     try:
         return bool(primary.verify(subject, sig))
-    except Exception:  # PGPy raises many types on hostile signatures; all mean "not valid".
+    except Exception:  # noqa: BLE001 - PGPy raises any type on hostile signatures: "not valid"
         return False
 
 
@@ -146,7 +146,7 @@ def _validate_public(key: PGPKey) -> tuple[PGPKey, str, tuple[PGPKey, ...]]:
         raise InvalidKey("primary key must be on curve Ed25519")
     if len(str(key.fingerprint)) != 40:
         raise InvalidKey("only version 4 keys are supported")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     _check_all_verify(key, key, _own_signatures(key, key._signatures), "primary key")
     for sig in _own_signatures(key, key._signatures):
@@ -196,7 +196,7 @@ def _validate_public(key: PGPKey) -> tuple[PGPKey, str, tuple[PGPKey, ...]]:
 class PublicKey:
     """A validated OpenPGP public key: Ed25519 primary that signs, ECDH subkey(s) that encrypt."""
 
-    __slots__ = ("_data", "_key", "_user", "_encryption_keys")
+    __slots__ = ("_data", "_encryption_keyids", "_encryption_keys", "_fingerprint", "_key", "_user")
 
     def __init__(self, data: bytes, key: PGPKey, user: str, encryption_keys: tuple[PGPKey, ...]):
         # Use from_bytes: this constructor trusts that its arguments were validated.
@@ -204,6 +204,10 @@ class PublicKey:
         self._key = key
         self._user = user
         self._encryption_keys = encryption_keys
+        # PGPy recomputes a fingerprint (serialize + SHA-1) on every access; sealing to many
+        # recipients would spend most of its time there.
+        self._fingerprint = str(key.fingerprint)
+        self._encryption_keyids = tuple(str(k.fingerprint.keyid) for k in encryption_keys)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PublicKey:
@@ -223,7 +227,7 @@ class PublicKey:
     @property
     def fingerprint(self) -> str:
         """The v4 fingerprint: 40 uppercase hex digits, no spaces."""
-        return str(self._key.fingerprint)
+        return self._fingerprint
 
     @property
     def keyid(self) -> str:
@@ -243,6 +247,11 @@ class PublicKey:
     def encryption_keys(self) -> tuple[PGPKey, ...]:
         """The validated encryption subkeys, first one preferred."""
         return self._encryption_keys
+
+    @property
+    def encryption_keyids(self) -> tuple[str, ...]:
+        """16-hex key ids of encryption_keys, same order."""
+        return self._encryption_keyids
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PublicKey):
@@ -276,7 +285,7 @@ def _new_key(user: str) -> PGPKey:
 class Identity:
     """Our own key pair: the private key that signs and decrypts, and its validated public half."""
 
-    __slots__ = ("_key", "_public", "_decryption_keys")
+    __slots__ = ("_decryption_keys", "_key", "_public")
 
     def __init__(self, private_key: PGPKey) -> None:
         if private_key.is_public or not private_key.is_primary:
@@ -286,8 +295,8 @@ class Identity:
         self._key = private_key
         self._public = PublicKey.from_bytes(bytes(private_key.pubkey))
         decryption_keys = []
-        for public_subkey in self._public.encryption_keys:
-            subkey = private_key.subkeys.get(public_subkey.fingerprint.keyid)
+        for keyid in self._public.encryption_keyids:
+            subkey = private_key.subkeys.get(keyid)
             if subkey is None or subkey.is_public:
                 raise InvalidKey("the identity lacks the private half of its encryption subkey")
             decryption_keys.append(subkey)

@@ -9,10 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gossip.crypto._packets import PacketFramingError, Tag, tags
-from gossip.crypto._pgpy import PGPKey, PGPMessage, PGPSignature, constants
+from gossip.crypto._packets import PacketFramingError, Tag, tags, walk
+from gossip.crypto._pgpy import (
+    Fingerprint,
+    IntegrityProtectedSKEDataV1,
+    Packet,
+    PGPMessage,
+    PGPSignature,
+    PKESessionKeyV3,
+    constants,
+)
 from gossip.crypto.errors import BadSignature, MalformedMessage, NotForMe
-from gossip.crypto.identity import STRONG_HASHES, Identity, PublicKey, hashed_subpackets, signer_keyid
+from gossip.crypto.identity import (
+    STRONG_HASHES,
+    Identity,
+    PublicKey,
+    hashed_subpackets,
+    signer_keyid,
+)
 
 _CIPHER = constants.SymmetricKeyAlgorithm.AES256
 # A hashed notation separates a sealed message's signature from a detached one (and detached
@@ -24,11 +38,11 @@ DEFAULT_DETACHED_CONTEXT = "detached"
 _SEALED_INNER_TAGS = [Tag.ONE_PASS_SIGNATURE, Tag.LITERAL, Tag.SIGNATURE, Tag.MDC]
 
 
-def _sign(signer: Identity, subject: object, context: str, recipients: Sequence[PGPKey]) -> PGPSignature:
+def _sign(signer: Identity, subject: object, context: str, recipients: Sequence[str]) -> PGPSignature:
     return signer.pgp_key.sign(
         subject,
         notation={CONTEXT_NOTATION: context},
-        intended_recipients=list(recipients),
+        intended_recipients=[Fingerprint(fingerprint) for fingerprint in recipients],
     )
 
 
@@ -50,44 +64,53 @@ def seal(payload: bytes, signer: Identity, recipients: Sequence[PublicKey]) -> b
     message = PGPMessage.new(
         bytes(payload), format="b", compression=constants.CompressionAlgorithm.Uncompressed
     )
-    message |= _sign(signer, message, SEAL_CONTEXT, [r.pgp_key for r in unique.values()])
+    message |= _sign(signer, message, SEAL_CONTEXT, list(unique))
     session_key = _CIPHER.gen_key()
-    sealed = message
+    # Built packet by packet, as PGPKey.encrypt does, minus its per-call key-flag lookups and
+    # fingerprint recomputations (half the cost of sealing to a large channel).
+    sealed = PGPMessage()
     for recipient in unique.values():
-        sealed = recipient.encryption_keys[0].encrypt(sealed, cipher=_CIPHER, sessionkey=session_key)
+        subkey = recipient.encryption_keys[0]
+        session_packet = PKESessionKeyV3()
+        session_packet.encrypter = bytearray(bytes.fromhex(recipient.encryption_keyids[0]))
+        session_packet.pkalg = subkey.key_algorithm
+        session_packet.encrypt_sk(subkey._key, _CIPHER, session_key)
+        sealed |= session_packet
+    encrypted = IntegrityProtectedSKEDataV1()
+    encrypted.encrypt(session_key, _CIPHER, bytes(message))
+    sealed |= encrypted
     return bytes(sealed)
 
 
 def _decrypt(blob: bytes, recipient: Identity) -> bytes:
     """The plaintext packets inside blob (still framed), after the SEIPD integrity check."""
     try:
-        packet_tags = tags(blob)
+        headers = walk(blob)
     except PacketFramingError as error:
         raise MalformedMessage(f"not an OpenPGP message: {error}") from error
     if (
-        len(packet_tags) < 2
-        or packet_tags[-1] != Tag.SEIPD
-        or any(tag != Tag.PKESK for tag in packet_tags[:-1])
+        len(headers) < 2
+        or headers[-1].tag != Tag.SEIPD
+        or any(header.tag != Tag.PKESK for header in headers[:-1])
     ):
         raise MalformedMessage("expected session keys followed by one integrity-protected packet")
-    try:
-        message = PGPMessage.from_blob(blob)
-        session_packets = list(message._sessionkeys)
-        encrypted = message.message
-        encrypters = [str(packet.encrypter).upper() for packet in session_packets]
-    except Exception as error:  # PGPy's parser raises arbitrary types on garbage.
-        raise MalformedMessage("not a parseable OpenPGP message") from error
 
-    ours = {key.fingerprint.keyid: key for key in recipient.decryption_keys}
-    candidates = [(packet, ours[keyid]) for packet, keyid in zip(session_packets, encrypters)
-                  if keyid in ours]
-    if not candidates:
+    # Only the session-key packets addressed to us are handed to PGPy's parser: a v3 PKESK
+    # body starts with its version (3) and the recipient's 8-byte key id.
+    ours = dict(zip(recipient.public.encryption_keyids, recipient.decryption_keys))
+    addressed = []
+    for header in headers[:-1]:
+        body = blob[header.body_start : header.end]
+        if len(body) >= 10 and body[0] == 3 and body[1:9].hex().upper() in ours:
+            addressed.append((blob[header.start : header.end], ours[body[1:9].hex().upper()]))
+    if not addressed:
         raise NotForMe("the message is not encrypted to this identity")
     session: tuple[constants.SymmetricKeyAlgorithm, bytes] | None = None
-    for packet, key in candidates:
+    for raw, key in addressed:
         try:
+            packet = Packet(bytearray(raw))
             algorithm, session_key = packet.decrypt_sk(key._key)
-        except Exception:  # a corrupt or hostile PKESK: try the next one addressed to us
+        except Exception:  # noqa: BLE001, S112 - a hostile PKESK: try the next one addressed to us
             continue
         session = (algorithm, bytes(session_key))
         break
@@ -97,6 +120,12 @@ def _decrypt(blob: bytes, recipient: Identity) -> bytes:
     if algorithm != _CIPHER:
         raise MalformedMessage(f"unexpected cipher {algorithm!r}")
     try:
+        encrypted = Packet(bytearray(blob[headers[-1].start : headers[-1].end]))
+    except Exception as error:  # PGPy's parser raises arbitrary types on garbage.
+        raise MalformedMessage("not a parseable encrypted packet") from error
+    if not isinstance(encrypted, IntegrityProtectedSKEDataV1):
+        raise MalformedMessage("unsupported encrypted packet version")
+    try:
         return bytes(encrypted.decrypt(session_key, algorithm))
     except Exception as error:
         raise MalformedMessage("integrity check failed: the message was altered") from error
@@ -105,16 +134,21 @@ def _decrypt(blob: bytes, recipient: Identity) -> bytes:
 def _check_signature(
     sig: PGPSignature, sender: PublicKey, context: str, subject: object
 ) -> None:
-    if sig.type != constants.SignatureType.BinaryDocument:
+    try:
+        signature_type = sig.type
+        hash_algorithm = sig.hash_algorithm
+        contexts = [
+            sp.value for sp in hashed_subpackets(sig, "NotationData")  # type: ignore[attr-defined]
+            if sp.name == CONTEXT_NOTATION  # type: ignore[attr-defined]
+        ]
+    except Exception as error:  # a signature packet PGPy parsed only in part
+        raise BadSignature("not a usable signature") from error
+    if signature_type != constants.SignatureType.BinaryDocument:
         raise BadSignature("unexpected signature type")
     if signer_keyid(sig) != sender.keyid:
         raise BadSignature(f"not signed by {sender.user!r} ({sender.fingerprint})")
-    if sig.hash_algorithm not in STRONG_HASHES:
+    if hash_algorithm not in STRONG_HASHES:
         raise BadSignature("signature uses a weak hash")
-    contexts = [
-        sp.value for sp in hashed_subpackets(sig, "NotationData")  # type: ignore[attr-defined]
-        if sp.name == CONTEXT_NOTATION  # type: ignore[attr-defined]
-    ]
     if contexts != [context]:
         raise BadSignature("signature was made for another purpose")
     try:
@@ -155,11 +189,12 @@ def open_sealed(blob: bytes, recipient: Identity, sender: PublicKey) -> bytes:
     if literal_format != "b" or not isinstance(data, (bytes, bytearray)) or len(signatures) != 1:
         raise MalformedMessage("unexpected literal data")
     sig = signatures[0]
+    _check_signature(sig, sender, SEAL_CONTEXT, bytes(data))
+    # Read only after the signature verified, so these are the signer's own words.
     recipients = {
         str(sp.intended_recipient).upper()  # type: ignore[attr-defined]
         for sp in hashed_subpackets(sig, "IntendedRecipient")
     }
-    _check_signature(sig, sender, SEAL_CONTEXT, bytes(data))
     if recipient.fingerprint not in recipients:
         raise BadSignature(f"{sender.user!r} did not address this message to {recipient.user!r}")
     return bytes(data)

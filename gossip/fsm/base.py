@@ -34,7 +34,7 @@ class ProtocolMachine(StateMachine):
     """
 
     purpose: ClassVar[str] = ""
-    wire_events: ClassVar[dict[str, str]] = {}
+    wire_events: ClassVar[Mapping[str, str]] = {}
     # A live session has no natural end but a disconnect: the audit accepts these states as
     # ends of a conversation, as it does final states.
     resting: ClassVar[frozenset[str]] = frozenset()
@@ -43,9 +43,20 @@ class ProtocolMachine(StateMachine):
     # transition is a decision and not an oversight; final states refuse everything unlisted.
     rejects: ClassVar[Mapping[str, Collection[str]]] = {}
 
+    # The audit (`python -m gossip.fsm check`) owns these rules and reports them readably;
+    # left on, the library raises at import and the audit never gets to run.
+    validate_disconnected_states = False
+    validate_trap_states = False
+    validate_final_reachability = False
+
     def __init__(self) -> None:
         self._pending: list[Action] = []
         super().__init__()
+
+    @classmethod
+    def event_names(cls) -> frozenset[str]:
+        """Every event the class body declares."""
+        return frozenset(event.id for event in cls.events)
 
     # -- used by the class bodies -----------------------------------------------------------
     def send_frame(self, command: Any) -> None:
@@ -61,6 +72,9 @@ class ProtocolMachine(StateMachine):
     def handle(self, event: str, **data: Any) -> list[Action]:
         """Apply one event; return the actions, or raise ProtocolViolation if illegal."""
         self._pending = []
+        if event not in self.event_names():
+            # `send` would look up any attribute (a state, a method) by that name.
+            raise ProtocolViolation(type(self).__name__, self.state_id, event)
         try:
             self.send(event, **data)
         except TransitionNotAllowed:

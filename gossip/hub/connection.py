@@ -287,13 +287,10 @@ class ConnectionActor(Actor):
 
 
     async def _abort(self) -> None:
-        """Make sure the socket is closed, even when we were cancelled from outside."""
-        with trio.CancelScope() as scope:
-            scope.cancel()
-            if self._ws is not None:
-                await self._ws.aclose()
-            else:
-                await self._stream.aclose()
+        """Make sure the socket is closed, even when we were cancelled from outside or
+        trio-websocket already considers the WebSocket closed (it then leaves the stream
+        open, and a peer still writing to it would block forever)."""
+        await trio.aclose_forcefully(self._stream)
 
 
 def _event_for(frame: Frame) -> str:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import ast
 import inspect
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
 from statemachine.callbacks import CallbackSpec, SpecReference
+from statemachine.event import Event
 from statemachine.spec_parser import replace_operators
 from statemachine.transition import Transition
 
@@ -103,7 +104,7 @@ class MachineSpec:
 
     @cached_property
     def initial(self) -> str:
-        return next(state.id for state in self.machine.states if state.initial)
+        return str(next(state.id for state in self.machine.states if state.initial))
 
     @cached_property
     def finals(self) -> frozenset[str]:
@@ -120,7 +121,9 @@ class MachineSpec:
 
     @cached_property
     def events(self) -> tuple[str, ...]:
-        return tuple(event.id for event in self.machine.events)
+        # The metaclass makes `events` a class-level list; its stubs describe the method.
+        events: Iterable[Event] = self.machine.events  # type: ignore[assignment]
+        return tuple(event.id for event in events)
 
     @property
     def wire_events(self) -> Mapping[str, str]:

@@ -20,6 +20,7 @@ class Finding:
     rule: str  # short tag: unreachable, dead-end, trap, undecided, ...
     subject: str  # the machine or pair it is about
     message: str
+    trace: tuple[str, ...] = ()  # for pairs: the shortest run that shows it
 
     def __str__(self) -> str:
         return f"[{self.rule}] {self.message}"

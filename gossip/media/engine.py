@@ -1,0 +1,203 @@
+"""The receive loop: remote tracks in, one mixed stream out to a sink, on a 20 ms playout clock.
+
+    async with open_audio_engine(SpeakerSink()) as engine:
+        engine.add_peer("alice", link.remote_track)   # after the link's RemoteTrack event
+        engine.mixer.set_volume("alice", 1.5)
+        await engine.wait_frames_received("alice", 50)
+        engine.remove_peer("alice")
+
+One reader task per peer awaits aiortc's decoded frames (stereo s16 48 kHz), folds them to
+mono and puts them in that peer's AdaptiveJitterBuffer stamped with trio's clock. The playout
+task pops one frame per peer every 20 ms, mixes and writes to the sink. Counters per peer:
+frames received, when the first frame arrived, and the jitter buffer's own statistics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import trio
+import trio_asyncio
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame
+
+from .format import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, Frame, stereo_to_mono
+from .jitter import AdaptiveJitterBuffer, JitterConfig, JitterStats
+from .mixer import Mixer
+from .sinks import AudioSink
+
+# If the playout task falls this many frames behind (the process stalled), it re-anchors its
+# clock instead of writing a burst of frames to catch up.
+_MAX_TICK_LAG = 5
+
+
+@dataclass
+class PeerAudio:
+    """What the engine knows about one remote peer's audio."""
+
+    peer: str
+    added_at: float
+    buffer: AdaptiveJitterBuffer
+    frames_received: int = 0
+    first_audio_at: float | None = None  # trio clock time of the first decoded frame
+    malformed: int = 0  # frames not in the 48 kHz s16 20 ms format we expect
+    ended: bool = False
+    cancel: trio.CancelScope = field(default_factory=trio.CancelScope)
+
+    @property
+    def jitter(self) -> JitterStats:
+        return self.buffer.stats
+
+    @property
+    def time_to_first_audio(self) -> float | None:
+        return None if self.first_audio_at is None else self.first_audio_at - self.added_at
+
+
+def decoded_to_mono(frame: AudioFrame) -> Frame | None:
+    """aiortc's decoded frame as one mono int16 frame, or None if it is not 48 kHz s16 20 ms."""
+    if frame.format.name != "s16" or frame.sample_rate != SAMPLE_RATE:
+        return None
+    if frame.samples != FRAME_SAMPLES or frame.layout.nb_channels not in (1, 2):
+        return None
+    samples = frame.to_ndarray().reshape(-1)
+    if frame.layout.nb_channels == 2:
+        return stereo_to_mono(samples)
+    return samples.astype(np.int16, copy=False)
+
+
+class AudioEngine:
+    """Peers' tracks, their jitter buffers, the mixer and the sink. Run with `run()`."""
+
+    def __init__(self, sink: AudioSink, *, mixer: Mixer | None = None,
+                 jitter: JitterConfig | None = None) -> None:
+        self.sink = sink
+        self.mixer = mixer or Mixer()
+        self.jitter_config = jitter or JitterConfig()
+        self.frames_played = 0
+        self.late_ticks = 0
+        self._peers: dict[str, PeerAudio] = {}
+        self._nursery: trio.Nursery | None = None
+        self._waiters: list[tuple[Callable[[], bool], trio.Event]] = []
+
+    # -- peers ------------------------------------------------------------------------------
+
+    def add_peer(self, peer: str, track: MediaStreamTrack) -> PeerAudio:
+        """Start receiving `track` as `peer`'s audio (the engine must be running)."""
+        if self._nursery is None:
+            raise RuntimeError("the audio engine is not running")
+        if peer in self._peers:
+            raise ValueError(f"peer {peer!r} already has a track")
+        audio = PeerAudio(peer, trio.current_time(), AdaptiveJitterBuffer(self.jitter_config))
+        self._peers[peer] = audio
+        self._nursery.start_soon(self._receive, audio, track)
+        self._progress()
+        return audio
+
+    def remove_peer(self, peer: str) -> None:
+        """Stop playing `peer` and forget their meter and volume."""
+        audio = self._peers.pop(peer, None)
+        if audio is not None:
+            audio.cancel.cancel()
+        self.mixer.remove(peer)
+
+    def peer(self, peer: str) -> PeerAudio:
+        return self._peers[peer]
+
+    @property
+    def peers(self) -> list[str]:
+        return list(self._peers)
+
+    # -- waiting on progress (tests and the call actor; never a timer) ---------------------
+
+    async def wait_until(self, condition: Callable[[], bool]) -> None:
+        """Return once `condition()` holds; it is re-checked after every frame in or out."""
+        if condition():
+            return
+        event = trio.Event()
+        self._waiters.append((condition, event))
+        await event.wait()
+
+    async def wait_frames_received(self, peer: str, count: int) -> None:
+        """Wait until `peer` (added already or later) has delivered `count` frames."""
+
+        def enough() -> bool:
+            audio = self._peers.get(peer)
+            return audio is not None and audio.frames_received >= count
+
+        await self.wait_until(enough)
+
+    async def wait_frames_played(self, count: int) -> None:
+        await self.wait_until(lambda: self.frames_played >= count)
+
+    def _progress(self) -> None:
+        if not self._waiters:
+            return
+        still = []
+        for condition, event in self._waiters:
+            if condition():
+                event.set()
+            else:
+                still.append((condition, event))
+        self._waiters = still
+
+    # -- tasks ------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Play until cancelled; peers' reader tasks live in here too."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._playout)
+            task_status.started()
+            await trio.sleep_forever()
+
+    async def _receive(self, audio: PeerAudio, track: MediaStreamTrack) -> None:
+        recv = trio_asyncio.aio_as_trio(track.recv)
+        with audio.cancel:
+            while True:
+                try:
+                    frame = await recv()
+                except MediaStreamError:
+                    break
+                now = trio.current_time()
+                mono = decoded_to_mono(frame)
+                if mono is None:
+                    audio.malformed += 1
+                    continue
+                audio.frames_received += 1
+                if audio.first_audio_at is None:
+                    audio.first_audio_at = now
+                # aiortc maps RTP timestamps to pts counting from 0 for this stream.
+                timestamp = frame.pts if frame.pts is not None else (
+                    (audio.frames_received - 1) * FRAME_SAMPLES)
+                audio.buffer.put(timestamp, mono, now)
+                self._progress()
+        audio.ended = True
+        self._progress()
+
+    async def _playout(self) -> None:
+        next_tick = trio.current_time()
+        while True:
+            await trio.sleep_until(next_tick)
+            now = trio.current_time()
+            frames = {peer: audio.buffer.pop(now) for peer, audio in self._peers.items()}
+            self.sink.write(self.mixer.mix(frames))
+            self.frames_played += 1
+            next_tick += FRAME_SECONDS
+            if now - next_tick > _MAX_TICK_LAG * FRAME_SECONDS:
+                self.late_ticks += 1
+                next_tick = now + FRAME_SECONDS
+            self._progress()
+
+
+@asynccontextmanager
+async def open_audio_engine(sink: AudioSink, *, mixer: Mixer | None = None,
+                            jitter: JitterConfig | None = None) -> AsyncIterator[AudioEngine]:
+    """Run an AudioEngine for the body; stops it (and closes nothing: the sink is yours)."""
+    engine = AudioEngine(sink, mixer=mixer, jitter=jitter)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(engine.run)
+        yield engine
+        nursery.cancel_scope.cancel()

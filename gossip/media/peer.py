@@ -1,0 +1,338 @@
+"""A trio-facing wrapper around one aiortc RTCPeerConnection carrying one audio track each way.
+
+    link = PeerLink(fanout.track(), ice_hosts=["127.0.0.1"])
+    offer = await link.create_offer()          # offerer: SDP after ICE gathering (no trickle)
+    answer = await other.accept_offer(offer)   # answerer
+    await link.accept_answer(answer)
+    async for event in link.events: ...        # ConnectionStateChanged, RemoteTrack, Connected,
+                                               # Failed, Closed, HandlerError
+    await link.close()
+
+Must run inside `gossip.media.loop.open_media_loop()`. ICE offers only `ice_hosts` (literal
+addresses, see gossip.media.icehosts); `ice_servers` default to none, since a public STUN
+server stalls gathering offline. The receiver's jitter buffer is replaced by ours unless
+`receive_buffer="aiortc"` (kept for benchmarks).
+
+Identity binding: when DTLS comes up the certificate the peer presented is checked against
+every fingerprint in the remote SDP (which the call layer has verified the signature of),
+before any media is sent. On a mismatch the link stops sending, ends FAILED and reports
+FingerprintMismatch; it never reports Connected. If aiortc's own check fails first, the link
+still reports FingerprintMismatch from the certificate it saw.
+
+Every pyee handler is guarded: an exception escaping one would silently close the peer
+connection, so it is caught and reported as a HandlerError event instead.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import trio
+import trio_asyncio
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.sdp import candidate_from_sdp
+from cryptography import x509
+
+from . import icehosts
+from .errors import FingerprintMismatch, LinkStateError, MediaError, SdpError
+from .fingerprint import (
+    certificate_fingerprint,
+    check_certificate,
+    format_fingerprint,
+    sdp_fingerprint,
+    sdp_fingerprints,
+)
+from .jitter import PassThroughBuffer, install_pass_through
+
+logger = logging.getLogger(__name__)
+
+ReceiveBuffer = Literal["ours", "aiortc"]
+# Each kind of event is sent at most a few times per link (one track, a handful of state
+# changes), so this bound is never reached by a link working as designed.
+EVENT_CAPACITY = 64
+CLOSE_SECONDS = 10.0
+
+
+class LinkState(enum.Enum):
+    NEW = "new"
+    NEGOTIATING = "negotiating"  # a description has been set; ICE/DTLS not up yet
+    CONNECTED = "connected"  # DTLS up and the presented certificate matches the signed SDP
+    FAILED = "failed"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class ConnectionStateChanged:
+    state: str  # aiortc's connectionState: new, connecting, connected, failed, closed
+
+
+@dataclass(frozen=True)
+class RemoteTrack:
+    track: MediaStreamTrack
+
+
+@dataclass(frozen=True)
+class Connected:
+    remote_fingerprint: str
+
+
+@dataclass(frozen=True)
+class Failed:
+    reason: str
+    error: MediaError | None = None
+
+
+@dataclass(frozen=True)
+class Closed:
+    pass
+
+
+@dataclass(frozen=True)
+class HandlerError:
+    where: str
+    error: Exception
+
+
+LinkEvent = ConnectionStateChanged | RemoteTrack | Connected | Failed | Closed | HandlerError
+
+
+def ice_server(urls: str | Sequence[str], username: str | None = None,
+               credential: str | None = None) -> RTCIceServer:
+    """An ICE (STUN/TURN) server entry for `PeerLink(ice_servers=...)`."""
+    url_list = [urls] if isinstance(urls, str) else list(urls)
+    return RTCIceServer(urls=url_list, username=username, credential=credential)
+
+
+class PeerLink:
+    """One RTCPeerConnection, driven from trio; its events arrive on `events`."""
+
+    def __init__(
+        self,
+        track: MediaStreamTrack,
+        *,
+        ice_hosts: Sequence[str],
+        ice_servers: Sequence[RTCIceServer] = (),
+        receive_buffer: ReceiveBuffer = "ours",
+    ) -> None:
+        self.ice_hosts = icehosts.check_hosts(ice_hosts)
+        self.state = LinkState.NEW
+        self.remote_track: MediaStreamTrack | None = None
+        self.failure: Failed | None = None
+        self.events_dropped = 0
+        self._close_started = False
+        self._role: Literal["offerer", "answerer"] | None = None
+        self._expected: dict[str, str] = {}
+        self._send_events, self.events = trio.open_memory_channel[LinkEvent](EVENT_CAPACITY)
+        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=list(ice_servers)))
+        self._sender = self._pc.addTrack(track)
+        transceiver = next(t for t in self._pc.getTransceivers() if t.sender is self._sender)
+        self._receiver = transceiver.receiver
+        self.pass_through: PassThroughBuffer | None = None
+        if receive_buffer == "ours":
+            self.pass_through = install_pass_through(self._receiver)
+        self._pc.on("connectionstatechange", self._guarded("connectionstatechange",
+                                                           self._on_connection_state))
+        self._pc.on("track", self._guarded("track", self._on_track))
+
+    # -- identity ---------------------------------------------------------------------------
+
+    @property
+    def dtls_transport(self) -> RTCDtlsTransport:
+        return self._receiver.transport
+
+    @property
+    def local_fingerprint(self) -> str:
+        """Our DTLS certificate's sha-256 fingerprint (the one our SDP announces)."""
+        for fingerprint in self.dtls_transport.getLocalParameters().fingerprints:
+            if fingerprint.algorithm == "sha-256":
+                return format_fingerprint(fingerprint.algorithm, fingerprint.value)
+        raise MediaError("aiortc offered no sha-256 fingerprint")  # pragma: no cover
+
+    @property
+    def remote_fingerprint(self) -> str | None:
+        """sha-256 fingerprint of the certificate the peer presented in DTLS, once it did."""
+        certificate = self._presented_certificate()
+        if certificate is None:
+            return None
+        return certificate_fingerprint(certificate)
+
+    def check_remote_fingerprint(self, expected: str) -> None:
+        """Raise FingerprintMismatch unless the peer presented the certificate `expected` names."""
+        check_certificate(self._presented_certificate(), expected)
+
+    def _presented_certificate(self) -> x509.Certificate | None:
+        # aiortc has no public accessor for the peer's certificate; read it from the live
+        # pyOpenSSL connection of the DTLS transport, not from any SDP.
+        ssl = getattr(self.dtls_transport, "_ssl", None)
+        if ssl is None:
+            return None
+        try:
+            certificate = ssl.get_peer_certificate(as_cryptography=True)
+        except Exception:  # no handshake yet, or the connection is gone
+            return None
+        return certificate  # type: ignore[no-any-return]
+
+    def _check_against_remote_sdp(self) -> None:
+        if not self._expected:
+            raise SdpError("no remote SDP fingerprints to check against")
+        certificate = self._presented_certificate()
+        for algorithm, value in sorted(self._expected.items()):
+            check_certificate(certificate, format_fingerprint(algorithm, value))
+
+    # -- negotiation ------------------------------------------------------------------------
+
+    async def create_offer(self) -> str:
+        """Our offer SDP, with every ICE candidate gathered (on `ice_hosts` only)."""
+        self._require(LinkState.NEW, None)
+        self._role = "offerer"
+        self.state = LinkState.NEGOTIATING
+        offer = await trio_asyncio.aio_as_trio(self._pc.createOffer)()
+        await self._set_local(offer)
+        return self._pc.localDescription.sdp
+
+    async def accept_offer(self, sdp: str) -> str:
+        """Take the peer's offer (already signature-checked) and return our answer SDP."""
+        self._require(LinkState.NEW, None)
+        self._expected = self._fingerprints_of(sdp)
+        self._role = "answerer"
+        self.state = LinkState.NEGOTIATING
+        await self._set_remote(RTCSessionDescription(sdp=sdp, type="offer"))
+        answer = await trio_asyncio.aio_as_trio(self._pc.createAnswer)()
+        await self._set_local(answer)
+        return self._pc.localDescription.sdp
+
+    async def accept_answer(self, sdp: str) -> None:
+        """Take the peer's answer (already signature-checked) to our offer."""
+        self._require(LinkState.NEGOTIATING, "offerer")
+        if self._expected:
+            raise LinkStateError("an answer was already accepted")
+        self._expected = self._fingerprints_of(sdp)
+        await self._set_remote(RTCSessionDescription(sdp=sdp, type="answer"))
+
+    async def add_ice_candidate(self, candidate: str | None) -> None:
+        """Trickle hook: an "a=candidate:" value from the peer, or None for end-of-candidates.
+
+        Offers and answers already carry every candidate; this is for a later trickle mode.
+        """
+        if candidate is None:
+            await trio_asyncio.aio_as_trio(self._pc.addIceCandidate)(None)
+            return
+        parsed = candidate_from_sdp(candidate.removeprefix("a=").removeprefix("candidate:"))
+        parsed.sdpMid = self._sender_mid()
+        await trio_asyncio.aio_as_trio(self._pc.addIceCandidate)(parsed)
+
+    async def close(self) -> None:
+        """Stop media and tear down ICE/DTLS. Idempotent; ends with a Closed event."""
+        if not self._close_started:
+            self._close_started = True
+            # Shielded so a cancelled owner still releases sockets; bounded so it cannot hang.
+            with trio.move_on_after(CLOSE_SECONDS, shield=True):
+                await trio_asyncio.aio_as_trio(self._pc.close)()
+        self._finish_closed()
+
+    def _sender_mid(self) -> str | None:
+        for transceiver in self._pc.getTransceivers():
+            if transceiver.sender is self._sender:
+                return transceiver.mid
+        return None
+
+    def _fingerprints_of(self, sdp: str) -> dict[str, str]:
+        sdp_fingerprint(sdp)  # a usable sha-256 fingerprint is required
+        return sdp_fingerprints(sdp)
+
+    def _require(self, state: LinkState, role: str | None) -> None:
+        if self.state is not state or self._role != role:
+            raise LinkStateError(f"not allowed in state {self.state.value} as {self._role}")
+
+    async def _set_local(self, description: RTCSessionDescription) -> None:
+        await trio_asyncio.aio_as_trio(icehosts.gather_with_hosts)(
+            self.ice_hosts, self._pc.setLocalDescription(description)
+        )
+
+    async def _set_remote(self, description: RTCSessionDescription) -> None:
+        try:
+            await trio_asyncio.aio_as_trio(self._pc.setRemoteDescription)(description)
+        except ValueError as exc:  # aiortc's SDP parser and validation raise ValueError
+            raise SdpError(f"remote SDP rejected: {exc}") from exc
+
+    # -- aiortc events (run on the asyncio side, synchronously) ------------------------------
+
+    def _guarded(self, where: str, handler: Callable[..., None]) -> Callable[..., None]:
+        def guarded(*args: Any) -> None:
+            try:
+                handler(*args)
+            except Exception as exc:
+                logger.exception("peer link handler %s failed", where)
+                self._emit(HandlerError(where, exc))
+
+        return guarded
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind != "audio":
+            return
+        self.remote_track = track
+        self._emit(RemoteTrack(track))
+
+    def _on_connection_state(self) -> None:
+        state = self._pc.connectionState
+        self._emit(ConnectionStateChanged(state))
+        if self.state in (LinkState.FAILED, LinkState.CLOSED):
+            return
+        if state == "connected":
+            # This runs inside the DTLS transport's state change, before aiortc starts the
+            # sender: a mismatch here means not one media packet goes to the impostor.
+            try:
+                self._check_against_remote_sdp()
+            except (FingerprintMismatch, SdpError) as exc:
+                self._sender.replaceTrack(None)
+                self._receiver._enabled = False  # drop anything the impostor sends
+                self._fail("DTLS certificate does not match the signed SDP", exc)
+                return
+            self.state = LinkState.CONNECTED
+            fingerprint = self.remote_fingerprint
+            assert fingerprint is not None
+            self._emit(Connected(fingerprint))
+        elif state == "failed":
+            error: MediaError | None = None
+            reason = "ICE or DTLS failed"
+            if self._presented_certificate() is not None:
+                try:
+                    self._check_against_remote_sdp()
+                except (FingerprintMismatch, SdpError) as exc:
+                    error = exc
+                    reason = "DTLS certificate does not match the signed SDP"
+            self._fail(reason, error)
+        elif state == "closed":
+            self._finish_closed()
+
+    def _fail(self, reason: str, error: MediaError | None) -> None:
+        self.state = LinkState.FAILED
+        self.failure = Failed(reason, error)
+        self._emit(self.failure)
+
+    def _finish_closed(self) -> None:
+        if self.state is LinkState.CLOSED:
+            return
+        self.state = LinkState.CLOSED
+        self._emit(Closed())
+        self._send_events.close()
+
+    def _emit(self, event: LinkEvent) -> None:
+        try:
+            self._send_events.send_nowait(event)
+        except trio.WouldBlock:
+            self.events_dropped += 1
+            logger.warning("peer link event channel full; dropped %r", event)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            pass  # closed link, or nobody listens any more
