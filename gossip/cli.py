@@ -19,6 +19,7 @@ from typing import AsyncIterator, Sequence
 import trio
 
 from gossip.actors.actor import run_actor
+from gossip.actors.errors import ActorStopped
 
 from gossip.client import events as ev
 from gossip.client.profile import Profile
@@ -204,15 +205,27 @@ async def connect(args: argparse.Namespace, profile: Profile
     send_events, receive_events = trio.open_memory_channel[ev.SessionEvent](1024)
     session = Session(profile, config, send_events)
     forward, events = trio.open_memory_channel[ev.SessionEvent](1024)
+    ended = trio.Event()
+
+    async def run_session() -> None:
+        try:
+            await run_actor(session)
+        finally:
+            ended.set()
+
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(run_actor, session)
+        nursery.start_soon(run_session)
         nursery.start_soon(_watch, receive_events, forward, args)
         with trio.fail_after(30):
             await session.synced.wait()
         yield session, events
         # Leave politely, so the hub has read everything we sent before the socket closes.
         with trio.move_on_after(5):
-            await session.ref.ask(Leave())
+            try:
+                await session.ref.tell(Leave())
+            except ActorStopped:
+                pass
+            await ended.wait()
         nursery.cancel_scope.cancel()
 
 

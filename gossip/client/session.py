@@ -147,9 +147,12 @@ class Session(Actor):
                 await self._emit(ev.Disconnected("lost", str(exc)))
                 raise
             finally:
+                # Shielded: a checkpoint in a cancelled scope would raise Cancelled over the
+                # error we are leaving with, and the nursery would then swallow both.
+                with trio.CancelScope(shield=True):
+                    if self._link is not None:
+                        await self._link.abort()
                 nursery.cancel_scope.cancel()
-                if self._link is not None:
-                    await self._link.abort()
 
     async def _log_in(self) -> None:
         assert self._link is not None

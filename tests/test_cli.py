@@ -1,0 +1,140 @@
+"""The CLI and the hub as a user runs them: separate processes on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PASSWORD = "s3cret"
+
+
+@pytest.fixture
+def hub_process(tmp_path: Path):
+    log = (tmp_path / "hub.log").open("w+")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gossip.hub", "--host", "127.0.0.1", "--port", "0",
+         "--password", PASSWORD, "--data-dir", str(tmp_path / "hub")],
+        stdout=log, stderr=subprocess.STDOUT, text=True)
+    try:
+        port = _wait_for_port(tmp_path / "hub.log", process)
+        yield port, tmp_path / "hub.log"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+def _wait_for_port(log: Path, process: subprocess.Popen) -> int:
+    # The hub prints its port once it listens; poll the file while the process runs.
+    for _ in range(2000):
+        found = re.search(r"on 127\.0\.0\.1:(\d+)", log.read_text())
+        if found:
+            return int(found.group(1))
+        if process.poll() is not None:
+            raise AssertionError(f"hub exited: {log.read_text()}")
+        try:
+            process.wait(timeout=0.01)
+        except subprocess.TimeoutExpired:
+            pass
+    raise AssertionError("hub did not start")
+
+
+def cli(port: int, user: str, tmp_path: Path, *args: str, password: str = PASSWORD,
+        background: bool = False):
+    command = [sys.executable, "-m", "gossip.cli", "--host", "127.0.0.1", "--port", str(port),
+               "--password", password, "--user", user, "--profile",
+               str(tmp_path / "profiles" / user), *args]
+    if background:
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def test_alice_sends_and_bob_listening_gets_it_verified(hub_process, tmp_path):
+    port, hub_log = hub_process
+    bob = cli(port, "bob", tmp_path, "listen", "--channel", "general", "--count", "1",
+              "--json", background=True)
+    try:
+        for _ in range(100):  # `members` until bob shows, as a user would
+            members = cli(port, "alice", tmp_path, "members")
+            assert members.returncode == 0, members.stderr
+            if "bob" in members.stdout.split():
+                break
+        else:
+            raise AssertionError("bob never came online")
+        assert "pinned its certificate" in members.stderr or members.stderr == ""
+        sent = cli(port, "alice", tmp_path, "send", "general", "pelicans at dawn",
+                   "--expiry", "120")
+        assert sent.returncode == 0, sent.stderr
+        out, err = bob.communicate(timeout=60)
+    finally:
+        bob.kill()
+    line = json.loads(out.strip().splitlines()[-1])
+    assert line["text"] == "pelicans at dawn" and line["sender"] == "alice"
+    assert line["verified"] is True and line["trust"] == "new"
+    assert line["channel"] == "general"
+    assert line["expires_at"] - line["sent_at"] == pytest.approx(120)
+    assert {"id", "sent_at", "expires_at"} <= set(line)
+    log = hub_log.read_text()
+    assert "pelicans" not in log
+    assert "msg user=alice channel=general" in log
+
+
+def test_a_wrong_password_is_one_line_and_a_nonzero_exit(hub_process, tmp_path):
+    port, _ = hub_process
+    result = cli(port, "eve", tmp_path, "members", password="nope")
+    assert result.returncode == 3
+    lines = result.stderr.strip().splitlines()
+    assert len([line for line in lines if line.startswith("gossip-cli:")]) >= 1
+    assert "Traceback" not in result.stderr
+    assert "wrong password" in lines[-1]
+
+
+def test_hub_down_and_bad_input_are_clean_errors(tmp_path):
+    down = cli(1, "alice", tmp_path, "members")
+    assert down.returncode == 1 and "Traceback" not in down.stderr
+    assert down.stderr.count("\n") == 1 and "cannot connect" in down.stderr
+    bad = cli(1, "not a name", tmp_path, "members")
+    assert bad.returncode == 2 and "invalid user name" in bad.stderr
+    expiry = cli(1, "alice", tmp_path, "send", "general", "hi", "--expiry", "0")
+    assert expiry.returncode == 2 and "expiry" in expiry.stderr
+
+
+def test_key_commands_work_offline(tmp_path):
+    fingerprint = cli(1, "alice", tmp_path, "key", "fingerprint")
+    assert re.fullmatch(r"[0-9A-F]{40}\n", fingerprint.stdout)
+    exported = cli(1, "alice", tmp_path, "key", "export")
+    assert exported.stdout.startswith("-----BEGIN PGP PUBLIC KEY BLOCK-----")
+    nothing = cli(1, "alice", tmp_path, "key", "accept", "bob")
+    assert nothing.returncode == 1 and "nothing to accept" in nothing.stderr
+
+
+def test_safety_numbers_match_on_both_sides(hub_process, tmp_path):
+    port, _ = hub_process
+    bob = cli(port, "bob", tmp_path, "listen", "--count", "1", background=True)
+    try:
+        for _ in range(100):
+            if "bob" in cli(port, "alice", tmp_path, "members").stdout.split():
+                break
+        alice_view = cli(port, "alice", tmp_path, "key", "safety", "bob")
+        assert alice_view.returncode == 0, alice_view.stderr
+    finally:
+        bob.kill()
+        bob.wait()
+    bob_view = cli(port, "bob", tmp_path, "key", "safety", "alice")
+    assert bob_view.returncode == 0, bob_view.stderr
+    number = alice_view.stdout.strip()
+    assert re.fullmatch(r"(\d{5} ){11}\d{5}", number)
+    assert bob_view.stdout.strip() == number
+    verified = cli(port, "bob", tmp_path, "key", "verify", "alice")
+    assert verified.returncode == 0 and number in verified.stdout
+
+
+def _env_without_display() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "DISPLAY"}
