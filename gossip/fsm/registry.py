@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .base import ProtocolMachine
+from .call import ClientCall, HubCall, PeerLink
 from .handshake import ClientHandshake, HubHandshake
 from .keysync import ClientKeySync, HubKeySync
 
@@ -17,6 +18,9 @@ MACHINES: dict[str, type[ProtocolMachine]] = {
     "client-handshake": ClientHandshake,
     "hub-keysync": HubKeySync,
     "client-keysync": ClientKeySync,
+    "client-call": ClientCall,
+    "hub-call": HubCall,
+    "peer-link": PeerLink,
 }
 
 
@@ -24,7 +28,9 @@ MACHINES: dict[str, type[ProtocolMachine]] = {
 class Pair:
     """Two machines that exchange frames over one in-order connection.
 
-    `kickoff` lists owner events (not from the wire) that start the conversation, per side.
+    `kickoff` lists owner events (not from the wire) that start the conversation, in order,
+    each for a side named by its machine, or "left"/"right" when both sides are the same
+    machine. Kickoff events fire only as listed, never as free local requests.
     """
 
     name: str
@@ -36,4 +42,7 @@ class Pair:
 PAIRS: tuple[Pair, ...] = (
     Pair("login", "client-handshake", "hub-handshake", kickoff=(("client-handshake", "connected"),)),
     Pair("key-sync", "client-keysync", "hub-keysync", kickoff=(("client-keysync", "start"),)),
+    Pair("call", "client-call", "hub-call", kickoff=(("client-call", "join"),)),
+    Pair("peer-link", "peer-link", "peer-link",
+         kickoff=(("left", "start_offering"), ("right", "start_answering"))),
 )

@@ -122,6 +122,10 @@ class _Explorer:
     moves: dict[Joint, list[_Move]] = field(default_factory=dict)
     pruned: int = 0
 
+    @property
+    def kickoff_events(self) -> frozenset[str]:
+        return frozenset(event for _, event in self.kickoff)
+
     # -- the moves out of one joint state ---------------------------------------------------
     def successors(self, joint: Joint) -> Iterator[_Move]:
         if joint.started < len(self.kickoff):
@@ -176,7 +180,7 @@ class _Explorer:
         spec = self.probes[side].spec
         state = joint.states[side]
         for event in spec.owner_events:
-            if not spec.handles(state, event):
+            if event in self.kickoff_events or not spec.handles(state, event):
                 continue
             if event in FAULT_EVENTS:
                 if not joint.faulted:
@@ -283,7 +287,7 @@ def explore_pair(pair: Pair, machines: Mapping[str, type[ProtocolMachine]],
     probes = (Probe(machines[pair.left]), Probe(machines[pair.right]))
     names = (pair.left, pair.right)
     kickoff = tuple((side, event) for name, event in pair.kickoff
-                    for side in (0, 1) if names[side] == name)
+                    for side in (0, 1) if name in (names[side], ("left", "right")[side]))
     explorer = _Explorer(pair, probes, bounds, labels, kickoff)
     complete, transitions = explorer.run()
     findings = list(_findings(explorer, complete))
