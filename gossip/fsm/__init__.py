@@ -2,11 +2,12 @@
 
 from .actions import Action, Close, Report, Send
 from .base import ProtocolMachine, ProtocolViolation
+from .call import ClientCall, HubCall, PeerLink
 from .handshake import ClientHandshake, HubHandshake
 from .keysync import ClientKeySync, HubKeySync
 from .registry import MACHINES, PAIRS, Pair
 
 __all__ = [
     "Action", "Close", "Report", "Send", "ProtocolMachine", "ProtocolViolation",
-    "ClientHandshake", "HubHandshake", "ClientKeySync", "HubKeySync", "MACHINES", "PAIRS", "Pair",
+    "ClientCall", "HubCall", "PeerLink", "ClientHandshake", "HubHandshake", "ClientKeySync", "HubKeySync", "MACHINES", "PAIRS", "Pair",
 ]

@@ -33,6 +33,8 @@ class Limits:
     # catches up); a bounded queue per connection means one slow reader stalls nobody else.
     outbox_frames: int = 512
     max_connections: int = 10_000
+    # A call is a full mesh: each member sends its audio to every other one.
+    max_call_members: int = 8
     # Failed logins from one address make the next refusal wait longer (up to the cap).
     login_penalty_base: float = 0.5
     login_penalty_cap: float = 8.0

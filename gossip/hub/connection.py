@@ -16,11 +16,13 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_st
 
 from gossip.actors.actor import Actor
 from gossip.crypto import AuthenticationFailed, CryptoError, PakeHub, PublicKey
-from gossip.fsm import Close, HubHandshake, HubKeySync, ProtocolViolation, Report, Send
+from gossip.fsm import (
+    Close, HubCall, HubHandshake, HubKeySync, ProtocolMachine, ProtocolViolation, Report, Send,
+)
 from gossip.fsm.actions import Action
 from gossip.wire import (
-    PROTOCOL_VERSION, Command, Error, Frame, FrameError, Greeting, HubHello, Key, KeyRemoved,
-    LoginProof, Message, Welcome, decode_frame,
+    PROTOCOL_VERSION, CallMembers, Command, Error, Frame, FrameError, Greeting, HangUp,
+    HubHello, Key, KeyRemoved, LoginProof, Message, Signal, StartCall, Welcome, decode_frame,
 )
 
 from .config import HubConfig
@@ -69,6 +71,7 @@ class ConnectionActor(Actor):
         self.public_key = b""
         self._handshake = HubHandshake()
         self._keysync = HubKeySync()
+        self._calls: dict[str, HubCall] = {}  # channel -> this member's place in its call
         self._outbox_send, self._outbox_receive = trio.open_memory_channel[bytes](
             self._limits.outbox_frames)
         self._ws: WebSocketConnection | None = None
@@ -192,6 +195,9 @@ class ConnectionActor(Actor):
             if isinstance(frame, Message):
                 self._relay(frame)
                 continue
+            if isinstance(frame, (StartCall, Signal, HangUp)):
+                self._call_frame(frame)
+                continue
             extra: dict[Command, list[Frame]] = {}
             if frame.command is Command.KEY_REQUEST and self._keysync.state_id == "waiting":
                 snapshot = self._hub.registry.snapshot(self)
@@ -213,8 +219,58 @@ class ConnectionActor(Actor):
         log.info("msg user=%s channel=%s bytes=%d recipients=%d", self.user, frame.channel,
                  len(frame.blob), count)
 
+    # -- calls ---------------------------------------------------------------------------------
+    def call_changed(self, channel: str, users: tuple[str, ...]) -> None:
+        machine = self._calls.get(channel)
+        if machine is not None and machine.state_id == "in_call":
+            self._notify_call(machine, "members_changed",
+                              {Command.CALL_MEMBERS: [CallMembers(channel=channel, users=users)]})
+
+    def _notify_call(self, machine: HubCall, event: str,
+                     frames: dict[Command, list[Frame]]) -> None:
+        try:
+            self._run(machine, event, frames)
+        except Disconnect as exc:
+            self.kick(exc.code, exc.reason)
+
+    def _call_frame(self, frame: StartCall | Signal | HangUp) -> None:
+        registry = self._hub.registry
+        if self._keysync.state_id != "live":
+            raise Disconnect("protocol", "calls need the key sync first")
+        if frame.channel not in registry.channels:
+            self._refuse("unknown_channel", f"no channel {frame.channel!r} on this hub")
+            return
+        machine = self._calls.get(frame.channel)
+        if machine is None or machine.finished:
+            machine = self._calls[frame.channel] = HubCall()
+        if isinstance(frame, StartCall):
+            room = registry.call_has_room(frame.channel)
+            roster = registry.join_call(frame.channel, self.user) if room else ()
+            self._run(machine, "start_call", {
+                Command.CALL_MEMBERS: [CallMembers(channel=frame.channel, users=roster)],
+                Command.ERROR: [Error(code="call_full", reason=(
+                    f"the call in {frame.channel} is full "
+                    f"({self._hub.config.limits.max_call_members} people)"))],
+            }, room=room)
+        elif isinstance(frame, HangUp):
+            self._run(machine, "hang_up", {
+                Command.HANG_UP: [HangUp(channel=frame.channel, user=self.user)]})
+            registry.leave_call(frame.channel, self.user)
+        else:
+            self._run(machine, _event_for(frame), {})
+            if not registry.in_same_call(frame.channel, self.user, frame.peer):
+                self._refuse("not_in_call", f"{frame.peer} is not in the call in {frame.channel}")
+                return
+            # Delivered with `peer` naming the sender: the recipient knows who it came from.
+            routed = type(frame)(channel=frame.channel, peer=self.user, blob=frame.blob)
+            data = routed.encode()
+            self._tap("out", data)
+            registry.send_to(frame.peer, data)
+            log.info("%s user=%s peer=%s channel=%s bytes=%d", frame.command.value, self.user,
+                     frame.peer, frame.channel, len(frame.blob))
+
     # -- machines and actions ----------------------------------------------------------------
-    def _run(self, machine: HubHandshake | HubKeySync, event: str,
+    def _run(self, machine: ProtocolMachine, event: str,
              frames: dict[Command, list[Frame]], **data: object) -> None:
         try:
             actions = machine.handle(event, **data)

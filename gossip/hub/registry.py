@@ -30,6 +30,8 @@ class MemberPort(Protocol):
 
     def member_left(self, user: str) -> None: ...
 
+    def call_changed(self, channel: str, users: tuple[str, ...]) -> None: ...
+
     def kick(self, code: str, reason: str) -> None: ...
 
 
@@ -40,9 +42,11 @@ class _Entry:
 
 
 class Registry:
-    def __init__(self, channels: tuple[str, ...]) -> None:
+    def __init__(self, channels: tuple[str, ...], max_call_members: int = 8) -> None:
         self._channels = channels
         self._members: dict[str, _Entry] = {}
+        self._max_call_members = max_call_members
+        self._calls: dict[str, list[str]] = {}  # channel -> users in its call, by join order
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -71,6 +75,8 @@ class Registry:
         if entry is None or entry.port is not port:
             return  # already replaced by a newer connection of the same user
         del self._members[port.user]
+        for channel in [c for c, users in self._calls.items() if port.user in users]:
+            self.leave_call(channel, port.user)
         for other in self._live_others(port.user):
             other.port.member_left(port.user)
         log.info("left user=%s members=%d", port.user, len(self._members))
@@ -95,6 +101,44 @@ class Registry:
             entry.port.deliver(data)
             count += 1
         return count
+
+    # -- calls: only who is in which call; offers and answers pass sealed, peer to peer ----
+    def call_has_room(self, channel: str) -> bool:
+        return len(self._calls.get(channel, ())) < self._max_call_members
+
+    def call_members(self, channel: str) -> tuple[str, ...]:
+        return tuple(self._calls.get(channel, ()))
+
+    def join_call(self, channel: str, user: str) -> tuple[str, ...]:
+        """Add a member to a channel's call (the caller checked the room); the others are
+        told the new roster, which is returned for the one who joined."""
+        users = self._calls.setdefault(channel, [])
+        if user not in users:
+            users.append(user)
+        self._announce_call(channel, skip=user)
+        log.info("call join user=%s channel=%s size=%d", user, channel, len(users))
+        return tuple(users)
+
+    def leave_call(self, channel: str, user: str) -> None:
+        users = self._calls.get(channel, [])
+        if user not in users:
+            return
+        users.remove(user)
+        if not users:
+            del self._calls[channel]
+        self._announce_call(channel, skip=user)
+        log.info("call leave user=%s channel=%s size=%d", user, channel, len(users))
+
+    def in_same_call(self, channel: str, user: str, peer: str) -> bool:
+        users = self._calls.get(channel, ())
+        return user in users and peer in users and user != peer
+
+    def _announce_call(self, channel: str, *, skip: str) -> None:
+        roster = self.call_members(channel)
+        for user in roster:
+            entry = self._members.get(user)
+            if user != skip and entry is not None:
+                entry.port.call_changed(channel, roster)
 
     def send_to(self, user: str, data: bytes) -> bool:
         entry = self._members.get(user)

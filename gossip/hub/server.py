@@ -48,7 +48,7 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
     config.checked()
     certificate = load_or_create_hub_certificate(config.data_dir, config.name)
     ssl_context = certificate.server_ssl_context() if config.tls else None
-    registry = Registry(config.channels)
+    registry = Registry(config.channels, config.limits.max_call_members)
     context = HubContext(config, registry, certificate.fingerprint,
                          LoginThrottle(config.limits.login_penalty_base,
                                        config.limits.login_penalty_cap), tap)
