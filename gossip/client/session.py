@@ -79,6 +79,11 @@ class GetState:
 
 
 @dataclass(frozen=True)
+class MeasureLatency:
+    """Answered with the round trip of a ping to the hub in seconds, or None if none came."""
+
+
+@dataclass(frozen=True)
 class Leave:
     """Close the connection politely; the session then ends."""
 
@@ -282,12 +287,24 @@ class Session(Actor):
             return self._refresh_trust(message.user)
         if isinstance(message, GetState):
             return self.state()
+        if isinstance(message, MeasureLatency):
+            return await self._measure_latency()
         if isinstance(message, Leave):
             self._leaving = True
             if self._link is not None:
                 await self._link.aclose()
             return None
         raise TypeError(f"unknown command {message!r}")
+
+    async def _measure_latency(self) -> float | None:
+        if self._link is None:
+            return None
+        with trio.move_on_after(5):  # a hub that does not answer holds up the inbox no longer
+            try:
+                return await self._link.ping()
+            except ConnectionLost:
+                return None  # the frame reader sees the break too and ends the session
+        return None
 
     def _trust_of(self, user: str) -> Trust:
         return self._trust.get(user) or self._profile.pins.trust_of(user) or Trust.NEW

@@ -53,6 +53,15 @@ class HubLink:
         except FrameError as exc:
             raise ConnectionLost(f"the hub sent a bad frame: {exc}") from None
 
+    async def ping(self) -> float:
+        """Seconds until the hub answers a WebSocket ping (the latency a front end shows)."""
+        start = trio.current_time()
+        try:
+            await self.ws.ping()
+        except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise ConnectionLost("the connection to the hub broke") from exc
+        return trio.current_time() - start
+
     async def aclose(self) -> None:
         """Close politely: tell the hub and wait for its reply (bounded for a dead hub).
         Only while the connection's reader still runs, i.e. not from a cancelled task."""

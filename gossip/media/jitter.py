@@ -4,11 +4,11 @@ aiortc's audio receiver holds packets in `JitterBuffer(capacity=16, prefetch=4)`
 ~80 ms, and after a lost packet it can stay ~280 ms behind (aiortc issue 543), because that
 buffer only releases a frame when a newer packet arrives. We split the job in two:
 
-* `PassThroughBuffer` takes the place of aiortc's buffer inside `RTCRtpReceiver` (the one
-  private attribute we touch, see `install_pass_through`). It has the same interface
-  (`add(packet) -> (pli_flag, JitterFrame | None)`) and hands every new packet to the decoder
-  at once, in sequence order. It drops duplicates and packets older than the last one it passed
-  on: aiortc's timestamp mapper would take a reordered older timestamp for a 32-bit wrap.
+* `PassThroughBuffer` takes the place of aiortc's buffer inside `RTCRtpReceiver` (see
+  `install_pass_through`). It has the same interface (`add(packet) -> (pli_flag, JitterFrame |
+  None)`) and hands every new packet to the decoder at once, even out of order; it drops only
+  duplicates and packets hopelessly old. aiortc's timestamp mapper would take a reordered older
+  timestamp for a 32-bit wrap, so it is replaced too, by `SerialTimestampMapper`.
 * `AdaptiveJitterBuffer` sits after the decoder, where there is a clock: the engine's playout
   tick pops one 20 ms frame per peer. Its depth follows the measured arrival jitter between a
   configurable minimum and maximum; it drops frames that come after their slot, conceals a
@@ -34,48 +34,84 @@ from aiortc.utils import uint16_gt
 from .errors import ReceiverSeamMissing
 from .format import FRAME_SAMPLES, SAMPLE_RATE, Frame
 
-# The name-mangled attribute RTCRtpReceiver.__init__ assigns its JitterBuffer to (aiortc 1.16).
+# The name-mangled attributes RTCRtpReceiver.__init__ assigns its jitter buffer and RTP
+# timestamp mapper to (aiortc 1.16); aiortc is pinned below 1.17 for this reason.
 _RECEIVER_BUFFER_ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"
+_RECEIVER_MAPPER_ATTRIBUTE = "_RTCRtpReceiver__timestamp_mapper"
+# Packets further behind the newest than this (2 s of 20 ms frames) are not worth decoding.
+MAX_REORDER = 100
 
 
 class PassThroughBuffer:
     """aiortc's JitterBuffer interface, with no prefetch: each new audio packet is a frame."""
 
     def __init__(self) -> None:
-        self._last: int | None = None
+        self._newest: int | None = None
+        self._seen: collections.deque[int] = collections.deque(maxlen=MAX_REORDER)
         self.passed = 0
         self.dropped_stale = 0
 
     @property
     def capacity(self) -> int:
-        # Part of aiortc's interface; we hold nothing, so we hold at most one packet's worth.
+        # Part of aiortc's interface; we hold nothing, so at most one packet's worth.
         return 1
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         sequence = packet.sequence_number
-        if self._last is not None and not uint16_gt(sequence, self._last):
-            self.dropped_stale += 1
-            return False, None
-        self._last = sequence
+        newest = self._newest
+        if newest is not None:
+            behind = (newest - sequence) & 0xFFFF
+            if sequence in self._seen or (0 < behind < 0x8000 and behind >= MAX_REORDER):
+                self.dropped_stale += 1
+                return False, None
+        if newest is None or uint16_gt(sequence, newest):
+            self._newest = sequence
+        self._seen.append(sequence)
         self.passed += 1
         # aiortc's receiver sets `_data` (the depayloaded codec frame) before calling add().
         data: bytes = packet._data  # type: ignore[attr-defined]
         return False, JitterFrame(data=data, timestamp=packet.timestamp)
 
 
+class SerialTimestampMapper:
+    """RTP timestamps (32-bit, wrapping) to a count from the stream's first one.
+
+    Uses serial-number arithmetic, so a reordered older packet maps below its successor
+    instead of being taken for a wrap (aiortc's TimestampMapper assumes in-order input).
+    """
+
+    def __init__(self) -> None:
+        self._origin: int | None = None
+        self._last_raw = 0
+        self._last = 0
+
+    def map(self, timestamp: int) -> int:
+        if self._origin is None:
+            self._origin = self._last = timestamp
+        else:
+            delta = (timestamp - self._last_raw) & 0xFFFFFFFF
+            if delta >= 1 << 31:
+                delta -= 1 << 32
+            self._last += delta
+        self._last_raw = timestamp
+        return self._last - self._origin
+
+
 def install_pass_through(receiver: RTCRtpReceiver) -> PassThroughBuffer:
-    """Replace an audio receiver's jitter buffer with a PassThroughBuffer, before it starts.
+    """Give an audio receiver our PassThroughBuffer and SerialTimestampMapper, before it starts.
 
     Call it right after the transceiver is created (our PeerLink does, in its constructor):
-    the receiver only reads the attribute when packets arrive.
+    the receiver only reads these attributes when packets arrive.
     """
-    if not hasattr(receiver, _RECEIVER_BUFFER_ATTRIBUTE):
-        raise ReceiverSeamMissing(
-            f"aiortc's RTCRtpReceiver has no {_RECEIVER_BUFFER_ATTRIBUTE}; "
-            "gossip.media.jitter needs updating for this aiortc version"
-        )
+    for attribute in (_RECEIVER_BUFFER_ATTRIBUTE, _RECEIVER_MAPPER_ATTRIBUTE):
+        if not hasattr(receiver, attribute):
+            raise ReceiverSeamMissing(
+                f"aiortc's RTCRtpReceiver has no {attribute}; "
+                "gossip.media.jitter needs updating for this aiortc version"
+            )
     buffer = PassThroughBuffer()
     setattr(receiver, _RECEIVER_BUFFER_ATTRIBUTE, buffer)
+    setattr(receiver, _RECEIVER_MAPPER_ATTRIBUTE, SerialTimestampMapper())
     return buffer
 
 
@@ -138,12 +174,13 @@ class AdaptiveJitterBuffer:
 
     Depth is counted in frames held after the one being played. The target depth is the
     spread of the frames' transit times over the window (arrival minus media time, constant
-    without jitter) plus a margin, in frames, minus one: after an underrun playout restarts at
-    the first tick after the latest frame, so the phase between arrivals and ticks absorbs up
-    to one frame of spread. Above the target the buffer catches up: at once if it is more than
-    two frames over, otherwise one frame at a time, and only when every frame played over the
-    last window waited at least a frame plus the margin (dropping one would not have starved
-    any of them).
+    without jitter) plus a margin, in frames. While that stays within one frame, frames cannot
+    overtake each other and the target is zero: a late frame finds the buffer empty, playout
+    waits for it and restarts at the first tick after it, so the phase between arrivals and
+    ticks absorbs the spread. Above the target the buffer catches up: at once if it is more
+    than two frames over, otherwise one frame at a time, and only when every frame played over
+    the last window waited at least a frame plus the margin (dropping one would not have
+    starved any of them).
     """
 
     def __init__(self, config: JitterConfig | None = None) -> None:
@@ -174,7 +211,8 @@ class AdaptiveJitterBuffer:
     @property
     def target_depth(self) -> int:
         cfg = self.config
-        wanted = math.ceil((self.spread + cfg.margin) / cfg.frame_seconds) - 1
+        needed = self.spread + cfg.margin
+        wanted = 0 if needed <= cfg.frame_seconds else math.ceil(needed / cfg.frame_seconds)
         return min(cfg.max_depth, max(cfg.min_depth, wanted))
 
     def put(self, timestamp: int, frame: Frame, arrival: float) -> bool:

@@ -1,0 +1,177 @@
+"""Our jitter buffers, driven with made-up packets, frames and times (no network, no clock)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+from aiortc.jitterbuffer import JitterBuffer
+from aiortc.rtp import RtpPacket
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gossip.media.format import FRAME_SAMPLES, FRAME_SECONDS, Frame
+from gossip.media.jitter import AdaptiveJitterBuffer, JitterConfig, PassThroughBuffer
+
+STEP = FRAME_SAMPLES
+
+
+def frame(n: int) -> Frame:
+    """A frame that says which one it is."""
+    return np.full(FRAME_SAMPLES, n % 30000, dtype=np.int16)
+
+
+def number(played: Frame | None) -> int | None:
+    return None if played is None else int(played[0])
+
+
+def run(buffer: AdaptiveJitterBuffer, arrivals: dict[int, float], ticks: int,
+        tick_offset: float = 0.0) -> list[int | None]:
+    """Feed frame n at arrivals[n]; pop at every tick k * 20 ms + offset; what played when."""
+    events = sorted((t, n) for n, t in arrivals.items())
+    played: list[int | None] = []
+    i = 0
+    for k in range(ticks):
+        now = k * FRAME_SECONDS + tick_offset
+        while i < len(events) and events[i][0] <= now:
+            t, n = events[i]
+            buffer.put(n * STEP, frame(n), t)
+            i += 1
+        played.append(number(buffer.pop(now)))
+    return played
+
+
+def test_a_steady_stream_plays_each_frame_at_the_first_tick_after_it_arrives() -> None:
+    buffer = AdaptiveJitterBuffer()
+    played = run(buffer, {n: n * FRAME_SECONDS + 0.005 for n in range(50)}, ticks=51)
+    assert played[0] is None  # nothing had arrived at t=0
+    assert played[1:] == list(range(50))
+    assert buffer.target_depth == 0
+    assert buffer.stats.underruns == 0 and buffer.stats.dropped == 0
+
+
+def test_a_lost_frame_is_concealed_and_playout_does_not_fall_behind() -> None:
+    buffer = AdaptiveJitterBuffer(JitterConfig(min_depth=1))
+    arrivals = {n: n * FRAME_SECONDS + 0.005 for n in range(60) if n != 20}
+    played = run(buffer, arrivals, ticks=62)
+    start = played.index(0)
+    assert played[start:start + 20] == list(range(20))
+    assert played[start + 20] is None  # frame 20 never came
+    # Every later frame plays in the very slot it had before the loss: no added delay.
+    assert played[start + 21:start + 60] == list(range(21, 60))
+    assert buffer.stats.concealed == 1 and buffer.stats.late == 0
+
+
+def test_aiortcs_buffer_holds_four_frames_where_ours_passes_each_packet_at_once() -> None:
+    ours, theirs = PassThroughBuffer(), JitterBuffer(capacity=16, prefetch=4)
+    released_ours, released_theirs = [], []
+    for seq in range(10):
+        packet = RtpPacket(payload_type=111, sequence_number=seq, timestamp=seq * STEP)
+        packet._data = bytes([seq])  # type: ignore[attr-defined]
+        released_ours.append(ours.add(packet)[1])
+        released_theirs.append(theirs.add(packet)[1])
+    assert [f.timestamp for f in released_ours if f] == [n * STEP for n in range(10)]
+    assert released_theirs[:5] == [None] * 5  # 4 frames of prefetch, plus one to end a frame
+
+
+def test_pass_through_drops_duplicates_and_stragglers_across_the_sequence_wrap() -> None:
+    buffer = PassThroughBuffer()
+    passed = []
+    for seq in [65534, 65535, 65535, 0, 65533, 1, 3, 2]:
+        packet = RtpPacket(payload_type=111, sequence_number=seq, timestamp=seq)
+        packet._data = b"x"  # type: ignore[attr-defined]
+        if buffer.add(packet)[1] is not None:
+            passed.append(seq)
+    assert passed == [65534, 65535, 0, 1, 3]
+    assert buffer.dropped_stale == 3
+
+
+def test_a_frame_after_its_slot_is_dropped_as_late() -> None:
+    buffer = AdaptiveJitterBuffer(JitterConfig(min_depth=1))
+    arrivals = {n: n * FRAME_SECONDS + 0.005 for n in range(30)}
+    arrivals[10] = 0.5  # 300 ms late: its slot has long been concealed
+    played = run(buffer, arrivals, ticks=32)
+    assert 10 not in played
+    assert buffer.stats.late == 1
+    assert played[-20:] == list(range(10, 30))[-20:] or 29 in played
+
+
+def test_depth_follows_measured_jitter_and_then_underruns_stop() -> None:
+    rng = random.Random(7)
+    arrivals = {n: n * FRAME_SECONDS + 0.005 + rng.uniform(0, 0.045) for n in range(300)}
+    buffer = AdaptiveJitterBuffer()
+    played = run(buffer, arrivals, ticks=305)
+    assert buffer.spread > 0.03
+    assert buffer.target_depth >= 2
+    # Once the window has seen the jitter, the stream plays without gaps.
+    tail = played[-150:]
+    assert None not in tail
+    assert tail == list(range(tail[0], tail[0] + 150))
+
+
+def test_min_depth_holds_frames_back_even_without_jitter() -> None:
+    buffer = AdaptiveJitterBuffer(JitterConfig(min_depth=2))
+    played = run(buffer, {n: n * FRAME_SECONDS + 0.005 for n in range(40)}, ticks=40)
+    first = played.index(0)
+    assert first == 3  # frames 0, 1 and 2 had to be there before 0 played
+    assert buffer.target_depth == 2
+
+
+def test_a_burst_beyond_the_target_is_dropped_at_once_to_catch_up() -> None:
+    buffer = AdaptiveJitterBuffer(JitterConfig(max_depth=3))
+    for n in range(5):
+        buffer.put(n * STEP, frame(n), n * FRAME_SECONDS)
+    assert number(buffer.pop(0.1)) is not None
+    # A stall of half a second, then everything at once: the bound keeps the newest frames
+    # and playout skips forward instead of staying half a second behind.
+    for n in range(5, 30):
+        buffer.put(n * STEP, frame(n), 0.6)
+    assert buffer.depth <= 4
+    assert number(buffer.pop(0.61)) is not None and number(buffer.pop(0.62)) >= 26
+    assert buffer.stats.dropped > 20
+
+
+def test_one_frame_over_target_shrinks_only_when_a_whole_window_had_slack() -> None:
+    config = JitterConfig(window=20)
+    buffer = AdaptiveJitterBuffer(config)
+    # Frames arrive on time, but the first one twice: after it, one extra frame is queued.
+    arrivals = {n: n * FRAME_SECONDS + 0.005 for n in range(80)}
+    arrivals[1] = arrivals[0]
+    played = run(buffer, arrivals, ticks=80)
+    assert buffer.stats.dropped == 1  # shrank back once the window showed the slack
+    assert played[-1] == 78  # playing the frame that arrived before the last tick
+
+
+def test_duplicates_are_dropped_and_a_timestamp_jump_restarts_the_stream() -> None:
+    buffer = AdaptiveJitterBuffer()
+    assert buffer.put(0, frame(0), 0.0)
+    assert not buffer.put(0, frame(0), 0.001)
+    assert buffer.stats.duplicates == 1
+    assert number(buffer.pop(0.02)) == 0
+    jump = 10_000 * STEP
+    assert buffer.put(jump, frame(7), 0.04)
+    assert buffer.stats.resyncs == 1
+    assert number(buffer.pop(0.06)) == 7
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    delays=st.lists(st.floats(0.0, 0.3), min_size=1, max_size=120),
+    lost=st.sets(st.integers(0, 119)),
+    min_depth=st.integers(0, 3),
+    extra=st.integers(0, 6),
+)
+def test_playout_is_in_order_and_bounded_whatever_the_network_does(
+    delays: list[float], lost: set[int], min_depth: int, extra: int
+) -> None:
+    config = JitterConfig(min_depth=min_depth, max_depth=min_depth + extra)
+    buffer = AdaptiveJitterBuffer(config)
+    arrivals = {n: n * FRAME_SECONDS + d for n, d in enumerate(delays) if n not in lost}
+    played = [n for n in run(buffer, arrivals, ticks=len(delays) + 20) if n is not None]
+    assert played == sorted(set(played))
+    assert buffer.depth <= config.max_depth + 1
+    stats = buffer.stats
+    assert stats.played == len(played)
+    assert stats.received == len(arrivals)
+    assert stats.played + stats.late + stats.dropped + stats.duplicates + buffer.depth == \
+        stats.received
