@@ -81,5 +81,58 @@ class Disconnected:
     reason: str
 
 
+# -- calls ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CallMembersChanged:
+    channel: str
+    users: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CallPeerConnected:
+    """A link is up and the peer's DTLS certificate matched their signed SDP."""
+
+    channel: str
+    user: str
+    setup_ms: float
+
+
+@dataclass(frozen=True)
+class CallPeerLeft:
+    channel: str
+    user: str
+
+
+@dataclass(frozen=True)
+class CallPeerFailed:
+    """A link kept failing past its restart intensity and was given up."""
+
+    channel: str
+    user: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CallSignalRejected:
+    channel: str
+    user: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CallRefused:
+    channel: str
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CallLeft:
+    channel: str
+
+
 SessionEvent = (Connected | Synced | MemberJoined | MemberLeft | KeyChanged | ChannelsChanged
-                | MessageReceived | MessageRejected | MessageExpired | HubError | Disconnected)
+                | MessageReceived | MessageRejected | MessageExpired | HubError | Disconnected
+                | CallMembersChanged | CallPeerConnected | CallPeerLeft | CallPeerFailed | CallSignalRejected
+                | CallRefused | CallLeft)

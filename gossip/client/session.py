@@ -10,28 +10,34 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable
 
 import trio
 
 from gossip._groups import sole_error
-from gossip.actors.actor import Actor
+from gossip.actors.actor import Actor, ActorRef, run_actor
+from gossip.actors.errors import ActorStopped
 from gossip.crypto import CryptoError, PakeClient, PublicKey
 from gossip.crypto.pins import Trust
 from gossip.fsm import Close, ClientHandshake, ClientKeySync, ProtocolViolation, Report, Send
 from gossip.fsm.actions import Action
 from gossip.wire import (
-    PROTOCOL_VERSION, Channels, Command, Error, Frame, Greeting, HubHello, Key, KeyRemoved,
-    KeyRequest, LoginProof, Message, Welcome,
+    PROTOCOL_VERSION, CallMembers, Channels, Command, Error, Frame, Greeting, HangUp, HubHello,
+    Key, KeyRemoved, KeyRequest, LoginProof, Message, Signal, Welcome,
 )
 
 from . import events as ev
+from .calls import CallActor, CallFrame, CallOptions
 from .messages import DEFAULT_TTL, ChatMessage, MessageRejected, open_chat, seal_chat
 from .profile import Profile
 from .store import MessageStore
 from .transport import ConnectionLost, HubLink, open_hub_link
 
 log = logging.getLogger("gossip.client")
+
+# Hub refusals that concern a call (they name no channel: every call decides if it is its).
+_CALL_ERRORS = frozenset({"call_full", "not_in_call"})
 
 
 class LoginFailed(Exception):
@@ -84,6 +90,21 @@ class MeasureLatency:
 
 
 @dataclass(frozen=True)
+class JoinCall:
+    """Join (or start) a channel's call; the reply is the call actor's ref."""
+
+    channel: str
+    options: CallOptions = CallOptions()
+
+
+@dataclass(frozen=True)
+class SendFrames:
+    """Frames a call hands the session to send (the session owns the connection)."""
+
+    frames: tuple[Frame, ...]
+
+
+@dataclass(frozen=True)
 class Leave:
     """Close the connection politely; the session then ends."""
 
@@ -123,6 +144,8 @@ class Session(Actor):
         self._store_changed = trio.Event()
         self._outgoing: list[Frame] = []  # frames the last transitions asked us to send
         self._leaving = False
+        self._calls: dict[str, ActorRef] = {}
+        self._call_nursery: trio.Nursery | None = None
         self.synced = trio.Event()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -145,6 +168,7 @@ class Session(Actor):
                 await self._flush()
                 nursery.start_soon(self._expire_messages)
                 nursery.start_soon(self.serve)
+                self._call_nursery = nursery
                 await self._read_frames()
             except ConnectionLost as exc:
                 if self._leaving:
@@ -200,7 +224,13 @@ class Session(Actor):
             frame = await self._link.receive()
             if isinstance(frame, Error):
                 # The hub refused one of our frames; it closes the link itself if it must.
-                await self._emit(ev.HubError(frame.code, frame.reason))
+                if frame.code in _CALL_ERRORS:
+                    await self._to_calls(frame, None)
+                else:
+                    await self._emit(ev.HubError(frame.code, frame.reason))
+                continue
+            if isinstance(frame, (CallMembers, HangUp, Signal)):
+                await self._to_calls(frame, frame.channel)
                 continue
             self._run(self._keysync, frame.command.readable, {})
             if isinstance(frame, Key):
@@ -259,6 +289,43 @@ class Session(Actor):
         self._store_changed.set()
         await self._emit(ev.MessageReceived(message))
 
+    async def _to_calls(self, frame: Frame, channel: str | None) -> None:
+        """Hand a call frame, with the keys it concerns, to its call (or, for an error that
+        names no channel, to every call)."""
+        if isinstance(frame, CallMembers):
+            users: tuple[str, ...] = frame.users
+        elif isinstance(frame, Signal):
+            users = (frame.peer,)
+        else:
+            users = ()
+        keys = {user: self._keys[user] for user in users
+                if user in self._keys and self._trust_of(user) is not Trust.CHANGED}
+        targets = [self._calls[channel]] if channel in self._calls else (
+            list(self._calls.values()) if channel is None else [])
+        for call in targets:
+            try:
+                await call.tell(CallFrame(frame, keys))
+            except ActorStopped:
+                pass
+
+    async def _join_call(self, command: JoinCall) -> ActorRef:
+        if command.channel not in self._channels:
+            raise ValueError(f"no channel {command.channel!r} on this hub")
+        if command.channel in self._calls:
+            raise ValueError(f"already in the call in {command.channel}")
+        assert self._call_nursery is not None
+        call = CallActor(command.channel, self._identity, self.ref, command.options,
+                         self._events.clone(), self._config.clock)
+        ref: ActorRef = await self._call_nursery.start(
+            partial(run_actor, call, name=f"call:{command.channel}"))
+        self._calls[command.channel] = ref
+        self._call_nursery.start_soon(self._forget_call, command.channel, call)
+        return ref
+
+    async def _forget_call(self, channel: str, call: CallActor) -> None:
+        await call.ended.wait()
+        self._calls.pop(channel, None)
+
     async def _expire_messages(self) -> None:
         """Drop messages from view and store when their time is up."""
         while True:
@@ -289,6 +356,13 @@ class Session(Actor):
             return self.state()
         if isinstance(message, MeasureLatency):
             return await self._measure_latency()
+        if isinstance(message, JoinCall):
+            return await self._join_call(message)
+        if isinstance(message, SendFrames):
+            assert self._link is not None
+            for frame in message.frames:
+                await self._link.send(frame)
+            return None
         if isinstance(message, Leave):
             self._leaving = True
             if self._link is not None:

@@ -35,6 +35,11 @@ CONTEXT_NOTATION = "context@gossip.invalid"
 SEAL_CONTEXT = "seal"
 DEFAULT_DETACHED_CONTEXT = "detached"
 
+# Each recipient adds a 23-byte Intended Recipient subpacket to the signature's hashed area,
+# whose length field is 16 bits; well below that, sealing cost (about 0.6 ms per recipient)
+# says a larger audience wants the sender-keys scheme instead.
+MAX_RECIPIENTS = 1000
+
 _SEALED_INNER_TAGS = [Tag.ONE_PASS_SIGNATURE, Tag.LITERAL, Tag.SIGNATURE, Tag.MDC]
 
 
@@ -60,6 +65,8 @@ def seal(payload: bytes, signer: Identity, recipients: Sequence[PublicKey]) -> b
         unique.setdefault(recipient.fingerprint, recipient)
     if not unique:
         raise ValueError("seal needs at least one recipient")
+    if len(unique) > MAX_RECIPIENTS:
+        raise ValueError(f"seal takes at most {MAX_RECIPIENTS} recipients, not {len(unique)}")
 
     message = PGPMessage.new(
         bytes(payload), format="b", compression=constants.CompressionAlgorithm.Uncompressed

@@ -174,13 +174,15 @@ class AdaptiveJitterBuffer:
 
     Depth is counted in frames held after the one being played. The target depth is the
     spread of the frames' transit times over the window (arrival minus media time, constant
-    without jitter) plus a margin, in frames. While that stays within one frame, frames cannot
-    overtake each other and the target is zero: a late frame finds the buffer empty, playout
-    waits for it and restarts at the first tick after it, so the phase between arrivals and
-    ticks absorbs the spread. Above the target the buffer catches up: at once if it is more
-    than two frames over, otherwise one frame at a time, and only when every frame played over
-    the last window waited at least a frame plus the margin (dropping one would not have
-    starved any of them).
+    without jitter) plus a margin, in frames, minus one. The minus one is the tick's phase:
+    when the frame due is missing and no more than the target depth of later frames are here,
+    playout waits for it and restarts at the first tick with target + 1 frames, so the phase
+    between arrivals and ticks absorbs up to a frame of spread. With more later frames than
+    that, the missing one counts as lost and its slot is concealed with silence.
+
+    Above the target the buffer catches up: at once if it is more than two frames over,
+    otherwise one frame at a time, and only when every frame played over the last window waited
+    at least a frame plus the margin (dropping one would not have starved any of them).
     """
 
     def __init__(self, config: JitterConfig | None = None) -> None:
@@ -211,8 +213,7 @@ class AdaptiveJitterBuffer:
     @property
     def target_depth(self) -> int:
         cfg = self.config
-        needed = self.spread + cfg.margin
-        wanted = 0 if needed <= cfg.frame_seconds else math.ceil(needed / cfg.frame_seconds)
+        wanted = math.ceil((self.spread + cfg.margin) / cfg.frame_seconds) - 1
         return min(cfg.max_depth, max(cfg.min_depth, wanted))
 
     def put(self, timestamp: int, frame: Frame, arrival: float) -> bool:
@@ -241,21 +242,24 @@ class AdaptiveJitterBuffer:
 
     def pop(self, now: float) -> Frame | None:
         """The frame for the playout tick at `now`, or None to play silence."""
+        target = self.target_depth
         if not self._playing:
-            if len(self._frames) <= self.target_depth:
+            if len(self._frames) <= target:
                 return None
             self._playing = True
-            self._next = min(self._frames)
+            if self._next is None or self._next not in self._frames:
+                # Still missing after target + 1 later frames arrived: lost, start after it.
+                self._next = min(self._frames)
         assert self._next is not None
         step = self.config.frame_samples
         entry = self._frames.pop(self._next, None)
         if entry is None:
-            if self._frames:
-                # A later frame is here, so this one is lost (or hopelessly late): conceal it.
+            if len(self._frames) > target:
+                # More later frames than we ever wait for: this one is lost. Conceal it.
                 self.stats.concealed += 1
                 self._next += step
                 return None
-            # Nothing at all: the stream is late. Wait until we hold the target again.
+            # It may still come: wait for it (one frame more delay) rather than skip it.
             self.stats.underruns += 1
             self._playing = False
             self._waits.clear()
@@ -264,12 +268,11 @@ class AdaptiveJitterBuffer:
         self.stats.played += 1
         self._next += step
         self._waits.append(now - arrival)
-        self._catch_up()
+        self._catch_up(target)
         return frame
 
-    def _catch_up(self) -> None:
+    def _catch_up(self, target: int) -> None:
         cfg = self.config
-        target = self.target_depth
         over = len(self._frames) - target
         if over > 2:
             while len(self._frames) > target + 1:

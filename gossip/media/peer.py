@@ -41,6 +41,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.sdp import candidate_from_sdp
 from cryptography import x509
 
@@ -146,6 +147,11 @@ class PeerLink:
         self._pc.on("track", self._guarded("track", self._on_track))
 
     # -- identity ---------------------------------------------------------------------------
+
+    @property
+    def receiver(self) -> RTCRtpReceiver:
+        """aiortc's receiver for the remote audio (for getStats(), and benchmarks)."""
+        return self._receiver
 
     @property
     def dtls_transport(self) -> RTCDtlsTransport:

@@ -1,0 +1,397 @@
+"""A call the user is in, as an actor, with one supervised peer-link actor per other member.
+
+    Session ── CallActor (one per call: the ClientCall machine, audio engine, mic fanout)
+                 └─ per peer: Supervisor (restart intensity) ── PeerLinkActor (PeerLink
+                    machine, one RTCPeerConnection)
+
+The call actor talks to the hub only through the session (SendFrames), learns keys only from
+what the session hands it with each frame, and opens every sealed signal before a link sees
+it. A link that keeps failing is given up and reported; the other links carry on.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Awaitable, Callable, Mapping
+
+import trio
+import trio_asyncio
+
+from gossip.actors.actor import Actor, ActorRef
+from gossip.actors.errors import ActorStopped, RestartIntensityExceeded
+from gossip.actors.supervisor import ChildSpec, Restart, Supervisor
+from gossip.crypto import Identity, PublicKey
+from gossip.fsm import ClientCall, Close, ProtocolViolation, Report, Send
+from gossip.fsm.actions import Action
+from gossip.media.engine import AudioEngine, open_audio_engine
+from gossip.media.loop import open_media_loop
+from gossip.media.sinks import AudioSink, parse_sink
+from gossip.media.sources import AudioSource, parse_source
+from gossip.media.track import SourceFanout
+from gossip.wire import Answer, CallMembers, Command, Error, Frame, HangUp, Ice, Offer, StartCall
+
+from . import events as ev
+from .peerlink import LinkStats, PeerLinkActor, RemoteSignal
+from .signalling import SignalRejected, open_signal
+
+log = logging.getLogger("gossip.client.call")
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    # A spec (tone:HZ, wav:PATH, null, mic[:DEVICE]) or a ready source object.
+    source: str | AudioSource = "null"
+    # A spec (wav:PATH, null, speaker[:DEVICE]) or a ready sink (tests keep a MemorySink).
+    sink: str | AudioSink = "null"
+    ice_hosts: tuple[str, ...] = ()  # addresses offered as ICE host candidates; () = all
+    ice_servers: tuple[str, ...] = ()  # STUN/TURN URLs; none by default (offline-safe)
+    muted: bool = False
+    connect_timeout: float = 15.0
+    link_restarts: int = 3        # per peer, within `link_restart_period` seconds
+    link_restart_period: float = 60.0
+
+
+# -- messages the session and front ends send a call ------------------------------------------
+
+@dataclass(frozen=True)
+class CallFrame:
+    """A frame for this call from the hub, with the keys of the users it concerns."""
+
+    frame: Frame
+    keys: Mapping[str, PublicKey]
+
+
+@dataclass(frozen=True)
+class SetMuted:
+    muted: bool
+
+
+@dataclass(frozen=True)
+class SetDeafened:
+    deafened: bool
+
+
+@dataclass(frozen=True)
+class SetVolume:
+    peer: str
+    volume: float
+
+
+@dataclass(frozen=True)
+class LeaveCall:
+    pass
+
+
+@dataclass(frozen=True)
+class GetCallState:
+    pass
+
+
+@dataclass(frozen=True)
+class PeerState:
+    user: str
+    link: str                 # the peer-link machine's state
+    frames_received: int
+    setup_ms: float | None    # join to a verified, connected link
+    first_audio_ms: float | None
+    verified: bool            # DTLS certificate matched the signed SDP
+    level_dbfs: float
+    volume: float
+    gave_up: bool
+
+    def as_json(self) -> dict[str, object]:
+        return {"frames_received": self.frames_received, "setup_ms": _round(self.setup_ms),
+                "first_audio_ms": _round(self.first_audio_ms), "verified": self.verified,
+                "level_dbfs": round(self.level_dbfs, 1), "link": self.link}
+
+
+@dataclass(frozen=True)
+class CallState:
+    channel: str
+    state: str
+    members: tuple[str, ...]
+    muted: bool
+    deafened: bool
+    peers: Mapping[str, PeerState]
+
+    def as_json(self) -> dict[str, object]:
+        return {"channel": self.channel,
+                "peers": {user: peer.as_json() for user, peer in sorted(self.peers.items())}}
+
+
+@asynccontextmanager
+async def _media_loop() -> AsyncIterator[None]:
+    """The process's asyncio loop for aiortc: the one the caller opened (the app, the CLI or
+    a test enters `open_media_loop()` once), or one for this call alone."""
+    if trio_asyncio.current_loop.get() is not None:
+        yield
+        return
+    async with open_media_loop():
+        yield
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+@dataclass
+class CallContext:
+    """What a call's peer links share (owned by the call; links only read it and write
+    their own LinkStats)."""
+
+    channel: str
+    identity: Identity
+    options: CallOptions
+    engine: AudioEngine
+    fanout: SourceFanout
+    send: Callable[[list[Frame]], Awaitable[None]]
+    joined_at: float
+    clock: Callable[[], float]
+    emit: Callable[[ev.SessionEvent], Awaitable[None]]
+
+
+@dataclass
+class _Peer:
+    key: PublicKey
+    stats: LinkStats
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    ref: ActorRef | None = None
+    link_id: str | None = None  # the offer the current link answers
+
+
+class CallActor(Actor):
+    inbox_size = 256
+
+    def __init__(self, channel: str, identity: Identity, session: ActorRef,
+                 options: CallOptions, events: trio.MemorySendChannel[ev.SessionEvent],
+                 clock: Callable[[], float]) -> None:
+        self.channel = channel
+        self._identity = identity
+        self._session = session
+        self._options = options
+        self._events = events
+        self._clock = clock
+        self._machine = ClientCall()
+        self._members: tuple[str, ...] = ()
+        self._peers: dict[str, _Peer] = {}
+        self._context: CallContext | None = None
+        self._muted = options.muted
+        self._deafened = False
+        self.ended = trio.Event()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def main(self) -> None:
+        source = (parse_source(self._options.source) if isinstance(self._options.source, str)
+                  else self._options.source)
+        sink = (parse_sink(self._options.sink) if isinstance(self._options.sink, str)
+                else self._options.sink)
+        try:
+            async with _media_loop(), open_audio_engine(sink) as engine:
+                self._context = CallContext(
+                    self.channel, self._identity, self._options, engine,
+                    SourceFanout(source), self._send, trio.current_time(), self._clock,
+                    self._emit)
+                self._apply_audio_switches()
+                async with trio.open_nursery() as links:
+                    self._links = links
+                    await self._run("join", {Command.START_CALL: [StartCall(channel=self.channel)]})
+                    await self.serve()
+                    links.cancel_scope.cancel()
+        finally:
+            source.close()
+            sink.close()
+            self.ended.set()
+
+    async def receive(self, message: object) -> object:
+        if isinstance(message, CallFrame):
+            await self._take_frame(message)
+        elif isinstance(message, LeaveCall):
+            if self._machine.state_id in ("joining", "in_call"):
+                await self._run("leave", {Command.HANG_UP: [HangUp(channel=self.channel)]})
+            elif not self._machine.finished:
+                self.stop()
+        elif isinstance(message, SetMuted):
+            self._muted = message.muted
+            self._apply_audio_switches()
+        elif isinstance(message, SetDeafened):
+            self._deafened = message.deafened
+            self._apply_audio_switches()
+        elif isinstance(message, SetVolume):
+            assert self._context is not None
+            self._context.engine.mixer.set_volume(message.peer, message.volume)
+        elif isinstance(message, GetCallState):
+            return self.state()
+        else:
+            raise TypeError(f"unknown call command {message!r}")
+        return None
+
+    def _apply_audio_switches(self) -> None:
+        """Mute stops sending; deafen stops playing and also mutes."""
+        if self._context is not None:
+            self._context.fanout.muted = self._muted or self._deafened
+            self._context.engine.mixer.deafened = self._deafened
+
+    def state(self) -> CallState:
+        peers: dict[str, PeerState] = {}
+        context = self._context
+        for user, peer in self._peers.items():
+            audio = None
+            if context is not None and user in context.engine.peers:
+                audio = context.engine.peer(user)
+            first = audio.first_audio_at if audio is not None else None
+            peers[user] = PeerState(
+                user=user, link=peer.stats.state,
+                frames_received=audio.frames_received if audio is not None else 0,
+                setup_ms=peer.stats.setup_ms,
+                first_audio_ms=(first - context.joined_at) * 1000
+                if first is not None and context is not None else None,
+                verified=peer.stats.verified,
+                level_dbfs=context.engine.mixer.level(user) if context else -100.0,
+                volume=context.engine.mixer.volume(user) if context else 1.0,
+                gave_up=peer.stats.gave_up)
+        return CallState(self.channel, self._machine.state_id, self._members, self._muted,
+                         self._deafened, peers)
+
+    # -- frames from the hub ----------------------------------------------------------------
+    async def _take_frame(self, message: CallFrame) -> None:
+        frame = message.frame
+        if isinstance(frame, CallMembers):
+            await self._run("call_members", {})
+            if self._machine.state_id == "in_call":
+                await self._update_roster(frame.users, message.keys)
+        elif isinstance(frame, HangUp):
+            await self._run("hang_up", {})
+        elif isinstance(frame, Error):
+            if self._machine.state_id in ("joining", "leaving"):
+                await self._emit(ev.CallRefused(self.channel, frame.code, frame.reason))
+                await self._run("error", {})
+            else:
+                log.info("call %s: hub refused a signal: %s", self.channel, frame.reason)
+        elif isinstance(frame, (Offer, Answer, Ice)):
+            await self._take_signal(frame, message.keys)
+        if self._machine.finished:
+            self.stop()
+
+    async def _update_roster(self, users: tuple[str, ...],
+                             keys: Mapping[str, PublicKey]) -> None:
+        me = self._identity.user
+        self._members = users
+        for user in list(self._peers):
+            if user not in users:
+                self._drop_peer(user)
+                await self._emit(ev.CallPeerLeft(self.channel, user))
+        for user in users:
+            if user == me or user in self._peers:
+                continue
+            key = keys.get(user)
+            if key is None:
+                log.warning("call %s: no key for %s; cannot link", self.channel, user)
+                continue
+            self._peers[user] = _Peer(key, LinkStats())
+            # The lower fingerprint offers: both sides agree without talking (no glare).
+            role = "offerer" if self._identity.fingerprint < key.fingerprint else "answerer"
+            self._links.start_soon(self._supervise_peer, user, role)
+        await self._emit(ev.CallMembersChanged(self.channel, users))
+
+    async def _take_signal(self, frame: Offer | Answer | Ice,
+                           keys: Mapping[str, PublicKey]) -> None:
+        peer = self._peers.get(frame.peer)
+        key = keys.get(frame.peer)
+        if peer is None or key is None or key.fingerprint != peer.key.fingerprint:
+            log.info("call %s: signal from %s, who has no link here", self.channel, frame.peer)
+            return
+        try:
+            payload = open_signal(frame.blob, self._identity, key, kind=frame.command.value,
+                                  channel=self.channel, sender=frame.peer, now=self._clock())
+        except SignalRejected as exc:
+            log.warning("call %s: rejected %s from %s: %s", self.channel,
+                        frame.command.value, frame.peer, exc)
+            await self._emit(ev.CallSignalRejected(self.channel, frame.peer, exc.reason))
+            return
+        if payload.kind == "offer" and peer.link_id not in (None, payload.link_id) \
+                and peer.stats.state not in ("new", "awaiting_offer"):
+            # The offerer started over (its link failed and was restarted): so do we.
+            log.info("call %s: %s offers anew; restarting the link", self.channel, frame.peer)
+            self._drop_peer(frame.peer)
+            self._peers[frame.peer] = peer = _Peer(key, LinkStats())
+            self._links.start_soon(self._supervise_peer, frame.peer, "answerer")
+            await self._wait_for_ref(peer)
+        if payload.kind == "offer":
+            peer.link_id = payload.link_id
+        await self._wait_for_ref(peer)
+        if peer.ref is not None:
+            try:
+                peer.ref.tell_nowait(RemoteSignal(payload))
+            except ActorStopped:
+                pass
+
+    async def _wait_for_ref(self, peer: _Peer) -> None:
+        with trio.move_on_after(5):
+            while peer.ref is None and not peer.stats.gave_up:
+                await peer.stats.changed.wait()
+
+    # -- peer links under supervision --------------------------------------------------------
+    async def _supervise_peer(self, user: str, role: str) -> None:
+        peer = self._peers[user]
+        assert self._context is not None
+        context = self._context
+
+        def make() -> PeerLinkActor:
+            return PeerLinkActor(context, user, peer.key, role, peer.stats)
+
+        supervisor = Supervisor([ChildSpec(user, make, restart=Restart.TRANSIENT)],
+                                max_restarts=self._options.link_restarts,
+                                period=self._options.link_restart_period)
+        with peer.scope:
+            try:
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(supervisor.run)
+                    peer.ref = supervisor.children[user]
+                    peer.stats.touch()
+            except RestartIntensityExceeded as exc:
+                peer.stats.gave_up = True
+                peer.stats.touch()
+                log.warning("call %s: giving up on the link to %s: %s", self.channel, user,
+                            exc.__cause__ or exc)
+                await self._emit(ev.CallPeerFailed(self.channel, user,
+                                                   str(exc.__cause__ or exc)))
+
+    def _drop_peer(self, user: str) -> None:
+        peer = self._peers.pop(user, None)
+        if peer is not None:
+            peer.scope.cancel()
+        if self._context is not None:
+            self._context.engine.remove_peer(user)
+
+    # -- machine, actions, output ------------------------------------------------------------
+    async def _run(self, event: str, frames: dict[Command, list[Frame]]) -> None:
+        try:
+            actions = self._machine.handle(event)
+        except ProtocolViolation as exc:
+            log.warning("call %s: %s", self.channel, exc)
+            return
+        await self._perform(actions, frames)
+
+    async def _perform(self, actions: list[Action], frames: dict[Command, list[Frame]]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                await self._send(frames.get(action.command, []))
+            elif isinstance(action, Report):
+                if action.what in ("left", "dropped"):
+                    await self._emit(ev.CallLeft(self.channel))
+            elif isinstance(action, Close):  # pragma: no cover - the call machine never closes
+                self.stop()
+
+    async def _send(self, frames: list[Frame]) -> None:
+        from .session import SendFrames  # the session module imports this one
+
+        if frames:
+            await self._session.tell(SendFrames(tuple(frames)))
+
+    async def _emit(self, event: ev.SessionEvent) -> None:
+        try:
+            self._events.send_nowait(event)
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # a front end that does not read events must not stall the call

@@ -1,0 +1,75 @@
+"""Call signalling payloads: an SDP offer or answer (or an ICE candidate), sealed to the one
+peer it is for and signed by its sender.
+
+The hub routes these by the clear `channel` and `peer` fields only. Inside the signed part
+the same routing plus a time and a link id, so the hub can neither read, forge, redirect nor
+replay an offer: and since the SDP carries the DTLS fingerprint, the media is bound to the
+sender's identity key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import msgpack
+
+from gossip.crypto import CryptoError, Identity, PublicKey, open_sealed, seal
+
+SIGNAL_WINDOW = 120.0  # seconds an offer or answer stays valid (clock skew + set-up time)
+KINDS = ("offer", "answer", "ice")
+
+
+class SignalRejected(Exception):
+    """A sealed signal failed a check; `reason` is one word."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class SignalPayload:
+    kind: str
+    channel: str
+    sender: str
+    recipient: str
+    link_id: str  # one negotiation attempt: an answer names the offer it answers
+    sdp: str
+    sent_at: float
+
+
+def new_link_id() -> str:
+    return os.urandom(8).hex()
+
+
+def seal_signal(payload: SignalPayload, identity: Identity, peer_key: PublicKey) -> bytes:
+    body = msgpack.packb({
+        "kind": payload.kind, "channel": payload.channel, "sender": payload.sender,
+        "recipient": payload.recipient, "link_id": payload.link_id, "sdp": payload.sdp,
+        "sent_at": payload.sent_at}, use_bin_type=True)
+    return seal(body, identity, [peer_key])
+
+
+def open_signal(blob: bytes, identity: Identity, sender_key: PublicKey, *, kind: str,
+                channel: str, sender: str, now: float) -> SignalPayload:
+    """Open and check a relayed signal against its routing fields (raises SignalRejected)."""
+    try:
+        body = msgpack.unpackb(open_sealed(blob, identity, sender_key), raw=False)
+        payload = SignalPayload(**{key: body[key] for key in (
+            "kind", "channel", "sender", "recipient", "link_id", "sdp", "sent_at")})
+    except CryptoError as exc:
+        raise SignalRejected("bad_signature", str(exc)) from None
+    except Exception:
+        raise SignalRejected("malformed", "not a signalling payload") from None
+    if not all(isinstance(value, str) for value in (payload.kind, payload.channel,
+                                                    payload.sender, payload.recipient,
+                                                    payload.link_id, payload.sdp)):
+        raise SignalRejected("malformed", "wrong field types")
+    if (payload.kind, payload.channel, payload.sender) != (kind, channel, sender):
+        raise SignalRejected("misrouted", "the signed routing differs from the hub's")
+    if payload.recipient != identity.user:
+        raise SignalRejected("misrouted", f"sealed for {payload.recipient}, not for us")
+    if not isinstance(payload.sent_at, (int, float)) or abs(now - payload.sent_at) > SIGNAL_WINDOW:
+        raise SignalRejected("stale", "too old or from the future (replayed?)")
+    return payload

@@ -1,0 +1,331 @@
+"""The app's model: everything the render thread knows, kept up to date from the bridge's
+notices and the session's events. Pure (no Dear PyGui, no I/O); viewmodel.py turns it into
+what to show, and each part's version number tells the views when to redraw it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Callable
+
+from gossip.client import events as ev
+from gossip.client.messages import ChatMessage
+from gossip.client.session import SessionState
+from gossip.crypto.pins import Trust
+
+from . import notices as nt
+from .calls import CallView
+from .formatting import short_fingerprint
+from .toasts import ToastBoard
+
+class Phase(str, Enum):
+    IDLE = "idle"  # the connect screen, nothing running
+    CONNECTING = "connecting"
+    ONLINE = "online"
+    RECONNECTING = "reconnecting"
+    FAILED = "failed"
+
+
+@dataclass
+class MemberInfo:
+    user: str
+    fingerprint: str
+    trust: Trust
+    online: bool = True
+
+
+@dataclass
+class AppModel:
+    phase: Phase = Phase.IDLE
+    host: str = ""
+    port: int = 0
+    user: str = ""
+    own_fingerprint: str = ""
+    hub: str = ""
+    hub_fingerprint: str = ""
+    attempt: int = 0
+    was_online: bool = False  # since the last Connect: a loss now means reconnecting
+    reconnect_reason: str = ""
+    reconnect_at: float | None = None
+    failure: nt.ConnectFailed | None = None
+    channels: tuple[str, ...] = ()
+    current_channel: str | None = None
+    members: dict[str, MemberInfo] = field(default_factory=dict)
+    messages: dict[str, ChatMessage] = field(default_factory=dict)
+    unread: dict[str, int] = field(default_factory=dict)
+    latency: float | None = None
+    call: CallView = field(default_factory=CallView)
+    toasts: ToastBoard = field(default_factory=ToastBoard)
+    safety: nt.SafetyNumberReady | None = None
+    safety_pending: str | None = None
+    received: int = 0
+    settle_after: int | None = None  # demo: messages to receive before the scene is complete
+    needs_refresh: bool = False
+    # Bumped when what a part of the window shows changes, so views rebuild only that part.
+    messages_version: int = 0
+    members_version: int = 0
+    channels_version: int = 0
+    status_version: int = 0
+    safety_version: int = 0
+    call_version: int = 0
+
+    # -- changes ------------------------------------------------------------------------------
+    def apply(self, notice: object, now: float) -> None:
+        """Take one notice or session event into the model."""
+        handler = _HANDLERS.get(type(notice))
+        if handler is not None:
+            handler(self, notice, now)
+
+    def select_channel(self, channel: str) -> None:
+        if channel in self.channels and channel != self.current_channel:
+            self.current_channel = channel
+            self.unread[channel] = 0
+            self.messages_version += 1
+            self.channels_version += 1
+
+    def expire(self, now: float) -> None:
+        """Drop messages whose time is up, even before the session says so."""
+        due = [mid for mid, m in self.messages.items() if m.expires_at <= now]
+        for mid in due:
+            del self.messages[mid]
+        if due:
+            self.messages_version += 1
+
+    def close_safety(self) -> None:
+        self.safety = None
+        self.safety_pending = None
+        self.safety_version += 1
+
+    def begin_connect(self, host: str, port: int, user: str) -> None:
+        self.phase, self.host, self.port, self.user = Phase.CONNECTING, host, port, user
+        self.failure, self.was_online, self.attempt = None, False, 1
+        self.status_version += 1
+
+    @property
+    def settled(self) -> bool:
+        return (self.phase is Phase.ONLINE and self.settle_after is not None
+                and self.received >= self.settle_after)
+
+    # -- helpers for the handlers ---------------------------------------------------------
+    def _take_state(self, state: SessionState, *, count_unread: bool) -> None:
+        self.hub, self.hub_fingerprint = state.hub, state.hub_fingerprint
+        self._set_channels(state.channels)
+        online = {m.user for m in state.members}
+        for member in state.members:
+            self.members[member.user] = MemberInfo(member.user, member.fingerprint,
+                                                   member.trust, True)
+        for user, info in self.members.items():
+            if user not in online:
+                info.online = False
+        for message in state.messages:
+            self._add_message(message, count_unread=count_unread)
+        self.members_version += 1
+        self.messages_version += 1
+
+    def _set_channels(self, channels: tuple[str, ...]) -> None:
+        self.channels = channels
+        if self.current_channel not in channels:
+            self.current_channel = channels[0] if channels else None
+        self.channels_version += 1
+
+    def _add_message(self, message: ChatMessage, *, count_unread: bool) -> bool:
+        if message.id in self.messages:
+            return False
+        self.messages[message.id] = message
+        if message.channel == self.current_channel:
+            self.messages_version += 1
+        elif count_unread:
+            self.unread[message.channel] = self.unread.get(message.channel, 0) + 1
+            self.channels_version += 1
+        return True
+
+    def _set_trust(self, user: str, trust: Trust, fingerprint: str | None = None) -> None:
+        info = self.members.get(user)
+        if info is None:
+            info = self.members[user] = MemberInfo(user, fingerprint or "", trust, False)
+        info.trust = trust
+        if fingerprint:
+            info.fingerprint = fingerprint
+        self.members_version += 1
+
+
+# -- notice handlers ----------------------------------------------------------------------------
+
+def _connecting(model: AppModel, notice: nt.Connecting, now: float) -> None:
+    model.host, model.port, model.user, model.attempt = (notice.host, notice.port, notice.user,
+                                                         notice.attempt)
+    model.phase = Phase.RECONNECTING if model.was_online else Phase.CONNECTING
+    model.reconnect_at = None
+    model.status_version += 1
+
+
+def _online(model: AppModel, notice: nt.Online, now: float) -> None:
+    if model.was_online and model.phase is Phase.RECONNECTING:
+        model.toasts.push("info", "Reconnected", f"Back online with {notice.state.hub}.", now)
+    model.phase, model.was_online, model.failure = Phase.ONLINE, True, None
+    model.host, model.port, model.user = notice.host, notice.port, notice.user
+    model.own_fingerprint = notice.own_fingerprint
+    model.reconnect_at, model.reconnect_reason, model.attempt = None, "", 0
+    model._take_state(notice.state, count_unread=False)
+    model.status_version += 1
+
+
+def _reconnecting(model: AppModel, notice: nt.Reconnecting, now: float) -> None:
+    if model.phase is Phase.ONLINE:
+        model.toasts.push("error", "Connection lost", f"{notice.reason}. Reconnecting…", now)
+    model.phase = Phase.RECONNECTING
+    model.reconnect_reason, model.attempt = notice.reason, notice.attempt
+    model.reconnect_at = now + notice.delay
+    model.latency = None
+    for info in model.members.values():
+        info.online = False
+    model.members_version += 1
+    model.status_version += 1
+
+
+def _failed(model: AppModel, notice: nt.ConnectFailed, now: float) -> None:
+    if model.was_online:
+        model.toasts.push("error", "Disconnected", notice.reason, now)
+    model.phase, model.failure = Phase.FAILED, notice
+    model.reconnect_at, model.latency = None, None
+    for info in model.members.values():
+        info.online = False
+    model.members_version += 1
+    model.status_version += 1
+
+
+def _offline(model: AppModel, notice: nt.Offline, now: float) -> None:
+    fresh = AppModel(toasts=model.toasts, call=model.call)
+    fresh.messages_version = model.messages_version + 1
+    fresh.members_version = model.members_version + 1
+    fresh.channels_version = model.channels_version + 1
+    fresh.status_version = model.status_version + 1
+    fresh.safety_version = model.safety_version + 1
+    model.__dict__.update(fresh.__dict__)
+
+
+def _connected(model: AppModel, event: ev.Connected, now: float) -> None:
+    model.hub, model.hub_fingerprint = event.hub, event.fingerprint
+    if event.first_use:
+        model.toasts.push("info", f"New hub: {event.hub}",
+                          f"First connection; its certificate "
+                          f"{short_fingerprint(event.fingerprint)} is now pinned.", now)
+    model.status_version += 1
+
+
+def _member_joined(model: AppModel, event: ev.MemberJoined, now: float) -> None:
+    known = model.members.get(event.user)
+    model._set_trust(event.user, event.trust, event.fingerprint)
+    model.members[event.user].online = True
+    if model.phase is Phase.ONLINE and event.user != model.user and not (known and known.online):
+        model.toasts.push("join", f"{event.user} joined", f"{event.user} is online.", now)
+
+
+def _member_left(model: AppModel, event: ev.MemberLeft, now: float) -> None:
+    info = model.members.get(event.user)
+    if info is not None and info.online:
+        info.online = False
+        model.members_version += 1
+        if model.phase is Phase.ONLINE:
+            model.toasts.push("leave", f"{event.user} left", f"{event.user} went offline.", now)
+
+
+def _key_changed(model: AppModel, event: ev.KeyChanged, now: float) -> None:
+    model._set_trust(event.user, Trust.CHANGED, event.offered)
+    model.toasts.push("key_changed", f"{event.user}'s key changed",
+                      f"The hub now hands out a different key for {event.user}. Their messages "
+                      "are unverified until you compare safety numbers and accept it.",
+                      now, sticky=True, user=event.user)
+
+
+def _channels_changed(model: AppModel, event: ev.ChannelsChanged, now: float) -> None:
+    model._set_channels(event.channels)
+
+
+def _message_received(model: AppModel, event: ev.MessageReceived, now: float) -> None:
+    if model._add_message(event.message, count_unread=True):
+        model.received += 1
+
+
+def _message_rejected(model: AppModel, event: ev.MessageRejected, now: float) -> None:
+    model.toasts.push("error", "Message rejected",
+                      f"A message from {event.sender or 'an unknown sender'} in "
+                      f"#{event.channel} failed its checks ({event.reason.replace('_', ' ')}) "
+                      "and was not shown.", now)
+
+
+def _message_expired(model: AppModel, event: ev.MessageExpired, now: float) -> None:
+    if model.messages.pop(event.id, None) is not None:
+        model.messages_version += 1
+
+
+def _hub_error(model: AppModel, event: ev.HubError, now: float) -> None:
+    model.toasts.push("error", "The hub refused", event.reason, now)
+
+
+def _message_sent(model: AppModel, notice: nt.MessageSent, now: float) -> None:
+    model._add_message(notice.message, count_unread=False)
+
+
+def _command_failed(model: AppModel, notice: nt.CommandFailed, now: float) -> None:
+    if notice.what == "safety number" and model.safety_pending is not None:
+        model.safety_pending = None
+        model.safety_version += 1
+    model.toasts.push("error", f"Could not {notice.what}", notice.reason, now)
+
+
+def _state_refreshed(model: AppModel, notice: nt.StateRefreshed, now: float) -> None:
+    model.needs_refresh = False
+    model._take_state(notice.state, count_unread=True)
+
+
+def _latency(model: AppModel, notice: nt.LatencyMeasured, now: float) -> None:
+    model.latency = notice.seconds
+    model.status_version += 1
+
+
+def _safety_ready(model: AppModel, notice: nt.SafetyNumberReady, now: float) -> None:
+    if model.safety_pending == notice.user or (model.safety and model.safety.user == notice.user):
+        model.safety, model.safety_pending = notice, None
+        model.safety_version += 1
+
+
+def _trust_updated(model: AppModel, notice: nt.TrustUpdated, now: float) -> None:
+    model._set_trust(notice.user, notice.trust)
+    if notice.trust is not Trust.CHANGED:
+        model.toasts.dismiss_about(notice.user, "key_changed")
+    word = "verified" if notice.trust is Trust.VERIFIED else "accepted and pinned"
+    model.toasts.push("info", f"{notice.user}'s key {word}", "", now)
+    if model.safety is not None and model.safety.user == notice.user:
+        s = model.safety
+        model.safety = nt.SafetyNumberReady(s.user, s.number, s.their_fingerprint,
+                                            s.own_fingerprint, notice.trust)
+        model.safety_version += 1
+
+
+def _call_changed(model: AppModel, notice: nt.CallChanged, now: float) -> None:
+    model.call = notice.view
+    model.call_version += 1
+    model.members_version += 1
+
+
+def _notices_lost(model: AppModel, notice: nt.NoticesLost, now: float) -> None:
+    model.needs_refresh = True
+
+
+def _scene_settled(model: AppModel, notice: nt.SceneSettled, now: float) -> None:
+    model.settle_after = notice.expected_messages
+
+
+_HANDLERS: dict[type, Callable[[AppModel, Any, float], None]] = {
+    nt.Connecting: _connecting, nt.Online: _online, nt.Reconnecting: _reconnecting,
+    nt.ConnectFailed: _failed, nt.Offline: _offline, ev.Connected: _connected,
+    ev.MemberJoined: _member_joined, ev.MemberLeft: _member_left, ev.KeyChanged: _key_changed,
+    ev.ChannelsChanged: _channels_changed, ev.MessageReceived: _message_received,
+    ev.MessageRejected: _message_rejected, ev.MessageExpired: _message_expired,
+    ev.HubError: _hub_error, nt.MessageSent: _message_sent, nt.CommandFailed: _command_failed,
+    nt.StateRefreshed: _state_refreshed, nt.LatencyMeasured: _latency,
+    nt.SafetyNumberReady: _safety_ready, nt.TrustUpdated: _trust_updated,
+    nt.CallChanged: _call_changed, nt.NoticesLost: _notices_lost,
+    nt.SceneSettled: _scene_settled,
+}

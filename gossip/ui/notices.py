@@ -1,0 +1,123 @@
+"""What the bridge tells the UI besides the session's own events (gossip.client.events):
+connection progress, answers to commands, measurements. Plain frozen values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gossip.client import events as ev
+from gossip.client.messages import ChatMessage
+from gossip.client.session import SessionState
+from gossip.crypto.pins import Trust
+
+from .calls import CallView
+
+
+@dataclass(frozen=True)
+class Connecting:
+    host: str
+    port: int
+    user: str
+    attempt: int  # 1 for the first try from the connect screen
+
+
+@dataclass(frozen=True)
+class Online:
+    """Logged in and synced (again, after a reconnect): the whole state to show."""
+
+    host: str
+    port: int
+    user: str
+    own_fingerprint: str
+    state: SessionState
+
+
+@dataclass(frozen=True)
+class Reconnecting:
+    reason: str
+    delay: float
+    attempt: int
+
+
+@dataclass(frozen=True)
+class ConnectFailed:
+    """Connecting failed for good; the user has to change something (or try again)."""
+
+    kind: str  # "login", "unreachable", "hub_key", "error"
+    reason: str
+    host: str = ""
+    port: int = 0
+    offered_fingerprint: str = ""  # for "hub_key": the new certificate to accept
+
+
+@dataclass(frozen=True)
+class Offline:
+    """The user disconnected; nothing will reconnect."""
+
+
+@dataclass(frozen=True)
+class MessageSent:
+    message: ChatMessage
+
+
+@dataclass(frozen=True)
+class CommandFailed:
+    what: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class StateRefreshed:
+    state: SessionState
+
+
+@dataclass(frozen=True)
+class LatencyMeasured:
+    seconds: float | None
+
+
+@dataclass(frozen=True)
+class SafetyNumberReady:
+    user: str
+    number: str
+    their_fingerprint: str
+    own_fingerprint: str
+    trust: Trust
+
+
+@dataclass(frozen=True)
+class TrustUpdated:
+    user: str
+    trust: Trust
+
+
+@dataclass(frozen=True)
+class CallChanged:
+    view: CallView
+
+
+@dataclass(frozen=True)
+class NoticesLost:
+    """The UI fell behind and some notices were dropped; it should ask for a fresh state."""
+
+    count: int
+
+
+@dataclass(frozen=True)
+class SceneSettled:
+    """Demo mode: the scripted opening has been sent; the picture is complete once the app
+    has received `expected_messages` messages."""
+
+    expected_messages: int
+
+
+@dataclass(frozen=True)
+class BackendFailed:
+    """The trio thread itself failed: nothing will work until the app is restarted."""
+
+    reason: str
+
+
+Notice = (Connecting | Online | Reconnecting | ConnectFailed | Offline | MessageSent
+          | CommandFailed | StateRefreshed | LatencyMeasured | SafetyNumberReady | TrustUpdated
+          | CallChanged | NoticesLost | SceneSettled | BackendFailed | ev.SessionEvent)

@@ -1,0 +1,62 @@
+"""Toasts: short notices stacked in a corner that leave by themselves, except the ones that
+need the user (a changed key), which stay until dealt with. Pure: the view draws them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+LIFETIMES = {"info": 5.0, "join": 4.0, "leave": 4.0, "error": 9.0}
+MAX_VISIBLE = 4
+
+
+@dataclass(frozen=True)
+class Toast:
+    id: int
+    kind: str  # "info", "join", "leave", "error", "key_changed"
+    title: str
+    body: str
+    created: float
+    sticky: bool = False
+    user: str | None = None  # whom it is about; a key_changed toast opens their safety number
+
+    def expires_at(self) -> float | None:
+        return None if self.sticky else self.created + LIFETIMES.get(self.kind, 5.0)
+
+
+@dataclass
+class ToastBoard:
+    toasts: list[Toast] = field(default_factory=list)
+    version: int = 0
+    _next_id: int = 1
+
+    def push(self, kind: str, title: str, body: str, now: float, *, sticky: bool = False,
+             user: str | None = None) -> Toast | None:
+        """Add a toast; a sticky one already shown for the same user and kind is not repeated."""
+        if sticky and any(t.sticky and t.kind == kind and t.user == user for t in self.toasts):
+            return None
+        toast = Toast(self._next_id, kind, title, body, now, sticky, user)
+        self._next_id += 1
+        self.toasts.append(toast)
+        self.version += 1
+        return toast
+
+    def dismiss(self, toast_id: int) -> None:
+        self._keep(lambda t: t.id != toast_id)
+
+    def dismiss_about(self, user: str, kind: str) -> None:
+        self._keep(lambda t: not (t.user == user and t.kind == kind))
+
+    def expire(self, now: float) -> None:
+        self._keep(lambda t: (t.expires_at() or float("inf")) > now)
+
+    def visible(self) -> list[Toast]:
+        """Sticky ones first (they matter most), then the newest few."""
+        sticky = [t for t in self.toasts if t.sticky]
+        passing = [t for t in reversed(self.toasts) if not t.sticky]
+        return (sticky + passing)[:max(MAX_VISIBLE, len(sticky))]
+
+    def _keep(self, wanted: object) -> None:
+        kept = [t for t in self.toasts if wanted(t)]  # type: ignore[operator]
+        if len(kept) != len(self.toasts):
+            self.toasts = kept
+            self.version += 1

@@ -1,0 +1,295 @@
+"""What to show for a given model: channel, member and message rows, the status line, the
+call panel and the safety-number dialog. Pure functions of the model and the time; the views
+only copy these values into widgets and map each `kind` to a colour of the theme."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from gossip.client.messages import MAX_TEXT_CHARS
+from gossip.crypto.pins import Trust
+
+from . import formatting as fmt
+from .calls import CallView
+from .model import AppModel, Phase
+
+EXPIRY_CHOICES: tuple[tuple[str, float], ...] = (
+    ("30 seconds", 30.0), ("5 minutes", 300.0), ("1 hour", 3600.0), ("1 day", 86400.0),
+    ("1 week", 604800.0),
+)
+URGENT_SECONDS = 60.0
+# Messages from one sender this close together read as one block under one header.
+CONTINUATION_SECONDS = 300.0
+NAME_COLOURS = 8
+LEVEL_FLOOR_DBFS = -60.0
+
+BADGES: dict[Trust, tuple[str, str]] = {
+    Trust.NEW: ("new", "first seen now; compare safety numbers to verify"),
+    Trust.PINNED: ("pinned", "same key as before; not verified in person"),
+    Trust.VERIFIED: ("✓ verified", "you compared safety numbers"),
+    Trust.CHANGED: ("⚠ key changed", "a different key than the pinned one: check it"),
+}
+
+
+@dataclass(frozen=True)
+class ChannelRow:
+    name: str
+    label: str
+    selected: bool
+    unread: int
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    user: str
+    label: str
+    online: bool
+    in_call: bool
+    is_self: bool
+    badge: str
+    badge_kind: str  # a Trust value, or "self"
+    tooltip: str
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    id: str
+    sender: str
+    text: str
+    time: str
+    mark: str
+    mark_kind: str  # "verified", "unverified" or "own"
+    mark_tooltip: str
+    countdown: str
+    urgent: bool
+    continued: bool  # same sender as the row above, shortly after: no header
+    name_colour: int
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class StatusLine:
+    state: str
+    state_kind: str  # a Phase value
+    hub: str
+    latency: str
+    security: str
+
+
+@dataclass(frozen=True)
+class PeerRow:
+    user: str
+    level: float  # 0..1 for a meter
+    level_text: str
+    volume: float
+    connected: bool
+
+
+@dataclass(frozen=True)
+class CallPanel:
+    title: str
+    status: str
+    available: bool
+    join_label: str
+    can_join: bool
+    controls_enabled: bool
+    muted: bool
+    deafened: bool
+    peers: tuple[PeerRow, ...]
+    own_level: float
+    input_choices: tuple[str, ...]
+    output_choices: tuple[str, ...]
+    input_device: str
+    output_device: str
+
+
+@dataclass(frozen=True)
+class SafetyDialog:
+    title: str
+    user: str
+    computing: bool
+    number_lines: tuple[str, ...]
+    their_fingerprint: str
+    own_fingerprint: str
+    explanation: str
+    can_verify: bool
+    can_accept: bool
+    trust: Trust | None
+
+
+@dataclass(frozen=True)
+class Composer:
+    enabled: bool
+    hint: str
+
+
+def name_colour(user: str) -> int:
+    """A stable colour slot per user name, the same on every machine."""
+    return hashlib.sha256(user.encode("utf-8")).digest()[0] % NAME_COLOURS
+
+
+def channel_rows(model: AppModel) -> list[ChannelRow]:
+    rows = []
+    for name in model.channels:
+        unread = model.unread.get(name, 0) if name != model.current_channel else 0
+        rows.append(ChannelRow(name, f"# {name}", name == model.current_channel, unread))
+    return rows
+
+
+def member_rows(model: AppModel) -> list[MemberRow]:
+    """You first, then who is online, then who was seen and left; alphabetical within."""
+    rows = []
+    for info in sorted(model.members.values(),
+                       key=lambda m: (m.user != model.user, not m.online, m.user.lower())):
+        is_self = info.user == model.user
+        if is_self:
+            badge, kind, tip = "you", "self", "your own key"
+        else:
+            badge, tip = BADGES[info.trust]
+            kind = info.trust.value
+        presence = "online" if info.online else "offline"
+        in_call = model.call.in_call(info.user)
+        tooltip = (f"{info.user}: {presence}{', in the call' if in_call else ''}\n"
+                   f"key {fmt.grouped_fingerprint(info.fingerprint)}\n{tip}")
+        rows.append(MemberRow(info.user, info.user, info.online, in_call, is_self, badge, kind,
+                              tooltip))
+    return rows
+
+
+def message_rows(model: AppModel, now: float) -> list[MessageRow]:
+    """The current channel's live messages, oldest first."""
+    messages = sorted((m for m in model.messages.values()
+                       if m.channel == model.current_channel and m.expires_at > now),
+                      key=lambda m: m.sent_at)
+    rows: list[MessageRow] = []
+    previous = None
+    for message in messages:
+        own = message.sender == model.user
+        if own:
+            mark, kind, tip = "", "own", "sent by you"
+        elif message.verified:
+            mark, kind = "✓", "verified"
+            tip = f"signature checked against {message.sender}'s {message.trust.value} key"
+        else:
+            mark, kind = "⚠ unverified", "unverified"
+            tip = (f"{message.sender}'s key changed: this message was signed by a key you "
+                   "have not accepted")
+        continued = (previous is not None and previous.sender == message.sender
+                     and message.sent_at - previous.sent_at < CONTINUATION_SECONDS
+                     and previous.verified == message.verified)
+        left = message.expires_at - now
+        rows.append(MessageRow(message.id, message.sender, message.text,
+                               fmt.clock_time(message.sent_at), mark, kind, tip,
+                               fmt.countdown(left), left < URGENT_SECONDS, continued,
+                               name_colour(message.sender), message.expires_at))
+        previous = message
+    return rows
+
+
+def status_line(model: AppModel, now: float) -> StatusLine:
+    where = f"{model.host}:{model.port}" if model.host else ""
+    hub = f"{model.hub} ({where})" if model.hub else where
+    if model.phase is Phase.ONLINE:
+        state = "Online"
+    elif model.phase is Phase.CONNECTING:
+        state = "Connecting…"
+    elif model.phase is Phase.RECONNECTING:
+        if model.reconnect_at is not None and model.reconnect_at > now:
+            state = (f"Reconnecting in {int(model.reconnect_at - now + 0.999)} s "
+                     f"(attempt {model.attempt})")
+        else:
+            state = f"Reconnecting… (attempt {max(model.attempt, 1)})"
+    elif model.phase is Phase.FAILED:
+        state = "Disconnected"
+    else:
+        state = "Not connected"
+    security = (f"hub key {fmt.short_fingerprint(model.hub_fingerprint)}"
+                if model.hub_fingerprint else "")
+    latency = f"latency {fmt.latency(model.latency)}" if model.phase is Phase.ONLINE else ""
+    return StatusLine(state, model.phase.value, hub, latency, security)
+
+
+def composer(model: AppModel) -> Composer:
+    if model.phase is not Phase.ONLINE:
+        return Composer(False, "Offline: sending resumes once reconnected")
+    if model.current_channel is None:
+        return Composer(False, "This hub has no channels")
+    return Composer(True, f"Message #{model.current_channel}")
+
+
+def check_outgoing(model: AppModel, text: str) -> str | None:
+    """Why `text` cannot be sent now (None: it can). Empty text is simply not sent."""
+    if model.phase is not Phase.ONLINE:
+        return "not connected to the hub"
+    if model.current_channel not in model.channels:
+        return "no channel selected"
+    if len(text) > MAX_TEXT_CHARS:
+        return f"the message is longer than {MAX_TEXT_CHARS} characters"
+    return None
+
+
+def level_fraction(dbfs: float) -> float:
+    return min(1.0, max(0.0, (dbfs - LEVEL_FLOOR_DBFS) / -LEVEL_FLOOR_DBFS))
+
+
+def call_panel(model: AppModel) -> CallPanel:
+    call: CallView = model.call
+    channel = call.channel or model.current_channel or ""
+    if not call.available:
+        status, can_join = call.unavailable_reason, False
+    elif call.joined:
+        status, can_join = f"In the call in #{call.channel}", True
+    else:
+        status = "Nobody is in a call" if not call.participants else \
+            f"{len(call.participants)} in the call"
+        can_join = model.phase is Phase.ONLINE
+    peers = tuple(PeerRow(p.user, level_fraction(p.level_dbfs),
+                          f"{p.level_dbfs:.0f} dBFS" if p.level_dbfs > LEVEL_FLOOR_DBFS
+                          else "silent", p.volume, p.connected)
+                  for p in call.participants)
+    default = "System default"
+    return CallPanel(
+        title=f"Voice · #{channel}" if channel else "Voice",
+        status=status, available=call.available,
+        join_label="Leave call" if call.joined else "Join call",
+        can_join=can_join, controls_enabled=call.available and call.joined,
+        muted=call.muted, deafened=call.deafened, peers=peers,
+        own_level=level_fraction(call.own_level_dbfs),
+        input_choices=(default, *call.input_devices),
+        output_choices=(default, *call.output_devices),
+        input_device=call.input_device or default, output_device=call.output_device or default)
+
+
+def safety_dialog(model: AppModel) -> SafetyDialog | None:
+    if model.safety is None and model.safety_pending is None:
+        return None
+    if model.safety is None:
+        user = model.safety_pending or ""
+        return SafetyDialog(f"Safety number with {user}", user, True, (), "", "",
+                            "Computing…", False, False, None)
+    s = model.safety
+    groups = s.number.split()
+    lines = tuple(" ".join(groups[i:i + 4]) for i in range(0, len(groups), 4))
+    if s.trust is Trust.CHANGED:
+        explanation = (f"{s.user}'s key CHANGED. Ask {s.user}, in person or on a call you trust, "
+                       "to read their safety number. Accept the new key only if it matches.")
+    elif s.trust is Trust.VERIFIED:
+        explanation = f"You have verified {s.user}. The numbers match on both screens."
+    else:
+        explanation = (f"Compare these digits with what {s.user} sees, in person or on a call. "
+                       "If they match, mark the key as verified.")
+    return SafetyDialog(f"Safety number with {s.user}", s.user, False, lines,
+                        fmt.grouped_fingerprint(s.their_fingerprint),
+                        fmt.grouped_fingerprint(s.own_fingerprint), explanation,
+                        can_verify=s.trust in (Trust.NEW, Trust.PINNED),
+                        can_accept=s.trust is Trust.CHANGED, trust=s.trust)
+
+
+def expiry_label(seconds: float) -> str:
+    """The picker's label for a number of seconds (the nearest choice)."""
+    return min(EXPIRY_CHOICES, key=lambda choice: abs(choice[1] - seconds))[0]
+
+
+def expiry_seconds(label: str) -> float:
+    return dict(EXPIRY_CHOICES).get(label, 3600.0)
