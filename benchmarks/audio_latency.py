@@ -106,14 +106,15 @@ class DropEvery:
         return self.inner.add(packet)
 
 
-def latencies(sent: list[float], heard: list[float]) -> list[float]:
-    """Pair each detection with the latest click sent before it."""
-    out = []
+def latencies(sent: list[float], heard: list[float], clicks: int) -> list[float]:
+    """Pair each detection with the latest click sent before it; one per click, first
+    `clicks` clicks only."""
+    found: dict[int, float] = {}
     for when in heard:
-        earlier = [s for s in sent if s <= when]
-        if earlier:
-            out.append(when - earlier[-1])
-    return out
+        earlier = [i for i, s in enumerate(sent) if s <= when]
+        if earlier and earlier[-1] < clicks:
+            found.setdefault(earlier[-1], when - sent[earlier[-1]])
+    return list(found.values())
 
 
 def describe(name: str, values: list[float], expected: int) -> str:
@@ -201,15 +202,15 @@ async def main(clicks: int, interval: float, loss: int | None) -> None:
                 await link.close()
             nursery.cancel_scope.cancel()
 
-    sent = source.sent[:clicks]
+    sent = source.sent
     print(f"clicks: {clicks} every {period * FRAME_SAMPLES / SAMPLE_RATE * 1000:.0f} ms"
           + (f", every {loss}th packet lost" if loss else ""))
     print(f"offer/answer: {offer_answer * 1000:.0f} ms   "
           f"connected (ICE+DTLS, both ends): {to_connect * 1000:.0f} ms")
     if first_audio is not None:
         print(f"first audio after connected: {(first_audio - connected_at) * 1000:.0f} ms")
-    print(describe("ours", latencies(sent, ours_heard.heard), clicks))
-    print(describe("aiortc", latencies(sent, theirs_heard.heard), clicks))
+    print(describe("ours", latencies(sent, ours_heard.heard, clicks), clicks))
+    print(describe("aiortc", latencies(sent, theirs_heard.heard, clicks), clicks))
     print(f"our jitter buffer: target depth {buffer.target_depth} frames, spread "
           f"{buffer.spread * 1000:.1f} ms, {buffer.stats}")
 

@@ -134,21 +134,24 @@ class JitterConfig:
 
     `window` frames (2 s at 50 frames/s) are kept to measure jitter and to decide when it is
     safe to shrink; `margin` (seconds) is added to the measured spread before it becomes a
-    depth, and is the slack a shrink must leave.
+    depth, and is the slack a shrink must leave. The first `warmup` frames of a stream are not
+    measured: aiortc's sender creates its encoder on the first frame, so a stream starts with
+    a burst of frames that were late at the sender, not on the network.
     """
 
     min_depth: int = 0
     max_depth: int = 10
     window: int = 100
     margin: float = 0.004
+    warmup: int = 25
     frame_samples: int = FRAME_SAMPLES
     sample_rate: int = SAMPLE_RATE
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_depth <= self.max_depth:
             raise ValueError("need 0 <= min_depth <= max_depth")
-        if self.window < 2 or self.margin < 0:
-            raise ValueError("window >= 2 and margin >= 0 are required")
+        if self.window < 2 or self.margin < 0 or self.warmup < 0:
+            raise ValueError("window >= 2, margin >= 0 and warmup >= 0 are required")
 
     @property
     def frame_seconds(self) -> float:
@@ -193,6 +196,7 @@ class AdaptiveJitterBuffer:
         self._playing = False
         self._transits: collections.deque[float] = collections.deque(maxlen=self.config.window)
         self._waits: collections.deque[float] = collections.deque(maxlen=self.config.window)
+        self._stream_frames = 0
 
     @property
     def depth(self) -> int:
@@ -227,10 +231,10 @@ class AdaptiveJitterBuffer:
                 self._restart()
                 self.stats.resyncs += 1
             elif distance < 0:
-                self._transits.append(arrival - timestamp / cfg.sample_rate)
+                self._measure(timestamp, arrival)
                 self.stats.late += 1
                 return False
-        self._transits.append(arrival - timestamp / cfg.sample_rate)
+        self._measure(timestamp, arrival)
         if timestamp in self._frames:
             self.stats.duplicates += 1
             return False
@@ -239,6 +243,11 @@ class AdaptiveJitterBuffer:
         while len(self._frames) > cfg.max_depth + 1:
             self._drop_oldest()
         return True
+
+    def _measure(self, timestamp: int, arrival: float) -> None:
+        self._stream_frames += 1
+        if self._stream_frames > self.config.warmup:
+            self._transits.append(arrival - timestamp / self.config.sample_rate)
 
     def pop(self, now: float) -> Frame | None:
         """The frame for the playout tick at `now`, or None to play silence."""
@@ -297,3 +306,4 @@ class AdaptiveJitterBuffer:
         self._playing = False
         self._transits.clear()
         self._waits.clear()
+        self._stream_frames = 0

@@ -1,0 +1,46 @@
+"""What every view needs from the app: the theme and fonts, and the actions it may trigger.
+Views never talk to the bridge themselves; they call these."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..calls import CallView
+from ..commands import UiCommand
+from ..fonts import Fonts
+from ..model import AppModel
+from ..themes import Themes
+
+
+class AppActions(Protocol):
+    model: AppModel
+    themes: Themes
+    fonts: Fonts
+
+    def post(self, command: UiCommand) -> None: ...
+
+    def connect(self, host: str, port: int, user: str, password: str,
+                remember: bool) -> None: ...
+
+    def send_message(self, text: str, ttl: float) -> None: ...
+
+    def select_channel(self, channel: str) -> None: ...
+
+    def open_safety(self, user: str) -> None: ...
+
+    def close_safety(self) -> None: ...
+
+    def open_settings(self) -> None: ...
+
+    def open_shortcuts(self) -> None: ...
+
+    def dismiss_toast(self, toast_id: int) -> None: ...
+
+    def disconnect(self) -> None: ...
+
+    def quit(self) -> None: ...
+
+    def set_theme(self, name: str) -> None: ...
+
+    @property
+    def call_view(self) -> CallView: ...
