@@ -9,7 +9,8 @@ One sender sends a click every --interval seconds over two peer links (127.0.0.1
 
 Latency = when the click's sample is handed on at the receiver, minus when the sender's
 track read it (both on trio's clock, adjusted by the sample's offset in its frame).
-`--loss N` drops every Nth RTP packet at both receivers, before either buffer.
+`--loss N` loses one RTP packet in N (the same ones) at both receivers, before either buffer:
+aiortc's buffer then stays ~280 ms behind (aiortc issue 543).
 
     python benchmarks/audio_latency.py --quick      # under a minute
     python benchmarks/audio_latency.py --clicks 60 --loss 50
@@ -18,6 +19,7 @@ track read it (both on trio's clock, adjusted by the sample's offset in its fram
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +44,10 @@ CLICK_OFFSET = 480  # the click starts mid-frame, so codec smearing cannot push 
 CLICK_SAMPLES = 96  # 2 ms
 CLICK_LEVEL = 20000
 DETECT_LEVEL = 6000
+
+
+class LinkFailed(Exception):
+    """A benchmark link did not connect."""
 
 
 class ClickSource(AudioSource):
@@ -87,21 +93,23 @@ class DetectorSink(AudioSink):
         self.detector.frame(frame)
 
 
-class DropEvery:
-    """Wraps a receiver's jitter buffer and loses every nth packet before it sees them."""
+class LossyBuffer:
+    """Wraps a receiver's jitter buffer and loses one packet in `one_in` (seeded, so both
+    receivers lose the same packets) before the buffer sees it."""
 
-    def __init__(self, inner: Any, nth: int) -> None:
+    def __init__(self, inner: Any, one_in: int, seed: int = 543) -> None:
         self.inner = inner
-        self.nth = nth
-        self.count = 0
+        self.one_in = one_in
+        self.random = random.Random(seed)
+        self.lost = 0
 
     @property
     def capacity(self) -> int:
         return int(self.inner.capacity)
 
     def add(self, packet: Any) -> Any:
-        self.count += 1
-        if self.count % self.nth == 0:
+        if self.random.randrange(self.one_in) == 0:
+            self.lost += 1
             return False, None
         return self.inner.add(packet)
 
@@ -132,8 +140,8 @@ async def wait_connected(link: PeerLink) -> float:
             if isinstance(event, Connected):
                 return trio.current_time()
             if isinstance(event, Failed):
-                raise RuntimeError(f"link failed: {event}")
-    raise RuntimeError("link closed before connecting")
+                raise LinkFailed(str(event))
+    raise LinkFailed("link closed before connecting")
 
 
 async def pair(sender: PeerLink, receiver: PeerLink) -> tuple[float, float]:
@@ -176,7 +184,7 @@ async def main(clicks: int, interval: float, loss: int | None) -> None:
         if loss:
             for link in (ours, theirs):
                 replace_receiver_buffer(link.receiver,
-                                        DropEvery(receiver_buffer(link.receiver), loss))
+                                        LossyBuffer(receiver_buffer(link.receiver), loss))
 
         ours_heard = ClickDetector(trio.current_time)
         theirs_heard = ClickDetector(trio.current_time)
@@ -204,7 +212,7 @@ async def main(clicks: int, interval: float, loss: int | None) -> None:
 
     sent = source.sent
     print(f"clicks: {clicks} every {period * FRAME_SAMPLES / SAMPLE_RATE * 1000:.0f} ms"
-          + (f", every {loss}th packet lost" if loss else ""))
+          + (f", 1 packet in {loss} lost" if loss else ""))
     print(f"offer/answer: {offer_answer * 1000:.0f} ms   "
           f"connected (ICE+DTLS, both ends): {to_connect * 1000:.0f} ms")
     if first_audio is not None:
@@ -220,7 +228,7 @@ if __name__ == "__main__":
     parser.add_argument("--clicks", type=int, default=40)
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between clicks")
     parser.add_argument("--loss", type=int, default=None, metavar="N",
-                        help="drop every Nth RTP packet at both receivers")
+                        help="lose one RTP packet in N at both receivers")
     parser.add_argument("--quick", action="store_true", help="12 clicks, 0.4 s apart")
     args = parser.parse_args()
     if args.quick:

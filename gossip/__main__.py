@@ -1,26 +1,98 @@
-"""`python -m gossip`: the desktop app; `--demo` runs it on an in-process hub with scripted
-users. Until the desktop app lands, the demo prints the scene in the terminal."""
+"""`python -m gossip` (and the `gossip` script): the desktop app. `--demo` runs it on an
+in-process hub with scripted users; `--demo --terminal` (or no display) prints the terminal
+demo instead. `--screenshot` and `--quit-after` make pictures for tests and docs."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
+from pathlib import Path
 
 import trio
 
 from .demo import run_terminal_demo
 
+NO_DISPLAY_HINT = ("no display (DISPLAY is not set). To see the app on a machine without a "
+                   "screen, run it under a virtual display, e.g.\n"
+                   "  xvfb-run -a python -m gossip --demo --screenshot shot.png "
+                   "--quit-after 10")
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gossip")
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gossip", description="Gossip: end-to-end encrypted "
+                                     "chat and voice (desktop app).")
     parser.add_argument("--demo", action="store_true",
                         help="in-process hub and scripted users (no network, no sound card)")
-    parser.add_argument("--quit-after", type=float, help="exit after this many seconds")
-    args = parser.parse_args(argv)
-    if not args.demo:
-        parser.error("the desktop app is not built yet; run with --demo")
+    parser.add_argument("--terminal", action="store_true",
+                        help="with --demo: print the demo in the terminal, no window")
+    parser.add_argument("--screenshot", type=Path, metavar="PATH",
+                        help="save a PNG of the window once the scene has settled")
+    parser.add_argument("--quit-after", type=float, metavar="SECONDS",
+                        help="exit after this many seconds")
+    parser.add_argument("--settings", type=Path, metavar="FILE",
+                        help="settings file (default: settings.toml in the config directory)")
+    parser.add_argument("--profiles", type=Path, metavar="DIR",
+                        help="where user profiles (keys, pins) live (default: data directory)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    return parser
+
+
+def has_display() -> bool:
+    """Dear PyGui aborts the process without one, so ask before opening a window."""
+    if sys.platform.startswith("linux") or "bsd" in sys.platform:
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.terminal and not args.demo:
+        print("gossip: --terminal goes with --demo (for chat in a terminal, use gossip-cli)",
+              file=sys.stderr)
+        return 2
+    if args.demo and (args.terminal or not has_display()):
+        if not args.terminal:
+            print(f"gossip: {NO_DISPLAY_HINT}\nShowing the terminal demo instead.\n",
+                  file=sys.stderr)
+        return _terminal_demo(args.quit_after)
+    if not has_display():
+        print(f"gossip: {NO_DISPLAY_HINT}\nFor chat without a window, use gossip-cli.",
+              file=sys.stderr)
+        return 2
+    # Dear PyGui is imported only now: the terminal paths must work without it.
+    from .ui.launch import LaunchOptions, run_app
+
+    options = LaunchOptions(settings_path=args.settings, profile_root=args.profiles,
+                            screenshot=args.screenshot, quit_after=args.quit_after)
+    if args.demo:
+        return run_app(options, backdrop=_demo_backdrop(), demo=True)
+    return run_app(options)
+
+
+def _demo_backdrop():  # type: ignore[no-untyped-def]
+    """The demo's hub and scripted users, wired here so that the app never imports a hub."""
+    from .demo import run_app_scene
+    from .ui.bridge import Backstage
+    from .ui.commands import Connect
+    from .ui.notices import SceneSettled
+
+    async def backdrop(backstage: Backstage) -> None:
+        async def connect(host: str, port: int, user: str, password: str,
+                          profile_dir: Path) -> None:
+            await backstage.bridge.tell(Connect(host, port, user, password, profile_dir))
+
+        await run_app_scene(connect, lambda count: backstage.post(SceneSettled(count)))
+
+    return backdrop
+
+
+def _terminal_demo(quit_after: float | None) -> int:
     try:
-        trio.run(run_terminal_demo, sys.stdout, args.quit_after)
+        trio.run(run_terminal_demo, sys.stdout, quit_after)
     except KeyboardInterrupt:
         pass
     return 0

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import ipaddress
 import json
 import os
+import signal
 import sys
 import time
 from contextlib import asynccontextmanager
@@ -21,15 +23,21 @@ import trio
 from gossip.actors.actor import run_actor
 from gossip.actors.errors import ActorStopped
 
+from gossip.actors.actor import ActorRef
 from gossip.client import events as ev
+from gossip.client.calls import CallOptions, CallState, GetCallState, LeaveCall
 from gossip.client.profile import Profile
 from gossip.client.session import (
-    AcceptKey, GetState, Leave, LoginFailed, SendChat, Session, SessionConfig, SessionState, VerifyKey,
+    AcceptKey, GetState, JoinCall, Leave, LoginFailed, SendChat, Session, SessionConfig, SessionState, VerifyKey,
 )
 from gossip.client.messages import ChatMessage, check_ttl
 from gossip.client.transport import ConnectionLost, HubUnreachable
 from gossip.crypto import CryptoError, HubKeyChanged, safety_number
 from gossip.hub.config import DEFAULT_PORT
+from gossip.media.errors import MediaError
+from gossip.media.loop import open_media_loop
+from gossip.media.sinks import parse_sink
+from gossip.media.sources import parse_source
 from gossip.wire import is_valid_name
 
 EXIT_FAILURE, EXIT_USAGE, EXIT_LOGIN, EXIT_HUB_KEY = 1, 2, 3, 4
@@ -65,6 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument("--channel")
     listen.add_argument("--count", type=int, help="stop after this many messages")
     listen.add_argument("--json", action="store_true", help="one JSON object a line")
+    call = commands.add_parser("call", help="join (or start) a channel's voice call")
+    call.add_argument("channel")
+    call.add_argument("--source", default="mic",
+                      help="tone:HZ, wav:PATH, null or mic[:DEVICE] (default mic)")
+    call.add_argument("--sink", default="speaker",
+                      help="wav:PATH, null or speaker[:DEVICE] (default speaker)")
+    call.add_argument("--duration", type=float, help="seconds to stay (default: until Ctrl-C)")
+    call.add_argument("--json", action="store_true", help="end with a JSON summary line")
+    call.add_argument("--mute", action="store_true", help="join muted")
+    call.add_argument("--ice-host", action="append", default=[], metavar="ADDR",
+                      help="offer only this local address to peers (repeatable)")
+    call.add_argument("--ice-server", action="append", default=[], metavar="URL",
+                      help="a STUN/TURN server (none by default)")
     key = commands.add_parser("key", help="your key and other users' keys")
     key_commands = key.add_subparsers(dest="key_command", required=True)
     key_commands.add_parser("fingerprint", help="your key's fingerprint")
@@ -98,6 +119,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check_args(args: argparse.Namespace) -> None:
+    if getattr(args, "duration", None) is not None and args.duration <= 0:
+        raise CliError("--duration must be positive", EXIT_USAGE)
+    for host in getattr(args, "ice_host", []):
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise CliError(f"--ice-host takes an IP address, not {host!r}", EXIT_USAGE) from None
     if not is_valid_name(args.user):
         raise CliError(f"invalid user name {args.user!r} (letters, digits, '_', '.', '-')",
                        EXIT_USAGE)
@@ -162,6 +190,15 @@ async def run(args: argparse.Namespace) -> int:
     profile = _open_profile(args)
     if args.command == "key" and args.key_command in ("fingerprint", "export", "accept"):
         return _offline_key_command(args, profile)
+    if args.command == "call":
+        _check_audio_specs(args)
+        # aiortc runs on one asyncio loop for the whole process, entered before anything else.
+        async with open_media_loop():
+            return await _run_connected(args, profile)
+    return await _run_connected(args, profile)
+
+
+async def _run_connected(args: argparse.Namespace, profile: Profile) -> int:
     async with connect(args, profile) as (session, events):
         if args.command == "members":
             state: SessionState = await session.ref.ask(GetState())
@@ -177,6 +214,8 @@ async def run(args: argparse.Namespace) -> int:
             await _listen(args, events)
         elif args.command == "key":
             await _key_with_hub(args, profile, session)
+        elif args.command == "call":
+            await run_call(args, session, events)
     return 0
 
 
@@ -276,6 +315,100 @@ async def _listen(args: argparse.Namespace,
         shown += 1
         if args.count is not None and shown >= args.count:
             return
+
+
+def _check_audio_specs(args: argparse.Namespace) -> None:
+    """Open the source and sink once up front, so a bad spec or a missing device is one
+    clear line before anything connects."""
+    try:
+        parse_source(args.source).close()
+        parse_sink(args.sink).close()
+    except MediaError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+
+
+async def run_call(args: argparse.Namespace, session: Session,
+                   events: trio.MemoryReceiveChannel[ev.SessionEvent]) -> None:
+    options = CallOptions(source=args.source, sink=args.sink, ice_hosts=tuple(args.ice_host),
+                          ice_servers=tuple(args.ice_server), muted=args.mute)
+    try:
+        call = await session.ref.ask(JoinCall(args.channel, options))
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    final: CallState | None = None
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_show_call_events, events, args.channel, nursery.cancel_scope)
+            if args.duration is None:
+                nursery.start_soon(_show_levels, call)
+            nursery.start_soon(_until_signal, signals, nursery.cancel_scope)
+            if args.duration is not None:
+                await trio.sleep(args.duration)
+                nursery.cancel_scope.cancel()
+    with trio.move_on_after(5):
+        try:
+            final = await call.ask(GetCallState())
+            await call.tell(LeaveCall())
+            with trio.move_on_after(3):  # the hub confirms the hang-up; don't wait forever
+                async for event in events:
+                    if isinstance(event, ev.CallLeft) and event.channel == args.channel:
+                        break
+        except ActorStopped:
+            pass
+    if final is None:
+        raise CliError("the call ended before it could be summarised")
+    _print_call_summary(final, args.json)
+
+
+async def _until_signal(signals: AsyncIterator[int], scope: trio.CancelScope) -> None:
+    async for _ in signals:
+        scope.cancel()
+        return
+
+
+async def _show_call_events(events: trio.MemoryReceiveChannel[ev.SessionEvent], channel: str,
+                            scope: trio.CancelScope) -> None:
+    async for event in events:
+        if getattr(event, "channel", None) != channel:
+            continue
+        if isinstance(event, ev.CallMembersChanged):
+            print(f"in the call: {', '.join(event.users)}", file=sys.stderr, flush=True)
+        elif isinstance(event, ev.CallPeerConnected):
+            print(f"{event.user}: connected and verified in {event.setup_ms:.0f} ms",
+                  file=sys.stderr, flush=True)
+        elif isinstance(event, ev.CallPeerLeft):
+            print(f"{event.user} left the call", file=sys.stderr, flush=True)
+        elif isinstance(event, ev.CallPeerFailed):
+            print(f"gossip-cli: no link to {event.user}: {event.reason}", file=sys.stderr,
+                  flush=True)
+        elif isinstance(event, ev.CallRefused):
+            scope.cancel()
+            raise CliError(f"cannot join the call: {event.reason}")
+
+
+async def _show_levels(call: ActorRef) -> None:
+    while True:
+        await trio.sleep(1)
+        state: CallState = await call.ask(GetCallState())
+        levels = "  ".join(f"{user} {peer.level_dbfs:6.1f} dBFS"
+                           for user, peer in sorted(state.peers.items()))
+        print(f"\r{levels or 'waiting for others to join...'}", end="", file=sys.stderr,
+              flush=True)
+
+
+def _print_call_summary(state: CallState, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(state.as_json()), flush=True)
+        return
+    print(f"call in #{state.channel}:")
+    if not state.peers:
+        print("  nobody else joined")
+    for user, peer in sorted(state.peers.items()):
+        setup = f"{peer.setup_ms:.0f} ms" if peer.setup_ms is not None else "never"
+        first = f"{peer.first_audio_ms:.0f} ms" if peer.first_audio_ms is not None else "never"
+        print(f"  {user}: {peer.frames_received} frames, set up in {setup}, first audio "
+              f"{first}, {'verified' if peer.verified else 'NOT verified'}, "
+              f"{peer.level_dbfs:.1f} dBFS")
 
 
 def _offline_key_command(args: argparse.Namespace, profile: Profile) -> int:

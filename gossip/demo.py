@@ -11,7 +11,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator, TextIO
+from typing import AsyncIterator, Awaitable, Callable, TextIO
 
 import trio
 
@@ -114,3 +114,81 @@ async def _show(viewer: str, events: trio.MemoryReceiveChannel[ev.SessionEvent],
 async def _discard(events: trio.MemoryReceiveChannel[ev.SessionEvent]) -> None:
     async for _ in events:
         pass
+
+
+# -- the desktop app's demo scene ------------------------------------------------------------
+# The app's own user joins as a third party and sees a lived-in hub: a verified contact, a
+# pinned one, a newcomer, and someone whose key changed since last time.
+
+APP_USERS = ("alice", "bob", "carol", "dave")
+# (speaker, channel, text, seconds to live), sent once the viewer is online.
+APP_OPENING: tuple[tuple[str, str, str, float], ...] = (
+    ("alice", "general", "Morning! Standup notes are in the usual place.", 3600),
+    ("carol", "general", "Reminder: the hub only relays ciphertext. Nothing here is readable "
+                         "on the server.", 3600),
+    ("bob", "general", "New laptop, so my key changed. Please check my safety number before "
+                       "you trust it.", 3600),
+    ("dave", "general", "Hi everyone, first time here.", 900),
+    ("alice", "general", "Welcome dave! Messages disappear on their own: pick how long next "
+                         "to the message box.", 900),
+    ("carol", "general", "This one self-destructs in 45 seconds.", 45),
+    ("dave", "random", "Anyone up for a call later?", 1800),
+    ("alice", "random", "Sure, after lunch.", 1800),
+)
+APP_CHATTER: tuple[tuple[str, str, str, float], ...] = (
+    ("carol", "general", "Build is green again.", 120),
+    ("dave", "general", "Short-lived note: the door code is 4711.", 30),
+    ("alice", "general", "bob, we compared numbers on the phone: all good on my side.", 300),
+    ("bob", "random", "Lunch in 10?", 90),
+    ("carol", "general", "Release notes drafted; comments welcome until 3.", 600),
+    ("dave", "random", "The coffee machine works again.", 60),
+)
+
+
+def prepare_viewer(scene: DemoScene, viewer: str) -> Path:
+    """Give the viewer's profile a history: alice verified, carol pinned, and bob pinned with
+    an older key than the one he now has, so his key shows as changed. Returns its dir."""
+    from gossip.crypto import Identity
+
+    directory = scene.workdir / "profiles" / viewer
+    pins = Profile.open(viewer, directory).pins
+
+    def fingerprint(user: str) -> str:
+        return Profile.open(user, scene.workdir / "profiles" / user).identity.fingerprint
+
+    if "alice" in scene.sessions:
+        pins.check("alice", fingerprint("alice"))
+        pins.verify("alice", fingerprint("alice"))
+    if "carol" in scene.sessions:
+        pins.check("carol", fingerprint("carol"))
+    if "bob" in scene.sessions:
+        pins.check("bob", Identity.generate("bob").fingerprint)  # bob's "old laptop"
+    return directory
+
+
+async def run_app_scene(connect: Callable[[str, int, str, str, Path], Awaitable[None]],
+                        settled: Callable[[int], None], *, viewer: str = "you",
+                        pause: float = 0.4, chatter_pause: float = 6.0) -> None:
+    """Run the app's demo scene until cancelled: start the hub and the scripted users, have
+    the viewer connect (through `connect`), play the opening, report it with `settled`
+    (the number of messages the viewer should have by then), then keep chatting."""
+    watch_send, watch = trio.open_memory_channel[ev.SessionEvent](256)
+    async with open_demo_scene(APP_USERS, events={"alice": watch_send}) as scene:
+        profile_dir = await trio.to_thread.run_sync(prepare_viewer, scene, viewer)
+        await connect("127.0.0.1", scene.hub.port, viewer, scene.password, profile_dir)
+        with trio.fail_after(30):
+            async for event in watch:
+                if isinstance(event, ev.MemberJoined) and event.user == viewer:
+                    break
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_discard, watch)
+            for speaker, channel, text, ttl in APP_OPENING:
+                await scene.sessions[speaker].ref.ask(SendChat(channel, text, ttl))
+                await trio.sleep(pause)
+            settled(len(APP_OPENING))
+            turn = 0
+            while True:
+                await trio.sleep(chatter_pause)
+                speaker, channel, text, ttl = APP_CHATTER[turn % len(APP_CHATTER)]
+                await scene.sessions[speaker].ref.ask(SendChat(channel, text, ttl))
+                turn += 1

@@ -138,3 +138,37 @@ def test_safety_numbers_match_on_both_sides(hub_process, tmp_path):
 
 def _env_without_display() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+
+
+def test_a_three_way_call_from_the_cli(hub_process, tmp_path):
+    """What a user runs: three `call` processes, loopback ICE only, each reporting both
+    others with frames received, a set-up time and a verified link."""
+    port, hub_log = hub_process
+    tones = {"ann": 300, "ben": 600, "cat": 900}
+    calls = {
+        name: cli(port, name, tmp_path, "call", "general", "--ice-host", "127.0.0.1",
+                  "--source", f"tone:{hz}", "--sink", "null", "--duration", "8", "--json",
+                  background=True)
+        for name, hz in tones.items()
+    }
+    summaries = {}
+    for name, process in calls.items():
+        out, err = process.communicate(timeout=90)
+        assert process.returncode == 0, err
+        assert "Traceback" not in err
+        summaries[name] = json.loads(out.strip().splitlines()[-1])
+    for name, summary in summaries.items():
+        assert summary["channel"] == "general"
+        assert set(summary["peers"]) == set(tones) - {name}
+        for peer in summary["peers"].values():
+            assert peer["verified"] is True
+            assert peer["frames_received"] > 50
+            assert peer["setup_ms"] > 0 and peer["first_audio_ms"] > 0
+    assert "offer" in hub_log.read_text() and "v=0" not in hub_log.read_text()
+
+
+def test_call_rejects_a_bad_source_before_connecting(tmp_path):
+    result = cli(1, "ann", tmp_path, "call", "general", "--source", "banjo", "--sink", "null")
+    assert result.returncode == 2 and "unknown audio source" in result.stderr
+    result = cli(1, "ann", tmp_path, "call", "general", "--ice-host", "localhost")
+    assert result.returncode == 2 and "IP address" in result.stderr

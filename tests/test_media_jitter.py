@@ -142,7 +142,8 @@ def test_a_burst_beyond_the_target_is_dropped_at_once_to_catch_up() -> None:
     for n in range(5, 30):
         buffer.put(n * STEP, frame(n), 0.6)
     assert buffer.depth <= 4
-    assert number(buffer.pop(0.61)) is not None and number(buffer.pop(0.62)) >= 26
+    assert number(buffer.pop(0.61)) is not None
+    assert (number(buffer.pop(0.62)) or 0) >= 26
     assert buffer.stats.dropped > 20
 
 

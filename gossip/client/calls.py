@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import AsyncIterator, Awaitable, Callable, Mapping
 
 import trio
@@ -176,6 +176,7 @@ class CallActor(Actor):
         self._machine = ClientCall()
         self._members: tuple[str, ...] = ()
         self._peers: dict[str, _Peer] = {}
+        self._departed: dict[str, PeerState] = {}
         self._context: CallContext | None = None
         self._muted = options.muted
         self._deafened = False
@@ -234,25 +235,29 @@ class CallActor(Actor):
             self._context.engine.mixer.deafened = self._deafened
 
     def state(self) -> CallState:
-        peers: dict[str, PeerState] = {}
-        context = self._context
+        """Everyone who was in the call while we were: current peers and departed ones."""
+        peers = dict(self._departed)
         for user, peer in self._peers.items():
-            audio = None
-            if context is not None and user in context.engine.peers:
-                audio = context.engine.peer(user)
-            first = audio.first_audio_at if audio is not None else None
-            peers[user] = PeerState(
-                user=user, link=peer.stats.state,
-                frames_received=audio.frames_received if audio is not None else 0,
-                setup_ms=peer.stats.setup_ms,
-                first_audio_ms=(first - context.joined_at) * 1000
-                if first is not None and context is not None else None,
-                verified=peer.stats.verified,
-                level_dbfs=context.engine.mixer.level(user) if context else -100.0,
-                volume=context.engine.mixer.volume(user) if context else 1.0,
-                gave_up=peer.stats.gave_up)
+            peers[user] = self._peer_state(user, peer)
         return CallState(self.channel, self._machine.state_id, self._members, self._muted,
                          self._deafened, peers)
+
+    def _peer_state(self, user: str, peer: _Peer) -> PeerState:
+        context = self._context
+        audio = None
+        if context is not None and user in context.engine.peers:
+            audio = context.engine.peer(user)
+        first = audio.first_audio_at if audio is not None else None
+        return PeerState(
+            user=user, link=peer.stats.state,
+            frames_received=audio.frames_received if audio is not None else 0,
+            setup_ms=peer.stats.setup_ms,
+            first_audio_ms=(first - context.joined_at) * 1000
+            if first is not None and context is not None else None,
+            verified=peer.stats.verified,
+            level_dbfs=context.engine.mixer.level(user) if context else -100.0,
+            volume=context.engine.mixer.volume(user) if context else 1.0,
+            gave_up=peer.stats.gave_up)
 
     # -- frames from the hub ----------------------------------------------------------------
     async def _take_frame(self, message: CallFrame) -> None:
@@ -359,6 +364,10 @@ class CallActor(Actor):
                                                    str(exc.__cause__ or exc)))
 
     def _drop_peer(self, user: str) -> None:
+        if user in self._peers:
+            # Keep what the link achieved: a summary names everyone who was in the call.
+            self._departed[user] = replace(self._peer_state(user, self._peers[user]),
+                                           link="left")
         peer = self._peers.pop(user, None)
         if peer is not None:
             peer.scope.cancel()

@@ -8,6 +8,7 @@ Design, and why:
   distribution is the limit of that: whoever records it and later steals a member's PGP key
   reads the rest of that epoch. Rotating (OutboundSenderKey.rotated) bounds the exposure;
   the caller rotates when membership changes and should also rotate every so often.
+  ("Dropped" means unreferenced: Python offers no way to wipe the bytes themselves.)
 - Every message is signed with an Ed25519 key made for the epoch, whose public half travels
   inside the distribution, which is itself signed by the sender's PGP key (Megolm's design).
   Members hold the chain key, so without a signature any of them could write as the sender.
@@ -459,7 +460,8 @@ class SenderKeyRing:
         return True
 
     def get(self, sender: str, channel: str, key_id: bytes) -> InboundSenderKey | None:
-        return self._keys.get((sender, channel), {}).get(key_id)
+        epochs = self._keys.get((sender, channel))
+        return None if epochs is None else epochs.get(key_id)
 
     def decrypt(self, sender: str, channel: str, message: bytes, associated: bytes) -> bytes:
         """Decrypt a message relayed as from sender in channel with the epoch it names.

@@ -62,10 +62,10 @@ def decoded_to_mono(frame: AudioFrame) -> Frame | None:
         return None
     if frame.samples != FRAME_SAMPLES or frame.layout.nb_channels not in (1, 2):
         return None
-    samples = frame.to_ndarray().reshape(-1)
+    samples = frame.to_ndarray().reshape(-1).astype(np.int16, copy=False)
     if frame.layout.nb_channels == 2:
         return stereo_to_mono(samples)
-    return samples.astype(np.int16, copy=False)
+    return samples
 
 
 class AudioEngine:

@@ -183,11 +183,8 @@ class PeerLink:
         ssl = getattr(self.dtls_transport, "_ssl", None)
         if ssl is None:
             return None
-        try:
-            certificate = ssl.get_peer_certificate(as_cryptography=True)
-        except Exception:  # no handshake yet, or the connection is gone
-            return None
-        return certificate  # type: ignore[no-any-return]
+        # None until the handshake has received the peer's certificate.
+        return ssl.get_peer_certificate(as_cryptography=True)  # type: ignore[no-any-return]
 
     def _check_against_remote_sdp(self) -> None:
         if not self._expected:

@@ -65,10 +65,10 @@ class SourceFanout:
             self._cache[slot] = frame
             while len(self._cache) > _CACHED_SLOTS:
                 self._cache.popitem(last=False)
-        frame = self._cache.get(slot)
-        if frame is None or self.muted:
+        cached = self._cache.get(slot)
+        if cached is None or self.muted:
             return silence()
-        return frame
+        return cached
 
 
 class SourceTrack(MediaStreamTrack):

@@ -91,6 +91,11 @@ class AppModel:
         if due:
             self.messages_version += 1
 
+    def request_safety(self, user: str) -> None:
+        """The safety-number dialog opens for `user` and waits for the number."""
+        self.safety, self.safety_pending = None, user
+        self.safety_version += 1
+
     def close_safety(self) -> None:
         self.safety = None
         self.safety_pending = None

@@ -128,6 +128,11 @@ def _roles() -> dict[str, tuple[dict[int, ColourRule], dict[int, tuple[float, ..
             dpg.mvThemeCol_PlotHistogram: lambda p: _c(p.ok),
             dpg.mvThemeCol_FrameBg: lambda p: _c(p.raised),
         }, {dpg.mvStyleVar_FramePadding: (4, 1)}),
+        # Horizontal groups are as tall as a framed widget: no frames here, so no padding.
+        "message_table": ({}, {dpg.mvStyleVar_CellPadding: (4, 1),
+                               dpg.mvStyleVar_ItemSpacing: (7, 2),
+                               dpg.mvStyleVar_FramePadding: (4, 0)}),
+        "member_table": ({}, {dpg.mvStyleVar_CellPadding: (2, 3)}),
         "composer": ({dpg.mvThemeCol_FrameBg: lambda p: _c(p.panel)},
                      {dpg.mvStyleVar_FramePadding: (12, 10)}),
     }
@@ -189,7 +194,7 @@ class Themes:
             dpg.mvThemeCol_Button: lambda p: _c(mix(p.raised, p.background, 0.5)),
             dpg.mvThemeCol_ButtonHovered: lambda p: _c(mix(p.raised, p.background, 0.5)),
             dpg.mvThemeCol_ButtonActive: lambda p: _c(mix(p.raised, p.background, 0.5)),
-            dpg.mvThemeCol_FrameBg: lambda p: _c(mix(p.raised, p.background, 0.5)),
+            dpg.mvThemeCol_FrameBg: lambda p: _c(mix(p.raised, p.background, 0.25)),
             dpg.mvThemeCol_SliderGrab: lambda p: _c(p.border),
             dpg.mvThemeCol_CheckMark: lambda p: _c(p.dim),
             dpg.mvThemeCol_Text: lambda p: _c(mix(p.dim, p.background, 0.25)),

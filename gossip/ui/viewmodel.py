@@ -28,7 +28,7 @@ BADGES: dict[Trust, tuple[str, str]] = {
     Trust.NEW: ("new", "first seen now; compare safety numbers to verify"),
     Trust.PINNED: ("pinned", "same key as before; not verified in person"),
     Trust.VERIFIED: ("✓ verified", "you compared safety numbers"),
-    Trust.CHANGED: ("⚠ key changed", "a different key than the pinned one: check it"),
+    Trust.CHANGED: ("⚠ changed", "a different key than the pinned one: check it"),
 }
 
 

@@ -69,6 +69,7 @@ class CallPanel:
             dpg.set_value(item, value)
             dpg.configure_item(item, enabled=panel.controls_enabled)
         dpg.set_value(self.own_meter, panel.own_level)
+        dpg.configure_item(self.own_meter, show=panel.available)
         for combo, choices, value in ((self.input, panel.input_choices, panel.input_device),
                                       (self.output, panel.output_choices,
                                        panel.output_device)):

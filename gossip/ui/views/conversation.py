@@ -103,7 +103,8 @@ class Conversation:
             return
         with dpg.table(parent=self.messages, header_row=False, borders_innerH=False,
                        borders_outerH=False, borders_innerV=False, borders_outerV=False,
-                       policy=dpg.mvTable_SizingStretchProp):
+                       policy=dpg.mvTable_SizingStretchProp) as table:
+            themes.bind(table, "message_table")
             dpg.add_table_column(width_fixed=True, init_width_or_weight=AVATAR + 8)
             dpg.add_table_column(width_stretch=True, init_width_or_weight=1.0)
             dpg.add_table_column(width_fixed=True, init_width_or_weight=COUNTDOWN_WIDTH)
@@ -111,7 +112,7 @@ class Conversation:
                 colour = palette.names[row.name_colour]
                 if not row.continued:
                     with dpg.table_row():
-                        dpg.add_spacer(height=2)
+                        dpg.add_spacer(height=4)
                 with dpg.table_row():
                     if row.continued:
                         dpg.add_text("")

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import dearpygui.dearpygui as dpg
 
+from ..themes import toast_colour
 from ..toasts import Toast
 from .base import AppActions
 
 SLOTS = 5
-WIDTH = 340
+WIDTH = 286
 MARGIN = 14
 
 
@@ -19,19 +20,18 @@ class ToastStack:
         self._version = -1
         self._shown: list[Toast] = []
         self._slots = [self._slot() for _ in range(SLOTS)]
-        self._size = (0, 0)
+        self._placed: list[tuple[int, int]] = []
 
     def _slot(self) -> dict[str, int | str]:
         fonts = self._app.fonts
         with dpg.window(show=False, no_title_bar=True, no_resize=True, no_move=True,
                         no_collapse=True, no_scrollbar=True, no_focus_on_appearing=True,
                         width=WIDTH, autosize=True, no_saved_settings=True) as window:
-            with dpg.group(horizontal=True):
-                title = dpg.add_text("")
-                dpg.bind_item_font(title, fonts.bold)
+            title = dpg.add_text("")
+            dpg.bind_item_font(title, fonts.bold)
             body = dpg.add_text("", wrap=WIDTH - 30)
             with dpg.group(horizontal=True) as actions:
-                act = dpg.add_button(label="Compare safety numbers", callback=self._act)
+                act = dpg.add_button(label="Check safety number", callback=self._act)
                 self._app.themes.bind(act, "accent_button")
                 close = dpg.add_button(label="Dismiss", callback=self._close)
                 self._app.themes.bind(close, "ghost_button")
@@ -41,21 +41,22 @@ class ToastStack:
     def redraw(self) -> None:
         self._version = -1
 
-    def update(self, width: int) -> None:
+    def update(self, width: int, height: int) -> None:
+        """Stack the toasts upwards from the bottom-right corner, above the status bar."""
         board = self._app.model.toasts
-        resized = width != self._size[0]
-        if board.version == self._version and not resized:
-            return
-        self._version, self._size = board.version, (width, 0)
-        self._shown = board.visible()[:SLOTS]
+        if board.version != self._version:
+            self._version = board.version
+            self._fill(board.visible()[:SLOTS])
+        self._place(width, height)
+
+    def _fill(self, toasts: list[Toast]) -> None:
+        self._shown = toasts
         palette = self._app.themes.palette
-        from ..themes import toast_colour
-        y = 40
         for index, slot in enumerate(self._slots):
-            if index >= len(self._shown):
+            if index >= len(toasts):
                 dpg.configure_item(slot["window"], show=False)
                 continue
-            toast = self._shown[index]
+            toast = toasts[index]
             dpg.set_value(slot["title"], toast.title)
             dpg.configure_item(slot["title"], color=toast_colour(palette, toast.kind))
             dpg.set_value(slot["body"], toast.body)
@@ -65,13 +66,26 @@ class ToastStack:
                                user_data=toast.user)
             dpg.configure_item(slot["close"], user_data=toast.id)
             self._app.themes.bind(slot["window"], f"toast_{toast.kind}")
-            dpg.configure_item(slot["window"], show=True, pos=(width - WIDTH - MARGIN, y))
-            y += self._height(toast) + 8
+            dpg.configure_item(slot["window"], show=True)
+        self._placed = []
+
+    def _place(self, width: int, height: int) -> None:
+        # Heights are known once a toast has been drawn; until then an estimate stands in.
+        y = height - 44
+        placed = []
+        for toast, slot in zip(self._shown, self._slots):
+            measured = dpg.get_item_rect_size(slot["window"])[1]
+            y -= (measured if measured > 20 else self._height(toast)) + 8
+            placed.append((width - WIDTH - MARGIN, y))
+        if placed != self._placed:
+            self._placed = placed
+            for position, slot in zip(placed, self._slots):
+                dpg.set_item_pos(slot["window"], position)
 
     @staticmethod
     def _height(toast: Toast) -> int:
         # Measured heights lag a frame behind; an estimate keeps the stack steady.
-        lines = max(1, len(toast.body) // 44 + 1) if toast.body else 0
+        lines = max(1, len(toast.body) // 34 + 1) if toast.body else 0
         return 38 + lines * 19 + (36 if toast.sticky else 0)
 
     def _act(self, sender: object, app_data: object, user: str) -> None:

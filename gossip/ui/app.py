@@ -1,0 +1,362 @@
+"""The desktop app: the window and its render loop on the main thread.
+
+Each frame runs Dear PyGui's queued callbacks (manual callback management, so every callback
+runs here, on this thread), applies the notices drained from the bridge to the model, lets
+the views copy what changed into their widgets, and renders. Nothing here waits on the
+network or does crypto: that all happens on the bridge's trio thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+import dearpygui.dearpygui as dpg
+
+from . import commands as cmd
+from . import notices as nt
+from .bridge import Bridge, BridgeError
+from .calls import CallView
+from .fonts import Fonts, load_fonts
+from .model import AppModel, Phase
+from .palettes import PALETTES
+from .settings import Settings, SettingsError, save_settings
+from .shortcuts import action_for, channel_after
+from .themes import Themes
+from .viewmodel import check_outgoing
+from .views.connect import ConnectView
+from .views.dialogs import SafetyDialog, SettingsDialog, ShortcutsDialog
+from .views.main import MainScreen
+from .views.toasts import ToastStack
+
+log = logging.getLogger("gossip.ui")
+
+FRAME_SECONDS = 1 / 60
+NOTICES_PER_FRAME = 500
+SETTLE_FRAMES = 20  # frames drawn after the scene is complete, before a screenshot
+SCREENSHOT_FRAMES = 120  # frames to wait for the screenshot file to be written
+
+
+class AppError(Exception):
+    """The app could not start (no display, no OpenGL) or the actor thread failed."""
+
+
+class App:
+    def __init__(self, settings: Settings, bridge: Bridge, *,
+                 settings_path: Path | None = None, profile_root: Path | None = None,
+                 autoconnect: cmd.Connect | None = None, title: str = "Gossip",
+                 settled: Callable[[AppModel], bool] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.bridge = bridge
+        self.model = AppModel()
+        self.frames = 0
+        self._settings_path = settings_path  # None: settings are not written (demo, tests)
+        self._profile_root = profile_root
+        self._autoconnect = autoconnect
+        self._title = title
+        self._settled = settled or self._default_settled
+        self._clock = clock
+        self._pending_login: Settings | None = None
+        self._key_names: dict[int, str] = {}
+        self._viewport = (0, 0)
+        self._settled_frame: int | None = None
+        self._opened_at = 0.0
+        self._last_expiry = 0.0
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def open(self, width: int = 1240, height: int = 800) -> None:
+        dpg.create_context()
+        dpg.configure_app(manual_callback_management=True)
+        dpg.create_viewport(title=self._title, width=width, height=height, min_width=960,
+                            min_height=620)
+        self.fonts: Fonts = load_fonts(self.settings.font_scale)
+        self.themes = Themes(PALETTES.get(self.settings.theme, PALETTES["wintry"]))
+        self._build()
+        dpg.setup_dearpygui()
+        dpg.show_viewport()
+        self._opened_at = self._clock()
+        try:
+            self.bridge.start()
+        except BridgeError as exc:
+            raise AppError(str(exc)) from None
+        if self._autoconnect is not None:
+            c = self._autoconnect
+            self.model.begin_connect(c.host, c.port, c.user)
+            self.post(c)
+        self._show_screen()
+
+    def close(self) -> None:
+        """Leave the hub politely, stop the actor thread, then drop the window."""
+        self.bridge.stop()
+        dpg.destroy_context()
+
+    def run(self, *, screenshot: Path | None = None, quit_after: float | None = None) -> int:
+        """Render until the window closes (or `quit_after` seconds); 0 on success."""
+        status = 0
+        try:
+            while self.step():
+                if screenshot is not None and self._ready_for_screenshot():
+                    self.save_screenshot(screenshot)
+                    screenshot = None
+                if quit_after is not None and self._clock() - self._opened_at >= quit_after:
+                    if screenshot is not None:
+                        log.warning("the scene did not settle in %.0f s; taking the "
+                                    "screenshot anyway", quit_after)
+                        self.save_screenshot(screenshot)
+                        status = 1
+                    break
+        finally:
+            self.close()
+        return status
+
+    def step(self) -> bool:
+        """One frame. False once the window has been closed."""
+        if not dpg.is_dearpygui_running():
+            return False
+        started = time.monotonic()
+        dpg.run_callbacks(dpg.get_callback_queue())
+        now = self._clock()
+        for notice in self.bridge.drain(NOTICES_PER_FRAME):
+            self._take(notice, now)
+        if now - self._last_expiry >= 0.25:
+            self._last_expiry = now
+            self.model.expire(now)
+            self.model.toasts.expire(now)
+        self._update_views(now)
+        dpg.render_dearpygui_frame()
+        self.frames += 1
+        if self._settled_frame is None and self._settled(self.model):
+            self._settled_frame = self.frames
+        # Without vsync (a virtual display) the loop would spin; 60 frames a second is plenty.
+        spare = FRAME_SECONDS - (time.monotonic() - started)
+        if spare > 0:
+            time.sleep(spare)
+        return True
+
+    def pump_until(self, condition: Callable[[], bool], timeout: float = 20.0) -> None:
+        """Render frames until `condition()` holds; for tests and scripts. Raises AppError
+        after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AppError(f"condition not met within {timeout:.0f} s "
+                               f"(phase {self.model.phase.value})")
+            if not self.step():
+                raise AppError("the window was closed")
+
+    def save_screenshot(self, path: Path) -> None:
+        """Save the frame buffer as a PNG, and wait (a bounded number of frames) until it is
+        written: Dear PyGui writes it at the end of a later frame."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        dpg.output_frame_buffer(file=str(path))
+        for _ in range(SCREENSHOT_FRAMES):
+            if path.exists() and path.stat().st_size > 0:
+                break
+            if not self.step():
+                break
+        if not path.exists():
+            raise AppError(f"the screenshot {path} was not written")
+
+    # -- building -----------------------------------------------------------------------------
+    def _build(self) -> None:
+        with dpg.window(tag="root", no_scrollbar=True) as self.root:
+            with dpg.menu_bar():
+                with dpg.menu(label="Gossip"):
+                    dpg.add_menu_item(label="Settings…", shortcut="Ctrl+,",
+                                      callback=lambda: self.open_settings())
+                    dpg.add_menu_item(label="Keyboard shortcuts", shortcut="F1",
+                                      callback=lambda: self.open_shortcuts())
+                    dpg.add_separator()
+                    self._disconnect_item = dpg.add_menu_item(
+                        label="Disconnect", callback=lambda: self.disconnect())
+                    dpg.add_menu_item(label="Quit", shortcut="Ctrl+Q",
+                                      callback=lambda: self.quit())
+                with dpg.menu(label="View"):
+                    with dpg.menu(label="Theme"):
+                        for name in PALETTES:
+                            dpg.add_menu_item(label=name.capitalize(), user_data=name,
+                                              callback=self._menu_theme)
+            self.connect_view = ConnectView(self, self.root, self.settings)
+            self.main = MainScreen(self, self.root, self.settings.default_expiry)
+        dpg.set_primary_window(self.root, True)
+        self.toasts = ToastStack(self)
+        self.safety_dialog = SafetyDialog(self)
+        self.settings_dialog = SettingsDialog(self, self.apply_settings)
+        self.shortcuts_dialog = ShortcutsDialog(self)
+        self._key_names = _key_names()
+        with dpg.handler_registry():
+            dpg.add_key_press_handler(callback=self._on_key)
+
+    def _show_screen(self) -> None:
+        on_main = self.model.phase in (Phase.ONLINE, Phase.RECONNECTING)
+        self.main.show(on_main)
+        self.connect_view.show(not on_main)
+        dpg.configure_item(self._disconnect_item, enabled=self.model.phase is not Phase.IDLE)
+
+    def _update_views(self, now: float) -> None:
+        size = (dpg.get_viewport_client_width(), dpg.get_viewport_client_height())
+        status_version = self.model.status_version
+        if size != self._viewport:
+            self._viewport = size
+        self.connect_view.layout(*size)
+        self.connect_view.update(self.model)
+        self.main.update(self.model, now)
+        self.toasts.update(*size)
+        self.safety_dialog.update(self.model)
+        if status_version != getattr(self, "_screen_version", -1):
+            self._screen_version = status_version
+            self._show_screen()
+
+    # -- notices --------------------------------------------------------------------------------
+    def _take(self, notice: nt.Notice, now: float) -> None:
+        self.model.apply(notice, now)
+        if isinstance(notice, nt.Online) and self._pending_login is not None:
+            self._store_settings(self._pending_login)
+            self._pending_login = None
+        elif isinstance(notice, nt.NoticesLost):
+            self.post(cmd.RefreshState())
+        elif isinstance(notice, nt.BackendFailed):
+            self.model.toasts.push("error", "Gossip stopped working", notice.reason, now,
+                                   sticky=True)
+
+    # -- actions the views call ---------------------------------------------------------------
+    def post(self, command: cmd.UiCommand) -> None:
+        try:
+            self.bridge.post(command)
+        except BridgeError as exc:
+            self.model.toasts.push("error", "Gossip stopped working", str(exc), self._clock())
+
+    def connect(self, host: str, port: int, user: str, password: str, remember: bool) -> None:
+        profile_dir = self._profile_root / user if self._profile_root is not None else None
+        self._pending_login = replace(self.settings, remember_password=remember).with_login(
+            host, port, user, password)
+        self.model.begin_connect(host, port, user)
+        self.post(cmd.Connect(host, port, user, password, profile_dir))
+
+    def send_message(self, text: str, ttl: float) -> None:
+        problem = check_outgoing(self.model, text)
+        if problem is not None:
+            self.model.toasts.push("error", "Could not send the message", problem,
+                                   self._clock())
+            return
+        assert self.model.current_channel is not None
+        self.post(cmd.SendMessage(self.model.current_channel, text, ttl))
+
+    def select_channel(self, channel: str) -> None:
+        self.model.select_channel(channel)
+
+    def open_safety(self, user: str) -> None:
+        self.model.request_safety(user)
+        self.post(cmd.ComputeSafetyNumber(user))
+
+    def close_safety(self) -> None:
+        self.model.close_safety()
+
+    def dismiss_toast(self, toast_id: int) -> None:
+        self.model.toasts.dismiss(toast_id)
+
+    def open_settings(self) -> None:
+        self.settings_dialog.open(self.settings)
+
+    def open_shortcuts(self) -> None:
+        self.shortcuts_dialog.open()
+
+    def disconnect(self) -> None:
+        if self.model.phase is not Phase.IDLE:
+            self.post(cmd.Disconnect())
+
+    def quit(self) -> None:
+        dpg.stop_dearpygui()
+
+    def set_theme(self, name: str) -> None:
+        if name in PALETTES and name != self.themes.palette.name:
+            self.themes.apply(name)
+            self.main.redraw()
+            self.toasts.redraw()
+
+    def apply_settings(self, settings: Settings) -> None:
+        self.set_theme(settings.theme)
+        if settings.font_scale != self.settings.font_scale:
+            dpg.set_global_font_scale(settings.font_scale / self.settings.font_scale)
+        self._store_settings(settings)
+        self.model.toasts.push("info", "Settings saved", "" if self._settings_path else
+                               "Kept for this session only (not written in demo mode).",
+                               self._clock())
+
+    @property
+    def call_view(self) -> CallView:
+        return self.model.call
+
+    def _store_settings(self, settings: Settings) -> None:
+        self.settings = settings
+        if self._settings_path is None:
+            return
+        try:
+            save_settings(settings, self._settings_path)
+        except SettingsError as exc:
+            self.model.toasts.push("error", "Settings not saved", str(exc), self._clock())
+
+    def _menu_theme(self, sender: object, app_data: object, name: str) -> None:
+        self.set_theme(name)
+        self._store_settings(replace(self.settings, theme=name))
+
+    # -- keyboard -------------------------------------------------------------------------------
+    def _on_key(self, sender: object, key: int) -> None:
+        name = self._key_names.get(key)
+        if name is None:
+            return
+        ctrl = dpg.is_key_down(dpg.mvKey_LControl) or dpg.is_key_down(dpg.mvKey_RControl)
+        alt = dpg.is_key_down(dpg.mvKey_LAlt) or dpg.is_key_down(dpg.mvKey_RAlt)
+        shift = dpg.is_key_down(dpg.mvKey_LShift) or dpg.is_key_down(dpg.mvKey_RShift)
+        action = action_for(name, ctrl=ctrl, alt=alt, shift=shift)
+        if action is not None:
+            self.perform(action)
+
+    def perform(self, action: str) -> None:
+        """Carry out a shortcut's action (see shortcuts.py)."""
+        model = self.model
+        if action.startswith("channel:"):
+            target = channel_after(model.channels, model.current_channel, action)
+            if target is not None:
+                self.select_channel(target)
+        elif action == "focus_composer":
+            self.main.conversation.focus_composer()
+        elif action == "toggle_call":
+            self.main.call.toggle_call()
+        elif action == "toggle_mute":
+            self.post(cmd.SetMuted(not model.call.muted))
+        elif action == "toggle_deafen":
+            self.post(cmd.SetDeafened(not model.call.deafened))
+        elif action == "settings":
+            self.open_settings()
+        elif action == "help":
+            self.open_shortcuts()
+        elif action == "close_dialog":
+            self.close_safety()
+            self.settings_dialog.close()
+            self.shortcuts_dialog.close()
+        elif action == "quit":
+            self.quit()
+
+    # -- screenshots ----------------------------------------------------------------------------
+    def _default_settled(self, model: AppModel) -> bool:
+        return self.frames >= SETTLE_FRAMES
+
+    def _ready_for_screenshot(self) -> bool:
+        return (self._settled_frame is not None
+                and self.frames - self._settled_frame >= SETTLE_FRAMES)
+
+
+def _key_names() -> dict[int, str]:
+    names: dict[int, str] = {}
+    for letter in "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789":
+        names[getattr(dpg, f"mvKey_{letter}")] = letter
+    names.update({dpg.mvKey_F1: "F1", dpg.mvKey_Up: "Up", dpg.mvKey_Down: "Down",
+                  dpg.mvKey_Escape: "Escape", dpg.mvKey_Comma: ","})
+    return names

@@ -1,0 +1,197 @@
+"""Dialogs: the safety number (verify a contact, or accept their changed key), settings, and
+the list of keyboard shortcuts. Modal windows built once and shown on demand."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable
+
+import dearpygui.dearpygui as dpg
+
+from .. import viewmodel as vm
+from ..commands import AcceptKey, VerifyKey
+from ..model import AppModel
+from ..settings import FONT_SCALES, THEMES, Settings
+from ..shortcuts import SHORTCUTS
+from .base import AppActions
+
+
+def _centre(window: int | str, width: int, height: int) -> None:
+    viewport_w, viewport_h = dpg.get_viewport_client_width(), dpg.get_viewport_client_height()
+    dpg.set_item_pos(window, (max(0, (viewport_w - width) // 2),
+                              max(0, (viewport_h - height) // 2)))
+
+
+class SafetyDialog:
+    WIDTH, HEIGHT = 560, 400
+
+    def __init__(self, app: AppActions) -> None:
+        self._app = app
+        self._version = -1
+        themes, fonts = app.themes, app.fonts
+        with dpg.window(label="Safety number", modal=True, show=False, width=self.WIDTH,
+                        height=self.HEIGHT, no_resize=True, no_collapse=True,
+                        on_close=lambda: app.close_safety(), no_saved_settings=True) as self.window:
+            themes.bind(self.window, "dialog")
+            self.title = dpg.add_text("")
+            dpg.bind_item_font(self.title, fonts.title)
+            self.explanation = dpg.add_text("", wrap=self.WIDTH - 50)
+            dpg.add_spacer(height=4)
+            self.number = dpg.add_text("")
+            dpg.bind_item_font(self.number, fonts.title)
+            themes.bind(self.number, "accent_text")
+            dpg.add_spacer(height=4)
+            self.their = dpg.add_text("")
+            self.own = dpg.add_text("")
+            for item in (self.their, self.own):
+                dpg.bind_item_font(item, fonts.small)
+                themes.bind(item, "dim")
+            dpg.add_spacer(height=8)
+            with dpg.group(horizontal=True):
+                self.verify = dpg.add_button(label="They match: mark as verified",
+                                             callback=self._verify)
+                themes.bind(self.verify, "accent_button")
+                self.accept = dpg.add_button(label="Numbers match: accept the new key",
+                                             callback=self._accept)
+                themes.bind(self.accept, "danger_button")
+                close = dpg.add_button(label="Close", callback=lambda: app.close_safety())
+                themes.bind(close, "ghost_button")
+
+    def update(self, model: AppModel) -> None:
+        if model.safety_version == self._version:
+            return
+        self._version = model.safety_version
+        dialog = vm.safety_dialog(model)
+        if dialog is None:
+            dpg.configure_item(self.window, show=False)
+            return
+        dpg.set_value(self.title, dialog.title)
+        dpg.set_value(self.explanation, dialog.explanation)
+        dpg.set_value(self.number, "\n".join(dialog.number_lines) if dialog.number_lines
+                      else "…")
+        dpg.set_value(self.their, f"{dialog.user}'s key:  {dialog.their_fingerprint}"
+                      if dialog.their_fingerprint else "")
+        dpg.set_value(self.own, f"your key:  {dialog.own_fingerprint}"
+                      if dialog.own_fingerprint else "")
+        dpg.configure_item(self.verify, show=dialog.can_verify, user_data=dialog.user)
+        dpg.configure_item(self.accept, show=dialog.can_accept, user_data=dialog.user)
+        if not dpg.is_item_shown(self.window):
+            _centre(self.window, self.WIDTH, self.HEIGHT)
+            dpg.configure_item(self.window, show=True)
+
+    def _verify(self, sender: object, app_data: object, user: str) -> None:
+        self._app.post(VerifyKey(user))
+
+    def _accept(self, sender: object, app_data: object, user: str) -> None:
+        self._app.post(AcceptKey(user))
+
+
+class SettingsDialog:
+    WIDTH, HEIGHT = 470, 560
+
+    def __init__(self, app: AppActions, save: Callable[[Settings], None]) -> None:
+        self._app = app
+        self._save = save
+        self._settings = Settings()
+        themes, fonts = app.themes, app.fonts
+        with dpg.window(label="Settings", modal=True, show=False, width=self.WIDTH,
+                        height=self.HEIGHT, no_resize=True, no_collapse=True,
+                        no_saved_settings=True) as self.window:
+            themes.bind(self.window, "dialog")
+            self._heading("Appearance")
+            self.theme = dpg.add_radio_button([name.capitalize() for name in THEMES],
+                                              horizontal=True, callback=self._preview_theme)
+            self.scale = dpg.add_slider_float(label="Text size", min_value=FONT_SCALES[0],
+                                              max_value=FONT_SCALES[1], format="%.1f×",
+                                              width=220)
+            hint = dpg.add_text("A new text size applies fully after a restart.")
+            dpg.bind_item_font(hint, fonts.small)
+            themes.bind(hint, "dim")
+            self._heading("Defaults")
+            self.user = dpg.add_input_text(label="User name", width=220)
+            self.host = dpg.add_input_text(label="Hub", width=220)
+            self.port = dpg.add_input_int(label="Port", width=220, min_value=1,
+                                          max_value=65535, min_clamped=True, max_clamped=True)
+            self.expiry = dpg.add_combo([label for label, _ in vm.EXPIRY_CHOICES],
+                                        label="Messages expire after", width=220)
+            self.remember = dpg.add_checkbox(label="Remember the password")
+            self._heading("Audio devices")
+            self.input = dpg.add_input_text(label="Microphone", width=220,
+                                            hint="system default")
+            self.output = dpg.add_input_text(label="Speakers", width=220,
+                                             hint="system default")
+            dpg.add_spacer(height=10)
+            with dpg.group(horizontal=True):
+                save_button = dpg.add_button(label="Save", width=110, callback=self._apply)
+                themes.bind(save_button, "accent_button")
+                cancel = dpg.add_button(label="Cancel", callback=self._cancel)
+                themes.bind(cancel, "ghost_button")
+
+    def _heading(self, text: str) -> None:
+        dpg.add_spacer(height=4)
+        item = dpg.add_text(text)
+        dpg.bind_item_font(item, self._app.fonts.bold)
+        self._app.themes.bind(item, "accent_text")
+
+    def open(self, settings: Settings) -> None:
+        self._settings = settings
+        dpg.set_value(self.theme, settings.theme.capitalize())
+        dpg.set_value(self.scale, settings.font_scale)
+        dpg.set_value(self.user, settings.user)
+        dpg.set_value(self.host, settings.host)
+        dpg.set_value(self.port, settings.port)
+        dpg.set_value(self.expiry, vm.expiry_label(settings.default_expiry))
+        dpg.set_value(self.remember, settings.remember_password)
+        dpg.set_value(self.input, settings.input_device)
+        dpg.set_value(self.output, settings.output_device)
+        _centre(self.window, self.WIDTH, self.HEIGHT)
+        dpg.configure_item(self.window, show=True)
+
+    def close(self) -> None:
+        dpg.configure_item(self.window, show=False)
+
+    def _preview_theme(self, sender: object, value: str) -> None:
+        self._app.set_theme(value.lower())
+
+    def _cancel(self) -> None:
+        self._app.set_theme(self._settings.theme)
+        self.close()
+
+    def _apply(self) -> None:
+        remember = bool(dpg.get_value(self.remember))
+        self._save(replace(
+            self._settings, theme=str(dpg.get_value(self.theme)).lower(),
+            font_scale=round(float(dpg.get_value(self.scale)), 2),
+            user=str(dpg.get_value(self.user)).strip(),
+            host=str(dpg.get_value(self.host)).strip(), port=int(dpg.get_value(self.port)),
+            default_expiry=vm.expiry_seconds(str(dpg.get_value(self.expiry))),
+            remember_password=remember,
+            password=self._settings.password if remember else "",
+            input_device=str(dpg.get_value(self.input)).strip(),
+            output_device=str(dpg.get_value(self.output)).strip()))
+        self.close()
+
+
+class ShortcutsDialog:
+    WIDTH, HEIGHT = 460, 420
+
+    def __init__(self, app: AppActions) -> None:
+        with dpg.window(label="Keyboard shortcuts", modal=True, show=False, width=self.WIDTH,
+                        height=self.HEIGHT, no_resize=True, no_collapse=True,
+                        no_saved_settings=True) as self.window:
+            app.themes.bind(self.window, "dialog")
+            with dpg.table(header_row=False, policy=dpg.mvTable_SizingStretchProp):
+                dpg.add_table_column(width_fixed=True, init_width_or_weight=150)
+                dpg.add_table_column(width_stretch=True, init_width_or_weight=1.0)
+                for shortcut in SHORTCUTS:
+                    with dpg.table_row():
+                        keys = dpg.add_text(shortcut.keys)
+                        app.themes.bind(keys, "accent_text")
+                        dpg.add_text(shortcut.description)
+
+    def open(self) -> None:
+        _centre(self.window, self.WIDTH, self.HEIGHT)
+        dpg.configure_item(self.window, show=True)
+
+    def close(self) -> None:
+        dpg.configure_item(self.window, show=False)
