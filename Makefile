@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := libportaudio2 xvfb xauth graphviz
+APT_PACKAGES := libportaudio2 xvfb xauth graphviz gnupg fonts-dejavu-core
 
 .PHONY: demo test setup system-packages bench
 

@@ -156,16 +156,13 @@ async def pair(sender: PeerLink, receiver: PeerLink) -> tuple[float, float]:
     return negotiated - start, connected - start
 
 
-async def consume_directly(track: MediaStreamTrack, detector: ClickDetector,
-                           first: list[float]) -> None:
+async def consume_directly(track: MediaStreamTrack, detector: ClickDetector) -> None:
     recv = trio_asyncio.aio_as_trio(track.recv)
     while True:
         try:
             frame = await recv()
         except MediaStreamError:
             return
-        if not first:
-            first.append(trio.current_time())
         mono = decoded_to_mono(frame)
         if mono is not None:
             detector.frame(mono)
@@ -191,13 +188,13 @@ async def main(clicks: int, interval: float, loss: int | None) -> None:
         engine = AudioEngine(DetectorSink(ours_heard))
         async with trio.open_nursery() as nursery:
             await nursery.start(engine.run)
+            started = trio.current_time()
             offer_answer, to_connect = await pair(to_ours, ours)
-            await pair(to_aiortc, theirs)
-            assert ours.remote_track is not None and theirs.remote_track is not None
-            connected_at = trio.current_time()
+            assert ours.remote_track is not None
             engine.add_peer("sender", ours.remote_track)
-            theirs_first: list[float] = []
-            nursery.start_soon(consume_directly, theirs.remote_track, theirs_heard, theirs_first)
+            await pair(to_aiortc, theirs)
+            assert theirs.remote_track is not None
+            nursery.start_soon(consume_directly, theirs.remote_track, theirs_heard)
 
             with trio.fail_after(clicks * interval + 30):
                 await engine.wait_until(lambda: len(source.sent) >= clicks + 1)
@@ -213,10 +210,10 @@ async def main(clicks: int, interval: float, loss: int | None) -> None:
     sent = source.sent
     print(f"clicks: {clicks} every {period * FRAME_SAMPLES / SAMPLE_RATE * 1000:.0f} ms"
           + (f", 1 packet in {loss} lost" if loss else ""))
-    print(f"offer/answer: {offer_answer * 1000:.0f} ms   "
-          f"connected (ICE+DTLS, both ends): {to_connect * 1000:.0f} ms")
-    if first_audio is not None:
-        print(f"first audio after connected: {(first_audio - connected_at) * 1000:.0f} ms")
+    print(f"from create_offer: offer+answer {offer_answer * 1000:.0f} ms, both ends connected "
+          f"(ICE+DTLS) {to_connect * 1000:.0f} ms"
+          + (f", first audio decoded {(first_audio - started) * 1000:.0f} ms"
+             if first_audio is not None else ""))
     print(describe("ours", latencies(sent, ours_heard.heard, clicks), clicks))
     print(describe("aiortc", latencies(sent, theirs_heard.heard, clicks), clicks))
     print(f"our jitter buffer: target depth {buffer.target_depth} frames, spread "

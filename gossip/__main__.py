@@ -9,10 +9,14 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import trio
 
 from .demo import run_terminal_demo
+
+if TYPE_CHECKING:
+    from .ui.bridge import Backdrop
 
 NO_DISPLAY_HINT = ("no display (DISPLAY is not set). To see the app on a machine without a "
                    "screen, run it under a virtual display, e.g.\n"
@@ -69,11 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     options = LaunchOptions(settings_path=args.settings, profile_root=args.profiles,
                             screenshot=args.screenshot, quit_after=args.quit_after)
     if args.demo:
-        return run_app(options, backdrop=_demo_backdrop(), demo=True)
+        return run_app(options, backdrop=demo_backdrop(), demo=True)
     return run_app(options)
 
 
-def _demo_backdrop():  # type: ignore[no-untyped-def]
+def demo_backdrop() -> Backdrop:
     """The demo's hub and scripted users, wired here so that the app never imports a hub."""
     from .demo import run_app_scene
     from .ui.bridge import Backstage

@@ -28,7 +28,8 @@ from gossip.client import events as ev
 from gossip.client.calls import CallOptions, CallState, GetCallState, LeaveCall
 from gossip.client.profile import Profile
 from gossip.client.session import (
-    AcceptKey, GetState, JoinCall, Leave, LoginFailed, SendChat, Session, SessionConfig, SessionState, VerifyKey,
+    AcceptKey, GetState, JoinCall, Leave, LoginFailed, SendChat, Session, SessionConfig,
+    SessionState, VerifyKey, refused,
 )
 from gossip.client.messages import ChatMessage, check_ttl
 from gossip.client.transport import ConnectionLost, HubUnreachable
@@ -289,10 +290,10 @@ async def _watch(events: trio.MemoryReceiveChannel[ev.SessionEvent],
 
 async def _send(args: argparse.Namespace, session: Session) -> None:
     try:
-        message: ChatMessage = await session.ref.ask(
-            SendChat(args.channel, args.text, args.expiry))
+        message = refused(await session.ref.ask(SendChat(args.channel, args.text, args.expiry)))
     except ValueError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
+    assert isinstance(message, ChatMessage)
     print(message.id)
 
 
@@ -332,7 +333,7 @@ async def run_call(args: argparse.Namespace, session: Session,
     options = CallOptions(source=args.source, sink=args.sink, ice_hosts=tuple(args.ice_host),
                           ice_servers=tuple(args.ice_server), muted=args.mute)
     try:
-        call = await session.ref.ask(JoinCall(args.channel, options))
+        call = refused(await session.ref.ask(JoinCall(args.channel, options)))
     except ValueError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     final: CallState | None = None
@@ -436,7 +437,10 @@ async def _key_with_hub(args: argparse.Namespace, profile: Profile, session: Ses
     if args.key_command == "safety":
         print(number)
         return
-    await session.ref.ask(VerifyKey(args.peer))
+    try:
+        refused(await session.ref.ask(VerifyKey(args.peer)))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     print(f"{args.peer}'s key is verified (safety number {number})")
 
 

@@ -124,13 +124,13 @@ APP_USERS = ("alice", "bob", "carol", "dave")
 # (speaker, channel, text, seconds to live), sent once the viewer is online.
 APP_OPENING: tuple[tuple[str, str, str, float], ...] = (
     ("alice", "general", "Morning! Standup notes are in the usual place.", 3600),
-    ("carol", "general", "Reminder: the hub only relays ciphertext. Nothing here is readable "
-                         "on the server.", 3600),
-    ("bob", "general", "New laptop, so my key changed. Please check my safety number before "
-                       "you trust it.", 3600),
+    ("carol", "general", ("Reminder: the hub only relays ciphertext. Nothing here is "
+                          "readable on the server."), 3600),
+    ("bob", "general", ("New laptop, so my key changed. Please check my safety number "
+                        "before you trust it."), 3600),
     ("dave", "general", "Hi everyone, first time here.", 900),
-    ("alice", "general", "Welcome dave! Messages disappear on their own: pick how long next "
-                         "to the message box.", 900),
+    ("alice", "general", ("Welcome dave! Messages disappear on their own: pick how long "
+                          "next to the message box."), 900),
     ("carol", "general", "This one self-destructs in 45 seconds.", 45),
     ("dave", "random", "Anyone up for a call later?", 1800),
     ("alice", "random", "Sure, after lunch.", 1800),

@@ -8,6 +8,7 @@ from typing import Callable
 
 import pytest
 import trio
+import trio.testing
 
 from gossip.actors.actor import run_actor
 
@@ -70,6 +71,13 @@ class Client:
 
     def stop(self) -> None:
         self.cancel_scope.cancel()
+
+
+@pytest.fixture
+def clock() -> trio.testing.MockClock:
+    """Time that moves only when a test jumps it, except that a test stuck for 5 real
+    seconds is jumped ahead, so its bounded waits fail instead of hanging."""
+    return trio.testing.MockClock(autojump_threshold=5.0)
 
 
 @pytest.fixture

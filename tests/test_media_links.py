@@ -95,7 +95,8 @@ async def settle(side: Side, *, fresh_frames: int = 25) -> npt.NDArray[np.int16]
     return side.sink.samples(ANALYSIS_FRAMES)
 
 
-async def hear(side: Side, present: list[float], absent: list[float]) -> None:
+async def hear(side: Side, present: list[float],
+               absent: list[float]) -> npt.NDArray[np.int16]:
     """Wait until an analysis window of `side`'s output holds every tone in `present` (each at
     least a quarter of the loudest) and none in `absent` (each under 2% of the loudest).
 
@@ -122,6 +123,7 @@ async def hear(side: Side, present: list[float], absent: list[float]) -> None:
             await side.engine.wait_until(sounds_right)
     except trio.TooSlowError:
         pytest.fail(f"{side.name} never heard {present} without {absent}: {magnitudes}")
+    return side.sink.samples(ANALYSIS_FRAMES)
 
 
 async def wait_level(side: Side, peer: str, *, above: float = -200.0,
@@ -160,13 +162,10 @@ async def call(tones: dict[str, float]) -> AsyncIterator[tuple[MediaLoop, dict[s
 async def test_two_peers_each_hear_the_other_tone_not_their_own() -> None:
     async with call({"alice": 440.0, "bob": 1000.0}) as (_, sides):
         alice, bob = sides["alice"], sides["bob"]
-        heard_by_alice = await settle(alice)
-        heard_by_bob = await settle(bob)
-
+        heard_by_alice = await hear(alice, present=[1000.0], absent=[440.0])
+        heard_by_bob = await hear(bob, present=[440.0], absent=[1000.0])
         assert peak_hz(heard_by_alice) == pytest.approx(1000.0, abs=4)
         assert peak_hz(heard_by_bob) == pytest.approx(440.0, abs=4)
-        await hear(alice, present=[1000.0], absent=[440.0])
-        await hear(bob, present=[440.0], absent=[1000.0])
 
         # Our receive path is in place: aiortc's buffer was replaced and passed every packet.
         for side, other in ((alice, "bob"), (bob, "alice")):
@@ -278,6 +277,12 @@ async def test_check_remote_fingerprint_compares_the_live_certificate() -> None:
             alice.check_remote_fingerprint(sdp_fingerprint(answer))
             with pytest.raises(FingerprintMismatch):
                 alice.check_remote_fingerprint(alice.local_fingerprint)
+
+            # The trickle hook takes candidate lines as they appear in an SDP.
+            candidate = next(line for line in answer.splitlines()
+                             if line.startswith("a=candidate:"))
+            await alice.add_ice_candidate(candidate)
+            await alice.add_ice_candidate(None)
         finally:
             await alice.close()
             await bob.close()

@@ -13,7 +13,7 @@ import pytest
 
 from gossip.media.errors import AudioDeviceError, SpecError, UnsupportedWav
 from gossip.media.format import FRAME_SAMPLES, SAMPLE_RATE, stereo_to_mono
-from gossip.media.sinks import MemorySink, NullSink, WavSink, parse_sink
+from gossip.media.sinks import MemorySink, NullSink, SpeakerSink, WavSink, parse_sink
 from gossip.media.sources import (
     MicSource,
     NullSource,
@@ -131,6 +131,16 @@ def test_mic_opens_a_device_or_fails_with_our_error() -> None:
     assert isinstance(mic, MicSource)
     assert mic.read().shape == (FRAME_SAMPLES,)
     mic.close()
+
+
+def test_speaker_opens_a_device_or_fails_with_our_error() -> None:
+    try:
+        speaker = parse_sink("speaker")
+    except AudioDeviceError:
+        return
+    assert isinstance(speaker, SpeakerSink)
+    speaker.write(NullSource().read())
+    speaker.close()
 
 
 def test_importing_sources_and_sinks_does_not_load_portaudio() -> None:

@@ -1,8 +1,12 @@
 """Chat messages: what the sender seals and what a receiver must check before showing one.
 
-The blob the hub relays carries a scheme tag, so sender-key messages can live beside these
-later. Inside the signed part: id, channel, sender and times, so the hub can neither move a
-message to another channel, pass it off as someone else's, nor re-time it.
+Channel messages use sender keys (scheme "sk1", as in Signal's groups and Megolm): each sender
+hands every member a per-channel chain key once, PGP-sealed and signed ("skd1"), then
+encrypts each message with a key from a hash ratchet and signs it with that epoch's signing
+key. A message costs the same whatever the channel's size, and used keys are deleted. Inside
+the encrypted part: id, channel, sender and times, so the hub can neither move a message to
+another channel, pass it off as someone else's, nor re-time it. The older scheme "pgp1"
+(PGP-sealed to every member) is still understood.
 """
 
 from __future__ import annotations
@@ -13,10 +17,19 @@ from typing import Any, Sequence
 
 import msgpack
 
-from gossip.crypto import CryptoError, Identity, PublicKey, open_sealed, seal
+from gossip.crypto import (
+    BadSignature, CryptoError, Identity, InboundSenderKey, MessageKeyGone, NotForMe,
+    OutboundSenderKey, PublicKey, SenderKeyRing, UnknownSenderKey, open_distribution,
+    open_sealed, seal,
+)
 from gossip.crypto.pins import Trust
 
 SCHEME_PGP = "pgp1"
+SCHEME_SENDER_KEY = "sk1"
+SCHEME_DISTRIBUTION = "skd1"
+# A sender starts a new epoch after this many messages even if nobody joined or left, so a
+# key stolen later opens at most this many.
+ROTATE_AFTER = 200
 MAX_TTL = 7 * 24 * 3600.0
 DEFAULT_TTL = 3600.0
 # How far a message's send time may be from the receiver's clock (clock skew + delivery).
@@ -60,38 +73,106 @@ def check_ttl(ttl: float) -> float:
     return float(ttl)
 
 
-def seal_chat(identity: Identity, recipients: Sequence[PublicKey], *, channel: str, text: str,
-              ttl: float, now: float, message_id: str | None = None) -> tuple[bytes, ChatMessage]:
-    """Seal a chat message for the recipients (the sender should be among them)."""
+def _inner(message: ChatMessage) -> bytes:
+    return msgpack.packb({"id": message.id, "channel": message.channel,
+                          "sender": message.sender, "sent_at": message.sent_at,
+                          "expires_at": message.expires_at, "text": message.text},
+                         use_bin_type=True)
+
+
+def _outer(scheme: str, data: bytes) -> bytes:
+    return msgpack.packb({"scheme": scheme, "data": data}, use_bin_type=True)
+
+
+def _associated(sender: str, channel: str) -> bytes:
+    """The routing a sender-key message is bound to (besides the copy inside)."""
+    return msgpack.packb([sender, channel], use_bin_type=True)
+
+
+def new_chat(identity: Identity, *, channel: str, text: str, ttl: float, now: float,
+             message_id: str | None = None) -> ChatMessage:
     if not text.strip():
         raise ValueError("the message is empty")
     if len(text) > MAX_TEXT_CHARS:
         raise ValueError(f"the message is longer than {MAX_TEXT_CHARS} characters")
-    message = ChatMessage(id=message_id or new_message_id(), channel=channel,
-                          sender=identity.user, text=text, sent_at=now,
-                          expires_at=now + check_ttl(ttl), verified=True, trust=Trust.VERIFIED)
-    inner = msgpack.packb({"id": message.id, "channel": channel, "sender": identity.user,
-                           "sent_at": message.sent_at, "expires_at": message.expires_at,
-                           "text": text}, use_bin_type=True)
-    sealed = seal(inner, identity, recipients)
-    return msgpack.packb({"scheme": SCHEME_PGP, "data": sealed}, use_bin_type=True), message
+    return ChatMessage(id=message_id or new_message_id(), channel=channel,
+                       sender=identity.user, text=text, sent_at=now,
+                       expires_at=now + check_ttl(ttl), verified=True, trust=Trust.VERIFIED)
+
+
+def seal_chat(identity: Identity, recipients: Sequence[PublicKey], *, channel: str, text: str,
+              ttl: float, now: float, message_id: str | None = None) -> tuple[bytes, ChatMessage]:
+    """Seal a chat message with PGP for every recipient (scheme pgp1)."""
+    message = new_chat(identity, channel=channel, text=text, ttl=ttl, now=now,
+                       message_id=message_id)
+    return _outer(SCHEME_PGP, seal(_inner(message), identity, recipients)), message
+
+
+class ChannelSender:
+    """Our outbound sender key for one channel, and whom its epoch was handed to."""
+
+    def __init__(self, identity: Identity, channel: str) -> None:
+        self._identity = identity
+        self._channel = channel
+        self._key: OutboundSenderKey | None = None
+        self._holders: frozenset[str] = frozenset()  # fingerprints given this epoch
+        self._sent = 0
+
+    def distribution_for(self, recipients: Sequence[PublicKey]) -> bytes | None:
+        """A new epoch's key, sealed to `recipients`, when they differ from the holders of
+        the current one (someone joined, left or changed key) or the epoch is used up; else
+        None. Rotating on every change keeps a member who left from reading what follows."""
+        holders = frozenset(key.fingerprint for key in recipients)
+        if self._key is not None and holders == self._holders and self._sent < ROTATE_AFTER:
+            return None
+        self._key = (OutboundSenderKey.create(self._identity.public, self._channel)
+                     if self._key is None else self._key.rotated())
+        self._holders, self._sent = holders, 0
+        return _outer(SCHEME_DISTRIBUTION,
+                      self._key.seal_distribution(self._identity, recipients))
+
+    def encrypt(self, message: ChatMessage) -> bytes:
+        assert self._key is not None, "distribution_for() comes first"
+        self._sent += 1
+        return _outer(SCHEME_SENDER_KEY, self._key.encrypt(
+            _inner(message), _associated(message.sender, message.channel)))
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A sender key someone handed us (not a message: nothing to show)."""
+
+    key: InboundSenderKey
 
 
 def open_chat(blob: bytes, identity: Identity, *, routed_sender: str, routed_channel: str,
-              sender_key: PublicKey, trust: Trust, now: float) -> ChatMessage:
+              sender_key: PublicKey, trust: Trust, now: float,
+              ring: SenderKeyRing | None = None) -> ChatMessage | Distribution:
     """Open and check a relayed blob. `sender_key` is the key to verify against: the pinned
     one, or for a changed key the offered one (then the message is never `verified`)."""
     try:
         outer = msgpack.unpackb(blob, raw=False)
-        scheme, sealed = outer["scheme"], outer["data"]
+        scheme, data = outer["scheme"], outer["data"]
     except Exception:  # msgpack raises many types on garbage
         raise MessageRejected("malformed", "not a Gossip message") from None
-    if scheme != SCHEME_PGP or not isinstance(sealed, bytes):
-        raise MessageRejected("unsupported", f"unknown scheme {str(scheme)[:16]!r}")
+    if not isinstance(data, bytes):
+        raise MessageRejected("malformed", "not a Gossip message")
     try:
-        inner = msgpack.unpackb(open_sealed(sealed, identity, sender_key), raw=False)
+        if scheme == SCHEME_DISTRIBUTION:
+            return Distribution(open_distribution(data, identity, sender_key,
+                                                  channel=routed_channel))
+        if scheme == SCHEME_SENDER_KEY and ring is not None:
+            plain = ring.decrypt(routed_sender, routed_channel, data,
+                                 _associated(routed_sender, routed_channel))
+        elif scheme == SCHEME_PGP:
+            plain = open_sealed(data, identity, sender_key)
+        else:
+            raise MessageRejected("unsupported", f"unknown scheme {str(scheme)[:16]!r}")
+        inner = msgpack.unpackb(plain, raw=False)
     except CryptoError as exc:
         raise MessageRejected(_crypto_reason(exc), str(exc)) from None
+    except MessageRejected:
+        raise
     except Exception:
         raise MessageRejected("malformed", "signed content is not a message") from None
     message = _parse_inner(inner, trust)
@@ -124,5 +205,12 @@ def _parse_inner(inner: Any, trust: Trust) -> ChatMessage:
 
 
 def _crypto_reason(exc: CryptoError) -> str:
-    name = type(exc).__name__
-    return {"BadSignature": "bad_signature", "NotForMe": "not_for_me"}.get(name, "malformed")
+    if isinstance(exc, MessageKeyGone):
+        return "replayed"
+    if isinstance(exc, UnknownSenderKey):
+        return "unknown_sender_key"
+    if isinstance(exc, BadSignature):
+        return "bad_signature"
+    if isinstance(exc, NotForMe):
+        return "not_for_me"
+    return "malformed"

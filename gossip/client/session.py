@@ -18,7 +18,7 @@ import trio
 from gossip._groups import sole_error
 from gossip.actors.actor import Actor, ActorRef, run_actor
 from gossip.actors.errors import ActorStopped
-from gossip.crypto import CryptoError, PakeClient, PublicKey
+from gossip.crypto import CryptoError, PakeClient, PublicKey, SenderKeyRing
 from gossip.crypto.pins import Trust
 from gossip.fsm import Close, ClientHandshake, ClientKeySync, ProtocolViolation, Report, Send
 from gossip.fsm.actions import Action
@@ -29,7 +29,9 @@ from gossip.wire import (
 
 from . import events as ev
 from .calls import CallActor, CallFrame, CallOptions
-from .messages import DEFAULT_TTL, ChatMessage, MessageRejected, open_chat, seal_chat
+from .messages import (
+    DEFAULT_TTL, ChannelSender, ChatMessage, Distribution, MessageRejected, new_chat, open_chat,
+)
 from .profile import Profile
 from .store import MessageStore
 from .transport import ConnectionLost, HubLink, open_hub_link
@@ -90,6 +92,20 @@ class MeasureLatency:
 
 
 @dataclass(frozen=True)
+class Refused:
+    """The answer to a command the session could not carry out, and why."""
+
+    reason: str
+
+
+def refused(answer: object) -> object:
+    """Raise ValueError for a Refused answer; pass any other answer through."""
+    if isinstance(answer, Refused):
+        raise ValueError(answer.reason)
+    return answer
+
+
+@dataclass(frozen=True)
 class JoinCall:
     """Join (or start) a channel's call; the reply is the call actor's ref."""
 
@@ -141,6 +157,8 @@ class Session(Actor):
         self._trust: dict[str, Trust] = {}
         self._channels: tuple[str, ...] = ()
         self._store = MessageStore()
+        self._senders: dict[str, ChannelSender] = {}  # our sender key per channel
+        self._ring = SenderKeyRing()  # everyone else's sender keys
         self._store_changed = trio.Event()
         self._outgoing: list[Frame] = []  # frames the last transitions asked us to send
         self._leaving = False
@@ -278,10 +296,14 @@ class Session(Actor):
         try:
             message = open_chat(frame.blob, self._identity, routed_sender=sender,
                                 routed_channel=frame.channel, sender_key=key, trust=trust,
-                                now=self._config.clock())
+                                now=self._config.clock(), ring=self._ring)
         except MessageRejected as exc:
             log.info("rejected message from %s in %s: %s", sender, frame.channel, exc)
             await self._emit(ev.MessageRejected(sender, frame.channel, exc.reason, exc.detail))
+            return
+        if isinstance(message, Distribution):
+            if not self._ring.add(message.key):
+                log.info("ignored a repeated sender key from %s in %s", sender, frame.channel)
             return
         if not self._store.add(message):
             log.info("dropped repeated message %s from %s", message.id, sender)
@@ -341,6 +363,14 @@ class Session(Actor):
 
     # -- commands from front ends -------------------------------------------------------------
     async def receive(self, message: object) -> object:
+        """A front end's command. A command that cannot be done (bad input, nothing to
+        accept) is answered with Refused; it never ends the session."""
+        try:
+            return await self._command(message)
+        except (ValueError, CryptoError) as exc:
+            return Refused(str(exc))
+
+    async def _command(self, message: object) -> object:
         if isinstance(message, SendChat):
             return await self._send_chat(message)
         if isinstance(message, AcceptKey):
@@ -396,7 +426,7 @@ class Session(Actor):
 
     async def _send_chat(self, command: SendChat) -> ChatMessage:
         if not self.synced.is_set():
-            raise RuntimeError("not connected to the hub yet")
+            raise ValueError("not connected to the hub yet")
         if command.channel not in self._channels:
             raise ValueError(f"no channel {command.channel!r} on this hub "
                              f"(channels: {', '.join(self._channels)})")
@@ -406,10 +436,18 @@ class Session(Actor):
                       if self._trust_of(user) is not Trust.CHANGED]
         if self._identity.user not in self._keys:
             recipients.append(self._identity.public)
-        blob, message = seal_chat(self._identity, recipients, channel=command.channel,
-                                  text=command.text, ttl=command.ttl, now=self._config.clock())
-        self._run(self._keysync, "send_message",
-                  {Command.MESSAGE: [Message(channel=command.channel, blob=blob)]})
+        message = new_chat(self._identity, channel=command.channel, text=command.text,
+                           ttl=command.ttl, now=self._config.clock())
+        sender = self._senders.get(command.channel)
+        if sender is None:
+            sender = self._senders[command.channel] = ChannelSender(self._identity,
+                                                                    command.channel)
+        frames = []
+        distribution = sender.distribution_for(recipients)
+        if distribution is not None:
+            frames.append(Message(channel=command.channel, blob=distribution))
+        frames.append(Message(channel=command.channel, blob=sender.encrypt(message)))
+        self._run(self._keysync, "send_message", {Command.MESSAGE: frames})
         await self._flush()
         self._store.add(message)
         self._store_changed.set()

@@ -33,8 +33,42 @@ from gossip.crypto.pake import PakeClient, PakeHub
 from gossip.crypto.pins import KeyPinStore, NotPinned, Trust, normalize_key_fingerprint
 from gossip.crypto.safety import safety_number
 from gossip.crypto.sealing import open_sealed, seal, sign_detached, verify_detached
+from gossip.crypto.senderkeys import (
+    DistributionMismatch,
+    IndexTooFarAhead,
+    InboundSenderKey,
+    MalformedDistribution,
+    MalformedSenderKeyMessage,
+    MessageDecryptionFailed,
+    MessageKeyGone,
+    OutboundSenderKey,
+    ReplayedMessage,
+    SenderKeyError,
+    SenderKeyExhausted,
+    SenderKeyMessage,
+    SenderKeyRing,
+    SenderKeySignatureInvalid,
+    UnknownSenderKey,
+    open_distribution,
+)
 
 __all__ = [
+    "DistributionMismatch",
+    "IndexTooFarAhead",
+    "InboundSenderKey",
+    "MalformedDistribution",
+    "MalformedSenderKeyMessage",
+    "MessageDecryptionFailed",
+    "MessageKeyGone",
+    "OutboundSenderKey",
+    "ReplayedMessage",
+    "SenderKeyError",
+    "SenderKeyExhausted",
+    "SenderKeyMessage",
+    "SenderKeyRing",
+    "SenderKeySignatureInvalid",
+    "UnknownSenderKey",
+    "open_distribution",
     "AuthenticationFailed",
     "BadSignature",
     "CryptoError",

@@ -11,9 +11,10 @@ buffer only releases a frame when a newer packet arrives. We split the job in tw
   timestamp for a 32-bit wrap, so it is replaced too, by `SerialTimestampMapper`.
 * `AdaptiveJitterBuffer` sits after the decoder, where there is a clock: the engine's playout
   tick pops one 20 ms frame per peer. Its depth follows the measured arrival jitter between a
-  configurable minimum and maximum; it drops frames that come after their slot, conceals a
-  missing frame with silence instead of waiting, re-buffers after an underrun, and drops frames
-  to catch up whenever it holds more than the target, so it never stays behind after a loss.
+  configurable minimum and maximum; it drops frames that come after their slot, waits for a
+  missing frame only while no more than the target depth of later ones are here (then
+  conceals it with silence), and drops frames to catch up whenever it holds more than the
+  target, so it never stays behind after a loss.
 
 Both are pure (no I/O, no clock of their own): callers pass arrival times in, tests drive them
 with made-up packets and times.
@@ -167,7 +168,7 @@ class JitterStats:
     late: int = 0  # arrived after their slot was played or concealed
     duplicates: int = 0
     concealed: int = 0  # slots played as silence because that frame was missing
-    underruns: int = 0  # ticks with nothing buffered at all: re-buffer
+    underruns: int = 0  # ticks spent waiting for a late frame (playout re-buffers)
     dropped: int = 0  # thrown away to catch up (never stay behind)
     resyncs: int = 0  # the stream's timestamps jumped; started over
 

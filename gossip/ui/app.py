@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 import dearpygui.dearpygui as dpg
+import numpy as np
 
 from . import commands as cmd
 from . import notices as nt
@@ -23,6 +24,7 @@ from .calls import CallView
 from .fonts import Fonts, load_fonts
 from .model import AppModel, Phase
 from .palettes import PALETTES
+from .screenshot import frame_pixels, write_png
 from .settings import Settings, SettingsError, save_settings
 from .shortcuts import action_for, channel_after
 from .themes import Themes
@@ -37,7 +39,7 @@ log = logging.getLogger("gossip.ui")
 FRAME_SECONDS = 1 / 60
 NOTICES_PER_FRAME = 500
 SETTLE_FRAMES = 20  # frames drawn after the scene is complete, before a screenshot
-SCREENSHOT_FRAMES = 120  # frames to wait for the screenshot file to be written
+SCREENSHOT_FRAMES = 120  # frames to wait for the frame buffer
 
 
 class AppError(Exception):
@@ -55,7 +57,7 @@ class App:
         self.model = AppModel()
         self.frames = 0
         self._settings_path = settings_path  # None: settings are not written (demo, tests)
-        self._profile_root = profile_root
+        self.profile_root = profile_root  # None: each user's default profile directory
         self._autoconnect = autoconnect
         self._title = title
         self._settled = settled or self._default_settled
@@ -149,19 +151,23 @@ class App:
                 raise AppError("the window was closed")
 
     def save_screenshot(self, path: Path) -> None:
-        """Save the frame buffer as a PNG, and wait (a bounded number of frames) until it is
-        written: Dear PyGui writes it at the end of a later frame."""
+        """Save the frame buffer as a PNG. Dear PyGui hands the pixels over through a
+        callback a frame or two later, so this renders (a bounded number of) frames."""
+        captured: list[np.ndarray] = []
+
+        def take(sender: object, buffer: object) -> None:
+            captured.append(frame_pixels(buffer, buffer.get_width(),  # type: ignore[attr-defined]
+                                         buffer.get_height()))  # type: ignore[attr-defined]
+
+        dpg.output_frame_buffer(callback=take)
+        for _ in range(SCREENSHOT_FRAMES):
+            if captured or not self.step():
+                break
+        if not captured:
+            raise AppError("the frame buffer was not handed over")
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.unlink(missing_ok=True)
-        dpg.output_frame_buffer(file=str(path))
-        for _ in range(SCREENSHOT_FRAMES):
-            if path.exists() and path.stat().st_size > 0:
-                break
-            if not self.step():
-                break
-        if not path.exists():
-            raise AppError(f"the screenshot {path} was not written")
+        write_png(path, captured[0])
 
     # -- building -----------------------------------------------------------------------------
     def _build(self) -> None:
@@ -177,11 +183,10 @@ class App:
                         label="Disconnect", callback=lambda: self.disconnect())
                     dpg.add_menu_item(label="Quit", shortcut="Ctrl+Q",
                                       callback=lambda: self.quit())
-                with dpg.menu(label="View"):
-                    with dpg.menu(label="Theme"):
-                        for name in PALETTES:
-                            dpg.add_menu_item(label=name.capitalize(), user_data=name,
-                                              callback=self._menu_theme)
+                with dpg.menu(label="View"), dpg.menu(label="Theme"):
+                    for name in PALETTES:
+                        dpg.add_menu_item(label=name.capitalize(), user_data=name,
+                                          callback=self._menu_theme)
             self.connect_view = ConnectView(self, self.root, self.settings)
             self.main = MainScreen(self, self.root, self.settings.default_expiry)
         dpg.set_primary_window(self.root, True)
@@ -233,7 +238,7 @@ class App:
             self.model.toasts.push("error", "Gossip stopped working", str(exc), self._clock())
 
     def connect(self, host: str, port: int, user: str, password: str, remember: bool) -> None:
-        profile_dir = self._profile_root / user if self._profile_root is not None else None
+        profile_dir = self.profile_root / user if self.profile_root is not None else None
         self._pending_login = replace(self.settings, remember_password=remember).with_login(
             host, port, user, password)
         self.model.begin_connect(host, port, user)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 import trio
 
@@ -49,6 +49,14 @@ class NoticeQueue:
         except queue.Full:
             with self._lock:
                 self._lost += 1
+
+    def get(self, timeout: float) -> nt.Notice:
+        """The next notice, waiting at most `timeout` seconds (for scripts and tests; the
+        render thread uses `drain`, which never waits). Raises TimeoutError."""
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"no notice within {timeout:g} s") from None
 
     def drain(self, limit: int) -> list[nt.Notice]:
         items: list[nt.Notice] = []

@@ -5,14 +5,22 @@ each with a notice for the UI's queue."""
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 import trio
 
 from gossip.actors import Actor, ActorError
 from gossip.client.messages import MAX_TEXT_CHARS, ChatMessage, check_ttl
 from gossip.client.session import (
-    AcceptKey as SessionAcceptKey, GetState, SendChat, Session, SessionState,
+    AcceptKey as SessionAcceptKey,
+)
+from gossip.client.session import (
+    GetState,
+    SendChat,
+    Session,
+    SessionState,
+)
+from gossip.client.session import (
     VerifyKey as SessionVerifyKey,
 )
 from gossip.crypto import CryptoError, safety_number

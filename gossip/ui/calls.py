@@ -23,7 +23,7 @@ class CallPeer:
 @dataclass(frozen=True)
 class CallView:
     available: bool = False
-    unavailable_reason: str = "Voice calls are coming soon"
+    unavailable_reason: str = "Voice calls are not in the app yet (gossip-cli call has them)"
     channel: str | None = None  # the call we are in, if any
     participants: tuple[CallPeer, ...] = ()
     own_level_dbfs: float = SILENCE_DBFS

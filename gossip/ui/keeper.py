@@ -8,8 +8,8 @@ and tells the UI each step (Connecting, Online, Reconnecting, ConnectFailed).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import trio
 from statemachine import State, StateMachine
@@ -19,7 +19,13 @@ from gossip.actors.actor import run_actor
 from gossip.client import events as ev
 from gossip.client.profile import Profile
 from gossip.client.session import (
-    GetState, Leave, LoginFailed, MeasureLatency, Session, SessionConfig, SessionState,
+    GetState,
+    Leave,
+    LoginFailed,
+    MeasureLatency,
+    Session,
+    SessionConfig,
+    SessionState,
 )
 from gossip.client.transport import ConnectionLost, HubUnreachable
 from gossip.crypto import CryptoError, HubKeyChanged

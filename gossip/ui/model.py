@@ -4,9 +4,10 @@ what to show, and each part's version number tells the views when to redraw it."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable
+from typing import Any
 
 from gossip.client import events as ev
 from gossip.client.messages import ChatMessage
@@ -17,6 +18,7 @@ from . import notices as nt
 from .calls import CallView
 from .formatting import short_fingerprint
 from .toasts import ToastBoard
+
 
 class Phase(str, Enum):
     IDLE = "idle"  # the connect screen, nothing running

@@ -55,7 +55,7 @@ def default_settings_path() -> Path:
 def default_user() -> str:
     try:
         name = getpass.getuser()
-    except Exception:  # no login name in this environment (containers, services)
+    except (OSError, KeyError, ImportError):  # no login name here (containers, services)
         return ""
     return name if is_valid_name(name) else ""
 

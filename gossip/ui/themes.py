@@ -4,7 +4,7 @@ so nothing has to be rebound."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import dearpygui.dearpygui as dpg
 
@@ -75,7 +75,7 @@ def _global_styles() -> dict[int, tuple[float, ...]]:
         dpg.mvStyleVar_WindowRounding: (10,), dpg.mvStyleVar_ChildRounding: (10,),
         dpg.mvStyleVar_FrameRounding: (7,), dpg.mvStyleVar_PopupRounding: (8,),
         dpg.mvStyleVar_GrabRounding: (7,), dpg.mvStyleVar_ScrollbarRounding: (7,),
-        dpg.mvStyleVar_WindowPadding: (14, 12), dpg.mvStyleVar_FramePadding: (10, 6),
+        dpg.mvStyleVar_WindowPadding: (14, 12), dpg.mvStyleVar_FramePadding: (10, 5),
         dpg.mvStyleVar_ItemSpacing: (8, 7), dpg.mvStyleVar_WindowBorderSize: (0,),
         dpg.mvStyleVar_ChildBorderSize: (0,), dpg.mvStyleVar_PopupBorderSize: (1,),
         dpg.mvStyleVar_ScrollbarSize: (11,), dpg.mvStyleVar_WindowTitleAlign: (0.5, 0.5),
@@ -138,20 +138,24 @@ def _roles() -> dict[str, tuple[dict[int, ColourRule], dict[int, tuple[float, ..
     }
     for kind in TOAST_KINDS:
         roles[f"toast_{kind}"] = ({
-            dpg.mvThemeCol_WindowBg: lambda p, k=kind: _c(mix(p.panel, toast_colour(p, k), 0.1)),
-            dpg.mvThemeCol_Border: lambda p, k=kind: _c(toast_colour(p, k)),
+            dpg.mvThemeCol_WindowBg: _tinted(toast_colour, kind, 0.1),
+            dpg.mvThemeCol_Border: _tinted(toast_colour, kind, 1.0),
         }, {dpg.mvStyleVar_WindowBorderSize: (1,), dpg.mvStyleVar_WindowPadding: (14, 10),
-            dpg.mvStyleVar_ItemSpacing: (6, 4)})
+            dpg.mvStyleVar_ItemSpacing: (6, 4), dpg.mvStyleVar_FramePadding: (8, 1)})
     for kind in BADGE_KINDS:
         roles[f"badge_{kind}"] = ({
-            dpg.mvThemeCol_Button: lambda p, k=kind: _c(mix(p.panel, badge_colour(p, k), 0.18)),
-            dpg.mvThemeCol_ButtonHovered:
-                lambda p, k=kind: _c(mix(p.panel, badge_colour(p, k), 0.3)),
-            dpg.mvThemeCol_ButtonActive:
-                lambda p, k=kind: _c(mix(p.panel, badge_colour(p, k), 0.4)),
-            dpg.mvThemeCol_Text: lambda p, k=kind: _c(badge_colour(p, k)),
+            dpg.mvThemeCol_Button: _tinted(badge_colour, kind, 0.18),
+            dpg.mvThemeCol_ButtonHovered: _tinted(badge_colour, kind, 0.3),
+            dpg.mvThemeCol_ButtonActive: _tinted(badge_colour, kind, 0.4),
+            dpg.mvThemeCol_Text: _tinted(badge_colour, kind, 1.0),
         }, {dpg.mvStyleVar_FramePadding: (7, 1), dpg.mvStyleVar_FrameRounding: (9,)})
     return roles
+
+
+def _tinted(colour_of: Callable[[Palette, str], Colour], kind: str, amount: float
+            ) -> ColourRule:
+    """The panel colour moved `amount` of the way towards the colour of `kind`."""
+    return lambda p: _c(mix(p.panel, colour_of(p, kind), amount))
 
 
 class Themes:

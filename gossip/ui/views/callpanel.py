@@ -65,8 +65,8 @@ class CallPanel:
         dpg.set_value(self.title, panel.title)
         dpg.set_value(self.status, panel.status)
         dpg.configure_item(self.join, label=panel.join_label, enabled=panel.can_join)
-        for item, value in ((self.mute, panel.muted), (self.deafen, panel.deafened)):
-            dpg.set_value(item, value)
+        for item, state in ((self.mute, panel.muted), (self.deafen, panel.deafened)):
+            dpg.set_value(item, state)
             dpg.configure_item(item, enabled=panel.controls_enabled)
         dpg.set_value(self.own_meter, panel.own_level)
         dpg.configure_item(self.own_meter, show=panel.available)

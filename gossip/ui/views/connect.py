@@ -22,42 +22,42 @@ class ConnectView:
         self._shown_status = -1
         self._size = (0, 0)
         themes, fonts = app.themes, app.fonts
-        with dpg.group(parent=parent, show=False) as self.root:
-            with dpg.child_window(width=CARD_WIDTH, height=CARD_HEIGHT, no_scrollbar=True,
-                                  border=True) as self.card:
-                themes.bind(self.card, "card")
-                title = dpg.add_text("Gossip")
-                dpg.bind_item_font(title, fonts.hero)
-                themes.bind(title, "accent_text")
-                subtitle = dpg.add_text("End-to-end encrypted chat and voice", )
-                themes.bind(subtitle, "dim")
-                dpg.add_spacer(height=8)
-                self.host = self._field("Hub", settings.host, hint="hub address")
-                self.port = self._field("Port", str(settings.port), hint="1720",
-                                        decimal=True)
-                self.user = self._field("User name", settings.user, hint="your name")
-                self.password = self._field("Password", settings.password,
-                                            hint="the hub's password", password=True)
-                self.remember = dpg.add_checkbox(label="Remember password on this computer",
-                                                 default_value=settings.remember_password)
-                with dpg.tooltip(self.remember):
-                    dpg.add_text("Stored in plain text in your settings file, readable only "
-                                 "by you.", wrap=300)
-                dpg.add_spacer(height=4)
-                self.button = dpg.add_button(label="Connect", width=-1, height=38,
-                                             callback=self._submit)
-                themes.bind(self.button, "accent_button")
-                with dpg.group(horizontal=True, show=False) as self.progress:
-                    dpg.add_loading_indicator(style=1, radius=1.3, thickness=1.5,
-                                              color=themes.palette.accent,
-                                              secondary_color=themes.palette.border)
-                    self.progress_text = dpg.add_text("Connecting…")
-                    themes.bind(self.progress_text, "dim")
-                self.error = dpg.add_text("", wrap=CARD_WIDTH - 60, show=False)
-                themes.bind(self.error, "error_text")
-                self.trust_hub = dpg.add_button(label="Trust the new certificate",
-                                                show=False, callback=self._trust_hub)
-                themes.bind(self.trust_hub, "danger_button")
+        with dpg.group(parent=parent, show=False) as self.root, \
+                dpg.child_window(width=CARD_WIDTH, height=CARD_HEIGHT, no_scrollbar=True,
+                                 border=True) as self.card:
+            themes.bind(self.card, "card")
+            title = dpg.add_text("Gossip")
+            dpg.bind_item_font(title, fonts.hero)
+            themes.bind(title, "accent_text")
+            subtitle = dpg.add_text("End-to-end encrypted chat and voice")
+            themes.bind(subtitle, "dim")
+            dpg.add_spacer(height=8)
+            self.host = self._field("Hub", settings.host, hint="hub address")
+            self.port = self._field("Port", str(settings.port), hint="1720",
+                                    decimal=True)
+            self.user = self._field("User name", settings.user, hint="your name")
+            self.password = self._field("Password", settings.password,
+                                        hint="the hub's password", password=True)
+            self.remember = dpg.add_checkbox(label="Remember password on this computer",
+                                             default_value=settings.remember_password)
+            with dpg.tooltip(self.remember):
+                dpg.add_text("Stored in plain text in your settings file, readable only "
+                             "by you.", wrap=300)
+            dpg.add_spacer(height=4)
+            self.button = dpg.add_button(label="Connect", width=-1, height=38,
+                                         callback=self._submit)
+            themes.bind(self.button, "accent_button")
+            with dpg.group(horizontal=True, show=False) as self.progress:
+                dpg.add_loading_indicator(style=1, radius=1.3, thickness=1.5,
+                                          color=themes.palette.accent,
+                                          secondary_color=themes.palette.border)
+                self.progress_text = dpg.add_text("Connecting…")
+                themes.bind(self.progress_text, "dim")
+            self.error = dpg.add_text("", wrap=CARD_WIDTH - 60, show=False)
+            themes.bind(self.error, "error_text")
+            self.trust_hub = dpg.add_button(label="Trust the new certificate",
+                                            show=False, callback=self._trust_hub)
+            themes.bind(self.trust_hub, "danger_button")
 
     def _field(self, label: str, value: str, *, hint: str, password: bool = False,
                decimal: bool = False) -> int | str:

@@ -112,7 +112,7 @@ class Conversation:
                 colour = palette.names[row.name_colour]
                 if not row.continued:
                     with dpg.table_row():
-                        dpg.add_spacer(height=4)
+                        dpg.add_spacer(height=7)
                 with dpg.table_row():
                     if row.continued:
                         dpg.add_text("")

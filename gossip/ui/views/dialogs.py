@@ -3,8 +3,8 @@ the list of keyboard shortcuts. Modal windows built once and shown on demand."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 import dearpygui.dearpygui as dpg
 
@@ -23,7 +23,7 @@ def _centre(window: int | str, width: int, height: int) -> None:
 
 
 class SafetyDialog:
-    WIDTH, HEIGHT = 560, 400
+    WIDTH, HEIGHT = 560, 340
 
     def __init__(self, app: AppActions) -> None:
         self._app = app
@@ -87,7 +87,7 @@ class SafetyDialog:
 
 
 class SettingsDialog:
-    WIDTH, HEIGHT = 470, 560
+    WIDTH, HEIGHT = 470, 610
 
     def __init__(self, app: AppActions, save: Callable[[Settings], None]) -> None:
         self._app = app

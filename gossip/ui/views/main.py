@@ -6,7 +6,8 @@ import dearpygui.dearpygui as dpg
 
 from ..model import AppModel
 from .base import AppActions
-from .callpanel import WIDTH as CALL_WIDTH, CallPanel
+from .callpanel import WIDTH as CALL_WIDTH
+from .callpanel import CallPanel
 from .conversation import Conversation
 from .sidebar import Sidebar
 from .statusbar import StatusBar

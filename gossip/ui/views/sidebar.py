@@ -78,7 +78,8 @@ class Sidebar:
         dpg.delete_item(self.members, children_only=True)
         with dpg.table(parent=self.members, header_row=False, borders_innerH=False,
                        borders_outerH=False, borders_innerV=False, borders_outerV=False,
-                       policy=dpg.mvTable_SizingStretchProp, pad_outerX=False) as table:
+                       policy=dpg.mvTable_SizingStretchProp, pad_outerX=False,
+                       width=WIDTH - 40) as table:
             themes.bind(table, "member_table")
             dpg.add_table_column(width_fixed=True, init_width_or_weight=14)
             dpg.add_table_column(width_stretch=True, init_width_or_weight=1.0)

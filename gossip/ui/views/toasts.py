@@ -20,13 +20,14 @@ class ToastStack:
         self._version = -1
         self._shown: list[Toast] = []
         self._slots = [self._slot() for _ in range(SLOTS)]
-        self._placed: list[tuple[int, int]] = []
+        self._placed: list[tuple[int, int, int]] = []
 
     def _slot(self) -> dict[str, int | str]:
         fonts = self._app.fonts
         with dpg.window(show=False, no_title_bar=True, no_resize=True, no_move=True,
                         no_collapse=True, no_scrollbar=True, no_focus_on_appearing=True,
-                        width=WIDTH, autosize=True, no_saved_settings=True) as window:
+                        width=WIDTH, height=60, min_size=(WIDTH, 30),
+                        no_saved_settings=True) as window:
             title = dpg.add_text("")
             dpg.bind_item_font(title, fonts.bold)
             body = dpg.add_text("", wrap=WIDTH - 30)
@@ -61,26 +62,31 @@ class ToastStack:
             dpg.configure_item(slot["title"], color=toast_colour(palette, toast.kind))
             dpg.set_value(slot["body"], toast.body)
             dpg.configure_item(slot["body"], show=bool(toast.body))
+            # Only sticky toasts have buttons: the others leave by themselves.
             dpg.configure_item(slot["actions"], show=toast.sticky)
             dpg.configure_item(slot["act"], show=toast.kind == "key_changed",
                                user_data=toast.user)
-            dpg.configure_item(slot["close"], user_data=toast.id)
+            dpg.configure_item(slot["close"], show=toast.sticky, user_data=toast.id)
             self._app.themes.bind(slot["window"], f"toast_{toast.kind}")
             dpg.configure_item(slot["window"], show=True)
         self._placed = []
 
     def _place(self, width: int, height: int) -> None:
-        # Heights are known once a toast has been drawn; until then an estimate stands in.
+        # A toast is as tall as what it shows, which is known once it has been drawn;
+        # until then an estimate stands in.
         y = height - 44
         placed = []
         for toast, slot in zip(self._shown, self._slots):
-            measured = dpg.get_item_rect_size(slot["window"])[1]
-            y -= (measured if measured > 20 else self._height(toast)) + 8
-            placed.append((width - WIDTH - MARGIN, y))
+            last = slot["actions"] if toast.sticky else slot["body"] if toast.body \
+                else slot["title"]
+            bottom = dpg.get_item_pos(last)[1] + dpg.get_item_rect_size(last)[1]
+            tall = bottom + 12 if bottom > 20 else self._height(toast)
+            y -= tall + 8
+            placed.append((width - WIDTH - MARGIN, y, tall))
         if placed != self._placed:
             self._placed = placed
-            for position, slot in zip(placed, self._slots):
-                dpg.set_item_pos(slot["window"], position)
+            for (x, top, tall), slot in zip(placed, self._slots):
+                dpg.configure_item(slot["window"], pos=(x, top), height=tall)
 
     @staticmethod
     def _height(toast: Toast) -> int:

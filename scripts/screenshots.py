@@ -1,0 +1,91 @@
+"""Make the README's pictures: docs/screenshots/*.png, from the app in demo mode.
+
+    python scripts/screenshots.py [OUTPUT_DIR]
+
+Runs on a private virtual display (Xvfb) unless DISPLAY is set, so it works on a machine
+without a screen. Every picture is checked to be a real picture, not a blank frame.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+
+from gossip.__main__ import demo_backdrop
+from gossip.ui.app import App
+from gossip.ui.bridge import Bridge
+from gossip.ui.model import AppModel, Phase
+from gossip.ui.screenshot import summarize_png
+from gossip.ui.settings import Settings
+from gossip.ui.virtual_display import virtual_display
+
+WIDTH, HEIGHT = 1240, 800
+SETTLE_FRAMES = 30
+
+
+def main(argv: list[str]) -> int:
+    out = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parent.parent / \
+        "docs" / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        if not os.environ.get("DISPLAY"):
+            os.environ["DISPLAY"] = stack.enter_context(virtual_display(1600, 1000))
+        # One window for all pictures: Dear PyGui cannot open a second one in a process.
+        app = App(Settings(user="you", theme="wintry"), Bridge(backdrop=demo_backdrop()),
+                  title="Gossip — demo", settled=lambda model: model.settled)
+        app.open(WIDTH, HEIGHT)
+        try:
+            made = shoot_all(app, out)
+        finally:
+            app.close()
+    for path in made:
+        picture = summarize_png(path)
+        if picture.blank:
+            print(f"{path}: looks blank ({picture.colours} colours)", file=sys.stderr)
+            return 1
+        print(f"{path}  {picture.width}x{picture.height}, {picture.colours} colours")
+    return 0
+
+
+def shoot_all(app: App, out: Path) -> list[Path]:
+    made: list[Path] = []
+
+    def shot(name: str, ready: Callable[[AppModel], bool] = lambda model: True) -> None:
+        app.pump_until(lambda: ready(app.model), 30)
+        settle(app)
+        path = out / f"{name}.png"
+        app.save_screenshot(path)
+        made.append(path)
+
+    shot("chat", lambda model: model.settled)
+    app.open_safety("bob")
+    shot("safety-number", lambda model: model.safety is not None)
+    app.close_safety()
+    app.model.toasts.toasts.clear()
+    app.model.toasts.version += 1
+    app.set_theme("light")
+    shot("light-theme")
+    app.set_theme("dark")
+    app.select_channel("random")
+    shot("dark-theme")
+    app.set_theme("wintry")
+    app.select_channel("general")
+    app.open_settings()
+    shot("settings")
+    app.settings_dialog.close()
+    app.disconnect()
+    shot("connect", lambda model: model.phase is Phase.IDLE)
+    return made
+
+
+def settle(app: App) -> None:
+    """A few frames, so layout, scrolling and fonts have caught up."""
+    target = app.frames + SETTLE_FRAMES
+    app.pump_until(lambda: app.frames >= target, 10)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

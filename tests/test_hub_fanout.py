@@ -1,0 +1,120 @@
+"""Fan-out without stalls: a member who stops reading delays nobody else, and once its own
+bounded outbox is full the hub disconnects it with the "slow" error frame."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
+
+from gossip.crypto import Identity, PakeClient, certificate_fingerprint, client_ssl_context
+from gossip.hub import HubConfig, Limits, RunningHub
+from gossip.wire import (
+    PROTOCOL_VERSION, EndOfKeys, Error, Greeting, HubHello, KeyRequest, LoginProof, Message,
+    Welcome, decode_frame,
+)
+
+from .conftest import PASSWORD
+
+OUTBOX = 8
+BLOB = 16 * 1024
+# Enough 16 KiB messages to fill the kernel's buffers on both sides of the stalled socket
+# (its receive buffer is shrunk to a few KiB) and then the outbox, many times over.
+MESSAGES = 300
+
+
+@pytest.fixture
+def hub_config(tmp_path: Path) -> HubConfig:
+    return HubConfig(name="test hub", host="127.0.0.1", port=0, password=PASSWORD,
+                     channels=("general",), data_dir=tmp_path / "hub",
+                     limits=replace(Limits(), outbox_frames=OUTBOX))
+
+
+async def _log_in(nursery: trio.Nursery, hub: RunningHub, user: str, *,
+                  receive_buffer: int | None = None) -> WebSocketConnection:
+    """A bare member: TLS, WebSocket, login and key sync by hand, nothing read afterwards
+    unless the test reads. `receive_buffer` shrinks the socket's buffer (a stalled reader)."""
+    identity = Identity.generate(user)
+    sock = trio.socket.socket()
+    if receive_buffer is not None:
+        sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, receive_buffer)
+    await sock.connect(("127.0.0.1", hub.port))
+    stream = trio.SSLStream(trio.SocketStream(sock), client_ssl_context(),
+                            server_hostname="127.0.0.1")
+    await stream.do_handshake()
+    seen = certificate_fingerprint(stream.getpeercert(binary_form=True))
+    # A queue of one message: once it is full, trio-websocket stops reading the socket.
+    ws = await wrap_client_stream(nursery, stream, "127.0.0.1", "/gossip",
+                                  message_queue_size=1, max_message_size=2**20)
+    await ws.send_message(Greeting(version=PROTOCOL_VERSION, user=user,
+                                   public_key=identity.public.to_bytes()).encode())
+    hello = decode_frame(await ws.get_message())
+    assert isinstance(hello, HubHello)
+    pake = PakeClient(PASSWORD, user, identity.fingerprint, seen, PROTOCOL_VERSION)
+    await ws.send_message(LoginProof(pake=pake.message, confirm=pake.finish(hello.pake)).encode())
+    welcome = decode_frame(await ws.get_message())
+    assert isinstance(welcome, Welcome)
+    pake.verify_hub(welcome.confirm)
+    await ws.send_message(KeyRequest().encode())
+    while not isinstance(decode_frame(await ws.get_message()), EndOfKeys):
+        pass
+    return ws
+
+
+async def _next_message(ws: WebSocketConnection) -> Message:
+    """The next chat message, skipping key announcements."""
+    while True:
+        frame = decode_frame(await ws.get_message())
+        if isinstance(frame, Message):
+            return frame
+
+
+async def test_a_reader_that_never_reads_stalls_nobody_and_is_told_it_is_slow(
+    nursery: trio.Nursery, hub: RunningHub, autojump_clock: trio.testing.MockClock,
+) -> None:
+    fast = {user: await _log_in(nursery, hub, user) for user in ("bob", "carol")}
+    stalled = await _log_in(nursery, hub, "slow", receive_buffer=4096)
+    alice = await _log_in(nursery, hub, "alice")
+
+    # Alice posts; bob and carol get each message before she posts the next one, while the
+    # stalled member reads nothing at all. A stall would hang here until the (virtual) clock
+    # ran out: the autojump clock only advances when every task is blocked.
+    for number in range(MESSAGES):
+        blob = number.to_bytes(4, "big") + bytes(BLOB)
+        await alice.send_message(Message(channel="general", blob=blob).encode())
+        for ws in fast.values():
+            with trio.fail_after(5):
+                message = await _next_message(ws)
+            assert (message.sender, message.blob) == ("alice", blob)
+
+    # Now the stalled member reads what was queued for it before it fell too far behind: an
+    # unbroken run from the first message, cut short, then the reason, then the close.
+    received: list[int] = []
+    refusal: Error | None = None
+    with trio.fail_after(30):
+        try:
+            while True:
+                frame = decode_frame(await stalled.get_message())
+                if isinstance(frame, Message):
+                    if refusal is not None: print("after refusal", int.from_bytes(frame.blob[:4], "big"))
+                    received.append(int.from_bytes(frame.blob[:4], "big"))
+                elif isinstance(frame, Error):
+                    refusal = frame
+        except ConnectionClosed:
+            pass
+    await trio.testing.wait_all_tasks_blocked()  # the hub finishes closing its side
+    assert refusal is not None and refusal.code == "slow"
+    assert received == list(range(len(received)))
+    assert OUTBOX <= len(received) < MESSAGES
+    assert not hub.registry.online("slow")
+    assert hub.registry.members() == ["alice", "bob", "carol"]
+
+    # The others carry on as before.
+    await alice.send_message(Message(channel="general", blob=b"after").encode())
+    for ws in fast.values():
+        assert (await _next_message(ws)).blob == b"after"
+

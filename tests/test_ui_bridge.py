@@ -1,0 +1,189 @@
+"""The app's bridge without a window: its trio thread connects to a real hub on loopback,
+carries out the UI's commands and reports back through the notice queue."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import trio
+
+from gossip.client import events as ev
+from gossip.client.profile import Profile
+from gossip.client.session import LoginFailed, SendChat
+from gossip.client.transport import ConnectionLost, HubUnreachable
+from gossip.crypto import HubKeyChanged, Identity, safety_number
+from gossip.crypto.pins import Trust
+from gossip.ui import commands as cmd
+from gossip.ui import notices as nt
+from gossip.ui.bridge import Bridge, NoticeQueue
+from gossip.ui.keeper import ReconnectMachine, ending_of, retry_delay
+
+from .conftest import PASSWORD
+
+NOTICE_TIMEOUT = 20.0
+
+
+@pytest.fixture
+async def bridge():
+    bridge = Bridge(retry_base=0.05)
+    await trio.to_thread.run_sync(bridge.start)
+    yield bridge
+    assert await trio.to_thread.run_sync(bridge.stop)
+
+
+async def next_notice(bridge: Bridge, kind: type,
+                      predicate: Callable[[object], bool] = lambda n: True) -> object:
+    """The next notice of this kind (others are skipped), within a bound."""
+    with trio.fail_after(NOTICE_TIMEOUT):
+        while True:
+            notice = await trio.to_thread.run_sync(bridge.notices.get, NOTICE_TIMEOUT,
+                                                   abandon_on_cancel=True)
+            if isinstance(notice, kind) and predicate(notice):
+                return notice
+
+
+def login(hub, profile_dir: Path, user: str = "you", password: str = PASSWORD) -> cmd.Connect:
+    return cmd.Connect("127.0.0.1", hub.port, user, password, profile_dir)
+
+
+async def test_the_bridge_goes_online_and_a_message_reaches_another_client(
+        bridge, hub, connect, tmp_path):
+    bob = await connect("bob")
+    bridge.post(login(hub, tmp_path / "you"))
+    online = await next_notice(bridge, nt.Online)
+    assert [m.user for m in online.state.members] == ["bob", "you"]
+    latency = await next_notice(bridge, nt.LatencyMeasured)  # measured as soon as online
+    assert latency.seconds is not None and latency.seconds >= 0
+    bridge.post(cmd.SendMessage("general", "hi bob", 60))
+    sent = (await next_notice(bridge, nt.MessageSent)).message
+    got = (await bob.next_event(ev.MessageReceived)).message
+    assert (got.id, got.sender, got.text, got.verified) == (sent.id, "you", "hi bob", True)
+
+
+async def test_a_message_from_another_client_arrives_for_the_ui(bridge, hub, connect, tmp_path):
+    bob = await connect("bob")
+    bridge.post(login(hub, tmp_path / "you"))
+    await next_notice(bridge, nt.Online)
+    await bob.next_event(ev.MemberJoined, lambda e: e.user == "you")
+    await bob.session.ref.ask(SendChat("random", "hello you", 60))
+    got = await next_notice(bridge, ev.MessageReceived)
+    assert (got.message.sender, got.message.channel, got.message.text) == (
+        "bob", "random", "hello you")
+
+
+async def test_commands_the_session_would_crash_on_are_refused_and_it_lives_on(
+        bridge, hub, tmp_path):
+    bridge.post(login(hub, tmp_path / "you"))
+    await next_notice(bridge, nt.Online)
+    for command, reason in [
+        (cmd.SendMessage("nowhere", "hi", 60), "no channel #nowhere"),
+        (cmd.SendMessage("general", "   ", 60), "the message is empty"),
+        (cmd.AcceptKey("bob"), "no changed key is waiting for bob"),
+        (cmd.VerifyKey("bob"), "no key is pinned for bob"),
+        (cmd.ComputeSafetyNumber("bob"), "bob is not online"),
+    ]:
+        bridge.post(command)
+        failed = await next_notice(bridge, nt.CommandFailed)
+        assert reason in failed.reason
+    bridge.post(cmd.SendMessage("general", "still here", 60))
+    assert (await next_notice(bridge, nt.MessageSent)).message.text == "still here"
+
+
+async def test_a_dropped_connection_is_reconnected_and_shown_as_such(
+        bridge, hub, connect, tmp_path):
+    bridge.post(login(hub, tmp_path / "you"))
+    await next_notice(bridge, nt.Online)
+    # The same user signing in elsewhere makes the hub drop our connection.
+    await connect("you", profile=Profile.open("you", tmp_path / "elsewhere"))
+    reconnecting = await next_notice(bridge, nt.Reconnecting)
+    assert reconnecting.attempt == 1 and reconnecting.delay == pytest.approx(0.05)
+    again = await next_notice(bridge, nt.Connecting)
+    assert again.attempt == 1
+    online = await next_notice(bridge, nt.Online)
+    assert "you" in [m.user for m in online.state.members]
+
+
+async def test_a_wrong_password_fails_for_good(bridge, hub, tmp_path):
+    bridge.post(login(hub, tmp_path / "you", password="wrong"))
+    failed = await next_notice(bridge, nt.ConnectFailed)
+    assert failed.kind == "login" and "wrong password" in failed.reason
+
+
+async def test_an_unreachable_hub_fails_on_the_first_try(bridge, tmp_path):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    bridge.post(cmd.Connect("127.0.0.1", port, "you", "pw", tmp_path / "you"))
+    failed = await next_notice(bridge, nt.ConnectFailed)
+    assert failed.kind == "unreachable" and str(port) in failed.reason
+
+
+async def test_safety_numbers_match_what_the_other_side_computes(bridge, hub, connect, tmp_path):
+    bob = await connect("bob")
+    bridge.post(login(hub, tmp_path / "you"))
+    online = await next_notice(bridge, nt.Online)
+    bridge.post(cmd.ComputeSafetyNumber("bob"))
+    ready = await next_notice(bridge, nt.SafetyNumberReady)
+    assert ready.number == safety_number("bob", bob.profile.identity.fingerprint, "you",
+                                         online.own_fingerprint)
+    assert ready.trust is Trust.NEW
+
+
+async def test_a_changed_key_is_reported_and_can_be_accepted(bridge, hub, connect, tmp_path):
+    Profile.open("you", tmp_path / "you").pins.check("bob", Identity.generate("bob").fingerprint)
+    await connect("bob")
+    bridge.post(login(hub, tmp_path / "you"))
+    changed = await next_notice(bridge, ev.KeyChanged)
+    assert changed.user == "bob"
+    await next_notice(bridge, nt.Online)
+    bridge.post(cmd.VerifyKey("bob"))
+    assert "accept the new key first" in (await next_notice(bridge, nt.CommandFailed)).reason
+    bridge.post(cmd.AcceptKey("bob"))
+    assert (await next_notice(bridge, nt.TrustUpdated)).trust is Trust.PINNED
+    bridge.post(cmd.VerifyKey("bob"))
+    assert (await next_notice(bridge, nt.TrustUpdated)).trust is Trust.VERIFIED
+
+
+async def test_disconnecting_leaves_the_hub_politely(bridge, hub, connect, tmp_path):
+    bob = await connect("bob")
+    bridge.post(login(hub, tmp_path / "you"))
+    await next_notice(bridge, nt.Online)
+    bridge.post(cmd.Disconnect())
+    await next_notice(bridge, nt.Offline)
+    assert (await bob.next_event(ev.MemberLeft)).user == "you"
+
+
+async def test_call_controls_answer_with_a_view_that_says_calls_are_not_there_yet(bridge):
+    bridge.post(cmd.JoinCall("general"))
+    view = (await next_notice(bridge, nt.CallChanged)).view
+    assert not view.available and not view.joined and "not in the app yet" in view.unavailable_reason
+
+
+def test_a_ui_that_falls_behind_is_told_to_fetch_a_fresh_state():
+    queue = NoticeQueue(size=2)
+    for seconds in (1.0, 2.0, 3.0, 4.0):
+        queue.put(nt.LatencyMeasured(seconds))
+    assert queue.drain(10) == [nt.LatencyMeasured(1.0), nt.LatencyMeasured(2.0),
+                               nt.NoticesLost(2)]
+    assert queue.drain(10) == []
+
+
+def test_reconnect_policy():
+    assert [retry_delay(n) for n in (1, 2, 3, 6, 7, 20)] == [1, 2, 4, 30, 30, 30]
+    machine = ReconnectMachine()
+    machine.send("lost")  # the first attempt failing goes back to the connect screen
+    assert machine.phase == "stopped"
+    machine = ReconnectMachine()
+    for event, phase in [("synced", "online"), ("lost", "waiting"), ("resume", "retrying"),
+                         ("lost", "waiting"), ("resume", "retrying"), ("synced", "online"),
+                         ("refused", "stopped")]:
+        machine.send(event)
+        assert machine.phase == phase
+    assert ending_of(LoginFailed("auth", "no"), False).permanent
+    assert ending_of(HubKeyChanged("h", 1, "AA", "BB", ""), False).kind == "hub_key"
+    assert not ending_of(HubUnreachable("down"), False).permanent
+    assert ending_of(ConnectionLost("gone"), False).kind == "lost"
+    assert ending_of(None, True).kind == "left"
