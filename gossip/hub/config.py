@@ -33,6 +33,15 @@ class Limits:
     # catches up); a bounded queue per connection means one slow reader stalls nobody else.
     outbox_frames: int = 512
     max_connections: int = 10_000
+    max_connections_per_address: int = 64
+    # Frames per second a connection may send (token bucket: the rate, and a burst on top).
+    frames_per_second: float = 50.0
+    frame_burst: int = 200
+    # The hub pings every `keepalive_interval` s; no pong within `keepalive_timeout` s, or no
+    # frame at all for `idle_timeout` s, and the connection is closed (the client reconnects).
+    keepalive_interval: float = 20.0
+    keepalive_timeout: float = 20.0
+    idle_timeout: float = 600.0
     # A call is a full mesh: each member sends its audio to every other one.
     max_call_members: int = 8
     # Failed logins from one address make the next refusal wait longer (up to the cap).

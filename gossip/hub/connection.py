@@ -8,7 +8,8 @@ sends, the worst outcome is that this one connection is closed with a reason.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Callable
 
 import trio
@@ -26,6 +27,7 @@ from gossip.wire import (
 )
 
 from .config import HubConfig
+from .ratelimit import TokenBucket
 from .registry import Registry
 from .throttle import LoginThrottle
 
@@ -50,6 +52,7 @@ class HubContext:
     throttle: LoginThrottle
     tap: FrameTap | None = None
     connections: int = 0
+    by_host: Counter[str] = field(default_factory=Counter)
 
 
 class Disconnect(Exception):
@@ -62,9 +65,11 @@ class Disconnect(Exception):
 
 
 class ConnectionActor(Actor):
-    def __init__(self, stream: trio.abc.Stream, address: str, hub: HubContext) -> None:
+    def __init__(self, stream: trio.abc.Stream, address: str, hub: HubContext, *,
+                 host: str = "") -> None:
         self._stream = stream
         self.address = address
+        self._host = host
         self._hub = hub
         self._limits = hub.config.limits
         self.user = ""
@@ -75,6 +80,7 @@ class ConnectionActor(Actor):
         self._outbox_send, self._outbox_receive = trio.open_memory_channel[bytes](
             self._limits.outbox_frames)
         self._ws: WebSocketConnection | None = None
+        self._bucket = TokenBucket(self._limits.frames_per_second, self._limits.frame_burst)
         self._cancel = trio.CancelScope()
         self._kicked: Disconnect | None = None
 
@@ -112,6 +118,7 @@ class ConnectionActor(Actor):
         log.info("open %s", self.address)
         ending: Disconnect | None = None
         self._hub.connections += 1
+        self._hub.by_host[self._host] += 1
         try:
             async with trio.open_nursery() as nursery:
                 with self._cancel:
@@ -125,6 +132,9 @@ class ConnectionActor(Actor):
         finally:
             await self._abort()
             self._hub.connections -= 1
+            self._hub.by_host[self._host] -= 1
+            if not self._hub.by_host[self._host]:
+                del self._hub.by_host[self._host]
             if self.user and self._handshake.finished:
                 self._hub.registry.leave(self)
             self._outbox_send.close()
@@ -141,6 +151,7 @@ class ConnectionActor(Actor):
                     max_message_size=self._limits.max_frame_bytes)
                 self._ws = await request.accept()
                 nursery.start_soon(self._write_outbox)
+                nursery.start_soon(self._keep_alive)
                 await self._log_in()
         except trio.TooSlowError:
             actions = self._handshake.handle("timeout")
@@ -304,7 +315,16 @@ class ConnectionActor(Actor):
     # -- I/O -------------------------------------------------------------------------------
     async def _receive(self) -> Frame:
         assert self._ws is not None
-        data = await self._ws.get_message()
+        while True:
+            with trio.move_on_after(self._limits.idle_timeout) as idle:
+                data = await self._ws.get_message()
+            if idle.cancelled_caught:
+                raise Disconnect("idle", f"nothing received for {self._limits.idle_timeout:g} s")
+            if self._bucket.take():
+                break
+            # Over the rate: this frame is refused, the connection stays; a client that keeps
+            # flooding fills its own outbox with refusals and is disconnected as too slow.
+            self._refuse("rate", f"more than {self._limits.frames_per_second:g} frames a second")
         if isinstance(data, str):
             raise Disconnect("malformed", "frames are binary")
         self._tap("in", data)
@@ -323,6 +343,21 @@ class ConnectionActor(Actor):
                 await self._ws.send_message(data)
         except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
             self._cancel.cancel()
+
+    async def _keep_alive(self) -> None:
+        """Ping now and then: a peer that vanished without closing (a dead network, a
+        suspended laptop) is noticed within interval + timeout seconds and let go."""
+        assert self._ws is not None
+        while True:
+            await trio.sleep(self._limits.keepalive_interval)
+            with trio.move_on_after(self._limits.keepalive_timeout) as scope:
+                try:
+                    await self._ws.ping()
+                except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
+                    return
+            if scope.cancelled_caught:
+                self.kick("timeout", "no answer to keepalive")
+                return
 
     async def _close(self, ending: Disconnect | None) -> None:
         """Say why (if we are the ones ending it), then close; bounded so a dead peer

@@ -56,9 +56,14 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
     numbers = itertools.count(1)
 
     async def accept(stream: trio.SocketStream) -> None:
-        address = _describe(stream)
+        address, host = _describe(stream)
         if context.connections >= config.limits.max_connections:
             log.warning("refuse %s: %d connections already", address, context.connections)
+            await trio.aclose_forcefully(stream)
+            return
+        if context.by_host[host] >= config.limits.max_connections_per_address:
+            log.warning("refuse %s: %d connections from that address already", address,
+                        context.by_host[host])
             await trio.aclose_forcefully(stream)
             return
         wrapped: trio.abc.Stream = stream
@@ -66,7 +71,7 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
             wrapped = trio.SSLStream(stream, ssl_context, server_side=True)
 
         def make() -> ConnectionActor:
-            return ConnectionActor(wrapped, address, context)
+            return ConnectionActor(wrapped, address, context, host=host)
 
         await supervisor.start_child(
             ChildSpec(f"conn-{next(numbers)}", make, restart=Restart.TEMPORARY))
@@ -99,9 +104,10 @@ async def _accept_loop(listener: trio.SocketListener,
             await accept(stream)
 
 
-def _describe(stream: trio.SocketStream) -> str:
+def _describe(stream: trio.SocketStream) -> tuple[str, str]:
+    """("host:port", "host") of the peer."""
     try:
         host, port = stream.socket.getpeername()[:2]
-        return f"{host}:{port}"
+        return f"{host}:{port}", str(host)
     except OSError:
-        return "unknown"
+        return "unknown", "unknown"
