@@ -133,6 +133,8 @@ class WebSocketClient:
         self._fragments: list[bytes] = []
         self._closed = False
         self.close_code: int | None = None
+        # Pongs go out from the reading task while another task may be sending.
+        self._send_lock = trio.Lock()
 
     @classmethod
     async def connect(cls, host: str, port: int, *, tls: bool,
@@ -183,7 +185,8 @@ class WebSocketClient:
         stream = int.from_bytes((mask * (size // 4 + 1))[:size], "little")
         body = (int.from_bytes(payload, "little") ^ stream).to_bytes(size, "little")
         try:
-            await self._stream.send_all(header + mask + body)
+            async with self._send_lock:
+                await self._stream.send_all(header + mask + body)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise WebSocketClosed("the connection broke") from exc
 
@@ -254,7 +257,8 @@ class WebSocketClient:
 
     async def _send_control(self, opcode_byte: int, payload: bytes) -> None:
         mask = b"\x00\x00\x00\x00"  # a zero mask leaves the (tiny) payload as it is
-        await self._stream.send_all(bytes([opcode_byte, 0x80 | len(payload)]) + mask + payload)
+        async with self._send_lock:
+            await self._stream.send_all(bytes([opcode_byte, 0x80 | len(payload)]) + mask + payload)
 
     async def aclose(self) -> None:
         """Say goodbye if the stream still works, then close it without waiting for a reply."""

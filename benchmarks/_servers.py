@@ -43,8 +43,7 @@ class ServerSpec:
     # The level `python -m gossip.hub` logs at (INFO); records go to os.devnull, so their
     # formatting is paid for but no terminal slows the hub down.
     log_level: str = "INFO"
-    outbox_frames: int = Limits().outbox_frames
-    max_connections: int = Limits().max_connections
+    limits: Limits = Limits()  # the bare server takes only outbox_frames from it
     file_limit: int = 4096
 
     @property
@@ -122,14 +121,13 @@ def _child_main(spec: ServerSpec, conn: Connection) -> None:
 async def _serve(spec: ServerSpec, conn: Connection) -> None:
     async with trio.open_nursery() as nursery:
         if spec.kind == "hub":
-            limits = Limits(outbox_frames=spec.outbox_frames, max_connections=spec.max_connections)
             config = HubConfig(name="bench", port=0, password=PASSWORD, tls=spec.tls,
-                               data_dir=Path(spec.data_dir), limits=limits)
+                               data_dir=Path(spec.data_dir), limits=spec.limits)
             hub = await nursery.start(serve_hub, config)
             conn.send((hub.port, hub.fingerprint))
             members = hub.registry.members
         else:
-            bare = BareBroadcastServer(spec.outbox_frames)
+            bare = BareBroadcastServer(spec.limits.outbox_frames)
             ssl_context = None
             if spec.tls:
                 certificate = load_or_create_hub_certificate(Path(spec.data_dir), "bench")

@@ -4,8 +4,9 @@ whole hub under 1 GiB at 10,000), and what each login costs the hub in CPU.
 Light clients (benchmarks/_loadclient.py) log in for real (TLS, SPAKE2, one OpenPGP public key
 per user, generated once and cached) and then stay idle; the hub's resident memory is read
 from /proc (Linux) after a full garbage collection in the hub, at several connection counts.
-`--synced` makes every client also take the key snapshot, as a real client does (every join
-is then announced to every member: far fewer connections are practical).
+Each client reads (and so answers the hub's keepalive pings) but sends nothing. `--synced`
+makes every client also take the key snapshot, as a real client does (every join is then
+announced to every member: far fewer connections are practical).
 Run: python benchmarks/idle.py [--quick] [--synced] [--plain]
 """
 
@@ -26,6 +27,8 @@ from _loadclient import (
     raise_file_limit,
 )
 from _servers import PASSWORD, ServerProcess, ServerSpec
+
+from gossip.hub import Limits
 
 MIB = 1024 * 1024
 TARGET_BYTES = 1024 * MIB
@@ -49,7 +52,8 @@ async def measure(server: ServerProcess, keys: list[PoolKey], steps: list[int], 
     failures: list[str] = []
 
     async def drain(member: HubMember) -> None:
-        # A synced member is sent every later join; reading keeps it from being "slow".
+        # Reading answers the hub's keepalive pings, and keeps a synced member (which is sent
+        # every later join) from falling behind.
         try:
             while True:
                 for data in await member.ws.receive_batch():
@@ -74,8 +78,7 @@ async def measure(server: ServerProcess, keys: list[PoolKey], steps: list[int], 
                             "127.0.0.1", server.port, key, PASSWORD, tls=spec.tls,
                             binding=binding, sync=synced)
                     members.append(member)
-                    if synced:
-                        nursery.start_soon(drain, member)
+                    nursery.start_soon(drain, member)
 
                 with trio.fail_after(_STEP_LIMIT):
                     async with trio.open_nursery() as logins:
@@ -130,8 +133,11 @@ def main() -> None:
     print(f"{len(keys):,} public keys ready in {time.perf_counter() - started:.0f} s "
           f"(cached for later runs)", flush=True)
     with tempfile.TemporaryDirectory() as workdir:
-        spec = ServerSpec("hub", not args.plain, workdir, file_limit=top + 256,
-                          max_connections=max(10_000, top + 16))
+        # The hub's defaults but: all clients come from 127.0.0.1, and 10,000 logins take
+        # longer than the idle timeout (nothing is sent after login; pongs do not count).
+        limits = Limits(max_connections=max(10_000, top + 16),
+                        max_connections_per_address=top + 16, idle_timeout=24 * 3600.0)
+        spec = ServerSpec("hub", not args.plain, workdir, file_limit=top + 256, limits=limits)
         with ServerProcess(spec) as server:
             try:
                 points = trio.run(functools.partial(measure, synced=args.synced), server, keys, steps)

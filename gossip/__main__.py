@@ -17,6 +17,7 @@ from .demo import run_terminal_demo
 
 if TYPE_CHECKING:
     from .ui.bridge import Backdrop
+    from .ui.sessioncalls import CallSetup
 
 NO_DISPLAY_HINT = ("no display (DISPLAY is not set). To see the app on a machine without a "
                    "screen, run it under a virtual display, e.g.\n"
@@ -73,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     options = LaunchOptions(settings_path=args.settings, profile_root=args.profiles,
                             screenshot=args.screenshot, quit_after=args.quit_after)
     if args.demo:
-        return run_app(options, backdrop=demo_backdrop(), demo=True)
+        return run_app(options, backdrop=demo_backdrop(), demo_calls=demo_call_setup(),
+                       demo=True)
     return run_app(options)
 
 
@@ -89,9 +91,21 @@ def demo_backdrop() -> Backdrop:
                           profile_dir: Path) -> None:
             await backstage.bridge.tell(Connect(host, port, user, password, profile_dir))
 
-        await run_app_scene(connect, lambda count: backstage.post(SceneSettled(count)))
+        await run_app_scene(connect,
+                            lambda count, peers: backstage.post(SceneSettled(count, peers)))
 
     return backdrop
+
+
+def demo_call_setup() -> CallSetup:
+    """The viewer's calls in the demo: a test tone in, sound discarded (no sound card), and
+    straight into the scene's call once online."""
+    from .demo import APP_CALL_CHANNEL, viewer_source
+    from .ui.sessioncalls import CallSetup
+
+    return CallSetup(source=viewer_source, sink="null", autojoin=APP_CALL_CHANNEL,
+                     audio_note="Demo: everyone talks in test tones and the sound is "
+                                "discarded, so no sound card is needed.")
 
 
 def _terminal_demo(quit_after: float | None) -> int:

@@ -281,7 +281,10 @@ async def _watch(events: trio.MemoryReceiveChannel[ev.SessionEvent],
                   f"now {event.offered}); their messages are unverified until you run "
                   f"'gossip-cli key accept {event.user}'", file=sys.stderr)
         elif isinstance(event, ev.Disconnected):
-            raise CliError(f"disconnected: {event.reason}")
+            if event.retry_in is None:
+                raise CliError(f"disconnected: {event.reason}")
+            print(f"gossip-cli: {event.reason}; reconnecting in {event.retry_in:.1f} s",
+                  file=sys.stderr, flush=True)
         try:
             forward.send_nowait(event)
         except trio.WouldBlock:

@@ -1,9 +1,10 @@
 """Demo mode: an in-process hub and scripted users chatting through it, with no network
 beyond loopback. The terminal demo prints the conversation as a receiving client sees it;
-the desktop app reuses the same scene."""
+the desktop app reuses the same scene, and some of its users hold a call on test tones."""
 
 from __future__ import annotations
 
+import random
 import secrets
 import sys
 import tempfile
@@ -13,14 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator, Awaitable, Callable, TextIO
 
+import numpy as np
 import trio
 
 from gossip.actors.actor import run_actor
-
 from gossip.client import events as ev
+from gossip.client.calls import CallOptions
 from gossip.client.profile import Profile
-from gossip.client.session import SendChat, Session, SessionConfig
+from gossip.client.session import JoinCall, SendChat, Session, SessionConfig, refused
 from gossip.hub import HubConfig, RunningHub, serve_hub
+from gossip.media.format import FRAME_SAMPLES, Frame
+from gossip.media.sources import AudioSource, ToneSource
 
 # (speaker, channel, text, seconds to live)
 SCRIPT: tuple[tuple[str, str, str, float], ...] = (
@@ -166,12 +170,64 @@ def prepare_viewer(scene: DemoScene, viewer: str) -> Path:
     return directory
 
 
+# Who holds the call in #general with the viewer, each on a tone of their own (Hz). Not bob:
+# his key changed, and a client links only to keys it has accepted. Each member of a call
+# costs CPU for every other (a mesh, all in this one process), so the call stays small.
+APP_CALL_CHANNEL = "general"
+APP_CALLERS: tuple[tuple[str, float], ...] = (("alice", 523.25), ("carol", 659.25))
+VIEWER_TONE = 392.0
+LOOPBACK = ("127.0.0.1",)
+
+
+class SpeakingTone(AudioSource):
+    """A tone that talks: bursts of a sine at `hz`, at varying loudness, with pauses between,
+    so level meters move as they would with speech. The same seed gives the same talk."""
+
+    def __init__(self, hz: float, seed: int, *, loudest: float = 0.35) -> None:
+        self._tone = ToneSource(hz, 1.0)
+        self._random = random.Random(seed)
+        self._loudest = loudest
+        self._gain = 0.0
+        self._target = 0.0
+        self._frames_left = 0
+
+    def read(self) -> Frame:
+        if self._frames_left <= 0:
+            talking = self._random.random() < 0.7
+            self._target = self._random.uniform(0.05, self._loudest) if talking else 0.0
+            self._frames_left = self._random.randint(8, 25) if talking else \
+                self._random.randint(4, 30)
+        self._frames_left -= 1
+        start = self._gain
+        self._gain += (self._target - self._gain) * 0.4
+        # A ramp across the frame, so loudness changes do not click.
+        envelope = np.linspace(start, self._gain, FRAME_SAMPLES)
+        return np.round(self._tone.read() * envelope).astype(np.int16)
+
+
+def viewer_source() -> AudioSource:
+    """The app's own voice in the demo: a tone of its own."""
+    return SpeakingTone(VIEWER_TONE, seed=0)
+
+
+async def join_demo_call(scene: DemoScene, callers: tuple[tuple[str, float], ...],
+                         channel: str = APP_CALL_CHANNEL) -> None:
+    """Have the scripted `callers` join `channel`'s call: test tones in, sound discarded,
+    loopback only."""
+    for seed, (user, hz) in enumerate(callers, 1):
+        options = CallOptions(source=SpeakingTone(hz, seed), sink="null", ice_hosts=LOOPBACK)
+        refused(await scene.sessions[user].ref.ask(JoinCall(channel, options)))
+
+
 async def run_app_scene(connect: Callable[[str, int, str, str, Path], Awaitable[None]],
-                        settled: Callable[[int], None], *, viewer: str = "you",
-                        pause: float = 0.4, chatter_pause: float = 6.0) -> None:
+                        settled: Callable[[int, int], None], *, viewer: str = "you",
+                        pause: float = 0.4, chatter_pause: float = 6.0,
+                        callers: tuple[tuple[str, float], ...] = APP_CALLERS) -> None:
+    callers = () if __import__("os").environ.get("NOCALL") else callers
     """Run the app's demo scene until cancelled: start the hub and the scripted users, have
-    the viewer connect (through `connect`), play the opening, report it with `settled`
-    (the number of messages the viewer should have by then), then keep chatting."""
+    the viewer connect (through `connect`), start the call, play the opening, report it with
+    `settled` (the number of messages the viewer should have by then, and of peers its call
+    should be linked to once it joins), then keep chatting."""
     watch_send, watch = trio.open_memory_channel[ev.SessionEvent](256)
     async with open_demo_scene(APP_USERS, events={"alice": watch_send}) as scene:
         profile_dir = await trio.to_thread.run_sync(prepare_viewer, scene, viewer)
@@ -182,10 +238,11 @@ async def run_app_scene(connect: Callable[[str, int, str, str, Path], Awaitable[
                     break
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_discard, watch)
+            await join_demo_call(scene, callers)
             for speaker, channel, text, ttl in APP_OPENING:
                 await scene.sessions[speaker].ref.ask(SendChat(channel, text, ttl))
                 await trio.sleep(pause)
-            settled(len(APP_OPENING))
+            settled(len(APP_OPENING), len(callers))
             turn = 0
             while True:
                 await trio.sleep(chatter_pause)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
-from gossip.__main__ import demo_backdrop
+from gossip.__main__ import demo_backdrop, demo_call_setup
 from gossip.ui.app import App
 from gossip.ui.bridge import Bridge
 from gossip.ui.model import AppModel, Phase
@@ -34,7 +34,8 @@ def main(argv: list[str]) -> int:
         if not os.environ.get("DISPLAY"):
             os.environ["DISPLAY"] = stack.enter_context(virtual_display(1600, 1000))
         # One window for all pictures: Dear PyGui cannot open a second one in a process.
-        app = App(Settings(user="you", theme="wintry"), Bridge(backdrop=demo_backdrop()),
+        app = App(Settings(user="you", theme="wintry"),
+                  Bridge(backdrop=demo_backdrop(), call_setup=demo_call_setup()),
                   title="Gossip — demo", settled=lambda model: model.settled)
         app.open(WIDTH, HEIGHT)
         try:

@@ -3,7 +3,7 @@ bounded outbox is full the hub disconnects it with the "slow" error frame."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -21,10 +21,11 @@ from gossip.wire import (
 from .conftest import PASSWORD
 
 OUTBOX = 8
-BLOB = 16 * 1024
-# Enough 16 KiB messages to fill the kernel's buffers on both sides of the stalled socket
-# (its receive buffer is shrunk to a few KiB) and then the outbox, many times over.
-MESSAGES = 300
+BLOB = 64 * 1024
+# 9 MiB: more than the kernel buffers on both sides of the stalled socket can hold (its
+# receive buffer is shrunk to a few KiB; Linux grows a send buffer to 4 MiB at most), plus the
+# outbox. Fewer messages than Limits.frame_burst, so the sender's rate limit never kicks in.
+MESSAGES = 150
 
 
 @pytest.fixture
@@ -73,9 +74,18 @@ async def _next_message(ws: WebSocketConnection) -> Message:
             return frame
 
 
-async def test_a_reader_that_never_reads_stalls_nobody_and_is_told_it_is_slow(
-    nursery: trio.Nursery, hub: RunningHub, autojump_clock: trio.testing.MockClock,
-) -> None:
+@dataclass
+class StalledReaderStory:
+    """What the stalled member found when it finally read, and the others still connected."""
+
+    before: list[int]  # message numbers read before the refusal
+    refusal: Error | None
+    after: list[int]  # message numbers read after it
+    fast: dict[str, WebSocketConnection]
+    alice: WebSocketConnection
+
+
+async def _stalled_reader_story(nursery: trio.Nursery, hub: RunningHub) -> StalledReaderStory:
     fast = {user: await _log_in(nursery, hub, user) for user in ("bob", "carol")}
     stalled = await _log_in(nursery, hub, "slow", receive_buffer=4096)
     alice = await _log_in(nursery, hub, "alice")
@@ -91,30 +101,47 @@ async def test_a_reader_that_never_reads_stalls_nobody_and_is_told_it_is_slow(
                 message = await _next_message(ws)
             assert (message.sender, message.blob) == ("alice", blob)
 
-    # Now the stalled member reads what was queued for it before it fell too far behind: an
-    # unbroken run from the first message, cut short, then the reason, then the close.
-    received: list[int] = []
-    refusal: Error | None = None
+    # Now the stalled member reads whatever reached it before the hub gave up on it.
+    story = StalledReaderStory([], None, [], fast, alice)
     with trio.fail_after(30):
         try:
             while True:
                 frame = decode_frame(await stalled.get_message())
                 if isinstance(frame, Message):
-                    if refusal is not None: print("after refusal", int.from_bytes(frame.blob[:4], "big"))
-                    received.append(int.from_bytes(frame.blob[:4], "big"))
+                    number = int.from_bytes(frame.blob[:4], "big")
+                    (story.before if story.refusal is None else story.after).append(number)
                 elif isinstance(frame, Error):
-                    refusal = frame
+                    story.refusal = frame
         except ConnectionClosed:
             pass
     await trio.testing.wait_all_tasks_blocked()  # the hub finishes closing its side
-    assert refusal is not None and refusal.code == "slow"
+    return story
+
+
+async def test_a_reader_that_never_reads_stalls_nobody_and_is_told_it_is_slow(
+    nursery: trio.Nursery, hub: RunningHub, autojump_clock: trio.testing.MockClock,
+) -> None:
+    story = await _stalled_reader_story(nursery, hub)
+
+    assert story.refusal is not None and story.refusal.code == "slow"
+    # An unbroken run from the first message, cut short: the rest of its outbox was dropped.
+    received = story.before + story.after
     assert received == list(range(len(received)))
-    assert OUTBOX <= len(received) < MESSAGES
+    assert len(received) < MESSAGES - OUTBOX
     assert not hub.registry.online("slow")
     assert hub.registry.members() == ["alice", "bob", "carol"]
 
     # The others carry on as before.
-    await alice.send_message(Message(channel="general", blob=b"after").encode())
-    for ws in fast.values():
+    await story.alice.send_message(Message(channel="general", blob=b"after").encode())
+    for ws in story.fast.values():
         assert (await _next_message(ws)).blob == b"after"
 
+
+@pytest.mark.xfail(strict=True, reason="the writer sends the frame it was blocked on, and "
+                   "may take the next from the outbox, after the refusal")
+async def test_the_slow_refusal_is_the_last_frame(
+    nursery: trio.Nursery, hub: RunningHub, autojump_clock: trio.testing.MockClock,
+) -> None:
+    story = await _stalled_reader_story(nursery, hub)
+    assert story.refusal is not None
+    assert story.after == []

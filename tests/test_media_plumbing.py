@@ -98,7 +98,7 @@ def test_ice_hosts_replace_the_interface_list_only_when_set() -> None:
     async def chosen() -> list[str]:
         async def inner() -> list[str]:
             return aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False)
-        return await icehosts.gather_with_hosts(["127.0.0.1", "::1"], inner())
+        return await icehosts.gather_with_hosts(["127.0.0.1", "::1"], inner)
 
     assert asyncio.run(chosen()) == ["127.0.0.1"]  # and IPv6 left out when not wanted
     assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == default

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Self
 
@@ -29,26 +30,61 @@ from gossip.ui.app import App
 from gossip.ui.bridge import Bridge
 from gossip.ui.model import Phase
 from gossip.ui.screenshot import summarize_png
+from gossip.ui.sessioncalls import CallSetup
 from gossip.ui.settings import Settings
 from gossip.ui.toasts import ToastBoard
 from gossip.ui.virtual_display import virtual_display
 
 PASSWORD = "s3cret"
 WAIT = 20.0
+APP_TONE = 440.0  # what the app's user says in a call: a test tone (no sound card in tests)
+
+# Dear PyGui 2.3 crashes (in its GLFW cursor callback) when a second viewport is created in
+# the same process, so every test module that needs the window shares this one, on one
+# virtual display; both last until the test session ends. Each test connects the window to
+# a hub of its own.
+_shared: dict[str, Any] = {}
 
 
-@pytest.fixture(scope="module")
-def display():
-    with virtual_display(1280, 800) as name:
+def shared_display(config: pytest.Config) -> str:
+    if "display" not in _shared:
+        stack = ExitStack()
+        name = stack.enter_context(virtual_display(1280, 800))
         previous = os.environ.get("DISPLAY")
         os.environ["DISPLAY"] = name
-        try:
-            yield name
-        finally:
+
+        def restore() -> None:
             if previous is None:
                 os.environ.pop("DISPLAY", None)
             else:
                 os.environ["DISPLAY"] = previous
+            stack.close()
+
+        config.add_cleanup(restore)
+        _shared["display"] = name
+    return str(_shared["display"])
+
+
+def shared_window(config: pytest.Config, profiles: Path) -> App:
+    if "window" not in _shared:
+        calls = CallSetup(source=f"tone:{APP_TONE:g}", sink="null")
+        app = App(Settings(user="you", host="127.0.0.1"),
+                  Bridge(retry_base=0.1, call_setup=calls), profile_root=profiles)
+        app.open(width=1240, height=800)
+
+        def close() -> None:
+            if app.bridge.running:
+                app.close()
+
+        config.add_cleanup(close)  # before the display goes: cleanups run last-in first-out
+        _shared["window"] = app
+    window: App = _shared["window"]
+    return window
+
+
+@pytest.fixture(scope="module")
+def display(pytestconfig):
+    return shared_display(pytestconfig)
 
 
 class PeerWorld:
@@ -138,16 +174,9 @@ def world(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def window(display, tmp_path_factory):
-    """One app for the module: Dear PyGui 2.3 crashes (in its GLFW cursor callback) when a
-    second viewport is created in the same process, so tests share the window and each
-    connects it to a hub of its own."""
-    app = App(Settings(user="you", host="127.0.0.1"), Bridge(retry_base=0.1),
-              profile_root=tmp_path_factory.mktemp("profiles"))
-    app.open(width=1240, height=800)
-    yield app
-    if app.bridge.running:
-        app.close()
+def window(display, pytestconfig, tmp_path_factory):
+    """The one window (see `shared_window`)."""
+    return shared_window(pytestconfig, tmp_path_factory.mktemp("profiles"))
 
 
 @pytest.fixture

@@ -156,10 +156,16 @@ async def test_disconnecting_leaves_the_hub_politely(bridge, hub, connect, tmp_p
     assert (await bob.next_event(ev.MemberLeft)).user == "you"
 
 
-async def test_call_controls_answer_with_a_view_that_says_calls_are_not_there_yet(bridge):
-    bridge.post(cmd.JoinCall("general"))
+async def test_the_call_side_reports_itself_and_needs_a_connection_to_join(bridge):
     view = (await next_notice(bridge, nt.CallChanged)).view
-    assert not view.available and not view.joined and "not in the app yet" in view.unavailable_reason
+    assert view.available and not view.joined
+    bridge.post(cmd.JoinCall("general"))
+    failed = await next_notice(bridge, nt.CommandFailed)
+    assert (failed.what, failed.reason) == ("join the call", "not connected to the hub")
+    bridge.post(cmd.SetMuted(True))  # before a call: the choice for the next one
+    assert (await next_notice(bridge, nt.CallChanged)).view.muted
+    bridge.post(cmd.SetPeerVolume("bob", 3.0))
+    assert "between 0 and 2" in (await next_notice(bridge, nt.CommandFailed)).reason
 
 
 def test_a_ui_that_falls_behind_is_told_to_fetch_a_fresh_state():

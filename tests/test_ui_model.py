@@ -3,6 +3,8 @@ session events as the bridge would send them, and the rows and labels derived fr
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from gossip.client import events as ev
@@ -12,7 +14,7 @@ from gossip.crypto.pins import Trust
 from gossip.ui import formatting as fmt
 from gossip.ui import notices as nt
 from gossip.ui import viewmodel as vm
-from gossip.ui.calls import CallPeer, CallView
+from gossip.ui.calls import CallPeer, CallPhase, CallView
 from gossip.ui.model import AppModel, Phase
 from gossip.ui.shortcuts import action_for, channel_after
 from gossip.ui.toasts import ToastBoard
@@ -181,25 +183,142 @@ def test_safety_dialog_offers_verify_for_a_pinned_key_and_accept_for_a_changed_o
     assert vm.safety_dialog(model) is None
 
 
-def test_call_panel_says_calls_are_not_there_yet_and_disables_its_controls():
-    model = online_model()
+def in_call(*peers: CallPeer, **changes: object) -> CallView:
+    """What the call side reports while we are in #general's call with `peers`."""
+    view = CallView(available=True, unavailable_reason="", channel="general",
+                    phase=CallPhase.IN_CALL, participants=peers, own_level_dbfs=-20.0)
+    return replace(view, **changes)  # type: ignore[arg-type]
+
+
+def test_call_panel_waits_for_the_call_side_then_for_a_connection():
+    model = AppModel()
     panel = vm.call_panel(model)
-    assert not panel.can_join and not panel.controls_enabled
+    assert not panel.can_join and not panel.switches_enabled
     assert panel.status == CallView().unavailable_reason
-    assert panel.input_choices == ("System default",)
-
-
-def test_call_panel_shows_participants_levels_and_in_call_members():
-    model = online_model()
-    view = CallView(available=True, channel="general", participants=(
-        CallPeer("alice", level_dbfs=-30.0, volume=0.8, connected=True),
-        CallPeer("bob")), input_devices=("USB mic",))
-    model.apply(nt.CallChanged(view), NOW)
+    model.apply(nt.CallChanged(CallView(available=True, unavailable_reason="",
+                                        devices_note="No audio devices found")), NOW)
     panel = vm.call_panel(model)
-    assert panel.join_label == "Leave call" and panel.controls_enabled
-    assert [(p.user, p.level, p.level_text) for p in panel.peers] == [
-        ("alice", 0.5, "-30 dBFS"), ("bob", 0.0, "silent")]
-    assert [r.user for r in vm.member_rows(model) if r.in_call] == ["alice", "bob"]
+    assert not panel.can_join and panel.status == "Calls need a connection to the hub."
+    assert panel.input_choices == ("System default",) and not panel.devices_enabled
+    assert panel.devices_note == "No audio devices found"
+    state = SessionState("test hub", "AB" * 32, ("general",), (), ())
+    model.apply(nt.Online("127.0.0.1", 1720, "you", FP["you"], state), NOW)
+    panel = vm.call_panel(model)
+    assert panel.can_join and panel.join_label == "Join call"
+    assert panel.status == "Not in a call. Join to talk in #general."
+    assert panel.switches_enabled and not panel.controls_enabled  # mute is a choice already
+    assert panel.peers == () and panel.own_level == 0.0
+
+
+def test_call_panel_shows_each_peer_with_link_level_and_volume():
+    model = online_model()
+    model.apply(nt.CallChanged(in_call(
+        CallPeer("alice", level_dbfs=-30.0, volume=0.8, connected=True),
+        CallPeer("carol"), CallPeer("dave", failed=True),
+        input_devices=("USB mic",), input_device="USB mic")), NOW)
+    panel = vm.call_panel(model)
+    assert panel.join_label == "Leave call" and panel.can_join and panel.controls_enabled
+    assert panel.status == "In the call in #general with 3 others (1 connected)."
+    assert [(p.user, p.level, p.level_text, p.volume, p.link, p.link_kind)
+            for p in panel.peers] == [
+        ("alice", 0.5, "-30 dBFS", 0.8, "connected", "ok"),
+        ("carol", 0.0, "", 1.0, "connecting…", "waiting"),
+        ("dave", 0.0, "", 1.0, "no audio link", "failed")]
+    assert panel.own_level == pytest.approx(2 / 3) and panel.own_level_text == ""
+    assert panel.input_choices == ("System default", "USB mic")
+    assert panel.input_device == "USB mic" and panel.output_device == "System default"
+    assert [r.user for r in vm.member_rows(model) if r.in_call] == ["you", "alice", "carol",
+                                                                     "dave"]
+
+
+def test_a_peer_whose_key_changed_shows_why_no_link_forms():
+    model = online_model()  # bob's key changed and was not accepted
+    model.apply(nt.CallChanged(in_call(CallPeer("bob"))), NOW)
+    row = vm.call_panel(model).peers[0]
+    assert (row.link, row.link_kind) == ("key changed: check it first", "failed")
+
+
+def test_muted_or_deafened_the_own_meter_rests_and_says_so():
+    model = online_model()
+    model.apply(nt.CallChanged(in_call(muted=True)), NOW)
+    panel = vm.call_panel(model)
+    assert (panel.own_level, panel.own_level_text, panel.muted) == (0.0, "muted", True)
+    assert panel.status == "In the call in #general. Nobody else yet."
+    model.apply(nt.CallChanged(in_call(deafened=True)), NOW)
+    assert vm.call_panel(model).own_level_text == "deafened (and muted)"
+
+
+def test_joining_and_leaving_are_shown_on_the_button():
+    model = online_model()
+    model.apply(nt.CallChanged(in_call(phase=CallPhase.JOINING)), NOW)
+    panel = vm.call_panel(model)
+    assert (panel.join_label, panel.can_join) == ("Leave call", True)
+    assert panel.status == "Joining the call in #general…"
+    model.apply(nt.CallChanged(in_call(phase=CallPhase.LEAVING)), NOW)
+    panel = vm.call_panel(model)
+    assert (panel.join_label, panel.can_join, panel.controls_enabled) == ("Leaving…", False,
+                                                                        False)
+    assert not any(r.in_call for r in vm.member_rows(model))
+
+
+def test_call_events_update_the_roster_before_the_next_report():
+    model = online_model()
+    model.apply(nt.CallChanged(in_call(phase=CallPhase.JOINING)), NOW)
+    members = model.members_version
+    model.apply(ev.CallMembersChanged("general", ("alice", "carol", "you")), NOW)
+    assert model.call.phase is CallPhase.IN_CALL
+    assert [(p.user, p.connected) for p in model.call.participants] == [("alice", False),
+                                                                        ("carol", False)]
+    assert model.members_version > members  # the member list shows who is in the call
+    model.apply(ev.CallPeerConnected("general", "alice", 120.0), NOW)
+    model.apply(ev.CallPeerConnected("random", "carol", 120.0), NOW)  # not our call
+    assert [(p.user, p.connected) for p in model.call.participants] == [("alice", True),
+                                                                        ("carol", False)]
+    model.apply(ev.CallPeerFailed("general", "carol", "ICE failed"), NOW)
+    assert model.call.peer("carol") == CallPeer("carol", failed=True)
+    assert "No audio link to carol" in [t.title for t in model.toasts.visible()]
+    model.apply(ev.CallPeerLeft("general", "carol"), NOW)
+    assert [p.user for p in model.call.participants] == ["alice"]
+    model.apply(ev.CallLeft("general"), NOW)
+    assert model.call.phase is CallPhase.IDLE and model.call.participants == ()
+    assert model.call.available  # the preferences and devices stay
+
+
+def test_a_level_report_does_not_redraw_the_member_list():
+    model = online_model()
+    model.apply(nt.CallChanged(in_call(CallPeer("alice", -30.0, connected=True))), NOW)
+    members, calls = model.members_version, model.call_version
+    model.apply(nt.CallChanged(in_call(CallPeer("alice", -12.0, connected=True))), NOW)
+    assert model.members_version == members and model.call_version == calls + 1
+
+
+def test_a_refused_call_is_toasted_and_the_panel_goes_back_to_join():
+    model = online_model()
+    model.apply(nt.CallChanged(in_call(phase=CallPhase.JOINING)), NOW)
+    model.apply(ev.CallRefused("general", "call_full", "the call is full (8 people)"), NOW)
+    assert model.call.phase is CallPhase.IDLE
+    toast = next(t for t in model.toasts.visible() if t.title == "Could not join the call")
+    assert toast.body == "the call is full (8 people)"
+
+
+def test_a_rejected_call_signal_is_reported():
+    model = online_model()
+    model.apply(nt.CallChanged(in_call(CallPeer("alice"))), NOW)
+    model.apply(ev.CallSignalRejected("general", "alice", "bad_signature"), NOW)
+    toast = model.toasts.visible()[0]
+    assert toast.title == "Call signal from alice rejected" and "bad signature" in toast.body
+
+
+def test_the_demo_scene_is_complete_once_its_call_is_linked_too():
+    model = online_model(messages=(message("alice", "hi"),))
+    model.received = 1
+    model.apply(nt.SceneSettled(1, expected_call_peers=2), NOW)
+    assert not model.settled
+    model.apply(nt.CallChanged(in_call(CallPeer("alice", connected=True),
+                                       CallPeer("carol"))), NOW)
+    assert not model.settled
+    model.apply(ev.CallPeerConnected("general", "carol", 90.0), NOW)
+    assert model.settled
 
 
 @pytest.mark.parametrize("seconds, text", [(0.2, "0:01"), (42, "0:42"), (605, "10:05"),

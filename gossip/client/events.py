@@ -77,8 +77,12 @@ class HubError:
 
 @dataclass(frozen=True)
 class Disconnected:
+    """The connection to the hub ended; with `retry_in`, the session reconnects by itself
+    after that many seconds (code "reconnecting")."""
+
     code: str
     reason: str
+    retry_in: float | None = None
 
 
 # -- calls ------------------------------------------------------------------------------------

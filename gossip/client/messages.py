@@ -118,6 +118,10 @@ class ChannelSender:
         self._holders: frozenset[str] = frozenset()  # fingerprints given this epoch
         self._sent = 0
 
+    def invalidate(self) -> None:
+        """Start a new epoch before the next message (a member may have lost our keys)."""
+        self._holders = frozenset()
+
     def distribution_for(self, recipients: Sequence[PublicKey]) -> bytes | None:
         """A new epoch's key, sealed to `recipients`, when they differ from the holders of
         the current one (someone joined, left or changed key) or the epoch is used up; else

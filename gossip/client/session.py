@@ -8,8 +8,9 @@ events it publishes; they never touch its state.
 from __future__ import annotations
 
 import logging
+import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Callable
 
@@ -30,13 +31,15 @@ from gossip.wire import (
 from . import events as ev
 from .calls import CallActor, CallFrame, CallOptions
 from .messages import (
-    DEFAULT_TTL, ChannelSender, ChatMessage, Distribution, MessageRejected, new_chat, open_chat,
+    CLOCK_WINDOW, DEFAULT_TTL, ChannelSender, ChatMessage, Distribution, MessageRejected, new_chat, open_chat,
 )
 from .profile import Profile
 from .store import MessageStore
-from .transport import ConnectionLost, HubLink, open_hub_link
+from .transport import ConnectionLost, HubLink, HubUnreachable, open_hub_link
 
 log = logging.getLogger("gossip.client")
+
+OUTBOX_LIMIT = 1000
 
 # Hub refusals that concern a call (they name no channel: every call decides if it is its).
 _CALL_ERRORS = frozenset({"call_full", "not_in_call"})
@@ -60,6 +63,12 @@ class SessionConfig:
     login_timeout: float = 15.0
     # Wall-clock time for message timestamps; tests pass one driven by trio's MockClock.
     clock: Callable[[], float] = field(default=time.time)
+    # After a first successful sync, a lost connection is retried (backoff with jitter).
+    reconnect: bool = True
+    reconnect_base: float = 0.5
+    reconnect_cap: float = 30.0
+    # Our messages of the last this-many seconds are sent again to members who (re)join.
+    resend_window: float = 60.0
 
 
 # -- commands a front end sends the session (ask returns the reply) --------------------------
@@ -162,18 +171,60 @@ class Session(Actor):
         self._store_changed = trio.Event()
         self._outgoing: list[Frame] = []  # frames the last transitions asked us to send
         self._leaving = False
+        self._leave_requested = trio.Event()
+        self._online = False  # synced on the current connection
+        self._online_since: float | None = None
+        self._outbox: list[ChatMessage] = []  # written while offline, sent after reconnect
+        self._recent: list[ChatMessage] = []  # ours, resent to members who (re)join
+        self._previous_members: set[str] = set()
         self._calls: dict[str, ActorRef] = {}
         self._call_nursery: trio.Nursery | None = None
         self.synced = trio.Event()
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def main(self) -> None:
+        """Connect and serve; after a first successful sync, a lost connection is retried
+        with backoff and jitter while commands keep being served (chat goes to the outbox)."""
+        self.nursery.start_soon(self.serve)
+        self.nursery.start_soon(self._expire_messages)
+        failures = 0
+        while True:
+            try:
+                await self._connect_once()
+                return  # we left politely
+            except (ConnectionLost, HubUnreachable) as exc:
+                if self._leaving:
+                    return
+                if not (self._config.reconnect and self.synced.is_set()):
+                    raise
+                if self._online_since is not None:
+                    failures = 0  # it worked for a while: start the backoff over
+                delay = min(self._config.reconnect_cap,
+                            self._config.reconnect_base * 2 ** failures)
+                delay *= random.uniform(0.5, 1.0)  # jitter: a hub restart is not a stampede
+                failures += 1
+                await self._emit(ev.Disconnected("reconnecting", str(exc), retry_in=delay))
+                with trio.move_on_after(delay):
+                    await self._leave_requested.wait()
+                if self._leaving:
+                    return
+
+    async def _connect_once(self) -> None:
+        self._online_since = None
         try:
             await self._connect_and_serve()
         except BaseExceptionGroup as group:
             raise sole_error(group) from None
+        finally:
+            self._online = False
+            self._link = None
 
     async def _connect_and_serve(self) -> None:
+        # Every connection starts its protocol over.
+        self._handshake = ClientHandshake()
+        self._keysync = ClientKeySync()
+        self._previous_members = set(self._keys)
+        self._keys = {}
         async with trio.open_nursery() as nursery:
             try:
                 self._link = await open_hub_link(nursery, self._config.host, self._config.port,
@@ -184,14 +235,13 @@ class Session(Actor):
                                               self._link.first_use))
                 self._run(self._keysync, "start", {Command.KEY_REQUEST: [KeyRequest()]})
                 await self._flush()
-                nursery.start_soon(self._expire_messages)
-                nursery.start_soon(self.serve)
                 self._call_nursery = nursery
                 await self._read_frames()
             except ConnectionLost as exc:
                 if self._leaving:
                     return
-                await self._emit(ev.Disconnected("lost", str(exc)))
+                if not (self._config.reconnect and self.synced.is_set()):
+                    await self._emit(ev.Disconnected("lost", str(exc)))
                 raise
             finally:
                 # Shielded: a checkpoint in a cancelled scope would raise Cancelled over the
@@ -261,8 +311,14 @@ class Session(Actor):
                 if self.synced.is_set():
                     await self._emit(ev.ChannelsChanged(frame.channels))
             elif frame.command is Command.END_OF_KEYS:
+                resynced = self.synced.is_set()
                 self.synced.set()
+                self._online, self._online_since = True, trio.current_time()
+                for user in sorted(self._previous_members - set(self._keys)):
+                    await self._emit(ev.MemberLeft(user))
                 await self._emit(ev.Synced(tuple(sorted(self._keys)), self._channels))
+                if resynced:
+                    await self._after_reconnect()
             elif isinstance(frame, Message):
                 await self._take_message(frame)
 
@@ -284,6 +340,13 @@ class Session(Actor):
             await self._emit(ev.KeyChanged(frame.user, pinned, key.fingerprint))
         if self.synced.is_set() or trust is Trust.CHANGED:
             await self._emit(ev.MemberJoined(frame.user, key.fingerprint, trust))
+        if self._online and frame.user != self._identity.user:
+            # A (re)joining member may have lost our sender keys and missed what we sent
+            # while they were away: new epochs, and our recent messages again (receivers
+            # drop the ones they already have by id).
+            for sender in self._senders.values():
+                sender.invalidate()
+            await self._resend_recent()
 
     async def _take_message(self, frame: Message) -> None:
         sender = frame.sender or ""
@@ -389,12 +452,17 @@ class Session(Actor):
         if isinstance(message, JoinCall):
             return await self._join_call(message)
         if isinstance(message, SendFrames):
-            assert self._link is not None
-            for frame in message.frames:
-                await self._link.send(frame)
+            try:
+                for frame in message.frames:
+                    if self._link is None:
+                        raise ConnectionLost("offline")
+                    await self._link.send(frame)
+            except ConnectionLost:
+                pass  # the call ends with the connection; the frame reader reconnects
             return None
         if isinstance(message, Leave):
             self._leaving = True
+            self._leave_requested.set()
             if self._link is not None:
                 await self._link.aclose()
             return None
@@ -430,28 +498,74 @@ class Session(Actor):
         if command.channel not in self._channels:
             raise ValueError(f"no channel {command.channel!r} on this hub "
                              f"(channels: {', '.join(self._channels)})")
+        message = new_chat(self._identity, channel=command.channel, text=command.text,
+                           ttl=command.ttl, now=self._config.clock())
+        self._store.add(message)
+        self._store_changed.set()
+        if not self._online:
+            if len(self._outbox) >= OUTBOX_LIMIT:
+                raise ValueError("offline, and the outbox is full")
+            self._outbox.append(message)  # goes out once, in order, after the reconnect
+            return message
+        while True:
+            link = self._link
+            try:
+                await self._publish(message)
+                return message
+            except ConnectionLost:
+                if self._online and self._link is not link:
+                    continue  # the reader already reconnected meanwhile: send it on the new link
+                # The frame reader sees the break too and reconnects; this one waits for it.
+                self._online = False
+                self._outbox.append(message)
+                return message
+
+    async def _publish(self, message: ChatMessage) -> None:
+        """Encrypt one of our messages for the channel's members now and send it."""
         # A member whose key changed and was not accepted gets nothing: sealing to an
         # unconfirmed key could hand the message to whoever swapped it.
         recipients = [key for user, key in self._keys.items()
                       if self._trust_of(user) is not Trust.CHANGED]
         if self._identity.user not in self._keys:
             recipients.append(self._identity.public)
-        message = new_chat(self._identity, channel=command.channel, text=command.text,
-                           ttl=command.ttl, now=self._config.clock())
-        sender = self._senders.get(command.channel)
+        sender = self._senders.get(message.channel)
         if sender is None:
-            sender = self._senders[command.channel] = ChannelSender(self._identity,
-                                                                    command.channel)
+            sender = self._senders[message.channel] = ChannelSender(self._identity,
+                                                                    message.channel)
         frames = []
         distribution = sender.distribution_for(recipients)
         if distribution is not None:
-            frames.append(Message(channel=command.channel, blob=distribution))
-        frames.append(Message(channel=command.channel, blob=sender.encrypt(message)))
+            frames.append(Message(channel=message.channel, blob=distribution))
+        frames.append(Message(channel=message.channel, blob=sender.encrypt(message)))
         self._run(self._keysync, "send_message", {Command.MESSAGE: frames})
         await self._flush()
-        self._store.add(message)
-        self._store_changed.set()
-        return message
+        self._recent.append(message)
+
+    async def _after_reconnect(self) -> None:
+        """Our sender keys start new epochs; the outbox goes out in order, then whatever we
+        sent shortly before the break (it may not have reached the hub)."""
+        for sender in self._senders.values():
+            sender.invalidate()
+        outbox, self._outbox = self._outbox, []
+        now = self._config.clock()
+        for message in outbox:
+            if message.expires_at <= now:
+                continue
+            if now - message.sent_at > CLOCK_WINDOW / 2:
+                # Receivers refuse old send times (replay guard): it is sent now.
+                message = replace(message, sent_at=now)
+            await self._publish(message)
+        await self._resend_recent(skip={message.id for message in outbox})
+
+    async def _resend_recent(self, skip: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        now = self._config.clock()
+        self._recent = [m for m in self._recent
+                        if now - m.sent_at < self._config.resend_window and m.expires_at > now]
+        for message in list(self._recent):
+            if message.id not in skip and message.channel in self._channels:
+                recent = self._recent
+                await self._publish(message)
+                self._recent = recent  # a resend is not a new send
 
     # -- machines and actions ----------------------------------------------------------------
     def _run(self, machine: ClientHandshake | ClientKeySync, event: str,

@@ -66,7 +66,10 @@ class HubLink:
         """Close politely: tell the hub and wait for its reply (bounded for a dead hub).
         Only while the connection's reader still runs, i.e. not from a cancelled task."""
         with trio.move_on_after(5):
-            await self.ws.aclose()
+            try:
+                await self.ws.aclose()
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass  # the hub went first: closed either way
 
     async def abort(self) -> None:
         """Close now, without the closing handshake (we are being cancelled)."""

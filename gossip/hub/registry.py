@@ -65,9 +65,9 @@ class Registry:
         if previous is not None:
             self.leave(previous.port)
             previous.port.kick("replaced", "signed in from another connection")
+        # The others hear of the newcomer only once it is live (see snapshot): whatever they
+        # send after learning its key then reaches it.
         self._members[port.user] = _Entry(port)
-        for entry in self._live_others(port.user):
-            entry.port.member_joined(port.user, port.public_key)
         log.info("joined user=%s members=%d", port.user, len(self._members))
 
     def leave(self, port: MemberPort) -> None:
@@ -75,16 +75,20 @@ class Registry:
         if entry is None or entry.port is not port:
             return  # already replaced by a newer connection of the same user
         del self._members[port.user]
+        log.info("left user=%s members=%d", port.user, len(self._members))
+        if not entry.live:
+            return  # nobody was told it had come
         for channel in [c for c, users in self._calls.items() if port.user in users]:
             self.leave_call(channel, port.user)
         for other in self._live_others(port.user):
             other.port.member_left(port.user)
-        log.info("left user=%s members=%d", port.user, len(self._members))
 
     def snapshot(self, port: MemberPort) -> list[Frame]:
         """The key-sync snapshot for one member, after which it counts as live."""
         entry = self._members[port.user]
         entry.live = True
+        for other in self._live_others(port.user):
+            other.port.member_joined(port.user, port.public_key)
         frames: list[Frame] = [
             Key(user=user, key=other.port.public_key)
             for user, other in sorted(self._members.items())

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextvars
 import ipaddress
-from collections.abc import Awaitable, Sequence
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import aioice.ice
 
@@ -58,8 +58,9 @@ def check_hosts(hosts: Sequence[str]) -> tuple[str, ...]:
     return tuple(checked)
 
 
-async def gather_with_hosts(hosts: Sequence[str], call: Awaitable[T]) -> T:
-    """Await an aiortc call (an asyncio coroutine) with ICE limited to `hosts`.
+async def gather_with_hosts(hosts: Sequence[str], call: Callable[..., Awaitable[T]],
+                            *args: Any) -> T:
+    """Await `call(*args)` (an aiortc coroutine function) with ICE limited to `hosts`.
 
     Run it on the asyncio side (through trio_asyncio.aio_as_trio), so the variable is set in
     the asyncio task that aiortc's gathering tasks inherit from.
@@ -67,6 +68,6 @@ async def gather_with_hosts(hosts: Sequence[str], call: Awaitable[T]) -> T:
     install()
     token = _hosts.set(check_hosts(hosts))
     try:
-        return await call
+        return await call(*args)
     finally:
         _hosts.reset(token)

@@ -25,6 +25,7 @@ connection, so it is caught and reported as a HandlerError event instead.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from collections.abc import Callable, Sequence
@@ -241,7 +242,13 @@ class PeerLink:
             self._close_started = True
             # Shielded so a cancelled owner still releases sockets; bounded so it cannot hang.
             with trio.move_on_after(CLOSE_SECONDS, shield=True):
-                await trio_asyncio.aio_as_trio(self._pc.close)()
+                try:
+                    await trio_asyncio.aio_as_trio(self._pc.close)()
+                except asyncio.CancelledError:
+                    # Not ours (we are shielded): aioice's close can await a future of its
+                    # own that was cancelled when negotiation was interrupted mid-gathering.
+                    # The connection is closed all the same.
+                    logger.debug("peer connection closed during ICE gathering")
         self._finish_closed()
 
     def _sender_mid(self) -> str | None:
@@ -260,7 +267,7 @@ class PeerLink:
 
     async def _set_local(self, description: RTCSessionDescription) -> None:
         await trio_asyncio.aio_as_trio(icehosts.gather_with_hosts)(
-            self.ice_hosts, self._pc.setLocalDescription(description)
+            self.ice_hosts, self._pc.setLocalDescription, description
         )
 
     async def _set_remote(self, description: RTCSessionDescription) -> None:

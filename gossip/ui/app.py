@@ -256,6 +256,12 @@ class App:
     def select_channel(self, channel: str) -> None:
         self.model.select_channel(channel)
 
+    def select_devices(self, input_device: str, output_device: str) -> None:
+        """Use these sound devices ("" = the system default), now and next time."""
+        self._store_settings(replace(self.settings, input_device=input_device,
+                                     output_device=output_device))
+        self.post(cmd.SelectDevices(input_device, output_device))
+
     def open_safety(self, user: str) -> None:
         self.model.request_safety(user)
         self.post(cmd.ComputeSafetyNumber(user))
@@ -289,7 +295,13 @@ class App:
         self.set_theme(settings.theme)
         if settings.font_scale != self.settings.font_scale:
             dpg.set_global_font_scale(settings.font_scale / self.settings.font_scale)
+        previous = self.settings
         self._store_settings(settings)
+        if (settings.input_device, settings.output_device) != (previous.input_device,
+                                                               previous.output_device):
+            self.post(cmd.SelectDevices(settings.input_device, settings.output_device))
+        if settings.ice_hosts != previous.ice_hosts:
+            self.post(cmd.SetIceHosts(settings.ice_hosts))
         self.model.toasts.push("info", "Settings saved", "" if self._settings_path else
                                "Kept for this session only (not written in demo mode).",
                                self._clock())

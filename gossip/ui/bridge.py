@@ -1,5 +1,6 @@
 """The thread boundary: the client's actors run under trio on a thread of their own; the
-render thread posts commands without ever waiting, and drains notices once per frame.
+render thread posts commands without ever waiting, and drains notices once per frame. The
+trio thread also hosts the process's one asyncio loop for aiortc, which every call reuses.
 
     render thread ──post(command)──► trio token ──► BridgeActor ──asks──► Session
     render thread ◄──drain()── NoticeQueue ◄──put── keeper, bridge actor, session events
@@ -17,17 +18,20 @@ import trio
 
 from gossip.actors import ActorError, ActorRef
 from gossip.actors.actor import run_actor
+from gossip.media.loop import open_media_loop
 
 from . import notices as nt
 from .bridge_actor import BridgeActor, Shutdown
-from .calls import CallPort
 from .commands import UiCommand
+from .sessioncalls import CallSetup
 
 log = logging.getLogger("gossip.ui")
 
 NOTICE_QUEUE_SIZE = 4096
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 8.0
+# Bounded wait, on the way out, for the asyncio tasks aiortc leaves behind after a close.
+MEDIA_DRAIN_SECONDS = 2.0
 
 
 class BridgeError(Exception):
@@ -84,11 +88,12 @@ Backdrop = Callable[[Backstage], Awaitable[None]]
 
 
 class Bridge:
-    def __init__(self, *, backdrop: Backdrop | None = None, calls: CallPort | None = None,
-                 retry_base: float = 1.0, queue_size: int = NOTICE_QUEUE_SIZE) -> None:
+    def __init__(self, *, backdrop: Backdrop | None = None,
+                 call_setup: CallSetup | None = None, retry_base: float = 1.0,
+                 queue_size: int = NOTICE_QUEUE_SIZE) -> None:
         self.notices = NoticeQueue(queue_size)
         self._backdrop = backdrop
-        self._calls = calls
+        self._call_setup = call_setup
         self._retry_base = retry_base
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -149,8 +154,11 @@ class Bridge:
 
     async def _main(self) -> None:
         self._shutdown = trio.Event()
-        actor = BridgeActor(self.notices.put, calls=self._calls, retry_base=self._retry_base)
-        async with trio.open_nursery() as nursery:
+        actor = BridgeActor(self.notices.put, call_setup=self._call_setup,
+                            retry_base=self._retry_base)
+        # Entered around everything, so every call (ours and the demo's) shares the loop.
+        async with open_media_loop(drain_seconds=MEDIA_DRAIN_SECONDS), \
+                trio.open_nursery() as nursery:
             self._ref = await nursery.start(run_actor, actor)
             if self._backdrop is not None:
                 nursery.start_soon(self._run_backdrop, Backstage(self._ref, self.notices.put))

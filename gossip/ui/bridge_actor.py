@@ -28,8 +28,9 @@ from gossip.crypto.pins import Trust
 
 from . import commands as cmd
 from . import notices as nt
-from .calls import CallPort, NoCalls
+from .calls import CallNotPossible
 from .keeper import ASK_TIMEOUT, ConnectionKeeper
+from .sessioncalls import CallSetup, LiveSession, SessionCalls
 
 log = logging.getLogger("gossip.ui")
 
@@ -45,17 +46,20 @@ class Shutdown:
 class BridgeActor(Actor):
     inbox_size = 256
 
-    def __init__(self, post: Callable[[nt.Notice], None], *, calls: CallPort | None = None,
-                 retry_base: float = 1.0) -> None:
+    def __init__(self, post: Callable[[nt.Notice], None], *,
+                 call_setup: CallSetup | None = None, retry_base: float = 1.0) -> None:
         self._post = post
-        self._calls: CallPort = calls or NoCalls()
+        self._calls = SessionCalls(call_setup or CallSetup(), self._live_session, post)
         self._keeper: ConnectionKeeper | None = None
         self._retry_base = retry_base
+
+    async def started(self) -> None:
+        self.nursery.start_soon(self._calls.run)
 
     async def receive(self, message: object) -> object:
         try:
             await self._handle_command(message)
-        except CommandRefused as exc:
+        except (CommandRefused, CallNotPossible) as exc:
             self._post(nt.CommandFailed(_describe(message), str(exc)))
         except (ActorError, trio.TooSlowError, CryptoError, ValueError) as exc:
             log.info("command %r failed: %r", message, exc)
@@ -84,7 +88,7 @@ class BridgeActor(Actor):
             case cmd.RefreshState():
                 self._post(nt.StateRefreshed(await self._state(self._session())))
             case cmd.JoinCall() | cmd.LeaveCall() | cmd.SetMuted() | cmd.SetDeafened() \
-                    | cmd.SetPeerVolume() | cmd.SelectDevices():
+                    | cmd.SetPeerVolume() | cmd.SelectDevices() | cmd.SetIceHosts():
                 self._post(nt.CallChanged(await self._calls.handle(message)))
             case _:
                 raise CommandRefused(f"unknown command {type(message).__name__}")
@@ -99,7 +103,16 @@ class BridgeActor(Actor):
     async def _disconnect(self) -> None:
         keeper, self._keeper = self._keeper, None
         if keeper is not None:
+            # Hang up first, so the others see us leave the call rather than vanish from it.
+            self._post(nt.CallChanged(await self._calls.end()))
             await keeper.leave()
+
+    def _live_session(self) -> LiveSession | None:
+        """The synced session, for the call side (None while connecting or offline)."""
+        keeper = self._keeper
+        if keeper is None or keeper.session is None:
+            return None
+        return LiveSession(keeper.session, keeper.connect.host, keeper.connect.user)
 
     async def _accept_hub_key(self, host: str, port: int, fingerprint: str) -> None:
         keeper = self._keeper
@@ -188,7 +201,10 @@ def _describe(command: object) -> str:
         cmd.Connect: "connect", cmd.SendMessage: "send the message",
         cmd.AcceptKey: "accept the key", cmd.VerifyKey: "verify the key",
         cmd.ComputeSafetyNumber: "safety number", cmd.AcceptHubKey: "accept the hub's key",
-        cmd.RefreshState: "refresh",
+        cmd.RefreshState: "refresh", cmd.JoinCall: "join the call",
+        cmd.LeaveCall: "leave the call", cmd.SetMuted: "change mute",
+        cmd.SetDeafened: "change deafen", cmd.SetPeerVolume: "change the volume",
+        cmd.SelectDevices: "switch audio devices", cmd.SetIceHosts: "set the call addresses",
     }.get(type(command), "do that")
 
 

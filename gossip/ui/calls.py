@@ -1,10 +1,11 @@
-"""The call panel's contract: what the UI shows of a voice call, and who carries out its
-controls. Call actors are not built yet, so `NoCalls` answers every control with a view that
-says so; a real call actor will implement `CallPort` and publish CallView updates."""
+"""The call panel's contract: what the UI shows of a voice call (CallView, plain frozen values)
+and what carries out its controls (CallPort; sessioncalls.SessionCalls is the live one). Pure:
+no trio, no media, so the model and view-model tests need neither."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import Enum
 from typing import Protocol
 
 from .commands import CallCommand
@@ -12,47 +13,64 @@ from .commands import CallCommand
 SILENCE_DBFS = -90.0
 
 
+class CallNotPossible(Exception):
+    """A call control cannot be carried out now (not online, not in a call, a bad value);
+    the message is shown to the user."""
+
+
+class CallPhase(str, Enum):
+    IDLE = "idle"  # not in a call
+    JOINING = "joining"  # asked the hub; no roster yet
+    IN_CALL = "in_call"
+    LEAVING = "leaving"  # hung up; waiting for the hub to confirm
+
+
 @dataclass(frozen=True)
 class CallPeer:
     user: str
-    level_dbfs: float = SILENCE_DBFS  # recent peak of what we hear from them
+    level_dbfs: float = SILENCE_DBFS  # recent level of what we hear from them
     volume: float = 1.0
-    connected: bool = False  # the peer link is up (ICE + DTLS done)
+    connected: bool = False  # the peer link is up (ICE + DTLS done, certificate verified)
+    failed: bool = False  # the link kept failing and was given up
 
 
 @dataclass(frozen=True)
 class CallView:
-    available: bool = False
-    unavailable_reason: str = "Voice calls are not in the app yet (gossip-cli call has them)"
-    channel: str | None = None  # the call we are in, if any
-    participants: tuple[CallPeer, ...] = ()
-    own_level_dbfs: float = SILENCE_DBFS
-    muted: bool = False
+    available: bool = False  # the call side is running (it says so once the app starts)
+    unavailable_reason: str = "Voice calls are starting…"
+    channel: str | None = None  # the call we are in (or joining, or leaving), if any
+    phase: CallPhase = CallPhase.IDLE
+    participants: tuple[CallPeer, ...] = ()  # everyone else in the call
+    own_level_dbfs: float = SILENCE_DBFS  # what our source feeds the call, before mute
+    muted: bool = False  # also the choice for the next call, when not in one
     deafened: bool = False
     input_devices: tuple[str, ...] = ()
     output_devices: tuple[str, ...] = ()
-    input_device: str = ""
+    input_device: str = ""  # "" = the system default
     output_device: str = ""
+    devices_note: str = ""  # why there is nothing to pick, or what the audio is (demo)
 
     @property
     def joined(self) -> bool:
-        return self.channel is not None
+        """In the call or on the way in: the button leaves, the sliders work."""
+        return self.phase in (CallPhase.JOINING, CallPhase.IN_CALL)
 
     def in_call(self, user: str) -> bool:
-        return any(peer.user == user for peer in self.participants)
+        return self.joined and any(peer.user == user for peer in self.participants)
+
+    def peer(self, user: str) -> CallPeer | None:
+        return next((peer for peer in self.participants if peer.user == user), None)
+
+    def left(self) -> CallView:
+        """The same preferences and devices, out of any call."""
+        return replace(self, channel=None, phase=CallPhase.IDLE, participants=(),
+                       own_level_dbfs=SILENCE_DBFS)
 
 
 class CallPort(Protocol):
-    """What the bridge needs from the call side: carry out a control, say what to show."""
+    """What the bridge needs from the call side: carry out a control and say what to show
+    now; end any call before the session goes; meanwhile publish what changes on its own."""
 
     async def handle(self, command: CallCommand) -> CallView: ...
 
-
-class NoCalls:
-    """Stands in until call actors land: every control leaves the call view unchanged."""
-
-    def __init__(self) -> None:
-        self.view = CallView()
-
-    async def handle(self, command: CallCommand) -> CallView:
-        return self.view
+    async def end(self) -> CallView: ...

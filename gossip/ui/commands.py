@@ -65,7 +65,7 @@ class RefreshState:
     """Ask for a fresh snapshot (after the UI fell behind on notices)."""
 
 
-# -- voice: accepted now, carried out once call actors exist (see calls.py) ------------------
+# -- voice: carried out by the call side (sessioncalls.py), answered with a CallView ---------
 
 @dataclass(frozen=True)
 class JoinCall:
@@ -99,6 +99,14 @@ class SelectDevices:
     output_device: str
 
 
-CallCommand = JoinCall | LeaveCall | SetMuted | SetDeafened | SetPeerVolume | SelectDevices
+@dataclass(frozen=True)
+class SetIceHosts:
+    """The addresses the next call offers as ICE host candidates; () = the default choice."""
+
+    hosts: tuple[str, ...]
+
+
+CallCommand = (JoinCall | LeaveCall | SetMuted | SetDeafened | SetPeerVolume | SelectDevices
+               | SetIceHosts)
 UiCommand = (Connect | Disconnect | SendMessage | AcceptKey | VerifyKey | ComputeSafetyNumber
              | AcceptHubKey | RefreshState | CallCommand)

@@ -168,7 +168,8 @@ class ConnectionKeeper:
     async def _run_session(self, profile: Profile) -> Ending:
         c = self.connect
         send, receive = trio.open_memory_channel[ev.SessionEvent](EVENT_BUFFER)
-        session = Session(profile, SessionConfig(c.host, c.port, c.password, tls=c.tls), send)
+        session = Session(profile, SessionConfig(c.host, c.port, c.password, tls=c.tls,
+                                                  reconnect=False), send)
         self._was_online_just_now = False
         failure: BaseException | None = None
         async with trio.open_nursery() as nursery:

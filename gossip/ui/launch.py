@@ -10,7 +10,8 @@ from pathlib import Path
 
 from .app import App, AppError
 from .bridge import Backdrop, Bridge
-from .settings import default_settings_path, load_settings
+from .sessioncalls import CallSetup
+from .settings import Settings, default_settings_path, load_settings
 
 
 @dataclass(frozen=True)
@@ -21,13 +22,22 @@ class LaunchOptions:
     quit_after: float | None = None
 
 
+def call_setup(settings: Settings) -> CallSetup:
+    """Calls on the user's microphone and speakers, as the settings say."""
+    return CallSetup(input_device=settings.input_device, output_device=settings.output_device,
+                     ice_hosts=settings.ice_hosts)
+
+
 def run_app(options: LaunchOptions, *, backdrop: Backdrop | None = None,
-            demo: bool = False) -> int:
+            demo_calls: CallSetup | None = None, demo: bool = False) -> int:
+    """Run the app; in demo mode `demo_calls` says where the viewer's call audio comes from
+    (test tones, no sound card) instead of the settings."""
     settings_path = options.settings_path or default_settings_path()
     settings, problems = load_settings(settings_path)
     if demo:
         settings = replace(settings, user="you")
-    app = App(settings, Bridge(backdrop=backdrop),
+    calls = demo_calls if demo and demo_calls is not None else call_setup(settings)
+    app = App(settings, Bridge(backdrop=backdrop, call_setup=calls),
               settings_path=None if demo else settings_path,  # the demo leaves no trace
               profile_root=options.profile_root,
               title="Gossip — demo" if demo else "Gossip",

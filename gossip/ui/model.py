@@ -5,7 +5,7 @@ what to show, and each part's version number tells the views when to redraw it."
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -15,7 +15,7 @@ from gossip.client.session import SessionState
 from gossip.crypto.pins import Trust
 
 from . import notices as nt
-from .calls import CallView
+from .calls import CallPeer, CallPhase, CallView
 from .formatting import short_fingerprint
 from .toasts import ToastBoard
 
@@ -62,6 +62,7 @@ class AppModel:
     safety_pending: str | None = None
     received: int = 0
     settle_after: int | None = None  # demo: messages to receive before the scene is complete
+    settle_call_peers: int = 0  # demo: peers connected in our call before it is complete
     needs_refresh: bool = False
     # Bumped when what a part of the window shows changes, so views rebuild only that part.
     messages_version: int = 0
@@ -110,8 +111,18 @@ class AppModel:
 
     @property
     def settled(self) -> bool:
+        connected = sum(1 for peer in self.call.participants if peer.connected)
         return (self.phase is Phase.ONLINE and self.settle_after is not None
-                and self.received >= self.settle_after)
+                and self.received >= self.settle_after
+                and connected >= self.settle_call_peers)
+
+    def set_call(self, view: CallView) -> None:
+        """Show `view`; the member list redraws only when who is in the call changed."""
+        before = _in_call(self.call)
+        self.call = view
+        self.call_version += 1
+        if _in_call(view) != before:
+            self.members_version += 1
 
     # -- helpers for the handlers ---------------------------------------------------------
     def _take_state(self, state: SessionState, *, count_unread: bool) -> None:
@@ -208,6 +219,7 @@ def _offline(model: AppModel, notice: nt.Offline, now: float) -> None:
     fresh.channels_version = model.channels_version + 1
     fresh.status_version = model.status_version + 1
     fresh.safety_version = model.safety_version + 1
+    fresh.call_version = model.call_version + 1
     model.__dict__.update(fresh.__dict__)
 
 
@@ -310,10 +322,74 @@ def _trust_updated(model: AppModel, notice: nt.TrustUpdated, now: float) -> None
         model.safety_version += 1
 
 
+def _in_call(view: CallView) -> tuple[str, ...] | None:
+    return tuple(peer.user for peer in view.participants) if view.joined else None
+
+
 def _call_changed(model: AppModel, notice: nt.CallChanged, now: float) -> None:
-    model.call = notice.view
-    model.call_version += 1
-    model.members_version += 1
+    model.set_call(notice.view)
+
+
+# The session's call events arrive at once; the call side's next CallChanged (a fraction of a
+# second later) confirms them and adds levels. Events for a call we are not in are old news.
+
+def _our_call(model: AppModel, channel: str) -> bool:
+    return model.call.channel == channel and model.call.phase is not CallPhase.IDLE
+
+
+def _call_members(model: AppModel, event: ev.CallMembersChanged, now: float) -> None:
+    if not _our_call(model, event.channel):
+        return
+    known = {peer.user: peer for peer in model.call.participants}
+    peers = tuple(known.get(user) or CallPeer(user)
+                  for user in sorted(set(event.users) - {model.user}))
+    phase = CallPhase.IN_CALL if model.call.phase is CallPhase.JOINING else model.call.phase
+    model.set_call(replace(model.call, participants=peers, phase=phase))
+
+
+def _set_link(model: AppModel, user: str, *, connected: bool, failed: bool) -> None:
+    peers = tuple(replace(peer, connected=connected, failed=failed) if peer.user == user
+                  else peer for peer in model.call.participants)
+    model.set_call(replace(model.call, participants=peers))
+
+
+def _call_peer_connected(model: AppModel, event: ev.CallPeerConnected, now: float) -> None:
+    if _our_call(model, event.channel) and model.call.peer(event.user) is not None:
+        _set_link(model, event.user, connected=True, failed=False)
+
+
+def _call_peer_left(model: AppModel, event: ev.CallPeerLeft, now: float) -> None:
+    if _our_call(model, event.channel):
+        model.set_call(replace(model.call, participants=tuple(
+            peer for peer in model.call.participants if peer.user != event.user)))
+
+
+def _call_peer_failed(model: AppModel, event: ev.CallPeerFailed, now: float) -> None:
+    if not _our_call(model, event.channel):
+        return
+    if model.call.peer(event.user) is not None:
+        _set_link(model, event.user, connected=False, failed=True)
+    model.toasts.push("error", f"No audio link to {event.user}",
+                      f"Gave up connecting to {event.user} after several tries "
+                      f"({event.reason}). The rest of the call goes on.", now)
+
+
+def _call_signal_rejected(model: AppModel, event: ev.CallSignalRejected, now: float) -> None:
+    if _our_call(model, event.channel):
+        model.toasts.push("error", f"Call signal from {event.user} rejected",
+                          f"A call setup message said to be from {event.user} failed its "
+                          f"checks ({event.reason.replace('_', ' ')}) and was ignored.", now)
+
+
+def _call_refused(model: AppModel, event: ev.CallRefused, now: float) -> None:
+    model.toasts.push("error", "Could not join the call", event.reason, now)
+    if _our_call(model, event.channel):
+        model.set_call(model.call.left())
+
+
+def _call_left(model: AppModel, event: ev.CallLeft, now: float) -> None:
+    if _our_call(model, event.channel):
+        model.set_call(model.call.left())
 
 
 def _notices_lost(model: AppModel, notice: nt.NoticesLost, now: float) -> None:
@@ -322,6 +398,7 @@ def _notices_lost(model: AppModel, notice: nt.NoticesLost, now: float) -> None:
 
 def _scene_settled(model: AppModel, notice: nt.SceneSettled, now: float) -> None:
     model.settle_after = notice.expected_messages
+    model.settle_call_peers = notice.expected_call_peers
 
 
 _HANDLERS: dict[type, Callable[[AppModel, Any, float], None]] = {
@@ -334,5 +411,8 @@ _HANDLERS: dict[type, Callable[[AppModel, Any, float], None]] = {
     nt.StateRefreshed: _state_refreshed, nt.LatencyMeasured: _latency,
     nt.SafetyNumberReady: _safety_ready, nt.TrustUpdated: _trust_updated,
     nt.CallChanged: _call_changed, nt.NoticesLost: _notices_lost,
-    nt.SceneSettled: _scene_settled,
+    nt.SceneSettled: _scene_settled, ev.CallMembersChanged: _call_members,
+    ev.CallPeerConnected: _call_peer_connected, ev.CallPeerLeft: _call_peer_left,
+    ev.CallPeerFailed: _call_peer_failed, ev.CallSignalRejected: _call_signal_rejected,
+    ev.CallRefused: _call_refused, ev.CallLeft: _call_left,
 }

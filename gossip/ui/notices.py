@@ -109,6 +109,7 @@ class SceneSettled:
     has received `expected_messages` messages."""
 
     expected_messages: int
+    expected_call_peers: int = 0  # and this many peers connected in the app's own call
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import tomli_w
 
 from gossip.client.messages import MAX_TTL
 from gossip.hub.config import DEFAULT_PORT
+from gossip.media.icehosts import check_hosts
 from gossip.wire import is_valid_name
 
 THEMES = ("wintry", "dark", "light")
@@ -41,6 +42,9 @@ class Settings:
     input_device: str = ""  # "" means the system default
     output_device: str = ""
     default_expiry: float = 3600.0
+    # Addresses calls offer to peers (ICE host candidates). () = every interface address of
+    # this machine, or only loopback when the hub itself is on loopback.
+    ice_hosts: tuple[str, ...] = ()
 
     def with_login(self, host: str, port: int, user: str, password: str) -> Settings:
         """The values the connect screen should offer next time."""
@@ -118,4 +122,21 @@ def _checked(name: str, value: Any) -> Any:
     if name == "default_expiry":
         ok = isinstance(value, (int, float)) and 0 < value <= MAX_TTL
         return float(value) if ok else None
+    if name == "ice_hosts":
+        return _checked_hosts(value)
     return value if isinstance(value, str) else None
+
+
+def _checked_hosts(value: Any) -> tuple[str, ...] | None:
+    if not isinstance(value, list) or not all(isinstance(host, str) for host in value):
+        return None
+    try:
+        return check_hosts(value)
+    except ValueError:
+        return None
+
+
+def parse_hosts(text: str) -> tuple[str, ...]:
+    """ICE host addresses as typed in the settings dialog (commas or spaces between them).
+    Raises ValueError for anything that is not a literal IP address."""
+    return check_hosts([part for part in text.replace(",", " ").split() if part])

@@ -11,7 +11,7 @@ from gossip.client.messages import MAX_TEXT_CHARS
 from gossip.crypto.pins import Trust
 
 from . import formatting as fmt
-from .calls import CallView
+from .calls import CallPeer, CallPhase, CallView
 from .model import AppModel, Phase
 
 EXPIRY_CHOICES: tuple[tuple[str, float], ...] = (
@@ -84,6 +84,8 @@ class PeerRow:
     level_text: str
     volume: float
     connected: bool
+    link: str  # what the link is doing, in words
+    link_kind: str  # "ok", "waiting" or "failed": the colour of its dot
 
 
 @dataclass(frozen=True)
@@ -93,15 +95,24 @@ class CallPanel:
     available: bool
     join_label: str
     can_join: bool
-    controls_enabled: bool
+    controls_enabled: bool  # the sliders: only in a call
+    switches_enabled: bool  # mute and deafen: also a choice for the next call
     muted: bool
     deafened: bool
     peers: tuple[PeerRow, ...]
     own_level: float
+    own_level_text: str
     input_choices: tuple[str, ...]
     output_choices: tuple[str, ...]
     input_device: str
     output_device: str
+    devices_enabled: bool
+    devices_note: str
+
+    @property
+    def layout(self) -> tuple[tuple[str, str], ...]:
+        """What the peer rows are made of; levels and volumes change within a layout."""
+        return tuple((peer.user, peer.link_kind) for peer in self.peers)
 
 
 @dataclass(frozen=True)
@@ -149,7 +160,7 @@ def member_rows(model: AppModel) -> list[MemberRow]:
             badge, tip = BADGES[info.trust]
             kind = info.trust.value
         presence = "online" if info.online else "offline"
-        in_call = model.call.in_call(info.user)
+        in_call = model.call.in_call(info.user) or (is_self and model.call.joined)
         tooltip = (f"{info.user}: {presence}{', in the call' if in_call else ''}\n"
                    f"key {fmt.grouped_fingerprint(info.fingerprint)}\n{tip}")
         rows.append(MemberRow(info.user, info.user, info.online, in_call, is_self, badge, kind,
@@ -233,32 +244,81 @@ def level_fraction(dbfs: float) -> float:
     return min(1.0, max(0.0, (dbfs - LEVEL_FLOOR_DBFS) / -LEVEL_FLOOR_DBFS))
 
 
+DEFAULT_DEVICE = "System default"
+
+
+def _call_status(model: AppModel) -> tuple[str, bool]:
+    """The panel's status line, and whether the join/leave button can be pressed."""
+    call = model.call
+    if not call.available:
+        return call.unavailable_reason, False
+    if call.phase is CallPhase.LEAVING:
+        return f"Leaving the call in #{call.channel}…", False
+    if call.phase is CallPhase.JOINING:
+        return f"Joining the call in #{call.channel}…", True
+    if call.phase is CallPhase.IN_CALL:
+        others = len(call.participants)
+        if not others:
+            return f"In the call in #{call.channel}. Nobody else yet.", True
+        linked = sum(1 for p in call.participants if p.connected)
+        people = "1 other" if others == 1 else f"{others} others"
+        return f"In the call in #{call.channel} with {people} ({linked} connected).", True
+    if model.phase is not Phase.ONLINE:
+        return "Calls need a connection to the hub.", False
+    if model.current_channel is None:
+        return "This hub has no channels to call in.", False
+    return f"Not in a call. Join to talk in #{model.current_channel}.", True
+
+
+def peer_row(peer: CallPeer, trust: Trust | None = None) -> PeerRow:
+    if peer.failed:
+        link, kind = "no audio link", "failed"
+    elif trust is Trust.CHANGED and not peer.connected:
+        # The session hands the call no key it has not accepted, so no link can form.
+        link, kind = "key changed: check it first", "failed"
+    elif peer.connected:
+        link, kind = "connected", "ok"
+    else:
+        link, kind = "connecting…", "waiting"
+    audible = peer.connected and peer.level_dbfs > LEVEL_FLOOR_DBFS
+    return PeerRow(peer.user, level_fraction(peer.level_dbfs) if peer.connected else 0.0,
+                   f"{peer.level_dbfs:.0f} dBFS" if audible else "silent" if peer.connected
+                   else "", peer.volume, peer.connected, link, kind)
+
+
+def _trust(model: AppModel, user: str) -> Trust | None:
+    info = model.members.get(user)
+    return info.trust if info is not None else None
+
+
 def call_panel(model: AppModel) -> CallPanel:
     call: CallView = model.call
     channel = call.channel or model.current_channel or ""
-    if not call.available:
-        status, can_join = call.unavailable_reason, False
-    elif call.joined:
-        status, can_join = f"In the call in #{call.channel}", True
+    status, can_join = _call_status(model)
+    if call.deafened:
+        own_text = "deafened (and muted)"
+    elif call.muted:
+        own_text = "muted"
     else:
-        status = "Nobody is in a call" if not call.participants else \
-            f"{len(call.participants)} in the call"
-        can_join = model.phase is Phase.ONLINE
-    peers = tuple(PeerRow(p.user, level_fraction(p.level_dbfs),
-                          f"{p.level_dbfs:.0f} dBFS" if p.level_dbfs > LEVEL_FLOOR_DBFS
-                          else "silent", p.volume, p.connected)
-                  for p in call.participants)
-    default = "System default"
+        own_text = ""
+    quiet = call.muted or call.deafened or not call.joined
     return CallPanel(
         title=f"Voice · #{channel}" if channel else "Voice",
         status=status, available=call.available,
-        join_label="Leave call" if call.joined else "Join call",
+        join_label="Leaving…" if call.phase is CallPhase.LEAVING
+        else "Leave call" if call.joined else "Join call",
         can_join=can_join, controls_enabled=call.available and call.joined,
-        muted=call.muted, deafened=call.deafened, peers=peers,
-        own_level=level_fraction(call.own_level_dbfs),
-        input_choices=(default, *call.input_devices),
-        output_choices=(default, *call.output_devices),
-        input_device=call.input_device or default, output_device=call.output_device or default)
+        switches_enabled=call.available, muted=call.muted, deafened=call.deafened,
+        peers=tuple(peer_row(p, _trust(model, p.user)) for p in call.participants)
+        if call.joined else (),
+        own_level=0.0 if quiet else level_fraction(call.own_level_dbfs),
+        own_level_text=own_text,
+        input_choices=(DEFAULT_DEVICE, *call.input_devices),
+        output_choices=(DEFAULT_DEVICE, *call.output_devices),
+        input_device=call.input_device or DEFAULT_DEVICE,
+        output_device=call.output_device or DEFAULT_DEVICE,
+        devices_enabled=call.available and bool(call.input_devices or call.output_devices),
+        devices_note=call.devices_note)
 
 
 def safety_dialog(model: AppModel) -> SafetyDialog | None:

@@ -1,6 +1,7 @@
-"""The right column: the voice call. Join/leave, mute, deafen, each peer's volume and level
-meter, and the audio devices. Until call actors exist the controls are shown disabled, with
-the reason, rather than pretending."""
+"""The right column: the voice call. Join/leave, mute, deafen, each peer's link, volume and
+level meter, and the audio devices. Levels change a few times a second: the meters are
+updated in place, and the rows are rebuilt only when who is in the call (or their link)
+changes, so a slider being dragged is never pulled out from under the mouse."""
 
 from __future__ import annotations
 
@@ -18,7 +19,10 @@ class CallPanel:
     def __init__(self, app: AppActions, parent: int | str) -> None:
         self._app = app
         self._version: tuple[int, int, str | None] | None = None
-        self._peer_items: dict[str, tuple[int | str, int | str]] = {}
+        self._layout: tuple[tuple[str, str], ...] | None = None
+        self._devices: tuple[object, ...] | None = None
+        self.meters: dict[str, int | str] = {}
+        self.sliders: dict[str, int | str] = {}
         themes, fonts = app.themes, app.fonts
         with dpg.child_window(parent=parent, width=-1, height=-38, border=False) as self.root:
             themes.bind(self.root, "panel")
@@ -33,9 +37,11 @@ class CallPanel:
             with dpg.group(horizontal=True):
                 self.mute = dpg.add_checkbox(label="Mute", callback=self._mute)
                 self.deafen = dpg.add_checkbox(label="Deafen", callback=self._deafen)
-            self.own_meter = dpg.add_progress_bar(default_value=0.0, width=-1, height=8,
+            self.own_meter = dpg.add_progress_bar(default_value=0.0, width=-1, height=16,
                                                   overlay="")
             themes.bind(self.own_meter, "meter")
+            with dpg.tooltip(self.own_meter):
+                dpg.add_text("Your microphone, as the others get it")
             dpg.add_separator()
             heading = dpg.add_text("IN THE CALL")
             dpg.bind_item_font(heading, fonts.small)
@@ -46,15 +52,20 @@ class CallPanel:
             heading = dpg.add_text("AUDIO DEVICES")
             dpg.bind_item_font(heading, fonts.small)
             themes.bind(heading, "dim")
+            self.devices_note = dpg.add_text("", wrap=WIDTH - 30)
+            dpg.bind_item_font(self.devices_note, fonts.small)
+            themes.bind(self.devices_note, "dim")
             label = dpg.add_text("Microphone")
             dpg.bind_item_font(label, fonts.small)
-            self.input = dpg.add_combo([], width=-1, callback=self._devices)
+            self.input = dpg.add_combo([], width=-1, callback=self._pick_devices)
             label = dpg.add_text("Speakers")
             dpg.bind_item_font(label, fonts.small)
-            self.output = dpg.add_combo([], width=-1, callback=self._devices)
+            self.output = dpg.add_combo([], width=-1, callback=self._pick_devices)
 
     def redraw(self) -> None:
         self._version = None
+        self._layout = None
+        self._devices = None
 
     def update(self, model: AppModel) -> None:
         version = (model.call_version, model.status_version, model.current_channel)
@@ -67,53 +78,76 @@ class CallPanel:
         dpg.configure_item(self.join, label=panel.join_label, enabled=panel.can_join)
         for item, state in ((self.mute, panel.muted), (self.deafen, panel.deafened)):
             dpg.set_value(item, state)
-            dpg.configure_item(item, enabled=panel.controls_enabled)
+            dpg.configure_item(item, enabled=panel.switches_enabled)
         dpg.set_value(self.own_meter, panel.own_level)
-        dpg.configure_item(self.own_meter, show=panel.available)
+        dpg.configure_item(self.own_meter, show=panel.available,
+                           overlay=panel.own_level_text)
+        self._update_devices(panel)
+        if panel.layout != self._layout:
+            self._layout = panel.layout
+            self._draw_peers(panel)
+        else:
+            for peer in panel.peers:
+                meter = self.meters[peer.user]
+                dpg.set_value(meter, peer.level)
+                dpg.configure_item(meter, overlay=peer.level_text)
+                dpg.configure_item(self.sliders[peer.user], enabled=panel.controls_enabled)
+
+    def _update_devices(self, panel: vm.CallPanel) -> None:
+        # Only on a change: re-setting a combo's items closes its list under the user's mouse.
+        devices = (panel.input_choices, panel.input_device, panel.output_choices,
+                   panel.output_device, panel.devices_enabled, panel.devices_note)
+        if devices == self._devices:
+            return
+        self._devices = devices
         for combo, choices, value in ((self.input, panel.input_choices, panel.input_device),
                                       (self.output, panel.output_choices,
                                        panel.output_device)):
-            dpg.configure_item(combo, items=list(choices), enabled=panel.available)
+            dpg.configure_item(combo, items=list(choices), enabled=panel.devices_enabled)
             dpg.set_value(combo, value)
-        self._draw_peers(panel)
+        dpg.set_value(self.devices_note, panel.devices_note)
+        dpg.configure_item(self.devices_note, show=bool(panel.devices_note))
 
     def _draw_peers(self, panel: vm.CallPanel) -> None:
-        themes = self._app.themes
+        themes, fonts = self._app.themes, self._app.fonts
+        palette = themes.palette
         dpg.delete_item(self.peers, children_only=True)
-        self._peer_items = {}
+        self.meters, self.sliders = {}, {}
         if not panel.peers:
-            empty = dpg.add_text("Nobody yet." if panel.available else
-                                 "Calls light up here: each person with a volume "
+            empty = dpg.add_text("Nobody yet." if panel.controls_enabled else
+                                 "Join to see who is talking: each person with a volume "
                                  "slider and a level meter.", wrap=WIDTH - 30,
                                  parent=self.peers)
             themes.bind(empty, "dim")
             return
+        dots = {"ok": palette.ok, "waiting": palette.dim, "failed": palette.danger}
         for peer in panel.peers:
             with dpg.group(parent=self.peers):
                 with dpg.group(horizontal=True):
-                    dpg.add_text("●" if peer.connected else "○",
-                                 color=themes.palette.ok if peer.connected
-                                 else themes.palette.dim)
+                    dpg.add_text("●" if peer.connected else "○", color=dots[peer.link_kind])
                     dpg.add_text(peer.user)
+                    link = dpg.add_text(peer.link)
+                    dpg.bind_item_font(link, fonts.small)
+                    themes.bind(link, "dim")
                 meter = dpg.add_progress_bar(default_value=peer.level, overlay=peer.level_text,
-                                             width=-1, height=12)
+                                             width=-1, height=18)
                 themes.bind(meter, "meter")
                 slider = dpg.add_slider_float(default_value=peer.volume, min_value=0.0,
                                               max_value=2.0, width=-1, format="volume %.2f",
                                               callback=self._volume, user_data=peer.user,
                                               enabled=panel.controls_enabled)
-                self._peer_items[peer.user] = (meter, slider)
+                self.meters[peer.user], self.sliders[peer.user] = meter, slider
 
     # -- controls: messages to the bridge, which answers with a new CallView --------------------
     def _toggle_call(self) -> None:
         self.toggle_call()
 
     def toggle_call(self) -> None:
-        model = self._app.model
-        if model.call.joined:
+        call = self._app.model.call
+        if call.joined:
             self._app.post(cmd.LeaveCall())
-        elif model.current_channel is not None:
-            self._app.post(cmd.JoinCall(model.current_channel))
+        elif call.channel is None and self._app.model.current_channel is not None:
+            self._app.post(cmd.JoinCall(self._app.model.current_channel))
 
     def _mute(self, sender: object, value: bool) -> None:
         self._app.post(cmd.SetMuted(bool(value)))
@@ -124,7 +158,7 @@ class CallPanel:
     def _volume(self, sender: object, value: float, user: str) -> None:
         self._app.post(cmd.SetPeerVolume(user, float(value)))
 
-    def _devices(self) -> None:
-        default = "System default"
-        chosen = [str(dpg.get_value(item)) for item in (self.input, self.output)]
-        self._app.post(cmd.SelectDevices(*("" if c == default else c for c in chosen)))
+    def _pick_devices(self) -> None:
+        chosen = ["" if value == vm.DEFAULT_DEVICE else value
+                  for value in (str(dpg.get_value(item)) for item in (self.input, self.output))]
+        self._app.select_devices(chosen[0], chosen[1])

@@ -11,7 +11,7 @@ import dearpygui.dearpygui as dpg
 from .. import viewmodel as vm
 from ..commands import AcceptKey, VerifyKey
 from ..model import AppModel
-from ..settings import FONT_SCALES, THEMES, Settings
+from ..settings import FONT_SCALES, THEMES, Settings, parse_hosts
 from ..shortcuts import SHORTCUTS
 from .base import AppActions
 
@@ -87,7 +87,7 @@ class SafetyDialog:
 
 
 class SettingsDialog:
-    WIDTH, HEIGHT = 470, 610
+    WIDTH, HEIGHT = 470, 650
 
     def __init__(self, app: AppActions, save: Callable[[Settings], None]) -> None:
         self._app = app
@@ -120,6 +120,15 @@ class SettingsDialog:
                                             hint="system default")
             self.output = dpg.add_input_text(label="Speakers", width=220,
                                              hint="system default")
+            self.ice_hosts = dpg.add_input_text(label="Call addresses", width=220,
+                                                hint="automatic")
+            hint = dpg.add_text("IP addresses calls offer to others, e.g. 192.168.1.20. "
+                                "Automatic: every interface (only loopback for a hub on "
+                                "this machine).", wrap=self.WIDTH - 50)
+            dpg.bind_item_font(hint, fonts.small)
+            themes.bind(hint, "dim")
+            self.problem = dpg.add_text("", show=False, wrap=self.WIDTH - 50)
+            themes.bind(self.problem, "error_text")
             dpg.add_spacer(height=10)
             with dpg.group(horizontal=True):
                 save_button = dpg.add_button(label="Save", width=110, callback=self._apply)
@@ -144,6 +153,8 @@ class SettingsDialog:
         dpg.set_value(self.remember, settings.remember_password)
         dpg.set_value(self.input, settings.input_device)
         dpg.set_value(self.output, settings.output_device)
+        dpg.set_value(self.ice_hosts, ", ".join(settings.ice_hosts))
+        dpg.configure_item(self.problem, show=False)
         _centre(self.window, self.WIDTH, self.HEIGHT)
         dpg.configure_item(self.window, show=True)
 
@@ -159,6 +170,12 @@ class SettingsDialog:
 
     def _apply(self) -> None:
         remember = bool(dpg.get_value(self.remember))
+        try:
+            ice_hosts = parse_hosts(str(dpg.get_value(self.ice_hosts)))
+        except ValueError as exc:
+            dpg.set_value(self.problem, str(exc))
+            dpg.configure_item(self.problem, show=True)
+            return
         self._save(replace(
             self._settings, theme=str(dpg.get_value(self.theme)).lower(),
             font_scale=round(float(dpg.get_value(self.scale)), 2),
@@ -168,7 +185,7 @@ class SettingsDialog:
             remember_password=remember,
             password=self._settings.password if remember else "",
             input_device=str(dpg.get_value(self.input)).strip(),
-            output_device=str(dpg.get_value(self.output)).strip()))
+            output_device=str(dpg.get_value(self.output)).strip(), ice_hosts=ice_hosts))
         self.close()
 
 

@@ -1,0 +1,399 @@
+"""The app's voice calls over the live session: joins a channel's call through the session,
+then steers the call actor it gets back (mute, deafen, volumes, devices, leave), and publishes
+the call's state (roster, links, levels) to the UI a few times a second.
+
+Runs on the bridge's trio thread, driven by the bridge actor; the session's call events reach
+the UI on their own path (the keeper forwards them) and this fills in what events do not carry.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import trio
+
+from gossip.actors import ActorError, ActorFailed, ActorRef, ActorStopped
+from gossip.client.calls import (
+    CallOptions,
+    CallState,
+    GetCallState,
+    SetDeafened,
+    SetMuted,
+    SetVolume,
+)
+from gossip.client.calls import LeaveCall as CallLeave
+from gossip.client.session import JoinCall as SessionJoinCall
+from gossip.client.session import Session, refused
+from gossip.media.errors import MediaError
+from gossip.media.icehosts import check_hosts
+from gossip.media.mixer import MAX_VOLUME
+from gossip.media.sinks import AudioSink, NullSink, parse_sink
+from gossip.media.sources import AudioSource, NullSource, parse_source
+
+from . import commands as cmd
+from . import notices as nt
+from .callaudio import (
+    DeviceList,
+    SwitchableSink,
+    SwitchableSource,
+    list_devices,
+    microphone_spec,
+    speaker_spec,
+)
+from .calls import SILENCE_DBFS, CallNotPossible, CallPeer, CallPhase, CallView
+
+log = logging.getLogger("gossip.ui.calls")
+
+LEVEL_INTERVAL = 0.2  # seconds between state polls: meters move, the call actor barely notices
+ASK_TIMEOUT = 10.0
+# Meters rise at once and fall at this rate, as a VU meter does: the mixer's level covers only
+# the last 100 ms, which read five times a second would flicker between speech and silence.
+METER_RELEASE_DB_PER_S = 60.0
+
+SourceSpec = str | Callable[[], AudioSource]
+
+
+@dataclass(frozen=True)
+class CallSetup:
+    """Where the app's calls get their sound and which addresses they offer."""
+
+    source: SourceSpec | None = None  # None: the microphone picked in the panel
+    sink: str | None = None  # None: the speakers picked in the panel
+    audio_note: str = ""  # with a fixed source and sink: what to say in place of devices
+    input_device: str = ""  # "" = the system default
+    output_device: str = ""
+    ice_hosts: tuple[str, ...] = ()  # () = see `call_ice_hosts`
+    autojoin: str | None = None  # demo mode: join this channel's call once online
+    level_interval: float = LEVEL_INTERVAL
+
+    @property
+    def uses_devices(self) -> bool:
+        return self.source is None or self.sink is None
+
+
+@dataclass(frozen=True)
+class LiveSession:
+    session: Session
+    host: str  # the hub's, as the user typed it
+    user: str
+
+
+def call_ice_hosts(configured: tuple[str, ...], hub_host: str) -> tuple[str, ...]:
+    """The ICE host addresses a call offers: the configured ones if any; for a hub on loopback
+    only loopback (everyone reaching that hub is on this machine, and nothing should leave it);
+    otherwise () = every interface address, aiortc's default."""
+    if configured:
+        return configured
+    if hub_host == "localhost":
+        return ("127.0.0.1",)
+    try:
+        address = ipaddress.ip_address(hub_host)
+    except ValueError:
+        return ()
+    if address.is_loopback:
+        return ("::1",) if address.version == 6 else ("127.0.0.1",)
+    return ()
+
+
+def meter(previous: float, level: float, elapsed: float,
+          release: float = METER_RELEASE_DB_PER_S) -> float:
+    """What a meter shows for `level` now, having shown `previous` `elapsed` seconds ago."""
+    return max(level, previous - release * elapsed)
+
+
+def participants(state: CallState, me: str) -> tuple[CallPeer, ...]:
+    """Everyone else on the call's roster, with what their link and mixer say."""
+    peers = []
+    for user in sorted(set(state.members) - {me}):
+        peer = state.peers.get(user)
+        if peer is None or peer.link == "left":
+            peers.append(CallPeer(user))
+            continue
+        peers.append(CallPeer(user, level_dbfs=peer.level_dbfs, volume=peer.volume,
+                              connected=peer.link == "connected" and peer.verified,
+                              failed=peer.gave_up))
+    return tuple(peers)
+
+
+_PHASES = {"idle": CallPhase.JOINING, "joining": CallPhase.JOINING,
+           "in_call": CallPhase.IN_CALL, "leaving": CallPhase.LEAVING}
+
+
+@dataclass
+class _Call:
+    """The call we are in: the actor's ref and the audio ends we gave it."""
+
+    ref: ActorRef
+    channel: str
+    user: str
+    source: SwitchableSource
+    sink: SwitchableSink
+    state: CallState | None = None
+    leaving: bool = False
+
+
+class SessionCalls:
+    """CallPort over the live session. One call at a time, as the panel offers.
+
+    `run` (in the bridge actor's nursery) lists the devices, then polls the call's state at
+    `level_interval` and posts CallChanged; `handle` carries out the panel's commands. A lock
+    keeps the two from interleaving halfway through a change.
+    """
+
+    def __init__(self, setup: CallSetup, live: Callable[[], LiveSession | None],
+                 post: Callable[[nt.Notice], None]) -> None:
+        self._setup = setup
+        self._live = live
+        self._post = post
+        self._lock = trio.Lock()
+        self._call: _Call | None = None
+        self._devices = DeviceList()
+        self._input_device = setup.input_device
+        self._output_device = setup.output_device
+        self._ice_hosts = setup.ice_hosts
+        self._muted = False
+        self._deafened = False
+        self._volumes: dict[str, float] = {}
+        self._own_level = SILENCE_DBFS
+        self._meters: dict[str, float] = {}
+        self._autojoin = setup.autojoin
+
+    # -- the poll -----------------------------------------------------------------------------
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        if self._setup.uses_devices:
+            self._devices = await trio.to_thread.run_sync(list_devices)
+        self._post(nt.CallChanged(self.view()))
+        while True:
+            await trio.sleep(self._setup.level_interval)
+            async with self._lock:
+                await self._tick()
+
+    async def _tick(self) -> None:
+        call = self._call
+        if call is None:
+            await self._maybe_autojoin()
+            return
+        try:
+            with trio.fail_after(ASK_TIMEOUT):
+                state: CallState = await call.ref.ask(GetCallState())
+        except ActorStopped:
+            self._forget(call)
+            return
+        except (ActorFailed, trio.TooSlowError) as exc:
+            self._forget(call)
+            self._post(nt.CommandFailed("stay in the call", _cause(exc)))
+            return
+        elapsed = self._setup.level_interval
+        call.state = replace(state, peers={
+            user: replace(peer, level_dbfs=self._meter(user, peer.level_dbfs, elapsed))
+            for user, peer in state.peers.items()})
+        self._own_level = meter(self._own_level, call.source.take_level(), elapsed)
+        await self._keep_volumes(call, state)
+        self._post(nt.CallChanged(self.view()))
+
+    async def _keep_volumes(self, call: _Call, state: CallState) -> None:
+        """The mixer forgets a peer's volume when their link goes; the user's choice stays."""
+        for user, peer in state.peers.items():
+            wanted = self._volumes.get(user)
+            if wanted is not None and peer.link != "left" and abs(peer.volume - wanted) > 1e-6:
+                try:
+                    await call.ref.ask(SetVolume(user, wanted))
+                except ActorError:
+                    return  # the call is ending; the next poll finds out
+
+    async def _maybe_autojoin(self) -> None:
+        channel = self._autojoin
+        if channel is None or self._live() is None:
+            return
+        self._autojoin = None
+        try:
+            await self._join(channel)
+        except (CallNotPossible, ActorError, trio.TooSlowError, ValueError) as exc:
+            self._post(nt.CommandFailed("join the call", _cause(exc)))
+        self._post(nt.CallChanged(self.view()))
+
+    def _meter(self, user: str, level: float, elapsed: float) -> float:
+        shown = self._meters[user] = meter(self._meters.get(user, level), level, elapsed)
+        return shown
+
+    def _forget(self, call: _Call) -> None:
+        """The call actor is gone (we left, the hub refused, the session ended)."""
+        if self._call is call:
+            self._call = None
+            self._own_level = SILENCE_DBFS
+            self._meters.clear()
+            self._post(nt.CallChanged(self.view()))
+
+    # -- commands -------------------------------------------------------------------------------
+    async def handle(self, command: cmd.CallCommand) -> CallView:
+        async with self._lock:
+            match command:
+                case cmd.JoinCall(channel):
+                    await self._join(channel)
+                case cmd.LeaveCall():
+                    await self._leave()
+                case cmd.SetMuted(muted):
+                    self._muted = muted
+                    await self._tell_call(SetMuted(muted))
+                case cmd.SetDeafened(deafened):
+                    self._deafened = deafened
+                    await self._tell_call(SetDeafened(deafened))
+                case cmd.SetPeerVolume(user, volume):
+                    if not 0.0 <= volume <= MAX_VOLUME:
+                        raise CallNotPossible(f"volume must be between 0 and {MAX_VOLUME:g}")
+                    self._volumes[user] = volume
+                    await self._tell_call(SetVolume(user, volume))
+                case cmd.SelectDevices(input_device, output_device):
+                    await self._select_devices(input_device, output_device)
+                case cmd.SetIceHosts(hosts):
+                    try:
+                        self._ice_hosts = check_hosts(hosts)
+                    except ValueError as exc:
+                        raise CallNotPossible(str(exc)) from None
+            return self.view()
+
+    async def end(self) -> CallView:
+        """Hang up (without waiting for the hub to confirm) before the session goes away."""
+        async with self._lock:
+            call, self._call = self._call, None
+            if call is not None and not call.leaving:
+                with trio.move_on_after(ASK_TIMEOUT / 2):
+                    try:
+                        await call.ref.ask(CallLeave())
+                    except ActorError:
+                        pass
+            self._own_level = SILENCE_DBFS
+            self._meters.clear()
+            return self.view()
+
+    async def _tell_call(self, message: object) -> None:
+        call = self._call
+        if call is None or call.leaving:
+            return  # a preference for the next call
+        with trio.fail_after(ASK_TIMEOUT):
+            try:
+                await call.ref.ask(message)
+            except ActorStopped:
+                self._forget(call)
+
+    async def _join(self, channel: str) -> None:
+        if self._call is not None:
+            raise CallNotPossible("still leaving the last call" if self._call.leaving else
+                                  f"already in the call in #{self._call.channel}")
+        live = self._live()
+        if live is None:
+            raise CallNotPossible("not connected to the hub")
+        source, sink = await self._open_audio()
+        options = CallOptions(source=source, sink=sink,
+                              ice_hosts=call_ice_hosts(self._ice_hosts, live.host),
+                              muted=self._muted)
+        try:
+            with trio.fail_after(ASK_TIMEOUT):
+                ref = refused(await live.session.ref.ask(SessionJoinCall(channel, options)))
+        except BaseException:
+            # Closing twice is harmless, in case the call actor started and closed them.
+            source.close()
+            sink.close()
+            raise
+        assert isinstance(ref, ActorRef)
+        call = self._call = _Call(ref, channel, live.user, source, sink)
+        if self._deafened:
+            await self._tell_call(SetDeafened(True))
+        for user, volume in self._volumes.items():
+            await self._tell_call(SetVolume(user, volume))
+        log.info("joined the call in #%s as %s", call.channel, call.user)
+
+    async def _leave(self) -> None:
+        call = self._call
+        if call is None or call.leaving:
+            return
+        call.leaving = True
+        with trio.fail_after(ASK_TIMEOUT):
+            try:
+                await call.ref.ask(CallLeave())
+            except ActorStopped:
+                self._forget(call)
+        # The poll forgets the call once its actor ends, after the hub confirmed the hang-up.
+
+    # -- audio ends -----------------------------------------------------------------------------
+    async def _open_audio(self) -> tuple[SwitchableSource, SwitchableSink]:
+        source, source_problem = await trio.to_thread.run_sync(self._open_source,
+                                                              self._input_device)
+        sink, sink_problem = await trio.to_thread.run_sync(self._open_sink, self._output_device)
+        if source_problem:
+            self._post(nt.CommandFailed("open the microphone",
+                                        f"{source_problem}. You are in the call, but others "
+                                        "hear silence from you."))
+        if sink_problem:
+            self._post(nt.CommandFailed("open the speakers",
+                                        f"{sink_problem}. You are in the call, but hear "
+                                        "nothing."))
+        return SwitchableSource(source), SwitchableSink(sink)
+
+    def _open_source(self, device: str) -> tuple[AudioSource, str]:
+        """The source for a call, or silence and why (so a user without a microphone can
+        still listen). Runs in a worker thread: opening a device can take a while."""
+        spec = self._setup.source
+        if callable(spec):
+            return spec(), ""
+        try:
+            return parse_source(spec if spec is not None else microphone_spec(device)), ""
+        except MediaError as exc:
+            return NullSource(), str(exc)
+
+    def _open_sink(self, device: str) -> tuple[AudioSink, str]:
+        spec = self._setup.sink
+        try:
+            return parse_sink(spec if spec is not None else speaker_spec(device)), ""
+        except MediaError as exc:
+            return NullSink(), str(exc)
+
+    async def _select_devices(self, input_device: str, output_device: str) -> None:
+        """Remember the choice; in a call on real devices, switch to them at once."""
+        call = self._call
+        if input_device != self._input_device:
+            if call is not None and self._setup.source is None:
+                source, problem = await trio.to_thread.run_sync(self._open_source, input_device)
+                if problem:
+                    source.close()
+                    raise CallNotPossible(problem)
+                await trio.to_thread.run_sync(call.source.swap(source).close)
+            self._input_device = input_device
+        if output_device != self._output_device:
+            if call is not None and self._setup.sink is None:
+                sink, problem = await trio.to_thread.run_sync(self._open_sink, output_device)
+                if problem:
+                    sink.close()
+                    raise CallNotPossible(problem)
+                await trio.to_thread.run_sync(call.sink.swap(sink).close)
+            self._output_device = output_device
+
+    # -- what to show ---------------------------------------------------------------------------
+    def view(self) -> CallView:
+        view = CallView(available=True, unavailable_reason="", muted=self._muted,
+                        deafened=self._deafened, input_devices=self._devices.inputs,
+                        output_devices=self._devices.outputs, input_device=self._input_device,
+                        output_device=self._output_device,
+                        devices_note=self._setup.audio_note or self._devices.problem)
+        call = self._call
+        if call is None:
+            return view
+        phase = CallPhase.LEAVING if call.leaving else CallPhase.JOINING
+        peers: tuple[CallPeer, ...] = ()
+        if call.state is not None:
+            if not call.leaving:
+                phase = _PHASES.get(call.state.state, CallPhase.JOINING)
+            peers = participants(call.state, call.user)
+        return replace(view, channel=call.channel, phase=phase, participants=peers,
+                       own_level_dbfs=self._own_level)
+
+
+def _cause(exc: BaseException) -> str:
+    if isinstance(exc, trio.TooSlowError):
+        return "the call did not answer in time"
+    cause = exc.__cause__ if isinstance(exc, ActorError) and exc.__cause__ else exc
+    return str(cause) or type(cause).__name__
