@@ -23,7 +23,15 @@ from gossip.ui.model import Phase
 from gossip.ui.sessioncalls import CallSetup, call_ice_hosts, participants
 
 from .conftest import PASSWORD
-from .test_ui_app import WAIT, PeerWorld, click, display, go_online, texts_in, window  # noqa: F401
+from .test_ui_app import (
+    WAIT,
+    PeerWorld,
+    click,
+    go_online,
+    shared_display,
+    shared_window,
+    texts_in,
+)
 from .test_ui_bridge import next_notice
 
 LOOPBACK = ("127.0.0.1",)
@@ -50,6 +58,17 @@ class CallWorld(PeerWorld):
             assert self.bob_call is not None
             return await self.bob_call.ask(GetCallState())
         return self.call(state).peers.get(user)
+
+
+@pytest.fixture(scope="module")
+def display(pytestconfig):
+    return shared_display(pytestconfig)
+
+
+@pytest.fixture(scope="module")
+def window(display, pytestconfig, tmp_path_factory):
+    """The process's one window, shared with test_ui_app (see `shared_window`)."""
+    return shared_window(pytestconfig, tmp_path_factory.mktemp("profiles"))
 
 
 @pytest.fixture
