@@ -20,7 +20,7 @@ from gossip.ui.bridge import Bridge
 from gossip.ui.callaudio import DeviceList, SwitchableSource, list_devices
 from gossip.ui.calls import CallPhase
 from gossip.ui.model import Phase
-from gossip.ui.sessioncalls import CallSetup, call_ice_hosts, participants
+from gossip.ui.sessioncalls import CallSetup, call_ice_hosts, meter, participants
 
 from .conftest import PASSWORD
 from .test_ui_app import (
@@ -186,6 +186,12 @@ def test_the_roster_shows_everyone_else_with_their_link():
         "dave": peer("dave", "left"), "carol": peer("carol", "connected", verified=False)})
     assert [(p.user, p.connected, p.level_dbfs) for p in participants(state, "you")] == [
         ("alice", True, -20.0), ("bob", False, -20.0), ("carol", False, -20.0)]
+
+
+def test_meters_rise_at_once_and_fall_gently():
+    assert meter(-60.0, -20.0, 0.2) == -20.0
+    assert meter(-20.0, -100.0, 0.2) == pytest.approx(-32.0)  # 60 dB a second
+    assert meter(-20.0, -25.0, 0.2) == -25.0  # a small drop shows as it is
 
 
 def test_the_own_meter_measures_what_the_call_read_and_a_swap_changes_the_source():

@@ -6,7 +6,9 @@ import stat
 import tomllib
 from dataclasses import replace
 
-from gossip.ui.settings import Settings, load_settings, save_settings
+import pytest
+
+from gossip.ui.settings import Settings, load_settings, parse_hosts, save_settings
 
 
 def test_settings_round_trip_without_the_password_by_default(tmp_path):
@@ -48,3 +50,17 @@ def test_an_unreadable_file_falls_back_to_defaults(tmp_path):
     path.write_text("this is [not toml")
     settings, problems = load_settings(path)
     assert settings.theme == "wintry" and "using defaults" in problems[0]
+
+
+def test_call_addresses_default_to_automatic_and_round_trip_as_literal_ips(tmp_path):
+    path = tmp_path / "settings.toml"
+    assert Settings().ice_hosts == ()
+    save_settings(Settings(ice_hosts=("192.0.2.10", "2001:db8::1")), path)
+    assert load_settings(path)[0].ice_hosts == ("192.0.2.10", "2001:db8::1")
+    path.write_text('ice_hosts = ["hub.example.org"]\n')  # names would need DNS: refused
+    settings, problems = load_settings(path)
+    assert settings.ice_hosts == () and len(problems) == 1
+    assert parse_hosts(" 192.0.2.10, 192.0.2.11 ") == ("192.0.2.10", "192.0.2.11")
+    assert parse_hosts("") == ()
+    with pytest.raises(ValueError, match="literal IP address"):
+        parse_hosts("192.0.2.10 lan-box")

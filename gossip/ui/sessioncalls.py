@@ -160,6 +160,7 @@ class SessionCalls:
         self._own_level = SILENCE_DBFS
         self._meters: dict[str, float] = {}
         self._autojoin = setup.autojoin
+        self._call_started = trio.Event()
 
     # -- the poll -----------------------------------------------------------------------------
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -168,6 +169,8 @@ class SessionCalls:
             self._devices = await trio.to_thread.run_sync(list_devices)
         self._post(nt.CallChanged(self.view()))
         while True:
+            if self._call is None and self._autojoin is None:
+                await self._call_started.wait()  # nothing to poll until a join
             await trio.sleep(self._setup.level_interval)
             async with self._lock:
                 await self._tick()
@@ -301,6 +304,8 @@ class SessionCalls:
             raise
         assert isinstance(ref, ActorRef)
         call = self._call = _Call(ref, channel, live.user, source, sink)
+        self._call_started.set()
+        self._call_started = trio.Event()
         if self._deafened:
             await self._tell_call(SetDeafened(True))
         for user, volume in self._volumes.items():
