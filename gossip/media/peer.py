@@ -249,6 +249,14 @@ class PeerLink:
                     # own that was cancelled when negotiation was interrupted mid-gathering.
                     # The connection is closed all the same.
                     logger.debug("peer connection closed during ICE gathering")
+            # aiortc stops ICE last; if its close was cut short (a loaded machine, an error in
+            # an earlier step), ICE's consent and monitor tasks would run on forever. Stopping
+            # it again is a no-op when it is already closed.
+            with trio.move_on_after(CLOSE_SECONDS, shield=True):
+                try:
+                    await trio_asyncio.aio_as_trio(self.dtls_transport.transport.stop)()
+                except (asyncio.CancelledError, Exception) as exc:  # closing, whatever it says
+                    logger.debug("ICE transport stop: %r", exc)
         self._finish_closed()
 
     def _sender_mid(self) -> str | None:
