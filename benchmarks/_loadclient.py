@@ -24,11 +24,26 @@ import msgpack
 import trio
 
 from gossip.crypto import (
-    AuthenticationFailed, Identity, PakeClient, certificate_fingerprint, client_ssl_context,
+    AuthenticationFailed,
+    Identity,
+    PakeClient,
+    certificate_fingerprint,
+    client_ssl_context,
 )
 from gossip.wire import (
-    PROTOCOL_VERSION, Channels, EndOfKeys, Error, Frame, Greeting, HubHello, Key, KeyRequest,
-    LoginProof, Message, Welcome, decode_frame,
+    PROTOCOL_VERSION,
+    Channels,
+    EndOfKeys,
+    Error,
+    Frame,
+    Greeting,
+    HubHello,
+    Key,
+    KeyRequest,
+    LoginProof,
+    Message,
+    Welcome,
+    decode_frame,
 )
 
 BLOB_BYTES = 300

@@ -10,19 +10,18 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import trio
+from _loadclient import raise_file_limit
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_stream
 
 from gossip.crypto import load_or_create_hub_certificate
 from gossip.hub import HubConfig, Limits, serve_hub
-
-from _loadclient import raise_file_limit
 
 PASSWORD = "bench"
 # The hub's own transport settings (gossip/hub/connection.py), so both sides match.
@@ -43,7 +42,7 @@ class ServerSpec:
     # The level `python -m gossip.hub` logs at (INFO); records go to os.devnull, so their
     # formatting is paid for but no terminal slows the hub down.
     log_level: str = "INFO"
-    limits: Limits = Limits()  # the bare server takes only outbox_frames from it
+    limits: Limits = field(default_factory=Limits)  # the bare server takes only outbox_frames
     file_limit: int = 4096
 
     @property
@@ -63,7 +62,7 @@ class ServerProcess:
         self._process = context.Process(target=_child_main, args=(spec, child), daemon=True)
         self._child = child
 
-    def __enter__(self) -> ServerProcess:
+    def __enter__(self) -> Self:
         self._process.start()
         self._child.close()
         if not self._conn.poll(_START_TIMEOUT):
@@ -113,9 +112,10 @@ class ServerProcess:
 
 def _child_main(spec: ServerSpec, conn: Connection) -> None:
     raise_file_limit(spec.file_limit)
-    logging.basicConfig(level=spec.log_level, stream=open(os.devnull, "w"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    trio.run(_serve, spec, conn)
+    with open(os.devnull, "w") as sink:
+        logging.basicConfig(level=spec.log_level, stream=sink,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        trio.run(_serve, spec, conn)
 
 
 async def _serve(spec: ServerSpec, conn: Connection) -> None:
@@ -162,7 +162,7 @@ class BareBroadcastServer:
         task_status.started(listeners[0].socket.getsockname()[1])
         await trio.serve_listeners(lambda stream: self._handle(stream, ssl_context), listeners)
 
-    async def _handle(self, stream: trio.SocketStream, ssl_context: Any) -> None:
+    async def _handle(self, stream: trio.abc.Stream, ssl_context: Any) -> None:
         wrapped: trio.abc.Stream = stream
         if ssl_context is not None:
             wrapped = trio.SSLStream(stream, ssl_context, server_side=True)

@@ -23,9 +23,14 @@ import time
 from dataclasses import dataclass, field
 
 import trio
-
 from _loadclient import (
-    BLOB_BYTES, HubMember, PoolKey, WebSocketClosed, key_pool, plain_binding, raise_file_limit,
+    BLOB_BYTES,
+    HubMember,
+    PoolKey,
+    WebSocketClosed,
+    key_pool,
+    plain_binding,
+    raise_file_limit,
     read_stamp,
 )
 from _servers import PASSWORD, ServerProcess, ServerSpec
@@ -160,6 +165,7 @@ class Bench:
     def _reset(self, closed_loop: bool) -> None:
         self.tracker = Tracker(len(self.members) - 1, trio.Semaphore(self.window_size),
                                closed_loop=closed_loop)
+        self.tracker.all_done.set()  # nothing in flight yet
 
     async def saturate(self, warmup: float, duration: float) -> Saturation:
         """Closed loop: keep `window` messages in flight, sent by each member in turn."""
@@ -331,8 +337,8 @@ def main() -> None:
             specs.append(ServerSpec("hub", True, workdir, log_level=args.hub_log, limits=LIMITS))
         try:
             outcome = trio.run(run_all, specs, keys, args)
-        except LoadClientKicked as exc:
-            print(f"a load client was disconnected ({exc}); no figures")
+        except* LoadClientKicked as group:
+            print(f"a load client was disconnected ({group.exceptions[0]}); no figures")
             print("ratio=nan")
             sys.exit(1)
     print(f"load average at the end {_load()}; took {time.perf_counter() - started:.0f} s")

@@ -21,9 +21,13 @@ import time
 from dataclasses import dataclass
 
 import trio
-
 from _loadclient import (
-    HubMember, LoadClientError, PoolKey, WebSocketClosed, key_pool, plain_binding,
+    HubMember,
+    LoadClientError,
+    PoolKey,
+    WebSocketClosed,
+    key_pool,
+    plain_binding,
     raise_file_limit,
 )
 from _servers import PASSWORD, ServerProcess, ServerSpec
@@ -66,11 +70,11 @@ async def measure(server: ServerProcess, keys: list[PoolKey], steps: list[int], 
     if not spec.tls:
         binding = await plain_binding("127.0.0.1", server.port, keys[-1], PASSWORD,
                                       server.fingerprint)
+    limiter = trio.CapacityLimiter(_LOGINS_AT_ONCE)
     try:
         async with trio.open_nursery() as nursery:
             for target in steps:
                 started = time.perf_counter()
-                limiter = trio.CapacityLimiter(_LOGINS_AT_ONCE)
 
                 async def join(key: PoolKey) -> None:
                     async with limiter:

@@ -14,24 +14,30 @@ import os
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator, Sequence
 
 import trio
 
-from gossip.actors.actor import run_actor
+from gossip.actors.actor import ActorRef, run_actor
 from gossip.actors.errors import ActorStopped
-
-from gossip.actors.actor import ActorRef
 from gossip.client import events as ev
 from gossip.client.calls import CallOptions, CallState, GetCallState, LeaveCall
+from gossip.client.messages import ChatMessage, check_ttl
 from gossip.client.profile import Profile
 from gossip.client.session import (
-    AcceptKey, GetState, JoinCall, Leave, LoginFailed, SendChat, Session, SessionConfig,
-    SessionState, VerifyKey, refused,
+    GetState,
+    JoinCall,
+    Leave,
+    LoginFailed,
+    SendChat,
+    Session,
+    SessionConfig,
+    SessionState,
+    VerifyKey,
+    refused,
 )
-from gossip.client.messages import ChatMessage, check_ttl
 from gossip.client.transport import ConnectionLost, HubUnreachable
 from gossip.crypto import CryptoError, HubKeyChanged, safety_number
 from gossip.hub.config import DEFAULT_PORT

@@ -9,10 +9,11 @@ import secrets
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable, TextIO
+from typing import TextIO
 
 import numpy as np
 import trio

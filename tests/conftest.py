@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import trio
 import trio.testing
 
 from gossip.actors.actor import run_actor
-
 from gossip.client import events as ev
 from gossip.client.profile import Profile
 from gossip.client.session import Session, SessionConfig

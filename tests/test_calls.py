@@ -14,9 +14,16 @@ import trio
 
 from gossip.actors.actor import ActorRef
 from gossip.client import events as ev
-from gossip.client.calls import CallOptions, CallState, GetCallState, LeaveCall, SetDeafened, SetMuted
+from gossip.client.calls import (
+    CallOptions,
+    CallState,
+    GetCallState,
+    LeaveCall,
+    SetDeafened,
+    SetMuted,
+)
 from gossip.client.session import JoinCall
-from gossip.media.format import FRAME_SAMPLES, SAMPLE_RATE, Frame
+from gossip.media.format import SAMPLE_RATE, Frame
 from gossip.media.loop import open_media_loop
 from gossip.media.sinks import MemorySink
 from gossip.media.sources import ToneSource
@@ -145,7 +152,8 @@ async def test_a_three_way_call_each_hears_the_other_two_not_itself(media_loop, 
 
 async def test_a_member_who_vanishes_is_dropped_from_the_mesh(media_loop, connect):
     ann, ben = await connect("ann"), await connect("ben")
-    a, b = await join(ann, 300.0), await join(ben, 600.0)
+    a = await join(ann, 300.0)
+    await join(ben, 600.0)
     await connected(a, "ben")
     ben.stop()  # ben's process dies: no hang-up, the connection just ends
     assert (await ann.next_event(ev.CallPeerLeft)).user == "ben"

@@ -14,8 +14,16 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_st
 from gossip.crypto import Identity, PakeClient, certificate_fingerprint, client_ssl_context
 from gossip.hub import HubConfig, Limits, RunningHub
 from gossip.wire import (
-    PROTOCOL_VERSION, EndOfKeys, Error, Greeting, HubHello, KeyRequest, LoginProof, Message,
-    Welcome, decode_frame,
+    PROTOCOL_VERSION,
+    EndOfKeys,
+    Error,
+    Greeting,
+    HubHello,
+    KeyRequest,
+    LoginProof,
+    Message,
+    Welcome,
+    decode_frame,
 )
 
 from .conftest import PASSWORD

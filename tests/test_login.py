@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import ssl
 
-import pytest
 import trio
 
 from gossip.client.session import LoginFailed
-from gossip.crypto import HubKeyChanged, load_or_create_hub_certificate
 from gossip.client.transport import HubUnreachable
+from gossip.crypto import HubKeyChanged, load_or_create_hub_certificate
 
 from .conftest import PASSWORD
+from .helpers import pump
 
 
 async def test_the_first_connection_pins_the_hub_and_later_ones_match(connect, hub, profiles):
@@ -52,16 +52,6 @@ async def test_a_hub_with_another_certificate_is_refused(connect, hub, profiles,
     assert hub.fingerprint in str(client.failure)
 
 
-async def _pump(source: trio.abc.Stream, sink: trio.abc.Stream) -> None:
-    try:
-        while data := await source.receive_some(65536):
-            await sink.send_all(data)
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
-        pass
-    finally:
-        await trio.aclose_forcefully(sink)
-
-
 async def test_a_relaying_fake_hub_cannot_log_in_for_the_user(connect, nursery, hub, tmp_path):
     """A man in the middle with its own certificate (the client has never seen the real
     hub, so it pins the fake) relays every byte to the real hub. The PAKE transcript binds
@@ -78,8 +68,8 @@ async def test_a_relaying_fake_hub_cannot_log_in_for_the_user(connect, nursery, 
         upstream = await trio.open_ssl_over_tcp_stream("127.0.0.1", hub.port,
                                                        ssl_context=client_ctx)
         async with trio.open_nursery() as pipes:
-            pipes.start_soon(_pump, victim, upstream)
-            pipes.start_soon(_pump, upstream, victim)
+            pipes.start_soon(pump, victim, upstream)
+            pipes.start_soon(pump, upstream, victim)
 
     nursery.start_soon(trio.serve_listeners, relay, listeners)
     client = await connect("alice", port=port, wait=False)

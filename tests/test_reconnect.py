@@ -12,6 +12,8 @@ from gossip.client import events as ev
 from gossip.client.session import SendChat
 from gossip.hub import HubConfig, RunningHub, serve_hub
 
+from .helpers import pump
+
 
 @dataclass
 class RestartableHub:
@@ -105,19 +107,9 @@ class CuttingProxy:
         with scope:
             upstream = await trio.open_tcp_stream("127.0.0.1", self._upstream)
             async with trio.open_nursery() as pipes:
-                pipes.start_soon(_pump, client, upstream)
-                pipes.start_soon(_pump, upstream, client)
+                pipes.start_soon(pump, client, upstream)
+                pipes.start_soon(pump, upstream, client)
         await trio.aclose_forcefully(client)
-
-
-async def _pump(source: trio.abc.Stream, sink: trio.abc.Stream) -> None:
-    try:
-        while data := await source.receive_some(65536):
-            await sink.send_all(data)
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
-        pass
-    finally:
-        await trio.aclose_forcefully(sink)
 
 
 async def test_connections_cut_mid_conversation_lose_nothing(connect, hub, nursery):

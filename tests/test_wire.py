@@ -11,8 +11,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gossip.wire import (
-    FRAME_TYPES, BY_WIRE_NAME, Channels, Command, Error, FrameError, FrameTooLarge, Greeting,
-    Key, MalformedFrame, Message, UnknownCommand, decode_frame,
+    BY_WIRE_NAME,
+    FRAME_TYPES,
+    Channels,
+    Command,
+    Error,
+    FrameError,
+    FrameTooLarge,
+    Greeting,
+    Key,
+    MalformedFrame,
+    Message,
+    UnknownCommand,
+    decode_frame,
 )
 
 SAMPLES = [

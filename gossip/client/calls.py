@@ -12,9 +12,9 @@ it. A link that keeps failing is given up and reported; the other links carry on
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from typing import AsyncIterator, Awaitable, Callable, Mapping
 
 import trio
 import trio_asyncio

@@ -12,15 +12,26 @@ another channel, pass it off as someone else's, nor re-time it. The older scheme
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import msgpack
 
 from gossip.crypto import (
-    BadSignature, CryptoError, Identity, InboundSenderKey, MessageKeyGone, NotForMe,
-    OutboundSenderKey, PublicKey, SenderKeyRing, UnknownSenderKey, open_distribution,
-    open_sealed, seal,
+    BadSignature,
+    CryptoError,
+    Identity,
+    InboundSenderKey,
+    MessageKeyGone,
+    NotForMe,
+    OutboundSenderKey,
+    PublicKey,
+    SenderKeyRing,
+    UnknownSenderKey,
+    open_distribution,
+    open_sealed,
+    seal,
 )
 from gossip.crypto.pins import Trust
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Callable
 
 import trio
 
@@ -21,17 +21,38 @@ from gossip.actors.actor import Actor, ActorRef, run_actor
 from gossip.actors.errors import ActorStopped
 from gossip.crypto import CryptoError, PakeClient, PublicKey, SenderKeyRing
 from gossip.crypto.pins import Trust
-from gossip.fsm import Close, ClientHandshake, ClientKeySync, ProtocolViolation, Report, Send
+from gossip.fsm import ClientHandshake, ClientKeySync, Close, ProtocolViolation, Report, Send
 from gossip.fsm.actions import Action
 from gossip.wire import (
-    PROTOCOL_VERSION, CallMembers, Channels, Command, Error, Frame, Greeting, HangUp, HubHello,
-    Key, KeyRemoved, KeyRequest, LoginProof, Message, Signal, Welcome,
+    PROTOCOL_VERSION,
+    CallMembers,
+    Channels,
+    Command,
+    Error,
+    Frame,
+    Greeting,
+    HangUp,
+    HubHello,
+    Key,
+    KeyRemoved,
+    KeyRequest,
+    LoginProof,
+    Message,
+    Signal,
+    Welcome,
 )
 
 from . import events as ev
 from .calls import CallActor, CallFrame, CallOptions
 from .messages import (
-    CLOCK_WINDOW, DEFAULT_TTL, ChannelSender, ChatMessage, Distribution, MessageRejected, new_chat, open_chat,
+    CLOCK_WINDOW,
+    DEFAULT_TTL,
+    ChannelSender,
+    ChatMessage,
+    Distribution,
+    MessageRejected,
+    new_chat,
+    open_chat,
 )
 from .profile import Profile
 from .store import MessageStore

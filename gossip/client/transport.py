@@ -7,7 +7,10 @@ from dataclasses import dataclass
 
 import trio
 from trio_websocket import (
-    ConnectionClosed, HandshakeError, WebSocketConnection, wrap_client_stream,
+    ConnectionClosed,
+    HandshakeError,
+    WebSocketConnection,
+    wrap_client_stream,
 )
 
 from gossip.crypto import KnownHubs, certificate_fingerprint, client_ssl_context

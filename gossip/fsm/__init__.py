@@ -8,6 +8,20 @@ from .keysync import ClientKeySync, HubKeySync
 from .registry import MACHINES, PAIRS, Pair
 
 __all__ = [
-    "Action", "Close", "Report", "Send", "ProtocolMachine", "ProtocolViolation",
-    "ClientCall", "HubCall", "PeerLink", "ClientHandshake", "HubHandshake", "ClientKeySync", "HubKeySync", "MACHINES", "PAIRS", "Pair",
+    "MACHINES",
+    "PAIRS",
+    "Action",
+    "ClientCall",
+    "ClientHandshake",
+    "ClientKeySync",
+    "Close",
+    "HubCall",
+    "HubHandshake",
+    "HubKeySync",
+    "Pair",
+    "PeerLink",
+    "ProtocolMachine",
+    "ProtocolViolation",
+    "Report",
+    "Send",
 ]

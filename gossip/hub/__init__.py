@@ -3,4 +3,4 @@
 from .config import ConfigError, HubConfig, Limits, load_config
 from .server import RunningHub, serve_hub
 
-__all__ = ["ConfigError", "HubConfig", "Limits", "load_config", "RunningHub", "serve_hub"]
+__all__ = ["ConfigError", "HubConfig", "Limits", "RunningHub", "load_config", "serve_hub"]

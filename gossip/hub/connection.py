@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_stream
@@ -18,12 +18,34 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_st
 from gossip.actors.actor import Actor
 from gossip.crypto import AuthenticationFailed, CryptoError, PakeHub, PublicKey
 from gossip.fsm import (
-    Close, HubCall, HubHandshake, HubKeySync, ProtocolMachine, ProtocolViolation, Report, Send,
+    Close,
+    HubCall,
+    HubHandshake,
+    HubKeySync,
+    ProtocolMachine,
+    ProtocolViolation,
+    Report,
+    Send,
 )
 from gossip.fsm.actions import Action
 from gossip.wire import (
-    PROTOCOL_VERSION, CallMembers, Command, Error, Frame, FrameError, Greeting, HangUp,
-    HubHello, Key, KeyRemoved, LoginProof, Message, Signal, StartCall, Welcome, decode_frame,
+    PROTOCOL_VERSION,
+    CallMembers,
+    Command,
+    Error,
+    Frame,
+    FrameError,
+    Greeting,
+    HangUp,
+    HubHello,
+    Key,
+    KeyRemoved,
+    LoginProof,
+    Message,
+    Signal,
+    StartCall,
+    Welcome,
+    decode_frame,
 )
 
 from .config import HubConfig

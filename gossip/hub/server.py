@@ -9,8 +9,8 @@ from __future__ import annotations
 import errno
 import itertools
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 import trio
 

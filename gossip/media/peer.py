@@ -1,12 +1,17 @@
-"""A trio-facing wrapper around one aiortc RTCPeerConnection carrying one audio track each way.
+"""A trio-facing wrapper around one aiortc RTCPeerConnection: one audio track each way, and
+optionally one video track each way.
 
-    link = PeerLink(fanout.track(), ice_hosts=["127.0.0.1"])
+    link = PeerLink(fanout.track(), ice_hosts=["127.0.0.1"], video_track=video.track())
     offer = await link.create_offer()          # offerer: SDP after ICE gathering (no trickle)
     answer = await other.accept_offer(offer)   # answerer
     await link.accept_answer(answer)
     async for event in link.events: ...        # ConnectionStateChanged, RemoteTrack, Connected,
                                                # Failed, Closed, HandlerError
     await link.close()
+
+A RemoteTrack event comes for each remote track; tell them apart by `track.kind` ("audio",
+"video"). Video is optional on either side: a side without a video track still receives the
+peer's video (its transceiver is recvonly), and a side that sends none never gets one.
 
 Must run inside `gossip.media.loop.open_media_loop()`. ICE offers only `ice_hosts` (literal
 addresses, see gossip.media.icehosts); `ice_servers` default to none, since a public STUN
@@ -43,6 +48,7 @@ from aiortc import (
 )
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.sdp import candidate_from_sdp
 from cryptography import x509
 
@@ -126,10 +132,12 @@ class PeerLink:
         ice_hosts: Sequence[str],
         ice_servers: Sequence[RTCIceServer] = (),
         receive_buffer: ReceiveBuffer = "ours",
+        video_track: MediaStreamTrack | None = None,
     ) -> None:
         self.ice_hosts = icehosts.check_hosts(ice_hosts)
         self.state = LinkState.NEW
-        self.remote_track: MediaStreamTrack | None = None
+        self.remote_track: MediaStreamTrack | None = None  # the peer's audio
+        self.remote_video_track: MediaStreamTrack | None = None
         self.failure: Failed | None = None
         self.events_dropped = 0
         self._close_started = False
@@ -140,6 +148,12 @@ class PeerLink:
         self._sender = self._pc.addTrack(track)
         transceiver = next(t for t in self._pc.getTransceivers() if t.sender is self._sender)
         self._receiver = transceiver.receiver
+        self._video_sender: RTCRtpSender | None = None
+        self._video_receiver: RTCRtpReceiver | None = None
+        if video_track is not None:
+            self._video_sender = self._pc.addTrack(video_track)
+            self._video_receiver = next(t.receiver for t in self._pc.getTransceivers()
+                                        if t.sender is self._video_sender)
         self.pass_through: PassThroughBuffer | None = None
         if receive_buffer == "ours":
             self.pass_through = install_pass_through(self._receiver)
@@ -153,6 +167,11 @@ class PeerLink:
     def receiver(self) -> RTCRtpReceiver:
         """aiortc's receiver for the remote audio (for getStats(), and benchmarks)."""
         return self._receiver
+
+    @property
+    def video_receiver(self) -> RTCRtpReceiver | None:
+        """aiortc's receiver for the remote video, when this link sends video (for getStats())."""
+        return self._video_receiver
 
     @property
     def dtls_transport(self) -> RTCDtlsTransport:
@@ -297,9 +316,12 @@ class PeerLink:
         return guarded
 
     def _on_track(self, track: MediaStreamTrack) -> None:
-        if track.kind != "audio":
+        if track.kind == "audio":
+            self.remote_track = track
+        elif track.kind == "video":
+            self.remote_video_track = track
+        else:
             return
-        self.remote_track = track
         self._emit(RemoteTrack(track))
 
     def _on_connection_state(self) -> None:
@@ -314,7 +336,10 @@ class PeerLink:
                 self._check_against_remote_sdp()
             except (FingerprintMismatch, SdpError) as exc:
                 self._sender.replaceTrack(None)
-                self._receiver._enabled = False  # drop anything the impostor sends
+                if self._video_sender is not None:
+                    self._video_sender.replaceTrack(None)
+                for transceiver in self._pc.getTransceivers():
+                    transceiver.receiver._enabled = False  # drop anything the impostor sends
                 self._fail("DTLS certificate does not match the signed SDP", exc)
                 return
             self.state = LinkState.CONNECTED
