@@ -95,15 +95,20 @@ def key_pool(count: int, cache_dir: Path | None = None, workers: int = 2) -> lis
         keys = [PoolKey(*row) for row in msgpack.unpackb(path.read_bytes())]
     if len(keys) < count:
         missing = [f"bench{index:05d}" for index in range(len(keys), count)]
-        chunks = [missing[start:start + 100] for start in range(0, len(missing), 100)]
+        chunks = [missing[start:start + 250] for start in range(0, len(missing), 250)]
+        directory.mkdir(parents=True, exist_ok=True)
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             for rows in pool.map(_generate, chunks):
                 keys.extend(PoolKey(*row) for row in rows)
-        directory.mkdir(parents=True, exist_ok=True)
-        scratch = path.with_suffix(".partial")
-        scratch.write_bytes(msgpack.packb([[k.user, k.public_key, k.fingerprint] for k in keys]))
-        scratch.replace(path)
+                _save(path, keys)  # an interrupted run keeps what it made
     return keys[:count]
+
+
+def _save(path: Path, keys: list[PoolKey]) -> None:
+    scratch = path.with_suffix(f".{os.getpid()}.partial")  # two runs at once never collide
+    scratch.write_bytes(msgpack.packb([[key.user, key.public_key, key.fingerprint]
+                                       for key in keys]))
+    scratch.replace(path)
 
 
 def _generate(users: Sequence[str]) -> list[tuple[str, bytes, str]]:
@@ -152,15 +157,10 @@ class WebSocketClient:
         self._send_lock = trio.Lock()
 
     @classmethod
-    async def connect(cls, host: str, port: int, *, tls: bool,
-                      receive_buffer: int | None = None) -> tuple[WebSocketClient, str]:
+    async def connect(cls, host: str, port: int, *, tls: bool) -> tuple[WebSocketClient, str]:
         """Open a WebSocket; returns it and the server certificate's fingerprint ("" without
-        TLS). `receive_buffer` sets SO_RCVBUF before connecting (a deliberately slow reader)."""
-        sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_STREAM)
-        if receive_buffer is not None:
-            sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, receive_buffer)
-        await sock.connect((host, port))
-        stream: trio.abc.Stream = trio.SocketStream(sock)
+        TLS)."""
+        stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
         fingerprint = ""
         if tls:
             ssl_stream = trio.SSLStream(stream, client_ssl_context(), server_hostname=host)
@@ -367,11 +367,11 @@ class HubMember:
 
 
 async def plain_binding(host: str, port: int, key: PoolKey, password: str,
-                        certificate_fingerprint: str) -> str:
+                        hub_fingerprint: str) -> str:
     """The SPAKE2 certificate binding a plain-ws hub expects. The real client binds "" when
     there is no TLS; the hub (as of this writing) binds its certificate's fingerprint even
     over plain ws, which refuses the real client. Try "" first, then the fingerprint."""
-    for binding in ("", certificate_fingerprint):
+    for binding in ("", hub_fingerprint):
         try:
             member = await HubMember.log_in(host, port, key, password, tls=False,
                                             binding=binding, sync=False)

@@ -160,7 +160,11 @@ class BareBroadcastServer:
                     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
         task_status.started(listeners[0].socket.getsockname()[1])
-        await trio.serve_listeners(lambda stream: self._handle(stream, ssl_context), listeners)
+
+        async def handle(stream: trio.SocketStream) -> None:
+            await self._handle(stream, ssl_context)
+
+        await trio.serve_listeners(handle, listeners)
 
     async def _handle(self, stream: trio.abc.Stream, ssl_context: Any) -> None:
         wrapped: trio.abc.Stream = stream

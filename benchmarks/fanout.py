@@ -318,7 +318,7 @@ def main() -> None:
     parser.add_argument("--tls", action=argparse.BooleanOptionalAction, default=None,
                         help="also measure the hub over TLS (default: not with --quick)")
     args = parser.parse_args()
-    args.warmup, args.duration, args.rounds = (0.2, 0.8, 5) if args.quick else (1.0, 4.0, 5)
+    args.warmup, args.duration, args.rounds = (0.2, 0.8, 3) if args.quick else (1.0, 4.0, 5)
     if args.tls is None:
         args.tls = not args.quick
     raise_file_limit(4096)

@@ -144,9 +144,10 @@ def main() -> None:
         spec = ServerSpec("hub", not args.plain, workdir, file_limit=top + 256, limits=limits)
         with ServerProcess(spec) as server:
             try:
-                points = trio.run(functools.partial(measure, synced=args.synced), server, keys, steps)
-            except LoadClientError as exc:
-                sys.exit(f"stopped: {exc}")
+                run = functools.partial(measure, synced=args.synced)
+                points = trio.run(run, server, keys, steps)
+            except* LoadClientError as group:
+                sys.exit(f"stopped: {group.exceptions[0]}")
     first, last = points[0], points[-1]
     per = (last.rss - first.rss) / max(1, last.connections - first.connections)
     at_10k = first.rss + per * 10_000

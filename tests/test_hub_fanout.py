@@ -17,6 +17,7 @@ from gossip.wire import (
     PROTOCOL_VERSION,
     EndOfKeys,
     Error,
+    Frame,
     Greeting,
     HubHello,
     KeyRequest,
@@ -61,23 +62,29 @@ async def _log_in(nursery: trio.Nursery, hub: RunningHub, user: str, *,
                                   message_queue_size=1, max_message_size=2**20)
     await ws.send_message(Greeting(version=PROTOCOL_VERSION, user=user,
                                    public_key=identity.public.to_bytes()).encode())
-    hello = decode_frame(await ws.get_message())
+    hello = await _frame(ws)
     assert isinstance(hello, HubHello)
     pake = PakeClient(PASSWORD, user, identity.fingerprint, seen, PROTOCOL_VERSION)
     await ws.send_message(LoginProof(pake=pake.message, confirm=pake.finish(hello.pake)).encode())
-    welcome = decode_frame(await ws.get_message())
+    welcome = await _frame(ws)
     assert isinstance(welcome, Welcome)
     pake.verify_hub(welcome.confirm)
     await ws.send_message(KeyRequest().encode())
-    while not isinstance(decode_frame(await ws.get_message()), EndOfKeys):
+    while not isinstance(await _frame(ws), EndOfKeys):
         pass
     return ws
+
+
+async def _frame(ws: WebSocketConnection) -> Frame:
+    data = await ws.get_message()
+    assert isinstance(data, bytes)
+    return decode_frame(data)
 
 
 async def _next_message(ws: WebSocketConnection) -> Message:
     """The next chat message, skipping key announcements."""
     while True:
-        frame = decode_frame(await ws.get_message())
+        frame = await _frame(ws)
         if isinstance(frame, Message):
             return frame
 
@@ -94,6 +101,7 @@ class StalledReaderStory:
 
 
 async def _stalled_reader_story(nursery: trio.Nursery, hub: RunningHub) -> StalledReaderStory:
+    assert Limits().frame_burst > MESSAGES  # the rate limit must not refuse any of them
     fast = {user: await _log_in(nursery, hub, user) for user in ("bob", "carol")}
     stalled = await _log_in(nursery, hub, "slow", receive_buffer=4096)
     alice = await _log_in(nursery, hub, "alice")
@@ -114,7 +122,7 @@ async def _stalled_reader_story(nursery: trio.Nursery, hub: RunningHub) -> Stall
     with trio.fail_after(30):
         try:
             while True:
-                frame = decode_frame(await stalled.get_message())
+                frame = await _frame(stalled)
                 if isinstance(frame, Message):
                     number = int.from_bytes(frame.blob[:4], "big")
                     (story.before if story.refusal is None else story.after).append(number)

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import av
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -20,14 +22,17 @@ from av import VideoFrame
 
 from gossip.media.engine import AudioEngine
 from gossip.media.errors import SpecError
+from gossip.media.format import SAMPLE_RATE
 from gossip.media.loop import open_media_loop
 from gossip.media.peer import Connected, Failed, PeerLink, RemoteTrack
 from gossip.media.sinks import MemorySink
 from gossip.media.sources import ToneSource
 from gossip.media.track import SourceFanout
 from gossip.media.video import (
+    FileSource,
     NoneSource,
     PatternSource,
+    UnreadableVideo,
     VideoFanout,
     VideoSourceTrack,
     decode_counter,
@@ -37,7 +42,12 @@ from gossip.media.video import (
 
 LOOPBACK = ["127.0.0.1"]
 BOUND = 20  # seconds; generous for a loaded 2-core machine, never reached when things work
-SMALL = (320, 180)  # the link tests use a small picture to stay light on CPU
+# Every side of a call runs in this one process (one GIL, one core's worth of Python), so a
+# three-way mesh carries three participants' load: the link tests use small, slow pictures.
+SMALL = (320, 180)
+VIDEO_FPS = 15.0
+TINY = (160, 90)
+TINY_FPS = 5.0
 
 
 class FixedClock:
@@ -91,8 +101,8 @@ def test_code_survives_downscale_blur_noise_and_yuv420() -> None:
         width=320, height=180, format="yuv420p")
     assert decode_counter(small) == (0x5A5A_A5A5, 1_795_000_000_500)
 
-    rgb = small.to_ndarray(format="rgb24")
     rng = np.random.default_rng(7)
+    rgb = np.asarray(small.to_ndarray(format="rgb24"), dtype=np.uint8)
     damaged = box_blur(rgb, radius=2).astype(np.int16) + rng.integers(-40, 41, rgb.shape)
     damaged = np.clip(damaged, 0, 255).astype(np.uint8)
     assert decode_counter(damaged) == (0x5A5A_A5A5, 1_795_000_000_500)
@@ -117,12 +127,50 @@ def test_parse_video_source() -> None:
     assert isinstance(pattern, PatternSource)
     assert (pattern.width, pattern.height, pattern.fps) == (320, 180, 15)
     assert isinstance(parse_video_source("none"), NoneSource)
-    for spec in ("file:clip.mp4", "file:", "camera", "camera:/dev/video0", "screen",
+    for spec in ("file:", "camera", "camera:/dev/video0", "screen",
                  "bogus", "pattern:3"):
         with pytest.raises(SpecError):
             parse_video_source(spec)
     with pytest.raises(ValueError):
         PatternSource(641, 360)
+
+
+def write_pattern_clip(path: Path, frames: int, fps: int) -> None:
+    """A VP8 WebM of `frames` pattern frames (counters 0..frames-1) at 320x180."""
+    source = PatternSource(*SMALL, fps=fps)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libvpx", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = *SMALL, "yuv420p"
+        for _ in range(frames):
+            picture = VideoFrame.from_ndarray(source.read(), format="rgb24")
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode(None))
+
+
+def test_file_source_plays_the_clip_scaled_and_looped(tmp_path: Path) -> None:
+    clip = tmp_path / "pattern.webm"
+    write_pattern_clip(clip, frames=10, fps=10)
+    source = parse_video_source(f"file:{clip}", width=640, height=360, fps=30)
+    assert isinstance(source, FileSource)
+    assert source.fps == 10  # the file's own rate, under the cap
+    images = [source.read() for _ in range(25)]
+    assert images[0].shape == (360, 640, 3)
+    assert [decode_counter(image)[0] for image in images] == [n % 10 for n in range(25)]  # type: ignore[index]
+    assert source.loops == 2
+    source.close()
+
+    halved = FileSource(clip, *SMALL, fps=5)  # a faster file drops frames evenly
+    assert halved.fps == 5
+    assert [decode_counter(halved.read())[0] for _ in range(6)] == [1, 3, 5, 7, 9, 1]  # type: ignore[index]
+    halved.close()
+
+
+def test_file_source_refuses_what_is_not_a_video(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("not a video")
+    for path in (text, tmp_path / "missing.webm"):
+        with pytest.raises(UnreadableVideo):
+            parse_video_source(f"file:{path}")
 
 
 # -- the track, under trio_asyncio with trio's mock clock ----------------------------------
@@ -175,6 +223,7 @@ class Side:
     audio: SourceFanout
     video: VideoFanout
     engine: AudioEngine
+    sink: MemorySink
     links: dict[str, PeerLink] = field(default_factory=dict)
     video_tracks: dict[str, VideoSourceTrack] = field(default_factory=dict)
     # Per peer: the counters decoded from its video, in arrival order.
@@ -245,14 +294,17 @@ async def wait_counters_advance(side: Side, peer: str, frames: int) -> list[int]
 
 
 @asynccontextmanager
-async def video_call(names: list[str]) -> AsyncIterator[dict[str, Side]]:
+async def video_call(names: list[str], size: tuple[int, int] = SMALL,
+                     fps: float = VIDEO_FPS) -> AsyncIterator[dict[str, Side]]:
+    """A full mesh of the named sides; side i sends a tone of 300*(i+1) Hz and a pattern."""
     async with open_media_loop(), trio.open_nursery() as nursery:
         sides: dict[str, Side] = {}
         for i, name in enumerate(names):
-            engine = AudioEngine(MemorySink())
+            sink = MemorySink()
+            engine = AudioEngine(sink)
             await nursery.start(engine.run)
             sides[name] = Side(name, SourceFanout(ToneSource(300.0 * (i + 1))),
-                               VideoFanout(PatternSource(*SMALL, fps=15)), engine)
+                               VideoFanout(PatternSource(*size, fps=fps)), engine, sink)
         for i, first in enumerate(names):
             for second in names[i + 1:]:
                 await connect(sides[first], sides[second], nursery)
@@ -271,23 +323,30 @@ def assert_advancing(counters: list[int]) -> None:
     assert counters[-1] > counters[0]
 
 
+def peak_hz(samples: npt.NDArray[np.int16]) -> float:
+    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64) * np.hanning(len(samples))))
+    return float(np.fft.rfftfreq(len(samples), 1 / SAMPLE_RATE)[int(np.argmax(spectrum))])
+
+
 async def test_two_peers_see_each_others_pattern_advance_and_still_hear_the_tone() -> None:
     async with video_call(["alice", "bob"]) as sides:
-        for listener, speaker in (("alice", "bob"), ("bob", "alice")):
+        for listener, speaker, hz in (("alice", "bob", 600.0), ("bob", "alice", 300.0)):
             side = sides[listener]
             assert_advancing(await wait_counters_advance(side, speaker, 10))
             got = side.engine.peer(speaker).frames_received
             with trio.fail_after(BOUND):
                 await side.engine.wait_frames_received(speaker, got + 25)
+                await side.engine.wait_frames_played(side.engine.frames_played + 25)
+            assert peak_hz(side.sink.samples(25)) == pytest.approx(hz, abs=4)
             assert side.undecodable[speaker] <= len(side.counters[speaker]) // 4
 
 
 async def test_three_way_mesh_each_side_sees_both_others() -> None:
-    async with video_call(["ann", "ben", "cat"]) as sides:
+    async with video_call(["ann", "ben", "cat"], TINY, TINY_FPS) as sides:
         for listener, side in sides.items():
             for speaker in sides:
                 if speaker != listener:
-                    assert_advancing(await wait_counters_advance(side, speaker, 5))
+                    assert_advancing(await wait_counters_advance(side, speaker, 3))
                     got = side.engine.peer(speaker).frames_received
                     with trio.fail_after(BOUND):
                         await side.engine.wait_frames_received(speaker, got + 10)
@@ -325,15 +384,37 @@ async def test_a_link_without_video_still_receives_the_peers_video() -> None:
                     frame = await trio_asyncio.aio_as_trio(tracks["video"].recv)()
                     if decode_counter(frame) is not None:
                         break
-            assert "video" not in {t.kind for t in await sender_tracks(sender)}
+            assert "video" not in {t.kind for t in await announced_tracks(sender)}
+            assert sender.sends_video and not audio_only.sends_video
         finally:
             await sender.close()
             await audio_only.close()
 
 
-async def sender_tracks(link: PeerLink) -> list[MediaStreamTrack]:
+async def test_an_offer_without_video_leaves_the_answerers_video_unsent() -> None:
+    async with open_media_loop():
+        audio_only = PeerLink(SourceFanout(ToneSource(440)).track(), ice_hosts=LOOPBACK)
+        with_video = PeerLink(SourceFanout(ToneSource(880)).track(), ice_hosts=LOOPBACK,
+                              video_track=VideoFanout(PatternSource(*TINY, fps=TINY_FPS)).track())
+        try:
+            answer = await with_video.accept_offer(await audio_only.create_offer())
+            assert "m=video" not in answer
+            await audio_only.accept_answer(answer)
+            with trio.fail_after(BOUND):
+                async for event in audio_only.events:
+                    if isinstance(event, Connected | Failed):
+                        assert isinstance(event, Connected), event
+                        break
+            assert not with_video.sends_video and audio_only.remote_video_track is None
+            assert audio_only.remote_track is not None
+        finally:
+            await audio_only.close()
+            await with_video.close()
+
+
+async def announced_tracks(link: PeerLink) -> list[MediaStreamTrack]:
     """The remote tracks `link` announced so far (drains pending events without waiting)."""
-    tracks = []
+    tracks: list[MediaStreamTrack] = []
     while True:
         try:
             event = link.events.receive_nowait()

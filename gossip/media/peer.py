@@ -10,8 +10,9 @@ optionally one video track each way.
     await link.close()
 
 A RemoteTrack event comes for each remote track; tell them apart by `track.kind` ("audio",
-"video"). Video is optional on either side: a side without a video track still receives the
-peer's video (its transceiver is recvonly), and a side that sends none never gets one.
+"video"). Video is optional on either side, and the offer decides: when the offerer has a
+video track, an answerer without one still receives it; when the offerer has none, the SDP
+has no video section and the answerer's video track stays unsent (`sends_video` is False).
 
 Must run inside `gossip.media.loop.open_media_loop()`. ICE offers only `ice_hosts` (literal
 addresses, see gossip.media.icehosts); `ice_servers` default to none, since a public STUN
@@ -148,12 +149,11 @@ class PeerLink:
         self._sender = self._pc.addTrack(track)
         transceiver = next(t for t in self._pc.getTransceivers() if t.sender is self._sender)
         self._receiver = transceiver.receiver
+        # Added once the role is known (see _add_video): an answerer may only send video on
+        # a transceiver the offer made, else aiortc fails to build the answer.
+        self._video_track = video_track
         self._video_sender: RTCRtpSender | None = None
         self._video_receiver: RTCRtpReceiver | None = None
-        if video_track is not None:
-            self._video_sender = self._pc.addTrack(video_track)
-            self._video_receiver = next(t.receiver for t in self._pc.getTransceivers()
-                                        if t.sender is self._video_sender)
         self.pass_through: PassThroughBuffer | None = None
         if receive_buffer == "ours":
             self.pass_through = install_pass_through(self._receiver)
@@ -220,6 +220,7 @@ class PeerLink:
         self._require(LinkState.NEW, None)
         self._role = "offerer"
         self.state = LinkState.NEGOTIATING
+        self._add_video()
         offer = await trio_asyncio.aio_as_trio(self._pc.createOffer)()
         await self._set_local(offer)
         return self._pc.localDescription.sdp
@@ -231,6 +232,8 @@ class PeerLink:
         self._role = "answerer"
         self.state = LinkState.NEGOTIATING
         await self._set_remote(RTCSessionDescription(sdp=sdp, type="offer"))
+        if any(t.kind == "video" for t in self._pc.getTransceivers()):
+            self._add_video()  # reuses the recvonly transceiver the offer's video made
         answer = await trio_asyncio.aio_as_trio(self._pc.createAnswer)()
         await self._set_local(answer)
         return self._pc.localDescription.sdp
@@ -277,6 +280,18 @@ class PeerLink:
                 except (asyncio.CancelledError, Exception) as exc:  # closing, whatever it says
                     logger.debug("ICE transport stop: %r", exc)
         self._finish_closed()
+
+    def _add_video(self) -> None:
+        if self._video_track is None:
+            return
+        self._video_sender = self._pc.addTrack(self._video_track)
+        self._video_receiver = next(t.receiver for t in self._pc.getTransceivers()
+                                    if t.sender is self._video_sender)
+
+    @property
+    def sends_video(self) -> bool:
+        """Whether our video track is on this link (an offer without video leaves it off)."""
+        return self._video_sender is not None
 
     def _sender_mid(self) -> str | None:
         for transceiver in self._pc.getTransceivers():

@@ -1,8 +1,6 @@
-"""Video sources and the aiortc track that paces them: the sending side of a call's video.
-
-`parse_video_source("pattern" | "none" | ...)` builds a VideoSource; `VideoFanout` shares one
-source between the tracks of several peer links; `decode_counter` reads back the frame counter
-and timestamp a PatternSource draws into each frame, after the codec has had its way with it.
+"""The sending side of a call's video: sources (`parse_video_source`), a fanout sharing one
+source between peer links, the paced aiortc track, and `decode_counter`, which reads back the
+counter and timestamp a PatternSource draws into each frame, even after a lossy codec.
 """
 
 from __future__ import annotations
@@ -13,14 +11,16 @@ import fractions
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import av
 import numpy as np
 import numpy.typing as npt
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import VideoFrame
 
-from .errors import SpecError
+from .errors import MediaError, SpecError
 
 Image = npt.NDArray[np.uint8]  # height x width x 3, RGB
 
@@ -58,8 +58,12 @@ class VideoSource(ABC):
     def read(self) -> Image:
         """The next frame, `height` x `width` x 3 uint8 RGB."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most sources hold nothing to release
         """Release devices or files; reading afterwards is not allowed."""
+
+
+class UnreadableVideo(MediaError, ValueError):
+    """A video file could not be opened or holds no decodable video stream."""
 
 
 def _check_size(width: int, height: int, fps: float) -> None:
@@ -105,27 +109,84 @@ class PatternSource(VideoSource):
         self.width, self.height, self.fps = width, height, fps
         self.counter = 0
         self._clock = clock
-        band = code_band_height(width)
-        ys, xs = np.mgrid[band:height, 0:width]
-        self._diagonal = (xs + ys).astype(np.int32)
-        self._band = band
+        self._band = code_band_height(width)
+        # The stripes move 4 px a frame with a 32 px period: 8 backgrounds, drawn once.
+        ys, xs = np.mgrid[self._band:height, 0:width]
+        self._backgrounds = [self._stripes(xs + ys + 4 * phase) for phase in range(8)]
+
+    @staticmethod
+    def _stripes(diagonal: npt.NDArray[np.int_]) -> Image:
+        stripes = (diagonal // 16) % 2
+        background = np.empty((*diagonal.shape, 3), dtype=np.uint8)
+        background[..., 0] = 40 + 60 * stripes
+        background[..., 1] = 60
+        background[..., 2] = 140 - 60 * stripes
+        return background
 
     def read(self) -> Image:
         counter = self.counter
         self.counter = (self.counter + 1) & 0xFFFFFFFF
         ms = int(self._clock() * 1000) & ((1 << _MS_BITS) - 1)
         image = np.empty((self.height, self.width, 3), dtype=np.uint8)
-        stripes = ((self._diagonal + (4 * counter) % 32) // 16) % 2  # period 32 px
         below = image[self._band:]
-        below[..., 0] = 40 + 60 * stripes
-        below[..., 1] = 60
-        below[..., 2] = 140 - 60 * stripes
+        below[:] = self._backgrounds[counter % 8]
         bar_width = max(2, self.width // 20)
         bar_x = (8 * counter) % (self.width - bar_width)
         below[:, bar_x:bar_x + bar_width] = (230, 200, 40)
         _draw_number(below, counter, scale=max(1, self.width // 80))
         image[:self._band] = encode_band(counter, ms, self.width)
         return image
+
+
+class FileSource(VideoSource):
+    """A video file (any format PyAV/FFmpeg reads), scaled to the size and looped forever.
+
+    Plays at the file's own frame rate, capped at `fps`: a faster file has frames dropped
+    evenly. Decoding happens in `read`, on the caller's thread; a few ms a frame at 640x360,
+    fine for demos and bots, not meant for large files.
+    """
+
+    def __init__(self, path: str | Path, width: int = DEFAULT_WIDTH,
+                 height: int = DEFAULT_HEIGHT, fps: float = DEFAULT_FPS) -> None:
+        _check_size(width, height, fps)
+        self.path = Path(path)
+        self.width, self.height = width, height
+        try:
+            self._container = av.open(str(self.path))
+            stream = self._container.streams.video[0]
+        except (av.FFmpegError, IndexError) as exc:
+            raise UnreadableVideo(f"{self.path}: no readable video stream ({exc})") from exc
+        rate = float(stream.average_rate) if stream.average_rate else fps
+        self.fps = min(rate, fps)
+        self._files_frames_per_read = rate / self.fps  # >= 1
+        self._owed = 0.0
+        self._frames: Iterator[VideoFrame] = self._decode()
+        self._image: Image | None = None
+        self.loops = 0
+
+    def _decode(self) -> Iterator[VideoFrame]:
+        while True:
+            produced = False
+            for frame in self._container.decode(video=0):
+                produced = True
+                yield frame
+            if not produced:
+                raise UnreadableVideo(f"{self.path}: no decodable video frames")
+            self.loops += 1
+            self._container.seek(0)
+
+    def read(self) -> Image:
+        self._owed += self._files_frames_per_read
+        while self._owed >= 1.0 or self._image is None:
+            frame = next(self._frames)
+            self._owed -= 1.0
+            if self._owed < 1.0:  # only the frame we send is converted
+                self._image = np.asarray(frame.to_ndarray(format="rgb24", width=self.width,
+                                                          height=self.height), dtype=np.uint8)
+        return self._image
+
+    def close(self) -> None:
+        self._container.close()
 
 
 def _bits(counter: int, ms: int) -> list[int]:
@@ -211,7 +272,7 @@ def parse_video_source(spec: str, *, width: int = DEFAULT_WIDTH, height: int = D
     if kind == "file":
         if not arg:
             raise SpecError("file source needs a path: file:PATH")
-        raise SpecError(f"video source {spec!r}: file sources are not available yet")
+        return FileSource(arg, width, height, fps)
     if kind == "camera":
         raise SpecError(f"video source {spec!r}: camera sources are not available yet")
     if kind == "screen" and not arg:
