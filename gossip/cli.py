@@ -178,7 +178,8 @@ def _status_of(exc: BaseException) -> int | None:
         return EXIT_LOGIN
     if isinstance(exc, HubKeyChanged):
         return EXIT_HUB_KEY
-    if isinstance(exc, (HubUnreachable, ConnectionLost, CryptoError, OSError)):
+    if isinstance(exc, (HubUnreachable, ConnectionLost, SignedInElsewhere, CryptoError,
+                        OSError)):
         return EXIT_FAILURE
     return None
 

@@ -126,3 +126,12 @@ async def test_connections_cut_mid_conversation_lose_nothing(connect, hub, nurse
     assert sorted(got) == sorted(texts)  # each exactly once (resends were dropped by id)
     await alice.session.ref.ask(SendChat("general", "the end", 600))
     assert await received_texts(bob, 1) == ["the end"]
+
+
+async def test_signing_in_elsewhere_ends_the_old_session_instead_of_a_tug_of_war(connect):
+    first = await connect("alice")
+    second = await connect("alice")
+    with trio.fail_after(20):
+        await first.done.wait()
+    assert type(first.failure).__name__ == "SignedInElsewhere"
+    assert second.failure is None and not second.done.is_set()

@@ -75,6 +75,10 @@ class LoginFailed(Exception):
         self.reason = reason
 
 
+class SignedInElsewhere(Exception):
+    """The hub let a newer connection of the same user replace this one."""
+
+
 @dataclass(frozen=True)
 class SessionConfig:
     host: str
@@ -244,7 +248,8 @@ class Session(Actor):
         # Every connection starts its protocol over.
         self._handshake = ClientHandshake()
         self._keysync = ClientKeySync()
-        self._previous_members = set(self._keys)
+        # Who was there before the break (kept across failed attempts), to report who left.
+        self._previous_members = set(self._keys) or self._previous_members
         self._keys = {}
         async with trio.open_nursery() as nursery:
             try:
@@ -317,6 +322,9 @@ class Session(Actor):
                     await self._to_calls(frame, None)
                 else:
                     await self._emit(ev.HubError(frame.code, frame.reason))
+                if frame.code == "replaced":
+                    # We signed in elsewhere: coming back would push that one out in turn.
+                    raise SignedInElsewhere(frame.reason)
                 continue
             if isinstance(frame, (CallMembers, HangUp, Signal)):
                 await self._to_calls(frame, frame.channel)
