@@ -88,3 +88,21 @@ async def test_an_unreachable_hub_is_one_clear_error(connect):
         await client.done.wait()
     assert isinstance(client.failure, HubUnreachable)
     assert f"127.0.0.1:{port}" in str(client.failure)
+
+
+async def test_plain_websocket_login_works_for_debugging(nursery, hub_config, profiles):
+    from dataclasses import replace
+
+    from gossip.actors.actor import run_actor
+    from gossip.client import events as ev
+    from gossip.client.session import Session, SessionConfig
+    from gossip.hub import serve_hub
+
+    hub = await nursery.start(lambda task_status: serve_hub(
+        replace(hub_config, tls=False), task_status=task_status))
+    send, _receive = trio.open_memory_channel[ev.SessionEvent](100)
+    session = Session(profiles("alice"), SessionConfig("127.0.0.1", hub.port, PASSWORD,
+                                                       tls=False), send)
+    nursery.start_soon(run_actor, session)
+    with trio.fail_after(20):
+        await session.synced.wait()

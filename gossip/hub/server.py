@@ -49,7 +49,9 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
     certificate = load_or_create_hub_certificate(config.data_dir, config.name)
     ssl_context = certificate.server_ssl_context() if config.tls else None
     registry = Registry(config.channels, config.limits.max_call_members)
-    context = HubContext(config, registry, certificate.fingerprint,
+    # Over plain ws (debugging only) there is no certificate for the client to have seen, so
+    # both sides bind "" into the PAKE transcript.
+    context = HubContext(config, registry, certificate.fingerprint if config.tls else "",
                          LoginThrottle(config.limits.login_penalty_base,
                                        config.limits.login_penalty_cap), tap)
     supervisor = Supervisor(max_restarts=10, period=60.0)
