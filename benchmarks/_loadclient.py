@@ -302,14 +302,14 @@ class HubMember:
 
     @classmethod
     async def log_in(cls, host: str, port: int, key: PoolKey, password: str, *, tls: bool,
-                     binding: str | None = None, sync: bool = True) -> HubMember:
+                     sync: bool = True) -> HubMember:
         """The real login: Greeting -> HubHello -> LoginProof -> Welcome (SPAKE2 bound to the
-        certificate seen, or to `binding` without TLS), then KeyRequest -> Key* Channels
-        EndOfKeys when `sync`. Raises LoginRefused or LoadClientError."""
+        certificate seen, "" without TLS), then KeyRequest -> Key* Channels EndOfKeys when
+        `sync`. Raises LoginRefused or LoadClientError."""
         ws, fingerprint = await WebSocketClient.connect(host, port, tls=tls)
         member = cls(ws, key.user)
         try:
-            await member._handshake(key, password, fingerprint if tls else (binding or ""))
+            await member._handshake(key, password, fingerprint)
             if sync:
                 await member._sync_keys()
         except BaseException:
@@ -364,24 +364,6 @@ class HubMember:
 
     async def aclose(self) -> None:
         await self.ws.aclose()
-
-
-async def plain_binding(host: str, port: int, key: PoolKey, password: str,
-                        hub_fingerprint: str) -> str:
-    """The SPAKE2 certificate binding a plain-ws hub expects. The real client binds "" when
-    there is no TLS; the hub (as of this writing) binds its certificate's fingerprint even
-    over plain ws, which refuses the real client. Try "" first, then the fingerprint."""
-    for binding in ("", hub_fingerprint):
-        try:
-            member = await HubMember.log_in(host, port, key, password, tls=False,
-                                            binding=binding, sync=False)
-        except LoginRefused as exc:
-            if exc.code != "auth":
-                raise
-            continue
-        await member.aclose()
-        return binding
-    raise LoginRefused("auth", "no certificate binding works over plain ws")
 
 
 def raise_file_limit(wanted: int) -> int:

@@ -29,7 +29,6 @@ from _loadclient import (
     PoolKey,
     WebSocketClosed,
     key_pool,
-    plain_binding,
     raise_file_limit,
     read_stamp,
 )
@@ -115,18 +114,10 @@ class Bench:
         self.window_size = window
         self.tracker = Tracker(0, trio.Semaphore(window))
         self.sequence = itertools.count()
-        self.binding: str | None = None
 
     async def grow(self, nursery: trio.Nursery, size: int) -> None:
         """Log members in (a few at a time) until there are `size`; each starts reading."""
         spec = self.server.spec
-        if spec.kind == "hub" and not spec.tls and self.binding is None:
-            self.binding = await plain_binding("127.0.0.1", self.server.port, self.keys[-1],
-                                               PASSWORD, self.server.fingerprint)
-            if self.binding:
-                print("  note: the hub binds its certificate fingerprint into SPAKE2 even over "
-                      "plain ws, so the real client (which binds \"\") is refused there",
-                      flush=True)
         limiter = trio.CapacityLimiter(8)
         joined: list[HubMember] = []
 
@@ -134,7 +125,7 @@ class Bench:
             async with limiter:
                 if spec.kind == "hub":
                     member = await HubMember.log_in("127.0.0.1", self.server.port, key,
-                                                    PASSWORD, tls=spec.tls, binding=self.binding)
+                                                    PASSWORD, tls=spec.tls)
                 else:
                     member = await HubMember.connect_bare("127.0.0.1", self.server.port,
                                                           key.user, tls=spec.tls)
@@ -329,7 +320,7 @@ def main() -> None:
           f"second; each server in its own process, load generator in this one"
           f"{'' if args.tls else '; hub over TLS not measured (run without --quick)'}",
           flush=True)
-    keys = key_pool(max(SIZES) + 1)  # the last one only probes the plain-ws login
+    keys = key_pool(max(SIZES))
     with tempfile.TemporaryDirectory() as workdir:
         specs = [ServerSpec("bare", False, workdir, limits=LIMITS),
                  ServerSpec("hub", False, workdir, log_level=args.hub_log, limits=LIMITS)]

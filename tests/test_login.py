@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ssl
 
+import pytest
 import trio
 
 from gossip.client.session import LoginFailed
@@ -106,3 +107,24 @@ async def test_plain_websocket_login_works_for_debugging(nursery, hub_config, pr
     nursery.start_soon(run_actor, session)
     with trio.fail_after(20):
         await session.synced.wait()
+
+
+async def test_failed_logins_from_one_host_get_slower_whatever_the_port(connect, clock):
+    import trio.testing
+
+    async def hub_time_until_refused() -> float:
+        """A wrong-password attempt on a new connection; the hub time its refusal took."""
+        eve = await connect("eve", password="guess", wait=False)
+        waited = 0.0
+        while not eve.done.is_set():
+            await trio.testing.wait_all_tasks_blocked()
+            if eve.done.is_set():
+                break
+            clock.jump(0.25)
+            waited += 0.25
+        assert isinstance(eve.failure, LoginFailed)
+        return waited
+
+    first = await hub_time_until_refused()
+    second = await hub_time_until_refused()  # a new connection, so a new source port
+    assert first == pytest.approx(0.5) and second == pytest.approx(1.0)

@@ -215,10 +215,10 @@ class ConnectionActor(Actor):
             confirm = pake.finish(proof.pake, proof.confirm)
         except AuthenticationFailed:
             # Answer late: every failure from this address makes the next one slower.
-            await trio.sleep(self._hub.throttle.failed(self.address))
+            await trio.sleep(self._hub.throttle.failed(self._host))
             self._run(self._handshake, "login_proof", {}, valid=False)
             return
-        self._hub.throttle.succeeded(self.address)
+        self._hub.throttle.succeeded(self._host)
         self._run(self._handshake, "login_proof", {Command.WELCOME: [Welcome(confirm=confirm)]},
                   valid=True)
 
