@@ -35,6 +35,7 @@ from gossip.client.session import (
     Session,
     SessionConfig,
     SessionState,
+    SignedInElsewhere,
     VerifyKey,
     refused,
 )
