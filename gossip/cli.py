@@ -20,6 +20,7 @@ from pathlib import Path
 
 import trio
 
+from gossip._groups import leaves
 from gossip.actors.actor import ActorRef, run_actor
 from gossip.actors.errors import ActorStopped
 from gossip.client import events as ev
@@ -155,21 +156,15 @@ def _fail(message: str, status: int) -> int:
 
 
 def _fail_group(group: BaseExceptionGroup) -> int:
-    leaves = list(_leaves(group))
-    for exc in leaves:
+    found = leaves(group)
+    for exc in found:
         if isinstance(exc, KeyboardInterrupt):
             return 130
-    for exc in leaves:
+    for exc in found:
         status = _status_of(exc)
         if status is not None:
             return _fail(_message_of(exc), status)
     raise group
-
-
-def _leaves(exc: BaseException) -> list[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
-    return [exc]
 
 
 def _status_of(exc: BaseException) -> int | None:

@@ -31,7 +31,6 @@ from gossip.crypto import (
     UnknownSenderKey,
     open_distribution,
     open_sealed,
-    seal,
 )
 from gossip.crypto.pins import Trust
 
@@ -109,14 +108,6 @@ def new_chat(identity: Identity, *, channel: str, text: str, ttl: float, now: fl
     return ChatMessage(id=message_id or new_message_id(), channel=channel,
                        sender=identity.user, text=text, sent_at=now,
                        expires_at=now + check_ttl(ttl), verified=True, trust=Trust.VERIFIED)
-
-
-def seal_chat(identity: Identity, recipients: Sequence[PublicKey], *, channel: str, text: str,
-              ttl: float, now: float, message_id: str | None = None) -> tuple[bytes, ChatMessage]:
-    """Seal a chat message with PGP for every recipient (scheme pgp1)."""
-    message = new_chat(identity, channel=channel, text=text, ttl=ttl, now=now,
-                       message_id=message_id)
-    return _outer(SCHEME_PGP, seal(_inner(message), identity, recipients)), message
 
 
 class ChannelSender:

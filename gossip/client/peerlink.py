@@ -8,7 +8,6 @@ DTLS certificate the peer presented matches the fingerprint in that signed SDP.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -98,12 +97,7 @@ class PeerLinkActor(Actor):
             raise LinkFailed(f"no link to {self._peer} within {options.connect_timeout:g} s")
         finally:
             self._call.engine.remove_peer(self._peer)
-            try:
-                await link.close()
-            except asyncio.CancelledError:
-                # aioice's close awaits a future of its own that is cancelled when the link
-                # is torn down mid-gathering; the link is closed all the same.
-                log.debug("link %s: closed during ICE gathering", self._peer)
+            await link.close()  # never raises aioice's stray CancelledError (see media.peer)
 
     async def _offer(self, link: media.PeerLink) -> None:
         await self._step("start_offering")

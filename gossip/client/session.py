@@ -549,8 +549,9 @@ class Session(Actor):
                 self._outbox.append(message)
                 return message
 
-    async def _publish(self, message: ChatMessage) -> None:
-        """Encrypt one of our messages for the channel's members now and send it."""
+    async def _publish(self, message: ChatMessage, *, resend: bool = False) -> None:
+        """Encrypt one of our messages for the channel's members now and send it; a first
+        send is remembered for resending to members who (re)join."""
         # A member whose key changed and was not accepted gets nothing: sealing to an
         # unconfirmed key could hand the message to whoever swapped it.
         recipients = [key for user, key in self._keys.items()
@@ -568,7 +569,8 @@ class Session(Actor):
         frames.append(Message(channel=message.channel, blob=sender.encrypt(message)))
         self._run(self._keysync, "send_message", {Command.MESSAGE: frames})
         await self._flush()
-        self._recent.append(message)
+        if not resend:
+            self._recent.append(message)
 
     async def _after_reconnect(self) -> None:
         """Our sender keys start new epochs; the outbox goes out in order, then whatever we
@@ -584,17 +586,15 @@ class Session(Actor):
                 # Receivers refuse old send times (replay guard): it is sent now.
                 message = replace(message, sent_at=now)
             await self._publish(message)
-        await self._resend_recent(skip={message.id for message in outbox})
+        await self._resend_recent(skip=frozenset(message.id for message in outbox))
 
-    async def _resend_recent(self, skip: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    async def _resend_recent(self, skip: frozenset[str] = frozenset()) -> None:
         now = self._config.clock()
         self._recent = [m for m in self._recent
                         if now - m.sent_at < self._config.resend_window and m.expires_at > now]
         for message in list(self._recent):
             if message.id not in skip and message.channel in self._channels:
-                recent = self._recent
-                await self._publish(message)
-                self._recent = recent  # a resend is not a new send
+                await self._publish(message, resend=True)
 
     # -- machines and actions ----------------------------------------------------------------
     def _run(self, machine: ClientHandshake | ClientKeySync, event: str,
