@@ -59,6 +59,10 @@ log = logging.getLogger("gossip.hub.connection")
 _RECEIVE_QUEUE = 16
 _CLOSE_GRACE = 2.0
 
+# What the writer sends as one unit: a frame, or a batch queued at once (a key snapshot of
+# any size takes one outbox slot, so a big hub's newest member is not "slow" on arrival).
+OutboxItem = bytes | tuple[bytes, ...]
+
 # A tap on every frame the hub reads or writes: (direction, user or address, bytes). Tests use
 # it to prove the hub only ever holds ciphertext; None in production.
 FrameTap = Callable[[str, str, bytes], None]
@@ -96,18 +100,23 @@ class ConnectionActor(Actor):
         self._limits = hub.config.limits
         self.user = ""
         self.public_key = b""
-        self._handshake = HubHandshake()
+        # The login machine is dropped once it is done (None): an idle member keeps only what
+        # it still needs, which matters at ten thousand connections.
+        self._handshake: HubHandshake | None = HubHandshake()
+        self._joined = False
         self._keysync = HubKeySync()
         self._calls: dict[str, HubCall] = {}  # channel -> this member's place in its call
-        self._outbox_send, self._outbox_receive = trio.open_memory_channel[bytes](
+        self._outbox_send, self._outbox_receive = trio.open_memory_channel[OutboxItem](
             self._limits.outbox_frames)
+        self._closing = False  # the writer sends nothing more (see _close)
+        self._writer_done = trio.Event()
         self._ws: WebSocketConnection | None = None
         self._bucket = TokenBucket(self._limits.frames_per_second, self._limits.frame_burst)
         self._cancel = trio.CancelScope()
         self._kicked: Disconnect | None = None
 
     # -- the registry's view of this connection (MemberPort): synchronous, never blocks -----
-    def deliver(self, data: bytes) -> None:
+    def deliver(self, data: OutboxItem) -> None:
         try:
             self._outbox_send.send_nowait(data)
         except trio.WouldBlock:
@@ -157,7 +166,7 @@ class ConnectionActor(Actor):
             self._hub.by_host[self._host] -= 1
             if not self._hub.by_host[self._host]:
                 del self._hub.by_host[self._host]
-            if self.user and self._handshake.finished:
+            if self._joined:
                 self._hub.registry.leave(self)
             self._outbox_send.close()
             log.info("close %s user=%s reason=%s", self.address, self.user or "-",
@@ -176,12 +185,14 @@ class ConnectionActor(Actor):
                 nursery.start_soon(self._keep_alive)
                 await self._log_in()
         except trio.TooSlowError:
-            actions = self._handshake.handle("timeout")
-            self._perform(actions, {})
+            assert self._handshake is not None
+            self._run(self._handshake, "timeout", {})
         except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionClosed, OSError):
             return
-        if not self._handshake.finished or self._handshake.state_id != "authenticated":
+        if self._handshake is None or self._handshake.state_id != "authenticated":
             return
+        self._handshake = None
+        self._joined = True
         self._hub.registry.join(self)
         try:
             await self._serve_member()
@@ -189,6 +200,7 @@ class ConnectionActor(Actor):
             return
 
     async def _log_in(self) -> None:
+        assert self._handshake is not None
         greeting = await self._receive()
         if not isinstance(greeting, Greeting):
             self._run(self._handshake, _event_for(greeting), {})
@@ -312,14 +324,21 @@ class ConnectionActor(Actor):
         self._perform(actions, frames)
 
     def _perform(self, actions: list[Action], frames: dict[Command, list[Frame]]) -> None:
-        for action in actions:
-            if isinstance(action, Send):
-                for frame in frames.get(action.command, []):
-                    self._queue(frame)
-            elif isinstance(action, Close):
-                raise Disconnect(action.code, action.reason)
-            elif isinstance(action, Report):
-                log.debug("%s %s", self.user or self.address, action.what)
+        batch: list[bytes] = []  # what these actions send goes out as one outbox item
+        try:
+            for action in actions:
+                if isinstance(action, Send):
+                    for frame in frames.get(action.command, []):
+                        data = frame.encode()
+                        self._tap("out", data)
+                        batch.append(data)
+                elif isinstance(action, Close):
+                    raise Disconnect(action.code, action.reason)
+                elif isinstance(action, Report):
+                    log.debug("%s %s", self.user or self.address, action.what)
+        finally:
+            if batch:  # also before a Close: the client gets what came first, then the reason
+                self.deliver(batch[0] if len(batch) == 1 else tuple(batch))
 
     def _queue(self, frame: Frame) -> None:
         data = frame.encode()
@@ -361,10 +380,15 @@ class ConnectionActor(Actor):
     async def _write_outbox(self) -> None:
         assert self._ws is not None
         try:
-            async for data in self._outbox_receive:
-                await self._ws.send_message(data)
+            async for item in self._outbox_receive:
+                for data in (item,) if isinstance(item, bytes) else item:
+                    if self._closing:
+                        return
+                    await self._ws.send_message(data)
         except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
             self._cancel.cancel()
+        finally:
+            self._writer_done.set()
 
     async def _keep_alive(self) -> None:
         """Ping now and then: a peer that vanished without closing (a dead network, a
@@ -384,10 +408,15 @@ class ConnectionActor(Actor):
     async def _close(self, ending: Disconnect | None) -> None:
         """Say why (if we are the ones ending it), then close; bounded so a dead peer
         cannot hold us."""
+        # The writer stops taking frames: a slow reader's backlog is dropped, and whatever
+        # else was queued goes out first (bounded by the grace), so our reason comes last.
+        self._closing = ending is not None and ending.code == "slow"
+        self._outbox_send.close()
         with trio.move_on_after(_CLOSE_GRACE) as scope:
             scope.shield = True
             try:
                 if self._ws is not None:
+                    await self._writer_done.wait()
                     if ending is not None:
                         await self._ws.send_message(Error(code=ending.code,
                                                           reason=ending.reason).encode())
