@@ -29,6 +29,7 @@ from gossip.crypto import (
     PakeClient,
     certificate_fingerprint,
     client_ssl_context,
+    prove_possession,
 )
 from gossip.wire import (
     PROTOCOL_VERSION,
@@ -50,7 +51,7 @@ BLOB_BYTES = 300
 _STAMP = struct.Struct("<IQ")  # sequence number, send time (ns, CLOCK_MONOTONIC)
 _PADDING = os.urandom(BLOB_BYTES - _STAMP.size)
 _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-_CACHE_FILE = "public-keys-v1.msgpack"
+_CACHE_FILE = "keys-v2.msgpack"  # v2 keeps the private half: logins prove possession
 
 
 class LoadClientError(Exception):
@@ -73,12 +74,22 @@ class WebSocketClosed(LoadClientError):
 
 @dataclass(frozen=True)
 class PoolKey:
-    """A benchmark user: its name and public key. The private half is never needed (load
-    clients relay opaque blobs and log in by password), so only this is cached."""
+    """A benchmark user: its name and key (armored private half: a login signs with it)."""
 
     user: str
     public_key: bytes
     fingerprint: str
+    private_armored: str
+
+    def identity(self) -> Identity:
+        """Parsed on first use and kept: parsing costs a few ms, each login needs it."""
+        identity = _IDENTITIES.get(self.user)
+        if identity is None:
+            identity = _IDENTITIES[self.user] = Identity.from_armored(self.private_armored)
+        return identity
+
+
+_IDENTITIES: dict[str, Identity] = {}
 
 
 def default_cache_dir() -> Path:
@@ -106,16 +117,17 @@ def key_pool(count: int, cache_dir: Path | None = None, workers: int = 2) -> lis
 
 def _save(path: Path, keys: list[PoolKey]) -> None:
     scratch = path.with_suffix(f".{os.getpid()}.partial")  # two runs at once never collide
-    scratch.write_bytes(msgpack.packb([[key.user, key.public_key, key.fingerprint]
-                                       for key in keys]))
+    scratch.write_bytes(msgpack.packb([[key.user, key.public_key, key.fingerprint,
+                                        key.private_armored] for key in keys]))
     scratch.replace(path)
 
 
-def _generate(users: Sequence[str]) -> list[tuple[str, bytes, str]]:
+def _generate(users: Sequence[str]) -> list[tuple[str, bytes, str, str]]:
     rows = []
     for user in users:
         identity = Identity.generate(user)
-        rows.append((user, identity.public.to_bytes(), identity.fingerprint))
+        rows.append((user, identity.public.to_bytes(), identity.fingerprint,
+                     identity.armored_private()))
     return rows
 
 
@@ -329,7 +341,10 @@ class HubMember:
         if not isinstance(hello, HubHello):
             raise LoadClientError(f"expected hru, got {hello.command.value}")
         pake = PakeClient(password, key.user, key.fingerprint, binding, PROTOCOL_VERSION)
-        await self.ws.send(LoginProof(pake=pake.message, confirm=pake.finish(hello.pake)).encode())
+        confirm = pake.finish(hello.pake)
+        possession = prove_possession(pake.transcript_digest, key.identity())
+        await self.ws.send(LoginProof(pake=pake.message, confirm=confirm,
+                                      possession=possession).encode())
         welcome = await self.receive_frame()
         if not isinstance(welcome, Welcome):
             raise LoadClientError(f"expected ig, got {welcome.command.value}")

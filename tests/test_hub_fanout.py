@@ -11,7 +11,13 @@ import trio
 import trio.testing
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
 
-from gossip.crypto import Identity, PakeClient, certificate_fingerprint, client_ssl_context
+from gossip.crypto import (
+    Identity,
+    PakeClient,
+    certificate_fingerprint,
+    client_ssl_context,
+    prove_possession,
+)
 from gossip.hub import HubConfig, Limits, RunningHub
 from gossip.wire import (
     PROTOCOL_VERSION,
@@ -65,7 +71,9 @@ async def _log_in(nursery: trio.Nursery, hub: RunningHub, user: str, *,
     hello = await _frame(ws)
     assert isinstance(hello, HubHello)
     pake = PakeClient(PASSWORD, user, identity.fingerprint, seen, PROTOCOL_VERSION)
-    await ws.send_message(LoginProof(pake=pake.message, confirm=pake.finish(hello.pake)).encode())
+    confirm = pake.finish(hello.pake)
+    await ws.send_message(LoginProof(pake=pake.message, confirm=confirm, possession=prove_possession(
+        pake.transcript_digest, identity)).encode())
     welcome = await _frame(ws)
     assert isinstance(welcome, Welcome)
     pake.verify_hub(welcome.confirm)

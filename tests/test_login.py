@@ -7,10 +7,31 @@ import ssl
 
 import pytest
 import trio
+from trio_websocket import wrap_client_stream
 
-from gossip.client.session import LoginFailed
+from gossip.client import events as ev
+from gossip.client.profile import Profile
+from gossip.client.session import LoginFailed, SendChat
 from gossip.client.transport import HubUnreachable
-from gossip.crypto import HubKeyChanged, load_or_create_hub_certificate
+from gossip.crypto import (
+    HubKeyChanged,
+    Identity,
+    PakeClient,
+    PublicKey,
+    certificate_fingerprint,
+    client_ssl_context,
+    load_or_create_hub_certificate,
+    prove_possession,
+)
+from gossip.wire import (
+    PROTOCOL_VERSION,
+    Error,
+    Greeting,
+    HubHello,
+    LoginProof,
+    Welcome,
+    decode_frame,
+)
 
 from .conftest import PASSWORD
 from .helpers import pump
@@ -128,3 +149,65 @@ async def test_failed_logins_from_one_host_get_slower_whatever_the_port(connect,
     first = await hub_time_until_refused()
     second = await hub_time_until_refused()  # a new connection, so a new source port
     assert first == pytest.approx(0.5) and second == pytest.approx(1.0)
+
+
+# -- a member cannot log in as another ---------------------------------------------------------
+async def _raw_login(hub, user: str, public_key: bytes, signer) -> Error | Welcome:
+    """Log in by hand with the right password, presenting `public_key` but signing the
+    possession proof with `signer`; returns the hub's answer to the proof."""
+    stream = await trio.open_ssl_over_tcp_stream("127.0.0.1", hub.port,
+                                                 ssl_context=client_ssl_context())
+    await stream.do_handshake()
+    seen = certificate_fingerprint(stream.getpeercert(binary_form=True))
+    async with trio.open_nursery() as nursery:
+        ws = await wrap_client_stream(nursery, stream, "127.0.0.1", "/gossip")
+        await ws.send_message(Greeting(version=PROTOCOL_VERSION, user=user,
+                                       public_key=public_key).encode())
+        hello = decode_frame(await ws.get_message())
+        assert isinstance(hello, HubHello)
+        key = PublicKey.from_bytes(public_key)
+        pake = PakeClient(PASSWORD, user, key.fingerprint, seen, PROTOCOL_VERSION)
+        confirm = pake.finish(hello.pake)
+        await ws.send_message(LoginProof(pake=pake.message, confirm=confirm, possession=(
+            prove_possession(pake.transcript_digest, signer))).encode())
+        answer = decode_frame(await ws.get_message())
+        await ws.aclose()
+        nursery.cancel_scope.cancel()
+    assert isinstance(answer, (Error, Welcome))
+    return answer
+
+
+async def test_a_member_with_the_password_cannot_log_in_under_anothers_key(connect, hub):
+    alice = await connect("alice")
+    bob = await connect("bob")
+    mallory = Identity.generate("mallory")
+    # Everyone has alice's public key; the password is right; only the private key is not.
+    answer = await _raw_login(hub, "alice", alice.profile.identity.public.to_bytes(), mallory)
+    assert isinstance(answer, Error) and answer.code == "auth"
+    # Alice was not pushed off: she and bob still chat.
+    await alice.session.ref.ask(SendChat("general", "still here", 60))
+    got = (await bob.next_event(ev.MessageReceived)).message
+    assert (got.sender, got.text, got.verified) == ("alice", "still here", True)
+    assert alice.failure is None and hub.registry.online("alice")
+
+
+async def test_the_owner_of_a_key_logs_in_by_hand_too(hub):
+    carol = Identity.generate("carol")
+    answer = await _raw_login(hub, "carol", carol.public.to_bytes(), carol)
+    assert isinstance(answer, Welcome)
+
+
+async def test_another_key_under_an_online_users_name_is_refused(connect, hub, tmp_path):
+    alice = await connect("alice")
+    bob = await connect("bob")
+    other = Profile.open("alice", tmp_path / "another-alice")  # a new key, same name
+    impostor = await connect("alice", profile=other, wait=False)
+    with trio.fail_after(20):
+        await impostor.done.wait()
+    assert isinstance(impostor.failure, LoginFailed)
+    assert impostor.failure.code == "user_taken"
+    assert "signed in with another key" in str(impostor.failure)
+    await alice.session.ref.ask(SendChat("general", "first come", 60))
+    got = (await bob.next_event(ev.MessageReceived)).message
+    assert (got.sender, got.text) == ("alice", "first come")
+    assert alice.failure is None

@@ -19,7 +19,7 @@ import trio
 from gossip._groups import sole_error
 from gossip.actors.actor import Actor, ActorRef, run_actor
 from gossip.actors.errors import ActorStopped
-from gossip.crypto import CryptoError, PakeClient, PublicKey, SenderKeyRing
+from gossip.crypto import CryptoError, PakeClient, PublicKey, SenderKeyRing, prove_possession
 from gossip.crypto.pins import Trust
 from gossip.fsm import ClientHandshake, ClientKeySync, Close, ProtocolViolation, Report, Send
 from gossip.fsm.actions import Action
@@ -293,7 +293,10 @@ class Session(Actor):
                         pake = PakeClient(self._config.password, self._identity.user,
                                           self._identity.fingerprint, self._link.fingerprint,
                                           PROTOCOL_VERSION)
-                        proof = LoginProof(pake=pake.message, confirm=pake.finish(frame.pake))
+                        confirm = pake.finish(frame.pake)
+                        proof = LoginProof(pake=pake.message, confirm=confirm,
+                                           possession=prove_possession(
+                                               pake.transcript_digest, self._identity))
                         self._run(self._handshake, "hub_hello", {Command.LOGIN_PROOF: [proof]},
                                   supported=frame.version == PROTOCOL_VERSION)
                     elif isinstance(frame, Welcome) and pake is not None:

@@ -31,6 +31,7 @@ from gossip.crypto.hubcert import (
 from gossip.crypto.identity import Identity, PublicKey
 from gossip.crypto.pake import PakeClient, PakeHub
 from gossip.crypto.pins import KeyPinStore, NotPinned, Trust, normalize_key_fingerprint
+from gossip.crypto.possession import check_possession, prove_possession
 from gossip.crypto.safety import safety_number
 from gossip.crypto.sealing import open_sealed, seal, sign_detached, verify_detached
 from gossip.crypto.senderkeys import (
@@ -93,6 +94,7 @@ __all__ = [
     "Trust",
     "UnknownSenderKey",
     "certificate_fingerprint",
+    "check_possession",
     "client_ssl_context",
     "format_fingerprint",
     "load_or_create_hub_certificate",
@@ -100,6 +102,7 @@ __all__ = [
     "normalize_key_fingerprint",
     "open_distribution",
     "open_sealed",
+    "prove_possession",
     "safety_number",
     "seal",
     "sign_detached",

@@ -112,6 +112,14 @@ class _PakeParty:
         self._session_key = self._pending_session_key
 
     @property
+    def transcript_digest(self) -> bytes:
+        """SHA-256 of this exchange's transcript (both messages, user, key and certificate
+        fingerprints), once finished: what the client signs to prove it holds its key."""
+        if not self._transcript:
+            raise PakeStateError("finish the exchange first")
+        return hashlib.sha256(self._transcript).digest()
+
+    @property
     def session_key(self) -> bytes:
         """32 bytes (HKDF "gossip session" over the SPAKE2 key), once the peer has confirmed."""
         if self._session_key is None:

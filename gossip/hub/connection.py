@@ -16,7 +16,13 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_stream
 
 from gossip.actors.actor import Actor
-from gossip.crypto import AuthenticationFailed, CryptoError, PakeHub, PublicKey
+from gossip.crypto import (
+    AuthenticationFailed,
+    CryptoError,
+    PakeHub,
+    PublicKey,
+    check_possession,
+)
 from gossip.fsm import (
     Close,
     HubCall,
@@ -225,12 +231,17 @@ class ConnectionActor(Actor):
             return
         try:
             confirm = pake.finish(proof.pake, proof.confirm)
+            check_possession(pake.transcript_digest, proof.possession, key)
         except AuthenticationFailed:
             # Answer late: every failure from this address makes the next one slower.
             await trio.sleep(self._hub.throttle.failed(self._host))
             self._run(self._handshake, "login_proof", {}, valid=False)
             return
         self._hub.throttle.succeeded(self._host)
+        if not self._hub.registry.admits(greeting.user, greeting.public_key):
+            # The key is proven, yet another one is online under this name: first come stays.
+            raise Disconnect("user_taken", f"{greeting.user} is signed in with another key; "
+                             "sign out there first")
         self._run(self._handshake, "login_proof", {Command.WELCOME: [Welcome(confirm=confirm)]},
                   valid=True)
 

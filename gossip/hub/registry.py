@@ -23,8 +23,8 @@ class MemberPort(Protocol):
     user: str
     public_key: bytes
 
-    def deliver(self, data: bytes) -> None:
-        """Queue encoded frame bytes; never blocks (a full queue disconnects the reader)."""
+    def deliver(self, data: bytes | tuple[bytes, ...]) -> None:
+        """Queue encoded frame bytes (or a batch sent in order); never blocks (a full queue disconnects the reader)."""
 
     def member_joined(self, user: str, public_key: bytes) -> None: ...
 
@@ -58,9 +58,16 @@ class Registry:
     def online(self, user: str) -> bool:
         return user in self._members
 
+    def admits(self, user: str, public_key: bytes) -> bool:
+        """Whether a login of `user` with this (proven) key may join: not while the user is
+        online with another key, so no member can push another off under their name."""
+        entry = self._members.get(user)
+        return entry is None or entry.port.public_key == public_key
+
     def join(self, port: MemberPort) -> None:
-        """Admit an authenticated connection. A second login of the same user replaces the
-        first (the old connection is told why and closed)."""
+        """Admit an authenticated connection. A second login of the same user with the same
+        key replaces the first (the old connection is told why and closed): it is the user
+        on another connection, since the login proved the private key."""
         previous = self._members.get(port.user)
         if previous is not None:
             self.leave(previous.port)

@@ -19,13 +19,14 @@ import msgpack
 from .commands import BY_WIRE_NAME, Command
 from .errors import FrameTooLarge, MalformedFrame, UnknownCommand
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: LoginProof carries the proof of key possession
 DEFAULT_MAX_FRAME_BYTES = 256 * 1024
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 MAX_TEXT = 1024
 MAX_KEY_BYTES = 16 * 1024
 MAX_PAKE_BYTES = 256
+MAX_SIGNATURE_BYTES = 1024
 MAX_LIST_ITEMS = 1024
 
 
@@ -80,6 +81,7 @@ class LoginProof(Frame):
     command: ClassVar[Command] = Command.LOGIN_PROOF
     pake: bytes = _blob(MAX_PAKE_BYTES)
     confirm: bytes = _blob(64)
+    possession: bytes = _blob(MAX_SIGNATURE_BYTES)  # see gossip.crypto.possession
 
 
 @dataclass(frozen=True)
