@@ -1,0 +1,443 @@
+"""`python -m gossip.hub.attack`: a battery of hostile clients against a running hub, then a
+check that two ordinary users still chat through it. For operators and for our own tests.
+
+Each attack says what a sound hub must answer (an error frame with a code, or a closed
+connection) and whether it did. Without `--password` only the unauthenticated attacks run;
+with it, a member turned hostile also floods, forges and probes. Exit status 0 when every
+attack was answered as expected and the two users then chatted, 1 otherwise.
+
+    python -m gossip.hub.attack --host 127.0.0.1 --port 1720 --password secret
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import ssl
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
+
+from gossip.actors.actor import run_actor
+from gossip.client import events as ev
+from gossip.client.profile import Profile
+from gossip.client.session import Leave, SendChat, Session, SessionConfig
+from gossip.crypto import (
+    Identity,
+    PakeClient,
+    certificate_fingerprint,
+    client_ssl_context,
+    prove_possession,
+)
+from gossip.wire import (
+    PROTOCOL_VERSION,
+    EndOfKeys,
+    Error,
+    Frame,
+    Greeting,
+    HubHello,
+    KeyRequest,
+    LoginProof,
+    Message,
+    Offer,
+    Welcome,
+    decode_frame,
+)
+
+from .config import DEFAULT_PORT
+
+# How long a hub may take to answer one attack; the login throttle (8 s at most) included.
+ANSWER_SECONDS = 20.0
+RANDOM_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str
+    port: int
+    password: str | None
+    tls: bool = True
+
+
+@dataclass(frozen=True)
+class Verdict:
+    attack: str
+    expected: str
+    observed: str
+    ok: bool
+
+    def __str__(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'} {self.attack}: expected {self.expected}; " \
+               f"got {self.observed}"
+
+
+class _Closed(Exception):
+    """The hub closed the connection (with no error frame we could read)."""
+
+
+# -- raw connections -----------------------------------------------------------------------
+async def _open_stream(target: Target) -> tuple[trio.abc.Stream, str]:
+    stream: trio.abc.Stream = await trio.open_tcp_stream(target.host, target.port)
+    if not target.tls:
+        return stream, ""
+    context = client_ssl_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the attacker does not care who the hub is
+    tls = trio.SSLStream(stream, context, server_hostname=target.host)
+    await tls.do_handshake()
+    return tls, certificate_fingerprint(tls.getpeercert(binary_form=True))
+
+
+@asynccontextmanager
+async def _websocket(target: Target) -> AsyncIterator[tuple[WebSocketConnection, str]]:
+    stream, fingerprint = await _open_stream(target)
+    async with trio.open_nursery() as nursery:
+        ws = await wrap_client_stream(nursery, stream, target.host, "/gossip",
+                                      message_queue_size=64, max_message_size=2**22)
+        try:
+            yield ws, fingerprint
+        finally:
+            with trio.move_on_after(2) as scope:
+                scope.shield = True
+                await ws.aclose()
+            nursery.cancel_scope.cancel()
+
+
+async def _next_frame(ws: WebSocketConnection) -> Frame:
+    try:
+        data = await ws.get_message()
+    except ConnectionClosed:
+        raise _Closed() from None
+    if isinstance(data, str):
+        raise _Closed()
+    return decode_frame(data)
+
+
+async def _refusal(ws: WebSocketConnection) -> str:
+    """The code of the next error frame, skipping other frames; "closed" if none came."""
+    try:
+        while True:
+            frame = await _next_frame(ws)
+            if isinstance(frame, Error):
+                return frame.code
+    except _Closed:
+        return "closed"
+
+
+async def _log_in(ws: WebSocketConnection, fingerprint: str, target: Target, user: str,
+                  identity: Identity, *, signer: Identity | None = None,
+                  password: str | None = None) -> Frame:
+    """Greet and prove; returns the hub's answer to the proof (Welcome or Error)."""
+    await ws.send_message(Greeting(version=PROTOCOL_VERSION, user=user,
+                                   public_key=identity.public.to_bytes()).encode())
+    hello = await _next_frame(ws)
+    if not isinstance(hello, HubHello):
+        return hello
+    pake = PakeClient(password if password is not None else target.password or "", user,
+                      identity.fingerprint, fingerprint, PROTOCOL_VERSION)
+    confirm = pake.finish(hello.pake)
+    proof = prove_possession(pake.transcript_digest, signer or identity)
+    await ws.send_message(LoginProof(pake=pake.message, confirm=confirm,
+                                     possession=proof).encode())
+    return await _next_frame(ws)
+
+
+def _outcome(frame: Frame) -> str:
+    return frame.code if isinstance(frame, Error) else frame.command.readable
+
+
+# -- the attacks ---------------------------------------------------------------------------
+Attack = Callable[[Target], Awaitable[Verdict]]
+
+
+async def garbage_before_tls(target: Target) -> Verdict:
+    stream = await trio.open_tcp_stream(target.host, target.port)
+    observed = "still open"
+    with trio.move_on_after(ANSWER_SECONDS):
+        try:
+            await stream.send_all(os.urandom(RANDOM_BYTES))
+            while await stream.receive_some(65536):
+                pass
+            observed = "closed"
+        except (trio.BrokenResourceError, OSError):
+            observed = "closed"
+    await trio.aclose_forcefully(stream)
+    return Verdict("random bytes instead of TLS", "closed", observed, observed == "closed")
+
+
+async def garbage_instead_of_websocket(target: Target) -> Verdict:
+    stream, _ = await _open_stream(target)
+    observed = "still open"
+    with trio.move_on_after(ANSWER_SECONDS):
+        try:
+            await stream.send_all(b"GET / HTTP/1.1\r\n" + os.urandom(RANDOM_BYTES))
+            while await stream.receive_some(65536):
+                pass
+            observed = "closed"
+        except (trio.BrokenResourceError, OSError, ssl.SSLError):
+            observed = "closed"
+    await trio.aclose_forcefully(stream)
+    return Verdict("garbage instead of a WebSocket upgrade", "closed", observed,
+                   observed == "closed")
+
+
+async def _one_frame_attack(target: Target, name: str, payload: bytes | str,
+                            expected: set[str]) -> Verdict:
+    async with _websocket(target) as (ws, _):
+        try:
+            await ws.send_message(payload)
+        except ConnectionClosed:
+            pass  # closed while we were still sending: the refusal is in the close
+        with trio.move_on_after(ANSWER_SECONDS):
+            observed = await _refusal(ws)
+            return Verdict(name, " or ".join(sorted(expected)), observed, observed in expected)
+    return Verdict(name, " or ".join(sorted(expected)), "no answer", False)
+
+
+async def undecodable_frame(target: Target) -> Verdict:
+    return await _one_frame_attack(target, "an undecodable binary frame", os.urandom(64),
+                                   {"malformed", "unknown_command", "closed"})
+
+
+async def text_frame(target: Target) -> Verdict:
+    return await _one_frame_attack(target, "a text frame", "hello?", {"malformed", "closed"})
+
+
+async def oversized_frame(target: Target) -> Verdict:
+    return await _one_frame_attack(target, "a 3 MiB frame", bytes(3 * 2**20),
+                                   {"too_large", "closed"})
+
+
+async def unsupported_version(target: Target) -> Verdict:
+    identity = Identity.generate("mallory")
+    payload = Greeting(version=PROTOCOL_VERSION + 99, user="mallory",
+                       public_key=identity.public.to_bytes()).encode()
+    return await _one_frame_attack(target, "a greeting in a future protocol version", payload,
+                                   {"version"})
+
+
+async def unusable_key(target: Target) -> Verdict:
+    payload = Greeting(version=PROTOCOL_VERSION, user="mallory", public_key=b"not a key").encode()
+    return await _one_frame_attack(target, "a greeting with an unusable key", payload,
+                                   {"bad_key"})
+
+
+async def wrong_password(target: Target) -> Verdict:
+    identity = Identity.generate("mallory")
+    async with _websocket(target) as (ws, fingerprint):
+        with trio.move_on_after(ANSWER_SECONDS):
+            try:
+                answer = _outcome(await _log_in(ws, fingerprint, target, "mallory", identity,
+                                                password="password123"))
+            except _Closed:
+                answer = "closed"
+            return Verdict("a wrong password", "auth", answer, answer == "auth")
+    return Verdict("a wrong password", "auth", "no answer", False)
+
+
+async def stolen_name(target: Target) -> Verdict:
+    """The right password, a key, but the possession proof signed by another key: what a
+    member would do to log in under someone else's (public) key."""
+    victim, thief = Identity.generate("victim"), Identity.generate("thief")
+    async with _websocket(target) as (ws, fingerprint):
+        with trio.move_on_after(ANSWER_SECONDS):
+            try:
+                answer = _outcome(await _log_in(ws, fingerprint, target, "victim", victim,
+                                                signer=thief))
+            except _Closed:
+                answer = "closed"
+            return Verdict("a login under a key the client does not hold", "auth", answer,
+                           answer == "auth")
+    return Verdict("a login under a key the client does not hold", "auth", "no answer", False)
+
+
+async def silent_crowd(target: Target, count: int = 16) -> Verdict:
+    """Connections that never speak, held open while an ordinary user logs in."""
+    streams = []
+    try:
+        for _ in range(count):
+            streams.append(await trio.open_tcp_stream(target.host, target.port))
+        identity = Identity.generate("crowdtest")
+        with trio.move_on_after(ANSWER_SECONDS):
+            async with _websocket(target) as (ws, fingerprint):
+                try:
+                    answer = _outcome(await _log_in(ws, fingerprint, target, "crowdtest",
+                                                    identity))
+                except _Closed:
+                    answer = "closed"
+            expected = "welcome" if target.password else "auth"
+            return Verdict(f"{count} silent connections, then a login", expected, answer,
+                           answer == expected)
+        return Verdict(f"{count} silent connections, then a login", "an answer", "none", False)
+    finally:
+        for stream in streams:
+            await trio.aclose_forcefully(stream)
+
+
+@asynccontextmanager
+async def _member(target: Target, role: str) -> AsyncIterator[WebSocketConnection]:
+    """A logged-in, key-synced raw member (needs the password), under a fresh name."""
+    user = f"{role}-{os.urandom(3).hex()}"  # never a real member's name
+    async with _websocket(target) as (ws, fingerprint):
+        answer = await _log_in(ws, fingerprint, target, user, Identity.generate(user))
+        if not isinstance(answer, Welcome):
+            raise RuntimeError(f"could not log in as {user}: {_outcome(answer)}")
+        await ws.send_message(KeyRequest().encode())
+        while not isinstance(await _next_frame(ws), EndOfKeys):
+            pass
+        yield ws
+
+
+async def _expect_refusal(target: Target, name: str, user: str, payloads: Sequence[bytes],
+                          expected: set[str]) -> Verdict:
+    async with _member(target, user) as ws:
+        for payload in payloads:
+            await ws.send_message(payload)
+        with trio.move_on_after(ANSWER_SECONDS):
+            observed = await _refusal(ws)
+            return Verdict(name, " or ".join(sorted(expected)), observed, observed in expected)
+    return Verdict(name, " or ".join(sorted(expected)), "no answer", False)
+
+
+async def forged_sender(target: Target) -> Verdict:
+    payload = Message(channel="general", blob=b"x", sender="alice").encode()
+    return await _expect_refusal(target, "a message with a forged sender", "forger", [payload],
+                                 {"forged"})
+
+
+async def unknown_channel(target: Target) -> Verdict:
+    payload = Message(channel="nowhere-" + os.urandom(4).hex(), blob=b"x").encode()
+    return await _expect_refusal(target, "a message to a channel that does not exist",
+                                 "wanderer", [payload], {"unknown_channel"})
+
+
+async def signal_to_a_stranger(target: Target) -> Verdict:
+    payload = Offer(channel="general", peer="alice", blob=b"x").encode()
+    return await _expect_refusal(target, "a call offer outside any call", "prankster",
+                                 [payload], {"protocol", "not_in_call"})
+
+
+async def second_key_request(target: Target) -> Verdict:
+    return await _expect_refusal(target, "a second key request", "repeater",
+                                 [KeyRequest().encode()], {"protocol"})
+
+
+async def flood(target: Target, frames: int = 1000) -> Verdict:
+    """Frames as fast as the socket takes them. Each is addressed to no channel, so nothing
+    reaches real members; the rate limit must still catch the flood."""
+    name, expected = f"{frames} frames at once", {"rate", "slow", "closed"}
+    payload = Message(channel="nowhere-" + os.urandom(4).hex(), blob=b"x" * 32).encode()
+    async with _member(target, "flooder") as ws:
+        for _ in range(frames):
+            await ws.send_message(payload)
+        with trio.move_on_after(ANSWER_SECONDS):
+            observed = "unknown_channel"
+            while observed == "unknown_channel":
+                observed = await _refusal(ws)
+            return Verdict(name, "rate (or slow)", observed, observed in expected)
+    return Verdict(name, "rate (or slow)", "no rate refusal", False)
+
+
+UNAUTHENTICATED: tuple[Attack, ...] = (
+    garbage_before_tls, garbage_instead_of_websocket, undecodable_frame, text_frame,
+    oversized_frame, unsupported_version, unusable_key, wrong_password, stolen_name,
+    silent_crowd)
+AS_A_MEMBER: tuple[Attack, ...] = (
+    forged_sender, unknown_channel, signal_to_a_stranger, second_key_request, flood)
+
+
+# -- the check that matters ----------------------------------------------------------------
+async def two_users_chat(target: Target, channel: str = "general") -> Verdict:
+    """Two ordinary clients log in and one's message reaches the other, verified."""
+    name = "two ordinary users chat afterwards"
+    if target.password is None:
+        return Verdict(name, "a message delivered", "skipped (no password)", True)
+    with tempfile.TemporaryDirectory() as scratch:
+        sessions = []
+        receivers = []
+        for user in ("checker-a", "checker-b"):
+            profile = Profile.open(user, Path(scratch) / user)
+            send, receive = trio.open_memory_channel[ev.SessionEvent](1000)
+            config = SessionConfig(target.host, target.port, target.password, tls=target.tls,
+                                   reconnect=False)
+            sessions.append(Session(profile, config, send))
+            receivers.append(receive)
+        observed = "nothing arrived"
+        with trio.move_on_after(2 * ANSWER_SECONDS):
+            async with trio.open_nursery() as nursery:
+                async def run(session: Session) -> None:
+                    nonlocal observed
+                    try:
+                        await run_actor(session)
+                    except Exception as exc:  # refused, unreachable: that is the verdict
+                        observed = f"{type(exc).__name__}: {exc}"
+                        nursery.cancel_scope.cancel()
+
+                for session in sessions:
+                    nursery.start_soon(run, session)
+                for session in sessions:
+                    await session.synced.wait()
+                await sessions[0].ref.ask(SendChat(channel, "are you there?", 60))
+                async for event in receivers[1]:
+                    if isinstance(event, ev.MessageReceived):
+                        message = event.message
+                        observed = (f"{message.text!r} from {message.sender}, "
+                                    f"{'verified' if message.verified else 'NOT verified'}")
+                        break
+                for session in sessions:
+                    await session.ref.tell(Leave())
+        ok = observed.startswith("'are you there?' from checker-a, verified")
+        return Verdict(name, "a verified message", observed, ok)
+
+
+async def run_battery(target: Target, *, report: Callable[[Verdict], None] = print
+                      ) -> list[Verdict]:
+    """Every attack in turn (member attacks only with a password), then the chat check."""
+    verdicts: list[Verdict] = []
+    attacks = UNAUTHENTICATED + (AS_A_MEMBER if target.password else ())
+    for attack in attacks:
+        try:
+            verdict = await attack(target)
+        except Exception as exc:  # a crashed attack is a finding to report, not to die of
+            verdict = Verdict(attack.__name__, "an answer", f"{type(exc).__name__}: {exc}",
+                              False)
+        verdicts.append(verdict)
+        report(verdict)
+    verdict = await two_users_chat(target)
+    verdicts.append(verdict)
+    report(verdict)
+    return verdicts
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gossip.hub.attack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--password", default=os.environ.get("GOSSIP_HUB_PASSWORD"),
+                        help="the hub's password: adds the attacks of a hostile member and "
+                             "the final chat check (default: $GOSSIP_HUB_PASSWORD)")
+    parser.add_argument("--insecure-no-tls", action="store_true",
+                        help="the hub serves plain WebSocket (debugging only)")
+    args = parser.parse_args(argv)
+    target = Target(args.host, args.port, args.password, tls=not args.insecure_no_tls)
+    try:
+        verdicts = trio.run(run_battery, target)
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        print(f"cannot reach the hub at {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    failed = [verdict for verdict in verdicts if not verdict.ok]
+    print(f"{len(verdicts) - len(failed)} of {len(verdicts)} as expected")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

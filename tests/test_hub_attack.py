@@ -1,0 +1,37 @@
+"""The hostile-client battery (`python -m gossip.hub.attack`) against a real hub: every
+attack is answered as a sound hub must, and two ordinary users chat afterwards."""
+
+from __future__ import annotations
+
+import trio
+import trio.testing
+
+from gossip.hub import RunningHub
+from gossip.hub.attack import Target, Verdict, run_battery, two_users_chat
+
+from .conftest import PASSWORD
+
+
+async def test_every_attack_is_refused_and_two_users_chat_afterwards(
+        hub: RunningHub, autojump_clock: trio.testing.MockClock) -> None:
+    seen: list[Verdict] = []
+    verdicts = await run_battery(Target("127.0.0.1", hub.port, PASSWORD), report=seen.append)
+    assert [str(verdict) for verdict in verdicts if not verdict.ok] == []
+    assert len(verdicts) == 16 and verdicts[-1].attack.startswith("two ordinary users")
+    with trio.fail_after(30):  # virtual time: the hub's grace periods may run
+        while hub.connections:
+            await trio.testing.wait_all_tasks_blocked(cushion=0.01)
+            await trio.sleep(1)
+    assert hub.connections == 0  # every hostile connection was let go
+
+
+async def test_without_the_password_only_outsider_attacks_run(
+        hub: RunningHub, autojump_clock: trio.testing.MockClock) -> None:
+    verdicts = await run_battery(Target("127.0.0.1", hub.port, None), report=lambda v: None)
+    assert all(verdict.ok for verdict in verdicts) and len(verdicts) == 11
+
+
+async def test_the_chat_check_fails_against_a_hub_with_another_password(
+        hub: RunningHub, autojump_clock: trio.testing.MockClock) -> None:
+    verdict = await two_users_chat(Target("127.0.0.1", hub.port, "not the password"))
+    assert not verdict.ok
