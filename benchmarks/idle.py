@@ -31,6 +31,7 @@ from _loadclient import (
 )
 from _servers import PASSWORD, ServerProcess, ServerSpec
 
+from gossip._groups import leaves
 from gossip.hub import Limits
 
 MIB = 1024 * 1024
@@ -142,7 +143,7 @@ def main() -> None:
                 run = functools.partial(measure, synced=args.synced)
                 points = trio.run(run, server, keys, steps)
             except* LoadClientError as group:
-                sys.exit(f"stopped: {group.exceptions[0]}")
+                sys.exit(f"stopped: {leaves(group)[0]!r}")
     first, last = points[0], points[-1]
     per = (last.rss - first.rss) / max(1, last.connections - first.connections)
     at_10k = first.rss + per * 10_000
