@@ -263,7 +263,8 @@ def _draw_number(image: Image, number: int, *, scale: int) -> None:
 
 def parse_video_source(spec: str, *, width: int = DEFAULT_WIDTH, height: int = DEFAULT_HEIGHT,
                        fps: float = DEFAULT_FPS) -> VideoSource:
-    """Build a source from "pattern", "none", "file:PATH", "camera[:DEVICE]" or "screen"."""
+    """Build a source from "pattern", "none", "file:PATH", "camera[:DEVICE]" or
+    "screen[:DISPLAY]". A camera or screen that cannot be opened raises CaptureUnavailable."""
     kind, _, arg = spec.partition(":")
     if kind == "pattern" and not arg:
         return PatternSource(width, height, fps)
@@ -273,12 +274,14 @@ def parse_video_source(spec: str, *, width: int = DEFAULT_WIDTH, height: int = D
         if not arg:
             raise SpecError("file source needs a path: file:PATH")
         return FileSource(arg, width, height, fps)
-    if kind == "camera":
-        raise SpecError(f"video source {spec!r}: camera sources are not available yet")
-    if kind == "screen" and not arg:
-        raise SpecError("video source 'screen': screen capture is not available yet")
+    if kind in ("camera", "screen"):
+        from .capture import open_camera, open_screen  # imports this module
+
+        if kind == "camera":
+            return open_camera(arg, width=width, height=height, fps=fps)
+        return open_screen(display=arg or None, width=width, height=height, fps=fps)
     raise SpecError(f"unknown video source {spec!r}: use pattern, none, file:PATH, "
-                    f"camera[:DEVICE] or screen")
+                    f"camera[:DEVICE] or screen[:DISPLAY]")
 
 
 class VideoFanout:
