@@ -86,6 +86,9 @@ class Supervisor(Actor):
         self.max_restarts = max_restarts
         self.period = period
         self.restarts: Counter[str] = Counter()  # per child name, kept after it is gone
+        # Ends by an exception, restarted or not (a temporary child's crash is only logged
+        # otherwise): lets a caller check that faults were handled, not survived by luck.
+        self.crashes: Counter[str] = Counter()
         self._specs = tuple(children)
         self._children: dict[str, _Child] = {}
         self._recent_restarts: deque[float] = deque()
@@ -171,6 +174,7 @@ class Supervisor(Actor):
                         if not child.up:
                             raise  # to start_child's caller
                         failure = exc
+                        self.crashes[child.spec.name] += 1
                     if not child.spec.restart.wants_restart(failure is not None):
                         self._log_end(child.spec, failure)
                         return

@@ -94,6 +94,10 @@ class SessionConfig:
     reconnect_cap: float = 30.0
     # Our messages of the last this-many seconds are sent again to members who (re)join.
     resend_window: float = 60.0
+    # We ping the hub every `keepalive_interval` s; no pong within `keepalive_timeout` s and
+    # the connection counts as lost (a network that went silent sends no FIN to notice).
+    keepalive_interval: float = 20.0
+    keepalive_timeout: float = 20.0
 
 
 # -- commands a front end sends the session (ask returns the reply) --------------------------
@@ -262,6 +266,7 @@ class Session(Actor):
                 self._run(self._keysync, "start", {Command.KEY_REQUEST: [KeyRequest()]})
                 await self._flush()
                 self._call_nursery = nursery
+                nursery.start_soon(self._keep_alive, self._link)
                 await self._read_frames()
             except ConnectionLost as exc:
                 if self._leaving:
@@ -345,14 +350,30 @@ class Session(Actor):
             elif frame.command is Command.END_OF_KEYS:
                 resynced = self.synced.is_set()
                 self.synced.set()
-                self._online, self._online_since = True, trio.current_time()
+                self._online_since = trio.current_time()
                 for user in sorted(self._previous_members - set(self._keys)):
                     await self._emit(ev.MemberLeft(user))
                 await self._emit(ev.Synced(tuple(sorted(self._keys)), self._channels))
                 if resynced:
                     await self._after_reconnect()
+                else:
+                    await self._send_outbox()  # anything written during the emits above
+                # Only now, with the outbox empty and no await since: a message written
+                # while the outbox went out queued behind it instead of overtaking it.
+                self._online = True
             elif isinstance(frame, Message):
                 await self._take_message(frame)
+
+    async def _keep_alive(self, link: HubLink) -> None:
+        """Ping now and then; a hub that stops answering is a lost connection, which the
+        frame reader's nursery turns into a reconnect."""
+        while True:
+            await trio.sleep(self._config.keepalive_interval)
+            with trio.move_on_after(self._config.keepalive_timeout):
+                await link.ping()
+                continue
+            raise ConnectionLost(f"the hub did not answer a ping within "
+                                 f"{self._config.keepalive_timeout:g} s")
 
     async def _take_key(self, frame: Key) -> None:
         try:
@@ -577,19 +598,29 @@ class Session(Actor):
 
     async def _after_reconnect(self) -> None:
         """Our sender keys start new epochs; the outbox goes out in order, then whatever we
-        sent shortly before the break (it may not have reached the hub)."""
+        sent shortly before the break (it may not have reached the hub). Messages written
+        meanwhile join the outbox (we are not online yet) and go out after it."""
         for sender in self._senders.values():
             sender.invalidate()
-        outbox, self._outbox = self._outbox, []
-        now = self._config.clock()
-        for message in outbox:
-            if message.expires_at <= now:
-                continue
-            if now - message.sent_at > CLOCK_WINDOW / 2:
-                # Receivers refuse old send times (replay guard): it is sent now.
-                message = replace(message, sent_at=now)
-            await self._publish(message)
-        await self._resend_recent(skip=frozenset(message.id for message in outbox))
+        sent = await self._send_outbox()
+        await self._resend_recent(skip=frozenset(sent))
+        await self._send_outbox()
+
+    async def _send_outbox(self) -> list[str]:
+        """Send the outbox in order until it stays empty; returns the ids sent."""
+        sent: list[str] = []
+        while self._outbox:
+            outbox, self._outbox = self._outbox, []
+            now = self._config.clock()
+            for message in outbox:
+                if message.expires_at <= now:
+                    continue
+                if now - message.sent_at > CLOCK_WINDOW / 2:
+                    # Receivers refuse old send times (replay guard): it is sent now.
+                    message = replace(message, sent_at=now)
+                await self._publish(message)
+                sent.append(message.id)
+        return sent
 
     async def _resend_recent(self, skip: frozenset[str] = frozenset()) -> None:
         now = self._config.clock()

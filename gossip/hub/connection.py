@@ -167,7 +167,10 @@ class ConnectionActor(Actor):
                 await self._close(ending)
                 nursery.cancel_scope.cancel()
         finally:
-            await self._abort()
+            # Shielded: an actor stopped from outside is already cancelled, and a bare await
+            # here would raise again and skip the bookkeeping below (a ghost member).
+            with trio.CancelScope(shield=True):
+                await self._abort()
             self._hub.connections -= 1
             self._hub.by_host[self._host] -= 1
             if not self._hub.by_host[self._host]:

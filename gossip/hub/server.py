@@ -10,7 +10,7 @@ import errno
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import trio
 
@@ -36,10 +36,16 @@ class RunningHub:
     certificate: HubCertificate
     registry: Registry
     supervisor: Supervisor
+    _context: HubContext | None = field(default=None, repr=False)
 
     @property
     def fingerprint(self) -> str:
         return self.certificate.fingerprint
+
+    @property
+    def connections(self) -> int:
+        """Client connections open right now (each served by one connection actor)."""
+        return self._context.connections if self._context is not None else 0
 
 
 async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
@@ -84,7 +90,8 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
         port = listeners[0].socket.getsockname()[1]
         log.info("hub %r listening on %s:%d (%s), fingerprint %s", config.name, config.host,
                  port, "wss" if ssl_context else "ws", certificate.fingerprint)
-        task_status.started(RunningHub(config.host, port, certificate, registry, supervisor))
+        task_status.started(RunningHub(config.host, port, certificate, registry, supervisor,
+                                       context))
         for listener in listeners:
             nursery.start_soon(_accept_loop, listener, accept)
 
