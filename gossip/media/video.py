@@ -335,6 +335,9 @@ class VideoSourceTrack(MediaStreamTrack):
     no frames it would freeze on the last one, indistinguishable from a stall), RTP keeps
     flowing so the link's state stays observable, and a black frame costs VP8 next to nothing.
     A slow consumer (encoder behind, CPU busy) skips slots instead of queueing them.
+
+    `set_quality` lowers what this one track sends (see gossip.media.adapt): a smaller
+    picture (scaled here, straight to the encoder's yuv420p) and/or every n-th slot only.
     """
 
     kind = "video"
@@ -345,6 +348,8 @@ class VideoSourceTrack(MediaStreamTrack):
         self.enabled = True
         self.frames_sent = 0
         self.slots_skipped = 0
+        self.stride = 1  # send every stride-th slot of the source
+        self.scaled_to: tuple[int, int] | None = None  # (width, height); None: as the source
         self._slot: int | None = None
         self._resuming = False
         self._next_black: float | None = None
@@ -360,6 +365,9 @@ class VideoSourceTrack(MediaStreamTrack):
             self._next_black = None
             image = await self._next_image(loop)
         frame = VideoFrame.from_ndarray(image, format="rgb24")
+        if self.scaled_to is not None and self.enabled:
+            width, height = self.scaled_to
+            frame = frame.reformat(width=width, height=height, format="yuv420p")
         # pts from the loop clock, so switching between the picture and black keeps time.
         frame.pts = int(loop.time() * VIDEO_CLOCK_RATE)
         frame.time_base = _TIME_BASE
@@ -374,17 +382,27 @@ class VideoSourceTrack(MediaStreamTrack):
             self._slot = current
         elif self._resuming:
             # Never resend a slot this track already sent, nor count the pause as skipped.
-            self._slot = max(current, self._slot + 1)
-        elif current > self._slot + 1:
-            self.slots_skipped += current - self._slot - 1
+            self._slot = max(current, self._slot + self.stride)
+        elif current > self._slot + self.stride:
+            # Behind (encoder or CPU busy): jump to now; what we passed over was skipped.
+            self.slots_skipped += (current - self._slot) // self.stride - 1
             self._slot = current
         else:
-            self._slot += 1
+            self._slot += self.stride
         self._resuming = False
         delay = fanout.slot_deadline(self._slot) - now
         if delay > 0:
             await asyncio.sleep(delay)
         return fanout.image_for(self._slot)
+
+    def set_quality(self, width: int, height: int, fps: float) -> None:
+        """Send at most `width` x `height` (never larger than the source) and about `fps`
+        frames a second (a whole fraction of the source's rate)."""
+        source = self.fanout.source
+        width, height = min(width, source.width), min(height, source.height)
+        self.scaled_to = None if (width, height) == (source.width, source.height) \
+            else (width - width % 2, height - height % 2)
+        self.stride = max(1, round(source.fps / max(fps, 0.1)))
 
     async def _black_frame(self, loop: asyncio.AbstractEventLoop) -> Image:
         now = loop.time()

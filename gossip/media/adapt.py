@@ -1,0 +1,114 @@
+"""Per-link video quality that gives way to voice: a ladder of sizes and rates, stepped down
+at once when the link or the machine shows distress, and probed back up slowly.
+
+Pure: the call feeds a `Health` sample every few seconds and applies the `Quality` it gets
+back to that link's video track (`VideoSourceTrack.set_quality`). Distress is any of:
+- the video track skipped slots (the encoder or the CPU is behind: VP8 through PyAV holds
+  the GIL, and Opus on the same loop starves first);
+- our audio playout ran late (this process cannot keep up);
+- the peer's audio to us arrived late or went missing (their CPU or the path between us is
+  struggling: what we send them costs them decoding too).
+A step up that brings distress back is undone, and the next probe waits twice as long.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Quality:
+    width: int
+    height: int
+    fps: float
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}@{self.fps:g}"
+
+
+# Best first. 640x360 at 30 is the issue's default; the last rung still shows who is there.
+LADDER: tuple[Quality, ...] = (
+    Quality(640, 360, 30), Quality(640, 360, 20), Quality(480, 270, 15),
+    Quality(320, 180, 15), Quality(320, 180, 10), Quality(160, 90, 5),
+)
+
+SAMPLE_SECONDS = 2.0
+SKIPPED_SHARE = 0.10     # of the video slots due in a sample
+LATE_TICK_SHARE = 0.02   # of our playout ticks in a sample
+AUDIO_LOSS_SHARE = 0.05  # of the peer's audio frames due in a sample (late or concealed)
+FIRST_PROBE_AFTER = 10.0  # seconds without distress before trying one rung up
+MAX_PROBE_AFTER = 120.0
+
+
+@dataclass(frozen=True)
+class Health:
+    """What one link showed over `seconds` (counts within the sample, not totals)."""
+
+    seconds: float
+    video_due: int = 0            # slots the track should have sent at its current quality
+    video_skipped: int = 0
+    playout_ticks: int = 0        # our audio engine's ticks
+    playout_late: int = 0
+    peer_audio_due: int = 0       # frames the peer's audio should have brought
+    peer_audio_bad: int = 0       # of those: concealed, late or missing
+
+    @property
+    def distress(self) -> str | None:
+        """Why this sample calls for less video, or None."""
+        if self.video_due and self.video_skipped > SKIPPED_SHARE * self.video_due:
+            return f"video skipped {self.video_skipped}/{self.video_due} slots"
+        if self.playout_ticks and self.playout_late > LATE_TICK_SHARE * self.playout_ticks:
+            return f"audio playout late {self.playout_late}/{self.playout_ticks}"
+        if self.peer_audio_due and self.peer_audio_bad > AUDIO_LOSS_SHARE * self.peer_audio_due:
+            return f"peer audio bad {self.peer_audio_bad}/{self.peer_audio_due}"
+        return None
+
+
+def ladder_for(width: int, height: int, fps: float) -> tuple[Quality, ...]:
+    """The rungs at or below what the source offers, best first, the source's own on top."""
+    top = Quality(width, height, fps)
+    below = [rung for rung in LADDER if rung.width <= width and rung.height <= height
+             and rung.fps <= fps and rung != top]
+    return (top, *below)
+
+
+class VideoAdapter:
+    """The quality for one link's video, from its health samples."""
+
+    def __init__(self, ladder: tuple[Quality, ...] = LADDER) -> None:
+        if not ladder:
+            raise ValueError("a ladder needs at least one rung")
+        self.ladder = ladder
+        self.rung = 0
+        self.reason = ""  # why the last step down happened (for logs and stats)
+        self._calm = 0.0  # seconds without distress at this rung
+        self._probe_after = FIRST_PROBE_AFTER
+        self._probing = False  # the last move was a step up, not yet confirmed
+
+    @property
+    def quality(self) -> Quality:
+        return self.ladder[self.rung]
+
+    def observe(self, health: Health) -> Quality | None:
+        """Take one sample; the new quality when it changes, else None."""
+        distress = health.distress
+        if distress is not None:
+            self._calm = 0.0
+            if self._probing:  # that step up was too much: back down and wait longer
+                self._probe_after = min(MAX_PROBE_AFTER, 2 * self._probe_after)
+            self._probing = False
+            if self.rung + 1 < len(self.ladder):
+                self.rung += 1
+                self.reason = distress
+                return self.quality
+            return None
+        self._calm += health.seconds
+        if self._probing and self._calm >= 2 * SAMPLE_SECONDS:
+            self._probing = False  # the step up held
+            self._probe_after = FIRST_PROBE_AFTER
+        if self.rung > 0 and self._calm >= self._probe_after:
+            self.rung -= 1
+            self._calm = 0.0
+            self._probing = True
+            return self.quality
+        return None
