@@ -105,21 +105,6 @@ class WithContradiction(Unchecked):
     rejects: ClassVar = {"start": {"finish"}, "nowhere": {"finish"}}
 
 
-class WithFalseReplay(Unchecked):
-    purpose = "Declares a moving, guarded event replayable."
-    start = State(initial=True)
-    done = State(final=True)
-    tick = start.to.itself(internal=True, on="tock")
-    finish = start.to(done, cond="ready") | start.to.itself(internal=True, unless="ready")
-    replayable: ClassVar = frozenset({"tick", "finish", "nothing"})
-
-    def ready(self) -> bool:
-        return True
-
-    def tock(self) -> None:
-        self.report("tock")
-
-
 def findings(machine: type[ProtocolMachine]) -> list[tuple[str, str]]:
     return [(finding.rule, finding.message) for finding in check_machine("test", machine)]
 
@@ -169,29 +154,6 @@ def test_a_guard_that_leaves_a_case_undecided_is_caught() -> None:
 
 def test_declarations_must_agree_with_the_machine() -> None:
     assert rules_broken(WithContradiction) == {"contradiction", "declaration"}
-
-
-def test_a_replayed_event_must_be_an_unguarded_internal_self_transition() -> None:
-    found = findings(WithFalseReplay)
-    replays = sorted(message for rule, message in found if rule == "replay")
-    assert len(replays) == 2 and all("'finish'" in message for message in replays)
-    assert ("declaration", "`replayable` names 'nothing', which is not an event") in found
-    assert not any("'tick'" in message for _, message in found)
-
-
-def test_a_replayed_event_gives_the_same_actions_and_still_refuses_where_illegal() -> None:
-    from gossip.fsm import HubKeySync, ProtocolViolation
-
-    first, second = HubKeySync(), HubKeySync()
-    with pytest.raises(ProtocolViolation):
-        first.handle("message")  # before the snapshot: refused, and nothing recorded
-    first.handle("key_request")
-    second.handle("key_request")
-    relayed = [first.handle("message") for _ in range(3)] + [second.handle("message")]
-    assert all(actions == relayed[0] and actions for actions in relayed)
-    third = HubKeySync()
-    with pytest.raises(ProtocolViolation):
-        third.handle("message")  # a replay recorded in `live` never applies in `waiting`
 
 
 def test_the_command_line_fails_a_broken_machine_and_names_the_state(

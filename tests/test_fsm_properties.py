@@ -1,5 +1,6 @@
 """Hypothesis drives every registered machine with random event sequences and guard verdicts:
-it only ever raises ProtocolViolation, and its state is always one it declares.
+it only ever raises ProtocolViolation, and its state is always one it declares; and its
+compiled twin (what the actors run) does exactly the same, event for event.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from gossip.fsm import MACHINES, ProtocolMachine, ProtocolViolation
+from gossip.fsm import MACHINES, CompiledMachine, ProtocolMachine, ProtocolViolation
 from gossip.fsm.actions import Close, Report, Send
 from gossip.fsm.audit import MachineSpec
 
@@ -27,16 +28,23 @@ def fuzzer(machine_class: type[ProtocolMachine]) -> type[RuleBasedStateMachine]:
         def __init__(self) -> None:
             super().__init__()
             self.machine = machine_class()
+            self.twin = CompiledMachine(machine_class)
 
         def feed(self, event: str, data: dict[str, bool]) -> None:
             before = self.machine.state_id
             try:
+                twin_actions: list[object] | str = self.twin.handle(event, **data)
+            except ProtocolViolation as violation:
+                twin_actions = str(violation)
+            try:
                 actions = self.machine.handle(event, **data)
             except ProtocolViolation as violation:
+                assert twin_actions == str(violation)
                 assert (violation.state, violation.event) == (before, event)
                 assert self.machine.state_id == before
                 assert not spec.handles(before, event)
                 return
+            assert twin_actions == actions
             targets = {edge.target for edge in spec.edges_from(before, event)}
             assert self.machine.state_id in targets
             assert all(isinstance(action, Send | Close | Report) for action in actions)
@@ -59,6 +67,8 @@ def fuzzer(machine_class: type[ProtocolMachine]) -> type[RuleBasedStateMachine]:
         def the_state_is_declared(self) -> None:
             assert self.machine.state_id in spec.states
             assert self.machine.finished == (self.machine.state_id in spec.finals)
+            assert (self.twin.state_id, self.twin.finished) == (self.machine.state_id,
+                                                                self.machine.finished)
 
     Fuzz.__name__ = f"Fuzz{machine_class.__name__}"
     return Fuzz

@@ -21,7 +21,15 @@ from gossip.actors.actor import Actor, ActorRef, run_actor
 from gossip.actors.errors import ActorStopped
 from gossip.crypto import CryptoError, PakeClient, PublicKey, SenderKeyRing, prove_possession
 from gossip.crypto.pins import Trust
-from gossip.fsm import ClientHandshake, ClientKeySync, Close, ProtocolViolation, Report, Send
+from gossip.fsm import (
+    ClientHandshake,
+    ClientKeySync,
+    Close,
+    CompiledMachine,
+    ProtocolViolation,
+    Report,
+    Send,
+)
 from gossip.fsm.actions import Action
 from gossip.wire import (
     PROTOCOL_VERSION,
@@ -188,8 +196,8 @@ class Session(Actor):
         self._events = events
         self._link: HubLink | None = None
         self._hub_name = ""
-        self._handshake = ClientHandshake()
-        self._keysync = ClientKeySync()
+        self._handshake = CompiledMachine(ClientHandshake)
+        self._keysync = CompiledMachine(ClientKeySync)
         self._keys: dict[str, PublicKey] = {}
         # Trust as of this session: a key first pinned in this session stays NEW here.
         self._trust: dict[str, Trust] = {}
@@ -250,8 +258,8 @@ class Session(Actor):
 
     async def _connect_and_serve(self) -> None:
         # Every connection starts its protocol over.
-        self._handshake = ClientHandshake()
-        self._keysync = ClientKeySync()
+        self._handshake = CompiledMachine(ClientHandshake)
+        self._keysync = CompiledMachine(ClientKeySync)
         # Who was there before the break (kept across failed attempts), to report who left.
         self._previous_members = set(self._keys) or self._previous_members
         self._keys = {}
@@ -631,8 +639,8 @@ class Session(Actor):
                 await self._publish(message, resend=True)
 
     # -- machines and actions ----------------------------------------------------------------
-    def _run(self, machine: ClientHandshake | ClientKeySync, event: str,
-             frames: dict[Command, list[Frame]], **data: object) -> None:
+    def _run(self, machine: CompiledMachine[ClientHandshake] | CompiledMachine[ClientKeySync],
+             event: str, frames: dict[Command, list[Frame]], **data: object) -> None:
         try:
             actions = machine.handle(event, **data)
         except ProtocolViolation as exc:

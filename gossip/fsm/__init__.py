@@ -3,6 +3,7 @@
 from .actions import Action, Close, Report, Send
 from .base import ProtocolMachine, ProtocolViolation
 from .call import ClientCall, HubCall, PeerLink
+from .compiled import CompiledMachine
 from .handshake import ClientHandshake, HubHandshake
 from .keysync import ClientKeySync, HubKeySync
 from .registry import MACHINES, PAIRS, Pair
@@ -15,6 +16,7 @@ __all__ = [
     "ClientHandshake",
     "ClientKeySync",
     "Close",
+    "CompiledMachine",
     "HubCall",
     "HubHandshake",
     "HubKeySync",

@@ -16,7 +16,6 @@ class HubKeySync(ProtocolMachine):
     purpose = "Hub side of key sync: key snapshot on request, then joins, leaves and relaying."
     wire_events = {"key_request": Command.KEY_REQUEST.value, "message": Command.MESSAGE.value}
     resting = frozenset({"live"})
-    replayable = frozenset({"message"})  # once per relayed message: keep it cheap
     rejects = {
         "waiting": {"message"},  # the client cannot seal to members it has not been sent
         "live": {"key_request"},  # one snapshot per session; later changes come as they happen
@@ -65,7 +64,6 @@ class ClientKeySync(ProtocolMachine):
         "message": Command.MESSAGE.value,
     }
     resting = frozenset({"synced"})
-    replayable = frozenset({"message", "send_message"})
     rejects = {
         # Before the request the hub has no reason to send anything, and we cannot post yet.
         "idle": {"key", "key_removed", "channels", "end_of_keys", "message", "send_message"},

@@ -11,6 +11,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_stream
@@ -25,10 +26,10 @@ from gossip.crypto import (
 )
 from gossip.fsm import (
     Close,
+    CompiledMachine,
     HubCall,
     HubHandshake,
     HubKeySync,
-    ProtocolMachine,
     ProtocolViolation,
     Report,
     Send,
@@ -106,12 +107,13 @@ class ConnectionActor(Actor):
         self._limits = hub.config.limits
         self.user = ""
         self.public_key = b""
-        # The login machine is dropped once it is done (None): an idle member keeps only what
-        # it still needs, which matters at ten thousand connections.
-        self._handshake: HubHandshake | None = HubHandshake()
+        # Compiled machines (a state id each, one table per class): ten thousand idle
+        # connections hold next to nothing for them. The login one is dropped once done.
+        self._handshake: CompiledMachine[HubHandshake] | None = CompiledMachine(HubHandshake)
         self._joined = False
-        self._keysync = HubKeySync()
-        self._calls: dict[str, HubCall] = {}  # channel -> this member's place in its call
+        self._keysync = CompiledMachine(HubKeySync)
+        # channel -> this member's place in its call
+        self._calls: dict[str, CompiledMachine[HubCall]] = {}
         self._outbox_send, self._outbox_receive = trio.open_memory_channel[OutboxItem](
             self._limits.outbox_frames)
         self._closing = False  # the writer sends nothing more (see _close)
@@ -285,7 +287,7 @@ class ConnectionActor(Actor):
             self._notify_call(machine, "members_changed",
                               {Command.CALL_MEMBERS: [CallMembers(channel=channel, users=users)]})
 
-    def _notify_call(self, machine: HubCall, event: str,
+    def _notify_call(self, machine: CompiledMachine[HubCall], event: str,
                      frames: dict[Command, list[Frame]]) -> None:
         try:
             self._run(machine, event, frames)
@@ -301,7 +303,7 @@ class ConnectionActor(Actor):
             return
         machine = self._calls.get(frame.channel)
         if machine is None or machine.finished:
-            machine = self._calls[frame.channel] = HubCall()
+            machine = self._calls[frame.channel] = CompiledMachine(HubCall)
         if isinstance(frame, StartCall):
             room = registry.call_has_room(frame.channel)
             roster = registry.join_call(frame.channel, self.user) if room else ()
@@ -329,7 +331,7 @@ class ConnectionActor(Actor):
                      frame.peer, frame.channel, len(frame.blob))
 
     # -- machines and actions ----------------------------------------------------------------
-    def _run(self, machine: ProtocolMachine, event: str,
+    def _run(self, machine: CompiledMachine[Any], event: str,
              frames: dict[Command, list[Frame]], **data: object) -> None:
         try:
             actions = machine.handle(event, **data)

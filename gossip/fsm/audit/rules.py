@@ -35,7 +35,6 @@ RULES = {
     "contradiction": "no event is both handled and declared rejected in the same state",
     "guard-gap": "a handled event is decided for every value of its guards",
     "unnamed-guard": "every guard is a named method of the machine",
-    "replay": "a `replayable` event is an unguarded internal self-transition wherever handled",
 }
 
 
@@ -77,16 +76,6 @@ def _declarations(spec: MachineSpec) -> Iterator[tuple[str, str]]:
                 f"wire command {command!r} arrives as two events, {seen[command]!r} and "
                 f"{event!r}: the receiver could not tell which")
         seen[command] = event
-    for event in sorted(machine.replayable):
-        if event not in events:
-            yield "declaration", f"`replayable` names {event!r}, which is not an event"
-            continue
-        for edge in spec.edges:
-            if edge.event == event and (edge.guards or not edge.internal
-                                        or edge.source != edge.target):
-                yield "replay", (
-                    f"{spec.name} replays {event!r}, but {edge} is not an unguarded internal "
-                    "self-transition: replaying it would skip its guard or its move")
 
 
 def _shape(spec: MachineSpec) -> Iterator[tuple[str, str]]:
