@@ -18,13 +18,22 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import av
+import numpy as np
 import trio
 
 from gossip._groups import leaves
 from gossip.actors.actor import ActorRef, run_actor
 from gossip.actors.errors import ActorStopped
 from gossip.client import events as ev
-from gossip.client.calls import CallOptions, CallState, GetCallState, LeaveCall
+from gossip.client.calls import (
+    CallOptions,
+    CallState,
+    GetCallState,
+    GetVideoFrames,
+    LeaveCall,
+    VideoFrames,
+)
 from gossip.client.messages import ChatMessage, check_ttl
 from gossip.client.profile import Profile
 from gossip.client.session import (
@@ -47,6 +56,8 @@ from gossip.media.errors import MediaError
 from gossip.media.loop import open_media_loop
 from gossip.media.sinks import parse_sink
 from gossip.media.sources import parse_source
+from gossip.media.video import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH, parse_video_source
+from gossip.media.videoframes import Picture
 from gossip.wire import is_valid_name
 
 EXIT_FAILURE, EXIT_USAGE, EXIT_LOGIN, EXIT_HUB_KEY = 1, 2, 3, 4
@@ -95,6 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="offer only this local address to peers (repeatable)")
     call.add_argument("--ice-server", action="append", default=[], metavar="URL",
                       help="a STUN/TURN server (none by default)")
+    call.add_argument("--video", default="none", metavar="SPEC",
+                      help="video to send: pattern, none, file:PATH, camera[:DEVICE] or "
+                           "screen (default none; others' video is received either way)")
+    call.add_argument("--video-size", default=f"{DEFAULT_WIDTH}x{DEFAULT_HEIGHT}",
+                      metavar="WxH", help=f"size of the video sent (default "
+                                          f"{DEFAULT_WIDTH}x{DEFAULT_HEIGHT})")
+    call.add_argument("--video-fps", type=float, default=DEFAULT_FPS, metavar="N",
+                      help=f"frames a second sent, at most (default {DEFAULT_FPS:g})")
+    call.add_argument("--record-video", type=Path, metavar="DIR",
+                      help="save received video in DIR (created): a PNG per peer about "
+                           "every second, PEER-NNNN.png, and the last picture, PEER-last.png")
     key = commands.add_parser("key", help="your key and other users' keys")
     key_commands = key.add_subparsers(dest="key_command", required=True)
     key_commands.add_parser("fingerprint", help="your key's fingerprint")
@@ -141,6 +163,8 @@ def _check_args(args: argparse.Namespace) -> None:
     channel = getattr(args, "channel", None)
     if channel is not None and not is_valid_name(channel):
         raise CliError(f"invalid channel name {channel!r}", EXIT_USAGE)
+    if args.command == "call":
+        args.video_width, args.video_height = _video_size(args.video_size)
     if getattr(args, "count", None) is not None and args.count < 1:
         raise CliError("--count must be at least 1", EXIT_USAGE)
     if getattr(args, "expiry", None) is not None:
@@ -148,6 +172,15 @@ def _check_args(args: argparse.Namespace) -> None:
             check_ttl(args.expiry)
         except ValueError as exc:
             raise CliError(str(exc), EXIT_USAGE) from None
+
+
+def _video_size(text: str) -> tuple[int, int]:
+    width, _, height = text.lower().partition("x")
+    try:
+        return int(width), int(height)
+    except ValueError:
+        raise CliError(f"--video-size takes WIDTHxHEIGHT, such as 640x360, not {text!r}",
+                       EXIT_USAGE) from None
 
 
 def _fail(message: str, status: int) -> int:
@@ -332,16 +365,24 @@ def _check_audio_specs(args: argparse.Namespace) -> None:
         parse_sink(args.sink).close()
     except MediaError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
+    try:
+        parse_video_source(args.video, width=args.video_width, height=args.video_height,
+                           fps=args.video_fps).close()
+    except (MediaError, ValueError) as exc:  # a bad spec, an unreadable file, a bad size
+        raise CliError(f"--video: {exc}", EXIT_USAGE) from None
 
 
 async def run_call(args: argparse.Namespace, session: Session,
                    events: trio.MemoryReceiveChannel[ev.SessionEvent]) -> None:
     options = CallOptions(source=args.source, sink=args.sink, ice_hosts=tuple(args.ice_host),
-                          ice_servers=tuple(args.ice_server), muted=args.mute)
+                          ice_servers=tuple(args.ice_server), muted=args.mute,
+                          video=args.video, video_width=args.video_width,
+                          video_height=args.video_height, video_fps=args.video_fps)
     try:
         call = refused(await session.ref.ask(JoinCall(args.channel, options)))
     except ValueError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
+    assert isinstance(call, ActorRef)
     final: CallState | None = None
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
@@ -349,11 +390,17 @@ async def run_call(args: argparse.Namespace, session: Session,
             if args.duration is None:
                 nursery.start_soon(_show_levels, call)
             nursery.start_soon(_until_signal, signals, nursery.cancel_scope)
+            recorder = None
+            if args.record_video is not None:
+                recorder = VideoRecorder(args.record_video)
+                nursery.start_soon(recorder.run, call)
             if args.duration is not None:
                 await trio.sleep(args.duration)
                 nursery.cancel_scope.cancel()
     with trio.move_on_after(5):
         try:
+            if recorder is not None:
+                await recorder.save_last(call)
             final = await call.ask(GetCallState())
             await call.tell(LeaveCall())
             with trio.move_on_after(3):  # the hub confirms the hang-up; don't wait forever
@@ -365,6 +412,55 @@ async def run_call(args: argparse.Namespace, session: Session,
     if final is None:
         raise CliError("the call ended before it could be summarised")
     _print_call_summary(final, args.json)
+
+
+class VideoRecorder:
+    """Saves what arrived of each peer's video: a PNG about every second and the last one."""
+
+    def __init__(self, directory: Path) -> None:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CliError(f"--record-video: cannot create {directory}: "
+                           f"{exc.strerror or exc}") from None
+        self.directory = directory
+        self._saved: dict[str, int] = {}   # peer -> pictures saved
+        self._newest: dict[str, Picture] = {}  # peer -> the newest picture seen
+
+    async def run(self, call: ActorRef) -> None:
+        while True:
+            await trio.sleep(1)
+            frames: VideoFrames = await call.ask(GetVideoFrames())
+            for peer, latest in frames.peers.items():
+                picture = latest.latest()
+                seen = self._newest.get(peer)
+                if picture is None or (seen is not None and seen.sequence == picture.sequence):
+                    continue  # nothing (new) from this peer
+                self._newest[peer] = picture
+                count = self._saved[peer] = self._saved.get(peer, 0) + 1
+                self._write(f"{peer}-{count:04d}.png", picture)
+
+    async def save_last(self, call: ActorRef) -> None:
+        """Each peer's newest picture, from the call now or (a peer who left) as last seen."""
+        frames: VideoFrames = await call.ask(GetVideoFrames())
+        for peer, latest in frames.peers.items():
+            picture = latest.latest()
+            if picture is not None:
+                self._newest[peer] = picture
+        for peer, picture in self._newest.items():
+            self._write(f"{peer}-last.png", picture)
+
+    def _write(self, name: str, picture: Picture) -> None:
+        (self.directory / name).write_bytes(png_bytes(picture.image))
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """An RGB picture as a PNG file (PyAV's encoder; no imaging library needed)."""
+    height, width = image.shape[:2]
+    codec = av.CodecContext.create("png", "w")
+    codec.width, codec.height, codec.pix_fmt = width, height, "rgb24"
+    packets = codec.encode(av.VideoFrame.from_ndarray(image, format="rgb24"))
+    return b"".join(bytes(packet) for packet in packets)
 
 
 async def _until_signal(signals: AsyncIterator[int], scope: trio.CancelScope) -> None:
@@ -416,6 +512,8 @@ def _print_call_summary(state: CallState, as_json: bool) -> None:
         print(f"  {user}: {peer.frames_received} frames, set up in {setup}, first audio "
               f"{first}, {'verified' if peer.verified else 'NOT verified'}, "
               f"{peer.level_dbfs:.1f} dBFS")
+        if peer.video_frames_received:
+            print(f"    video: {peer.video_frames_received} frames, {peer.video_fps:.1f} fps")
 
 
 def _offline_key_command(args: argparse.Namespace, profile: Profile) -> int:

@@ -172,3 +172,46 @@ def test_call_rejects_a_bad_source_before_connecting(tmp_path):
     assert result.returncode == 2 and "unknown audio source" in result.stderr
     result = cli(1, "ann", tmp_path, "call", "general", "--ice-host", "localhost")
     assert result.returncode == 2 and "IP address" in result.stderr
+
+
+def test_a_three_way_video_call_from_the_cli(hub_process, tmp_path):
+    """Three `call --video pattern` processes on loopback: each reports video frames from
+    both others, and the one recording saves each peer's pictures as PNG files."""
+    port, _ = hub_process
+    tones = {"ann": 300, "ben": 600, "cat": 900}
+    record = tmp_path / "received"
+    calls = {
+        name: cli(port, name, tmp_path, "call", "general", "--ice-host", "127.0.0.1",
+                  "--source", f"tone:{hz}", "--sink", "null", "--duration", "8", "--json",
+                  "--video", "pattern", "--video-size", "160x90", "--video-fps", "10",
+                  *(["--record-video", str(record)] if name == "ann" else []),
+                  background=True)
+        for name, hz in tones.items()
+    }
+    summaries = {}
+    for name, process in calls.items():
+        out, err = process.communicate(timeout=90)
+        assert process.returncode == 0, err
+        assert "Traceback" not in err
+        summaries[name] = json.loads(out.strip().splitlines()[-1])
+    for name, summary in summaries.items():
+        assert set(summary["peers"]) == set(tones) - {name}
+        for peer in summary["peers"].values():
+            assert peer["verified"] is True and peer["frames_received"] > 50
+            assert peer["video_frames_received"] > 0 and peer["video_fps"] > 0
+    saved = {path.name for path in record.iterdir()}
+    assert {"ben-last.png", "cat-last.png"} <= saved
+    assert (record / "ben-last.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_call_rejects_a_bad_video_spec_before_connecting(tmp_path):
+    for args, words in ((("--video", "banjo"), "unknown video source"),
+                        (("--video", "file:"), "needs a path"),
+                        (("--video", "pattern", "--video-size", "wide"), "WIDTHxHEIGHT"),
+                        (("--video", "pattern", "--video-size", "641x360"), "even"),
+                        (("--video", "pattern", "--video-fps", "0"), "fps")):
+        result = cli(1, "ann", tmp_path, "call", "general", "--source", "null", "--sink",
+                     "null", *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert words in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1

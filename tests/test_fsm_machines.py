@@ -117,3 +117,69 @@ def test_a_name_that_is_an_attribute_but_not_an_event_is_a_violation(name: str) 
     for stranger in ("send", "state_id", machine.state_id, "handle"):
         with pytest.raises(ProtocolViolation):
             machine.handle(stranger)
+
+
+# -- the peer link's renegotiation, as stories ---------------------------------------------
+
+def peer_link(*steps: tuple[str, bool]) -> tuple[ProtocolMachine, list]:
+    """A PeerLink after `steps` (event, matches); returns it and the last step's actions."""
+    machine = MACHINES["peer-link"]()
+    actions: list = []
+    for event, matches in steps:
+        actions = machine.handle(event, matches=matches)
+    return machine, actions
+
+
+OFFERER_UP = (("start_offering", False), ("offer_ready", False), ("answer", False),
+              ("transport_up", True))
+ANSWERER_UP = (("start_answering", False), ("offer", False), ("answer_ready", False),
+               ("transport_up", True))
+
+
+def test_only_the_first_offerer_re_offers_and_a_matching_re_answer_brings_it_back() -> None:
+    offerer, _ = peer_link(*OFFERER_UP)
+    assert offerer.state_id == "connected" and "renegotiate" in offerer.allowed()
+    assert offerer.handle("renegotiate") == [Report("make_offer")]
+    assert offerer.handle("offer_ready") == [Send(Command.OFFER)]
+    assert offerer.state_id == "awaiting_reanswer"
+    offerer.handle("answer", matches=True)
+    assert offerer.state_id == "connected"
+
+    answerer, _ = peer_link(*ANSWERER_UP)
+    assert answerer.state_id == "answer_connected"
+    with pytest.raises(ProtocolViolation):
+        answerer.handle("renegotiate")  # no glare: it asks instead
+    assert answerer.handle("request_offer") == [Send(Command.ICE)]
+    assert answerer.state_id == "answer_connected"
+    answerer.handle("offer", matches=True)
+    assert answerer.state_id == "making_reanswer"
+    assert answerer.handle("answer_ready") == [Send(Command.ANSWER)]
+    assert answerer.state_id == "answer_connected"
+
+
+def test_a_renegotiation_with_other_fingerprints_fails_the_link() -> None:
+    answerer, actions = peer_link(*ANSWERER_UP, ("offer", False))
+    assert answerer.state_id == "failed" and Report("fingerprint_mismatch") in actions
+    offerer, actions = peer_link(*OFFERER_UP, ("renegotiate", False), ("offer_ready", False),
+                                 ("answer", False))
+    assert offerer.state_id == "failed" and Report("fingerprint_mismatch") in actions
+
+
+def test_a_re_offer_before_the_answerers_transport_is_up_is_held_then_answered() -> None:
+    early = (("start_answering", False), ("offer", False), ("answer_ready", False))
+    answerer, _ = peer_link(*early, ("offer", True), ("offer", True))
+    assert answerer.state_id == "reoffer_held"
+    actions = answerer.handle("transport_up", matches=True)
+    assert answerer.state_id == "making_reanswer"
+    assert actions == [Report("connected"), Report("make_answer")]
+    impostor, _ = peer_link(*early, ("offer", True), ("transport_up", False))
+    assert impostor.state_id == "failed"
+
+
+def test_a_re_offer_that_gets_no_answer_times_out_but_a_settled_link_does_not() -> None:
+    offerer, _ = peer_link(*OFFERER_UP, ("renegotiate", False), ("offer_ready", False),
+                           ("timeout", False))
+    assert offerer.state_id == "failed"
+    for settled in (peer_link(*OFFERER_UP)[0], peer_link(*ANSWERER_UP)[0]):
+        with pytest.raises(ProtocolViolation):
+            settled.handle("timeout")

@@ -7,6 +7,10 @@
 The call actor talks to the hub only through the session (SendFrames), learns keys only from
 what the session hands it with each frame, and opens every sealed signal before a link sees
 it. A link that keeps failing is given up and reported; the other links carry on.
+
+Video: with a source the call owns one VideoFanout (every link's track reads the same frame
+per slot) and a self-view picture; each peer has one LatestFrame for its life in the call
+(`GetVideoFrames`). `SetVideo` turns the camera off or on: the links renegotiate in place.
 """
 
 from __future__ import annotations
@@ -30,10 +34,19 @@ from gossip.media.loop import open_media_loop
 from gossip.media.sinks import AudioSink, parse_sink
 from gossip.media.sources import AudioSource, parse_source
 from gossip.media.track import SourceFanout
+from gossip.media.video import (
+    DEFAULT_FPS,
+    DEFAULT_HEIGHT,
+    DEFAULT_WIDTH,
+    VideoFanout,
+    VideoSource,
+    parse_video_source,
+)
+from gossip.media.videoframes import LatestFrame
 from gossip.wire import Answer, CallMembers, Command, Error, Frame, HangUp, Ice, Offer, StartCall
 
 from . import events as ev
-from .peerlink import LinkStats, PeerLinkActor, RemoteSignal
+from .peerlink import LinkStats, PeerLinkActor, RemoteSignal, VideoChanged
 from .signalling import SignalRejected, open_signal
 
 log = logging.getLogger("gossip.client.call")
@@ -51,6 +64,22 @@ class CallOptions:
     connect_timeout: float = 15.0
     link_restarts: int = 3        # per peer, within `link_restart_period` seconds
     link_restart_period: float = 60.0
+    # A spec for parse_video_source (pattern, none, file:PATH, camera[:DEVICE], screen) or a
+    # ready source; "none" sends no video (others' video is still received).
+    video: str | VideoSource = "none"
+    video_width: int = DEFAULT_WIDTH
+    video_height: int = DEFAULT_HEIGHT
+    video_fps: float = DEFAULT_FPS
+    video_enabled: bool = True  # join with the camera on (when there is a source)
+
+    def video_source(self) -> VideoSource | None:
+        """The source to send, or None for no video (raises SpecError for a bad spec)."""
+        if not isinstance(self.video, str):
+            return self.video
+        if self.video == "none":
+            return None
+        return parse_video_source(self.video, width=self.video_width,
+                                  height=self.video_height, fps=self.video_fps)
 
 
 # -- messages the session and front ends send a call ------------------------------------------
@@ -80,6 +109,27 @@ class SetVolume:
 
 
 @dataclass(frozen=True)
+class SetVideo:
+    """Camera on or off: off stops sending our video (renegotiated), not the call."""
+
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class GetVideoFrames:
+    """Ask for the pictures to show; answered with VideoFrames."""
+
+
+@dataclass(frozen=True)
+class VideoFrames:
+    """The self-view (None without a video source) and one picture per peer. The objects
+    stay the same for a peer's life in the call: ask again when the roster changes."""
+
+    self_view: LatestFrame | None
+    peers: Mapping[str, LatestFrame]
+
+
+@dataclass(frozen=True)
 class LeaveCall:
     pass
 
@@ -100,11 +150,20 @@ class PeerState:
     level_dbfs: float
     volume: float
     gave_up: bool
+    video_frames_received: int = 0
+    video_fps: float = 0.0            # over the last ~2 s
+    video_latency_ms: float | None = None  # pattern video only: drawn-in time to arrival
+    video_counter: int | None = None       # pattern video only: the last counter decoded
+    renegotiations: int = 0
+    link_attempts: int = 0
 
     def as_json(self) -> dict[str, object]:
         return {"frames_received": self.frames_received, "setup_ms": _round(self.setup_ms),
                 "first_audio_ms": _round(self.first_audio_ms), "verified": self.verified,
-                "level_dbfs": round(self.level_dbfs, 1), "link": self.link}
+                "level_dbfs": round(self.level_dbfs, 1), "link": self.link,
+                "video_frames_received": self.video_frames_received,
+                "video_fps": round(self.video_fps, 1),
+                "video_latency_ms": _round(self.video_latency_ms)}
 
 
 @dataclass(frozen=True)
@@ -132,6 +191,9 @@ async def _media_loop() -> AsyncIterator[None]:
         yield
 
 
+SELF_VIEW_FPS = 15.0  # the self-view needs no more; it is a reference swap per put
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
@@ -150,12 +212,15 @@ class CallContext:
     joined_at: float
     clock: Callable[[], float]
     emit: Callable[[ev.SessionEvent], Awaitable[None]]
+    video: VideoFanout | None = None
+    video_enabled: bool = False
 
 
 @dataclass
 class _Peer:
     key: PublicKey
     stats: LinkStats
+    picture: LatestFrame  # the peer's video, the same object for its whole stay
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     ref: ActorRef | None = None
     link_id: str | None = None  # the offer the current link answers
@@ -180,6 +245,8 @@ class CallActor(Actor):
         self._context: CallContext | None = None
         self._muted = options.muted
         self._deafened = False
+        self._self_view: LatestFrame | None = None
+        self._video_switched = trio.Event()
         self.ended = trio.Event()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -188,21 +255,30 @@ class CallActor(Actor):
                   else self._options.source)
         sink = (parse_sink(self._options.sink) if isinstance(self._options.sink, str)
                 else self._options.sink)
+        video = None
         try:
+            video = self._options.video_source()
             async with _media_loop(), open_audio_engine(sink) as engine:
                 self._context = CallContext(
                     self.channel, self._identity, self._options, engine,
                     SourceFanout(source), self._send, trio.current_time(), self._clock,
-                    self._emit)
+                    self._emit, VideoFanout(video) if video is not None else None,
+                    video is not None and self._options.video_enabled)
                 self._apply_audio_switches()
                 async with trio.open_nursery() as links:
                     self._links = links
+                    if self._context.video is not None:
+                        self._self_view = LatestFrame()
+                        links.start_soon(self._show_self, self._context.video,
+                                         self._self_view)
                     await self._run("join", {Command.START_CALL: [StartCall(channel=self.channel)]})
                     await self.serve()
                     links.cancel_scope.cancel()
         finally:
             source.close()
             sink.close()
+            if video is not None:
+                video.close()
             self.ended.set()
 
     async def receive(self, message: object) -> object:
@@ -224,9 +300,49 @@ class CallActor(Actor):
             self._context.engine.mixer.set_volume(message.peer, message.volume)
         elif isinstance(message, GetCallState):
             return self.state()
+        elif isinstance(message, SetVideo):
+            await self._set_video(message.enabled)
+        elif isinstance(message, GetVideoFrames):
+            return VideoFrames(self._self_view,
+                               {user: peer.picture for user, peer in self._peers.items()})
         else:
             raise TypeError(f"unknown call command {message!r}")
         return None
+
+    async def _set_video(self, enabled: bool) -> None:
+        context = self._context
+        if context is None or context.video is None:
+            log.info("call %s: no video source to turn %s", self.channel,
+                     "on" if enabled else "off")
+            return
+        if context.video_enabled == enabled:
+            return
+        context.video_enabled = enabled
+        if not enabled and self._self_view is not None:
+            self._self_view.clear()  # at once: the self-view task may be asleep till its slot
+        self._video_switched.set()
+        self._video_switched = trio.Event()
+        for peer in self._peers.values():
+            if peer.ref is not None:
+                try:
+                    await peer.ref.tell(VideoChanged())
+                except ActorStopped:
+                    pass
+
+    async def _show_self(self, fanout: VideoFanout, view: LatestFrame) -> None:
+        """The self-view: the fanout's picture at up to SELF_VIEW_FPS (a reference swap;
+        the slot is the one the links send, so the source is not read twice for it)."""
+        assert self._context is not None
+        every = max(1, round(fanout.source.fps / SELF_VIEW_FPS))
+        while True:
+            if not self._context.video_enabled:
+                view.clear()
+                await self._video_switched.wait()
+                continue
+            now = trio.current_time()
+            slot = fanout.current_slot(now)
+            view.put(fanout.image_for(slot), now)
+            await trio.sleep_until(fanout.slot_deadline(slot + every))
 
     def _apply_audio_switches(self) -> None:
         """Mute stops sending; deafen stops playing and also mutes."""
@@ -257,7 +373,13 @@ class CallActor(Actor):
             verified=peer.stats.verified,
             level_dbfs=context.engine.mixer.level(user) if context else -100.0,
             volume=context.engine.mixer.volume(user) if context else 1.0,
-            gave_up=peer.stats.gave_up)
+            gave_up=peer.stats.gave_up,
+            video_frames_received=peer.stats.video.frames,
+            video_fps=peer.stats.video.fps(trio.current_time()),
+            video_latency_ms=peer.stats.video.latency_ms,
+            video_counter=peer.stats.video.counter,
+            renegotiations=peer.stats.renegotiations,
+            link_attempts=peer.stats.attempts)
 
     # -- frames from the hub ----------------------------------------------------------------
     async def _take_frame(self, message: CallFrame) -> None:
@@ -294,7 +416,7 @@ class CallActor(Actor):
             if key is None:
                 log.warning("call %s: no key for %s; cannot link", self.channel, user)
                 continue
-            self._peers[user] = _Peer(key, LinkStats())
+            self._peers[user] = _Peer(key, LinkStats(), LatestFrame())
             # The lower fingerprint offers: both sides agree without talking (no glare).
             role = "offerer" if self._identity.fingerprint < key.fingerprint else "answerer"
             self._links.start_soon(self._supervise_peer, user, role)
@@ -316,11 +438,12 @@ class CallActor(Actor):
             await self._emit(ev.CallSignalRejected(self.channel, frame.peer, exc.reason))
             return
         if payload.kind == "offer" and peer.link_id not in (None, payload.link_id) \
-                and peer.stats.state not in ("new", "awaiting_offer"):
+                and peer.stats.machine_state not in ("new", "awaiting_offer"):
             # The offerer started over (its link failed and was restarted): so do we.
             log.info("call %s: %s offers anew; restarting the link", self.channel, frame.peer)
+            picture = peer.picture  # the same picture for the peer's whole stay
             self._drop_peer(frame.peer)
-            self._peers[frame.peer] = peer = _Peer(key, LinkStats())
+            self._peers[frame.peer] = peer = _Peer(key, LinkStats(), picture)
             self._links.start_soon(self._supervise_peer, frame.peer, "answerer")
             await self._wait_for_ref(peer)
         if payload.kind == "offer":
@@ -344,7 +467,7 @@ class CallActor(Actor):
         context = self._context
 
         def make() -> PeerLinkActor:
-            return PeerLinkActor(context, user, peer.key, role, peer.stats)
+            return PeerLinkActor(context, user, peer.key, role, peer.stats, peer.picture)
 
         supervisor = Supervisor([ChildSpec(user, make, restart=Restart.TRANSIENT)],
                                 max_restarts=self._options.link_restarts,
@@ -371,6 +494,7 @@ class CallActor(Actor):
         peer = self._peers.pop(user, None)
         if peer is not None:
             peer.scope.cancel()
+            peer.picture.clear()
         if self._context is not None:
             self._context.engine.remove_peer(user)
 

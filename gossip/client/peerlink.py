@@ -3,25 +3,39 @@
 Its supervisor restarts it (a fresh RTCPeerConnection, a fresh offer) when it fails, within
 the call's restart intensity. The SDP it sends is sealed to the peer and signed; the SDP it
 receives was opened and checked by the call actor; and the link only counts as up once the
-DTLS certificate the peer presented matches the fingerprint in that signed SDP.
+DTLS certificate the peer presented matches the fingerprint in that signed SDP. Once up, it
+renegotiates in place when video is turned on or off (only the first offerer re-offers; the
+answerer asks it to), and it drains the peer's video into the call's picture for that peer.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
 import trio
+import trio_asyncio
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import VideoFrame
 
+from gossip._groups import sole_error
 from gossip.actors.actor import Actor
 from gossip.crypto import PublicKey
 from gossip.fsm import PeerLink, Report, Send
 from gossip.fsm.actions import Action
+from gossip.fsm.call import peer_link_status
 from gossip.media import icehosts
 from gossip.media import peer as media
 from gossip.media.errors import FingerprintMismatch
-from gossip.wire import Answer, Command, Offer
+from gossip.media.video import VideoSourceTrack, decode_counter
+from gossip.media.videoframes import LatestFrame
+from gossip.wire import Answer, Command, Ice, Offer
 
 from . import events as ev
 from .signalling import SignalPayload, new_link_id, seal_signal
@@ -31,20 +45,47 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gossip.client.link")
 
+FPS_WINDOW = 2.0  # seconds of arrivals a video fps figure counts
+
 
 class LinkFailed(Exception):
     """The link could not be set up or broke; the supervisor decides whether to retry."""
 
 
 @dataclass
+class VideoStats:
+    """What arrived of one peer's video, across the link's restarts."""
+
+    frames: int = 0
+    arrivals: deque[float] = field(default_factory=lambda: deque(maxlen=512))
+    counter: int | None = None        # the last pattern counter decoded, if any
+    latency_ms: float | None = None   # wall clock now minus the pattern's drawn-in time
+
+    def add(self, now: float) -> None:
+        self.frames += 1
+        self.arrivals.append(now)
+
+    def fps(self, now: float) -> float:
+        """Frames a second over the last FPS_WINDOW seconds (0 when none arrive): the gaps
+        between the frames in the window, measured up to now, so a stalled stream decays."""
+        recent = [t for t in self.arrivals if t >= now - FPS_WINDOW]
+        if len(recent) < 2 or now <= recent[0]:
+            return 0.0
+        return (len(recent) - 1) / (now - recent[0])
+
+
+@dataclass
 class LinkStats:
     """The link's progress, for the call's reports (written by the link, read by the call)."""
 
-    state: str = "new"
+    state: str = "new"          # as a user sees it (renegotiating still counts as connected)
+    machine_state: str = "new"  # the PeerLink machine's own state
     verified: bool = False
     setup_ms: float | None = None
     attempts: int = 0
+    renegotiations: int = 0     # re-offers answered (either role)
     gave_up: bool = False
+    video: VideoStats = field(default_factory=VideoStats)
     changed: trio.Event = field(default_factory=trio.Event)
 
     def touch(self) -> None:
@@ -57,23 +98,42 @@ class RemoteSignal:
     payload: SignalPayload
 
 
+@dataclass(frozen=True)
+class VideoChanged:
+    """The call's camera was turned on or off (read `CallContext.video_enabled`)."""
+
+
+Control = SignalPayload | VideoChanged
+
+
 class PeerLinkActor(Actor):
     inbox_size = 16
 
     def __init__(self, call: CallContext, peer: str, peer_key: PublicKey, role: str,
-                 stats: LinkStats) -> None:
+                 stats: LinkStats, picture: LatestFrame | None = None) -> None:
         self._call = call
         self._peer = peer
         self._peer_key = peer_key
         self._role = role
         self._stats = stats
+        self._picture = picture if picture is not None else LatestFrame()
         self._machine = PeerLink()
-        self._signals_in, self._signals = trio.open_memory_channel[SignalPayload](16)
-        self._link_id = new_link_id()
+        self._control_in, self._control = trio.open_memory_channel[Control](16)
+        self._link_id = new_link_id()  # the offerer's; an answerer adopts the offer's
+        self._generation = 0
+        self._video_track: VideoSourceTrack | None = None
+        self._held_offer: SignalPayload | None = None
+        self._want_reoffer = False  # offerer: the peer asked for a re-offer
+        # Compare what we send with what we want once per camera switch (and once when up),
+        # never in a loop: a peer that will not take our video is not asked again and again.
+        self._video_dirty = True
 
     async def receive(self, message: object) -> object:
         if isinstance(message, RemoteSignal):
-            self._signals_in.send_nowait(message.payload)
+            self._control_in.send_nowait(message.payload)
+            return None
+        if isinstance(message, VideoChanged):
+            self._control_in.send_nowait(message)
             return None
         raise TypeError(f"unknown link command {message!r}")
 
@@ -81,31 +141,53 @@ class PeerLinkActor(Actor):
         self.nursery.start_soon(self.serve)
         self._stats.attempts += 1
         options = self._call.options
+        if self._call.video is not None:
+            self._video_track = self._call.video.track()
+            self._video_track.enabled = self._call.video_enabled
         link = media.PeerLink(self._call.fanout.track(),
                               ice_hosts=options.ice_hosts or icehosts.interface_addresses(),
-                              ice_servers=[media.ice_server(url) for url in options.ice_servers])
+                              ice_servers=[media.ice_server(url) for url in options.ice_servers],
+                              video_track=self._video_track)
+        link.set_video_sending(self._call.video_enabled)
         try:
             with trio.fail_after(options.connect_timeout):
                 if self._role == "offerer":
                     await self._offer(link)
                 else:
                     await self._answer(link)
-                await self._until_connected(link)
+                with _one_error():
+                    async with trio.open_nursery() as early:
+                        early.start_soon(self._early_signals, link)
+                        await self._until_connected(link)
+                        early.cancel_scope.cancel()
+            await self._step("transport_up", matches=True)
+            assert self._stats.setup_ms is not None
+            await self._call.emit(ev.CallPeerConnected(self._call.channel, self._peer,
+                                                       self._stats.setup_ms))
+            if self._machine.state_id == "making_reanswer":
+                await self._answer_reoffer(link)
+            self._after_negotiation(link)
             await self._while_connected(link)
         except trio.TooSlowError:
             await self._step("timeout")
-            raise LinkFailed(f"no link to {self._peer} within {options.connect_timeout:g} s")
+            raise LinkFailed(f"no link to {self._peer} within {options.connect_timeout:g} s") \
+                from None
         finally:
             self._call.engine.remove_peer(self._peer)
+            self._picture.clear()
+            if self._video_track is not None:
+                self._video_track.stop()
             await link.close()  # never raises aioice's stray CancelledError (see media.peer)
 
+    # -- the first offer and answer -----------------------------------------------------------
     async def _offer(self, link: media.PeerLink) -> None:
         await self._step("start_offering")
         sdp = await link.create_offer()
         await self._step("offer_ready", sdp=sdp, link_id=self._link_id)
         while True:
-            answer = await self._signals.receive()
-            if answer.kind == "answer" and answer.link_id == self._link_id:
+            answer = await self._next_signal()
+            if answer.kind == "answer" and answer.link_id == self._link_id \
+                    and answer.generation == 0:
                 break
             log.info("link %s: ignoring %s for another attempt", self._peer, answer.kind)
         await self._step("answer")
@@ -114,23 +196,34 @@ class PeerLinkActor(Actor):
     async def _answer(self, link: media.PeerLink) -> None:
         await self._step("start_answering")
         while True:
-            offer = await self._signals.receive()
+            offer = await self._next_signal()
             if offer.kind == "offer":
                 break
+        self._link_id, self._generation = offer.link_id, offer.generation
         await self._step("offer")
         sdp = await link.accept_offer(offer.sdp)
         await self._step("answer_ready", sdp=sdp, link_id=offer.link_id)
 
+    async def _next_signal(self) -> SignalPayload:
+        """The next sealed signal; camera switches before the link is up only set how it
+        starts (see _video_switch), and a request for a re-offer is remembered."""
+        while True:
+            item = await self._control.receive()
+            if isinstance(item, VideoChanged):
+                self._video_switch(None)
+            elif item.kind == "renegotiate" and self._role == "offerer":
+                self._want_reoffer = True
+            else:
+                return item
+
     async def _until_connected(self, link: media.PeerLink) -> None:
         async for event in link.events:
             if isinstance(event, media.RemoteTrack):
-                self._call.engine.add_peer(self._peer, event.track)
+                self._take_track(link, event.track)
             elif isinstance(event, media.Connected):
+                # The caller steps the machine once the early-signal task is gone.
                 self._stats.verified = True
                 self._stats.setup_ms = (trio.current_time() - self._call.joined_at) * 1000
-                await self._step("transport_up", matches=True)
-                await self._call.emit(ev.CallPeerConnected(self._call.channel, self._peer,
-                                                           self._stats.setup_ms))
                 return
             elif isinstance(event, media.Failed):
                 if isinstance(event.error, FingerprintMismatch):
@@ -144,35 +237,203 @@ class PeerLinkActor(Actor):
                             event.error)
         raise LinkFailed(f"link to {self._peer} closed while connecting")
 
+    async def _early_signals(self, link: media.PeerLink) -> None:
+        """While the transport comes up: hold a re-offer (the newest) for when it is."""
+        while True:
+            item = await self._next_signal()
+            if self._role == "answerer" and self._is_fresh_reoffer(item):
+                await self._step("offer", matches=link.fingerprints_unchanged(item.sdp))
+                self._fail_if_impostor("re-offer")
+                self._held_offer = item
+            else:
+                log.info("link %s: dropping an early %s", self._peer, item.kind)
+
+    # -- connected: renegotiation and the peer's video -----------------------------------------
     async def _while_connected(self, link: media.PeerLink) -> None:
+        with _one_error():
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch_link, link)
+                await self._reconcile(link)
+                while True:
+                    item = await self._receive_control()
+                    await self._take_control(link, item)
+                    await self._reconcile(link)
+
+    async def _receive_control(self) -> Control:
+        if self._machine.state_id != "awaiting_reanswer":
+            return await self._control.receive()
+        with trio.move_on_after(self._call.options.connect_timeout):
+            return await self._control.receive()
+        await self._step("timeout")
+        raise LinkFailed(f"{self._peer} never answered a re-offer")
+
+    async def _watch_link(self, link: media.PeerLink) -> None:
         async for event in link.events:
-            if isinstance(event, media.RemoteTrack) and self._peer not in \
-                    self._call.engine.peers:
-                self._call.engine.add_peer(self._peer, event.track)
+            if isinstance(event, media.RemoteTrack):
+                self._take_track(link, event.track)
             elif isinstance(event, (media.Failed, media.Closed)):
                 await self._step("transport_failed")
                 raise LinkFailed(f"link to {self._peer} broke: "
                                  f"{getattr(event, 'reason', 'closed')}")
+        await self._step("transport_failed")
+        raise LinkFailed(f"link to {self._peer} closed")
+
+    async def _take_control(self, link: media.PeerLink, item: Control) -> None:
+        state = self._machine.state_id
+        if isinstance(item, VideoChanged):
+            self._video_switch(link)
+        elif item.kind == "renegotiate" and self._role == "offerer":
+            self._want_reoffer = True
+        elif item.kind == "answer" and state == "awaiting_reanswer" \
+                and (item.link_id, item.generation) == (self._link_id, self._generation):
+            await self._step("answer", matches=link.fingerprints_unchanged(item.sdp))
+            self._fail_if_impostor("re-answer")
+            await link.accept_reanswer(item.sdp)
+            self._stats.renegotiations += 1
+            self._after_negotiation(link)
+        elif self._role == "answerer" and self._is_fresh_reoffer(item):
+            await self._step("offer", matches=link.fingerprints_unchanged(item.sdp))
+            self._fail_if_impostor("re-offer")
+            self._held_offer = item
+            await self._answer_reoffer(link)
+            self._after_negotiation(link)
+        else:
+            log.info("link %s: dropping a stale %s (generation %d) in %s", self._peer,
+                     item.kind, item.generation, state)
+
+    def _is_fresh_reoffer(self, item: SignalPayload) -> bool:
+        return item.kind == "offer" and item.link_id == self._link_id \
+            and item.generation > self._generation
+
+    async def _answer_reoffer(self, link: media.PeerLink) -> None:
+        offer, self._held_offer = self._held_offer, None
+        assert offer is not None
+        self._generation = offer.generation
+        sdp = await link.accept_reoffer(offer.sdp)
+        await self._step("answer_ready", sdp=sdp, link_id=self._link_id)
+        self._stats.renegotiations += 1
+
+    async def _reconcile(self, link: media.PeerLink) -> None:
+        """Start a round if what we send is not what we want (or the peer asked for one)."""
+        state = self._machine.state_id
+        if state not in ("connected", "answer_connected"):
+            return  # a round is under way; we look again when it ends
+        mismatch = False
+        if self._video_dirty:
+            self._video_switch(link)  # the call's switch as it is now, missed or not
+            self._video_dirty = False
+            wants = self._video_track is not None and self._call.video_enabled
+            mismatch = self._video_track is not None and wants != link.sending_video
+        if self._role == "offerer" and (mismatch or self._want_reoffer):
+            self._want_reoffer = False
+            self._generation += 1
+            await self._step("renegotiate")
+            sdp = await link.create_reoffer(receive_video=True)
+            await self._step("offer_ready", sdp=sdp, link_id=self._link_id)
+        elif self._role == "answerer" and mismatch:
+            await self._step("request_offer", link_id=self._link_id)
+
+    def _video_switch(self, link: media.PeerLink | None) -> None:
+        enabled = self._call.video_enabled
+        self._video_dirty = True
+        if self._video_track is not None:
+            # Black at once (cheap, and the peer sees the camera go off before the
+            # renegotiation stops the track); the source is not read while disabled.
+            self._video_track.enabled = enabled
+        if link is not None:
+            link.set_video_sending(enabled)
+
+    def _after_negotiation(self, link: media.PeerLink) -> None:
+        if not link.receives_video:
+            self._picture.clear()
+        self._stats.touch()
+
+    def _fail_if_impostor(self, what: str) -> None:
+        if self._machine.finished:
+            raise LinkFailed(f"{self._peer}'s {what} announces a different DTLS fingerprint")
+
+    def _take_track(self, link: media.PeerLink, track: MediaStreamTrack) -> None:
+        if track.kind == "audio":
+            if self._peer not in self._call.engine.peers:
+                self._call.engine.add_peer(self._peer, track)
+        elif track.kind == "video":
+            self.nursery.start_soon(self._drain_video, link, track)
+
+    async def _drain_video(self, link: media.PeerLink, track: MediaStreamTrack) -> None:
+        """The peer's decoded pictures into its LatestFrame, converted to RGB once each.
+
+        This runs on the one thread that also runs every link's asyncio side, so a frame
+        that is already stale when we get to it (a newer one is queued) is skipped
+        unconverted.
+        """
+        stats = self._stats.video
+        while True:
+            try:
+                frame = await trio_asyncio.aio_as_trio(track.recv)()
+                frame = _newest_queued(track, frame)
+            except MediaStreamError:
+                return
+            if not isinstance(frame, VideoFrame) or not link.receives_video:
+                continue  # a frame decoded before the peer's video was negotiated away
+            image = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+            now = trio.current_time()
+            self._picture.put(image, now)
+            stats.add(now)
+            code = decode_counter(image)
+            if code is not None:
+                stats.counter = code[0]
+                stats.latency_ms = time.time() * 1000 - code[1]
 
     # -- the machine --------------------------------------------------------------------------
     async def _step(self, event: str, *, matches: bool = False, sdp: str = "",
                     link_id: str = "") -> None:
         actions = self._machine.handle(event, matches=matches)
-        self._stats.state = self._machine.state_id
+        self._stats.machine_state = self._machine.state_id
+        self._stats.state = peer_link_status(self._machine.state_id)
         self._stats.touch()
         await self._perform(actions, sdp, link_id)
 
     async def _perform(self, actions: list[Action], sdp: str, link_id: str) -> None:
         for action in actions:
-            if isinstance(action, Send) and action.command in (Command.OFFER, Command.ANSWER):
-                kind = action.command.value
+            if isinstance(action, Send):
+                # An `ice` frame from this machine is the answerer asking for a re-offer.
+                kind = "renegotiate" if action.command is Command.ICE else action.command.value
                 payload = SignalPayload(kind=kind, channel=self._call.channel,
                                         sender=self._call.identity.user, recipient=self._peer,
-                                        link_id=link_id, sdp=sdp, sent_at=self._call.clock())
+                                        link_id=link_id, sdp=sdp, sent_at=self._call.clock(),
+                                        generation=self._generation)
                 blob = seal_signal(payload, self._call.identity, self._peer_key)
-                frame_type = Offer if action.command is Command.OFFER else Answer
+                frame_type = {Command.OFFER: Offer, Command.ANSWER: Answer,
+                              Command.ICE: Ice}[action.command]
                 await self._call.send([frame_type(channel=self._call.channel, peer=self._peer,
-                                            blob=blob)])
+                                                  blob=blob)])
             elif isinstance(action, Report):
                 log.debug("link %s: %s", self._peer, action.what)
 
+
+@contextmanager
+def _one_error() -> Iterator[None]:
+    """Raise a nursery's one real error (a LinkFailed, say) as itself, not in a group, so
+    the supervisor and the call's reports see what went wrong."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        error = sole_error(group)
+        if error is group:
+            raise
+        raise error from None
+
+
+def _newest_queued(track: MediaStreamTrack, frame: object) -> object:
+    """`frame`, or the newest frame already queued behind it (aiortc's RemoteStreamTrack
+    keeps an asyncio.Queue; None in it marks the end of the track)."""
+    queue = getattr(track, "_queue", None)
+    if queue is None:
+        return frame
+    while not queue.empty():
+        newer = queue.get_nowait()
+        if newer is None:
+            track.stop()
+            raise MediaStreamError
+        frame = newer
+    return frame

@@ -5,6 +5,10 @@ The hub routes these by the clear `channel` and `peer` fields only. Inside the s
 the same routing plus a time and a link id, so the hub can neither read, forge, redirect nor
 replay an offer: and since the SDP carries the DTLS fingerprint, the media is bound to the
 sender's identity key.
+
+A link renegotiates in place (video on or off): re-offers keep the link id and carry a
+higher `generation`, so a stale offer or answer from an earlier round is dropped. The
+answerer's request for a re-offer ("renegotiate", no SDP) travels in an `ice` frame.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import msgpack
 from gossip.crypto import CryptoError, Identity, PublicKey, open_sealed, seal
 
 SIGNAL_WINDOW = 120.0  # seconds an offer or answer stays valid (clock skew + set-up time)
-KINDS = ("offer", "answer", "ice")
+KINDS = ("offer", "answer", "ice", "renegotiate")
+# The wire command that carries each kind (the hub relays all of them blind).
+CARRIER = {"offer": "offer", "answer": "answer", "ice": "ice", "renegotiate": "ice"}
 
 
 class SignalRejected(Exception):
@@ -37,6 +43,7 @@ class SignalPayload:
     link_id: str  # one negotiation attempt: an answer names the offer it answers
     sdp: str
     sent_at: float
+    generation: int = 0  # 0 for the first offer of a link id, +1 for each re-offer
 
 
 def new_link_id() -> str:
@@ -47,7 +54,7 @@ def seal_signal(payload: SignalPayload, identity: Identity, peer_key: PublicKey)
     body = msgpack.packb({
         "kind": payload.kind, "channel": payload.channel, "sender": payload.sender,
         "recipient": payload.recipient, "link_id": payload.link_id, "sdp": payload.sdp,
-        "sent_at": payload.sent_at}, use_bin_type=True)
+        "sent_at": payload.sent_at, "generation": payload.generation}, use_bin_type=True)
     return seal(body, identity, [peer_key])
 
 
@@ -57,7 +64,8 @@ def open_signal(blob: bytes, identity: Identity, sender_key: PublicKey, *, kind:
     try:
         body = msgpack.unpackb(open_sealed(blob, identity, sender_key), raw=False)
         payload = SignalPayload(**{key: body[key] for key in (
-            "kind", "channel", "sender", "recipient", "link_id", "sdp", "sent_at")})
+            "kind", "channel", "sender", "recipient", "link_id", "sdp", "sent_at")},
+                                generation=body.get("generation", 0))
     except CryptoError as exc:
         raise SignalRejected("bad_signature", str(exc)) from None
     except Exception:
@@ -66,7 +74,10 @@ def open_signal(blob: bytes, identity: Identity, sender_key: PublicKey, *, kind:
                                                     payload.sender, payload.recipient,
                                                     payload.link_id, payload.sdp)):
         raise SignalRejected("malformed", "wrong field types")
-    if (payload.kind, payload.channel, payload.sender) != (kind, channel, sender):
+    if not isinstance(payload.generation, int) or isinstance(payload.generation, bool) \
+            or payload.generation < 0:
+        raise SignalRejected("malformed", "bad generation")
+    if (CARRIER.get(payload.kind), payload.channel, payload.sender) != (kind, channel, sender):
         raise SignalRejected("misrouted", "the signed routing differs from the hub's")
     if payload.recipient != identity.user:
         raise SignalRejected("misrouted", f"sealed for {payload.recipient}, not for us")

@@ -2,7 +2,8 @@
 
 The hub only sees who is in which call; offers, answers and candidates travel sealed from
 peer to peer, so the peer-link machine has no hub side. The lower key fingerprint offers
-(decided by the actor when it starts a link), so two peers never offer at once.
+(decided by the actor when it starts a link), so two peers never offer at once; re-offers on
+a connected link come from that same peer only (the other asks for one).
 """
 
 from __future__ import annotations
@@ -123,76 +124,148 @@ class HubCall(ProtocolMachine):
         self.report("left")
 
 
+_PEER_LINK_EVENTS = frozenset({
+    "start_offering", "start_answering", "offer_ready", "offer", "answer_ready", "answer",
+    "ice", "transport_up", "transport_failed", "timeout", "close", "disconnected",
+    "renegotiate", "request_offer"})
+_ENDINGS = frozenset({"transport_failed", "close", "disconnected"})
+
+
+def _except(*handled: str) -> frozenset[str]:
+    """What a PeerLink state rejects: every event but the ones it handles (and the endings)."""
+    return _PEER_LINK_EVENTS - _ENDINGS - set(handled)
+
+
 class PeerLink(ProtocolMachine):
-    purpose = "One peer-to-peer media link: offer/answer, DTLS identity check, up, failed."
+    """The offerer's path: making_offer, awaiting_answer, connecting, connected; the
+    answerer's: awaiting_offer, making_answer, answer_connecting, answer_connected. Roles
+    stay apart once connected because only the first offerer ever offers again (no glare):
+    from `connected` it re-offers on the same connection (`renegotiate`: video turned on or
+    off) and waits for the re-answer; the answerer, to change what it sends, asks for a
+    re-offer (`request_offer`, sealed and relayed like a candidate). A re-offer or re-answer
+    whose signed DTLS fingerprints differ from the verified ones fails the link. A re-offer
+    that arrives before the answerer's own transport is up is held and answered once it is.
+    """
+
+    purpose = ("One peer-to-peer media link: offer/answer, DTLS identity check, up, "
+               "re-offers from the first offerer, failed.")
     wire_events = {
         "offer": Command.OFFER.value,
         "answer": Command.ANSWER.value,
         "ice": Command.ICE.value,
     }
-    resting = frozenset({"connected"})
-    _before_offer = {"offer", "answer", "ice", "offer_ready", "answer_ready", "transport_up"}
+    resting = frozenset({"connected", "answer_connected"})
     rejects = {
-        "new": _before_offer | {"transport_failed", "timeout"},
-        "making_offer": _before_offer - {"offer_ready"} | {"start_offering", "start_answering"},
-        "awaiting_answer": {"offer", "offer_ready", "answer_ready", "transport_up",
-                            "start_offering", "start_answering"},
-        "awaiting_offer": _before_offer - {"offer"} | {"start_offering", "start_answering"},
-        "making_answer": {"offer", "answer", "offer_ready", "transport_up", "start_offering",
-                          "start_answering"},
-        "connecting": {"offer", "answer", "offer_ready", "answer_ready", "start_offering",
-                       "start_answering"},
-        "connected": {"offer", "answer", "offer_ready", "answer_ready", "transport_up",
-                      "start_offering", "start_answering", "timeout"},
+        "new": _except("start_offering", "start_answering") | {"transport_failed"},
+        "making_offer": _except("offer_ready", "timeout"),
+        "awaiting_answer": _except("answer", "ice", "timeout"),
+        "connecting": _except("transport_up", "ice", "timeout"),
+        "connected": _except("renegotiate", "ice"),
+        "making_reoffer": _except("offer_ready", "ice", "timeout"),
+        "awaiting_reanswer": _except("answer", "ice", "timeout"),
+        "awaiting_offer": _except("offer", "timeout"),
+        "making_answer": _except("answer_ready", "ice", "timeout"),
+        "answer_connecting": _except("transport_up", "offer", "ice", "timeout"),
+        "reoffer_held": _except("transport_up", "offer", "ice", "timeout"),
+        "answer_connected": _except("offer", "request_offer", "ice"),
+        "making_reanswer": _except("answer_ready", "ice", "timeout"),
     }
 
     new = State(initial=True)
     making_offer = State()
     awaiting_answer = State()
-    awaiting_offer = State()
-    making_answer = State()
     connecting = State()
     connected = State()
+    making_reoffer = State()
+    awaiting_reanswer = State()
+    awaiting_offer = State()
+    making_answer = State()
+    answer_connecting = State()
+    reoffer_held = State()
+    answer_connected = State()
+    making_reanswer = State()
     failed = State(final=True)
     closed = State(final=True)
 
     # The actor decides the role: the peer whose key fingerprint sorts lower offers.
     start_offering = new.to(making_offer, on="make_offer")
     start_answering = new.to(awaiting_offer)
-    offer_ready = making_offer.to(awaiting_answer, on="send_offer")
-    offer = awaiting_offer.to(making_answer, on="make_answer")
-    answer_ready = making_answer.to(connecting, on="send_answer")
-    answer = awaiting_answer.to(connecting, on="apply_answer")
+    offer_ready = (
+        making_offer.to(awaiting_answer, on="send_offer")
+        | making_reoffer.to(awaiting_reanswer, on="send_offer")
+    )
+    # A re-offer (`matches`: its signed fingerprints are the verified ones) is answered in
+    # place; one that comes before our transport is up waits for it (the newest wins).
+    offer = (
+        awaiting_offer.to(making_answer, on="make_answer")
+        | answer_connected.to(making_reanswer, cond="fingerprint_matches", on="make_answer")
+        | answer_connecting.to(reoffer_held, cond="fingerprint_matches", on="defer_offer")
+        | reoffer_held.to.itself(internal=True, cond="fingerprint_matches", on="defer_offer")
+        | answer_connected.to(failed, unless="fingerprint_matches", on="impostor")
+        | answer_connecting.to(failed, unless="fingerprint_matches", on="impostor")
+        | reoffer_held.to(failed, unless="fingerprint_matches", on="impostor")
+    )
+    answer_ready = (
+        making_answer.to(answer_connecting, on="send_answer")
+        | making_reanswer.to(answer_connected, on="send_answer")
+    )
+    answer = (
+        awaiting_answer.to(connecting, on="apply_answer")
+        | awaiting_reanswer.to(connected, cond="fingerprint_matches", on="apply_answer")
+        | awaiting_reanswer.to(failed, unless="fingerprint_matches", on="impostor")
+    )
     # Candidates are in the SDP once gathering completes; late ones may still trickle in.
     ice = (
         awaiting_answer.to.itself(internal=True, on="add_candidate")
         | making_answer.to.itself(internal=True, on="add_candidate")
         | connecting.to.itself(internal=True, on="add_candidate")
         | connected.to.itself(internal=True, on="add_candidate")
+        | making_reoffer.to.itself(internal=True, on="add_candidate")
+        | awaiting_reanswer.to.itself(internal=True, on="add_candidate")
+        | answer_connecting.to.itself(internal=True, on="add_candidate")
+        | reoffer_held.to.itself(internal=True, on="add_candidate")
+        | answer_connected.to.itself(internal=True, on="add_candidate")
+        | making_reanswer.to.itself(internal=True, on="add_candidate")
     )
     transport_up = (
         connecting.to(connected, cond="fingerprint_matches", on="up")
+        | answer_connecting.to(answer_connected, cond="fingerprint_matches", on="up")
+        | reoffer_held.to(making_reanswer, cond="fingerprint_matches", on="up_and_answer")
         | connecting.to(failed, unless="fingerprint_matches", on="impostor")
+        | answer_connecting.to(failed, unless="fingerprint_matches", on="impostor")
+        | reoffer_held.to(failed, unless="fingerprint_matches", on="impostor")
     )
+    renegotiate = connected.to(making_reoffer, on="make_offer")
+    request_offer = answer_connected.to.itself(internal=True, on="ask_for_offer")
     transport_failed = (
         making_offer.to(failed, on="give_up") | awaiting_answer.to(failed, on="give_up")
-        | awaiting_offer.to(failed, on="give_up") | making_answer.to(failed, on="give_up")
         | connecting.to(failed, on="give_up") | connected.to(failed, on="give_up")
+        | making_reoffer.to(failed, on="give_up") | awaiting_reanswer.to(failed, on="give_up")
+        | awaiting_offer.to(failed, on="give_up") | making_answer.to(failed, on="give_up")
+        | answer_connecting.to(failed, on="give_up") | reoffer_held.to(failed, on="give_up")
+        | answer_connected.to(failed, on="give_up") | making_reanswer.to(failed, on="give_up")
     )
     timeout = (
         making_offer.to(failed, on="give_up") | awaiting_answer.to(failed, on="give_up")
-        | awaiting_offer.to(failed, on="give_up") | making_answer.to(failed, on="give_up")
         | connecting.to(failed, on="give_up")
+        | making_reoffer.to(failed, on="give_up") | awaiting_reanswer.to(failed, on="give_up")
+        | awaiting_offer.to(failed, on="give_up") | making_answer.to(failed, on="give_up")
+        | answer_connecting.to(failed, on="give_up") | reoffer_held.to(failed, on="give_up")
+        | making_reanswer.to(failed, on="give_up")
     )
     close = (
         new.to(closed) | making_offer.to(closed) | awaiting_answer.to(closed)
-        | awaiting_offer.to(closed) | making_answer.to(closed) | connecting.to(closed)
-        | connected.to(closed)
+        | connecting.to(closed) | connected.to(closed) | making_reoffer.to(closed)
+        | awaiting_reanswer.to(closed) | awaiting_offer.to(closed) | making_answer.to(closed)
+        | answer_connecting.to(closed) | reoffer_held.to(closed)
+        | answer_connected.to(closed) | making_reanswer.to(closed)
     )
     disconnected = (
         new.to(closed) | making_offer.to(closed) | awaiting_answer.to(closed)
-        | awaiting_offer.to(closed) | making_answer.to(closed) | connecting.to(closed)
-        | connected.to(closed)
+        | connecting.to(closed) | connected.to(closed) | making_reoffer.to(closed)
+        | awaiting_reanswer.to(closed) | awaiting_offer.to(closed) | making_answer.to(closed)
+        | answer_connecting.to(closed) | reoffer_held.to(closed)
+        | answer_connected.to(closed) | making_reanswer.to(closed)
     )
 
     def fingerprint_matches(self, matches: bool = False) -> bool:
@@ -207,6 +280,9 @@ class PeerLink(ProtocolMachine):
     def make_answer(self) -> None:
         self.report("make_answer")
 
+    def defer_offer(self) -> None:
+        self.report("defer_offer")
+
     def send_answer(self) -> None:
         self.send_frame(Command.ANSWER)
 
@@ -216,11 +292,33 @@ class PeerLink(ProtocolMachine):
     def add_candidate(self) -> None:
         self.report("add_candidate")
 
+    def ask_for_offer(self) -> None:
+        # Relayed as an `ice` frame: to the hub all signals are alike, and the offerer's
+        # actor turns the sealed request into its own `renegotiate`.
+        self.send_frame(Command.ICE)
+
     def up(self) -> None:
         self.report("connected")
+
+    def up_and_answer(self) -> None:
+        self.report("connected")
+        self.report("make_answer")
 
     def impostor(self) -> None:
         self.report("fingerprint_mismatch")
 
     def give_up(self) -> None:
         self.report("failed")
+
+
+# What a user is shown for each PeerLink state: a link renegotiating is still up.
+PEER_LINK_STATUS = {
+    "answer_connecting": "connecting", "reoffer_held": "connecting",
+    "making_reoffer": "connected", "awaiting_reanswer": "connected",
+    "answer_connected": "connected", "making_reanswer": "connected",
+}
+
+
+def peer_link_status(state: str) -> str:
+    """The user-facing name of a PeerLink state (`connected` while renegotiating)."""
+    return PEER_LINK_STATUS.get(state, state)

@@ -12,7 +12,22 @@ optionally one video track each way.
 A RemoteTrack event comes for each remote track; tell them apart by `track.kind` ("audio",
 "video"). Video is optional on either side, and the offer decides: when the offerer has a
 video track, an answerer without one still receives it; when the offerer has none, the SDP
-has no video section and the answerer's video track stays unsent (`sends_video` is False).
+has no video section and the answerer's video track stays unsent (`sends_video` is False)
+until a re-offer adds one.
+
+Renegotiation in place (aiortc 1.16 supports it on a connected RTCPeerConnection: a second
+offer/answer over the same ICE/DTLS transport re-applies each transceiver's direction, which
+enables or disables its sender and receiver without touching the others; starting an
+already started sender, receiver or ICE transport is a no-op, and gathering is done once.
+Checked on loopback: video off and on both ways, and a recvonly video section added to an
+audio-only link, with audio and the link untouched): the offerer calls
+`create_reoffer()` and `accept_reanswer()`, the answerer `accept_reoffer()`. Camera on/off is
+`set_video_sending()` before a re-offer: the video transceiver goes sendrecv <-> recvonly, so
+audio never stops. An offerer without video adds a recvonly video section when asked
+(`receive_video=True`). Every transceiver shares the one transport (max-bundle), so a
+section added mid-call needs no new ICE. A re-offer or re-answer must announce the same DTLS
+fingerprints as the signed SDP the live certificate was checked against
+(`fingerprints_unchanged`).
 
 Must run inside `gossip.media.loop.open_media_loop()`. ICE offers only `ice_hosts` (literal
 addresses, see gossip.media.icehosts); `ice_servers` default to none, since a public STUN
@@ -42,6 +57,7 @@ import trio
 import trio_asyncio
 from aiortc import (
     MediaStreamTrack,
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
@@ -50,6 +66,7 @@ from aiortc import (
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.sdp import candidate_from_sdp
 from cryptography import x509
 
@@ -145,7 +162,9 @@ class PeerLink:
         self._role: Literal["offerer", "answerer"] | None = None
         self._expected: dict[str, str] = {}
         self._send_events, self.events = trio.open_memory_channel[LinkEvent](EVENT_CAPACITY)
-        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=list(ice_servers)))
+        # Max-bundle: a video section added by a re-offer rides the audio's transport.
+        self._pc = RTCPeerConnection(RTCConfiguration(
+            iceServers=list(ice_servers), bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         self._sender = self._pc.addTrack(track)
         transceiver = next(t for t in self._pc.getTransceivers() if t.sender is self._sender)
         self._receiver = transceiver.receiver
@@ -154,6 +173,7 @@ class PeerLink:
         self._video_track = video_track
         self._video_sender: RTCRtpSender | None = None
         self._video_receiver: RTCRtpReceiver | None = None
+        self._video_wanted = video_track is not None  # see set_video_sending
         self.pass_through: PassThroughBuffer | None = None
         if receive_buffer == "ours":
             self.pass_through = install_pass_through(self._receiver)
@@ -221,6 +241,7 @@ class PeerLink:
         self._role = "offerer"
         self.state = LinkState.NEGOTIATING
         self._add_video()
+        self._apply_video_direction()
         offer = await trio_asyncio.aio_as_trio(self._pc.createOffer)()
         await self._set_local(offer)
         return self._pc.localDescription.sdp
@@ -234,6 +255,7 @@ class PeerLink:
         await self._set_remote(RTCSessionDescription(sdp=sdp, type="offer"))
         if any(t.kind == "video" for t in self._pc.getTransceivers()):
             self._add_video()  # reuses the recvonly transceiver the offer's video made
+            self._apply_video_direction()
         answer = await trio_asyncio.aio_as_trio(self._pc.createAnswer)()
         await self._set_local(answer)
         return self._pc.localDescription.sdp
@@ -245,6 +267,91 @@ class PeerLink:
             raise LinkStateError("an answer was already accepted")
         self._expected = self._fingerprints_of(sdp)
         await self._set_remote(RTCSessionDescription(sdp=sdp, type="answer"))
+
+    # -- renegotiation on the connected link -------------------------------------------------
+
+    def set_video_sending(self, sending: bool) -> None:
+        """Send our video track (sendrecv) or not (recvonly) from the next negotiation on."""
+        self._video_wanted = sending and self._video_track is not None
+        self._apply_video_direction()
+
+    async def create_reoffer(self, *, receive_video: bool = True) -> str:
+        """A new offer on the connected link (offerer only), reflecting `set_video_sending`;
+        `receive_video` adds a recvonly video section if there is none yet."""
+        self._require(LinkState.CONNECTED, "offerer")
+        if self._pc.signalingState != "stable":
+            raise LinkStateError("a re-offer is already waiting for its answer")
+        if self._video_transceiver() is None:
+            if self._video_track is not None:
+                self._add_video()
+            elif receive_video:
+                transceiver = self._pc.addTransceiver("video", direction="recvonly")
+                self._video_receiver = transceiver.receiver
+        self._apply_video_direction()
+        offer = await trio_asyncio.aio_as_trio(self._pc.createOffer)()
+        await self._set_local(offer)
+        return self._pc.localDescription.sdp
+
+    async def accept_reoffer(self, sdp: str) -> str:
+        """Answer a re-offer on the connected link (answerer only; signature already checked)."""
+        self._require(LinkState.CONNECTED, "answerer")
+        self._check_unchanged(sdp)
+        await self._set_remote(RTCSessionDescription(sdp=sdp, type="offer"))
+        if self._video_sender is None and self._video_transceiver() is not None:
+            self._add_video()  # a section the re-offer added: our track may go on it
+        self._apply_video_direction()
+        answer = await trio_asyncio.aio_as_trio(self._pc.createAnswer)()
+        await self._set_local(answer)
+        return self._pc.localDescription.sdp
+
+    async def accept_reanswer(self, sdp: str) -> None:
+        """Take the answer to our re-offer (signature already checked)."""
+        self._require(LinkState.CONNECTED, "offerer")
+        if self._pc.signalingState != "have-local-offer":
+            raise LinkStateError("no re-offer is waiting for an answer")
+        self._check_unchanged(sdp)
+        await self._set_remote(RTCSessionDescription(sdp=sdp, type="answer"))
+
+    def fingerprints_unchanged(self, sdp: str) -> bool:
+        """Whether `sdp` announces exactly the DTLS fingerprints already verified."""
+        try:
+            return bool(self._expected) and self._fingerprints_of(sdp) == self._expected
+        except SdpError:
+            return False
+
+    def _check_unchanged(self, sdp: str) -> None:
+        if not self.fingerprints_unchanged(sdp):
+            raise FingerprintMismatch(
+                ", ".join(format_fingerprint(a, v) for a, v in sorted(self._expected.items())),
+                "a different fingerprint in a renegotiation")
+
+    @property
+    def receives_video(self) -> bool:
+        """Whether the last negotiation has the peer sending us video."""
+        transceiver = self._video_transceiver()
+        return transceiver is not None and transceiver.currentDirection in ("recvonly",
+                                                                            "sendrecv")
+
+    @property
+    def sending_video(self) -> bool:
+        """Whether the last negotiation has us sending video."""
+        transceiver = self._video_transceiver()
+        return transceiver is not None and transceiver.currentDirection in ("sendonly",
+                                                                            "sendrecv")
+
+    @property
+    def has_video_section(self) -> bool:
+        return self._video_transceiver() is not None
+
+    def _video_transceiver(self) -> RTCRtpTransceiver | None:
+        return next((t for t in self._pc.getTransceivers() if t.kind == "video"), None)
+
+    def _apply_video_direction(self) -> None:
+        if self._video_sender is None:
+            return
+        transceiver = next(t for t in self._pc.getTransceivers()
+                           if t.sender is self._video_sender)
+        transceiver.direction = "sendrecv" if self._video_wanted else "recvonly"
 
     async def add_ice_candidate(self, candidate: str | None) -> None:
         """Trickle hook: an "a=candidate:" value from the peer, or None for end-of-candidates.
