@@ -98,14 +98,24 @@ def demo_backdrop() -> Backdrop:
 
 
 def demo_call_setup() -> CallSetup:
-    """The viewer's calls in the demo: a test tone in, sound discarded (no sound card), and
-    straight into the scene's call once online."""
-    from .demo import APP_CALL_CHANNEL, viewer_source
+    """The viewer's calls in the demo: a test tone in, sound discarded (no sound card), a
+    test pattern for a camera (on from the start), and straight into the scene's call once
+    online."""
+    from .demo import (
+        APP_CALL_CHANNEL,
+        DEMO_VIDEO,
+        DEMO_VIDEO_FPS,
+        DEMO_VIDEO_SIZE,
+        viewer_source,
+    )
     from .ui.sessioncalls import CallSetup
 
+    width, height = DEMO_VIDEO_SIZE
     return CallSetup(source=viewer_source, sink="null", autojoin=APP_CALL_CHANNEL,
                      audio_note="Demo: everyone talks in test tones and the sound is "
-                                "discarded, so no sound card is needed.")
+                                "discarded, so no sound card is needed.",
+                     video=DEMO_VIDEO, video_on=True, video_width=width, video_height=height,
+                     video_fps=DEMO_VIDEO_FPS)
 
 
 def _terminal_demo(quit_after: float | None) -> int:

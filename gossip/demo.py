@@ -178,6 +178,11 @@ APP_CALL_CHANNEL = "general"
 APP_CALLERS: tuple[tuple[str, float], ...] = (("alice", 523.25), ("carol", 659.25))
 VIEWER_TONE = 392.0
 LOOPBACK = ("127.0.0.1",)
+# Everyone in the demo's call sends a test pattern, small and slow: every encoder and decoder
+# of the mesh runs in this one process, next to the window.
+DEMO_VIDEO = "pattern"
+DEMO_VIDEO_SIZE = (320, 180)
+DEMO_VIDEO_FPS = 12.0
 
 
 class SpeakingTone(AudioSource):
@@ -213,10 +218,13 @@ def viewer_source() -> AudioSource:
 
 async def join_demo_call(scene: DemoScene, callers: tuple[tuple[str, float], ...],
                          channel: str = APP_CALL_CHANNEL) -> None:
-    """Have the scripted `callers` join `channel`'s call: test tones in, sound discarded,
-    loopback only."""
+    """Have the scripted `callers` join `channel`'s call: test tones and a test pattern in,
+    sound discarded, loopback only."""
+    width, height = DEMO_VIDEO_SIZE
     for seed, (user, hz) in enumerate(callers, 1):
-        options = CallOptions(source=SpeakingTone(hz, seed), sink="null", ice_hosts=LOOPBACK)
+        options = CallOptions(source=SpeakingTone(hz, seed), sink="null", ice_hosts=LOOPBACK,
+                              video=DEMO_VIDEO, video_width=width, video_height=height,
+                              video_fps=DEMO_VIDEO_FPS)
         refused(await scene.sessions[user].ref.ask(JoinCall(channel, options)))
 
 
@@ -224,7 +232,6 @@ async def run_app_scene(connect: Callable[[str, int, str, str, Path], Awaitable[
                         settled: Callable[[int, int], None], *, viewer: str = "you",
                         pause: float = 0.4, chatter_pause: float = 6.0,
                         callers: tuple[tuple[str, float], ...] = APP_CALLERS) -> None:
-    callers = () if __import__("os").environ.get("NOCALL") else callers
     """Run the app's demo scene until cancelled: start the hub and the scripted users, have
     the viewer connect (through `connect`), start the call, play the opening, report it with
     `settled` (the number of messages the viewer should have by then, and of peers its call

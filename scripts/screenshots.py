@@ -14,11 +14,13 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
+import dearpygui.dearpygui as dpg
+
 from gossip.__main__ import demo_backdrop, demo_call_setup
-from gossip.ui.app import App
+from gossip.ui.app import App, AppError
 from gossip.ui.bridge import Bridge
 from gossip.ui.model import AppModel, Phase
-from gossip.ui.screenshot import summarize_png
+from gossip.ui.screenshot import summarize_png, write_png
 from gossip.ui.settings import Settings
 from gossip.ui.virtual_display import virtual_display
 
@@ -61,7 +63,13 @@ def shoot_all(app: App, out: Path) -> list[Path]:
         app.save_screenshot(path)
         made.append(path)
 
-    shot("chat", lambda model: model.settled)
+    def video_showing(model: AppModel) -> bool:
+        grid = app.main.video
+        return model.settled and grid.visible and all(
+            grid.has_picture(tile.user) for tile in grid.tiles)
+
+    shot("chat", video_showing)
+    made.append(grid_shot(app, out / "video-grid.png"))
     app.open_safety("bob")
     shot("safety-number", lambda model: model.safety is not None)
     app.close_safety()
@@ -80,6 +88,21 @@ def shoot_all(app: App, out: Path) -> list[Path]:
     app.disconnect()
     shot("connect", lambda model: model.phase is Phase.IDLE)
     return made
+
+
+def grid_shot(app: App, path: Path) -> Path:
+    """The video grid alone, cut from the window, while someone speaks (outlined)."""
+    grid = app.main.video
+    settle(app)
+    try:
+        app.pump_until(lambda: any(grid.speaking(tile.user) for tile in grid.tiles), 10)
+    except AppError:
+        print("nobody spoke; the grid shot has no outline", file=sys.stderr)
+    frame = app.grab_frame()
+    left, top = (int(v) for v in dpg.get_item_rect_min(grid.drawlist))
+    width, height = (int(v) for v in dpg.get_item_rect_size(grid.drawlist))
+    write_png(path, frame[top:top + height, left:left + width])
+    return path
 
 
 def settle(app: App) -> None:

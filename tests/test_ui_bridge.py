@@ -22,6 +22,7 @@ from gossip.ui.bridge import Bridge, NoticeQueue
 from gossip.ui.keeper import ReconnectMachine, ending_of, retry_delay
 
 from .conftest import PASSWORD
+from .faultproxy import FaultProxy
 
 NOTICE_TIMEOUT = 20.0
 
@@ -93,17 +94,33 @@ async def test_commands_the_session_would_crash_on_are_refused_and_it_lives_on(
 
 
 async def test_a_dropped_connection_is_reconnected_and_shown_as_such(
-        bridge, hub, connect, tmp_path):
-    bridge.post(login(hub, tmp_path / "you"))
+        bridge, hub, connect, nursery, tmp_path):
+    bob = await connect("bob")
+    proxy = FaultProxy(hub.port)
+    await nursery.start(proxy.run)
+    bridge.post(cmd.Connect("127.0.0.1", proxy.port, "you", PASSWORD, tmp_path / "you"))
     await next_notice(bridge, nt.Online)
-    # The same user signing in elsewhere makes the hub drop our connection.
-    await connect("you", profile=Profile.open("you", tmp_path / "elsewhere"))
+    proxy.refuse_for(1.0)
+    proxy.cut_all()  # the network drops us
     reconnecting = await next_notice(bridge, nt.Reconnecting)
-    assert reconnecting.attempt == 1 and reconnecting.delay == pytest.approx(0.05)
+    assert reconnecting.attempt == 1 and 0 < reconnecting.delay <= 0.05
+    # Written while offline: the session keeps it and sends it once it is back.
+    bridge.post(cmd.SendMessage("general", "written offline", 60))
     again = await next_notice(bridge, nt.Connecting)
-    assert again.attempt == 1
+    assert again.attempt >= 1
     online = await next_notice(bridge, nt.Online)
     assert "you" in [m.user for m in online.state.members]
+    got = await bob.next_event(ev.MessageReceived)
+    assert (got.message.sender, got.message.text) == ("you", "written offline")
+
+
+async def test_signed_in_elsewhere_ends_for_good(bridge, hub, connect, tmp_path):
+    bridge.post(login(hub, tmp_path / "you"))
+    await next_notice(bridge, nt.Online)
+    # The same user and key on another connection replaces this one: no tug of war.
+    await connect("you", profile=Profile.open("you", tmp_path / "you"))
+    failed = await next_notice(bridge, nt.ConnectFailed)
+    assert failed.kind == "elsewhere" and "another connection" in failed.reason
 
 
 async def test_a_wrong_password_fails_for_good(bridge, hub, tmp_path):

@@ -28,6 +28,7 @@ from .screenshot import frame_pixels, write_png
 from .settings import Settings, SettingsError, save_settings
 from .shortcuts import action_for, channel_after
 from .themes import Themes
+from .videoconvert import VideoConverter
 from .viewmodel import check_outgoing
 from .views.connect import ConnectView
 from .views.dialogs import SafetyDialog, SettingsDialog, ShortcutsDialog
@@ -55,6 +56,8 @@ class App:
         self.settings = settings
         self.bridge = bridge
         self.model = AppModel()
+        # Turns the call's video pictures into texture data on a thread of its own.
+        self.video = VideoConverter(bridge.video_feeds)
         self.frames = 0
         self._settings_path = settings_path  # None: settings are not written (demo, tests)
         self.profile_root = profile_root  # None: each user's default profile directory
@@ -85,6 +88,7 @@ class App:
             self.bridge.start()
         except BridgeError as exc:
             raise AppError(str(exc)) from None
+        self.video.start()
         if self._autoconnect is not None:
             c = self._autoconnect
             self.model.begin_connect(c.host, c.port, c.user)
@@ -94,6 +98,7 @@ class App:
     def close(self) -> None:
         """Leave the hub politely, stop the actor thread, then drop the window."""
         self.bridge.stop()
+        self.video.stop()
         dpg.destroy_context()
 
     def run(self, *, screenshot: Path | None = None, quit_after: float | None = None) -> int:
@@ -151,8 +156,15 @@ class App:
                 raise AppError("the window was closed")
 
     def save_screenshot(self, path: Path) -> None:
-        """Save the frame buffer as a PNG. Dear PyGui hands the pixels over through a
-        callback a frame or two later, so this renders (a bounded number of) frames."""
+        """Save the frame buffer as a PNG."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_png(path, self.grab_frame())
+
+    def grab_frame(self) -> np.ndarray:
+        """The window's pixels (height x width x 3, uint8 RGB). Dear PyGui hands them over
+        through a callback a frame or two later, so this renders (a bounded number of)
+        frames."""
         captured: list[np.ndarray] = []
 
         def take(sender: object, buffer: object) -> None:
@@ -165,9 +177,7 @@ class App:
                 break
         if not captured:
             raise AppError("the frame buffer was not handed over")
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_png(path, captured[0])
+        return captured[0]
 
     # -- building -----------------------------------------------------------------------------
     def _build(self) -> None:
@@ -350,6 +360,8 @@ class App:
             self.post(cmd.SetMuted(not model.call.muted))
         elif action == "toggle_deafen":
             self.post(cmd.SetDeafened(not model.call.deafened))
+        elif action == "toggle_video":
+            self.post(cmd.SetVideo(not model.call.video_on))
         elif action == "settings":
             self.open_settings()
         elif action == "help":

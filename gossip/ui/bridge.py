@@ -24,6 +24,7 @@ from . import notices as nt
 from .bridge_actor import BridgeActor, Shutdown
 from .commands import UiCommand
 from .sessioncalls import CallSetup
+from .videofeeds import VideoFeeds
 
 log = logging.getLogger("gossip.ui")
 
@@ -92,6 +93,8 @@ class Bridge:
                  call_setup: CallSetup | None = None, retry_base: float = 1.0,
                  queue_size: int = NOTICE_QUEUE_SIZE) -> None:
         self.notices = NoticeQueue(queue_size)
+        # The call's video streams, filled on the trio thread and read by the UI's converter.
+        self.video_feeds = VideoFeeds()
         self._backdrop = backdrop
         self._call_setup = call_setup
         self._retry_base = retry_base
@@ -155,7 +158,7 @@ class Bridge:
     async def _main(self) -> None:
         self._shutdown = trio.Event()
         actor = BridgeActor(self.notices.put, call_setup=self._call_setup,
-                            retry_base=self._retry_base)
+                            retry_base=self._retry_base, video_feeds=self.video_feeds)
         # Entered around everything, so every call (ours and the demo's) shares the loop.
         async with open_media_loop(drain_seconds=MEDIA_DRAIN_SECONDS), \
                 trio.open_nursery() as nursery:

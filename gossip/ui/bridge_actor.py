@@ -31,6 +31,7 @@ from . import notices as nt
 from .calls import CallNotPossible
 from .keeper import ASK_TIMEOUT, ConnectionKeeper
 from .sessioncalls import CallSetup, LiveSession, SessionCalls
+from .videofeeds import VideoFeeds
 
 log = logging.getLogger("gossip.ui")
 
@@ -47,9 +48,11 @@ class BridgeActor(Actor):
     inbox_size = 256
 
     def __init__(self, post: Callable[[nt.Notice], None], *,
-                 call_setup: CallSetup | None = None, retry_base: float = 1.0) -> None:
+                 call_setup: CallSetup | None = None, retry_base: float = 1.0,
+                 video_feeds: VideoFeeds | None = None) -> None:
         self._post = post
-        self._calls = SessionCalls(call_setup or CallSetup(), self._live_session, post)
+        self._calls = SessionCalls(call_setup or CallSetup(), self._live_session, post,
+                                   video_feeds or VideoFeeds())
         self._keeper: ConnectionKeeper | None = None
         self._retry_base = retry_base
 
@@ -88,7 +91,8 @@ class BridgeActor(Actor):
             case cmd.RefreshState():
                 self._post(nt.StateRefreshed(await self._state(self._session())))
             case cmd.JoinCall() | cmd.LeaveCall() | cmd.SetMuted() | cmd.SetDeafened() \
-                    | cmd.SetPeerVolume() | cmd.SelectDevices() | cmd.SetIceHosts():
+                    | cmd.SetPeerVolume() | cmd.SelectDevices() | cmd.SetIceHosts() \
+                    | cmd.SetVideo():
                 self._post(nt.CallChanged(await self._calls.handle(message)))
             case _:
                 raise CommandRefused(f"unknown command {type(message).__name__}")
@@ -205,6 +209,7 @@ def _describe(command: object) -> str:
         cmd.LeaveCall: "leave the call", cmd.SetMuted: "change mute",
         cmd.SetDeafened: "change deafen", cmd.SetPeerVolume: "change the volume",
         cmd.SelectDevices: "switch audio devices", cmd.SetIceHosts: "set the call addresses",
+        cmd.SetVideo: "switch the camera",
     }.get(type(command), "do that")
 
 

@@ -49,6 +49,8 @@ class CallView:
     input_device: str = ""  # "" = the system default
     output_device: str = ""
     devices_note: str = ""  # why there is nothing to pick, or what the audio is (demo)
+    video_on: bool = False  # our camera is on (also the choice for the next call)
+    video_source: str = "none"  # what the camera button turns on; "none": nothing to turn on
 
     @property
     def joined(self) -> bool:

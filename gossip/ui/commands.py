@@ -106,7 +106,14 @@ class SetIceHosts:
     hosts: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class SetVideo:
+    """Turn our camera (or whatever the video source is) on or off, in the call and after."""
+
+    enabled: bool
+
+
 CallCommand = (JoinCall | LeaveCall | SetMuted | SetDeafened | SetPeerVolume | SelectDevices
-               | SetIceHosts)
+               | SetIceHosts | SetVideo)
 UiCommand = (Connect | Disconnect | SendMessage | AcceptKey | VerifyKey | ComputeSafetyNumber
              | AcceptHubKey | RefreshState | CallCommand)

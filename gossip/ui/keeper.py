@@ -1,5 +1,8 @@
-"""Keeps one user connected to one hub: runs a Session actor, and after a loss starts a fresh
-one after a growing pause, until the user leaves or the hub refuses for good.
+"""Keeps one user connected to one hub: runs a Session actor, which reconnects by itself
+after a loss (backoff with jitter) while it keeps serving commands, so what the user writes
+meanwhile waits in the session's outbox and goes out once it is back. Should a session end
+for a reason it does not retry, a fresh one is started after a growing pause, until the user
+leaves or the hub refuses for good (wrong password, a changed hub key, signed in elsewhere).
 
 The phases are a declarative machine (ReconnectMachine); the keeper does the waiting and I/O,
 and tells the UI each step (Connecting, Online, Reconnecting, ConnectFailed).
@@ -26,6 +29,7 @@ from gossip.client.session import (
     Session,
     SessionConfig,
     SessionState,
+    SignedInElsewhere,
 )
 from gossip.client.transport import ConnectionLost, HubUnreachable
 from gossip.crypto import CryptoError, HubKeyChanged
@@ -51,7 +55,8 @@ class ReconnectMachine(StateMachine):
     stopped = State(final=True)
 
     synced = connecting.to(online) | retrying.to(online)
-    lost = connecting.to(stopped) | online.to(waiting) | retrying.to(waiting)
+    lost = (connecting.to(stopped) | online.to(waiting) | retrying.to(waiting)
+            | waiting.to.itself())  # the session's next attempt failed too
     refused = connecting.to(stopped) | online.to(stopped) | retrying.to(stopped)
     resume = waiting.to(retrying)
     leave = (connecting.to(stopped) | online.to(stopped) | waiting.to(stopped)
@@ -78,7 +83,7 @@ class Ending:
     @property
     def permanent(self) -> bool:
         """Trying again cannot help: the user has to change something."""
-        return self.kind in ("login", "hub_key")
+        return self.kind in ("login", "hub_key", "elsewhere")
 
 
 def ending_of(exc: BaseException | None, leaving: bool) -> Ending:
@@ -86,6 +91,8 @@ def ending_of(exc: BaseException | None, leaving: bool) -> Ending:
         return Ending("left" if leaving else "lost", "the session ended")
     if isinstance(exc, LoginFailed):
         return Ending("login", exc.reason)
+    if isinstance(exc, SignedInElsewhere):
+        return Ending("elsewhere", f"signed in from another connection ({exc})")
     if isinstance(exc, HubKeyChanged):
         return Ending("hub_key", f"the hub's certificate changed (pinned {exc.pinned}, now "
                                  f"{exc.offered}); accept it only if the hub's operator "
@@ -114,6 +121,8 @@ class ConnectionKeeper:
         self._retry_base, self._retry_cap = retry_base, retry_cap
         self._leaving = False
         self._was_online_just_now = False  # the session that just ended had synced
+        self._attempts = 0  # the live session's reconnect attempts since it was last online
+        self._measured: Session | None = None  # the session whose latency is being measured
         self._scope = trio.CancelScope()
 
     @property
@@ -168,8 +177,9 @@ class ConnectionKeeper:
     async def _run_session(self, profile: Profile) -> Ending:
         c = self.connect
         send, receive = trio.open_memory_channel[ev.SessionEvent](EVENT_BUFFER)
-        session = Session(profile, SessionConfig(c.host, c.port, c.password, tls=c.tls,
-                                                  reconnect=False), send)
+        session = Session(profile, SessionConfig(
+            c.host, c.port, c.password, tls=c.tls, reconnect=True,
+            reconnect_base=self._retry_base, reconnect_cap=self._retry_cap), send)
         self._was_online_just_now = False
         failure: BaseException | None = None
         async with trio.open_nursery() as nursery:
@@ -191,6 +201,16 @@ class ConnectionKeeper:
             self._post(event)
             if isinstance(event, ev.Synced):
                 await self._went_online(session, nursery)
+            elif isinstance(event, ev.Disconnected) and event.retry_in is not None:
+                # The session reconnects by itself and keeps taking commands meanwhile
+                # (chat goes to its outbox): it stays the live one.
+                self._machine.send("lost")
+                self._attempts += 1
+                self._post(nt.Reconnecting(event.reason, event.retry_in, self._attempts))
+            elif isinstance(event, ev.Connected) and self._machine.phase == "waiting":
+                self._machine.send("resume")
+                c = self.connect
+                self._post(nt.Connecting(c.host, c.port, c.user, max(1, self._attempts)))
 
     async def _went_online(self, session: Session, nursery: trio.Nursery) -> None:
         try:
@@ -201,10 +221,13 @@ class ConnectionKeeper:
         assert self.profile is not None
         self._machine.send("synced")
         self._was_online_just_now = True
+        self._attempts = 0
         self.session = session
         c = self.connect
         self._post(nt.Online(c.host, c.port, c.user, self.profile.identity.fingerprint, state))
-        nursery.start_soon(self._measure_latency, session)
+        if self._measured is not session:  # once per session, not once per reconnect
+            self._measured = session
+            nursery.start_soon(self._measure_latency, session)
 
     async def _measure_latency(self, session: Session) -> None:
         while True:

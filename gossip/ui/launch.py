@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .app import App, AppError
 from .bridge import Backdrop, Bridge
+from .callvideo import video_spec
 from .sessioncalls import CallSetup
 from .settings import Settings, default_settings_path, load_settings
 
@@ -23,9 +24,10 @@ class LaunchOptions:
 
 
 def call_setup(settings: Settings) -> CallSetup:
-    """Calls on the user's microphone and speakers, as the settings say."""
+    """Calls on the user's microphone, speakers and camera, as the settings say. The camera
+    starts off in each call: turning it on is the user's click."""
     return CallSetup(input_device=settings.input_device, output_device=settings.output_device,
-                     ice_hosts=settings.ice_hosts)
+                     ice_hosts=settings.ice_hosts, video=video_spec(settings.video_source))
 
 
 def run_app(options: LaunchOptions, *, backdrop: Backdrop | None = None,

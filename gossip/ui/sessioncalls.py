@@ -1,6 +1,7 @@
-"""The app's voice calls over the live session: joins a channel's call through the session,
-then steers the call actor it gets back (mute, deafen, volumes, devices, leave), and publishes
-the call's state (roster, links, levels) to the UI a few times a second.
+"""The app's calls over the live session: joins a channel's call through the session, then
+steers the call actor it gets back (mute, deafen, volumes, devices, camera, leave), publishes
+the call's state (roster, links, levels) to the UI a few times a second, and hands the UI's
+video feeds the call's picture holders.
 
 Runs on the bridge's trio thread, driven by the bridge actor; the session's call events reach
 the UI on their own path (the keeper forwards them) and this fills in what events do not carry.
@@ -20,11 +21,14 @@ from gossip.client.calls import (
     CallOptions,
     CallState,
     GetCallState,
+    GetVideoFrames,
     SetDeafened,
     SetMuted,
     SetVolume,
+    VideoFrames,
 )
 from gossip.client.calls import LeaveCall as CallLeave
+from gossip.client.calls import SetVideo as CallSetVideo
 from gossip.client.session import JoinCall as SessionJoinCall
 from gossip.client.session import Session, refused
 from gossip.media.errors import MediaError
@@ -32,6 +36,13 @@ from gossip.media.icehosts import check_hosts
 from gossip.media.mixer import MAX_VOLUME
 from gossip.media.sinks import AudioSink, NullSink, parse_sink
 from gossip.media.sources import AudioSource, NullSource, parse_source
+from gossip.media.video import (
+    DEFAULT_FPS,
+    DEFAULT_HEIGHT,
+    DEFAULT_WIDTH,
+    VideoSource,
+    parse_video_source,
+)
 
 from . import commands as cmd
 from . import notices as nt
@@ -44,6 +55,7 @@ from .callaudio import (
     speaker_spec,
 )
 from .calls import SILENCE_DBFS, CallNotPossible, CallPeer, CallPhase, CallView
+from .videofeeds import VideoFeeds
 
 log = logging.getLogger("gossip.ui.calls")
 
@@ -68,6 +80,13 @@ class CallSetup:
     ice_hosts: tuple[str, ...] = ()  # () = see `call_ice_hosts`
     autojoin: str | None = None  # demo mode: join this channel's call once online
     level_interval: float = LEVEL_INTERVAL
+    # What the camera button turns on (a video spec: camera[:DEV], screen, pattern,
+    # file:PATH); "none" = no video to send, the button is off. See callvideo.video_spec.
+    video: str = "none"
+    video_on: bool = False  # send video from the start of each call (demo mode does)
+    video_width: int = DEFAULT_WIDTH
+    video_height: int = DEFAULT_HEIGHT
+    video_fps: float = DEFAULT_FPS
 
     @property
     def uses_devices(self) -> bool:
@@ -133,6 +152,7 @@ class _Call:
     sink: SwitchableSink
     state: CallState | None = None
     leaving: bool = False
+    sends_video: bool = False  # joined with a video source (the camera switch works)
 
 
 class SessionCalls:
@@ -144,8 +164,10 @@ class SessionCalls:
     """
 
     def __init__(self, setup: CallSetup, live: Callable[[], LiveSession | None],
-                 post: Callable[[nt.Notice], None]) -> None:
+                 post: Callable[[nt.Notice], None], feeds: VideoFeeds | None = None) -> None:
         self._setup = setup
+        self.feeds = feeds or VideoFeeds()
+        self._video_on = setup.video_on and setup.video != "none"
         self._live = live
         self._post = post
         self._lock = trio.Lock()
@@ -196,7 +218,19 @@ class SessionCalls:
             for user, peer in state.peers.items()})
         self._own_level = meter(self._own_level, call.source.take_level(), elapsed)
         await self._keep_volumes(call, state)
+        await self._refresh_video(call)
         self._post(nt.CallChanged(self.view()))
+
+    async def _refresh_video(self, call: _Call) -> None:
+        """Hand the UI the call's picture holders. The same objects stay for a peer's whole
+        stay, so this changes the feeds only when someone came or went."""
+        try:
+            with trio.fail_after(ASK_TIMEOUT):
+                frames: VideoFrames = await call.ref.ask(GetVideoFrames())
+        except ActorError:
+            return  # the call is ending; the next poll finds out
+        if self._call is call:
+            self.feeds.show(call.user, frames.self_view, frames.peers)
 
     async def _keep_volumes(self, call: _Call, state: CallState) -> None:
         """The mixer forgets a peer's volume when their link goes; the user's choice stays."""
@@ -229,6 +263,7 @@ class SessionCalls:
             self._call = None
             self._own_level = SILENCE_DBFS
             self._meters.clear()
+            self.feeds.clear()
             self._post(nt.CallChanged(self.view()))
 
     # -- commands -------------------------------------------------------------------------------
@@ -252,6 +287,8 @@ class SessionCalls:
                     await self._tell_call(SetVolume(user, volume))
                 case cmd.SelectDevices(input_device, output_device):
                     await self._select_devices(input_device, output_device)
+                case cmd.SetVideo(enabled):
+                    await self._set_video(enabled)
                 case cmd.SetIceHosts(hosts):
                     try:
                         self._ice_hosts = check_hosts(hosts)
@@ -271,7 +308,19 @@ class SessionCalls:
                         pass
             self._own_level = SILENCE_DBFS
             self._meters.clear()
+            self.feeds.clear()
             return self.view()
+
+    async def _set_video(self, enabled: bool) -> None:
+        if enabled and self._setup.video == "none":
+            raise CallNotPossible("there is no camera to turn on: pick a video source in "
+                                  "Settings")
+        call = self._call
+        if enabled and call is not None and not call.leaving and not call.sends_video:
+            raise CallNotPossible("the camera could not be opened when you joined; leave the "
+                                  "call and join again to try once more")
+        self._video_on = enabled
+        await self._tell_call(CallSetVideo(enabled))
 
     async def _tell_call(self, message: object) -> None:
         call = self._call
@@ -291,9 +340,13 @@ class SessionCalls:
         if live is None:
             raise CallNotPossible("not connected to the hub")
         source, sink = await self._open_audio()
+        video = await self._open_video()
+        setup = self._setup
         options = CallOptions(source=source, sink=sink,
                               ice_hosts=call_ice_hosts(self._ice_hosts, live.host),
-                              muted=self._muted)
+                              muted=self._muted, video=video or "none",
+                              video_width=setup.video_width, video_height=setup.video_height,
+                              video_fps=setup.video_fps, video_enabled=self._video_on)
         try:
             with trio.fail_after(ASK_TIMEOUT):
                 ref = refused(await live.session.ref.ask(SessionJoinCall(channel, options)))
@@ -301,9 +354,12 @@ class SessionCalls:
             # Closing twice is harmless, in case the call actor started and closed them.
             source.close()
             sink.close()
+            if video is not None:
+                video.close()
             raise
         assert isinstance(ref, ActorRef)
-        call = self._call = _Call(ref, channel, live.user, source, sink)
+        call = self._call = _Call(ref, channel, live.user, source, sink,
+                                  sends_video=video is not None)
         self._call_started.set()
         self._call_started = trio.Event()
         if self._deafened:
@@ -338,6 +394,22 @@ class SessionCalls:
                                         f"{sink_problem}. You are in the call, but hear "
                                         "nothing."))
         return SwitchableSource(source), SwitchableSink(sink)
+
+    async def _open_video(self) -> VideoSource | None:
+        """The video source for a call, or None (no video to send, or it cannot be opened:
+        then the user is told, and joins without it)."""
+        setup = self._setup
+        if setup.video == "none":
+            return None
+        try:
+            return await trio.to_thread.run_sync(lambda: parse_video_source(
+                setup.video, width=setup.video_width, height=setup.video_height,
+                fps=setup.video_fps))
+        except (MediaError, ValueError) as exc:
+            self._video_on = False
+            self._post(nt.CommandFailed("turn on the camera", f"{exc}. You are in the call "
+                                        "and see the others' video, but send none."))
+            return None
 
     def _open_source(self, device: str) -> tuple[AudioSource, str]:
         """The source for a call, or silence and why (so a user without a microphone can
@@ -380,7 +452,8 @@ class SessionCalls:
     # -- what to show ---------------------------------------------------------------------------
     def view(self) -> CallView:
         view = CallView(available=True, unavailable_reason="", muted=self._muted,
-                        deafened=self._deafened, input_devices=self._devices.inputs,
+                        deafened=self._deafened, video_on=self._video_on,
+                        video_source=self._setup.video, input_devices=self._devices.inputs,
                         output_devices=self._devices.outputs, input_device=self._input_device,
                         output_device=self._output_device,
                         devices_note=self._setup.audio_note or self._devices.problem)

@@ -21,6 +21,8 @@ from gossip.hub.config import DEFAULT_PORT
 from gossip.media.icehosts import check_hosts
 from gossip.wire import is_valid_name
 
+from .callvideo import AUTOMATIC, is_video_setting
+
 THEMES = ("wintry", "dark", "light")
 FONT_SCALES = (0.8, 1.6)
 SETTINGS_FILE = "settings.toml"
@@ -45,6 +47,9 @@ class Settings:
     # Addresses calls offer to peers (ICE host candidates). () = every interface address of
     # this machine, or only loopback when the hub itself is on loopback.
     ice_hosts: tuple[str, ...] = ()
+    # What the camera button sends in calls: "" = a camera if there is one, else no video;
+    # or a spec: "none", "camera[:DEVICE]", "screen", "pattern", "file:PATH".
+    video_source: str = AUTOMATIC
 
     def with_login(self, host: str, port: int, user: str, password: str) -> Settings:
         """The values the connect screen should offer next time."""
@@ -124,6 +129,8 @@ def _checked(name: str, value: Any) -> Any:
         return float(value) if ok else None
     if name == "ice_hosts":
         return _checked_hosts(value)
+    if name == "video_source":
+        return value if isinstance(value, str) and is_video_setting(value) else None
     return value if isinstance(value, str) else None
 
 

@@ -21,6 +21,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("Ctrl+J", "toggle_call", "Join or leave the call"),
     Shortcut("Ctrl+M", "toggle_mute", "Mute or unmute your microphone"),
     Shortcut("Ctrl+D", "toggle_deafen", "Deafen or undeafen"),
+    Shortcut("Ctrl+E", "toggle_video", "Turn your camera on or off"),
     Shortcut("Ctrl+,", "settings", "Settings"),
     Shortcut("F1", "help", "This list"),
     Shortcut("Esc", "close_dialog", "Close the dialog"),
@@ -35,7 +36,7 @@ def action_for(key: str, *, ctrl: bool = False, alt: bool = False, shift: bool =
         if key.isdigit() and key != "0":
             return f"channel:{key}"
         return {"L": "focus_composer", "J": "toggle_call", "M": "toggle_mute",
-                "D": "toggle_deafen", ",": "settings", "Q": "quit"}.get(key)
+                "D": "toggle_deafen", "E": "toggle_video", ",": "settings", "Q": "quit"}.get(key)
     if alt and not ctrl:
         return {"Up": "channel:prev", "Down": "channel:next"}.get(key)
     if not (ctrl or alt or shift):

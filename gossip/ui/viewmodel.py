@@ -12,6 +12,7 @@ from gossip.crypto.pins import Trust
 
 from . import formatting as fmt
 from .calls import CallPeer, CallPhase, CallView
+from .gridlayout import initials
 from .model import AppModel, Phase
 
 EXPIRY_CHOICES: tuple[tuple[str, float], ...] = (
@@ -108,6 +109,9 @@ class CallPanel:
     output_device: str
     devices_enabled: bool
     devices_note: str
+    camera_on: bool = False
+    camera_enabled: bool = False  # there is a video source to turn on
+    camera_tooltip: str = ""
 
     @property
     def layout(self) -> tuple[tuple[str, str], ...]:
@@ -318,7 +322,56 @@ def call_panel(model: AppModel) -> CallPanel:
         input_device=call.input_device or DEFAULT_DEVICE,
         output_device=call.output_device or DEFAULT_DEVICE,
         devices_enabled=call.available and bool(call.input_devices or call.output_devices),
-        devices_note=call.devices_note)
+        devices_note=call.devices_note, camera_on=call.video_on,
+        camera_enabled=call.available and call.video_source != "none",
+        camera_tooltip=camera_tooltip(call))
+
+
+def camera_tooltip(call: CallView) -> str:
+    if call.video_source == "none":
+        return "No camera here: pick a video source in Settings (Ctrl+,)"
+    what = "your screen" if call.video_source == "screen" else \
+        "a test pattern" if call.video_source == "pattern" else \
+        "a video file" if call.video_source.startswith("file:") else "your camera"
+    state = "on" if call.video_on else "off"
+    return f"Video from {what}: {state} (Ctrl+E)"
+
+
+SPEAKING_DBFS = -40.0  # louder than this, a participant's tile is outlined
+
+
+@dataclass(frozen=True)
+class VideoTile:
+    """One participant's place in the video grid."""
+
+    user: str
+    label: str  # the name plate
+    is_self: bool
+    speaking: bool
+    initials: str
+    name_colour: int
+
+
+def video_tiles(model: AppModel) -> tuple[VideoTile, ...]:
+    """Ourselves first (the self-view), then everyone else in the call; () out of a call."""
+    call = model.call
+    if not call.joined or not model.user:
+        return ()
+    own_speaking = not (call.muted or call.deafened) and call.own_level_dbfs > SPEAKING_DBFS
+    plate = model.user if model.user == "you" else f"{model.user} (you)"
+    tiles = [VideoTile(model.user, plate + (" · muted" if call.muted else ""), True,
+                       own_speaking, initials(model.user), name_colour(model.user))]
+    for peer in call.participants:
+        if peer.failed:
+            plate = f"{peer.user} · no link"
+        elif not peer.connected:
+            plate = f"{peer.user} · connecting…"
+        else:
+            plate = peer.user
+        tiles.append(VideoTile(peer.user, plate, False,
+                               peer.connected and peer.level_dbfs > SPEAKING_DBFS,
+                               initials(peer.user), name_colour(peer.user)))
+    return tuple(tiles)
 
 
 def safety_dialog(model: AppModel) -> SafetyDialog | None:

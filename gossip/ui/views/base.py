@@ -10,12 +10,14 @@ from ..commands import UiCommand
 from ..fonts import Fonts
 from ..model import AppModel
 from ..themes import Themes
+from ..videoconvert import VideoConverter
 
 
 class AppActions(Protocol):
     model: AppModel
     themes: Themes
     fonts: Fonts
+    video: VideoConverter
 
     def post(self, command: UiCommand) -> None: ...
 

@@ -1,4 +1,4 @@
-"""The right column: the voice call. Join/leave, mute, deafen, each peer's link, volume and
+"""The right column: the call. Join/leave, mute, deafen, camera, each peer's link, volume and
 level meter, and the audio devices. Levels change a few times a second: the meters are
 updated in place, and the rows are rebuilt only when who is in the call (or their link)
 changes, so a slider being dragged is never pulled out from under the mouse."""
@@ -37,6 +37,9 @@ class CallPanel:
             with dpg.group(horizontal=True):
                 self.mute = dpg.add_checkbox(label="Mute", callback=self._mute)
                 self.deafen = dpg.add_checkbox(label="Deafen", callback=self._deafen)
+                self.camera = dpg.add_checkbox(label="Camera", callback=self._camera)
+            with dpg.tooltip(self.camera):
+                self.camera_tip = dpg.add_text("")
             self.own_meter = dpg.add_progress_bar(default_value=0.0, width=-1, height=16,
                                                   overlay="")
             themes.bind(self.own_meter, "meter")
@@ -79,6 +82,9 @@ class CallPanel:
         for item, state in ((self.mute, panel.muted), (self.deafen, panel.deafened)):
             dpg.set_value(item, state)
             dpg.configure_item(item, enabled=panel.switches_enabled)
+        dpg.set_value(self.camera, panel.camera_on)
+        dpg.configure_item(self.camera, enabled=panel.camera_enabled)
+        dpg.set_value(self.camera_tip, panel.camera_tooltip)
         dpg.set_value(self.own_meter, panel.own_level)
         dpg.configure_item(self.own_meter, show=panel.available,
                            overlay=panel.own_level_text)
@@ -154,6 +160,9 @@ class CallPanel:
 
     def _deafen(self, sender: object, value: bool) -> None:
         self._app.post(cmd.SetDeafened(bool(value)))
+
+    def _camera(self, sender: object, value: bool) -> None:
+        self._app.post(cmd.SetVideo(bool(value)))
 
     def _volume(self, sender: object, value: float, user: str) -> None:
         self._app.post(cmd.SetPeerVolume(user, float(value)))

@@ -15,6 +15,12 @@ from .base import AppActions
 AVATAR = 34
 COUNTDOWN_WIDTH = 64
 TICK_SECONDS = 0.25  # how often the countdowns are rewritten
+# During a call the video grid takes this share of the column's height, within bounds, so the
+# latest messages stay in view under it.
+VIDEO_SHARE = 0.45
+VIDEO_MIN_HEIGHT = 150
+VIDEO_MAX_HEIGHT = 520
+VIDEO_SIDE_PADDING = 16
 
 
 class Conversation:
@@ -36,6 +42,7 @@ class Conversation:
                 self.subtitle = dpg.add_text("")
                 themes.bind(self.subtitle, "dim")
             dpg.add_separator()
+            self.video_slot = dpg.add_group()  # the video grid goes here during a call
             with dpg.child_window(height=-54, border=False) as self.messages:
                 themes.bind(self.messages, "chat")
             with dpg.group(horizontal=True):
@@ -55,6 +62,12 @@ class Conversation:
     def redraw(self) -> None:
         self._version = -1
         self._composer_state = None
+
+    def video_area(self) -> tuple[int, int]:
+        """The size the video grid gets: the column's width, a share of its height."""
+        width, height = dpg.get_item_rect_size(self.root)
+        share = min(VIDEO_MAX_HEIGHT, max(VIDEO_MIN_HEIGHT, int(height * VIDEO_SHARE)))
+        return max(1, int(width) - VIDEO_SIDE_PADDING), share
 
     def focus_composer(self) -> None:
         dpg.focus_item(self.composer)

@@ -9,6 +9,7 @@ from dataclasses import replace
 import dearpygui.dearpygui as dpg
 
 from .. import viewmodel as vm
+from ..callvideo import VIDEO_CHOICES, video_label, video_setting
 from ..commands import AcceptKey, VerifyKey
 from ..model import AppModel
 from ..settings import FONT_SCALES, THEMES, Settings, parse_hosts
@@ -87,7 +88,7 @@ class SafetyDialog:
 
 
 class SettingsDialog:
-    WIDTH, HEIGHT = 470, 650
+    WIDTH, HEIGHT = 470, 710
 
     def __init__(self, app: AppActions, save: Callable[[Settings], None]) -> None:
         self._app = app
@@ -115,7 +116,7 @@ class SettingsDialog:
             self.expiry = dpg.add_combo([label for label, _ in vm.EXPIRY_CHOICES],
                                         label="Messages expire after", width=220)
             self.remember = dpg.add_checkbox(label="Remember the password")
-            self._heading("Audio devices")
+            self._heading("Calls")
             self.input = dpg.add_input_text(label="Microphone", width=220,
                                             hint="system default")
             self.output = dpg.add_input_text(label="Speakers", width=220,
@@ -125,6 +126,13 @@ class SettingsDialog:
             hint = dpg.add_text("IP addresses calls offer to others, e.g. 192.168.1.20. "
                                 "Automatic: every interface (only loopback for a hub on "
                                 "this machine).", wrap=self.WIDTH - 50)
+            dpg.bind_item_font(hint, fonts.small)
+            themes.bind(hint, "dim")
+            self.video = dpg.add_combo([label for label, _ in VIDEO_CHOICES], label="Video",
+                                       width=220)
+            hint = dpg.add_text("What the Camera switch in a call sends. Automatic: your "
+                                "camera, if this computer has one. Applies from the next "
+                                "start.", wrap=self.WIDTH - 50)
             dpg.bind_item_font(hint, fonts.small)
             themes.bind(hint, "dim")
             self.problem = dpg.add_text("", show=False, wrap=self.WIDTH - 50)
@@ -154,6 +162,11 @@ class SettingsDialog:
         dpg.set_value(self.input, settings.input_device)
         dpg.set_value(self.output, settings.output_device)
         dpg.set_value(self.ice_hosts, ", ".join(settings.ice_hosts))
+        labels = [label for label, _ in VIDEO_CHOICES]
+        current = video_label(settings.video_source)
+        dpg.configure_item(self.video, items=labels if current in labels else
+                           [*labels, current])
+        dpg.set_value(self.video, current)
         dpg.configure_item(self.problem, show=False)
         _centre(self.window, self.WIDTH, self.HEIGHT)
         dpg.configure_item(self.window, show=True)
@@ -185,7 +198,8 @@ class SettingsDialog:
             remember_password=remember,
             password=self._settings.password if remember else "",
             input_device=str(dpg.get_value(self.input)).strip(),
-            output_device=str(dpg.get_value(self.output)).strip(), ice_hosts=ice_hosts))
+            output_device=str(dpg.get_value(self.output)).strip(), ice_hosts=ice_hosts,
+            video_source=video_setting(str(dpg.get_value(self.video)))))
         self.close()
 
 

@@ -1,4 +1,5 @@
-"""The main screen's layout: sidebar | conversation | call panel, over a status bar."""
+"""The main screen's layout: sidebar | conversation (under the video grid during a call) |
+call panel, over a status bar."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from .callpanel import CallPanel
 from .conversation import Conversation
 from .sidebar import Sidebar
 from .statusbar import StatusBar
+from .videogrid import VideoGrid
 
 
 class MainScreen:
@@ -22,16 +24,18 @@ class MainScreen:
                                                  right_margin=CALL_WIDTH)
                 self.call = CallPanel(app, columns)
             self.status = StatusBar(app, self.root)
+        self.video = VideoGrid(app, self.conversation.video_slot, app.video)
 
     def show(self, visible: bool) -> None:
         dpg.configure_item(self.root, show=visible)
 
     def redraw(self) -> None:
-        for part in (self.sidebar, self.conversation, self.call, self.status):
+        for part in (self.sidebar, self.conversation, self.call, self.status, self.video):
             part.redraw()
 
     def update(self, model: AppModel, now: float) -> None:
         self.sidebar.update(model)
         self.conversation.update(model, now)
+        self.video.update(model, *self.conversation.video_area())
         self.call.update(model)
         self.status.update(model, now)
