@@ -275,3 +275,47 @@ async def test_a_re_offer_with_another_dtls_fingerprint_is_refused_on_the_live_l
     finally:
         for link in (offerer, answerer, stranger):
             await link.close()
+
+
+class CostlyPattern(PatternSource):
+    """A pattern whose every picture costs `cost` seconds of this thread, like a camera or
+    encoder that cannot keep up: the sender falls behind its frame slots."""
+
+    def __init__(self, cost: float) -> None:
+        super().__init__(*SIZE, fps=30.0)
+        self.cost = cost
+
+    def read(self):
+        import time
+
+        time.sleep(self.cost)  # the load itself, not a wait for anything
+        return super().read()
+
+
+async def test_video_that_cannot_keep_up_is_lowered_and_the_voice_goes_on(media_loop, connect):
+    ann, ben = await connect("ann"), await connect("ben")
+    costly = CostlyPattern(cost=0.04)  # 40 ms a picture against 33 ms slots
+    sink = WatchedSink()
+    options = CallOptions(source=ToneSource(300.0), sink=sink, ice_hosts=LOOPBACK,
+                          video=costly)
+    a = Member("ann", 300.0, ann, await ann.session.ref.ask(JoinCall("general", options)), sink)
+    b = await join(ben, 600.0, video=False)
+    await connected(a, "ben")
+    await connected(b, "ann")
+    top = f"{SIZE[0]}x{SIZE[1]}@30"
+    assert (await a.state()).peers["ben"].video_sent == top
+    lowered: list[str | None] = []
+
+    def stepped_down() -> bool:
+        return bool(lowered) and lowered[-1] != top
+
+    with trio.fail_after(BOUND):
+        while not stepped_down():
+            await b.sink.fresh(10)  # ben keeps getting audio from ann meanwhile
+            lowered.append((await a.state()).peers["ben"].video_sent)
+    state = (await a.state()).peers["ben"]
+    assert state.video_steps_down >= 1 and state.link_attempts == 1
+    with trio.fail_after(BOUND):  # and her voice comes through clearly again
+        while 300.0 not in tones_heard(await b.sink.fresh(), (300.0, 600.0)):
+            pass
+    assert_advancing(await counters(b, "ann", 2))

@@ -156,6 +156,8 @@ class PeerState:
     video_counter: int | None = None       # pattern video only: the last counter decoded
     renegotiations: int = 0
     link_attempts: int = 0
+    video_sent: str | None = None  # WxH@fps our video goes to this peer at (adapted)
+    video_steps_down: int = 0
 
     def as_json(self) -> dict[str, object]:
         return {"frames_received": self.frames_received, "setup_ms": _round(self.setup_ms),
@@ -163,7 +165,8 @@ class PeerState:
                 "level_dbfs": round(self.level_dbfs, 1), "link": self.link,
                 "video_frames_received": self.video_frames_received,
                 "video_fps": round(self.video_fps, 1),
-                "video_latency_ms": _round(self.video_latency_ms)}
+                "video_latency_ms": _round(self.video_latency_ms),
+                "video_sent": self.video_sent}
 
 
 @dataclass(frozen=True)
@@ -379,7 +382,9 @@ class CallActor(Actor):
             video_latency_ms=peer.stats.video.latency_ms,
             video_counter=peer.stats.video.counter,
             renegotiations=peer.stats.renegotiations,
-            link_attempts=peer.stats.attempts)
+            link_attempts=peer.stats.attempts,
+            video_sent=peer.stats.video_sent,
+            video_steps_down=peer.stats.video_steps_down)
 
     # -- frames from the hub ----------------------------------------------------------------
     async def _take_frame(self, message: CallFrame) -> None:

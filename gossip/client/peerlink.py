@@ -32,7 +32,9 @@ from gossip.fsm.actions import Action
 from gossip.fsm.call import peer_link_status
 from gossip.media import icehosts
 from gossip.media import peer as media
+from gossip.media.adapt import SAMPLE_SECONDS, Health, VideoAdapter, ladder_for
 from gossip.media.errors import FingerprintMismatch
+from gossip.media.format import FRAME_SECONDS
 from gossip.media.video import VideoSourceTrack, decode_counter
 from gossip.media.videoframes import LatestFrame
 from gossip.wire import Answer, Command, Ice, Offer
@@ -84,6 +86,8 @@ class LinkStats:
     setup_ms: float | None = None
     attempts: int = 0
     renegotiations: int = 0     # re-offers answered (either role)
+    video_sent: str | None = None  # the quality our video to this peer is sent at, if any
+    video_steps_down: int = 0   # how often adaptation lowered it (see gossip.media.adapt)
     gave_up: bool = False
     video: VideoStats = field(default_factory=VideoStats)
     changed: trio.Event = field(default_factory=trio.Event)
@@ -253,11 +257,55 @@ class PeerLinkActor(Actor):
         with _one_error():
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch_link, link)
+                if self._video_track is not None:
+                    nursery.start_soon(self._adapt_video, self._video_track)
                 await self._reconcile(link)
                 while True:
                     item = await self._receive_control()
                     await self._take_control(link, item)
                     await self._reconcile(link)
+
+    async def _adapt_video(self, track: VideoSourceTrack) -> None:
+        """Every few seconds: this link's health in, the quality of our video to this peer
+        out, so that voice never pays for video (see gossip.media.adapt)."""
+        source = track.fanout.source
+        adapter = VideoAdapter(ladder_for(source.width, source.height, source.fps))
+        self._stats.video_sent = str(adapter.quality)
+        then, before = trio.current_time(), self._health_counters(track)
+        while True:
+            await trio.sleep(SAMPLE_SECONDS)
+            now, counters = trio.current_time(), self._health_counters(track)
+            sent, skipped, ticks, late, bad = (after - earlier for after, earlier
+                                               in zip(counters, before, strict=True))
+            then, before, seconds = now, counters, now - then
+            if not track.enabled:
+                continue  # camera off: black frames say nothing about the cost of video
+            hears_peer = self._peer in self._call.engine.peers
+            health = Health(seconds, video_due=sent + skipped, video_skipped=skipped,
+                            playout_ticks=ticks, playout_late=late,
+                            peer_audio_due=round(seconds / FRAME_SECONDS) if hears_peer else 0,
+                            peer_audio_bad=bad)
+            rung = adapter.rung
+            quality = adapter.observe(health)
+            if quality is None:
+                continue
+            track.set_quality(quality.width, quality.height, quality.fps)
+            self._stats.video_sent = str(quality)
+            if adapter.rung > rung:
+                self._stats.video_steps_down += 1
+                log.info("link %s: video down to %s (%s)", self._peer, quality, adapter.reason)
+            else:
+                log.info("link %s: video back up to %s", self._peer, quality)
+
+    def _health_counters(self, track: VideoSourceTrack) -> tuple[int, int, int, int, int]:
+        """Running totals; the adapter's samples are their differences."""
+        engine = self._call.engine
+        bad = 0
+        if self._peer in engine.peers:
+            jitter = engine.peer(self._peer).jitter
+            bad = jitter.concealed + jitter.late + jitter.dropped
+        return (track.frames_sent, track.slots_skipped, engine.frames_played,
+                engine.late_ticks, bad)
 
     async def _receive_control(self) -> Control:
         if self._machine.state_id != "awaiting_reanswer":
