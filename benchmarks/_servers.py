@@ -112,7 +112,8 @@ class ServerProcess:
 
 def _child_main(spec: ServerSpec, conn: Connection) -> None:
     raise_file_limit(spec.file_limit)
-    with open(os.devnull, "w") as sink:
+    # GOSSIP_BENCH_SERVER_LOG=PATH keeps the server's log (to find why a run stopped).
+    with open(os.environ.get("GOSSIP_BENCH_SERVER_LOG", os.devnull), "w") as sink:
         logging.basicConfig(level=spec.log_level, stream=sink,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         trio.run(_serve, spec, conn)

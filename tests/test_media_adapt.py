@@ -18,10 +18,13 @@ from gossip.media.adapt import (
 )
 from gossip.media.video import PatternSource, VideoSourceTrack
 
-CALM = Health(SAMPLE_SECONDS, video_due=60, playout_ticks=100, peer_audio_due=100)
+CALM = Health(SAMPLE_SECONDS, video_due=60, playout_ticks=100, peer_audio_due=100,
+              peer_audio_received=100)
 SKIPPING = Health(SAMPLE_SECONDS, video_due=60, video_skipped=20)
 LATE_PLAYOUT = Health(SAMPLE_SECONDS, playout_ticks=100, playout_late=5)
-PEER_AUDIO_BAD = Health(SAMPLE_SECONDS, peer_audio_due=100, peer_audio_bad=10)
+PEER_AUDIO_BAD = Health(SAMPLE_SECONDS, peer_audio_due=100, peer_audio_received=90)
+PEER_AUDIO_LATE = Health(SAMPLE_SECONDS, peer_audio_due=100, peer_audio_received=100,
+                         peer_audio_late=10)
 
 
 def calm_for(adapter: VideoAdapter, seconds: float) -> list[Quality]:
@@ -33,8 +36,9 @@ def calm_for(adapter: VideoAdapter, seconds: float) -> list[Quality]:
     return changes
 
 
-@pytest.mark.parametrize("sample", [SKIPPING, LATE_PLAYOUT, PEER_AUDIO_BAD],
-                         ids=["video-skipped", "playout-late", "peer-audio-bad"])
+@pytest.mark.parametrize("sample", [SKIPPING, LATE_PLAYOUT, PEER_AUDIO_BAD, PEER_AUDIO_LATE],
+                         ids=["video-skipped", "playout-late", "peer-audio-missing",
+                              "peer-audio-late"])
 def test_each_kind_of_distress_steps_down_one_rung_at_once(sample: Health) -> None:
     adapter = VideoAdapter()
     assert sample.distress is not None

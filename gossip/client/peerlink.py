@@ -275,16 +275,16 @@ class PeerLinkActor(Actor):
         while True:
             await trio.sleep(SAMPLE_SECONDS)
             now, counters = trio.current_time(), self._health_counters(track)
-            sent, skipped, ticks, late, bad = (after - earlier for after, earlier
-                                               in zip(counters, before, strict=True))
+            sent, skipped, ticks, late, received, peer_late = (
+                after - earlier for after, earlier in zip(counters, before, strict=True))
             then, before, seconds = now, counters, now - then
             if not track.enabled:
                 continue  # camera off: black frames say nothing about the cost of video
-            hears_peer = self._peer in self._call.engine.peers
+            hears_peer = counters[4] > 0  # their audio has begun: from now on it is due
             health = Health(seconds, video_due=sent + skipped, video_skipped=skipped,
                             playout_ticks=ticks, playout_late=late,
                             peer_audio_due=round(seconds / FRAME_SECONDS) if hears_peer else 0,
-                            peer_audio_bad=bad)
+                            peer_audio_received=received, peer_audio_late=peer_late)
             rung = adapter.rung
             quality = adapter.observe(health)
             if quality is None:
@@ -297,15 +297,15 @@ class PeerLinkActor(Actor):
             else:
                 log.info("link %s: video back up to %s", self._peer, quality)
 
-    def _health_counters(self, track: VideoSourceTrack) -> tuple[int, int, int, int, int]:
+    def _health_counters(self, track: VideoSourceTrack) -> tuple[int, ...]:
         """Running totals; the adapter's samples are their differences."""
         engine = self._call.engine
-        bad = 0
+        received = late = 0
         if self._peer in engine.peers:
-            jitter = engine.peer(self._peer).jitter
-            bad = jitter.concealed + jitter.late + jitter.dropped
+            audio = engine.peer(self._peer)
+            received, late = audio.frames_received, audio.jitter.late
         return (track.frames_sent, track.slots_skipped, engine.frames_played,
-                engine.late_ticks, bad)
+                engine.late_ticks, received, late)
 
     async def _receive_control(self) -> Control:
         if self._machine.state_id != "awaiting_reanswer":

@@ -35,7 +35,7 @@ LADDER: tuple[Quality, ...] = (
 SAMPLE_SECONDS = 2.0
 SKIPPED_SHARE = 0.10     # of the video slots due in a sample
 LATE_TICK_SHARE = 0.02   # of our playout ticks in a sample
-AUDIO_LOSS_SHARE = 0.05  # of the peer's audio frames due in a sample (late or concealed)
+AUDIO_LOSS_SHARE = 0.05  # of the peer's audio frames due in a sample (missing or late)
 FIRST_PROBE_AFTER = 10.0  # seconds without distress before trying one rung up
 MAX_PROBE_AFTER = 120.0
 
@@ -50,7 +50,8 @@ class Health:
     playout_ticks: int = 0        # our audio engine's ticks
     playout_late: int = 0
     peer_audio_due: int = 0       # frames the peer's audio should have brought
-    peer_audio_bad: int = 0       # of those: concealed, late or missing
+    peer_audio_received: int = 0  # frames it did bring
+    peer_audio_late: int = 0      # of those, too late to play
 
     @property
     def distress(self) -> str | None:
@@ -59,8 +60,9 @@ class Health:
             return f"video skipped {self.video_skipped}/{self.video_due} slots"
         if self.playout_ticks and self.playout_late > LATE_TICK_SHARE * self.playout_ticks:
             return f"audio playout late {self.playout_late}/{self.playout_ticks}"
-        if self.peer_audio_due and self.peer_audio_bad > AUDIO_LOSS_SHARE * self.peer_audio_due:
-            return f"peer audio bad {self.peer_audio_bad}/{self.peer_audio_due}"
+        bad = max(0, self.peer_audio_due - self.peer_audio_received) + self.peer_audio_late
+        if self.peer_audio_due and bad > AUDIO_LOSS_SHARE * self.peer_audio_due:
+            return f"peer audio missing or late {bad}/{self.peer_audio_due} frames"
         return None
 
 
