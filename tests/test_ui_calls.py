@@ -23,6 +23,7 @@ from gossip.ui.model import Phase
 from gossip.ui.sessioncalls import CallSetup, call_ice_hosts, meter, participants
 
 from .conftest import PASSWORD
+from .faultproxy import FaultProxy
 from .test_ui_app import (
     WAIT,
     PeerWorld,
@@ -164,6 +165,32 @@ async def test_without_sound_devices_the_app_still_joins_and_hears_levels(
     bridge.post(cmd.LeaveCall())
     await next_notice(bridge, nt.CallChanged, lambda n: n.view.phase is CallPhase.IDLE)
     assert (await bob.next_event(ev.CallPeerLeft)).user == "you"
+
+
+async def test_a_call_lost_with_the_connection_is_rejoined_once_back(
+        deviceless_bridge, hub, connect, nursery, tmp_path):
+    bridge = deviceless_bridge
+    bob = await connect("bob")
+    await bob.session.ref.ask(JoinCall("general", CallOptions(
+        source=ToneSource(BOB_TONE), sink="null", ice_hosts=LOOPBACK)))
+    proxy = FaultProxy(hub.port)
+    await nursery.start(proxy.run)
+    bridge.post(cmd.Connect("127.0.0.1", proxy.port, "you", PASSWORD, tmp_path / "you"))
+    await next_notice(bridge, nt.Online)
+    bridge.post(cmd.JoinCall("general"))
+
+    def with_bob(notice: nt.CallChanged) -> bool:
+        peer = notice.view.peer("bob")
+        return notice.view.phase is CallPhase.IN_CALL and peer is not None and peer.connected
+
+    await next_notice(bridge, nt.CallChanged, with_bob)
+    proxy.cut_all()  # the network drops us, call and all
+    await next_notice(bridge, nt.Reconnecting)
+    await next_notice(bridge, nt.CallChanged, lambda n: n.view.phase is CallPhase.IDLE)
+    await next_notice(bridge, nt.Online)
+    view = (await next_notice(bridge, nt.CallChanged, with_bob)).view
+    assert view.channel == "general"
+    assert (await bob.next_event(ev.CallPeerConnected, lambda e: e.user == "you")).user == "you"
 
 
 # -- the pure parts ------------------------------------------------------------------------------

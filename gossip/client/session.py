@@ -289,6 +289,11 @@ class Session(Actor):
                     if self._link is not None:
                         await self._link.abort()
                 nursery.cancel_scope.cancel()
+                # Calls live in this connection's nursery and end with it, and so does the
+                # task that would have forgotten them: forget them here, so they can be
+                # joined again after a reconnect.
+                self._calls.clear()
+                self._call_nursery = None
 
     async def _log_in(self) -> None:
         assert self._link is not None
@@ -357,6 +362,10 @@ class Session(Actor):
                     await self._emit(ev.ChannelsChanged(frame.channels))
             elif frame.command is Command.END_OF_KEYS:
                 resynced = self.synced.is_set()
+                # The first time nothing can be waiting to go out (chat needs a sync), so we
+                # are online at once; after a reconnect only once the outbox is out, with no
+                # await in between: a message written meanwhile queues behind it.
+                self._online = not resynced
                 self.synced.set()
                 self._online_since = trio.current_time()
                 for user in sorted(self._previous_members - set(self._keys)):
@@ -364,11 +373,7 @@ class Session(Actor):
                 await self._emit(ev.Synced(tuple(sorted(self._keys)), self._channels))
                 if resynced:
                     await self._after_reconnect()
-                else:
-                    await self._send_outbox()  # anything written during the emits above
-                # Only now, with the outbox empty and no await since: a message written
-                # while the outbox went out queued behind it instead of overtaking it.
-                self._online = True
+                    self._online = True
             elif isinstance(frame, Message):
                 await self._take_message(frame)
 
@@ -459,7 +464,8 @@ class Session(Actor):
             raise ValueError(f"no channel {command.channel!r} on this hub")
         if command.channel in self._calls:
             raise ValueError(f"already in the call in {command.channel}")
-        assert self._call_nursery is not None
+        if self._call_nursery is None or not self._online:
+            raise ValueError("not connected to the hub (reconnecting): join once back")
         call = CallActor(command.channel, self._identity, self.ref, command.options,
                          self._events.clone(), self._config.clock)
         ref: ActorRef = await self._call_nursery.start(

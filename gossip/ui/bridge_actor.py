@@ -114,9 +114,10 @@ class BridgeActor(Actor):
     def _live_session(self) -> LiveSession | None:
         """The synced session, for the call side (None while connecting or offline)."""
         keeper = self._keeper
-        if keeper is None or keeper.session is None:
+        session = keeper.online_session if keeper is not None else None
+        if keeper is None or session is None:
             return None
-        return LiveSession(keeper.session, keeper.connect.host, keeper.connect.user)
+        return LiveSession(session, keeper.connect.host, keeper.connect.user)
 
     async def _accept_hub_key(self, host: str, port: int, fingerprint: str) -> None:
         keeper = self._keeper

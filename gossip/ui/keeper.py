@@ -129,6 +129,12 @@ class ConnectionKeeper:
     def phase(self) -> str:
         return self._machine.phase
 
+    @property
+    def online_session(self) -> Session | None:
+        """The session while it is synced with the hub (None while it reconnects: it still
+        takes chat into its outbox then, but a call cannot start)."""
+        return self.session if self._machine.phase == "online" else None
+
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         with self._scope:

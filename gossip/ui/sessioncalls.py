@@ -207,6 +207,12 @@ class SessionCalls:
                 state: CallState = await call.ref.ask(GetCallState())
         except ActorStopped:
             self._forget(call)
+            if not call.leaving and self._live() is None:
+                # The call went with the connection, not by the user's choice: back into
+                # it once the session is online again (the poll's autojoin does it).
+                log.info("call in %s lost with the connection; rejoining when back",
+                         call.channel)
+                self._autojoin = call.channel
             return
         except (ActorFailed, trio.TooSlowError) as exc:
             self._forget(call)
