@@ -12,7 +12,7 @@ import trio
 
 from gossip.client import events as ev
 from gossip.client.profile import Profile
-from gossip.client.session import LoginFailed, SendChat
+from gossip.client.session import LoginFailed, SendChat, SignedInElsewhere
 from gossip.client.transport import ConnectionLost, HubUnreachable
 from gossip.crypto import HubKeyChanged, Identity, safety_number
 from gossip.crypto.pins import Trust
@@ -205,7 +205,13 @@ def test_reconnect_policy():
                          ("refused", "stopped")]:
         machine.send(event)
         assert machine.phase == phase
+    machine = ReconnectMachine()  # the session retries by itself, and is refused for good
+    for event, phase in [("synced", "online"), ("lost", "waiting"), ("lost", "waiting"),
+                         ("refused", "stopped")]:
+        machine.send(event)
+        assert machine.phase == phase
     assert ending_of(LoginFailed("auth", "no"), False).permanent
+    assert ending_of(SignedInElsewhere("replaced"), False).kind == "elsewhere"
     assert ending_of(HubKeyChanged("h", 1, "AA", "BB", ""), False).kind == "hub_key"
     assert not ending_of(HubUnreachable("down"), False).permanent
     assert ending_of(ConnectionLost("gone"), False).kind == "lost"

@@ -57,7 +57,8 @@ class ReconnectMachine(StateMachine):
     synced = connecting.to(online) | retrying.to(online)
     lost = (connecting.to(stopped) | online.to(waiting) | retrying.to(waiting)
             | waiting.to.itself())  # the session's next attempt failed too
-    refused = connecting.to(stopped) | online.to(stopped) | retrying.to(stopped)
+    refused = (connecting.to(stopped) | online.to(stopped) | retrying.to(stopped)
+               | waiting.to(stopped))  # the session's own retry was refused for good
     resume = waiting.to(retrying)
     leave = (connecting.to(stopped) | online.to(stopped) | waiting.to(stopped)
              | retrying.to(stopped))
