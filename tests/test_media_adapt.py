@@ -101,3 +101,20 @@ def test_a_track_sends_the_lowered_size_and_every_nth_slot() -> None:
     assert source.counter == 2  # only the slots sent were read from the source
     track.set_quality(640, 360, 60)  # more than the source has: the source's own
     assert (track.scaled_to, track.stride) == (None, 1)
+
+
+def test_links_share_a_budget_so_more_peers_start_and_stay_lower() -> None:
+    adapter = VideoAdapter()
+    assert adapter.share(1) is None and adapter.quality == LADDER[0]
+    lowered = adapter.share(3)
+    assert lowered is not None and lowered.pixel_rate * 3 <= LADDER[0].pixel_rate
+    assert calm_for(adapter, 10 * FIRST_PROBE_AFTER) == []  # never probes above its share
+    assert adapter.share(1) is None  # a peer left: probing up is allowed again
+    assert calm_for(adapter, FIRST_PROBE_AFTER)[-1].pixel_rate > lowered.pixel_rate
+
+
+def test_severe_distress_steps_down_two_rungs_at_once() -> None:
+    adapter = VideoAdapter()
+    breaking_up = Health(SAMPLE_SECONDS, peer_audio_due=100, peer_audio_received=60)
+    assert breaking_up.severe and not PEER_AUDIO_BAD.severe
+    assert adapter.observe(breaking_up) == LADDER[2]

@@ -217,6 +217,7 @@ class CallContext:
     emit: Callable[[ev.SessionEvent], Awaitable[None]]
     video: VideoFanout | None = None
     video_enabled: bool = False
+    links: Callable[[], int] = lambda: 1  # peer links now: they share the video budget
 
 
 @dataclass
@@ -266,7 +267,8 @@ class CallActor(Actor):
                     self.channel, self._identity, self._options, engine,
                     SourceFanout(source), self._send, trio.current_time(), self._clock,
                     self._emit, VideoFanout(video) if video is not None else None,
-                    video is not None and self._options.video_enabled)
+                    video is not None and self._options.video_enabled,
+                    lambda: len(self._peers))
                 self._apply_audio_switches()
                 async with trio.open_nursery() as links:
                     self._links = links

@@ -270,10 +270,11 @@ class PeerLinkActor(Actor):
         out, so that voice never pays for video (see gossip.media.adapt)."""
         source = track.fanout.source
         adapter = VideoAdapter(ladder_for(source.width, source.height, source.fps))
-        self._stats.video_sent = str(adapter.quality)
+        self._apply_share(adapter, track)
         then, before = trio.current_time(), self._health_counters(track)
         while True:
             await trio.sleep(SAMPLE_SECONDS)
+            self._apply_share(adapter, track)
             now, counters = trio.current_time(), self._health_counters(track)
             sent, skipped, ticks, late, received, peer_late = (
                 after - earlier for after, earlier in zip(counters, before, strict=True))
@@ -296,6 +297,14 @@ class PeerLinkActor(Actor):
                 log.info("link %s: video down to %s (%s)", self._peer, quality, adapter.reason)
             else:
                 log.info("link %s: video back up to %s", self._peer, quality)
+
+    def _apply_share(self, adapter: VideoAdapter, track: VideoSourceTrack) -> None:
+        """Keep within this link's share of the call's video budget (peers come and go)."""
+        quality = adapter.share(self._call.links())
+        if quality is not None:
+            track.set_quality(quality.width, quality.height, quality.fps)
+            log.info("link %s: video at %s (%s)", self._peer, quality, adapter.reason)
+        self._stats.video_sent = str(adapter.quality)
 
     def _health_counters(self, track: VideoSourceTrack) -> tuple[int, ...]:
         """Running totals; the adapter's samples are their differences."""
