@@ -22,6 +22,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_st
 
 from gossip.crypto import load_or_create_hub_certificate
 from gossip.hub import HubConfig, Limits, serve_hub
+from gossip.hub.server import freeze_startup_heap
 
 PASSWORD = "bench"
 # The hub's own transport settings (gossip/hub/connection.py), so both sides match.
@@ -116,6 +117,7 @@ def _child_main(spec: ServerSpec, conn: Connection) -> None:
     with open(os.environ.get("GOSSIP_BENCH_SERVER_LOG", os.devnull), "w") as sink:
         logging.basicConfig(level=spec.log_level, stream=sink,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        freeze_startup_heap()  # as `python -m gossip.hub` does
         trio.run(_serve, spec, conn)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import trio
 
 from .config import ConfigError, load_config
-from .server import RunningHub, serve_hub
+from .server import RunningHub, freeze_startup_heap, serve_hub
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    freeze_startup_heap()
     try:
         trio.run(run, args)
     except ConfigError as exc:
