@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a STUN/TURN server (none by default)")
     call.add_argument("--video", default="none", metavar="SPEC",
                       help="video to send: pattern, none, file:PATH, camera[:DEVICE] or "
-                           "screen (default none; others' video is received either way)")
+                           "screen[:DISPLAY] (default none; others' video is received "
+                           "either way)")
     call.add_argument("--video-size", default=f"{DEFAULT_WIDTH}x{DEFAULT_HEIGHT}",
                       metavar="WxH", help=f"size of the video sent (default "
                                           f"{DEFAULT_WIDTH}x{DEFAULT_HEIGHT})")
