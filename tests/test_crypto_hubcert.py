@@ -149,7 +149,8 @@ def test_a_changed_hub_certificate_raises_with_both_fingerprints() -> None:
     with pytest.raises(HubKeyChanged) as caught:
         hubs.check("hub.example", 4433, FP_2)
     error = caught.value
-    assert (error.host, error.port, error.pinned, error.offered) == ("hub.example", 4433, FP_1, FP_2)
+    assert (error.host, error.port, error.pinned, error.offered) == \
+        ("hub.example", 4433, FP_1, FP_2)
     assert FP_1 in str(error) and FP_2 in str(error) and "accept" in str(error)
     assert hubs.pinned("hub.example", 4433) == FP_1
 

@@ -233,7 +233,7 @@ def test_gnupg_reads_the_same_fingerprint() -> None:
     lines = [line.split(":") for line in listing.splitlines()]
     fingerprints = [fields[9] for fields in lines if fields[0] == "fpr"]
     assert fingerprints[0] == public.fingerprint
-    assert ["alice"] == [fields[9] for fields in lines if fields[0] == "uid"]
+    assert [fields[9] for fields in lines if fields[0] == "uid"] == ["alice"]
     subkey = next(fields for fields in lines if fields[0] == "sub")
     assert "e" in subkey[11] and subkey[16] == "cv25519"
 

@@ -120,7 +120,8 @@ def test_garbage_messages_fail_cleanly(garbage: bytes) -> None:
 
 @settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=64), st.binary(max_size=64))
-def test_random_messages_only_fail_with_authentication_failed(message: bytes, confirm: bytes) -> None:
+def test_random_messages_only_fail_with_authentication_failed(message: bytes,
+                                                               confirm: bytes) -> None:
     with pytest.raises(AuthenticationFailed):
         _hub().finish(message, confirm)
 

@@ -72,8 +72,9 @@ async def _log_in(nursery: trio.Nursery, hub: RunningHub, user: str, *,
     assert isinstance(hello, HubHello)
     pake = PakeClient(PASSWORD, user, identity.fingerprint, seen, PROTOCOL_VERSION)
     confirm = pake.finish(hello.pake)
-    await ws.send_message(LoginProof(pake=pake.message, confirm=confirm, possession=prove_possession(
-        pake.transcript_digest, identity)).encode())
+    possession = prove_possession(pake.transcript_digest, identity)
+    await ws.send_message(LoginProof(pake=pake.message, confirm=confirm,
+                                     possession=possession).encode())
     welcome = await _frame(ws)
     assert isinstance(welcome, Welcome)
     pake.verify_hub(welcome.confirm)

@@ -95,8 +95,9 @@ def test_8_24_and_32_bit_wavs_are_scaled_to_16_bits(tmp_path: Path, width: int) 
 def test_a_float_wav_is_rejected_clearly(tmp_path: Path) -> None:
     # WAVE_FORMAT_IEEE_FLOAT (3): the stdlib reader refuses it, and so do we, with our error.
     data = np.zeros(100, dtype="<f4").tobytes()
-    fmt = (3).to_bytes(2, "little") + (1).to_bytes(2, "little") + SAMPLE_RATE.to_bytes(4, "little") \
-        + (SAMPLE_RATE * 4).to_bytes(4, "little") + (4).to_bytes(2, "little") + (32).to_bytes(2, "little")
+    fmt = (3).to_bytes(2, "little") + (1).to_bytes(2, "little") \
+        + SAMPLE_RATE.to_bytes(4, "little") + (SAMPLE_RATE * 4).to_bytes(4, "little") \
+        + (4).to_bytes(2, "little") + (32).to_bytes(2, "little")
     body = b"WAVE" + b"fmt " + len(fmt).to_bytes(4, "little") + fmt \
         + b"data" + len(data).to_bytes(4, "little") + data
     path = tmp_path / "float.wav"

@@ -138,5 +138,6 @@ class CallLeft:
 
 SessionEvent = (Connected | Synced | MemberJoined | MemberLeft | KeyChanged | ChannelsChanged
                 | MessageReceived | MessageRejected | MessageExpired | HubError | Disconnected
-                | CallMembersChanged | CallPeerConnected | CallPeerLeft | CallPeerFailed | CallSignalRejected
+                | CallMembersChanged | CallPeerConnected | CallPeerLeft | CallPeerFailed
+                | CallSignalRejected
                 | CallRefused | CallLeft)

@@ -98,7 +98,8 @@ def _own_signatures(primary: PGPKey, sigs: Iterable[PGPSignature]) -> list[PGPSi
     return [sig for sig in sigs if signer_keyid(sig) == keyid]
 
 
-def _check_all_verify(primary: PGPKey, subject: object, sigs: list[PGPSignature], what: str) -> None:
+def _check_all_verify(primary: PGPKey, subject: object, sigs: list[PGPSignature],
+                      what: str) -> None:
     # A signature that claims to be the owner's but does not verify is forged; PGPy would still
     # use it to pick preferences and flags, so the whole key is refused.
     for sig in sigs:

@@ -52,7 +52,8 @@ class _PakeParty:
         # An empty fingerprint stands for a hub without TLS (tests, loopback demos): both sides
         # then bind to "no certificate", and a relay is not detected.
         self._hub_cert_fp = (
-            bytes.fromhex(normalize_fingerprint(hub_cert_fp).replace(":", "")) if hub_cert_fp else b""
+            bytes.fromhex(normalize_fingerprint(hub_cert_fp).replace(":", ""))
+            if hub_cert_fp else b""
         )
         # NFC so the same password typed on different systems gives the same bytes.
         secret = unicodedata.normalize("NFC", password).encode("utf-8")

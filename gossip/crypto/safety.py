@@ -35,4 +35,5 @@ def _half(user: str, fingerprint: str) -> str:
 def safety_number(user_a: str, fp_a: str, user_b: str, fp_b: str) -> str:
     """60 digits in 12 space-separated groups of 5; the same whichever side computes it."""
     digits = "".join(sorted((_half(user_a, fp_a), _half(user_b, fp_b))))
-    return " ".join(digits[i : i + _DIGITS_PER_CHUNK] for i in range(0, len(digits), _DIGITS_PER_CHUNK))
+    return " ".join(digits[i : i + _DIGITS_PER_CHUNK]
+                    for i in range(0, len(digits), _DIGITS_PER_CHUNK))

@@ -43,7 +43,8 @@ MAX_RECIPIENTS = 1000
 _SEALED_INNER_TAGS = [Tag.ONE_PASS_SIGNATURE, Tag.LITERAL, Tag.SIGNATURE, Tag.MDC]
 
 
-def _sign(signer: Identity, subject: object, context: str, recipients: Sequence[str]) -> PGPSignature:
+def _sign(signer: Identity, subject: object, context: str,
+          recipients: Sequence[str]) -> PGPSignature:
     return signer.pgp_key.sign(
         subject,
         notation={CONTEXT_NOTATION: context},
@@ -207,7 +208,8 @@ def open_sealed(blob: bytes, recipient: Identity, sender: PublicKey) -> bytes:
     return bytes(data)
 
 
-def sign_detached(data: bytes, signer: Identity, *, context: str = DEFAULT_DETACHED_CONTEXT) -> bytes:
+def sign_detached(data: bytes, signer: Identity, *,
+                  context: str = DEFAULT_DETACHED_CONTEXT) -> bytes:
     """A binary OpenPGP signature over data, bound to context (a short purpose label)."""
     if context == SEAL_CONTEXT:
         raise ValueError(f"context {SEAL_CONTEXT!r} is reserved for sealed messages")

@@ -106,7 +106,8 @@ def _pack(value: object) -> bytes:
 
 def _unpack(data: bytes, limit: int) -> Any:
     return msgpack.unpackb(
-        data, raw=False, strict_map_key=True, max_str_len=limit, max_bin_len=limit, max_array_len=16, max_map_len=16, max_ext_len=0,
+        data, raw=False, strict_map_key=True, max_str_len=limit, max_bin_len=limit,
+        max_array_len=16, max_map_len=16, max_ext_len=0,
     )
 
 

@@ -40,7 +40,8 @@ class Pair:
 
 
 PAIRS: tuple[Pair, ...] = (
-    Pair("login", "client-handshake", "hub-handshake", kickoff=(("client-handshake", "connected"),)),
+    Pair("login", "client-handshake", "hub-handshake",
+         kickoff=(("client-handshake", "connected"),)),
     Pair("key-sync", "client-keysync", "hub-keysync", kickoff=(("client-keysync", "start"),)),
     Pair("call", "client-call", "hub-call", kickoff=(("client-call", "join"),)),
     Pair("peer-link", "peer-link", "peer-link",

@@ -24,7 +24,8 @@ class MemberPort(Protocol):
     public_key: bytes
 
     def deliver(self, data: bytes | tuple[bytes, ...]) -> None:
-        """Queue encoded frame bytes (or a batch sent in order); never blocks (a full queue disconnects the reader)."""
+        """Queue encoded frame bytes (or a batch sent in order); never blocks (a full queue
+        disconnects the reader)."""
 
     def member_joined(self, user: str, public_key: bytes) -> None: ...
 

@@ -30,7 +30,8 @@ class FingerprintMismatch(MediaError):
     """The DTLS certificate the peer presented is not the one its signed SDP announced."""
 
     def __init__(self, expected: str, presented: str | None) -> None:
-        super().__init__(f"peer presented {presented or 'no certificate'}, signed SDP says {expected}")
+        super().__init__(f"peer presented {presented or 'no certificate'}, "
+                         f"signed SDP says {expected}")
         self.expected = expected
         self.presented = presented
 

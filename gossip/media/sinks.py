@@ -29,7 +29,7 @@ class AudioSink(ABC):
     def write(self, frame: Frame) -> None:
         """Take one frame of FRAME_SAMPLES int16 samples. Must return at once."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most hold nothing to release
         """Flush and release files or devices."""
 
 

@@ -31,7 +31,7 @@ class AudioSource(ABC):
     def read(self) -> Frame:
         """The next frame (FRAME_SAMPLES int16 samples). Must return at once, without blocking."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most hold nothing to release
         """Release devices or files; reading afterwards is not allowed."""
 
 

@@ -12,8 +12,9 @@ expected, and runs that can never finish. How frames travel:
   and is dropped here.
 The pair's kickoff events start every run, in the order listed. After them, owner events are
 fired whenever the machine's state accepts them: local requests (while the queue they feed
-stays within the depth bound) and at most one fault (`timeout`, `disconnected`) per run. Deadlocks and endless runs are judged on runs
-without a fault: a fault is what timeouts and reconnects exist to repair.
+stays within the depth bound) and at most one fault (`timeout`, `disconnected`) per run.
+Deadlocks and endless runs are judged on runs without a fault: a fault is what timeouts and
+reconnects exist to repair.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The audit as a human reads it: per machine OK or its findings; per pair, coverage and findings."""
+"""The audit as a human reads it: per machine OK or its findings; per pair, coverage and
+findings."""
 
 from __future__ import annotations
 
