@@ -1,0 +1,19 @@
+"""The tree keeps the lint rules in pyproject.toml (ruff): a finding fails the suite, so
+style does not drift between sessions."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_ruff_finds_nothing() -> None:
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    assert ruff is not None, "ruff is a test dependency: pip install -e '.[test]'"
+    result = subprocess.run([ruff, "check", "--output-format", "concise", "."], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
