@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import trio
+import trio.testing
 
 
 async def pump(source: trio.abc.Stream, sink: trio.abc.Stream) -> None:
@@ -14,3 +17,13 @@ async def pump(source: trio.abc.Stream, sink: trio.abc.Stream) -> None:
         pass
     finally:
         await trio.aclose_forcefully(sink)
+
+
+async def settled(condition: Callable[[], bool], what: str) -> None:
+    """Until `condition` holds, letting every task run (and the autojump clock move) between
+    looks; for hub-side state that publishes no event."""
+    for _ in range(10_000):
+        if condition():
+            return
+        await trio.testing.wait_all_tasks_blocked()
+    raise AssertionError(f"never {what}")

@@ -288,7 +288,9 @@ class CostlyPattern(PatternSource):
     def read(self):
         import time
 
-        time.sleep(self.cost)  # the load itself, not a wait for anything
+        busy_until = time.perf_counter() + self.cost
+        while time.perf_counter() < busy_until:
+            pass  # CPU work holding the GIL, as a VP8 encode through PyAV does
         return super().read()
 
 

@@ -21,6 +21,7 @@ from gossip.wire import Command, decode_frame
 
 from .conftest import Client, Tap
 from .faultproxy import Direction, FaultProxy
+from .helpers import settled
 from .test_reconnect import RestartableHub
 
 # Virtual seconds (every test runs on the autojump clock): room for a few reconnect backoffs,
@@ -142,16 +143,6 @@ def join(connect, nursery: trio.Nursery) -> Join:
         return member
 
     return start
-
-
-async def settled(condition: Callable[[], bool], what: str) -> None:
-    """Until `condition` holds, letting every task run (and the autojump clock move) between
-    looks; for hub-side state that publishes no event."""
-    for _ in range(10_000):
-        if condition():
-            return
-        await trio.testing.wait_all_tasks_blocked()
-    raise AssertionError(f"never {what}")
 
 
 async def assert_hub_serves(hub: RunningHub, join: Join, members: list[str], *,
