@@ -11,27 +11,10 @@ import trio
 import trio.testing
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
 
-from gossip.crypto import (
-    Identity,
-    PakeClient,
-    certificate_fingerprint,
-    client_ssl_context,
-    prove_possession,
-)
+from gossip.crypto import Identity, certificate_fingerprint, client_ssl_context
 from gossip.hub import HubConfig, Limits, RunningHub
-from gossip.wire import (
-    PROTOCOL_VERSION,
-    EndOfKeys,
-    Error,
-    Frame,
-    Greeting,
-    HubHello,
-    KeyRequest,
-    LoginProof,
-    Message,
-    Welcome,
-    decode_frame,
-)
+from gossip.hub.attack import log_in_raw
+from gossip.wire import EndOfKeys, Error, Frame, KeyRequest, Message, Welcome, decode_frame
 
 from .conftest import PASSWORD
 
@@ -66,18 +49,8 @@ async def _log_in(nursery: trio.Nursery, hub: RunningHub, user: str, *,
     # A queue of one message: once it is full, trio-websocket stops reading the socket.
     ws = await wrap_client_stream(nursery, stream, "127.0.0.1", "/gossip",
                                   message_queue_size=1, max_message_size=2**20)
-    await ws.send_message(Greeting(version=PROTOCOL_VERSION, user=user,
-                                   public_key=identity.public.to_bytes()).encode())
-    hello = await _frame(ws)
-    assert isinstance(hello, HubHello)
-    pake = PakeClient(PASSWORD, user, identity.fingerprint, seen, PROTOCOL_VERSION)
-    confirm = pake.finish(hello.pake)
-    possession = prove_possession(pake.transcript_digest, identity)
-    await ws.send_message(LoginProof(pake=pake.message, confirm=confirm,
-                                     possession=possession).encode())
-    welcome = await _frame(ws)
+    welcome = await log_in_raw(ws, seen, user, identity.public, identity, PASSWORD)
     assert isinstance(welcome, Welcome)
-    pake.verify_hub(welcome.confirm)
     await ws.send_message(KeyRequest().encode())
     while not isinstance(await _frame(ws), EndOfKeys):
         pass

@@ -16,22 +16,13 @@ from gossip.client.transport import HubUnreachable
 from gossip.crypto import (
     HubKeyChanged,
     Identity,
-    PakeClient,
     PublicKey,
     certificate_fingerprint,
     client_ssl_context,
     load_or_create_hub_certificate,
-    prove_possession,
 )
-from gossip.wire import (
-    PROTOCOL_VERSION,
-    Error,
-    Greeting,
-    HubHello,
-    LoginProof,
-    Welcome,
-    decode_frame,
-)
+from gossip.hub.attack import log_in_raw
+from gossip.wire import Error, Welcome
 
 from .conftest import PASSWORD
 from .helpers import pump
@@ -161,16 +152,8 @@ async def _raw_login(hub, user: str, public_key: bytes, signer) -> Error | Welco
     seen = certificate_fingerprint(stream.getpeercert(binary_form=True))
     async with trio.open_nursery() as nursery:
         ws = await wrap_client_stream(nursery, stream, "127.0.0.1", "/gossip")
-        await ws.send_message(Greeting(version=PROTOCOL_VERSION, user=user,
-                                       public_key=public_key).encode())
-        hello = decode_frame(await ws.get_message())
-        assert isinstance(hello, HubHello)
-        key = PublicKey.from_bytes(public_key)
-        pake = PakeClient(PASSWORD, user, key.fingerprint, seen, PROTOCOL_VERSION)
-        confirm = pake.finish(hello.pake)
-        await ws.send_message(LoginProof(pake=pake.message, confirm=confirm, possession=(
-            prove_possession(pake.transcript_digest, signer))).encode())
-        answer = decode_frame(await ws.get_message())
+        answer = await log_in_raw(ws, seen, user, PublicKey.from_bytes(public_key), signer,
+                                  PASSWORD)
         await ws.aclose()
         nursery.cancel_scope.cancel()
     assert isinstance(answer, (Error, Welcome))

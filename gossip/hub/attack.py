@@ -31,6 +31,7 @@ from gossip.client.session import Leave, SendChat, Session, SessionConfig
 from gossip.crypto import (
     Identity,
     PakeClient,
+    PublicKey,
     certificate_fingerprint,
     client_ssl_context,
     prove_possession,
@@ -130,22 +131,34 @@ async def _refusal(ws: WebSocketConnection) -> str:
         return "closed"
 
 
-async def _log_in(ws: WebSocketConnection, fingerprint: str, target: Target, user: str,
-                  identity: Identity, *, signer: Identity | None = None,
-                  password: str | None = None) -> Frame:
-    """Greet and prove; returns the hub's answer to the proof (Welcome or Error)."""
+async def log_in_raw(ws: WebSocketConnection, hub_fingerprint: str, user: str,
+                     public: PublicKey, signer: Identity, password: str) -> Frame:
+    """The login by hand, frame by frame, as any client could do it: greet with `public`,
+    answer the PAKE with `password`, sign the possession proof with `signer` (someone else's
+    key, to attack). Returns the hub's answer to the proof: an Error, or a Welcome whose
+    confirmation was checked (AuthenticationFailed if the hub did not prove the password).
+    `hub_fingerprint` is the certificate seen ("" over plain ws)."""
     await ws.send_message(Greeting(version=PROTOCOL_VERSION, user=user,
-                                   public_key=identity.public.to_bytes()).encode())
+                                   public_key=public.to_bytes()).encode())
     hello = await _next_frame(ws)
     if not isinstance(hello, HubHello):
         return hello
-    pake = PakeClient(password if password is not None else target.password or "", user,
-                      identity.fingerprint, fingerprint, PROTOCOL_VERSION)
+    pake = PakeClient(password, user, public.fingerprint, hub_fingerprint, PROTOCOL_VERSION)
     confirm = pake.finish(hello.pake)
-    proof = prove_possession(pake.transcript_digest, signer or identity)
+    proof = prove_possession(pake.transcript_digest, signer)
     await ws.send_message(LoginProof(pake=pake.message, confirm=confirm,
                                      possession=proof).encode())
-    return await _next_frame(ws)
+    answer = await _next_frame(ws)
+    if isinstance(answer, Welcome):
+        pake.verify_hub(answer.confirm)
+    return answer
+
+
+async def _log_in(ws: WebSocketConnection, fingerprint: str, target: Target, user: str,
+                  identity: Identity, *, signer: Identity | None = None,
+                  password: str | None = None) -> Frame:
+    return await log_in_raw(ws, fingerprint, user, identity.public, signer or identity,
+                            password if password is not None else target.password or "")
 
 
 def _outcome(frame: Frame) -> str:
