@@ -344,10 +344,7 @@ class ConnectionActor(Actor):
         try:
             for action in actions:
                 if isinstance(action, Send):
-                    for frame in frames.get(action.command, []):
-                        data = frame.encode()
-                        self._tap("out", data)
-                        batch.append(data)
+                    batch.extend(self._encoded(frame) for frame in frames.get(action.command, []))
                 elif isinstance(action, Close):
                     raise Disconnect(action.code, action.reason)
                 elif isinstance(action, Report):
@@ -356,14 +353,14 @@ class ConnectionActor(Actor):
             if batch:  # also before a Close: the client gets what came first, then the reason
                 self.deliver(batch[0] if len(batch) == 1 else tuple(batch))
 
-    def _queue(self, frame: Frame) -> None:
+    def _encoded(self, frame: Frame) -> bytes:
         data = frame.encode()
         self._tap("out", data)
-        self.deliver(data)
+        return data
 
     def _refuse(self, code: str, reason: str) -> None:
         log.info("refuse user=%s code=%s", self.user, code)
-        self._queue(Error(code=code, reason=reason))
+        self.deliver(self._encoded(Error(code=code, reason=reason)))
 
     def _tap(self, direction: str, data: bytes) -> None:
         if self._hub.tap is not None:
