@@ -20,9 +20,10 @@ import trio
 
 from gossip.actors.actor import run_actor
 from gossip.client import events as ev
-from gossip.client.calls import CallOptions, CallState, GetCallState, LeaveCall
+from gossip.client.calltypes import CallOptions, CallState, GetCallState, LeaveCall
+from gossip.client.commands import JoinCall
 from gossip.client.profile import Profile
-from gossip.client.session import JoinCall, Session, SessionConfig, refused
+from gossip.client.session import Session, SessionConfig
 from gossip.hub import HubConfig, serve_hub
 from gossip.media.loop import open_media_loop
 
@@ -49,7 +50,7 @@ async def one_call(size: int, workdir: Path, hold: float) -> tuple[float, float,
         for index, session in enumerate(sessions):
             options = CallOptions(source=f"tone:{200 + 100 * index}", sink="null",
                                   ice_hosts=LOOPBACK)
-            calls.append(refused(await session.ref.ask(JoinCall("general", options))))
+            calls.append(await session.ref.ask(JoinCall("general", options)))
         firsts: list[float] = []
         with trio.fail_after(60):
             for call in calls:

@@ -17,8 +17,9 @@ import trio
 
 from gossip.actors.actor import run_actor
 from gossip.client import events as ev
+from gossip.client.commands import SendChat
 from gossip.client.profile import Profile
-from gossip.client.session import SendChat, Session, SessionConfig
+from gossip.client.session import Session, SessionConfig
 from gossip.hub import HubConfig, serve_hub
 
 

@@ -26,7 +26,7 @@ from gossip._groups import leaves
 from gossip.actors.actor import ActorRef, run_actor
 from gossip.actors.errors import ActorStopped
 from gossip.client import events as ev
-from gossip.client.calls import (
+from gossip.client.calltypes import (
     CallOptions,
     CallState,
     GetCallState,
@@ -34,31 +34,27 @@ from gossip.client.calls import (
     LeaveCall,
     VideoFrames,
 )
-from gossip.client.messages import ChatMessage, check_ttl
-from gossip.client.profile import Profile
-from gossip.client.session import (
-    GetState,
-    JoinCall,
-    Leave,
+from gossip.client.commands import GetState, JoinCall, Leave, SendChat, VerifyKey
+from gossip.client.errors import (
+    CommandRefused,
+    ConnectionLost,
+    HubUnreachable,
     LoginFailed,
-    SendChat,
-    Session,
-    SessionConfig,
-    SessionState,
     SignedInElsewhere,
-    VerifyKey,
-    refused,
 )
-from gossip.client.transport import ConnectionLost, HubUnreachable
+from gossip.client.messages import check_ttl
+from gossip.client.profile import Profile
+from gossip.client.session import Session, SessionConfig
+from gossip.client.state import SessionState
 from gossip.crypto import CryptoError, HubKeyChanged, safety_number
-from gossip.hub.config import DEFAULT_PORT
+from gossip.media.defaults import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
 from gossip.media.errors import MediaError
 from gossip.media.loop import open_media_loop
 from gossip.media.sinks import parse_sink
 from gossip.media.sources import parse_source
-from gossip.media.video import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH, parse_video_source
 from gossip.media.videoframes import Picture
-from gossip.wire import is_valid_name
+from gossip.media.videosource import parse_video_source
+from gossip.wire import DEFAULT_PORT, is_valid_name
 
 EXIT_FAILURE, EXIT_USAGE, EXIT_LOGIN, EXIT_HUB_KEY = 1, 2, 3, 4
 
@@ -330,10 +326,9 @@ async def _watch(events: trio.MemoryReceiveChannel[ev.SessionEvent],
 
 async def _send(args: argparse.Namespace, session: Session) -> None:
     try:
-        message = refused(await session.ref.ask(SendChat(args.channel, args.text, args.expiry)))
-    except ValueError as exc:
+        message = await session.ref.ask(SendChat(args.channel, args.text, args.expiry))
+    except CommandRefused as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
-    assert isinstance(message, ChatMessage)
     print(message.id)
 
 
@@ -380,10 +375,9 @@ async def run_call(args: argparse.Namespace, session: Session,
                           video=args.video, video_width=args.video_width,
                           video_height=args.video_height, video_fps=args.video_fps)
     try:
-        call = refused(await session.ref.ask(JoinCall(args.channel, options)))
-    except ValueError as exc:
+        call = await session.ref.ask(JoinCall(args.channel, options))
+    except CommandRefused as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
-    assert isinstance(call, ActorRef)
     final: CallState | None = None
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
@@ -543,8 +537,8 @@ async def _key_with_hub(args: argparse.Namespace, profile: Profile, session: Ses
         print(number)
         return
     try:
-        refused(await session.ref.ask(VerifyKey(args.peer)))
-    except ValueError as exc:
+        await session.ref.ask(VerifyKey(args.peer))
+    except CommandRefused as exc:
         raise CliError(str(exc)) from None
     print(f"{args.peer}'s key is verified (safety number {number})")
 

@@ -20,9 +20,10 @@ import trio
 
 from gossip.actors.actor import run_actor
 from gossip.client import events as ev
-from gossip.client.calls import CallOptions
+from gossip.client.calltypes import CallOptions
+from gossip.client.commands import JoinCall, SendChat
 from gossip.client.profile import Profile
-from gossip.client.session import JoinCall, SendChat, Session, SessionConfig, refused
+from gossip.client.session import Session, SessionConfig
 from gossip.hub import HubConfig, RunningHub, serve_hub
 from gossip.media.format import FRAME_SAMPLES, Frame
 from gossip.media.sources import AudioSource, ToneSource
@@ -225,7 +226,7 @@ async def join_demo_call(scene: DemoScene, callers: tuple[tuple[str, float], ...
         options = CallOptions(source=SpeakingTone(hz, seed), sink="null", ice_hosts=LOOPBACK,
                               video=DEMO_VIDEO, video_width=width, video_height=height,
                               video_fps=DEMO_VIDEO_FPS)
-        refused(await scene.sessions[user].ref.ask(JoinCall(channel, options)))
+        await scene.sessions[user].ref.ask(JoinCall(channel, options))
 
 
 async def run_app_scene(connect: Callable[[str, int, str, str, Path], Awaitable[None]],

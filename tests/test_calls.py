@@ -14,7 +14,7 @@ import trio
 
 from gossip.actors.actor import ActorRef
 from gossip.client import events as ev
-from gossip.client.calls import (
+from gossip.client.calltypes import (
     CallOptions,
     CallState,
     GetCallState,
@@ -22,7 +22,7 @@ from gossip.client.calls import (
     SetDeafened,
     SetMuted,
 )
-from gossip.client.session import JoinCall
+from gossip.client.commands import JoinCall
 from gossip.media.format import SAMPLE_RATE, Frame
 from gossip.media.loop import open_media_loop
 from gossip.media.sinks import MemorySink

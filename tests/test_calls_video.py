@@ -16,7 +16,7 @@ import trio
 
 from gossip.actors.actor import ActorRef
 from gossip.client import events as ev
-from gossip.client.calls import (
+from gossip.client.calltypes import (
     CallOptions,
     CallState,
     GetCallState,
@@ -24,8 +24,9 @@ from gossip.client.calls import (
     SetVideo,
     VideoFrames,
 )
-from gossip.client.session import JoinCall
-from gossip.client.signalling import SignalPayload, SignalRejected, open_signal, seal_signal
+from gossip.client.commands import JoinCall
+from gossip.client.errors import SignalRejected
+from gossip.client.signalling import SignalPayload, open_signal, seal_signal
 from gossip.crypto import Identity
 from gossip.media.errors import FingerprintMismatch
 from gossip.media.loop import open_media_loop

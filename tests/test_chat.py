@@ -8,8 +8,8 @@ import pytest
 import trio
 
 from gossip.client import events as ev
+from gossip.client.commands import AcceptKey, GetState, SendChat
 from gossip.client.profile import Profile
-from gossip.client.session import AcceptKey, GetState, SendChat
 from gossip.crypto.pins import Trust
 from gossip.wire import Message, decode_frame
 

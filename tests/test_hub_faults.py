@@ -14,8 +14,9 @@ import trio.testing
 
 from gossip.actors import Actor, ActorFailed, ChildSpec, Restart, Supervisor
 from gossip.client import events as ev
-from gossip.client.session import GetState, SendChat, SessionState
-from gossip.client.transport import ConnectionLost
+from gossip.client.commands import GetState, SendChat
+from gossip.client.errors import ConnectionLost
+from gossip.client.state import SessionState
 from gossip.hub import RunningHub
 from gossip.wire import Command, decode_frame
 

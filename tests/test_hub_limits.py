@@ -11,7 +11,7 @@ import trio
 import trio.testing
 
 from gossip.client import events as ev
-from gossip.client.session import SendChat
+from gossip.client.commands import SendChat
 from gossip.hub import Limits
 from gossip.wire import Message
 

@@ -9,7 +9,7 @@ import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from gossip.client import events as ev
-from gossip.client.session import SendChat
+from gossip.client.commands import SendChat
 from gossip.wire import Error, Greeting, KeyRequest, Message, decode_frame
 
 

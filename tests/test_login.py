@@ -10,9 +10,9 @@ import trio
 from trio_websocket import wrap_client_stream
 
 from gossip.client import events as ev
+from gossip.client.commands import SendChat
+from gossip.client.errors import HubUnreachable, LoginFailed
 from gossip.client.profile import Profile
-from gossip.client.session import LoginFailed, SendChat
-from gossip.client.transport import HubUnreachable
 from gossip.crypto import (
     HubKeyChanged,
     Identity,

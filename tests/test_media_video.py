@@ -37,8 +37,8 @@ from gossip.media.video import (
     VideoSourceTrack,
     decode_counter,
     encode_band,
-    parse_video_source,
 )
+from gossip.media.videosource import parse_video_source
 
 LOOPBACK = ["127.0.0.1"]
 BOUND = 20  # seconds; generous for a loaded 2-core machine, never reached when things work

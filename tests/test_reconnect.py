@@ -9,7 +9,7 @@ import pytest
 import trio
 
 from gossip.client import events as ev
-from gossip.client.session import SendChat
+from gossip.client.commands import SendChat
 from gossip.hub import HubConfig, RunningHub, serve_hub
 
 from .helpers import pump

@@ -23,8 +23,9 @@ import trio
 from gossip.actors import ActorStopped
 from gossip.actors.actor import run_actor
 from gossip.client import events as ev
+from gossip.client.commands import Leave, SendChat
 from gossip.client.profile import Profile
-from gossip.client.session import Leave, SendChat, Session, SessionConfig
+from gossip.client.session import Session, SessionConfig
 from gossip.hub import HubConfig, serve_hub
 from gossip.ui.app import App
 from gossip.ui.bridge import Bridge

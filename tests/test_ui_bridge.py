@@ -11,9 +11,9 @@ import pytest
 import trio
 
 from gossip.client import events as ev
+from gossip.client.commands import SendChat
+from gossip.client.errors import ConnectionLost, HubUnreachable, LoginFailed, SignedInElsewhere
 from gossip.client.profile import Profile
-from gossip.client.session import LoginFailed, SendChat, SignedInElsewhere
-from gossip.client.transport import ConnectionLost, HubUnreachable
 from gossip.crypto import HubKeyChanged, Identity, safety_number
 from gossip.crypto.pins import Trust
 from gossip.ui import commands as cmd

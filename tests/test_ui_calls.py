@@ -11,8 +11,8 @@ import trio
 
 from gossip.actors.actor import ActorRef
 from gossip.client import events as ev
-from gossip.client.calls import CallOptions, CallState, GetCallState, PeerState
-from gossip.client.session import JoinCall, refused
+from gossip.client.calltypes import CallOptions, CallState, GetCallState, PeerState
+from gossip.client.commands import JoinCall
 from gossip.media.sources import ToneSource
 from gossip.ui import commands as cmd
 from gossip.ui import notices as nt
@@ -50,7 +50,7 @@ class CallWorld(PeerWorld):
         async def join() -> None:
             assert self._bob is not None
             options = CallOptions(source=ToneSource(BOB_TONE), sink="null", ice_hosts=LOOPBACK)
-            self.bob_call = refused(await self._bob.ref.ask(JoinCall("general", options)))
+            self.bob_call = await self._bob.ref.ask(JoinCall("general", options))
         self.call(join)
 
     def bob_hears(self, user: str) -> PeerState | None:

@@ -9,7 +9,7 @@ import pytest
 
 from gossip.client import events as ev
 from gossip.client.messages import ChatMessage
-from gossip.client.session import MemberView, SessionState
+from gossip.client.state import MemberView, SessionState
 from gossip.crypto.pins import Trust
 from gossip.ui import formatting as fmt
 from gossip.ui import notices as nt

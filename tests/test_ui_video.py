@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import trio
 
-from gossip.client.calls import CallOptions, GetCallState
-from gossip.client.session import JoinCall, refused
+from gossip.client.calltypes import CallOptions, GetCallState
+from gossip.client.commands import JoinCall
 from gossip.media.sources import ToneSource
 from gossip.media.video import PatternSource, decode_counter
 from gossip.media.videoframes import LatestFrame
@@ -389,7 +389,7 @@ class VideoWorld(PeerWorld):
             assert self._bob is not None
             options = CallOptions(source=ToneSource(660.0), sink="null", ice_hosts=LOOPBACK,
                                   video="pattern", **SMALL)
-            refused(await self._bob.ref.ask(JoinCall("general", options)))
+            await self._bob.ref.ask(JoinCall("general", options))
         self.call(join)
 
 
@@ -433,8 +433,8 @@ async def test_the_camera_switch_turns_our_video_on_and_off_in_a_real_call(
         pattern_bridge, hub, connect, tmp_path):
     bridge = pattern_bridge
     bob = await connect("bob")
-    bob_call = refused(await bob.session.ref.ask(JoinCall("general", CallOptions(
-        source=ToneSource(660.0), sink="null", ice_hosts=LOOPBACK))))
+    bob_call = await bob.session.ref.ask(JoinCall("general", CallOptions(
+        source=ToneSource(660.0), sink="null", ice_hosts=LOOPBACK)))
     bridge.post(cmd.Connect("127.0.0.1", hub.port, "you", PASSWORD, tmp_path / "you"))
     await next_notice(bridge, nt.Online)
     bridge.post(cmd.JoinCall("general"))

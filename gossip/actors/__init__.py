@@ -3,12 +3,13 @@
 Knows nothing about Gossip; the hub and client build their actor trees from these parts.
 """
 
-from gossip.actors.actor import Actor, ActorRef, open_actor, run_actor
+from gossip.actors.actor import Actor, ActorRef, Request, open_actor, run_actor
 from gossip.actors.errors import (
     ActorError,
     ActorFailed,
     ActorStopped,
     InboxFull,
+    Refusal,
     RestartIntensityExceeded,
 )
 from gossip.actors.supervisor import ChildSpec, Restart, StartChild, StopChild, Supervisor
@@ -21,6 +22,8 @@ __all__ = [
     "ActorStopped",
     "ChildSpec",
     "InboxFull",
+    "Refusal",
+    "Request",
     "Restart",
     "RestartIntensityExceeded",
     "StartChild",

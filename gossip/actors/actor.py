@@ -6,32 +6,52 @@ replies travel back. Restart policy is not here: see `supervisor.py`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Generic, TypeVar, cast
 
 import trio
 
-from gossip.actors.errors import ActorFailed, ActorStopped, InboxFull
+from gossip.actors.errors import ActorFailed, ActorStopped, InboxFull, Refusal
+
+log = logging.getLogger("gossip.actors")
 
 DEFAULT_INBOX_SIZE = 64
+
+R = TypeVar("R", covariant=True)
+
+
+class Request(Generic[R]):
+    """Base of a message that is asked, not told: it declares the type of its answer.
+
+    `await ref.ask(request)` returns an `R`, or raises the actor's `Refusal` (or a runtime
+    error). Subclass as `@dataclass(frozen=True) class GetState(Request[SessionState])`.
+    """
+
+    __slots__ = ()
 
 
 class _Reply:
     """The one-shot slot an `ask` waits on."""
 
-    __slots__ = ("cause", "done", "stopped", "value")
+    __slots__ = ("cause", "done", "refusal", "stopped", "value")
 
     def __init__(self) -> None:
         self.done = trio.Event()
         self.value: object = None
         self.cause: BaseException | None = None
+        self.refusal: Refusal | None = None
         self.stopped = False
 
     def resolve(self, value: object) -> None:
         self.value = value
+        self.done.set()
+
+    def refuse(self, refusal: Refusal) -> None:
+        self.refusal = refusal
         self.done.set()
 
     def fail(self, exc: BaseException) -> None:
@@ -100,23 +120,26 @@ class ActorRef:
         except trio.RunFinishedError:
             raise ActorStopped(f"{self.name} has stopped: its trio run is over") from None
 
-    async def ask(self, message: object) -> Any:
+    async def ask(self, message: Request[R]) -> R:
         """Send `message` and return what the actor's `receive` returns for it.
 
-        Raises ActorFailed (with the actor's exception as `__cause__`) if the actor crashed
-        handling it, and ActorStopped if the actor stopped first. Callers wanting a timeout
-        wrap the call in `trio.fail_after`.
+        Raises the actor's `Refusal` as it is (the actor goes on), ActorFailed (with the
+        actor's exception as `__cause__`) if the actor crashed handling it, and ActorStopped
+        if the actor stopped first. Callers wanting a timeout wrap the call in
+        `trio.fail_after`.
         """
         reply = _Reply()
         await self._post(_Envelope(message, reply))
         await reply.done.wait()
+        if reply.refusal is not None:
+            raise reply.refusal
         if reply.stopped:
             raise ActorStopped(f"{self.name} stopped before answering")
         if reply.cause is not None:
             raise ActorFailed(
                 f"{self.name} crashed handling a {type(message).__name__}"
             ) from reply.cause
-        return reply.value
+        return cast(R, reply.value)
 
     async def _post(self, envelope: _Envelope) -> None:
         try:
@@ -186,7 +209,11 @@ class Actor:
         """
 
     async def receive(self, message: object) -> object:
-        """Handle one message; the return value answers an `ask`. Raising crashes the actor."""
+        """Handle one message; the return value answers an `ask`.
+
+        Raising a `Refusal` answers the asker with it (a told message's refusal is logged)
+        and the actor goes on; raising anything else crashes the actor.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not handle {type(message)}")
 
     async def main(self) -> None:
@@ -210,10 +237,17 @@ class Actor:
 
     async def _handle(self, envelope: _Envelope) -> None:
         if envelope.reply is None:
-            await self.receive(envelope.message)
+            try:
+                await self.receive(envelope.message)
+            except Refusal as refusal:
+                log.info("%s refused a told %s: %s", type(self).__name__,
+                         type(envelope.message).__name__, refusal)
             return
         try:
             value = await self.receive(envelope.message)
+        except Refusal as refusal:
+            envelope.reply.refuse(refusal)
+            return
         except BaseException as exc:
             envelope.reply.fail(exc)
             raise

@@ -22,3 +22,11 @@ class ActorFailed(ActorError):
 
 class RestartIntensityExceeded(ActorError):
     """A supervisor saw more restarts within its period than it allows, and gave up."""
+
+
+class Refusal(Exception):  # noqa: N818 (a refusal is an answer, not an "Error")
+    """An actor's answer that it will not do what was asked: not a crash.
+
+    Raised from `receive`, it travels back to the caller of `ask`, which raises it again; the
+    actor carries on. Layers subclass it for their own refusals (see gossip.client.errors).
+    """

@@ -34,6 +34,8 @@ from gossip.crypto import (
 )
 from gossip.crypto.pins import Trust
 
+from .errors import MessageRejected
+
 SCHEME_PGP = "pgp1"
 SCHEME_SENDER_KEY = "sk1"
 SCHEME_DISTRIBUTION = "skd1"
@@ -45,15 +47,6 @@ DEFAULT_TTL = 3600.0
 # How far a message's send time may be from the receiver's clock (clock skew + delivery).
 CLOCK_WINDOW = 300.0
 MAX_TEXT_CHARS = 16_000
-
-
-class MessageRejected(Exception):
-    """A message failed a receiver's checks; `reason` is one word (bad_signature, ...)."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass(frozen=True)

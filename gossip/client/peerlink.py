@@ -40,6 +40,7 @@ from gossip.media.videoframes import LatestFrame
 from gossip.wire import Answer, Command, Ice, Offer
 
 from . import events as ev
+from .errors import LinkFailed
 from .signalling import SignalPayload, new_link_id, seal_signal
 
 if TYPE_CHECKING:
@@ -48,10 +49,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("gossip.client.link")
 
 FPS_WINDOW = 2.0  # seconds of arrivals a video fps figure counts
-
-
-class LinkFailed(Exception):
-    """The link could not be set up or broke; the supervisor decides whether to retry."""
 
 
 @dataclass

@@ -19,6 +19,16 @@ import trio
 from gossip._groups import sole_error
 from gossip.actors.actor import Actor, ActorRef, run_actor
 from gossip.actors.errors import ActorStopped
+from gossip.client.calltypes import CallFrame
+from gossip.client.errors import (
+    CommandRefused,
+    ConnectionLost,
+    HubUnreachable,
+    LoginFailed,
+    MessageRejected,
+    OutboxFull,
+    SignedInElsewhere,
+)
 from gossip.crypto import CryptoError, PakeClient, PublicKey, SenderKeyRing, prove_possession
 from gossip.crypto.pins import Trust
 from gossip.fsm import (
@@ -51,20 +61,29 @@ from gossip.wire import (
 )
 
 from . import events as ev
-from .calls import CallActor, CallFrame, CallOptions
+from .calls import CallActor
+from .commands import (
+    AcceptKey,
+    GetState,
+    JoinCall,
+    Leave,
+    MeasureLatency,
+    SendChat,
+    SendFrames,
+    VerifyKey,
+)
 from .messages import (
     CLOCK_WINDOW,
-    DEFAULT_TTL,
     ChannelSender,
     ChatMessage,
     Distribution,
-    MessageRejected,
     new_chat,
     open_chat,
 )
 from .profile import Profile
+from .state import MemberView, SessionState
 from .store import MessageStore
-from .transport import ConnectionLost, HubLink, HubUnreachable, open_hub_link
+from .transport import HubLink, open_hub_link
 
 log = logging.getLogger("gossip.client")
 
@@ -72,19 +91,6 @@ OUTBOX_LIMIT = 1000
 
 # Hub refusals that concern a call (they name no channel: every call decides if it is its).
 _CALL_ERRORS = frozenset({"call_full", "not_in_call"})
-
-
-class LoginFailed(Exception):
-    """The hub refused us or could not prove itself; `code` is the hub's or ours."""
-
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-
-
-class SignedInElsewhere(Exception):
-    """The hub let a newer connection of the same user replace this one."""
 
 
 @dataclass(frozen=True)
@@ -110,81 +116,14 @@ class SessionConfig:
 
 # -- commands a front end sends the session (ask returns the reply) --------------------------
 
-@dataclass(frozen=True)
-class SendChat:
-    channel: str
-    text: str
-    ttl: float = DEFAULT_TTL
 
 
-@dataclass(frozen=True)
-class AcceptKey:
-    user: str
 
 
-@dataclass(frozen=True)
-class VerifyKey:
-    user: str
 
 
-@dataclass(frozen=True)
-class GetState:
-    pass
 
 
-@dataclass(frozen=True)
-class MeasureLatency:
-    """Answered with the round trip of a ping to the hub in seconds, or None if none came."""
-
-
-@dataclass(frozen=True)
-class Refused:
-    """The answer to a command the session could not carry out, and why."""
-
-    reason: str
-
-
-def refused(answer: object) -> object:
-    """Raise ValueError for a Refused answer; pass any other answer through."""
-    if isinstance(answer, Refused):
-        raise ValueError(answer.reason)
-    return answer
-
-
-@dataclass(frozen=True)
-class JoinCall:
-    """Join (or start) a channel's call; the reply is the call actor's ref."""
-
-    channel: str
-    options: CallOptions = CallOptions()
-
-
-@dataclass(frozen=True)
-class SendFrames:
-    """Frames a call hands the session to send (the session owns the connection)."""
-
-    frames: tuple[Frame, ...]
-
-
-@dataclass(frozen=True)
-class Leave:
-    """Close the connection politely; the session then ends."""
-
-
-@dataclass(frozen=True)
-class MemberView:
-    user: str
-    fingerprint: str
-    trust: Trust
-
-
-@dataclass(frozen=True)
-class SessionState:
-    hub: str
-    hub_fingerprint: str
-    channels: tuple[str, ...]
-    members: tuple[MemberView, ...]
-    messages: tuple[ChatMessage, ...]
 
 
 class Session(Actor):
@@ -493,12 +432,12 @@ class Session(Actor):
 
     # -- commands from front ends -------------------------------------------------------------
     async def receive(self, message: object) -> object:
-        """A front end's command. A command that cannot be done (bad input, nothing to
-        accept) is answered with Refused; it never ends the session."""
+        """A front end's command. One that cannot be done (bad input, nothing to accept) is
+        refused (CommandRefused, raised to the asker); it never ends the session."""
         try:
             return await self._command(message)
         except (ValueError, CryptoError) as exc:
-            return Refused(str(exc))
+            raise CommandRefused(str(exc)) from exc
 
     async def _command(self, message: object) -> object:
         if isinstance(message, SendChat):
@@ -571,7 +510,8 @@ class Session(Actor):
         self._store_changed.set()
         if not self._online:
             if len(self._outbox) >= OUTBOX_LIMIT:
-                raise ValueError("offline, and the outbox is full")
+                raise OutboxFull(f"offline, and {OUTBOX_LIMIT} messages already wait to go "
+                                 "out: try again once reconnected")
             self._outbox.append(message)  # goes out once, in order, after the reconnect
             return message
         while True:

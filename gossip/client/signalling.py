@@ -20,18 +20,12 @@ import msgpack
 
 from gossip.crypto import CryptoError, Identity, PublicKey, open_sealed, seal
 
+from .errors import SignalRejected
+
 SIGNAL_WINDOW = 120.0  # seconds an offer or answer stays valid (clock skew + set-up time)
 KINDS = ("offer", "answer", "ice", "renegotiate")
 # The wire command that carries each kind (the hub relays all of them blind).
 CARRIER = {"offer": "offer", "answer": "answer", "ice": "ice", "renegotiate": "ice"}
-
-
-class SignalRejected(Exception):
-    """A sealed signal failed a check; `reason` is one word."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,7 @@ from trio_websocket import (
 from gossip.crypto import KnownHubs, certificate_fingerprint, client_ssl_context
 from gossip.wire import DEFAULT_MAX_FRAME_BYTES, Frame, FrameError, decode_frame
 
-
-class HubUnreachable(Exception):
-    """No connection to the hub could be made (down, wrong address, not a Gossip hub)."""
-
-
-class ConnectionLost(Exception):
-    """The hub closed the connection or it broke."""
+from .errors import ConnectionLost, HubUnreachable
 
 
 @dataclass

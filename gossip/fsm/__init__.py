@@ -4,6 +4,7 @@ from .actions import Action, Close, Report, Send
 from .base import ProtocolMachine, ProtocolViolation
 from .call import ClientCall, HubCall, PeerLink
 from .compiled import CompiledMachine
+from .driver import Builders, MachineDriver, MissingFrameBuilder, Step
 from .handshake import ClientHandshake, HubHandshake
 from .keysync import ClientKeySync, HubKeySync
 from .registry import MACHINES, PAIRS, Pair
@@ -12,6 +13,7 @@ __all__ = [
     "MACHINES",
     "PAIRS",
     "Action",
+    "Builders",
     "ClientCall",
     "ClientHandshake",
     "ClientKeySync",
@@ -20,10 +22,13 @@ __all__ = [
     "HubCall",
     "HubHandshake",
     "HubKeySync",
+    "MachineDriver",
+    "MissingFrameBuilder",
     "Pair",
     "PeerLink",
     "ProtocolMachine",
     "ProtocolViolation",
     "Report",
     "Send",
+    "Step",
 ]

@@ -26,8 +26,9 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_st
 
 from gossip.actors.actor import run_actor
 from gossip.client import events as ev
+from gossip.client.commands import Leave, SendChat
 from gossip.client.profile import Profile
-from gossip.client.session import Leave, SendChat, Session, SessionConfig
+from gossip.client.session import Session, SessionConfig
 from gossip.crypto import (
     Identity,
     PakeClient,
@@ -37,6 +38,7 @@ from gossip.crypto import (
     prove_possession,
 )
 from gossip.wire import (
+    DEFAULT_PORT,
     PROTOCOL_VERSION,
     EndOfKeys,
     Error,
@@ -50,8 +52,6 @@ from gossip.wire import (
     Welcome,
     decode_frame,
 )
-
-from .config import DEFAULT_PORT
 
 # How long a hub may take to answer one attack; the login throttle (8 s at most) included.
 ANSWER_SECONDS = 20.0

@@ -13,9 +13,8 @@ from typing import Any
 
 import platformdirs
 
-from gossip.wire import DEFAULT_MAX_FRAME_BYTES, is_valid_name
+from gossip.wire import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PORT, is_valid_name
 
-DEFAULT_PORT = 1720
 PASSWORD_ENV = "GOSSIP_HUB_PASSWORD"
 
 

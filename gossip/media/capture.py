@@ -16,8 +16,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from .defaults import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
 from .errors import MediaError
-from .video import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH, Image, VideoSource, _check_size
+from .videosource import Image, VideoSource, check_size
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class CaptureSource(VideoSource):
     def __init__(self, url: str, device_format: str, options: dict[str, str], *,
                  width: int = DEFAULT_WIDTH, height: int = DEFAULT_HEIGHT,
                  fps: float = DEFAULT_FPS, what: str = "capture device") -> None:
-        _check_size(width, height, fps)
+        check_size(width, height, fps)
         self.width, self.height, self.fps = width, height, fps
         try:
             # A read that blocks longer than READ_TIMEOUT gives up, so `close` is never

@@ -10,7 +10,6 @@ import binascii
 import fractions
 import math
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,13 +19,18 @@ import numpy.typing as npt
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import VideoFrame
 
-from .errors import MediaError, SpecError
+from .defaults import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
+from .errors import MediaError
+from .videosource import (
+    CODE_BITS,
+    CODE_COLUMNS,
+    CODE_ROWS,
+    Image,
+    VideoSource,
+    check_size,
+    code_band_height,
+)
 
-Image = npt.NDArray[np.uint8]  # height x width x 3, RGB
-
-DEFAULT_WIDTH = 640
-DEFAULT_HEIGHT = 360
-DEFAULT_FPS = 30.0
 VIDEO_CLOCK_RATE = 90_000  # RTP's video clock; aiortc's encoders expect pts in this base
 _TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
 
@@ -34,50 +38,15 @@ _TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
 # one bit (white = 1). Sized relative to the width, so a downscaled frame still decodes; at
 # 640 px a cell is 20 px, far bigger than VP8's 4x4 transform blocks, so its centre survives
 # heavy quantisation. Bits: 32 counter, 48 milliseconds, 16 CRC (rejects torn or smeared reads).
-CODE_COLUMNS = 32
 _COUNTER_BITS = 32
 _MS_BITS = 48
 _CRC_BITS = 16
-_CODE_BITS = _COUNTER_BITS + _MS_BITS + _CRC_BITS
-CODE_ROWS = _CODE_BITS // CODE_COLUMNS
-MIN_WIDTH = 2 * CODE_COLUMNS  # two pixels a cell at the very least
+_CODE_BITS = CODE_BITS
 BLACK_FPS = 5.0  # pace of the black frames a disabled track sends (see VideoSourceTrack)
-
-
-class VideoSource(ABC):
-    """Something that yields the next RGB frame of a fixed size on demand, without blocking.
-
-    It does not pace itself: a VideoFanout reads it once per frame slot at `fps`.
-    """
-
-    width: int
-    height: int
-    fps: float
-
-    @abstractmethod
-    def read(self) -> Image:
-        """The next frame, `height` x `width` x 3 uint8 RGB."""
-
-    def close(self) -> None:  # noqa: B027 - most sources hold nothing to release
-        """Release devices or files; reading afterwards is not allowed."""
 
 
 class UnreadableVideo(MediaError, ValueError):
     """A video file could not be opened or holds no decodable video stream."""
-
-
-def _check_size(width: int, height: int, fps: float) -> None:
-    if width < MIN_WIDTH or width % 2 or height % 2:
-        raise ValueError(f"video size must be even and at least {MIN_WIDTH} px wide")
-    if height < code_band_height(width) + 2:
-        raise ValueError(f"{width}x{height} leaves no room below the code band")
-    if not 0.0 < fps <= 120.0:
-        raise ValueError("video fps must be in (0, 120]")
-
-
-def code_band_height(width: int) -> int:
-    """Height in pixels of the code band of a `width`-wide pattern frame."""
-    return math.ceil(CODE_ROWS * width / CODE_COLUMNS)
 
 
 class NoneSource(VideoSource):
@@ -87,7 +56,7 @@ class NoneSource(VideoSource):
 
     def __init__(self, width: int = DEFAULT_WIDTH, height: int = DEFAULT_HEIGHT,
                  fps: float = BLACK_FPS) -> None:
-        _check_size(width, height, fps)
+        check_size(width, height, fps)
         self.width, self.height, self.fps = width, height, fps
         self._black = np.zeros((height, width, 3), dtype=np.uint8)
 
@@ -105,7 +74,7 @@ class PatternSource(VideoSource):
 
     def __init__(self, width: int = DEFAULT_WIDTH, height: int = DEFAULT_HEIGHT,
                  fps: float = DEFAULT_FPS, *, clock: Callable[[], float] = time.time) -> None:
-        _check_size(width, height, fps)
+        check_size(width, height, fps)
         self.width, self.height, self.fps = width, height, fps
         self.counter = 0
         self._clock = clock
@@ -148,7 +117,7 @@ class FileSource(VideoSource):
 
     def __init__(self, path: str | Path, width: int = DEFAULT_WIDTH,
                  height: int = DEFAULT_HEIGHT, fps: float = DEFAULT_FPS) -> None:
-        _check_size(width, height, fps)
+        check_size(width, height, fps)
         self.path = Path(path)
         self.width, self.height = width, height
         try:
@@ -259,29 +228,6 @@ def _draw_number(image: Image, number: int, *, scale: int) -> None:
         region = image[y0:y0 + h, x:x + w]
         region[pixels[:h, :w]] = 255
         x += 4 * cell
-
-
-def parse_video_source(spec: str, *, width: int = DEFAULT_WIDTH, height: int = DEFAULT_HEIGHT,
-                       fps: float = DEFAULT_FPS) -> VideoSource:
-    """Build a source from "pattern", "none", "file:PATH", "camera[:DEVICE]" or
-    "screen[:DISPLAY]". A camera or screen that cannot be opened raises CaptureUnavailable."""
-    kind, _, arg = spec.partition(":")
-    if kind == "pattern" and not arg:
-        return PatternSource(width, height, fps)
-    if kind == "none" and not arg:
-        return NoneSource(width, height)
-    if kind == "file":
-        if not arg:
-            raise SpecError("file source needs a path: file:PATH")
-        return FileSource(arg, width, height, fps)
-    if kind in ("camera", "screen"):
-        from .capture import open_camera, open_screen  # imports this module
-
-        if kind == "camera":
-            return open_camera(arg, width=width, height=height, fps=fps)
-        return open_screen(display=arg or None, width=width, height=height, fps=fps)
-    raise SpecError(f"unknown video source {spec!r}: use pattern, none, file:PATH, "
-                    f"camera[:DEVICE] or screen[:DISPLAY]")
 
 
 class VideoFanout:

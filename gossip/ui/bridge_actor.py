@@ -10,19 +10,17 @@ from collections.abc import Callable
 import trio
 
 from gossip.actors import Actor, ActorError
+from gossip.client.commands import GetState, SendChat
+from gossip.client.errors import CommandRefused
 from gossip.client.messages import MAX_TEXT_CHARS, ChatMessage, check_ttl
 from gossip.client.session import (
     AcceptKey as SessionAcceptKey,
 )
-from gossip.client.session import (
-    GetState,
-    SendChat,
-    Session,
-    SessionState,
-)
+from gossip.client.session import Session
 from gossip.client.session import (
     VerifyKey as SessionVerifyKey,
 )
+from gossip.client.state import SessionState
 from gossip.crypto import CryptoError, safety_number
 from gossip.crypto.pins import Trust
 
@@ -34,10 +32,6 @@ from .sessioncalls import CallSetup, LiveSession, SessionCalls
 from .videofeeds import VideoFeeds
 
 log = logging.getLogger("gossip.ui")
-
-
-class CommandRefused(Exception):
-    """A UI command cannot be carried out now; the message is shown to the user."""
 
 
 class Shutdown:
@@ -62,7 +56,7 @@ class BridgeActor(Actor):
     async def receive(self, message: object) -> object:
         try:
             await self._handle_command(message)
-        except (CommandRefused, CallNotPossible) as exc:
+        except (CommandRefused, CallNotPossible) as exc:  # a sentence meant for the user
             self._post(nt.CommandFailed(_describe(message), str(exc)))
         except (ActorError, trio.TooSlowError, CryptoError, ValueError) as exc:
             log.info("command %r failed: %r", message, exc)
@@ -143,8 +137,7 @@ class BridgeActor(Actor):
     # -- chat and keys ----------------------------------------------------------------------
     async def _send(self, command: cmd.SendMessage) -> ChatMessage:
         session = self._session()
-        # The session treats a bad SendChat as a crash, so everything it would refuse is
-        # refused here first.
+        # Refused here first, in the words the app uses; the session refuses them too.
         if not command.text.strip():
             raise CommandRefused("the message is empty")
         if len(command.text) > MAX_TEXT_CHARS:

@@ -20,18 +20,11 @@ from statemachine import State, StateMachine
 from gossip.actors import ActorError
 from gossip.actors.actor import run_actor
 from gossip.client import events as ev
+from gossip.client.commands import GetState, Leave, MeasureLatency
+from gossip.client.errors import ConnectionLost, HubUnreachable, LoginFailed, SignedInElsewhere
 from gossip.client.profile import Profile
-from gossip.client.session import (
-    GetState,
-    Leave,
-    LoginFailed,
-    MeasureLatency,
-    Session,
-    SessionConfig,
-    SessionState,
-    SignedInElsewhere,
-)
-from gossip.client.transport import ConnectionLost, HubUnreachable
+from gossip.client.session import Session, SessionConfig
+from gossip.client.state import SessionState
 from gossip.crypto import CryptoError, HubKeyChanged
 
 from . import notices as nt

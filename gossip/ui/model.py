@@ -11,7 +11,7 @@ from typing import Any
 
 from gossip.client import events as ev
 from gossip.client.messages import ChatMessage
-from gossip.client.session import SessionState
+from gossip.client.state import SessionState
 from gossip.crypto.pins import Trust
 
 from . import notices as nt

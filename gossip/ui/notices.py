@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from gossip.client import events as ev
 from gossip.client.messages import ChatMessage
-from gossip.client.session import SessionState
+from gossip.client.state import SessionState
 from gossip.crypto.pins import Trust
 
 from .calls import CallView

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import trio
 
 from gossip.actors import ActorError, ActorFailed, ActorRef, ActorStopped
-from gossip.client.calls import (
+from gossip.client.calltypes import (
     CallOptions,
     CallState,
     GetCallState,
@@ -27,22 +27,18 @@ from gossip.client.calls import (
     SetVolume,
     VideoFrames,
 )
-from gossip.client.calls import LeaveCall as CallLeave
-from gossip.client.calls import SetVideo as CallSetVideo
+from gossip.client.calltypes import LeaveCall as CallLeave
+from gossip.client.calltypes import SetVideo as CallSetVideo
+from gossip.client.errors import CommandRefused
 from gossip.client.session import JoinCall as SessionJoinCall
-from gossip.client.session import Session, refused
+from gossip.client.session import Session
+from gossip.media.defaults import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
 from gossip.media.errors import MediaError
 from gossip.media.icehosts import check_hosts
 from gossip.media.mixer import MAX_VOLUME
 from gossip.media.sinks import AudioSink, NullSink, parse_sink
 from gossip.media.sources import AudioSource, NullSource, parse_source
-from gossip.media.video import (
-    DEFAULT_FPS,
-    DEFAULT_HEIGHT,
-    DEFAULT_WIDTH,
-    VideoSource,
-    parse_video_source,
-)
+from gossip.media.videosource import VideoSource, parse_video_source
 
 from . import commands as cmd
 from . import notices as nt
@@ -255,7 +251,7 @@ class SessionCalls:
         self._autojoin = None
         try:
             await self._join(channel)
-        except (CallNotPossible, ActorError, trio.TooSlowError, ValueError) as exc:
+        except (CallNotPossible, CommandRefused, ActorError, trio.TooSlowError, ValueError) as exc:
             self._post(nt.CommandFailed("join the call", _cause(exc)))
         self._post(nt.CallChanged(self.view()))
 
@@ -355,7 +351,7 @@ class SessionCalls:
                               video_fps=setup.video_fps, video_enabled=self._video_on)
         try:
             with trio.fail_after(ASK_TIMEOUT):
-                ref = refused(await live.session.ref.ask(SessionJoinCall(channel, options)))
+                ref = await live.session.ref.ask(SessionJoinCall(channel, options))
         except BaseException:
             # Closing twice is harmless, in case the call actor started and closed them.
             source.close()

@@ -17,9 +17,8 @@ import platformdirs
 import tomli_w
 
 from gossip.client.messages import MAX_TTL
-from gossip.hub.config import DEFAULT_PORT
 from gossip.media.icehosts import check_hosts
-from gossip.wire import is_valid_name
+from gossip.wire import DEFAULT_PORT, is_valid_name
 
 from .callvideo import AUTOMATIC, is_video_setting
 

@@ -1,9 +1,11 @@
 """Wire layer: frames to and from bytes, the command table, size limits. No keys, no I/O."""
 
+from .codes import CALL_ERRORS, ErrorCode
 from .commands import BY_WIRE_NAME, Command
 from .errors import FrameError, FrameTooLarge, MalformedFrame, UnknownCommand
 from .frames import (
     DEFAULT_MAX_FRAME_BYTES,
+    DEFAULT_PORT,
     FRAME_TYPES,
     PROTOCOL_VERSION,
     Answer,
@@ -31,7 +33,9 @@ from .frames import (
 
 __all__ = [
     "BY_WIRE_NAME",
+    "CALL_ERRORS",
     "DEFAULT_MAX_FRAME_BYTES",
+    "DEFAULT_PORT",
     "FRAME_TYPES",
     "PROTOCOL_VERSION",
     "Answer",
@@ -40,6 +44,7 @@ __all__ = [
     "Command",
     "EndOfKeys",
     "Error",
+    "ErrorCode",
     "Frame",
     "FrameError",
     "FrameTooLarge",

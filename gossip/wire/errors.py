@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from .codes import ErrorCode
+
 
 class FrameError(ValueError):
     """Base class: the bytes are not a frame we accept. `code` goes into the error frame."""
 
-    code = "malformed"
+    code: str = ErrorCode.MALFORMED
 
 
 class FrameTooLarge(FrameError):
-    code = "too_large"
+    code = ErrorCode.TOO_LARGE
 
 
 class MalformedFrame(FrameError):
-    code = "malformed"
+    code = ErrorCode.MALFORMED
 
 
 class UnknownCommand(FrameError):
-    code = "unknown_command"
+    code = ErrorCode.UNKNOWN_COMMAND

@@ -21,6 +21,8 @@ from .errors import FrameTooLarge, MalformedFrame, UnknownCommand
 
 PROTOCOL_VERSION = 2  # 2: LoginProof carries the proof of key possession
 DEFAULT_MAX_FRAME_BYTES = 256 * 1024
+# Where hubs listen and clients look unless told otherwise (both sides import it from here).
+DEFAULT_PORT = 1720
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 MAX_TEXT = 1024

@@ -1,0 +1,155 @@
+"""The vocabulary of calls, shared by the session, the call actor, its links and front ends:
+options, the requests a call answers and the state it reports. Nothing here loads media:
+chat front ends import it freely, and the media stack is loaded when a call starts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gossip.actors import Request
+from gossip.crypto import PublicKey
+from gossip.media.defaults import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
+from gossip.wire import Frame
+
+if TYPE_CHECKING:
+    from gossip.media.sinks import AudioSink
+    from gossip.media.sources import AudioSource
+    from gossip.media.videoframes import LatestFrame
+    from gossip.media.videosource import VideoSource
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    # A spec (tone:HZ, wav:PATH, null, mic[:DEVICE]) or a ready source object.
+    source: str | AudioSource = "null"
+    # A spec (wav:PATH, null, speaker[:DEVICE]) or a ready sink (tests keep a MemorySink).
+    sink: str | AudioSink = "null"
+    ice_hosts: tuple[str, ...] = ()  # addresses offered as ICE host candidates; () = all
+    ice_servers: tuple[str, ...] = ()  # STUN/TURN URLs; none by default (offline-safe)
+    muted: bool = False
+    connect_timeout: float = 15.0
+    link_restarts: int = 3        # per peer, within `link_restart_period` seconds
+    link_restart_period: float = 60.0
+    # A spec for parse_video_source (pattern, none, file:PATH, camera[:DEVICE], screen) or a
+    # ready source; "none" sends no video (others' video is still received).
+    video: str | VideoSource = "none"
+    video_width: int = DEFAULT_WIDTH
+    video_height: int = DEFAULT_HEIGHT
+    video_fps: float = DEFAULT_FPS
+    video_enabled: bool = True  # join with the camera on (when there is a source)
+
+    def video_source(self) -> VideoSource | None:
+        """The source to send, or None for no video (raises SpecError for a bad spec)."""
+        if not isinstance(self.video, str):
+            return self.video
+        if self.video == "none":
+            return None
+        from gossip.media.videosource import parse_video_source  # media only for a call
+
+        return parse_video_source(self.video, width=self.video_width,
+                                  height=self.video_height, fps=self.video_fps)
+
+
+@dataclass(frozen=True)
+class CallFrame:
+    """A frame for this call from the hub, with the keys of the users it concerns."""
+
+    frame: Frame
+    keys: Mapping[str, PublicKey]
+
+
+@dataclass(frozen=True)
+class SetMuted(Request[None]):
+    muted: bool
+
+
+@dataclass(frozen=True)
+class SetDeafened(Request[None]):
+    deafened: bool
+
+
+@dataclass(frozen=True)
+class SetVolume(Request[None]):
+    peer: str
+    volume: float
+
+
+@dataclass(frozen=True)
+class SetVideo(Request[None]):
+    """Camera on or off: off stops sending our video (renegotiated), not the call."""
+
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class GetVideoFrames(Request["VideoFrames"]):
+    """The pictures to show."""
+
+
+@dataclass(frozen=True)
+class VideoFrames:
+    """The self-view (None without a video source) and one picture per peer. The objects
+    stay the same for a peer's life in the call: ask again when the roster changes."""
+
+    self_view: LatestFrame | None
+    peers: Mapping[str, LatestFrame]
+
+
+@dataclass(frozen=True)
+class LeaveCall(Request[None]):
+    pass
+
+
+@dataclass(frozen=True)
+class GetCallState(Request["CallState"]):
+    pass
+
+
+@dataclass(frozen=True)
+class PeerState:
+    user: str
+    link: str                 # the peer-link machine's state
+    frames_received: int
+    setup_ms: float | None    # join to a verified, connected link
+    first_audio_ms: float | None
+    verified: bool            # DTLS certificate matched the signed SDP
+    level_dbfs: float
+    volume: float
+    gave_up: bool
+    video_frames_received: int = 0
+    video_fps: float = 0.0            # over the last ~2 s
+    video_latency_ms: float | None = None  # pattern video only: drawn-in time to arrival
+    video_counter: int | None = None       # pattern video only: the last counter decoded
+    renegotiations: int = 0
+    link_attempts: int = 0
+    video_sent: str | None = None  # WxH@fps our video goes to this peer at (adapted)
+    video_steps_down: int = 0
+
+    def as_json(self) -> dict[str, object]:
+        return {"frames_received": self.frames_received, "setup_ms": _round(self.setup_ms),
+                "first_audio_ms": _round(self.first_audio_ms), "verified": self.verified,
+                "level_dbfs": round(self.level_dbfs, 1), "link": self.link,
+                "video_frames_received": self.video_frames_received,
+                "video_fps": round(self.video_fps, 1),
+                "video_latency_ms": _round(self.video_latency_ms),
+                "video_sent": self.video_sent}
+
+
+@dataclass(frozen=True)
+class CallState:
+    channel: str
+    state: str
+    members: tuple[str, ...]
+    muted: bool
+    deafened: bool
+    peers: Mapping[str, PeerState]
+
+    def as_json(self) -> dict[str, object]:
+        return {"channel": self.channel,
+                "peers": {user: peer.as_json() for user, peer in sorted(self.peers.items())}}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)

@@ -1,0 +1,36 @@
+"""The error code table: every code an `err` frame carries, hub's and client's, in one place.
+
+Codes travel as their string value, so a peer that knows a newer code than ours still decodes
+the frame; code compares `frame.code == ErrorCode.SLOW` (a StrEnum equals its value).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    # login
+    AUTH = "auth"                    # wrong password, or a proof that does not check out
+    VERSION = "version"              # unsupported protocol version
+    BAD_KEY = "bad_key"              # the greeting's public key is unusable
+    USER_TAKEN = "user_taken"        # another key is signed in (or registered) under the name
+    REPLACED = "replaced"            # the same user signed in on a newer connection
+    TIMEOUT = "timeout"              # a phase took too long (login, keepalive)
+    # any frame
+    PROTOCOL = "protocol"            # an event the protocol machine does not allow
+    MALFORMED = "malformed"          # bytes that are not a frame
+    TOO_LARGE = "too_large"          # a frame over the size limit
+    UNKNOWN_COMMAND = "unknown_command"
+    RATE = "rate"                    # over the frame rate: this frame was not relayed
+    IDLE = "idle"                    # nothing received for too long
+    SLOW = "slow"                    # the reader fell too far behind its outbox
+    # chat and calls
+    FORGED = "forged"                # a client set a field only the hub may set
+    UNKNOWN_CHANNEL = "unknown_channel"
+    CALL_FULL = "call_full"
+    NOT_IN_CALL = "not_in_call"
+
+
+# Refusals that concern a call; they name no channel, so every call decides if it is its own.
+CALL_ERRORS: frozenset[str] = frozenset({ErrorCode.CALL_FULL, ErrorCode.NOT_IN_CALL})
