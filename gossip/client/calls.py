@@ -4,9 +4,9 @@
                  └─ per peer: Supervisor (restart intensity) ── PeerLinkActor (PeerLink
                     machine, one RTCPeerConnection)
 
-The call actor talks to the hub only through the session (SendFrames), learns keys only from
-what the session hands it with each frame, and opens every sealed signal before a link sees
-it. A link that keeps failing is given up and reported; the other links carry on.
+The call actor sends to the hub with the function the session gives it, learns keys only
+from what the session hands it with each frame, and opens every sealed signal before a link
+sees it. A link that keeps failing is given up and reported; the other links carry on.
 
 Video: with a source the call owns one VideoFanout (every link's track reads the same frame
 per slot) and a self-view picture; each peer has one LatestFrame for its life in the call
@@ -16,7 +16,7 @@ per slot) and a self-view picture; each peer has one LatestFrame for its life in
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 
@@ -28,22 +28,23 @@ from gossip.actors.errors import ActorStopped, RestartIntensityExceeded
 from gossip.actors.supervisor import ChildSpec, Restart, Supervisor
 from gossip.client.errors import SignalRejected
 from gossip.crypto import Identity, PublicKey
-from gossip.fsm import ClientCall, Close, ProtocolViolation, Report, Send
-from gossip.fsm.actions import Action
-from gossip.media.engine import AudioEngine, open_audio_engine
+from gossip.fsm import NO_BUILDERS, Builders, ClientCall, MachineDriver, ProtocolViolation
+from gossip.media.engine import open_audio_engine
 from gossip.media.loop import open_media_loop
 from gossip.media.sinks import parse_sink
 from gossip.media.sources import parse_source
 from gossip.media.track import SourceFanout
 from gossip.media.video import VideoFanout
 from gossip.media.videoframes import LatestFrame
-from gossip.wire import Answer, CallMembers, Command, Error, Frame, HangUp, Ice, Offer, StartCall
+from gossip.wire import Answer, CallMembers, Command, Error, HangUp, Ice, Offer, StartCall
 
 from . import events as ev
+from .callcontext import CallContext
 from .calltypes import (
     CallFrame,
     CallOptions,
     CallState,
+    FrameSender,
     GetCallState,
     GetVideoFrames,
     LeaveCall,
@@ -60,32 +61,6 @@ from .signalling import open_signal
 log = logging.getLogger("gossip.client.call")
 
 
-
-
-# -- messages the session and front ends send a call ------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 @asynccontextmanager
 async def _media_loop() -> AsyncIterator[None]:
     """The process's asyncio loop for aiortc: the one the caller opened (the app, the CLI or
@@ -98,27 +73,6 @@ async def _media_loop() -> AsyncIterator[None]:
 
 
 SELF_VIEW_FPS = 15.0  # the self-view needs no more; it is a reference swap per put
-
-
-
-
-@dataclass
-class CallContext:
-    """What a call's peer links share (owned by the call; links only read it and write
-    their own LinkStats)."""
-
-    channel: str
-    identity: Identity
-    options: CallOptions
-    engine: AudioEngine
-    fanout: SourceFanout
-    send: Callable[[list[Frame]], Awaitable[None]]
-    joined_at: float
-    clock: Callable[[], float]
-    emit: Callable[[ev.SessionEvent], Awaitable[None]]
-    video: VideoFanout | None = None
-    video_enabled: bool = False
-    links: Callable[[], int] = lambda: 1  # peer links now: they share the video budget
 
 
 @dataclass
@@ -134,16 +88,16 @@ class _Peer:
 class CallActor(Actor):
     inbox_size = 256
 
-    def __init__(self, channel: str, identity: Identity, session: ActorRef,
+    def __init__(self, channel: str, identity: Identity, send: FrameSender,
                  options: CallOptions, events: trio.MemorySendChannel[ev.SessionEvent],
                  clock: Callable[[], float]) -> None:
         self.channel = channel
         self._identity = identity
-        self._session = session
+        self._send_frames = send
         self._options = options
         self._events = events
         self._clock = clock
-        self._machine = ClientCall()
+        self._machine = MachineDriver(ClientCall)
         self._members: tuple[str, ...] = ()
         self._peers: dict[str, _Peer] = {}
         self._departed: dict[str, PeerState] = {}
@@ -166,7 +120,7 @@ class CallActor(Actor):
             async with _media_loop(), open_audio_engine(sink) as engine:
                 self._context = CallContext(
                     self.channel, self._identity, self._options, engine,
-                    SourceFanout(source), self._send, trio.current_time(), self._clock,
+                    SourceFanout(source), self._send_frames, trio.current_time(), self._clock,
                     self._emit, VideoFanout(video) if video is not None else None,
                     video is not None and self._options.video_enabled,
                     lambda: len(self._peers))
@@ -177,7 +131,8 @@ class CallActor(Actor):
                         self._self_view = LatestFrame()
                         links.start_soon(self._show_self, self._context.video,
                                          self._self_view)
-                    await self._run("join", {Command.START_CALL: [StartCall(channel=self.channel)]})
+                    await self._run("join", {
+                        Command.START_CALL: lambda: StartCall(channel=self.channel)})
                     await self.serve()
                     links.cancel_scope.cancel()
         finally:
@@ -192,7 +147,8 @@ class CallActor(Actor):
             await self._take_frame(message)
         elif isinstance(message, LeaveCall):
             if self._machine.state_id in ("joining", "in_call"):
-                await self._run("leave", {Command.HANG_UP: [HangUp(channel=self.channel)]})
+                await self._run("leave", {
+                    Command.HANG_UP: lambda: HangUp(channel=self.channel)})
             elif not self._machine.finished:
                 self.stop()
         elif isinstance(message, SetMuted):
@@ -293,15 +249,15 @@ class CallActor(Actor):
     async def _take_frame(self, message: CallFrame) -> None:
         frame = message.frame
         if isinstance(frame, CallMembers):
-            await self._run("call_members", {})
+            await self._run("call_members")
             if self._machine.state_id == "in_call":
                 await self._update_roster(frame.users, message.keys)
         elif isinstance(frame, HangUp):
-            await self._run("hang_up", {})
+            await self._run("hang_up")
         elif isinstance(frame, Error):
             if self._machine.state_id in ("joining", "leaving"):
                 await self._emit(ev.CallRefused(self.channel, frame.code, frame.reason))
-                await self._run("error", {})
+                await self._run("error")
             else:
                 log.info("call %s: hub refused a signal: %s", self.channel, frame.reason)
         elif isinstance(frame, (Offer, Answer, Ice)):
@@ -407,29 +363,21 @@ class CallActor(Actor):
             self._context.engine.remove_peer(user)
 
     # -- machine, actions, output ------------------------------------------------------------
-    async def _run(self, event: str, frames: dict[Command, list[Frame]]) -> None:
+    async def _run(self, event: str, build: Builders = NO_BUILDERS) -> None:
         try:
-            actions = self._machine.handle(event)
+            step = self._machine.step(event, build)
         except ProtocolViolation as exc:
-            log.warning("call %s: %s", self.channel, exc)
+            # The driver's policy: a hub that breaks the call protocol ends our part in the
+            # call (hang up as best we can, then stop); the session and other calls go on.
+            log.warning("call %s: %s; leaving the call", self.channel, exc)
+            await self._send_frames([HangUp(channel=self.channel)])
+            await self._emit(ev.CallLeft(self.channel))
+            self.stop()
             return
-        await self._perform(actions, frames)
-
-    async def _perform(self, actions: list[Action], frames: dict[Command, list[Frame]]) -> None:
-        for action in actions:
-            if isinstance(action, Send):
-                await self._send(frames.get(action.command, []))
-            elif isinstance(action, Report):
-                if action.what in ("left", "dropped"):
-                    await self._emit(ev.CallLeft(self.channel))
-            elif isinstance(action, Close):  # pragma: no cover - the call machine never closes
-                self.stop()
-
-    async def _send(self, frames: list[Frame]) -> None:
-        from .session import SendFrames  # the session module imports this one
-
-        if frames:
-            await self._session.tell(SendFrames(tuple(frames)))
+        if step.frames:
+            await self._send_frames(step.frames)
+        if any(what in ("left", "dropped") for what in step.reports):
+            await self._emit(ev.CallLeft(self.channel))
 
     async def _emit(self, event: ev.SessionEvent) -> None:
         try:

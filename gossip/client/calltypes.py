@@ -4,7 +4,7 @@ chat front ends import it freely, and the media stack is loaded when a call star
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -12,6 +12,10 @@ from gossip.actors import Request
 from gossip.crypto import PublicKey
 from gossip.media.defaults import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
 from gossip.wire import Frame
+
+# Sends frames to the hub on the session's current connection (dropped if there is none:
+# a call ends with its connection anyway).
+FrameSender = Callable[[Sequence[Frame]], Awaitable[None]]
 
 if TYPE_CHECKING:
     from gossip.media.sinks import AudioSink

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from gossip.actors import ActorRef, Request
 from gossip.crypto.pins import Trust
-from gossip.wire import Frame
 
 from .calltypes import CallOptions
 from .messages import DEFAULT_TTL, ChatMessage
@@ -50,13 +49,6 @@ class JoinCall(Request[ActorRef]):
 
     channel: str
     options: CallOptions = CallOptions()
-
-
-@dataclass(frozen=True)
-class SendFrames(Request[None]):
-    """Frames a call hands the session to send (the session owns the connection)."""
-
-    frames: tuple[Frame, ...]
 
 
 @dataclass(frozen=True)

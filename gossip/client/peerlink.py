@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from functools import partial
 
 import numpy as np
 import trio
@@ -27,8 +27,7 @@ from av import VideoFrame
 from gossip._groups import sole_error
 from gossip.actors.actor import Actor
 from gossip.crypto import PublicKey
-from gossip.fsm import PeerLink, Report, Send
-from gossip.fsm.actions import Action
+from gossip.fsm import MachineDriver, PeerLink, ProtocolViolation
 from gossip.fsm.call import peer_link_status
 from gossip.media import icehosts
 from gossip.media import peer as media
@@ -37,14 +36,12 @@ from gossip.media.errors import FingerprintMismatch
 from gossip.media.format import FRAME_SECONDS
 from gossip.media.video import VideoSourceTrack, decode_counter
 from gossip.media.videoframes import LatestFrame
-from gossip.wire import Answer, Command, Ice, Offer
+from gossip.wire import Answer, Command, Frame, Ice, Offer
 
 from . import events as ev
+from .callcontext import CallContext
 from .errors import LinkFailed
 from .signalling import SignalPayload, new_link_id, seal_signal
-
-if TYPE_CHECKING:
-    from .calls import CallContext
 
 log = logging.getLogger("gossip.client.link")
 
@@ -118,7 +115,7 @@ class PeerLinkActor(Actor):
         self._role = role
         self._stats = stats
         self._picture = picture if picture is not None else LatestFrame()
-        self._machine = PeerLink()
+        self._machine = MachineDriver(PeerLink)
         self._control_in, self._control = trio.open_memory_channel[Control](16)
         self._link_id = new_link_id()  # the offerer's; an answerer adopts the offer's
         self._generation = 0
@@ -441,28 +438,35 @@ class PeerLinkActor(Actor):
     # -- the machine --------------------------------------------------------------------------
     async def _step(self, event: str, *, matches: bool = False, sdp: str = "",
                     link_id: str = "") -> None:
-        actions = self._machine.handle(event, matches=matches)
+        def signal(command: Command) -> Frame:
+            # An `ice` frame from this machine is the answerer asking for a re-offer.
+            kind = "renegotiate" if command is Command.ICE else command.value
+            payload = SignalPayload(kind=kind, channel=self._call.channel,
+                                    sender=self._call.identity.user, recipient=self._peer,
+                                    link_id=link_id, sdp=sdp, sent_at=self._call.clock(),
+                                    generation=self._generation)
+            blob = seal_signal(payload, self._call.identity, self._peer_key)
+            return _SIGNAL_FRAMES[command](channel=self._call.channel, peer=self._peer,
+                                           blob=blob)
+
+        try:
+            step = self._machine.step(event, {command: partial(signal, command)
+                                              for command in _SIGNAL_FRAMES}, matches=matches)
+        except ProtocolViolation as exc:
+            # The driver's policy: a peer that breaks the link protocol fails this link; its
+            # supervisor decides whether to start it again.
+            raise LinkFailed(f"{self._peer} broke the link protocol: {exc}") from None
         self._stats.machine_state = self._machine.state_id
         self._stats.state = peer_link_status(self._machine.state_id)
         self._stats.touch()
-        await self._perform(actions, sdp, link_id)
+        if step.frames:
+            await self._call.send(step.frames)
+        for what in step.reports:
+            log.debug("link %s: %s", self._peer, what)
 
-    async def _perform(self, actions: list[Action], sdp: str, link_id: str) -> None:
-        for action in actions:
-            if isinstance(action, Send):
-                # An `ice` frame from this machine is the answerer asking for a re-offer.
-                kind = "renegotiate" if action.command is Command.ICE else action.command.value
-                payload = SignalPayload(kind=kind, channel=self._call.channel,
-                                        sender=self._call.identity.user, recipient=self._peer,
-                                        link_id=link_id, sdp=sdp, sent_at=self._call.clock(),
-                                        generation=self._generation)
-                blob = seal_signal(payload, self._call.identity, self._peer_key)
-                frame_type = {Command.OFFER: Offer, Command.ANSWER: Answer,
-                              Command.ICE: Ice}[action.command]
-                await self._call.send([frame_type(channel=self._call.channel, peer=self._peer,
-                                                  blob=blob)])
-            elif isinstance(action, Report):
-                log.debug("link %s: %s", self._peer, action.what)
+
+_SIGNAL_FRAMES: dict[Command, type[Offer | Answer | Ice]] = {
+    Command.OFFER: Offer, Command.ANSWER: Answer, Command.ICE: Ice}
 
 
 @contextmanager

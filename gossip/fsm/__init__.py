@@ -4,13 +4,14 @@ from .actions import Action, Close, Report, Send
 from .base import ProtocolMachine, ProtocolViolation
 from .call import ClientCall, HubCall, PeerLink
 from .compiled import CompiledMachine
-from .driver import Builders, MachineDriver, MissingFrameBuilder, Step
+from .driver import NO_BUILDERS, Builders, MachineDriver, MissingFrameBuilder, Step
 from .handshake import ClientHandshake, HubHandshake
 from .keysync import ClientKeySync, HubKeySync
 from .registry import MACHINES, PAIRS, Pair
 
 __all__ = [
     "MACHINES",
+    "NO_BUILDERS",
     "PAIRS",
     "Action",
     "Builders",

@@ -35,7 +35,7 @@ M = TypeVar("M", bound=ProtocolMachine)
 FrameBuilder = Callable[[], Frame | Sequence[Frame]]
 Builders = Mapping[Command, FrameBuilder]
 
-_NO_BUILDERS: Builders = {}
+NO_BUILDERS: Builders = {}  # for events that send nothing
 
 
 class MissingFrameBuilder(Exception):
@@ -73,7 +73,7 @@ class MachineDriver(Generic[M]):
     def finished(self) -> bool:
         return self._compiled.finished
 
-    def step(self, event: str, build: Builders = _NO_BUILDERS, **guards: Hashable) -> Step:
+    def step(self, event: str, build: Builders = NO_BUILDERS, **guards: Hashable) -> Step:
         """Apply `event`; raise ProtocolViolation if it is illegal here (see the policy)."""
         actions = self._compiled.handle(event, **guards)
         frames: list[Frame] = []

@@ -1,0 +1,35 @@
+"""What a call shares with its peer links: the call owns it, links only read it (and write
+their own LinkStats). Its own module, so that calls.py and peerlink.py need not import each
+other; it loads media types and is imported only once a call starts."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from gossip.crypto import Identity
+from gossip.media.engine import AudioEngine
+from gossip.media.track import SourceFanout
+from gossip.media.video import VideoFanout
+
+from . import events as ev
+from .calltypes import CallOptions, FrameSender
+
+
+@dataclass
+class CallContext:
+    """What a call's peer links share (owned by the call; links only read it and write
+    their own LinkStats)."""
+
+    channel: str
+    identity: Identity
+    options: CallOptions
+    engine: AudioEngine
+    fanout: SourceFanout
+    send: FrameSender
+    joined_at: float
+    clock: Callable[[], float]
+    emit: Callable[[ev.SessionEvent], Awaitable[None]]
+    video: VideoFanout | None = None
+    video_enabled: bool = False
+    links: Callable[[], int] = lambda: 1  # peer links now: they share the video budget

@@ -1,0 +1,95 @@
+"""Who is on the hub as far as this session knows: each member's key and its trust.
+
+The hub hands out keys; this directory checks each one against the user's pins (TOFU) and
+remembers the trust as of this session (a key first pinned now stays NEW here), and who was
+there before a reconnect, so a front end can be told who left meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from gossip.crypto import CryptoError, KeyPinStore, PublicKey
+from gossip.crypto.pins import Trust
+
+from .state import MemberView
+
+log = logging.getLogger("gossip.client.directory")
+
+
+@dataclass(frozen=True)
+class KeySeen:
+    """A member key the hub announced, as checked against the pins."""
+
+    user: str
+    key: PublicKey
+    trust: Trust
+    pinned_fingerprint: str  # the pin it was checked against ("" on first sight)
+
+
+class MemberDirectory:
+    def __init__(self, pins: KeyPinStore, own_user: str) -> None:
+        self._pins = pins
+        self._own_user = own_user
+        self._keys: dict[str, PublicKey] = {}
+        self._trust: dict[str, Trust] = {}
+        self._before_break: set[str] = set()
+
+    # -- the hub's announcements -------------------------------------------------------------
+    def start_over(self) -> None:
+        """A new connection: the hub announces everyone again. Who was there before the
+        break is kept (across failed attempts too) to report who left meanwhile."""
+        self._before_break = set(self._keys) or self._before_break
+        self._keys = {}
+
+    def take_key(self, user: str, key_bytes: bytes) -> KeySeen | None:
+        """Check an announced key; None (logged) for one that is unusable or not the user's."""
+        try:
+            key = PublicKey.from_bytes(key_bytes)
+        except CryptoError as exc:
+            log.warning("ignoring unusable key for %s: %s", user, exc)
+            return None
+        if key.user != user:
+            log.warning("ignoring key whose user id %r is not %r", key.user, user)
+            return None
+        trust = self._pins.check(user, key.fingerprint)
+        if not (trust is Trust.PINNED and self._trust.get(user) is Trust.NEW):
+            self._trust[user] = trust
+        self._keys[user] = key
+        pinned = (self._pins.pinned_fingerprint(user) or "") if trust is Trust.CHANGED else ""
+        return KeySeen(user, key, trust, pinned)
+
+    def remove(self, user: str) -> None:
+        self._keys.pop(user, None)
+
+    def gone_since_break(self) -> list[str]:
+        """Members there before the last break who were not announced again."""
+        return sorted(self._before_break - set(self._keys))
+
+    # -- what others ask ---------------------------------------------------------------------
+    def key(self, user: str) -> PublicKey | None:
+        return self._keys.get(user)
+
+    def users(self) -> tuple[str, ...]:
+        return tuple(sorted(self._keys))
+
+    def trust_of(self, user: str) -> Trust:
+        return self._trust.get(user) or self._pins.trust_of(user) or Trust.NEW
+
+    def refresh_trust(self, user: str) -> Trust:
+        """After the user accepted or verified a key: the pin's trust, now."""
+        trust = self._pins.trust_of(user) or Trust.NEW
+        self._trust[user] = trust
+        return trust
+
+    def trusted_keys(self, users: tuple[str, ...] | None = None) -> dict[str, PublicKey]:
+        """Keys we may encrypt to: never one that changed and was not accepted (sealing to it
+        could hand our words to whoever swapped it)."""
+        names = self._keys if users is None else users
+        return {user: self._keys[user] for user in names
+                if user in self._keys and self.trust_of(user) is not Trust.CHANGED}
+
+    def views(self) -> tuple[MemberView, ...]:
+        return tuple(MemberView(user, key.fingerprint, self.trust_of(user))
+                     for user, key in sorted(self._keys.items()))
