@@ -1,0 +1,194 @@
+"""`gossip-cli call`: join a channel's call from a terminal, show who is in it and their
+levels, record their video if asked, and end with a summary (JSON for scripts)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import av
+import numpy as np
+import trio
+
+from gossip.actors import ActorRef, ActorStopped
+from gossip.client import events as ev
+from gossip.client.calltypes import (
+    CallOptions,
+    CallState,
+    GetCallState,
+    GetVideoFrames,
+    LeaveCall,
+    VideoFrames,
+)
+from gossip.client.commands import JoinCall
+from gossip.client.errors import CommandRefused
+from gossip.client.session import Session
+from gossip.media.errors import MediaError
+from gossip.media.sinks import parse_sink
+from gossip.media.sources import parse_source
+from gossip.media.videoframes import Picture
+from gossip.media.videosource import parse_video_source
+
+from .failures import EXIT_USAGE, CliError
+
+
+def check_audio_specs(args: argparse.Namespace) -> None:
+    """Open the source and sink once up front, so a bad spec or a missing device is one
+    clear line before anything connects."""
+    try:
+        parse_source(args.source).close()
+        parse_sink(args.sink).close()
+    except MediaError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    try:
+        parse_video_source(args.video, width=args.video_width, height=args.video_height,
+                           fps=args.video_fps).close()
+    except (MediaError, ValueError) as exc:  # a bad spec, an unreadable file, a bad size
+        raise CliError(f"--video: {exc}", EXIT_USAGE) from None
+
+
+async def run_call(args: argparse.Namespace, session: Session,
+                   events: trio.MemoryReceiveChannel[ev.SessionEvent]) -> None:
+    options = CallOptions(source=args.source, sink=args.sink, ice_hosts=tuple(args.ice_host),
+                          ice_servers=tuple(args.ice_server), muted=args.mute,
+                          video=args.video, video_width=args.video_width,
+                          video_height=args.video_height, video_fps=args.video_fps)
+    try:
+        call = await session.ref.ask(JoinCall(args.channel, options))
+    except CommandRefused as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    final: CallState | None = None
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_show_call_events, events, args.channel, nursery.cancel_scope)
+            if args.duration is None:
+                nursery.start_soon(_show_levels, call)
+            nursery.start_soon(_until_signal, signals, nursery.cancel_scope)
+            recorder = None
+            if args.record_video is not None:
+                recorder = VideoRecorder(args.record_video)
+                nursery.start_soon(recorder.run, call)
+            if args.duration is not None:
+                await trio.sleep(args.duration)
+                nursery.cancel_scope.cancel()
+    with trio.move_on_after(5):
+        try:
+            if recorder is not None:
+                await recorder.save_last(call)
+            final = await call.ask(GetCallState())
+            await call.tell(LeaveCall())
+            with trio.move_on_after(3):  # the hub confirms the hang-up; don't wait forever
+                async for event in events:
+                    if isinstance(event, ev.CallLeft) and event.channel == args.channel:
+                        break
+        except ActorStopped:
+            pass
+    if final is None:
+        raise CliError("the call ended before it could be summarised")
+    _print_call_summary(final, args.json)
+
+
+class VideoRecorder:
+    """Saves what arrived of each peer's video: a PNG about every second and the last one."""
+
+    def __init__(self, directory: Path) -> None:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CliError(f"--record-video: cannot create {directory}: "
+                           f"{exc.strerror or exc}") from None
+        self.directory = directory
+        self._saved: dict[str, int] = {}   # peer -> pictures saved
+        self._newest: dict[str, Picture] = {}  # peer -> the newest picture seen
+
+    async def run(self, call: ActorRef) -> None:
+        while True:
+            await trio.sleep(1)
+            frames: VideoFrames = await call.ask(GetVideoFrames())
+            for peer, latest in frames.peers.items():
+                picture = latest.latest()
+                seen = self._newest.get(peer)
+                if picture is None or (seen is not None and seen.sequence == picture.sequence):
+                    continue  # nothing (new) from this peer
+                self._newest[peer] = picture
+                count = self._saved[peer] = self._saved.get(peer, 0) + 1
+                self._write(f"{peer}-{count:04d}.png", picture)
+
+    async def save_last(self, call: ActorRef) -> None:
+        """Each peer's newest picture, from the call now or (a peer who left) as last seen."""
+        frames: VideoFrames = await call.ask(GetVideoFrames())
+        for peer, latest in frames.peers.items():
+            picture = latest.latest()
+            if picture is not None:
+                self._newest[peer] = picture
+        for peer, picture in self._newest.items():
+            self._write(f"{peer}-last.png", picture)
+
+    def _write(self, name: str, picture: Picture) -> None:
+        (self.directory / name).write_bytes(png_bytes(picture.image))
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """An RGB picture as a PNG file (PyAV's encoder; no imaging library needed)."""
+    height, width = image.shape[:2]
+    codec = av.CodecContext.create("png", "w")
+    codec.width, codec.height, codec.pix_fmt = width, height, "rgb24"
+    packets = codec.encode(av.VideoFrame.from_ndarray(image, format="rgb24"))
+    return b"".join(bytes(packet) for packet in packets)
+
+
+async def _until_signal(signals: AsyncIterator[int], scope: trio.CancelScope) -> None:
+    async for _ in signals:
+        scope.cancel()
+        return
+
+
+async def _show_call_events(events: trio.MemoryReceiveChannel[ev.SessionEvent], channel: str,
+                            scope: trio.CancelScope) -> None:
+    async for event in events:
+        if getattr(event, "channel", None) != channel:
+            continue
+        if isinstance(event, ev.CallMembersChanged):
+            print(f"in the call: {', '.join(event.users)}", file=sys.stderr, flush=True)
+        elif isinstance(event, ev.CallPeerConnected):
+            print(f"{event.user}: connected and verified in {event.setup_ms:.0f} ms",
+                  file=sys.stderr, flush=True)
+        elif isinstance(event, ev.CallPeerLeft):
+            print(f"{event.user} left the call", file=sys.stderr, flush=True)
+        elif isinstance(event, ev.CallPeerFailed):
+            print(f"gossip-cli: no link to {event.user}: {event.reason}", file=sys.stderr,
+                  flush=True)
+        elif isinstance(event, ev.CallRefused):
+            scope.cancel()
+            raise CliError(f"cannot join the call: {event.reason}")
+
+
+async def _show_levels(call: ActorRef) -> None:
+    while True:
+        await trio.sleep(1)
+        state: CallState = await call.ask(GetCallState())
+        levels = "  ".join(f"{user} {peer.level_dbfs:6.1f} dBFS"
+                           for user, peer in sorted(state.peers.items()))
+        print(f"\r{levels or 'waiting for others to join...'}", end="", file=sys.stderr,
+              flush=True)
+
+
+def _print_call_summary(state: CallState, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(state.as_json()), flush=True)
+        return
+    print(f"call in #{state.channel}:")
+    if not state.peers:
+        print("  nobody else joined")
+    for user, peer in sorted(state.peers.items()):
+        setup = f"{peer.setup_ms:.0f} ms" if peer.setup_ms is not None else "never"
+        first = f"{peer.first_audio_ms:.0f} ms" if peer.first_audio_ms is not None else "never"
+        print(f"  {user}: {peer.frames_received} frames, set up in {setup}, first audio "
+              f"{first}, {'verified' if peer.verified else 'NOT verified'}, "
+              f"{peer.level_dbfs:.1f} dBFS")
+        if peer.video_frames_received:
+            print(f"    video: {peer.video_frames_received} frames, {peer.video_fps:.1f} fps")
