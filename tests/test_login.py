@@ -90,6 +90,20 @@ async def test_a_relaying_fake_hub_cannot_log_in_for_the_user(connect, nursery, 
         await client.done.wait()
     assert isinstance(client.failure, LoginFailed)
     assert client.failure.code == "auth"
+    # The fake never proved the password, so its certificate was not pinned.
+    assert client.profile.known_hubs.pinned("127.0.0.1", port) is None
+
+
+async def test_a_hub_is_pinned_only_after_it_proves_the_password(connect, hub):
+    """An impostor on a first connection (one that does not know the password) must not
+    get pinned, or the real hub would be refused afterwards as "certificate changed"."""
+    failed = await connect("alice", password="not the password", wait=False)
+    with trio.fail_after(20):
+        await failed.done.wait()
+    assert isinstance(failed.failure, LoginFailed)
+    assert failed.profile.known_hubs.pinned("127.0.0.1", hub.port) is None
+    client = await connect("alice", profile=failed.profile)
+    assert client.profile.known_hubs.pinned("127.0.0.1", hub.port) == hub.fingerprint
 
 
 async def test_an_unreachable_hub_is_one_clear_error(connect):

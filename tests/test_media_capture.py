@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gossip.media.capture import CaptureUnavailable, camera_device, open_camera, open_screen
-from gossip.media.videosource import parse_video_source
+from gossip.media.videospec import parse_video_source
 from gossip.ui.virtual_display import virtual_display
 
 

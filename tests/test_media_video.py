@@ -38,7 +38,7 @@ from gossip.media.video import (
     decode_counter,
     encode_band,
 )
-from gossip.media.videosource import parse_video_source
+from gossip.media.videospec import parse_video_source
 
 LOOPBACK = ["127.0.0.1"]
 BOUND = 20  # seconds; generous for a loaded 2-core machine, never reached when things work

@@ -31,7 +31,7 @@ from gossip.media.errors import MediaError
 from gossip.media.sinks import parse_sink
 from gossip.media.sources import parse_source
 from gossip.media.videoframes import Picture
-from gossip.media.videosource import parse_video_source
+from gossip.media.videospec import parse_video_source
 
 from .failures import EXIT_USAGE, CliError
 

@@ -50,7 +50,7 @@ class CallOptions:
             return self.video
         if self.video == "none":
             return None
-        from gossip.media.videosource import parse_video_source  # media only for a call
+        from gossip.media.videospec import parse_video_source  # media only for a call
 
         return parse_video_source(self.video, width=self.video_width,
                                   height=self.video_height, fps=self.video_fps)

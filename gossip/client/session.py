@@ -153,6 +153,9 @@ class Session(Actor):
                                                  known_hubs=self._profile.known_hubs)
                 self._hub_name = await log_in(self._link, self._identity, self._config.password,
                                               timeout=self._config.login_timeout)
+                if self._link.first_use:  # pinned only now that it proved the password
+                    self._profile.known_hubs.check(self._config.host, self._config.port,
+                                                   self._link.fingerprint)
                 await self._emit(ev.Connected(self._hub_name, self._link.fingerprint,
                                               self._link.first_use))
                 await self._keysync_step("start", {Command.KEY_REQUEST: KeyRequest})

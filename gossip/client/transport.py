@@ -75,21 +75,24 @@ class HubLink:
 
 async def open_hub_link(nursery: trio.Nursery, host: str, port: int, *, tls: bool,
                         known_hubs: KnownHubs, connect_timeout: float = 10.0) -> HubLink:
-    """Connect, pin or check the hub's certificate, and upgrade to a WebSocket.
-    Raises HubUnreachable, or HubKeyChanged (from KnownHubs) for a hub with another key."""
+    """Connect, check the hub's certificate against its pin, and upgrade to a WebSocket.
+    Raises HubUnreachable, or HubKeyChanged (from KnownHubs) for a hub with another key.
+    A hub seen for the first time is not pinned here (`first_use`): the caller pins it once
+    the login proved that the hub knows the password."""
     try:
         with trio.fail_after(connect_timeout):
-            stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
+            tcp = await trio.open_tcp_stream(host, port)
+            stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] = tcp
             fingerprint, first_use = "", False
             if tls:
-                ssl_stream = trio.SSLStream(stream, client_ssl_context(), server_hostname=host)
+                ssl_stream = trio.SSLStream(tcp, client_ssl_context(), server_hostname=host)
                 await ssl_stream.do_handshake()
                 der = ssl_stream.getpeercert(binary_form=True)
                 if not der:
                     raise HubUnreachable("the hub presented no certificate")
                 fingerprint = certificate_fingerprint(der)
                 try:
-                    first_use = known_hubs.check(host, port, fingerprint)
+                    first_use = known_hubs.check(host, port, fingerprint, pin=False)
                 except BaseException:
                     await trio.aclose_forcefully(ssl_stream)
                     raise

@@ -220,17 +220,20 @@ class KnownHubs:
     def pinned(self, host: str, port: int) -> str | None:
         return self._pins.get(_address(host, port))
 
-    def check(self, host: str, port: int, fingerprint: str) -> bool:
-        """True if first seen (now pinned), False if it matches the pin.
+    def check(self, host: str, port: int, fingerprint: str, *, pin: bool = True) -> bool:
+        """True if first seen (now pinned, unless `pin` is False), False if it matches the pin.
 
-        Raises HubKeyChanged if the hub shows another certificate than the pinned one.
+        Raises HubKeyChanged if the hub shows another certificate than the pinned one. The
+        client checks with pin=False before logging in and pins only once the hub proved it
+        knows the password: an impostor on a first connection is never pinned.
         """
         address = _address(host, port)
         fingerprint = normalize_fingerprint(fingerprint)
         pinned = self._pins.get(address)
         if pinned is None:
-            self._pins[address] = fingerprint
-            self._save()
+            if pin:
+                self._pins[address] = fingerprint
+                self._save()
             return True
         if pinned == fingerprint:
             return False

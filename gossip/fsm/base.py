@@ -6,10 +6,10 @@ actions; the owning actor carries them out. Nothing here touches a socket or a c
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any, ClassVar
 
-from statemachine import StateMachine
+from statemachine import Event, StateMachine
 from statemachine.exceptions import TransitionNotAllowed
 
 from .actions import Action, Close, Report, Send
@@ -58,7 +58,8 @@ class ProtocolMachine(StateMachine):
     @classmethod
     def event_names(cls) -> frozenset[str]:
         """Every event the class body declares."""
-        return frozenset(event.id for event in cls.events)
+        events: Iterable[Event] = cls.events  # type: ignore[assignment] # a class property
+        return frozenset(event.id for event in events)
 
     # -- used by the class bodies -----------------------------------------------------------
     def send_frame(self, command: Any) -> None:

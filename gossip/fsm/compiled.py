@@ -50,9 +50,10 @@ class CompiledMachine(Generic[M]):
             outcome = self._decide(event, data)
         else:
             table = self._tables[self.machine]
-            outcome = table.get(key)
-            if outcome is None:
-                outcome = table[key] = self._decide(event, data)
+            known = table.get(key)
+            if known is None:
+                known = table[key] = self._decide(event, data)
+            outcome = known
         if isinstance(outcome, ProtocolViolation):
             raise ProtocolViolation(outcome.machine, outcome.state, outcome.event)
         self.state_id, actions = outcome

@@ -1,6 +1,6 @@
-"""What every video source is (the interface), the sizes a source may have, and building one
-from a user's spec. Capture devices (capture.py) and the generated sources (video.py) both
-build on this module; neither imports the other."""
+"""What every video source is (the interface) and the sizes a source may have. Capture
+devices (capture.py) and the generated sources (video.py) both build on this module; neither
+imports the other, and videospec.py builds either from a user's spec."""
 
 from __future__ import annotations
 
@@ -9,9 +9,6 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 import numpy.typing as npt
-
-from .defaults import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
-from .errors import SpecError
 
 Image = npt.NDArray[np.uint8]  # height x width x 3, RGB
 
@@ -55,27 +52,3 @@ def check_size(width: int, height: int, fps: float) -> None:
         raise ValueError(f"{width}x{height} leaves no room below the code band")
     if not 0.0 < fps <= 120.0:
         raise ValueError("video fps must be in (0, 120]")
-
-
-def parse_video_source(spec: str, *, width: int = DEFAULT_WIDTH, height: int = DEFAULT_HEIGHT,
-                       fps: float = DEFAULT_FPS) -> VideoSource:
-    """Build a source from "pattern", "none", "file:PATH", "camera[:DEVICE]" or
-    "screen[:DISPLAY]". A camera or screen that cannot be opened raises CaptureUnavailable."""
-    # Loaded on demand: PyAV (and FFmpeg's devices) only when a source is really built.
-    from . import capture, video
-
-    kind, _, arg = spec.partition(":")
-    if kind == "pattern" and not arg:
-        return video.PatternSource(width, height, fps)
-    if kind == "none" and not arg:
-        return video.NoneSource(width, height)
-    if kind == "file":
-        if not arg:
-            raise SpecError("file source needs a path: file:PATH")
-        return video.FileSource(arg, width, height, fps)
-    if kind == "camera":
-        return capture.open_camera(arg, width=width, height=height, fps=fps)
-    if kind == "screen":
-        return capture.open_screen(display=arg or None, width=width, height=height, fps=fps)
-    raise SpecError(f"unknown video source {spec!r}: use pattern, none, file:PATH, "
-                    f"camera[:DEVICE] or screen[:DISPLAY]")

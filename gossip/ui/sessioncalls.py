@@ -38,7 +38,8 @@ from gossip.media.icehosts import check_hosts
 from gossip.media.mixer import MAX_VOLUME
 from gossip.media.sinks import AudioSink, NullSink, parse_sink
 from gossip.media.sources import AudioSource, NullSource, parse_source
-from gossip.media.videosource import VideoSource, parse_video_source
+from gossip.media.videosource import VideoSource
+from gossip.media.videospec import parse_video_source
 
 from . import commands as cmd
 from . import notices as nt
