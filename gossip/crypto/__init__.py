@@ -12,12 +12,20 @@ from gossip.crypto.errors import (
     InvalidFingerprint,
     InvalidKey,
     InvalidUserName,
+    KeyOverLimit,
+    KeyTooLarge,
     MalformedMessage,
     NotForMe,
     NothingToAccept,
     PakeStateError,
+    PassphraseRequired,
     PinMismatch,
     StoreCorrupt,
+    TooManyRecipients,
+    TooManySignatures,
+    TooManySubkeys,
+    TooManyUserIds,
+    WrongPassphrase,
 )
 from gossip.crypto.hubcert import (
     HubCertificate,
@@ -28,7 +36,8 @@ from gossip.crypto.hubcert import (
     load_or_create_hub_certificate,
     normalize_fingerprint,
 )
-from gossip.crypto.identity import Identity, PublicKey
+from gossip.crypto.identity import Identity, PublicKey, check_key_limits
+from gossip.crypto.keycache import KEY_CACHE, CacheStats, ValidatedKeyCache
 from gossip.crypto.pake import PakeClient, PakeHub
 from gossip.crypto.pins import KeyPinStore, NotPinned, Trust, normalize_key_fingerprint
 from gossip.crypto.possession import check_possession, prove_possession
@@ -56,6 +65,7 @@ from gossip.crypto.senderkeys import (
 __all__ = [
     "AuthenticationFailed",
     "BadSignature",
+    "CacheStats",
     "CryptoError",
     "DistributionMismatch",
     "HubCertificate",
@@ -68,7 +78,10 @@ __all__ = [
     "InvalidFingerprint",
     "InvalidKey",
     "InvalidUserName",
+    "KEY_CACHE",
+    "KeyOverLimit",
     "KeyPinStore",
+    "KeyTooLarge",
     "KnownHubs",
     "MalformedDistribution",
     "MalformedMessage",
@@ -82,6 +95,7 @@ __all__ = [
     "PakeClient",
     "PakeHub",
     "PakeStateError",
+    "PassphraseRequired",
     "PinMismatch",
     "PublicKey",
     "ReplayedMessage",
@@ -91,9 +105,16 @@ __all__ = [
     "SenderKeyRing",
     "SenderKeySignatureInvalid",
     "StoreCorrupt",
+    "TooManyRecipients",
+    "TooManySignatures",
+    "TooManySubkeys",
+    "TooManyUserIds",
     "Trust",
     "UnknownSenderKey",
+    "ValidatedKeyCache",
+    "WrongPassphrase",
     "certificate_fingerprint",
+    "check_key_limits",
     "check_possession",
     "client_ssl_context",
     "format_fingerprint",

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from gossip.crypto.errors import BadSignature, CryptoError, MalformedMessage
 from gossip.crypto.identity import Identity, PublicKey
 from gossip.crypto.ratchet import CHAIN_KEY_BYTES, ChainKey, open_with_seed, seal_with_seed
-from gossip.crypto.sealing import open_sealed, seal
+from gossip.crypto.sealing import MAX_RECIPIENTS, open_sealed, seal
 
 SCHEME = "sk1"
 DISTRIBUTION_SCHEME = "sk1-distribution"
@@ -416,14 +416,18 @@ def _parse_distribution(payload: bytes) -> InboundSenderKey:
 
 
 def open_distribution(blob: bytes, identity: Identity, sender_public: PublicKey, *,
-                      channel: str | None = None) -> InboundSenderKey:
+                      channel: str | None = None,
+                      max_recipients: int = MAX_RECIPIENTS) -> InboundSenderKey:
     """The InboundSenderKey in a sealed distribution from sender_public to identity.
 
-    Raises what open_sealed raises (NotForMe, MalformedMessage, BadSignature), then
+    `max_recipients` bounds the session-key packets as in open_sealed (pass the channel's
+    member count plus slack). Raises what open_sealed raises (NotForMe, MalformedMessage
+    including TooManyRecipients, BadSignature), then
     MalformedDistribution, or DistributionMismatch if the key inside names another sender
     than the signer or (when `channel` is given) another channel.
     """
-    key = _parse_distribution(open_sealed(blob, identity, sender_public))
+    key = _parse_distribution(open_sealed(blob, identity, sender_public,
+                                          max_recipients=max_recipients))
     if key.sender != sender_public.user or key.sender_fingerprint != sender_public.fingerprint:
         raise DistributionMismatch(
             f"{sender_public.user!r} distributed a sender key in the name of {key.sender!r}")
