@@ -41,9 +41,12 @@ from gossip.crypto.keycache import KEY_CACHE, CacheStats, ValidatedKeyCache
 from gossip.crypto.pake import PakeClient, PakeHub
 from gossip.crypto.pins import KeyPinStore, NotPinned, Trust, normalize_key_fingerprint
 from gossip.crypto.possession import check_possession, prove_possession
+from gossip.crypto.replaystate import MalformedReplayState, ReplayState, SenderKeyMark
 from gossip.crypto.safety import safety_number
 from gossip.crypto.sealing import open_sealed, seal, sign_detached, verify_detached
 from gossip.crypto.senderkeys import (
+    DEFAULT_EPOCH_MAX_AGE,
+    DEFAULT_SKIPPED_KEY_LIFETIME,
     DistributionMismatch,
     InboundSenderKey,
     IndexTooFarAhead,
@@ -51,6 +54,7 @@ from gossip.crypto.senderkeys import (
     MalformedSenderKeyMessage,
     MessageDecryptionFailed,
     MessageKeyGone,
+    OpenedMessage,
     OutboundSenderKey,
     ReplayedMessage,
     SenderKeyError,
@@ -67,6 +71,8 @@ __all__ = [
     "BadSignature",
     "CacheStats",
     "CryptoError",
+    "DEFAULT_EPOCH_MAX_AGE",
+    "DEFAULT_SKIPPED_KEY_LIFETIME",
     "DistributionMismatch",
     "HubCertificate",
     "HubCertificateError",
@@ -85,12 +91,14 @@ __all__ = [
     "KnownHubs",
     "MalformedDistribution",
     "MalformedMessage",
+    "MalformedReplayState",
     "MalformedSenderKeyMessage",
     "MessageDecryptionFailed",
     "MessageKeyGone",
     "NotForMe",
     "NotPinned",
     "NothingToAccept",
+    "OpenedMessage",
     "OutboundSenderKey",
     "PakeClient",
     "PakeHub",
@@ -98,9 +106,11 @@ __all__ = [
     "PassphraseRequired",
     "PinMismatch",
     "PublicKey",
+    "ReplayState",
     "ReplayedMessage",
     "SenderKeyError",
     "SenderKeyExhausted",
+    "SenderKeyMark",
     "SenderKeyMessage",
     "SenderKeyRing",
     "SenderKeySignatureInvalid",
