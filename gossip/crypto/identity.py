@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gossip.crypto._files import create_exclusive, ensure_private_dir
 from gossip.crypto._packets import PacketFramingError, Tag, tags
-from gossip.crypto._pgpy import PGPUID, PGPKey, PGPSignature, constants
+from gossip.crypto._pgpy import PGPUID, PGPDecryptionError, PGPKey, PGPSignature, constants
 from gossip.crypto.errors import (
     IdentityMismatch,
     InvalidKey,
@@ -352,6 +352,27 @@ def _new_key(user: str) -> PGPKey:
     return key
 
 
+def _unlock(key: PGPKey, passphrase: str) -> None:
+    # PGPy's unlock() is a context manager that clears the secret when the block ends; an
+    # identity signs and decrypts for as long as it lives, so each part is unlocked in place
+    # (the key still serializes in its protected form).
+    try:
+        for part in (key, *key.subkeys.values()):
+            part._key.unprotect(passphrase)
+    except PGPDecryptionError as error:
+        raise WrongPassphrase("the passphrase does not unlock the identity key") from error
+    except Exception as error:  # noqa: BLE001 - PGPy raises anything on a damaged secret
+        raise InvalidKey("the protected identity key is damaged") from error
+
+
+def _protected_copy(key: PGPKey, passphrase: str) -> str:
+    copy = PGPKey.from_blob(str(key))
+    copy = copy[0] if isinstance(copy, tuple) else copy
+    copy.protect(passphrase, constants.SymmetricKeyAlgorithm.AES256,
+                 constants.HashAlgorithm.SHA256)
+    return str(copy)
+
+
 class Identity:
     """Our own key pair: the private key that signs and decrypts, and its validated public half."""
 
@@ -360,8 +381,8 @@ class Identity:
     def __init__(self, private_key: PGPKey) -> None:
         if private_key.is_public or not private_key.is_primary:
             raise InvalidKey("an identity needs a private primary key")
-        if private_key.is_protected:
-            raise InvalidKey("passphrase-protected identities are not supported")
+        if private_key.is_protected and not private_key.is_unlocked:
+            raise PassphraseRequired("the identity key is protected by a passphrase")
         self._key = private_key
         self._public = PublicKey.from_bytes(bytes(private_key.pubkey))
         decryption_keys = []
@@ -384,35 +405,63 @@ class Identity:
         return identity
 
     @classmethod
-    def from_armored(cls, text: str) -> Identity:
-        """Load an unprotected armored private key, as written by armored_private()."""
+    def from_armored(cls, text: str, passphrase: str | None = None) -> Identity:
+        """Load an armored private key, as written by armored_private().
+
+        A passphrase-protected key needs its passphrase (PassphraseRequired without one,
+        WrongPassphrase for another); it is unlocked in memory for the identity's lifetime.
+        A passphrase given for an unprotected key is not needed and not checked: see
+        `protected`.
+        """
         try:
             parsed = PGPKey.from_blob(text)
         except Exception as error:
             raise InvalidKey("private key is not parseable") from error
         key = parsed[0] if isinstance(parsed, tuple) else parsed
+        if not key.is_public and key.is_protected:
+            if passphrase is None:
+                raise PassphraseRequired("the identity key is protected by a passphrase; "
+                                         "give it to unlock the key")
+            _unlock(key, passphrase)
         return cls(key)
 
-    def armored_private(self) -> str:
-        return str(self._key)
+    def armored_private(self, passphrase: str | None = None) -> str:
+        """The private key, armored; protected by passphrase if one is given (only for an
+        identity not loaded protected: that one is written as it was loaded, protected)."""
+        if passphrase is None or self._key.is_protected:
+            return str(self._key)
+        return _protected_copy(self._key, passphrase)
+
+    @property
+    def protected(self) -> bool:
+        """True if the key was loaded from a passphrase-protected file."""
+        return bool(self._key.is_protected)
 
     @classmethod
-    def load_or_create(cls, profile_dir: Path, user: str) -> Identity:
+    def load_or_create(cls, profile_dir: Path, user: str,
+                       passphrase: str | None = None) -> Identity:
         """The identity stored in profile_dir/identity.asc, generated and stored on first use.
 
-        Raises IdentityMismatch if the stored identity belongs to another user name, and
-        StoreCorrupt if the file exists but holds no usable private key.
+        With a passphrase, a new identity is stored protected by it (off by default: bots
+        start unattended). Raises IdentityMismatch if the stored identity belongs to another
+        user name, PassphraseRequired or WrongPassphrase for a protected one, and StoreCorrupt
+        if the file exists but holds no usable private key.
         """
+        if passphrase is not None and not passphrase:
+            raise ValueError("an empty passphrase protects nothing; pass None for none")
         ensure_private_dir(profile_dir)
         path = profile_dir / IDENTITY_FILE
         if not path.exists():
             identity = cls.generate(user)
-            if create_exclusive(path, identity.armored_private().encode("ascii")):
+            armored = identity.armored_private(passphrase)
+            if create_exclusive(path, armored.encode("ascii")):
                 return identity
             # Another process created it first: use theirs, never overwrite a key.
         try:
             text = path.read_text(encoding="ascii")
-            identity = cls.from_armored(text)
+            identity = cls.from_armored(text, passphrase)
+        except (PassphraseRequired, WrongPassphrase) as error:
+            raise type(error)(f"{error} (identity in {path})") from error
         except (OSError, UnicodeDecodeError, InvalidKey) as error:
             raise StoreCorrupt(f"cannot read the identity in {path}: {error}") from error
         if identity.user != user:
