@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from gossip.crypto.identity import PublicKey
 
-# A parsed key holds PGPy objects of a few tens of KiB; a thousand keys is a large hub.
+# A parsed key holds about 16 KiB of PGPy objects, so a full cache is about 16 MiB; a
+# thousand keys is a large hub.
 DEFAULT_CAPACITY = 1024
 
 
