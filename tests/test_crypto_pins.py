@@ -130,7 +130,8 @@ def test_pins_persist_in_a_private_file(tmp_path: Path) -> None:
     pins.verify("carol", OLD)
     pins.check("bob", NEW)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert sorted(p.name for p in path.parent.iterdir()) == ["pins.json"]
+    # No temporary file is left behind; the lock file beside the store stays (it is empty).
+    assert sorted(p.name for p in path.parent.iterdir()) == ["pins.json", "pins.json.lock"]
 
     reopened = KeyPinStore(path)
     assert reopened.trust_of("bob") is Trust.CHANGED

@@ -1,4 +1,5 @@
-"""Small file helpers for secrets and pins: private directories, atomic and no-clobber writes.
+"""Small file helpers for secrets and pins: private directories, atomic and no-clobber writes,
+and an exclusive lock for stores that several processes on one profile update.
 
 Writes go to a temporary file in the same directory, are flushed to disk, then renamed (replace)
 or hard-linked (create only if absent), so a crash never leaves a half-written key or pin file.
@@ -7,8 +8,10 @@ or hard-linked (create only if absent), so a crash never leaves a half-written k
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 PRIVATE_FILE_MODE = 0o600
@@ -84,3 +87,37 @@ def create_exclusive(path: Path, data: bytes, mode: int = PRIVATE_FILE_MODE) -> 
         temp.unlink(missing_ok=True)
     _sync_dir(path.parent)
     return True
+
+
+FileStamp = tuple[int, int, int, int]
+
+
+def file_stamp(path: Path) -> FileStamp | None:
+    """What identifies this version of the file (None if absent): every atomic write makes a
+    new inode, so a stamp that did not change means the content did not either."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on path's lock file (beside it) for the block.
+
+    The store itself cannot be locked: it is replaced by each write. flock is per open file,
+    so two stores in one process exclude each other as two processes do; the lock goes with
+    the descriptor, even if the process dies.
+    """
+    ensure_private_dir(path.parent)
+    fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -25,7 +25,7 @@ with warnings.catch_warnings():
     import pgpy.symenc
     import pgpy.types
     from pgpy import constants
-    from pgpy.errors import PGPError
+    from pgpy.errors import PGPDecryptionError, PGPError
     from pgpy.packet import Packet
     from pgpy.packet.packets import IntegrityProtectedSKEDataV1, PKESessionKeyV3
     from pgpy.types import Fingerprint
@@ -94,6 +94,7 @@ __all__ = [
     "PGPUID",
     "Fingerprint",
     "IntegrityProtectedSKEDataV1",
+    "PGPDecryptionError",
     "PGPError",
     "PGPKey",
     "PGPMessage",

@@ -15,6 +15,43 @@ class InvalidKey(CryptoError):
     """A public key is unparseable, private, too large, or lacks the parts we require."""
 
 
+class KeyOverLimit(InvalidKey):
+    """A public key is refused unparsed: it is larger, or has more parts, than any of ours.
+
+    Checked on the packet framing alone, so a bloated key costs almost nothing to refuse.
+    """
+
+    def __init__(self, what: str, count: int, limit: int) -> None:
+        self.what = what
+        self.count = count
+        self.limit = limit
+        super().__init__(f"public key has {count} {what}; the limit is {limit}")
+
+
+class KeyTooLarge(KeyOverLimit):
+    """The key's bytes exceed MAX_PUBLIC_KEY_BYTES."""
+
+
+class TooManyUserIds(KeyOverLimit):
+    """The key has more user ids (or user attributes) than MAX_USER_IDS."""
+
+
+class TooManySignatures(KeyOverLimit):
+    """The key carries more signature packets than MAX_KEY_SIGNATURES."""
+
+
+class TooManySubkeys(KeyOverLimit):
+    """The key has more subkeys than MAX_SUBKEYS."""
+
+
+class PassphraseRequired(CryptoError):
+    """The stored identity is protected by a passphrase and none was given."""
+
+
+class WrongPassphrase(CryptoError):
+    """The passphrase given does not unlock the stored identity."""
+
+
 class InvalidUserName(CryptoError, ValueError):
     """A user name cannot be stored in an OpenPGP user id and read back unchanged."""
 
@@ -37,6 +74,18 @@ class BadSignature(CryptoError):
 
 class MalformedMessage(CryptoError):
     """Bytes that should be an OpenPGP message are not one we accept (or fail integrity)."""
+
+
+class TooManyRecipients(MalformedMessage):
+    """A sealed message has more session-key packets than the caller's bound allows.
+
+    Refused before any public-key operation: a member cannot make us try thousands of them.
+    """
+
+    def __init__(self, count: int, limit: int) -> None:
+        self.count = count
+        self.limit = limit
+        super().__init__(f"sealed message has {count} session keys; at most {limit} expected")
 
 
 class InvalidFingerprint(CryptoError, ValueError):

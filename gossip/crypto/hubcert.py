@@ -6,11 +6,13 @@ certificate a hub showed first (KnownHubs) and refuse a different one until told
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import re
 import secrets
 import ssl
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +22,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from gossip.crypto._files import create_exclusive, ensure_private_dir, write_atomic
+from gossip.crypto._files import (
+    FileStamp,
+    create_exclusive,
+    ensure_private_dir,
+    exclusive_lock,
+    file_stamp,
+    write_atomic,
+)
 from gossip.crypto.errors import (
     HubCertificateError,
     HubKeyChanged,
@@ -184,14 +193,34 @@ def _address(host: str, port: int) -> str:
 class KnownHubs:
     """Pinned hub certificate fingerprints by address, like SSH's known_hosts.
 
-    The file has one "[host]:port fingerprint" line per hub; None keeps pins in memory.
+    The file has one "[host]:port fingerprint" line per hub; None keeps pins in memory. Each
+    change is made under a lock on the file as it is on disk (processes share a profile).
     """
 
     def __init__(self, path: Path | None) -> None:
         self._path = path
         self._pins: dict[str, str] = {}
-        if path is not None and path.exists():
-            self._pins = self._load(path)
+        self._stamp: FileStamp | None = None
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Reread the file if another store or process replaced it since we last did."""
+        if self._path is None:
+            return
+        stamp = file_stamp(self._path)
+        if stamp != self._stamp:
+            self._pins = {} if stamp is None else self._load(self._path)
+            self._stamp = stamp
+
+    @contextlib.contextmanager
+    def _change(self) -> Iterator[None]:
+        """Decide and write one change under the lock, on the pins as they are on disk."""
+        if self._path is None:
+            yield
+            return
+        with exclusive_lock(self._path):
+            self._refresh()
+            yield
 
     @staticmethod
     def _load(path: Path) -> dict[str, str]:
@@ -216,9 +245,12 @@ class KnownHubs:
         lines += [f"{address} {fingerprint}" for address, fingerprint in sorted(self._pins.items())]
         ensure_private_dir(self._path.parent)
         write_atomic(self._path, ("\n".join(lines) + "\n").encode("utf-8"))
+        self._stamp = file_stamp(self._path)
 
     def pinned(self, host: str, port: int) -> str | None:
-        return self._pins.get(_address(host, port))
+        address = _address(host, port)
+        self._refresh()
+        return self._pins.get(address)
 
     def check(self, host: str, port: int, fingerprint: str, *, pin: bool = True) -> bool:
         """True if first seen (now pinned, unless `pin` is False), False if it matches the pin.
@@ -229,12 +261,18 @@ class KnownHubs:
         """
         address = _address(host, port)
         fingerprint = normalize_fingerprint(fingerprint)
-        pinned = self._pins.get(address)
-        if pinned is None:
-            if pin:
-                self._pins[address] = fingerprint
-                self._save()
-            return True
+        if not pin:
+            self._refresh()
+            pinned = self._pins.get(address)
+            if pinned is None:
+                return True
+        else:
+            with self._change():
+                pinned = self._pins.get(address)
+                if pinned is None:
+                    self._pins[address] = fingerprint
+                    self._save()
+                    return True
         if pinned == fingerprint:
             return False
         where = f"remove the line for {address} from {self._path}" if self._path else (
@@ -244,5 +282,7 @@ class KnownHubs:
 
     def accept(self, host: str, port: int, fingerprint: str) -> None:
         """Pin fingerprint for this hub, replacing any previous pin (the user decided)."""
-        self._pins[_address(host, port)] = normalize_fingerprint(fingerprint)
-        self._save()
+        address, fingerprint = _address(host, port), normalize_fingerprint(fingerprint)
+        with self._change():
+            self._pins[address] = fingerprint
+            self._save()

@@ -14,17 +14,29 @@ from pathlib import Path
 
 from gossip.crypto._files import create_exclusive, ensure_private_dir
 from gossip.crypto._packets import PacketFramingError, Tag, tags
-from gossip.crypto._pgpy import PGPUID, PGPKey, PGPSignature, constants
+from gossip.crypto._pgpy import PGPUID, PGPDecryptionError, PGPKey, PGPSignature, constants
 from gossip.crypto.errors import (
     IdentityMismatch,
     InvalidKey,
     InvalidUserName,
+    KeyTooLarge,
+    PassphraseRequired,
     StoreCorrupt,
+    TooManySignatures,
+    TooManySubkeys,
+    TooManyUserIds,
+    WrongPassphrase,
 )
+from gossip.crypto.keycache import KEY_CACHE, ValidatedKeyCache, key_digest
 
-# An Ed25519 + Cv25519 key with one user id is about 400 bytes; this leaves room for a few user
-# ids and third-party certifications while bounding the signature checks a hostile key can cost.
-MAX_PUBLIC_KEY_BYTES = 16 * 1024
+# Our keys (Ed25519 + Cv25519, one user id, one subkey, two signatures) are about 400 bytes.
+# The caps leave headroom for a renamed or re-bound key, and bound what a hostile key costs
+# before PGPy parses it: PGPy validates each user id and signature slowly (a 16 KiB key with
+# 112 self-certified user ids took 1.2 s), and it is refused here from its framing alone.
+MAX_PUBLIC_KEY_BYTES = 8 * 1024
+MAX_USER_IDS = 4
+MAX_SUBKEYS = 4
+MAX_KEY_SIGNATURES = 16
 IDENTITY_FILE = "identity.asc"
 
 STRONG_HASHES = frozenset(
@@ -73,12 +85,18 @@ def _key_flags(sig: PGPSignature) -> set[constants.KeyFlags]:
     return flags
 
 
+def _expiry(created: datetime, sig: PGPSignature) -> datetime | None:
+    """When the key (or subkey) created at `created` expires by sig, or None for never."""
+    ends = [created + subpacket.expires  # type: ignore[attr-defined]
+            for subpacket in hashed_subpackets(sig, "KeyExpirationTime")
+            if subpacket.expires is not None  # type: ignore[attr-defined]
+            and subpacket.expires.total_seconds() > 0]  # type: ignore[attr-defined]
+    return min(ends, default=None)
+
+
 def _expired(created: datetime, sig: PGPSignature, now: datetime) -> bool:
-    for subpacket in hashed_subpackets(sig, "KeyExpirationTime"):
-        lifetime = subpacket.expires  # type: ignore[attr-defined]
-        if lifetime is not None and lifetime.total_seconds() > 0 and created + lifetime <= now:
-            return True
-    return False
+    end = _expiry(created, sig)
+    return end is not None and end <= now
 
 
 def _verifies(primary: PGPKey, subject: object, sig: PGPSignature) -> bool:
@@ -107,13 +125,36 @@ def _check_all_verify(primary: PGPKey, subject: object, sigs: list[PGPSignature]
             raise InvalidKey(f"a self-signature on the {what} does not verify")
 
 
-def _parse_public(data: bytes) -> tuple[PGPKey, str, tuple[PGPKey, ...]]:
+def check_key_limits(data: bytes) -> list[int]:
+    """The key's packet tags, once its size and counts are within our caps.
+
+    Reads only packet headers (microseconds), so the hub and clients can refuse a bloated key
+    before paying for PGPy. Raises KeyTooLarge, TooManyUserIds, TooManySignatures,
+    TooManySubkeys (all KeyOverLimit, an InvalidKey) or InvalidKey for broken framing.
+    """
     if len(data) > MAX_PUBLIC_KEY_BYTES:
-        raise InvalidKey(f"public key is {len(data)} bytes; the limit is {MAX_PUBLIC_KEY_BYTES}")
+        raise KeyTooLarge("bytes", len(data), MAX_PUBLIC_KEY_BYTES)
     try:
         packet_tags = tags(data)
     except PacketFramingError as error:
         raise InvalidKey(f"not a binary OpenPGP key: {error}") from error
+    user_ids = packet_tags.count(Tag.USER_ID) + packet_tags.count(Tag.USER_ATTRIBUTE)
+    if user_ids > MAX_USER_IDS:
+        raise TooManyUserIds("user ids", user_ids, MAX_USER_IDS)
+    subkeys = packet_tags.count(Tag.PUBLIC_SUBKEY) + packet_tags.count(Tag.SECRET_SUBKEY)
+    if subkeys > MAX_SUBKEYS:
+        raise TooManySubkeys("subkeys", subkeys, MAX_SUBKEYS)
+    signatures = packet_tags.count(Tag.SIGNATURE)
+    if signatures > MAX_KEY_SIGNATURES:
+        raise TooManySignatures("signatures", signatures, MAX_KEY_SIGNATURES)
+    return packet_tags
+
+
+_Validated = tuple[PGPKey, str, tuple[PGPKey, ...], datetime | None]
+
+
+def _parse_public(data: bytes, packet_tags: list[int]) -> _Validated:
+    """Validate a key whose packet_tags passed check_key_limits."""
     if not packet_tags:
         raise InvalidKey("empty key")
     if Tag.SECRET_KEY in packet_tags or Tag.SECRET_SUBKEY in packet_tags:
@@ -138,7 +179,7 @@ def _parse_public(data: bytes) -> tuple[PGPKey, str, tuple[PGPKey, ...]]:
         raise InvalidKey("public key is malformed") from error
 
 
-def _validate_public(key: PGPKey) -> tuple[PGPKey, str, tuple[PGPKey, ...]]:
+def _validate_public(key: PGPKey) -> _Validated:
     if not key.is_public or not key.is_primary or key._key is None:
         raise InvalidKey("not a primary public key")
     if key.key_algorithm != constants.PubKeyAlgorithm.EdDSA:
@@ -169,6 +210,7 @@ def _validate_public(key: PGPKey) -> tuple[PGPKey, str, tuple[PGPKey, ...]]:
         raise InvalidKey("primary key is not marked for signing")
     if _expired(key.created, newest, now):
         raise InvalidKey("key has expired")
+    valid_until = _expiry(key.created, newest)
 
     encryption_keys: list[PGPKey] = []
     for subkey in key.subkeys.values():
@@ -189,9 +231,12 @@ def _validate_public(key: PGPKey) -> tuple[PGPKey, str, tuple[PGPKey, ...]]:
         if not _key_flags(binding) & _ENCRYPTION_FLAGS or _expired(subkey.created, binding, now):
             continue
         encryption_keys.append(subkey)
+        subkey_end = _expiry(subkey.created, binding)
+        if subkey_end is not None:
+            valid_until = subkey_end if valid_until is None else min(valid_until, subkey_end)
     if not encryption_keys:
         raise InvalidKey("key has no usable ECDH encryption subkey")
-    return key, uids[0].name, tuple(encryption_keys)
+    return key, uids[0].name, tuple(encryption_keys), valid_until
 
 
 class PublicKey:
@@ -211,13 +256,37 @@ class PublicKey:
         self._encryption_keyids = tuple(str(k.fingerprint.keyid) for k in encryption_keys)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> PublicKey:
-        """Decode and validate a binary transferable public key; raise InvalidKey otherwise."""
+    def from_bytes(cls, data: bytes, *,
+                   cache: ValidatedKeyCache | None = KEY_CACHE) -> PublicKey:
+        """Decode and validate a binary transferable public key; raise InvalidKey otherwise.
+
+        A key over our caps raises a KeyOverLimit subclass before anything is parsed. Bytes
+        validated before are answered from `cache` (the process-wide one by default; None to
+        always validate). Safe to call from worker threads; a first validation of an
+        unknown key costs milliseconds, so never run it on an event loop an outsider can reach.
+        """
         if not isinstance(data, (bytes, bytearray)):
             raise TypeError(f"expected bytes, got {type(data).__name__}")
         data = bytes(data)
-        key, user, encryption_keys = _parse_public(data)
-        return cls(data, key, user, encryption_keys)
+        packet_tags = check_key_limits(data)
+        if cache is None:
+            key, user, encryption_keys, _ = _parse_public(data, packet_tags)
+            return cls(data, key, user, encryption_keys)
+        digest = key_digest(data)
+        now = datetime.now(UTC)
+        known = cache.lookup(digest, now)
+        if isinstance(known, str):
+            raise InvalidKey(known)
+        if known is not None:
+            return known
+        try:
+            key, user, encryption_keys, valid_until = _parse_public(data, packet_tags)
+        except InvalidKey as error:
+            cache.refuse(digest, str(error))
+            raise
+        public = cls(data, key, user, encryption_keys)
+        cache.accept(digest, public, valid_until)
+        return public
 
     def to_bytes(self) -> bytes:
         return self._data
@@ -283,6 +352,27 @@ def _new_key(user: str) -> PGPKey:
     return key
 
 
+def _unlock(key: PGPKey, passphrase: str) -> None:
+    # PGPy's unlock() is a context manager that clears the secret when the block ends; an
+    # identity signs and decrypts for as long as it lives, so each part is unlocked in place
+    # (the key still serializes in its protected form).
+    try:
+        for part in (key, *key.subkeys.values()):
+            part._key.unprotect(passphrase)
+    except PGPDecryptionError as error:
+        raise WrongPassphrase("the passphrase does not unlock the identity key") from error
+    except Exception as error:  # noqa: BLE001 - PGPy raises anything on a damaged secret
+        raise InvalidKey("the protected identity key is damaged") from error
+
+
+def _protected_copy(key: PGPKey, passphrase: str) -> str:
+    copy = PGPKey.from_blob(str(key))
+    copy = copy[0] if isinstance(copy, tuple) else copy
+    copy.protect(passphrase, constants.SymmetricKeyAlgorithm.AES256,
+                 constants.HashAlgorithm.SHA256)
+    return str(copy)
+
+
 class Identity:
     """Our own key pair: the private key that signs and decrypts, and its validated public half."""
 
@@ -291,8 +381,8 @@ class Identity:
     def __init__(self, private_key: PGPKey) -> None:
         if private_key.is_public or not private_key.is_primary:
             raise InvalidKey("an identity needs a private primary key")
-        if private_key.is_protected:
-            raise InvalidKey("passphrase-protected identities are not supported")
+        if private_key.is_protected and not private_key.is_unlocked:
+            raise PassphraseRequired("the identity key is protected by a passphrase")
         self._key = private_key
         self._public = PublicKey.from_bytes(bytes(private_key.pubkey))
         decryption_keys = []
@@ -315,35 +405,63 @@ class Identity:
         return identity
 
     @classmethod
-    def from_armored(cls, text: str) -> Identity:
-        """Load an unprotected armored private key, as written by armored_private()."""
+    def from_armored(cls, text: str, passphrase: str | None = None) -> Identity:
+        """Load an armored private key, as written by armored_private().
+
+        A passphrase-protected key needs its passphrase (PassphraseRequired without one,
+        WrongPassphrase for another); it is unlocked in memory for the identity's lifetime.
+        A passphrase given for an unprotected key is not needed and not checked: see
+        `protected`.
+        """
         try:
             parsed = PGPKey.from_blob(text)
         except Exception as error:
             raise InvalidKey("private key is not parseable") from error
         key = parsed[0] if isinstance(parsed, tuple) else parsed
+        if not key.is_public and key.is_protected:
+            if passphrase is None:
+                raise PassphraseRequired("the identity key is protected by a passphrase; "
+                                         "give it to unlock the key")
+            _unlock(key, passphrase)
         return cls(key)
 
-    def armored_private(self) -> str:
-        return str(self._key)
+    def armored_private(self, passphrase: str | None = None) -> str:
+        """The private key, armored; protected by passphrase if one is given (only for an
+        identity not loaded protected: that one is written as it was loaded, protected)."""
+        if passphrase is None or self._key.is_protected:
+            return str(self._key)
+        return _protected_copy(self._key, passphrase)
+
+    @property
+    def protected(self) -> bool:
+        """True if the key was loaded from a passphrase-protected file."""
+        return bool(self._key.is_protected)
 
     @classmethod
-    def load_or_create(cls, profile_dir: Path, user: str) -> Identity:
+    def load_or_create(cls, profile_dir: Path, user: str,
+                       passphrase: str | None = None) -> Identity:
         """The identity stored in profile_dir/identity.asc, generated and stored on first use.
 
-        Raises IdentityMismatch if the stored identity belongs to another user name, and
-        StoreCorrupt if the file exists but holds no usable private key.
+        With a passphrase, a new identity is stored protected by it (off by default: bots
+        start unattended). Raises IdentityMismatch if the stored identity belongs to another
+        user name, PassphraseRequired or WrongPassphrase for a protected one, and StoreCorrupt
+        if the file exists but holds no usable private key.
         """
+        if passphrase is not None and not passphrase:
+            raise ValueError("an empty passphrase protects nothing; pass None for none")
         ensure_private_dir(profile_dir)
         path = profile_dir / IDENTITY_FILE
         if not path.exists():
             identity = cls.generate(user)
-            if create_exclusive(path, identity.armored_private().encode("ascii")):
+            armored = identity.armored_private(passphrase)
+            if create_exclusive(path, armored.encode("ascii")):
                 return identity
             # Another process created it first: use theirs, never overwrite a key.
         try:
             text = path.read_text(encoding="ascii")
-            identity = cls.from_armored(text)
+            identity = cls.from_armored(text, passphrase)
+        except (PassphraseRequired, WrongPassphrase) as error:
+            raise type(error)(f"{error} (identity in {path})") from error
         except (OSError, UnicodeDecodeError, InvalidKey) as error:
             raise StoreCorrupt(f"cannot read the identity in {path}: {error}") from error
         if identity.user != user:

@@ -1,18 +1,28 @@
 """Trust on first use for users' keys: the pin store and each user's trust level.
 
 The first fingerprint seen for a user is pinned; a different one is only remembered as an offer
-until the user accepts it. A pin is never replaced silently. Persisted as JSON, 0600, atomically.
+until the user accepts it. A pin is never replaced silently. Persisted as JSON, 0600, atomically;
+each change is made under a lock on the file as it is on disk, so processes sharing a profile
+never lose each other's updates.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from gossip.crypto._files import ensure_private_dir, write_atomic
+from gossip.crypto._files import (
+    FileStamp,
+    ensure_private_dir,
+    exclusive_lock,
+    file_stamp,
+    write_atomic,
+)
 from gossip.crypto.errors import InvalidFingerprint, NothingToAccept, PinMismatch, StoreCorrupt
 
 _FORMAT_VERSION = 1
@@ -57,8 +67,27 @@ class KeyPinStore:
     def __init__(self, path: Path | None) -> None:
         self._path = path
         self._pins: dict[str, _Pin] = {}
-        if path is not None and path.exists():
-            self._pins = self._load(path)
+        self._stamp: FileStamp | None = None
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Reread the file if another store or process replaced it since we last did."""
+        if self._path is None:
+            return
+        stamp = file_stamp(self._path)
+        if stamp != self._stamp:
+            self._pins = {} if stamp is None else self._load(self._path)
+            self._stamp = stamp
+
+    @contextlib.contextmanager
+    def _change(self) -> Iterator[None]:
+        """Decide and write one change under the lock, on the pins as they are on disk."""
+        if self._path is None:
+            yield
+            return
+        with exclusive_lock(self._path):
+            self._refresh()
+            yield
 
     @staticmethod
     def _load(path: Path) -> dict[str, _Pin]:
@@ -93,6 +122,7 @@ class KeyPinStore:
         }
         ensure_private_dir(self._path.parent)
         write_atomic(self._path, (json.dumps(document, indent=2) + "\n").encode("utf-8"))
+        self._stamp = file_stamp(self._path)
 
     def check(self, user: str, fingerprint: str) -> Trust:
         """Trust for this user's offered key: pins on first sight (NEW, then PINNED later).
@@ -101,52 +131,59 @@ class KeyPinStore:
         pinned key again withdraws that pending offer.
         """
         fingerprint = normalize_key_fingerprint(fingerprint)
-        pin = self._pins.get(user)
-        if pin is None:
-            self._pins[user] = _Pin(fingerprint)
-            self._save()
-            return Trust.NEW
-        if fingerprint == pin.fingerprint:
-            if pin.offered is not None:
-                pin.offered = None
+        with self._change():
+            pin = self._pins.get(user)
+            if pin is None:
+                self._pins[user] = _Pin(fingerprint)
                 self._save()
-            return pin.trust
-        if pin.offered != fingerprint:
-            pin.offered = fingerprint
-            self._save()
-        return Trust.CHANGED
+                return Trust.NEW
+            if fingerprint == pin.fingerprint:
+                if pin.offered is not None:
+                    pin.offered = None
+                    self._save()
+                return pin.trust
+            if pin.offered != fingerprint:
+                pin.offered = fingerprint
+                self._save()
+            return Trust.CHANGED
+
+    def _current(self, user: str) -> _Pin | None:
+        self._refresh()
+        return self._pins.get(user)
 
     def trust_of(self, user: str) -> Trust | None:
-        pin = self._pins.get(user)
+        pin = self._current(user)
         return None if pin is None else pin.trust
 
     def pinned_fingerprint(self, user: str) -> str | None:
-        pin = self._pins.get(user)
+        pin = self._current(user)
         return None if pin is None else pin.fingerprint
 
     def offered_fingerprint(self, user: str) -> str | None:
         """The changed key awaiting accept(), if any."""
-        pin = self._pins.get(user)
+        pin = self._current(user)
         return None if pin is None else pin.offered
 
     def accept(self, user: str) -> None:
         """Pin the changed key that was offered for user; its trust becomes PINNED."""
-        pin = self._pins.get(user)
-        if pin is None or pin.offered is None:
-            raise NothingToAccept(f"no changed key is pending for {user!r}")
-        self._pins[user] = _Pin(pin.offered)
-        self._save()
+        with self._change():
+            pin = self._pins.get(user)
+            if pin is None or pin.offered is None:
+                raise NothingToAccept(f"no changed key is pending for {user!r}")
+            self._pins[user] = _Pin(pin.offered)
+            self._save()
 
     def verify(self, user: str, fingerprint: str) -> None:
         """Mark user's pinned key VERIFIED (safety numbers compared) if fingerprint is the pin."""
         fingerprint = normalize_key_fingerprint(fingerprint)
-        pin = self._pins.get(user)
-        if pin is None:
-            raise NotPinned(f"no key is pinned for {user!r}")
-        if fingerprint != pin.fingerprint:
-            raise PinMismatch(
-                f"{fingerprint} is not the key pinned for {user!r} ({pin.fingerprint})"
-            )
-        if not pin.verified:
-            pin.verified = True
-            self._save()
+        with self._change():
+            pin = self._pins.get(user)
+            if pin is None:
+                raise NotPinned(f"no key is pinned for {user!r}")
+            if fingerprint != pin.fingerprint:
+                raise PinMismatch(
+                    f"{fingerprint} is not the key pinned for {user!r} ({pin.fingerprint})"
+                )
+            if not pin.verified:
+                pin.verified = True
+                self._save()

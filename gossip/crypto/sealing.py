@@ -19,7 +19,7 @@ from gossip.crypto._pgpy import (
     PKESessionKeyV3,
     constants,
 )
-from gossip.crypto.errors import BadSignature, MalformedMessage, NotForMe
+from gossip.crypto.errors import BadSignature, MalformedMessage, NotForMe, TooManyRecipients
 from gossip.crypto.identity import (
     STRONG_HASHES,
     Identity,
@@ -90,7 +90,7 @@ def seal(payload: bytes, signer: Identity, recipients: Sequence[PublicKey]) -> b
     return bytes(sealed)
 
 
-def _decrypt(blob: bytes, recipient: Identity) -> bytes:
+def _decrypt(blob: bytes, recipient: Identity, max_recipients: int) -> bytes:
     """The plaintext packets inside blob (still framed), after the SEIPD integrity check."""
     try:
         headers = walk(blob)
@@ -102,15 +102,24 @@ def _decrypt(blob: bytes, recipient: Identity) -> bytes:
         or any(header.tag != Tag.PKESK for header in headers[:-1])
     ):
         raise MalformedMessage("expected session keys followed by one integrity-protected packet")
+    if len(headers) - 1 > max_recipients:
+        raise TooManyRecipients(len(headers) - 1, max_recipients)
 
     # Only the session-key packets addressed to us are handed to PGPy's parser: a v3 PKESK
-    # body starts with its version (3) and the recipient's 8-byte key id.
+    # body starts with its version (3) and the recipient's 8-byte key id. An honest sealer
+    # writes one per subkey, so only the first for each of our key ids is tried: a blob with
+    # thousands addressed to us costs one public-key operation per key id, not thousands.
     ours = dict(zip(recipient.public.encryption_keyids, recipient.decryption_keys))
     addressed = []
+    tried: set[str] = set()
     for header in headers[:-1]:
         body = blob[header.body_start : header.end]
-        if len(body) >= 10 and body[0] == 3 and body[1:9].hex().upper() in ours:
-            addressed.append((blob[header.start : header.end], ours[body[1:9].hex().upper()]))
+        if len(body) < 10 or body[0] != 3:
+            continue
+        keyid = body[1:9].hex().upper()
+        if keyid in ours and keyid not in tried:
+            tried.add(keyid)
+            addressed.append((blob[header.start : header.end], ours[keyid]))
     if not addressed:
         raise NotForMe("the message is not encrypted to this identity")
     session: tuple[constants.SymmetricKeyAlgorithm, bytes] | None = None
@@ -167,16 +176,23 @@ def _check_signature(
         raise BadSignature("signature does not verify")
 
 
-def open_sealed(blob: bytes, recipient: Identity, sender: PublicKey) -> bytes:
+def open_sealed(blob: bytes, recipient: Identity, sender: PublicKey, *,
+                max_recipients: int = MAX_RECIPIENTS) -> bytes:
     """Decrypt blob with recipient's key and return the payload signed by exactly sender.
 
-    Raises NotForMe (no session key for us), MalformedMessage (garbage, altered ciphertext,
-    unexpected structure) or BadSignature (unsigned, other signer, invalid, or not addressed
-    to recipient by the signer); never anything else for any bytes.
+    `max_recipients` bounds the session-key packets the blob may hold (callers pass the
+    channel's member count plus some slack; 1 for a blob sealed to one peer): more raise
+    TooManyRecipients before any public-key operation. At most one packet per key id of
+    ours is tried. Raises NotForMe (no session key for us), MalformedMessage (garbage,
+    altered ciphertext, unexpected structure, TooManyRecipients) or BadSignature (unsigned,
+    other signer, invalid, or not addressed to recipient by the signer); never anything else
+    for any bytes.
     """
     if not isinstance(blob, (bytes, bytearray)):
         raise TypeError(f"blob must be bytes, got {type(blob).__name__}")
-    plaintext = _decrypt(bytes(blob), recipient)
+    if max_recipients < 1:
+        raise ValueError("max_recipients must be at least 1")
+    plaintext = _decrypt(bytes(blob), recipient, max_recipients)
     try:
         inner_tags = tags(plaintext)
     except PacketFramingError as error:

@@ -24,8 +24,9 @@ Design, and why:
 from __future__ import annotations
 
 import os
+import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +37,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from gossip.crypto.errors import BadSignature, CryptoError, MalformedMessage
 from gossip.crypto.identity import Identity, PublicKey
 from gossip.crypto.ratchet import CHAIN_KEY_BYTES, ChainKey, open_with_seed, seal_with_seed
-from gossip.crypto.sealing import open_sealed, seal
+from gossip.crypto.replaystate import ReplayState, SenderKeyMark
+from gossip.crypto.sealing import MAX_RECIPIENTS, open_sealed, seal
 
 SCHEME = "sk1"
 DISTRIBUTION_SCHEME = "sk1-distribution"
@@ -51,6 +53,11 @@ MAX_SKIPPED_KEYS = 1000
 # Above the hub's 200 KiB sealed-blob limit: only a bound on what we parse.
 MAX_MESSAGE_BYTES = 256 * 1024
 MAX_DISTRIBUTION_BYTES = 4096
+# How long a skipped message key is held for a late message: at the latest it goes with the
+# messages it could open, whose lifetime senders choose up to a week (the client's MAX_TTL).
+DEFAULT_SKIPPED_KEY_LIFETIME = 7 * 24 * 3600.0
+# How long a sender keeps one epoch before rotating for forward secrecy by time.
+DEFAULT_EPOCH_MAX_AGE = 24 * 3600.0
 
 _SIGNATURE_DOMAIN = b"gossip sk1 message signature\x00"
 
@@ -175,10 +182,11 @@ class SenderKeyMessage:
 class OutboundSenderKey:
     """Our sending side of one (sender, channel) epoch: chain key, signing key, next index."""
 
-    __slots__ = ("_chain", "_channel", "_key_id", "_sender", "_sender_fingerprint",
+    __slots__ = ("_chain", "_channel", "_created_at", "_key_id", "_sender", "_sender_fingerprint",
                  "_sender_key", "_signing_key")
 
-    def __init__(self, sender: PublicKey, channel: str) -> None:
+    def __init__(self, sender: PublicKey, channel: str, *, now: float | None = None) -> None:
+        self._created_at = time.time() if now is None else float(now)
         self._sender_key = sender
         self._sender = sender.user
         self._sender_fingerprint = sender.fingerprint
@@ -188,14 +196,29 @@ class OutboundSenderKey:
         self._signing_key = Ed25519PrivateKey.generate()
 
     @classmethod
-    def create(cls, sender: PublicKey, channel: str) -> OutboundSenderKey:
-        """A fresh epoch for sender (our own public key) in channel, at index 0."""
-        return cls(sender, channel)
+    def create(cls, sender: PublicKey, channel: str, *,
+               now: float | None = None) -> OutboundSenderKey:
+        """A fresh epoch for sender (our own public key) in channel, at index 0, begun at `now`
+        (seconds since the epoch; the current time if None)."""
+        return cls(sender, channel, now=now)
 
-    def rotated(self) -> OutboundSenderKey:
+    def rotated(self, *, now: float | None = None) -> OutboundSenderKey:
         """A new epoch for the same sender and channel: new key id, chain and signing key,
         unrelated to this one. Distribute it to the members who remain, then drop this one."""
-        return OutboundSenderKey(self._sender_key, self._channel)
+        return OutboundSenderKey(self._sender_key, self._channel, now=now)
+
+    @property
+    def created_at(self) -> float:
+        """When this epoch began (seconds since the epoch)."""
+        return self._created_at
+
+    def needs_rotation(self, now: float, *, max_age: float = DEFAULT_EPOCH_MAX_AGE,
+                       max_messages: int | None = None) -> bool:
+        """True once the epoch is max_age seconds old, has sent max_messages (if given), or
+        is exhausted: whoever steals a chain key later reads at most one epoch's rest."""
+        if self._chain is None or now - self._created_at >= max_age:
+            return True
+        return max_messages is not None and self.index >= max_messages
 
     @property
     def sender(self) -> str:
@@ -261,11 +284,31 @@ class OutboundSenderKey:
                 f"key_id={self._key_id.hex()}, index={self.index})")
 
 
+@dataclass(frozen=True, slots=True)
+class OpenedMessage:
+    """A message opened under a sender key, with what the client needs to judge it.
+
+    signer_fingerprint is the identity key that signed the hand-over of this sender key: mark
+    the message verified only if that is the sender's pinned, accepted key now. missing counts
+    indices this message skipped that had not arrived (a gap: "n messages did not arrive");
+    late is True for a message older than one already read (delivered out of order).
+    """
+
+    plaintext: bytes
+    sender: str
+    channel: str
+    signer_fingerprint: str
+    key_id: bytes
+    index: int
+    missing: int
+    late: bool
+
+
 class InboundSenderKey:
     """One member's reading side of another sender's epoch. Make one with open_distribution."""
 
-    __slots__ = ("_chain", "_channel", "_first_index", "_key_id", "_sender",
-                 "_sender_fingerprint", "_skipped", "_verify_key")
+    __slots__ = ("_chain", "_channel", "_first_index", "_floor", "_floor_unread", "_key_id",
+                 "_sender", "_sender_fingerprint", "_skipped", "_verify_key")
 
     def __init__(self, *, sender: str, sender_fingerprint: str, channel: str, key_id: bytes,
                  chain: ChainKey, verify_key: Ed25519PublicKey) -> None:
@@ -277,8 +320,11 @@ class InboundSenderKey:
         self._first_index = chain.index
         self._chain = chain
         self._verify_key = verify_key
-        # index -> message seed, for messages skipped over and not yet received.
-        self._skipped: dict[int, bytes] = {}
+        # index -> (message seed, when it expires), for messages skipped over, not yet received.
+        self._skipped: dict[int, tuple[bytes, float]] = {}
+        # From a restored mark (after a restart): below _floor, only _floor_unread is unread.
+        self._floor = 0
+        self._floor_unread: set[int] = set()
 
     @property
     def sender(self) -> str:
@@ -286,6 +332,12 @@ class InboundSenderKey:
 
     @property
     def sender_fingerprint(self) -> str:
+        return self._sender_fingerprint
+
+    @property
+    def signer_fingerprint(self) -> str:
+        """The identity fingerprint whose signature on the hand-over verified (open_distribution
+        refuses a hand-over naming another): trust in this key is trust in that key."""
         return self._sender_fingerprint
 
     @property
@@ -316,12 +368,22 @@ class InboundSenderKey:
 
         Raises MalformedSenderKeyMessage, UnknownSenderKey, SenderKeySignatureInvalid,
         ReplayedMessage, MessageKeyGone, IndexTooFarAhead or MessageDecryptionFailed (all
-        SenderKeyError); on any of them the state is unchanged.
+        SenderKeyError); on any of them the state is unchanged (but for expired skipped keys,
+        which go whatever happens).
         """
-        return self.decrypt_message(SenderKeyMessage.from_bytes(message), associated)
+        return self.open_message(SenderKeyMessage.from_bytes(message), associated).plaintext
 
     def decrypt_message(self, message: SenderKeyMessage, associated: bytes) -> bytes:
         """decrypt() for a message already decoded with SenderKeyMessage.from_bytes."""
+        return self.open_message(message, associated).plaintext
+
+    def open_message(self, message: SenderKeyMessage, associated: bytes, *,
+                     now: float | None = None,
+                     skipped_key_lifetime: float = DEFAULT_SKIPPED_KEY_LIFETIME) -> OpenedMessage:
+        """decrypt_message() with what the client needs (OpenedMessage). Skipped keys made
+        now expire after skipped_key_lifetime seconds; expired ones are dropped first."""
+        now = time.time() if now is None else now
+        self.purge_expired(now)
         if message.key_id != self._key_id:
             raise UnknownSenderKey(f"message is under key {message.key_id.hex()}, "
                                    f"not {self._key_id.hex()}")
@@ -335,19 +397,24 @@ class InboundSenderKey:
 
         index = message.index
         chain = self._chain
-        skipped: dict[int, bytes] = {}
+        high = max(chain.index, self._floor)  # one past the highest index read so far
+        if self._read_before_restart(index):
+            raise ReplayedMessage(f"index {index} of {self._sender!r} was already read")
+        skipped: dict[int, tuple[bytes, float]] = {}
         advances = index >= chain.index
         if advances:
             if index - chain.index > MAX_SKIPPED_KEYS:
                 raise IndexTooFarAhead(f"index {index} is more than {MAX_SKIPPED_KEYS} ahead "
                                        f"of {chain.index}")
+            expires = now + skipped_key_lifetime
             while chain.index < index:
-                skipped[chain.index] = chain.message_seed()
+                if not self._read_before_restart(chain.index):
+                    skipped[chain.index] = (chain.message_seed(), expires)
                 chain = chain.next()
             seed = chain.message_seed()
             chain = chain.next()
         elif index in self._skipped:
-            seed = self._skipped[index]
+            seed = self._skipped[index][0]
         elif index < self._first_index:
             raise MessageKeyGone(f"index {index} was sent before this key was handed to us")
         elif index < self._window_start(chain.index):
@@ -364,13 +431,42 @@ class InboundSenderKey:
 
         # Commit: nothing below can fail.
         self._skipped.pop(index, None)
+        self._floor_unread.discard(index)
         if advances:
             self._skipped.update(skipped)
             self._chain = chain
             start = self._window_start(chain.index)
             for old in [i for i in self._skipped if i < start]:
                 del self._skipped[old]
-        return plaintext
+        return OpenedMessage(plaintext=plaintext, sender=self._sender, channel=self._channel,
+                             signer_fingerprint=self._sender_fingerprint, key_id=self._key_id,
+                             index=index, missing=max(0, index - high), late=index < high)
+
+    def purge_expired(self, now: float) -> int:
+        """Drop skipped message keys whose lifetime is over; how many were dropped."""
+        expired = [index for index, (_, expires) in self._skipped.items() if expires <= now]
+        for index in expired:
+            del self._skipped[index]
+        return len(expired)
+
+    def mark(self) -> SenderKeyMark:
+        """How far this key was read, to be restored after a restart (see SenderKeyRing)."""
+        high = max(self._chain.index, self._floor)
+        window = self._window_start(high)
+        unread = set(self._skipped) | {i for i in self._floor_unread if i >= self._chain.index}
+        return SenderKeyMark(high, frozenset(i for i in unread if i >= window))
+
+    def restore(self, mark: SenderKeyMark) -> None:
+        """Treat every index the mark says was read as read (a replay after a restart)."""
+        if mark.next_index <= self._floor:
+            return
+        self._floor = mark.next_index
+        self._floor_unread = set(mark.unread)
+        for index in [i for i in self._skipped if mark.was_read(i)]:
+            del self._skipped[index]
+
+    def _read_before_restart(self, index: int) -> bool:
+        return index < self._floor and index not in self._floor_unread
 
     @staticmethod
     def _window_start(next_index: int) -> int:
@@ -416,14 +512,18 @@ def _parse_distribution(payload: bytes) -> InboundSenderKey:
 
 
 def open_distribution(blob: bytes, identity: Identity, sender_public: PublicKey, *,
-                      channel: str | None = None) -> InboundSenderKey:
+                      channel: str | None = None,
+                      max_recipients: int = MAX_RECIPIENTS) -> InboundSenderKey:
     """The InboundSenderKey in a sealed distribution from sender_public to identity.
 
-    Raises what open_sealed raises (NotForMe, MalformedMessage, BadSignature), then
+    `max_recipients` bounds the session-key packets as in open_sealed (pass the channel's
+    member count plus slack). Raises what open_sealed raises (NotForMe, MalformedMessage
+    including TooManyRecipients, BadSignature), then
     MalformedDistribution, or DistributionMismatch if the key inside names another sender
     than the signer or (when `channel` is given) another channel.
     """
-    key = _parse_distribution(open_sealed(blob, identity, sender_public))
+    key = _parse_distribution(open_sealed(blob, identity, sender_public,
+                                          max_recipients=max_recipients))
     if key.sender != sender_public.user or key.sender_fingerprint != sender_public.fingerprint:
         raise DistributionMismatch(
             f"{sender_public.user!r} distributed a sender key in the name of {key.sender!r}")
@@ -437,22 +537,37 @@ class SenderKeyRing:
 
     A key id is accepted once: a distribution delivered again (or replayed by the hub) can
     never rewind a chain, which would let old messages be replayed. Retired key ids are
-    remembered (boundedly) for the same reason.
+    remembered (boundedly) for the same reason, and with replay_state() / restore_replay_state()
+    across restarts too.
     """
 
-    def __init__(self, *, epochs_per_sender: int = 4, retired_memory: int = 4096) -> None:
+    def __init__(self, *, epochs_per_sender: int = 4, retired_memory: int = 4096,
+                 skipped_key_lifetime: float = DEFAULT_SKIPPED_KEY_LIFETIME,
+                 clock: Callable[[], float] = time.time) -> None:
         if epochs_per_sender < 1 or retired_memory < 0:
             raise ValueError("epochs_per_sender must be positive, retired_memory not negative")
+        if skipped_key_lifetime <= 0:
+            raise ValueError("skipped_key_lifetime must be positive")
         self._epochs_per_sender = epochs_per_sender
         self._retired_memory = retired_memory
+        self._skipped_key_lifetime = skipped_key_lifetime
+        self._clock = clock
         self._keys: dict[tuple[str, str], OrderedDict[bytes, InboundSenderKey]] = {}
         self._retired: OrderedDict[bytes, None] = OrderedDict()
+        # Marks restored from a saved state for keys not handed to us (again) yet.
+        self._marks: OrderedDict[bytes, SenderKeyMark] = OrderedDict()
 
     def add(self, key: InboundSenderKey) -> bool:
-        """Hold key; False (and nothing changes) if its key id was seen before."""
+        """Hold key; False (and nothing changes) if its key id was seen before.
+
+        A key id with a restored mark is taken, reading only what the mark says was unread.
+        """
         if key.key_id in self._retired or any(key.key_id in epochs
                                               for epochs in self._keys.values()):
             return False
+        mark = self._marks.pop(key.key_id, None)
+        if mark is not None:
+            key.restore(mark)
         epochs = self._keys.setdefault((key.sender, key.channel), OrderedDict())
         epochs[key.key_id] = key
         while len(epochs) > self._epochs_per_sender:
@@ -470,15 +585,37 @@ class SenderKeyRing:
         Raises the errors of InboundSenderKey.decrypt; UnknownSenderKey if no epoch we hold
         for that sender and channel has the message's key id.
         """
+        return self.open(sender, channel, message, associated).plaintext
+
+    def open(self, sender: str, channel: str, message: bytes, associated: bytes, *,
+             now: float | None = None) -> OpenedMessage:
+        """decrypt() with the signer's fingerprint, the gap and lateness (OpenedMessage).
+
+        `now` defaults to the ring's clock; skipped keys made now expire after the ring's
+        skipped_key_lifetime.
+        """
         parsed = SenderKeyMessage.from_bytes(message)
         key = self.get(sender, channel, parsed.key_id)
         if key is None:
             raise UnknownSenderKey(
                 f"no sender key {parsed.key_id.hex()} from {sender!r} in {channel!r}")
-        return key.decrypt_message(parsed, associated)
+        return key.open_message(parsed, associated,
+                                now=self._clock() if now is None else now,
+                                skipped_key_lifetime=self._skipped_key_lifetime)
 
-    def forget(self, *, sender: str | None = None, channel: str | None = None) -> None:
-        """Drop every epoch of sender (their key changed) and/or in channel (we left it)."""
+    def purge_expired(self, now: float | None = None) -> int:
+        """Drop every skipped message key whose lifetime is over; how many were dropped.
+        Call it now and then (opening a message purges only its own key's)."""
+        now = self._clock() if now is None else now
+        return sum(key.purge_expired(now) for epochs in self._keys.values()
+                   for key in epochs.values())
+
+    def forget(self, sender: str | None = None, *, channel: str | None = None) -> None:
+        """Drop every epoch of sender (their key changed) and/or in channel (we left it).
+
+        The key ids are retired: the same hand-over, replayed, is never taken again, so
+        messages signed under a key that is no longer trusted cannot come back.
+        """
         if sender is None and channel is None:
             raise ValueError("forget needs a sender, a channel or both")
         for where in list(self._keys):
@@ -488,10 +625,38 @@ class SenderKeyRing:
                 for key_id in self._keys.pop(where):
                     self._retire(key_id)
 
+    def replay_state(self) -> ReplayState:
+        """What was read under every key id we know, to persist (ReplayState.to_bytes)."""
+        marks = dict(self._marks)
+        for epochs in self._keys.values():
+            for key_id, key in epochs.items():
+                marks[key_id] = key.mark()
+        return ReplayState(marks, frozenset(self._retired))
+
+    def restore_replay_state(self, state: ReplayState) -> None:
+        """Merge a saved state (at start, before any hand-over is taken): retired key ids are
+        refused, and a key handed over again reads only what its mark says was unread."""
+        for key_id in state.retired:
+            if key_id not in self._retired:
+                self._retire(key_id)
+        for key_id, mark in state.marks.items():
+            if key_id in self._retired:
+                continue
+            live = next((epochs[key_id] for epochs in self._keys.values() if key_id in epochs),
+                        None)
+            if live is not None:
+                live.restore(mark)
+                continue
+            self._marks[key_id] = mark
+            self._marks.move_to_end(key_id)
+            while len(self._marks) > self._retired_memory:
+                self._marks.popitem(last=False)
+
     def __len__(self) -> int:
         return sum(len(epochs) for epochs in self._keys.values())
 
     def _retire(self, key_id: bytes) -> None:
         self._retired[key_id] = None
+        self._marks.pop(key_id, None)
         while len(self._retired) > self._retired_memory:
             self._retired.popitem(last=False)
