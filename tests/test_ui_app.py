@@ -30,11 +30,11 @@ from gossip.hub import HubConfig, serve_hub
 from gossip.ui.app import App
 from gossip.ui.bridge import Bridge
 from gossip.ui.model import Phase
-from gossip.ui.screenshot import summarize_png
-from gossip.ui.sessioncalls import CallSetup
 from gossip.ui.settings import Settings
 from gossip.ui.toasts import ToastBoard
-from gossip.ui.virtual_display import virtual_display
+from gossip.ui.trioside.callcontrol import CallSetup
+from tests.pngcheck import summarize_png
+from tests.virtual_display import virtual_display
 
 PASSWORD = "s3cret"
 WAIT = 20.0
