@@ -1,5 +1,5 @@
 """The app's bridge without a window: its trio thread connects to a real hub on loopback,
-carries out the UI's commands and reports back through the notice queue."""
+carries out the user's intents and reports back through the notice queue."""
 
 from __future__ import annotations
 
@@ -19,12 +19,14 @@ from gossip.crypto.pins import Trust
 from gossip.ui import intents
 from gossip.ui import notices as nt
 from gossip.ui.bridge import Bridge, NoticeQueue
+from gossip.ui.model import AppModel
 from gossip.ui.trioside.keeper import ReconnectMachine, ending_of, retry_delay
 
 from .conftest import PASSWORD
 from .faultproxy import FaultProxy
 
 NOTICE_TIMEOUT = 20.0
+NOW = 1_700_000_000.0  # the model's clock, for toasts
 
 
 @pytest.fixture
@@ -35,7 +37,7 @@ async def bridge():
     assert await trio.to_thread.run_sync(bridge.stop)
 
 
-async def next_notice(bridge: Bridge, kind: type,
+async def next_notice(bridge: Bridge, kind: type | tuple[type, ...],
                       predicate: Callable[[object], bool] = lambda n: True) -> object:
     """The next notice of this kind (others are skipped), within a bound."""
     with trio.fail_after(NOTICE_TIMEOUT):
@@ -113,6 +115,33 @@ async def test_a_dropped_connection_is_reconnected_and_shown_as_such(
     assert "you" in [m.user for m in online.state.members]
     got = await bob.next_event(ev.MessageReceived)
     assert (got.message.sender, got.message.text) == ("you", "written offline")
+
+
+async def test_a_message_refused_by_a_full_offline_outbox_is_shown_as_failed_not_sent(
+        bridge, hub, nursery, tmp_path, monkeypatch):
+    # The session refuses it (OutboxFull); the bridge once posted that refusal as a sent
+    # message, and the model then crashed on the render thread.
+    monkeypatch.setattr("gossip.client.session.OUTBOX_LIMIT", 2)
+    proxy = FaultProxy(hub.port)
+    await nursery.start(proxy.run)
+    bridge.post(intents.ConnectToHub("127.0.0.1", proxy.port, "you", PASSWORD, tmp_path / "you"))
+    model = AppModel()
+    model.apply(await next_notice(bridge, nt.Online), NOW)
+    proxy.refuse_for(600)  # offline until the test ends
+    proxy.cut_all()
+    await next_notice(bridge, nt.Reconnecting)
+    for text in ("first", "second", "one too many"):
+        bridge.post(intents.SubmitMessage("general", text, 60))
+    answers = [await next_notice(bridge, (nt.MessageSent, nt.CommandFailed)) for _ in range(3)]
+    for answer in answers:
+        model.apply(answer, NOW)
+    assert [type(answer) for answer in answers] == [nt.MessageSent, nt.MessageSent,
+                                                    nt.CommandFailed]
+    assert answers[2].what == "send the message" and "2 messages already wait" in \
+        answers[2].reason
+    assert sorted(m.text for m in model.messages.values()) == ["first", "second"]
+    toast = next(t for t in model.toasts.visible() if t.kind == "error")
+    assert toast.title == "Could not send the message" and "try again" in toast.body
 
 
 async def test_signed_in_elsewhere_ends_for_good(bridge, hub, connect, tmp_path):
