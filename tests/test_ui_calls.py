@@ -22,9 +22,7 @@ from gossip.ui.model import Phase
 from gossip.ui.trioside.callaudio import DeviceList, SwitchableSource, list_devices
 from gossip.ui.trioside.callcontrol import CallSetup, call_ice_hosts, meter, participants
 
-from .conftest import PASSWORD
-from .faultproxy import FaultProxy
-from .test_ui_app import (
+from .appwindow import (
     WAIT,
     PeerWorld,
     click,
@@ -33,6 +31,8 @@ from .test_ui_app import (
     shared_window,
     texts_in,
 )
+from .conftest import PASSWORD
+from .faultproxy import FaultProxy
 from .test_ui_bridge import next_notice
 
 LOOPBACK = ("127.0.0.1",)

@@ -41,8 +41,8 @@ from gossip.ui.videosetting import (
     video_spec,
 )
 
+from .appwindow import WAIT, PeerWorld, click, go_online, shared_display, shared_window
 from .conftest import PASSWORD
-from .test_ui_app import WAIT, PeerWorld, click, go_online, shared_display, shared_window
 from .test_ui_bridge import next_notice
 
 # -- layout ----------------------------------------------------------------------------------
