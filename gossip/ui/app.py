@@ -241,9 +241,9 @@ class App:
                                    sticky=True)
 
     # -- actions the views call ---------------------------------------------------------------
-    def post(self, command: intents.Intent) -> None:
+    def post(self, intent: intents.Intent) -> None:
         try:
-            self.bridge.post(command)
+            self.bridge.post(intent)
         except BridgeError as exc:
             self.model.toasts.push("error", "Gossip stopped working", str(exc), self._clock())
 

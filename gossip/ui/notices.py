@@ -1,5 +1,5 @@
 """What the bridge tells the UI besides the session's own events (gossip.client.events):
-connection progress, answers to commands, measurements. Plain frozen values."""
+connection progress, answers to intents, measurements. Plain frozen values."""
 
 from __future__ import annotations
 

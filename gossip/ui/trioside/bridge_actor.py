@@ -51,15 +51,15 @@ class BridgeActor(Actor):
 
     async def receive(self, message: object) -> object:
         try:
-            await self._handle_command(message)
+            await self._carry_out(message)
         except CommandRefused as exc:  # a sentence meant for the user (CallNotPossible too)
             self._post(nt.CommandFailed(_describe(message), str(exc)))
         except (ActorError, trio.TooSlowError, CryptoError) as exc:
-            log.info("command %r failed: %r", message, exc)
+            log.info("intent %r failed: %r", message, exc)
             self._post(nt.CommandFailed(_describe(message), _reason(exc)))
         return None
 
-    async def _handle_command(self, message: object) -> None:
+    async def _carry_out(self, message: object) -> None:
         match message:
             case intents.ConnectToHub():
                 await self._connect(message)
@@ -88,9 +88,9 @@ class BridgeActor(Actor):
                 raise CommandRefused(f"unknown intent {type(message).__name__}")
 
     # -- connection ---------------------------------------------------------------------------
-    async def _connect(self, command: intents.ConnectToHub) -> None:
+    async def _connect(self, intent: intents.ConnectToHub) -> None:
         await self._disconnect()
-        keeper = ConnectionKeeper(command, self._post, retry_base=self._retry_base)
+        keeper = ConnectionKeeper(intent, self._post, retry_base=self._retry_base)
         self._keeper = keeper
         await self.nursery.start(keeper.run)
 
@@ -133,24 +133,24 @@ class BridgeActor(Actor):
             return await session.ref.ask(GetState())
 
     # -- chat and keys ----------------------------------------------------------------------
-    async def _send(self, command: intents.SubmitMessage) -> ChatMessage:
+    async def _send(self, intent: intents.SubmitMessage) -> ChatMessage:
         session = self._session()
         # Refused here first, in the words the app uses; the session refuses them too.
-        if not command.text.strip():
+        if not intent.text.strip():
             raise CommandRefused("the message is empty")
-        if len(command.text) > MAX_TEXT_CHARS:
+        if len(intent.text) > MAX_TEXT_CHARS:
             raise CommandRefused(f"the message is longer than {MAX_TEXT_CHARS} characters")
         try:
-            ttl = check_ttl(command.ttl)
+            ttl = check_ttl(intent.ttl)
         except ValueError as exc:
             raise CommandRefused(str(exc)) from exc
         state = await self._state(session)
-        if command.channel not in state.channels:
-            raise CommandRefused(f"there is no channel #{command.channel} on this hub")
+        if intent.channel not in state.channels:
+            raise CommandRefused(f"there is no channel #{intent.channel} on this hub")
         with trio.fail_after(ASK_TIMEOUT):
             # A full offline outbox is refused (OutboxFull, a CommandRefused): the user sees
             # the send fail, and nothing is posted as sent.
-            return await session.ref.ask(SendChat(command.channel, command.text, ttl))
+            return await session.ref.ask(SendChat(intent.channel, intent.text, ttl))
 
     def _pins_trust(self, user: str) -> Trust | None:
         keeper = self._keeper
@@ -195,7 +195,7 @@ class BridgeActor(Actor):
         self._post(nt.SafetyNumberReady(user, number, fingerprint, own.fingerprint, trust))
 
 
-def _describe(command: object) -> str:
+def _describe(intent: object) -> str:
     return {
         intents.ConnectToHub: "connect", intents.SubmitMessage: "send the message",
         intents.AcceptChangedKey: "accept the key", intents.MarkKeyVerified: "verify the key",
@@ -207,7 +207,7 @@ def _describe(command: object) -> str:
         intents.ChooseDevices: "switch audio devices",
         intents.ChooseIceHosts: "set the call addresses",
         intents.ChooseVideo: "switch the camera",
-    }.get(type(command), "do that")
+    }.get(type(intent), "do that")
 
 
 def _reason(exc: BaseException) -> str:

@@ -155,7 +155,7 @@ class CallControl:
     """CallPort over the live session. One call at a time, as the panel offers.
 
     `run` (in the bridge actor's nursery) lists the devices, then polls the call's state at
-    `level_interval` and posts CallChanged; `handle` carries out the panel's commands. A lock
+    `level_interval` and posts CallChanged; `handle` carries out the panel's intents. A lock
     keeps the two from interleaving halfway through a change.
     """
 
@@ -268,10 +268,10 @@ class CallControl:
             self.feeds.clear()
             self._post(nt.CallChanged(self.view()))
 
-    # -- commands -------------------------------------------------------------------------------
-    async def handle(self, command: intents.CallIntent) -> CallView:
+    # -- the panel's intents --------------------------------------------------------------------
+    async def handle(self, intent: intents.CallIntent) -> CallView:
         async with self._lock:
-            match command:
+            match intent:
                 case intents.JoinChannelCall(channel):
                     await self._join(channel)
                 case intents.HangUp():
