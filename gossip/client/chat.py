@@ -42,21 +42,26 @@ class ChatDesk:
 
     # -- writing -----------------------------------------------------------------------------
     def compose(self, channel: str, text: str, ttl: float) -> ChatMessage:
-        """A new message of ours, kept in the store (shown at once, even while offline)."""
+        """A new message of ours; `keep` it once it is sent or held (not if refused)."""
         try:
-            message = new_chat(self._identity, channel=channel, text=text, ttl=ttl,
-                               now=self._clock())
+            return new_chat(self._identity, channel=channel, text=text, ttl=ttl,
+                            now=self._clock())
         except ValueError as exc:
             raise CommandRefused(str(exc)) from None
-        self.store.add(message)
-        return message
 
-    def hold(self, message: ChatMessage) -> None:
-        """Keep a message for after the reconnect; refuse when the outbox is full."""
-        if len(self._outbox) >= OUTBOX_LIMIT:
+    def keep(self, message: ChatMessage) -> None:
+        """Show one of ours from now on (until it expires), sent or waiting to be."""
+        self.store.add(message)
+
+    def hold(self, message: ChatMessage, *, over_limit: bool = False) -> None:
+        """Keep a message for after the reconnect; refuse when the outbox is full (then it
+        is not kept either: a refused message never shows as written). `over_limit`: a
+        message already shown whose send broke off waits whatever the limit."""
+        if len(self._outbox) >= OUTBOX_LIMIT and not over_limit:
             raise OutboxFull(f"offline, and {OUTBOX_LIMIT} messages already wait to go "
                              "out: try again once reconnected")
         self._outbox.append(message)
+        self.keep(message)  # the store drops a second add of the same id
 
     def seal(self, message: ChatMessage, recipients: Sequence[PublicKey]) -> list[Message]:
         """The frames that send `message` to `recipients`: a new epoch's sender key first

@@ -377,6 +377,7 @@ class Session(Actor):
         if not self._online:
             self._chat.hold(message)  # goes out once, in order, after the reconnect
             return message
+        self._chat.keep(message)
         while True:
             link = self._link
             try:
@@ -386,8 +387,9 @@ class Session(Actor):
                 if self._online and self._link is not link:
                     continue  # the reader already reconnected meanwhile: send it on the new link
                 # The frame reader sees the break too and reconnects; this one waits for it.
+                # It is shown already, so it waits whatever the outbox's limit.
                 self._online = False
-                self._chat.hold(message)
+                self._chat.hold(message, over_limit=True)
                 return message
 
     async def _publish(self, message: ChatMessage, *, resend: bool = False) -> None:

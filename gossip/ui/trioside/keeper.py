@@ -27,8 +27,8 @@ from gossip.client.session import Session, SessionConfig
 from gossip.client.state import SessionState
 from gossip.crypto import CryptoError, HubKeyChanged
 
-from . import notices as nt
-from .commands import Connect
+from .. import notices as nt
+from ..intents import ConnectToHub
 
 log = logging.getLogger("gossip.ui")
 
@@ -105,7 +105,7 @@ class ConnectionKeeper:
     reads `session` to send commands to the live one, which is None while not synced.
     """
 
-    def __init__(self, connect: Connect, post: Callable[[nt.Notice], None], *,
+    def __init__(self, connect: ConnectToHub, post: Callable[[nt.Notice], None], *,
                  retry_base: float = 1.0, retry_cap: float = 30.0) -> None:
         self.connect = connect
         self.session: Session | None = None
