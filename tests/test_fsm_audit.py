@@ -5,8 +5,9 @@ with messages that name the culprit; ours pass; export and docs come from the cl
 from __future__ import annotations
 
 import shutil
+from enum import Enum, StrEnum
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import pytest
 from statemachine import State
@@ -31,6 +32,17 @@ GREETING, HUB_HELLO, LOGIN_PROOF = (Command.GREETING.value, Command.HUB_HELLO.va
                                     Command.LOGIN_PROOF.value)
 
 
+M = TypeVar("M", bound=type[ProtocolMachine])
+
+
+def with_phases(machine: M) -> M:
+    """Gives a test machine the `Phase` enum the `phases` rule wants, made from its states, so
+    each broken machine below breaks only the rule it is about."""
+    machine.Phase = StrEnum(f"{machine.__name__}Phase",  # type: ignore[misc]
+                            {state.id.upper(): state.id for state in machine.states})
+    return machine
+
+
 class Unchecked(ProtocolMachine):
     """Lets a broken definition through python-statemachine, so the audit must catch it."""
 
@@ -40,6 +52,7 @@ class Unchecked(ProtocolMachine):
 
 
 # -- broken machines, one rule each ----------------------------------------------------------
+@with_phases
 class WithOrphan(Unchecked):
     purpose = "Has a state nothing leads to."
     start = State(initial=True)
@@ -48,6 +61,7 @@ class WithOrphan(Unchecked):
     finish = start.to(done) | orphan.to(done)
 
 
+@with_phases
 class WithLimbo(Unchecked):
     purpose = "Has a non-final state with no way out."
     start = State(initial=True)
@@ -58,6 +72,7 @@ class WithLimbo(Unchecked):
     rejects: ClassVar = {"limbo": {"enter", "finish"}}
 
 
+@with_phases
 class WithTrap(Unchecked):
     purpose = "Has two states that bounce between each other forever."
     start = State(initial=True)
@@ -69,6 +84,7 @@ class WithTrap(Unchecked):
     rejects: ClassVar = {"ping": {"finish"}, "pong": {"finish"}}
 
 
+@with_phases
 class WithUndecidedPair(Unchecked):
     purpose = "Forgets to decide what 'poke' means while waiting."
     start = State(initial=True)
@@ -80,6 +96,7 @@ class WithUndecidedPair(Unchecked):
     rejects: ClassVar = {"start": {"finish"}}
 
 
+@with_phases
 class WithLambdaGuard(Unchecked):
     purpose = "Guards a transition with an anonymous function."
     start = State(initial=True)
@@ -87,6 +104,7 @@ class WithLambdaGuard(Unchecked):
     finish = start.to(done, cond=lambda: True) | start.to(done)
 
 
+@with_phases
 class WithGuardGap(Unchecked):
     purpose = "Handles a proof only when it is valid, and says nothing otherwise."
     start = State(initial=True)
@@ -97,6 +115,7 @@ class WithGuardGap(Unchecked):
         return valid
 
 
+@with_phases
 class WithContradiction(Unchecked):
     purpose = "Rejects an event it handles."
     start = State(initial=True)
@@ -156,6 +175,64 @@ def test_declarations_must_agree_with_the_machine() -> None:
     assert rules_broken(WithContradiction) == {"contradiction", "declaration"}
 
 
+class WithoutPhases(Unchecked):
+    purpose = "Declares no Phase enum, so owners would compare its states as strings."
+    start = State(initial=True)
+    done = State(final=True)
+    finish = start.to(done)
+
+
+class WrongPhasesPhase(StrEnum):
+    START = "start"
+    DONE = "finished"  # the state is `done`: a renamed state its owners would never match
+
+
+class WithWrongPhases(Unchecked):
+    Phase = WrongPhasesPhase
+    purpose = "Declares a Phase enum that disagrees with its states."
+    start = State(initial=True)
+    done = State(final=True)
+    finish = start.to(done)
+
+
+def test_a_machine_without_a_phase_enum_is_named() -> None:
+    [(rule, message)] = findings(WithoutPhases)
+    assert rule == "phases"
+    assert "WithoutPhases declares no `Phase` StrEnum" in message and "start, done" in message
+
+
+def test_a_phase_enum_must_name_exactly_the_states() -> None:
+    assert findings(WithWrongPhases) == [
+        ("phases", "state 'done' has no member in WrongPhasesPhase"),
+        ("phases", "WrongPhasesPhase has 'finished', which is not a state of WithWrongPhases"),
+    ]
+
+
+def test_a_phase_enum_that_is_not_a_str_enum_is_refused() -> None:
+    class Numbered(Enum):
+        START = 1
+        DONE = 2
+
+    class WithNumberedPhases(Unchecked):
+        Phase = Numbered  # type: ignore[assignment]
+        purpose = "Numbers its phases."
+        start = State(initial=True)
+        done = State(final=True)
+        finish = start.to(done)
+
+    assert [rule for rule, _ in findings(WithNumberedPhases)] == ["phases"]
+
+
+@pytest.mark.parametrize("name", list(MACHINES))
+def test_every_machine_phase_is_its_state_and_reachable_from_the_class(name: str) -> None:
+    machine = MACHINES[name]
+    assert [phase.value for phase in machine.Phase] == [state.id for state in machine.states]
+    for state in machine.states:
+        phase = machine.phase_of(state.id)
+        assert phase is machine.Phase(state.id) and phase == state.id
+    assert machine().phase is machine.Phase(machine.initial_state.id)
+
+
 def test_the_command_line_fails_a_broken_machine_and_names_the_state(
         capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check"], machines={"limbo": WithLimbo}, pairs=()) == 1
@@ -175,6 +252,7 @@ def test_the_command_line_passes_our_machines_and_lists_at_least_four(
 
 
 # -- pairs -----------------------------------------------------------------------------------
+@with_phases
 class Asker(ProtocolMachine):
     purpose = "Greets, then waits for a hello."
     wire_events: ClassVar = {"hello": HUB_HELLO}
@@ -189,6 +267,7 @@ class Asker(ProtocolMachine):
         self.send_frame(Command.GREETING)
 
 
+@with_phases
 class Mute(ProtocolMachine):
     """Takes the greeting and then waits for a proof, never answering: both sides wait."""
 
@@ -202,6 +281,7 @@ class Mute(ProtocolMachine):
     rejects: ClassVar = {"waiting": {"proof"}, "greeted": {"greeting"}}
 
 
+@with_phases
 class Stutterer(ProtocolMachine):
     """Greets twice."""
 
@@ -219,6 +299,7 @@ class Stutterer(ProtocolMachine):
         self.send_frame(Command.GREETING)
 
 
+@with_phases
 class Greeter(ProtocolMachine):
     purpose = "Answers one greeting with a hello."
     wire_events: ClassVar = {"greeting": GREETING}
@@ -230,6 +311,7 @@ class Greeter(ProtocolMachine):
         self.send_frame(Command.HUB_HELLO)
 
 
+@with_phases
 class PingPong(ProtocolMachine):
     """Answers every greeting with a greeting, forever."""
 
@@ -247,6 +329,7 @@ class PingPong(ProtocolMachine):
         self.send_frame(Command.GREETING)
 
 
+@with_phases
 class Receptionist(ProtocolMachine):
     """Takes a greeting, then waits for its user to accept before saying hello."""
 
@@ -263,6 +346,7 @@ class Receptionist(ProtocolMachine):
         self.send_frame(Command.HUB_HELLO)
 
 
+@with_phases
 class Clumsy(ProtocolMachine):
     """Fails with a plain exception when greeted: a bug, not a protocol decision."""
 

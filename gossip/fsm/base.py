@@ -6,10 +6,12 @@ actions; the owning actor carries them out. Nothing here touches a socket or a c
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from typing import Any, ClassVar
+from collections.abc import Collection, Iterable, Mapping
+from enum import StrEnum
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from statemachine import StateMachine
+from statemachine.event import Event
 from statemachine.exceptions import TransitionNotAllowed
 
 from .actions import Action, Close, Report, Send
@@ -25,15 +27,29 @@ class ProtocolViolation(Exception):
         self.event = event
 
 
-class ProtocolMachine(StateMachine):
+P = TypeVar("P", bound=StrEnum)
+
+
+class PhasesUndeclared(TypeError):
+    """A machine class was asked for its phase but declares no `Phase` enum (a bug the audit's
+    `phases` rule reports first)."""
+
+
+class ProtocolMachine(StateMachine, Generic[P]):
     """Feed events with `handle`; it returns the actions the transition produced.
 
     Subclasses name the peer events that arrive on the wire in `wire_events` (readable
     event name -> wire command); the other events are the owner's (timeouts, results of
-    checks the actor did, local requests).
+    checks the actor did, local requests). Each declares its states a second time as `Phase`,
+    a StrEnum whose values are the state ids, so that owners compare `phase is X.LIVE` and a
+    renamed state breaks at the type checker instead of silently never matching; the audit
+    checks that the two declarations agree.
     """
 
     purpose: ClassVar[str] = ""
+    # Not ClassVar[type[P]]: a class variable cannot mention a type variable. Set it to the
+    # machine's own enum; `phase_of` gives it back typed as P.
+    Phase: ClassVar[type[StrEnum]]
     wire_events: ClassVar[Mapping[str, str]] = {}
     # A live session has no natural end but a disconnect: the audit accepts these states as
     # ends of a conversation, as it does final states.
@@ -56,9 +72,19 @@ class ProtocolMachine(StateMachine):
         super().__init__(start_value=start_value)
 
     @classmethod
+    def phase_of(cls, state_id: str) -> P:
+        """The declared phase for a state id (ValueError if the state is not a phase)."""
+        phases: type[StrEnum] | None = getattr(cls, "Phase", None)
+        if phases is None:
+            raise PhasesUndeclared(f"{cls.__name__} declares no `Phase` enum")
+        return cast(P, phases(state_id))
+
+    @classmethod
     def event_names(cls) -> frozenset[str]:
         """Every event the class body declares."""
-        return frozenset(event.id for event in cls.events)
+        # The metaclass makes `events` a class-level list; its stubs describe the method.
+        events: Iterable[Event] = cls.events  # type: ignore[assignment]
+        return frozenset(event.id for event in events)
 
     # -- used by the class bodies -----------------------------------------------------------
     def send_frame(self, command: Any) -> None:
@@ -87,6 +113,10 @@ class ProtocolMachine(StateMachine):
     @property
     def state_id(self) -> str:
         return next(iter(self.configuration)).id
+
+    @property
+    def phase(self) -> P:
+        return self.phase_of(self.state_id)
 
     @property
     def finished(self) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 
 from gossip.wire import BY_WIRE_NAME
 
@@ -28,6 +29,7 @@ class Finding:
 
 RULES = {
     "declaration": "resting, rejects, wire_events and purpose name real states, events, commands",
+    "phases": "the machine declares `Phase`, a StrEnum whose values are exactly its state ids",
     "unreachable": "every state can be reached from the initial state",
     "dead-end": "every non-final state has a way out to another state",
     "trap": "from every state a final or resting state can be reached",
@@ -46,6 +48,7 @@ def check_machine(name: str, machine: type[ProtocolMachine]) -> list[Finding]:
 
 def _findings(spec: MachineSpec) -> Iterator[tuple[str, str]]:
     yield from _declarations(spec)
+    yield from _phases(spec)
     yield from _shape(spec)
     yield from _decisions(spec)
     yield from _guards(spec)
@@ -76,6 +79,21 @@ def _declarations(spec: MachineSpec) -> Iterator[tuple[str, str]]:
                 f"wire command {command!r} arrives as two events, {seen[command]!r} and "
                 f"{event!r}: the receiver could not tell which")
         seen[command] = event
+
+
+def _phases(spec: MachineSpec) -> Iterator[tuple[str, str]]:
+    phases = getattr(spec.machine, "Phase", None)
+    if not (isinstance(phases, type) and issubclass(phases, StrEnum)):
+        yield "phases", (
+            f"{spec.name} declares no `Phase` StrEnum (owners compare phases, not strings: "
+            f"declare one whose values are its state ids, {', '.join(spec.states)})")
+        return
+    values = {str(phase.value) for phase in phases}
+    states = set(spec.states)
+    for missing in sorted(states - values):
+        yield "phases", f"state {missing!r} has no member in {phases.__name__}"
+    for extra in sorted(values - states):
+        yield "phases", f"{phases.__name__} has {extra!r}, which is not a state of {spec.name}"
 
 
 def _shape(spec: MachineSpec) -> Iterator[tuple[str, str]]:
