@@ -19,6 +19,7 @@ from gossip.fsm.audit import (
     Bounds,
     DocsError,
     ExportUnavailable,
+    audit,
     check_machine,
     explore_pair,
     export,
@@ -526,3 +527,19 @@ def test_list_names_every_machine_with_its_purpose(capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     for name, machine in MACHINES.items():
         assert f"{name}" in out and machine.purpose in out
+
+
+# -- machines without a pair -----------------------------------------------------------------
+def test_a_machine_that_takes_frames_but_is_in_no_pair_is_named() -> None:
+    report = audit({"greeter": Greeter}, pairs=())
+    [finding] = report.findings
+    assert finding.rule == "unpaired" and "Greeter takes wire frames (greeting)" in str(finding)
+    paired = (Pair("greet", "asker", "greeter", kickoff=(("asker", "connected"),)),)
+    assert not [finding for finding in audit(TEST_MACHINES, paired).machines["greeter"]]
+
+
+def test_a_machine_driven_only_by_its_owner_needs_no_pair(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert audit({"reconnect": MACHINES["reconnect"]}, pairs=()).ok
+    assert main(["check", "reconnect"]) == 0
+    assert "(owner events only: no wire peer)" in capsys.readouterr().out

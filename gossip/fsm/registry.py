@@ -12,6 +12,7 @@ from .base import ProtocolMachine
 from .call import ClientCall, HubCall, PeerLink
 from .handshake import ClientHandshake, HubHandshake
 from .keysync import ClientKeySync, HubKeySync
+from .reconnect import Reconnect
 
 MACHINES: dict[str, type[ProtocolMachine]] = {
     "hub-handshake": HubHandshake,
@@ -21,6 +22,8 @@ MACHINES: dict[str, type[ProtocolMachine]] = {
     "client-call": ClientCall,
     "hub-call": HubCall,
     "peer-link": PeerLink,
+    # Driven by its owner only (no wire peer), so in no pair: the rules check it alone.
+    "reconnect": Reconnect,
 }
 
 
