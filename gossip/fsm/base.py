@@ -54,6 +54,10 @@ class ProtocolMachine(StateMachine, Generic[P]):
     # A live session has no natural end but a disconnect: the audit accepts these states as
     # ends of a conversation, as it does final states.
     resting: ClassVar[frozenset[str]] = frozenset()
+    # States in which the owner seals to the people the machine vouches for (a private
+    # channel's roster). The audit's `seal-unverified` rule wants every transition into one
+    # guarded by a verdict the owner computed, so no event sequence reaches it unchecked.
+    sealing_states: ClassVar[frozenset[str]] = frozenset()
     # State id -> events that state refuses on purpose (`handle` raises ProtocolViolation).
     # The audit wants every (state, event) pair handled or listed here, so that a missing
     # transition is a decision and not an oversight; final states refuse everything unlisted.

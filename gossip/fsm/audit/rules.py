@@ -4,6 +4,7 @@ no trap, every (state, event) pair decided, every guard named, declarations cons
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -11,7 +12,7 @@ from enum import StrEnum
 from gossip.wire import BY_WIRE_NAME
 
 from ..base import ProtocolMachine
-from .model import MAX_GUARD_ATOMS, MachineSpec
+from .model import MAX_GUARD_ATOMS, MachineSpec, keywords_of
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ RULES = {
     "contradiction": "no event is both handled and declared rejected in the same state",
     "guard-gap": "a handled event is decided for every value of its guards",
     "unnamed-guard": "every guard is a named method of the machine",
+    "seal-unverified": "every transition into a sealing state is guarded by the owner's verdict",
     # Checked by report.audit, which knows the pairs: a machine alone cannot tell.
     "unpaired": "a machine that takes wire frames is in a pair, so its conversation is explored",
 }
@@ -54,6 +56,7 @@ def _findings(spec: MachineSpec) -> Iterator[tuple[str, str]]:
     yield from _shape(spec)
     yield from _decisions(spec)
     yield from _guards(spec)
+    yield from _sealing(spec)
 
 
 def _declarations(spec: MachineSpec) -> Iterator[tuple[str, str]]:
@@ -61,6 +64,9 @@ def _declarations(spec: MachineSpec) -> Iterator[tuple[str, str]]:
     states, events = set(spec.states), set(spec.events)
     if not machine.purpose.strip():
         yield "declaration", f"{spec.name} has no `purpose` (a one-line summary for auditors)"
+    for state in sorted(frozenset(machine.sealing_states) - states):
+        yield "declaration", (
+            f"`sealing_states` names {state!r}, which is not a state of {spec.name}")
     for state in sorted(spec.resting - states):
         yield "declaration", f"`resting` names {state!r}, which is not a state of {spec.name}"
     for state, rejected in machine.rejects.items():
@@ -170,3 +176,31 @@ def _guards(spec: MachineSpec) -> Iterator[tuple[str, str]]:
                     yield "guard-gap", (
                         f"state {state!r} decides nothing for event {event!r} when {when}: "
                         "add the transition for that case (e.g. with `unless=`)")
+
+
+def _sealing(spec: MachineSpec) -> Iterator[tuple[str, str]]:
+    sealing = frozenset(spec.machine.sealing_states)
+    if spec.initial in sealing:
+        yield "seal-unverified", (
+            f"the initial state {spec.initial!r} is a sealing state: a fresh machine would "
+            "seal before anything was verified")
+    for edge in spec.edges:
+        if edge.target not in sealing:
+            continue
+        atoms = sorted({atom for guard in edge.guards for atom in guard.atoms})
+        # Verdicts: guard names whose methods read a value the owner computed.
+        verdicts = [atom for atom in atoms if keywords_of(getattr(spec.machine, atom, None))]
+        if len(atoms) > MAX_GUARD_ATOMS:
+            continue  # `guard-gap` already says it is too many to check
+        unchecked = not verdicts or any(
+            edge.enabled(values) and not any(values[atom] for atom in verdicts)
+            for values in _assignments(atoms))
+        if unchecked:
+            yield "seal-unverified", (
+                f"transition {edge} enters sealing state {edge.target!r} without a positive "
+                "verdict: guard it with a condition on what the owner verified")
+
+
+def _assignments(atoms: list[str]) -> Iterator[dict[str, bool]]:
+    for values in itertools.product((True, False), repeat=len(atoms)):
+        yield dict(zip(atoms, values, strict=True))
