@@ -503,10 +503,11 @@ def test_every_machine_has_a_mermaid_diagram_in_the_docs() -> None:
 
 def test_regenerating_keeps_the_hand_written_text() -> None:
     intro, outro = "# Intro\n\nWritten by hand.\n\n", "\nA footnote.\n"
-    document = render_document(f"{intro}{BEGIN}\nold\n{END}\n{outro}", MACHINES, PAIRS)
+    stale = "a stale generated line"
+    document = render_document(f"{intro}{BEGIN}\n{stale}\n{END}\n{outro}", MACHINES, PAIRS)
     assert document.startswith(intro + BEGIN)
     assert document.endswith(f"{END}\n{outro}")
-    assert "old" not in document
+    assert stale not in document
     with pytest.raises(DocsError):
         render_document("no markers here", MACHINES, PAIRS)
 
@@ -543,3 +544,42 @@ def test_a_machine_driven_only_by_its_owner_needs_no_pair(
     assert audit({"reconnect": MACHINES["reconnect"]}, pairs=()).ok
     assert main(["check", "reconnect"]) == 0
     assert "(owner events only: no wire peer)" in capsys.readouterr().out
+
+
+# -- sealing states ----------------------------------------------------------------------------
+@with_phases
+class SealsUnchecked(Unchecked):
+    purpose = "Seals to a roster it may enter without any verdict."
+    sealing_states = frozenset({"member"})
+    unknown = State(initial=True)
+    member = State()
+    closed = State(final=True)
+    log_received = unknown.to(member, cond="valid_log") | unknown.to(closed, unless="valid_log")
+    trusted_anyway = unknown.to(member)  # an unguarded way in
+    # Guarded, but taken precisely when the verdict is negative.
+    retried = member.to.itself(unless="valid_log")
+    removed = member.to(closed)
+    rejects: ClassVar = {"member": {"log_received", "trusted_anyway"},
+                         "unknown": {"removed", "retried"}}
+
+    def valid_log(self, valid: bool = False) -> bool:
+        return valid
+
+
+@with_phases
+class SealsFromTheStart(Unchecked):
+    purpose = "Starts in its sealing state."
+    sealing_states = frozenset({"member"})
+    member = State(initial=True)
+    closed = State(final=True)
+    removed = member.to(closed)
+
+
+def test_a_sealing_state_entered_without_a_positive_verdict_is_named() -> None:
+    unverified = [message for rule, message in findings(SealsUnchecked)
+                  if rule == "seal-unverified"]
+    assert len(unverified) == 2
+    assert any("unknown --trusted_anyway--> member" in message for message in unverified)
+    assert any("member --retried [!valid_log]--> member" in message for message in unverified)
+    assert rules_broken(SealsFromTheStart) == {"seal-unverified"}
+    assert check_machine("roster", MACHINES["roster"]) == []

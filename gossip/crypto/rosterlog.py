@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 from types import MappingProxyType
-from typing import Protocol, TypeVar
+from typing import Protocol, TypedDict, TypeVar
 
 import msgpack
 
@@ -336,6 +336,16 @@ def reconcile(known: Roster | None, entries: Sequence[RosterEntry], *, channel: 
     return roster
 
 
+class RosterGuards(TypedDict):
+    """The roster machine's guard values, by the names its guards read (a TypedDict, so that
+    `driver.step("verified", **verdict.guards())` type-checks)."""
+
+    valid: bool
+    consistent: bool
+    current: bool
+    includes_me: bool
+
+
 @dataclass(frozen=True)
 class RosterVerdict:
     """What the owner of a roster machine feeds it as guard values, from one verification."""
@@ -347,7 +357,7 @@ class RosterVerdict:
     roster: Roster | None = None  # the roster to use from now on (None when refused)
     error: RosterError | None = None
 
-    def guards(self) -> dict[str, bool]:
+    def guards(self) -> RosterGuards:
         return {"valid": self.valid, "consistent": self.consistent, "current": self.current,
                 "includes_me": self.includes_me}
 
