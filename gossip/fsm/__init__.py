@@ -7,12 +7,16 @@ from .compiled import CompiledMachine
 from .driver import Builders, MachineDriver, MissingFrameBuilder, Step
 from .handshake import ClientHandshake, ClientHandshakePhase, HubHandshake, HubHandshakePhase
 from .keysync import ClientKeySync, ClientKeySyncPhase, HubKeySync, HubKeySyncPhase
+from .reconnect import Backoff, BackoffPolicy, Reconnect, ReconnectOrder, ReconnectPhase
 from .registry import MACHINES, PAIRS, Pair
+from .roster import RosterOrder, RosterPhase, RosterView, seal_to
 
 __all__ = [
     "MACHINES",
     "PAIRS",
     "Action",
+    "Backoff",
+    "BackoffPolicy",
     "Builders",
     "ClientCall",
     "ClientCallPhase",
@@ -36,7 +40,14 @@ __all__ = [
     "PhasesUndeclared",
     "ProtocolMachine",
     "ProtocolViolation",
+    "Reconnect",
+    "ReconnectOrder",
+    "ReconnectPhase",
     "Report",
+    "RosterOrder",
+    "RosterPhase",
+    "RosterView",
     "Send",
     "Step",
+    "seal_to",
 ]
