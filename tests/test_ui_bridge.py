@@ -20,7 +20,7 @@ from gossip.ui import intents
 from gossip.ui import notices as nt
 from gossip.ui.bridge import Bridge, NoticeQueue
 from gossip.ui.model import AppModel
-from gossip.ui.trioside.keeper import ReconnectMachine, ending_of, retry_delay
+from gossip.ui.trioside.keeper import ending_of
 
 from .conftest import PASSWORD
 from .faultproxy import FaultProxy
@@ -224,22 +224,7 @@ def test_a_ui_that_falls_behind_is_told_to_fetch_a_fresh_state():
     assert queue.drain(10) == []
 
 
-def test_reconnect_policy():
-    assert [retry_delay(n) for n in (1, 2, 3, 6, 7, 20)] == [1, 2, 4, 30, 30, 30]
-    machine = ReconnectMachine()
-    machine.send("lost")  # the first attempt failing goes back to the connect screen
-    assert machine.phase == "stopped"
-    machine = ReconnectMachine()
-    for event, phase in [("synced", "online"), ("lost", "waiting"), ("resume", "retrying"),
-                         ("lost", "waiting"), ("resume", "retrying"), ("synced", "online"),
-                         ("refused", "stopped")]:
-        machine.send(event)
-        assert machine.phase == phase
-    machine = ReconnectMachine()  # the session retries by itself, and is refused for good
-    for event, phase in [("synced", "online"), ("lost", "waiting"), ("lost", "waiting"),
-                         ("refused", "stopped")]:
-        machine.send(event)
-        assert machine.phase == phase
+def test_how_a_session_ends_is_told_apart():
     assert ending_of(LoginFailed("auth", "no"), False).permanent
     assert ending_of(SignedInElsewhere("replaced"), False).kind == "elsewhere"
     assert ending_of(HubKeyChanged("h", 1, "AA", "BB", ""), False).kind == "hub_key"

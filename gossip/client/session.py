@@ -2,7 +2,8 @@
 
 It owns the connection and composes the parts that do the work: `login` (the handshake),
 `MemberDirectory` (keys and trust), `ChatDesk` (sealing, opening, outbox, resends),
-`CallHost` (calls, loaded on demand) and `Reconnector` (when to try again). Front ends
+`CallHost` (calls, loaded on demand) and the audited Reconnect machine with its backoff
+(gossip/fsm/reconnect.py: the one reconnect policy, which every front end reuses). Front ends
 (CLI, desktop app, bots) only ask it the requests in `commands.py` and read the events it
 publishes; they never touch its state.
 """
@@ -10,6 +11,7 @@ publishes; they never touch its state.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,9 +20,20 @@ import trio
 
 from gossip._groups import sole_error
 from gossip.actors import Actor, ActorRef
-from gossip.crypto import CryptoError
+from gossip.crypto import CryptoError, HubKeyChanged
 from gossip.crypto.pins import Trust
-from gossip.fsm import NO_BUILDERS, Builders, ClientKeySync, MachineDriver, ProtocolViolation
+from gossip.fsm import (
+    NO_BUILDERS,
+    Backoff,
+    BackoffPolicy,
+    Builders,
+    ClientKeySync,
+    MachineDriver,
+    ProtocolViolation,
+    Reconnect,
+    ReconnectOrder,
+    ReconnectPhase,
+)
 from gossip.wire import (
     CALL_ERRORS,
     CallMembers,
@@ -54,6 +67,7 @@ from .errors import (
     CommandRefused,
     ConnectionLost,
     HubUnreachable,
+    LoginFailed,
     MessageRejected,
     NotConnected,
     SignedInElsewhere,
@@ -61,7 +75,6 @@ from .errors import (
 from .login import log_in
 from .messages import ChatMessage, Distribution
 from .profile import Profile
-from .reconnect import Reconnector
 from .state import SessionState
 from .transport import HubLink, open_hub_link
 
@@ -81,6 +94,9 @@ class SessionConfig:
     reconnect: bool = True
     reconnect_base: float = 0.5
     reconnect_cap: float = 30.0
+    # A connection that stayed online this long starts the backoff over (0: any that got
+    # online does; the backoff still grows while attempts fail before getting online).
+    reconnect_reset_after: float = 0.0
     # Our messages of the last this-many seconds are sent again to members who (re)join.
     resend_window: float = 60.0
     # We ping the hub every `keepalive_interval` s; no pong within `keepalive_timeout` s and
@@ -108,41 +124,67 @@ class Session(Actor):
         self._leaving = False
         self._leave_requested = trio.Event()
         self._online = False  # synced on the current connection, outbox sent
+        self._life = MachineDriver(Reconnect)
+        self._backoff = Backoff(BackoffPolicy(config.reconnect_base, config.reconnect_cap,
+                                              reset_after=config.reconnect_reset_after))
         self.synced = trio.Event()
 
     # -- lifecycle ---------------------------------------------------------------------------
+    @property
+    def phase(self) -> ReconnectPhase:
+        """Where the session is in its connection life (online, waiting to retry, ...)."""
+        return self._life.phase
+
     async def main(self) -> None:
-        """Connect and serve; after a first successful sync, a lost connection is retried
-        with backoff and jitter while commands keep being served (chat goes to the outbox)."""
+        """Connect and serve. The Reconnect machine decides what a loss means: the first
+        attempt's failure goes back to the caller; after that, a lost connection is retried
+        with backoff and jitter while requests keep being served (chat goes to the outbox),
+        until the user leaves or the hub refuses for good."""
         self.nursery.start_soon(self.serve)
         self.nursery.start_soon(self._expire_messages)
-        reconnector = Reconnector(self._config.reconnect_base, self._config.reconnect_cap)
         while True:
             try:
-                await self._connect_once(reconnector)
-                return  # we left politely
+                await self._connect_once()
             except (ConnectionLost, HubUnreachable) as exc:
                 if self._leaving:
-                    return
-                if not (self._config.reconnect and self.synced.is_set()):
+                    break
+                if not self._config.reconnect:
                     raise
-                delay = reconnector.lost()
+                self._life_step("lost")
+                if self._life.phase is not ReconnectPhase.WAITING:
+                    raise  # the first attempt failed: the caller decides what next
+                self._backoff, delay = self._backoff.after_loss(trio.current_time(),
+                                                                random.random())
                 await self._emit(ev.Disconnected("reconnecting", str(exc), retry_in=delay))
                 with trio.move_on_after(delay):
                     await self._leave_requested.wait()
                 if self._leaving:
-                    return
+                    break
+                self._life_step("retry_due")
+            except (LoginFailed, SignedInElsewhere, HubKeyChanged):
+                self._life_step("refused_for_good")
+                raise
+            else:
+                break  # we left politely
+        self._life_step("leave")
 
-    async def _connect_once(self, reconnector: Reconnector) -> None:
+    def _life_step(self, event: str) -> None:
+        """The connection-life machine's step; its orders are carried out by `main` (retry,
+        stop) and `_take_end_of_keys` (online)."""
+        step = self._life.step(event)
+        if ReconnectOrder.REPORT_ONLINE in step.reports:
+            self._backoff = self._backoff.went_online(trio.current_time())
+
+    async def _connect_once(self) -> None:
         try:
-            await self._connect_and_serve(reconnector)
+            await self._connect_and_serve()
         except BaseExceptionGroup as group:
             raise sole_error(group) from None
         finally:
             self._online = False
             self._link = None
 
-    async def _connect_and_serve(self, reconnector: Reconnector) -> None:
+    async def _connect_and_serve(self) -> None:
         # Every connection starts its protocol over.
         self._keysync = MachineDriver(ClientKeySync)
         self._members.start_over()
@@ -160,7 +202,7 @@ class Session(Actor):
                                               self._link.first_use))
                 await self._keysync_step("start", {Command.KEY_REQUEST: KeyRequest})
                 nursery.start_soon(self._keep_alive, self._link)
-                await self._read_frames(nursery, reconnector)
+                await self._read_frames(nursery)
             except ConnectionLost as exc:
                 if self._leaving:
                     return
@@ -177,7 +219,7 @@ class Session(Actor):
                 self._calls.detach()
 
     # -- the live phase ----------------------------------------------------------------------
-    async def _read_frames(self, nursery: trio.Nursery, reconnector: Reconnector) -> None:
+    async def _read_frames(self, nursery: trio.Nursery) -> None:
         assert self._link is not None
         while True:
             frame = await self._link.receive()
@@ -197,7 +239,7 @@ class Session(Actor):
                     if self.synced.is_set():
                         await self._emit(ev.ChannelsChanged(frame.channels))
                 elif frame.command is Command.END_OF_KEYS:
-                    await self._take_end_of_keys(nursery, reconnector)
+                    await self._take_end_of_keys(nursery)
                 elif isinstance(frame, Message):
                     await self._take_message(frame)
 
@@ -211,14 +253,14 @@ class Session(Actor):
             # We signed in elsewhere: coming back would push that one out in turn.
             raise SignedInElsewhere(frame.reason)
 
-    async def _take_end_of_keys(self, nursery: trio.Nursery, reconnector: Reconnector) -> None:
+    async def _take_end_of_keys(self, nursery: trio.Nursery) -> None:
         resynced = self.synced.is_set()
         # The first time nothing can be waiting to go out (chat needs a sync), so we are
         # online at once; after a reconnect only once the outbox is out, with no await in
         # between: a message written meanwhile queues behind it.
         self._online = not resynced
         self.synced.set()
-        reconnector.online(trio.current_time())
+        self._life_step("synced")
         self._calls.attach(nursery)
         for user in self._members.gone_since_break():
             await self._emit(ev.MemberLeft(user))

@@ -32,6 +32,7 @@ from gossip.client.calltypes import (
 from gossip.client.commands import JoinCall
 from gossip.client.errors import CommandRefused
 from gossip.client.session import Session
+from gossip.fsm import ClientCallPhase
 from gossip.media.defaults import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
 from gossip.media.errors import MediaError
 from gossip.media.icehosts import check_hosts
@@ -134,8 +135,10 @@ def participants(state: CallState, me: str) -> tuple[CallPeer, ...]:
     return tuple(peers)
 
 
-_PHASES = {"idle": CallPhase.JOINING, "joining": CallPhase.JOINING,
-           "in_call": CallPhase.IN_CALL, "leaving": CallPhase.LEAVING}
+# The call machine's phase as the call panel shows it (left and refused show as joining
+# until the call side has taken the call down).
+_PHASES = {ClientCallPhase.IDLE: CallPhase.JOINING, ClientCallPhase.JOINING: CallPhase.JOINING,
+           ClientCallPhase.IN_CALL: CallPhase.IN_CALL, ClientCallPhase.LEAVING: CallPhase.LEAVING}
 
 
 @dataclass
