@@ -328,6 +328,8 @@ class ConnectionActor(Actor):
     def _report_dropped(self, sender: str) -> None:
         """This reader caught up with `sender` after some of its messages were dropped here:
         tell the reader what it missed and the sender who missed what."""
+        if self._outbox.closed:
+            return  # kept for the reader's return (see main)
         now = trio.current_time()
         told: list[Frame] = []
         for (from_user, channel), drop in list(self._outbox.dropped.items()):
@@ -580,6 +582,8 @@ class ConnectionActor(Actor):
                     if self._closing:
                         return
                     await self._ws.send_message(data)
+                if self._closing:
+                    return
                 if (sender is not None and self._outbox.dropped
                         and not self._outbox.backlog_of(sender)):
                     self._report_dropped(sender)

@@ -71,6 +71,7 @@ class FairOutbox:
         self._frames = 0
         self._bytes = 0
         self._closed = False
+        self._lost = False  # closed with its backlog dropped: what still comes is counted
         self._lot = trio.lowlevel.ParkingLot()
         # Messages this reader missed and has not yet been told of; the connection reports
         # them when it catches up with their sender, or keeps them when it ends.
@@ -79,6 +80,10 @@ class FairOutbox:
     @property
     def frames(self) -> int:
         return self._frames
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def put_control(self, item: OutboxItem, size: int) -> Put:
         """Queue one of the hub's own frames (or a batch): served before any sender's."""
@@ -96,6 +101,8 @@ class FairOutbox:
         (and counted under its channel); frames that must arrive (a key announcement) are
         only bounded by the whole outbox."""
         if self._closed:
+            if self._lost and channel is not None:
+                self._count_drop(sender, channel, 1)
             return Put.CLOSED
         queue = self._senders.get(sender)
         if droppable and queue is not None and (
@@ -105,6 +112,8 @@ class FairOutbox:
                 self._count_drop(sender, channel, 1)
             return Put.DROPPED
         if self._frames >= self._limits.frames or self._bytes + size > self._limits.bytes:
+            if channel is not None:
+                self._count_drop(sender, channel, 1)
             return Put.OVERFLOW
         if queue is None:
             queue = self._senders[sender] = _SenderQueue()
@@ -158,6 +167,7 @@ class FairOutbox:
         slow reader): its chat messages are counted as dropped."""
         self._closed = True
         if drop_backlog:
+            self._lost = True
             for sender, queue in self._senders.items():
                 for entry in queue.items:
                     if entry.channel is not None:
