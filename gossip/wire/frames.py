@@ -165,10 +165,10 @@ class Missed(Frame):
     were behind on that sender, or let go as slow), the first of them `seconds` ago."""
 
     command: ClassVar[Command] = Command.MISSED
-    sender: str = _name()
-    channel: str = _name()
     count: int
     seconds: float
+    sender: str = _name()
+    channel: str = _name()
 
 
 @dataclass(frozen=True)
@@ -177,10 +177,10 @@ class MissedBy(Frame):
     of them `seconds` ago; resend what you still have of that span to them (`msg.to`)."""
 
     command: ClassVar[Command] = Command.MISSED_BY
-    user: str = _name()
-    channel: str = _name()
     count: int
     seconds: float
+    user: str = _name()
+    channel: str = _name()
 
 
 # --- calls (signalling; payloads are sealed to the one recipient) ------------------------
