@@ -28,6 +28,7 @@ from gossip.fsm import (
     BackoffPolicy,
     Builders,
     ClientKeySync,
+    ClientKeySyncPhase,
     MachineDriver,
     ProtocolViolation,
     Reconnect,
@@ -47,6 +48,8 @@ from gossip.wire import (
     KeyRemoved,
     KeyRequest,
     Message,
+    Missed,
+    MissedBy,
     Signal,
 )
 
@@ -79,6 +82,12 @@ from .state import SessionState
 from .transport import HubLink, open_hub_link
 
 log = logging.getLogger("gossip.client")
+
+# Refusals after which the hub takes the same message later; any other is final.
+_RETRYABLE = frozenset({ErrorCode.RATE, ErrorCode.CHANNEL_RATE, ErrorCode.BUDGET})
+_RETRY_DEFAULT = 1.0  # seconds, when the hub names no time
+_RETRY_MIN, _RETRY_CAP = 0.01, 60.0
+_RESEND_MARGIN = 2.0  # seconds more than the hub's span, for clocks and queues
 
 
 @dataclass(frozen=True)
@@ -124,6 +133,11 @@ class Session(Actor):
         self._leaving = False
         self._leave_requested = trio.Event()
         self._online = False  # synced on the current connection, outbox sent
+        # Ours the hub refused for now, waiting in order to go out again at its pace.
+        self._held: list[ChatMessage] = []
+        self._held_changed = trio.Event()
+        self._resend_at = 0.0
+        self._pace = _RETRY_DEFAULT
         self._life = MachineDriver(Reconnect)
         self._backoff = Backoff(BackoffPolicy(config.reconnect_base, config.reconnect_cap,
                                               reset_after=config.reconnect_reset_after))
@@ -202,6 +216,7 @@ class Session(Actor):
                                               self._link.first_use))
                 await self._keysync_step("start", {Command.KEY_REQUEST: KeyRequest})
                 nursery.start_soon(self._keep_alive, self._link)
+                nursery.start_soon(self._resend_held)
                 await self._read_frames(nursery)
             except ConnectionLost as exc:
                 if self._leaving:
@@ -217,6 +232,9 @@ class Session(Actor):
                         await self._link.abort()
                 nursery.cancel_scope.cancel()
                 self._calls.detach()
+                # What the hub held back goes out first on the next connection.
+                self._chat.requeue(self._held)
+                self._held = []
 
     # -- the live phase ----------------------------------------------------------------------
     async def _read_frames(self, nursery: trio.Nursery) -> None:
@@ -225,6 +243,8 @@ class Session(Actor):
             frame = await self._link.receive()
             if isinstance(frame, Error):
                 await self._take_refusal(frame)
+            elif isinstance(frame, (Missed, MissedBy)):
+                await self._take_missed(frame)
             elif isinstance(frame, (CallMembers, HangUp, Signal)):
                 await self._to_calls(frame, frame.channel)
             else:
@@ -245,13 +265,66 @@ class Session(Actor):
 
     async def _take_refusal(self, frame: Error) -> None:
         """The hub refused one of our frames; it closes the link itself if it must."""
+        ours = self._chat.ours(frame.ref) if frame.ref is not None else None
         if frame.code in CALL_ERRORS:
             await self._to_calls(frame, None)
+        elif ours is not None:
+            await self._message_refused(*ours, frame)
         else:
             await self._emit(ev.HubError(frame.code, frame.reason))
         if frame.code == ErrorCode.REPLACED:
             # We signed in elsewhere: coming back would push that one out in turn.
             raise SignedInElsewhere(frame.reason)
+
+    async def _message_refused(self, message: ChatMessage, was_key: bool, frame: Error) -> None:
+        """Nothing lost without notice: a message the hub refused for now waits in order and
+        goes out again at the pace the hub names; one refused for good is reported."""
+        if was_key:
+            self._chat.new_epoch(message.channel)  # its readers never got that hand-over
+        if frame.code not in _RETRYABLE:
+            await self._emit(ev.MessageNotSent(message.id, message.channel, frame.code,
+                                               frame.reason))
+            return
+        pace = frame.retry_after if frame.retry_after is not None else _RETRY_DEFAULT
+        self._pace = min(max(pace, _RETRY_MIN), _RETRY_CAP)
+        self._resend_at = max(self._resend_at, trio.current_time() + self._pace)
+        if all(held.id != message.id for held in self._held):
+            self._held.append(message)
+            self._held.sort(key=lambda held: held.sent_at)
+            await self._emit(ev.MessageDelayed(message.id, message.channel, frame.code,
+                                               self._resend_at - trio.current_time()))
+        self._held_changed.set()
+
+    async def _resend_held(self) -> None:
+        """One at a time and in order, paced as the hub asked: many messages refused at once
+        must not all come back at once and be refused again."""
+        while True:
+            while not self._held:
+                self._held_changed = trio.Event()
+                await self._held_changed.wait()
+            await trio.sleep_until(self._resend_at)
+            if not self._held:
+                continue
+            message = self._held.pop(0)
+            self._resend_at = trio.current_time() + self._pace
+            await self._publish(message, resend=True)
+
+    async def _take_missed(self, frame: Missed | MissedBy) -> None:
+        if self._keysync.phase is not ClientKeySyncPhase.SYNCED:
+            raise ConnectionLost(f"the hub broke the protocol: {frame.command.readable} "
+                                 "before the key sync")
+        if isinstance(frame, Missed):
+            await self._emit(ev.MessagesMissed(frame.sender, frame.channel, frame.count,
+                                               frame.seconds))
+            return
+        # A reader missed some of ours: resend what we still have of that span, to them only
+        # (they drop what they already have by id).
+        key = self._members.trusted_keys((frame.user,)).get(frame.user)
+        if key is None or frame.user == self._identity.user:
+            return
+        assert self._link is not None
+        for message in self._chat.sent_within(frame.channel, frame.seconds + _RESEND_MARGIN):
+            await self._link.send(self._chat.seal_for(message, frame.user, key))
 
     async def _take_end_of_keys(self, nursery: trio.Nursery) -> None:
         resynced = self.synced.is_set()
