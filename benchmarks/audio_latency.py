@@ -34,7 +34,7 @@ from gossip.media.engine import AudioEngine, decoded_to_mono
 from gossip.media.format import FRAME_SAMPLES, SAMPLE_RATE, Frame, silence
 from gossip.media.jitter import receiver_buffer, replace_receiver_buffer
 from gossip.media.loop import open_media_loop
-from gossip.media.peer import Connected, Failed, PeerLink
+from gossip.media.peer import Failed, LinkUp, MediaLink
 from gossip.media.sinks import AudioSink
 from gossip.media.sources import AudioSource, NullSource
 from gossip.media.track import SourceFanout
@@ -134,17 +134,17 @@ def describe(name: str, values: list[float], expected: int) -> str:
             f"min {ms[0]:6.1f}   max {ms[-1]:6.1f}   clicks {len(ms)}/{expected}")
 
 
-async def wait_connected(link: PeerLink) -> float:
+async def wait_connected(link: MediaLink) -> float:
     with trio.fail_after(20):
         async for event in link.events:
-            if isinstance(event, Connected):
+            if isinstance(event, LinkUp):
                 return trio.current_time()
             if isinstance(event, Failed):
                 raise LinkFailed(str(event))
     raise LinkFailed("link closed before connecting")
 
 
-async def pair(sender: PeerLink, receiver: PeerLink) -> tuple[float, float]:
+async def pair(sender: MediaLink, receiver: MediaLink) -> tuple[float, float]:
     """Negotiate; return (seconds to offer+answer, seconds until both ends are connected)."""
     start = trio.current_time()
     answer = await receiver.accept_offer(await sender.create_offer())
@@ -173,10 +173,10 @@ async def main(clicks: int, interval: float, loss: int | None) -> None:
     async with open_media_loop():
         source = ClickSource(period, trio.current_time)
         fanout = SourceFanout(source)
-        to_ours = PeerLink(fanout.track(), ice_hosts=LOOPBACK)
-        ours = PeerLink(SourceFanout(NullSource()).track(), ice_hosts=LOOPBACK)
-        to_aiortc = PeerLink(fanout.track(), ice_hosts=LOOPBACK)
-        theirs = PeerLink(SourceFanout(NullSource()).track(), ice_hosts=LOOPBACK,
+        to_ours = MediaLink(fanout.track(), ice_hosts=LOOPBACK)
+        ours = MediaLink(SourceFanout(NullSource()).track(), ice_hosts=LOOPBACK)
+        to_aiortc = MediaLink(fanout.track(), ice_hosts=LOOPBACK)
+        theirs = MediaLink(SourceFanout(NullSource()).track(), ice_hosts=LOOPBACK,
                           receive_buffer="aiortc")
         if loss:
             for link in (ours, theirs):

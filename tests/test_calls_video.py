@@ -30,7 +30,7 @@ from gossip.client.signalling import SignalPayload, open_signal, seal_signal
 from gossip.crypto import Identity
 from gossip.media.errors import FingerprintMismatch
 from gossip.media.loop import open_media_loop
-from gossip.media.peer import Connected, Failed, PeerLink
+from gossip.media.peer import Failed, LinkUp, MediaLink
 from gossip.media.sources import ToneSource
 from gossip.media.track import SourceFanout
 from gossip.media.video import PatternSource, decode_counter
@@ -253,15 +253,15 @@ def test_a_re_offer_request_opens_only_from_an_ice_frame_and_generations_are_sig
 
 async def test_a_re_offer_with_another_dtls_fingerprint_is_refused_on_the_live_link(
         media_loop) -> None:
-    offerer = PeerLink(SourceFanout(ToneSource(300)).track(), ice_hosts=LOOPBACK)
-    answerer = PeerLink(SourceFanout(ToneSource(600)).track(), ice_hosts=LOOPBACK)
-    stranger = PeerLink(SourceFanout(ToneSource(900)).track(), ice_hosts=LOOPBACK)
+    offerer = MediaLink(SourceFanout(ToneSource(300)).track(), ice_hosts=LOOPBACK)
+    answerer = MediaLink(SourceFanout(ToneSource(600)).track(), ice_hosts=LOOPBACK)
+    stranger = MediaLink(SourceFanout(ToneSource(900)).track(), ice_hosts=LOOPBACK)
     try:
         await offerer.accept_answer(await answerer.accept_offer(await offerer.create_offer()))
         with trio.fail_after(BOUND):
             async for event in answerer.events:
-                if isinstance(event, Connected | Failed):
-                    assert isinstance(event, Connected), event
+                if isinstance(event, LinkUp | Failed):
+                    assert isinstance(event, LinkUp), event
                     break
         reoffer = await offerer.create_reoffer(receive_video=True)
         assert answerer.fingerprints_unchanged(reoffer)

@@ -20,7 +20,7 @@ from gossip.media.errors import FingerprintMismatch, LinkStateError
 from gossip.media.fingerprint import sdp_fingerprint
 from gossip.media.format import SAMPLE_RATE
 from gossip.media.loop import MediaLoop, open_media_loop
-from gossip.media.peer import Connected, Failed, LinkState, PeerLink
+from gossip.media.peer import Failed, LinkState, LinkUp, MediaLink
 from gossip.media.sinks import MemorySink
 from gossip.media.sources import ToneSource
 from gossip.media.track import SourceFanout
@@ -38,7 +38,7 @@ class Side:
     fanout: SourceFanout
     sink: MemorySink
     engine: AudioEngine
-    links: dict[str, PeerLink] = field(default_factory=dict)
+    links: dict[str, MediaLink] = field(default_factory=dict)
 
 
 def spectrum(samples: npt.NDArray[np.int16]) -> tuple[npt.NDArray[np.float64],
@@ -59,10 +59,10 @@ def peak_hz(samples: npt.NDArray[np.int16]) -> float:
     return float(freqs[int(np.argmax(mags))])
 
 
-async def wait_connected(link: PeerLink) -> Connected:
+async def wait_connected(link: MediaLink) -> LinkUp:
     with trio.fail_after(BOUND):
         async for event in link.events:
-            if isinstance(event, Connected):
+            if isinstance(event, LinkUp):
                 return event
             if isinstance(event, Failed):
                 pytest.fail(f"link failed: {event}")
@@ -71,8 +71,8 @@ async def wait_connected(link: PeerLink) -> Connected:
 
 async def connect(a: Side, b: Side) -> tuple[str, str]:
     """Offer from a, answer from b, both connected and playing; returns (offer, answer)."""
-    offerer = a.links[b.name] = PeerLink(a.fanout.track(), ice_hosts=LOOPBACK)
-    answerer = b.links[a.name] = PeerLink(b.fanout.track(), ice_hosts=LOOPBACK)
+    offerer = a.links[b.name] = MediaLink(a.fanout.track(), ice_hosts=LOOPBACK)
+    answerer = b.links[a.name] = MediaLink(b.fanout.track(), ice_hosts=LOOPBACK)
     offer = await offerer.create_offer()
     answer = await answerer.accept_offer(offer)
     await offerer.accept_answer(answer)
@@ -177,8 +177,8 @@ async def test_two_peers_each_hear_the_other_tone_not_their_own() -> None:
 
 async def test_links_offer_only_the_ice_hosts_we_chose() -> None:
     async with open_media_loop():
-        offerer = PeerLink(SourceFanout(ToneSource(440)).track(), ice_hosts=LOOPBACK)
-        answerer = PeerLink(SourceFanout(ToneSource(880)).track(), ice_hosts=LOOPBACK)
+        offerer = MediaLink(SourceFanout(ToneSource(440)).track(), ice_hosts=LOOPBACK)
+        answerer = MediaLink(SourceFanout(ToneSource(880)).track(), ice_hosts=LOOPBACK)
         try:
             offer = await offerer.create_offer()
             answer = await answerer.accept_offer(offer)
@@ -228,10 +228,10 @@ async def test_deafened_output_is_silent_while_meters_keep_moving() -> None:
 
 async def test_an_offer_with_a_replaced_fingerprint_is_refused() -> None:
     async with open_media_loop():
-        alice = PeerLink(SourceFanout(ToneSource(440)).track(), ice_hosts=LOOPBACK)
-        bob = PeerLink(SourceFanout(ToneSource(880)).track(), ice_hosts=LOOPBACK)
+        alice = MediaLink(SourceFanout(ToneSource(440)).track(), ice_hosts=LOOPBACK)
+        bob = MediaLink(SourceFanout(ToneSource(880)).track(), ice_hosts=LOOPBACK)
         # A third certificate's fingerprint, as a relay swapping in its own DTLS key would.
-        mallory = PeerLink(SourceFanout(ToneSource(100)).track(), ice_hosts=LOOPBACK)
+        mallory = MediaLink(SourceFanout(ToneSource(100)).track(), ice_hosts=LOOPBACK)
         try:
             offer = await alice.create_offer()
             genuine = sdp_fingerprint(offer)
@@ -247,7 +247,7 @@ async def test_an_offer_with_a_replaced_fingerprint_is_refused() -> None:
             with trio.fail_after(BOUND):
                 async for event in bob.events:
                     events.append(event)
-                    if isinstance(event, Failed | Connected):
+                    if isinstance(event, Failed | LinkUp):
                         break
             failure = events[-1]
             assert isinstance(failure, Failed), events
@@ -255,7 +255,7 @@ async def test_an_offer_with_a_replaced_fingerprint_is_refused() -> None:
             assert failure.error.expected == forged
             assert failure.error.presented == genuine  # what alice really showed in DTLS
             assert bob.state is LinkState.FAILED
-            assert not any(isinstance(event, Connected) for event in events)
+            assert not any(isinstance(event, LinkUp) for event in events)
         finally:
             for link in (alice, bob, mallory):
                 await link.close()
@@ -263,8 +263,8 @@ async def test_an_offer_with_a_replaced_fingerprint_is_refused() -> None:
 
 async def test_check_remote_fingerprint_compares_the_live_certificate() -> None:
     async with open_media_loop():
-        alice = PeerLink(SourceFanout(ToneSource(440)).track(), ice_hosts=LOOPBACK)
-        bob = PeerLink(SourceFanout(ToneSource(880)).track(), ice_hosts=LOOPBACK)
+        alice = MediaLink(SourceFanout(ToneSource(440)).track(), ice_hosts=LOOPBACK)
+        bob = MediaLink(SourceFanout(ToneSource(880)).track(), ice_hosts=LOOPBACK)
         try:
             offer = await alice.create_offer()
             answer = await bob.accept_offer(offer)
@@ -290,7 +290,7 @@ async def test_check_remote_fingerprint_compares_the_live_certificate() -> None:
 
 async def test_negotiation_steps_out_of_order_are_refused() -> None:
     async with open_media_loop():
-        link = PeerLink(SourceFanout(ToneSource(440)).track(), ice_hosts=LOOPBACK)
+        link = MediaLink(SourceFanout(ToneSource(440)).track(), ice_hosts=LOOPBACK)
         try:
             with pytest.raises(LinkStateError):
                 await link.accept_answer("v=0\r\n")

@@ -24,7 +24,7 @@ from gossip.media.engine import AudioEngine
 from gossip.media.errors import SpecError
 from gossip.media.format import SAMPLE_RATE
 from gossip.media.loop import open_media_loop
-from gossip.media.peer import Connected, Failed, PeerLink, RemoteTrack
+from gossip.media.peer import Failed, LinkUp, MediaLink, RemoteTrack
 from gossip.media.sinks import MemorySink
 from gossip.media.sources import ToneSource
 from gossip.media.track import SourceFanout
@@ -223,7 +223,7 @@ class Side:
     video: VideoFanout
     engine: AudioEngine
     sink: MemorySink
-    links: dict[str, PeerLink] = field(default_factory=dict)
+    links: dict[str, MediaLink] = field(default_factory=dict)
     video_tracks: dict[str, VideoSourceTrack] = field(default_factory=dict)
     # Per peer: the counters decoded from its video, in arrival order.
     counters: dict[str, list[int]] = field(default_factory=dict)
@@ -249,14 +249,14 @@ async def collect_video(side: Side, peer: str, track: MediaStreamTrack) -> None:
         side.progress = trio.Event()
 
 
-async def wait_remote_tracks(link: PeerLink) -> dict[str, MediaStreamTrack]:
+async def wait_remote_tracks(link: MediaLink) -> dict[str, MediaStreamTrack]:
     tracks: dict[str, MediaStreamTrack] = {}
     connected = False
     with trio.fail_after(BOUND):
         async for event in link.events:
             if isinstance(event, RemoteTrack):
                 tracks[event.track.kind] = event.track
-            elif isinstance(event, Connected):
+            elif isinstance(event, LinkUp):
                 connected = True
             elif isinstance(event, Failed):
                 pytest.fail(f"link failed: {event}")
@@ -268,9 +268,9 @@ async def wait_remote_tracks(link: PeerLink) -> dict[str, MediaStreamTrack]:
 async def connect(a: Side, b: Side, nursery: trio.Nursery) -> None:
     a.video_tracks[b.name] = a.video.track()
     b.video_tracks[a.name] = b.video.track()
-    offerer = a.links[b.name] = PeerLink(a.audio.track(), ice_hosts=LOOPBACK,
+    offerer = a.links[b.name] = MediaLink(a.audio.track(), ice_hosts=LOOPBACK,
                                          video_track=a.video_tracks[b.name])
-    answerer = b.links[a.name] = PeerLink(b.audio.track(), ice_hosts=LOOPBACK,
+    answerer = b.links[a.name] = MediaLink(b.audio.track(), ice_hosts=LOOPBACK,
                                           video_track=b.video_tracks[a.name])
     offer = await offerer.create_offer()
     answer = await answerer.accept_offer(offer)
@@ -371,9 +371,9 @@ async def test_disabling_video_turns_the_peer_black_without_stopping_audio() -> 
 
 async def test_a_link_without_video_still_receives_the_peers_video() -> None:
     async with open_media_loop():
-        sender = PeerLink(SourceFanout(ToneSource(440)).track(), ice_hosts=LOOPBACK,
+        sender = MediaLink(SourceFanout(ToneSource(440)).track(), ice_hosts=LOOPBACK,
                           video_track=VideoFanout(PatternSource(*SMALL, fps=15)).track())
-        audio_only = PeerLink(SourceFanout(ToneSource(880)).track(), ice_hosts=LOOPBACK)
+        audio_only = MediaLink(SourceFanout(ToneSource(880)).track(), ice_hosts=LOOPBACK)
         try:
             answer = await audio_only.accept_offer(await sender.create_offer())
             await sender.accept_answer(answer)
@@ -392,8 +392,8 @@ async def test_a_link_without_video_still_receives_the_peers_video() -> None:
 
 async def test_an_offer_without_video_leaves_the_answerers_video_unsent() -> None:
     async with open_media_loop():
-        audio_only = PeerLink(SourceFanout(ToneSource(440)).track(), ice_hosts=LOOPBACK)
-        with_video = PeerLink(SourceFanout(ToneSource(880)).track(), ice_hosts=LOOPBACK,
+        audio_only = MediaLink(SourceFanout(ToneSource(440)).track(), ice_hosts=LOOPBACK)
+        with_video = MediaLink(SourceFanout(ToneSource(880)).track(), ice_hosts=LOOPBACK,
                               video_track=VideoFanout(PatternSource(*TINY, fps=TINY_FPS)).track())
         try:
             answer = await with_video.accept_offer(await audio_only.create_offer())
@@ -401,8 +401,8 @@ async def test_an_offer_without_video_leaves_the_answerers_video_unsent() -> Non
             await audio_only.accept_answer(answer)
             with trio.fail_after(BOUND):
                 async for event in audio_only.events:
-                    if isinstance(event, Connected | Failed):
-                        assert isinstance(event, Connected), event
+                    if isinstance(event, LinkUp | Failed):
+                        assert isinstance(event, LinkUp), event
                         break
             assert not with_video.sends_video and audio_only.remote_video_track is None
             assert audio_only.remote_track is not None
@@ -411,7 +411,7 @@ async def test_an_offer_without_video_leaves_the_answerers_video_unsent() -> Non
             await with_video.close()
 
 
-async def announced_tracks(link: PeerLink) -> list[MediaStreamTrack]:
+async def announced_tracks(link: MediaLink) -> list[MediaStreamTrack]:
     """The remote tracks `link` announced so far (drains pending events without waiting)."""
     tracks: list[MediaStreamTrack] = []
     while True:

@@ -162,7 +162,7 @@ async def test_without_sound_devices_the_app_still_joins_and_hears_levels(
     assert view.phase is CallPhase.IN_CALL and view.channel == "general"
     connected = await bob.next_event(ev.CallPeerConnected)
     assert connected.user == "you"
-    bridge.post(intents.HangUp())
+    bridge.post(intents.LeaveChannelCall())
     await next_notice(bridge, nt.CallChanged, lambda n: n.view.phase is CallPhase.IDLE)
     assert (await bob.next_event(ev.CallPeerLeft)).user == "you"
 

@@ -465,7 +465,7 @@ async def test_the_camera_switch_turns_our_video_on_and_off_in_a_real_call(
     view = (await next_notice(bridge, nt.CallChanged, lambda n: not n.view.video_on)).view
     assert view.phase is CallPhase.IN_CALL  # the call goes on
     await next_notice(bridge, nt.CallChanged, lambda n: not self_view_shows())
-    bridge.post(intents.HangUp())
+    bridge.post(intents.LeaveChannelCall())
     await next_notice(bridge, nt.CallChanged, lambda n: n.view.phase is CallPhase.IDLE)
     assert bridge.video_feeds.snapshot().streams() == {}
 

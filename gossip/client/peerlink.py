@@ -142,7 +142,7 @@ class PeerLinkActor(Actor):
         if self._call.video is not None:
             self._video_track = self._call.video.track()
             self._video_track.enabled = self._call.video_enabled
-        link = media.PeerLink(self._call.fanout.track(),
+        link = media.MediaLink(self._call.fanout.track(),
                               ice_hosts=options.ice_hosts or icehosts.interface_addresses(),
                               ice_servers=[media.ice_server(url) for url in options.ice_servers],
                               video_track=self._video_track)
@@ -178,7 +178,7 @@ class PeerLinkActor(Actor):
             await link.close()  # never raises aioice's stray CancelledError (see media.peer)
 
     # -- the first offer and answer -----------------------------------------------------------
-    async def _offer(self, link: media.PeerLink) -> None:
+    async def _offer(self, link: media.MediaLink) -> None:
         await self._step("start_offering")
         sdp = await link.create_offer()
         await self._step("offer_ready", sdp=sdp, link_id=self._link_id)
@@ -191,7 +191,7 @@ class PeerLinkActor(Actor):
         await self._step("answer")
         await link.accept_answer(answer.sdp)
 
-    async def _answer(self, link: media.PeerLink) -> None:
+    async def _answer(self, link: media.MediaLink) -> None:
         await self._step("start_answering")
         while True:
             offer = await self._next_signal()
@@ -214,11 +214,11 @@ class PeerLinkActor(Actor):
             else:
                 return item
 
-    async def _until_connected(self, link: media.PeerLink) -> None:
+    async def _until_connected(self, link: media.MediaLink) -> None:
         async for event in link.events:
             if isinstance(event, media.RemoteTrack):
                 self._take_track(link, event.track)
-            elif isinstance(event, media.Connected):
+            elif isinstance(event, media.LinkUp):
                 # The caller steps the machine once the early-signal task is gone.
                 self._stats.verified = True
                 self._stats.setup_ms = (trio.current_time() - self._call.joined_at) * 1000
@@ -235,7 +235,7 @@ class PeerLinkActor(Actor):
                             event.error)
         raise LinkFailed(f"link to {self._peer} closed while connecting")
 
-    async def _early_signals(self, link: media.PeerLink) -> None:
+    async def _early_signals(self, link: media.MediaLink) -> None:
         """While the transport comes up: hold a re-offer (the newest) for when it is."""
         while True:
             item = await self._next_signal()
@@ -247,7 +247,7 @@ class PeerLinkActor(Actor):
                 log.info("link %s: dropping an early %s", self._peer, item.kind)
 
     # -- connected: renegotiation and the peer's video -----------------------------------------
-    async def _while_connected(self, link: media.PeerLink) -> None:
+    async def _while_connected(self, link: media.MediaLink) -> None:
         with _one_error():
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch_link, link)
@@ -318,7 +318,7 @@ class PeerLinkActor(Actor):
         await self._step("timeout")
         raise LinkFailed(f"{self._peer} never answered a re-offer")
 
-    async def _watch_link(self, link: media.PeerLink) -> None:
+    async def _watch_link(self, link: media.MediaLink) -> None:
         async for event in link.events:
             if isinstance(event, media.RemoteTrack):
                 self._take_track(link, event.track)
@@ -329,7 +329,7 @@ class PeerLinkActor(Actor):
         await self._step("transport_failed")
         raise LinkFailed(f"link to {self._peer} closed")
 
-    async def _take_control(self, link: media.PeerLink, item: Control) -> None:
+    async def _take_control(self, link: media.MediaLink, item: Control) -> None:
         state = self._machine.phase
         if isinstance(item, VideoChanged):
             self._video_switch(link)
@@ -356,7 +356,7 @@ class PeerLinkActor(Actor):
         return item.kind == "offer" and item.link_id == self._link_id \
             and item.generation > self._generation
 
-    async def _answer_reoffer(self, link: media.PeerLink) -> None:
+    async def _answer_reoffer(self, link: media.MediaLink) -> None:
         offer, self._held_offer = self._held_offer, None
         assert offer is not None
         self._generation = offer.generation
@@ -364,7 +364,7 @@ class PeerLinkActor(Actor):
         await self._step("answer_ready", sdp=sdp, link_id=self._link_id)
         self._stats.renegotiations += 1
 
-    async def _reconcile(self, link: media.PeerLink) -> None:
+    async def _reconcile(self, link: media.MediaLink) -> None:
         """Start a round if what we send is not what we want (or the peer asked for one)."""
         state = self._machine.phase
         if state not in (PeerLinkPhase.CONNECTED, PeerLinkPhase.ANSWER_CONNECTED):
@@ -384,7 +384,7 @@ class PeerLinkActor(Actor):
         elif self._role == "answerer" and mismatch:
             await self._step("request_offer", link_id=self._link_id)
 
-    def _video_switch(self, link: media.PeerLink | None) -> None:
+    def _video_switch(self, link: media.MediaLink | None) -> None:
         enabled = self._call.video_enabled
         self._video_dirty = True
         if self._video_track is not None:
@@ -394,7 +394,7 @@ class PeerLinkActor(Actor):
         if link is not None:
             link.set_video_sending(enabled)
 
-    def _after_negotiation(self, link: media.PeerLink) -> None:
+    def _after_negotiation(self, link: media.MediaLink) -> None:
         if not link.receives_video:
             self._picture.clear()
         self._stats.touch()
@@ -403,14 +403,14 @@ class PeerLinkActor(Actor):
         if self._machine.finished:
             raise LinkFailed(f"{self._peer}'s {what} announces a different DTLS fingerprint")
 
-    def _take_track(self, link: media.PeerLink, track: MediaStreamTrack) -> None:
+    def _take_track(self, link: media.MediaLink, track: MediaStreamTrack) -> None:
         if track.kind == "audio":
             if self._peer not in self._call.engine.peers:
                 self._call.engine.add_peer(self._peer, track)
         elif track.kind == "video":
             self.nursery.start_soon(self._drain_video, link, track)
 
-    async def _drain_video(self, link: media.PeerLink, track: MediaStreamTrack) -> None:
+    async def _drain_video(self, link: media.MediaLink, track: MediaStreamTrack) -> None:
         """The peer's decoded pictures into its LatestFrame, converted to RGB once each.
 
         This runs on the one thread that also runs every link's asyncio side, so a frame

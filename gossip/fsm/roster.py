@@ -138,6 +138,9 @@ class MembershipRoster(Protocol):
 
 
 class KeyLike(Protocol):
+    """An announced key as seal_to reads it. The same shape as gossip.crypto.rosterlog.KeyLike,
+    restated here so the machines stay loadable without the crypto stack (PGPy)."""
+
     @property
     def user(self) -> str: ...
     @property

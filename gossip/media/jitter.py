@@ -101,7 +101,7 @@ class SerialTimestampMapper:
 def install_pass_through(receiver: RTCRtpReceiver) -> PassThroughBuffer:
     """Give an audio receiver our PassThroughBuffer and SerialTimestampMapper, before it starts.
 
-    Call it right after the transceiver is created (our PeerLink does, in its constructor):
+    Call it right after the transceiver is created (our MediaLink does, in its constructor):
     the receiver only reads these attributes when packets arrive.
     """
     for attribute in (_RECEIVER_BUFFER_ATTRIBUTE, _RECEIVER_MAPPER_ATTRIBUTE):

@@ -1,11 +1,11 @@
 """A trio-facing wrapper around one aiortc RTCPeerConnection: one audio track each way, and
 optionally one video track each way.
 
-    link = PeerLink(fanout.track(), ice_hosts=["127.0.0.1"], video_track=video.track())
+    link = MediaLink(fanout.track(), ice_hosts=["127.0.0.1"], video_track=video.track())
     offer = await link.create_offer()          # offerer: SDP after ICE gathering (no trickle)
     answer = await other.accept_offer(offer)   # answerer
     await link.accept_answer(answer)
-    async for event in link.events: ...        # ConnectionStateChanged, RemoteTrack, Connected,
+    async for event in link.events: ...        # ConnectionStateChanged, RemoteTrack, LinkUp,
                                                # Failed, Closed, HandlerError
     await link.close()
 
@@ -37,7 +37,7 @@ server stalls gathering offline. The receiver's jitter buffer is replaced by our
 Identity binding: when DTLS comes up the certificate the peer presented is checked against
 every fingerprint in the remote SDP (which the call layer has verified the signature of),
 before any media is sent. On a mismatch the link stops sending, ends FAILED and reports
-FingerprintMismatch; it never reports Connected. If aiortc's own check fails first, the link
+FingerprintMismatch; it never reports LinkUp. If aiortc's own check fails first, the link
 still reports FingerprintMismatch from the certificate it saw.
 
 Every pyee handler is guarded: an exception escaping one would silently close the peer
@@ -109,7 +109,7 @@ class RemoteTrack:
 
 
 @dataclass(frozen=True)
-class Connected:
+class LinkUp:
     remote_fingerprint: str
 
 
@@ -130,17 +130,17 @@ class HandlerError:
     error: Exception
 
 
-LinkEvent = ConnectionStateChanged | RemoteTrack | Connected | Failed | Closed | HandlerError
+LinkEvent = ConnectionStateChanged | RemoteTrack | LinkUp | Failed | Closed | HandlerError
 
 
 def ice_server(urls: str | Sequence[str], username: str | None = None,
                credential: str | None = None) -> RTCIceServer:
-    """An ICE (STUN/TURN) server entry for `PeerLink(ice_servers=...)`."""
+    """An ICE (STUN/TURN) server entry for `MediaLink(ice_servers=...)`."""
     url_list = [urls] if isinstance(urls, str) else list(urls)
     return RTCIceServer(urls=url_list, username=username, credential=credential)
 
 
-class PeerLink:
+class MediaLink:
     """One RTCPeerConnection, driven from trio; its events arrive on `events`."""
 
     def __init__(
@@ -467,7 +467,7 @@ class PeerLink:
             self.state = LinkState.CONNECTED
             fingerprint = self.remote_fingerprint
             assert fingerprint is not None
-            self._emit(Connected(fingerprint))
+            self._emit(LinkUp(fingerprint))
         elif state == "failed":
             error: MediaError | None = None
             reason = "ICE or DTLS failed"

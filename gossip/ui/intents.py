@@ -3,7 +3,7 @@
 The bridge's actor carries them out on the trio thread, mostly by asking the session or the
 call (gossip.client.commands, gossip.client.calltypes), and answers with notices (see
 notices.py), never with return values. The names differ from the client's requests on
-purpose: `HangUp` is what the user clicked, `LeaveCall` what the call actor is asked.
+purpose: `LeaveChannelCall` is what the user clicked, `LeaveCall` what the call actor is asked.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class JoinChannelCall:
 
 
 @dataclass(frozen=True)
-class HangUp:
+class LeaveChannelCall:
     """Leave the call we are in (or joining)."""
 
 
@@ -119,7 +119,7 @@ class ChooseVideo:
     enabled: bool
 
 
-CallIntent = (JoinChannelCall | HangUp | ChooseMuted | ChooseDeafened | ChoosePeerVolume
+CallIntent = (JoinChannelCall | LeaveChannelCall | ChooseMuted | ChooseDeafened | ChoosePeerVolume
               | ChooseDevices | ChooseIceHosts | ChooseVideo)
 Intent = (ConnectToHub | DisconnectFromHub | SubmitMessage | AcceptChangedKey | MarkKeyVerified
           | ComputeSafetyNumber | AcceptHubKey | RefreshState | CallIntent)

@@ -8,13 +8,14 @@ from .docs import DocsError, render_document, stale_diff, write_document
 from .export import FORMATS, ExportUnavailable, export, render
 from .model import Edge, Guard, MachineSpec
 from .pairs import Bounds, PairReport, explore_pair
-from .probe import MachineCrashed, Outcome, Probe, Step
+from .probe import MachineCrashed, Outcome, Probe, ProbeStep
 from .report import AuditReport, audit, format_report
 from .rules import RULES, Finding, check_machine
 
 __all__ = [
     "FORMATS", "RULES", "AuditReport", "Bounds", "DocsError", "Edge", "ExportUnavailable",
-    "Finding", "Guard", "MachineCrashed", "MachineSpec", "Outcome", "PairReport", "Probe", "Step",
+    "Finding", "Guard", "MachineCrashed", "MachineSpec", "Outcome", "PairReport", "Probe",
+    "ProbeStep",
     "audit", "check_machine", "explore_pair", "export", "format_report", "render",
     "render_document", "stale_diff", "write_document",
 ]

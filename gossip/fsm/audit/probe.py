@@ -23,7 +23,7 @@ GuardData = tuple[tuple[str, bool], ...]  # the verdicts an actor passes with an
 
 
 @dataclass(frozen=True)
-class Step:
+class ProbeStep:
     """One event as the owning actor would feed it: name and guard verdicts."""
 
     event: str
@@ -39,7 +39,7 @@ class Outcome:
     """What one event did in one state: the transition taken and the actions, or a refusal."""
 
     source: str
-    step: Step
+    step: ProbeStep
     target: str
     edge: Edge | None  # the declared transition that fired; None when refused
     actions: tuple[Action, ...]
@@ -81,7 +81,7 @@ class Probe:
 
     def __init__(self, machine: type[ProtocolMachine]) -> None:
         self.spec = MachineSpec(machine)
-        self._outcomes: dict[tuple[str, Step], Outcome] = {}
+        self._outcomes: dict[tuple[str, ProbeStep], Outcome] = {}
 
     @property
     def machine(self) -> type[ProtocolMachine]:
@@ -97,9 +97,9 @@ class Probe:
         return instance, recorder
 
     @cached_property
-    def paths(self) -> Mapping[str, tuple[Step, ...]]:
+    def paths(self) -> Mapping[str, tuple[ProbeStep, ...]]:
         """A shortest event path from the initial state to every state the code can reach."""
-        paths: dict[str, tuple[Step, ...]] = {self.spec.initial: ()}
+        paths: dict[str, tuple[ProbeStep, ...]] = {self.spec.initial: ()}
         queue = deque([self.spec.initial])
         while queue:
             state = queue.popleft()
@@ -113,7 +113,7 @@ class Probe:
         return paths
 
     def at(self, state: str,
-           _paths: Mapping[str, tuple[Step, ...]] | None = None
+           _paths: Mapping[str, tuple[ProbeStep, ...]] | None = None
            ) -> tuple[ProtocolMachine, _TransitionRecorder]:
         """A fresh instance brought to `state` along its shortest path."""
         path = (_paths if _paths is not None else self.paths)[state]
@@ -123,21 +123,22 @@ class Probe:
         recorder.fired.clear()
         return instance, recorder
 
-    def fire(self, state: str, step: Step,
-             _paths: Mapping[str, tuple[Step, ...]] | None = None) -> Outcome:
+    def fire(self, state: str, step: ProbeStep,
+             _paths: Mapping[str, tuple[ProbeStep, ...]] | None = None) -> Outcome:
         key = (state, step)
         if key not in self._outcomes:
             self._outcomes[key] = self._fire(state, step, _paths)
         return self._outcomes[key]
 
     def outcomes(self, state: str, event: str,
-                 _paths: Mapping[str, tuple[Step, ...]] | None = None) -> tuple[Outcome, ...]:
+                 _paths: Mapping[str, tuple[ProbeStep, ...]] | None = None) -> tuple[Outcome, ...]:
         """The outcome of `event` in `state` for every combination of guard verdicts."""
         keywords = self.spec.guard_keywords(state, event)
-        return tuple(self.fire(state, Step(event, data), _paths) for data in verdicts(keywords))
+        return tuple(self.fire(state, ProbeStep(event, data), _paths)
+                     for data in verdicts(keywords))
 
-    def _fire(self, state: str, step: Step,
-              _paths: Mapping[str, tuple[Step, ...]] | None) -> Outcome:
+    def _fire(self, state: str, step: ProbeStep,
+              _paths: Mapping[str, tuple[ProbeStep, ...]] | None) -> Outcome:
         instance, recorder = self.at(state, _paths)
         where = f"{step} in state {state!r}"
         try:

@@ -80,7 +80,7 @@ class BridgeActor(Actor):
                 await self._accept_hub_key(host, port, fingerprint)
             case intents.RefreshState():
                 self._post(nt.StateRefreshed(await self._state(self._session())))
-            case intents.JoinChannelCall() | intents.HangUp() | intents.ChooseMuted() \
+            case intents.JoinChannelCall() | intents.LeaveChannelCall() | intents.ChooseMuted() \
                     | intents.ChooseDeafened() | intents.ChoosePeerVolume() \
                     | intents.ChooseDevices() | intents.ChooseIceHosts() | intents.ChooseVideo():
                 self._post(nt.CallChanged(await self._calls.handle(message)))
@@ -202,7 +202,7 @@ def _describe(intent: object) -> str:
         intents.ComputeSafetyNumber: "safety number",
         intents.AcceptHubKey: "accept the hub's key",
         intents.RefreshState: "refresh", intents.JoinChannelCall: "join the call",
-        intents.HangUp: "leave the call", intents.ChooseMuted: "change mute",
+        intents.LeaveChannelCall: "leave the call", intents.ChooseMuted: "change mute",
         intents.ChooseDeafened: "change deafen", intents.ChoosePeerVolume: "change the volume",
         intents.ChooseDevices: "switch audio devices",
         intents.ChooseIceHosts: "set the call addresses",

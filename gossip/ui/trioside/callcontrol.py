@@ -278,7 +278,7 @@ class CallControl:
             match intent:
                 case intents.JoinChannelCall(channel):
                     await self._join(channel)
-                case intents.HangUp():
+                case intents.LeaveChannelCall():
                     await self._leave()
                 case intents.ChooseMuted(muted):
                     self._muted = muted

@@ -151,7 +151,7 @@ class CallPanel:
     def toggle_call(self) -> None:
         call = self._app.model.call
         if call.joined:
-            self._app.post(intents.HangUp())
+            self._app.post(intents.LeaveChannelCall())
         elif call.channel is None and self._app.model.current_channel is not None:
             self._app.post(intents.JoinChannelCall(self._app.model.current_channel))
 
