@@ -107,7 +107,7 @@ class BridgeActor(Actor):
         session = keeper.online_session if keeper is not None else None
         if keeper is None or session is None:
             return None
-        return LiveSession(session, keeper.connect.host, keeper.connect.user)
+        return LiveSession(session, keeper.connect.host, keeper.connect.user, keeper.connection)
 
     async def _accept_hub_key(self, host: str, port: int, fingerprint: str) -> None:
         keeper = self._keeper

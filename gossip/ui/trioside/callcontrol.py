@@ -96,6 +96,7 @@ class LiveSession:
     session: Session
     host: str  # the hub's, as the user typed it
     user: str
+    connection: int = 0  # which time the session came online (a reconnect counts up)
 
 
 def call_ice_hosts(configured: tuple[str, ...], hub_host: str) -> tuple[str, ...]:
@@ -152,6 +153,7 @@ class _Call:
     sink: SwitchableSink
     state: CallState | None = None
     leaving: bool = False
+    connection: int = 0  # LiveSession.connection when we joined
     sends_video: bool = False  # joined with a video source (the camera switch works)
 
 
@@ -207,9 +209,11 @@ class CallControl:
                 state: CallState = await call.ref.ask(GetCallState())
         except ActorStopped:
             self._forget(call)
-            if not call.leaving and self._live() is None:
-                # The call went with the connection, not by the user's choice: back into
-                # it once the session is online again (the poll's autojoin does it).
+            live = self._live()
+            if not call.leaving and (live is None or live.connection != call.connection):
+                # The call went with the connection, not by the user's choice: back into it
+                # once the session is online again (the poll's autojoin does it). The poll
+                # may notice only after the session is back, so the connection is compared.
                 log.info("call in %s lost with the connection; rejoining when back",
                          call.channel)
                 self._autojoin = call.channel
@@ -365,7 +369,7 @@ class CallControl:
             raise
         assert isinstance(ref, ActorRef)
         call = self._call = _Call(ref, channel, live.user, source, sink,
-                                  sends_video=video is not None)
+                                  connection=live.connection, sends_video=video is not None)
         self._call_started.set()
         self._call_started = trio.Event()
         if self._deafened:

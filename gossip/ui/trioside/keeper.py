@@ -84,6 +84,9 @@ class ConnectionKeeper:
         self._retry_base, self._retry_cap = retry_base, retry_cap
         self._leaving = False
         self._attempts = 0  # the session's reconnect attempts since it was last online
+        # How many times the session came online: a call started on an earlier connection
+        # went with it, whenever the call side notices (gossip.ui.trioside.callcontrol).
+        self.connection = 0
         self._scope = trio.CancelScope()
 
     @property
@@ -170,6 +173,7 @@ class ConnectionKeeper:
         assert self.profile is not None
         first = self.session is None
         self._attempts = 0
+        self.connection += 1
         self.session = session
         c = self.connect
         self._post(nt.Online(c.host, c.port, c.user, self.profile.identity.fingerprint, state))
