@@ -111,16 +111,13 @@ class Disconnect(Exception):
 
 
 class ConnectionActor(Actor):
-    """`host` is the address key the hub counts by (see throttle.address_key); the actor owns
-    one login begun for it in the throttle (LoginThrottle.begin, by whoever accepted the
-    stream) and ends it once, when the login is over."""
+    """`host` is the address key the hub's per-address limits count by (throttle.address_key)."""
 
     def __init__(self, stream: trio.abc.Stream, address: str, hub: HubContext, *,
                  host: str = "") -> None:
         self._stream = stream
         self.address = address
         self._host = host
-        self._login_pending = True
         self._hub = hub
         self._limits = hub.config.limits
         self.user = ""
@@ -195,22 +192,37 @@ class ConnectionActor(Actor):
             self._hub.by_host[self._host] -= 1
             if not self._hub.by_host[self._host]:
                 del self._hub.by_host[self._host]
-            self._end_login()
             if self._joined:
                 self._hub.registry.leave(self)
             self._outbox_send.close()
             log.info("close %s user=%s reason=%s", self.address, self.user or "-",
                      ending.code if ending else "client")
 
-    def _end_login(self) -> None:
-        if self._login_pending:
-            self._login_pending = False
-            self._hub.throttle.end(self._host)
-
     async def _serve(self, nursery: trio.Nursery) -> None:
-        # A penalised address waits before anything is read, TLS included: the client's bytes
-        # stay in the kernel, and the hub holds a socket and a sleeping task.
-        await trio.sleep(self._hub.throttle.wait_before_exchange(self._host))
+        throttle = self._hub.throttle
+        async with throttle.login_slot(self._host, self._limits.handshake_timeout) as admitted:
+            if not admitted:
+                log.info("refuse %s: %d logins from that address under way", self.address,
+                         throttle.pending(self._host))
+                return
+            # A penalised address waits before anything is read, TLS included: the client's
+            # bytes stay in the kernel; the hub holds a socket and a sleeping task.
+            await trio.sleep(throttle.wait_before_exchange(self._host))
+            await self._handshake_and_log_in(nursery)
+        if self._handshake is None or self._handshake.state_id != "authenticated":
+            return
+        assert self._ws is not None
+        widen_receive_limits(self._ws, max_message_size=self._limits.max_frame_bytes,
+                             queue=_RECEIVE_QUEUE)
+        self._handshake = None
+        self._joined = True
+        self._hub.registry.join(self)
+        try:
+            await self._serve_member()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionClosed, OSError):
+            return
+
+    async def _handshake_and_log_in(self, nursery: trio.Nursery) -> None:
         try:
             with trio.fail_after(self._limits.handshake_timeout):
                 if isinstance(self._stream, trio.SSLStream):
@@ -225,20 +237,6 @@ class ConnectionActor(Actor):
         except trio.TooSlowError:
             assert self._handshake is not None
             self._run(self._handshake, "timeout", {})
-        except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionClosed, OSError):
-            return
-        finally:
-            self._end_login()
-        if self._handshake is None or self._handshake.state_id != "authenticated":
-            return
-        assert self._ws is not None
-        widen_receive_limits(self._ws, max_message_size=self._limits.max_frame_bytes,
-                             queue=_RECEIVE_QUEUE)
-        self._handshake = None
-        self._joined = True
-        self._hub.registry.join(self)
-        try:
-            await self._serve_member()
         except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionClosed, OSError):
             return
 

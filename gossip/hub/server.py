@@ -90,11 +90,6 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
                         context.by_host[host])
             await trio.aclose_forcefully(stream)
             return
-        if not context.throttle.begin(host):  # the actor ends this login when it is over
-            log.warning("refuse %s: %d logins from that address under way", address,
-                        context.throttle.pending(host))
-            await trio.aclose_forcefully(stream)
-            return
         wrapped: trio.abc.Stream = stream
         if ssl_context is not None:
             wrapped = trio.SSLStream(stream, ssl_context, server_side=True)

@@ -1,15 +1,17 @@
 """Limits the rate of login attempts, so password guessing stays online and slow.
 
 Three budgets, all on trio's clock (MockClock drives them in tests): logins under way at once
-per address; a penalty per address, waited out before its next exchange starts (nothing is
-read meanwhile); and failures per user name and on the whole hub within a window.
+per address (more connections wait, unread, for a slot); a penalty per address, waited out
+before its next exchange starts (nothing is read meanwhile); and failures per user name and on
+the whole hub within a window.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections import Counter, deque
-from collections.abc import Callable
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -40,6 +42,12 @@ def address_key(host: str) -> str:
 
 
 @dataclass
+class _Slots:
+    semaphore: trio.Semaphore
+    users: int = 0  # connections holding or waiting for one of these slots
+
+
+@dataclass
 class _Penalty:
     failures: int
     last: float
@@ -56,7 +64,7 @@ class LoginThrottle:
         self._pending_per_address = pending_per_address
         self._window = window
         self._user_budget = user_budget
-        self._pending: Counter[str] = Counter()
+        self._slots: dict[str, _Slots] = {}
         self._penalties: dict[str, _Penalty] = {}
         self._user_failures: dict[str, deque[float]] = {}
         self._hub_failures: deque[float] = deque(maxlen=max(1, hub_budget))
@@ -72,22 +80,36 @@ class LoginThrottle:
                    hub_budget=limits.hub_failure_budget)
 
     # -- logins under way ------------------------------------------------------------------
-    def begin(self, address: str) -> bool:
-        """Count a new connection's login as under way; False (count nothing) if the address
-        already has as many as it may."""
-        if self._pending[address] >= self._pending_per_address:
-            return False
-        self._pending[address] += 1
-        return True
-
-    def end(self, address: str) -> None:
-        """The login begun for `address` is over (admitted, refused or abandoned)."""
-        self._pending[address] -= 1
-        if self._pending[address] <= 0:
-            del self._pending[address]
+    @asynccontextmanager
+    async def login_slot(self, address: str, patience: float) -> AsyncIterator[bool]:
+        """One of the address's few login slots, for as long as the block runs; waits (nothing
+        read meanwhile) up to `patience` seconds for one, and yields False if none came free.
+        More connections from one NAT queue up behind each other instead of failing."""
+        slots = self._slots.get(address)
+        if slots is None:
+            slots = self._slots[address] = _Slots(trio.Semaphore(self._pending_per_address))
+        slots.users += 1
+        try:
+            acquired = False
+            with trio.move_on_after(patience):
+                await slots.semaphore.acquire()
+                acquired = True
+            if not acquired:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                slots.semaphore.release()
+        finally:
+            slots.users -= 1
+            if not slots.users:
+                del self._slots[address]
 
     def pending(self, address: str) -> int:
-        return self._pending[address]
+        """Logins under way from `address` (each holding a slot; queued ones not counted)."""
+        slots = self._slots.get(address)
+        return 0 if slots is None else self._pending_per_address - slots.semaphore.value
 
     # -- before the exchange -----------------------------------------------------------------
     def wait_before_exchange(self, address: str) -> float:
