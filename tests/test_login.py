@@ -21,7 +21,7 @@ from gossip.crypto import (
     client_ssl_context,
     load_or_create_hub_certificate,
 )
-from gossip.hub.attack import log_in_raw
+from gossip.tools.attack import log_in_raw
 from gossip.wire import Error, Welcome
 
 from .conftest import PASSWORD
