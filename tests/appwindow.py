@@ -23,7 +23,7 @@ from gossip.client import events as ev
 from gossip.client.commands import Leave, SendChat
 from gossip.client.profile import Profile
 from gossip.client.session import Session, SessionConfig
-from gossip.hub import HubConfig, serve_hub
+from gossip.hub import HubConfig, RunningHub, serve_hub
 from gossip.ui.app import App
 from gossip.ui.bridge import Bridge
 from gossip.ui.model import Phase
@@ -90,6 +90,7 @@ class PeerWorld:
         self._thread = threading.Thread(target=trio.run, args=(self._main,), daemon=True)
         self._token: trio.lowlevel.TrioToken | None = None
         self._bob: Session | None = None
+        self._hub: RunningHub | None = None
 
     def __enter__(self) -> Self:
         self._thread.start()
@@ -108,6 +109,7 @@ class PeerWorld:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 hub = await nursery.start(serve_hub, config)
+                self._hub = hub
                 self.port = hub.port
                 await self._start_bob("bob")
                 self._token = trio.lowlevel.current_trio_token()
@@ -149,6 +151,8 @@ class PeerWorld:
                 await self._bob.ref.ask(Leave())
             except ActorStopped:  # the session may end before it answers
                 pass
+            assert self._hub is not None
+            self._hub.reset_name("bob")  # the operator frees the name for the new key
             await self._start_bob("bob-new-laptop")
         self.call(change)
 

@@ -4,23 +4,31 @@ frames the test sends and reads (no client session, no sealing: the hub relays o
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 import trio
 from trio_websocket import WebSocketConnection, wrap_client_stream
 
 from gossip.crypto import Identity, certificate_fingerprint, client_ssl_context
 from gossip.hub import RunningHub
-from gossip.hub.attack import log_in_raw
+from gossip.tools.attack import log_in_raw
 from gossip.wire import EndOfKeys, Frame, KeyRequest, Welcome, decode_frame
 
 from .conftest import PASSWORD
+
+
+@cache
+def identity_of(user: str) -> Identity:
+    """One key per name for the whole test run: the hub binds a name to the key that first
+    registered it, so a member who comes back must bring the same key."""
+    return Identity.generate(user)
 
 
 async def log_in(nursery: trio.Nursery, hub: RunningHub, user: str, *,
                  receive_buffer: int | None = None) -> WebSocketConnection:
     """A member logged in and key-synced. `receive_buffer` shrinks its socket's receive
     buffer, so that how fast the test reads is how fast the member reads."""
-    identity = Identity.generate(user)
+    identity = identity_of(user)
     sock = trio.socket.socket()
     if receive_buffer is not None:
         sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, receive_buffer)

@@ -159,14 +159,16 @@ async def test_messages_expire_from_view_and_store(connect, clock):
         assert [m.text for m in state.messages] == ["long-lived"]
 
 
-async def test_a_changed_user_key_is_flagged_until_accepted(connect, tmp_path):
+async def test_a_changed_user_key_is_flagged_until_accepted(connect, hub, tmp_path):
     alice = await connect("alice")
     bob = await connect("bob")
     await alice.session.ref.ask(SendChat("general", "first", 60))
     assert (await bob.next_event(ev.MessageReceived)).message.trust is Trust.NEW
     alice.stop()
     await bob.next_event(ev.MemberLeft)
-    # Someone (or the hub) now presents a different key for "alice".
+    # Someone (or the hub) now presents a different key for "alice": the hub binds names to
+    # keys, so its operator has freed the name first (or the hub itself is hostile).
+    hub.reset_name("alice")
     impostor = Profile.open("alice", tmp_path / "elsewhere")
     alice2 = await connect("alice", profile=impostor)
     changed = await bob.next_event(ev.KeyChanged)

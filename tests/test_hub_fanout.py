@@ -13,7 +13,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_st
 
 from gossip.crypto import Identity, certificate_fingerprint, client_ssl_context
 from gossip.hub import HubConfig, Limits, RunningHub
-from gossip.hub.attack import log_in_raw
+from gossip.tools.attack import log_in_raw
 from gossip.wire import EndOfKeys, Error, Frame, KeyRequest, Message, Welcome, decode_frame
 
 from .conftest import PASSWORD

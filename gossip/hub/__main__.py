@@ -1,4 +1,5 @@
-"""`python -m gossip.hub`: run a hub until SIGINT/SIGTERM."""
+"""`python -m gossip.hub`: run a hub until SIGINT/SIGTERM; `... user reset NAME` frees a name
+that a key registered, so another key may take it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import trio
 
-from .config import ConfigError, load_config
+from .config import ConfigError, HubConfig, load_config
+from .names import NameBook
 from .server import RunningHub, freeze_startup_heap, serve_hub
 
 
@@ -31,6 +33,40 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def parse_user_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="gossip-hub user", description="Manage the names keys registered on this hub.")
+    actions = parser.add_subparsers(dest="action", required=True)
+    reset = actions.add_parser("reset", help="free NAME, so that another key may register it "
+                               "(e.g. its owner lost their key); works while the hub runs")
+    reset.add_argument("name")
+    reset.add_argument("--config", type=Path, help="the hub's TOML config file")
+    reset.add_argument("--data-dir", type=Path, help="the hub's data directory")
+    return parser.parse_args(argv)
+
+
+def user_command(argv: list[str]) -> int:
+    args = parse_user_args(argv)
+    try:
+        config = _data_config(args.config, args.data_dir)
+    except ConfigError as exc:
+        print(f"gossip hub: {exc}", file=sys.stderr)
+        return 2
+    book = NameBook.open(config.data_dir)
+    try:
+        freed = book.reset(args.name)
+    finally:
+        book.close()
+    print(f"{args.name} is free now" if freed else f"{args.name} was not registered")
+    return 0
+
+
+def _data_config(path: Path | None, data_dir: Path | None) -> HubConfig:
+    """The config as far as where its data lives: managing names needs no password, so a
+    placeholder stands in for one the file or environment may not give."""
+    return load_config(path, data_dir=data_dir, password="-")
+
+
 async def run(args: argparse.Namespace) -> None:
     config = load_config(args.config, host=args.host, port=args.port, password=args.password,
                          name=args.name, channels=args.channels, data_dir=args.data_dir,
@@ -48,6 +84,9 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["user"]:
+        return user_command(argv[1:])
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

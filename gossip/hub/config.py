@@ -65,9 +65,25 @@ class Limits:
     call_changes_per_second: float = 1.0
     call_change_burst: int = 5
     call_seat_timeout: float = 30.0
-    # Failed logins from one address make the next refusal wait longer (up to the cap).
+    # Before login a connection has proved nothing, so it gets little: frames of at most
+    # this many bytes (a greeting carries a public key of at most 16 KiB), read one at a time.
+    prelogin_max_frame_bytes: int = 17 * 1024
+    # Logins under way at once from one address (one /64 for IPv6); more wait, unread and
+    # before TLS, for a slot. Two lets a second device behind the same NAT log in beside the
+    # first; a third logs in a moment later rather than failing.
+    max_pending_logins_per_address: int = 2
+    # Each failed login makes the address wait before its next exchange starts: base after
+    # the first failure, doubling up to the cap; forgotten after `login_failure_memory` s.
     login_penalty_base: float = 0.5
     login_penalty_cap: float = 8.0
+    login_failure_memory: float = 300.0
+    # Failed logins allowed per user name, and on the whole hub, within `failure_window` s;
+    # once spent, logins (of that name, or all) are refused before any cryptography until the
+    # window moves on. Addresses that logged in successfully within a day are exempt, so
+    # outsiders cannot lock out people who were already here.
+    failure_window: float = 600.0
+    user_failure_budget: int = 20
+    hub_failure_budget: int = 200
 
 
 @dataclass(frozen=True)

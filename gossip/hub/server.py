@@ -20,8 +20,9 @@ from gossip.crypto import HubCertificate, load_or_create_hub_certificate
 
 from .config import HubConfig
 from .connection import ConnectionActor, FrameTap, HubContext
+from .names import NameBook
 from .registry import Registry
-from .throttle import LoginThrottle
+from .throttle import LoginThrottle, address_key
 
 log = logging.getLogger("gossip.hub")
 
@@ -48,6 +49,11 @@ class RunningHub:
         """Client connections open right now (each served by one connection actor)."""
         return self._context.connections if self._context is not None else 0
 
+    def reset_name(self, user: str) -> bool:
+        """Free `user` for another key, as `gossip-hub user reset` does; False if it was free."""
+        assert self._context is not None
+        return self._context.names.reset(user)
+
 
 def freeze_startup_heap() -> None:
     """Move everything allocated so far (imported modules, mostly: ~55,000 objects) out of
@@ -68,8 +74,8 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
     # Over plain ws (debugging only) there is no certificate for the client to have seen, so
     # both sides bind "" into the PAKE transcript.
     context = HubContext(config, registry, certificate.fingerprint if config.tls else "",
-                         LoginThrottle(config.limits.login_penalty_base,
-                                       config.limits.login_penalty_cap), tap)
+                         LoginThrottle.from_limits(config.limits), NameBook.open(config.data_dir),
+                         tap)
     supervisor = Supervisor(max_restarts=10, period=60.0)
     numbers = itertools.count(1)
 
@@ -94,16 +100,19 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
         await supervisor.start_child(
             ChildSpec(f"conn-{next(numbers)}", make, restart=Restart.TEMPORARY))
 
-    async with trio.open_nursery() as nursery:
-        await nursery.start(supervisor.run)
-        listeners = await trio.open_tcp_listeners(config.port, host=config.host)
-        port = listeners[0].socket.getsockname()[1]
-        log.info("hub %r listening on %s:%d (%s), fingerprint %s", config.name, config.host,
-                 port, "wss" if ssl_context else "ws", certificate.fingerprint)
-        task_status.started(RunningHub(config.host, port, certificate, registry, supervisor,
-                                       context))
-        for listener in listeners:
-            nursery.start_soon(_accept_loop, listener, accept)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(supervisor.run)
+            listeners = await trio.open_tcp_listeners(config.port, host=config.host)
+            port = listeners[0].socket.getsockname()[1]
+            log.info("hub %r listening on %s:%d (%s), fingerprint %s", config.name, config.host,
+                     port, "wss" if ssl_context else "ws", certificate.fingerprint)
+            task_status.started(RunningHub(config.host, port, certificate, registry, supervisor,
+                                           context))
+            for listener in listeners:
+                nursery.start_soon(_accept_loop, listener, accept)
+    finally:
+        context.names.close()
 
 
 async def _accept_loop(listener: trio.SocketListener,
@@ -124,9 +133,9 @@ async def _accept_loop(listener: trio.SocketListener,
 
 
 def _describe(stream: trio.SocketStream) -> tuple[str, str]:
-    """("host:port", "host") of the peer."""
+    """("host:port", the address key the hub's per-address limits count by) of the peer."""
     try:
         host, port = stream.socket.getpeername()[:2]
-        return f"{host}:{port}", str(host)
+        return f"{host}:{port}", address_key(str(host))
     except OSError:
         return "unknown", "unknown"

@@ -15,6 +15,8 @@ class ErrorCode(StrEnum):
     VERSION = "version"              # unsupported protocol version
     BAD_KEY = "bad_key"              # the greeting's public key is unusable
     USER_TAKEN = "user_taken"        # another key is signed in (or registered) under the name
+    KEY_TAKEN = "key_taken"          # the key is registered under another name
+    THROTTLED = "throttled"          # too many failed logins (this name, or the hub): wait
     REPLACED = "replaced"            # the same user signed in on a newer connection
     TIMEOUT = "timeout"              # a phase took too long (login, keepalive)
     # any frame
