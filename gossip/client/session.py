@@ -62,6 +62,7 @@ from .login import log_in
 from .messages import ChatMessage, Distribution
 from .profile import Profile
 from .reconnect import Reconnector
+from .replaystore import keep_replay_saved
 from .state import SessionState
 from .transport import HubLink, open_hub_link
 
@@ -103,6 +104,7 @@ class Session(Actor):
         self._channels: tuple[str, ...] = ()
         self._chat = ChatDesk(profile.identity, config.clock,
                               resend_window=config.resend_window)
+        self._chat.restore_replay(profile.replay.load())  # replays after a restart are caught
         self._calls = CallHost(profile.identity, self._send_for_call, events, config.clock)
         self._store_changed = trio.Event()
         self._leaving = False
@@ -116,6 +118,8 @@ class Session(Actor):
         with backoff and jitter while commands keep being served (chat goes to the outbox)."""
         self.nursery.start_soon(self.serve)
         self.nursery.start_soon(self._expire_messages)
+        self.nursery.start_soon(keep_replay_saved, self._chat.replay_snapshot,
+                                self._profile.replay)
         reconnector = Reconnector(self._config.reconnect_base, self._config.reconnect_cap)
         while True:
             try:
@@ -262,7 +266,8 @@ class Session(Actor):
                                                 "no key for the sender"))
             return
         try:
-            opened = self._chat.open(frame, key, self._members.trust_of(sender))
+            opened = self._chat.open(frame, key, self._members.trust_of(sender),
+                                     members=len(self._members.users()))
         except MessageRejected as exc:
             log.info("rejected message from %s in %s: %s", sender, frame.channel, exc)
             await self._emit(ev.MessageRejected(sender, frame.channel, exc.reason, exc.detail))
