@@ -28,6 +28,7 @@ from gossip.crypto import (
     NotForMe,
     OutboundSenderKey,
     PublicKey,
+    ReplayedMessage,
     SenderKeyRing,
     TooManyRecipients,
     UnknownSenderKey,
@@ -284,8 +285,10 @@ def _parse_inner(inner: Any, trust: Trust, *, signer: str, missing: int,
 def _crypto_reason(exc: CryptoError) -> str:
     if isinstance(exc, TooManyRecipients):
         return "too_many_recipients"
-    if isinstance(exc, MessageKeyGone):
+    if isinstance(exc, ReplayedMessage):
         return "replayed"
+    if isinstance(exc, MessageKeyGone):  # sent before we were given the key, or too old
+        return "key_gone"
     if isinstance(exc, UnknownSenderKey):
         return "unknown_sender_key"
     if isinstance(exc, BadSignature):
