@@ -9,7 +9,7 @@ so is kept per sender for a front end to show.
 from __future__ import annotations
 
 import heapq
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -30,6 +30,15 @@ class StoreLimits:
     seen_ids: int = 50_000
 
 
+@dataclass(frozen=True)
+class Evicted:
+    """A message dropped for the caps (its text is not kept): what a view needs to drop it."""
+
+    id: str
+    channel: str
+    sender: str
+
+
 def _cost(message: ChatMessage) -> int:
     return len(message.text.encode("utf-8", "surrogatepass"))
 
@@ -45,7 +54,8 @@ class MessageStore:
         self._seen: dict[str, float] = {}  # id -> when it may be forgotten
         self._seen_expiries: list[tuple[float, str]] = []
         self._dropped: dict[str, int] = {}  # sender -> messages dropped for the caps
-        self._evicted: list[ChatMessage] = []
+        # Bounded: a session that never drains it holds at most one entry per message kept.
+        self._evicted: deque[Evicted] = deque(maxlen=self.limits.total)
 
     # -- keeping -----------------------------------------------------------------------------
     def add(self, message: ChatMessage) -> bool:
@@ -77,7 +87,7 @@ class MessageStore:
         message = self._remove(message_id)
         if message is not None:
             self._dropped[message.sender] = self._dropped.get(message.sender, 0) + 1
-            self._evicted.append(message)
+            self._evicted.append(Evicted(message.id, message.channel, message.sender))
 
     def _remove(self, message_id: str) -> ChatMessage | None:
         message = self._messages.pop(message_id, None)
@@ -93,10 +103,11 @@ class MessageStore:
         self._bytes -= cost
         return message
 
-    def take_evicted(self) -> list[ChatMessage]:
+    def take_evicted(self) -> list[Evicted]:
         """The messages dropped for the caps since the last call (a front end removes them
-        from view as if they expired)."""
-        evicted, self._evicted = self._evicted, []
+        from view as if they expired; the newest `limits.total` are remembered)."""
+        evicted = list(self._evicted)
+        self._evicted.clear()
         return evicted
 
     @property
