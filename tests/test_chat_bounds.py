@@ -5,6 +5,7 @@ its frames with the same code an honest client uses, then departs from it."""
 
 from __future__ import annotations
 
+import os
 import time
 
 import msgpack
@@ -27,9 +28,10 @@ from gossip.client.messages import (
 from gossip.client.replaystore import ReplayStore, SavedReplay
 from gossip.client.signalling import SignalPayload, open_signal, seal_signal
 from gossip.client.store import StoreLimits
-from gossip.crypto import Identity, PublicKey, seal
+from gossip.crypto import Identity, PublicKey, ReplayState, SenderKeyMark, seal
 from gossip.crypto._packets import Tag, walk
 from gossip.crypto.pins import Trust
+from gossip.crypto.replaystate import MAX_RETIRED
 from gossip.wire import Message
 
 CHANNEL = "general"
@@ -413,3 +415,17 @@ def test_a_call_signal_carries_one_session_key_and_a_bounded_size(people, wall):
         open_signal(blob + b"\x00" * 70_000, bob, alice.public, kind="offer",
                     channel=CHANNEL, sender="alice", now=wall())
     assert refused.value.reason == "too_large"
+
+
+def test_saves_from_two_processes_merge_within_the_bounds_a_load_accepts(tmp_path):
+    store = ReplayStore(tmp_path / "replay.state")
+    key = os.urandom(16)
+    older = {os.urandom(16) for _ in range(MAX_RETIRED)}
+    store.save(SavedReplay(ReplayState({key: SenderKeyMark(3)}, frozenset(older))))
+    newer = {os.urandom(16) for _ in range(10)}
+    store.save(SavedReplay(ReplayState({key: SenderKeyMark(5, frozenset({4}))},
+                                       frozenset(newer))))
+    loaded = store.load()
+    assert len(loaded.ring.retired) == MAX_RETIRED and newer <= loaded.ring.retired
+    # Read up to 3 in one process, up to 5 but 4 in the other: only 4 is still unread.
+    assert loaded.ring.marks[key] == SenderKeyMark(5, frozenset({4}))

@@ -19,6 +19,7 @@ import msgpack
 import trio
 
 from gossip.crypto import MalformedReplayState, ReplayState, SenderKeyMark
+from gossip.crypto.replaystate import MAX_MARKS, MAX_RETIRED, MAX_UNREAD_PER_MARK
 
 log = logging.getLogger("gossip.client.replaystore")
 
@@ -74,25 +75,45 @@ class SavedReplay:
         return cls(ReplayState.from_bytes(ring), seen)
 
     def merged(self, other: SavedReplay) -> SavedReplay:
-        """What both remember: an index read in either counts as read."""
-        retired = self.ring.retired | other.ring.retired
+        """What both remember (self being the newer): an index read in either counts as
+        read. Within the bounds that from_bytes accepts, self's entries are kept first, so
+        the file cannot grow without end across restarts."""
+        retired = _first(self.ring.retired, other.ring.retired, MAX_RETIRED)
         marks: dict[bytes, SenderKeyMark] = {}
-        for key_id in (self.ring.marks.keys() | other.ring.marks.keys()) - retired:
+        for key_id in [*self.ring.marks, *other.ring.marks]:
+            if key_id in retired or key_id in marks:
+                continue
+            if len(marks) >= MAX_MARKS:
+                break
             ours, theirs = self.ring.marks.get(key_id), other.ring.marks.get(key_id)
-            marks[key_id] = (_merge_marks(ours, theirs) if ours and theirs
-                             else ours or theirs)  # type: ignore[assignment]
+            if ours is not None and theirs is not None:
+                marks[key_id] = _merge_marks(ours, theirs)
+            else:
+                marks[key_id] = ours or theirs  # type: ignore[assignment]
         seen = dict(other.seen)
         for message_id, forget_at in self.seen.items():
             seen[message_id] = max(forget_at, seen.get(message_id, forget_at))
         if len(seen) > MAX_SEEN:  # keep those remembered longest
             seen = dict(sorted(seen.items(), key=lambda item: item[1])[-MAX_SEEN:])
-        return SavedReplay(ReplayState(marks, frozenset(retired)), seen)
+        return SavedReplay(ReplayState(marks, retired), seen)
+
+
+def _first(newer: frozenset[bytes], older: frozenset[bytes], limit: int) -> frozenset[bytes]:
+    if len(newer | older) <= limit:
+        return newer | older
+    kept = set(list(newer)[:limit])
+    for key_id in older:
+        if len(kept) >= limit:
+            break
+        kept.add(key_id)
+    return frozenset(kept)
 
 
 def _merge_marks(a: SenderKeyMark, b: SenderKeyMark) -> SenderKeyMark:
     high = max(a.next_index, b.next_index)
-    unread = {i for i in a.unread | b.unread if not (a.was_read(i) or b.was_read(i))}
-    return SenderKeyMark(high, frozenset(unread))
+    unread = sorted(i for i in a.unread | b.unread if not (a.was_read(i) or b.was_read(i)))
+    # Past the bound, the oldest unread count as read: a late message refused, never a replay.
+    return SenderKeyMark(high, frozenset(unread[-MAX_UNREAD_PER_MARK:]))
 
 
 class ReplayStore:
