@@ -40,9 +40,12 @@ CHANNEL = "general"
 SIZES = (10, 50, 200)
 RATIO_SIZE = 50
 _PHASE_LIMIT = 120.0  # no phase may hang the benchmark, whatever the server does
-# The hub's defaults but two: every load client comes from 127.0.0.1, and each sends far
-# more than a person types (the rate limit would refuse most of the load).
-LIMITS = Limits(max_connections_per_address=1_000, frames_per_second=1e6, frame_burst=1_000_000)
+# The hub's defaults but these: every load client comes from 127.0.0.1, and each sends far
+# more than a person types (the frame rate, channel rate and byte budget would refuse most of
+# the load; they are still checked for every frame, so their cost is measured).
+LIMITS = Limits(max_connections_per_address=1_000, frames_per_second=1e6, frame_burst=1_000_000,
+                channel_messages_per_second=1e6, channel_message_burst=1_000_000,
+                sender_bytes_per_second=1e12, sender_bytes_burst=1e12)
 
 
 class LoadClientKicked(Exception):

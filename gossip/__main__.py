@@ -8,6 +8,7 @@ import argparse
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,9 @@ from .demo import run_terminal_demo
 
 if TYPE_CHECKING:
     from .ui.bridge import Backdrop
-    from .ui.sessioncalls import CallSetup
+    from .ui.launch import DemoSetup
+    from .ui.model import AppModel
+    from .ui.trioside.callcontrol import CallSetup
 
 NO_DISPLAY_HINT = ("no display (DISPLAY is not set). To see the app on a machine without a "
                    "screen, run it under a virtual display, e.g.\n"
@@ -74,25 +77,58 @@ def main(argv: list[str] | None = None) -> int:
     options = LaunchOptions(settings_path=args.settings, profile_root=args.profiles,
                             screenshot=args.screenshot, quit_after=args.quit_after)
     if args.demo:
-        return run_app(options, backdrop=demo_backdrop(), demo_calls=demo_call_setup(),
-                       demo=True)
+        return run_app(options, demo=demo_setup())
     return run_app(options)
 
 
-def demo_backdrop() -> Backdrop:
+class SceneWatch:
+    """When the demo's picture is complete: the scene has sent its opening (told from the
+    trio thread, by the backdrop) and the window shows it, the viewer's call linked to each
+    scripted caller (read on the render thread, from the app's model, every frame)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # the two threads above
+        self._expected: tuple[int, int] | None = None  # (messages, call peers)
+        self._seen: set[str] = set()  # ids of others' messages shown so far, expired or not
+
+    def opening_sent(self, messages: int, call_peers: int) -> None:
+        with self._lock:
+            self._expected = (messages, call_peers)
+
+    def settled(self, model: AppModel) -> bool:
+        from .ui.model import Phase
+
+        self._seen.update(mid for mid, message in model.messages.items()
+                          if message.sender != model.user)
+        with self._lock:
+            expected = self._expected
+        if expected is None or model.phase is not Phase.ONLINE:
+            return False
+        messages, call_peers = expected
+        linked = sum(1 for peer in model.call.participants if peer.connected)
+        return len(self._seen) >= messages and linked >= call_peers
+
+
+def demo_setup(watch: SceneWatch | None = None) -> DemoSetup:
+    """Demo mode for the app: the scene, the viewer's calls, and when the picture is done."""
+    from .ui.launch import DemoSetup
+
+    watch = watch or SceneWatch()
+    return DemoSetup(demo_backdrop(watch), demo_call_setup(), watch.settled)
+
+
+def demo_backdrop(watch: SceneWatch) -> Backdrop:
     """The demo's hub and scripted users, wired here so that the app never imports a hub."""
     from .demo import run_app_scene
     from .ui.bridge import Backstage
-    from .ui.commands import Connect
-    from .ui.notices import SceneSettled
+    from .ui.intents import ConnectToHub
 
     async def backdrop(backstage: Backstage) -> None:
         async def connect(host: str, port: int, user: str, password: str,
                           profile_dir: Path) -> None:
-            await backstage.bridge.tell(Connect(host, port, user, password, profile_dir))
+            await backstage.bridge.tell(ConnectToHub(host, port, user, password, profile_dir))
 
-        await run_app_scene(connect,
-                            lambda count, peers: backstage.post(SceneSettled(count, peers)))
+        await run_app_scene(connect, watch.opening_sent)
 
     return backdrop
 
@@ -108,7 +144,7 @@ def demo_call_setup() -> CallSetup:
         DEMO_VIDEO_SIZE,
         viewer_source,
     )
-    from .ui.sessioncalls import CallSetup
+    from .ui.trioside.callcontrol import CallSetup
 
     width, height = DEMO_VIDEO_SIZE
     return CallSetup(source=viewer_source, sink="null", autojoin=APP_CALL_CHANNEL,

@@ -16,32 +16,37 @@ from pathlib import Path
 
 import dearpygui.dearpygui as dpg
 
-from gossip.__main__ import demo_backdrop, demo_call_setup
+from gossip.__main__ import demo_setup
 from gossip.ui.app import App, AppError
 from gossip.ui.bridge import Bridge
 from gossip.ui.model import AppModel, Phase
-from gossip.ui.screenshot import summarize_png, write_png
+from gossip.ui.pngwriter import write_png
 from gossip.ui.settings import Settings
-from gossip.ui.virtual_display import virtual_display
 
+ROOT = Path(__file__).resolve().parent.parent
 WIDTH, HEIGHT = 1240, 800
 SETTLE_FRAMES = 30
 
 
 def main(argv: list[str]) -> int:
-    out = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parent.parent / \
-        "docs" / "screenshots"
+    # The private display and the blank-picture check are test helpers, in tests/.
+    sys.path.insert(0, str(ROOT))
+    from tests.pngcheck import summarize_png
+    from tests.virtual_display import virtual_display
+
+    out = Path(argv[1]) if len(argv) > 1 else ROOT / "docs" / "screenshots"
     out.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         if not os.environ.get("DISPLAY"):
             os.environ["DISPLAY"] = stack.enter_context(virtual_display(1600, 1000))
         # One window for all pictures: Dear PyGui cannot open a second one in a process.
+        demo = demo_setup()
         app = App(Settings(user="you", theme="wintry"),
-                  Bridge(backdrop=demo_backdrop(), call_setup=demo_call_setup()),
-                  title="Gossip — demo", settled=lambda model: model.settled)
+                  Bridge(backdrop=demo.backdrop, call_setup=demo.calls),
+                  title="Gossip — demo", settled=demo.settled)
         app.open(WIDTH, HEIGHT)
         try:
-            made = shoot_all(app, out)
+            made = shoot_all(app, out, demo.settled)
         finally:
             app.close()
     for path in made:
@@ -53,7 +58,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def shoot_all(app: App, out: Path) -> list[Path]:
+def shoot_all(app: App, out: Path, settled: Callable[[AppModel], bool]) -> list[Path]:
     made: list[Path] = []
 
     def shot(name: str, ready: Callable[[AppModel], bool] = lambda model: True) -> None:
@@ -65,7 +70,7 @@ def shoot_all(app: App, out: Path) -> list[Path]:
 
     def video_showing(model: AppModel) -> bool:
         grid = app.main.video
-        return model.settled and grid.visible and all(
+        return settled(model) and grid.visible and all(
             grid.has_picture(tile.user) for tile in grid.tiles)
 
     shot("chat", video_showing)

@@ -174,14 +174,14 @@ async def test_an_offer_the_hub_altered_is_rejected(media_loop, connect, hub):
     ann, ben = await connect("ann"), await connect("ben")
     send_to = hub.registry.send_to
 
-    def tamper(user, data):
+    def tamper(user, data, **routing):
         from gossip.wire import Offer, decode_frame
 
         frame = decode_frame(data)
         if isinstance(frame, Offer):
             data = Offer(channel=frame.channel, peer=frame.peer,
                          blob=frame.blob[:-1] + bytes([frame.blob[-1] ^ 1])).encode()
-        return send_to(user, data)
+        return send_to(user, data, **routing)
 
     hub.registry.send_to = tamper
     await join(ann, 300.0)

@@ -5,8 +5,9 @@ with messages that name the culprit; ours pass; export and docs come from the cl
 from __future__ import annotations
 
 import shutil
+from enum import Enum, StrEnum
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import pytest
 from statemachine import State
@@ -18,6 +19,7 @@ from gossip.fsm.audit import (
     Bounds,
     DocsError,
     ExportUnavailable,
+    audit,
     check_machine,
     explore_pair,
     export,
@@ -31,6 +33,17 @@ GREETING, HUB_HELLO, LOGIN_PROOF = (Command.GREETING.value, Command.HUB_HELLO.va
                                     Command.LOGIN_PROOF.value)
 
 
+M = TypeVar("M", bound=type[ProtocolMachine])
+
+
+def with_phases(machine: M) -> M:
+    """Gives a test machine the `Phase` enum the `phases` rule wants, made from its states, so
+    each broken machine below breaks only the rule it is about."""
+    machine.Phase = StrEnum(f"{machine.__name__}Phase",  # type: ignore[misc]
+                            {state.id.upper(): state.id for state in machine.states})
+    return machine
+
+
 class Unchecked(ProtocolMachine):
     """Lets a broken definition through python-statemachine, so the audit must catch it."""
 
@@ -40,6 +53,7 @@ class Unchecked(ProtocolMachine):
 
 
 # -- broken machines, one rule each ----------------------------------------------------------
+@with_phases
 class WithOrphan(Unchecked):
     purpose = "Has a state nothing leads to."
     start = State(initial=True)
@@ -48,6 +62,7 @@ class WithOrphan(Unchecked):
     finish = start.to(done) | orphan.to(done)
 
 
+@with_phases
 class WithLimbo(Unchecked):
     purpose = "Has a non-final state with no way out."
     start = State(initial=True)
@@ -58,6 +73,7 @@ class WithLimbo(Unchecked):
     rejects: ClassVar = {"limbo": {"enter", "finish"}}
 
 
+@with_phases
 class WithTrap(Unchecked):
     purpose = "Has two states that bounce between each other forever."
     start = State(initial=True)
@@ -69,6 +85,7 @@ class WithTrap(Unchecked):
     rejects: ClassVar = {"ping": {"finish"}, "pong": {"finish"}}
 
 
+@with_phases
 class WithUndecidedPair(Unchecked):
     purpose = "Forgets to decide what 'poke' means while waiting."
     start = State(initial=True)
@@ -80,6 +97,7 @@ class WithUndecidedPair(Unchecked):
     rejects: ClassVar = {"start": {"finish"}}
 
 
+@with_phases
 class WithLambdaGuard(Unchecked):
     purpose = "Guards a transition with an anonymous function."
     start = State(initial=True)
@@ -87,6 +105,7 @@ class WithLambdaGuard(Unchecked):
     finish = start.to(done, cond=lambda: True) | start.to(done)
 
 
+@with_phases
 class WithGuardGap(Unchecked):
     purpose = "Handles a proof only when it is valid, and says nothing otherwise."
     start = State(initial=True)
@@ -97,6 +116,7 @@ class WithGuardGap(Unchecked):
         return valid
 
 
+@with_phases
 class WithContradiction(Unchecked):
     purpose = "Rejects an event it handles."
     start = State(initial=True)
@@ -156,6 +176,64 @@ def test_declarations_must_agree_with_the_machine() -> None:
     assert rules_broken(WithContradiction) == {"contradiction", "declaration"}
 
 
+class WithoutPhases(Unchecked):
+    purpose = "Declares no Phase enum, so owners would compare its states as strings."
+    start = State(initial=True)
+    done = State(final=True)
+    finish = start.to(done)
+
+
+class WrongPhasesPhase(StrEnum):
+    START = "start"
+    DONE = "finished"  # the state is `done`: a renamed state its owners would never match
+
+
+class WithWrongPhases(Unchecked):
+    Phase = WrongPhasesPhase
+    purpose = "Declares a Phase enum that disagrees with its states."
+    start = State(initial=True)
+    done = State(final=True)
+    finish = start.to(done)
+
+
+def test_a_machine_without_a_phase_enum_is_named() -> None:
+    [(rule, message)] = findings(WithoutPhases)
+    assert rule == "phases"
+    assert "WithoutPhases declares no `Phase` StrEnum" in message and "start, done" in message
+
+
+def test_a_phase_enum_must_name_exactly_the_states() -> None:
+    assert findings(WithWrongPhases) == [
+        ("phases", "state 'done' has no member in WrongPhasesPhase"),
+        ("phases", "WrongPhasesPhase has 'finished', which is not a state of WithWrongPhases"),
+    ]
+
+
+def test_a_phase_enum_that_is_not_a_str_enum_is_refused() -> None:
+    class Numbered(Enum):
+        START = 1
+        DONE = 2
+
+    class WithNumberedPhases(Unchecked):
+        Phase = Numbered  # type: ignore[assignment]
+        purpose = "Numbers its phases."
+        start = State(initial=True)
+        done = State(final=True)
+        finish = start.to(done)
+
+    assert [rule for rule, _ in findings(WithNumberedPhases)] == ["phases"]
+
+
+@pytest.mark.parametrize("name", list(MACHINES))
+def test_every_machine_phase_is_its_state_and_reachable_from_the_class(name: str) -> None:
+    machine = MACHINES[name]
+    assert [phase.value for phase in machine.Phase] == [state.id for state in machine.states]
+    for state in machine.states:
+        phase = machine.phase_of(state.id)
+        assert phase is machine.Phase(state.id) and phase == state.id
+    assert machine().phase is machine.Phase(machine.initial_state.id)
+
+
 def test_the_command_line_fails_a_broken_machine_and_names_the_state(
         capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check"], machines={"limbo": WithLimbo}, pairs=()) == 1
@@ -175,6 +253,7 @@ def test_the_command_line_passes_our_machines_and_lists_at_least_four(
 
 
 # -- pairs -----------------------------------------------------------------------------------
+@with_phases
 class Asker(ProtocolMachine):
     purpose = "Greets, then waits for a hello."
     wire_events: ClassVar = {"hello": HUB_HELLO}
@@ -189,6 +268,7 @@ class Asker(ProtocolMachine):
         self.send_frame(Command.GREETING)
 
 
+@with_phases
 class Mute(ProtocolMachine):
     """Takes the greeting and then waits for a proof, never answering: both sides wait."""
 
@@ -202,6 +282,7 @@ class Mute(ProtocolMachine):
     rejects: ClassVar = {"waiting": {"proof"}, "greeted": {"greeting"}}
 
 
+@with_phases
 class Stutterer(ProtocolMachine):
     """Greets twice."""
 
@@ -219,6 +300,7 @@ class Stutterer(ProtocolMachine):
         self.send_frame(Command.GREETING)
 
 
+@with_phases
 class Greeter(ProtocolMachine):
     purpose = "Answers one greeting with a hello."
     wire_events: ClassVar = {"greeting": GREETING}
@@ -230,6 +312,7 @@ class Greeter(ProtocolMachine):
         self.send_frame(Command.HUB_HELLO)
 
 
+@with_phases
 class PingPong(ProtocolMachine):
     """Answers every greeting with a greeting, forever."""
 
@@ -247,6 +330,7 @@ class PingPong(ProtocolMachine):
         self.send_frame(Command.GREETING)
 
 
+@with_phases
 class Receptionist(ProtocolMachine):
     """Takes a greeting, then waits for its user to accept before saying hello."""
 
@@ -263,6 +347,7 @@ class Receptionist(ProtocolMachine):
         self.send_frame(Command.HUB_HELLO)
 
 
+@with_phases
 class Clumsy(ProtocolMachine):
     """Fails with a plain exception when greeted: a bug, not a protocol decision."""
 
@@ -418,10 +503,11 @@ def test_every_machine_has_a_mermaid_diagram_in_the_docs() -> None:
 
 def test_regenerating_keeps_the_hand_written_text() -> None:
     intro, outro = "# Intro\n\nWritten by hand.\n\n", "\nA footnote.\n"
-    document = render_document(f"{intro}{BEGIN}\nold\n{END}\n{outro}", MACHINES, PAIRS)
+    stale = "a stale generated line"
+    document = render_document(f"{intro}{BEGIN}\n{stale}\n{END}\n{outro}", MACHINES, PAIRS)
     assert document.startswith(intro + BEGIN)
     assert document.endswith(f"{END}\n{outro}")
-    assert "old" not in document
+    assert stale not in document
     with pytest.raises(DocsError):
         render_document("no markers here", MACHINES, PAIRS)
 
@@ -442,3 +528,58 @@ def test_list_names_every_machine_with_its_purpose(capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     for name, machine in MACHINES.items():
         assert f"{name}" in out and machine.purpose in out
+
+
+# -- machines without a pair -----------------------------------------------------------------
+def test_a_machine_that_takes_frames_but_is_in_no_pair_is_named() -> None:
+    report = audit({"greeter": Greeter}, pairs=())
+    [finding] = report.findings
+    assert finding.rule == "unpaired" and "Greeter takes wire frames (greeting)" in str(finding)
+    paired = (Pair("greet", "asker", "greeter", kickoff=(("asker", "connected"),)),)
+    assert not [finding for finding in audit(TEST_MACHINES, paired).machines["greeter"]]
+
+
+def test_a_machine_driven_only_by_its_owner_needs_no_pair(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert audit({"reconnect": MACHINES["reconnect"]}, pairs=()).ok
+    assert main(["check", "reconnect"]) == 0
+    assert "(owner events only: no wire peer)" in capsys.readouterr().out
+
+
+# -- sealing states ----------------------------------------------------------------------------
+@with_phases
+class SealsUnchecked(Unchecked):
+    purpose = "Seals to a roster it may enter without any verdict."
+    sealing_states = frozenset({"member"})
+    unknown = State(initial=True)
+    member = State()
+    closed = State(final=True)
+    log_received = unknown.to(member, cond="valid_log") | unknown.to(closed, unless="valid_log")
+    trusted_anyway = unknown.to(member)  # an unguarded way in
+    # Guarded, but taken precisely when the verdict is negative.
+    retried = member.to.itself(unless="valid_log")
+    removed = member.to(closed)
+    rejects: ClassVar = {"member": {"log_received", "trusted_anyway"},
+                         "unknown": {"removed", "retried"}}
+
+    def valid_log(self, valid: bool = False) -> bool:
+        return valid
+
+
+@with_phases
+class SealsFromTheStart(Unchecked):
+    purpose = "Starts in its sealing state."
+    sealing_states = frozenset({"member"})
+    member = State(initial=True)
+    closed = State(final=True)
+    removed = member.to(closed)
+
+
+def test_a_sealing_state_entered_without_a_positive_verdict_is_named() -> None:
+    unverified = [message for rule, message in findings(SealsUnchecked)
+                  if rule == "seal-unverified"]
+    assert len(unverified) == 2
+    assert any("unknown --trusted_anyway--> member" in message for message in unverified)
+    assert any("member --retried [!valid_log]--> member" in message for message in unverified)
+    assert rules_broken(SealsFromTheStart) == {"seal-unverified"}
+    assert check_machine("roster", MACHINES["roster"]) == []

@@ -5,6 +5,8 @@ compiled twin (what the actors run) does exactly the same, event for event.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -33,7 +35,7 @@ def fuzzer(machine_class: type[ProtocolMachine]) -> type[RuleBasedStateMachine]:
         def feed(self, event: str, data: dict[str, bool]) -> None:
             before = self.machine.state_id
             try:
-                twin_actions: list[object] | str = self.twin.handle(event, **data)
+                twin_actions: Sequence[object] | str = self.twin.handle(event, **data)
             except ProtocolViolation as violation:
                 twin_actions = str(violation)
             try:

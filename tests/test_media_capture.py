@@ -8,7 +8,8 @@ import pytest
 
 from gossip.media.capture import CaptureUnavailable, camera_device, open_camera, open_screen
 from gossip.media.videospec import parse_video_source
-from gossip.ui.virtual_display import virtual_display
+
+from .virtual_display import virtual_display
 
 
 def test_camera_specs_name_a_device() -> None:

@@ -14,17 +14,15 @@ from gossip.client import events as ev
 from gossip.client.calltypes import CallOptions, CallState, GetCallState, PeerState
 from gossip.client.commands import JoinCall
 from gossip.media.sources import ToneSource
-from gossip.ui import commands as cmd
+from gossip.ui import intents
 from gossip.ui import notices as nt
 from gossip.ui.bridge import Bridge
-from gossip.ui.callaudio import DeviceList, SwitchableSource, list_devices
-from gossip.ui.calls import CallPhase
+from gossip.ui.callview import CallPhase
 from gossip.ui.model import Phase
-from gossip.ui.sessioncalls import CallSetup, call_ice_hosts, meter, participants
+from gossip.ui.trioside.callaudio import DeviceList, SwitchableSource, list_devices
+from gossip.ui.trioside.callcontrol import CallSetup, call_ice_hosts, meter, participants
 
-from .conftest import PASSWORD
-from .faultproxy import FaultProxy
-from .test_ui_app import (
+from .appwindow import (
     WAIT,
     PeerWorld,
     click,
@@ -33,6 +31,8 @@ from .test_ui_app import (
     shared_window,
     texts_in,
 )
+from .conftest import PASSWORD
+from .faultproxy import FaultProxy
 from .test_ui_bridge import next_notice
 
 LOOPBACK = ("127.0.0.1",)
@@ -148,9 +148,9 @@ async def test_without_sound_devices_the_app_still_joins_and_hears_levels(
     bob = await connect("bob")
     await bob.session.ref.ask(JoinCall("general", CallOptions(
         source=ToneSource(BOB_TONE), sink="null", ice_hosts=LOOPBACK)))
-    bridge.post(cmd.Connect("127.0.0.1", hub.port, "you", PASSWORD, tmp_path / "you"))
+    bridge.post(intents.ConnectToHub("127.0.0.1", hub.port, "you", PASSWORD, tmp_path / "you"))
     await next_notice(bridge, nt.Online)
-    bridge.post(cmd.JoinCall("general"))
+    bridge.post(intents.JoinChannelCall("general"))
     problems = {(await next_notice(bridge, nt.CommandFailed)).what for _ in range(2)}
     assert problems == {"open the microphone", "open the speakers"}
 
@@ -162,7 +162,7 @@ async def test_without_sound_devices_the_app_still_joins_and_hears_levels(
     assert view.phase is CallPhase.IN_CALL and view.channel == "general"
     connected = await bob.next_event(ev.CallPeerConnected)
     assert connected.user == "you"
-    bridge.post(cmd.LeaveCall())
+    bridge.post(intents.HangUp())
     await next_notice(bridge, nt.CallChanged, lambda n: n.view.phase is CallPhase.IDLE)
     assert (await bob.next_event(ev.CallPeerLeft)).user == "you"
 
@@ -175,9 +175,9 @@ async def test_a_call_lost_with_the_connection_is_rejoined_once_back(
         source=ToneSource(BOB_TONE), sink="null", ice_hosts=LOOPBACK)))
     proxy = FaultProxy(hub.port)
     await nursery.start(proxy.run)
-    bridge.post(cmd.Connect("127.0.0.1", proxy.port, "you", PASSWORD, tmp_path / "you"))
+    bridge.post(intents.ConnectToHub("127.0.0.1", proxy.port, "you", PASSWORD, tmp_path / "you"))
     await next_notice(bridge, nt.Online)
-    bridge.post(cmd.JoinCall("general"))
+    bridge.post(intents.JoinChannelCall("general"))
 
     def with_bob(notice: nt.CallChanged) -> bool:
         peer = notice.view.peer("bob")

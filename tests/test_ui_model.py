@@ -14,7 +14,7 @@ from gossip.crypto.pins import Trust
 from gossip.ui import formatting as fmt
 from gossip.ui import notices as nt
 from gossip.ui import viewmodel as vm
-from gossip.ui.calls import CallPeer, CallPhase, CallView
+from gossip.ui.callview import CallPeer, CallPhase, CallView
 from gossip.ui.model import AppModel, Phase
 from gossip.ui.shortcuts import action_for, channel_after
 from gossip.ui.toasts import ToastBoard
@@ -309,16 +309,6 @@ def test_a_rejected_call_signal_is_reported():
     assert toast.title == "Call signal from alice rejected" and "bad signature" in toast.body
 
 
-def test_the_demo_scene_is_complete_once_its_call_is_linked_too():
-    model = online_model(messages=(message("alice", "hi"),))
-    model.received = 1
-    model.apply(nt.SceneSettled(1, expected_call_peers=2), NOW)
-    assert not model.settled
-    model.apply(nt.CallChanged(in_call(CallPeer("alice", connected=True),
-                                       CallPeer("carol"))), NOW)
-    assert not model.settled
-    model.apply(ev.CallPeerConnected("general", "carol", 90.0), NOW)
-    assert model.settled
 
 
 @pytest.mark.parametrize("seconds, text", [(0.2, "0:01"), (42, "0:42"), (605, "10:05"),

@@ -18,31 +18,31 @@ from gossip.client.commands import JoinCall
 from gossip.media.sources import ToneSource
 from gossip.media.video import PatternSource, decode_counter
 from gossip.media.videoframes import LatestFrame
-from gossip.ui import commands as cmd
+from gossip.ui import intents
 from gossip.ui import notices as nt
 from gossip.ui import viewmodel as vm
 from gossip.ui.app import App
 from gossip.ui.bridge import Bridge
-from gossip.ui.calls import CallNotPossible, CallPeer, CallPhase, CallView
-from gossip.ui.callvideo import (
+from gossip.ui.callview import CallNotPossible, CallPeer, CallPhase, CallView
+from gossip.ui.gridlayout import Rect, fit_rect, grid_layout, grid_shape, initials
+from gossip.ui.model import AppModel, Phase
+from gossip.ui.palettes import PALETTES
+from gossip.ui.settings import Settings, default_user, load_settings
+from gossip.ui.shortcuts import action_for
+from gossip.ui.toasts import ToastBoard
+from gossip.ui.trioside.callcontrol import CallControl, CallSetup
+from gossip.ui.videoconvert import VideoConverter, fit_size, to_texture
+from gossip.ui.videofeeds import VideoFeeds
+from gossip.ui.videosetting import (
     camera_present,
     is_video_setting,
     video_label,
     video_setting,
     video_spec,
 )
-from gossip.ui.gridlayout import Rect, fit_rect, grid_layout, grid_shape, initials
-from gossip.ui.model import AppModel, Phase
-from gossip.ui.palettes import PALETTES
-from gossip.ui.sessioncalls import CallSetup, SessionCalls
-from gossip.ui.settings import Settings, default_user, load_settings
-from gossip.ui.shortcuts import action_for
-from gossip.ui.toasts import ToastBoard
-from gossip.ui.videoconvert import VideoConverter, fit_size, to_texture
-from gossip.ui.videofeeds import VideoFeeds
 
+from .appwindow import WAIT, PeerWorld, click, go_online, shared_display, shared_window
 from .conftest import PASSWORD
-from .test_ui_app import WAIT, PeerWorld, click, go_online, shared_display, shared_window
 from .test_ui_bridge import next_notice
 
 # -- layout ----------------------------------------------------------------------------------
@@ -235,14 +235,14 @@ def test_the_video_setting_picks_a_camera_only_where_there_is_one(tmp_path):
 
 async def test_turning_the_camera_on_without_a_source_is_refused_and_with_one_remembered():
     posted: list[object] = []
-    calls = SessionCalls(CallSetup(), lambda: None, posted.append)
+    calls = CallControl(CallSetup(), lambda: None, posted.append)
     with pytest.raises(CallNotPossible, match="no camera"):
-        await calls.handle(cmd.SetVideo(True))
+        await calls.handle(intents.ChooseVideo(True))
     assert not calls.view().video_on
-    calls = SessionCalls(CallSetup(video="pattern"), lambda: None, posted.append)
-    assert (await calls.handle(cmd.SetVideo(True))).video_on  # for the next call
-    assert not (await calls.handle(cmd.SetVideo(False))).video_on
-    assert SessionCalls(CallSetup(video="pattern", video_on=True), lambda: None,
+    calls = CallControl(CallSetup(video="pattern"), lambda: None, posted.append)
+    assert (await calls.handle(intents.ChooseVideo(True))).video_on  # for the next call
+    assert not (await calls.handle(intents.ChooseVideo(False))).video_on
+    assert CallControl(CallSetup(video="pattern", video_on=True), lambda: None,
                         posted.append).view().video_on
 
 
@@ -435,16 +435,16 @@ async def test_the_camera_switch_turns_our_video_on_and_off_in_a_real_call(
     bob = await connect("bob")
     bob_call = await bob.session.ref.ask(JoinCall("general", CallOptions(
         source=ToneSource(660.0), sink="null", ice_hosts=LOOPBACK)))
-    bridge.post(cmd.Connect("127.0.0.1", hub.port, "you", PASSWORD, tmp_path / "you"))
+    bridge.post(intents.ConnectToHub("127.0.0.1", hub.port, "you", PASSWORD, tmp_path / "you"))
     await next_notice(bridge, nt.Online)
-    bridge.post(cmd.JoinCall("general"))
+    bridge.post(intents.JoinChannelCall("general"))
     def linked(notice: nt.CallChanged) -> bool:
         peer = notice.view.peer("bob")
         return peer is not None and peer.connected
 
     view = (await next_notice(bridge, nt.CallChanged, linked)).view
     assert not view.video_on and view.video_source == "pattern"  # off until clicked
-    bridge.post(cmd.SetVideo(True))
+    bridge.post(intents.ChooseVideo(True))
     await next_notice(bridge, nt.CallChanged, lambda n: n.view.video_on)
 
     async def frames_bob_got() -> int:
@@ -461,27 +461,28 @@ async def test_the_camera_switch_turns_our_video_on_and_off_in_a_real_call(
     with trio.fail_after(WAIT):
         while await frames_bob_got() < 5:
             await next_notice(bridge, nt.CallChanged)
-    bridge.post(cmd.SetVideo(False))
+    bridge.post(intents.ChooseVideo(False))
     view = (await next_notice(bridge, nt.CallChanged, lambda n: not n.view.video_on)).view
     assert view.phase is CallPhase.IN_CALL  # the call goes on
     await next_notice(bridge, nt.CallChanged, lambda n: not self_view_shows())
-    bridge.post(cmd.LeaveCall())
+    bridge.post(intents.HangUp())
     await next_notice(bridge, nt.CallChanged, lambda n: n.view.phase is CallPhase.IDLE)
     assert bridge.video_feeds.snapshot().streams() == {}
 
 
 DEMO_SCRIPT = """
-from gossip.__main__ import demo_backdrop, demo_call_setup
+from gossip.__main__ import demo_setup
 from gossip.media.video import decode_counter
 from gossip.ui.app import App
 from gossip.ui.bridge import Bridge
 from gossip.ui.settings import Settings
 
-app = App(Settings(user="you"), Bridge(backdrop=demo_backdrop(), call_setup=demo_call_setup()),
-          settled=lambda model: model.settled)
+demo = demo_setup()
+app = App(Settings(user="you"), Bridge(backdrop=demo.backdrop, call_setup=demo.calls),
+          settled=demo.settled)
 app.open()
 grid = app.main.video
-app.pump_until(lambda: app.model.settled and len(grid.tiles) == 3
+app.pump_until(lambda: demo.settled(app.model) and len(grid.tiles) == 3
                and all(grid.has_picture(tile.user) for tile in grid.tiles), 60)
 feeds = app.bridge.video_feeds.snapshot()
 

@@ -28,7 +28,15 @@ from gossip.actors.errors import ActorStopped, RestartIntensityExceeded
 from gossip.actors.supervisor import ChildSpec, Restart, Supervisor
 from gossip.client.errors import SignalRejected
 from gossip.crypto import Identity, PublicKey
-from gossip.fsm import NO_BUILDERS, Builders, ClientCall, MachineDriver, ProtocolViolation
+from gossip.fsm import (
+    NO_BUILDERS,
+    Builders,
+    ClientCall,
+    ClientCallPhase,
+    MachineDriver,
+    PeerLinkPhase,
+    ProtocolViolation,
+)
 from gossip.media.engine import open_audio_engine
 from gossip.media.loop import open_media_loop
 from gossip.media.sinks import parse_sink
@@ -59,6 +67,9 @@ from .peerlink import LinkStats, PeerLinkActor, RemoteSignal, VideoChanged
 from .signalling import open_signal
 
 log = logging.getLogger("gossip.client.call")
+
+# A link in these phases has taken no offer yet, so a new offer is simply its first.
+_NOT_YET_LINKED = (PeerLinkPhase.NEW, PeerLinkPhase.AWAITING_OFFER)
 
 
 @asynccontextmanager
@@ -146,7 +157,7 @@ class CallActor(Actor):
         if isinstance(message, CallFrame):
             await self._take_frame(message)
         elif isinstance(message, LeaveCall):
-            if self._machine.state_id in ("joining", "in_call"):
+            if self._machine.phase in (ClientCallPhase.JOINING, ClientCallPhase.IN_CALL):
                 await self._run("leave", {
                     Command.HANG_UP: lambda: HangUp(channel=self.channel)})
             elif not self._machine.finished:
@@ -217,7 +228,7 @@ class CallActor(Actor):
         peers = dict(self._departed)
         for user, peer in self._peers.items():
             peers[user] = self._peer_state(user, peer)
-        return CallState(self.channel, self._machine.state_id, self._members, self._muted,
+        return CallState(self.channel, self._machine.phase, self._members, self._muted,
                          self._deafened, peers)
 
     def _peer_state(self, user: str, peer: _Peer) -> PeerState:
@@ -250,12 +261,12 @@ class CallActor(Actor):
         frame = message.frame
         if isinstance(frame, CallMembers):
             await self._run("call_members")
-            if self._machine.state_id == "in_call":
+            if self._machine.phase is ClientCallPhase.IN_CALL:
                 await self._update_roster(frame.users, message.keys)
         elif isinstance(frame, HangUp):
             await self._run("hang_up")
         elif isinstance(frame, Error):
-            if self._machine.state_id in ("joining", "leaving"):
+            if self._machine.phase in (ClientCallPhase.JOINING, ClientCallPhase.LEAVING):
                 await self._emit(ev.CallRefused(self.channel, frame.code, frame.reason))
                 await self._run("error")
             else:
@@ -302,7 +313,7 @@ class CallActor(Actor):
             await self._emit(ev.CallSignalRejected(self.channel, frame.peer, exc.reason))
             return
         if payload.kind == "offer" and peer.link_id not in (None, payload.link_id) \
-                and peer.stats.machine_state not in ("new", "awaiting_offer"):
+                and peer.stats.machine_state not in _NOT_YET_LINKED:
             # The offerer started over (its link failed and was restarted): so do we.
             log.info("call %s: %s offers anew; restarting the link", self.channel, frame.peer)
             picture = peer.picture  # the same picture for the peer's whole stay

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from gossip.actors import Request
 from gossip.crypto import PublicKey
+from gossip.fsm import ClientCallPhase
 from gossip.media.defaults import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
 from gossip.wire import Frame
 
@@ -144,7 +145,7 @@ class PeerState:
 @dataclass(frozen=True)
 class CallState:
     channel: str
-    state: str
+    state: ClientCallPhase
     members: tuple[str, ...]
     muted: bool
     deafened: bool

@@ -9,6 +9,7 @@ for the session to write (replaystore.py) and comes back the same way.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -25,6 +26,7 @@ from .messages import (
     Distribution,
     new_chat,
     open_chat,
+    seal_direct,
 )
 from .replaystore import SavedReplay
 from .store import MessageStore, StoreLimits
@@ -33,6 +35,14 @@ OUTBOX_LIMIT = 1000
 # How often skipped message keys past their lifetime are purged (opening a message purges
 # only its own epoch's).
 PURGE_INTERVAL = 60.0
+
+
+def ref_of(message: ChatMessage, *, key: bool = False) -> bytes:
+    """How our frames name a message to the hub (echoed in a refusal): 16 bytes of its id's
+    hash (the hub learns nothing of the id); `key` names the sender-key hand-over sent
+    just before it."""
+    person = b"key" if key else b"text"
+    return hashlib.blake2b(message.id.encode(), digest_size=16, person=person).digest()
 
 
 class ChatDesk:
@@ -53,25 +63,31 @@ class ChatDesk:
 
     # -- writing -----------------------------------------------------------------------------
     def compose(self, channel: str, text: str, ttl: float) -> ChatMessage:
-        """A new message of ours, kept in the store (shown at once, even while offline)."""
+        """A new message of ours; `keep` it once it is sent or held (not if refused)."""
         try:
-            message = new_chat(self._identity, channel=channel, text=text, ttl=ttl,
-                               now=self._clock())
+            return new_chat(self._identity, channel=channel, text=text, ttl=ttl,
+                            now=self._clock())
         except ValueError as exc:
             raise CommandRefused(str(exc)) from None
-        self.store.add(message)
-        return message
 
-    def hold(self, message: ChatMessage) -> None:
-        """Keep a message for after the reconnect; refuse when the outbox is full."""
-        if len(self._outbox) >= OUTBOX_LIMIT:
+    def keep(self, message: ChatMessage) -> None:
+        """Show one of ours from now on (until it expires), sent or waiting to be."""
+        self.store.add(message)
+
+    def hold(self, message: ChatMessage, *, over_limit: bool = False) -> None:
+        """Keep a message for after the reconnect; refuse when the outbox is full (then it
+        is not kept either: a refused message never shows as written). `over_limit`: a
+        message already shown whose send broke off waits whatever the limit."""
+        if len(self._outbox) >= OUTBOX_LIMIT and not over_limit:
             raise OutboxFull(f"offline, and {OUTBOX_LIMIT} messages already wait to go "
                              "out: try again once reconnected")
         self._outbox.append(message)
+        self.keep(message)  # the store drops a second add of the same id
 
     def seal(self, message: ChatMessage, recipients: Sequence[PublicKey]) -> list[Message]:
         """The frames that send `message` to `recipients`: a new epoch's sender key first
-        when the recipients changed (or the epoch is used up), then the message."""
+        when the recipients changed (or the epoch is used up), then the message. Both carry
+        the message's `ref`, so a refusal of either names the message."""
         sender = self._senders.get(message.channel)
         if sender is None:
             sender = self._senders[message.channel] = ChannelSender(
@@ -79,13 +95,47 @@ class ChatDesk:
         frames = []
         distribution = sender.distribution_for(recipients)
         if distribution is not None:
-            frames.append(Message(channel=message.channel, blob=distribution))
-        frames.append(Message(channel=message.channel, blob=sender.encrypt(message)))
+            frames.append(Message(channel=message.channel, blob=distribution,
+                                  ref=ref_of(message, key=True)))
+        frames.append(Message(channel=message.channel, blob=sender.encrypt(message),
+                              ref=ref_of(message)))
         return frames
+
+    def seal_for(self, message: ChatMessage, user: str, key: PublicKey) -> Message:
+        """`message` again, for one member only (what the hub says they missed)."""
+        return Message(channel=message.channel, blob=seal_direct(message, self._identity, key),
+                       ref=ref_of(message), to=user)
+
+    def ours(self, ref: bytes) -> tuple[ChatMessage, bool] | None:
+        """Our recent message a hub refusal names, if we still have it, and whether the
+        frame refused was its sender-key hand-over."""
+        for message in self._recent:
+            if ref_of(message) == ref:
+                return message, False
+            if ref_of(message, key=True) == ref:
+                return message, True
+        return None
+
+    def new_epoch(self, channel: str) -> None:
+        """Our next message in `channel` starts a new epoch (the last hand-over was lost)."""
+        sender = self._senders.get(channel)
+        if sender is not None:
+            sender.invalidate()
+
+    def sent_within(self, channel: str, seconds: float) -> list[ChatMessage]:
+        """Our messages in `channel` of the last `seconds` (as far as we keep them), alive."""
+        now = self._clock()
+        return [m for m in self._recent if m.channel == channel
+                and now - m.sent_at <= seconds and m.expires_at > now]
 
     def sent(self, message: ChatMessage) -> None:
         """A first send went out: remember it for members who (re)join shortly."""
-        self._recent.append(message)
+        if all(m.id != message.id for m in self._recent[-64:]):
+            self._recent.append(message)
+
+    def requeue(self, messages: Sequence[ChatMessage]) -> None:
+        """Messages the hub refused for now, to go out first after a reconnect."""
+        self._outbox[:0] = messages
 
     def new_epochs(self) -> None:
         """Our next message in every channel starts a new epoch (a member may have lost our
@@ -111,9 +161,12 @@ class ChatDesk:
                ) -> list[ChatMessage]:
         """Our messages of the resend window still alive, to send again."""
         now = self._clock()
+        # Kept as long as a receiver would still take them (the clock window), for resends
+        # the hub asks for; resent on a join only within the shorter resend window.
         self._recent = [m for m in self._recent
-                        if now - m.sent_at < self._resend_window and m.expires_at > now]
-        return [m for m in self._recent if m.id not in skip and m.channel in channels]
+                        if now - m.sent_at < CLOCK_WINDOW and m.expires_at > now]
+        return [m for m in self._recent if m.id not in skip and m.channel in channels
+                and now - m.sent_at < self._resend_window]
 
     # -- reading -----------------------------------------------------------------------------
     def open(self, message: Message, sender_key: PublicKey, trust: Trust, *, members: int

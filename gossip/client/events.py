@@ -136,8 +136,40 @@ class CallLeft:
     channel: str
 
 
+@dataclass(frozen=True)
+class MessageDelayed:
+    """The hub refused one of our messages for now (over a rate or a byte budget); it goes
+    out again by itself in `retry_in` seconds."""
+
+    id: str
+    channel: str
+    code: str
+    retry_in: float
+
+
+@dataclass(frozen=True)
+class MessageNotSent:
+    """The hub refused one of our messages for good: it did not reach anyone."""
+
+    id: str
+    channel: str
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class MessagesMissed:
+    """The hub says `count` messages from `sender` in `channel` did not reach us (we were
+    behind, or let go as slow), the first `seconds` ago; the sender was asked to resend."""
+
+    sender: str
+    channel: str
+    count: int
+    seconds: float
+
+
 SessionEvent = (Connected | Synced | MemberJoined | MemberLeft | KeyChanged | ChannelsChanged
                 | MessageReceived | MessageRejected | MessageExpired | HubError | Disconnected
                 | CallMembersChanged | CallPeerConnected | CallPeerLeft | CallPeerFailed
                 | CallSignalRejected
-                | CallRefused | CallLeft)
+                | CallRefused | CallLeft | MessageDelayed | MessageNotSent | MessagesMissed)

@@ -34,6 +34,7 @@ from gossip.crypto import (
     UnknownSenderKey,
     open_distribution,
     open_sealed,
+    seal,
 )
 from gossip.crypto.pins import Trust
 
@@ -138,6 +139,12 @@ def new_chat(identity: Identity, *, channel: str, text: str, ttl: float, now: fl
                        sender=identity.user, text=text, sent_at=now,
                        expires_at=now + check_ttl(ttl), verified=True, trust=Trust.VERIFIED,
                        signer=identity.fingerprint)
+
+
+def seal_direct(message: ChatMessage, identity: Identity, recipient: PublicKey) -> bytes:
+    """`message` sealed to one member alone (OpenPGP, no sender key): for resending what one
+    reader missed without starting a new epoch for everyone."""
+    return _outer(SCHEME_PGP, seal(_inner(message), identity, [recipient]))
 
 
 class ChannelSender:

@@ -27,7 +27,7 @@ from av import VideoFrame
 from gossip._groups import sole_error
 from gossip.actors.actor import Actor
 from gossip.crypto import PublicKey
-from gossip.fsm import MachineDriver, PeerLink, ProtocolViolation
+from gossip.fsm import MachineDriver, PeerLink, PeerLinkPhase, ProtocolViolation
 from gossip.fsm.call import peer_link_status
 from gossip.media import icehosts
 from gossip.media import peer as media
@@ -75,7 +75,7 @@ class LinkStats:
     """The link's progress, for the call's reports (written by the link, read by the call)."""
 
     state: str = "new"          # as a user sees it (renegotiating still counts as connected)
-    machine_state: str = "new"  # the PeerLink machine's own state
+    machine_state: PeerLinkPhase = PeerLinkPhase.NEW  # the PeerLink machine's own phase
     verified: bool = False
     setup_ms: float | None = None
     attempts: int = 0
@@ -162,7 +162,7 @@ class PeerLinkActor(Actor):
             assert self._stats.setup_ms is not None
             await self._call.emit(ev.CallPeerConnected(self._call.channel, self._peer,
                                                        self._stats.setup_ms))
-            if self._machine.state_id == "making_reanswer":
+            if self._machine.phase is PeerLinkPhase.MAKING_REANSWER:
                 await self._answer_reoffer(link)
             self._after_negotiation(link)
             await self._while_connected(link)
@@ -311,7 +311,7 @@ class PeerLinkActor(Actor):
                 engine.late_ticks, received, late)
 
     async def _receive_control(self) -> Control:
-        if self._machine.state_id != "awaiting_reanswer":
+        if self._machine.phase is not PeerLinkPhase.AWAITING_REANSWER:
             return await self._control.receive()
         with trio.move_on_after(self._call.options.connect_timeout):
             return await self._control.receive()
@@ -330,12 +330,12 @@ class PeerLinkActor(Actor):
         raise LinkFailed(f"link to {self._peer} closed")
 
     async def _take_control(self, link: media.PeerLink, item: Control) -> None:
-        state = self._machine.state_id
+        state = self._machine.phase
         if isinstance(item, VideoChanged):
             self._video_switch(link)
         elif item.kind == "renegotiate" and self._role == "offerer":
             self._want_reoffer = True
-        elif item.kind == "answer" and state == "awaiting_reanswer" \
+        elif item.kind == "answer" and state is PeerLinkPhase.AWAITING_REANSWER \
                 and (item.link_id, item.generation) == (self._link_id, self._generation):
             await self._step("answer", matches=link.fingerprints_unchanged(item.sdp))
             self._fail_if_impostor("re-answer")
@@ -366,8 +366,8 @@ class PeerLinkActor(Actor):
 
     async def _reconcile(self, link: media.PeerLink) -> None:
         """Start a round if what we send is not what we want (or the peer asked for one)."""
-        state = self._machine.state_id
-        if state not in ("connected", "answer_connected"):
+        state = self._machine.phase
+        if state not in (PeerLinkPhase.CONNECTED, PeerLinkPhase.ANSWER_CONNECTED):
             return  # a round is under way; we look again when it ends
         mismatch = False
         if self._video_dirty:
@@ -456,8 +456,8 @@ class PeerLinkActor(Actor):
             # The driver's policy: a peer that breaks the link protocol fails this link; its
             # supervisor decides whether to start it again.
             raise LinkFailed(f"{self._peer} broke the link protocol: {exc}") from None
-        self._stats.machine_state = self._machine.state_id
-        self._stats.state = peer_link_status(self._machine.state_id)
+        self._stats.machine_state = self._machine.phase
+        self._stats.state = peer_link_status(self._machine.phase)
         self._stats.touch()
         if step.frames:
             await self._call.send(step.frames)

@@ -2,7 +2,8 @@
 
 It owns the connection and composes the parts that do the work: `login` (the handshake),
 `MemberDirectory` (keys and trust), `ChatDesk` (sealing, opening, outbox, resends),
-`CallHost` (calls, loaded on demand) and `Reconnector` (when to try again). Front ends
+`CallHost` (calls, loaded on demand) and the audited Reconnect machine with its backoff
+(gossip/fsm/reconnect.py: the one reconnect policy, which every front end reuses). Front ends
 (CLI, desktop app, bots) only ask it the requests in `commands.py` and read the events it
 publishes; they never touch its state.
 """
@@ -10,6 +11,7 @@ publishes; they never touch its state.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,9 +20,21 @@ import trio
 
 from gossip._groups import sole_error
 from gossip.actors import Actor, ActorRef
-from gossip.crypto import CryptoError
+from gossip.crypto import CryptoError, HubKeyChanged
 from gossip.crypto.pins import Trust
-from gossip.fsm import NO_BUILDERS, Builders, ClientKeySync, MachineDriver, ProtocolViolation
+from gossip.fsm import (
+    NO_BUILDERS,
+    Backoff,
+    BackoffPolicy,
+    Builders,
+    ClientKeySync,
+    ClientKeySyncPhase,
+    MachineDriver,
+    ProtocolViolation,
+    Reconnect,
+    ReconnectOrder,
+    ReconnectPhase,
+)
 from gossip.wire import (
     CALL_ERRORS,
     CallMembers,
@@ -34,6 +48,8 @@ from gossip.wire import (
     KeyRemoved,
     KeyRequest,
     Message,
+    Missed,
+    MissedBy,
     Signal,
 )
 
@@ -54,6 +70,7 @@ from .errors import (
     CommandRefused,
     ConnectionLost,
     HubUnreachable,
+    LoginFailed,
     MessageRejected,
     NotConnected,
     SignedInElsewhere,
@@ -61,12 +78,17 @@ from .errors import (
 from .login import log_in
 from .messages import ChatMessage, Distribution
 from .profile import Profile
-from .reconnect import Reconnector
 from .replaystore import keep_replay_saved
 from .state import SessionState
 from .transport import HubLink, open_hub_link
 
 log = logging.getLogger("gossip.client")
+
+# Refusals after which the hub takes the same message later; any other is final.
+_RETRYABLE = frozenset({ErrorCode.RATE, ErrorCode.CHANNEL_RATE, ErrorCode.BUDGET})
+_RETRY_DEFAULT = 1.0  # seconds, when the hub names no time
+_RETRY_MIN, _RETRY_CAP = 0.01, 60.0
+_RESEND_MARGIN = 2.0  # seconds more than the hub's span, for clocks and queues
 
 
 @dataclass(frozen=True)
@@ -82,6 +104,9 @@ class SessionConfig:
     reconnect: bool = True
     reconnect_base: float = 0.5
     reconnect_cap: float = 30.0
+    # A connection that stayed online this long starts the backoff over (0: any that got
+    # online does; the backoff still grows while attempts fail before getting online).
+    reconnect_reset_after: float = 0.0
     # Our messages of the last this-many seconds are sent again to members who (re)join.
     resend_window: float = 60.0
     # We ping the hub every `keepalive_interval` s; no pong within `keepalive_timeout` s and
@@ -110,43 +135,74 @@ class Session(Actor):
         self._leaving = False
         self._leave_requested = trio.Event()
         self._online = False  # synced on the current connection, outbox sent
+        # Ours the hub refused for now, waiting in order to go out again at its pace.
+        self._held: list[ChatMessage] = []
+        self._held_changed = trio.Event()
+        self._resend_at = 0.0
+        self._pace = _RETRY_DEFAULT
+        self._life = MachineDriver(Reconnect)
+        self._backoff = Backoff(BackoffPolicy(config.reconnect_base, config.reconnect_cap,
+                                              reset_after=config.reconnect_reset_after))
         self.synced = trio.Event()
 
     # -- lifecycle ---------------------------------------------------------------------------
+    @property
+    def phase(self) -> ReconnectPhase:
+        """Where the session is in its connection life (online, waiting to retry, ...)."""
+        return self._life.phase
+
     async def main(self) -> None:
-        """Connect and serve; after a first successful sync, a lost connection is retried
-        with backoff and jitter while commands keep being served (chat goes to the outbox)."""
+        """Connect and serve. The Reconnect machine decides what a loss means: the first
+        attempt's failure goes back to the caller; after that, a lost connection is retried
+        with backoff and jitter while requests keep being served (chat goes to the outbox),
+        until the user leaves or the hub refuses for good."""
         self.nursery.start_soon(self.serve)
         self.nursery.start_soon(self._expire_messages)
         self.nursery.start_soon(keep_replay_saved, self._chat.replay_snapshot,
                                 self._profile.replay)
-        reconnector = Reconnector(self._config.reconnect_base, self._config.reconnect_cap)
         while True:
             try:
-                await self._connect_once(reconnector)
-                return  # we left politely
+                await self._connect_once()
             except (ConnectionLost, HubUnreachable) as exc:
                 if self._leaving:
-                    return
-                if not (self._config.reconnect and self.synced.is_set()):
+                    break
+                if not self._config.reconnect:
                     raise
-                delay = reconnector.lost()
+                self._life_step("lost")
+                if self._life.phase is not ReconnectPhase.WAITING:
+                    raise  # the first attempt failed: the caller decides what next
+                self._backoff, delay = self._backoff.after_loss(trio.current_time(),
+                                                                random.random())
                 await self._emit(ev.Disconnected("reconnecting", str(exc), retry_in=delay))
                 with trio.move_on_after(delay):
                     await self._leave_requested.wait()
                 if self._leaving:
-                    return
+                    break
+                self._life_step("retry_due")
+            except (LoginFailed, SignedInElsewhere, HubKeyChanged):
+                self._life_step("refused_for_good")
+                raise
+            else:
+                break  # we left politely
+        self._life_step("leave")
 
-    async def _connect_once(self, reconnector: Reconnector) -> None:
+    def _life_step(self, event: str) -> None:
+        """The connection-life machine's step; its orders are carried out by `main` (retry,
+        stop) and `_take_end_of_keys` (online)."""
+        step = self._life.step(event)
+        if ReconnectOrder.REPORT_ONLINE in step.reports:
+            self._backoff = self._backoff.went_online(trio.current_time())
+
+    async def _connect_once(self) -> None:
         try:
-            await self._connect_and_serve(reconnector)
+            await self._connect_and_serve()
         except BaseExceptionGroup as group:
             raise sole_error(group) from None
         finally:
             self._online = False
             self._link = None
 
-    async def _connect_and_serve(self, reconnector: Reconnector) -> None:
+    async def _connect_and_serve(self) -> None:
         # Every connection starts its protocol over.
         self._keysync = MachineDriver(ClientKeySync)
         self._members.start_over()
@@ -164,7 +220,8 @@ class Session(Actor):
                                               self._link.first_use))
                 await self._keysync_step("start", {Command.KEY_REQUEST: KeyRequest})
                 nursery.start_soon(self._keep_alive, self._link)
-                await self._read_frames(nursery, reconnector)
+                nursery.start_soon(self._resend_held)
+                await self._read_frames(nursery)
             except ConnectionLost as exc:
                 if self._leaving:
                     return
@@ -179,14 +236,19 @@ class Session(Actor):
                         await self._link.abort()
                 nursery.cancel_scope.cancel()
                 self._calls.detach()
+                # What the hub held back goes out first on the next connection.
+                self._chat.requeue(self._held)
+                self._held = []
 
     # -- the live phase ----------------------------------------------------------------------
-    async def _read_frames(self, nursery: trio.Nursery, reconnector: Reconnector) -> None:
+    async def _read_frames(self, nursery: trio.Nursery) -> None:
         assert self._link is not None
         while True:
             frame = await self._link.receive()
             if isinstance(frame, Error):
                 await self._take_refusal(frame)
+            elif isinstance(frame, (Missed, MissedBy)):
+                await self._take_missed(frame)
             elif isinstance(frame, (CallMembers, HangUp, Signal)):
                 await self._to_calls(frame, frame.channel)
             else:
@@ -201,28 +263,81 @@ class Session(Actor):
                     if self.synced.is_set():
                         await self._emit(ev.ChannelsChanged(frame.channels))
                 elif frame.command is Command.END_OF_KEYS:
-                    await self._take_end_of_keys(nursery, reconnector)
+                    await self._take_end_of_keys(nursery)
                 elif isinstance(frame, Message):
                     await self._take_message(frame)
 
     async def _take_refusal(self, frame: Error) -> None:
         """The hub refused one of our frames; it closes the link itself if it must."""
+        ours = self._chat.ours(frame.ref) if frame.ref is not None else None
         if frame.code in CALL_ERRORS:
             await self._to_calls(frame, None)
+        elif ours is not None:
+            await self._message_refused(*ours, frame)
         else:
             await self._emit(ev.HubError(frame.code, frame.reason))
         if frame.code == ErrorCode.REPLACED:
             # We signed in elsewhere: coming back would push that one out in turn.
             raise SignedInElsewhere(frame.reason)
 
-    async def _take_end_of_keys(self, nursery: trio.Nursery, reconnector: Reconnector) -> None:
+    async def _message_refused(self, message: ChatMessage, was_key: bool, frame: Error) -> None:
+        """Nothing lost without notice: a message the hub refused for now waits in order and
+        goes out again at the pace the hub names; one refused for good is reported."""
+        if was_key:
+            self._chat.new_epoch(message.channel)  # its readers never got that hand-over
+        if frame.code not in _RETRYABLE:
+            await self._emit(ev.MessageNotSent(message.id, message.channel, frame.code,
+                                               frame.reason))
+            return
+        pace = frame.retry_after if frame.retry_after is not None else _RETRY_DEFAULT
+        self._pace = min(max(pace, _RETRY_MIN), _RETRY_CAP)
+        self._resend_at = max(self._resend_at, trio.current_time() + self._pace)
+        if all(held.id != message.id for held in self._held):
+            self._held.append(message)
+            self._held.sort(key=lambda held: held.sent_at)
+            await self._emit(ev.MessageDelayed(message.id, message.channel, frame.code,
+                                               self._resend_at - trio.current_time()))
+        self._held_changed.set()
+
+    async def _resend_held(self) -> None:
+        """One at a time and in order, paced as the hub asked: many messages refused at once
+        must not all come back at once and be refused again."""
+        while True:
+            while not self._held:
+                self._held_changed = trio.Event()
+                await self._held_changed.wait()
+            await trio.sleep_until(self._resend_at)
+            if not self._held:
+                continue
+            message = self._held.pop(0)
+            self._resend_at = trio.current_time() + self._pace
+            await self._publish(message, resend=True)
+
+    async def _take_missed(self, frame: Missed | MissedBy) -> None:
+        if self._keysync.phase is not ClientKeySyncPhase.SYNCED:
+            raise ConnectionLost(f"the hub broke the protocol: {frame.command.readable} "
+                                 "before the key sync")
+        if isinstance(frame, Missed):
+            await self._emit(ev.MessagesMissed(frame.sender, frame.channel, frame.count,
+                                               frame.seconds))
+            return
+        # A reader missed some of ours: resend what we still have of that span, to them only
+        # (they drop what they already have by id).
+        key = self._members.trusted_keys((frame.user,)).get(frame.user)
+        if key is None or frame.user == self._identity.user:
+            return
+        assert self._link is not None
+        for message in self._chat.sent_within(frame.channel, frame.seconds + _RESEND_MARGIN):
+            await self._link.send(self._chat.seal_for(message, frame.user, key))
+
+    async def _take_end_of_keys(self, nursery: trio.Nursery) -> None:
         resynced = self.synced.is_set()
         # The first time nothing can be waiting to go out (chat needs a sync), so we are
         # online at once; after a reconnect only once the outbox is out, with no await in
         # between: a message written meanwhile queues behind it.
         self._online = not resynced
         self.synced.set()
-        reconnector.online(trio.current_time())
+        self._life_step("synced")
         self._calls.attach(nursery)
         for user in self._members.gone_since_break():
             await self._emit(ev.MemberLeft(user))
@@ -382,6 +497,7 @@ class Session(Actor):
         if not self._online:
             self._chat.hold(message)  # goes out once, in order, after the reconnect
             return message
+        self._chat.keep(message)
         while True:
             link = self._link
             try:
@@ -391,8 +507,9 @@ class Session(Actor):
                 if self._online and self._link is not link:
                     continue  # the reader already reconnected meanwhile: send it on the new link
                 # The frame reader sees the break too and reconnects; this one waits for it.
+                # It is shown already, so it waits whatever the outbox's limit.
                 self._online = False
-                self._chat.hold(message)
+                self._chat.hold(message, over_limit=True)
                 return message
 
     async def _publish(self, message: ChatMessage, *, resend: bool = False) -> None:

@@ -1,35 +1,54 @@
 """Pure protocol state machines (python-statemachine): events in, actions out, no I/O."""
 
 from .actions import Action, Close, Report, Send
-from .base import ProtocolMachine, ProtocolViolation
-from .call import ClientCall, HubCall, PeerLink
+from .base import PhasesUndeclared, ProtocolMachine, ProtocolViolation
+from .call import ClientCall, ClientCallPhase, HubCall, HubCallPhase, PeerLink, PeerLinkPhase
 from .compiled import CompiledMachine
 from .driver import NO_BUILDERS, Builders, MachineDriver, MissingFrameBuilder, Step
-from .handshake import ClientHandshake, HubHandshake
-from .keysync import ClientKeySync, HubKeySync
+from .handshake import ClientHandshake, ClientHandshakePhase, HubHandshake, HubHandshakePhase
+from .keysync import ClientKeySync, ClientKeySyncPhase, HubKeySync, HubKeySyncPhase
+from .reconnect import Backoff, BackoffPolicy, Reconnect, ReconnectOrder, ReconnectPhase
 from .registry import MACHINES, PAIRS, Pair
+from .roster import RosterOrder, RosterPhase, RosterView, seal_to
 
 __all__ = [
     "MACHINES",
     "NO_BUILDERS",
     "PAIRS",
     "Action",
+    "Backoff",
+    "BackoffPolicy",
     "Builders",
     "ClientCall",
+    "ClientCallPhase",
     "ClientHandshake",
+    "ClientHandshakePhase",
     "ClientKeySync",
+    "ClientKeySyncPhase",
     "Close",
     "CompiledMachine",
     "HubCall",
+    "HubCallPhase",
     "HubHandshake",
+    "HubHandshakePhase",
     "HubKeySync",
+    "HubKeySyncPhase",
     "MachineDriver",
     "MissingFrameBuilder",
     "Pair",
     "PeerLink",
+    "PeerLinkPhase",
+    "PhasesUndeclared",
     "ProtocolMachine",
     "ProtocolViolation",
+    "Reconnect",
+    "ReconnectOrder",
+    "ReconnectPhase",
     "Report",
+    "RosterOrder",
+    "RosterPhase",
+    "RosterView",
     "Send",
     "Step",
+    "seal_to",
 ]

@@ -7,9 +7,11 @@ actions; the owning actor carries them out. Nothing here touches a socket or a c
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from typing import Any, ClassVar
+from enum import StrEnum
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
-from statemachine import Event, StateMachine
+from statemachine import StateMachine
+from statemachine.event import Event
 from statemachine.exceptions import TransitionNotAllowed
 
 from .actions import Action, Close, Report, Send
@@ -25,19 +27,37 @@ class ProtocolViolation(Exception):
         self.event = event
 
 
-class ProtocolMachine(StateMachine):
+P = TypeVar("P", bound=StrEnum)
+
+
+class PhasesUndeclared(TypeError):
+    """A machine class was asked for its phase but declares no `Phase` enum (a bug the audit's
+    `phases` rule reports first)."""
+
+
+class ProtocolMachine(StateMachine, Generic[P]):
     """Feed events with `handle`; it returns the actions the transition produced.
 
     Subclasses name the peer events that arrive on the wire in `wire_events` (readable
     event name -> wire command); the other events are the owner's (timeouts, results of
-    checks the actor did, local requests).
+    checks the actor did, local requests). Each declares its states a second time as `Phase`,
+    a StrEnum whose values are the state ids, so that owners compare `phase is X.LIVE` and a
+    renamed state breaks at the type checker instead of silently never matching; the audit
+    checks that the two declarations agree.
     """
 
     purpose: ClassVar[str] = ""
+    # Not ClassVar[type[P]]: a class variable cannot mention a type variable. Set it to the
+    # machine's own enum; `phase_of` gives it back typed as P.
+    Phase: ClassVar[type[StrEnum]]
     wire_events: ClassVar[Mapping[str, str]] = {}
     # A live session has no natural end but a disconnect: the audit accepts these states as
     # ends of a conversation, as it does final states.
     resting: ClassVar[frozenset[str]] = frozenset()
+    # States in which the owner seals to the people the machine vouches for (a private
+    # channel's roster). The audit's `seal-unverified` rule wants every transition into one
+    # guarded by a verdict the owner computed, so no event sequence reaches it unchecked.
+    sealing_states: ClassVar[frozenset[str]] = frozenset()
     # State id -> events that state refuses on purpose (`handle` raises ProtocolViolation).
     # The audit wants every (state, event) pair handled or listed here, so that a missing
     # transition is a decision and not an oversight; final states refuse everything unlisted.
@@ -56,9 +76,18 @@ class ProtocolMachine(StateMachine):
         super().__init__(start_value=start_value)
 
     @classmethod
+    def phase_of(cls, state_id: str) -> P:
+        """The declared phase for a state id (ValueError if the state is not a phase)."""
+        phases: type[StrEnum] | None = getattr(cls, "Phase", None)
+        if phases is None:
+            raise PhasesUndeclared(f"{cls.__name__} declares no `Phase` enum")
+        return cast(P, phases(state_id))
+
+    @classmethod
     def event_names(cls) -> frozenset[str]:
         """Every event the class body declares."""
-        events: Iterable[Event] = cls.events  # type: ignore[assignment] # a class property
+        # The metaclass makes `events` a class-level list; its stubs describe the method.
+        events: Iterable[Event] = cls.events  # type: ignore[assignment]
         return frozenset(event.id for event in events)
 
     # -- used by the class bodies -----------------------------------------------------------
@@ -88,6 +117,10 @@ class ProtocolMachine(StateMachine):
     @property
     def state_id(self) -> str:
         return next(iter(self.configuration)).id
+
+    @property
+    def phase(self) -> P:
+        return self.phase_of(self.state_id)
 
     @property
     def finished(self) -> bool:

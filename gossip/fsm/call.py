@@ -8,6 +8,8 @@ a connected link come from that same peer only (the other asks for one).
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from statemachine import State
 
 from gossip.wire import Command
@@ -15,7 +17,19 @@ from gossip.wire import Command
 from .base import ProtocolMachine
 
 
-class ClientCall(ProtocolMachine):
+class ClientCallPhase(StrEnum):
+    """Where the client is in one channel's call."""
+
+    IDLE = "idle"
+    JOINING = "joining"
+    IN_CALL = "in_call"
+    LEAVING = "leaving"
+    LEFT = "left"
+    REFUSED = "refused"
+
+
+class ClientCall(ProtocolMachine[ClientCallPhase]):
+    Phase = ClientCallPhase
     purpose = "Client side of one channel's call: join, follow who is in it, leave."
     wire_events = {
         "call_members": Command.CALL_MEMBERS.value,
@@ -69,7 +83,17 @@ class ClientCall(ProtocolMachine):
         self.report("dropped")
 
 
-class HubCall(ProtocolMachine):
+class HubCallPhase(StrEnum):
+    """Where one member is, seen by the hub, in one channel's call."""
+
+    OUTSIDE = "outside"
+    IN_CALL = "in_call"
+    ENDED = "ended"
+    REFUSED = "refused"
+
+
+class HubCall(ProtocolMachine[HubCallPhase]):
+    Phase = HubCallPhase
     purpose = "Hub side of one member in a channel's call: admit, relay sealed signals, let go."
     wire_events = {
         "start_call": Command.START_CALL.value,
@@ -136,7 +160,27 @@ def _except(*handled: str) -> frozenset[str]:
     return _PEER_LINK_EVENTS - _ENDINGS - set(handled)
 
 
-class PeerLink(ProtocolMachine):
+class PeerLinkPhase(StrEnum):
+    """Where one peer-to-peer media link is."""
+
+    NEW = "new"
+    MAKING_OFFER = "making_offer"
+    AWAITING_ANSWER = "awaiting_answer"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    MAKING_REOFFER = "making_reoffer"
+    AWAITING_REANSWER = "awaiting_reanswer"
+    AWAITING_OFFER = "awaiting_offer"
+    MAKING_ANSWER = "making_answer"
+    ANSWER_CONNECTING = "answer_connecting"
+    REOFFER_HELD = "reoffer_held"
+    ANSWER_CONNECTED = "answer_connected"
+    MAKING_REANSWER = "making_reanswer"
+    FAILED = "failed"
+    CLOSED = "closed"
+
+
+class PeerLink(ProtocolMachine[PeerLinkPhase]):
     """The offerer's path: making_offer, awaiting_answer, connecting, connected; the
     answerer's: awaiting_offer, making_answer, answer_connecting, answer_connected. Roles
     stay apart once connected because only the first offerer ever offers again (no glare):
@@ -147,6 +191,7 @@ class PeerLink(ProtocolMachine):
     that arrives before the answerer's own transport is up is held and answered once it is.
     """
 
+    Phase = PeerLinkPhase
     purpose = ("One peer-to-peer media link: offer/answer, DTLS identity check, up, "
                "re-offers from the first offerer, failed.")
     wire_events = {
@@ -311,14 +356,14 @@ class PeerLink(ProtocolMachine):
         self.report("failed")
 
 
-# What a user is shown for each PeerLink state: a link renegotiating is still up.
-PEER_LINK_STATUS = {
-    "answer_connecting": "connecting", "reoffer_held": "connecting",
-    "making_reoffer": "connected", "awaiting_reanswer": "connected",
-    "answer_connected": "connected", "making_reanswer": "connected",
+# What a user is shown for each PeerLink phase: a link renegotiating is still up.
+PEER_LINK_STATUS: dict[PeerLinkPhase, str] = {
+    PeerLinkPhase.ANSWER_CONNECTING: "connecting", PeerLinkPhase.REOFFER_HELD: "connecting",
+    PeerLinkPhase.MAKING_REOFFER: "connected", PeerLinkPhase.AWAITING_REANSWER: "connected",
+    PeerLinkPhase.ANSWER_CONNECTED: "connected", PeerLinkPhase.MAKING_REANSWER: "connected",
 }
 
 
 def peer_link_status(state: str) -> str:
-    """The user-facing name of a PeerLink state (`connected` while renegotiating)."""
-    return PEER_LINK_STATUS.get(state, state)
+    """The user-facing name of a PeerLink state or phase (`connected` while renegotiating)."""
+    return PEER_LINK_STATUS.get(PeerLinkPhase(state), str(state))

@@ -12,13 +12,15 @@ python-statemachine dispatch.
 from __future__ import annotations
 
 from collections.abc import Hashable
+from enum import StrEnum
 from typing import Any, ClassVar, Generic, TypeVar
 
 from .actions import Action
 from .base import ProtocolMachine, ProtocolViolation
 
-M = TypeVar("M", bound=ProtocolMachine)
+M = TypeVar("M", bound=ProtocolMachine[Any], covariant=True)  # covariant: see driver.py
 # What one (state, event, data) did: the state it led to and the actions, or the refusal.
+P = TypeVar("P", bound=StrEnum)
 _Outcome = tuple[str, tuple[Action, ...]] | ProtocolViolation
 
 
@@ -41,6 +43,11 @@ class CompiledMachine(Generic[M]):
     def finished(self) -> bool:
         return self.state_id in self._finals[self.machine]
 
+    @property
+    def phase(self: CompiledMachine[ProtocolMachine[P]]) -> P:
+        """The current state as the machine's declared phase enum."""
+        return self.machine.phase_of(self.state_id)
+
     def handle(self, event: str, **data: Any) -> list[Action]:
         """As ProtocolMachine.handle: the actions, or ProtocolViolation if illegal here."""
         try:
@@ -51,9 +58,8 @@ class CompiledMachine(Generic[M]):
         else:
             table = self._tables[self.machine]
             known = table.get(key)
-            if known is None:
-                known = table[key] = self._decide(event, data)
-            outcome = known
+            outcome = known if known is not None else table.setdefault(
+                key, self._decide(event, data))
         if isinstance(outcome, ProtocolViolation):
             raise ProtocolViolation(outcome.machine, outcome.state, outcome.event)
         self.state_id, actions = outcome

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
 
 from gossip.wire import Command, Frame
 
@@ -29,7 +30,10 @@ from .actions import Close, Report, Send
 from .base import ProtocolMachine
 from .compiled import CompiledMachine
 
-M = TypeVar("M", bound=ProtocolMachine)
+# Covariant, so that a MachineDriver[HubKeySync] is a MachineDriver[ProtocolMachine[P]] and
+# `phase` can name the machine's own phase enum.
+M = TypeVar("M", bound=ProtocolMachine[Any], covariant=True)
+P = TypeVar("P", bound=StrEnum)
 
 # Builds the frame (or frames) of one command, called only if the machine asks to send it.
 FrameBuilder = Callable[[], Frame | Sequence[Frame]]
@@ -68,6 +72,11 @@ class MachineDriver(Generic[M]):
     @property
     def state_id(self) -> str:
         return self._compiled.state_id
+
+    @property
+    def phase(self: MachineDriver[ProtocolMachine[P]]) -> P:
+        """The current state as the machine's declared phase: `driver.phase is X.LIVE`."""
+        return self.machine.phase_of(self._compiled.state_id)
 
     @property
     def finished(self) -> bool:

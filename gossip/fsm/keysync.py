@@ -5,6 +5,8 @@ Messages ride in the synced phase because a client cannot seal to members it doe
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from statemachine import State
 
 from gossip.wire import Command
@@ -12,7 +14,16 @@ from gossip.wire import Command
 from .base import ProtocolMachine
 
 
-class HubKeySync(ProtocolMachine):
+class HubKeySyncPhase(StrEnum):
+    """Where the hub is in one client's key sync."""
+
+    WAITING = "waiting"
+    LIVE = "live"
+    CLOSED = "closed"
+
+
+class HubKeySync(ProtocolMachine[HubKeySyncPhase]):
+    Phase = HubKeySyncPhase
     purpose = "Hub side of key sync: key snapshot on request, then joins, leaves and relaying."
     wire_events = {"key_request": Command.KEY_REQUEST.value, "message": Command.MESSAGE.value}
     resting = frozenset({"live"})
@@ -54,7 +65,17 @@ class HubKeySync(ProtocolMachine):
         self.report("relay")
 
 
-class ClientKeySync(ProtocolMachine):
+class ClientKeySyncPhase(StrEnum):
+    """Where the client is in its key sync."""
+
+    IDLE = "idle"
+    REQUESTING = "requesting"
+    SYNCED = "synced"
+    CLOSED = "closed"
+
+
+class ClientKeySync(ProtocolMachine[ClientKeySyncPhase]):
+    Phase = ClientKeySyncPhase
     purpose = "Client side of key sync: request keys, take keys and channels until the end."
     wire_events = {
         "key": Command.KEY.value,

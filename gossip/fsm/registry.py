@@ -12,6 +12,8 @@ from .base import ProtocolMachine
 from .call import ClientCall, HubCall, PeerLink
 from .handshake import ClientHandshake, HubHandshake
 from .keysync import ClientKeySync, HubKeySync
+from .reconnect import Reconnect
+from .roster import RosterView
 
 MACHINES: dict[str, type[ProtocolMachine]] = {
     "hub-handshake": HubHandshake,
@@ -21,6 +23,9 @@ MACHINES: dict[str, type[ProtocolMachine]] = {
     "client-call": ClientCall,
     "hub-call": HubCall,
     "peer-link": PeerLink,
+    # Driven by their owners only (no wire peer), so in no pair: the rules check them alone.
+    "reconnect": Reconnect,
+    "roster": RosterView,
 }
 
 

@@ -43,6 +43,28 @@ class Limits:
     idle_timeout: float = 600.0
     # A call is a full mesh: each member sends its audio to every other one.
     max_call_members: int = 8
+    # -- fairness between members (see gossip/hub/fairqueue.py) --
+    # Bytes a member may make the hub send each second, counting every recipient (a frame of
+    # 200 KiB to ten members costs 2 MiB), with a burst; over it, frames are refused (budget).
+    sender_bytes_per_second: float = 4 * 2**20
+    sender_bytes_burst: float = 32 * 2**20
+    # Messages a member may post per second in one channel, with a burst (channel_rate).
+    channel_messages_per_second: float = 20.0
+    channel_message_burst: int = 200
+    # One reader's outbox in bytes; and one sender's share of it, past which that sender's
+    # frames to that reader are dropped (and reported) rather than the reader called slow.
+    outbox_bytes: int = 32 * 2**20
+    sender_backlog_frames: int = 64
+    sender_backlog_bytes: int = 2 * 2**20
+    # Readers let go as slow: what they missed is kept (counts only) this long, for this many.
+    missed_ttl: float = 600.0
+    missed_users: int = 256
+    # Calls: joins per second per member (with a burst; hanging up is never refused), and a
+    # seat taken by someone who sends no offer, answer or candidate this long, while others
+    # are in the call, is given back.
+    call_changes_per_second: float = 1.0
+    call_change_burst: int = 5
+    call_seat_timeout: float = 30.0
     # Failed logins from one address make the next refusal wait longer (up to the cap).
     login_penalty_base: float = 0.5
     login_penalty_cap: float = 8.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,16 +30,22 @@ from gossip.fsm import (
     HubCall,
     HubHandshake,
     HubKeySync,
+    MachineDriver,
     ProtocolViolation,
     Report,
     Send,
+    Step,
 )
 from gossip.fsm.actions import Action
+from gossip.fsm.driver import Builders
 from gossip.wire import (
     PROTOCOL_VERSION,
     CallMembers,
+    Channels,
     Command,
+    EndOfKeys,
     Error,
+    ErrorCode,
     Frame,
     FrameError,
     Greeting,
@@ -49,6 +55,8 @@ from gossip.wire import (
     KeyRemoved,
     LoginProof,
     Message,
+    Missed,
+    MissedBy,
     Signal,
     StartCall,
     Welcome,
@@ -56,8 +64,10 @@ from gossip.wire import (
 )
 
 from .config import HubConfig
-from .ratelimit import TokenBucket
+from .fairqueue import FairOutbox, OutboxItem, OutboxLimits, Put
+from .ratelimit import ByteBudget, TokenBucket
 from .registry import Registry
+from .seats import Seat, watch_seat
 from .throttle import LoginThrottle
 
 log = logging.getLogger("gossip.hub.connection")
@@ -66,9 +76,7 @@ log = logging.getLogger("gossip.hub.connection")
 _RECEIVE_QUEUE = 16
 _CLOSE_GRACE = 2.0
 
-# What the writer sends as one unit: a frame, or a batch queued at once (a key snapshot of
-# any size takes one outbox slot, so a big hub's newest member is not "slow" on arrival).
-OutboxItem = bytes | tuple[bytes, ...]
+__all__ = ["ConnectionActor", "Disconnect", "FrameTap", "HubContext", "OutboxItem"]
 
 # A tap on every frame the hub reads or writes: (direction, user or address, bytes). Tests use
 # it to prove the hub only ever holds ciphertext; None in production.
@@ -111,38 +119,57 @@ class ConnectionActor(Actor):
         # connections hold next to nothing for them. The login one is dropped once done.
         self._handshake: CompiledMachine[HubHandshake] | None = CompiledMachine(HubHandshake)
         self._joined = False
-        self._keysync = CompiledMachine(HubKeySync)
-        # channel -> this member's place in its call
-        self._calls: dict[str, CompiledMachine[HubCall]] = {}
-        self._outbox_send, self._outbox_receive = trio.open_memory_channel[OutboxItem](
-            self._limits.outbox_frames)
+        self._keysync = MachineDriver(HubKeySync)
+        # channel -> this member's place in its call, and its seat there
+        self._calls: dict[str, MachineDriver[HubCall]] = {}
+        self._seats: dict[str, Seat] = {}
+        limits = self._limits
+        self._outbox = FairOutbox(OutboxLimits(
+            limits.outbox_frames, limits.outbox_bytes, limits.sender_backlog_frames,
+            limits.sender_backlog_bytes))
         self._closing = False  # the writer sends nothing more (see _close)
         self._writer_done = trio.Event()
         self._ws: WebSocketConnection | None = None
-        self._bucket = TokenBucket(self._limits.frames_per_second, self._limits.frame_burst)
+        self._nursery: trio.Nursery | None = None
+        self._bucket = TokenBucket(limits.frames_per_second, limits.frame_burst)
+        self._budget = ByteBudget(limits.sender_bytes_per_second, limits.sender_bytes_burst)
+        self._channel_rates: dict[str, TokenBucket] = {}
         self._cancel = trio.CancelScope()
         self._kicked: Disconnect | None = None
 
     # -- the registry's view of this connection (MemberPort): synchronous, never blocks -----
-    def deliver(self, data: OutboxItem) -> None:
-        try:
-            self._outbox_send.send_nowait(data)
-        except trio.WouldBlock:
-            self.kick("slow", "too far behind; reconnect to catch up")
-        except trio.ClosedResourceError:
-            pass
+    def deliver(self, data: OutboxItem, *, sender: str | None = None,
+                channel: str | None = None) -> None:
+        self._queue(data, sender=sender, channel=channel, droppable=True)
+
+    def _queue(self, data: OutboxItem, *, sender: str | None, channel: str | None,
+               droppable: bool) -> None:
+        size = len(data) if isinstance(data, bytes) else sum(map(len, data))
+        if sender is None:
+            put = self._outbox.put_control(data, size)
+        else:
+            put = self._outbox.put(sender, data, size, channel=channel, droppable=droppable)
+        if put is Put.OVERFLOW:
+            self.kick(ErrorCode.SLOW, "too far behind; reconnect to catch up")
+        elif put is Put.DROPPED:
+            log.debug("drop user=%s sender=%s channel=%s", self.user, sender, channel)
 
     def member_joined(self, user: str, public_key: bytes) -> None:
-        self._notify("member_joined", {Command.KEY: [Key(user=user, key=public_key)]})
+        # Queued behind what `user` sent before (if it was here already), and ahead of what
+        # it sends next: its key always arrives before its messages.
+        self._notify(self._keysync, "member_joined",
+                     {Command.KEY: lambda: Key(user=user, key=public_key)}, sender=user)
 
     def member_left(self, user: str) -> None:
-        self._notify("member_left", {Command.KEY_REMOVED: [KeyRemoved(user=user)]})
+        self._notify(self._keysync, "member_left",
+                     {Command.KEY_REMOVED: lambda: KeyRemoved(user=user)}, sender=user)
 
-    def _notify(self, event: str, frames: dict[Command, list[Frame]]) -> None:
+    def _notify(self, driver: MachineDriver[Any], event: str, build: Builders, *,
+                sender: str | None = None) -> None:
         # Runs in the task of whoever changed the registry: a failure here must end this
         # connection only, never theirs.
         try:
-            self._run(self._keysync, event, frames)
+            self._step(driver, event, build, sender=sender)
         except Disconnect as exc:
             self.kick(exc.code, exc.reason)
 
@@ -160,6 +187,7 @@ class ConnectionActor(Actor):
         self._hub.by_host[self._host] += 1
         try:
             async with trio.open_nursery() as nursery:
+                self._nursery = nursery
                 with self._cancel:
                     try:
                         await self._serve(nursery)
@@ -177,9 +205,15 @@ class ConnectionActor(Actor):
             self._hub.by_host[self._host] -= 1
             if not self._hub.by_host[self._host]:
                 del self._hub.by_host[self._host]
+            # Whatever the writer did not get out in time is dropped (and counted).
+            self._outbox.close(drop_backlog=True)
+            for seat in self._seats.values():
+                seat.end()
             if self._joined:
                 self._hub.registry.leave(self)
-            self._outbox_send.close()
+                if self._outbox.dropped and not self._hub.registry.online(self.user):
+                    # Not told yet: kept for its return (and what comes meanwhile counted).
+                    self._hub.registry.record_missed(self.user, self._outbox.dropped)
             log.info("close %s user=%s reason=%s", self.address, self.user or "-",
                      ending.code if ending else "client")
 
@@ -253,84 +287,230 @@ class ConnectionActor(Actor):
     async def _serve_member(self) -> None:
         while True:
             frame = await self._receive()
+            if not self._bucket.take():
+                # Over the rate: this frame is refused, the connection stays; a client that
+                # keeps flooding fills its own outbox with refusals and is let go as slow.
+                self._refuse(ErrorCode.RATE,
+                             f"more than {self._limits.frames_per_second:g} frames a second",
+                             ref=frame.ref if isinstance(frame, Message) else None,
+                             retry_after=self._bucket.retry_after())
+                continue
             if isinstance(frame, Message):
                 self._relay(frame)
-                continue
-            if isinstance(frame, (StartCall, Signal, HangUp)):
+            elif isinstance(frame, (StartCall, Signal, HangUp)):
                 self._call_frame(frame)
+            elif frame.command is Command.KEY_REQUEST:
+                self._key_request()
+            else:
+                self._step(self._keysync, _event_for(frame))
+
+    def _key_request(self) -> None:
+        registry = self._hub.registry
+        step = self._step(self._keysync, "key_request", {
+            Command.KEY: registry.keys,
+            Command.CHANNELS: lambda: Channels(channels=registry.channels),
+            Command.END_OF_KEYS: EndOfKeys,
+        })
+        if "synced" not in step.reports:
+            return
+        registry.make_live(self)
+        # Back after being let go as slow: say what was missed, and ask its senders to resend.
+        missed = registry.take_missed(self.user)
+        if missed:
+            now = trio.current_time()
+            self._send([Missed(sender=item.sender, channel=item.channel, count=item.count,
+                               seconds=round(now - item.first, 3)) for item in missed])
+            for item in missed:
+                registry.send_to(item.sender, self._encoded(MissedBy(
+                    user=self.user, channel=item.channel, count=item.count,
+                    seconds=round(now - item.first, 3))))
+
+    def _report_dropped(self, sender: str) -> None:
+        """This reader caught up with `sender` after some of its messages were dropped here:
+        tell the reader what it missed and the sender who missed what."""
+        if self._outbox.closed:
+            return  # kept for the reader's return (see main)
+        now = trio.current_time()
+        told: list[Frame] = []
+        for (from_user, channel), drop in list(self._outbox.dropped.items()):
+            if from_user != sender:
                 continue
-            extra: dict[Command, list[Frame]] = {}
-            if frame.command is Command.KEY_REQUEST and self._keysync.state_id == "waiting":
-                snapshot = self._hub.registry.snapshot(self)
-                for item in snapshot:
-                    extra.setdefault(item.command, []).append(item)
-            self._run(self._keysync, _event_for(frame), extra)
+            del self._outbox.dropped[(from_user, channel)]
+            seconds = round(now - drop.first, 3)
+            told.append(Missed(sender=sender, channel=channel, count=drop.count,
+                               seconds=seconds))
+            self._hub.registry.send_to(sender, self._encoded(MissedBy(
+                user=self.user, channel=channel, count=drop.count, seconds=seconds)))
+        self._send(told)
 
     def _relay(self, frame: Message) -> None:
+        registry = self._hub.registry
         if frame.sender is not None:
-            self._refuse("forged", "clients may not set the sender; the hub does")
+            self._refuse(ErrorCode.FORGED, "clients may not set the sender; the hub does",
+                         ref=frame.ref)
             return
-        if frame.channel not in self._hub.registry.channels:
-            self._refuse("unknown_channel", f"no channel {frame.channel!r} on this hub")
+        if frame.channel not in registry.channels:
+            self._refuse(ErrorCode.UNKNOWN_CHANNEL, f"no channel {frame.channel!r} on this hub",
+                         ref=frame.ref)
             return
-        self._run(self._keysync, "message", {})
+        self._step(self._keysync, "message")
+        rate = self._channel_rates.get(frame.channel)
+        if rate is None:
+            rate = self._channel_rates[frame.channel] = TokenBucket(
+                self._limits.channel_messages_per_second, self._limits.channel_message_burst)
+        if not rate.take():
+            self._refuse(ErrorCode.CHANNEL_RATE, (
+                f"more than {self._limits.channel_messages_per_second:g} messages a second "
+                f"in {frame.channel}"), ref=frame.ref, retry_after=rate.retry_after())
+            return
+        if frame.to is not None and (frame.to == self.user or not registry.live(frame.to)):
+            self._refuse(ErrorCode.NOT_ONLINE, f"{frame.to} is not online", ref=frame.ref)
+            return
+        if not self._budget.admits():
+            self._refuse(ErrorCode.BUDGET, (
+                f"more than {self._limits.sender_bytes_per_second:g} bytes a second, counting "
+                "every recipient"), ref=frame.ref, retry_after=self._budget.retry_after())
+            return
         data = Message(channel=frame.channel, blob=frame.blob, sender=self.user).encode()
         self._tap("out", data)
-        count = self._hub.registry.publish(frame.channel, data, sender=self.user)
+        if frame.to is None:
+            count = registry.publish(frame.channel, data, sender=self.user)
+        else:
+            count = int(registry.send_to(frame.to, data, sender=self.user,
+                                         channel=frame.channel))
+        self._budget.charge(len(data) * count)
         log.info("msg user=%s channel=%s bytes=%d recipients=%d", self.user, frame.channel,
                  len(frame.blob), count)
 
     # -- calls ---------------------------------------------------------------------------------
     def call_changed(self, channel: str, users: tuple[str, ...]) -> None:
-        machine = self._calls.get(channel)
-        if machine is not None and machine.state_id == "in_call":
-            self._notify_call(machine, "members_changed",
-                              {Command.CALL_MEMBERS: [CallMembers(channel=channel, users=users)]})
-
-    def _notify_call(self, machine: CompiledMachine[HubCall], event: str,
-                     frames: dict[Command, list[Frame]]) -> None:
-        try:
-            self._run(machine, event, frames)
-        except Disconnect as exc:
-            self.kick(exc.code, exc.reason)
+        driver = self._calls.get(channel)
+        if driver is None or driver.state_id != HubCall.in_call.id:
+            return
+        seat = self._seats.get(channel)
+        if seat is not None:
+            seat.roster_changed(any(user != self.user for user in users))
+        self._notify(driver, "members_changed",
+                     {Command.CALL_MEMBERS: lambda: CallMembers(channel=channel, users=users)})
 
     def _call_frame(self, frame: StartCall | Signal | HangUp) -> None:
         registry = self._hub.registry
-        if self._keysync.state_id != "live":
-            raise Disconnect("protocol", "calls need the key sync first")
+        if self._keysync.state_id != HubKeySync.live.id:
+            raise Disconnect(ErrorCode.PROTOCOL, "calls need the key sync first")
         if frame.channel not in registry.channels:
-            self._refuse("unknown_channel", f"no channel {frame.channel!r} on this hub")
+            self._refuse(ErrorCode.UNKNOWN_CHANNEL, f"no channel {frame.channel!r} on this hub")
             return
-        machine = self._calls.get(frame.channel)
-        if machine is None or machine.finished:
-            machine = self._calls[frame.channel] = CompiledMachine(HubCall)
+        driver = self._calls.get(frame.channel)
+        if driver is None or driver.finished:
+            driver = self._calls[frame.channel] = MachineDriver(HubCall)
         if isinstance(frame, StartCall):
-            room = registry.call_has_room(frame.channel)
-            roster = registry.join_call(frame.channel, self.user) if room else ()
-            self._run(machine, "start_call", {
-                Command.CALL_MEMBERS: [CallMembers(channel=frame.channel, users=roster)],
-                Command.ERROR: [Error(code="call_full", reason=(
-                    f"the call in {frame.channel} is full "
-                    f"({self._hub.config.limits.max_call_members} people)"))],
-            }, room=room)
+            self._start_call(driver, frame.channel)
         elif isinstance(frame, HangUp):
-            self._run(machine, "hang_up", {
-                Command.HANG_UP: [HangUp(channel=frame.channel, user=self.user)]})
-            registry.leave_call(frame.channel, self.user)
+            self._leave_call(driver, frame.channel)
         else:
-            self._run(machine, _event_for(frame), {})
-            if not registry.in_same_call(frame.channel, self.user, frame.peer):
-                self._refuse("not_in_call", f"{frame.peer} is not in the call in {frame.channel}")
+            self._signal(driver, frame)
+
+    def _start_call(self, driver: MachineDriver[HubCall], channel: str) -> None:
+        registry = self._hub.registry
+        # Joining and leaving as fast as one can costs every peer a renegotiation: joins are
+        # paced per user (a hang-up spends from the same bucket but is never refused).
+        paced = registry.call_pace(self.user)
+        calm = paced.take()
+        room = registry.call_has_room(channel)
+        refusal = (
+            Error(code=ErrorCode.CALL_CHURN, reason=(
+                f"more than {self._limits.call_changes_per_second:g} call joins a second"),
+                retry_after=paced.retry_after()) if not calm else
+            Error(code=ErrorCode.CALL_FULL, reason=(
+                f"the call in {channel} is full ({self._limits.max_call_members} people)")))
+        roster = (*registry.call_members(channel), self.user)
+        step = self._step(driver, "start_call", {
+            Command.CALL_MEMBERS: lambda: CallMembers(channel=channel, users=roster),
+            Command.ERROR: lambda: refusal,
+        }, room=calm and room)
+        if "joined" not in step.reports:
+            return
+        registry.join_call(channel, self.user)
+        seat = self._seats[channel] = Seat()
+        seat.roster_changed(len(roster) > 1)
+        if self._nursery is not None:
+            self._nursery.start_soon(self._watch_seat, channel, seat)
+
+    def _leave_call(self, driver: MachineDriver[HubCall], channel: str) -> None:
+        self._step(driver, "hang_up",
+                   {Command.HANG_UP: lambda: HangUp(channel=channel, user=self.user)})
+        self._hub.registry.call_pace(self.user).take()
+        self._hub.registry.leave_call(channel, self.user)
+        seat = self._seats.pop(channel, None)
+        if seat is not None:
+            seat.end()
+
+    async def _watch_seat(self, channel: str, seat: Seat) -> None:
+        def give_up() -> None:
+            driver = self._calls.get(channel)
+            if driver is None or self._seats.get(channel) is not seat:
                 return
-            # Delivered with `peer` naming the sender: the recipient knows who it came from.
-            routed = type(frame)(channel=frame.channel, peer=self.user, blob=frame.blob)
-            data = routed.encode()
-            self._tap("out", data)
-            registry.send_to(frame.peer, data)
-            log.info("%s user=%s peer=%s channel=%s bytes=%d", frame.command.value, self.user,
-                     frame.peer, frame.channel, len(frame.blob))
+            log.info("seat timeout user=%s channel=%s", self.user, channel)
+            self._refuse(ErrorCode.SEAT_TIMEOUT, (
+                f"no offer, answer or candidate in {self._limits.call_seat_timeout:g} s "
+                f"with others in the call in {channel}; the seat is given back"))
+            self._leave_call(driver, channel)
+
+        try:
+            await watch_seat(seat, self._limits.call_seat_timeout, give_up)
+        except Disconnect as exc:
+            self.kick(exc.code, exc.reason)
+
+    def _signal(self, driver: MachineDriver[HubCall], frame: Signal) -> None:
+        registry = self._hub.registry
+        self._step(driver, _event_for(frame))
+        if not registry.in_same_call(frame.channel, self.user, frame.peer):
+            self._refuse(ErrorCode.NOT_IN_CALL,
+                         f"{frame.peer} is not in the call in {frame.channel}")
+            return
+        if not self._budget.admits():
+            self._refuse(ErrorCode.BUDGET, (
+                f"more than {self._limits.sender_bytes_per_second:g} bytes a second"),
+                retry_after=self._budget.retry_after())
+            return
+        seat = self._seats.get(frame.channel)
+        if seat is not None:
+            seat.signalled()
+        # Delivered with `peer` naming the sender: the recipient knows who it came from.
+        routed = type(frame)(channel=frame.channel, peer=self.user, blob=frame.blob)
+        data = routed.encode()
+        self._tap("out", data)
+        registry.send_to(frame.peer, data, sender=self.user)
+        self._budget.charge(len(data))
+        log.info("%s user=%s peer=%s channel=%s bytes=%d", frame.command.value, self.user,
+                 frame.peer, frame.channel, len(frame.blob))
 
     # -- machines and actions ----------------------------------------------------------------
+    def _step(self, driver: MachineDriver[Any], event: str, build: Builders | None = None, *,
+              sender: str | None = None, **guards: Hashable) -> Step:
+        """Drive one machine of the member phase; its frames go out as one outbox item (from
+        `sender`, or from the hub), before the close it may ask for."""
+        try:
+            step = driver.step(event, build or {}, **guards)
+        except ProtocolViolation as exc:
+            raise Disconnect(ErrorCode.PROTOCOL, str(exc)) from None
+        self._send(step.frames, sender=sender)
+        for what in step.reports:
+            log.debug("%s %s", self.user, what)
+        if step.close is not None:
+            raise Disconnect(step.close.code, step.close.reason)
+        return step
+
+    def _send(self, frames: Sequence[Frame], *, sender: str | None = None) -> None:
+        """Queue frames as one outbox item: the hub's own (sender None), or ones that must
+        reach this reader in order with `sender`'s messages (never dropped)."""
+        if not frames:
+            return
+        batch = tuple(self._encoded(frame) for frame in frames)
+        self._queue(batch[0] if len(batch) == 1 else batch, sender=sender, channel=None,
+                    droppable=False)
+
+    # -- the login phase's machine (to move onto MachineDriver with the login) ----------
     def _run(self, machine: CompiledMachine[Any], event: str,
              frames: dict[Command, list[Frame]], **data: object) -> None:
         try:
@@ -358,9 +538,13 @@ class ConnectionActor(Actor):
         self._tap("out", data)
         return data
 
-    def _refuse(self, code: str, reason: str) -> None:
+    def _refuse(self, code: str, reason: str, *, ref: bytes | None = None,
+                retry_after: float | None = None) -> None:
         log.info("refuse user=%s code=%s", self.user, code)
-        self.deliver(self._encoded(Error(code=code, reason=reason)))
+        if retry_after is not None:
+            retry_after = round(retry_after, 3)
+        self.deliver(self._encoded(Error(code=code, reason=reason, ref=ref,
+                                         retry_after=retry_after)))
 
     def _tap(self, direction: str, data: bytes) -> None:
         if self._hub.tap is not None:
@@ -369,16 +553,12 @@ class ConnectionActor(Actor):
     # -- I/O -------------------------------------------------------------------------------
     async def _receive(self) -> Frame:
         assert self._ws is not None
-        while True:
-            with trio.move_on_after(self._limits.idle_timeout) as idle:
-                data = await self._ws.get_message()
-            if idle.cancelled_caught:
-                raise Disconnect("idle", f"nothing received for {self._limits.idle_timeout:g} s")
-            if self._bucket.take():
-                break
-            # Over the rate: this frame is refused, the connection stays; a client that keeps
-            # flooding fills its own outbox with refusals and is disconnected as too slow.
-            self._refuse("rate", f"more than {self._limits.frames_per_second:g} frames a second")
+        # The frame rate is checked by the member loop, once the frame is decoded: its refusal
+        # names the frame (`ref`).
+        with trio.move_on_after(self._limits.idle_timeout) as idle:
+            data = await self._ws.get_message()
+        if idle.cancelled_caught:
+            raise Disconnect("idle", f"nothing received for {self._limits.idle_timeout:g} s")
         if isinstance(data, str):
             raise Disconnect("malformed", "frames are binary")
         self._tap("in", data)
@@ -393,11 +573,20 @@ class ConnectionActor(Actor):
     async def _write_outbox(self) -> None:
         assert self._ws is not None
         try:
-            async for item in self._outbox_receive:
+            while True:
+                try:
+                    sender, item = await self._outbox.get()
+                except trio.EndOfChannel:
+                    return
                 for data in (item,) if isinstance(item, bytes) else item:
                     if self._closing:
                         return
                     await self._ws.send_message(data)
+                if self._closing:
+                    return
+                if (sender is not None and self._outbox.dropped
+                        and not self._outbox.backlog_of(sender)):
+                    self._report_dropped(sender)
         except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
             self._cancel.cancel()
         finally:
@@ -423,8 +612,8 @@ class ConnectionActor(Actor):
         cannot hold us."""
         # The writer stops taking frames: a slow reader's backlog is dropped, and whatever
         # else was queued goes out first (bounded by the grace), so our reason comes last.
-        self._closing = ending is not None and ending.code == "slow"
-        self._outbox_send.close()
+        self._closing = ending is not None and ending.code == ErrorCode.SLOW
+        self._outbox.close(drop_backlog=self._closing)
         with trio.move_on_after(_CLOSE_GRACE) as scope:
             scope.shield = True
             try:

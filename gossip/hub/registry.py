@@ -12,7 +12,12 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from gossip.wire import Channels, EndOfKeys, Frame, Key
+from gossip.wire import Key
+
+from .config import Limits
+from .fairqueue import DropKey, Dropped
+from .missed import MissedCount, MissedLedger
+from .ratelimit import TokenBucket
 
 log = logging.getLogger("gossip.hub.registry")
 
@@ -23,9 +28,11 @@ class MemberPort(Protocol):
     user: str
     public_key: bytes
 
-    def deliver(self, data: bytes | tuple[bytes, ...]) -> None:
-        """Queue encoded frame bytes (or a batch sent in order); never blocks (a full queue
-        disconnects the reader)."""
+    def deliver(self, data: bytes | tuple[bytes, ...], *, sender: str | None = None,
+                channel: str | None = None) -> None:
+        """Queue encoded frame bytes (or a batch sent in order) from `sender` (None: the
+        hub itself; `channel` for a chat message); never blocks. A sender over its share of
+        this reader's outbox has the frame dropped; a full outbox disconnects the reader."""
 
     def member_joined(self, user: str, public_key: bytes) -> None: ...
 
@@ -42,12 +49,23 @@ class _Entry:
     live: bool = False  # has taken its key snapshot; gets announcements and messages
 
 
+# Call pacing buckets kept for users who left (so that reconnecting does not refill one);
+# past this many, the ones of users who are away are forgotten.
+_PACES_KEPT = 4096
+
+
 class Registry:
-    def __init__(self, channels: tuple[str, ...], max_call_members: int = 8) -> None:
+    def __init__(self, channels: tuple[str, ...], max_call_members: int = 8, *,
+                 limits: Limits | None = None) -> None:
+        limits = limits or Limits()
+        self._limits = limits
         self._channels = channels
         self._members: dict[str, _Entry] = {}
         self._max_call_members = max_call_members
         self._calls: dict[str, list[str]] = {}  # channel -> users in its call, by join order
+        self._missed = MissedLedger(max_users=limits.missed_users, max_entries=64,
+                                    ttl=limits.missed_ttl)
+        self._call_paces: dict[str, TokenBucket] = {}
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -91,28 +109,59 @@ class Registry:
         for other in self._live_others(port.user):
             other.port.member_left(port.user)
 
-    def snapshot(self, port: MemberPort) -> list[Frame]:
-        """The key-sync snapshot for one member, after which it counts as live."""
+    def keys(self) -> list[Key]:
+        """Every member's key, for a key-sync snapshot."""
+        return [Key(user=user, key=entry.port.public_key)
+                for user, entry in sorted(self._members.items())]
+
+    def make_live(self, port: MemberPort) -> None:
+        """The member has been sent its key snapshot: from now on it gets announcements and
+        messages, and the others learn its key."""
         entry = self._members[port.user]
         entry.live = True
         for other in self._live_others(port.user):
             other.port.member_joined(port.user, port.public_key)
-        frames: list[Frame] = [
-            Key(user=user, key=other.port.public_key)
-            for user, other in sorted(self._members.items())
-        ]
-        frames.append(Channels(channels=self._channels))
-        frames.append(EndOfKeys())
-        return frames
+
+    def live(self, user: str) -> bool:
+        entry = self._members.get(user)
+        return entry is not None and entry.live
+
+    def recipients(self, sender: str) -> int:
+        """How many members a message of `sender` to a channel goes to (every member is in
+        every channel of this hub)."""
+        return sum(1 for name, entry in self._members.items() if name != sender and entry.live)
 
     def publish(self, channel: str, data: bytes, *, sender: str) -> int:
-        """Queue an encoded frame for every live member of the channel but the sender.
-        Every member is in every channel of this hub. Returns how many it was queued for."""
+        """Queue an encoded chat message for every live member but the sender. Returns how
+        many it was queued for. Readers let go as slow and not yet back have it counted."""
         count = 0
         for entry in self._live_others(sender):
-            entry.port.deliver(data)
+            entry.port.deliver(data, sender=sender, channel=channel)
             count += 1
+        if self._missed:
+            self._missed.published(sender, channel)
         return count
+
+    # -- what readers missed -----------------------------------------------------------------
+    def record_missed(self, user: str, dropped: dict[DropKey, Dropped]) -> None:
+        """`user` was let go as slow with these messages undelivered; what is published
+        while it is away is counted too, until it returns or the record expires."""
+        self._missed.record(user, dropped)
+
+    def take_missed(self, user: str) -> list[MissedCount]:
+        return self._missed.take(user)
+
+    # -- call pacing -------------------------------------------------------------------------
+    def call_pace(self, user: str) -> TokenBucket:
+        """The bucket that paces `user`'s call joins; kept across its reconnects."""
+        bucket = self._call_paces.get(user)
+        if bucket is None:
+            if len(self._call_paces) >= _PACES_KEPT:
+                for name in [name for name in self._call_paces if name not in self._members]:
+                    del self._call_paces[name]
+            bucket = self._call_paces[user] = TokenBucket(
+                self._limits.call_changes_per_second, self._limits.call_change_burst)
+        return bucket
 
     # -- calls: only who is in which call; offers and answers pass sealed, peer to peer ----
     def call_has_room(self, channel: str) -> bool:
@@ -152,11 +201,13 @@ class Registry:
             if user != skip and entry is not None:
                 entry.port.call_changed(channel, roster)
 
-    def send_to(self, user: str, data: bytes) -> bool:
+    def send_to(self, user: str, data: bytes, *, sender: str | None = None,
+                channel: str | None = None) -> bool:
+        """Queue a frame for one live member, from `sender` (None: from the hub)."""
         entry = self._members.get(user)
         if entry is None or not entry.live:
             return False
-        entry.port.deliver(data)
+        entry.port.deliver(data, sender=sender, channel=channel)
         return True
 
     def _live_others(self, user: str) -> list[_Entry]:

@@ -17,14 +17,14 @@ from pathlib import Path
 import dearpygui.dearpygui as dpg
 import numpy as np
 
-from . import commands as cmd
+from . import intents
 from . import notices as nt
 from .bridge import Bridge, BridgeError
-from .calls import CallView
+from .callview import CallView
 from .fonts import Fonts, load_fonts
 from .model import AppModel, Phase
 from .palettes import PALETTES
-from .screenshot import frame_pixels, write_png
+from .pngwriter import frame_pixels, write_png
 from .settings import Settings, SettingsError, save_settings
 from .shortcuts import action_for, channel_after
 from .themes import Themes
@@ -50,7 +50,7 @@ class AppError(Exception):
 class App:
     def __init__(self, settings: Settings, bridge: Bridge, *,
                  settings_path: Path | None = None, profile_root: Path | None = None,
-                 autoconnect: cmd.Connect | None = None, title: str = "Gossip",
+                 autoconnect: intents.ConnectToHub | None = None, title: str = "Gossip",
                  settled: Callable[[AppModel], bool] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
@@ -235,15 +235,15 @@ class App:
             self._store_settings(self._pending_login)
             self._pending_login = None
         elif isinstance(notice, nt.NoticesLost):
-            self.post(cmd.RefreshState())
+            self.post(intents.RefreshState())
         elif isinstance(notice, nt.BackendFailed):
             self.model.toasts.push("error", "Gossip stopped working", notice.reason, now,
                                    sticky=True)
 
     # -- actions the views call ---------------------------------------------------------------
-    def post(self, command: cmd.UiCommand) -> None:
+    def post(self, intent: intents.Intent) -> None:
         try:
-            self.bridge.post(command)
+            self.bridge.post(intent)
         except BridgeError as exc:
             self.model.toasts.push("error", "Gossip stopped working", str(exc), self._clock())
 
@@ -252,7 +252,7 @@ class App:
         self._pending_login = replace(self.settings, remember_password=remember).with_login(
             host, port, user, password)
         self.model.begin_connect(host, port, user)
-        self.post(cmd.Connect(host, port, user, password, profile_dir))
+        self.post(intents.ConnectToHub(host, port, user, password, profile_dir))
 
     def send_message(self, text: str, ttl: float) -> None:
         problem = check_outgoing(self.model, text)
@@ -261,7 +261,7 @@ class App:
                                    self._clock())
             return
         assert self.model.current_channel is not None
-        self.post(cmd.SendMessage(self.model.current_channel, text, ttl))
+        self.post(intents.SubmitMessage(self.model.current_channel, text, ttl))
 
     def select_channel(self, channel: str) -> None:
         self.model.select_channel(channel)
@@ -270,11 +270,11 @@ class App:
         """Use these sound devices ("" = the system default), now and next time."""
         self._store_settings(replace(self.settings, input_device=input_device,
                                      output_device=output_device))
-        self.post(cmd.SelectDevices(input_device, output_device))
+        self.post(intents.ChooseDevices(input_device, output_device))
 
     def open_safety(self, user: str) -> None:
         self.model.request_safety(user)
-        self.post(cmd.ComputeSafetyNumber(user))
+        self.post(intents.ComputeSafetyNumber(user))
 
     def close_safety(self) -> None:
         self.model.close_safety()
@@ -290,7 +290,7 @@ class App:
 
     def disconnect(self) -> None:
         if self.model.phase is not Phase.IDLE:
-            self.post(cmd.Disconnect())
+            self.post(intents.DisconnectFromHub())
 
     def quit(self) -> None:
         dpg.stop_dearpygui()
@@ -309,9 +309,9 @@ class App:
         self._store_settings(settings)
         if (settings.input_device, settings.output_device) != (previous.input_device,
                                                                previous.output_device):
-            self.post(cmd.SelectDevices(settings.input_device, settings.output_device))
+            self.post(intents.ChooseDevices(settings.input_device, settings.output_device))
         if settings.ice_hosts != previous.ice_hosts:
-            self.post(cmd.SetIceHosts(settings.ice_hosts))
+            self.post(intents.ChooseIceHosts(settings.ice_hosts))
         self.model.toasts.push("info", "Settings saved", "" if self._settings_path else
                                "Kept for this session only (not written in demo mode).",
                                self._clock())
@@ -357,11 +357,11 @@ class App:
         elif action == "toggle_call":
             self.main.call.toggle_call()
         elif action == "toggle_mute":
-            self.post(cmd.SetMuted(not model.call.muted))
+            self.post(intents.ChooseMuted(not model.call.muted))
         elif action == "toggle_deafen":
-            self.post(cmd.SetDeafened(not model.call.deafened))
+            self.post(intents.ChooseDeafened(not model.call.deafened))
         elif action == "toggle_video":
-            self.post(cmd.SetVideo(not model.call.video_on))
+            self.post(intents.ChooseVideo(not model.call.video_on))
         elif action == "settings":
             self.open_settings()
         elif action == "help":

@@ -1,8 +1,8 @@
 """The thread boundary: the client's actors run under trio on a thread of their own; the
-render thread posts commands without ever waiting, and drains notices once per frame. The
+render thread posts intents without ever waiting, and drains notices once per frame. The
 trio thread also hosts the process's one asyncio loop for aiortc, which every call reuses.
 
-    render thread ──post(command)──► trio token ──► BridgeActor ──asks──► Session
+    render thread ──post(intent)──► trio token ──► BridgeActor ──asks──► Session
     render thread ◄──drain()── NoticeQueue ◄──put── keeper, bridge actor, session events
 """
 
@@ -21,9 +21,9 @@ from gossip.actors.actor import run_actor
 from gossip.media.loop import open_media_loop
 
 from . import notices as nt
-from .bridge_actor import BridgeActor, Shutdown
-from .commands import UiCommand
-from .sessioncalls import CallSetup
+from .intents import Intent
+from .trioside.bridge_actor import BridgeActor, Shutdown
+from .trioside.callcontrol import CallSetup
 from .videofeeds import VideoFeeds
 
 log = logging.getLogger("gossip.ui")
@@ -79,10 +79,10 @@ class NoticeQueue:
 
 @dataclass
 class Backstage:
-    """What a backdrop task (demo mode's scene) gets: the bridge's actor and the UI's queue."""
+    """What a backdrop task (demo mode's scene) gets: the bridge's actor, to post intents to
+    as the user would."""
 
     bridge: ActorRef
-    post: Callable[[nt.Notice], None]
 
 
 Backdrop = Callable[[Backstage], Awaitable[None]]
@@ -113,12 +113,12 @@ class Bridge:
         if not self._ready.wait(START_TIMEOUT) or self._token is None:
             raise BridgeError(f"the actor thread did not start: {self.failure!r}")
 
-    def post(self, command: UiCommand) -> None:
-        """Hand a command to the actors. Never waits for them: the trio loop picks it up."""
+    def post(self, intent: Intent) -> None:
+        """Hand an intent to the actors. Never waits for them: the trio loop picks it up."""
         if self._token is None:
             raise BridgeError("the bridge is not running")
         try:
-            self._token.run_sync_soon(self._deliver, command)
+            self._token.run_sync_soon(self._deliver, intent)
         except trio.RunFinishedError:
             raise BridgeError("the actor thread has stopped") from None
 
@@ -164,7 +164,7 @@ class Bridge:
                 trio.open_nursery() as nursery:
             self._ref = await nursery.start(run_actor, actor)
             if self._backdrop is not None:
-                nursery.start_soon(self._run_backdrop, Backstage(self._ref, self.notices.put))
+                nursery.start_soon(self._run_backdrop, Backstage(self._ref))
             self._token = trio.lowlevel.current_trio_token()
             self._ready.set()
             await self._shutdown.wait()
@@ -183,10 +183,10 @@ class Bridge:
             log.exception("the backdrop failed")
             self.notices.put(nt.CommandFailed("run the demo scene", f"{exc}"))
 
-    def _deliver(self, command: object) -> None:
+    def _deliver(self, intent: Intent) -> None:
         """Runs on the trio thread, called soon after `post`."""
         assert self._ref is not None
         try:
-            self._ref.tell_nowait(command)
+            self._ref.tell_nowait(intent)
         except ActorError as exc:  # a full inbox: the user clicked faster than we work
             self.notices.put(nt.CommandFailed("do that now", str(exc)))

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .app import App, AppError
 from .bridge import Backdrop, Bridge
-from .callvideo import video_spec
-from .sessioncalls import CallSetup
+from .model import AppModel
 from .settings import Settings, default_settings_path, load_settings
+from .trioside.callcontrol import CallSetup
+from .videosetting import video_spec
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,17 @@ class LaunchOptions:
     quit_after: float | None = None
 
 
+@dataclass(frozen=True)
+class DemoSetup:
+    """What demo mode brings to the app (built by gossip.__main__, which may import a hub):
+    the scene to run on the trio thread, the viewer's calls (test tones, no sound card), and
+    when the picture is complete."""
+
+    backdrop: Backdrop
+    calls: CallSetup
+    settled: Callable[[AppModel], bool]
+
+
 def call_setup(settings: Settings) -> CallSetup:
     """Calls on the user's microphone, speakers and camera, as the settings say. The camera
     starts off in each call: turning it on is the user's click."""
@@ -30,20 +43,19 @@ def call_setup(settings: Settings) -> CallSetup:
                      ice_hosts=settings.ice_hosts, video=video_spec(settings.video_source))
 
 
-def run_app(options: LaunchOptions, *, backdrop: Backdrop | None = None,
-            demo_calls: CallSetup | None = None, demo: bool = False) -> int:
-    """Run the app; in demo mode `demo_calls` says where the viewer's call audio comes from
-    (test tones, no sound card) instead of the settings."""
+def run_app(options: LaunchOptions, *, demo: DemoSetup | None = None) -> int:
+    """Run the app, on the user's settings or in demo mode."""
     settings_path = options.settings_path or default_settings_path()
     settings, problems = load_settings(settings_path)
-    if demo:
+    if demo is not None:
         settings = replace(settings, user="you")
-    calls = demo_calls if demo and demo_calls is not None else call_setup(settings)
-    app = App(settings, Bridge(backdrop=backdrop, call_setup=calls),
+    bridge = (Bridge(backdrop=demo.backdrop, call_setup=demo.calls) if demo is not None
+              else Bridge(call_setup=call_setup(settings)))
+    app = App(settings, bridge,
               settings_path=None if demo else settings_path,  # the demo leaves no trace
               profile_root=options.profile_root,
               title="Gossip — demo" if demo else "Gossip",
-              settled=(lambda model: model.settled) if demo else None)
+              settled=demo.settled if demo is not None else None)
     try:
         app.open()
     except AppError as exc:

@@ -15,7 +15,7 @@ from gossip.client.state import SessionState
 from gossip.crypto.pins import Trust
 
 from . import notices as nt
-from .calls import CallPeer, CallPhase, CallView
+from .callview import CallPeer, CallPhase, CallView
 from .formatting import short_fingerprint
 from .toasts import ToastBoard
 
@@ -46,7 +46,7 @@ class AppModel:
     hub: str = ""
     hub_fingerprint: str = ""
     attempt: int = 0
-    was_online: bool = False  # since the last Connect: a loss now means reconnecting
+    was_online: bool = False  # since the last ConnectToHub: a loss now means reconnecting
     reconnect_reason: str = ""
     reconnect_at: float | None = None
     failure: nt.ConnectFailed | None = None
@@ -60,9 +60,6 @@ class AppModel:
     toasts: ToastBoard = field(default_factory=ToastBoard)
     safety: nt.SafetyNumberReady | None = None
     safety_pending: str | None = None
-    received: int = 0
-    settle_after: int | None = None  # demo: messages to receive before the scene is complete
-    settle_call_peers: int = 0  # demo: peers connected in our call before it is complete
     needs_refresh: bool = False
     # Bumped when what a part of the window shows changes, so views rebuild only that part.
     messages_version: int = 0
@@ -109,13 +106,6 @@ class AppModel:
         self.failure, self.was_online, self.attempt = None, False, 1
         self.status_version += 1
 
-    @property
-    def settled(self) -> bool:
-        connected = sum(1 for peer in self.call.participants if peer.connected)
-        return (self.phase is Phase.ONLINE and self.settle_after is not None
-                and self.received >= self.settle_after
-                and connected >= self.settle_call_peers)
-
     def set_call(self, view: CallView) -> None:
         """Show `view`; the member list redraws only when who is in the call changed."""
         before = _in_call(self.call)
@@ -146,16 +136,15 @@ class AppModel:
             self.current_channel = channels[0] if channels else None
         self.channels_version += 1
 
-    def _add_message(self, message: ChatMessage, *, count_unread: bool) -> bool:
+    def _add_message(self, message: ChatMessage, *, count_unread: bool) -> None:
         if message.id in self.messages:
-            return False
+            return
         self.messages[message.id] = message
         if message.channel == self.current_channel:
             self.messages_version += 1
         elif count_unread:
             self.unread[message.channel] = self.unread.get(message.channel, 0) + 1
             self.channels_version += 1
-        return True
 
     def _set_trust(self, user: str, trust: Trust, fingerprint: str | None = None) -> None:
         info = self.members.get(user)
@@ -262,8 +251,7 @@ def _channels_changed(model: AppModel, event: ev.ChannelsChanged, now: float) ->
 
 
 def _message_received(model: AppModel, event: ev.MessageReceived, now: float) -> None:
-    if model._add_message(event.message, count_unread=True):
-        model.received += 1
+    model._add_message(event.message, count_unread=True)
 
 
 def _message_rejected(model: AppModel, event: ev.MessageRejected, now: float) -> None:
@@ -396,11 +384,6 @@ def _notices_lost(model: AppModel, notice: nt.NoticesLost, now: float) -> None:
     model.needs_refresh = True
 
 
-def _scene_settled(model: AppModel, notice: nt.SceneSettled, now: float) -> None:
-    model.settle_after = notice.expected_messages
-    model.settle_call_peers = notice.expected_call_peers
-
-
 _HANDLERS: dict[type, Callable[[AppModel, Any, float], None]] = {
     nt.Connecting: _connecting, nt.Online: _online, nt.Reconnecting: _reconnecting,
     nt.ConnectFailed: _failed, nt.Offline: _offline, ev.Connected: _connected,
@@ -411,7 +394,7 @@ _HANDLERS: dict[type, Callable[[AppModel, Any, float], None]] = {
     nt.StateRefreshed: _state_refreshed, nt.LatencyMeasured: _latency,
     nt.SafetyNumberReady: _safety_ready, nt.TrustUpdated: _trust_updated,
     nt.CallChanged: _call_changed, nt.NoticesLost: _notices_lost,
-    nt.SceneSettled: _scene_settled, ev.CallMembersChanged: _call_members,
+    ev.CallMembersChanged: _call_members,
     ev.CallPeerConnected: _call_peer_connected, ev.CallPeerLeft: _call_peer_left,
     ev.CallPeerFailed: _call_peer_failed, ev.CallSignalRejected: _call_signal_rejected,
     ev.CallRefused: _call_refused, ev.CallLeft: _call_left,

@@ -1,5 +1,5 @@
 """What the bridge tells the UI besides the session's own events (gossip.client.events):
-connection progress, answers to commands, measurements. Plain frozen values."""
+connection progress, answers to intents, measurements. Plain frozen values."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from gossip.client.messages import ChatMessage
 from gossip.client.state import SessionState
 from gossip.crypto.pins import Trust
 
-from .calls import CallView
+from .callview import CallView
 
 
 @dataclass(frozen=True)
@@ -104,15 +104,6 @@ class NoticesLost:
 
 
 @dataclass(frozen=True)
-class SceneSettled:
-    """Demo mode: the scripted opening has been sent; the picture is complete once the app
-    has received `expected_messages` messages."""
-
-    expected_messages: int
-    expected_call_peers: int = 0  # and this many peers connected in the app's own call
-
-
-@dataclass(frozen=True)
 class BackendFailed:
     """The trio thread itself failed: nothing will work until the app is restarted."""
 
@@ -121,4 +112,4 @@ class BackendFailed:
 
 Notice = (Connecting | Online | Reconnecting | ConnectFailed | Offline | MessageSent
           | CommandFailed | StateRefreshed | LatencyMeasured | SafetyNumberReady | TrustUpdated
-          | CallChanged | NoticesLost | SceneSettled | BackendFailed | ev.SessionEvent)
+          | CallChanged | NoticesLost | BackendFailed | ev.SessionEvent)

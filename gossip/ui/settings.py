@@ -20,7 +20,7 @@ from gossip.client.messages import MAX_TTL
 from gossip.media.icehosts import check_hosts
 from gossip.wire import DEFAULT_PORT, is_valid_name
 
-from .callvideo import AUTOMATIC, is_video_setting
+from .videosetting import AUTOMATIC, is_video_setting
 
 THEMES = ("wintry", "dark", "light")
 FONT_SCALES = (0.8, 1.6)

@@ -11,7 +11,7 @@ from gossip.client.messages import MAX_TEXT_CHARS
 from gossip.crypto.pins import Trust
 
 from . import formatting as fmt
-from .calls import CallPeer, CallPhase, CallView
+from .callview import CallPeer, CallPhase, CallView
 from .gridlayout import initials
 from .model import AppModel, Phase
 
@@ -90,7 +90,7 @@ class PeerRow:
 
 
 @dataclass(frozen=True)
-class CallPanel:
+class CallPanelContent:
     title: str
     status: str
     available: bool
@@ -120,7 +120,7 @@ class CallPanel:
 
 
 @dataclass(frozen=True)
-class SafetyDialog:
+class SafetyDialogContent:
     title: str
     user: str
     computing: bool
@@ -295,7 +295,7 @@ def _trust(model: AppModel, user: str) -> Trust | None:
     return info.trust if info is not None else None
 
 
-def call_panel(model: AppModel) -> CallPanel:
+def call_panel(model: AppModel) -> CallPanelContent:
     call: CallView = model.call
     channel = call.channel or model.current_channel or ""
     status, can_join = _call_status(model)
@@ -306,7 +306,7 @@ def call_panel(model: AppModel) -> CallPanel:
     else:
         own_text = ""
     quiet = call.muted or call.deafened or not call.joined
-    return CallPanel(
+    return CallPanelContent(
         title=f"Voice · #{channel}" if channel else "Voice",
         status=status, available=call.available,
         join_label="Leaving…" if call.phase is CallPhase.LEAVING
@@ -374,12 +374,12 @@ def video_tiles(model: AppModel) -> tuple[VideoTile, ...]:
     return tuple(tiles)
 
 
-def safety_dialog(model: AppModel) -> SafetyDialog | None:
+def safety_dialog(model: AppModel) -> SafetyDialogContent | None:
     if model.safety is None and model.safety_pending is None:
         return None
     if model.safety is None:
         user = model.safety_pending or ""
-        return SafetyDialog(f"Safety number with {user}", user, True, (), "", "",
+        return SafetyDialogContent(f"Safety number with {user}", user, True, (), "", "",
                             "Computing…", False, False, None)
     s = model.safety
     groups = s.number.split()
@@ -392,7 +392,7 @@ def safety_dialog(model: AppModel) -> SafetyDialog | None:
     else:
         explanation = (f"Compare these digits with what {s.user} sees, in person or on a call. "
                        "If they match, mark the key as verified.")
-    return SafetyDialog(f"Safety number with {s.user}", s.user, False, lines,
+    return SafetyDialogContent(f"Safety number with {s.user}", s.user, False, lines,
                         fmt.grouped_fingerprint(s.their_fingerprint),
                         fmt.grouped_fingerprint(s.own_fingerprint), explanation,
                         can_verify=s.trust in (Trust.NEW, Trust.PINNED),

@@ -25,12 +25,18 @@ class ErrorCode(StrEnum):
     RATE = "rate"                    # over the frame rate: this frame was not relayed
     IDLE = "idle"                    # nothing received for too long
     SLOW = "slow"                    # the reader fell too far behind its outbox
+    BUDGET = "budget"                # over the sender's bytes per second (fan-out counted)
+    CHANNEL_RATE = "channel_rate"    # over the sender's message rate in that channel
     # chat and calls
     FORGED = "forged"                # a client set a field only the hub may set
     UNKNOWN_CHANNEL = "unknown_channel"
     CALL_FULL = "call_full"
     NOT_IN_CALL = "not_in_call"
+    NOT_ONLINE = "not_online"        # a message `to` a member who is not online
+    CALL_CHURN = "call_churn"        # joining and leaving calls faster than allowed
+    SEAT_TIMEOUT = "seat_timeout"    # in a call with others, and no signalling in time
 
 
 # Refusals that concern a call; they name no channel, so every call decides if it is its own.
-CALL_ERRORS: frozenset[str] = frozenset({ErrorCode.CALL_FULL, ErrorCode.NOT_IN_CALL})
+CALL_ERRORS: frozenset[str] = frozenset({ErrorCode.CALL_FULL, ErrorCode.NOT_IN_CALL,
+                                         ErrorCode.CALL_CHURN})

@@ -22,6 +22,8 @@ class Command(str, Enum):
     END_OF_KEYS = "eok"         # hub -> client: the key snapshot is complete
     KEY_REMOVED = "rmk"         # hub -> client: a member left
     MESSAGE = "msg"             # either way: an opaque sealed chat message for a channel
+    MISSED = "msd"              # hub -> reader: messages of one sender it did not get
+    MISSED_BY = "msb"           # hub -> sender: a reader did not get some of your messages
     START_CALL = "start_call"   # client -> hub: join (or start) a channel's call
     CALL_MEMBERS = "gmp"        # hub -> client: who is in the call
     OFFER = "offer"             # peer -> peer via hub: sealed SDP offer

@@ -30,6 +30,8 @@ MAX_KEY_BYTES = 16 * 1024
 MAX_PAKE_BYTES = 256
 MAX_SIGNATURE_BYTES = 1024
 MAX_LIST_ITEMS = 1024
+# A client's name for one of its frames, echoed in the hub's refusal of it (opaque, short).
+MAX_REF_BYTES = 16
 
 
 def _name(**options: Any) -> Any:
@@ -37,8 +39,8 @@ def _name(**options: Any) -> Any:
     return field(metadata={"pattern": NAME_PATTERN}, **options)
 
 
-def _blob(limit: int) -> Any:
-    return field(metadata={"max_bytes": limit})
+def _blob(limit: int, **options: Any) -> Any:
+    return field(metadata={"max_bytes": limit}, **options)
 
 
 def _text(limit: int = MAX_TEXT) -> Any:
@@ -94,11 +96,15 @@ class Welcome(Frame):
 
 @dataclass(frozen=True)
 class Error(Frame):
-    """A refusal. `code` is machine-readable (auth, protocol, malformed, ...)."""
+    """A refusal. `code` is machine-readable (auth, protocol, malformed, ...). A refusal of
+    one frame the client named carries that `ref`; `retry_after` (seconds) says when the
+    same frame would be accepted (rate and budget refusals)."""
 
     command: ClassVar[Command] = Command.ERROR
     code: str = _text(32)
     reason: str = _text(256)
+    ref: bytes | None = _blob(MAX_REF_BYTES, default=None)
+    retry_after: float | None = None
 
 
 # --- key sync ----------------------------------------------------------------------------
@@ -140,12 +146,41 @@ MAX_SEALED_BYTES = 200 * 1024
 @dataclass(frozen=True)
 class Message(Frame):
     """A sealed chat message. Clients send it without `sender`; the hub sets `sender` to the
-    authenticated user when it fans the message out (a client-set sender is refused)."""
+    authenticated user when it fans the message out (a client-set sender is refused).
+    Client to hub only: `ref` names the frame in a refusal of it; `to` sends it to that one
+    member (a resend to a reader who missed it) instead of the whole channel. The hub
+    delivers neither field."""
 
     command: ClassVar[Command] = Command.MESSAGE
     channel: str = _name()
     blob: bytes = _blob(MAX_SEALED_BYTES)
     sender: str | None = _name(default=None)
+    ref: bytes | None = _blob(MAX_REF_BYTES, default=None)
+    to: str | None = _name(default=None)
+
+
+@dataclass(frozen=True)
+class Missed(Frame):
+    """Hub to a reader: `count` messages from `sender` in `channel` did not reach you (you
+    were behind on that sender, or let go as slow), the first of them `seconds` ago."""
+
+    command: ClassVar[Command] = Command.MISSED
+    count: int
+    seconds: float
+    sender: str = _name()
+    channel: str = _name()
+
+
+@dataclass(frozen=True)
+class MissedBy(Frame):
+    """Hub to a sender: `user` did not get `count` of your messages in `channel`, the first
+    of them `seconds` ago; resend what you still have of that span to them (`msg.to`)."""
+
+    command: ClassVar[Command] = Command.MISSED_BY
+    count: int
+    seconds: float
+    user: str = _name()
+    channel: str = _name()
 
 
 # --- calls (signalling; payloads are sealed to the one recipient) ------------------------
@@ -198,8 +233,8 @@ class HangUp(Frame):
 FRAME_TYPES: dict[Command, type[Frame]] = {
     cls.command: cls
     for cls in (Greeting, HubHello, LoginProof, Welcome, Error, KeyRequest, Key, Channels,
-                EndOfKeys, KeyRemoved, Message, StartCall, CallMembers, Offer, Answer, Ice,
-                HangUp)
+                EndOfKeys, KeyRemoved, Message, Missed, MissedBy, StartCall, CallMembers, Offer,
+                Answer, Ice, HangUp)
 }
 
 

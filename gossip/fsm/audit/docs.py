@@ -100,7 +100,8 @@ def _machine_section(name: str, machine: type[ProtocolMachine]) -> list[str]:
         f"## {name}", "",
         f"`{machine.__module__}.{machine.__name__}`: {machine.purpose}", "",
         (f"Starts in `{spec.initial}`. Final: {_ids(sorted(spec.finals))}. "
-         f"Resting: {_ids(sorted(spec.resting))}."), "",
+         f"Resting: {_ids(sorted(spec.resting))}. Phases: {_phases(machine)}."
+         + ("" if spec.wire_events else " Driven by its owner only (no wire peer).")), "",
         "```mermaid", render(machine, "mermaid").rstrip("\n"), "```", "",
         "| Event | Arrives as | Handled in | Rejected in |",
         "| --- | --- | --- | --- |",
@@ -166,6 +167,11 @@ def _action(action: Action) -> str:
     if isinstance(action, Report):
         return f"report {action.what}"
     return str(action)
+
+
+def _phases(machine: type[ProtocolMachine]) -> str:
+    phases = getattr(machine, "Phase", None)
+    return f"`{phases.__name__}`" if phases is not None else "none declared"
 
 
 def _ids(states: Sequence[str]) -> str:

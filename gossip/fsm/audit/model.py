@@ -46,12 +46,13 @@ class Guard:
         expected = spec.expected_value is not False
         if spec.reference is not SpecReference.NAME:
             func = spec.func.fget if isinstance(spec.func, property) else spec.func
-            return cls(spec.attr_name, expected, False, (spec.attr_name,), _keywords(func),
+            return cls(spec.attr_name, expected, False, (spec.attr_name,), keywords_of(func),
                        None)
         text = str(spec.func)
         tree = _parse_boolean(text)
         atoms = tuple(sorted(_names(tree))) if tree is not None else (text,)
-        keywords = sorted({kw for atom in atoms for kw in _keywords(getattr(machine, atom, None))})
+        keywords = sorted({kw for atom in atoms
+                           for kw in keywords_of(getattr(machine, atom, None))})
         return cls(text, expected, True, atoms, tuple(keywords), tree)
 
     def holds(self, values: Mapping[str, bool]) -> bool:
@@ -200,7 +201,7 @@ def _edges(machine: type[ProtocolMachine]) -> Iterator[Edge]:
                            id(transition))
 
 
-def _keywords(func: object) -> tuple[str, ...]:
+def keywords_of(func: object) -> tuple[str, ...]:
     """Parameters of a guard that the actor fills in (not self, not the library's own)."""
     if func is None or not callable(func):
         return ()

@@ -32,11 +32,26 @@ class AuditReport:
 
 def audit(machines: Mapping[str, type[ProtocolMachine]], pairs: Sequence[Pair],
           bounds: Bounds = DEFAULT_BOUNDS) -> AuditReport:
-    """Check every machine against the rules and explore every pair."""
+    """Check every machine against the rules and explore every pair.
+
+    A machine that takes wire frames must be in a pair, or its conversation would never be
+    explored; one driven only by its owner (no `wire_events`, e.g. the reconnect machine) is
+    checked by the rules alone.
+    """
+    paired = {name for pair in pairs for name in (pair.left, pair.right)}
     return AuditReport(
-        machines={name: tuple(check_machine(name, machine)) for name, machine in machines.items()},
+        machines={name: (*check_machine(name, machine), *_unpaired(name, machine, paired))
+                  for name, machine in machines.items()},
         pairs=tuple(explore_pair(pair, machines, bounds) for pair in pairs),
     )
+
+
+def _unpaired(name: str, machine: type[ProtocolMachine], paired: set[str]) -> list[Finding]:
+    if not machine.wire_events or name in paired:
+        return []
+    return [Finding("unpaired", name, (
+        f"{machine.__name__} takes wire frames ({', '.join(sorted(machine.wire_events))}) but "
+        "is in no pair, so its conversation is never explored: add a Pair to the registry"))]
 
 
 def format_report(report: AuditReport, machines: Mapping[str, type[ProtocolMachine]]) -> str:
@@ -49,7 +64,8 @@ def _lines(report: AuditReport, machines: Mapping[str, type[ProtocolMachine]]) -
     for name, findings in report.machines.items():
         spec = MachineSpec(machines[name])
         size = (f"{len(spec.states)} states, {len(spec.events)} events, "
-                f"{len(spec.edges)} transitions")
+                f"{len(spec.edges)} transitions"
+                + ("" if spec.wire_events else " (owner events only: no wire peer)"))
         verdict = "OK" if not findings else f"{len(findings)} finding(s)"
         yield f"  {name:<{width}}  {verdict:<14} {size}"
         for finding in findings:

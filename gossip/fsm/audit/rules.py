@@ -4,13 +4,15 @@ no trap, every (state, event) pair decided, every guard named, declarations cons
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 
 from gossip.wire import BY_WIRE_NAME
 
 from ..base import ProtocolMachine
-from .model import MAX_GUARD_ATOMS, MachineSpec
+from .model import MAX_GUARD_ATOMS, MachineSpec, keywords_of
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class Finding:
 
 RULES = {
     "declaration": "resting, rejects, wire_events and purpose name real states, events, commands",
+    "phases": "the machine declares `Phase`, a StrEnum whose values are exactly its state ids",
     "unreachable": "every state can be reached from the initial state",
     "dead-end": "every non-final state has a way out to another state",
     "trap": "from every state a final or resting state can be reached",
@@ -35,6 +38,9 @@ RULES = {
     "contradiction": "no event is both handled and declared rejected in the same state",
     "guard-gap": "a handled event is decided for every value of its guards",
     "unnamed-guard": "every guard is a named method of the machine",
+    "seal-unverified": "every transition into a sealing state is guarded by the owner's verdict",
+    # Checked by report.audit, which knows the pairs: a machine alone cannot tell.
+    "unpaired": "a machine that takes wire frames is in a pair, so its conversation is explored",
 }
 
 
@@ -46,9 +52,11 @@ def check_machine(name: str, machine: type[ProtocolMachine]) -> list[Finding]:
 
 def _findings(spec: MachineSpec) -> Iterator[tuple[str, str]]:
     yield from _declarations(spec)
+    yield from _phases(spec)
     yield from _shape(spec)
     yield from _decisions(spec)
     yield from _guards(spec)
+    yield from _sealing(spec)
 
 
 def _declarations(spec: MachineSpec) -> Iterator[tuple[str, str]]:
@@ -56,6 +64,9 @@ def _declarations(spec: MachineSpec) -> Iterator[tuple[str, str]]:
     states, events = set(spec.states), set(spec.events)
     if not machine.purpose.strip():
         yield "declaration", f"{spec.name} has no `purpose` (a one-line summary for auditors)"
+    for state in sorted(frozenset(machine.sealing_states) - states):
+        yield "declaration", (
+            f"`sealing_states` names {state!r}, which is not a state of {spec.name}")
     for state in sorted(spec.resting - states):
         yield "declaration", f"`resting` names {state!r}, which is not a state of {spec.name}"
     for state, rejected in machine.rejects.items():
@@ -76,6 +87,21 @@ def _declarations(spec: MachineSpec) -> Iterator[tuple[str, str]]:
                 f"wire command {command!r} arrives as two events, {seen[command]!r} and "
                 f"{event!r}: the receiver could not tell which")
         seen[command] = event
+
+
+def _phases(spec: MachineSpec) -> Iterator[tuple[str, str]]:
+    phases = getattr(spec.machine, "Phase", None)
+    if not (isinstance(phases, type) and issubclass(phases, StrEnum)):
+        yield "phases", (
+            f"{spec.name} declares no `Phase` StrEnum (owners compare phases, not strings: "
+            f"declare one whose values are its state ids, {', '.join(spec.states)})")
+        return
+    values = {str(phase.value) for phase in phases}
+    states = set(spec.states)
+    for missing in sorted(states - values):
+        yield "phases", f"state {missing!r} has no member in {phases.__name__}"
+    for extra in sorted(values - states):
+        yield "phases", f"{phases.__name__} has {extra!r}, which is not a state of {spec.name}"
 
 
 def _shape(spec: MachineSpec) -> Iterator[tuple[str, str]]:
@@ -150,3 +176,31 @@ def _guards(spec: MachineSpec) -> Iterator[tuple[str, str]]:
                     yield "guard-gap", (
                         f"state {state!r} decides nothing for event {event!r} when {when}: "
                         "add the transition for that case (e.g. with `unless=`)")
+
+
+def _sealing(spec: MachineSpec) -> Iterator[tuple[str, str]]:
+    sealing = frozenset(spec.machine.sealing_states)
+    if spec.initial in sealing:
+        yield "seal-unverified", (
+            f"the initial state {spec.initial!r} is a sealing state: a fresh machine would "
+            "seal before anything was verified")
+    for edge in spec.edges:
+        if edge.target not in sealing:
+            continue
+        atoms = sorted({atom for guard in edge.guards for atom in guard.atoms})
+        # Verdicts: guard names whose methods read a value the owner computed.
+        verdicts = [atom for atom in atoms if keywords_of(getattr(spec.machine, atom, None))]
+        if len(atoms) > MAX_GUARD_ATOMS:
+            continue  # `guard-gap` already says it is too many to check
+        unchecked = not verdicts or any(
+            edge.enabled(values) and not any(values[atom] for atom in verdicts)
+            for values in _assignments(atoms))
+        if unchecked:
+            yield "seal-unverified", (
+                f"transition {edge} enters sealing state {edge.target!r} without a positive "
+                "verdict: guard it with a condition on what the owner verified")
+
+
+def _assignments(atoms: list[str]) -> Iterator[dict[str, bool]]:
+    for values in itertools.product((True, False), repeat=len(atoms)):
+        yield dict(zip(atoms, values, strict=True))

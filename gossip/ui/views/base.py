@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..calls import CallView
-from ..commands import UiCommand
+from ..callview import CallView
 from ..fonts import Fonts
+from ..intents import Intent
 from ..model import AppModel
 from ..themes import Themes
 from ..videoconvert import VideoConverter
@@ -19,7 +19,7 @@ class AppActions(Protocol):
     fonts: Fonts
     video: VideoConverter
 
-    def post(self, command: UiCommand) -> None: ...
+    def post(self, intent: Intent) -> None: ...
 
     def connect(self, host: str, port: int, user: str, password: str,
                 remember: bool) -> None: ...

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dearpygui.dearpygui as dpg
 
-from .. import commands as cmd
+from .. import intents
 from .. import viewmodel as vm
 from ..model import AppModel
 from .base import AppActions
@@ -99,7 +99,7 @@ class CallPanel:
                 dpg.configure_item(meter, overlay=peer.level_text)
                 dpg.configure_item(self.sliders[peer.user], enabled=panel.controls_enabled)
 
-    def _update_devices(self, panel: vm.CallPanel) -> None:
+    def _update_devices(self, panel: vm.CallPanelContent) -> None:
         # Only on a change: re-setting a combo's items closes its list under the user's mouse.
         devices = (panel.input_choices, panel.input_device, panel.output_choices,
                    panel.output_device, panel.devices_enabled, panel.devices_note)
@@ -114,7 +114,7 @@ class CallPanel:
         dpg.set_value(self.devices_note, panel.devices_note)
         dpg.configure_item(self.devices_note, show=bool(panel.devices_note))
 
-    def _draw_peers(self, panel: vm.CallPanel) -> None:
+    def _draw_peers(self, panel: vm.CallPanelContent) -> None:
         themes, fonts = self._app.themes, self._app.fonts
         palette = themes.palette
         dpg.delete_item(self.peers, children_only=True)
@@ -151,21 +151,21 @@ class CallPanel:
     def toggle_call(self) -> None:
         call = self._app.model.call
         if call.joined:
-            self._app.post(cmd.LeaveCall())
+            self._app.post(intents.HangUp())
         elif call.channel is None and self._app.model.current_channel is not None:
-            self._app.post(cmd.JoinCall(self._app.model.current_channel))
+            self._app.post(intents.JoinChannelCall(self._app.model.current_channel))
 
     def _mute(self, sender: object, value: bool) -> None:
-        self._app.post(cmd.SetMuted(bool(value)))
+        self._app.post(intents.ChooseMuted(bool(value)))
 
     def _deafen(self, sender: object, value: bool) -> None:
-        self._app.post(cmd.SetDeafened(bool(value)))
+        self._app.post(intents.ChooseDeafened(bool(value)))
 
     def _camera(self, sender: object, value: bool) -> None:
-        self._app.post(cmd.SetVideo(bool(value)))
+        self._app.post(intents.ChooseVideo(bool(value)))
 
     def _volume(self, sender: object, value: float, user: str) -> None:
-        self._app.post(cmd.SetPeerVolume(user, float(value)))
+        self._app.post(intents.ChoosePeerVolume(user, float(value)))
 
     def _pick_devices(self) -> None:
         chosen = ["" if value == vm.DEFAULT_DEVICE else value

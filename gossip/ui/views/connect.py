@@ -7,7 +7,7 @@ import dearpygui.dearpygui as dpg
 
 from gossip.wire import is_valid_name
 
-from ..commands import AcceptHubKey
+from ..intents import AcceptHubKey
 from ..model import AppModel, Phase
 from ..settings import Settings
 from .base import AppActions

@@ -9,11 +9,11 @@ from dataclasses import replace
 import dearpygui.dearpygui as dpg
 
 from .. import viewmodel as vm
-from ..callvideo import VIDEO_CHOICES, video_label, video_setting
-from ..commands import AcceptKey, VerifyKey
+from ..intents import AcceptChangedKey, MarkKeyVerified
 from ..model import AppModel
 from ..settings import FONT_SCALES, THEMES, Settings, parse_hosts
 from ..shortcuts import SHORTCUTS
+from ..videosetting import VIDEO_CHOICES, video_label, video_setting
 from .base import AppActions
 
 
@@ -81,10 +81,10 @@ class SafetyDialog:
             dpg.configure_item(self.window, show=True)
 
     def _verify(self, sender: object, app_data: object, user: str) -> None:
-        self._app.post(VerifyKey(user))
+        self._app.post(MarkKeyVerified(user))
 
     def _accept(self, sender: object, app_data: object, user: str) -> None:
-        self._app.post(AcceptKey(user))
+        self._app.post(AcceptChangedKey(user))
 
 
 class SettingsDialog:

@@ -1,6 +1,6 @@
-"""What the app's calls send as video: the video setting ("" = automatic, a camera if this
-machine has one, else none) turned into a source spec, and the choices the settings dialog
-offers. Pure apart from a look for camera devices."""
+"""The video setting: what the app's calls send as video ("" = automatic, a camera if this
+machine has one, else none), turned into a source spec, and the choices the settings dialog
+offers. Pure apart from a look for camera devices; read on the render thread at start-up."""
 
 from __future__ import annotations
 

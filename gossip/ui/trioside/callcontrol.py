@@ -1,10 +1,11 @@
-"""The app's calls over the live session: joins a channel's call through the session, then
-steers the call actor it gets back (mute, deafen, volumes, devices, camera, leave), publishes
-the call's state (roster, links, levels) to the UI a few times a second, and hands the UI's
-video feeds the call's picture holders.
+"""The call panel's controls carried out (CallControl, the live CallPort): joins a channel's
+call through the session, then steers the call actor it gets back (mute, deafen, volumes,
+devices, camera, hang up), publishes the call's state (roster, links, levels) to the UI a few
+times a second, and hands the UI's video feeds the call's picture holders.
 
 Runs on the bridge's trio thread, driven by the bridge actor; the session's call events reach
 the UI on their own path (the keeper forwards them) and this fills in what events do not carry.
+A refusal from the session or the call (CommandRefused) reaches the user as CommandFailed.
 """
 
 from __future__ import annotations
@@ -16,22 +17,22 @@ from dataclasses import dataclass, replace
 
 import trio
 
-from gossip.actors import ActorError, ActorFailed, ActorRef, ActorStopped
+from gossip.actors import ActorError, ActorFailed, ActorRef, ActorStopped, Request
 from gossip.client.calltypes import (
     CallOptions,
     CallState,
     GetCallState,
     GetVideoFrames,
+    LeaveCall,
     SetDeafened,
     SetMuted,
+    SetVideo,
     SetVolume,
-    VideoFrames,
 )
-from gossip.client.calltypes import LeaveCall as CallLeave
-from gossip.client.calltypes import SetVideo as CallSetVideo
+from gossip.client.commands import JoinCall
 from gossip.client.errors import CommandRefused
-from gossip.client.session import JoinCall as SessionJoinCall
 from gossip.client.session import Session
+from gossip.fsm import ClientCallPhase
 from gossip.media.defaults import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
 from gossip.media.errors import MediaError
 from gossip.media.icehosts import check_hosts
@@ -41,8 +42,10 @@ from gossip.media.sources import AudioSource, NullSource, parse_source
 from gossip.media.videosource import VideoSource
 from gossip.media.videospec import parse_video_source
 
-from . import commands as cmd
-from . import notices as nt
+from .. import intents
+from .. import notices as nt
+from ..callview import SILENCE_DBFS, CallNotPossible, CallPeer, CallPhase, CallView
+from ..videofeeds import VideoFeeds
 from .callaudio import (
     DeviceList,
     SwitchableSink,
@@ -51,8 +54,6 @@ from .callaudio import (
     microphone_spec,
     speaker_spec,
 )
-from .calls import SILENCE_DBFS, CallNotPossible, CallPeer, CallPhase, CallView
-from .videofeeds import VideoFeeds
 
 log = logging.getLogger("gossip.ui.calls")
 
@@ -78,7 +79,7 @@ class CallSetup:
     autojoin: str | None = None  # demo mode: join this channel's call once online
     level_interval: float = LEVEL_INTERVAL
     # What the camera button turns on (a video spec: camera[:DEV], screen, pattern,
-    # file:PATH); "none" = no video to send, the button is off. See callvideo.video_spec.
+    # file:PATH); "none" = no video to send, the button is off. See videosetting.video_spec.
     video: str = "none"
     video_on: bool = False  # send video from the start of each call (demo mode does)
     video_width: int = DEFAULT_WIDTH
@@ -134,8 +135,10 @@ def participants(state: CallState, me: str) -> tuple[CallPeer, ...]:
     return tuple(peers)
 
 
-_PHASES = {"idle": CallPhase.JOINING, "joining": CallPhase.JOINING,
-           "in_call": CallPhase.IN_CALL, "leaving": CallPhase.LEAVING}
+# The call machine's phase as the call panel shows it (left and refused show as joining
+# until the call side has taken the call down).
+_PHASES = {ClientCallPhase.IDLE: CallPhase.JOINING, ClientCallPhase.JOINING: CallPhase.JOINING,
+           ClientCallPhase.IN_CALL: CallPhase.IN_CALL, ClientCallPhase.LEAVING: CallPhase.LEAVING}
 
 
 @dataclass
@@ -152,11 +155,11 @@ class _Call:
     sends_video: bool = False  # joined with a video source (the camera switch works)
 
 
-class SessionCalls:
+class CallControl:
     """CallPort over the live session. One call at a time, as the panel offers.
 
     `run` (in the bridge actor's nursery) lists the devices, then polls the call's state at
-    `level_interval` and posts CallChanged; `handle` carries out the panel's commands. A lock
+    `level_interval` and posts CallChanged; `handle` carries out the panel's intents. A lock
     keeps the two from interleaving halfway through a change.
     """
 
@@ -211,7 +214,7 @@ class SessionCalls:
                          call.channel)
                 self._autojoin = call.channel
             return
-        except (ActorFailed, trio.TooSlowError) as exc:
+        except (ActorFailed, CommandRefused, trio.TooSlowError) as exc:
             self._forget(call)
             self._post(nt.CommandFailed("stay in the call", _cause(exc)))
             return
@@ -229,8 +232,8 @@ class SessionCalls:
         stay, so this changes the feeds only when someone came or went."""
         try:
             with trio.fail_after(ASK_TIMEOUT):
-                frames: VideoFrames = await call.ref.ask(GetVideoFrames())
-        except ActorError:
+                frames = await call.ref.ask(GetVideoFrames())
+        except (ActorError, CommandRefused, trio.TooSlowError):
             return  # the call is ending; the next poll finds out
         if self._call is call:
             self.feeds.show(call.user, frames.self_view, frames.peers)
@@ -242,8 +245,8 @@ class SessionCalls:
             if wanted is not None and peer.link != "left" and abs(peer.volume - wanted) > 1e-6:
                 try:
                     await call.ref.ask(SetVolume(user, wanted))
-                except ActorError:
-                    return  # the call is ending; the next poll finds out
+                except (ActorError, CommandRefused):
+                    return  # the call is ending (or will not take it); the next poll retries
 
     async def _maybe_autojoin(self) -> None:
         channel = self._autojoin
@@ -252,7 +255,7 @@ class SessionCalls:
         self._autojoin = None
         try:
             await self._join(channel)
-        except (CallNotPossible, CommandRefused, ActorError, trio.TooSlowError, ValueError) as exc:
+        except (CommandRefused, ActorError, trio.TooSlowError) as exc:  # CallNotPossible too
             self._post(nt.CommandFailed("join the call", _cause(exc)))
         self._post(nt.CallChanged(self.view()))
 
@@ -269,30 +272,30 @@ class SessionCalls:
             self.feeds.clear()
             self._post(nt.CallChanged(self.view()))
 
-    # -- commands -------------------------------------------------------------------------------
-    async def handle(self, command: cmd.CallCommand) -> CallView:
+    # -- the panel's intents --------------------------------------------------------------------
+    async def handle(self, intent: intents.CallIntent) -> CallView:
         async with self._lock:
-            match command:
-                case cmd.JoinCall(channel):
+            match intent:
+                case intents.JoinChannelCall(channel):
                     await self._join(channel)
-                case cmd.LeaveCall():
+                case intents.HangUp():
                     await self._leave()
-                case cmd.SetMuted(muted):
+                case intents.ChooseMuted(muted):
                     self._muted = muted
                     await self._tell_call(SetMuted(muted))
-                case cmd.SetDeafened(deafened):
+                case intents.ChooseDeafened(deafened):
                     self._deafened = deafened
                     await self._tell_call(SetDeafened(deafened))
-                case cmd.SetPeerVolume(user, volume):
+                case intents.ChoosePeerVolume(user, volume):
                     if not 0.0 <= volume <= MAX_VOLUME:
                         raise CallNotPossible(f"volume must be between 0 and {MAX_VOLUME:g}")
                     self._volumes[user] = volume
                     await self._tell_call(SetVolume(user, volume))
-                case cmd.SelectDevices(input_device, output_device):
+                case intents.ChooseDevices(input_device, output_device):
                     await self._select_devices(input_device, output_device)
-                case cmd.SetVideo(enabled):
+                case intents.ChooseVideo(enabled):
                     await self._set_video(enabled)
-                case cmd.SetIceHosts(hosts):
+                case intents.ChooseIceHosts(hosts):
                     try:
                         self._ice_hosts = check_hosts(hosts)
                     except ValueError as exc:
@@ -306,9 +309,9 @@ class SessionCalls:
             if call is not None and not call.leaving:
                 with trio.move_on_after(ASK_TIMEOUT / 2):
                     try:
-                        await call.ref.ask(CallLeave())
-                    except ActorError:
-                        pass
+                        await call.ref.ask(LeaveCall())
+                    except (ActorError, CommandRefused):
+                        pass  # going anyway: the session ends the call with it
             self._own_level = SILENCE_DBFS
             self._meters.clear()
             self.feeds.clear()
@@ -323,9 +326,9 @@ class SessionCalls:
             raise CallNotPossible("the camera could not be opened when you joined; leave the "
                                   "call and join again to try once more")
         self._video_on = enabled
-        await self._tell_call(CallSetVideo(enabled))
+        await self._tell_call(SetVideo(enabled))
 
-    async def _tell_call(self, message: object) -> None:
+    async def _tell_call(self, message: Request[None]) -> None:
         call = self._call
         if call is None or call.leaving:
             return  # a preference for the next call
@@ -352,7 +355,7 @@ class SessionCalls:
                               video_fps=setup.video_fps, video_enabled=self._video_on)
         try:
             with trio.fail_after(ASK_TIMEOUT):
-                ref = await live.session.ref.ask(SessionJoinCall(channel, options))
+                ref = await live.session.ref.ask(JoinCall(channel, options))
         except BaseException:
             # Closing twice is harmless, in case the call actor started and closed them.
             source.close()
@@ -378,7 +381,7 @@ class SessionCalls:
         call.leaving = True
         with trio.fail_after(ASK_TIMEOUT):
             try:
-                await call.ref.ask(CallLeave())
+                await call.ref.ask(LeaveCall())
             except ActorStopped:
                 self._forget(call)
         # The poll forgets the call once its actor ends, after the hub confirmed the hang-up.

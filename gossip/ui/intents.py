@@ -1,7 +1,9 @@
-"""What the UI asks of the client side: plain frozen values posted to the bridge.
+"""What the user wants done, as the render thread hands it to the bridge: plain frozen values.
 
-The render thread builds these from user actions; the bridge's actor carries them out on the
-trio thread and answers with notices (see notices.py), never with return values.
+The bridge's actor carries them out on the trio thread, mostly by asking the session or the
+call (gossip.client.commands, gossip.client.calltypes), and answers with notices (see
+notices.py), never with return values. The names differ from the client's requests on
+purpose: `HangUp` is what the user clicked, `LeaveCall` what the call actor is asked.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 
 
 @dataclass(frozen=True)
-class Connect:
+class ConnectToHub:
     host: str
     port: int
     user: str
@@ -21,26 +23,28 @@ class Connect:
 
 
 @dataclass(frozen=True)
-class Disconnect:
+class DisconnectFromHub:
     """Leave the hub politely and stop reconnecting."""
 
 
 @dataclass(frozen=True)
-class SendMessage:
+class SubmitMessage:
+    """The composer's text, to send to `channel` (checked again before it goes)."""
+
     channel: str
     text: str
     ttl: float
 
 
 @dataclass(frozen=True)
-class AcceptKey:
+class AcceptChangedKey:
     """Pin the changed key now offered for `user` (after the user confirmed it)."""
 
     user: str
 
 
 @dataclass(frozen=True)
-class VerifyKey:
+class MarkKeyVerified:
     """Mark `user`'s pinned key verified (after comparing safety numbers)."""
 
     user: str
@@ -65,55 +69,57 @@ class RefreshState:
     """Ask for a fresh snapshot (after the UI fell behind on notices)."""
 
 
-# -- voice: carried out by the call side (sessioncalls.py), answered with a CallView ---------
+# -- voice: carried out by the call side (trioside/callcontrol.py), answered with a CallView --
+# The Choose* intents are preferences: applied to the call at once when in one, and kept for
+# the next call otherwise.
 
 @dataclass(frozen=True)
-class JoinCall:
+class JoinChannelCall:
     channel: str
 
 
 @dataclass(frozen=True)
-class LeaveCall:
-    pass
+class HangUp:
+    """Leave the call we are in (or joining)."""
 
 
 @dataclass(frozen=True)
-class SetMuted:
+class ChooseMuted:
     muted: bool
 
 
 @dataclass(frozen=True)
-class SetDeafened:
+class ChooseDeafened:
     deafened: bool
 
 
 @dataclass(frozen=True)
-class SetPeerVolume:
+class ChoosePeerVolume:
     user: str
     volume: float  # 0.0 .. 2.0, 1.0 = as received
 
 
 @dataclass(frozen=True)
-class SelectDevices:
+class ChooseDevices:
     input_device: str  # "" = the system default
     output_device: str
 
 
 @dataclass(frozen=True)
-class SetIceHosts:
+class ChooseIceHosts:
     """The addresses the next call offers as ICE host candidates; () = the default choice."""
 
     hosts: tuple[str, ...]
 
 
 @dataclass(frozen=True)
-class SetVideo:
+class ChooseVideo:
     """Turn our camera (or whatever the video source is) on or off, in the call and after."""
 
     enabled: bool
 
 
-CallCommand = (JoinCall | LeaveCall | SetMuted | SetDeafened | SetPeerVolume | SelectDevices
-               | SetIceHosts | SetVideo)
-UiCommand = (Connect | Disconnect | SendMessage | AcceptKey | VerifyKey | ComputeSafetyNumber
-             | AcceptHubKey | RefreshState | CallCommand)
+CallIntent = (JoinChannelCall | HangUp | ChooseMuted | ChooseDeafened | ChoosePeerVolume
+              | ChooseDevices | ChooseIceHosts | ChooseVideo)
+Intent = (ConnectToHub | DisconnectFromHub | SubmitMessage | AcceptChangedKey | MarkKeyVerified
+          | ComputeSafetyNumber | AcceptHubKey | RefreshState | CallIntent)

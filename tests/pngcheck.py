@@ -1,6 +1,6 @@
-"""Screenshots without an imaging library: the frame buffer written as a PNG, and a PNG read
-back (size, colour count) so that tests and the docs script can tell a real picture of the
-app from a blank frame."""
+"""Reading the app's screenshots back without an imaging library: a PNG's pixels, size and
+colour count, so that tests and the docs script can tell a real picture of the app from a
+blank frame. (Writing them is the app's: gossip/ui/pngwriter.py.)"""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from gossip.ui.pngwriter import PNG_SIGNATURE
+
 _CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type -> samples per pixel (8-bit, no palette)
 
 
@@ -29,29 +30,6 @@ class PictureSummary:
     @property
     def blank(self) -> bool:
         return self.colours < 16 or self.busiest_share > 0.97
-
-
-def frame_pixels(buffer: object, width: int, height: int) -> np.ndarray:
-    """Dear PyGui's frame buffer (RGBA floats, 0..1) as 8-bit RGB rows."""
-    floats = np.frombuffer(buffer, dtype=np.float32)  # type: ignore[call-overload]
-    rgba = floats[:width * height * 4].reshape(height, width, 4)
-    return np.clip(np.rint(rgba[:, :, :3] * 255.0), 0, 255).astype(np.uint8)
-
-
-def write_png(path: Path, pixels: np.ndarray) -> None:
-    """Write 8-bit RGB rows as a PNG (no row filters: fast to write and to read back)."""
-    height, width, _ = pixels.shape
-    raw = np.zeros((height, width * 3 + 1), dtype=np.uint8)
-    raw[:, 1:] = pixels.reshape(height, width * 3)
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (struct.pack(">I", len(body)) + kind + body
-                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    Path(path).write_bytes(PNG_SIGNATURE + chunk(b"IHDR", header)
-                           + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
-                           + chunk(b"IEND", b""))
 
 
 def summarize_png(path: Path) -> PictureSummary:

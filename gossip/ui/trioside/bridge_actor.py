@@ -1,40 +1,36 @@
-"""The bridge actor: on the trio thread, it carries out the UI's commands against the live
+"""The bridge actor: it carries out the user's intents (gossip.ui.intents) against the live
 session (asks), guards them so that a slip in the UI cannot crash the session, and answers
-each with a notice for the UI's queue."""
+each with a notice for the UI's queue. A refusal, ours or the session's (CommandRefused),
+becomes a CommandFailed notice in words meant for the user."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import trio
 
-from gossip.actors import Actor, ActorError
-from gossip.client.commands import GetState, SendChat
+from gossip.actors import Actor, ActorError, Request
+from gossip.client.commands import AcceptKey, GetState, SendChat, VerifyKey
 from gossip.client.errors import CommandRefused
 from gossip.client.messages import MAX_TEXT_CHARS, ChatMessage, check_ttl
-from gossip.client.session import (
-    AcceptKey as SessionAcceptKey,
-)
 from gossip.client.session import Session
-from gossip.client.session import (
-    VerifyKey as SessionVerifyKey,
-)
 from gossip.client.state import SessionState
 from gossip.crypto import CryptoError, safety_number
 from gossip.crypto.pins import Trust
 
-from . import commands as cmd
-from . import notices as nt
-from .calls import CallNotPossible
+from .. import intents
+from .. import notices as nt
+from ..videofeeds import VideoFeeds
+from .callcontrol import CallControl, CallSetup, LiveSession
 from .keeper import ASK_TIMEOUT, ConnectionKeeper
-from .sessioncalls import CallSetup, LiveSession, SessionCalls
-from .videofeeds import VideoFeeds
 
 log = logging.getLogger("gossip.ui")
 
 
-class Shutdown:
+@dataclass(frozen=True)
+class Shutdown(Request[None]):
     """From the bridge itself when the window closes: leave politely, then stop."""
 
 
@@ -45,8 +41,8 @@ class BridgeActor(Actor):
                  call_setup: CallSetup | None = None, retry_base: float = 1.0,
                  video_feeds: VideoFeeds | None = None) -> None:
         self._post = post
-        self._calls = SessionCalls(call_setup or CallSetup(), self._live_session, post,
-                                   video_feeds or VideoFeeds())
+        self._calls = CallControl(call_setup or CallSetup(), self._live_session, post,
+                                  video_feeds or VideoFeeds())
         self._keeper: ConnectionKeeper | None = None
         self._retry_base = retry_base
 
@@ -55,46 +51,46 @@ class BridgeActor(Actor):
 
     async def receive(self, message: object) -> object:
         try:
-            await self._handle_command(message)
-        except (CommandRefused, CallNotPossible) as exc:  # a sentence meant for the user
+            await self._carry_out(message)
+        except CommandRefused as exc:  # a sentence meant for the user (CallNotPossible too)
             self._post(nt.CommandFailed(_describe(message), str(exc)))
-        except (ActorError, trio.TooSlowError, CryptoError, ValueError) as exc:
-            log.info("command %r failed: %r", message, exc)
+        except (ActorError, trio.TooSlowError, CryptoError) as exc:
+            log.info("intent %r failed: %r", message, exc)
             self._post(nt.CommandFailed(_describe(message), _reason(exc)))
         return None
 
-    async def _handle_command(self, message: object) -> None:
+    async def _carry_out(self, message: object) -> None:
         match message:
-            case cmd.Connect():
+            case intents.ConnectToHub():
                 await self._connect(message)
-            case cmd.Disconnect():
+            case intents.DisconnectFromHub():
                 await self._disconnect()
                 self._post(nt.Offline())
             case Shutdown():
                 await self._disconnect()
-            case cmd.SendMessage():
+            case intents.SubmitMessage():
                 self._post(nt.MessageSent(await self._send(message)))
-            case cmd.AcceptKey(user):
+            case intents.AcceptChangedKey(user):
                 await self._accept_key(user)
-            case cmd.VerifyKey(user):
+            case intents.MarkKeyVerified(user):
                 await self._verify_key(user)
-            case cmd.ComputeSafetyNumber(user):
+            case intents.ComputeSafetyNumber(user):
                 await self._safety_number(user)
-            case cmd.AcceptHubKey(host, port, fingerprint):
+            case intents.AcceptHubKey(host, port, fingerprint):
                 await self._accept_hub_key(host, port, fingerprint)
-            case cmd.RefreshState():
+            case intents.RefreshState():
                 self._post(nt.StateRefreshed(await self._state(self._session())))
-            case cmd.JoinCall() | cmd.LeaveCall() | cmd.SetMuted() | cmd.SetDeafened() \
-                    | cmd.SetPeerVolume() | cmd.SelectDevices() | cmd.SetIceHosts() \
-                    | cmd.SetVideo():
+            case intents.JoinChannelCall() | intents.HangUp() | intents.ChooseMuted() \
+                    | intents.ChooseDeafened() | intents.ChoosePeerVolume() \
+                    | intents.ChooseDevices() | intents.ChooseIceHosts() | intents.ChooseVideo():
                 self._post(nt.CallChanged(await self._calls.handle(message)))
             case _:
-                raise CommandRefused(f"unknown command {type(message).__name__}")
+                raise CommandRefused(f"unknown intent {type(message).__name__}")
 
     # -- connection ---------------------------------------------------------------------------
-    async def _connect(self, command: cmd.Connect) -> None:
+    async def _connect(self, intent: intents.ConnectToHub) -> None:
         await self._disconnect()
-        keeper = ConnectionKeeper(command, self._post, retry_base=self._retry_base)
+        keeper = ConnectionKeeper(intent, self._post, retry_base=self._retry_base)
         self._keeper = keeper
         await self.nursery.start(keeper.run)
 
@@ -120,7 +116,10 @@ class BridgeActor(Actor):
         connect = keeper.connect
         if (connect.host, connect.port) != (host, port):
             raise CommandRefused(f"not connecting to {host}:{port}")
-        keeper.profile.known_hubs.accept(host, port, fingerprint)
+        try:
+            keeper.profile.known_hubs.accept(host, port, fingerprint)
+        except ValueError as exc:  # not a fingerprint, or an address known_hubs cannot store
+            raise CommandRefused(f"cannot trust that certificate: {exc}") from exc
         await self._connect(connect)
 
     def _session(self) -> Session:
@@ -131,25 +130,27 @@ class BridgeActor(Actor):
 
     async def _state(self, session: Session) -> SessionState:
         with trio.fail_after(ASK_TIMEOUT):
-            state: SessionState = await session.ref.ask(GetState())
-        return state
+            return await session.ref.ask(GetState())
 
     # -- chat and keys ----------------------------------------------------------------------
-    async def _send(self, command: cmd.SendMessage) -> ChatMessage:
+    async def _send(self, intent: intents.SubmitMessage) -> ChatMessage:
         session = self._session()
         # Refused here first, in the words the app uses; the session refuses them too.
-        if not command.text.strip():
+        if not intent.text.strip():
             raise CommandRefused("the message is empty")
-        if len(command.text) > MAX_TEXT_CHARS:
+        if len(intent.text) > MAX_TEXT_CHARS:
             raise CommandRefused(f"the message is longer than {MAX_TEXT_CHARS} characters")
-        ttl = check_ttl(command.ttl)
+        try:
+            ttl = check_ttl(intent.ttl)
+        except ValueError as exc:
+            raise CommandRefused(str(exc)) from exc
         state = await self._state(session)
-        if command.channel not in state.channels:
-            raise CommandRefused(f"there is no channel #{command.channel} on this hub")
+        if intent.channel not in state.channels:
+            raise CommandRefused(f"there is no channel #{intent.channel} on this hub")
         with trio.fail_after(ASK_TIMEOUT):
-            message: ChatMessage = await session.ref.ask(
-                SendChat(command.channel, command.text, ttl))
-        return message
+            # A full offline outbox is refused (OutboxFull, a CommandRefused): the user sees
+            # the send fail, and nothing is posted as sent.
+            return await session.ref.ask(SendChat(intent.channel, intent.text, ttl))
 
     def _pins_trust(self, user: str) -> Trust | None:
         keeper = self._keeper
@@ -162,7 +163,7 @@ class BridgeActor(Actor):
         if self._pins_trust(user) is not Trust.CHANGED:
             raise CommandRefused(f"no changed key is waiting for {user}")
         with trio.fail_after(ASK_TIMEOUT):
-            trust: Trust = await session.ref.ask(SessionAcceptKey(user))
+            trust = await session.ref.ask(AcceptKey(user))
         self._post(nt.TrustUpdated(user, trust))
 
     async def _verify_key(self, user: str) -> None:
@@ -173,7 +174,7 @@ class BridgeActor(Actor):
         if trust is Trust.CHANGED:
             raise CommandRefused(f"{user}'s key changed: accept the new key first")
         with trio.fail_after(ASK_TIMEOUT):
-            trust = await session.ref.ask(SessionVerifyKey(user))
+            trust = await session.ref.ask(VerifyKey(user))
         self._post(nt.TrustUpdated(user, trust))
 
     async def _safety_number(self, user: str) -> None:
@@ -194,17 +195,19 @@ class BridgeActor(Actor):
         self._post(nt.SafetyNumberReady(user, number, fingerprint, own.fingerprint, trust))
 
 
-def _describe(command: object) -> str:
+def _describe(intent: object) -> str:
     return {
-        cmd.Connect: "connect", cmd.SendMessage: "send the message",
-        cmd.AcceptKey: "accept the key", cmd.VerifyKey: "verify the key",
-        cmd.ComputeSafetyNumber: "safety number", cmd.AcceptHubKey: "accept the hub's key",
-        cmd.RefreshState: "refresh", cmd.JoinCall: "join the call",
-        cmd.LeaveCall: "leave the call", cmd.SetMuted: "change mute",
-        cmd.SetDeafened: "change deafen", cmd.SetPeerVolume: "change the volume",
-        cmd.SelectDevices: "switch audio devices", cmd.SetIceHosts: "set the call addresses",
-        cmd.SetVideo: "switch the camera",
-    }.get(type(command), "do that")
+        intents.ConnectToHub: "connect", intents.SubmitMessage: "send the message",
+        intents.AcceptChangedKey: "accept the key", intents.MarkKeyVerified: "verify the key",
+        intents.ComputeSafetyNumber: "safety number",
+        intents.AcceptHubKey: "accept the hub's key",
+        intents.RefreshState: "refresh", intents.JoinChannelCall: "join the call",
+        intents.HangUp: "leave the call", intents.ChooseMuted: "change mute",
+        intents.ChooseDeafened: "change deafen", intents.ChoosePeerVolume: "change the volume",
+        intents.ChooseDevices: "switch audio devices",
+        intents.ChooseIceHosts: "set the call addresses",
+        intents.ChooseVideo: "switch the camera",
+    }.get(type(intent), "do that")
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,6 +1,6 @@
 """The call panel's contract: what the UI shows of a voice call (CallView, plain frozen values)
-and what carries out its controls (CallPort; sessioncalls.SessionCalls is the live one). Pure:
-no trio, no media, so the model and view-model tests need neither."""
+and what carries out its controls (CallPort; trioside.callcontrol.CallControl is the live
+one). Pure: no trio, no media, so the model and view-model tests need neither."""
 
 from __future__ import annotations
 
@@ -8,14 +8,17 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Protocol
 
-from .commands import CallCommand
+from gossip.client.errors import CommandRefused
+
+from .intents import CallIntent
 
 SILENCE_DBFS = -90.0
 
 
-class CallNotPossible(Exception):
+class CallNotPossible(CommandRefused):
     """A call control cannot be carried out now (not online, not in a call, a bad value);
-    the message is shown to the user."""
+    the message is shown to the user. The call side's own refusal, beside the session's and
+    the call actor's: the bridge actor handles all three alike."""
 
 
 class CallPhase(str, Enum):
@@ -73,6 +76,6 @@ class CallPort(Protocol):
     """What the bridge needs from the call side: carry out a control and say what to show
     now; end any call before the session goes; meanwhile publish what changes on its own."""
 
-    async def handle(self, command: CallCommand) -> CallView: ...
+    async def handle(self, intent: CallIntent) -> CallView: ...
 
     async def end(self) -> CallView: ...

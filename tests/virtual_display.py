@@ -1,4 +1,4 @@
-"""A private X display (Xvfb) for tests and the screenshot script: started on a free display
+"""A private X display (Xvfb) for tests and scripts/screenshots.py: started on a free display
 number (Xvfb picks it and reports it through -displayfd) and killed when the block ends."""
 
 from __future__ import annotations

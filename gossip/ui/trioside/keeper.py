@@ -1,11 +1,10 @@
-"""Keeps one user connected to one hub: runs a Session actor, which reconnects by itself
-after a loss (backoff with jitter) while it keeps serving commands, so what the user writes
-meanwhile waits in the session's outbox and goes out once it is back. Should a session end
-for a reason it does not retry, a fresh one is started after a growing pause, until the user
-leaves or the hub refuses for good (wrong password, a changed hub key, signed in elsewhere).
-
-The phases are a declarative machine (ReconnectMachine); the keeper does the waiting and I/O,
-and tells the UI each step (Connecting, Online, Reconnecting, ConnectFailed).
+"""Keeps one user connected to one hub by running their Session, which owns the reconnect
+policy (the audited Reconnect machine and its backoff, gossip/fsm/reconnect.py): after a loss
+it retries by itself while it keeps serving requests, so what the user writes meanwhile waits
+in its outbox. The keeper only turns the session's events and its end into notices for the
+UI (Connecting, Online, Reconnecting, ConnectFailed); a session that ends for good (a wrong
+password, a changed hub key, signed in elsewhere, a first attempt that failed) is not
+restarted: the user decides what next.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import trio
-from statemachine import State, StateMachine
 
 from gossip.actors import ActorError
 from gossip.actors.actor import run_actor
@@ -26,44 +24,16 @@ from gossip.client.profile import Profile
 from gossip.client.session import Session, SessionConfig
 from gossip.client.state import SessionState
 from gossip.crypto import CryptoError, HubKeyChanged
+from gossip.fsm import ReconnectPhase
 
-from . import notices as nt
-from .commands import Connect
+from .. import notices as nt
+from ..intents import ConnectToHub
 
 log = logging.getLogger("gossip.ui")
 
 EVENT_BUFFER = 256
 LATENCY_INTERVAL = 5.0
 ASK_TIMEOUT = 15.0
-
-
-class ReconnectMachine(StateMachine):
-    """When to try again. The first attempt comes from the connect screen, so its failure
-    goes back there; once online, a loss means pausing and trying again."""
-
-    connecting = State(initial=True)
-    online = State()
-    waiting = State()
-    retrying = State()
-    stopped = State(final=True)
-
-    synced = connecting.to(online) | retrying.to(online)
-    lost = (connecting.to(stopped) | online.to(waiting) | retrying.to(waiting)
-            | waiting.to.itself())  # the session's next attempt failed too
-    refused = (connecting.to(stopped) | online.to(stopped) | retrying.to(stopped)
-               | waiting.to(stopped))  # the session's own retry was refused for good
-    resume = waiting.to(retrying)
-    leave = (connecting.to(stopped) | online.to(stopped) | waiting.to(stopped)
-             | retrying.to(stopped))
-
-    @property
-    def phase(self) -> str:
-        return next(iter(self.configuration)).id
-
-
-def retry_delay(attempt: int, base: float = 1.0, cap: float = 30.0) -> float:
-    """Pause before reconnect attempt `attempt` (1, 2, ...): doubling, up to a cap."""
-    return min(cap, base * 2 ** max(0, attempt - 1))
 
 
 @dataclass(frozen=True)
@@ -99,35 +69,30 @@ def ending_of(exc: BaseException | None, leaving: bool) -> Ending:
 
 
 class ConnectionKeeper:
-    """Supervises one user's Session actors: one at a time, restarted with backoff.
+    """Runs one user's Session and reports its life to the UI.
 
     Runs as a task in the bridge's nursery (`await nursery.start(keeper.run)`); the bridge
-    reads `session` to send commands to the live one, which is None while not synced.
+    reads `session` to send requests to the live one, which is None until it first synced.
     """
 
-    def __init__(self, connect: Connect, post: Callable[[nt.Notice], None], *,
+    def __init__(self, connect: ConnectToHub, post: Callable[[nt.Notice], None], *,
                  retry_base: float = 1.0, retry_cap: float = 30.0) -> None:
         self.connect = connect
         self.session: Session | None = None
         self.profile: Profile | None = None
         self._post = post
-        self._machine = ReconnectMachine()
         self._retry_base, self._retry_cap = retry_base, retry_cap
         self._leaving = False
-        self._was_online_just_now = False  # the session that just ended had synced
-        self._attempts = 0  # the live session's reconnect attempts since it was last online
-        self._measured: Session | None = None  # the session whose latency is being measured
+        self._attempts = 0  # the session's reconnect attempts since it was last online
         self._scope = trio.CancelScope()
-
-    @property
-    def phase(self) -> str:
-        return self._machine.phase
 
     @property
     def online_session(self) -> Session | None:
         """The session while it is synced with the hub (None while it reconnects: it still
         takes chat into its outbox then, but a call cannot start)."""
-        return self.session if self._machine.phase == "online" else None
+        session = self.session
+        return session if session is not None and session.phase is ReconnectPhase.ONLINE \
+            else None
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -154,25 +119,12 @@ class ConnectionKeeper:
             self._post(nt.ConnectFailed("error", f"cannot open the profile of {c.user}: {exc}",
                                         c.host, c.port))
             return
-        retries = 0
-        while True:
-            self._post(nt.Connecting(c.host, c.port, c.user, max(1, retries)))
-            ending = await self._run_session(self.profile)
-            if ending.kind == "left" or self._leaving:
-                self._machine.send("leave")
-                return  # whoever called leave() tells the UI
-            self._machine.send("refused" if ending.permanent else "lost")
-            if self._machine.phase == "stopped":
-                self._post(nt.ConnectFailed(ending.kind, ending.reason, c.host, c.port,
-                                            ending.offered_fingerprint))
-                return
-            retries = 1 if self._was_online_just_now else retries + 1
-            delay = retry_delay(retries, self._retry_base, self._retry_cap)
-            log.info("connection to %s:%d lost (%s); retrying in %.0f s", c.host, c.port,
-                     ending.reason, delay)
-            self._post(nt.Reconnecting(ending.reason, delay, retries))
-            await trio.sleep(delay)
-            self._machine.send("resume")
+        self._post(nt.Connecting(c.host, c.port, c.user, 1))
+        ending = await self._run_session(self.profile)
+        if ending.kind == "left" or self._leaving:
+            return  # whoever called leave() tells the UI
+        self._post(nt.ConnectFailed(ending.kind, ending.reason, c.host, c.port,
+                                    ending.offered_fingerprint))
 
     async def _run_session(self, profile: Profile) -> Ending:
         c = self.connect
@@ -180,7 +132,6 @@ class ConnectionKeeper:
         session = Session(profile, SessionConfig(
             c.host, c.port, c.password, tls=c.tls, reconnect=True,
             reconnect_base=self._retry_base, reconnect_cap=self._retry_cap), send)
-        self._was_online_just_now = False
         failure: BaseException | None = None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._forward, receive, session, nursery)
@@ -202,15 +153,13 @@ class ConnectionKeeper:
             if isinstance(event, ev.Synced):
                 await self._went_online(session, nursery)
             elif isinstance(event, ev.Disconnected) and event.retry_in is not None:
-                # The session reconnects by itself and keeps taking commands meanwhile
+                # The session reconnects by itself and keeps taking requests meanwhile
                 # (chat goes to its outbox): it stays the live one.
-                self._machine.send("lost")
                 self._attempts += 1
                 self._post(nt.Reconnecting(event.reason, event.retry_in, self._attempts))
-            elif isinstance(event, ev.Connected) and self._machine.phase == "waiting":
-                self._machine.send("resume")
+            elif isinstance(event, ev.Connected) and self._attempts:
                 c = self.connect
-                self._post(nt.Connecting(c.host, c.port, c.user, max(1, self._attempts)))
+                self._post(nt.Connecting(c.host, c.port, c.user, self._attempts))
 
     async def _went_online(self, session: Session, nursery: trio.Nursery) -> None:
         try:
@@ -219,14 +168,12 @@ class ConnectionKeeper:
         except (ActorError, trio.TooSlowError):
             return  # the session is ending; run_actor reports why
         assert self.profile is not None
-        self._machine.send("synced")
-        self._was_online_just_now = True
+        first = self.session is None
         self._attempts = 0
         self.session = session
         c = self.connect
         self._post(nt.Online(c.host, c.port, c.user, self.profile.identity.fingerprint, state))
-        if self._measured is not session:  # once per session, not once per reconnect
-            self._measured = session
+        if first:  # once per session, not once per reconnect
             nursery.start_soon(self._measure_latency, session)
 
     async def _measure_latency(self, session: Session) -> None:
