@@ -47,13 +47,14 @@ def _wait_for_port(log: Path, process: subprocess.Popen) -> int:
 
 def cli(port: int, user: str, tmp_path: Path, *args: str, password: str = PASSWORD,
         background: bool = False):
+    # The password goes by the environment, as a user should pass it (--password warns).
     command = [sys.executable, "-m", "gossip.cli", "--host", "127.0.0.1", "--port", str(port),
-               "--password", password, "--user", user, "--profile",
-               str(tmp_path / "profiles" / user), *args]
+               "--user", user, "--profile", str(tmp_path / "profiles" / user), *args]
+    env = {**os.environ, "GOSSIP_PASSWORD": password}
     if background:
         return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
-    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+                                text=True, env=env)
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
 
 
 def test_alice_sends_and_bob_listening_gets_it_verified(hub_process, tmp_path):

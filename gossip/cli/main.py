@@ -35,7 +35,13 @@ from gossip.client.messages import check_ttl
 from gossip.client.profile import Profile
 from gossip.client.session import Session, SessionConfig
 from gossip.client.state import SessionState
-from gossip.crypto import CryptoError, HubKeyChanged, safety_number
+from gossip.crypto import (
+    CryptoError,
+    HubKeyChanged,
+    PassphraseRequired,
+    WrongPassphrase,
+    safety_number,
+)
 from gossip.media.defaults import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
 from gossip.wire import DEFAULT_PORT, is_valid_name
 
@@ -47,8 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default=os.environ.get("GOSSIP_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GOSSIP_PORT",
                                                                        DEFAULT_PORT)))
-    parser.add_argument("--password", default=os.environ.get("GOSSIP_PASSWORD"),
-                        help="the hub's password (or GOSSIP_PASSWORD)")
+    parser.add_argument("--password",
+                        help="the hub's password: visible to every user in the process list, "
+                             "prefer --password-file, GOSSIP_PASSWORD or the prompt")
+    parser.add_argument("--password-file", type=Path, metavar="PATH",
+                        help="read the hub's password from the first line of PATH")
+    parser.add_argument("--passphrase-file", type=Path, metavar="PATH",
+                        help="read the passphrase of your identity key from the first line "
+                             "of PATH (or GOSSIP_PASSPHRASE); a new identity is then stored "
+                             "protected by it")
     parser.add_argument("--user", default=os.environ.get("GOSSIP_USER") or _login_name())
     parser.add_argument("--profile", type=Path, help="profile directory (keys and pins)")
     parser.add_argument("--insecure-no-tls", action="store_true",
@@ -114,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         _check_args(args)
+        read_secrets(args)
         return trio.run(run, args) or 0
     except CliError as exc:
         return _fail(str(exc), exc.status)
@@ -146,6 +160,56 @@ def _check_args(args: argparse.Namespace) -> None:
             check_ttl(args.expiry)
         except ValueError as exc:
             raise CliError(str(exc), EXIT_USAGE) from None
+
+
+# -- secrets --------------------------------------------------------------------------------
+
+def _needs_hub(args: argparse.Namespace) -> bool:
+    return not (args.command == "key"
+                and args.key_command in ("fingerprint", "export", "accept"))
+
+
+def read_secrets(args: argparse.Namespace) -> None:
+    """Settle args.password (for commands that connect) and args.passphrase before anything
+    runs: the prompts need the terminal, and a missing secret is one line, not a traceback."""
+    args.passphrase = _secret_from(args.passphrase_file, "GOSSIP_PASSPHRASE", "--passphrase-file")
+    if not _needs_hub(args):
+        return
+    if args.password is not None:
+        print("gossip-cli: warning: --password is visible to other users in the process "
+              "list; use --password-file, GOSSIP_PASSWORD or the prompt", file=sys.stderr)
+    else:
+        args.password = _secret_from(args.password_file, "GOSSIP_PASSWORD", "--password-file")
+    if args.password is None and _terminal_attached():
+        args.password = _prompt(f"Password for the hub {args.host}:{args.port}: ")
+    if not args.password:
+        raise CliError("no password: give --password-file PATH or GOSSIP_PASSWORD (or run "
+                       "in a terminal to be asked)", EXIT_USAGE)
+
+
+def _secret_from(path: Path | None, variable: str, option: str) -> str | None:
+    if path is not None:
+        try:
+            with path.open(encoding="utf-8") as file:
+                secret = file.readline(4096).rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CliError(f"cannot read {option} {path}: "
+                           f"{getattr(exc, 'strerror', None) or exc}", EXIT_USAGE) from None
+        if not secret:
+            raise CliError(f"{option} {path} is empty", EXIT_USAGE)
+        return secret
+    return os.environ.get(variable) or None
+
+
+def _terminal_attached() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+def _prompt(text: str) -> str | None:
+    try:
+        return getpass.getpass(text) or None
+    except EOFError:
+        return None
 
 
 def _video_size(text: str) -> tuple[int, int]:
@@ -239,7 +303,7 @@ async def _run_connected(args: argparse.Namespace, profile: Profile) -> int:
 
 def _open_profile(args: argparse.Namespace) -> Profile:
     try:
-        profile = Profile.open(args.user, args.profile)
+        profile = _open_protected_profile(args)
     except CryptoError as exc:
         raise CliError(f"cannot open the profile: {exc}") from None
     except OSError as exc:
@@ -251,13 +315,32 @@ def _open_profile(args: argparse.Namespace) -> Profile:
     return profile
 
 
+def _open_protected_profile(args: argparse.Namespace) -> Profile:
+    passphrase: str | None = getattr(args, "passphrase", None)
+    try:
+        try:
+            return Profile.open(args.user, args.profile, passphrase=passphrase)
+        except PassphraseRequired:
+            if not _terminal_attached():
+                raise CliError("your identity key is protected by a passphrase: give "
+                               "--passphrase-file PATH or GOSSIP_PASSPHRASE",
+                               EXIT_USAGE) from None
+            passphrase = _prompt(f"Passphrase for {args.user}'s identity key: ")
+            if passphrase is None:
+                raise CliError("no passphrase given for your identity key", EXIT_USAGE) from None
+        return Profile.open(args.user, args.profile, passphrase=passphrase)
+    except WrongPassphrase:
+        raise CliError("wrong passphrase for your identity key", EXIT_LOGIN) from None
+
+
 @asynccontextmanager
 async def connect(args: argparse.Namespace, profile: Profile
                   ) -> AsyncIterator[tuple[Session, trio.MemoryReceiveChannel[ev.SessionEvent]]]:
     """A synced session; events that the command does not read are printed when they are
     warnings (a changed key, the first use of a hub)."""
     if not args.password:
-        raise CliError("no password: pass --password or set GOSSIP_PASSWORD", EXIT_USAGE)
+        raise CliError("no password: give --password-file PATH or GOSSIP_PASSWORD",
+                       EXIT_USAGE)
     config = SessionConfig(args.host, args.port, args.password, tls=not args.insecure_no_tls)
     send_events, receive_events = trio.open_memory_channel[ev.SessionEvent](1024)
     session = Session(profile, config, send_events)

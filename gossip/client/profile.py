@@ -1,13 +1,16 @@
-"""A user's profile directory: their identity key, the key pins and the known hubs."""
+"""A user's profile directory: their identity key, the key pins, the known hubs and what
+catches replays across restarts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
 
 from gossip.crypto import Identity, KeyPinStore, KnownHubs
+
+from .replaystore import REPLAY_FILE, ReplayStore
 
 
 def default_profile_dir(user: str) -> Path:
@@ -20,11 +23,18 @@ class Profile:
     identity: Identity
     pins: KeyPinStore
     known_hubs: KnownHubs
+    replay: ReplayStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.replay = ReplayStore(self.directory / REPLAY_FILE)
 
     @classmethod
-    def open(cls, user: str, directory: Path | None = None) -> Profile:
-        """Open (creating on first use) the profile of `user`."""
+    def open(cls, user: str, directory: Path | None = None, *,
+             passphrase: str | None = None) -> Profile:
+        """Open (creating on first use) the profile of `user`. A new identity is protected
+        by `passphrase` when one is given; a protected one needs it (PassphraseRequired,
+        WrongPassphrase otherwise)."""
         directory = directory or default_profile_dir(user)
-        identity = Identity.load_or_create(directory, user)
+        identity = Identity.load_or_create(directory, user, passphrase=passphrase)
         return cls(directory, identity, KeyPinStore(directory / "pins.json"),
                    KnownHubs(directory / "known_hubs"))

@@ -78,6 +78,7 @@ from .errors import (
 from .login import log_in
 from .messages import ChatMessage, Distribution
 from .profile import Profile
+from .replaystore import keep_replay_saved
 from .state import SessionState
 from .transport import HubLink, open_hub_link
 
@@ -128,6 +129,7 @@ class Session(Actor):
         self._channels: tuple[str, ...] = ()
         self._chat = ChatDesk(profile.identity, config.clock,
                               resend_window=config.resend_window)
+        self._chat.restore_replay(profile.replay.load())  # replays after a restart are caught
         self._calls = CallHost(profile.identity, self._send_for_call, events, config.clock)
         self._store_changed = trio.Event()
         self._leaving = False
@@ -156,6 +158,8 @@ class Session(Actor):
         until the user leaves or the hub refuses for good."""
         self.nursery.start_soon(self.serve)
         self.nursery.start_soon(self._expire_messages)
+        self.nursery.start_soon(keep_replay_saved, self._chat.replay_snapshot,
+                                self._profile.replay)
         while True:
             try:
                 await self._connect_once()
@@ -377,7 +381,8 @@ class Session(Actor):
                                                 "no key for the sender"))
             return
         try:
-            opened = self._chat.open(frame, key, self._members.trust_of(sender))
+            opened = self._chat.open(frame, key, self._members.trust_of(sender),
+                                     members=len(self._members.users()))
         except MessageRejected as exc:
             log.info("rejected message from %s in %s: %s", sender, frame.channel, exc)
             await self._emit(ev.MessageRejected(sender, frame.channel, exc.reason, exc.detail))

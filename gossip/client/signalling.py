@@ -18,11 +18,21 @@ from dataclasses import dataclass
 
 import msgpack
 
-from gossip.crypto import CryptoError, Identity, PublicKey, open_sealed, seal
+from gossip.crypto import (
+    CryptoError,
+    Identity,
+    PublicKey,
+    TooManyRecipients,
+    open_sealed,
+    seal,
+)
 
 from .errors import SignalRejected
 
 SIGNAL_WINDOW = 120.0  # seconds an offer or answer stays valid (clock skew + set-up time)
+# A signal is sealed to one peer: one session-key packet, and an SDP (a few KiB with video
+# and every candidate). Larger blobs are refused before any crypto work.
+MAX_SIGNAL_BYTES = 64 * 1024
 KINDS = ("offer", "answer", "ice", "renegotiate")
 # The wire command that carries each kind (the hub relays all of them blind).
 CARRIER = {"offer": "offer", "answer": "answer", "ice": "ice", "renegotiate": "ice"}
@@ -54,12 +64,20 @@ def seal_signal(payload: SignalPayload, identity: Identity, peer_key: PublicKey)
 
 def open_signal(blob: bytes, identity: Identity, sender_key: PublicKey, *, kind: str,
                 channel: str, sender: str, now: float) -> SignalPayload:
-    """Open and check a relayed signal against its routing fields (raises SignalRejected)."""
+    """Open and check a relayed signal against its routing fields (raises SignalRejected).
+    It is sealed to us alone: a blob with more than one session-key packet, or over
+    MAX_SIGNAL_BYTES, costs no public-key operation."""
+    if len(blob) > MAX_SIGNAL_BYTES:
+        raise SignalRejected("too_large", f"{len(blob)} bytes, more than a signal may have")
     try:
-        body = msgpack.unpackb(open_sealed(blob, identity, sender_key), raw=False)
+        body = msgpack.unpackb(open_sealed(blob, identity, sender_key, max_recipients=1),
+                               raw=False, max_bin_len=0, max_array_len=0, max_map_len=16,
+                               max_ext_len=0)
         payload = SignalPayload(**{key: body[key] for key in (
             "kind", "channel", "sender", "recipient", "link_id", "sdp", "sent_at")},
                                 generation=body.get("generation", 0))
+    except TooManyRecipients as exc:
+        raise SignalRejected("too_many_recipients", str(exc)) from None
     except CryptoError as exc:
         raise SignalRejected("bad_signature", str(exc)) from None
     except Exception:
