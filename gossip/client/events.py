@@ -24,6 +24,9 @@ class Synced:
 
 @dataclass(frozen=True)
 class MemberJoined:
+    """An identity the hub says is here (during the first sync too): nobody joins silently.
+    Trust NEW means first contact: nothing vouches for this key yet."""
+
     user: str
     fingerprint: str
     trust: Trust
@@ -32,6 +35,29 @@ class MemberJoined:
 @dataclass(frozen=True)
 class MemberLeft:
     user: str
+    fingerprint: str = ""  # the key they had here ("" if the session never saw one)
+    trust: Trust | None = None
+
+
+@dataclass(frozen=True)
+class OwnKeyForged:
+    """Loudest alarm: the hub announced a key under *our own* name that is not ours. The hub
+    is lying or compromised (someone could read what is sealed to that key and speak as us);
+    the key is refused and nothing is ever sealed to it."""
+
+    user: str
+    ours: str
+    offered: str
+
+
+@dataclass(frozen=True)
+class MessagesMissing:
+    """A sender's messages skipped over in their sender key's sequence: `count` did not
+    arrive (the hub dropped them, or they are still on their way)."""
+
+    sender: str
+    channel: str
+    count: int
 
 
 @dataclass(frozen=True)
@@ -51,6 +77,7 @@ class ChannelsChanged:
 @dataclass(frozen=True)
 class MessageReceived:
     message: ChatMessage
+    late: bool = False  # delivered after a later message of the same sender key
 
 
 @dataclass(frozen=True)
@@ -136,7 +163,8 @@ class CallLeft:
     channel: str
 
 
-SessionEvent = (Connected | Synced | MemberJoined | MemberLeft | KeyChanged | ChannelsChanged
+SessionEvent = (Connected | Synced | MemberJoined | MemberLeft | OwnKeyForged | KeyChanged
+                | ChannelsChanged | MessagesMissing
                 | MessageReceived | MessageRejected | MessageExpired | HubError | Disconnected
                 | CallMembersChanged | CallPeerConnected | CallPeerLeft | CallPeerFailed
                 | CallSignalRejected
