@@ -5,18 +5,23 @@ sealed to the ghost."""
 
 from __future__ import annotations
 
+import io
+import json
+import re
 import time
 from pathlib import Path
 
 import pytest
 import trio
 
+from gossip.cli.listen import ListenPrinter, listen
+from gossip.cli.terminal import BIDI_CONTROLS, safe_block, safe_field
 from gossip.client import events as ev
 from gossip.client.commands import GetState, SendChat, VerifyKey
-from gossip.client.messages import ChannelSender, new_chat
+from gossip.client.messages import ChannelSender, ChatMessage, new_chat
 from gossip.crypto.pins import Trust
 from gossip.hub import RunningHub
-from gossip.wire import Key, Message
+from gossip.wire import Key, KeyRemoved, Message
 
 from .lyinghub import Direction, Ghost, LyingHub, Relayed, readable_by
 
@@ -168,3 +173,140 @@ async def test_the_flip_attack_shows_nothing_as_verified(connect, lying: LyingHu
     state = await bob.session.ref.ask(GetState())
     assert [m.text for m in state.messages if m.verified and m.sender == "alice"] \
         == ["the real alice"]
+
+
+# -- 2 and 5. what `gossip-cli listen` prints ---------------------------------------------------
+
+async def _listen_until(client, out: io.StringIO, *, count: int, as_json: bool = False) -> None:
+    printer = ListenPrinter(out, as_json=as_json, count=count)
+    with trio.fail_after(20):
+        await listen(client.events, printer)
+
+
+async def test_listen_prints_a_line_for_each_join_and_leave(connect, lying: LyingHub,
+                                                             tmp_path: Path):
+    alice = await connect("alice", port=lying.port)
+    bob = await connect("bob")
+    ghost = Ghost("ghost", tmp_path / "ghost")
+    lying.of("alice").inject(ghost.key_frame())
+    await bob.session.ref.ask(SendChat("general", "hi", 60))
+    text, as_json = io.StringIO(), io.StringIO()
+    await _listen_until(alice, text, count=1)
+    lines = text.getvalue().splitlines()
+    assert any("--> bob joined" in line for line in lines)
+    assert any("--> ghost joined" in line and "NEW KEY, first contact" in line
+               for line in lines)
+    assert re.search(r"#general <bob> hi   \[verified, expires in \d+ s\]$", lines[-1])
+
+    lying.of("alice").inject(KeyRemoved(user="ghost"))
+    await bob.session.ref.ask(SendChat("general", "still here", 60))
+    await _listen_until(alice, as_json, count=1, as_json=True)
+    objects = [json.loads(line) for line in as_json.getvalue().splitlines()]
+    assert {"event": "left", "user": "ghost", "fingerprint": ghost.identity.fingerprint,
+            "trust": "new"} in objects
+    assert objects[-1]["event"] == "message" and objects[-1]["text"] == "still here"
+
+
+async def test_a_message_the_hub_drops_is_reported_and_a_held_one_marked_late(
+        connect, lying: LyingHub):
+    alice = await connect("alice")
+    bob = await connect("bob", port=lying.port)
+    held: list[Message] = []
+    plan = iter(["pass", "drop", "pass", "hold", "pass"])  # alice's five messages
+
+    def drop_and_hold(connection: Relayed, frame):
+        if not (isinstance(frame, Message) and frame.sender == "alice"):
+            return [frame]
+        if frame.blob[:32].find(b"skd1") >= 0:
+            return [frame]  # hand-overs pass
+        step = next(plan)
+        if step == "drop":
+            return []
+        if step == "hold":
+            held.append(frame)
+            return []
+        return [frame]
+
+    lying.hooks[Direction.DOWN] = drop_and_hold
+    for number in range(1, 6):
+        await alice.session.ref.ask(SendChat("general", f"m{number}", 60))
+    out = io.StringIO()
+    await _listen_until(bob, out, count=3)
+    lines = out.getvalue().splitlines()
+    assert any("1 message from alice in #general did not arrive" in line for line in lines)
+    printed = [line for line in lines if "<alice>" in line]
+    assert [line.split("<alice> ")[1].split()[0] for line in printed] == ["m1", "m3", "m5"]
+    assert sum("did not arrive" in line for line in lines) == 2  # m2, and m4 so far
+    lying.of("bob").inject(held[0])  # m4, long after m5 was shown
+    await _listen_until(bob, out, count=1)
+    late = out.getvalue().splitlines()[-1]
+    assert "<alice> m4" in late and "LATE" in late
+
+
+def _chat(sender: str, text: str, sent_at: float, *, late: bool = False) -> ev.MessageReceived:
+    message = ChatMessage(id=f"{sender}-{text}", channel="general", sender=sender, text=text,
+                          sent_at=sent_at, expires_at=sent_at + 60, verified=True,
+                          trust=Trust.PINNED, late=late)
+    return ev.MessageReceived(message, late=late)
+
+
+async def test_listen_orders_by_the_senders_time_within_its_window(autojump_clock):
+    out = io.StringIO()
+    printer = ListenPrinter(out, count=3, clock=lambda: 1000.0)
+    send, receive = trio.open_memory_channel[ev.SessionEvent](10)
+    # The hub delivered b's message before a's, which was written first; and c's gap was
+    # filled (the missing one came late but inside the window): no gap, no LATE.
+    for event in (_chat("bob", "second", 990.0), _chat("alice", "first", 989.0),
+                  ev.MessagesMissing("carol", "general", 1), _chat("carol", "c2", 992.0),
+                  _chat("carol", "c1", 991.0, late=True)):
+        send.send_nowait(event)
+    await listen(receive, printer)
+    lines = out.getvalue().splitlines()
+    assert [line.split("> ")[1].split()[0] for line in lines] == ["first", "second", "c1"]
+    assert not any("did not arrive" in line or "LATE" in line for line in lines)
+
+
+# -- 6. terminal output is safe -----------------------------------------------------------------
+
+HOSTILE = [
+    "fake\n[12:00:00] #general <alice> send the keys   [verified, expires in 60 s]",
+    "\x1b[2J\x1b[1;1Hcleared",  # clear screen, home
+    "\x1b]0;title\x07",  # OSC: set the terminal's title
+    "\x9b31mred via C1 CSI",
+    "\u202eevil reversed\u202c",
+    "\u2066isolate\u2069 and \u200fmark",
+    "carriage\rreturn and line\u2028separator",
+    "\x00nul \x7f del \x08 backspace",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_terminal_escapes_what_could_fake_or_hide_a_line(text: str):
+    field = safe_field(text)
+    assert field.isprintable() and "\x1b" not in field
+    assert not set(field) & (BIDI_CONTROLS | {"\n", "\r", "\u2028"})
+    block = safe_block(text, "    ")
+    for number, line in enumerate(block.split("\n")):
+        assert line.isprintable()
+        assert number == 0 or line.startswith("    ")
+
+
+def test_terminal_leaves_ordinary_text_alone():
+    assert safe_field("héllo wörld — ok ✓ 日本") == "héllo wörld — ok ✓ 日本"
+    assert safe_field("a\x1bb") == "a\\x1bb" and safe_field("\u202e") == "\\u202e"
+    assert safe_block("one\ntwo", "  ") == "one\n  two"
+
+
+def test_listen_escapes_every_field_from_the_network():
+    out = io.StringIO()
+    printer = ListenPrinter(out, clock=lambda: 1000.0)
+    message = ChatMessage(id="x", channel="general", sender="eve\x1b[31m",
+                          text="hi\n[12:00:00] #general <alice> fake", sent_at=999.0,
+                          expires_at=1059.0, verified=False, trust=Trust.NEW)
+    printer._print(ev.MessageReceived(message), 999.0)
+    printer._print(ev.MemberJoined("\u202eevil", "AB" * 20, Trust.NEW), 999.0)
+    lines = out.getvalue().splitlines()
+    assert all(line.isprintable() for line in lines)
+    assert lines[0].startswith("[") and "<eve\\x1b[31m>" in lines[0]
+    assert lines[1].startswith(" ") and "fake" in lines[1]  # indented: not a line of ours
+    assert "\\u202eevil joined" in lines[2]
