@@ -9,10 +9,8 @@ from __future__ import annotations
 import argparse
 import getpass
 import ipaddress
-import json
 import os
 import sys
-import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -46,6 +44,8 @@ from gossip.media.defaults import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
 from gossip.wire import DEFAULT_PORT, is_valid_name
 
 from .failures import EXIT_FAILURE, EXIT_HUB_KEY, EXIT_LOGIN, EXIT_USAGE, CliError
+from .listen import ListenPrinter, listen
+from .terminal import safe_field
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -373,22 +373,35 @@ async def _watch(events: trio.MemoryReceiveChannel[ev.SessionEvent],
                  forward: trio.MemorySendChannel[ev.SessionEvent],
                  args: argparse.Namespace) -> None:
     async for event in events:
-        if isinstance(event, ev.Connected) and event.first_use:
-            print(f"gossip-cli: first connection to {args.host}:{args.port}; pinned its "
-                  f"certificate {event.fingerprint}", file=sys.stderr)
-        elif isinstance(event, ev.KeyChanged):
-            print(f"gossip-cli: WARNING: {event.user}'s key CHANGED (pinned {event.pinned}, "
-                  f"now {event.offered}); their messages are unverified until you run "
-                  f"'gossip-cli key accept {event.user}'", file=sys.stderr)
-        elif isinstance(event, ev.Disconnected):
-            if event.retry_in is None:
-                raise CliError(f"disconnected: {event.reason}")
-            print(f"gossip-cli: {event.reason}; reconnecting in {event.retry_in:.1f} s",
-                  file=sys.stderr, flush=True)
+        if isinstance(event, ev.Disconnected) and event.retry_in is None:
+            raise CliError(f"disconnected: {safe_field(event.reason)}")
+        warning = _warning(event, args)
+        if warning is not None:
+            print(f"gossip-cli: {warning}", file=sys.stderr, flush=True)
         try:
             forward.send_nowait(event)
         except trio.WouldBlock:
             pass  # nobody is reading (e.g. `members`): events are not needed
+
+
+def _warning(event: ev.SessionEvent, args: argparse.Namespace) -> str | None:
+    """The stderr line an event is worth whatever the command (alarms, first use, reconnects);
+    what came from the network is escaped."""
+    if isinstance(event, ev.Connected) and event.first_use:
+        return (f"first connection to {args.host}:{args.port}; pinned its certificate "
+                f"{event.fingerprint}")
+    if isinstance(event, ev.OwnKeyForged):
+        return (f"ALARM: the hub announced a key under YOUR OWN name {safe_field(event.user)} "
+                f"that is not yours ({event.offered}; yours is {event.ours}). The hub is "
+                f"lying or compromised: the key is refused and nothing is sealed to it; tell "
+                f"the hub's operator")
+    if isinstance(event, ev.KeyChanged):
+        user = safe_field(event.user)
+        return (f"WARNING: {user}'s key CHANGED (pinned {event.pinned}, now {event.offered}); "
+                f"their messages are unverified until you run 'gossip-cli key accept {user}'")
+    if isinstance(event, ev.Disconnected) and event.retry_in is not None:
+        return f"{safe_field(event.reason)}; reconnecting in {event.retry_in:.1f} s"
+    return None
 
 
 async def _send(args: argparse.Namespace, session: Session) -> None:
@@ -401,23 +414,9 @@ async def _send(args: argparse.Namespace, session: Session) -> None:
 
 async def _listen(args: argparse.Namespace,
                   events: trio.MemoryReceiveChannel[ev.SessionEvent]) -> None:
-    shown = 0
-    async for event in events:
-        if not isinstance(event, ev.MessageReceived):
-            continue
-        message = event.message
-        if args.channel and message.channel != args.channel:
-            continue
-        if args.json:
-            print(json.dumps(message.as_json()), flush=True)
-        else:
-            mark = "verified" if message.verified else f"NOT VERIFIED ({message.trust.value})"
-            stamp = time.strftime("%H:%M:%S", time.localtime(message.sent_at))
-            print(f"[{stamp}] #{message.channel} <{message.sender}> {message.text}   "
-                  f"[{mark}, expires in {message.expires_at - time.time():.0f} s]", flush=True)
-        shown += 1
-        if args.count is not None and shown >= args.count:
-            return
+    printer = ListenPrinter(sys.stdout, as_json=args.json, channel=args.channel,
+                            count=args.count)
+    await listen(events, printer)
 
 
 def _offline_key_command(args: argparse.Namespace, profile: Profile) -> int:

@@ -2,7 +2,8 @@
 
 The hub hands out keys; this directory checks each one against the user's pins (TOFU) and
 remembers the trust as of this session (a key first pinned now stays NEW here), and who was
-there before a reconnect, so a front end can be told who left meanwhile.
+there before a reconnect, so a front end can be told who left meanwhile. Our own name is
+ours: a key under it that is not our own is refused, never pinned or used.
 """
 
 from __future__ import annotations
@@ -26,15 +27,31 @@ class KeySeen:
     key: PublicKey
     trust: Trust
     pinned_fingerprint: str  # the pin it was checked against ("" on first sight)
+    # Another key than the one this session last saw for the user (either way: to an
+    # impostor or back): whatever the user's old key vouched for must be forgotten.
+    key_changed: bool = False
+
+
+@dataclass(frozen=True)
+class ForgedOwnKey:
+    """The hub announced a key under our own name that is not ours (refused)."""
+
+    user: str
+    ours: str
+    offered: str
 
 
 class MemberDirectory:
-    def __init__(self, pins: KeyPinStore, own_user: str) -> None:
+    def __init__(self, pins: KeyPinStore, own_user: str, own_fingerprint: str) -> None:
         self._pins = pins
         self._own_user = own_user
+        self._own_fingerprint = own_fingerprint
         self._keys: dict[str, PublicKey] = {}
         self._trust: dict[str, Trust] = {}
         self._before_break: set[str] = set()
+        # The fingerprint last announced per user, kept across reconnects (bounded by the
+        # hub's members: an entry per name it ever announced to this session).
+        self._last_seen: dict[str, str] = {}
 
     # -- the hub's announcements -------------------------------------------------------------
     def start_over(self) -> None:
@@ -43,8 +60,9 @@ class MemberDirectory:
         self._before_break = set(self._keys) or self._before_break
         self._keys = {}
 
-    def take_key(self, user: str, key_bytes: bytes) -> KeySeen | None:
-        """Check an announced key; None (logged) for one that is unusable or not the user's."""
+    def take_key(self, user: str, key_bytes: bytes) -> KeySeen | ForgedOwnKey | None:
+        """Check an announced key: ForgedOwnKey for a key under our name that is not ours,
+        None (logged) for one that is unusable or not the user's."""
         try:
             key = PublicKey.from_bytes(key_bytes)
         except CryptoError as exc:
@@ -53,15 +71,24 @@ class MemberDirectory:
         if key.user != user:
             log.warning("ignoring key whose user id %r is not %r", key.user, user)
             return None
+        if user == self._own_user and key.fingerprint != self._own_fingerprint:
+            # Never pinned, never stored: nothing can be sealed to it or verified by it.
+            log.error("the hub announced a key under our own name that is not ours: %s",
+                      key.fingerprint)
+            return ForgedOwnKey(user, self._own_fingerprint, key.fingerprint)
         trust = self._pins.check(user, key.fingerprint)
         if not (trust is Trust.PINNED and self._trust.get(user) is Trust.NEW):
             self._trust[user] = trust
         self._keys[user] = key
+        last = self._last_seen.get(user)
+        self._last_seen[user] = key.fingerprint
         pinned = (self._pins.pinned_fingerprint(user) or "") if trust is Trust.CHANGED else ""
-        return KeySeen(user, key, trust, pinned)
+        return KeySeen(user, key, trust, pinned,
+                       key_changed=last is not None and last != key.fingerprint)
 
-    def remove(self, user: str) -> None:
-        self._keys.pop(user, None)
+    def remove(self, user: str) -> PublicKey | None:
+        """The user left; the key they had here, if any."""
+        return self._keys.pop(user, None)
 
     def gone_since_break(self) -> list[str]:
         """Members there before the last break who were not announced again."""
@@ -93,3 +120,4 @@ class MemberDirectory:
     def views(self) -> tuple[MemberView, ...]:
         return tuple(MemberView(user, key.fingerprint, self.trust_of(user))
                      for user, key in sorted(self._keys.items()))
+

@@ -24,6 +24,9 @@ class Synced:
 
 @dataclass(frozen=True)
 class MemberJoined:
+    """An identity the hub says is here (during the first sync too): nobody joins silently.
+    Trust NEW means first contact: nothing vouches for this key yet."""
+
     user: str
     fingerprint: str
     trust: Trust
@@ -32,6 +35,29 @@ class MemberJoined:
 @dataclass(frozen=True)
 class MemberLeft:
     user: str
+    fingerprint: str = ""  # the key they had here ("" if the session never saw one)
+    trust: Trust | None = None
+
+
+@dataclass(frozen=True)
+class OwnKeyForged:
+    """Loudest alarm: the hub announced a key under *our own* name that is not ours. The hub
+    is lying or compromised (someone could read what is sealed to that key and speak as us);
+    the key is refused and nothing is ever sealed to it."""
+
+    user: str
+    ours: str
+    offered: str
+
+
+@dataclass(frozen=True)
+class MessagesMissing:
+    """A sender's messages skipped over in their sender key's sequence: `count` did not
+    arrive (the hub dropped them, or they are still on their way)."""
+
+    sender: str
+    channel: str
+    count: int
 
 
 @dataclass(frozen=True)
@@ -51,6 +77,7 @@ class ChannelsChanged:
 @dataclass(frozen=True)
 class MessageReceived:
     message: ChatMessage
+    late: bool = False  # delivered after a later message of the same sender key
 
 
 @dataclass(frozen=True)
@@ -158,7 +185,7 @@ class MessageNotSent:
 
 
 @dataclass(frozen=True)
-class MessagesMissed:
+class HubReportedMissed:
     """The hub says `count` messages from `sender` in `channel` did not reach us (we were
     behind, or let go as slow), the first `seconds` ago; the sender was asked to resend."""
 
@@ -168,8 +195,10 @@ class MessagesMissed:
     seconds: float
 
 
-SessionEvent = (Connected | Synced | MemberJoined | MemberLeft | KeyChanged | ChannelsChanged
-                | MessageReceived | MessageRejected | MessageExpired | HubError | Disconnected
+SessionEvent = (Connected | Synced | MemberJoined | MemberLeft | OwnKeyForged | KeyChanged
+                | ChannelsChanged | MessagesMissing | MessageDelayed | MessageNotSent
+                | HubReportedMissed | MessageReceived | MessageRejected | MessageExpired
+                | HubError | Disconnected
                 | CallMembersChanged | CallPeerConnected | CallPeerLeft | CallPeerFailed
                 | CallSignalRejected
-                | CallRefused | CallLeft | MessageDelayed | MessageNotSent | MessagesMissed)
+                | CallRefused | CallLeft)

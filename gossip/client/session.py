@@ -20,7 +20,7 @@ import trio
 
 from gossip._groups import sole_error
 from gossip.actors import Actor, ActorRef
-from gossip.crypto import CryptoError, HubKeyChanged
+from gossip.crypto import CryptoError, HubKeyChanged, PublicKey
 from gossip.crypto.pins import Trust
 from gossip.fsm import (
     NO_BUILDERS,
@@ -65,7 +65,7 @@ from .commands import (
     SendChat,
     VerifyKey,
 )
-from .directory import MemberDirectory
+from .directory import ForgedOwnKey, MemberDirectory
 from .errors import (
     CommandRefused,
     ConnectionLost,
@@ -89,6 +89,9 @@ _RETRYABLE = frozenset({ErrorCode.RATE, ErrorCode.CHANNEL_RATE, ErrorCode.BUDGET
 _RETRY_DEFAULT = 1.0  # seconds, when the hub names no time
 _RETRY_MIN, _RETRY_CAP = 0.01, 60.0
 _RESEND_MARGIN = 2.0  # seconds more than the hub's span, for clocks and queues
+# Recent messages whose first recipients are remembered before the list is pruned to those
+# still in the resend window.
+RECIPIENT_MEMORY = 1024
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,11 @@ class Session(Actor):
         self._link: HubLink | None = None
         self._hub_name = ""
         self._keysync = MachineDriver(ClientKeySync)
-        self._members = MemberDirectory(profile.pins, profile.identity.user)
+        self._members = MemberDirectory(profile.pins, profile.identity.user,
+                                        profile.identity.fingerprint)
+        # Whom each of our recent messages was first sealed to (key fingerprints): a resend
+        # goes to those only, never to someone who was not there when it was written.
+        self._recipients_of: dict[str, frozenset[str]] = {}
         self._channels: tuple[str, ...] = ()
         self._chat = ChatDesk(profile.identity, config.clock,
                               resend_window=config.resend_window)
@@ -256,8 +263,7 @@ class Session(Actor):
                 if isinstance(frame, Key):
                     await self._take_key(frame)
                 elif isinstance(frame, KeyRemoved):
-                    self._members.remove(frame.user)
-                    await self._emit(ev.MemberLeft(frame.user))
+                    await self._take_key_removed(frame.user)
                 elif isinstance(frame, Channels):
                     self._channels = frame.channels
                     if self.synced.is_set():
@@ -311,15 +317,16 @@ class Session(Actor):
                 continue
             message = self._held.pop(0)
             self._resend_at = trio.current_time() + self._pace
-            await self._publish(message, resend=True)
+            # It reached no one, but goes only to whom it was first sealed (still here).
+            await self._publish(message, self._first_recipients_present(message.id))
 
     async def _take_missed(self, frame: Missed | MissedBy) -> None:
         if self._keysync.phase is not ClientKeySyncPhase.SYNCED:
             raise ConnectionLost(f"the hub broke the protocol: {frame.command.readable} "
                                  "before the key sync")
         if isinstance(frame, Missed):
-            await self._emit(ev.MessagesMissed(frame.sender, frame.channel, frame.count,
-                                               frame.seconds))
+            await self._emit(ev.HubReportedMissed(frame.sender, frame.channel, frame.count,
+                                                  frame.seconds))
             return
         # A reader missed some of ours: resend what we still have of that span, to them only
         # (they drop what they already have by id).
@@ -328,7 +335,10 @@ class Session(Actor):
             return
         assert self._link is not None
         for message in self._chat.sent_within(frame.channel, frame.seconds + _RESEND_MARGIN):
-            await self._link.send(self._chat.seal_for(message, frame.user, key))
+            # Only to a key it was first sealed to: a lying hub's "missed by" for a key it
+            # slipped in since must not get it our past messages.
+            if key.fingerprint in self._recipients_of.get(message.id, frozenset()):
+                await self._link.send(self._chat.seal_for(message, frame.user, key))
 
     async def _take_end_of_keys(self, nursery: trio.Nursery) -> None:
         resynced = self.synced.is_set()
@@ -361,17 +371,32 @@ class Session(Actor):
         seen = self._members.take_key(frame.user, frame.key)
         if seen is None:
             return
+        if isinstance(seen, ForgedOwnKey):
+            await self._emit(ev.OwnKeyForged(seen.user, seen.ours, seen.offered))
+            return
+        if seen.key_changed or seen.trust is Trust.CHANGED:
+            self._forget_sender_keys(seen.user)
         if seen.trust is Trust.CHANGED:
             await self._emit(ev.KeyChanged(seen.user, seen.pinned_fingerprint,
                                            seen.key.fingerprint))
-        if self.synced.is_set() or seen.trust is Trust.CHANGED:
-            await self._emit(ev.MemberJoined(seen.user, seen.key.fingerprint, seen.trust))
+        # Every identity shows, during the first sync too: a member the hub adds is seen.
+        await self._emit(ev.MemberJoined(seen.user, seen.key.fingerprint, seen.trust))
         if self._online and seen.user != self._identity.user:
             # A (re)joining member may have lost our sender keys and missed what we sent
-            # while they were away: new epochs, and our recent messages again (receivers
-            # drop the ones they already have by id).
+            # while they were away: new epochs, and our recent messages again to them if
+            # they had them first (receivers drop the ones they already have by id).
             self._chat.new_epochs()
-            await self._resend_recent()
+            await self._resend_recent(only=seen.key.fingerprint)
+
+    def _forget_sender_keys(self, user: str) -> None:
+        """The user's key changed (to another key or back): the sender keys their old key
+        handed over vouch for nothing now."""
+        self._chat.forget_sender(user)
+
+    async def _take_key_removed(self, user: str) -> None:
+        key = self._members.remove(user)
+        await self._emit(ev.MemberLeft(user, key.fingerprint if key else "",
+                                       self._members.trust_of(user) if key else None))
 
     async def _take_message(self, frame: Message) -> None:
         sender = frame.sender or ""
@@ -392,7 +417,11 @@ class Session(Actor):
                      frame.channel)
         elif not isinstance(opened, Distribution):
             self._store_changed.set()
-            await self._emit(ev.MessageReceived(opened))
+            if opened.missing:
+                # The sender's key sequence skipped some: the hub dropped them (or they are
+                # late); either way the user is told, not left to guess.
+                await self._emit(ev.MessagesMissing(sender, frame.channel, opened.missing))
+            await self._emit(ev.MessageReceived(opened, late=opened.late))
 
     async def _to_calls(self, frame: Frame, channel: str | None) -> None:
         if isinstance(frame, CallMembers):
@@ -512,16 +541,33 @@ class Session(Actor):
                 self._chat.hold(message, over_limit=True)
                 return message
 
-    async def _publish(self, message: ChatMessage, *, resend: bool = False) -> None:
-        """Encrypt one of our messages for the channel's members now and send it; a first
-        send is remembered for resending to members who (re)join."""
+    def _recipients(self) -> list[PublicKey]:
+        """Whom a message is sealed to now: every member whose key we may encrypt to, and
+        always our own key (never an impostor's under our name: the directory refuses it)."""
         recipients = list(self._members.trusted_keys().values())
         if self._members.key(self._identity.user) is None:
             recipients.append(self._identity.public)
+        return recipients
+
+    async def _publish(self, message: ChatMessage,
+                       recipients: Sequence[PublicKey] | None = None) -> None:
+        """Encrypt one of our messages for the channel's members now and send it; a first
+        send (no `recipients` given) is remembered, with whom it went to, for resending."""
+        resend = recipients is not None
+        to = list(recipients) if recipients is not None else self._recipients()
         await self._keysync_step("send_message", {
-            Command.MESSAGE: lambda: self._chat.seal(message, recipients)})
+            Command.MESSAGE: lambda: self._chat.seal(message, to)})
         if not resend:
             self._chat.sent(message)
+            self._remember_recipients(message.id, to)
+
+    def _remember_recipients(self, message_id: str, recipients: Sequence[PublicKey]) -> None:
+        self._recipients_of[message_id] = frozenset(key.fingerprint for key in recipients)
+        if len(self._recipients_of) > RECIPIENT_MEMORY:
+            # Only messages still in the resend window matter.
+            alive = {m.id for m in self._chat.recent(self._channels)}
+            self._recipients_of = {mid: fps for mid, fps in self._recipients_of.items()
+                                   if mid in alive}
 
     async def _after_reconnect(self) -> None:
         """Our sender keys start new epochs; the outbox goes out in order, then whatever we
@@ -541,9 +587,22 @@ class Session(Actor):
                 sent.append(message.id)
         return sent
 
-    async def _resend_recent(self, skip: frozenset[str] = frozenset()) -> None:
+    async def _resend_recent(self, skip: frozenset[str] = frozenset(),
+                             only: str | None = None) -> None:
+        """Our recent messages again, each to the members present now who were among its
+        first recipients (with `only`, to that key alone, plus ours): a newcomer, or a key
+        the hub slipped in meanwhile, never reads what was written before it came."""
+        own = self._identity.fingerprint
         for message in self._chat.recent(self._channels, skip):
-            await self._publish(message, resend=True)
+            targets = [key for key in self._first_recipients_present(message.id)
+                       if only is None or key.fingerprint in (only, own)]
+            if any(key.fingerprint != own for key in targets):
+                await self._publish(message, targets)
+
+    def _first_recipients_present(self, message_id: str) -> list[PublicKey]:
+        """The keys a message was first sealed to that are still members' keys now."""
+        first = self._recipients_of.get(message_id, frozenset())
+        return [key for key in self._recipients() if key.fingerprint in first]
 
     # -- the key-sync machine -------------------------------------------------------------------
     async def _keysync_step(self, event: str, build: Builders = NO_BUILDERS) -> None:
