@@ -271,8 +271,8 @@ def test_gaps_are_counted_and_late_deliveries_flagged(people, wall):
 def test_replays_after_a_restart_are_dropped(people, wall, tmp_path):
     alice, bob = people["alice"], people["bob"]
     writer = desk(alice, wall)
-    recorded = as_frames(alice, writer.seal(writer.compose(CHANNEL, "once", 600),
-                                            [bob.public]))
+    original = writer.compose(CHANNEL, "once", 600)
+    recorded = as_frames(alice, writer.seal(original, [bob.public]))
     store = ReplayStore(tmp_path / "replay.state")
     before = desk(bob, wall)
     assert open_all(before, recorded, alice.public)[-1].text == "once"
@@ -289,7 +289,7 @@ def test_replays_after_a_restart_are_dropped(people, wall, tmp_path):
     assert refused.value.reason == "replayed"
     # Alice resending the same message id under a new epoch is dropped as seen.
     writer.new_epochs()
-    resent = as_frames(alice, writer.seal(writer.store.messages()[0], [bob.public]))
+    resent = as_frames(alice, writer.seal(original, [bob.public]))
     assert open_all(after, resent, alice.public)[-1] is None
     assert len(after.store) == 0
     # Without the saved state the same replay would show again.

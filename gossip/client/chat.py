@@ -143,6 +143,10 @@ class ChatDesk:
         for sender in self._senders.values():
             sender.invalidate()
 
+    def waiting_ids(self) -> set[str]:
+        """The ids of messages in the outbox (written, not sent yet)."""
+        return {message.id for message in self._outbox}
+
     def take_outbox(self) -> list[ChatMessage]:
         """What waited offline, in order, to send now: expired ones dropped, and old send
         times moved to now (receivers refuse old send times as replays)."""

@@ -49,6 +49,7 @@ class MemberDirectory:
         self._keys: dict[str, PublicKey] = {}
         self._trust: dict[str, Trust] = {}
         self._before_break: set[str] = set()
+        self._keys_before_break: dict[str, PublicKey] = {}
         # The fingerprint last announced per user, kept across reconnects (bounded by the
         # hub's members: an entry per name it ever announced to this session).
         self._last_seen: dict[str, str] = {}
@@ -58,7 +59,17 @@ class MemberDirectory:
         """A new connection: the hub announces everyone again. Who was there before the
         break is kept (across failed attempts too) to report who left meanwhile."""
         self._before_break = set(self._keys) or self._before_break
+        self._keys_before_break = dict(self._keys) or self._keys_before_break
         self._keys = {}
+
+    def known_fingerprints(self) -> frozenset[str]:
+        """The keys of everyone we know as a member: announced on this connection, or, while
+        a reconnect has not announced them again, on the last one. What a user writes is meant
+        for these (and goes, when it goes, to those of them still here)."""
+        keys = list(self._keys.values())
+        if self._keys_before_break:
+            keys += self._keys_before_break.values()
+        return frozenset(key.fingerprint for key in keys)
 
     def take_key(self, user: str, key_bytes: bytes) -> KeySeen | ForgedOwnKey | None:
         """Check an announced key: ForgedOwnKey for a key under our name that is not ours,

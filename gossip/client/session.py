@@ -522,11 +522,16 @@ class Session(Actor):
             raise CommandRefused(f"no channel {request.channel!r} on this hub "
                                  f"(channels: {', '.join(self._channels)})")
         message = self._chat.compose(request.channel, request.text, request.ttl)
+        # Meant for the members we know now: however late it goes out, nobody who joins
+        # meanwhile reads it (a key the hub slips in during a reconnect included).
+        intended = self._members.known_fingerprints() | {self._identity.fingerprint}
         self._store_changed.set()
         if not self._online:
             self._chat.hold(message)  # goes out once, in order, after the reconnect
+            self._remember_recipients(message.id, intended)
             return message
         self._chat.keep(message)
+        self._remember_recipients(message.id, intended)
         while True:
             link = self._link
             try:
@@ -551,21 +556,22 @@ class Session(Actor):
 
     async def _publish(self, message: ChatMessage,
                        recipients: Sequence[PublicKey] | None = None) -> None:
-        """Encrypt one of our messages for the channel's members now and send it; a first
-        send (no `recipients` given) is remembered, with whom it went to, for resending."""
-        resend = recipients is not None
-        to = list(recipients) if recipients is not None else self._recipients()
+        """Encrypt one of our messages and send it: to `recipients`, or to those it was meant
+        for who are members now. A first send (no `recipients`) is kept for resending."""
+        first_send = recipients is None
+        to = self._first_recipients_present(message.id) if recipients is None \
+            else list(recipients)
         await self._keysync_step("send_message", {
             Command.MESSAGE: lambda: self._chat.seal(message, to)})
-        if not resend:
+        if first_send:
             self._chat.sent(message)
-            self._remember_recipients(message.id, to)
 
-    def _remember_recipients(self, message_id: str, recipients: Sequence[PublicKey]) -> None:
-        self._recipients_of[message_id] = frozenset(key.fingerprint for key in recipients)
+    def _remember_recipients(self, message_id: str, fingerprints: frozenset[str]) -> None:
+        self._recipients_of[message_id] = fingerprints
         if len(self._recipients_of) > RECIPIENT_MEMORY:
-            # Only messages still in the resend window matter.
-            alive = {m.id for m in self._chat.recent(self._channels)}
+            # Only messages still waiting or in the resend window matter.
+            alive = {m.id for m in self._chat.recent(self._channels)} | {
+                m.id for m in self._held} | self._chat.waiting_ids()
             self._recipients_of = {mid: fps for mid, fps in self._recipients_of.items()
                                    if mid in alive}
 
