@@ -21,7 +21,7 @@ from gossip.client.commands import GetState, SendChat, VerifyKey
 from gossip.client.messages import ChannelSender, ChatMessage, new_chat
 from gossip.crypto.pins import Trust
 from gossip.hub import RunningHub
-from gossip.wire import Key, KeyRemoved, Message
+from gossip.wire import Key, KeyRemoved, Message, MissedBy
 
 from .lyinghub import Direction, Ghost, LyingHub, Relayed, readable_by
 
@@ -107,6 +107,33 @@ async def test_a_ghost_the_hub_adds_is_shown_and_reads_no_history(
     await lying.until(lambda: bob_can_read() == ["before the ghost"] * 2, "the resend to bob")
     sent = lying.of("alice").sent_up(Message)
     assert ghost.read_chat(sent, alice.profile.identity.public, now=time.time()) == []
+
+
+async def test_a_hub_claiming_a_ghost_missed_messages_gets_it_nothing(
+        connect, lying: LyingHub, tmp_path: Path):
+    alice = await connect("alice", port=lying.port)
+    bob = await connect("bob")
+    await alice.session.ref.ask(SendChat("general", "before the ghost", 60))
+    assert (await bob.next_event(ev.MessageReceived)).message.text == "before the ghost"
+    ghost = Ghost("ghost", tmp_path / "ghost")
+    relay = lying.of("alice")
+    relay.inject(ghost.key_frame())
+    await alice.next_event(ev.MemberJoined, lambda e: e.user == "ghost")
+
+    # "They missed your last 30 s": for the ghost a lie, for bob a fact. Alice answers in
+    # order, so once bob's copy is out, the ghost's claim has been weighed too.
+    relay.inject(MissedBy(count=1, seconds=30.0, user="ghost", channel="general"))
+    relay.inject(MissedBy(count=1, seconds=30.0, user="bob", channel="general"))
+
+    def bob_can_read() -> list[str]:
+        return readable_by(bob.profile.identity, relay.sent_up(Message),
+                           alice.profile.identity.public, now=time.time())
+
+    await lying.until(lambda: bob_can_read() == ["before the ghost"] * 2, "the resend to bob")
+    resent = [frame for frame in relay.sent_up(Message) if frame.to]
+    assert [frame.to for frame in resent] == ["bob"]
+    assert ghost.read_chat(relay.sent_up(Message), alice.profile.identity.public,
+                           now=time.time()) == []
 
 
 async def test_members_of_the_first_sync_each_show_with_their_trust(connect, lying: LyingHub,
