@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 import trio
 import trio.testing
-from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
+from trio_websocket import ConnectionClosed, WebSocketConnection
 
-from gossip.crypto import Identity, certificate_fingerprint, client_ssl_context
 from gossip.hub import HubConfig, Limits, RunningHub
-from gossip.tools.attack import log_in_raw
-from gossip.wire import EndOfKeys, Error, Frame, KeyRequest, Message, Welcome, decode_frame
+from gossip.wire import Error, Message
 
 from .conftest import PASSWORD
+from .rawmember import log_in, next_frame
 
 OUTBOX = 8
 BLOB = 64 * 1024
@@ -33,40 +32,10 @@ def hub_config(tmp_path: Path) -> HubConfig:
                      limits=replace(Limits(), outbox_frames=OUTBOX))
 
 
-async def _log_in(nursery: trio.Nursery, hub: RunningHub, user: str, *,
-                  receive_buffer: int | None = None) -> WebSocketConnection:
-    """A bare member: TLS, WebSocket, login and key sync by hand, nothing read afterwards
-    unless the test reads. `receive_buffer` shrinks the socket's buffer (a stalled reader)."""
-    identity = Identity.generate(user)
-    sock = trio.socket.socket()
-    if receive_buffer is not None:
-        sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, receive_buffer)
-    await sock.connect(("127.0.0.1", hub.port))
-    stream = trio.SSLStream(trio.SocketStream(sock), client_ssl_context(),
-                            server_hostname="127.0.0.1")
-    await stream.do_handshake()
-    seen = certificate_fingerprint(stream.getpeercert(binary_form=True))
-    # A queue of one message: once it is full, trio-websocket stops reading the socket.
-    ws = await wrap_client_stream(nursery, stream, "127.0.0.1", "/gossip",
-                                  message_queue_size=1, max_message_size=2**20)
-    welcome = await log_in_raw(ws, seen, user, identity.public, identity, PASSWORD)
-    assert isinstance(welcome, Welcome)
-    await ws.send_message(KeyRequest().encode())
-    while not isinstance(await _frame(ws), EndOfKeys):
-        pass
-    return ws
-
-
-async def _frame(ws: WebSocketConnection) -> Frame:
-    data = await ws.get_message()
-    assert isinstance(data, bytes)
-    return decode_frame(data)
-
-
 async def _next_message(ws: WebSocketConnection) -> Message:
     """The next chat message, skipping key announcements."""
     while True:
-        frame = await _frame(ws)
+        frame = await next_frame(ws)
         if isinstance(frame, Message):
             return frame
 
@@ -84,9 +53,9 @@ class StalledReaderStory:
 
 async def _stalled_reader_story(nursery: trio.Nursery, hub: RunningHub) -> StalledReaderStory:
     assert Limits().frame_burst > MESSAGES  # the rate limit must not refuse any of them
-    fast = {user: await _log_in(nursery, hub, user) for user in ("bob", "carol")}
-    stalled = await _log_in(nursery, hub, "slow", receive_buffer=4096)
-    alice = await _log_in(nursery, hub, "alice")
+    fast = {user: await log_in(nursery, hub, user) for user in ("bob", "carol")}
+    stalled = await log_in(nursery, hub, "slow", receive_buffer=4096)
+    alice = await log_in(nursery, hub, "alice")
 
     # Alice posts; bob and carol get each message before she posts the next one, while the
     # stalled member reads nothing at all. A stall would hang here until the (virtual) clock
@@ -104,7 +73,7 @@ async def _stalled_reader_story(nursery: trio.Nursery, hub: RunningHub) -> Stall
     with trio.fail_after(30):
         try:
             while True:
-                frame = await _frame(stalled)
+                frame = await next_frame(stalled)
                 if isinstance(frame, Message):
                     number = int.from_bytes(frame.blob[:4], "big")
                     (story.before if story.refusal is None else story.after).append(number)
@@ -148,8 +117,8 @@ async def test_a_key_snapshot_bigger_than_the_outbox_takes_one_slot(
 ) -> None:
     # More members than outbox slots: the newcomer's snapshot (a key per member, channels,
     # end of keys) is queued as one item, so it is not taken for a slow reader on arrival.
-    members = [await _log_in(nursery, hub, f"member{number}") for number in range(OUTBOX + 2)]
-    newcomer = await _log_in(nursery, hub, "newcomer")
+    members = [await log_in(nursery, hub, f"member{number}") for number in range(OUTBOX + 2)]
+    newcomer = await log_in(nursery, hub, "newcomer")
     await members[0].send_message(Message(channel="general", blob=b"welcome").encode())
     with trio.fail_after(5):
         message = await _next_message(newcomer)

@@ -13,6 +13,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Generic, TypeVar
 
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
@@ -121,3 +122,43 @@ def exclusive_lock(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+Entry = TypeVar("Entry")
+
+
+class SharedPinFile(Generic[Entry]):
+    """A pin store kept in one small file that several processes on a profile update: each
+    change is decided under a lock on the file as it is on disk (`_change`), and a read
+    rereads the file only when another writer replaced it (`_refresh`). Subclasses say how
+    the file reads (`_load`) and write it themselves inside `_change`; None keeps the pins in
+    memory only."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+        self._pins: dict[str, Entry] = {}
+        self._stamp: FileStamp | None = None
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Reread the file if another store or process replaced it since we last did."""
+        if self._path is None:
+            return
+        stamp = file_stamp(self._path)
+        if stamp != self._stamp:
+            self._pins = {} if stamp is None else self._load(self._path)
+            self._stamp = stamp
+
+    @contextlib.contextmanager
+    def _change(self) -> Iterator[None]:
+        """Decide and write one change under the lock, on the pins as they are on disk."""
+        if self._path is None:
+            yield
+            return
+        with exclusive_lock(self._path):
+            self._refresh()
+            yield
+
+    @staticmethod
+    def _load(path: Path) -> dict[str, Entry]:
+        raise NotImplementedError

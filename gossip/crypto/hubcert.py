@@ -6,13 +6,11 @@ certificate a hub showed first (KnownHubs) and refuse a different one until told
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import ipaddress
 import re
 import secrets
 import ssl
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,10 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gossip.crypto._files import (
-    FileStamp,
+    SharedPinFile,
     create_exclusive,
     ensure_private_dir,
-    exclusive_lock,
     file_stamp,
     write_atomic,
 )
@@ -190,37 +187,12 @@ def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}"
 
 
-class KnownHubs:
+class KnownHubs(SharedPinFile[str]):
     """Pinned hub certificate fingerprints by address, like SSH's known_hosts.
 
     The file has one "[host]:port fingerprint" line per hub; None keeps pins in memory. Each
     change is made under a lock on the file as it is on disk (processes share a profile).
     """
-
-    def __init__(self, path: Path | None) -> None:
-        self._path = path
-        self._pins: dict[str, str] = {}
-        self._stamp: FileStamp | None = None
-        self._refresh()
-
-    def _refresh(self) -> None:
-        """Reread the file if another store or process replaced it since we last did."""
-        if self._path is None:
-            return
-        stamp = file_stamp(self._path)
-        if stamp != self._stamp:
-            self._pins = {} if stamp is None else self._load(self._path)
-            self._stamp = stamp
-
-    @contextlib.contextmanager
-    def _change(self) -> Iterator[None]:
-        """Decide and write one change under the lock, on the pins as they are on disk."""
-        if self._path is None:
-            yield
-            return
-        with exclusive_lock(self._path):
-            self._refresh()
-            yield
 
     @staticmethod
     def _load(path: Path) -> dict[str, str]:

@@ -8,18 +8,15 @@ never lose each other's updates.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 from gossip.crypto._files import (
-    FileStamp,
+    SharedPinFile,
     ensure_private_dir,
-    exclusive_lock,
     file_stamp,
     write_atomic,
 )
@@ -61,33 +58,8 @@ class _Pin:
         return Trust.VERIFIED if self.verified else Trust.PINNED
 
 
-class KeyPinStore:
+class KeyPinStore(SharedPinFile[_Pin]):
     """User name -> pinned key fingerprint and trust; in memory when path is None."""
-
-    def __init__(self, path: Path | None) -> None:
-        self._path = path
-        self._pins: dict[str, _Pin] = {}
-        self._stamp: FileStamp | None = None
-        self._refresh()
-
-    def _refresh(self) -> None:
-        """Reread the file if another store or process replaced it since we last did."""
-        if self._path is None:
-            return
-        stamp = file_stamp(self._path)
-        if stamp != self._stamp:
-            self._pins = {} if stamp is None else self._load(self._path)
-            self._stamp = stamp
-
-    @contextlib.contextmanager
-    def _change(self) -> Iterator[None]:
-        """Decide and write one change under the lock, on the pins as they are on disk."""
-        if self._path is None:
-            yield
-            return
-        with exclusive_lock(self._path):
-            self._refresh()
-            yield
 
     @staticmethod
     def _load(path: Path) -> dict[str, _Pin]:
