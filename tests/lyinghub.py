@@ -29,7 +29,9 @@ from trio_websocket import (
     wrap_server_stream,
 )
 
+from gossip.client.calltypes import CallOptions
 from gossip.client.errors import MessageRejected, SignalRejected
+from gossip.client.events import SessionEvent
 from gossip.client.messages import Distribution, open_chat
 from gossip.client.signalling import open_signal
 from gossip.crypto import Identity, PublicKey, SenderKeyRing, client_ssl_context
@@ -283,12 +285,12 @@ class GhostCall:
     """
 
     def __init__(self, lying: LyingHub, ghost: Ghost, victim: PublicKey, channel: str,
-                 options: object) -> None:
+                 options: CallOptions) -> None:
         self._lying = lying
         self.ghost = ghost
         self._victim = victim
         self.channel = channel
-        self._options = options  # a CallOptions (typed loosely: no media import here)
+        self._options = options
         self._invited = trio.Event()
         self._inbox_in, self._inbox = trio.open_memory_channel[Signal](QUEUE_FRAMES)
         self.diverted: list[Signal] = []  # the victim's signals to the ghost, as sent up
@@ -316,15 +318,16 @@ class GhostCall:
                   ) -> None:
         from gossip.actors import run_actor
         from gossip.client.calls import CallActor
-        from gossip.client.calltypes import CallFrame, PeerIdentity
+        from gossip.client.calltypes import CallFrame, PeerIdentity  # media-free
 
         def identities(user: str) -> PeerIdentity | None:
             return PeerIdentity(self._victim, Trust.PINNED) if user == self._victim.user \
                 else None
 
-        events = trio.open_memory_channel[object](256)[0]
+        # Nobody reads the ghost's events: a full channel is dropped silently by the call.
+        events = trio.open_memory_channel[SessionEvent](256)[0]
         call = CallActor(self.channel, self.ghost.identity, self._send, self._options,
-                         events, time.time, identities)  # type: ignore[arg-type]
+                         events, time.time, identities)
         keys = {self._victim.user: self._victim}
         task_status.started(self)
         await self._invited.wait()

@@ -18,6 +18,7 @@ from gossip.hub import RunningHub
 from gossip.media.loop import open_media_loop
 from gossip.media.sinks import MemorySink
 from gossip.media.sources import ToneSource
+from gossip.ui import notices as nt
 from gossip.wire import Signal
 
 from .lyinghub import Direction, Ghost, GhostCall, LyingHub
@@ -96,7 +97,7 @@ async def test_a_ghost_the_hub_puts_in_a_call_shows_as_an_unverified_newcomer(
     assert spook.trust is Trust.NEW and spook.first_contact and not spook.identity_verified
     assert friend.link == "connected" and friend.link_authenticated
     assert friend.trust is Trust.VERIFIED and friend.identity_verified
-    assert state.as_json()["peers"]["ghost"]["trust"] == "new"
+    assert spook.as_json()["trust"] == "new" and "verified" not in spook.as_json()
 
     # What the user is shown: the app's panel and `gossip-cli call`.
     from gossip.cli.call import call_event_line, peer_line
@@ -107,8 +108,8 @@ async def test_a_ghost_the_hub_puts_in_a_call_shows_as_an_unverified_newcomer(
     assert (rows["ghost"].identity_kind, rows["ghost"].link_kind) == ("new", "ok")
     assert "UNVERIFIED NEWCOMER" in rows["ghost"].identity_tip
     assert (rows["bob"].identity_kind, rows["bob"].identity) == ("verified", "✓ verified")
-    assert "unverified newcomer in the call: ghost" in call_event_line(unknown[0])
-    assert "NEW key, NOT verified" in call_event_line(up["ghost"])
+    assert "unverified newcomer in the call: ghost" in str(call_event_line(unknown[0]))
+    assert "NEW key, NOT verified" in str(call_event_line(up["ghost"]))
     assert "identity NEW key, NOT verified" in peer_line("ghost", spook)
     assert "link connected, authenticated" in peer_line("ghost", spook)
     assert "identity verified key" in peer_line("bob", friend)
@@ -137,7 +138,8 @@ async def test_a_changed_key_in_the_call_roster_is_never_called(
     assert shown.fingerprint == impostor.identity.fingerprint
     # No offer, answer or candidate was sealed to bob's name, under either key (the call
     # has no link for him: nothing can be sent later either).
-    assert [f for f in lying.of("alice").sent_up(Signal) if f.peer == "bob"] == []
+    assert [f for f in lying.of("alice").sent_up(Signal)
+            if isinstance(f, Signal) and f.peer == "bob"] == []
 
     from gossip.cli.call import call_event_line, peer_line
     from gossip.ui import viewmodel as vm
@@ -145,7 +147,7 @@ async def test_a_changed_key_in_the_call_roster_is_never_called(
 
     row = vm.peer_row(participants(state, "alice")[0])
     assert (row.user, row.identity_kind, row.link_kind) == ("bob", "changed", "failed")
-    assert "not calling bob" in call_event_line(refused)
+    assert "not calling bob" in str(call_event_line(refused))
     assert "KEY CHANGED" in peer_line("bob", shown)
 
     # The user accepts the new key: the call takes the new trust at once and calls it.
@@ -153,3 +155,32 @@ async def test_a_changed_key_in_the_call_roster_is_never_called(
     state = await call.ask(GetCallState())
     assert state.peers["bob"].trust is Trust.PINNED and state.peers["bob"].link != NOT_CALLED
     assert state.peers["bob"].fingerprint == impostor.identity.fingerprint
+
+
+# -- what the app makes of the events (pure) ----------------------------------------------------
+
+def test_the_app_marks_a_newcomer_and_a_changed_key_in_the_call_loudly():
+    from gossip.ui import viewmodel as vm
+    from gossip.ui.callview import CallPhase
+
+    from .test_ui_model import FP, NOW, in_call, online_model
+
+    model = online_model(trust={"you": Trust.NEW, "alice": Trust.VERIFIED,
+                                "carol": Trust.PINNED})
+    model.apply(nt.CallChanged(in_call(phase=CallPhase.JOINING)), NOW)
+    model.apply(ev.CallMembersChanged("general", ("alice", "ghost", "mallory", "you")), NOW)
+    model.apply(ev.CallPeerUnknown("general", "ghost", FP["dave"]), NOW)
+    model.apply(ev.CallPeerKeyChanged("general", "mallory", FP["bob"]), NOW)
+    model.apply(ev.CallPeerConnected("general", "ghost", 90.0, Trust.NEW, FP["dave"]), NOW)
+    model.apply(ev.CallPeerConnected("general", "alice", 90.0, Trust.VERIFIED, FP["alice"]),
+                NOW)
+    rows = {row.user: row for row in vm.call_panel(model).peers}
+    assert (rows["ghost"].identity_kind, rows["ghost"].link) == ("new", "connected")
+    assert (rows["alice"].identity_kind, rows["alice"].link) == ("verified", "connected")
+    assert (rows["mallory"].identity_kind, rows["mallory"].link_kind) == ("changed", "failed")
+    titles = [toast.title for toast in model.toasts.visible()]
+    assert "Unverified newcomer in the call: ghost" in titles
+    assert "Not calling mallory: key changed" in titles
+    plates = {tile.user: tile.label for tile in vm.video_tiles(model)}
+    assert plates["ghost"] == "ghost · unverified" and plates["alice"] == "alice"
+    assert plates["mallory"] == "mallory · key changed"

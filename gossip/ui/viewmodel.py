@@ -119,7 +119,7 @@ class CallPanelContent:
     camera_tooltip: str = ""
 
     @property
-    def layout(self) -> tuple[tuple[str, str], ...]:
+    def layout(self) -> tuple[tuple[str, str, str], ...]:
         """What the peer rows are made of; levels and volumes change within a layout."""
         return tuple((peer.user, peer.link_kind, peer.identity_kind) for peer in self.peers)
 
