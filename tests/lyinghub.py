@@ -7,15 +7,18 @@ frames, one connection at a time, through hooks the test sets: a hook can drop, 
 reorder, inject or replay frames in either direction. Loopback only; every queue is bounded.
 
 It also plays the ghosts such a hub invents: `Ghost` holds a key the hub made up and reads
-whatever a client sealed to it, so a test can assert that nothing was.
+whatever a client sealed to it, so a test can assert that nothing was; `GhostCall` puts a
+ghost into a victim's call and answers her with a real link.
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from enum import Enum
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -26,7 +29,9 @@ from trio_websocket import (
     wrap_server_stream,
 )
 
+from gossip.client.calltypes import CallOptions
 from gossip.client.errors import MessageRejected, SignalRejected
+from gossip.client.events import SessionEvent
 from gossip.client.messages import Distribution, open_chat
 from gossip.client.signalling import open_signal
 from gossip.crypto import Identity, PublicKey, SenderKeyRing, client_ssl_context
@@ -34,6 +39,7 @@ from gossip.crypto.pins import Trust
 from gossip.hub import RunningHub
 from gossip.wire import (
     DEFAULT_MAX_FRAME_BYTES,
+    CallMembers,
     Frame,
     FrameError,
     Greeting,
@@ -265,3 +271,75 @@ class Ghost:
                     continue
                 kinds.append(frame.command.value)
         return kinds
+
+
+class GhostCall:
+    """The ghost's side of a call the lying hub invents for one victim: the hub adds the ghost
+    to every call roster it sends the victim, and relays the signals between the victim and a
+    real CallActor under the ghost's key (not the real hub: it knows no ghost), so the
+    victim's link to the ghost really comes up and the ghost hears her.
+
+    Set `lying.hooks[Direction.UP] = ghost_call.hook_up` and `[Direction.DOWN] = ...hook_down`,
+    start it with `await nursery.start(ghost_call.run)`; its call starts once the victim's
+    roster has been handed the ghost (so its first signal cannot overtake that roster).
+    """
+
+    def __init__(self, lying: LyingHub, ghost: Ghost, victim: PublicKey, channel: str,
+                 options: CallOptions) -> None:
+        self._lying = lying
+        self.ghost = ghost
+        self._victim = victim
+        self.channel = channel
+        self._options = options
+        self._invited = trio.Event()
+        self._inbox_in, self._inbox = trio.open_memory_channel[Signal](QUEUE_FRAMES)
+        self.diverted: list[Signal] = []  # the victim's signals to the ghost, as sent up
+
+    # -- hooks on the victim's connection ----------------------------------------------------
+    def hook_down(self, connection: Relayed, frame: Frame) -> Iterable[Frame]:
+        if connection.user == self._victim.user and isinstance(frame, CallMembers) \
+                and frame.channel == self.channel and self.ghost.user not in frame.users:
+            self._invited.set()
+            return [CallMembers(channel=frame.channel,
+                                users=tuple(sorted((*frame.users, self.ghost.user))))]
+        return [frame]
+
+    def hook_up(self, connection: Relayed, frame: Frame) -> Iterable[Frame]:
+        if connection.user == self._victim.user and isinstance(frame, Signal) \
+                and frame.peer == self.ghost.user:
+            self.diverted.append(frame)
+            # As the hub would deliver it to the ghost: `peer` names the sender.
+            self._inbox_in.send_nowait(replace(frame, peer=self._victim.user))
+            return []
+        return [frame]
+
+    # -- the ghost's call ---------------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[GhostCall] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        from gossip.actors import run_actor
+        from gossip.client.calls import CallActor
+        from gossip.client.calltypes import CallFrame, PeerIdentity  # media-free
+
+        def identities(user: str) -> PeerIdentity | None:
+            return PeerIdentity(self._victim, Trust.PINNED) if user == self._victim.user \
+                else None
+
+        # Nobody reads the ghost's events: a full channel is dropped silently by the call.
+        events = trio.open_memory_channel[SessionEvent](256)[0]
+        call = CallActor(self.channel, self.ghost.identity, self._send, self._options,
+                         events, time.time, identities)
+        keys = {self._victim.user: self._victim}
+        task_status.started(self)
+        await self._invited.wait()
+        async with trio.open_nursery() as nursery:
+            ref = await nursery.start(partial(run_actor, call, name="ghost call"))
+            await ref.tell(CallFrame(CallMembers(channel=self.channel, users=tuple(sorted(
+                (self._victim.user, self.ghost.user)))), keys))
+            async for signal in self._inbox:
+                await ref.tell(CallFrame(signal, keys))
+
+    async def _send(self, frames: Sequence[Frame]) -> None:
+        """The ghost's frames: its signals go to the victim as if the hub relayed them."""
+        for frame in frames:
+            if isinstance(frame, Signal) and frame.peer == self._victim.user:
+                self._lying.of(self._victim.user).inject(replace(frame, peer=self.ghost.user))

@@ -162,7 +162,7 @@ def test_a_three_way_call_from_the_cli(hub_process, tmp_path):
         assert summary["channel"] == "general"
         assert set(summary["peers"]) == set(tones) - {name}
         for peer in summary["peers"].values():
-            assert peer["verified"] is True
+            assert peer["link_authenticated"] is True and peer["trust"] == "new"
             assert peer["frames_received"] > 50
             assert peer["setup_ms"] > 0 and peer["first_audio_ms"] > 0
     assert "offer" in hub_log.read_text() and "v=0" not in hub_log.read_text()
@@ -198,7 +198,7 @@ def test_a_three_way_video_call_from_the_cli(hub_process, tmp_path):
     for name, summary in summaries.items():
         assert set(summary["peers"]) == set(tones) - {name}
         for peer in summary["peers"].values():
-            assert peer["verified"] is True and peer["frames_received"] > 50
+            assert peer["link_authenticated"] is True and peer["frames_received"] > 50
             assert peer["video_frames_received"] > 0 and peer["video_fps"] > 0
     saved = {path.name for path in record.iterdir()}
     assert {"ben-last.png", "cat-last.png"} <= saved

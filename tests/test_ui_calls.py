@@ -13,6 +13,7 @@ from gossip.actors.actor import ActorRef
 from gossip.client import events as ev
 from gossip.client.calltypes import CallOptions, CallState, GetCallState, PeerState
 from gossip.client.commands import JoinCall
+from gossip.crypto.pins import Trust
 from gossip.media.sources import ToneSource
 from gossip.ui import intents
 from gossip.ui import notices as nt
@@ -213,14 +214,20 @@ def test_calls_through_a_hub_on_loopback_offer_only_loopback():
 
 
 def test_the_roster_shows_everyone_else_with_their_link():
-    def peer(user: str, link: str, level: float = -20.0, verified: bool = True) -> PeerState:
-        return PeerState(user, link, 10, 100.0, 120.0, verified, level, 1.0, False)
+    def peer(user: str, link: str, level: float = -20.0, authenticated: bool = True,
+             trust: Trust = Trust.PINNED) -> PeerState:
+        return PeerState(user, link, 10, 100.0, 120.0, authenticated, level, 1.0, False,
+                         trust=trust)
 
     state = CallState("general", "in_call", ("alice", "bob", "carol", "you"), False, False, {
-        "alice": peer("alice", "connected"), "bob": peer("bob", "connecting"),
-        "dave": peer("dave", "left"), "carol": peer("carol", "connected", verified=False)})
-    assert [(p.user, p.connected, p.level_dbfs) for p in participants(state, "you")] == [
-        ("alice", True, -20.0), ("bob", False, -20.0), ("carol", False, -20.0)]
+        "alice": peer("alice", "connected", trust=Trust.VERIFIED),
+        "bob": peer("bob", "connecting", trust=Trust.NEW),
+        "dave": peer("dave", "left"), "carol": peer("carol", "connected", authenticated=False)})
+    # Connected means an authenticated link; who they are is the trust, shown apart.
+    assert [(p.user, p.connected, p.level_dbfs, p.trust)
+            for p in participants(state, "you")] == [
+        ("alice", True, -20.0, Trust.VERIFIED), ("bob", False, -20.0, Trust.NEW),
+        ("carol", False, -20.0, Trust.PINNED)]
 
 
 def test_meters_rise_at_once_and_fall_gently():

@@ -1,4 +1,5 @@
-"""`gossip-cli call`: join a channel's call from a terminal, show who is in it and their
+"""`gossip-cli call`: join a channel's call from a terminal, show who is in it (each peer's
+identity trust apart from their link: a newcomer or a changed key is said loudly) and their
 levels, record their video if asked, and end with a summary (JSON for scripts)."""
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from gossip.client.calltypes import (
     GetCallState,
     GetVideoFrames,
     LeaveCall,
+    PeerState,
     VideoFrames,
 )
 from gossip.client.commands import JoinCall
 from gossip.client.errors import CommandRefused
 from gossip.client.session import Session
+from gossip.crypto.pins import Trust
 from gossip.media.errors import MediaError
 from gossip.media.sinks import parse_sink
 from gossip.media.sources import parse_source
@@ -34,6 +37,17 @@ from gossip.media.videoframes import Picture
 from gossip.media.videospec import parse_video_source
 
 from .failures import EXIT_USAGE, CliError
+from .terminal import safe_field
+
+# Who a call peer is, in words: the link's check (DTLS against the signed SDP) says nothing
+# about that, so it is printed apart.
+IDENTITY_WORDS: dict[Trust, str] = {
+    Trust.NEW: "NEW key, NOT verified (first contact)",
+    Trust.PINNED: "known key (pinned, not verified)",
+    Trust.VERIFIED: "verified key",
+    Trust.CHANGED: "KEY CHANGED, not accepted",
+}
+_TICKER_MARKS = {Trust.NEW: " (NEW, unverified)", Trust.CHANGED: " (KEY CHANGED)"}
 
 
 def check_audio_specs(args: argparse.Namespace) -> None:
@@ -152,17 +166,10 @@ async def _show_call_events(events: trio.MemoryReceiveChannel[ev.SessionEvent], 
     async for event in events:
         if getattr(event, "channel", None) != channel:
             continue
-        if isinstance(event, ev.CallMembersChanged):
-            print(f"in the call: {', '.join(event.users)}", file=sys.stderr, flush=True)
-        elif isinstance(event, ev.CallPeerConnected):
-            print(f"{event.user}: connected and verified in {event.setup_ms:.0f} ms",
-                  file=sys.stderr, flush=True)
-        elif isinstance(event, ev.CallPeerLeft):
-            print(f"{event.user} left the call", file=sys.stderr, flush=True)
-        elif isinstance(event, ev.CallPeerFailed):
-            print(f"gossip-cli: no link to {event.user}: {event.reason}", file=sys.stderr,
-                  flush=True)
-        elif isinstance(event, ev.CallRefused):
+        line = call_event_line(event)
+        if line is not None:
+            print(line, file=sys.stderr, flush=True)
+        if isinstance(event, ev.CallRefused):
             scope.cancel()
             raise CliError(f"cannot join the call: {event.reason}")
 
@@ -171,10 +178,43 @@ async def _show_levels(call: ActorRef) -> None:
     while True:
         await trio.sleep(1)
         state: CallState = await call.ask(GetCallState())
-        levels = "  ".join(f"{user} {peer.level_dbfs:6.1f} dBFS"
+        levels = "  ".join(f"{safe_field(user)}{_TICKER_MARKS.get(peer.trust, '')} "
+                           f"{peer.level_dbfs:6.1f} dBFS"
                            for user, peer in sorted(state.peers.items()))
         print(f"\r{levels or 'waiting for others to join...'}", end="", file=sys.stderr,
               flush=True)
+
+
+def call_event_line(event: ev.SessionEvent) -> str | None:
+    """What `call` prints for a call event (None: nothing); names are escaped."""
+    if isinstance(event, ev.CallMembersChanged):
+        return f"in the call: {', '.join(safe_field(user) for user in event.users)}"
+    if isinstance(event, ev.CallPeerUnknown):
+        return (f"WARNING: unverified newcomer in the call: {safe_field(event.user)} "
+                f"(first contact, key {event.fingerprint}); they hear you. Compare safety "
+                f"numbers (gossip-cli keys) before trusting them.")
+    if isinstance(event, ev.CallPeerKeyChanged):
+        return (f"WARNING: not calling {safe_field(event.user)}: their key changed "
+                f"({event.fingerprint}) and is not accepted; nothing is sent to it.")
+    if isinstance(event, ev.CallPeerConnected):
+        return (f"{safe_field(event.user)}: link up in {event.setup_ms:.0f} ms (DTLS matches "
+                f"their signed offer); identity: {IDENTITY_WORDS[event.trust]}")
+    if isinstance(event, ev.CallPeerLeft):
+        return f"{safe_field(event.user)} left the call"
+    if isinstance(event, ev.CallPeerFailed):
+        return f"gossip-cli: no link to {safe_field(event.user)}: {safe_field(event.reason)}"
+    return None
+
+
+def peer_line(user: str, peer: PeerState) -> str:
+    """One peer of the summary: who they are (identity trust), then the link and its media."""
+    setup = f"{peer.setup_ms:.0f} ms" if peer.setup_ms is not None else "never"
+    first = f"{peer.first_audio_ms:.0f} ms" if peer.first_audio_ms is not None else "never"
+    link = peer.link + (", authenticated" if peer.link_authenticated else
+                        ", NOT authenticated")
+    return (f"  {safe_field(user)}: identity {IDENTITY_WORDS[peer.trust]}; link {link}; "
+            f"{peer.frames_received} frames, set up in {setup}, first audio {first}, "
+            f"{peer.level_dbfs:.1f} dBFS")
 
 
 def _print_call_summary(state: CallState, as_json: bool) -> None:
@@ -185,10 +225,6 @@ def _print_call_summary(state: CallState, as_json: bool) -> None:
     if not state.peers:
         print("  nobody else joined")
     for user, peer in sorted(state.peers.items()):
-        setup = f"{peer.setup_ms:.0f} ms" if peer.setup_ms is not None else "never"
-        first = f"{peer.first_audio_ms:.0f} ms" if peer.first_audio_ms is not None else "never"
-        print(f"  {user}: {peer.frames_received} frames, set up in {setup}, first audio "
-              f"{first}, {'verified' if peer.verified else 'NOT verified'}, "
-              f"{peer.level_dbfs:.1f} dBFS")
+        print(peer_line(user, peer))
         if peer.video_frames_received:
             print(f"    video: {peer.video_frames_received} frames, {peer.video_fps:.1f} fps")

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from gossip.crypto import Identity
+from gossip.crypto.pins import Trust
 from gossip.media.engine import AudioEngine
 from gossip.media.track import SourceFanout
 from gossip.media.video import VideoFanout
@@ -33,3 +34,5 @@ class CallContext:
     video: VideoFanout | None = None
     video_enabled: bool = False
     links: Callable[[], int] = lambda: 1  # peer links now: they share the video budget
+    # A peer's identity trust now (the call keeps it apart from the link's DTLS check).
+    peer_trust: Callable[[str], Trust] = lambda user: Trust.NEW

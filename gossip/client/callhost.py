@@ -1,5 +1,6 @@
 """The calls a session is in, at most one per channel, each a CallActor living in the
-current connection's nursery (a call ends with its connection).
+current connection's nursery (a call ends with its connection). Calls learn who is who from
+the session's member directory: each peer's key and the trust its pins give it.
 
 The media stack (aiortc, PyAV, numpy) is imported here only when a call starts, so chat,
 login and keys never load it.
@@ -18,7 +19,8 @@ from gossip.crypto import Identity, PublicKey
 from gossip.wire import Frame
 
 from . import events as ev
-from .calltypes import CallFrame, CallOptions, FrameSender
+from .calltypes import CallFrame, CallOptions, FrameSender, PeerIdentity
+from .directory import MemberDirectory
 from .errors import CommandRefused, NotConnected
 
 if TYPE_CHECKING:
@@ -28,8 +30,9 @@ if TYPE_CHECKING:
 class CallHost:
     def __init__(self, identity: Identity, send: FrameSender,
                  events: trio.MemorySendChannel[ev.SessionEvent],
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], directory: MemberDirectory) -> None:
         self._identity = identity
+        self._directory = directory
         self._send = send
         self._events = events
         self._clock = clock
@@ -54,12 +57,20 @@ class CallHost:
         from .calls import CallActor  # the media stack, loaded with the first call
 
         call = CallActor(channel, self._identity, self._send, options, self._events.clone(),
-                         self._clock)
+                         self._clock, self.identity_of)
         ref: ActorRef = await self._nursery.start(
             partial(run_actor, call, name=f"call:{channel}"))
         self._calls[channel] = ref
         self._nursery.start_soon(self._forget, channel, call)
         return ref
+
+    def identity_of(self, user: str) -> PeerIdentity | None:
+        """The key the hub now names for `user` and its trust, as the session holds them
+        (read afresh each time: an accept or a verify shows in the call at once)."""
+        key = self._directory.key(user)
+        if key is None:
+            return None
+        return PeerIdentity(key, self._directory.trust_of(user))
 
     async def _forget(self, channel: str, call: CallActor) -> None:
         await call.ended.wait()

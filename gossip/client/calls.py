@@ -8,6 +8,11 @@ The call actor sends to the hub with the function the session gives it, learns k
 from what the session hands it with each frame, and opens every sealed signal before a link
 sees it. A link that keeps failing is given up and reported; the other links carry on.
 
+Who a peer is stays apart from how good its link is: each peer carries the trust the
+session's pins give its key (new, pinned, verified, changed), read when the peer is seen and
+refreshed as it changes. A first-contact key is called but announced loudly
+(CallPeerUnknown); a changed key that was not accepted is never called (CallPeerKeyChanged).
+
 Video: with a source the call owns one VideoFanout (every link's track reads the same frame
 per slot) and a self-view picture; each peer has one LatestFrame for its life in the call
 (`GetVideoFrames`). `SetVideo` turns the camera off or on: the links renegotiate in place.
@@ -28,6 +33,7 @@ from gossip.actors.errors import ActorStopped, RestartIntensityExceeded
 from gossip.actors.supervisor import ChildSpec, Restart, Supervisor
 from gossip.client.errors import SignalRejected
 from gossip.crypto import Identity, PublicKey
+from gossip.crypto.pins import Trust
 from gossip.fsm import (
     NO_BUILDERS,
     Builders,
@@ -49,12 +55,14 @@ from gossip.wire import Answer, CallMembers, Command, Error, HangUp, Ice, Offer,
 from . import events as ev
 from .callcontext import CallContext
 from .calltypes import (
+    NOT_CALLED,
     CallFrame,
     CallOptions,
     CallState,
     FrameSender,
     GetCallState,
     GetVideoFrames,
+    IdentityLookup,
     LeaveCall,
     PeerState,
     SetDeafened,
@@ -89,6 +97,7 @@ SELF_VIEW_FPS = 15.0  # the self-view needs no more; it is a reference swap per 
 @dataclass
 class _Peer:
     key: PublicKey
+    trust: Trust  # of `key`, as the pins give it (refreshed; never taken from the link)
     stats: LinkStats
     picture: LatestFrame  # the peer's video, the same object for its whole stay
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
@@ -101,8 +110,9 @@ class CallActor(Actor):
 
     def __init__(self, channel: str, identity: Identity, send: FrameSender,
                  options: CallOptions, events: trio.MemorySendChannel[ev.SessionEvent],
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], identities: IdentityLookup) -> None:
         self.channel = channel
+        self._identities = identities
         self._identity = identity
         self._send_frames = send
         self._options = options
@@ -112,6 +122,8 @@ class CallActor(Actor):
         self._members: tuple[str, ...] = ()
         self._peers: dict[str, _Peer] = {}
         self._departed: dict[str, PeerState] = {}
+        # In the roster under a changed, unaccepted key: shown, never called.
+        self._not_called: dict[str, PeerState] = {}
         self._context: CallContext | None = None
         self._muted = options.muted
         self._deafened = False
@@ -134,7 +146,7 @@ class CallActor(Actor):
                     SourceFanout(source), self._send_frames, trio.current_time(), self._clock,
                     self._emit, VideoFanout(video) if video is not None else None,
                     video is not None and self._options.video_enabled,
-                    lambda: len(self._peers))
+                    lambda: len(self._peers), self._current_trust)
                 self._apply_audio_switches()
                 async with trio.open_nursery() as links:
                     self._links = links
@@ -172,6 +184,7 @@ class CallActor(Actor):
             assert self._context is not None
             self._context.engine.mixer.set_volume(message.peer, message.volume)
         elif isinstance(message, GetCallState):
+            await self._refresh_trust()
             return self.state()
         elif isinstance(message, SetVideo):
             await self._set_video(message.enabled)
@@ -226,6 +239,7 @@ class CallActor(Actor):
     def state(self) -> CallState:
         """Everyone who was in the call while we were: current peers and departed ones."""
         peers = dict(self._departed)
+        peers.update(self._not_called)
         for user, peer in self._peers.items():
             peers[user] = self._peer_state(user, peer)
         return CallState(self.channel, self._machine.phase, self._members, self._muted,
@@ -243,10 +257,11 @@ class CallActor(Actor):
             setup_ms=peer.stats.setup_ms,
             first_audio_ms=(first - context.joined_at) * 1000
             if first is not None and context is not None else None,
-            verified=peer.stats.verified,
+            link_authenticated=peer.stats.link_authenticated,
             level_dbfs=context.engine.mixer.level(user) if context else -100.0,
             volume=context.engine.mixer.volume(user) if context else 1.0,
             gave_up=peer.stats.gave_up,
+            trust=peer.trust, fingerprint=peer.key.fingerprint,
             video_frames_received=peer.stats.video.frames,
             video_fps=peer.stats.video.fps(trio.current_time()),
             video_latency_ms=peer.stats.video.latency_ms,
@@ -259,6 +274,7 @@ class CallActor(Actor):
     # -- frames from the hub ----------------------------------------------------------------
     async def _take_frame(self, message: CallFrame) -> None:
         frame = message.frame
+        await self._refresh_trust()
         if isinstance(frame, CallMembers):
             await self._run("call_members")
             if self._machine.phase is ClientCallPhase.IN_CALL:
@@ -284,18 +300,96 @@ class CallActor(Actor):
             if user not in users:
                 self._drop_peer(user)
                 await self._emit(ev.CallPeerLeft(self.channel, user))
+        for user in list(self._not_called):
+            if user not in users:
+                self._departed[user] = self._not_called.pop(user)
+                await self._emit(ev.CallPeerLeft(self.channel, user))
+        await self._emit(ev.CallMembersChanged(self.channel, users))
         for user in users:
             if user == me or user in self._peers:
                 continue
             key = keys.get(user)
             if key is None:
-                log.warning("call %s: no key for %s; cannot link", self.channel, user)
+                # The session hands over no key it would not seal to (changed, unaccepted):
+                # such a peer is shown as not called; anyone else is simply unknown.
+                identity = self._identities(user)
+                if identity is not None and identity.trust is Trust.CHANGED:
+                    await self._refuse(user, identity.fingerprint)
+                else:
+                    log.warning("call %s: no key for %s; cannot link", self.channel, user)
                 continue
-            self._peers[user] = _Peer(key, LinkStats(), LatestFrame())
-            # The lower fingerprint offers: both sides agree without talking (no glare).
-            role = "offerer" if self._identity.fingerprint < key.fingerprint else "answerer"
-            self._links.start_soon(self._supervise_peer, user, role)
-        await self._emit(ev.CallMembersChanged(self.channel, users))
+            await self._admit(user, key)
+
+    async def _admit(self, user: str, key: PublicKey) -> _Peer | None:
+        """Link to a roster member under this key, unless the key is one we must not seal
+        to; a first contact is linked but announced loudly."""
+        trust = self._trust_of(user, key)
+        if trust is Trust.CHANGED:
+            await self._refuse(user, key.fingerprint)
+            return None
+        self._not_called.pop(user, None)
+        peer = self._peers[user] = _Peer(key, trust or Trust.NEW, LinkStats(), LatestFrame())
+        if peer.trust is Trust.NEW:
+            log.warning("call %s: %s is a first contact (%s): nothing vouches for them",
+                        self.channel, user, key.fingerprint)
+            await self._emit(ev.CallPeerUnknown(self.channel, user, key.fingerprint))
+        # The lower fingerprint offers: both sides agree without talking (no glare).
+        role = "offerer" if self._identity.fingerprint < key.fingerprint else "answerer"
+        self._links.start_soon(self._supervise_peer, user, role)
+        return peer
+
+    async def _refuse(self, user: str, fingerprint: str) -> None:
+        """Show the member as in the call but never call them: their key changed and the
+        user has not accepted it (whatever we sealed to it, its holder would read)."""
+        known = self._not_called.get(user)
+        if known is not None and known.fingerprint == fingerprint:
+            return
+        log.warning("call %s: not calling %s: their key changed (%s) and is not accepted",
+                    self.channel, user, fingerprint)
+        self._not_called[user] = PeerState(
+            user=user, link=NOT_CALLED, frames_received=0, setup_ms=None,
+            first_audio_ms=None, link_authenticated=False, level_dbfs=-100.0, volume=1.0,
+            gave_up=False, trust=Trust.CHANGED, fingerprint=fingerprint)
+        await self._emit(ev.CallPeerKeyChanged(self.channel, user, fingerprint))
+
+    def _trust_of(self, user: str, key: PublicKey) -> Trust | None:
+        """The trust of this key of `user` now: CHANGED when the session now holds another
+        key for them (the hub named a new one), None when it holds none (they left)."""
+        identity = self._identities(user)
+        if identity is None:
+            return None
+        if identity.fingerprint != key.fingerprint:
+            return Trust.CHANGED
+        return identity.trust
+
+    def _current_trust(self, user: str) -> Trust:
+        """For a link that just came up: the trust of its peer's key at this moment."""
+        peer = self._peers.get(user)
+        if peer is None:
+            return Trust.NEW
+        return self._trust_of(user, peer.key) or peer.trust
+
+    async def _refresh_trust(self) -> None:
+        """Bring each peer's trust up to date with the pins (the user verified or accepted a
+        key; the hub announced another). A peer whose key turns CHANGED is announced; one
+        not called whose key is now accepted is called."""
+        for user, peer in list(self._peers.items()):
+            trust = self._trust_of(user, peer.key)
+            if trust is None or trust is peer.trust:
+                continue
+            log.info("call %s: %s's trust is now %s", self.channel, user, trust.value)
+            peer.trust = trust
+            if trust is Trust.CHANGED:
+                identity = self._identities(user)
+                await self._emit(ev.CallPeerKeyChanged(
+                    self.channel, user, identity.fingerprint if identity else ""))
+        if self._machine.phase is not ClientCallPhase.IN_CALL:
+            return
+        for user in list(self._not_called):
+            identity = self._identities(user)
+            if identity is not None and identity.trust is not Trust.CHANGED \
+                    and user in self._members and user not in self._peers:
+                await self._admit(user, identity.key)
 
     async def _take_signal(self, frame: Offer | Answer | Ice,
                            keys: Mapping[str, PublicKey]) -> None:
@@ -317,8 +411,9 @@ class CallActor(Actor):
             # The offerer started over (its link failed and was restarted): so do we.
             log.info("call %s: %s offers anew; restarting the link", self.channel, frame.peer)
             picture = peer.picture  # the same picture for the peer's whole stay
+            trust = peer.trust
             self._drop_peer(frame.peer)
-            self._peers[frame.peer] = peer = _Peer(key, LinkStats(), picture)
+            self._peers[frame.peer] = peer = _Peer(key, trust, LinkStats(), picture)
             self._links.start_soon(self._supervise_peer, frame.peer, "answerer")
             await self._wait_for_ref(peer)
         if payload.kind == "offer":

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from gossip.actors import Request
 from gossip.crypto import PublicKey
+from gossip.crypto.pins import Trust
 from gossip.fsm import ClientCallPhase
 from gossip.media.defaults import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
 from gossip.wire import Frame
@@ -17,6 +18,26 @@ from gossip.wire import Frame
 # Sends frames to the hub on the session's current connection (dropped if there is none:
 # a call ends with its connection anyway).
 FrameSender = Callable[[Sequence[Frame]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class PeerIdentity:
+    """The key the session now holds for a member, and the trust its pins give it."""
+
+    key: PublicKey
+    trust: Trust
+
+    @property
+    def fingerprint(self) -> str:
+        return self.key.fingerprint
+
+
+# The session's member directory as a call sees it: a member's identity now (None for a name
+# the hub never announced a usable key for).
+IdentityLookup = Callable[[str], "PeerIdentity | None"]
+
+# A peer's link state when we refuse to call them: their key changed and was not accepted.
+NOT_CALLED = "not_called"
 
 if TYPE_CHECKING:
     from gossip.media.sinks import AudioSink
@@ -114,15 +135,21 @@ class GetCallState(Request["CallState"]):
 
 @dataclass(frozen=True)
 class PeerState:
+    """One peer of a call. Two separate questions: is the link authenticated (its DTLS
+    certificate matched the one in the SDP their key signed), and who holds that key
+    (`trust`, from the pins: a first-contact key is NEW however good its link is)."""
+
     user: str
-    link: str                 # the peer-link machine's state
+    link: str                 # the peer-link machine's state ("not_called": key changed)
     frames_received: int
-    setup_ms: float | None    # join to a verified, connected link
+    setup_ms: float | None    # join to an authenticated, connected link
     first_audio_ms: float | None
-    verified: bool            # DTLS certificate matched the signed SDP
+    link_authenticated: bool  # DTLS certificate matched the signed SDP (says nothing of who)
     level_dbfs: float
     volume: float
     gave_up: bool
+    trust: Trust = Trust.NEW  # the identity key's trust as pinned, refreshed as it changes
+    fingerprint: str = ""     # the identity key the link is bound to (or was refused)
     video_frames_received: int = 0
     video_fps: float = 0.0            # over the last ~2 s
     video_latency_ms: float | None = None  # pattern video only: drawn-in time to arrival
@@ -132,9 +159,21 @@ class PeerState:
     video_sent: str | None = None  # WxH@fps our video goes to this peer at (adapted)
     video_steps_down: int = 0
 
+    @property
+    def first_contact(self) -> bool:
+        """Nothing vouches for this key: met for the first time (perhaps made up by the hub)."""
+        return self.trust is Trust.NEW
+
+    @property
+    def identity_verified(self) -> bool:
+        """The user compared safety numbers for exactly this key."""
+        return self.trust is Trust.VERIFIED
+
     def as_json(self) -> dict[str, object]:
         return {"frames_received": self.frames_received, "setup_ms": _round(self.setup_ms),
-                "first_audio_ms": _round(self.first_audio_ms), "verified": self.verified,
+                "first_audio_ms": _round(self.first_audio_ms),
+                "trust": self.trust.value, "fingerprint": self.fingerprint,
+                "link_authenticated": self.link_authenticated,
                 "level_dbfs": round(self.level_dbfs, 1), "link": self.link,
                 "video_frames_received": self.video_frames_received,
                 "video_fps": round(self.video_fps, 1),

@@ -122,11 +122,40 @@ class CallMembersChanged:
 
 @dataclass(frozen=True)
 class CallPeerConnected:
-    """A link is up and the peer's DTLS certificate matched their signed SDP."""
+    """A link is up and the peer's DTLS certificate matched their signed SDP: the media is
+    bound to the key the hub handed out for them. Who holds that key is `trust`: NEW is a
+    first contact nothing vouches for (the hub may have made it up)."""
 
     channel: str
     user: str
     setup_ms: float
+    trust: Trust = Trust.NEW  # the peer's identity key as pinned (never assumed better)
+    fingerprint: str = ""  # the key the link is bound to
+
+    @property
+    def first_contact(self) -> bool:
+        return self.trust is Trust.NEW
+
+
+@dataclass(frozen=True)
+class CallPeerUnknown:
+    """Loud: someone in the call roster whose key this client met for the first time (a
+    newcomer, or a ghost the hub invented). They are called, but nothing vouches for them
+    until the user compares safety numbers."""
+
+    channel: str
+    user: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class CallPeerKeyChanged:
+    """Loud: someone in the call roster whose key changed and was not accepted. Nothing is
+    sealed to that key: no offer, no answer, no link, until the user accepts it."""
+
+    channel: str
+    user: str
+    fingerprint: str  # the key the hub now hands out for them
 
 
 @dataclass(frozen=True)
@@ -199,6 +228,6 @@ SessionEvent = (Connected | Synced | MemberJoined | MemberLeft | OwnKeyForged | 
                 | ChannelsChanged | MessagesMissing | MessageDelayed | MessageNotSent
                 | HubReportedMissed | MessageReceived | MessageRejected | MessageExpired
                 | HubError | Disconnected
-                | CallMembersChanged | CallPeerConnected | CallPeerLeft | CallPeerFailed
-                | CallSignalRejected
+                | CallMembersChanged | CallPeerConnected | CallPeerUnknown
+                | CallPeerKeyChanged | CallPeerLeft | CallPeerFailed | CallSignalRejected
                 | CallRefused | CallLeft)

@@ -76,7 +76,9 @@ class LinkStats:
 
     state: str = "new"          # as a user sees it (renegotiating still counts as connected)
     machine_state: PeerLinkPhase = PeerLinkPhase.NEW  # the PeerLink machine's own phase
-    verified: bool = False
+    # The peer's DTLS certificate matched the fingerprint in their signed SDP: the media is
+    # bound to the key the call was given. Who holds that key is the call's trust, not this.
+    link_authenticated: bool = False
     setup_ms: float | None = None
     attempts: int = 0
     renegotiations: int = 0     # re-offers answered (either role)
@@ -160,8 +162,9 @@ class PeerLinkActor(Actor):
                         early.cancel_scope.cancel()
             await self._step("transport_up", matches=True)
             assert self._stats.setup_ms is not None
-            await self._call.emit(ev.CallPeerConnected(self._call.channel, self._peer,
-                                                       self._stats.setup_ms))
+            await self._call.emit(ev.CallPeerConnected(
+                self._call.channel, self._peer, self._stats.setup_ms,
+                trust=self._call.peer_trust(self._peer), fingerprint=self._peer_key.fingerprint))
             if self._machine.phase is PeerLinkPhase.MAKING_REANSWER:
                 await self._answer_reoffer(link)
             self._after_negotiation(link)
@@ -220,7 +223,7 @@ class PeerLinkActor(Actor):
                 self._take_track(link, event.track)
             elif isinstance(event, media.LinkUp):
                 # The caller steps the machine once the early-signal task is gone.
-                self._stats.verified = True
+                self._stats.link_authenticated = True
                 self._stats.setup_ms = (trio.current_time() - self._call.joined_at) * 1000
                 return
             elif isinstance(event, media.Failed):

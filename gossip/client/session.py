@@ -137,7 +137,8 @@ class Session(Actor):
         self._chat = ChatDesk(profile.identity, config.clock,
                               resend_window=config.resend_window)
         self._chat.restore_replay(profile.replay.load())  # replays after a restart are caught
-        self._calls = CallHost(profile.identity, self._send_for_call, events, config.clock)
+        self._calls = CallHost(profile.identity, self._send_for_call, events, config.clock,
+                               self._members)
         self._store_changed = trio.Event()
         self._leaving = False
         self._leave_requested = trio.Event()

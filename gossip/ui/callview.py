@@ -9,6 +9,7 @@ from enum import Enum
 from typing import Protocol
 
 from gossip.client.errors import CommandRefused
+from gossip.crypto.pins import Trust
 
 from .intents import CallIntent
 
@@ -33,8 +34,11 @@ class CallPeer:
     user: str
     level_dbfs: float = SILENCE_DBFS  # recent level of what we hear from them
     volume: float = 1.0
-    connected: bool = False  # the peer link is up (ICE + DTLS done, certificate verified)
+    # The link is up and authenticated (ICE + DTLS done, the certificate matched the SDP
+    # their key signed). It says nothing about who holds that key: that is `trust`.
+    connected: bool = False
     failed: bool = False  # the link kept failing and was given up
+    trust: Trust | None = None  # their identity key's trust in this call (None: not known yet)
 
 
 @dataclass(frozen=True)

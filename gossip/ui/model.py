@@ -341,9 +341,40 @@ def _set_link(model: AppModel, user: str, *, connected: bool, failed: bool) -> N
     model.set_call(replace(model.call, participants=peers))
 
 
+def _set_call_trust(model: AppModel, user: str, trust: Trust) -> None:
+    peers = tuple(replace(peer, trust=trust) if peer.user == user else peer
+                  for peer in model.call.participants)
+    model.set_call(replace(model.call, participants=peers))
+
+
 def _call_peer_connected(model: AppModel, event: ev.CallPeerConnected, now: float) -> None:
     if _our_call(model, event.channel) and model.call.peer(event.user) is not None:
         _set_link(model, event.user, connected=True, failed=False)
+        _set_call_trust(model, event.user, event.trust)
+
+
+def _call_peer_unknown(model: AppModel, event: ev.CallPeerUnknown, now: float) -> None:
+    if not _our_call(model, event.channel):
+        return
+    if model.call.peer(event.user) is not None:
+        _set_call_trust(model, event.user, Trust.NEW)
+    model.toasts.push("key_changed", f"Unverified newcomer in the call: {event.user}",
+                      f"This is the first time you meet {event.user}'s key "
+                      f"({short_fingerprint(event.fingerprint)}); nothing vouches for who "
+                      f"holds it. They hear you. Compare safety numbers before trusting them.",
+                      now, sticky=True, user=event.user)
+
+
+def _call_peer_key_changed(model: AppModel, event: ev.CallPeerKeyChanged, now: float) -> None:
+    if not _our_call(model, event.channel):
+        return
+    if model.call.peer(event.user) is not None:
+        _set_call_trust(model, event.user, Trust.CHANGED)
+    model.toasts.push("error", f"Not calling {event.user}: key changed",
+                      f"The hub hands out another key for {event.user} "
+                      f"({short_fingerprint(event.fingerprint)}) than the one you know. "
+                      f"Nothing of the call is sent to it until you accept it.",
+                      now, sticky=True, user=event.user)
 
 
 def _call_peer_left(model: AppModel, event: ev.CallPeerLeft, now: float) -> None:
@@ -396,6 +427,7 @@ _HANDLERS: dict[type, Callable[[AppModel, Any, float], None]] = {
     nt.CallChanged: _call_changed, nt.NoticesLost: _notices_lost,
     ev.CallMembersChanged: _call_members,
     ev.CallPeerConnected: _call_peer_connected, ev.CallPeerLeft: _call_peer_left,
+    ev.CallPeerUnknown: _call_peer_unknown, ev.CallPeerKeyChanged: _call_peer_key_changed,
     ev.CallPeerFailed: _call_peer_failed, ev.CallSignalRejected: _call_signal_rejected,
     ev.CallRefused: _call_refused, ev.CallLeft: _call_left,
 }

@@ -87,6 +87,11 @@ class PeerRow:
     connected: bool
     link: str  # what the link is doing, in words
     link_kind: str  # "ok", "waiting" or "failed": the colour of its dot
+    # Who they are, apart from the link: a badge as in the member list (a Trust value as
+    # its kind; "" when not known yet) and what it means in this call.
+    identity: str = ""
+    identity_kind: str = ""
+    identity_tip: str = ""
 
 
 @dataclass(frozen=True)
@@ -114,9 +119,9 @@ class CallPanelContent:
     camera_tooltip: str = ""
 
     @property
-    def layout(self) -> tuple[tuple[str, str], ...]:
+    def layout(self) -> tuple[tuple[str, str, str], ...]:
         """What the peer rows are made of; levels and volumes change within a layout."""
-        return tuple((peer.user, peer.link_kind) for peer in self.peers)
+        return tuple((peer.user, peer.link_kind, peer.identity_kind) for peer in self.peers)
 
 
 @dataclass(frozen=True)
@@ -274,7 +279,20 @@ def _call_status(model: AppModel) -> tuple[str, bool]:
     return f"Not in a call. Join to talk in #{model.current_channel}.", True
 
 
+# What each identity trust means for someone in the call (the link's state is shown apart).
+CALL_TRUST_TIPS: dict[Trust, str] = {
+    Trust.NEW: "UNVERIFIED NEWCOMER: first time you meet this key (the hub may have made it "
+               "up). They hear you. Compare safety numbers before trusting them.",
+    Trust.PINNED: "the key you met before; not verified in person",
+    Trust.VERIFIED: "you compared safety numbers for this key",
+    Trust.CHANGED: "KEY CHANGED and not accepted: nothing of the call is sent to it",
+}
+
+
 def peer_row(peer: CallPeer, trust: Trust | None = None) -> PeerRow:
+    """A peer of the call: the link as the call reports it, and who they are as the call's
+    own trust says (else the member list's)."""
+    trust = peer.trust or trust
     if peer.failed:
         link, kind = "no audio link", "failed"
     elif trust is Trust.CHANGED and not peer.connected:
@@ -287,7 +305,10 @@ def peer_row(peer: CallPeer, trust: Trust | None = None) -> PeerRow:
     audible = peer.connected and peer.level_dbfs > LEVEL_FLOOR_DBFS
     return PeerRow(peer.user, level_fraction(peer.level_dbfs) if peer.connected else 0.0,
                    f"{peer.level_dbfs:.0f} dBFS" if audible else "silent" if peer.connected
-                   else "", peer.volume, peer.connected, link, kind)
+                   else "", peer.volume, peer.connected, link, kind,
+                   BADGES[trust][0] if trust is not None else "",
+                   trust.value if trust is not None else "",
+                   CALL_TRUST_TIPS[trust] if trust is not None else "")
 
 
 def _trust(model: AppModel, user: str) -> Trust | None:
@@ -364,8 +385,12 @@ def video_tiles(model: AppModel) -> tuple[VideoTile, ...]:
     for peer in call.participants:
         if peer.failed:
             plate = f"{peer.user} · no link"
+        elif peer.trust is Trust.CHANGED:
+            plate = f"{peer.user} · key changed"
         elif not peer.connected:
             plate = f"{peer.user} · connecting…"
+        elif peer.trust is Trust.NEW:
+            plate = f"{peer.user} · unverified"  # a first contact: who is it, really?
         else:
             plate = peer.user
         tiles.append(VideoTile(peer.user, plate, False,

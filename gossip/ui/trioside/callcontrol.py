@@ -128,11 +128,11 @@ def participants(state: CallState, me: str) -> tuple[CallPeer, ...]:
     for user in sorted(set(state.members) - {me}):
         peer = state.peers.get(user)
         if peer is None or peer.link == "left":
-            peers.append(CallPeer(user))
+            peers.append(CallPeer(user, trust=peer.trust if peer is not None else None))
             continue
         peers.append(CallPeer(user, level_dbfs=peer.level_dbfs, volume=peer.volume,
-                              connected=peer.link == "connected" and peer.verified,
-                              failed=peer.gave_up))
+                              connected=peer.link == "connected" and peer.link_authenticated,
+                              failed=peer.gave_up, trust=peer.trust))
     return tuple(peers)
 
 

@@ -1,7 +1,9 @@
-"""The right column: the call. Join/leave, mute, deafen, camera, each peer's link, volume and
-level meter, and the audio devices. Levels change a few times a second: the meters are
-updated in place, and the rows are rebuilt only when who is in the call (or their link)
-changes, so a slider being dragged is never pulled out from under the mouse."""
+"""The right column: the call. Join/leave, mute, deafen, camera, each peer's identity trust
+(a badge as in the member list: a newcomer or a changed key stands out) apart from their
+link, volume and level meter, and the audio devices. Levels change a few times a second:
+the meters are updated in place, and the rows are rebuilt only when who is in the call (or
+their link or trust) changes, so a slider being dragged is never pulled out from under the
+mouse."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ class CallPanel:
     def __init__(self, app: AppActions, parent: int | str) -> None:
         self._app = app
         self._version: tuple[int, int, str | None] | None = None
-        self._layout: tuple[tuple[str, str], ...] | None = None
+        self._layout: tuple[tuple[str, str, str], ...] | None = None
         self._devices: tuple[object, ...] | None = None
         self.meters: dict[str, int | str] = {}
         self.sliders: dict[str, int | str] = {}
@@ -132,6 +134,15 @@ class CallPanel:
                 with dpg.group(horizontal=True):
                     dpg.add_text("●" if peer.connected else "○", color=dots[peer.link_kind])
                     dpg.add_text(peer.user)
+                    if peer.identity:
+                        # Who they are, never implied by the link: clicking opens the
+                        # safety number, as in the member list.
+                        badge = dpg.add_button(label=peer.identity, small=True,
+                                               callback=self._open_safety,
+                                               user_data=peer.user)
+                        themes.bind(badge, f"badge_{peer.identity_kind}")
+                        with dpg.tooltip(badge):
+                            dpg.add_text(peer.identity_tip, wrap=WIDTH)
                     link = dpg.add_text(peer.link)
                     dpg.bind_item_font(link, fonts.small)
                     themes.bind(link, "dim")
@@ -163,6 +174,9 @@ class CallPanel:
 
     def _camera(self, sender: object, value: bool) -> None:
         self._app.post(intents.ChooseVideo(bool(value)))
+
+    def _open_safety(self, sender: object, app_data: object, user: str) -> None:
+        self._app.open_safety(user)
 
     def _volume(self, sender: object, value: float, user: str) -> None:
         self._app.post(intents.ChoosePeerVolume(user, float(value)))
