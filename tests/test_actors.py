@@ -494,3 +494,26 @@ async def test_a_thousand_dynamic_children_start_and_stop() -> None:
     assert log.count("started") == log.count("stopped") == 1000
     assert supervisor.children == {}
     assert supervisor.restarts.total() == 0
+
+
+class BreaksOnTeardown(Actor):
+    """A helper task that fails as it is cancelled, as a peer link breaking while its call is
+    torn down does."""
+
+    async def started(self) -> None:
+        self.nursery.start_soon(self._link)
+
+    async def _link(self) -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            raise ValueError("the link broke on the way down")
+
+
+async def test_a_failure_racing_the_actors_cancellation_lets_the_cancel_end_quietly() -> None:
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(partial(run_actor, BreaksOnTeardown()))
+            await trio.testing.wait_all_tasks_blocked()
+            scope.cancel()
+    assert scope.cancelled_caught

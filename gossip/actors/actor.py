@@ -312,6 +312,13 @@ async def _open_nursery() -> AsyncIterator[trio.Nursery]:
         async with trio.open_nursery() as nursery:
             yield nursery
     except BaseExceptionGroup as group:
+        cancelled, failures = group.split(trio.Cancelled)
+        if cancelled is not None and failures is not None:
+            # A failure that raced our own cancellation (a peer link breaking while its call
+            # is torn down): the cancellation wins, so that whoever cancelled sees the scope
+            # end quietly; the failure is only logged.
+            log.warning("failed while being cancelled: %r", failures)
+            raise cancelled from None
         lone = _sole_exception(group)
         if lone is group:
             raise
