@@ -429,3 +429,15 @@ def test_saves_from_two_processes_merge_within_the_bounds_a_load_accepts(tmp_pat
     assert len(loaded.ring.retired) == MAX_RETIRED and newer <= loaded.ring.retired
     # Read up to 3 in one process, up to 5 but 4 in the other: only 4 is still unread.
     assert loaded.ring.marks[key] == SenderKeyMark(5, frozenset({4}))
+
+
+def test_a_crowd_of_joins_costs_one_new_epoch_at_the_next_send(people, wall):
+    """Each join marks our sender keys stale; the new epoch is made once, when we next write,
+    so forty sybils joining in a row cost one hand-over, not forty."""
+    alice, bob = people["alice"], people["bob"]
+    writer = desk(alice, wall)
+    assert len(writer.seal(writer.compose(CHANNEL, "one", 600), [bob.public])) == 2
+    for _ in range(40):
+        writer.new_epochs()
+    assert len(writer.seal(writer.compose(CHANNEL, "two", 600), [bob.public])) == 2
+    assert len(writer.seal(writer.compose(CHANNEL, "three", 600), [bob.public])) == 1
