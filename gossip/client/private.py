@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -91,9 +91,14 @@ class Outcome:
 
 
 class PrivateDesk:
-    def __init__(self, identity: Identity, pins: KeyPinStore, *, log_timeout: float) -> None:
+    def __init__(self, identity: Identity, pins: KeyPinStore, *, log_timeout: float,
+                 session_trust: Callable[[str, str], Trust | None] = lambda user, fp: None
+                 ) -> None:
         self._identity = identity
         self._pins = pins
+        # The trust this session gives a key it saw announced (a first contact stays NEW for
+        # the session), or None for a key not announced here.
+        self._session_trust = session_trust
         self._log_timeout = log_timeout
         self._channels: dict[str, _Channel] = {}
 
@@ -138,7 +143,7 @@ class PrivateDesk:
             RosterPhase.FORGED: f"its roster was forged (alarm: {known.alarm})",
             RosterPhase.FORKED: f"its roster was forked (alarm: {known.alarm})",
             RosterPhase.EXCLUDED: "the hub dropped you from it although its roster names you",
-            RosterPhase.CLOSED: "you left it",
+            RosterPhase.CLOSED: "you are not in its roster any more",
         }[phase]
 
     def sender_refusal(self, channel: str, user: str, fingerprint: str) -> str | None:
@@ -309,6 +314,9 @@ class PrivateDesk:
         if user == self._identity.user:
             return Trust.VERIFIED if fingerprint == self._identity.fingerprint else \
                 Trust.CHANGED
+        seen = self._session_trust(user, fingerprint)
+        if seen is not None:
+            return seen
         pinned = self._pins.pinned_fingerprint(user)
         if pinned is None:
             return Trust.NEW

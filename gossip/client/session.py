@@ -168,7 +168,8 @@ class Session(Actor):
         self._chat.restore_replay(profile.replay.load())  # replays after a restart are caught
         self._calls = CallHost(profile.identity, self._send_for_call, events, config.clock)
         self._private = PrivateDesk(profile.identity, profile.pins,
-                                    log_timeout=config.roster_timeout)
+                                    log_timeout=config.roster_timeout,
+                                    session_trust=self._announced_trust)
         self._roster_writes: dict[bytes, _RosterWrite] = {}  # by the ref of the frame
         self._roster_deadline_changed = trio.Event()
         self._store_changed = trio.Event()
@@ -782,6 +783,12 @@ class Session(Actor):
         # too; this makes it so even if nothing else did).
         self._chat.new_epoch(channel)
         return view
+
+    def _announced_trust(self, user: str, fingerprint: str) -> Trust | None:
+        key = self._members.key(user)
+        if key is None or key.fingerprint != fingerprint:
+            return None
+        return self._members.trust_of(user)
 
     def _require_online(self) -> None:
         if not self._online or self._link is None:
