@@ -20,7 +20,7 @@ from enum import StrEnum
 from gossip.crypto import Identity, PublicKey
 from gossip.crypto import rosterlog as rl
 from gossip.crypto.pins import KeyPinStore, Trust
-from gossip.fsm import MachineDriver, ProtocolViolation
+from gossip.fsm import NO_BUILDERS, MachineDriver, ProtocolViolation
 from gossip.fsm.roster import RosterOrder, RosterPhase, RosterView, seal_to
 from gossip.wire import RosterAppend, RosterLog
 
@@ -281,7 +281,7 @@ class PrivateDesk:
         if known.driver.finished:
             return ()
         try:
-            reports = known.driver.step(event, **guards).reports
+            reports = known.driver.step(event, NO_BUILDERS, **guards).reports
         except ProtocolViolation as error:
             log.warning("private channel %s: %s", known.name, error)
             return ()

@@ -535,12 +535,12 @@ class ConnectionActor(Actor):
         """A whole log in parts of at most ROSTER_PART_BYTES of entries."""
         entries = self._hub.private.entries(channel)
         parts: list[Frame] = []
-        start, size, part = 0, 0, []
+        start, size, part = 0, 0, list[bytes]()
         for index, entry in enumerate(entries):
             if part and size + len(entry) > ROSTER_PART_BYTES:
                 parts.append(RosterLog(channel=channel, start=start, total=len(entries),
                                        entries=tuple(part)))
-                start, size, part = index, 0, []
+                start, size, part = index, 0, list[bytes]()
             part.append(entry)
             size += len(entry)
         parts.append(RosterLog(channel=channel, start=start, total=len(entries),

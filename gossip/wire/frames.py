@@ -279,9 +279,9 @@ class RosterLog(Frame):
     `total`. A whole log starts at 0 and its parts follow in order until `total`."""
 
     command: ClassVar[Command] = Command.ROSTER_LOG
-    channel: str = _name()
     start: int
     total: int
+    channel: str = _name()
     entries: tuple[bytes, ...] = _blob(MAX_ROSTER_ENTRY_BYTES)
 
 
