@@ -6,6 +6,8 @@ nothing was sealed to anyone the verified roster does not name."""
 from __future__ import annotations
 
 import dataclasses
+import io
+import json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -14,6 +16,10 @@ import pytest
 import trio
 
 from gossip.actors.actor import run_actor
+from gossip.cli.channel import run_channel
+from gossip.cli.failures import CliError
+from gossip.cli.listen import ListenPrinter
+from gossip.cli.main import build_parser
 from gossip.client import events as ev
 from gossip.client.commands import (
     AddToChannel,
@@ -325,3 +331,41 @@ async def test_a_log_the_hub_withholds_from_a_newcomer_is_said_and_blocks_sendin
     assert (rejected.channel, rejected.reason) == (COUNCIL, "not_member")
     assert lying.of("bob").sent_up(Frame) and not [
         f for f in lying.of("bob").sent_up(Message) if f.channel == COUNCIL]
+
+
+# -- the command line -----------------------------------------------------------------------
+
+async def test_the_cli_manages_a_channel_and_listen_prints_roster_changes_and_alarms(
+        join: Connect, capsys: pytest.CaptureFixture[str]):
+    alice, bob = await join("alice"), await join("bob")
+    await knows(alice, "bob")
+
+    async def cli(client: Client, *argv: str) -> str:
+        args = build_parser().parse_args(["--user", client.user, "channel", *argv])
+        await run_channel(args, client.session)
+        return capsys.readouterr().out
+
+    assert "#council (private, member)" in await cli(alice, "create", COUNCIL)
+    added = await cli(alice, "add", COUNCIL, "bob")
+    assert "alice (owner)" in added and "bob" in added and "NEW KEY, first contact" in added
+    changed = await bob.next_event(ev.RosterChanged)
+    shown = json.loads(await cli(bob, "show", COUNCIL, "--json"))
+    assert shown["phase"] == "member" and [m["user"] for m in shown["members"]] == [
+        "alice", "bob"]
+    with pytest.raises(CliError, match="only the owner"):
+        await cli(bob, "remove", COUNCIL, "alice")
+
+    out = io.StringIO()
+    printer = ListenPrinter(out, channel=COUNCIL)
+    alarm = ev.RosterAlarm(COUNCIL, AlarmKind.FORKED, "two histories\x1b[2J")
+    for event in (changed, alarm, ev.RosterAlarm("other", AlarmKind.FORGED, "elsewhere")):
+        printer.take(event)
+    printer.release_due(everything=True)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and "#council roster (verified; you are a member)" in lines[0]
+    assert "alice (owner)" in lines[0] and "ALARM: #council roster FORKED" in lines[1]
+    assert "\x1b" not in out.getvalue()  # what the network sent is escaped
+    printer = ListenPrinter(out := io.StringIO(), as_json=True)
+    printer.take(alarm)
+    printer.release_due(everything=True)
+    assert json.loads(out.getvalue())["kind"] == "forked"

@@ -87,4 +87,8 @@ class RemoveFromChannel(Request[PrivateChannelView]):
 
 @dataclass(frozen=True)
 class GetPrivateChannels(Request[tuple[PrivateChannelView, ...]]):
-    """Every private channel this session follows: phase, owner, members and trust, alarm."""
+    """Every private channel this session follows: phase, owner, members and trust, alarm.
+    With `settled`, once the hub's listing on this connection came and each listed log was
+    verified or given up as withheld (bounded by the session's roster timeout)."""
+
+    settled: bool = False

@@ -167,6 +167,11 @@ class PrivateDesk:
         return tuple(view for name in sorted(self._channels)
                      if (view := self.view(name)) is not None)
 
+    def settled(self) -> bool:
+        """No channel waits for its log or its verification."""
+        return all(known.driver.phase not in (RosterPhase.UNKNOWN, RosterPhase.VERIFYING)
+                   for known in self._channels.values())
+
     def next_deadline(self) -> float | None:
         deadlines = [known.deadline for known in self._channels.values()
                      if known.deadline is not None]

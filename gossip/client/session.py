@@ -172,6 +172,8 @@ class Session(Actor):
                                     session_trust=self._announced_trust)
         self._roster_writes: dict[bytes, _RosterWrite] = {}  # by the ref of the frame
         self._roster_deadline_changed = trio.Event()
+        self._private_settled = trio.Event()  # this connection's listing came and settled
+        self._private_listed = False
         self._store_changed = trio.Event()
         self._leaving = False
         self._leave_requested = trio.Event()
@@ -248,6 +250,8 @@ class Session(Actor):
         self._keysync = MachineDriver(ClientKeySync)
         self._members.start_over()
         self._private.start_over(trio.current_time())
+        self._private_settled = trio.Event()
+        self._private_listed = False
         async with trio.open_nursery() as nursery:
             try:
                 self._link = await open_hub_link(nursery, self._config.host, self._config.port,
@@ -548,6 +552,9 @@ class Session(Actor):
         if isinstance(message, RemoveFromChannel):
             return await self._remove_from_channel(message.channel, message.user)
         if isinstance(message, GetPrivateChannels):
+            if message.settled:
+                with trio.move_on_after(self._config.roster_timeout + 5):
+                    await self._private_settled.wait()
             return self._private.views()
         if isinstance(message, Leave):
             self._leaving = True
@@ -706,12 +713,18 @@ class Session(Actor):
         now = trio.current_time()
         if isinstance(frame, PrivateChannels):
             outcome = self._private.listed(frame.channels, now)
+            self._private_listed = True
         elif isinstance(frame, RosterLog):
             outcome = self._private.log_part(frame, now)
         else:
             outcome = self._private.appended(frame)
         self._roster_deadline_changed.set()
         await self._carry_out(outcome)
+        self._note_settled()
+
+    def _note_settled(self) -> None:
+        if self._private_listed and self._private.settled():
+            self._private_settled.set()
 
     async def _carry_out(self, outcome: Outcome) -> None:
         """Judge what must be (in a worker thread: a long log takes a while), publish the
@@ -752,6 +765,7 @@ class Session(Actor):
                 await self._roster_deadline_changed.wait()
                 continue
             await self._carry_out(self._private.timed_out(trio.current_time()))
+            self._note_settled()
 
     async def _create_private(self, channel: str) -> PrivateChannelView:
         self._require_online()
