@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from trio_websocket import WebSocketConnection
 
 from gossip.actors.actor import run_actor
 from gossip.cli.channel import run_channel
@@ -39,10 +40,12 @@ from gossip.fsm.roster import RosterPhase
 from gossip.hub import RunningHub
 from gossip.hub.private import PrivateBook, PrivateStore
 from gossip.wire import (
+    CreatePrivate,
     Error,
     ErrorCode,
     Frame,
     Message,
+    PrivateChannels,
     RosterAppend,
     RosterLog,
     decode_frame,
@@ -50,6 +53,7 @@ from gossip.wire import (
 
 from .conftest import PASSWORD, Client, Tap
 from .lyinghub import Direction, Ghost, LyingHub, Relayed, readable_by
+from .rawmember import identity_of, log_in, next_of
 
 COUNCIL = "council"
 Connect = Callable[..., Awaitable[Client]]
@@ -369,3 +373,61 @@ async def test_the_cli_manages_a_channel_and_listen_prints_roster_changes_and_al
     printer.take(alarm)
     printer.release_due(everything=True)
     assert json.loads(out.getvalue())["kind"] == "forked"
+
+
+# -- the hub's own checks, with bare members ------------------------------------------------
+
+async def test_the_hub_relays_a_private_channel_to_its_roster_only_and_refuses_bad_entries(
+        nursery: trio.Nursery, hub: RunningHub):
+    alice_ws = await log_in(nursery, hub, "alice")
+    bob_ws = await log_in(nursery, hub, "bob")
+    mallory_ws = await log_in(nursery, hub, "mallory")
+    alice, bob, mallory = identity_of("alice"), identity_of("bob"), identity_of("mallory")
+    now = int(time.time() * 1000)
+    roster = rl.create(COUNCIL, alice, now)
+    await alice_ws.send_message(CreatePrivate(channel=COUNCIL, entry=roster.encoded()[0],
+                                              ref=b"c").encode())
+    listed = lambda frame: bool(frame.channels)  # noqa: E731 (after the sync's empty one)
+    assert (await next_of(alice_ws, PrivateChannels, matching=listed)).channels == (COUNCIL,)
+    assert (await next_of(alice_ws, RosterLog)).entries == tuple(roster.encoded())
+
+    async def refused(ws: WebSocketConnection, frame: Frame, code: str) -> None:
+        await ws.send_message(frame.encode())
+        assert (await next_of(ws, Error)).code == code
+
+    added = rl.add_member(roster, bob.public, alice, now + 1)
+    entry = added.encoded()[1]
+    await refused(alice_ws, RosterAppend(channel=COUNCIL, entry=entry, position=1),
+                  ErrorCode.FORGED)
+    by_mallory = rl.add_member(rl.create(COUNCIL, mallory, now), bob.public, mallory, now + 1)
+    await refused(mallory_ws, RosterAppend(channel=COUNCIL, entry=by_mallory.encoded()[1]),
+                  ErrorCode.ROSTER_REFUSED)  # follows another creation
+    await refused(mallory_ws, RosterAppend(channel=COUNCIL, entry=entry),
+                  ErrorCode.ROSTER_REFUSED)  # alice's entry, sent by mallory
+    await refused(mallory_ws, Message(channel=COUNCIL, blob=b"let me in"),
+                  ErrorCode.NOT_MEMBER)
+    await refused(mallory_ws, CreatePrivate(channel="general", entry=rl.create(
+        "general", mallory, now).encoded()[0]), ErrorCode.CHANNEL_EXISTS)
+
+    await alice_ws.send_message(RosterAppend(channel=COUNCIL, entry=entry).encode())
+    echo = await next_of(alice_ws, RosterAppend)
+    assert (echo.entry, echo.position) == (entry, 1)
+    assert (await next_of(bob_ws, PrivateChannels, matching=listed)).channels == (COUNCIL,)
+    log = await next_of(bob_ws, RosterLog)
+    assert (log.start, log.total, log.entries) == (0, 2, tuple(added.encoded()))
+    await alice_ws.send_message(Message(channel=COUNCIL, blob=b"sealed").encode())
+    await alice_ws.send_message(Message(channel="general", blob=b"open").encode())
+    assert (await next_of(bob_ws, Message)).blob == b"sealed"
+    assert (await next_of(mallory_ws, Message)).blob == b"open"  # the council's never came
+
+
+async def test_a_hub_that_stops_listing_a_channel_its_roster_names_us_in_is_an_alarm(
+        join: Connect, lying: LyingHub):
+    alice = await join("alice", port=lying.port)
+    bob = await join("bob", port=lying.port)
+    await council_of(alice, bob)
+    lying.of("bob").inject(PrivateChannels(channels=()))
+    alarm = await bob.next_event(ev.RosterAlarm)
+    assert (alarm.channel, alarm.kind) == (COUNCIL, AlarmKind.EXCLUDED)
+    with pytest.raises(CommandRefused, match="dropped you"):
+        await bob.session.ref.ask(SendChat(COUNCIL, "still here", 60))
