@@ -122,8 +122,12 @@ class ListenPrinter:
         if isinstance(event, ev.MessagesMissing) and self._channel \
                 and event.channel != self._channel:
             return None
+        if isinstance(event, (ev.RosterChanged, ev.RosterAlarm)) and self._channel \
+                and event.channel != self._channel:
+            return None
         if isinstance(event, (ev.MessagesMissing, ev.MemberJoined, ev.MemberLeft,
-                              ev.OwnKeyForged, ev.KeyChanged)):
+                              ev.OwnKeyForged, ev.KeyChanged, ev.RosterChanged,
+                              ev.RosterAlarm)):
             # After everything that came before it; a message that comes later but was
             # written earlier may still go before it.
             return self._latest_order
@@ -146,6 +150,10 @@ class ListenPrinter:
             self._write(self._forged(event, when))
         elif isinstance(event, ev.KeyChanged):
             self._write(self._changed(event, when))
+        elif isinstance(event, ev.RosterChanged):
+            self._write(self._roster(event, when))
+        elif isinstance(event, ev.RosterAlarm):
+            self._write(self._roster_alarm(event, when))
 
     def _write(self, line: str) -> None:
         print(line, file=self._out, flush=True)
@@ -197,6 +205,28 @@ class ListenPrinter:
                                "pinned": event.pinned, "offered": event.offered})
         return (f"[{_stamp(when)}] !! {safe_field(event.user)}'s key CHANGED "
                 f"(pinned {_short(event.pinned)}, now {_short(event.offered)})")
+
+
+    def _roster(self, event: ev.RosterChanged, when: float) -> str:
+        if self._json:
+            return json.dumps({"event": "roster", "channel": event.channel,
+                               "owner": event.owner, "member": event.member,
+                               "members": [{"user": m.user, "fingerprint": m.fingerprint,
+                                            "trust": m.trust.value, "owner": m.owner}
+                                           for m in event.members]})
+        members = ", ".join(f"{safe_field(m.user)}{' (owner)' if m.owner else ''} "
+                            f"[{_short(m.fingerprint)}: {TRUST_LABELS[m.trust]}]"
+                            for m in event.members)
+        us = "you are a member" if event.member else "you are NOT a member"
+        return (f"[{_stamp(when)}] == #{safe_field(event.channel)} roster (verified; {us}): "
+                f"{members}")
+
+    def _roster_alarm(self, event: ev.RosterAlarm, when: float) -> str:
+        if self._json:
+            return json.dumps({"event": "roster_alarm", "channel": event.channel,
+                               "kind": event.kind, "detail": event.detail})
+        return (f"[{_stamp(when)}] !! ALARM: #{safe_field(event.channel)} roster "
+                f"{safe_field(event.kind).upper()}: {safe_field(event.detail)}")
 
 
 async def listen(events: trio.MemoryReceiveChannel[ev.SessionEvent],

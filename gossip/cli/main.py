@@ -43,6 +43,7 @@ from gossip.crypto import (
 from gossip.media.defaults import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
 from gossip.wire import DEFAULT_PORT, is_valid_name
 
+from .channel import add_channel_parser, run_channel
 from .failures import EXIT_FAILURE, EXIT_HUB_KEY, EXIT_LOGIN, EXIT_USAGE, CliError
 from .listen import ListenPrinter, listen
 from .terminal import safe_field
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--record-video", type=Path, metavar="DIR",
                       help="save received video in DIR (created): a PNG per peer about "
                            "every second, PEER-NNNN.png, and the last picture, PEER-last.png")
+    add_channel_parser(commands)
     key = commands.add_parser("key", help="your key and other users' keys")
     key_commands = key.add_subparsers(dest="key_command", required=True)
     key_commands.add_parser("fingerprint", help="your key's fingerprint")
@@ -151,6 +153,8 @@ def _check_args(args: argparse.Namespace) -> None:
     channel = getattr(args, "channel", None)
     if channel is not None and not is_valid_name(channel):
         raise CliError(f"invalid channel name {channel!r}", EXIT_USAGE)
+    if args.command == "channel" and not is_valid_name(args.name):
+        raise CliError(f"invalid channel name {args.name!r}", EXIT_USAGE)
     if args.command == "call":
         args.video_width, args.video_height = _video_size(args.video_size)
     if getattr(args, "count", None) is not None and args.count < 1:
@@ -294,6 +298,8 @@ async def _run_connected(args: argparse.Namespace, profile: Profile) -> int:
             await _listen(args, events)
         elif args.command == "key":
             await _key_with_hub(args, profile, session)
+        elif args.command == "channel":
+            await run_channel(args, session)
         elif args.command == "call":
             from .call import run_call
 
@@ -401,6 +407,10 @@ def _warning(event: ev.SessionEvent, args: argparse.Namespace) -> str | None:
                 f"their messages are unverified until you run 'gossip-cli key accept {user}'")
     if isinstance(event, ev.Disconnected) and event.retry_in is not None:
         return f"{safe_field(event.reason)}; reconnecting in {event.retry_in:.1f} s"
+    if isinstance(event, ev.RosterAlarm):
+        return (f"ALARM: private channel #{safe_field(event.channel)}: roster "
+                f"{event.kind.upper()}: {safe_field(event.detail)}; nothing is sent there "
+                f"until a verified roster names you again")
     return None
 
 

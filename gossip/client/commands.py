@@ -13,6 +13,7 @@ from gossip.crypto.pins import Trust
 
 from .calltypes import CallOptions
 from .messages import DEFAULT_TTL, ChatMessage
+from .private import PrivateChannelView
 from .state import SessionState
 
 
@@ -54,3 +55,40 @@ class JoinCall(Request[ActorRef]):
 @dataclass(frozen=True)
 class Leave(Request[None]):
     """Close the connection politely; the session then ends."""
+
+
+# -- private channels (gossip/client/private.py) ----------------------------------------------
+
+@dataclass(frozen=True)
+class CreatePrivateChannel(Request[PrivateChannelView]):
+    """Create private channel `channel` with us as its owner and only member; answered once
+    the hub stored its log and we verified it."""
+
+    channel: str
+
+
+@dataclass(frozen=True)
+class AddToChannel(Request[PrivateChannelView]):
+    """Add `user` to private `channel` (we must own it) under the key the hub announces for
+    them now, if we trust it (new, pinned or verified; never a changed key not accepted)."""
+
+    channel: str
+    user: str
+
+
+@dataclass(frozen=True)
+class RemoveFromChannel(Request[PrivateChannelView]):
+    """Remove `user` from private `channel` (the owner removes anyone, a member itself). Our
+    next message there starts a new sender-key epoch that `user` is not given."""
+
+    channel: str
+    user: str
+
+
+@dataclass(frozen=True)
+class GetPrivateChannels(Request[tuple[PrivateChannelView, ...]]):
+    """Every private channel this session follows: phase, owner, members and trust, alarm.
+    With `settled`, once the hub's listing on this connection came and each listed log was
+    verified or given up as withheld (bounded by the session's roster timeout)."""
+
+    settled: bool = False

@@ -224,10 +224,44 @@ class HubReportedMissed:
     seconds: float
 
 
+# -- private channels -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RosterMember:
+    """A member a private channel's verified roster names, with our trust in that key."""
+
+    user: str
+    fingerprint: str
+    trust: Trust
+    owner: bool = False
+
+
+@dataclass(frozen=True)
+class RosterChanged:
+    """A private channel's roster, verified, changed (or arrived): these are its members now;
+    `member` says whether we are one (only then do we send and read there)."""
+
+    channel: str
+    owner: str
+    members: tuple[RosterMember, ...]
+    member: bool
+
+
+@dataclass(frozen=True)
+class RosterAlarm:
+    """Something is wrong with a private channel's roster (kind: forged, forked, withheld,
+    excluded; see gossip.client.private.AlarmKind): the hub (or a member) lies, or withholds
+    the log. Nothing is sealed there until a verified roster names us again."""
+
+    channel: str
+    kind: str
+    detail: str
+
+
 SessionEvent = (Connected | Synced | MemberJoined | MemberLeft | OwnKeyForged | KeyChanged
                 | ChannelsChanged | MessagesMissing | MessageDelayed | MessageNotSent
                 | HubReportedMissed | MessageReceived | MessageRejected | MessageExpired
                 | HubError | Disconnected
                 | CallMembersChanged | CallPeerConnected | CallPeerUnknown
                 | CallPeerKeyChanged | CallPeerLeft | CallPeerFailed | CallSignalRejected
-                | CallRefused | CallLeft)
+                | CallRefused | CallLeft | RosterChanged | RosterAlarm)

@@ -10,6 +10,7 @@ publishes; they never touch its state.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import time
@@ -21,6 +22,7 @@ import trio
 from gossip._groups import sole_error
 from gossip.actors import Actor, ActorRef
 from gossip.crypto import CryptoError, HubKeyChanged, PublicKey
+from gossip.crypto import rosterlog as rl
 from gossip.crypto.pins import Trust
 from gossip.fsm import (
     NO_BUILDERS,
@@ -35,11 +37,13 @@ from gossip.fsm import (
     ReconnectOrder,
     ReconnectPhase,
 )
+from gossip.fsm.roster import RosterPhase
 from gossip.wire import (
     CALL_ERRORS,
     CallMembers,
     Channels,
     Command,
+    CreatePrivate,
     Error,
     ErrorCode,
     Frame,
@@ -50,6 +54,10 @@ from gossip.wire import (
     Message,
     Missed,
     MissedBy,
+    PrivateChannels,
+    RosterAppend,
+    RosterLog,
+    RosterRequest,
     Signal,
 )
 
@@ -58,10 +66,14 @@ from .callhost import CallHost
 from .chat import ChatDesk
 from .commands import (
     AcceptKey,
+    AddToChannel,
+    CreatePrivateChannel,
+    GetPrivateChannels,
     GetState,
     JoinCall,
     Leave,
     MeasureLatency,
+    RemoveFromChannel,
     SendChat,
     VerifyKey,
 )
@@ -77,6 +89,7 @@ from .errors import (
 )
 from .login import log_in
 from .messages import ChatMessage, Distribution
+from .private import Outcome, PrivateChannelView, PrivateDesk, judge
 from .profile import Profile
 from .replaystore import keep_replay_saved
 from .state import SessionState
@@ -116,6 +129,22 @@ class SessionConfig:
     # the connection counts as lost (a network that went silent sends no FIN to notice).
     keepalive_interval: float = 20.0
     keepalive_timeout: float = 20.0
+    # A private channel the hub lists must have its roster log here within this many seconds,
+    # or it counts as withheld (said, and asked for again).
+    roster_timeout: float = 10.0
+    # How long a roster change of ours waits for the hub to store and relay it.
+    roster_confirm_timeout: float = 15.0
+
+
+@dataclass
+class _RosterWrite:
+    """A roster entry of ours on its way: done when the roster we verify holds it, or the hub
+    refused it (`refusal`)."""
+
+    channel: str
+    entry_hash: bytes
+    done: trio.Event = field(default_factory=trio.Event)
+    refusal: str = ""
 
 
 class Session(Actor):
@@ -139,6 +168,13 @@ class Session(Actor):
         self._chat.restore_replay(profile.replay.load())  # replays after a restart are caught
         self._calls = CallHost(profile.identity, self._send_for_call, events, config.clock,
                                self._members)
+        self._private = PrivateDesk(profile.identity, profile.pins,
+                                    log_timeout=config.roster_timeout,
+                                    session_trust=self._announced_trust)
+        self._roster_writes: dict[bytes, _RosterWrite] = {}  # by the ref of the frame
+        self._roster_deadline_changed = trio.Event()
+        self._private_settled = trio.Event()  # this connection's listing came and settled
+        self._private_listed = False
         self._store_changed = trio.Event()
         self._leaving = False
         self._leave_requested = trio.Event()
@@ -214,6 +250,9 @@ class Session(Actor):
         # Every connection starts its protocol over.
         self._keysync = MachineDriver(ClientKeySync)
         self._members.start_over()
+        self._private.start_over(trio.current_time())
+        self._private_settled = trio.Event()
+        self._private_listed = False
         async with trio.open_nursery() as nursery:
             try:
                 self._link = await open_hub_link(nursery, self._config.host, self._config.port,
@@ -229,6 +268,7 @@ class Session(Actor):
                 await self._keysync_step("start", {Command.KEY_REQUEST: KeyRequest})
                 nursery.start_soon(self._keep_alive, self._link)
                 nursery.start_soon(self._resend_held)
+                nursery.start_soon(self._watch_roster_deadlines)
                 await self._read_frames(nursery)
             except ConnectionLost as exc:
                 if self._leaving:
@@ -259,6 +299,8 @@ class Session(Actor):
                 await self._take_missed(frame)
             elif isinstance(frame, (CallMembers, HangUp, Signal)):
                 await self._to_calls(frame, frame.channel)
+            elif isinstance(frame, (PrivateChannels, RosterLog, RosterAppend)):
+                await self._take_roster_frame(frame)
             else:
                 await self._keysync_step(frame.command.readable)
                 if isinstance(frame, Key):
@@ -277,7 +319,11 @@ class Session(Actor):
     async def _take_refusal(self, frame: Error) -> None:
         """The hub refused one of our frames; it closes the link itself if it must."""
         ours = self._chat.ours(frame.ref) if frame.ref is not None else None
-        if frame.code in CALL_ERRORS:
+        write = self._roster_writes.get(frame.ref) if frame.ref is not None else None
+        if write is not None:
+            write.refusal = f"the hub refused it ({frame.code}): {frame.reason}"
+            write.done.set()
+        elif frame.code in CALL_ERRORS:
             await self._to_calls(frame, None)
         elif ours is not None:
             await self._message_refused(*ours, frame)
@@ -335,6 +381,9 @@ class Session(Actor):
         if key is None or frame.user == self._identity.user:
             return
         assert self._link is not None
+        if self._private.is_private(frame.channel) and not self._private.seal_to(
+                frame.channel, [key]):
+            return  # no longer (or never) in the roster we verified
         for message in self._chat.sent_within(frame.channel, frame.seconds + _RESEND_MARGIN):
             # Only to a key it was first sealed to: a lying hub's "missed by" for a key it
             # slipped in since must not get it our past messages.
@@ -405,6 +454,18 @@ class Session(Actor):
         if key is None:
             await self._emit(ev.MessageRejected(sender, frame.channel, "unknown_sender",
                                                 "no key for the sender"))
+            return
+        if self._private.is_private(frame.channel):
+            # Only a verified roster member under the key the roster names: a sender key
+            # handed over by anyone else is not even opened.
+            refusal = self._private.sender_refusal(frame.channel, sender, key.fingerprint)
+            if refusal is not None:
+                await self._emit(ev.MessageRejected(sender, frame.channel, "not_member",
+                                                    refusal))
+                return
+        elif frame.channel not in self._channels:
+            await self._emit(ev.MessageRejected(sender, frame.channel, "unknown_channel",
+                                                f"no channel {frame.channel!r} we know of"))
             return
         try:
             opened = self._chat.open(frame, key, self._members.trust_of(sender),
@@ -485,6 +546,17 @@ class Session(Actor):
             return await self._measure_latency()
         if isinstance(message, JoinCall):
             return await self._join_call(message)
+        if isinstance(message, CreatePrivateChannel):
+            return await self._create_private(message.channel)
+        if isinstance(message, AddToChannel):
+            return await self._add_to_channel(message.channel, message.user)
+        if isinstance(message, RemoveFromChannel):
+            return await self._remove_from_channel(message.channel, message.user)
+        if isinstance(message, GetPrivateChannels):
+            if message.settled:
+                with trio.move_on_after(self._config.roster_timeout + 5):
+                    await self._private_settled.wait()
+            return self._private.views()
         if isinstance(message, Leave):
             self._leaving = True
             self._leave_requested.set()
@@ -519,13 +591,24 @@ class Session(Actor):
     async def _send_chat(self, request: SendChat) -> ChatMessage:
         if not self.synced.is_set():
             raise NotConnected("not connected to the hub yet")
-        if request.channel not in self._channels:
+        private = self._private.is_private(request.channel)
+        if private:
+            refusal = self._private.send_refusal(request.channel)
+            if refusal is not None:
+                raise CommandRefused(f"cannot send in private channel {request.channel}: "
+                                     f"{refusal}")
+        elif request.channel not in self._channels:
             raise CommandRefused(f"no channel {request.channel!r} on this hub "
                                  f"(channels: {', '.join(self._channels)})")
         message = self._chat.compose(request.channel, request.text, request.ttl)
         # Meant for the members we know now: however late it goes out, nobody who joins
-        # meanwhile reads it (a key the hub slips in during a reconnect included).
+        # meanwhile reads it (a key the hub slips in during a reconnect included). In a
+        # private channel, for the verified roster's members only.
         intended = self._members.known_fingerprints() | {self._identity.fingerprint}
+        if private:
+            roster = self._private.roster(request.channel)
+            intended &= frozenset(member.fingerprint for member in (
+                roster.members.values() if roster is not None else ()))
         self._store_changed.set()
         if not self._online:
             self._chat.hold(message)  # goes out once, in order, after the reconnect
@@ -558,10 +641,19 @@ class Session(Actor):
     async def _publish(self, message: ChatMessage,
                        recipients: Sequence[PublicKey] | None = None) -> None:
         """Encrypt one of our messages and send it: to `recipients`, or to those it was meant
-        for who are members now. A first send (no `recipients`) is kept for resending."""
+        for who are members now. A first send (no `recipients`) is kept for resending. In a
+        private channel, only ever to the verified roster's members (`seal_to`), and not at
+        all unless our verified view says we are one."""
         first_send = recipients is None
         to = self._first_recipients_present(message.id) if recipients is None \
             else list(recipients)
+        if self._private.is_private(message.channel):
+            to = list(self._private.seal_to(message.channel, to))
+            if not to:
+                await self._emit(ev.MessageNotSent(
+                    message.id, message.channel, "not_member",
+                    self._private.send_refusal(message.channel) or "nobody to send it to"))
+                return
         await self._keysync_step("send_message", {
             Command.MESSAGE: lambda: self._chat.seal(message, to)})
         if first_send:
@@ -571,7 +663,8 @@ class Session(Actor):
         self._recipients_of[message_id] = fingerprints
         if len(self._recipients_of) > RECIPIENT_MEMORY:
             # Only messages still waiting or in the resend window matter.
-            alive = {m.id for m in self._chat.recent(self._channels)} | {
+            channels = (*self._channels, *self._private.member_channels())
+            alive = {m.id for m in self._chat.recent(channels)} | {
                 m.id for m in self._held} | self._chat.waiting_ids()
             self._recipients_of = {mid: fps for mid, fps in self._recipients_of.items()
                                    if mid in alive}
@@ -600,7 +693,8 @@ class Session(Actor):
         first recipients (with `only`, to that key alone, plus ours): a newcomer, or a key
         the hub slipped in meanwhile, never reads what was written before it came."""
         own = self._identity.fingerprint
-        for message in self._chat.recent(self._channels, skip):
+        channels = (*self._channels, *self._private.member_channels())
+        for message in self._chat.recent(channels, skip):
             targets = [key for key in self._first_recipients_present(message.id)
                        if only is None or key.fingerprint in (only, own)]
             if any(key.fingerprint != own for key in targets):
@@ -610,6 +704,142 @@ class Session(Actor):
         """The keys a message was first sealed to that are still members' keys now."""
         first = self._recipients_of.get(message_id, frozenset())
         return [key for key in self._recipients() if key.fingerprint in first]
+
+    # -- private channels (private.py holds the rosters; here, the I/O) ---------------------
+    async def _take_roster_frame(self, frame: PrivateChannels | RosterLog | RosterAppend
+                                 ) -> None:
+        if self._keysync.phase is not ClientKeySyncPhase.SYNCED:
+            raise ConnectionLost(f"the hub broke the protocol: {frame.command.readable} "
+                                 "before the key sync")
+        now = trio.current_time()
+        if isinstance(frame, PrivateChannels):
+            outcome = self._private.listed(frame.channels, now)
+            self._private_listed = True
+        elif isinstance(frame, RosterLog):
+            outcome = self._private.log_part(frame, now)
+        else:
+            outcome = self._private.appended(frame)
+        self._roster_deadline_changed.set()
+        await self._carry_out(outcome)
+        self._note_settled()
+
+    def _note_settled(self) -> None:
+        if self._private_listed and self._private.settled():
+            self._private_settled.set()
+
+    async def _carry_out(self, outcome: Outcome) -> None:
+        """Judge what must be (in a worker thread: a long log takes a while), publish the
+        events, ask again for logs withheld."""
+        for judgement in outcome.judge:
+            verdict = await trio.to_thread.run_sync(judge, judgement, self._identity.public)
+            await self._carry_out(self._private.judged(judgement, verdict))
+            self._settle_roster_writes(judgement.channel)
+        for event in outcome.events:
+            await self._emit(event)
+        for channel in outcome.ask_for_log:
+            if self._link is not None:
+                await self._link.send(RosterRequest(channel=channel))
+
+    def _settle_roster_writes(self, channel: str) -> None:
+        roster = self._private.roster(channel)
+        refusal = self._private.send_refusal(channel)
+        for write in self._roster_writes.values():
+            if write.channel != channel or write.done.is_set():
+                continue
+            if roster is not None and roster.position(write.entry_hash) is not None:
+                write.done.set()
+            elif refusal is not None and self._private.phase(channel) not in (
+                    None, RosterPhase.UNKNOWN, RosterPhase.VERIFYING, RosterPhase.MEMBER):
+                write.refusal = refusal
+                write.done.set()
+
+    async def _watch_roster_deadlines(self) -> None:
+        """A listed private channel whose log does not come in time is withheld (the machine
+        says so, and we ask again)."""
+        while True:
+            self._roster_deadline_changed = trio.Event()
+            due = self._private.next_deadline()
+            if due is None:
+                await self._roster_deadline_changed.wait()
+                continue
+            with trio.move_on_at(due):
+                await self._roster_deadline_changed.wait()
+                continue
+            await self._carry_out(self._private.timed_out(trio.current_time()))
+            self._note_settled()
+
+    async def _create_private(self, channel: str) -> PrivateChannelView:
+        self._require_online()
+        if channel in self._channels or self._private.is_private(channel):
+            raise CommandRefused(f"a channel {channel!r} exists already")
+        roster = rl.create(channel, self._identity, self._now_ms())
+        entry = roster.entries[0]
+        return await self._write_roster(channel, entry, CreatePrivate(
+            channel=channel, entry=entry.to_bytes(), ref=_ref_of(entry)))
+
+    async def _add_to_channel(self, channel: str, user: str) -> PrivateChannelView:
+        self._require_online()
+        roster = self._roster_to_change(channel)
+        key = self._members.trusted_keys((user,)).get(user)
+        if key is None:
+            raise CommandRefused(f"no key of {user} we may use here now: they must be online, "
+                                 "and a changed key accepted first")
+        entry = rl.add_member(roster, key, self._identity, self._now_ms()).entries[-1]
+        return await self._write_roster(channel, entry, RosterAppend(
+            channel=channel, entry=entry.to_bytes(), ref=_ref_of(entry)))
+
+    async def _remove_from_channel(self, channel: str, user: str) -> PrivateChannelView:
+        self._require_online()
+        roster = self._roster_to_change(channel)
+        entry = rl.remove_member(roster, user, self._identity, self._now_ms()).entries[-1]
+        view = await self._write_roster(channel, entry, RosterAppend(
+            channel=channel, entry=entry.to_bytes(), ref=_ref_of(entry)))
+        # Our next message there starts a new epoch without them (the recipients changed,
+        # too; this makes it so even if nothing else did).
+        self._chat.new_epoch(channel)
+        return view
+
+    def _announced_trust(self, user: str, fingerprint: str) -> Trust | None:
+        key = self._members.key(user)
+        if key is None or key.fingerprint != fingerprint:
+            return None
+        return self._members.trust_of(user)
+
+    def _require_online(self) -> None:
+        if not self._online or self._link is None:
+            raise NotConnected("not connected to the hub: roster changes need it")
+
+    def _roster_to_change(self, channel: str) -> rl.Roster:
+        if not self._private.is_private(channel):
+            raise CommandRefused(f"no private channel {channel!r} we follow")
+        refusal = self._private.send_refusal(channel)
+        roster = self._private.roster(channel)
+        if refusal is not None or roster is None:
+            raise CommandRefused(f"cannot change the roster of {channel}: {refusal}")
+        return roster
+
+    async def _write_roster(self, channel: str, entry: rl.RosterEntry,
+                            frame: CreatePrivate | RosterAppend) -> PrivateChannelView:
+        """Send a roster entry of ours and wait until the roster we verify holds it (the hub
+        relays it back like any member's) or the hub refuses it."""
+        assert frame.ref is not None and self._link is not None
+        write = self._roster_writes[frame.ref] = _RosterWrite(channel, entry.hash)
+        try:
+            await self._link.send(frame)
+            with trio.move_on_after(self._config.roster_confirm_timeout):
+                await write.done.wait()
+        finally:
+            del self._roster_writes[frame.ref]
+        if write.refusal:
+            raise CommandRefused(f"{channel}: {write.refusal}")
+        view = self._private.view(channel)
+        if not write.done.is_set() or view is None:
+            raise CommandRefused(f"{channel}: the hub did not confirm the roster change in "
+                                 f"{self._config.roster_confirm_timeout:g} s")
+        return view
+
+    def _now_ms(self) -> int:
+        return int(self._config.clock() * 1000)
 
     # -- the key-sync machine -------------------------------------------------------------------
     async def _keysync_step(self, event: str, build: Builders = NO_BUILDERS) -> None:
@@ -625,3 +855,8 @@ class Session(Actor):
 
     async def _emit(self, event: ev.SessionEvent) -> None:
         await self._events.send(event)
+
+
+def _ref_of(entry: rl.RosterEntry) -> bytes:
+    """How our roster frames name an entry to the hub (echoed in a refusal)."""
+    return hashlib.blake2b(entry.hash, digest_size=16, person=b"roster").digest()

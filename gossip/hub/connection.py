@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,9 +41,11 @@ from gossip.fsm.actions import Action
 from gossip.fsm.driver import Builders
 from gossip.wire import (
     PROTOCOL_VERSION,
+    ROSTER_PART_BYTES,
     CallMembers,
     Channels,
     Command,
+    CreatePrivate,
     EndOfKeys,
     Error,
     ErrorCode,
@@ -58,6 +60,10 @@ from gossip.wire import (
     Message,
     Missed,
     MissedBy,
+    PrivateChannels,
+    RosterAppend,
+    RosterLog,
+    RosterRequest,
     Signal,
     StartCall,
     Welcome,
@@ -67,6 +73,7 @@ from gossip.wire import (
 from .config import HubConfig
 from .fairqueue import FairOutbox, OutboxItem, OutboxLimits, Put
 from .names import Claim, NameBook
+from .private import PrivateBook, RosterRefusal
 from .ratelimit import ByteBudget, TokenBucket
 from .receivelimits import widen_receive_limits
 from .registry import Registry
@@ -101,6 +108,7 @@ class HubContext:
     certificate_fingerprint: str
     throttle: LoginThrottle
     names: NameBook
+    private: PrivateBook = field(default_factory=PrivateBook)
     tap: FrameTap | None = None
     key_checks: trio.CapacityLimiter = field(
         default_factory=lambda: trio.CapacityLimiter(KEY_CHECKS_AT_ONCE))
@@ -129,6 +137,7 @@ class ConnectionActor(Actor):
         self._limits = hub.config.limits
         self.user = ""
         self.public_key = b""
+        self.fingerprint = ""
         # Compiled machines (a state id each, one table per class): ten thousand idle
         # connections hold next to nothing for them. The login one is dropped once done.
         self._handshake: CompiledMachine[HubHandshake] | None = CompiledMachine(HubHandshake)
@@ -167,6 +176,9 @@ class ConnectionActor(Actor):
             self.kick(ErrorCode.SLOW, "too far behind; reconnect to catch up")
         elif put is Put.DROPPED:
             log.debug("drop user=%s sender=%s channel=%s", self.user, sender, channel)
+
+    def deliver_in_order(self, data: tuple[bytes, ...], *, sender: str) -> None:
+        self._queue(data, sender=sender, channel=None, droppable=False)
 
     def member_joined(self, user: str, public_key: bytes) -> None:
         # Queued behind what `user` sent before (if it was here already), and ahead of what
@@ -292,6 +304,7 @@ class ConnectionActor(Actor):
         if refusal is not None:
             raise Disconnect(ErrorCode.THROTTLED, refusal)
         self.user, self.public_key = greeting.user, greeting.public_key
+        self.fingerprint = outline.fingerprint
         # The PAKE binds the key's fingerprint, read from its primary key packet alone.
         pake = PakeHub(self._hub.config.password or "", greeting.user, outline.fingerprint,
                        self._hub.certificate_fingerprint, PROTOCOL_VERSION)
@@ -344,13 +357,16 @@ class ConnectionActor(Actor):
                 # keeps flooding fills its own outbox with refusals and is let go as slow.
                 self._refuse(ErrorCode.RATE,
                              f"more than {self._limits.frames_per_second:g} frames a second",
-                             ref=frame.ref if isinstance(frame, Message) else None,
+                             ref=frame.ref if isinstance(
+                                 frame, (Message, CreatePrivate, RosterAppend)) else None,
                              retry_after=self._bucket.retry_after())
                 continue
             if isinstance(frame, Message):
                 self._relay(frame)
             elif isinstance(frame, (StartCall, Signal, HangUp)):
                 self._call_frame(frame)
+            elif isinstance(frame, (CreatePrivate, RosterAppend, RosterRequest)):
+                self._roster_frame(frame)
             elif frame.command is Command.KEY_REQUEST:
                 self._key_request()
             else:
@@ -366,6 +382,7 @@ class ConnectionActor(Actor):
         if "synced" not in step.reports:
             return
         registry.make_live(self)
+        self._send(self._private_news())
         # Back after being let go as slow: say what was missed, and ask its senders to resend.
         missed = registry.take_missed(self.user)
         if missed:
@@ -401,11 +418,21 @@ class ConnectionActor(Actor):
             self._refuse(ErrorCode.FORGED, "clients may not set the sender; the hub does",
                          ref=frame.ref)
             return
-        if frame.channel not in registry.channels:
+        private = self._hub.private
+        members = private.members(frame.channel) if private.is_private(frame.channel) else None
+        if frame.channel not in registry.channels and members is None:
             self._refuse(ErrorCode.UNKNOWN_CHANNEL, f"no channel {frame.channel!r} on this hub",
                          ref=frame.ref)
             return
         self._step(self._keysync, "message")
+        if members is not None and members.get(self.user) != self.fingerprint:
+            self._refuse(ErrorCode.NOT_MEMBER, f"you are not in the roster of {frame.channel}",
+                         ref=frame.ref)
+            return
+        if members is not None and frame.to is not None and frame.to not in members:
+            self._refuse(ErrorCode.NOT_MEMBER, f"{frame.to} is not in the roster of "
+                         f"{frame.channel}", ref=frame.ref)
+            return
         rate = self._channel_rates.get(frame.channel)
         if rate is None:
             rate = self._channel_rates[frame.channel] = TokenBucket(
@@ -425,7 +452,9 @@ class ConnectionActor(Actor):
             return
         data = Message(channel=frame.channel, blob=frame.blob, sender=self.user).encode()
         self._tap("out", data)
-        if frame.to is None:
+        if frame.to is None and members is not None:
+            count = registry.publish_to(members, frame.channel, data, sender=self.user)
+        elif frame.to is None:
             count = registry.publish(frame.channel, data, sender=self.user)
         else:
             count = int(registry.send_to(frame.to, data, sender=self.user,
@@ -433,6 +462,90 @@ class ConnectionActor(Actor):
         self._budget.charge(len(data) * count)
         log.info("msg user=%s channel=%s bytes=%d recipients=%d", self.user, frame.channel,
                  len(frame.blob), count)
+
+    # -- private channels: roster logs stored and relayed blind (private.py) ----------------
+    def _roster_frame(self, frame: CreatePrivate | RosterAppend | RosterRequest) -> None:
+        if self._keysync.state_id != HubKeySync.live.id:
+            raise Disconnect(ErrorCode.PROTOCOL, "private channels need the key sync first")
+        private = self._hub.private
+        if isinstance(frame, RosterRequest):
+            if not private.is_member(frame.channel, self.user, self.fingerprint):
+                self._refuse(ErrorCode.NOT_MEMBER, f"you are not in the roster of "
+                             f"{frame.channel}")
+                return
+            self._send(self._log_frames(frame.channel))
+            return
+        if isinstance(frame, RosterAppend) and frame.position is not None:
+            self._refuse(ErrorCode.FORGED, "clients may not set the position; the hub does",
+                         ref=frame.ref)
+            return
+        try:
+            if isinstance(frame, CreatePrivate):
+                if frame.channel in self._hub.registry.channels:
+                    raise RosterRefusal(ErrorCode.CHANNEL_EXISTS,
+                                        f"an open channel {frame.channel!r} exists")
+                private.create(frame.channel, frame.entry, self.user, self.fingerprint)
+            else:
+                appended = private.append(frame.channel, frame.entry, self.user,
+                                          self.fingerprint)
+        except RosterRefusal as refusal:
+            self._refuse(refusal.code, refusal.reason, ref=frame.ref)
+            return
+        log.info("roster user=%s channel=%s bytes=%d", self.user, frame.channel,
+                 len(frame.entry))
+        if isinstance(frame, CreatePrivate):
+            self._send(self._private_news(frame.channel))
+            return
+        self._relay_roster_entry(frame.channel, frame.entry, appended.position,
+                                 appended.before, appended.after)
+
+    def _relay_roster_entry(self, channel: str, entry: bytes, position: int,
+                            before: Mapping[str, str], after: Mapping[str, str]) -> None:
+        """The entry to every member it leaves in the roster and to one it removes (each
+        learns from it); a member it adds gets the channel's whole log instead. In order with
+        the author's messages: a newcomer has the roster before what was sealed to it."""
+        registry = self._hub.registry
+        appended = self._encoded(RosterAppend(channel=channel, entry=entry, position=position))
+        for user, fingerprint in {**before, **after}.items():
+            port = registry.live_port(user, fingerprint)
+            if port is None:
+                continue
+            stays = before.get(user) == fingerprint and after.get(user) == fingerprint
+            if stays:
+                port.deliver_in_order((appended,), sender=self.user)
+                continue
+            listing = self._encoded(PrivateChannels(
+                channels=self._hub.private.channels_of(user, fingerprint)))
+            if after.get(user) == fingerprint:  # added
+                news = (listing, *(self._encoded(part) for part in self._log_frames(channel)))
+            else:  # removed: the entry that says so, then the listing without the channel
+                news = (appended, listing)
+            port.deliver_in_order(news, sender=self.user)
+
+    def _private_news(self, *only: str) -> list[Frame]:
+        """The listing of this member's private channels, then the whole log of each (of
+        `only`, if given)."""
+        channels = self._hub.private.channels_of(self.user, self.fingerprint)
+        frames: list[Frame] = [PrivateChannels(channels=channels)]
+        for channel in only or channels:
+            frames += self._log_frames(channel)
+        return frames
+
+    def _log_frames(self, channel: str) -> list[Frame]:
+        """A whole log in parts of at most ROSTER_PART_BYTES of entries."""
+        entries = self._hub.private.entries(channel)
+        parts: list[Frame] = []
+        start, size, part = 0, 0, list[bytes]()
+        for index, entry in enumerate(entries):
+            if part and size + len(entry) > ROSTER_PART_BYTES:
+                parts.append(RosterLog(channel=channel, start=start, total=len(entries),
+                                       entries=tuple(part)))
+                start, size, part = index, 0, list[bytes]()
+            part.append(entry)
+            size += len(entry)
+        parts.append(RosterLog(channel=channel, start=start, total=len(entries),
+                               entries=tuple(part)))
+        return parts
 
     # -- calls ---------------------------------------------------------------------------------
     def call_changed(self, channel: str, users: tuple[str, ...]) -> None:

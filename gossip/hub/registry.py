@@ -9,6 +9,7 @@ later share it through an existing engine (Redis pub/sub) without touching the c
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,12 +28,17 @@ class MemberPort(Protocol):
 
     user: str
     public_key: bytes
+    fingerprint: str
 
     def deliver(self, data: bytes | tuple[bytes, ...], *, sender: str | None = None,
                 channel: str | None = None) -> None:
         """Queue encoded frame bytes (or a batch sent in order) from `sender` (None: the
         hub itself; `channel` for a chat message); never blocks. A sender over its share of
         this reader's outbox has the frame dropped; a full outbox disconnects the reader."""
+
+    def deliver_in_order(self, data: tuple[bytes, ...], *, sender: str) -> None:
+        """Queue frames that must reach this reader in order with `sender`'s messages and are
+        never dropped as that sender's backlog (a private channel's roster news)."""
 
     def member_joined(self, user: str, public_key: bytes) -> None: ...
 
@@ -141,6 +147,28 @@ class Registry:
         if self._missed:
             self._missed.published(sender, channel)
         return count
+
+    def publish_to(self, members: Mapping[str, str], channel: str, data: bytes, *,
+                   sender: str) -> int:
+        """Queue an encoded chat message for the live members named in `members` (user ->
+        key fingerprint; a connection under another key is not that member), but the sender:
+        a private channel's fan-out."""
+        count = 0
+        for user, fingerprint in members.items():
+            entry = self._members.get(user)
+            if (user == sender or entry is None or not entry.live
+                    or entry.port.fingerprint != fingerprint):
+                continue
+            entry.port.deliver(data, sender=sender, channel=channel)
+            count += 1
+        return count
+
+    def live_port(self, user: str, fingerprint: str) -> MemberPort | None:
+        """The live connection of `user` under key `fingerprint`, if there is one."""
+        entry = self._members.get(user)
+        if entry is None or not entry.live or entry.port.fingerprint != fingerprint:
+            return None
+        return entry.port
 
     # -- what readers missed -----------------------------------------------------------------
     def record_missed(self, user: str, dropped: dict[DropKey, Dropped]) -> None:

@@ -21,6 +21,7 @@ from gossip.crypto import HubCertificate, load_or_create_hub_certificate
 from .config import HubConfig
 from .connection import ConnectionActor, FrameTap, HubContext
 from .names import NameBook
+from .private import PrivateBook, PrivateStore
 from .registry import Registry
 from .throttle import LoginThrottle, address_key
 
@@ -73,9 +74,10 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
     registry = Registry(config.channels, config.limits.max_call_members, limits=config.limits)
     # Over plain ws (debugging only) there is no certificate for the client to have seen, so
     # both sides bind "" into the PAKE transcript.
+    private_store = PrivateStore.open(config.data_dir)
     context = HubContext(config, registry, certificate.fingerprint if config.tls else "",
                          LoginThrottle.from_limits(config.limits), NameBook.open(config.data_dir),
-                         tap)
+                         PrivateBook(private_store), tap)
     supervisor = Supervisor(max_restarts=10, period=60.0)
     numbers = itertools.count(1)
 
@@ -113,6 +115,7 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
                 nursery.start_soon(_accept_loop, listener, accept)
     finally:
         context.names.close()
+        private_store.close()
 
 
 async def _accept_loop(listener: trio.SocketListener,

@@ -37,6 +37,12 @@ class ErrorCode(StrEnum):
     NOT_ONLINE = "not_online"        # a message `to` a member who is not online
     CALL_CHURN = "call_churn"        # joining and leaving calls faster than allowed
     SEAT_TIMEOUT = "seat_timeout"    # in a call with others, and no signalling in time
+    # private channels
+    CHANNEL_EXISTS = "channel_exists"      # a channel (open or private) of that name exists
+    NOT_MEMBER = "not_member"              # not in that private channel's roster (hub's view)
+    ROSTER_REFUSED = "roster_refused"      # an entry that does not continue the log as stored
+    ROSTER_FULL = "roster_full"            # the log is at its length or size limit
+    TOO_MANY_CHANNELS = "too_many_channels"  # over the private channels per member or hub
 
 
 # Refusals that concern a call; they name no channel, so every call decides if it is its own.

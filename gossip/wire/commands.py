@@ -30,6 +30,12 @@ class Command(str, Enum):
     ANSWER = "answer"           # peer -> peer via hub: sealed SDP answer
     ICE = "ice"                 # peer -> peer via hub: sealed ICE candidate
     HANG_UP = "hang-up"         # client -> hub (and hub -> peers): leave the call
+    # private channels (docs/protocol.md, "Private channels"): the roster log, relayed blind
+    CREATE_PRIVATE = "mkp"      # client -> hub: create a private channel with its first entry
+    ROSTER_APPEND = "rap"       # client -> hub -> members: one signed roster entry appended
+    ROSTER_REQUEST = "grl"      # client -> hub: send me a private channel's whole log again
+    ROSTER_LOG = "rlg"          # hub -> client: a private channel's whole log (in parts)
+    PRIVATE_CHANNELS = "pcl"    # hub -> client: the private channels it lists for you
 
     @property
     def readable(self) -> str:

@@ -230,11 +230,76 @@ class HangUp(Frame):
     user: str | None = _name(default=None)
 
 
+# --- private channels (the roster log: signed entries the hub stores and relays blind) -----
+
+# One encoded roster entry (gossip.crypto.rosterlog): fields, a signature and, for create and
+# add, the subject's public key (at most MAX_KEY_BYTES).
+MAX_ROSTER_ENTRY_BYTES = MAX_KEY_BYTES + 4 * 1024
+# Entries in one private channel's log, and its bytes: past either the hub refuses appends.
+MAX_ROSTER_ENTRIES = 1024
+MAX_ROSTER_LOG_BYTES = 2 * 2**20
+# A whole log goes out in parts of at most this many bytes of entries (frames stay small).
+ROSTER_PART_BYTES = 128 * 1024
+
+
+@dataclass(frozen=True)
+class CreatePrivate(Frame):
+    """Create private channel `channel`; `entry` is its signed creation (the log's first)."""
+
+    command: ClassVar[Command] = Command.CREATE_PRIVATE
+    channel: str = _name()
+    entry: bytes = _blob(MAX_ROSTER_ENTRY_BYTES)
+    ref: bytes | None = _blob(MAX_REF_BYTES, default=None)
+
+
+@dataclass(frozen=True)
+class RosterAppend(Frame):
+    """One signed entry appended to `channel`'s log. Up: from its author (with `ref` naming
+    it in a refusal). Down: to each member as the hub sees the roster (and to a member it
+    removes), with `position`, the entry's index in the log; a client-set position is refused."""
+
+    command: ClassVar[Command] = Command.ROSTER_APPEND
+    channel: str = _name()
+    entry: bytes = _blob(MAX_ROSTER_ENTRY_BYTES)
+    position: int | None = None
+    ref: bytes | None = _blob(MAX_REF_BYTES, default=None)
+
+
+@dataclass(frozen=True)
+class RosterRequest(Frame):
+    """Ask for `channel`'s whole log again (a member whose log did not come, or a stale one)."""
+
+    command: ClassVar[Command] = Command.ROSTER_REQUEST
+    channel: str = _name()
+
+
+@dataclass(frozen=True)
+class RosterLog(Frame):
+    """Part of `channel`'s whole log: `entries` are those from index `start`; the log holds
+    `total`. A whole log starts at 0 and its parts follow in order until `total`."""
+
+    command: ClassVar[Command] = Command.ROSTER_LOG
+    start: int
+    total: int
+    channel: str = _name()
+    entries: tuple[bytes, ...] = _blob(MAX_ROSTER_ENTRY_BYTES)
+
+
+@dataclass(frozen=True)
+class PrivateChannels(Frame):
+    """The private channels whose roster names you, as the hub reads the logs; sent after
+    the key sync and whenever it changes (each listed channel's log follows)."""
+
+    command: ClassVar[Command] = Command.PRIVATE_CHANNELS
+    channels: tuple[str, ...] = _name()
+
+
 FRAME_TYPES: dict[Command, type[Frame]] = {
     cls.command: cls
     for cls in (Greeting, HubHello, LoginProof, Welcome, Error, KeyRequest, Key, Channels,
                 EndOfKeys, KeyRemoved, Message, Missed, MissedBy, StartCall, CallMembers, Offer,
-                Answer, Ice, HangUp)
+                Answer, Ice, HangUp, CreatePrivate, RosterAppend, RosterRequest, RosterLog,
+                PrivateChannels)
 }
 
 
@@ -311,6 +376,8 @@ def _check(frame: str, name: str, hint: Any, rules: Any, value: Any) -> Any:
     if typing.get_origin(hint) is tuple:
         if not isinstance(value, list) or len(value) > MAX_LIST_ITEMS:
             raise MalformedFrame(f"{where}: expected a list of at most {MAX_LIST_ITEMS}")
+        if typing.get_args(hint)[0] is bytes:
+            return tuple(_check(frame, name, bytes, rules, item) for item in value)
         return tuple(_check_str(where, rules, item) for item in value)
     raise MalformedFrame(f"{where}: unsupported field type")  # pragma: no cover
 
