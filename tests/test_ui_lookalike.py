@@ -1,15 +1,26 @@
 """Look-alike names in the app: the member list marks a name that reads like another member's,
-and such a member's arrival raises a warning that stays until dismissed."""
+and such a member's arrival raises a warning that stays until dismissed. The model's rules
+first, then the real window against a real hub where "b0b" joins beside "bob"."""
 
 from __future__ import annotations
 
+import dearpygui.dearpygui as dpg
+import pytest
+import trio
+
+from gossip.actors.actor import run_actor
 from gossip.client import events as ev
+from gossip.client.profile import Profile
+from gossip.client.session import Session, SessionConfig
 from gossip.client.state import MemberView, SessionState
 from gossip.crypto.pins import Trust
 from gossip.ui import notices as nt
 from gossip.ui import viewmodel as vm
-from gossip.ui.model import AppModel
-from gossip.ui.toasts import LIFETIMES
+from gossip.ui.model import AppModel, Phase
+from gossip.ui.toasts import LIFETIMES, ToastBoard
+
+from .appwindow import WAIT, PeerWorld, click, go_online, shared_display, shared_window, texts_in
+from .conftest import PASSWORD
 
 NOW = 1_700_000_000.0
 
@@ -110,3 +121,68 @@ def test_several_lookalikes_are_all_named():
     join(model, "aIice")
     assert rows_by_user(model)["aIice"].label == "aIice ⚠ looks like a1ice, alice"
     assert lookalike_toasts(model)[-1] == ("aIice", "aIice looks like a1ice, alice")
+
+
+# -- in the window ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def display(pytestconfig):
+    return shared_display(pytestconfig)
+
+
+@pytest.fixture
+def world(tmp_path):
+    with PeerWorld(tmp_path / "world") as world:
+        yield world
+
+
+@pytest.fixture
+def app(display, pytestconfig, tmp_path_factory, world, tmp_path):
+    window = shared_window(pytestconfig, tmp_path_factory.mktemp("profiles"))
+    assert window.bridge.running, "an earlier test closed the window"
+    window.profile_root = tmp_path / "profiles"
+    yield window
+    window.close_safety()
+    window.disconnect()
+    window.pump_until(lambda: window.model.phase in (Phase.IDLE, Phase.FAILED), WAIT)
+    window.model.toasts = ToastBoard()
+
+
+def start_member(world: PeerWorld, name: str) -> None:
+    """Another real client, `name` with a key of its own, joins the world's hub."""
+    async def start() -> None:
+        send, receive = trio.open_memory_channel[ev.SessionEvent](256)
+        profile = Profile.open(name, world.directory / f"profile-{name}")
+        session = Session(profile, SessionConfig("127.0.0.1", world.port, PASSWORD), send)
+
+        async def drain() -> None:
+            async for _ in receive:
+                pass
+
+        world._nursery.start_soon(run_actor, session)
+        world._nursery.start_soon(drain)
+        with trio.fail_after(WAIT):
+            await session.synced.wait()
+    world.call(start)
+
+
+def test_in_the_window_a_lookalike_is_flagged_and_its_warning_opens_the_safety_number(app, world):
+    go_online(app, world)
+    members = app.main.sidebar.members
+    app.pump_until(lambda: "bob" in texts_in(members), WAIT)
+    start_member(world, "b0b")
+    app.pump_until(lambda: "b0b ⚠ looks like bob" in texts_in(members)
+                   and "bob ⚠ looks like b0b" in texts_in(members), WAIT)
+    slots = app.toasts._slots
+    warning = next(slot for slot in slots if dpg.is_item_shown(slot["window"])
+                   and dpg.get_value(slot["title"]) == "b0b looks like bob")
+    assert dpg.is_item_shown(warning["act"]) and dpg.is_item_shown(warning["close"])
+    click(warning["act"])  # "Check safety number"
+    dialog = app.safety_dialog
+    app.pump_until(lambda: dpg.is_item_shown(dialog.window)
+                   and len(str(dpg.get_value(dialog.number))) == 71, WAIT)
+    app.close_safety()
+    click(warning["close"])
+    app.pump_until(lambda: not any(t.kind == "lookalike" for t in app.model.toasts.toasts),
+                   WAIT)
+    assert "b0b ⚠ looks like bob" in texts_in(members)  # the mark stays
