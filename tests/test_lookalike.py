@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gossip.client.lookalike import lookalikes, skeleton
+from gossip.client.lookalike import lookalikes, lookalikes_among, skeleton
 from gossip.wire import is_valid_name
 
 LOOKALIKE_PAIRS = [
@@ -70,3 +70,11 @@ def test_the_skeleton_is_stable_under_itself():
 def test_a_skeleton_is_only_for_comparing():
     assert skeleton("mallory") == "rnallory"
     assert skeleton("Wil.Liam_1") == "vvllllarnl"
+
+
+def test_a_whole_list_at_once_gives_what_each_name_would():
+    members = ["alice", "aIice", "alice.", "bob", "B0B", "carol", "rnallory", "mallory", "ann"]
+    grouped = lookalikes_among(members)
+    assert grouped == {name: lookalikes(name, members)
+                       for name in members if lookalikes(name, members)}
+    assert grouped["B0B"] == ("bob",) and "carol" not in grouped and "ann" not in grouped

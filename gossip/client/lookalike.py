@@ -12,6 +12,7 @@ that cannot occur here. The table below is TR39's ASCII part plus what it leaves
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 
 # Dropped: `alice.`, `a.lice`, `a-lice` and `a_lice` read as `alice` at a glance.
@@ -46,3 +47,13 @@ def lookalikes(name: str, others: Iterable[str]) -> tuple[str, ...]:
     own = skeleton(name)
     return tuple(sorted({other for other in others
                          if other != name and skeleton(other) == own}))
+
+
+def lookalikes_among(names: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """For each of `names` that has look-alikes among the others, those look-alikes, sorted:
+    one skeleton per name, so a whole member list costs one pass."""
+    by_skeleton: dict[str, set[str]] = defaultdict(set)
+    for name in names:
+        by_skeleton[skeleton(name)].add(name)
+    return {name: tuple(sorted(group - {name}))
+            for group in by_skeleton.values() if len(group) > 1 for name in group}

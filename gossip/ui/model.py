@@ -10,7 +10,7 @@ from enum import Enum
 from typing import Any
 
 from gossip.client import events as ev
-from gossip.client.lookalike import lookalikes
+from gossip.client.lookalike import lookalikes, lookalikes_among
 from gossip.client.messages import ChatMessage
 from gossip.client.state import SessionState
 from gossip.crypto.pins import Trust
@@ -109,7 +109,14 @@ class AppModel:
 
     def lookalikes(self, user: str) -> tuple[str, ...]:
         """The other known members (ourselves included) whose names look like `user`'s."""
-        return lookalikes(user, [*self.members, *([self.user] if self.user else [])])
+        return lookalikes(user, self._known_names())
+
+    def all_lookalikes(self) -> dict[str, tuple[str, ...]]:
+        """Each known member whose name looks like others', with those others."""
+        return lookalikes_among(self._known_names())
+
+    def _known_names(self) -> list[str]:
+        return [*self.members, *([self.user] if self.user else [])]
 
     def set_call(self, view: CallView) -> None:
         """Show `view`; the member list redraws only when who is in the call changed."""

@@ -156,6 +156,7 @@ def channel_rows(model: AppModel) -> list[ChannelRow]:
 def member_rows(model: AppModel) -> list[MemberRow]:
     """You first, then who is online, then who was seen and left; alphabetical within."""
     rows = []
+    lookalikes = model.all_lookalikes()
     for info in sorted(model.members.values(),
                        key=lambda m: (m.user != model.user, not m.online, m.user.lower())):
         is_self = info.user == model.user
@@ -169,7 +170,7 @@ def member_rows(model: AppModel) -> list[MemberRow]:
         tooltip = (f"{info.user}: {presence}{', in the call' if in_call else ''}\n"
                    f"key {fmt.grouped_fingerprint(info.fingerprint)}\n{tip}")
         # Our own name needs no warning: we know who we are; the other member's row has it.
-        similar = () if is_self else model.lookalikes(info.user)
+        similar = () if is_self else lookalikes.get(info.user, ())
         label = info.user
         if similar:
             names = ", ".join(_named(model, other) for other in similar)
