@@ -1,47 +1,247 @@
-"""The app's settings file: TOML in the config directory, the password only when asked."""
+"""The app's settings: TOML in the config directory, never the password, which is remembered
+(when asked) in the system keyring, or nowhere when there is none.
+
+The keyring here is a real backend kept in memory (MemoryKeyring), set for every test and put
+back after; "no keyring" is keyring's own fail backend, as on a headless machine."""
 
 from __future__ import annotations
 
 import stat
 import tomllib
+from collections.abc import Iterator
 from dataclasses import replace
 
+import keyring
 import pytest
+from keyring.backend import KeyringBackend
+from keyring.backends import chainer, fail, null
+from keyring.errors import KeyringLocked, PasswordDeleteError
 
-from gossip.ui.settings import Settings, load_settings, parse_hosts, save_settings
+from gossip.client.state import SessionState
+from gossip.ui import notices as nt
+from gossip.ui.app import App
+from gossip.ui.bridge import Bridge
+from gossip.ui.passwords import SERVICE, account, keyring_usable
+from gossip.ui.settings import (
+    Settings,
+    load_settings,
+    login_account,
+    parse_hosts,
+    remember_in_keyring,
+    save_settings,
+)
+
+NOW = 1_700_000_000.0
 
 
-def test_settings_round_trip_without_the_password_by_default(tmp_path):
+class MemoryKeyring(KeyringBackend):
+    """A keyring that keeps passwords in a dict: everything a backend does, in this process."""
+
+    priority = 1  # type: ignore[assignment]  # viable, though only ever set explicitly here
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passwords: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.passwords.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.passwords[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.passwords.pop((service, username), None) is None:
+            raise PasswordDeleteError("no such password")
+
+
+class LockedKeyring(MemoryKeyring):
+    """A keyring the user did not unlock: it refuses to store."""
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise KeyringLocked("the collection is locked")
+
+
+class EmptyChainer(chainer.ChainerBackend):
+    """keyring's chainer with nothing to chain: it keeps nothing and says nothing."""
+
+    backends = ()  # type: ignore[assignment]
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    before = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(before)
+
+
+@pytest.fixture
+def no_keyring() -> Iterator[None]:
+    before = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    yield
+    keyring.set_keyring(before)
+
+
+def file_text(path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+def test_settings_round_trip_without_the_password_by_default(tmp_path, memory_keyring):
     path = tmp_path / "gossip" / "settings.toml"
     settings = Settings(theme="light", font_scale=1.2, user="alice", host="hub.example",
                         port=1999, default_expiry=300.0, input_device="USB mic")
-    save_settings(settings.with_login("hub.example", 1999, "alice", "s3cret"), path)
+    login, refusal = remember_in_keyring(
+        settings, settings.with_login("hub.example", 1999, "alice", "s3cret"))
+    save_settings(login, path)
     loaded, problems = load_settings(path)
-    assert problems == []
+    assert problems == [] and refusal is None
     assert loaded == settings  # and so the password is not in it
     assert "s3cret" not in path.read_text()
+    assert memory_keyring.passwords == {}
 
 
-def test_the_password_is_kept_only_when_asked_and_then_privately(tmp_path):
+def test_a_remembered_password_is_in_the_keyring_never_in_the_file(tmp_path, memory_keyring):
     path = tmp_path / "settings.toml"
     remembering = Settings(remember_password=True).with_login("h", 1, "bob", "pw")
-    save_settings(remembering, path)
-    assert tomllib.loads(path.read_text())["password"] == "pw"
+    kept, refusal = remember_in_keyring(Settings(), remembering)
+    save_settings(kept, path)
+    assert refusal is None and kept == remembering
+    assert memory_keyring.passwords == {(SERVICE, "bob@h:1"): "pw"}
+    assert "pw" not in path.read_text() and "password" not in tomllib.loads(path.read_text())
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert load_settings(path)[0].password == "pw"
-    save_settings(replace(remembering, remember_password=False), path)
-    assert "password" not in tomllib.loads(path.read_text())
+    loaded, problems = load_settings(path)
+    assert (loaded.password, loaded.remember_password, problems) == ("pw", True, [])
+    # Unticking "remember" takes it out of the keyring as well.
+    forgetting = replace(loaded, remember_password=False, password="")
+    kept, refusal = remember_in_keyring(loaded, forgetting)
+    save_settings(kept, path)
+    assert refusal is None and memory_keyring.passwords == {}
+    assert load_settings(path)[0].password == ""
+
+
+def test_a_new_login_replaces_the_one_remembered_before(memory_keyring):
+    bob = Settings(remember_password=True).with_login("h", 1, "bob", "pw")
+    remember_in_keyring(Settings(), bob)
+    carol = bob.with_login("h", 1, "carol", "other")
+    remember_in_keyring(bob, carol)
+    assert memory_keyring.passwords == {(SERVICE, "carol@h:1"): "other"}
+    changed = carol.with_login("h", 1, "carol", "new one")
+    remember_in_keyring(carol, changed)
+    assert memory_keyring.passwords == {(SERVICE, "carol@h:1"): "new one"}
+
+
+def test_the_keyring_account_names_user_host_and_port():
+    assert account("alice", "hub.example", 1720) == "alice@hub.example:1720"
+    assert account("alice", "::1", 1720) == "alice@[::1]:1720"
+    assert login_account(Settings(user="bob", host="10.0.0.2", port=99)) == "bob@10.0.0.2:99"
+
+
+def test_an_old_file_with_the_password_has_it_moved_to_the_keyring(tmp_path, memory_keyring):
+    path = tmp_path / "settings.toml"
+    path.write_text('user = "bob"\nhost = "hub.example"\nport = 1999\n'
+                    'remember_password = true\npassword = "old secret"\n'
+                    'theme = "dark"\nfuture_option = 3\n')
+    settings, problems = load_settings(path)
+    assert (settings.password, settings.remember_password) == ("old secret", True)
+    assert memory_keyring.passwords == {(SERVICE, "bob@hub.example:1999"): "old secret"}
+    assert "old secret" not in path.read_text()
+    assert tomllib.loads(path.read_text()) == {  # everything else is left as it was
+        "user": "bob", "host": "hub.example", "port": 1999, "remember_password": True,
+        "theme": "dark", "future_option": 3}
+    assert problems == ["moved the password kept in plain text in settings.toml to the keyring"]
+    assert load_settings(path) == (settings, [])
+
+
+def test_an_old_file_with_a_password_not_to_be_remembered_loses_it(tmp_path, memory_keyring):
+    path = tmp_path / "settings.toml"
+    path.write_text('user = "bob"\npassword = "leaked"\n')
+    settings, problems = load_settings(path)
+    assert settings.password == "" and memory_keyring.passwords == {}
+    assert "leaked" not in path.read_text()
+    assert problems == ["removed a password left in settings.toml"]
+
+
+@pytest.mark.usefixtures("no_keyring")
+def test_without_a_keyring_remembering_is_refused_and_nothing_is_written(tmp_path):
+    assert not keyring_usable()
+    path = tmp_path / "settings.toml"
+    asked = Settings(remember_password=True).with_login("h", 1, "bob", "pw")
+    kept, refusal = remember_in_keyring(Settings(), asked)
+    save_settings(kept, path)
+    assert refusal is not None and "was not remembered" in refusal
+    assert "no system keyring" in refusal
+    assert (kept.remember_password, kept.password) == (False, "")
+    assert "pw" not in path.read_text()
+    loaded, problems = load_settings(path)
+    assert (loaded.remember_password, loaded.password, problems) == (False, "", [])
+
+
+@pytest.mark.usefixtures("no_keyring")
+def test_without_a_keyring_an_old_files_password_is_removed_not_moved(tmp_path):
+    path = tmp_path / "settings.toml"
+    path.write_text('user = "bob"\nremember_password = true\npassword = "old secret"\n')
+    settings, problems = load_settings(path)
+    assert "old secret" not in path.read_text()
+    assert tomllib.loads(path.read_text()) == {"user": "bob", "remember_password": False}
+    assert not settings.remember_password
+    assert settings.password == "old secret"  # this run's connect screen still has it
+    assert len(problems) == 1 and "not remembered any more" in problems[0]
+
+
+@pytest.mark.usefixtures("no_keyring")
+def test_without_a_keyring_a_file_that_says_remember_loads_with_a_note(tmp_path):
+    path = tmp_path / "settings.toml"
+    path.write_text('user = "bob"\nremember_password = true\n')
+    settings, problems = load_settings(path)
+    assert settings.password == ""
+    assert len(problems) == 1 and "could not be read" in problems[0]
+
+
+@pytest.mark.parametrize("backend", [null.Keyring, EmptyChainer, LockedKeyring])
+def test_a_keyring_that_keeps_nothing_or_refuses_is_a_refusal_too(tmp_path, backend):
+    keyring.set_keyring(backend())
+    asked = Settings(remember_password=True).with_login("h", 1, "bob", "pw")
+    kept, refusal = remember_in_keyring(Settings(), asked)
+    assert refusal is not None and "was not remembered" in refusal
+    assert (kept.remember_password, kept.password) == (False, "")
+
+
+@pytest.mark.usefixtures("no_keyring")
+def test_the_app_shows_the_refusal_until_dismissed_and_writes_no_password(tmp_path):
+    path = tmp_path / "settings.toml"
+    app = App(Settings(), Bridge(), settings_path=path, clock=lambda: NOW)
+    app.connect("127.0.0.1", 1720, "bob", "pw", remember=True)
+    state = SessionState("hub", "AB" * 32, ("general",), (), ())
+    app._take(nt.Online("127.0.0.1", 1720, "bob", "CD" * 20, state), NOW)
+    refusals = [t for t in app.model.toasts.toasts if t.title == "Password not remembered"]
+    assert len(refusals) == 1 and refusals[0].sticky
+    assert "no system keyring" in refusals[0].body
+    assert not app.settings.remember_password and app.settings.password == ""
+    assert "pw" not in path.read_text()
+    assert tomllib.loads(path.read_text())["user"] == "bob"
+
+
+def test_the_app_remembers_a_login_in_the_keyring(tmp_path, memory_keyring):
+    path = tmp_path / "settings.toml"
+    app = App(Settings(), Bridge(), settings_path=path, clock=lambda: NOW)
+    app.connect("127.0.0.1", 1720, "bob", "pw", remember=True)
+    state = SessionState("hub", "AB" * 32, ("general",), (), ())
+    app._take(nt.Online("127.0.0.1", 1720, "bob", "CD" * 20, state), NOW)
+    assert memory_keyring.passwords == {(SERVICE, "bob@127.0.0.1:1720"): "pw"}
+    assert "pw" not in path.read_text()
+    assert not [t for t in app.model.toasts.toasts if t.title == "Password not remembered"]
 
 
 def test_a_missing_file_gives_defaults_and_a_bad_value_is_dropped_with_a_note(tmp_path):
     assert load_settings(tmp_path / "none.toml") == (load_settings(tmp_path / "x")[0], [])
     path = tmp_path / "settings.toml"
     path.write_text('theme = "neon"\nport = 99999\nuser = "bob"\nfont_scale = 1.4\n'
-                    'password = "leaked"\nfuture_option = true\n')
+                    'future_option = true\n')
     settings, problems = load_settings(path)
     assert (settings.theme, settings.port, settings.user, settings.font_scale) == (
         "wintry", 1720, "bob", 1.4)
-    assert settings.password == ""  # remember_password is off, so it is not used
     assert len(problems) == 2
 
 

@@ -25,7 +25,7 @@ from .fonts import Fonts, load_fonts
 from .model import AppModel, Phase
 from .palettes import PALETTES
 from .pngwriter import frame_pixels, write_png
-from .settings import Settings, SettingsError, save_settings
+from .settings import Settings, SettingsError, remember_in_keyring, save_settings
 from .shortcuts import action_for, channel_after
 from .themes import Themes
 from .videoconvert import VideoConverter
@@ -321,6 +321,12 @@ class App:
         return self.model.call
 
     def _store_settings(self, settings: Settings) -> None:
+        if self._settings_path is not None:  # the demo and tests leave no trace, not even here
+            settings, refusal = remember_in_keyring(self.settings, settings)
+            if refusal is not None:
+                # It stays: whoever ticked "remember" expects not to be asked next time.
+                self.model.toasts.push("error", "Password not remembered", refusal,
+                                       self._clock(), sticky=True)
         self.settings = settings
         if self._settings_path is None:
             return

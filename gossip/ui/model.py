@@ -10,6 +10,7 @@ from enum import Enum
 from typing import Any
 
 from gossip.client import events as ev
+from gossip.client.lookalike import lookalikes, lookalikes_among
 from gossip.client.messages import ChatMessage
 from gossip.client.state import SessionState
 from gossip.crypto.pins import Trust
@@ -106,6 +107,17 @@ class AppModel:
         self.failure, self.was_online, self.attempt = None, False, 1
         self.status_version += 1
 
+    def lookalikes(self, user: str) -> tuple[str, ...]:
+        """The other known members (ourselves included) whose names look like `user`'s."""
+        return lookalikes(user, self._known_names())
+
+    def all_lookalikes(self) -> dict[str, tuple[str, ...]]:
+        """Each known member whose name looks like others', with those others."""
+        return lookalikes_among(self._known_names())
+
+    def _known_names(self) -> list[str]:
+        return [*self.members, *([self.user] if self.user else [])]
+
     def set_call(self, view: CallView) -> None:
         """Show `view`; the member list redraws only when who is in the call changed."""
         before = _in_call(self.call)
@@ -115,11 +127,12 @@ class AppModel:
             self.members_version += 1
 
     # -- helpers for the handlers ---------------------------------------------------------
-    def _take_state(self, state: SessionState, *, count_unread: bool) -> None:
+    def _take_state(self, state: SessionState, now: float, *, count_unread: bool) -> None:
         self.hub, self.hub_fingerprint = state.hub, state.hub_fingerprint
         self._set_channels(state.channels)
         online = {m.user for m in state.members}
         for member in state.members:
+            self._warn_if_lookalike(member.user, now)
             self.members[member.user] = MemberInfo(member.user, member.fingerprint,
                                                    member.trust, True)
         for user, info in self.members.items():
@@ -145,6 +158,21 @@ class AppModel:
         elif count_unread:
             self.unread[message.channel] = self.unread.get(message.channel, 0) + 1
             self.channels_version += 1
+
+    def _warn_if_lookalike(self, user: str, now: float) -> None:
+        """A member seen for the first time whose name reads like a known one's: a warning that
+        stays until dismissed, since who is who cannot be told from the names."""
+        if user in self.members or user == self.user:
+            return
+        similar = self.lookalikes(user)
+        if not similar:
+            return
+        names = ", ".join(f"{other} (you)" if other == self.user else other
+                          for other in similar)
+        self.toasts.push("lookalike", f"{user} looks like {names}",
+                         f"The name {user} is hard to tell apart from {names}. Check "
+                         f"{user}'s safety number before trusting who is writing.",
+                         now, sticky=True, user=user)
 
     def _set_trust(self, user: str, trust: Trust, fingerprint: str | None = None) -> None:
         info = self.members.get(user)
@@ -173,7 +201,7 @@ def _online(model: AppModel, notice: nt.Online, now: float) -> None:
     model.host, model.port, model.user = notice.host, notice.port, notice.user
     model.own_fingerprint = notice.own_fingerprint
     model.reconnect_at, model.reconnect_reason, model.attempt = None, "", 0
-    model._take_state(notice.state, count_unread=False)
+    model._take_state(notice.state, now, count_unread=False)
     model.status_version += 1
 
 
@@ -223,6 +251,7 @@ def _connected(model: AppModel, event: ev.Connected, now: float) -> None:
 
 def _member_joined(model: AppModel, event: ev.MemberJoined, now: float) -> None:
     known = model.members.get(event.user)
+    model._warn_if_lookalike(event.user, now)
     model._set_trust(event.user, event.trust, event.fingerprint)
     model.members[event.user].online = True
     if model.phase is Phase.ONLINE and event.user != model.user and not (known and known.online):
@@ -283,7 +312,7 @@ def _command_failed(model: AppModel, notice: nt.CommandFailed, now: float) -> No
 
 def _state_refreshed(model: AppModel, notice: nt.StateRefreshed, now: float) -> None:
     model.needs_refresh = False
-    model._take_state(notice.state, count_unread=True)
+    model._take_state(notice.state, now, count_unread=True)
 
 
 def _latency(model: AppModel, notice: nt.LatencyMeasured, now: float) -> None:

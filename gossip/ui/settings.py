@@ -1,7 +1,8 @@
 """The desktop app's settings, kept as TOML in the platform's config directory.
 
-The password is written only when the user asked for it to be remembered, and then the file
-is readable by its owner only. A bad value is dropped (with a note), never fatal.
+The file never holds the password: a remembered one lives in the system keyring (passwords.py),
+and one found in an older file is moved there and the file rewritten without it. The file is
+readable by its owner only. A bad value is dropped (with a note), never fatal.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from gossip.client.messages import MAX_TTL
 from gossip.media.icehosts import check_hosts
 from gossip.wire import DEFAULT_PORT, is_valid_name
 
+from . import passwords
+from .passwords import PasswordNotKept
 from .videosetting import AUTOMATIC, is_video_setting
 
 THEMES = ("wintry", "dark", "light")
@@ -39,7 +42,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     remember_password: bool = False
-    password: str = ""
+    password: str = ""  # in memory only: from the keyring, or typed in this run
     input_device: str = ""  # "" means the system default
     output_device: str = ""
     default_expiry: float = 3600.0
@@ -54,6 +57,11 @@ class Settings:
         """The values the connect screen should offer next time."""
         return replace(self, host=host, port=port, user=user,
                        password=password if self.remember_password else "")
+
+
+def login_account(settings: Settings) -> str:
+    """The keyring account the remembered password of this login is kept under."""
+    return passwords.account(settings.user, settings.host, settings.port)
 
 
 def default_settings_path() -> Path:
@@ -80,7 +88,7 @@ def load_settings(path: Path) -> tuple[Settings, list[str]]:
     problems: list[str] = []
     values: dict[str, Any] = {}
     for item in fields(Settings):
-        if item.name not in data:
+        if item.name not in data or item.name == "password":
             continue
         value = _checked(item.name, data[item.name])
         if value is None:
@@ -88,17 +96,77 @@ def load_settings(path: Path) -> tuple[Settings, list[str]]:
         else:
             values[item.name] = value
     settings = replace(defaults, **values)
-    if not settings.remember_password:
-        settings = replace(settings, password="")
+    if "password" in data:
+        settings, note = _move_password_to_keyring(settings, data, path)
+        problems.append(note)
+    elif settings.remember_password:
+        try:
+            settings = replace(settings, password=passwords.recall(login_account(settings)))
+        except PasswordNotKept as exc:
+            problems.append(f"the remembered password could not be read: {exc}")
     return settings, problems
 
 
+def _move_password_to_keyring(settings: Settings, data: dict[str, Any],
+                              path: Path) -> tuple[Settings, str]:
+    """An older file kept the password in plain text: into the keyring with it when it was to be
+    remembered and the keyring takes it, and out of the file in any case. Returns the settings
+    (the password kept in memory for this run) and what was done, for the user."""
+    found = data.pop("password")
+    password = found if isinstance(found, str) else ""
+    refusal = ""
+    if settings.remember_password and password:
+        try:
+            passwords.keep(login_account(settings), password)
+        except PasswordNotKept as exc:
+            refusal = str(exc)
+            settings = replace(settings, remember_password=False)
+            data["remember_password"] = False
+    try:
+        _write(tomli_w.dumps(data), path)
+    except SettingsError as exc:
+        return replace(settings, password=password), f"{exc}: the password is still in it"
+    settings = replace(settings, password=password)
+    if refusal:
+        return settings, (f"removed the password kept in plain text in {path.name}; it is not "
+                          f"remembered any more, since {refusal}")
+    if settings.remember_password and password:
+        return settings, f"moved the password kept in plain text in {path.name} to the keyring"
+    return replace(settings, password=""), f"removed a password left in {path.name}"
+
+
+def remember_in_keyring(previous: Settings, settings: Settings) -> tuple[Settings, str | None]:
+    """Put the password into the keyring, or take it out, as `settings` asks after `previous`.
+    Returns the settings as they now stand (not remembering, without the password, if the
+    keyring refused it) and, if it did, why, in words for the user."""
+    before = login_account(previous) if previous.remember_password else None
+    after = login_account(settings) if settings.remember_password else None
+    problems: list[str] = []
+    if (after is not None and settings.password
+            and (after, settings.password) != (before, previous.password)):
+        try:
+            passwords.keep(after, settings.password)
+        except PasswordNotKept as exc:
+            problems.append(f"The password was not remembered: {exc}. It was not saved "
+                            "anywhere; you will be asked for it next time.")
+            settings = replace(settings, remember_password=False, password="")
+            after = None
+    if before is not None and before != after:
+        try:
+            passwords.forget(before)
+        except PasswordNotKept as exc:
+            problems.append(f"The password remembered before could not be removed: {exc}.")
+    return settings, " ".join(problems) or None
+
+
 def save_settings(settings: Settings, path: Path) -> None:
-    """Write the settings atomically; the password only if it is to be remembered."""
+    """Write the settings atomically, never the password (the keyring keeps that)."""
     data = asdict(settings)
-    if not settings.remember_password or not settings.password:
-        data.pop("password")
-    text = tomli_w.dumps(data)
+    data.pop("password")
+    _write(tomli_w.dumps(data), path)
+
+
+def _write(text: str, path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(path.name + ".tmp")

@@ -13,7 +13,7 @@ from .palettes import PALETTES, Colour, Palette, mix
 RGBA = tuple[int, int, int, int]
 ColourRule = Callable[[Palette], RGBA]
 
-TOAST_KINDS = ("info", "join", "leave", "error", "key_changed")
+TOAST_KINDS = ("info", "join", "leave", "error", "key_changed", "lookalike")
 BADGE_KINDS = ("new", "pinned", "verified", "changed", "self")
 _DISABLEABLE = ("mvButton", "mvCheckbox", "mvSliderFloat", "mvCombo", "mvInputText")
 
@@ -24,7 +24,8 @@ def _c(colour: Colour, alpha: int = 255) -> RGBA:
 
 def toast_colour(palette: Palette, kind: str) -> Colour:
     return {"info": palette.info, "join": palette.ok, "leave": palette.dim,
-            "error": palette.danger, "key_changed": palette.warn}.get(kind, palette.info)
+            "error": palette.danger, "key_changed": palette.warn,
+            "lookalike": palette.warn}.get(kind, palette.info)
 
 
 def badge_colour(palette: Palette, kind: str) -> Colour:

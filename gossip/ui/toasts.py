@@ -1,5 +1,6 @@
 """Toasts: short notices stacked in a corner that leave by themselves, except the ones that
-need the user (a changed key), which stay until dealt with. Pure: the view draws them."""
+need the user (a changed key, a look-alike name), which stay until dealt with. Pure: the view
+draws them."""
 
 from __future__ import annotations
 
@@ -7,17 +8,23 @@ from dataclasses import dataclass, field
 
 LIFETIMES = {"info": 5.0, "join": 4.0, "leave": 4.0, "error": 9.0}
 MAX_VISIBLE = 4
+# Kinds about one member whose answer is to compare safety numbers with them.
+SAFETY_KINDS = frozenset({"key_changed", "lookalike"})
 
 
 @dataclass(frozen=True)
 class Toast:
     id: int
-    kind: str  # "info", "join", "leave", "error", "key_changed"
+    kind: str  # "info", "join", "leave", "error", "key_changed", "lookalike"
     title: str
     body: str
     created: float
     sticky: bool = False
-    user: str | None = None  # whom it is about; a key_changed toast opens their safety number
+    user: str | None = None  # whom it is about; a SAFETY_KINDS toast opens their safety number
+
+    @property
+    def opens_safety(self) -> bool:
+        return self.kind in SAFETY_KINDS and self.user is not None
 
     def expires_at(self) -> float | None:
         return None if self.sticky else self.created + LIFETIMES.get(self.kind, 5.0)

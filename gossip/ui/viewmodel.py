@@ -51,6 +51,7 @@ class MemberRow:
     badge: str
     badge_kind: str  # a Trust value, or "self"
     tooltip: str
+    looks_like: tuple[str, ...] = ()  # other members whose names read the same: a warning
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,7 @@ def channel_rows(model: AppModel) -> list[ChannelRow]:
 def member_rows(model: AppModel) -> list[MemberRow]:
     """You first, then who is online, then who was seen and left; alphabetical within."""
     rows = []
+    lookalikes = model.all_lookalikes()
     for info in sorted(model.members.values(),
                        key=lambda m: (m.user != model.user, not m.online, m.user.lower())):
         is_self = info.user == model.user
@@ -172,9 +174,21 @@ def member_rows(model: AppModel) -> list[MemberRow]:
         in_call = model.call.in_call(info.user) or (is_self and model.call.joined)
         tooltip = (f"{info.user}: {presence}{', in the call' if in_call else ''}\n"
                    f"key {fmt.grouped_fingerprint(info.fingerprint)}\n{tip}")
-        rows.append(MemberRow(info.user, info.user, info.online, in_call, is_self, badge, kind,
-                              tooltip))
+        # Our own name needs no warning: we know who we are; the other member's row has it.
+        similar = () if is_self else lookalikes.get(info.user, ())
+        label = info.user
+        if similar:
+            names = ", ".join(_named(model, other) for other in similar)
+            label = f"{info.user} ⚠ looks like {names}"
+            tooltip += (f"\n⚠ the name looks like {names}: compare safety numbers to know "
+                        "who is who")
+        rows.append(MemberRow(info.user, label, info.online, in_call, is_self, badge, kind,
+                              tooltip, similar))
     return rows
+
+
+def _named(model: AppModel, user: str) -> str:
+    return f"{user} (you)" if user == model.user else user
 
 
 def message_rows(model: AppModel, now: float) -> list[MessageRow]:

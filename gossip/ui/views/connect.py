@@ -41,8 +41,9 @@ class ConnectView:
             self.remember = dpg.add_checkbox(label="Remember password on this computer",
                                              default_value=settings.remember_password)
             with dpg.tooltip(self.remember):
-                dpg.add_text("Stored in plain text in your settings file, readable only "
-                             "by you.", wrap=300)
+                dpg.add_text("Kept in your system keyring (such as GNOME Keyring or "
+                             "KWallet), never in the settings file. Where there is no "
+                             "keyring, it is not remembered.", wrap=300)
             dpg.add_spacer(height=4)
             self.button = dpg.add_button(label="Connect", width=-1, height=38,
                                          callback=self._submit)

@@ -1,5 +1,6 @@
 """The left column: the hub's channels (with unread counts) and its members (presence,
-in-call state and a trust badge that opens the safety number)."""
+in-call state, a trust badge that opens the safety number, and a warning on a name that looks
+like another member's)."""
 
 from __future__ import annotations
 
@@ -93,7 +94,9 @@ class Sidebar:
                     name = row.label + ("  ♪" if row.in_call else "")
                     label = dpg.add_selectable(label=name, callback=self._pick_member,
                                                user_data=row.user, disable_popup_close=True)
-                    if not row.online:
+                    if row.looks_like:  # the warning outweighs being offline
+                        themes.bind(label, "warn_text")
+                    elif not row.online:
                         themes.bind(label, "dim")
                     with dpg.tooltip(label):
                         dpg.add_text(row.tooltip)

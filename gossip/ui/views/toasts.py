@@ -1,5 +1,6 @@
 """Toasts in the top-right corner: a few fixed slots, filled from the ToastBoard whenever it
-changes. A changed-key toast carries a button to the safety number and stays until handled."""
+changes. A changed-key or look-alike toast carries a button to the safety number and stays
+until handled."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ class ToastStack:
             dpg.configure_item(slot["body"], show=bool(toast.body))
             # Only sticky toasts have buttons: the others leave by themselves.
             dpg.configure_item(slot["actions"], show=toast.sticky)
-            dpg.configure_item(slot["act"], show=toast.kind == "key_changed",
+            dpg.configure_item(slot["act"], show=toast.opens_safety,
                                user_data=toast.user)
             dpg.configure_item(slot["close"], show=toast.sticky, user_data=toast.id)
             self._app.themes.bind(slot["window"], f"toast_{toast.kind}")
