@@ -290,6 +290,57 @@ def _message_rejected(model: AppModel, event: ev.MessageRejected, now: float) ->
                       "and was not shown.", now)
 
 
+def _own_key_forged(model: AppModel, event: ev.OwnKeyForged, now: float) -> None:
+    model.toasts.push("error", "The hub handed out a false key under your name",
+                      f"It offered {short_fingerprint(event.offered)} as {event.user}'s key; "
+                      f"yours is {short_fingerprint(event.ours)}. It was refused and nothing "
+                      "is sealed to it. The hub is lying or compromised: tell its operator.",
+                      now, sticky=True, user=event.user)
+
+
+def _messages_missing(model: AppModel, event: ev.MessagesMissing, now: float) -> None:
+    if event.count > 0:
+        plural = "message" if event.count == 1 else "messages"
+        model.toasts.push("error", f"{event.count} {plural} did not arrive",
+                          f"{event.count} {plural} from {event.sender} in #{event.channel} "
+                          "did not arrive (dropped on the way, or still coming).", now)
+
+
+def _hub_reported_missed(model: AppModel, event: ev.HubReportedMissed, now: float) -> None:
+    plural = "message" if event.count == 1 else "messages"
+    model.toasts.push("info", f"{event.count} {plural} missed",
+                      f"While you were away or behind, {event.count} {plural} from "
+                      f"{event.sender} in #{event.channel} did not reach you; they were asked "
+                      "to send again what they still have.", now)
+
+
+def _message_delayed(model: AppModel, event: ev.MessageDelayed, now: float) -> None:
+    model.toasts.push("info", "Sending slowly",
+                      f"The hub asked us to slow down in #{event.channel} "
+                      f"({event.code.replace('_', ' ')}); your message goes out again in "
+                      f"{event.retry_in:.0f} s by itself.", now)
+
+
+def _message_not_sent(model: AppModel, event: ev.MessageNotSent, now: float) -> None:
+    model.toasts.push("error", "Message not sent",
+                      f"The hub refused a message of yours in #{event.channel}: "
+                      f"{event.reason or event.code.replace('_', ' ')}. Nobody received it.",
+                      now, sticky=True)
+
+
+def _roster_changed(model: AppModel, event: ev.RosterChanged, now: float) -> None:
+    names = ", ".join(member.user for member in event.members)
+    model.toasts.push("info", f"#{event.channel}: members changed",
+                      f"Private channel #{event.channel} (owner {event.owner}): {names}."
+                      + ("" if event.member else " You are not a member."), now)
+
+
+def _roster_alarm(model: AppModel, event: ev.RosterAlarm, now: float) -> None:
+    model.toasts.push("error", f"#{event.channel}: the hub tampered with the roster",
+                      f"{event.kind}: {event.detail}. Nothing is sent in #{event.channel} "
+                      "until this is resolved.", now, sticky=True, user=f"#{event.channel}")
+
+
 def _message_expired(model: AppModel, event: ev.MessageExpired, now: float) -> None:
     if model.messages.pop(event.id, None) is not None:
         model.messages_version += 1
@@ -459,4 +510,8 @@ _HANDLERS: dict[type, Callable[[AppModel, Any, float], None]] = {
     ev.CallPeerUnknown: _call_peer_unknown, ev.CallPeerKeyChanged: _call_peer_key_changed,
     ev.CallPeerFailed: _call_peer_failed, ev.CallSignalRejected: _call_signal_rejected,
     ev.CallRefused: _call_refused, ev.CallLeft: _call_left,
+    ev.OwnKeyForged: _own_key_forged, ev.MessagesMissing: _messages_missing,
+    ev.HubReportedMissed: _hub_reported_missed, ev.MessageDelayed: _message_delayed,
+    ev.MessageNotSent: _message_not_sent, ev.RosterChanged: _roster_changed,
+    ev.RosterAlarm: _roster_alarm,
 }
