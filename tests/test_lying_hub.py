@@ -337,3 +337,11 @@ def test_listen_escapes_every_field_from_the_network():
     assert lines[0].startswith("[") and "<eve\\x1b[31m>" in lines[0]
     assert lines[1].startswith(" ") and "fake" in lines[1]  # indented: not a line of ours
     assert "\\u202eevil joined" in lines[2]
+
+
+def test_listen_tells_what_the_hub_says_we_missed():
+    out = io.StringIO()
+    printer = ListenPrinter(out, clock=lambda: 1000.0)
+    printer._print(ev.HubReportedMissed("bob\x1b", "general", 3, 20.0), 999.0)
+    assert "the hub says 3 messages from bob\\x1b in #general did not reach you" \
+        in out.getvalue()

@@ -119,13 +119,14 @@ class ListenPrinter:
             if self._channel and event.message.channel != self._channel:
                 return None
             return event.message.sent_at
-        if isinstance(event, ev.MessagesMissing) and self._channel \
+        if isinstance(event, (ev.MessagesMissing, ev.HubReportedMissed)) and self._channel \
                 and event.channel != self._channel:
             return None
         if isinstance(event, (ev.RosterChanged, ev.RosterAlarm)) and self._channel \
                 and event.channel != self._channel:
             return None
-        if isinstance(event, (ev.MessagesMissing, ev.MemberJoined, ev.MemberLeft,
+        if isinstance(event, (ev.MessagesMissing, ev.HubReportedMissed, ev.MemberJoined,
+                              ev.MemberLeft,
                               ev.OwnKeyForged, ev.KeyChanged, ev.RosterChanged,
                               ev.RosterAlarm)):
             # After everything that came before it; a message that comes later but was
@@ -146,6 +147,8 @@ class ListenPrinter:
             self._write(self._left(event, when))
         elif isinstance(event, ev.MessagesMissing) and event.count > 0:
             self._write(self._missing(event, when))
+        elif isinstance(event, ev.HubReportedMissed):
+            self._write(self._hub_missed(event, when))
         elif isinstance(event, ev.OwnKeyForged):
             self._write(self._forged(event, when))
         elif isinstance(event, ev.KeyChanged):
@@ -192,6 +195,16 @@ class ListenPrinter:
         return (f"[{_stamp(when)}] !! {event.count} {noun} from "
                 f"{safe_field(event.sender)} in #{safe_field(event.channel)} did not arrive")
 
+    def _hub_missed(self, event: ev.HubReportedMissed, when: float) -> str:
+        if self._json:
+            return json.dumps({"event": "hub_reported_missed", "sender": event.sender,
+                               "channel": event.channel, "count": event.count,
+                               "seconds": event.seconds})
+        noun = "message" if event.count == 1 else "messages"
+        return (f"[{_stamp(when)}] !! the hub says {event.count} {noun} from "
+                f"{safe_field(event.sender)} in #{safe_field(event.channel)} did not reach "
+                "you (asked to send again)")
+
     def _forged(self, event: ev.OwnKeyForged, when: float) -> str:
         if self._json:
             return json.dumps({"event": "own_key_forged", "user": event.user,
@@ -205,7 +218,6 @@ class ListenPrinter:
                                "pinned": event.pinned, "offered": event.offered})
         return (f"[{_stamp(when)}] !! {safe_field(event.user)}'s key CHANGED "
                 f"(pinned {_short(event.pinned)}, now {_short(event.offered)})")
-
 
     def _roster(self, event: ev.RosterChanged, when: float) -> str:
         if self._json:
