@@ -12,7 +12,7 @@ from trio_websocket import WebSocketConnection, wrap_client_stream
 from gossip.crypto import Identity, certificate_fingerprint, client_ssl_context
 from gossip.hub import RunningHub
 from gossip.tools.attack import log_in_raw
-from gossip.wire import EndOfKeys, Frame, KeyRequest, Welcome, decode_frame
+from gossip.wire import EndOfKeys, Frame, KeyRequest, PrivateChannels, Welcome, decode_frame
 
 from .conftest import PASSWORD
 
@@ -44,6 +44,9 @@ async def log_in(nursery: trio.Nursery, hub: RunningHub, user: str, *,
     assert isinstance(welcome, Welcome)
     await ws.send_message(KeyRequest().encode())
     while not isinstance(await next_frame(ws), EndOfKeys):
+        pass
+    # The hub follows the snapshot with the member's private channels (none, for most tests).
+    while not isinstance(await next_frame(ws), PrivateChannels):
         pass
     return ws
 

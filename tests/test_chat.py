@@ -105,7 +105,7 @@ async def test_a_message_the_hub_altered_is_rejected(connect, hub, change, reaso
     await bob.next_event(ev.MemberJoined, lambda e: e.user == "carol")
     _tampering(hub, change)
     await alice.session.ref.ask(SendChat("general", "do not touch", 60))
-    rejected = await bob.next_event(ev.MessageRejected)
+    rejected = await bob.next_event(ev.MessageDiscarded)
     assert rejected.reason in reason
     state = await bob.session.ref.ask(GetState())
     assert state.messages == ()
@@ -136,7 +136,7 @@ async def test_a_message_the_hub_holds_back_is_rejected_as_stale(connect, hub, c
     clock.jump(400)  # the hub sits on them for almost seven minutes, then delivers them
     for channel, data, sender in held:
         publish(channel, data, sender=sender)
-    assert (await bob.next_event(ev.MessageRejected)).reason == "stale"
+    assert (await bob.next_event(ev.MessageDiscarded)).reason == "stale"
 
 
 async def test_messages_expire_from_view_and_store(connect, clock):

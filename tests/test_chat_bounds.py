@@ -334,7 +334,7 @@ async def test_a_hub_replaying_after_a_restart_shows_nothing_again(connect, hub,
     await alice.next_event(ev.MemberJoined, lambda e: e.user == "bob")
     for channel, data, sender in recorded:
         publish(channel, data, sender=sender)
-    assert (await bob.next_event(ev.MessageRejected)).reason == "replayed"
+    assert (await bob.next_event(ev.MessageDiscarded)).reason == "replayed"
     await alice.session.ref.ask(SendChat("general", "new", 600))
     assert (await bob.next_event(ev.MessageReceived)).message.text == "new"
     state = await bob.session.ref.ask(GetState())
@@ -355,7 +355,7 @@ async def test_a_hostile_member_through_a_real_hub_costs_others_nothing(connect,
     link = mallory.session._link  # a modified client: it writes its own frames
     assert link is not None
     await link.send(Message(CHANNEL, with_session_keys(honest, 1500)))
-    assert (await bob.next_event(ev.MessageRejected)).reason == "too_large"
+    assert (await bob.next_event(ev.MessageDiscarded)).reason == "too_large"
     await alice.session.ref.ask(SendChat("general", "still here", 60))
     assert (await bob.next_event(ev.MessageReceived)).message.text == "still here"
 

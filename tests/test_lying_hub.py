@@ -72,7 +72,7 @@ async def test_a_key_under_my_own_name_that_is_not_mine_is_refused_loudly(
 
     # A message "from alice" forged to alice by the hub is refused, not shown as hers.
     lying.of("alice").inject(Message(channel="general", blob=b"\x00", sender="alice"))
-    rejected = await alice.next_event(ev.MessageRejected)
+    rejected = await alice.next_event(ev.MessageDiscarded)
     assert rejected.sender == "alice"
     state = await alice.session.ref.ask(GetState())
     assert [m.text for m in state.messages] == ["only for bob and me"]
@@ -192,7 +192,7 @@ async def test_the_flip_attack_shows_nothing_as_verified(connect, lying: LyingHu
     with trio.fail_after(20):
         while True:
             event = await bob.events.receive()
-            if isinstance(event, ev.MessageRejected) and event.sender == "alice":
+            if isinstance(event, ev.MessageDiscarded) and event.sender == "alice":
                 break
             if isinstance(event, ev.MessageReceived) and event.message.id == forged.id:
                 assert not event.message.verified and event.message.trust is Trust.CHANGED

@@ -331,7 +331,7 @@ async def test_a_log_the_hub_withholds_from_a_newcomer_is_said_and_blocks_sendin
         await bob.session.ref.ask(SendChat(COUNCIL, "hello?", 60))
     # What alice seals to him he does not take without a roster that names her.
     await alice.session.ref.ask(SendChat(COUNCIL, "welcome, bob", 60))
-    rejected = await bob.next_event(ev.MessageRejected)
+    rejected = await bob.next_event(ev.MessageDiscarded)
     assert (rejected.channel, rejected.reason) == (COUNCIL, "not_member")
     assert lying.of("bob").sent_up(Frame) and not [
         f for f in lying.of("bob").sent_up(Message) if f.channel == COUNCIL]

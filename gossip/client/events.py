@@ -81,7 +81,9 @@ class MessageReceived:
 
 
 @dataclass(frozen=True)
-class MessageRejected:
+class MessageDiscarded:
+    """A message that failed its checks (the client's MessageRejected) was not shown."""
+
     sender: str
     channel: str
     reason: str
@@ -260,7 +262,7 @@ class RosterAlarm:
 
 SessionEvent = (Connected | Synced | MemberJoined | MemberLeft | OwnKeyForged | KeyChanged
                 | ChannelsChanged | MessagesMissing | MessageDelayed | MessageNotSent
-                | HubReportedMissed | MessageReceived | MessageRejected | MessageExpired
+                | HubReportedMissed | MessageReceived | MessageDiscarded | MessageExpired
                 | HubError | Disconnected
                 | CallMembersChanged | CallPeerConnected | CallPeerUnknown
                 | CallPeerKeyChanged | CallPeerLeft | CallPeerFailed | CallSignalRejected

@@ -452,7 +452,7 @@ class Session(Actor):
         sender = frame.sender or ""
         key = self._members.key(sender)
         if key is None:
-            await self._emit(ev.MessageRejected(sender, frame.channel, "unknown_sender",
+            await self._emit(ev.MessageDiscarded(sender, frame.channel, "unknown_sender",
                                                 "no key for the sender"))
             return
         if self._private.is_private(frame.channel):
@@ -460,11 +460,11 @@ class Session(Actor):
             # handed over by anyone else is not even opened.
             refusal = self._private.sender_refusal(frame.channel, sender, key.fingerprint)
             if refusal is not None:
-                await self._emit(ev.MessageRejected(sender, frame.channel, "not_member",
+                await self._emit(ev.MessageDiscarded(sender, frame.channel, "not_member",
                                                     refusal))
                 return
         elif frame.channel not in self._channels:
-            await self._emit(ev.MessageRejected(sender, frame.channel, "unknown_channel",
+            await self._emit(ev.MessageDiscarded(sender, frame.channel, "unknown_channel",
                                                 f"no channel {frame.channel!r} we know of"))
             return
         try:
@@ -472,7 +472,7 @@ class Session(Actor):
                                      members=len(self._members.users()))
         except MessageRejected as exc:
             log.info("rejected message from %s in %s: %s", sender, frame.channel, exc)
-            await self._emit(ev.MessageRejected(sender, frame.channel, exc.reason, exc.detail))
+            await self._emit(ev.MessageDiscarded(sender, frame.channel, exc.reason, exc.detail))
             return
         if opened is None:
             log.info("dropped a repeated message or sender key from %s in %s", sender,

@@ -283,7 +283,7 @@ def _message_received(model: AppModel, event: ev.MessageReceived, now: float) ->
     model._add_message(event.message, count_unread=True)
 
 
-def _message_rejected(model: AppModel, event: ev.MessageRejected, now: float) -> None:
+def _message_discarded(model: AppModel, event: ev.MessageDiscarded, now: float) -> None:
     model.toasts.push("error", "Message rejected",
                       f"A message from {event.sender or 'an unknown sender'} in "
                       f"#{event.channel} failed its checks ({event.reason.replace('_', ' ')}) "
@@ -500,7 +500,7 @@ _HANDLERS: dict[type, Callable[[AppModel, Any, float], None]] = {
     nt.ConnectFailed: _failed, nt.Offline: _offline, ev.Connected: _connected,
     ev.MemberJoined: _member_joined, ev.MemberLeft: _member_left, ev.KeyChanged: _key_changed,
     ev.ChannelsChanged: _channels_changed, ev.MessageReceived: _message_received,
-    ev.MessageRejected: _message_rejected, ev.MessageExpired: _message_expired,
+    ev.MessageDiscarded: _message_discarded, ev.MessageExpired: _message_expired,
     ev.HubError: _hub_error, nt.MessageSent: _message_sent, nt.CommandFailed: _command_failed,
     nt.StateRefreshed: _state_refreshed, nt.LatencyMeasured: _latency,
     nt.SafetyNumberReady: _safety_ready, nt.TrustUpdated: _trust_updated,
