@@ -54,7 +54,8 @@ def cli(port: int, user: str, tmp_path: Path, *args: str, password: str = PASSWO
     if background:
         return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, env=env)
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env,
+                          stdin=subprocess.DEVNULL)
 
 
 def test_alice_sends_and_bob_listening_gets_it_verified(hub_process, tmp_path):
@@ -133,7 +134,9 @@ def test_safety_numbers_match_on_both_sides(hub_process, tmp_path):
     number = alice_view.stdout.strip()
     assert re.fullmatch(r"(\d{5} ){11}\d{5}", number)
     assert bob_view.stdout.strip() == number
-    verified = cli(port, "bob", tmp_path, "key", "verify", "alice")
+    unasked = cli(port, "bob", tmp_path, "key", "verify", "alice")  # no terminal to ask on
+    assert unasked.returncode == 2 and "--yes" in unasked.stderr
+    verified = cli(port, "bob", tmp_path, "key", "verify", "alice", "--yes")
     assert verified.returncode == 0 and number in verified.stdout
 
 

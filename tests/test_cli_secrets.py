@@ -131,3 +131,66 @@ def test_a_protected_identity_needs_its_passphrase(tmp_path):
     wrong = run_cli(1, tmp_path, "key", "fingerprint", env={"GOSSIP_PASSPHRASE": "wrong"})
     assert wrong.returncode == 3 and wrong.stderr.count("\n") == 1
     assert "wrong passphrase" in wrong.stderr
+
+
+def _drain(fd: int, seen: bytearray) -> None:
+    """What the finished process left on the terminal."""
+    while select.select([fd], [], [], 0)[0]:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # closed: nothing more
+            return
+        if not chunk:
+            return
+        seen.extend(chunk)
+
+
+def _verify_on_a_terminal(port: int, tmp_path: Path, answer: bytes) -> tuple[int, bytes]:
+    """bob runs `key verify alice` at a real pseudo-terminal and answers the question."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gossip.cli", "--host", "127.0.0.1", "--port", str(port),
+         "--user", "bob", "--profile", str(tmp_path / "profiles" / "bob"),
+         "key", "verify", "alice"],
+        stdin=follower, stdout=follower, stderr=follower,
+        env={**os.environ, "GOSSIP_PASSWORD": PASSWORD}, start_new_session=True)
+    os.close(follower)
+    seen = bytearray()
+    try:
+        deadline = time.monotonic() + 60
+        _read_until(leader, b"[y/N] ", seen, deadline)
+        os.write(leader, answer + b"\n")
+        status = process.wait(timeout=60)
+        _drain(leader, seen)
+        return status, bytes(seen)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(leader)
+
+
+def test_key_verify_shows_the_number_and_marks_only_what_was_confirmed(
+        hub_process, tmp_path):  # noqa: F811
+    port, _ = hub_process
+    alice = subprocess.Popen(  # online, so that bob is handed her key
+        [sys.executable, "-m", "gossip.cli", "--host", "127.0.0.1", "--port", str(port),
+         "--user", "alice", "--profile", str(tmp_path / "profiles" / "alice"), "listen"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        env={**os.environ, "GOSSIP_PASSWORD": PASSWORD})
+    try:
+        deadline = time.monotonic() + 60
+        as_bob = {"GOSSIP_PASSWORD": PASSWORD}
+        while "alice" not in run_cli(port, tmp_path, "members", user="bob",
+                                     env=as_bob).stdout.split():
+            assert time.monotonic() < deadline, "alice never came online"
+        number = run_cli(port, tmp_path, "key", "safety", "alice", user="bob",
+                         env=as_bob).stdout.strip()
+        assert number
+        refused, shown = _verify_on_a_terminal(port, tmp_path, b"n")
+        assert refused == 1 and number.encode() in shown and b"not marked verified" in shown
+        confirmed, shown = _verify_on_a_terminal(port, tmp_path, b"y")
+        assert confirmed == 0 and b"is verified" in shown
+    finally:
+        alice.kill()
+        alice.wait()

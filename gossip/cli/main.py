@@ -111,10 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     key_commands.add_parser("fingerprint", help="your key's fingerprint")
     key_commands.add_parser("export", help="your public key, ASCII-armoured")
     for name, text in (("safety", "the safety number to compare with USER out of band"),
-                       ("verify", "mark USER's key verified (after comparing safety numbers)"),
+                       ("verify", "show the safety number, and mark USER's key verified once "
+                                  "you confirm USER reads the same one"),
                        ("accept", "accept USER's changed key")):
         sub = key_commands.add_parser(name, help=text)
         sub.add_argument("peer", metavar="USER")
+        if name == "verify":
+            sub.add_argument("--yes", action="store_true",
+                             help="do not ask: you compared the numbers already (scripts)")
     return parser
 
 
@@ -429,6 +433,25 @@ async def _listen(args: argparse.Namespace,
     await listen(events, printer)
 
 
+async def _confirm_same_number(peer: str, number: str) -> bool:
+    """Verifying is a promise that the numbers were compared: ask, on a terminal only."""
+    if not sys.stdin.isatty():
+        raise CliError("key verify asks you to confirm on a terminal; compare the safety "
+                       f"number with {peer} first (key safety {peer}), then pass --yes",
+                       status=EXIT_USAGE)
+    print(f"Safety number with {peer}:\n  {number}\n"
+          f"Compare it with {peer} in person or on a call you trust.")
+
+    def ask() -> str:
+        try:
+            return input(f"Does {peer} read the same number? [y/N] ")
+        except EOFError:
+            return ""
+
+    answer = await trio.to_thread.run_sync(ask)
+    return answer.strip().lower() in ("y", "yes")
+
+
 def _offline_key_command(args: argparse.Namespace, profile: Profile) -> int:
     if args.key_command == "fingerprint":
         print(profile.identity.fingerprint)
@@ -454,6 +477,8 @@ async def _key_with_hub(args: argparse.Namespace, profile: Profile, session: Ses
     if args.key_command == "safety":
         print(number)
         return
+    if not args.yes and not await _confirm_same_number(args.peer, number):
+        raise CliError(f"{args.peer}'s key was not marked verified", status=EXIT_FAILURE)
     try:
         await session.ref.ask(VerifyKey(args.peer))
     except CommandRefused as exc:
