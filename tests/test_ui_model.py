@@ -124,8 +124,11 @@ def test_a_lost_connection_is_shown_as_reconnecting_then_back_online():
     line = vm.status_line(model, NOW)
     assert line.state == "Reconnecting in 2 s (attempt 1)" and line.state_kind == "reconnecting"
     assert not any(r.online for r in vm.member_rows(model))
-    assert not vm.composer(model).enabled
-    assert vm.check_outgoing(model, "hi") == "not connected to the hub"
+    # Writing goes on: it waits in the session's outbox and shows as waiting until back.
+    assert vm.composer(model).enabled and "waits" in vm.composer(model).hint
+    assert vm.check_outgoing(model, "hi") is None
+    model.apply(nt.MessageSent(message("you", "written while away")), NOW)
+    assert [row.mark for row in vm.message_rows(model, NOW)] == ["◷ waiting"]
     model.apply(nt.Connecting("127.0.0.1", 1720, "you", 1), NOW + 2)
     assert vm.status_line(model, NOW + 2).state == "Reconnecting… (attempt 1)"
     state = SessionState("test hub", "AB" * 32, ("general",),
@@ -134,6 +137,7 @@ def test_a_lost_connection_is_shown_as_reconnecting_then_back_online():
     assert model.phase is Phase.ONLINE
     assert "Reconnected" in [t.title for t in model.toasts.visible()]
     assert vm.composer(model) == vm.Composer(True, "Message #general")
+    assert [row.mark for row in vm.message_rows(model, NOW + 3)] == [""]  # sent now
 
 
 def test_status_line_names_the_hub_latency_and_certificate():

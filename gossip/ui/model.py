@@ -55,6 +55,8 @@ class AppModel:
     current_channel: str | None = None
     members: dict[str, MemberInfo] = field(default_factory=dict)
     messages: dict[str, ChatMessage] = field(default_factory=dict)
+    # Ours, written while reconnecting: in the session's outbox until it is back online.
+    waiting: set[str] = field(default_factory=set)
     unread: dict[str, int] = field(default_factory=dict)
     latency: float | None = None
     call: CallView = field(default_factory=CallView)
@@ -198,6 +200,9 @@ def _online(model: AppModel, notice: nt.Online, now: float) -> None:
     if model.was_online and model.phase is Phase.RECONNECTING:
         model.toasts.push("info", "Reconnected", f"Back online with {notice.state.hub}.", now)
     model.phase, model.was_online, model.failure = Phase.ONLINE, True, None
+    if model.waiting:  # the session sends its outbox before it says it is online
+        model.waiting.clear()
+        model.messages_version += 1
     model.host, model.port, model.user = notice.host, notice.port, notice.user
     model.own_fingerprint = notice.own_fingerprint
     model.reconnect_at, model.reconnect_reason, model.attempt = None, "", 0
@@ -351,6 +356,8 @@ def _hub_error(model: AppModel, event: ev.HubError, now: float) -> None:
 
 
 def _message_sent(model: AppModel, notice: nt.MessageSent, now: float) -> None:
+    if model.phase is not Phase.ONLINE:
+        model.waiting.add(notice.message.id)
     model._add_message(notice.message, count_unread=False)
 
 

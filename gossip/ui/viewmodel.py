@@ -200,7 +200,9 @@ def message_rows(model: AppModel, now: float) -> list[MessageRow]:
     previous = None
     for message in messages:
         own = message.sender == model.user
-        if own:
+        if own and message.id in model.waiting:
+            mark, kind, tip = "◷ waiting", "own", "written while reconnecting: goes out once back"
+        elif own:
             mark, kind, tip = "", "own", "sent by you"
         elif message.verified:
             mark, kind = "✓", "verified"
@@ -245,6 +247,9 @@ def status_line(model: AppModel, now: float) -> StatusLine:
 
 
 def composer(model: AppModel) -> Composer:
+    if model.phase is Phase.RECONNECTING and model.current_channel in model.channels:
+        return Composer(True, f"Reconnecting: what you write to #{model.current_channel} "
+                              "waits and goes out once back")
     if model.phase is not Phase.ONLINE:
         return Composer(False, "Offline: sending resumes once reconnected")
     if model.current_channel is None:
@@ -254,7 +259,7 @@ def composer(model: AppModel) -> Composer:
 
 def check_outgoing(model: AppModel, text: str) -> str | None:
     """Why `text` cannot be sent now (None: it can). Empty text is simply not sent."""
-    if model.phase is not Phase.ONLINE:
+    if model.phase not in (Phase.ONLINE, Phase.RECONNECTING):
         return "not connected to the hub"
     if model.current_channel not in model.channels:
         return "no channel selected"
