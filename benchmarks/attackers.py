@@ -30,7 +30,11 @@ Run: python benchmarks/attackers.py [--quick]
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
+import logging
 import os
+import pstats
 import tempfile
 import time
 from collections import Counter
@@ -43,7 +47,7 @@ from pathlib import Path
 import msgpack
 import trio
 from _loadclient import default_cache_dir, raise_file_limit
-from _servers import PASSWORD, ServerProcess, ServerSpec
+from _servers import PASSWORD, ServerProcess, ServerSpec, _serve
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from gossip._groups import leaves
@@ -57,6 +61,7 @@ from gossip.client.session import Session, SessionConfig
 from gossip.crypto import Identity, PublicKey
 from gossip.crypto._packets import Tag, walk
 from gossip.hub import Limits
+from gossip.hub.server import freeze_startup_heap
 from gossip.tools import attack
 from gossip.tools.attack import Target, Verdict
 from gossip.wire import (
@@ -81,7 +86,7 @@ CHANNEL = "general"
 USERS = ("alice", "bob")
 OUTSIDER_COUNTS = (1, 10, 50)
 MEMBER_COUNTS = (1, 2, 3)
-TICK = 0.2  # each user pings, then sends one message, every TICK seconds
+TICK = 0.1  # each user pings, then sends one message, every TICK seconds
 MIB = 2**20
 P99_TARGET = 2.0  # x the quiet run
 MEMORY_TARGET = 100 * 10**6  # bytes over the quiet run
@@ -112,6 +117,7 @@ class Phase:
     rejected: Counter[str] = field(default_factory=Counter)  # frames their clients refused
     disconnects: int = 0
     peak_rss: int = 0
+    window: tuple[float, float] = (0.0, 0.0)  # time.monotonic() at its start and end
     hub_cpu: float = 0.0  # fraction of one core
     clients_cpu: float = 0.0  # this process: the two users' clients
 
@@ -136,7 +142,7 @@ class Users:
         """Log both in, ping and chat for `seconds`, log out; the hub watched all along."""
         phase = Phase(label)
         cpu_before, started = server.cpu_seconds(), time.perf_counter()
-        own_before = time.process_time()
+        own_before, window_start = time.process_time(), time.monotonic()
         with trio.fail_after(seconds + _PHASE_SLACK):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_watch_memory, server, phase)
@@ -144,6 +150,7 @@ class Users:
                 nursery.cancel_scope.cancel()
         phase.peak_rss = max(phase.peak_rss, server.rss_bytes())
         elapsed = time.perf_counter() - started
+        phase.window = (window_start, time.monotonic())
         phase.hub_cpu = (server.cpu_seconds() - cpu_before) / elapsed
         phase.clients_cpu = (time.process_time() - own_before) / elapsed
         return phase
@@ -387,6 +394,7 @@ class _HostileMember:
         self.keys: dict[str, PublicKey] = {}  # every other member online, as the hub says
         self._in_call = False
         self._call_answer = trio.Event()  # the hub answered our last join
+        self._call_answer.set()  # (no join yet)
 
     async def sync(self) -> None:
         """The key sync, as a real member does it before anything else."""
@@ -405,11 +413,16 @@ class _HostileMember:
             self.keys.pop(frame.user, None)
         elif isinstance(frame, Error):
             self.tally[f"member refused: {frame.code}"] += 1
-            if frame.code == ErrorCode.CALL_CHURN:
+            if frame.code in (ErrorCode.CALL_CHURN, ErrorCode.CALL_FULL):
                 self._call_answer.set()
         elif isinstance(frame, CallMembers) and frame.channel == CHANNEL:
-            self._in_call = self.identity.user in frame.users
-            self._call_answer.set()
+            # Only the answer to our join: a roster sent before our last hang-up still
+            # lists us.
+            if not self._call_answer.is_set() and self.identity.user in frame.users:
+                self._in_call = True
+                self._call_answer.set()
+        elif isinstance(frame, HangUp) and frame.user == self.identity.user:
+            self._in_call = False  # the hub gave our seat back
         return frame
 
     async def read(self, scope: trio.CancelScope) -> None:
@@ -460,6 +473,7 @@ class _HostileMember:
             await self.ws.send_message(StartCall(channel=CHANNEL).encode())
             with trio.move_on_after(1.0):
                 await self._call_answer.wait()
+            self._call_answer.set()  # a late answer is no answer to this join
             if self._in_call:
                 await self.ws.send_message(HangUp(channel=CHANNEL).encode())
                 self._in_call = False
@@ -517,6 +531,83 @@ def _bloated_greeting() -> bytes:
         scratch.replace(path)
     return Greeting(version=PROTOCOL_VERSION, user="mallory",
                     public_key=path.read_bytes()).encode()
+
+
+# -- where the hub's time goes (--watch-hub) -------------------------------------------------
+
+SLOW_STEP = 0.010  # a task step this long (s) holds up every other connection: recorded
+
+
+class _SlowSteps(trio.abc.Instrument):
+    """Task steps longer than SLOW_STEP, by task name, with their (system-wide monotonic) end
+    time, so the benchmark can tell which phase they fell in."""
+
+    def __init__(self) -> None:
+        self.started = 0.0
+        self.slow: list[tuple[float, float, str]] = []  # (end, seconds, task name)
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self.started = time.monotonic()
+
+    def after_task_step(self, task: trio.lowlevel.Task) -> None:
+        now = time.monotonic()
+        if now - self.started > SLOW_STEP and len(self.slow) < 100_000:
+            self.slow.append((now, now - self.started, task.name))
+
+
+class WatchedHub(ServerProcess):
+    """The hub as ServerProcess runs it, with _SlowSteps and cProfile; both written to
+    `report_dir` when it stops (`slow_steps()`, `profile_lines()` read them)."""
+
+    def __init__(self, spec: ServerSpec, report_dir: Path) -> None:
+        super().__init__(spec)
+        self.report_dir = report_dir
+        self._process = get_context("spawn").Process(
+            target=_watched_hub_main, args=(spec, self._child, report_dir), daemon=True)
+
+    def slow_steps(self, start: float, end: float) -> list[tuple[float, str]]:
+        path = self.report_dir / "slow-steps.msgpack"
+        rows = msgpack.unpackb(path.read_bytes()) if path.exists() else []
+        return [(seconds, name) for at, seconds, name in rows if start <= at <= end]
+
+    def profile_lines(self, count: int = 12) -> list[str]:
+        path = self.report_dir / "hub.prof"
+        if not path.exists():
+            return ["(no profile)"]
+        out = io.StringIO()
+        pstats.Stats(str(path), stream=out).sort_stats("tottime").print_stats(count)
+        lines = out.getvalue().splitlines()
+        start = next((i for i, line in enumerate(lines) if "tottime" in line), 0)
+        return [line for line in lines[start:] if line.strip()]
+
+
+def _watched_hub_main(spec: ServerSpec, conn: Connection, report_dir: Path) -> None:
+    raise_file_limit(spec.file_limit)
+    logging.basicConfig(level=spec.log_level, stream=open(os.devnull, "w"))  # noqa: SIM115
+    freeze_startup_heap()
+    watch = _SlowSteps()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        trio.run(_serve, spec, conn, instruments=[watch])
+    finally:
+        profiler.disable()
+        report_dir.mkdir(parents=True, exist_ok=True)
+        profiler.dump_stats(report_dir / "hub.prof")
+        (report_dir / "slow-steps.msgpack").write_bytes(msgpack.packb(watch.slow))
+
+
+def _format_slow(steps: list[tuple[float, str]]) -> str:
+    if not steps:
+        return f"no hub task step over {SLOW_STEP * 1000:g} ms"
+    by_task: Counter[str] = Counter()
+    for _, name in steps:
+        by_task[name.rsplit(".", 1)[-1]] += 1
+    longest = max(steps)
+    return (f"{len(steps)} hub task steps over {SLOW_STEP * 1000:g} ms, "
+            f"{sum(seconds for seconds, _ in steps) * 1000:.0f} ms in all, longest "
+            f"{longest[0] * 1000:.0f} ms ({longest[1].rsplit('.', 1)[-1]}); by task: "
+            + ", ".join(f"{name} {count}" for name, count in by_task.most_common(4)))
 
 
 # -- scenarios -------------------------------------------------------------------------------
@@ -602,6 +693,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short phases (about 2 minutes)")
     parser.add_argument("--outsiders", type=int, nargs="*", default=list(OUTSIDER_COUNTS))
     parser.add_argument("--members", type=int, nargs="*", default=list(MEMBER_COUNTS))
+    parser.add_argument("--watch-hub", action="store_true",
+                        help="run the hub under cProfile with a trio instrument that records "
+                             "task steps over 10 ms, and print both (slows the hub: the "
+                             "figures are then not the ones to quote)")
     args = parser.parse_args()
     args.seconds, args.warmup = (4.0, 2.0) if args.quick else (12.0, 3.0)
     raise_file_limit(4096)
@@ -619,13 +714,21 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as scratch:
             workdir = Path(scratch)
             spec = ServerSpec("hub", True, str(workdir / "hub"), limits=LIMITS)
-            with ServerProcess(spec) as server:
+            server = (WatchedHub(spec, workdir / "watch") if args.watch_hub
+                      else ServerProcess(spec))
+            with server:
                 scenario = trio.run(run_scenario, kind, count, server, workdir, args, greeting)
-        scenarios.append(scenario)
-        print(f"{scenario.label}: {_verdict(scenario)}")
-        print(_format_phase(scenario.quiet))
-        print(_format_phase(scenario.attacked))
-        print(_format_attacks(scenario.attacks), flush=True)
+            scenarios.append(scenario)
+            print(f"{scenario.label}: {_verdict(scenario)}")
+            print(_format_phase(scenario.quiet))
+            print(_format_phase(scenario.attacked))
+            print(_format_attacks(scenario.attacks), flush=True)
+            if isinstance(server, WatchedHub):
+                for phase in (scenario.quiet, scenario.attacked):
+                    print(f"  {phase.label}: {_format_slow(server.slow_steps(*phase.window))}")
+                print("  the hub's whole run under cProfile, by own time:")
+                for line in server.profile_lines():
+                    print(f"    {line}")
     print(f"load average at the end {_load()}; took {time.perf_counter() - started:.0f} s")
     targets = [s for s in scenarios if s.label in ("50 outsiders", "3 members")]
     for scenario in targets:
