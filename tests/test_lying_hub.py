@@ -345,3 +345,14 @@ def test_listen_tells_what_the_hub_says_we_missed():
     printer._print(ev.HubReportedMissed("bob\x1b", "general", 3, 20.0), 999.0)
     assert "the hub says 3 messages from bob\\x1b in #general did not reach you" \
         in out.getvalue()
+
+
+def test_listen_warns_of_a_name_that_looks_like_another():
+    out = io.StringIO()
+    printer = ListenPrinter(out, clock=lambda: 1000.0)
+    printer._print(ev.MemberJoined("alice", "AB" * 20, Trust.VERIFIED), 999.0)
+    printer._print(ev.MemberJoined("aIice", "CD" * 20, Trust.NEW), 999.0)
+    printer._print(ev.MemberJoined("alicia", "EF" * 20, Trust.NEW), 999.0)
+    first, lookalike, other = out.getvalue().splitlines()
+    assert "LOOKS LIKE" not in first and "LOOKS LIKE" not in other
+    assert lookalike.endswith("!! LOOKS LIKE alice")

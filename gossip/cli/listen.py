@@ -19,6 +19,7 @@ from typing import TextIO
 import trio
 
 from gossip.client import events as ev
+from gossip.client.lookalike import lookalikes
 from gossip.crypto.pins import Trust
 
 from .terminal import safe_block, safe_field
@@ -68,6 +69,7 @@ class ListenPrinter:
         self._newest_printed = float("-inf")  # the latest sender time printed so far
         self._latest_order = float("-inf")  # the latest order given so far
         self.messages_printed = 0
+        self._names_seen: set[str] = set()  # every member who joined, for look-alike warnings
 
     @property
     def done(self) -> bool:
@@ -174,11 +176,15 @@ class ListenPrinter:
                 f"[{mark}, expires in {message.expires_at - self._clock():.0f} s]")
 
     def _joined(self, event: ev.MemberJoined, when: float) -> str:
+        similar = lookalikes(event.user, self._names_seen)
+        self._names_seen.add(event.user)
         if self._json:
             return json.dumps({"event": "joined", "user": event.user,
-                               "fingerprint": event.fingerprint, "trust": event.trust.value})
+                               "fingerprint": event.fingerprint, "trust": event.trust.value,
+                               "looks_like": list(similar)})
+        warning = f" !! LOOKS LIKE {', '.join(map(safe_field, similar))}" if similar else ""
         return (f"[{_stamp(when)}] --> {safe_field(event.user)} joined "
-                f"(key {_short(event.fingerprint)}: {TRUST_LABELS[event.trust]})")
+                f"(key {_short(event.fingerprint)}: {TRUST_LABELS[event.trust]}){warning}")
 
     def _left(self, event: ev.MemberLeft, when: float) -> str:
         if self._json:

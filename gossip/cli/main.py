@@ -29,6 +29,7 @@ from gossip.client.errors import (
     LoginFailed,
     SignedInElsewhere,
 )
+from gossip.client.lookalike import lookalikes_among
 from gossip.client.messages import check_ttl
 from gossip.client.profile import Profile
 from gossip.client.session import Session, SessionConfig
@@ -290,8 +291,12 @@ async def _run_connected(args: argparse.Namespace, profile: Profile) -> int:
     async with connect(args, profile) as (session, events):
         if args.command == "members":
             state: SessionState = await session.ref.ask(GetState())
-            for member in state.members:
-                print(member.user)
+            names = [member.user for member in state.members]
+            for name in names:
+                print(name)
+            for name, similar in lookalikes_among(names).items():
+                print(f"gossip-cli: warning: {safe_field(name)} looks like "
+                      f"{', '.join(map(safe_field, similar))}", file=sys.stderr)
         elif args.command == "channels":
             state = await session.ref.ask(GetState())
             for channel in state.channels:

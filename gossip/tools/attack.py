@@ -351,7 +351,7 @@ async def parked_frames(target: Target, connections: int = 4, frames: int = 16) 
                                                    public_key=identity.public.to_bytes()).encode())
                     hello = await _next_frame(ws)
                     if not isinstance(hello, HubHello):
-                        outcome = _outcome(hello)
+                        outcomes.append(_outcome(hello))  # refused before the challenge
                         return
                     pake = PakeClient("password123", "mallory", identity.fingerprint,
                                       fingerprint, PROTOCOL_VERSION)
@@ -370,8 +370,11 @@ async def parked_frames(target: Target, connections: int = 4, frames: int = 16) 
     async with trio.open_nursery() as nursery:
         for _ in range(connections):
             nursery.start_soon(one)
-    ok = all(outcome in ("auth, closed", "closed") for outcome in outcomes)
-    return Verdict(name, "each refused (auth) and closed", ", ".join(sorted(set(outcomes))), ok)
+    # Every connection must report (an empty list would pass vacuously); a refusal before
+    # the challenge (a spent failure budget: throttled) is a refusal too.
+    ok = len(outcomes) == connections and all(
+        outcome in ("auth, closed", "closed", "throttled") for outcome in outcomes)
+    return Verdict(name, "each refused and closed", ", ".join(sorted(set(outcomes))), ok)
 
 
 async def parallel_guessing(target: Target, attempts: int = 16, seconds: float = 10.0
