@@ -126,6 +126,16 @@ class PrivateDesk:
             return ()
         return seal_to(known.driver.phase, known.roster, announced)
 
+    def may_reach(self, channel: str, user: str, fingerprint: str) -> bool:
+        """Whether we may seal to `user`'s key `fingerprint` in `channel` (an offer, an answer,
+        a sender key): always in an open channel; in a private one only as a verified member,
+        to a member the verified roster names under exactly that key."""
+        known = self._channels.get(channel)
+        if known is None:
+            return True
+        return known.driver.phase is RosterPhase.MEMBER and known.roster is not None \
+            and known.roster.is_member(user, fingerprint)
+
     def send_refusal(self, channel: str) -> str | None:
         """Why we may not send in `channel` now (None: we may)."""
         known = self._channels.get(channel)

@@ -167,7 +167,7 @@ class Session(Actor):
                               resend_window=config.resend_window)
         self._chat.restore_replay(profile.replay.load())  # replays after a restart are caught
         self._calls = CallHost(profile.identity, self._send_for_call, events, config.clock,
-                               self._members)
+                               self._members, membership=self._may_reach)
         self._private = PrivateDesk(profile.identity, profile.pins,
                                     log_timeout=config.roster_timeout,
                                     session_trust=self._announced_trust)
@@ -323,7 +323,9 @@ class Session(Actor):
         if write is not None:
             write.refusal = f"the hub refused it ({frame.code}): {frame.reason}"
             write.done.set()
-        elif frame.code in CALL_ERRORS:
+        elif frame.code in CALL_ERRORS or (frame.code == ErrorCode.NOT_MEMBER
+                                            and frame.ref is None and self._calls.active):
+            # A call refused as not a member names no ref either: the joining call takes it.
             await self._to_calls(frame, None)
         elif ours is not None:
             await self._message_refused(*ours, frame)
@@ -492,7 +494,15 @@ class Session(Actor):
             users = (frame.peer,)
         else:
             users = ()
-        await self._calls.route(frame, channel, self._members.trusted_keys(users))
+        keys = self._members.trusted_keys(users)
+        if channel is not None and self._private.is_private(channel):
+            # A private channel's call: keys of the verified roster's members only.
+            keys = {user: key for user, key in keys.items()
+                    if self._private.may_reach(channel, user, key.fingerprint)}
+        await self._calls.route(frame, channel, keys)
+
+    def _may_reach(self, channel: str, user: str, fingerprint: str) -> bool:
+        return self._private.may_reach(channel, user, fingerprint)
 
     async def _send_for_call(self, frames: Sequence[Frame]) -> None:
         """How calls reach the hub: on the current connection, or nowhere (a call ends with
@@ -566,7 +576,12 @@ class Session(Actor):
         raise TypeError(f"unknown request {message!r}")
 
     async def _join_call(self, request: JoinCall) -> ActorRef:
-        if request.channel not in self._channels:
+        if self._private.is_private(request.channel):
+            refusal = self._private.send_refusal(request.channel)
+            if refusal is not None:
+                raise CommandRefused(f"cannot call in private channel {request.channel}: "
+                                     f"{refusal}")
+        elif request.channel not in self._channels:
             raise CommandRefused(f"no channel {request.channel!r} on this hub")
         if not self._online:
             raise NotConnected("not connected to the hub (reconnecting): join once back")
