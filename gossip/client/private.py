@@ -187,6 +187,21 @@ class PrivateDesk:
                      if known.deadline is not None]
         return min(deadlines) if deadlines else None
 
+    # -- what the profile kept -----------------------------------------------------------------
+    def restore(self, roster: rl.Roster) -> None:
+        """A roster we verified in an earlier session (rosterstore.py, verified again on
+        loading): the machine takes it as a verdict, so the hub's next log is judged against
+        it (one that ends before it or departs from it is an alarm, as live), and a hub that
+        stops listing a channel the roster names us in is an exclusion."""
+        known = self._open(roster.channel)
+        if known is None or known.roster is not None:
+            return
+        outcome = Outcome()
+        self._step(known, "log_received", outcome)
+        verdict = rl.RosterVerdict(valid=True, roster=roster, includes_me=roster.is_member(
+            self._identity.user, self._identity.fingerprint))
+        self.judged(Judgement(roster.channel, None, (), extension=False), verdict)
+
     # -- what the hub sends ------------------------------------------------------------------
     def start_over(self, now: float) -> None:
         """A new connection: logs come again; any half-assembled one is dropped, and a channel

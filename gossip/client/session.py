@@ -204,6 +204,9 @@ class Session(Actor):
         self.nursery.start_soon(self._expire_messages)
         self.nursery.start_soon(keep_replay_saved, self._chat.replay_snapshot,
                                 self._profile.replay)
+        # The rosters verified before a restart: the hub's logs are judged against them.
+        for roster in await trio.to_thread.run_sync(self._profile.rosters.load_verified):
+            self._private.restore(roster)
         while True:
             try:
                 await self._connect_once()
@@ -747,13 +750,23 @@ class Session(Actor):
         events, ask again for logs withheld."""
         for judgement in outcome.judge:
             verdict = await trio.to_thread.run_sync(judge, judgement, self._identity.public)
+            before = self._private.roster(judgement.channel)
             await self._carry_out(self._private.judged(judgement, verdict))
+            after = self._private.roster(judgement.channel)
+            if after is not None and after is not before:
+                await trio.to_thread.run_sync(self._save_roster, after)
             self._settle_roster_writes(judgement.channel)
         for event in outcome.events:
             await self._emit(event)
         for channel in outcome.ask_for_log:
             if self._link is not None:
                 await self._link.send(RosterRequest(channel=channel))
+
+    def _save_roster(self, roster: rl.Roster) -> None:
+        try:
+            self._profile.rosters.save(roster.channel, roster.encoded())
+        except OSError as error:  # a full disk must not end the session; live checks hold
+            log.warning("cannot save the roster of %s: %s", roster.channel, error)
 
     def _settle_roster_writes(self, channel: str) -> None:
         roster = self._private.roster(channel)
