@@ -27,6 +27,7 @@ from gossip.client.commands import (
     CreatePrivateChannel,
     GetPrivateChannels,
     GetState,
+    HandOverChannel,
     RemoveFromChannel,
     SendChat,
 )
@@ -532,3 +533,39 @@ def test_two_processes_on_one_profile_keep_each_others_rosters(tmp_path: Path) -
     second.save(COUNCIL, council.encoded())  # an older view does not undo a longer log
     kept = {roster.channel: roster for roster in first.load_verified()}
     assert set(kept) == {COUNCIL, "board"} and kept[COUNCIL].head == grown.head
+
+
+# -- ownership hand-over --------------------------------------------------------------------
+
+async def test_after_a_hand_over_the_new_owner_changes_the_roster_and_the_old_cannot(
+        join: Connect, capsys: pytest.CaptureFixture[str]):
+    alice, bob = await join("alice"), await join("bob")
+    carol, dave = await join("carol"), await join("dave")
+    await council_of(alice, bob)
+    with pytest.raises(CommandRefused, match="not a member"):
+        await alice.session.ref.ask(HandOverChannel(COUNCIL, "carol"))
+    with pytest.raises(CommandRefused, match="only the owner"):
+        await bob.session.ref.ask(HandOverChannel(COUNCIL, "alice"))
+
+    args = build_parser().parse_args(["--user", "alice", "channel", "handover", COUNCIL, "bob"])
+    await run_channel(args, alice.session)
+    assert "bob (owner)" in capsys.readouterr().out
+    changed = await bob.next_event(ev.RosterChanged, lambda e: e.owner == "bob")
+    assert [(m.user, m.owner) for m in changed.members] == [("alice", False), ("bob", True)]
+
+    await knows(bob, "carol", "dave")
+    await knows(alice, "dave")
+    view = await bob.session.ref.ask(AddToChannel(COUNCIL, "carol"))
+    assert [m.user for m in view.members] == ["alice", "bob", "carol"]
+    await carol.next_event(ev.RosterChanged, lambda e: e.channel == COUNCIL and e.member)
+    with pytest.raises(CommandRefused, match="only the owner"):
+        await alice.session.ref.ask(AddToChannel(COUNCIL, "dave"))
+    with pytest.raises(CommandRefused, match="only the owner"):
+        await alice.session.ref.ask(RemoveFromChannel(COUNCIL, "carol"))
+    with pytest.raises(CommandRefused, match="only the owner"):
+        await alice.session.ref.ask(HandOverChannel(COUNCIL, "alice"))
+    view = await bob.session.ref.ask(RemoveFromChannel(COUNCIL, "alice"))
+    assert [(m.user, m.owner) for m in view.members] == [("bob", True), ("carol", False)]
+    assert not (await alice.next_event(
+        ev.RosterChanged, lambda e: e.channel == COUNCIL and not e.member)).member
+    assert dave.user not in {m.user for m in view.members}

@@ -70,6 +70,7 @@ from .commands import (
     CreatePrivateChannel,
     GetPrivateChannels,
     GetState,
+    HandOverChannel,
     JoinCall,
     Leave,
     MeasureLatency,
@@ -565,6 +566,8 @@ class Session(Actor):
             return await self._add_to_channel(message.channel, message.user)
         if isinstance(message, RemoveFromChannel):
             return await self._remove_from_channel(message.channel, message.user)
+        if isinstance(message, HandOverChannel):
+            return await self._hand_over_channel(message.channel, message.user)
         if isinstance(message, GetPrivateChannels):
             if message.settled:
                 with trio.move_on_after(self._config.roster_timeout + 5):
@@ -826,6 +829,13 @@ class Session(Actor):
         # too; this makes it so even if nothing else did).
         self._chat.new_epoch(channel)
         return view
+
+    async def _hand_over_channel(self, channel: str, user: str) -> PrivateChannelView:
+        self._require_online()
+        roster = self._roster_to_change(channel)
+        entry = rl.hand_over(roster, user, self._identity, self._now_ms()).entries[-1]
+        return await self._write_roster(channel, entry, RosterAppend(
+            channel=channel, entry=entry.to_bytes(), ref=_ref_of(entry)))
 
     def _announced_trust(self, user: str, fingerprint: str) -> Trust | None:
         key = self._members.key(user)
