@@ -27,6 +27,7 @@ from gossip.client.commands import (
     CreatePrivateChannel,
     GetPrivateChannels,
     GetState,
+    HandOverChannel,
     RemoveFromChannel,
     SendChat,
 )
@@ -66,10 +67,12 @@ async def lying(nursery: trio.Nursery, hub: RunningHub) -> LyingHub:
 
 @pytest.fixture
 def join(nursery: trio.Nursery, hub: RunningHub, profiles: Callable[[str], Profile]) -> Connect:
-    """join(user, port=...) -> a synced Client whose session waits 1 s for a roster log."""
+    """join(user, port=..., profile=...) -> a synced Client whose session waits 1 s for a
+    roster log (on `profile`, or the user's one profile of the test)."""
 
-    async def start(user: str, *, port: int | None = None) -> Client:
-        profile = profiles(user)
+    async def start(user: str, *, port: int | None = None,
+                    profile: Profile | None = None) -> Client:
+        profile = profile or profiles(user)
         send, receive = trio.open_memory_channel[ev.SessionEvent](1000)
         config = SessionConfig("127.0.0.1", port or hub.port, PASSWORD, roster_timeout=1.0,
                                roster_confirm_timeout=5.0)
@@ -431,3 +434,138 @@ async def test_a_hub_that_stops_listing_a_channel_its_roster_names_us_in_is_an_a
     assert (alarm.channel, alarm.kind) == (COUNCIL, AlarmKind.EXCLUDED)
     with pytest.raises(CommandRefused, match="dropped you"):
         await bob.session.ref.ask(SendChat(COUNCIL, "still here", 60))
+
+
+# -- rosters kept across restarts -----------------------------------------------------------
+
+async def restarted(join: Connect, client: Client, *, port: int) -> Client:
+    """`client` stopped, then a new session on a new Profile over the same directory."""
+    client.stop()
+    with trio.fail_after(10):
+        await client.done.wait()
+    return await join(client.user, port=port,
+                      profile=Profile.open(client.user, client.profile.directory))
+
+
+def council_log(connection: Relayed) -> list[bytes]:
+    """The council's whole log as the hub last sent it on `connection`."""
+    entries: list[bytes] = []
+    for frame in connection.down:
+        if isinstance(frame, RosterLog) and frame.channel == COUNCIL:
+            entries = list(frame.entries) if frame.start == 0 else entries + list(
+                frame.entries)
+        elif isinstance(frame, RosterAppend) and frame.channel == COUNCIL and entries:
+            entries.append(frame.entry)
+    return entries
+
+
+def show_bob_instead(lying: LyingHub, entries: list[bytes]) -> None:
+    """From now on, bob's connections get `entries` as the council's whole log."""
+
+    def hook(connection: Relayed, frame: Frame):
+        if connection.user == "bob" and isinstance(frame, RosterLog) \
+                and frame.channel == COUNCIL:
+            return (RosterLog(channel=COUNCIL, start=0, total=len(entries),
+                              entries=tuple(entries)),) if frame.start == 0 else ()
+        return (frame,)
+
+    lying.hooks[Direction.DOWN] = hook
+
+
+async def test_a_log_rolled_back_after_a_restart_is_an_alarm(join: Connect, lying: LyingHub):
+    alice = await join("alice", port=lying.port)
+    bob = await join("bob", port=lying.port)
+    await join("carol", port=lying.port)
+    await council_of(alice, bob)
+    older = council_log(lying.of("bob"))
+    await knows(alice, "carol")
+    await alice.session.ref.ask(AddToChannel(COUNCIL, "carol"))
+    changed = await bob.next_event(ev.RosterChanged, lambda e: e.channel == COUNCIL)
+    assert [m.user for m in changed.members] == ["alice", "bob", "carol"]
+
+    # bob restarts; the hub shows him the log from before carol was added, as if the last
+    # entry had never been (a hub hiding a member from him).
+    show_bob_instead(lying, older)
+    bob = await restarted(join, bob, port=lying.port)
+    alarm = await bob.next_event(ev.RosterAlarm, lambda e: e.channel == COUNCIL)
+    assert alarm.kind == AlarmKind.WITHHELD and "only the first 2" in alarm.detail
+    view = await phase_of(bob)
+    assert view.phase is RosterPhase.WITHHELD
+    assert [m.user for m in view.members] == ["alice", "bob", "carol"]  # what he verified
+    with pytest.raises(CommandRefused, match="withholds its roster"):
+        await bob.session.ref.ask(SendChat(COUNCIL, "where is carol?", 60))
+
+
+async def test_a_history_the_hub_rewrites_while_a_member_was_away_is_an_alarm(
+        join: Connect, lying: LyingHub, tmp_path: Path):
+    alice = await join("alice", port=lying.port)
+    bob = await join("bob", port=lying.port)
+    await council_of(alice, bob)
+    # The hub makes a council of its own (a ghost creates it and adds bob): valid, signed,
+    # naming bob. A client with no memory of the council would take it as its roster.
+    ghost = Ghost("ghost", tmp_path / "ghost")
+    now = int(time.time() * 1000)
+    made_up = rl.add_member(rl.create(COUNCIL, ghost.identity, now), bob.profile.identity.public,
+                            ghost.identity, now + 1)
+    show_bob_instead(lying, made_up.encoded())
+    bob = await restarted(join, bob, port=lying.port)
+    alarm = await bob.next_event(ev.RosterAlarm, lambda e: e.channel == COUNCIL)
+    assert alarm.kind == AlarmKind.FORKED and "another creation" in alarm.detail
+    view = await phase_of(bob)
+    assert view.phase is RosterPhase.FORKED and view.owner == "alice"
+    with pytest.raises(CommandRefused, match="forked"):
+        await bob.session.ref.ask(SendChat(COUNCIL, "who owns this?", 60))
+    assert not [f for f in lying.of("bob").sent_up(Message) if f.channel == COUNCIL]
+
+
+def test_two_processes_on_one_profile_keep_each_others_rosters(tmp_path: Path) -> None:
+    from gossip.client.rosterstore import RosterStore
+
+    from .test_roster_log import person
+
+    alice = person("alice")
+    council = rl.create(COUNCIL, alice, 1_700_000_000_000)
+    grown = rl.add_member(council, person("bob").public, alice, 1_700_000_000_001)
+    board = rl.create("board", alice, 1_700_000_000_000)
+    first, second = RosterStore(tmp_path / "r"), RosterStore(tmp_path / "r")
+    first.save(COUNCIL, grown.encoded())
+    second.save("board", board.encoded())
+    second.save(COUNCIL, council.encoded())  # an older view does not undo a longer log
+    kept = {roster.channel: roster for roster in first.load_verified()}
+    assert set(kept) == {COUNCIL, "board"} and kept[COUNCIL].head == grown.head
+
+
+# -- ownership hand-over --------------------------------------------------------------------
+
+async def test_after_a_hand_over_the_new_owner_changes_the_roster_and_the_old_cannot(
+        join: Connect, capsys: pytest.CaptureFixture[str]):
+    alice, bob = await join("alice"), await join("bob")
+    carol, dave = await join("carol"), await join("dave")
+    await council_of(alice, bob)
+    with pytest.raises(CommandRefused, match="not a member"):
+        await alice.session.ref.ask(HandOverChannel(COUNCIL, "carol"))
+    with pytest.raises(CommandRefused, match="only the owner"):
+        await bob.session.ref.ask(HandOverChannel(COUNCIL, "alice"))
+
+    args = build_parser().parse_args(["--user", "alice", "channel", "handover", COUNCIL, "bob"])
+    await run_channel(args, alice.session)
+    assert "bob (owner)" in capsys.readouterr().out
+    changed = await bob.next_event(ev.RosterChanged, lambda e: e.owner == "bob")
+    assert [(m.user, m.owner) for m in changed.members] == [("alice", False), ("bob", True)]
+
+    await knows(bob, "carol", "dave")
+    await knows(alice, "dave")
+    view = await bob.session.ref.ask(AddToChannel(COUNCIL, "carol"))
+    assert [m.user for m in view.members] == ["alice", "bob", "carol"]
+    await carol.next_event(ev.RosterChanged, lambda e: e.channel == COUNCIL and e.member)
+    with pytest.raises(CommandRefused, match="only the owner"):
+        await alice.session.ref.ask(AddToChannel(COUNCIL, "dave"))
+    with pytest.raises(CommandRefused, match="only the owner"):
+        await alice.session.ref.ask(RemoveFromChannel(COUNCIL, "carol"))
+    with pytest.raises(CommandRefused, match="only the owner"):
+        await alice.session.ref.ask(HandOverChannel(COUNCIL, "alice"))
+    view = await bob.session.ref.ask(RemoveFromChannel(COUNCIL, "alice"))
+    assert [(m.user, m.owner) for m in view.members] == [("bob", True), ("carol", False)]
+    assert not (await alice.next_event(
+        ev.RosterChanged, lambda e: e.channel == COUNCIL and not e.member)).member
+    assert dave.user not in {m.user for m in view.members}

@@ -196,6 +196,10 @@ def call_event_line(event: ev.SessionEvent) -> str | None:
     if isinstance(event, ev.CallPeerKeyChanged):
         return (f"WARNING: not calling {safe_field(event.user)}: their key changed "
                 f"({event.fingerprint}) and is not accepted; nothing is sent to it.")
+    if isinstance(event, ev.CallPeerNotMember):
+        return (f"WARNING: not calling {safe_field(event.user)}: the hub put them in the call "
+                f"but the channel's verified roster does not name them (key "
+                f"{event.fingerprint}); nothing is sent to them.")
     if isinstance(event, ev.CallPeerConnected):
         return (f"{safe_field(event.user)}: link up in {event.setup_ms:.0f} ms (DTLS matches "
                 f"their signed offer); identity: {IDENTITY_WORDS[event.trust]}")

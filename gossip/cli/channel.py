@@ -1,4 +1,5 @@
-"""`gossip-cli channel`: create a private channel, add and remove members, show its roster.
+"""`gossip-cli channel`: create a private channel, add and remove members, hand its ownership
+over, show its roster.
 
 Each command waits until the hub's roster logs for this connection were verified (or given up
 as withheld), so it acts on the roster every member verifies, never on the hub's word.
@@ -13,6 +14,7 @@ from gossip.client.commands import (
     AddToChannel,
     CreatePrivateChannel,
     GetPrivateChannels,
+    HandOverChannel,
     RemoveFromChannel,
 )
 from gossip.client.errors import CommandRefused
@@ -25,12 +27,14 @@ from .terminal import safe_field
 
 
 def add_channel_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    channel = commands.add_parser("channel", help="private channels: create, add, remove, show")
+    channel = commands.add_parser(
+        "channel", help="private channels: create, add, remove, hand over, show")
     sub = channel.add_subparsers(dest="channel_command", required=True)
     sub.add_parser("create", help="create private channel NAME, owned by you").add_argument(
         "name", metavar="NAME")
     for name, text in (("add", "add USER (their key as announced now) to NAME (owner only)"),
-                       ("remove", "remove USER from NAME (owner; or yourself, to leave)")):
+                       ("remove", "remove USER from NAME (owner; or yourself, to leave)"),
+                       ("handover", "make member USER the owner of NAME (owner only)")):
         parser = sub.add_parser(name, help=text)
         parser.add_argument("name", metavar="NAME")
         parser.add_argument("user", metavar="USER")
@@ -49,6 +53,8 @@ async def run_channel(args: argparse.Namespace, session: Session) -> None:
             view = await session.ref.ask(AddToChannel(args.name, args.user))
         elif command == "remove":
             view = await session.ref.ask(RemoveFromChannel(args.name, args.user))
+        elif command == "handover":
+            view = await session.ref.ask(HandOverChannel(args.name, args.user))
         else:
             views = await session.ref.ask(GetPrivateChannels())
             found = next((view for view in views if view.channel == args.name), None)

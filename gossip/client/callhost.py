@@ -19,7 +19,7 @@ from gossip.crypto import Identity, PublicKey
 from gossip.wire import Frame
 
 from . import events as ev
-from .calltypes import CallFrame, CallOptions, FrameSender, PeerIdentity
+from .calltypes import CallFrame, CallOptions, FrameSender, MembershipCheck, PeerIdentity
 from .directory import MemberDirectory
 from .errors import CommandRefused, NotConnected
 
@@ -30,9 +30,12 @@ if TYPE_CHECKING:
 class CallHost:
     def __init__(self, identity: Identity, send: FrameSender,
                  events: trio.MemorySendChannel[ev.SessionEvent],
-                 clock: Callable[[], float], directory: MemberDirectory) -> None:
+                 clock: Callable[[], float], directory: MemberDirectory,
+                 membership: MembershipCheck = lambda channel, user, fingerprint: True
+                 ) -> None:
         self._identity = identity
         self._directory = directory
+        self._membership = membership
         self._send = send
         self._events = events
         self._clock = clock
@@ -57,20 +60,28 @@ class CallHost:
         from .calls import CallActor  # the media stack, loaded with the first call
 
         call = CallActor(channel, self._identity, self._send, options, self._events.clone(),
-                         self._clock, self.identity_of)
+                         self._clock, partial(self.identity_of, channel=channel))
         ref: ActorRef = await self._nursery.start(
             partial(run_actor, call, name=f"call:{channel}"))
         self._calls[channel] = ref
         self._nursery.start_soon(self._forget, channel, call)
         return ref
 
-    def identity_of(self, user: str) -> PeerIdentity | None:
-        """The key the hub now names for `user` and its trust, as the session holds them
-        (read afresh each time: an accept or a verify shows in the call at once)."""
+    def identity_of(self, user: str, *, channel: str | None = None) -> PeerIdentity | None:
+        """The key the hub now names for `user`, its trust, and (for a call in `channel`)
+        whether that channel's verified roster lets us call it, as the session holds them
+        (read afresh each time: an accept, a verify or a roster change shows in the call at
+        once)."""
         key = self._directory.key(user)
         if key is None:
             return None
-        return PeerIdentity(key, self._directory.trust_of(user))
+        member = channel is None or self._membership(channel, user, key.fingerprint)
+        return PeerIdentity(key, self._directory.trust_of(user), member)
+
+    @property
+    def active(self) -> bool:
+        """Whether we are in (or joining) any call."""
+        return bool(self._calls)
 
     async def _forget(self, channel: str, call: CallActor) -> None:
         await call.ended.wait()

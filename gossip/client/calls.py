@@ -11,7 +11,9 @@ sees it. A link that keeps failing is given up and reported; the other links car
 Who a peer is stays apart from how good its link is: each peer carries the trust the
 session's pins give its key (new, pinned, verified, changed), read when the peer is seen and
 refreshed as it changes. A first-contact key is called but announced loudly
-(CallPeerUnknown); a changed key that was not accepted is never called (CallPeerKeyChanged).
+(CallPeerUnknown); a changed key that was not accepted is never called (CallPeerKeyChanged);
+in a private channel, nobody the channel's verified roster does not name is called, whatever
+the hub's call roster says (CallPeerNotMember).
 
 Video: with a source the call owns one VideoFanout (every link's track reads the same frame
 per slot) and a self-view picture; each peer has one LatestFrame for its life in the call
@@ -64,6 +66,7 @@ from .calltypes import (
     GetVideoFrames,
     IdentityLookup,
     LeaveCall,
+    PeerIdentity,
     PeerState,
     SetDeafened,
     SetMuted,
@@ -308,6 +311,12 @@ class CallActor(Actor):
         for user in users:
             if user == me or user in self._peers:
                 continue
+            identity = self._identities(user)
+            if identity is not None and not identity.member:
+                # A private channel's call: the hub put in its roster someone the channel's
+                # verified roster does not name (under this key). Shown, never called.
+                await self._refuse_stranger(user, identity)
+                continue
             key = keys.get(user)
             if key is None:
                 # The session hands over no key it would not seal to (changed, unaccepted):
@@ -323,6 +332,10 @@ class CallActor(Actor):
     async def _admit(self, user: str, key: PublicKey) -> _Peer | None:
         """Link to a roster member under this key, unless the key is one we must not seal
         to; a first contact is linked but announced loudly."""
+        identity = self._identities(user)
+        if identity is not None and not identity.member:
+            await self._refuse_stranger(user, identity)
+            return None
         trust = self._trust_of(user, key)
         if trust is Trust.CHANGED:
             await self._refuse(user, key.fingerprint)
@@ -352,6 +365,23 @@ class CallActor(Actor):
             gave_up=False, trust=Trust.CHANGED, fingerprint=fingerprint)
         await self._emit(ev.CallPeerKeyChanged(self.channel, user, fingerprint))
 
+    async def _refuse_stranger(self, user: str, identity: PeerIdentity) -> None:
+        """Show someone in a private channel's call roster whom the channel's verified roster
+        does not name (a ghost the hub added, or a member since removed), and never call
+        them: no offer, no answer, nothing sealed to their key."""
+        known = self._not_called.get(user)
+        if known is not None and not known.roster_member \
+                and known.fingerprint == identity.fingerprint:
+            return
+        log.warning("call %s: not calling %s (%s): not in the channel's verified roster",
+                    self.channel, user, identity.fingerprint)
+        self._not_called[user] = PeerState(
+            user=user, link=NOT_CALLED, frames_received=0, setup_ms=None,
+            first_audio_ms=None, link_authenticated=False, level_dbfs=-100.0, volume=1.0,
+            gave_up=False, trust=identity.trust, fingerprint=identity.fingerprint,
+            roster_member=False)
+        await self._emit(ev.CallPeerNotMember(self.channel, user, identity.fingerprint))
+
     def _trust_of(self, user: str, key: PublicKey) -> Trust | None:
         """The trust of this key of `user` now: CHANGED when the session now holds another
         key for them (the hub named a new one), None when it holds none (they left)."""
@@ -374,6 +404,13 @@ class CallActor(Actor):
         key; the hub announced another). A peer whose key turns CHANGED is announced; one
         not called whose key is now accepted is called."""
         for user, peer in list(self._peers.items()):
+            identity = self._identities(user)
+            if identity is not None and not identity.member:
+                # Removed from the private channel's roster mid-call: the link ends now.
+                self._drop_peer(user)
+                self._departed.pop(user, None)
+                await self._refuse_stranger(user, identity)
+                continue
             trust = self._trust_of(user, peer.key)
             if trust is None or trust is peer.trust:
                 continue
@@ -388,7 +425,7 @@ class CallActor(Actor):
         for user in list(self._not_called):
             identity = self._identities(user)
             if identity is not None and identity.trust is not Trust.CHANGED \
-                    and user in self._members and user not in self._peers:
+                    and identity.member and user in self._members and user not in self._peers:
                 await self._admit(user, identity.key)
 
     async def _take_signal(self, frame: Offer | Answer | Ice,

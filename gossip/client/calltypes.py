@@ -22,10 +22,13 @@ FrameSender = Callable[[Sequence[Frame]], Awaitable[None]]
 
 @dataclass(frozen=True)
 class PeerIdentity:
-    """The key the session now holds for a member, and the trust its pins give it."""
+    """The key the session now holds for a member, the trust its pins give it, and whether we
+    may call that key in this call's channel: in a private channel only if the roster we
+    verified names it (always in an open channel)."""
 
     key: PublicKey
     trust: Trust
+    member: bool = True
 
     @property
     def fingerprint(self) -> str:
@@ -36,8 +39,13 @@ class PeerIdentity:
 # the hub never announced a usable key for).
 IdentityLookup = Callable[[str], "PeerIdentity | None"]
 
-# A peer's link state when we refuse to call them: their key changed and was not accepted.
+# A peer's link state when we refuse to call them: their key changed and was not accepted,
+# or (PeerState.roster_member False) the private channel's verified roster does not name them.
 NOT_CALLED = "not_called"
+
+# Whether the verified roster of private `channel` names `user` under `fingerprint` (True for
+# an open channel): who a private channel's call may reach.
+MembershipCheck = Callable[[str, str, str], bool]
 
 if TYPE_CHECKING:
     from gossip.media.sinks import AudioSink
@@ -150,6 +158,9 @@ class PeerState:
     gave_up: bool
     trust: Trust = Trust.NEW  # the identity key's trust as pinned, refreshed as it changes
     fingerprint: str = ""     # the identity key the link is bound to (or was refused)
+    # False: in a private channel's call roster (the hub put them there) but not in the
+    # roster we verified; never called, nothing sealed to them (link is "not_called").
+    roster_member: bool = True
     video_frames_received: int = 0
     video_fps: float = 0.0            # over the last ~2 s
     video_latency_ms: float | None = None  # pattern video only: drawn-in time to arrival
@@ -175,6 +186,7 @@ class PeerState:
                 "trust": self.trust.value, "fingerprint": self.fingerprint,
                 "link_authenticated": self.link_authenticated,
                 "level_dbfs": round(self.level_dbfs, 1), "link": self.link,
+                "roster_member": self.roster_member,
                 "video_frames_received": self.video_frames_received,
                 "video_fps": round(self.video_fps, 1),
                 "video_latency_ms": _round(self.video_latency_ms),

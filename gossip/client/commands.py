@@ -86,6 +86,15 @@ class RemoveFromChannel(Request[PrivateChannelView]):
 
 
 @dataclass(frozen=True)
+class HandOverChannel(Request[PrivateChannelView]):
+    """Make member `user` the owner of private `channel` (we must own it): from then on they
+    add and remove members, and we no longer may (we stay a member, and may leave)."""
+
+    channel: str
+    user: str
+
+
+@dataclass(frozen=True)
 class GetPrivateChannels(Request[tuple[PrivateChannelView, ...]]):
     """Every private channel this session follows: phase, owner, members and trust, alarm.
     With `settled`, once the hub's listing on this connection came and each listed log was

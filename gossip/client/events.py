@@ -161,6 +161,17 @@ class CallPeerKeyChanged:
 
 
 @dataclass(frozen=True)
+class CallPeerNotMember:
+    """Loud: the hub put someone in a private channel's call whom the channel's verified
+    roster does not name under this key (a ghost, or a member since removed). They are never
+    called: no offer, no answer, nothing sealed to them."""
+
+    channel: str
+    user: str
+    fingerprint: str  # the key the hub hands out for them
+
+
+@dataclass(frozen=True)
 class CallPeerLeft:
     channel: str
     user: str
@@ -265,5 +276,5 @@ SessionEvent = (Connected | Synced | MemberJoined | MemberLeft | OwnKeyForged | 
                 | HubReportedMissed | MessageReceived | MessageDiscarded | MessageExpired
                 | HubError | Disconnected
                 | CallMembersChanged | CallPeerConnected | CallPeerUnknown
-                | CallPeerKeyChanged | CallPeerLeft | CallPeerFailed | CallSignalRejected
-                | CallRefused | CallLeft | RosterChanged | RosterAlarm)
+                | CallPeerKeyChanged | CallPeerNotMember | CallPeerLeft | CallPeerFailed
+                | CallSignalRejected | CallRefused | CallLeft | RosterChanged | RosterAlarm)

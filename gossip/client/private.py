@@ -126,6 +126,16 @@ class PrivateDesk:
             return ()
         return seal_to(known.driver.phase, known.roster, announced)
 
+    def may_reach(self, channel: str, user: str, fingerprint: str) -> bool:
+        """Whether we may seal to `user`'s key `fingerprint` in `channel` (an offer, an answer,
+        a sender key): always in an open channel; in a private one only as a verified member,
+        to a member the verified roster names under exactly that key."""
+        known = self._channels.get(channel)
+        if known is None:
+            return True
+        return known.driver.phase is RosterPhase.MEMBER and known.roster is not None \
+            and known.roster.is_member(user, fingerprint)
+
     def send_refusal(self, channel: str) -> str | None:
         """Why we may not send in `channel` now (None: we may)."""
         known = self._channels.get(channel)
@@ -176,6 +186,21 @@ class PrivateDesk:
         deadlines = [known.deadline for known in self._channels.values()
                      if known.deadline is not None]
         return min(deadlines) if deadlines else None
+
+    # -- what the profile kept -----------------------------------------------------------------
+    def restore(self, roster: rl.Roster) -> None:
+        """A roster we verified in an earlier session (rosterstore.py, verified again on
+        loading): the machine takes it as a verdict, so the hub's next log is judged against
+        it (one that ends before it or departs from it is an alarm, as live), and a hub that
+        stops listing a channel the roster names us in is an exclusion."""
+        known = self._open(roster.channel)
+        if known is None or known.roster is not None:
+            return
+        outcome = Outcome()
+        self._step(known, "log_received", outcome)
+        verdict = rl.RosterVerdict(valid=True, roster=roster, includes_me=roster.is_member(
+            self._identity.user, self._identity.fingerprint))
+        self.judged(Judgement(roster.channel, None, (), extension=False), verdict)
 
     # -- what the hub sends ------------------------------------------------------------------
     def start_over(self, now: float) -> None:

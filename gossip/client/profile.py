@@ -1,5 +1,5 @@
-"""A user's profile directory: their identity key, the key pins, the known hubs and what
-catches replays across restarts."""
+"""A user's profile directory: their identity key, the key pins, the known hubs, what
+catches replays across restarts and the private channels' rosters it verified."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import platformdirs
 from gossip.crypto import Identity, KeyPinStore, KnownHubs
 
 from .replaystore import REPLAY_FILE, ReplayStore
+from .rosterstore import ROSTER_FILE, RosterStore
 
 
 def default_profile_dir(user: str) -> Path:
@@ -24,9 +25,11 @@ class Profile:
     pins: KeyPinStore
     known_hubs: KnownHubs
     replay: ReplayStore = field(init=False)
+    rosters: RosterStore = field(init=False)  # private channels' verified rosters
 
     def __post_init__(self) -> None:
         self.replay = ReplayStore(self.directory / REPLAY_FILE)
+        self.rosters = RosterStore(self.directory / ROSTER_FILE)
 
     @classmethod
     def open(cls, user: str, directory: Path | None = None, *,

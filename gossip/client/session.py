@@ -70,6 +70,7 @@ from .commands import (
     CreatePrivateChannel,
     GetPrivateChannels,
     GetState,
+    HandOverChannel,
     JoinCall,
     Leave,
     MeasureLatency,
@@ -167,7 +168,7 @@ class Session(Actor):
                               resend_window=config.resend_window)
         self._chat.restore_replay(profile.replay.load())  # replays after a restart are caught
         self._calls = CallHost(profile.identity, self._send_for_call, events, config.clock,
-                               self._members)
+                               self._members, membership=self._may_reach)
         self._private = PrivateDesk(profile.identity, profile.pins,
                                     log_timeout=config.roster_timeout,
                                     session_trust=self._announced_trust)
@@ -204,6 +205,9 @@ class Session(Actor):
         self.nursery.start_soon(self._expire_messages)
         self.nursery.start_soon(keep_replay_saved, self._chat.replay_snapshot,
                                 self._profile.replay)
+        # The rosters verified before a restart: the hub's logs are judged against them.
+        for roster in await trio.to_thread.run_sync(self._profile.rosters.load_verified):
+            self._private.restore(roster)
         while True:
             try:
                 await self._connect_once()
@@ -323,7 +327,9 @@ class Session(Actor):
         if write is not None:
             write.refusal = f"the hub refused it ({frame.code}): {frame.reason}"
             write.done.set()
-        elif frame.code in CALL_ERRORS:
+        elif frame.code in CALL_ERRORS or (frame.code == ErrorCode.NOT_MEMBER
+                                            and frame.ref is None and self._calls.active):
+            # A call refused as not a member names no ref either: the joining call takes it.
             await self._to_calls(frame, None)
         elif ours is not None:
             await self._message_refused(*ours, frame)
@@ -492,7 +498,15 @@ class Session(Actor):
             users = (frame.peer,)
         else:
             users = ()
-        await self._calls.route(frame, channel, self._members.trusted_keys(users))
+        keys = self._members.trusted_keys(users)
+        if channel is not None and self._private.is_private(channel):
+            # A private channel's call: keys of the verified roster's members only.
+            keys = {user: key for user, key in keys.items()
+                    if self._private.may_reach(channel, user, key.fingerprint)}
+        await self._calls.route(frame, channel, keys)
+
+    def _may_reach(self, channel: str, user: str, fingerprint: str) -> bool:
+        return self._private.may_reach(channel, user, fingerprint)
 
     async def _send_for_call(self, frames: Sequence[Frame]) -> None:
         """How calls reach the hub: on the current connection, or nowhere (a call ends with
@@ -552,6 +566,8 @@ class Session(Actor):
             return await self._add_to_channel(message.channel, message.user)
         if isinstance(message, RemoveFromChannel):
             return await self._remove_from_channel(message.channel, message.user)
+        if isinstance(message, HandOverChannel):
+            return await self._hand_over_channel(message.channel, message.user)
         if isinstance(message, GetPrivateChannels):
             if message.settled:
                 with trio.move_on_after(self._config.roster_timeout + 5):
@@ -566,7 +582,12 @@ class Session(Actor):
         raise TypeError(f"unknown request {message!r}")
 
     async def _join_call(self, request: JoinCall) -> ActorRef:
-        if request.channel not in self._channels:
+        if self._private.is_private(request.channel):
+            refusal = self._private.send_refusal(request.channel)
+            if refusal is not None:
+                raise CommandRefused(f"cannot call in private channel {request.channel}: "
+                                     f"{refusal}")
+        elif request.channel not in self._channels:
             raise CommandRefused(f"no channel {request.channel!r} on this hub")
         if not self._online:
             raise NotConnected("not connected to the hub (reconnecting): join once back")
@@ -732,13 +753,23 @@ class Session(Actor):
         events, ask again for logs withheld."""
         for judgement in outcome.judge:
             verdict = await trio.to_thread.run_sync(judge, judgement, self._identity.public)
+            before = self._private.roster(judgement.channel)
             await self._carry_out(self._private.judged(judgement, verdict))
+            after = self._private.roster(judgement.channel)
+            if after is not None and after is not before:
+                await trio.to_thread.run_sync(self._save_roster, after)
             self._settle_roster_writes(judgement.channel)
         for event in outcome.events:
             await self._emit(event)
         for channel in outcome.ask_for_log:
             if self._link is not None:
                 await self._link.send(RosterRequest(channel=channel))
+
+    def _save_roster(self, roster: rl.Roster) -> None:
+        try:
+            self._profile.rosters.save(roster.channel, roster.encoded())
+        except OSError as error:  # a full disk must not end the session; live checks hold
+            log.warning("cannot save the roster of %s: %s", roster.channel, error)
 
     def _settle_roster_writes(self, channel: str) -> None:
         roster = self._private.roster(channel)
@@ -798,6 +829,13 @@ class Session(Actor):
         # too; this makes it so even if nothing else did).
         self._chat.new_epoch(channel)
         return view
+
+    async def _hand_over_channel(self, channel: str, user: str) -> PrivateChannelView:
+        self._require_online()
+        roster = self._roster_to_change(channel)
+        entry = rl.hand_over(roster, user, self._identity, self._now_ms()).entries[-1]
+        return await self._write_roster(channel, entry, RosterAppend(
+            channel=channel, entry=entry.to_bytes(), ref=_ref_of(entry)))
 
     def _announced_trust(self, user: str, fingerprint: str) -> Trust | None:
         key = self._members.key(user)

@@ -521,6 +521,10 @@ class ConnectionActor(Actor):
             else:  # removed: the entry that says so, then the listing without the channel
                 news = (appended, listing)
             port.deliver_in_order(news, sender=self.user)
+        for user, fingerprint in before.items():
+            if after.get(user) != fingerprint:
+                # Out of the roster, out of its call: the others are told the call's roster.
+                registry.leave_call(channel, user)
 
     def _private_news(self, *only: str) -> list[Frame]:
         """The listing of this member's private channels, then the whole log of each (of
@@ -562,8 +566,17 @@ class ConnectionActor(Actor):
         registry = self._hub.registry
         if self._keysync.state_id != HubKeySync.live.id:
             raise Disconnect(ErrorCode.PROTOCOL, "calls need the key sync first")
-        if frame.channel not in registry.channels:
+        private = self._hub.private
+        in_private = private.is_private(frame.channel)
+        if frame.channel not in registry.channels and not in_private:
             self._refuse(ErrorCode.UNKNOWN_CHANNEL, f"no channel {frame.channel!r} on this hub")
+            return
+        # A private channel's call is for the members its stored roster names under this
+        # connection's key (hanging up is always allowed: it only lets go of a seat).
+        if in_private and not isinstance(frame, HangUp) and not private.is_member(
+                frame.channel, self.user, self.fingerprint):
+            self._refuse(ErrorCode.NOT_MEMBER, f"you are not in the roster of {frame.channel}: "
+                         "its call is for its members")
             return
         driver = self._calls.get(frame.channel)
         if driver is None or driver.finished:

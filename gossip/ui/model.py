@@ -464,6 +464,18 @@ def _call_peer_key_changed(model: AppModel, event: ev.CallPeerKeyChanged, now: f
                       now, sticky=True, user=event.user)
 
 
+def _call_peer_not_member(model: AppModel, event: ev.CallPeerNotMember, now: float) -> None:
+    if not _our_call(model, event.channel):
+        return
+    if model.call.peer(event.user) is not None:
+        _set_link(model, event.user, connected=False, failed=True)
+    model.toasts.push("error", f"Not calling {event.user}: not in #{event.channel}'s roster",
+                      f"The hub put {event.user} ({short_fingerprint(event.fingerprint)}) in "
+                      f"the call, but the channel's verified roster does not name them. "
+                      f"Nothing of the call is sent to them.",
+                      now, sticky=True, user=event.user)
+
+
 def _call_peer_left(model: AppModel, event: ev.CallPeerLeft, now: float) -> None:
     if _our_call(model, event.channel):
         model.set_call(replace(model.call, participants=tuple(
@@ -515,6 +527,7 @@ _HANDLERS: dict[type, Callable[[AppModel, Any, float], None]] = {
     ev.CallMembersChanged: _call_members,
     ev.CallPeerConnected: _call_peer_connected, ev.CallPeerLeft: _call_peer_left,
     ev.CallPeerUnknown: _call_peer_unknown, ev.CallPeerKeyChanged: _call_peer_key_changed,
+    ev.CallPeerNotMember: _call_peer_not_member,
     ev.CallPeerFailed: _call_peer_failed, ev.CallSignalRejected: _call_signal_rejected,
     ev.CallRefused: _call_refused, ev.CallLeft: _call_left,
     ev.OwnKeyForged: _own_key_forged, ev.MessagesMissing: _messages_missing,
