@@ -116,7 +116,7 @@ def child_main(port: int, mode: str, profiles: Path, seconds: float) -> None:
     end, warm = started + seconds, started + WARM_UP
     frames_warm: int | None = None
     try:
-        while time.monotonic() < end and app.step(on_demand=mode == "on_demand", until=end):
+        while time.monotonic() < end and app.step(on_demand=True, until=end):
             if frames_warm is None and time.monotonic() >= warm:
                 frames_warm = app.frames
     finally:
