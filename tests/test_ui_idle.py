@@ -185,7 +185,7 @@ def _xtest():
 
 def test_input_on_the_display_wakes_a_resting_window(app, world):
     x11, xtst = _xtest()
-    if app._display is None:
+    if app.display_socket is None:
         pytest.fail("the window's X connection was not found: input could not wake it")
     go_online(app, world)
     settle(app)

@@ -70,7 +70,7 @@ class App:
         # Turns the call's video pictures into texture data on a thread of its own.
         self.video = VideoConverter(bridge.video_feeds, on_ready=self.wakeup.poke)
         self.pacer = RenderPacer(RenderMode(settings.render))
-        self._display: DisplaySocket | None = None
+        self.display_socket: DisplaySocket | None = None
         self.frames = 0
         self._settings_path = settings_path  # None: settings are not written (demo, tests)
         self.profile_root = profile_root  # None: each user's default profile directory
@@ -97,8 +97,8 @@ class App:
         dpg.setup_dearpygui()
         dpg.show_viewport()
         self._opened_at = self._clock()
-        self._display = DisplaySocket.of_viewport()
-        self.pacer.sees_input = self._display is not None
+        self.display_socket = DisplaySocket.of_viewport()
+        self.pacer.sees_input = self.display_socket is not None
         self.pacer.start(time.monotonic())
         try:
             self.bridge.start()
@@ -176,16 +176,16 @@ class App:
 
     def _sleep_until_needed(self, until: float | None) -> Woken | None:
         """Sleep while no frame is needed; what woke us (None: no sleep was allowed)."""
-        now = time.monotonic()
-        due = next_picture_change(self.model, self._clock())
-        due_monotonic = None if due is None else now + (due - self._clock())
+        now, wall = time.monotonic(), self._clock()
+        due = next_picture_change(self.model, wall)
+        due_monotonic = None if due is None else now + (due - wall)
         if until is not None:
             due_monotonic = until if due_monotonic is None else min(due_monotonic, until)
         pause = self.pacer.sleep_for(now, due_monotonic)
         if pause is None:
             self.wakeup.take()  # news is drawn in this frame anyway
             return None
-        woken = sleep_until_woken(self.wakeup, self._display, pause)
+        woken = sleep_until_woken(self.wakeup, self.display_socket, pause)
         self.wakeup.take()
         self.pacer.woke(woken, time.monotonic())
         return woken
