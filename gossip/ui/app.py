@@ -4,6 +4,13 @@ Each frame runs Dear PyGui's queued callbacks (manual callback management, so ev
 runs here, on this thread), applies the notices drained from the bridge to the model, lets
 the views copy what changed into their widgets, and renders. Nothing here waits on the
 network or does crypto: that all happens on the bridge's trio thread.
+
+Frames are drawn on demand (pacing.py): between them the thread sleeps in one select() on the
+X display's socket (input), a pipe the bridge and the video converter poke (news) and a
+timeout for the next countdown or toast (wakeup.py). Dear PyGui reads input only inside a
+frame, so a frame drawn at a low fixed rate would be the other way to notice it; at ~10 ms of
+CPU per frame (Mesa, software GL) even 5 frames a second would cost 5% of a core, so the app
+waits on the display's socket itself and keeps a low rate only where it has none.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from .bridge import Bridge, BridgeError
 from .callview import CallView
 from .fonts import Fonts, load_fonts
 from .model import AppModel, Phase
+from .pacing import FRAME_SECONDS, RenderMode, RenderPacer, next_picture_change
 from .palettes import PALETTES
 from .pngwriter import frame_pixels, write_png
 from .settings import Settings, SettingsError, remember_in_keyring, save_settings
@@ -34,10 +42,10 @@ from .views.connect import ConnectView
 from .views.dialogs import SafetyDialog, SettingsDialog, ShortcutsDialog
 from .views.main import MainScreen
 from .views.toasts import ToastStack
+from .wakeup import DisplaySocket, Wakeup, Woken, sleep_until_woken
 
 log = logging.getLogger("gossip.ui")
 
-FRAME_SECONDS = 1 / 60
 NOTICES_PER_FRAME = 500
 SETTLE_FRAMES = 20  # frames drawn after the scene is complete, before a screenshot
 SCREENSHOT_FRAMES = 120  # frames to wait for the frame buffer
@@ -56,8 +64,13 @@ class App:
         self.settings = settings
         self.bridge = bridge
         self.model = AppModel()
+        # Anything another thread has for the window wakes the render thread through this.
+        self.wakeup = Wakeup()
+        bridge.notices.set_listener(self.wakeup.poke)
         # Turns the call's video pictures into texture data on a thread of its own.
-        self.video = VideoConverter(bridge.video_feeds)
+        self.video = VideoConverter(bridge.video_feeds, on_ready=self.wakeup.poke)
+        self.pacer = RenderPacer(RenderMode(settings.render))
+        self.display_socket: DisplaySocket | None = None
         self.frames = 0
         self._settings_path = settings_path  # None: settings are not written (demo, tests)
         self.profile_root = profile_root  # None: each user's default profile directory
@@ -84,6 +97,9 @@ class App:
         dpg.setup_dearpygui()
         dpg.show_viewport()
         self._opened_at = self._clock()
+        self.display_socket = DisplaySocket.of_viewport()
+        self.pacer.sees_input = self.display_socket is not None
+        self.pacer.start(time.monotonic())
         try:
             self.bridge.start()
         except BridgeError as exc:
@@ -99,13 +115,17 @@ class App:
         """Leave the hub politely, stop the actor thread, then drop the window."""
         self.bridge.stop()
         self.video.stop()
+        self.bridge.notices.set_listener(None)
+        self.wakeup.close()
         dpg.destroy_context()
 
     def run(self, *, screenshot: Path | None = None, quit_after: float | None = None) -> int:
         """Render until the window closes (or `quit_after` seconds); 0 on success."""
         status = 0
+        quit_at = None if quit_after is None else time.monotonic() + quit_after
         try:
-            while self.step():
+            # A screenshot waits for frames to be drawn, so none is slept through.
+            while self.step(on_demand=screenshot is None, until=quit_at):
                 if screenshot is not None and self._ready_for_screenshot():
                     self.save_screenshot(screenshot)
                     screenshot = None
@@ -120,22 +140,32 @@ class App:
             self.close()
         return status
 
-    def step(self) -> bool:
-        """One frame. False once the window has been closed."""
+    def step(self, *, on_demand: bool = False, until: float | None = None) -> bool:
+        """One frame. False once the window has been closed.
+
+        With `on_demand`, first sleep until the frame is needed (pacing.py), at most until
+        `until` (monotonic); without, draw at once (tests and scripts pump frames this way)."""
         if not dpg.is_dearpygui_running():
             return False
+        woken = self._sleep_until_needed(until) if on_demand else None
         started = time.monotonic()
-        dpg.run_callbacks(dpg.get_callback_queue())
+        callbacks = dpg.get_callback_queue()
+        dpg.run_callbacks(callbacks)
         now = self._clock()
-        for notice in self.bridge.drain(NOTICES_PER_FRAME):
+        notices = self.bridge.drain(NOTICES_PER_FRAME)
+        for notice in notices:
             self._take(notice, now)
-        if now - self._last_expiry >= 0.25:
+        if woken is Woken.TIMER or now - self._last_expiry >= 0.25:
             self._last_expiry = now
             self.model.expire(now)
             self.model.toasts.expire(now)
         self._update_views(now)
         dpg.render_dearpygui_frame()
         self.frames += 1
+        self.pacer.frame_drawn(now=time.monotonic(), input_seen=bool(callbacks)
+                               or woken is Woken.INPUT,
+                               # A video picture is shown in full in this very frame.
+                               changed=bool(notices) or woken is Woken.TIMER)
         if self._settled_frame is None and self._settled(self.model):
             self._settled_frame = self.frames
         # Without vsync (a virtual display) the loop would spin; 60 frames a second is plenty.
@@ -143,6 +173,22 @@ class App:
         if spare > 0:
             time.sleep(spare)
         return True
+
+    def _sleep_until_needed(self, until: float | None) -> Woken | None:
+        """Sleep while no frame is needed; what woke us (None: no sleep was allowed)."""
+        now, wall = time.monotonic(), self._clock()
+        due = next_picture_change(self.model, wall)
+        due_monotonic = None if due is None else now + (due - wall)
+        if until is not None:
+            due_monotonic = until if due_monotonic is None else min(due_monotonic, until)
+        pause = self.pacer.sleep_for(now, due_monotonic)
+        if pause is None:
+            self.wakeup.take()  # news is drawn in this frame anyway
+            return None
+        woken = sleep_until_woken(self.wakeup, self.display_socket, pause)
+        self.wakeup.take()
+        self.pacer.woke(woken, time.monotonic())
+        return woken
 
     def pump_until(self, condition: Callable[[], bool], timeout: float = 20.0) -> None:
         """Render frames until `condition()` holds; for tests and scripts. Raises AppError

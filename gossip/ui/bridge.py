@@ -4,6 +4,7 @@ trio thread also hosts the process's one asyncio loop for aiortc, which every ca
 
     render thread ──post(intent)──► trio token ──► BridgeActor ──asks──► Session
     render thread ◄──drain()── NoticeQueue ◄──put── keeper, bridge actor, session events
+                  ◄──wakes──── (each put pokes the sleeping render thread awake)
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ class NoticeQueue:
         self._queue: queue.Queue[nt.Notice] = queue.Queue(size)
         self._lost = 0
         self._lock = threading.Lock()
+        self._listener: Callable[[], None] | None = None
+
+    def set_listener(self, listener: Callable[[], None] | None) -> None:
+        """Call `listener` (from the putting thread, so it must not block) after each put: the
+        app wakes its render thread with it, which sleeps while nothing changes."""
+        self._listener = listener
 
     def put(self, notice: nt.Notice) -> None:
         try:
@@ -54,6 +61,9 @@ class NoticeQueue:
         except queue.Full:
             with self._lock:
                 self._lost += 1
+        listener = self._listener
+        if listener is not None:
+            listener()
 
     def get(self, timeout: float) -> nt.Notice:
         """The next notice, waiting at most `timeout` seconds (for scripts and tests; the

@@ -27,6 +27,7 @@ from .videosetting import AUTOMATIC, is_video_setting
 
 THEMES = ("wintry", "dark", "light")
 FONT_SCALES = (0.8, 1.6)
+RENDER_MODES = ("on_demand", "always")  # pacing.RenderMode's values
 SETTINGS_FILE = "settings.toml"
 
 
@@ -52,6 +53,9 @@ class Settings:
     # What the camera button sends in calls: "" = a camera if there is one, else no video;
     # or a spec: "none", "camera[:DEVICE]", "screen", "pattern", "file:PATH".
     video_source: str = AUTOMATIC
+    # "on_demand": frames only when something changes (idle costs next to nothing);
+    # "always": 60 frames a second, the old loop, kept to compare against (benchmarks/app_idle).
+    render: str = "on_demand"
 
     def with_login(self, host: str, port: int, user: str, password: str) -> Settings:
         """The values the connect screen should offer next time."""
@@ -196,6 +200,8 @@ def _checked(name: str, value: Any) -> Any:
         return float(value) if ok else None
     if name == "ice_hosts":
         return _checked_hosts(value)
+    if name == "render":
+        return value if value in RENDER_MODES else None
     if name == "video_source":
         return value if isinstance(value, str) and is_video_setting(value) else None
     return value if isinstance(value, str) else None

@@ -1,13 +1,16 @@
 """Pictures made ready for Dear PyGui textures, off the render thread: each stream's newest
 RGB picture, scaled down to fit a tile and turned into the flat float32 RGBA array a dynamic
 texture takes. A converter thread does this at a bounded rate, only for streams that have a
-newer picture; the render thread takes the finished arrays and only copies them in."""
+newer picture; the render thread takes the finished arrays and only copies them in. Each
+pass that hands over something calls `on_ready`, which wakes the render thread (it sleeps
+between frames while nothing changes)."""
 
 from __future__ import annotations
 
 import functools
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,9 +84,11 @@ class VideoConverter:
     only: a picture nobody took is replaced, never queued.
     """
 
-    def __init__(self, feeds: VideoFeeds, *, rate: float = CONVERT_HZ) -> None:
+    def __init__(self, feeds: VideoFeeds, *, rate: float = CONVERT_HZ,
+                 on_ready: Callable[[], None] | None = None) -> None:
         self.feeds = feeds
         self.rate = rate
+        self._on_ready = on_ready
         self.conversions = 0  # pictures converted, for tests and the curious
         self._lock = threading.Lock()
         self._converted = threading.Condition(self._lock)
@@ -120,6 +125,7 @@ class VideoConverter:
                     seen = self._seen[user] = _Seen(stream)
                 work.append((user, seen))
         converted = 0
+        handed = 0
         for user, seen in work:
             # Another tile size: the newest picture again, even if it was converted before.
             picture = seen.stream.newer_than(seen.sequence if seen.box == box else 0)
@@ -127,6 +133,7 @@ class VideoConverter:
                 if seen.showing and seen.stream.latest() is None:
                     seen.showing = False
                     self._hand_over(user, TilePicture(seen.stream.frames, 0, 0, None))
+                    handed += 1
                 continue
             height, width = picture.image.shape[:2]
             size = fit_size(width, height, *box)
@@ -137,6 +144,8 @@ class VideoConverter:
         with self._lock:
             self.conversions += converted
             self._converted.notify_all()
+        if (converted or handed) and self._on_ready is not None:
+            self._on_ready()
         return converted
 
     def wait_for_conversions(self, count: int, timeout: float) -> bool:
