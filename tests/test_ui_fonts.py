@@ -4,6 +4,8 @@ faces) and, drawn in the real window, none of them comes out as the replacement 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import dearpygui.dearpygui as dpg
@@ -160,3 +162,17 @@ def test_the_app_loads_the_merged_faces(window) -> None:
     assert window.fonts.fallbacks and window.fonts.regular_file != window.fonts.found
     cmap = TTFont(window.fonts.bold_file, lazy=True).getBestCmap()
     assert ord("こ") in cmap and ord("👋") in cmap
+
+
+def test_a_start_up_with_the_merged_face_cached_needs_no_font_tools(merged: Path) -> None:
+    regular, _, fallbacks = installed_faces()
+    # A fresh interpreter: this one has loaded fontTools for the tests above.
+    probe = ("import sys; from pathlib import Path; "
+             "from gossip.ui.fontmerge import FontSource, merged_font; "
+             f"found = merged_font(FontSource(Path({str(regular)!r})), "
+             f"tuple(FontSource(Path(p)) for p in {[str(f.path) for f in fallbacks]!r}), "
+             f"Path({str(merged.parent)!r})); "
+             "print(found, 'fontTools' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.split() == [str(merged), "False"]

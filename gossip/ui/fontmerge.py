@@ -11,10 +11,13 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fontTools.ttLib import TTFont
-from fontTools.ttLib.tables._c_m_a_p import CmapSubtable
-from fontTools.ttLib.tables._g_l_y_f import Glyph
+if TYPE_CHECKING:
+    from fontTools.ttLib import TTFont
+    from fontTools.ttLib.tables._g_l_y_f import Glyph
+# fontTools itself is imported where a font is built: once the merged file is cached, a
+# start-up never needs it (about 25 ms of imports).
 
 log = logging.getLogger("gossip.ui")
 
@@ -105,6 +108,8 @@ def build_merged_font(base: FontSource, fallbacks: Sequence[FontSource],
 
 
 def _open(source: FontSource) -> TTFont:
+    from fontTools.ttLib import TTFont
+
     try:
         return TTFont(source.path, fontNumber=source.number)
     except Exception as exc:  # noqa: BLE001 - any unreadable font file is the same failure
@@ -114,6 +119,8 @@ def _open(source: FontSource) -> TTFont:
 def _copy_glyphs(source: TTFont, names: Iterable[str], prefix: str, into: TTFont,
                  order: list[str]) -> dict[str, str]:
     """Copy `names` and the glyphs their composites use; returns old name -> new name."""
+    from fontTools.ttLib.tables._g_l_y_f import Glyph
+
     glyf, hmtx = source["glyf"], source["hmtx"]
     queue = list(dict.fromkeys(names))
     renamed: dict[str, str] = {}
@@ -176,6 +183,8 @@ def _widen_limits(font: TTFont, fallback: TTFont) -> None:
 
 def _set_unicode_cmap(font: TTFont, cmap: dict[int, str]) -> None:
     """Windows Unicode subtables only: BMP (format 4) and full (format 12)."""
+    from fontTools.ttLib.tables._c_m_a_p import CmapSubtable
+
     bmp = CmapSubtable.newSubtable(4)
     bmp.platformID, bmp.platEncID, bmp.language = 3, 1, 0
     bmp.cmap = {cp: name for cp, name in cmap.items() if cp <= 0xFFFF}
