@@ -90,7 +90,9 @@ def test_the_merged_face_is_built_once_and_rebuilt_when_a_source_changes(
     assert first.stat().st_mtime_ns == built_at
     copy = tmp_path / "Symbola-copy.ttf"
     copy.write_bytes(fallbacks[1].path.read_bytes())
-    assert merged_font(FontSource(regular), (FontSource(copy),), cache) != first
+    rebuilt = merged_font(FontSource(regular), (FontSource(copy),), cache)
+    assert rebuilt != first and rebuilt.is_file()
+    assert not first.exists()  # the outdated build does not pile up
 
 
 def test_a_fallback_that_does_not_fit_is_left_out(tmp_path: Path) -> None:

@@ -52,8 +52,9 @@ class MergedFont:
 
 
 def merged_font(base: FontSource, fallbacks: Sequence[FontSource], cache_dir: Path) -> Path:
-    """The merged font's file in `cache_dir`, built on first use (a few seconds: tens of
-    thousands of CJK glyphs are copied) and reused while the source files are unchanged."""
+    """The merged font's file in `cache_dir`, built on first use (about a second per face:
+    tens of thousands of CJK glyphs are copied) and reused while the sources are unchanged;
+    a build for older sources is removed."""
     key = "|".join([str(BUILD_VERSION), base.fingerprint(),
                     *(f.fingerprint() for f in fallbacks)])
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -62,6 +63,9 @@ def merged_font(base: FontSource, fallbacks: Sequence[FontSource], cache_dir: Pa
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
     merged = build_merged_font(base, fallbacks, target)
+    for stale in cache_dir.glob(f"{base.path.stem}-merged-*.ttf"):  # from older sources
+        if stale != target:
+            stale.unlink(missing_ok=True)
     log.info("built %s: %d characters, %d from %s", target.name, merged.codepoints,
              merged.added, ", ".join(f.path.name for f in fallbacks))
     return target
