@@ -134,20 +134,20 @@ APP_OPENING: tuple[tuple[str, str, str, float], ...] = (
                           "readable on the server."), 3600),
     ("bob", "general", ("New laptop, so my key changed. Please check my safety number "
                         "before you trust it."), 3600),
-    ("dave", "general", "Hi everyone, first time here.", 900),
+    ("dave", "general", "Hi everyone, first time here 👋 Привет! Γειά σου! こんにちは", 900),
     ("alice", "general", ("Welcome dave! Messages disappear on their own: pick how long "
                           "next to the message box."), 900),
-    ("carol", "general", "This one self-destructs in 45 seconds.", 45),
+    ("carol", "general", "This one self-destructs in 45 seconds ⏳", 45),
     ("dave", "random", "Anyone up for a call later?", 1800),
-    ("alice", "random", "Sure, after lunch.", 1800),
+    ("alice", "random", "Sure, after lunch 🍜 ラーメン?", 1800),
 )
 APP_CHATTER: tuple[tuple[str, str, str, float], ...] = (
-    ("carol", "general", "Build is green again.", 120),
+    ("carol", "general", "Build is green again ✅", 120),
     ("dave", "general", "Short-lived note: the door code is 4711.", 30),
     ("alice", "general", "bob, we compared numbers on the phone: all good on my side.", 300),
-    ("bob", "random", "Lunch in 10?", 90),
+    ("bob", "random", "Lunch in 10? 寿司 or 한식 🍣", 90),
     ("carol", "general", "Release notes drafted; comments welcome until 3.", 600),
-    ("dave", "random", "The coffee machine works again.", 60),
+    ("dave", "random", "The coffee machine works again ☕ café très bon", 60),
 )
 
 
