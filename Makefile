@@ -3,7 +3,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := libportaudio2 xvfb xauth graphviz gnupg fonts-dejavu-core fonts-wqy-microhei fonts-symbola
+APT_PACKAGES := libportaudio2 xvfb xauth libxtst6 graphviz gnupg fonts-dejavu-core \
+                fonts-wqy-microhei fonts-symbola
 
 .PHONY: demo test setup system-packages bench
 
