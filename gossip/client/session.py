@@ -205,9 +205,12 @@ class Session(Actor):
         self.nursery.start_soon(self._expire_messages)
         self.nursery.start_soon(keep_replay_saved, self._chat.replay_snapshot,
                                 self._profile.replay)
-        # The rosters verified before a restart: the hub's logs are judged against them.
-        for roster in await trio.to_thread.run_sync(self._profile.rosters.load_verified):
-            self._private.restore(roster)
+        # The rosters verified before a restart: the hub's logs are judged against them
+        # (in a worker thread, since a long log is slow to verify; no thread when none was
+        # saved, which is most profiles).
+        if self._profile.rosters.path.exists():
+            for roster in await trio.to_thread.run_sync(self._profile.rosters.load_verified):
+                self._private.restore(roster)
         while True:
             try:
                 await self._connect_once()
