@@ -26,8 +26,7 @@ async def test_every_attack_is_refused_and_two_users_chat_afterwards(
     # The guessing address's queued connections are served two at a time, each after its
     # penalty: minutes of (mock) time, not a number of scheduling rounds.
     with trio.fail_after(600):
-        while hub.connections:
-            await trio.sleep(1)
+        await hub.wait_connections_at_most(0)
 
 
 async def test_without_the_password_only_outsider_attacks_run(

@@ -6,11 +6,8 @@ process on the same profile wrote, and bounded when read back.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
-import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +15,13 @@ from typing import Any
 import msgpack
 import trio
 
-from gossip.crypto import MalformedReplayState, ReplayState, SenderKeyMark
+from gossip.crypto import (
+    MalformedReplayState,
+    ReplayState,
+    SenderKeyMark,
+    exclusive_lock,
+    write_atomic,
+)
 from gossip.crypto.replaystate import MAX_MARKS, MAX_RETIRED, MAX_UNREAD_PER_MARK
 
 log = logging.getLogger("gossip.client.replaystore")
@@ -142,34 +145,9 @@ class ReplayStore:
     def save(self, saved: SavedReplay) -> None:
         """Write `saved`, merged with what another process on this profile wrote meanwhile,
         in one step (never half a file)."""
-        with self._locked():
+        with exclusive_lock(self.path):
             merged = saved.merged(self.load()) if self.path.exists() else saved
-            _write_atomic(self.path, merged.to_bytes())
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        lock = self.path.with_name(self.path.name + ".lock")
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # releases the lock
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
+            write_atomic(self.path, merged.to_bytes())
 
 
 async def keep_replay_saved(snapshot: Callable[[], SavedReplay | None], store: ReplayStore,

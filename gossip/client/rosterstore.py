@@ -7,21 +7,18 @@ verified again when read back (a stored log is only as good as its signatures).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
-import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import msgpack
 
+from gossip.crypto import exclusive_lock, write_atomic
 from gossip.crypto import rosterlog as rl
 from gossip.crypto.identity import MAX_PUBLIC_KEY_BYTES
 
 from .private import MAX_PRIVATE_CHANNELS, parse_key
-from .replaystore import _write_atomic
 
 log = logging.getLogger("gossip.client.rosterstore")
 
@@ -128,17 +125,6 @@ class RosterStore:
     def save(self, channel: str, blobs: Sequence[bytes]) -> None:
         """Keep `channel`'s verified log, merged with what another process on this profile
         wrote meanwhile, in one step (never half a file)."""
-        with self._locked():
+        with exclusive_lock(self.path):
             logs = merged({channel: tuple(blobs)}, self.load())
-            _write_atomic(self.path, encode(logs))
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        lock = self.path.with_name(self.path.name + ".lock")
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # releases the lock
-
+            write_atomic(self.path, encode(logs))

@@ -2,6 +2,7 @@
 and the hub's TLS certificate with the client's known-hubs pins. No network I/O here.
 """
 
+from gossip.crypto._files import exclusive_lock, write_atomic
 from gossip.crypto.errors import (
     AuthenticationFailed,
     BadSignature,
@@ -67,6 +68,8 @@ from gossip.crypto.senderkeys import (
 )
 
 __all__ = [
+    "exclusive_lock",
+    "write_atomic",
     "AuthenticationFailed",
     "BadSignature",
     "CacheStats",

@@ -114,6 +114,9 @@ class HubContext:
         default_factory=lambda: trio.CapacityLimiter(KEY_CHECKS_AT_ONCE))
     connections: int = 0
     by_host: Counter[str] = field(default_factory=Counter)
+    # Set (and replaced) whenever a connection ends: for tools and tests that wait for the
+    # hub to let connections go, without polling.
+    connection_ended: trio.Event = field(default_factory=trio.Event)
 
 
 class Disconnect(Exception):
@@ -228,6 +231,8 @@ class ConnectionActor(Actor):
             with trio.CancelScope(shield=True):
                 await self._abort()
             self._hub.connections -= 1
+            self._hub.connection_ended.set()
+            self._hub.connection_ended = trio.Event()
             self._hub.by_host[self._host] -= 1
             if not self._hub.by_host[self._host]:
                 del self._hub.by_host[self._host]

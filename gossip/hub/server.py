@@ -50,6 +50,12 @@ class RunningHub:
         """Client connections open right now (each served by one connection actor)."""
         return self._context.connections if self._context is not None else 0
 
+    async def wait_connections_at_most(self, count: int) -> None:
+        """Until no more than `count` client connections are open."""
+        assert self._context is not None
+        while self._context.connections > count:
+            await self._context.connection_ended.wait()
+
     def reset_name(self, user: str) -> bool:
         """Free `user` for another key, as `gossip-hub user reset` does; False if it was free."""
         assert self._context is not None
