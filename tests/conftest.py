@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -110,15 +111,16 @@ def profiles(tmp_path: Path) -> Callable[[str], Profile]:
 
 @pytest.fixture
 def connect(nursery: trio.Nursery, hub: RunningHub, profiles: Callable[[str], Profile]):
-    """connect(user, ...) -> a Client whose session is synced with the hub."""
+    """connect(user, ...) -> a Client whose session is synced with the hub; other keywords
+    are SessionConfig settings."""
 
     async def start(user: str, *, password: str = PASSWORD, wait: bool = True,
                     profile: Profile | None = None, port: int | None = None,
-                    clock: Callable[[], float] | None = None) -> Client:
+                    clock: Callable[[], float] | None = None, **settings: Any) -> Client:
         profile = profile or profiles(user)
         send, receive = trio.open_memory_channel[ev.SessionEvent](1000)
         config = SessionConfig("127.0.0.1", port or hub.port, password,
-                               **({"clock": clock} if clock else {}))
+                               **({"clock": clock} if clock else {}), **settings)
         session = Session(profile, config, send)
         client = Client(session, profile, receive, trio.CancelScope())
 

@@ -16,7 +16,6 @@ import pytest
 import trio
 from trio_websocket import WebSocketConnection
 
-from gossip.actors.actor import run_actor
 from gossip.cli.channel import run_channel
 from gossip.cli.failures import CliError
 from gossip.cli.listen import ListenPrinter
@@ -34,7 +33,6 @@ from gossip.client.commands import (
 from gossip.client.errors import CommandRefused
 from gossip.client.private import AlarmKind, PrivateChannelView
 from gossip.client.profile import Profile
-from gossip.client.session import Session, SessionConfig
 from gossip.crypto import rosterlog as rl
 from gossip.crypto.pins import Trust
 from gossip.fsm.roster import RosterPhase
@@ -52,7 +50,7 @@ from gossip.wire import (
     decode_frame,
 )
 
-from .conftest import PASSWORD, Client, Tap
+from .conftest import Client, Tap
 from .lyinghub import Direction, Ghost, LyingHub, Relayed, readable_by
 from .rawmember import identity_of, log_in, next_of
 
@@ -66,31 +64,14 @@ async def lying(nursery: trio.Nursery, hub: RunningHub) -> LyingHub:
 
 
 @pytest.fixture
-def join(nursery: trio.Nursery, hub: RunningHub, profiles: Callable[[str], Profile]) -> Connect:
+def join(connect: Connect) -> Connect:
     """join(user, port=..., profile=...) -> a synced Client whose session waits 1 s for a
     roster log (on `profile`, or the user's one profile of the test)."""
 
     async def start(user: str, *, port: int | None = None,
                     profile: Profile | None = None) -> Client:
-        profile = profile or profiles(user)
-        send, receive = trio.open_memory_channel[ev.SessionEvent](1000)
-        config = SessionConfig("127.0.0.1", port or hub.port, PASSWORD, roster_timeout=1.0,
-                               roster_confirm_timeout=5.0)
-        session = Session(profile, config, send)
-        client = Client(session, profile, receive, trio.CancelScope())
-
-        async def run() -> None:
-            with client.cancel_scope:
-                try:
-                    await run_actor(session)
-                except Exception as exc:  # the test inspects it
-                    client.failure = exc
-                finally:
-                    client.done.set()
-
-        nursery.start_soon(run)
-        await client.wait_synced()
-        return client
+        return await connect(user, port=port, profile=profile, roster_timeout=1.0,
+                             roster_confirm_timeout=5.0)
 
     return start
 
