@@ -60,7 +60,7 @@ def cli(port: int, user: str, tmp_path: Path, *args: str, password: str = PASSWO
 
 def test_alice_sends_and_bob_listening_gets_it_verified(hub_process, tmp_path):
     port, hub_log = hub_process
-    bob = cli(port, "bob", tmp_path, "listen", "--channel", "general", "--count", "1",
+    bob = cli(port, "bob", tmp_path, "listen", "--channel", "general", "--count", "2",
               "--json", background=True)
     try:
         for _ in range(100):  # `members` until bob shows, as a user would
@@ -74,10 +74,16 @@ def test_alice_sends_and_bob_listening_gets_it_verified(hub_process, tmp_path):
         sent = cli(port, "alice", tmp_path, "send", "general", "pelicans at dawn",
                    "--expiry", "120")
         assert sent.returncode == 0, sent.stderr
+        reply = cli(port, "alice", tmp_path, "send", "general", "and gulls at dusk",
+                    "--reply-to", sent.stdout.strip())
+        assert reply.returncode == 0, reply.stderr
         out, err = bob.communicate(timeout=60)
     finally:
         bob.kill()
-    line = json.loads(out.strip().splitlines()[-1])
+    line, answer = [event for event in map(json.loads, out.strip().splitlines())
+                    if event["event"] == "message"]
+    assert answer["kind"] == "reply" and answer["reply_to"] == line["id"] == sent.stdout.strip()
+    assert line["kind"] == "text" and "reply_to" not in line
     assert line["text"] == "pelicans at dawn" and line["sender"] == "alice"
     assert line["verified"] is True and line["trust"] == "new"
     assert line["channel"] == "general"

@@ -20,6 +20,7 @@ import trio
 
 from gossip.client import events as ev
 from gossip.client.lookalike import lookalikes
+from gossip.client.messages import ChatMessage, MessageKind
 from gossip.crypto.pins import Trust
 
 from .terminal import safe_block, safe_field
@@ -51,6 +52,17 @@ class _Held:
     number: int  # arrival order among equal times
     event: ev.SessionEvent = field(compare=False)
     arrived: float = field(compare=False, default=0.0)  # wall-clock time it came
+
+
+def _kind_prefix(message: ChatMessage) -> str:
+    """How a line says what a reply, edit or reaction names (the message's id)."""
+    if message.kind is MessageKind.REPLY:
+        return f"(reply to {safe_field(message.ref)}) "
+    if message.kind is MessageKind.EDIT:
+        return f"(edits {safe_field(message.ref)}) "
+    if message.kind is MessageKind.REACTION:
+        return f"(reacts to {safe_field(message.ref)}) "
+    return ""
 
 
 class ListenPrinter:
@@ -171,7 +183,7 @@ class ListenPrinter:
         if late:
             mark += ", LATE: arrived after later messages"
         head = (f"[{_stamp(message.sent_at)}] #{safe_field(message.channel)} "
-                f"<{safe_field(message.sender)}> ")
+                f"<{safe_field(message.sender)}> {_kind_prefix(message)}")
         return (f"{head}{safe_block(message.text, ' ' * len(head))}   "
                 f"[{mark}, expires in {message.expires_at - self._clock():.0f} s]")
 

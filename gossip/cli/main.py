@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("channel")
     send.add_argument("text")
     send.add_argument("--expiry", type=float, default=3600.0, help="seconds to live")
+    send.add_argument("--reply-to", default="", metavar="ID",
+                      help="answer the message with this id (the \"id\" `listen --json` prints)")
     listen = commands.add_parser("listen", help="print messages as they arrive")
     listen.add_argument("--channel")
     listen.add_argument("--count", type=int, help="stop after this many messages")
@@ -425,7 +427,8 @@ def _warning(event: ev.SessionEvent, args: argparse.Namespace) -> str | None:
 
 async def _send(args: argparse.Namespace, session: Session) -> None:
     try:
-        message = await session.ref.ask(SendChat(args.channel, args.text, args.expiry))
+        message = await session.ref.ask(SendChat(args.channel, args.text, args.expiry,
+                                                      reply_to=args.reply_to))
     except CommandRefused as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     print(message.id)

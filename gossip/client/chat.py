@@ -17,17 +17,20 @@ from gossip.crypto import Identity, PublicKey, SenderKeyRing
 from gossip.crypto.pins import Trust
 from gossip.wire import Message
 
-from .errors import CommandRefused, OutboxFull
+from .errors import CommandRefused, MessageRejected, OutboxFull
 from .messages import (
     CLOCK_WINDOW,
     MAX_TTL,
+    SHOWN_KINDS,
     ChannelSender,
     ChatMessage,
     Distribution,
+    MessageKind,
     new_chat,
     open_chat,
     seal_direct,
 )
+from .related import check_against
 from .replaystore import SavedReplay
 from .store import MessageStore, StoreLimits
 
@@ -60,13 +63,53 @@ class ChatDesk:
         self._recent: list[ChatMessage] = []  # ours, resent to members who (re)join
         self._replay_changed = False
         self._next_purge = clock() + PURGE_INTERVAL
+        # Edits and reactions kept before the message they name came: its id -> theirs.
+        self._waiting_for: dict[str, list[str]] = {}
+        # Ones refused once their original came (a forged edit): for the session to report.
+        self._late_refusals: list[tuple[ChatMessage, MessageRejected]] = []
 
     # -- writing -----------------------------------------------------------------------------
-    def compose(self, channel: str, text: str, ttl: float) -> ChatMessage:
-        """A new message of ours; `keep` it once it is sent or held (not if refused)."""
+    def compose(self, channel: str, text: str, ttl: float, *, reply_to: str = ""
+                ) -> ChatMessage:
+        """A new message of ours (a reply with `reply_to`); `keep` it once it is sent or
+        held (not if refused). A reply may name a message we do not have (one the CLI was
+        given by id), but never one of another channel."""
+        kind = MessageKind.REPLY if reply_to else MessageKind.TEXT
+        target = self.store.get(reply_to) if reply_to else None
+        if target is not None and (target.channel != channel or target.kind not in SHOWN_KINDS):
+            raise CommandRefused(f"message {reply_to} is not one of #{channel}'s")
         try:
             return new_chat(self._identity, channel=channel, text=text, ttl=ttl,
-                            now=self._clock())
+                            now=self._clock(), kind=kind, ref=reply_to)
+        except ValueError as exc:
+            raise CommandRefused(str(exc)) from None
+
+    def compose_edit(self, ref: str, text: str) -> ChatMessage:
+        """An edit of our message `ref`: in its channel, gone when it goes."""
+        target = self._target(ref)
+        if not (target.sender == self._identity.user
+                and target.signer == self._identity.fingerprint):
+            raise CommandRefused(f"only {target.sender} may edit their message")
+        return self._about(target, MessageKind.EDIT, text)
+
+    def compose_reaction(self, ref: str, emoji: str) -> ChatMessage:
+        """Our reaction to message `ref` ("" takes ours back): gone when it goes."""
+        return self._about(self._target(ref), MessageKind.REACTION, emoji)
+
+    def _target(self, ref: str) -> ChatMessage:
+        target = self.store.get(ref)
+        if target is None or target.kind not in SHOWN_KINDS:
+            raise CommandRefused(f"no message {ref[:64]!r} here (expired, or never came)")
+        return target
+
+    def _about(self, target: ChatMessage, kind: MessageKind, text: str) -> ChatMessage:
+        now = self._clock()
+        if target.expires_at <= now:
+            raise CommandRefused("that message has expired")
+        try:
+            return new_chat(self._identity, channel=target.channel, text=text,
+                            ttl=min(MAX_TTL, target.expires_at - now), now=now, kind=kind,
+                            ref=target.id, expires_at=target.expires_at)
         except ValueError as exc:
             raise CommandRefused(str(exc)) from None
 
@@ -193,7 +236,45 @@ class ChatDesk:
         if isinstance(opened, Distribution):
             return opened if self._ring.add(opened.key) else None
         self.store.forget_seen(now)
-        return opened if self.store.add(opened) else None
+        opened = self._check_reference(opened)
+        if not self.store.add(opened):
+            return None
+        if opened.kind in SHOWN_KINDS:
+            self._settle_waiting(opened)
+        return opened
+
+    def _check_reference(self, message: ChatMessage) -> ChatMessage:
+        """An edit or reaction checked against what it names (MessageRejected if it may not
+        name it); when that has not come, it is kept and waits (checked when it comes)."""
+        if message.kind in SHOWN_KINDS:
+            return message
+        target = self.store.get(message.ref)
+        if target is not None:
+            return check_against(message, target)
+        waiting = self._waiting_for.setdefault(message.ref, [])
+        waiting.append(message.id)
+        if len(self._waiting_for) > self.store.limits.total:
+            # Bounded by what the store keeps: drop whatever expired or was evicted.
+            self._waiting_for = {ref: alive for ref, ids in self._waiting_for.items()
+                                 if (alive := [i for i in ids if self.store.get(i)])}
+        return message
+
+    def _settle_waiting(self, original: ChatMessage) -> None:
+        for waiting_id in self._waiting_for.pop(original.id, []):
+            waiting = self.store.get(waiting_id)
+            if waiting is None:
+                continue
+            try:
+                check_against(waiting, original)
+            except MessageRejected as exc:
+                self.store.discard(waiting_id)
+                self._late_refusals.append((waiting, exc))
+
+    def take_late_refusals(self) -> list[tuple[ChatMessage, MessageRejected]]:
+        """Edits or reactions kept while their original was on its way and refused once it
+        came (an edit by someone else): each is no longer kept, and is to be reported."""
+        refused, self._late_refusals = self._late_refusals, []
+        return refused
 
     def forget_sender(self, user: str) -> None:
         """Drop every sender key `user` handed us (their identity key changed): what was

@@ -22,6 +22,23 @@ class SendChat(Request[ChatMessage]):
     channel: str
     text: str
     ttl: float = DEFAULT_TTL
+    reply_to: str = ""  # the id of the message this answers (quoted where it is shown)
+
+
+@dataclass(frozen=True)
+class EditChat(Request[ChatMessage]):
+    """Replace the text of one of our messages (`ref`, its id) on every screen."""
+
+    ref: str
+    text: str
+
+
+@dataclass(frozen=True)
+class React(Request[ChatMessage]):
+    """Put `emoji` under message `ref` ("" takes our reaction back)."""
+
+    ref: str
+    emoji: str
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,14 @@ key. A message costs the same whatever the channel's size, and used keys are del
 the encrypted part: id, channel, sender and times, so the hub can neither move a message to
 another channel, pass it off as someone else's, nor re-time it. The older scheme "pgp1"
 (PGP-sealed to every member) is still understood.
+
+A message has a kind, sealed and signed with the rest: text, or a reply, an edit or a
+reaction naming another message by its id (`ref`). The hub sees none of it.
 """
 
 from __future__ import annotations
 
+import enum
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -52,6 +56,28 @@ DEFAULT_TTL = 3600.0
 # How far a message's send time may be from the receiver's clock (clock skew + delivery).
 CLOCK_WINDOW = 300.0
 MAX_TEXT_CHARS = 16_000
+# A reaction is one emoji (a few code points with modifiers and joiners); empty takes it back.
+MAX_REACTION_CHARS = 16
+MESSAGE_ID_CHARS = 64  # the longest id a receiver takes (ours are 32 hex digits)
+
+
+class MessageKind(enum.Enum):
+    """What a message is, inside what the sender signs. Every kind but TEXT names another
+    message (`ref`): a reply quotes it, an edit replaces its text (its author's only) and a
+    reaction puts an emoji under it (one per member; the latest counts)."""
+
+    TEXT = "text"
+    REPLY = "reply"
+    EDIT = "edit"
+    REACTION = "reaction"
+
+    @property
+    def refers(self) -> bool:
+        return self is not MessageKind.TEXT
+
+
+# The kinds a reply, edit or reaction may name: what is shown as a message of its own.
+SHOWN_KINDS = frozenset({MessageKind.TEXT, MessageKind.REPLY})
 
 # Bounds on what a receiver parses, so one member's frame costs every other member little.
 # A sealed blob is one session-key packet per recipient (a Cv25519 PKESK of ~96 bytes, plus
@@ -84,12 +110,22 @@ class ChatMessage:
     signer: str = ""
     missing: int = 0
     late: bool = False
+    # Signed with the rest: what the message is, and the id of the message it names.
+    kind: MessageKind = MessageKind.TEXT
+    ref: str = ""
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "channel": self.channel, "sender": self.sender,
-                "text": self.text, "sent_at": self.sent_at, "expires_at": self.expires_at,
-                "verified": self.verified, "trust": self.trust.value, "signer": self.signer,
-                "missing": self.missing, "late": self.late}
+        shown = {"id": self.id, "channel": self.channel, "sender": self.sender,
+                 "text": self.text, "sent_at": self.sent_at, "expires_at": self.expires_at,
+                 "verified": self.verified, "trust": self.trust.value, "signer": self.signer,
+                 "missing": self.missing, "late": self.late, "kind": self.kind.value}
+        if self.kind is MessageKind.REPLY:
+            shown["reply_to"] = self.ref
+        elif self.kind is MessageKind.EDIT:
+            shown["edits"] = self.ref
+        elif self.kind is MessageKind.REACTION:
+            shown["reacts_to"] = self.ref
+        return shown
 
 
 def max_recipients_for(members: int) -> int:
@@ -114,10 +150,12 @@ def check_ttl(ttl: float) -> float:
 
 
 def _inner(message: ChatMessage) -> bytes:
-    return msgpack.packb({"id": message.id, "channel": message.channel,
-                          "sender": message.sender, "sent_at": message.sent_at,
-                          "expires_at": message.expires_at, "text": message.text},
-                         use_bin_type=True)
+    fields: dict[str, Any] = {"id": message.id, "channel": message.channel,
+                              "sender": message.sender, "sent_at": message.sent_at,
+                              "expires_at": message.expires_at, "text": message.text}
+    if message.kind.refers:  # a plain message stays as older clients wrote it
+        fields.update(kind=message.kind.value, ref=message.ref)
+    return msgpack.packb(fields, use_bin_type=True)
 
 
 def _outer(scheme: str, data: bytes) -> bytes:
@@ -130,15 +168,36 @@ def _associated(sender: str, channel: str) -> bytes:
 
 
 def new_chat(identity: Identity, *, channel: str, text: str, ttl: float, now: float,
-             message_id: str | None = None) -> ChatMessage:
+             message_id: str | None = None, kind: MessageKind = MessageKind.TEXT,
+             ref: str = "", expires_at: float | None = None) -> ChatMessage:
+    """A message of ours. `expires_at` (an edit's or a reaction's: its original's) wins over
+    `ttl` when given."""
+    check_text(kind, text)
+    if kind.refers and not valid_id(ref):
+        raise ValueError("name the message by its id (as `gossip-cli listen` prints it)")
+    return ChatMessage(id=message_id or new_message_id(), channel=channel,
+                       sender=identity.user, text=text, sent_at=now,
+                       expires_at=now + check_ttl(ttl) if expires_at is None else expires_at,
+                       verified=True, trust=Trust.VERIFIED, signer=identity.fingerprint,
+                       kind=kind, ref=ref if kind.refers else "")
+
+
+def check_text(kind: MessageKind, text: str) -> None:
+    """Refuse a text the kind cannot carry (ValueError, in words for the user)."""
+    if kind is MessageKind.REACTION:
+        if len(text) > MAX_REACTION_CHARS or any(c in text for c in "\r\n"):
+            raise ValueError(f"a reaction is one emoji (at most {MAX_REACTION_CHARS} "
+                             "characters)")
+        return
     if not text.strip():
         raise ValueError("the message is empty")
     if len(text) > MAX_TEXT_CHARS:
         raise ValueError(f"the message is longer than {MAX_TEXT_CHARS} characters")
-    return ChatMessage(id=message_id or new_message_id(), channel=channel,
-                       sender=identity.user, text=text, sent_at=now,
-                       expires_at=now + check_ttl(ttl), verified=True, trust=Trust.VERIFIED,
-                       signer=identity.fingerprint)
+
+
+def valid_id(message_id: str) -> bool:
+    return 0 < len(message_id) <= MESSAGE_ID_CHARS and message_id.isascii() \
+        and message_id.isalnum()
 
 
 def seal_direct(message: ChatMessage, identity: Identity, recipient: PublicKey) -> bytes:
@@ -278,15 +337,29 @@ def _parse_inner(inner: Any, trust: Trust, *, signer: str, missing: int,
     try:
         fields = {key: inner[key] for key in ("id", "channel", "sender", "text")}
         sent_at, expires_at = float(inner["sent_at"]), float(inner["expires_at"])
+        kind_name, ref = inner.get("kind", MessageKind.TEXT.value), inner.get("ref", "")
     except Exception:
         raise MessageRejected("malformed", "signed content is missing fields") from None
-    if not all(isinstance(value, str) for value in fields.values()):
+    if not all(isinstance(value, str) for value in (*fields.values(), kind_name, ref)):
         raise MessageRejected("malformed", "signed content has wrong field types")
-    if not (0 < expires_at - sent_at <= MAX_TTL) or len(fields["id"]) > 64:
+    if not (0 < expires_at - sent_at <= MAX_TTL) or len(fields["id"]) > MESSAGE_ID_CHARS:
         raise MessageRejected("malformed", "bad id or expiry")
+    try:
+        kind = MessageKind(kind_name)
+    except ValueError:
+        raise MessageRejected("unsupported", f"unknown kind {kind_name[:16]!r} (a newer "
+                                             "Gossip?)") from None
+    if kind.refers != valid_id(ref):
+        raise MessageRejected("malformed", "bad reference to another message")
+    if kind is MessageKind.REACTION:
+        try:
+            check_text(kind, fields["text"])
+        except ValueError as exc:
+            raise MessageRejected("malformed", str(exc)) from None
     verified = trust in (Trust.NEW, Trust.PINNED, Trust.VERIFIED)
     return ChatMessage(sent_at=sent_at, expires_at=expires_at, verified=verified, trust=trust,
-                       signer=signer, missing=missing, late=late, **fields)
+                       signer=signer, missing=missing, late=late, kind=kind, ref=ref,
+                       **fields)
 
 
 def _crypto_reason(exc: CryptoError) -> str:

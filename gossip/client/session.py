@@ -68,12 +68,14 @@ from .commands import (
     AcceptKey,
     AddToChannel,
     CreatePrivateChannel,
+    EditChat,
     GetPrivateChannels,
     GetState,
     HandOverChannel,
     JoinCall,
     Leave,
     MeasureLatency,
+    React,
     RemoveFromChannel,
     SendChat,
     VerifyKey,
@@ -483,6 +485,10 @@ class Session(Actor):
             log.info("rejected message from %s in %s: %s", sender, frame.channel, exc)
             await self._emit(ev.MessageDiscarded(sender, frame.channel, exc.reason, exc.detail))
             return
+        for refused, why in self._chat.take_late_refusals():
+            # An edit or reaction that waited for its original and may not name it.
+            await self._emit(ev.MessageDiscarded(refused.sender, refused.channel, why.reason,
+                                                why.detail))
         if opened is None:
             log.info("dropped a repeated message or sender key from %s in %s", sender,
                      frame.channel)
@@ -546,7 +552,7 @@ class Session(Actor):
             raise CommandRefused(str(exc)) from exc
 
     async def _answer(self, message: object) -> object:
-        if isinstance(message, SendChat):
+        if isinstance(message, SendChat | EditChat | React):
             return await self._send_chat(message)
         if isinstance(message, AcceptKey):
             self._profile.pins.accept(message.user)
@@ -612,25 +618,36 @@ class Session(Actor):
                             tuple(self._chat.store.messages()))
 
     # -- sending chat -------------------------------------------------------------------------
-    async def _send_chat(self, request: SendChat) -> ChatMessage:
+    def _compose(self, request: SendChat | EditChat | React) -> ChatMessage:
+        """The message a request asks for (an edit or a reaction in its original's
+        channel); CommandRefused when it cannot be written."""
+        if isinstance(request, EditChat):
+            return self._chat.compose_edit(request.ref, request.text)
+        if isinstance(request, React):
+            return self._chat.compose_reaction(request.ref, request.emoji)
+        return self._chat.compose(request.channel, request.text, request.ttl,
+                                  reply_to=request.reply_to)
+
+    async def _send_chat(self, request: SendChat | EditChat | React) -> ChatMessage:
         if not self.synced.is_set():
             raise NotConnected("not connected to the hub yet")
-        private = self._private.is_private(request.channel)
+        message = self._compose(request)
+        channel = message.channel
+        private = self._private.is_private(channel)
         if private:
-            refusal = self._private.send_refusal(request.channel)
+            refusal = self._private.send_refusal(channel)
             if refusal is not None:
-                raise CommandRefused(f"cannot send in private channel {request.channel}: "
+                raise CommandRefused(f"cannot send in private channel {channel}: "
                                      f"{refusal}")
-        elif request.channel not in self._channels:
-            raise CommandRefused(f"no channel {request.channel!r} on this hub "
+        elif channel not in self._channels:
+            raise CommandRefused(f"no channel {channel!r} on this hub "
                                  f"(channels: {', '.join(self._channels)})")
-        message = self._chat.compose(request.channel, request.text, request.ttl)
         # Meant for the members we know now: however late it goes out, nobody who joins
         # meanwhile reads it (a key the hub slips in during a reconnect included). In a
         # private channel, for the verified roster's members only.
         intended = self._members.known_fingerprints() | {self._identity.fingerprint}
         if private:
-            roster = self._private.roster(request.channel)
+            roster = self._private.roster(channel)
             intended &= frozenset(member.fingerprint for member in (
                 roster.members.values() if roster is not None else ()))
         self._store_changed.set()

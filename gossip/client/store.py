@@ -103,6 +103,13 @@ class MessageStore:
         self._bytes -= cost
         return message
 
+    def get(self, message_id: str) -> ChatMessage | None:
+        return self._messages.get(message_id)
+
+    def discard(self, message_id: str) -> None:
+        """Stop showing a message kept before a later check refused it (its id stays seen)."""
+        self._remove(message_id)
+
     def take_evicted(self) -> list[Evicted]:
         """The messages dropped for the caps since the last call (a front end removes them
         from view as if they expired; the newest `limits.total` are remembered)."""
