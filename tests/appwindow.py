@@ -144,6 +144,13 @@ class PeerWorld:
             await self._bob.ref.ask(SendChat(channel, text, 600))
         self.call(say)
 
+    def ask(self, request: Any) -> Any:
+        """Bob's session answers a request (SendChat, EditChat, React …)."""
+        async def ask() -> Any:
+            assert self._bob is not None
+            return await self._bob.ref.ask(request)
+        return self.call(ask)
+
     def bob_gets_a_new_key(self) -> None:
         async def change() -> None:
             assert self._bob is not None

@@ -300,14 +300,14 @@ class App:
         self.model.begin_connect(host, port, user)
         self.post(intents.ConnectToHub(host, port, user, password, profile_dir))
 
-    def send_message(self, text: str, ttl: float) -> None:
+    def send_message(self, text: str, ttl: float, reply_to: str = "") -> None:
         problem = check_outgoing(self.model, text)
         if problem is not None:
             self.model.toasts.push("error", "Could not send the message", problem,
                                    self._clock())
             return
         assert self.model.current_channel is not None
-        self.post(intents.SubmitMessage(self.model.current_channel, text, ttl))
+        self.post(intents.SubmitMessage(self.model.current_channel, text, ttl, reply_to))
 
     def select_channel(self, channel: str) -> None:
         self.model.select_channel(channel)
@@ -406,6 +406,8 @@ class App:
                 self.select_channel(target)
         elif action == "focus_composer":
             self.main.conversation.focus_composer()
+        elif action == "search":
+            self.main.conversation.open_search()
         elif action == "toggle_call":
             self.main.call.toggle_call()
         elif action == "toggle_mute":
@@ -422,6 +424,7 @@ class App:
             self.close_safety()
             self.settings_dialog.close()
             self.shortcuts_dialog.close()
+            self.main.conversation.escape()
         elif action == "quit":
             self.quit()
 

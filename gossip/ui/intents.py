@@ -34,6 +34,23 @@ class SubmitMessage:
     channel: str
     text: str
     ttl: float
+    reply_to: str = ""  # the id of the message it answers
+
+
+@dataclass(frozen=True)
+class EditMessage:
+    """New text for one of our messages (`ref`, its id)."""
+
+    ref: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ReactToMessage:
+    """Our reaction under message `ref` ("" takes it back)."""
+
+    ref: str
+    emoji: str
 
 
 @dataclass(frozen=True)
@@ -121,5 +138,6 @@ class ChooseVideo:
 
 CallIntent = (JoinChannelCall | LeaveChannelCall | ChooseMuted | ChooseDeafened | ChoosePeerVolume
               | ChooseDevices | ChooseIceHosts | ChooseVideo)
-Intent = (ConnectToHub | DisconnectFromHub | SubmitMessage | AcceptChangedKey | MarkKeyVerified
+Intent = (ConnectToHub | DisconnectFromHub | SubmitMessage | EditMessage | ReactToMessage
+          | AcceptChangedKey | MarkKeyVerified
           | ComputeSafetyNumber | AcceptHubKey | RefreshState | CallIntent)

@@ -11,7 +11,7 @@ from typing import Any
 
 from gossip.client import events as ev
 from gossip.client.lookalike import lookalikes, lookalikes_among
-from gossip.client.messages import ChatMessage
+from gossip.client.messages import SHOWN_KINDS, ChatMessage
 from gossip.client.state import SessionState
 from gossip.crypto.pins import Trust
 
@@ -157,7 +157,7 @@ class AppModel:
         self.messages[message.id] = message
         if message.channel == self.current_channel:
             self.messages_version += 1
-        elif count_unread:
+        elif count_unread and message.kind in SHOWN_KINDS:  # not an edit or reaction
             self.unread[message.channel] = self.unread.get(message.channel, 0) + 1
             self.channels_version += 1
 

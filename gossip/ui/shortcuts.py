@@ -15,6 +15,8 @@ class Shortcut:
 
 SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("Enter", "send", "Send the message"),
+    Shortcut("Ctrl+Enter", "new_line", "Start a new line in the message"),
+    Shortcut("Ctrl+F", "search", "Search this channel"),
     Shortcut("Ctrl+L", "focus_composer", "Jump to the message box"),
     Shortcut("Ctrl+1 … Ctrl+9", "channel:N", "Go to the Nth channel"),
     Shortcut("Alt+↑ / Alt+↓", "channel:prev / channel:next", "Previous / next channel"),
@@ -24,7 +26,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("Ctrl+E", "toggle_video", "Turn your camera on or off"),
     Shortcut("Ctrl+,", "settings", "Settings"),
     Shortcut("F1", "help", "This list"),
-    Shortcut("Esc", "close_dialog", "Close the dialog"),
+    Shortcut("Esc", "close_dialog", "Close the dialog, the search, or a reply or edit"),
     Shortcut("Ctrl+Q", "quit", "Quit"),
 )
 
@@ -35,7 +37,7 @@ def action_for(key: str, *, ctrl: bool = False, alt: bool = False, shift: bool =
     if ctrl and not alt:
         if key.isdigit() and key != "0":
             return f"channel:{key}"
-        return {"L": "focus_composer", "J": "toggle_call", "M": "toggle_mute",
+        return {"F": "search", "L": "focus_composer", "J": "toggle_call", "M": "toggle_mute",
                 "D": "toggle_deafen", "E": "toggle_video", ",": "settings", "Q": "quit"}.get(key)
     if alt and not ctrl:
         return {"Up": "channel:prev", "Down": "channel:next"}.get(key)

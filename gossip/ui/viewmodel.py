@@ -8,11 +8,13 @@ import hashlib
 from dataclasses import dataclass
 
 from gossip.client.messages import MAX_TEXT_CHARS
+from gossip.client.related import fold
 from gossip.crypto.pins import Trust
 
 from . import formatting as fmt
 from .callview import CallPeer, CallPhase, CallView
 from .gridlayout import initials
+from .links import find_links, shown_text
 from .model import AppModel, Phase
 
 EXPIRY_CHOICES: tuple[tuple[str, float], ...] = (
@@ -68,6 +70,13 @@ class MessageRow:
     continued: bool  # same sender as the row above, shortly after: no header
     name_colour: int
     expires_at: float
+    # What can be done with it, and what names it (client/related.py folds them in).
+    edited: bool = False
+    quote: str = ""  # for a reply: "sender: first words" of what it answers
+    reactions: tuple[tuple[str, int], ...] = ()  # (emoji, members), most first
+    my_reaction: str = ""
+    links: tuple[str, ...] = ()  # the addresses it opens, as shown in `text`
+    mine: bool = False  # ours, so we may edit it
 
 
 @dataclass(frozen=True)
@@ -191,14 +200,22 @@ def _named(model: AppModel, user: str) -> str:
     return f"{user} (you)" if user == model.user else user
 
 
-def message_rows(model: AppModel, now: float) -> list[MessageRow]:
-    """The current channel's live messages, oldest first."""
-    messages = sorted((m for m in model.messages.values()
-                       if m.channel == model.current_channel and m.expires_at > now),
-                      key=lambda m: m.sent_at)
+QUOTE_CHARS = 80
+
+
+def message_rows(model: AppModel, now: float, search: str = "") -> list[MessageRow]:
+    """The current channel's live messages, oldest first, with their edits, reactions and
+    quotes applied; with `search`, only those whose text or sender holds it (any case)."""
+    live = [m for m in model.messages.values()
+            if m.channel == model.current_channel and m.expires_at > now]
+    needle = search.strip().casefold()
     rows: list[MessageRow] = []
     previous = None
-    for message in messages:
+    for shown in fold(live, model.user):
+        message = shown.message
+        if needle and needle not in shown.text.casefold() \
+                and needle not in message.sender.casefold():
+            continue
         own = message.sender == model.user
         if own and message.id in model.waiting:
             mark, kind, tip = "◷ waiting", "own", "written while reconnecting: goes out once back"
@@ -215,10 +232,23 @@ def message_rows(model: AppModel, now: float) -> list[MessageRow]:
                      and message.sent_at - previous.sent_at < CONTINUATION_SECONDS
                      and previous.verified == message.verified)
         left = message.expires_at - now
-        rows.append(MessageRow(message.id, message.sender, message.text,
+        links = find_links(shown.text)
+        quote = ""
+        if shown.quoted is not None:
+            # Links in a quote read as where they go, like in the message itself.
+            quoted = shown_text(shown.quoted_text, find_links(shown.quoted_text))
+            first = " ".join(quoted.split())
+            quote = f"{shown.quoted.sender}: " + (
+                first if len(first) <= QUOTE_CHARS else first[:QUOTE_CHARS - 1] + "…")
+        elif message.ref:
+            quote = "a message you do not have (expired, or sent before you came)"
+        rows.append(MessageRow(message.id, message.sender, shown_text(shown.text, links),
                                fmt.clock_time(message.sent_at), mark, kind, tip,
                                fmt.countdown(left), left < URGENT_SECONDS, continued,
-                               name_colour(message.sender), message.expires_at))
+                               name_colour(message.sender), message.expires_at,
+                               shown.edited, quote, shown.reactions, shown.my_reaction,
+                               tuple(link.target for link in links),
+                               own))
         previous = message
     return rows
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import trio
 
 from gossip.actors import Actor, ActorError, Request
-from gossip.client.commands import AcceptKey, GetState, SendChat, VerifyKey
+from gossip.client.commands import AcceptKey, EditChat, GetState, React, SendChat, VerifyKey
 from gossip.client.errors import CommandRefused
 from gossip.client.messages import MAX_TEXT_CHARS, ChatMessage, check_ttl
 from gossip.client.session import Session
@@ -70,6 +70,10 @@ class BridgeActor(Actor):
                 await self._disconnect()
             case intents.SubmitMessage():
                 self._post(nt.MessageSent(await self._send(message)))
+            case intents.EditMessage(ref, text):
+                self._post(nt.MessageSent(await self._ask_session(EditChat(ref, text))))
+            case intents.ReactToMessage(ref, emoji):
+                self._post(nt.MessageSent(await self._ask_session(React(ref, emoji))))
             case intents.AcceptChangedKey(user):
                 await self._accept_key(user)
             case intents.MarkKeyVerified(user):
@@ -150,7 +154,14 @@ class BridgeActor(Actor):
         with trio.fail_after(ASK_TIMEOUT):
             # A full offline outbox is refused (OutboxFull, a CommandRefused): the user sees
             # the send fail, and nothing is posted as sent.
-            return await session.ref.ask(SendChat(intent.channel, intent.text, ttl))
+            return await session.ref.ask(SendChat(intent.channel, intent.text, ttl,
+                                                  reply_to=intent.reply_to))
+
+    async def _ask_session(self, request: EditChat | React) -> ChatMessage:
+        """An edit or a reaction: the session finds what it names and refuses what it may
+        not do (CommandRefused, shown as the failure of the intent)."""
+        with trio.fail_after(ASK_TIMEOUT):
+            return await self._session().ref.ask(request)
 
     def _pins_trust(self, user: str) -> Trust | None:
         keeper = self._keeper
@@ -198,6 +209,7 @@ class BridgeActor(Actor):
 def _describe(intent: object) -> str:
     return {
         intents.ConnectToHub: "connect", intents.SubmitMessage: "send the message",
+        intents.EditMessage: "edit the message", intents.ReactToMessage: "react",
         intents.AcceptChangedKey: "accept the key", intents.MarkKeyVerified: "verify the key",
         intents.ComputeSafetyNumber: "safety number",
         intents.AcceptHubKey: "accept the hub's key",

@@ -1,14 +1,23 @@
 """The middle column: the channel's header, its messages (sender, time, verified mark and a
-countdown to when each disappears) and the composer with its expiry picker."""
+countdown to when each disappears) and the composer with its expiry picker.
+
+A message can be worked with: right-click it (or use `open_actions`) to reply, edit one of
+ours, react, or copy its text or links; its links open in the system's browser. Ctrl+F
+searches the channel; away from the bottom, new messages wait behind a "new messages" button
+instead of pulling the view down."""
 
 from __future__ import annotations
 
 import time
+import webbrowser
+from collections.abc import Callable
 
 import dearpygui.dearpygui as dpg
 
 from .. import formatting as fmt
+from .. import intents
 from .. import viewmodel as vm
+from ..composing import QUICK_REACTIONS, composer_lines, toggled_reaction
 from ..model import AppModel
 from .base import AppActions
 
@@ -21,6 +30,10 @@ VIDEO_SHARE = 0.45
 VIDEO_MIN_HEIGHT = 150
 VIDEO_MAX_HEIGHT = 520
 VIDEO_SIDE_PADDING = 16
+COMPOSER_HEIGHT = 36  # one line
+COMPOSER_LINE = 18  # each line more, up to composing.MAX_COMPOSER_LINES
+CONTEXT_BAR_HEIGHT = 30  # "Replying to …" / "Editing …" over the composer
+BOTTOM_SLACK = 4  # pixels from the end that still count as "at the bottom"
 
 
 class Conversation:
@@ -31,7 +44,20 @@ class Conversation:
         self._composer_state: vm.Composer | None = None
         self._countdowns: list[tuple[int | str, float]] = []  # item, expires_at
         self._last_tick = 0.0
-        self._scroll_frames = 0
+        # Opens a link; tests put a recorder here so no browser ever starts.
+        self.open_url: Callable[[str], object] = webbrowser.open
+        self._rows: dict[str, vm.MessageRow] = {}  # what is drawn, by message id
+        self._message_of: dict[int | str, str] = {}  # a message's text item -> its id
+        self._drawn_ids: set[str] = set()
+        self._channel: str | None = None
+        self._user = ""
+        self.unseen = 0  # messages that came while the view was not at the bottom
+        self.search = ""
+        self.replying_to = ""  # the id of the message the composer answers
+        self.editing = ""  # the id of our message the composer rewrites
+        self._composer_lines = 1
+        self._following = True  # the view stays at the newest message
+        self._last_y = 0.0  # where the list was scrolled to at the last frame
         themes, fonts = app.themes, app.fonts
         with dpg.child_window(parent=parent, width=-right_margin, height=-38,
                               border=False) as self.root:
@@ -41,12 +67,27 @@ class Conversation:
                 dpg.bind_item_font(self.title, fonts.title)
                 self.subtitle = dpg.add_text("")
                 themes.bind(self.subtitle, "dim")
+                self.jump = dpg.add_button(label="", show=False, callback=self.jump_to_bottom)
+                themes.bind(self.jump, "accent_button")
+            with dpg.group(horizontal=True, show=False) as self.search_bar:
+                self.search_box = dpg.add_input_text(width=320, hint="Search this channel",
+                                                     callback=self._search_changed)
+                self.search_count = dpg.add_text("")
+                themes.bind(self.search_count, "dim")
+                dpg.add_button(label="Close (Esc)", callback=self.close_search)
             dpg.add_separator()
             self.video_slot = dpg.add_group()  # the video grid goes here during a call
             with dpg.child_window(height=-54, border=False) as self.messages:
                 themes.bind(self.messages, "chat")
+            with dpg.group(horizontal=True, show=False) as self.context_bar:
+                self.context_text = dpg.add_text("")
+                themes.bind(self.context_text, "dim")
+                dpg.add_button(label="Cancel (Esc)", callback=self.cancel_context)
             with dpg.group(horizontal=True):
+                # Enter sends; Ctrl+Enter starts a new line where the cursor is.
                 self.composer = dpg.add_input_text(width=-250, hint="", on_enter=True,
+                                                   multiline=True, height=COMPOSER_HEIGHT,
+                                                   ctrl_enter_for_new_line=True,
                                                    callback=self._send)
                 themes.bind(self.composer, "composer")
                 self.expiry = dpg.add_combo([label for label, _ in vm.EXPIRY_CHOICES],
@@ -58,6 +99,13 @@ class Conversation:
                 self.send_button = dpg.add_button(label="Send", width=-1, height=36,
                                                   callback=self._send)
                 themes.bind(self.send_button, "accent_button")
+        # One menu for every message, filled in when it opens (not one window a message).
+        with dpg.window(popup=True, show=False, autosize=True, no_title_bar=True,
+                        min_size=(160, 40)) as self.menu:
+            self.menu_body = dpg.add_group()
+        with dpg.item_handler_registry() as self._message_handlers:
+            dpg.add_item_clicked_handler(button=dpg.mvMouseButton_Right,
+                                         callback=self._message_clicked)
 
     def redraw(self) -> None:
         self._version = -1
@@ -76,17 +124,57 @@ class Conversation:
         state = vm.composer(model)
         if state != self._composer_state:
             self._composer_state = state
-            dpg.configure_item(self.composer, hint=state.hint, enabled=state.enabled)
+            hint = state.hint + " · Enter sends, Ctrl+Enter adds a line" if state.enabled \
+                else state.hint
+            dpg.configure_item(self.composer, hint=hint, enabled=state.enabled)
             dpg.configure_item(self.send_button, enabled=state.enabled)
+        self._user = model.user
         if model.messages_version != self._version:
             self._version = model.messages_version
             self._draw(model, now)
         elif now - self._last_tick >= TICK_SECONDS:
             self._tick(now)
-        if self._scroll_frames:
-            # The list's height is known only after it has been drawn once.
-            self._scroll_frames -= 1
-            dpg.set_y_scroll(self.messages, dpg.get_y_scroll_max(self.messages))
+        self._follow_the_newest()
+        lines = composer_lines(str(dpg.get_value(self.composer)))
+        if lines != self._composer_lines:
+            self._composer_lines = lines
+            self._fit_heights()
+
+    def at_bottom(self) -> bool:
+        """Whether the view shows the newest message."""
+        return dpg.get_y_scroll(self.messages) >= dpg.get_y_scroll_max(self.messages) \
+            - BOTTOM_SLACK
+
+    def _follow_the_newest(self) -> None:
+        """Keep a view that was at the bottom there. The list's height is known only after it
+        has been drawn, wrapped text grows it over the next frames and a scroll shows a frame
+        late, so "at the bottom" is a state: left when the reader scrolls up, taken again
+        when they scroll back down."""
+        y, end = dpg.get_y_scroll(self.messages), dpg.get_y_scroll_max(self.messages)
+        if y >= end - BOTTOM_SLACK:  # (a list that shrank is clamped to its end)
+            self._following = True
+            if self.unseen:
+                self._set_unseen(0)  # scrolled down to them
+        elif y < self._last_y - BOTTOM_SLACK:
+            self._following = False  # the reader went up
+        if self._following and y < end:
+            dpg.set_y_scroll(self.messages, end)
+        self._last_y = y
+
+    def jump_to_bottom(self) -> None:
+        self._set_unseen(0)
+        self._following = True
+
+    def _set_unseen(self, count: int) -> None:
+        self.unseen = count
+        plural = "message" if count == 1 else "messages"
+        dpg.configure_item(self.jump, show=count > 0, label=f"↓ {count} new {plural}")
+
+    def _fit_heights(self) -> None:
+        composer = COMPOSER_HEIGHT + COMPOSER_LINE * (self._composer_lines - 1)
+        context = CONTEXT_BAR_HEIGHT if (self.replying_to or self.editing) else 0
+        dpg.configure_item(self.composer, height=composer)
+        dpg.configure_item(self.messages, height=-(54 + composer - COMPOSER_HEIGHT + context))
 
     def _tick(self, now: float) -> None:
         self._last_tick = now
@@ -103,15 +191,32 @@ class Conversation:
         dpg.set_value(self.title, f"# {channel}" if channel else "")
         dpg.set_value(self.subtitle, "end-to-end encrypted · messages disappear on their own"
                       if channel else "")
-        at_bottom = dpg.get_y_scroll(self.messages) >= dpg.get_y_scroll_max(self.messages) - 4
+        at_bottom = self._following
+        if channel != self._channel:  # another channel: start at its newest message
+            self._channel, self._drawn_ids, at_bottom = channel, set(), True
+            self._set_unseen(0)
+            self.cancel_context()
         dpg.delete_item(self.messages, children_only=True)
         self._countdowns = []
-        rows = vm.message_rows(model, now)
+        self._message_of = {}
+        rows = vm.message_rows(model, now, self.search)
+        self._rows = {row.id: row for row in rows}
+        if self.search:
+            total = len(vm.message_rows(model, now))
+            dpg.set_value(self.search_count, f"{len(rows)} of {total} messages")
+        arrived = [row for row in rows if row.id not in self._drawn_ids]
+        self._drawn_ids |= {row.id for row in rows}
+        if any(row.mine for row in arrived):
+            at_bottom = True  # what we just wrote is always brought into view
+        elif arrived and not at_bottom and not self.search:
+            self._set_unseen(self.unseen + len(arrived))
         if not rows:
             dpg.add_spacer(height=40, parent=self.messages)
-            empty = dpg.add_text(f"No messages in #{channel} yet.\nWhat you write here is "
-                                 "sealed for each member and vanishes when it expires.",
-                                 parent=self.messages)
+            empty = dpg.add_text(
+                f"No messages match \"{self.search}\"." if self.search else
+                f"No messages in #{channel} yet.\nWhat you write here is sealed for each "
+                "member and vanishes when it expires.\nRight-click a message to reply, "
+                "edit, react or copy it.", parent=self.messages)
             themes.bind(empty, "dim")
             return
         with dpg.table(parent=self.messages, header_row=False, borders_innerH=False,
@@ -145,9 +250,7 @@ class Conversation:
                                 stamp = dpg.add_text(row.time)
                                 dpg.bind_item_font(stamp, fonts.small)
                                 themes.bind(stamp, "dim")
-                        dpg.add_text(row.text, wrap=0,
-                                     color=palette.danger if row.mark_kind == "unverified"
-                                     else palette.text)
+                        self._message_body(row)
                     countdown = dpg.add_text("◷ " + row.countdown,
                                              color=palette.warn if row.urgent else palette.dim)
                     dpg.bind_item_font(countdown, fonts.small)
@@ -155,8 +258,143 @@ class Conversation:
                         dpg.add_text("Disappears at " + time.strftime(
                             "%H:%M:%S", time.localtime(row.expires_at)) + " on every screen")
                     self._countdowns.append((countdown, row.expires_at))
-        if at_bottom:
-            self._scroll_frames = 2
+        self._following = at_bottom
+
+    def _message_body(self, row: vm.MessageRow) -> None:
+        themes, fonts, palette = self._app.themes, self._app.fonts, self._app.themes.palette
+        if row.quote:
+            quote = dpg.add_text("↪ " + row.quote, wrap=0)
+            themes.bind(quote, "dim")
+            dpg.bind_item_font(quote, fonts.small)
+        text = dpg.add_text(row.text, wrap=0, color=palette.danger
+                            if row.mark_kind == "unverified" else palette.text)
+        dpg.bind_item_handler_registry(text, self._message_handlers)
+        self._message_of[text] = row.id
+        for target in row.links:
+            # The label is the very address that opens (links.py): nothing else is shown.
+            link = dpg.add_button(label="↗ " + target, small=True, user_data=target,
+                                  callback=lambda _s, _a, url: self.open_link(url))
+            themes.bind(link, "ghost_button")
+        if row.edited or row.reactions:
+            with dpg.group(horizontal=True):
+                if row.edited:
+                    edited = dpg.add_text("(edited)")
+                    themes.bind(edited, "dim")
+                    dpg.bind_item_font(edited, fonts.small)
+                for emoji, count in row.reactions:
+                    button = dpg.add_button(label=f"{emoji} {count}", small=True,
+                                            user_data=(row.id, emoji),
+                                            callback=lambda _s, _a, what: self.react(*what))
+                    themes.bind(button, "accent_button" if emoji == row.my_reaction
+                                else "ghost_button")
+
+    # -- what can be done with a message ------------------------------------------------------
+    def _message_clicked(self, _sender: object, app_data: tuple[int, int | str]) -> None:
+        message_id = self._message_of.get(app_data[1])
+        if message_id is not None:
+            self.open_actions(message_id)
+
+    def open_actions(self, message_id: str) -> None:
+        """The menu of what can be done with a message, at the pointer."""
+        row = self._rows.get(message_id)
+        if row is None:
+            return
+        dpg.delete_item(self.menu_body, children_only=True)
+        entries: list[tuple[str, Callable[[], object]]] = [
+            ("Reply", lambda: self.start_reply(message_id)),
+            ("Copy text", lambda: self.copy_text(message_id))]
+        if row.mine:
+            entries.insert(1, ("Edit", lambda: self.start_edit(message_id)))
+        for target in row.links:
+            entries.append((f"Copy link {target}", _copier(target)))
+        for label, action in entries:
+            dpg.add_selectable(label=label, parent=self.menu_body, user_data=action,
+                               callback=self._menu_chosen)
+        with dpg.group(horizontal=True, parent=self.menu_body):
+            for emoji in QUICK_REACTIONS:
+                dpg.add_button(label=emoji, user_data=(message_id, emoji),
+                               callback=self._reaction_chosen)
+        dpg.configure_item(self.menu, show=True, pos=dpg.get_mouse_pos(local=False))
+
+    def _menu_chosen(self, _sender: object, _data: object, action: Callable[[], object]
+                     ) -> None:
+        self._close_menu()
+        action()
+
+    def _reaction_chosen(self, _sender: object, _data: object, what: tuple[str, str]) -> None:
+        self._close_menu()
+        self.react(*what)
+
+    def _close_menu(self) -> None:
+        dpg.configure_item(self.menu, show=False)
+
+    def copy_text(self, message_id: str) -> None:
+        row = self._rows.get(message_id)
+        if row is not None:
+            dpg.set_clipboard_text(row.text)
+
+    def open_link(self, url: str) -> None:
+        self.open_url(url)
+
+    def start_reply(self, message_id: str) -> None:
+        row = self._rows.get(message_id)
+        if row is None:
+            return
+        self.editing, self.replying_to = "", message_id
+        first = " ".join(row.text.split())
+        self._show_context(f"Replying to {row.sender}: {first[:60]}"
+                           + ("…" if len(first) > 60 else ""))
+
+    def start_edit(self, message_id: str) -> None:
+        row = self._rows.get(message_id)
+        if row is None or not row.mine:
+            return
+        self.replying_to, self.editing = "", message_id
+        dpg.set_value(self.composer, row.text)
+        self._show_context("Editing your message: Enter saves it on every screen")
+
+    def react(self, message_id: str, emoji: str) -> None:
+        """Put `emoji` under a message; choosing the one we gave takes it back."""
+        row = self._rows.get(message_id)
+        if row is not None:
+            self._app.post(intents.ReactToMessage(
+                message_id, toggled_reaction(row.my_reaction, emoji)))
+
+    def _show_context(self, text: str) -> None:
+        dpg.set_value(self.context_text, text)
+        dpg.configure_item(self.context_bar, show=True)
+        self._fit_heights()
+        dpg.focus_item(self.composer)
+
+    def cancel_context(self) -> None:
+        if self.editing:
+            dpg.set_value(self.composer, "")
+        self.replying_to = self.editing = ""
+        dpg.configure_item(self.context_bar, show=False)
+        self._fit_heights()
+
+    # -- search --------------------------------------------------------------------------------
+    def open_search(self) -> None:
+        dpg.configure_item(self.search_bar, show=True)
+        dpg.focus_item(self.search_box)
+
+    def close_search(self) -> None:
+        dpg.configure_item(self.search_bar, show=False)
+        dpg.set_value(self.search_box, "")
+        self._search_changed(self.search_box, "")
+
+    def _search_changed(self, _sender: object, value: str) -> None:
+        if value != self.search:
+            self.search = value
+            self._version = -1  # drawn again with the filter
+
+    def escape(self) -> None:
+        """Esc: close the search, leave a reply or edit, close the menu."""
+        self._close_menu()
+        if dpg.is_item_shown(self.search_bar):
+            self.close_search()
+        elif self.replying_to or self.editing:
+            self.cancel_context()
 
     def _avatar(self, user: str, colour: tuple[int, int, int]) -> None:
         palette = self._app.themes.palette
@@ -171,7 +409,19 @@ class Conversation:
         text = str(dpg.get_value(self.composer))
         if not text.strip():
             return
-        ttl = vm.expiry_seconds(str(dpg.get_value(self.expiry)))
-        self._app.send_message(text, ttl)
+        if self.editing:
+            self._app.post(intents.EditMessage(self.editing, text))
+        else:
+            ttl = vm.expiry_seconds(str(dpg.get_value(self.expiry)))
+            self._app.send_message(text, ttl, reply_to=self.replying_to)
+        # Enter leaves the box first (Dear PyGui keeps its own copy while it is being
+        # typed in), so it can be emptied here and taken up again.
         dpg.set_value(self.composer, "")
+        self.replying_to = self.editing = ""
+        dpg.configure_item(self.context_bar, show=False)
+        self._fit_heights()
         dpg.focus_item(self.composer)
+
+
+def _copier(text: str) -> Callable[[], None]:
+    return lambda: dpg.set_clipboard_text(text)

@@ -1,0 +1,350 @@
+"""Messages you can work with, in the app: several lines, copy, links, reply, edit,
+reactions, search and the scroll to new messages. The rules as pure functions; the rest in the
+real window on a private X display, with real key presses where keys matter."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import time
+
+import dearpygui.dearpygui as dpg
+import pytest
+
+from gossip.client import events as ev
+from gossip.client.commands import EditChat, React, SendChat
+from gossip.client.messages import MessageKind, new_chat
+from gossip.crypto import Identity
+from gossip.ui.composing import composer_lines, toggled_reaction
+from gossip.ui.links import find_links, shown_text
+from gossip.ui.model import AppModel, Phase
+from gossip.ui.toasts import ToastBoard
+from gossip.ui.viewmodel import message_rows
+
+from .appwindow import WAIT, PeerWorld, click, go_online, shared_display, shared_window, texts_in
+
+# -- the rules, without a window -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, targets",
+    [
+        ("see https://example.com/a.", ["https://example.com/a"]),
+        (
+            "(https://en.wikipedia.org/wiki/Python_(language))",
+            ["https://en.wikipedia.org/wiki/Python_(language)"],
+        ),
+        (
+            "mail mailto:bob@example.org, or http://127.0.0.1:8080/x?y=1#z",
+            ["mailto:bob@example.org", "http://127.0.0.1:8080/x?y=1#z"],
+        ),
+        # A look-alike host in another script shows (and opens) as punycode.
+        ("https://аpple.com/login", ["https://xn--pple-43d.com/login"]),
+        ("https://example.com/ü", ["https://example.com/%C3%BC"]),
+        # Never a link: other schemes, a user name before the host, hidden characters.
+        ("javascript:alert(1) file:///etc/passwd data:text/html,hi", []),
+        ("https://bank.example@evil.example/", []),
+        ("https://evil.example\u202e/moc.knab", []),
+        ("https://%65vil.example/", []),
+        ("xhttps://example.com", []),
+    ],
+)
+def test_links_are_found_and_shown_as_where_they_go(text, targets):
+    links = find_links(text)
+    assert [link.target for link in links] == targets
+    shown = shown_text(text, links)
+    assert all(target in shown for target in targets)
+
+
+def test_a_lookalike_link_is_rewritten_in_the_text_too():
+    text = "log in at https://аpple.com now"
+    assert shown_text(text, find_links(text)) == "log in at https://xn--pple-43d.com now"
+
+
+def test_composer_grows_with_lines_and_a_reaction_toggles():
+    assert composer_lines("one") == 1 and composer_lines("a\nb\nc") == 3
+    assert composer_lines("\n" * 50) == 6
+    assert toggled_reaction("", "👍") == "👍"
+    assert toggled_reaction("👍", "👍") == ""
+    assert toggled_reaction("👍", "🎉") == "🎉"
+
+
+@pytest.fixture(scope="module")
+def keys() -> dict[str, Identity]:
+    return {name: Identity.generate(name) for name in ("you", "bob")}
+
+
+def test_rows_show_quotes_edits_reactions_and_the_search(keys):
+    model = AppModel()
+    model.user, model.phase, model.channels = "you", Phase.ONLINE, ("general",)
+    model.current_channel = "general"
+    now = 1_700_000_000.0
+
+    def say(who, text, **kw):
+        message = new_chat(keys[who], channel="general", text=text, ttl=600, now=now, **kw)
+        model.messages[message.id] = message
+        return message
+
+    first = say("bob", "shall we meet at 3?")
+    now += 1
+    reply = say("you", "yes, at the café", kind=MessageKind.REPLY, ref=first.id)
+    now += 1
+    say("bob", "shall we meet at 4?", kind=MessageKind.EDIT, ref=first.id)
+    say("you", "nobody else edits this", kind=MessageKind.EDIT, ref=first.id)  # not bob's
+    say("you", "👍", kind=MessageKind.REACTION, ref=first.id)
+    say("bob", "👍", kind=MessageKind.REACTION, ref=first.id)
+    rows = message_rows(model, now)
+    assert [row.id for row in rows] == [first.id, reply.id]
+    top, answer = rows
+    assert (top.text, top.edited, top.reactions, top.my_reaction, top.mine) == (
+        "shall we meet at 4?",
+        True,
+        (("👍", 2),),
+        "👍",
+        False,
+    )
+    assert answer.quote == "bob: shall we meet at 4?" and answer.mine
+    assert [row.id for row in message_rows(model, now, "CAFÉ")] == [reply.id]
+    assert [row.id for row in message_rows(model, now, "bob")] == [first.id]
+
+
+# -- the real window ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def display(pytestconfig):
+    return shared_display(pytestconfig)
+
+
+@pytest.fixture
+def world(tmp_path):
+    with PeerWorld(tmp_path / "world") as world:
+        yield world
+
+
+@pytest.fixture
+def app(display, pytestconfig, tmp_path_factory, world, tmp_path):
+    window = shared_window(pytestconfig, tmp_path_factory.mktemp("profiles"))
+    assert window.bridge.running, "an earlier test closed the window"
+    window.profile_root = tmp_path / "profiles"
+    opened: list[str] = []
+    conversation = window.main.conversation
+    conversation.open_url = opened.append  # never a real browser
+    window.opened = opened
+    yield window
+    conversation.escape()
+    window.disconnect()
+    window.pump_until(lambda: window.model.phase in (Phase.IDLE, Phase.FAILED), WAIT)
+    window.model.toasts = ToastBoard()
+
+
+class Keyboard:
+    """Real key presses on the test display (XTEST), for the window under the pointer."""
+
+    RETURN, SHIFT, CONTROL = 0xFF0D, 0xFFE1, 0xFFE3
+
+    def __init__(self, app) -> None:
+        x11_name, xtst_name = ctypes.util.find_library("X11"), ctypes.util.find_library("Xtst")
+        if x11_name is None or xtst_name is None:
+            pytest.skip("libX11/libXtst are not installed: no way to press keys")
+        self.x11, self.xtst = ctypes.CDLL(x11_name), ctypes.CDLL(xtst_name)
+        self.x11.XOpenDisplay.restype = ctypes.c_void_p
+        self.x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+        self.x11.XFlush.argtypes = [ctypes.c_void_p]
+        self.x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+        self.x11.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+        self.x11.XKeysymToKeycode.restype = ctypes.c_ubyte
+        self.xtst.XTestFakeKeyEvent.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_ulong,
+        ]
+        self.xtst.XTestFakeMotionEvent.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_ulong,
+        ]
+        self.app = app
+        self.connection = self.x11.XOpenDisplay(os.environ["DISPLAY"].encode())
+        assert self.connection, "cannot open the test display"
+
+    def close(self) -> None:
+        self.x11.XCloseDisplay(self.connection)
+
+    def frames(self, count: int = 2) -> None:
+        for _ in range(count):
+            self.app.step()
+
+    def point_at(self, item) -> None:
+        x, y = dpg.get_viewport_pos()
+        left, top = dpg.get_item_rect_min(item)
+        self.xtst.XTestFakeMotionEvent(
+            self.connection, -1, int(x + left + 20), int(y + top + 10), 0
+        )
+        self.x11.XFlush(self.connection)
+        self.frames()
+
+    def key(self, keysym: int, down: bool) -> None:
+        code = self.x11.XKeysymToKeycode(self.connection, keysym)
+        self.xtst.XTestFakeKeyEvent(self.connection, code, int(down), 0)
+        self.x11.XFlush(self.connection)
+        self.frames()
+
+    def tap(self, keysym: int, *held: int) -> None:
+        for modifier in held:
+            self.key(modifier, True)
+        self.key(keysym, True)
+        self.key(keysym, False)
+        for modifier in held:
+            self.key(modifier, False)
+
+    def type(self, text: str) -> None:
+        for char in text:
+            self.tap(ord(char))
+
+
+def test_enter_sends_and_ctrl_enter_starts_a_new_line(app, world):
+    go_online(app, world)
+    conversation = app.main.conversation
+    keyboard = Keyboard(app)
+    try:
+        keyboard.point_at(conversation.composer)
+        dpg.focus_item(conversation.composer)
+        keyboard.frames()
+        keyboard.type("line one")
+        keyboard.tap(Keyboard.RETURN, Keyboard.SHIFT)  # never sends half a message
+        keyboard.tap(Keyboard.RETURN, Keyboard.CONTROL)
+        keyboard.type("line two")
+        assert dpg.get_value(conversation.composer) == "line one\nline two"
+        keyboard.tap(Keyboard.RETURN)
+    finally:
+        keyboard.close()
+    got = world.wait_for(ev.MessageReceived).message
+    assert got.text == "line one\nline two"
+    app.pump_until(lambda: dpg.get_value(conversation.composer) == "", WAIT)
+    app.pump_until(lambda: "line one\nline two" in texts_in(conversation.messages), WAIT)
+
+
+def _row_id(app, text: str) -> str:
+    conversation = app.main.conversation
+    app.pump_until(lambda: any(row.text == text for row in conversation._rows.values()), WAIT)
+    return next(row.id for row in conversation._rows.values() if row.text == text)
+
+
+def test_copy_links_reply_edit_and_reactions_in_the_window(app, world):
+    go_online(app, world)
+    conversation = app.main.conversation
+    said = world.ask(SendChat("general", "the plan: https://exаmple.com/plan", 600))
+    shown = "the plan: https://xn--exmple-4nf.com/plan"
+    bobs = _row_id(app, shown)
+    assert bobs == said.id
+
+    conversation.open_actions(bobs)
+    assert dpg.is_item_shown(conversation.menu)
+    labels = texts_in(conversation.menu_body)
+    assert "Edit" not in labels  # bob's message, not ours
+    copy = next(
+        item
+        for item in dpg.get_item_children(conversation.menu_body, 1)
+        if dpg.get_item_label(item) == "Copy text"
+    )
+    click(copy)
+    assert dpg.get_clipboard_text() == shown
+    assert not dpg.is_item_shown(conversation.menu)
+
+    link = next(
+        item
+        for item in dpg.get_item_children(
+            dpg.get_item_parent(
+                next(i for i in conversation._message_of if conversation._message_of[i] == bobs)
+            ),
+            1,
+        )
+        if dpg.get_item_type(item).endswith("mvButton")
+    )
+    assert dpg.get_item_label(link) == "↗ https://xn--exmple-4nf.com/plan"
+    click(link)
+    assert app.opened == ["https://xn--exmple-4nf.com/plan"]
+
+    conversation.start_reply(bobs)
+    assert dpg.is_item_shown(conversation.context_bar)
+    dpg.set_value(conversation.composer, "on my way")
+    click(conversation.composer)  # Enter
+    reply = world.wait_for(ev.MessageReceived, lambda e: e.message.text == "on my way").message
+    assert (reply.kind, reply.ref) == (MessageKind.REPLY, bobs)
+    app.pump_until(lambda: f"↪ bob: {shown}" in texts_in(conversation.messages), WAIT)
+
+    world.ask(EditChat(said.id, "new plan: meet at noon"))
+    app.pump_until(
+        lambda: (
+            "new plan: meet at noon" in texts_in(conversation.messages)
+            and "(edited)" in texts_in(conversation.messages)
+        ),
+        WAIT,
+    )
+    world.ask(React(said.id, "🎉"))
+    app.pump_until(lambda: "🎉 1" in texts_in(conversation.messages), WAIT)
+    conversation.react(bobs, "🎉")
+    got = world.wait_for(ev.MessageReceived, lambda e: e.message.kind is MessageKind.REACTION)
+    assert (got.message.ref, got.message.text) == (bobs, "🎉")
+    app.pump_until(lambda: "🎉 2" in texts_in(conversation.messages), WAIT)
+
+    ours = _row_id(app, "on my way")
+    conversation.start_edit(ours)
+    assert dpg.get_value(conversation.composer) == "on my way"
+    dpg.set_value(conversation.composer, "on my way, 5 min")
+    click(conversation.composer)
+    edit = world.wait_for(ev.MessageReceived, lambda e: e.message.kind is MessageKind.EDIT)
+    assert (edit.message.ref, edit.message.text) == (ours, "on my way, 5 min")
+
+
+def test_ctrl_f_filters_the_channel_and_esc_ends_the_search(app, world):
+    go_online(app, world)
+    conversation = app.main.conversation
+    for text in ("apples are red", "bananas are yellow", "green apples too"):
+        world.say("general", text)
+    app.pump_until(lambda: "green apples too" in texts_in(conversation.messages), WAIT)
+    app.perform("search")
+    assert dpg.is_item_shown(conversation.search_bar)
+    dpg.set_value(conversation.search_box, "APPLES")
+    click(conversation.search_box)
+    app.pump_until(lambda: "bananas are yellow" not in texts_in(conversation.messages), WAIT)
+    shown = texts_in(conversation.messages)
+    assert "apples are red" in shown and "green apples too" in shown
+    assert dpg.get_value(conversation.search_count) == "2 of 3 messages"
+    app.perform("close_dialog")  # Esc
+    assert not dpg.is_item_shown(conversation.search_bar)
+    app.pump_until(lambda: "bananas are yellow" in texts_in(conversation.messages), WAIT)
+
+
+def test_new_messages_scroll_into_view_only_at_the_bottom(app, world):
+    go_online(app, world)
+    conversation = app.main.conversation
+    for number in range(20):
+        world.say("general", f"filler {number}\nof\nfour lines")
+    app.pump_until(lambda: "filler 19\nof\nfour lines" in texts_in(conversation.messages), WAIT)
+    for _ in range(5):
+        app.step()
+    assert dpg.get_y_scroll_max(conversation.messages) > 0
+    assert conversation.at_bottom()  # the newest one is in view
+
+    dpg.set_y_scroll(conversation.messages, 0)  # the reader scrolls back up
+    for _ in range(3):  # a scroll shows in the next frame, and is read in the one after
+        app.step()
+    assert not conversation.at_bottom()
+    world.say("general", "while you were reading")
+    app.pump_until(lambda: conversation.unseen == 1, WAIT)
+    for _ in range(5):
+        app.step()
+    assert dpg.get_y_scroll(conversation.messages) == 0  # not pulled away
+    assert dpg.is_item_shown(conversation.jump)
+    assert dpg.get_item_label(conversation.jump) == "↓ 1 new message"
+    click(conversation.jump)
+    deadline = time.monotonic() + WAIT
+    while not conversation.at_bottom() and time.monotonic() < deadline:
+        app.step()
+    assert conversation.at_bottom() and not dpg.is_item_shown(conversation.jump)
