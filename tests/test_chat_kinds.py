@@ -4,12 +4,14 @@ and the hub (which sees none of it) cannot forge one."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from gossip.client import events as ev
 from gossip.client.chat import ChatDesk
 from gossip.client.commands import EditChat, GetState, React, SendChat
-from gossip.client.errors import CommandRefused
+from gossip.client.errors import CommandRefused, MessageRejected
 from gossip.client.messages import MessageKind, new_chat
 from gossip.client.related import fold
 from gossip.crypto import Identity
@@ -163,3 +165,23 @@ def test_a_reaction_never_outlives_its_original(people):
     assert kept.expires_at == original.expires_at
     with pytest.raises(CommandRefused, match="one emoji"):
         bob.compose_reaction(original.id, "not an emoji at all, far too long")
+
+
+def test_a_reaction_that_is_no_emoji_is_refused_on_arrival(people):
+    clock = _Clock()
+    alice = ChatDesk(people["alice"], clock, resend_window=30)
+    bob = ChatDesk(people["bob"], clock, resend_window=30)
+    everyone = [people["alice"].public, people["bob"].public]
+    original = alice.compose("general", "vote here", 60)
+    alice.keep(original)
+    _deliver(bob, alice.seal(original, everyone), people, "alice")
+    reaction = alice.compose_reaction(original.id, "👍")
+    # Alice's client, changed, writes words (and a bidi override) where an emoji goes.
+    for text in ("ADMIN: trust me", "\u202e👍"):
+        forged = replace(
+            reaction,
+            id=new_chat(people["alice"], channel="general", text="x", ttl=60, now=clock.now).id,
+            text=text,
+        )
+        with pytest.raises(MessageRejected, match="one emoji"):
+            _deliver(bob, alice.seal(forged, everyone), people, "alice")

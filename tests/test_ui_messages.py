@@ -108,6 +108,15 @@ def test_rows_show_quotes_edits_reactions_and_the_search(keys):
     assert [row.id for row in message_rows(model, now, "CAFÉ")] == [reply.id]
     assert [row.id for row in message_rows(model, now, "bob")] == [first.id]
 
+    # Elsewhere, a reaction or an edit is not a new message: no unread count for it.
+    aside = new_chat(keys["bob"], channel="random", text="over here", ttl=600, now=now)
+    model.apply(ev.MessageReceived(aside), now)
+    for kind, text in ((MessageKind.REACTION, "👀"), (MessageKind.EDIT, "over there")):
+        about = new_chat(keys["bob"], channel="random", text=text, ttl=600, now=now,
+                         kind=kind, ref=aside.id)
+        model.apply(ev.MessageReceived(about), now)
+    assert model.unread == {"random": 1}
+
 
 # -- the real window ---------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import os
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -185,14 +186,28 @@ def new_chat(identity: Identity, *, channel: str, text: str, ttl: float, now: fl
 def check_text(kind: MessageKind, text: str) -> None:
     """Refuse a text the kind cannot carry (ValueError, in words for the user)."""
     if kind is MessageKind.REACTION:
-        if len(text) > MAX_REACTION_CHARS or any(c in text for c in "\r\n"):
+        if len(text) > MAX_REACTION_CHARS or not all(map(_emoji_part, text)):
             raise ValueError(f"a reaction is one emoji (at most {MAX_REACTION_CHARS} "
-                             "characters)")
+                             "characters, no letters, spaces or control characters)")
         return
     if not text.strip():
         raise ValueError("the message is empty")
     if len(text) > MAX_TEXT_CHARS:
         raise ValueError(f"the message is longer than {MAX_TEXT_CHARS} characters")
+
+
+# What an emoji sequence is made of besides symbols: the joiner and variation selectors (a
+# keycap is a digit, # or * with U+20E3, a flag two regional indicators).
+_EMOJI_JOINERS = frozenset("\u200d\ufe0e\ufe0f")
+
+
+def _emoji_part(char: str) -> bool:
+    """A character a reaction may hold: no letters (a reaction is no message), no spaces, no
+    control or format characters (bidi overrides) but the emoji joiners."""
+    category = unicodedata.category(char)
+    if char in _EMOJI_JOINERS:
+        return True
+    return not category.startswith(("L", "C", "Z"))
 
 
 def valid_id(message_id: str) -> bool:
