@@ -112,8 +112,9 @@ def test_rows_show_quotes_edits_reactions_and_the_search(keys):
     aside = new_chat(keys["bob"], channel="random", text="over here", ttl=600, now=now)
     model.apply(ev.MessageReceived(aside), now)
     for kind, text in ((MessageKind.REACTION, "👀"), (MessageKind.EDIT, "over there")):
-        about = new_chat(keys["bob"], channel="random", text=text, ttl=600, now=now,
-                         kind=kind, ref=aside.id)
+        about = new_chat(
+            keys["bob"], channel="random", text=text, ttl=600, now=now, kind=kind, ref=aside.id
+        )
         model.apply(ev.MessageReceived(about), now)
     assert model.unread == {"random": 1}
 
@@ -149,7 +150,8 @@ def app(display, pytestconfig, tmp_path_factory, world, tmp_path):
 
 
 class Keyboard:
-    """Real key presses on the test display (XTEST), for the window under the pointer."""
+    """Real key presses and clicks on the test display (XTEST), for the window under the
+    pointer."""
 
     RETURN, SHIFT, CONTROL = 0xFF0D, 0xFFE1, 0xFFE3
 
@@ -177,6 +179,12 @@ class Keyboard:
             ctypes.c_int,
             ctypes.c_ulong,
         ]
+        self.xtst.XTestFakeButtonEvent.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_ulong,
+        ]
         self.app = app
         self.connection = self.x11.XOpenDisplay(os.environ["DISPLAY"].encode())
         assert self.connection, "cannot open the test display"
@@ -196,6 +204,13 @@ class Keyboard:
         )
         self.x11.XFlush(self.connection)
         self.frames()
+
+    def right_click(self, item) -> None:
+        self.point_at(item)
+        for down in (True, False):
+            self.xtst.XTestFakeButtonEvent(self.connection, 3, int(down), 0)
+            self.x11.XFlush(self.connection)
+            self.frames()
 
     def key(self, keysym: int, down: bool) -> None:
         code = self.x11.XKeysymToKeycode(self.connection, keysym)
@@ -252,8 +267,13 @@ def test_copy_links_reply_edit_and_reactions_in_the_window(app, world):
     bobs = _row_id(app, shown)
     assert bobs == said.id
 
-    conversation.open_actions(bobs)
-    assert dpg.is_item_shown(conversation.menu)
+    text_item = next(item for item, mid in conversation._message_of.items() if mid == bobs)
+    mouse = Keyboard(app)
+    try:
+        mouse.right_click(text_item)  # a real right-click on the message
+    finally:
+        mouse.close()
+    app.pump_until(lambda: dpg.is_item_shown(conversation.menu), WAIT)
     labels = texts_in(conversation.menu_body)
     assert "Edit" not in labels  # bob's message, not ours
     copy = next(
@@ -267,12 +287,7 @@ def test_copy_links_reply_edit_and_reactions_in_the_window(app, world):
 
     link = next(
         item
-        for item in dpg.get_item_children(
-            dpg.get_item_parent(
-                next(i for i in conversation._message_of if conversation._message_of[i] == bobs)
-            ),
-            1,
-        )
+        for item in dpg.get_item_children(dpg.get_item_parent(text_item), 1)
         if dpg.get_item_type(item).endswith("mvButton")
     )
     assert dpg.get_item_label(link) == "↗ https://xn--exmple-4nf.com/plan"
