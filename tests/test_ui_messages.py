@@ -185,12 +185,25 @@ class Keyboard:
             ctypes.c_int,
             ctypes.c_ulong,
         ]
+        self.x11.XSync.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        self.x11.XAutoRepeatOff.argtypes = [ctypes.c_void_p]
+        self.x11.XAutoRepeatOn.argtypes = [ctypes.c_void_p]
         self.app = app
         self.connection = self.x11.XOpenDisplay(os.environ["DISPLAY"].encode())
         assert self.connection, "cannot open the test display"
+        # A slow frame on a busy machine must not turn a press into a held, repeating key
+        # (the display is the tests' own).
+        self.x11.XAutoRepeatOff(self.connection)
+        self._sync()
 
     def close(self) -> None:
+        self.x11.XAutoRepeatOn(self.connection)
+        self._sync()
         self.x11.XCloseDisplay(self.connection)
+
+    def _sync(self) -> None:
+        """Every event sent is in the server's hands, on its way to the window."""
+        self.x11.XSync(self.connection, 0)
 
     def frames(self, count: int = 2) -> None:
         for _ in range(count):
@@ -202,20 +215,20 @@ class Keyboard:
         self.xtst.XTestFakeMotionEvent(
             self.connection, -1, int(x + left + 20), int(y + top + 10), 0
         )
-        self.x11.XFlush(self.connection)
+        self._sync()
         self.frames()
 
     def right_click(self, item) -> None:
         self.point_at(item)
         for down in (True, False):
             self.xtst.XTestFakeButtonEvent(self.connection, 3, int(down), 0)
-            self.x11.XFlush(self.connection)
+            self._sync()
             self.frames()
 
     def key(self, keysym: int, down: bool) -> None:
         code = self.x11.XKeysymToKeycode(self.connection, keysym)
         self.xtst.XTestFakeKeyEvent(self.connection, code, int(down), 0)
-        self.x11.XFlush(self.connection)
+        self._sync()
         self.frames()
 
     def tap(self, keysym: int, *held: int) -> None:
@@ -226,9 +239,12 @@ class Keyboard:
         for modifier in held:
             self.key(modifier, False)
 
-    def type(self, text: str) -> None:
+    def type(self, text: str, into) -> None:
+        """Type `text` into an input, each key once it shows the one before."""
         for char in text:
+            before = str(dpg.get_value(into))
             self.tap(ord(char))
+            self.app.pump_until(lambda b=before, c=char: dpg.get_value(into) == b + c, WAIT)
 
 
 def test_enter_sends_and_ctrl_enter_starts_a_new_line(app, world):
@@ -239,10 +255,12 @@ def test_enter_sends_and_ctrl_enter_starts_a_new_line(app, world):
         keyboard.point_at(conversation.composer)
         dpg.focus_item(conversation.composer)
         keyboard.frames()
-        keyboard.type("line one")
+        box = conversation.composer
+        keyboard.type("line one", box)
         keyboard.tap(Keyboard.RETURN, Keyboard.SHIFT)  # never sends half a message
         keyboard.tap(Keyboard.RETURN, Keyboard.CONTROL)
-        keyboard.type("line two")
+        app.pump_until(lambda: dpg.get_value(box) == "line one\n", WAIT)
+        keyboard.type("line two", box)
         assert dpg.get_value(conversation.composer) == "line one\nline two"
         keyboard.tap(Keyboard.RETURN)
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from operator import attrgetter
 
 from .errors import MessageRejected
 from .messages import SHOWN_KINDS, ChatMessage, MessageKind
@@ -59,11 +60,17 @@ def fold(messages: Iterable[ChatMessage], me: str) -> list[Shown]:
     """The messages to show (texts and replies, oldest first) with their edits and
     reactions applied. An edit or reaction whose original is not here waits (it is not
     shown); one that may not name its original is ignored, whatever the store held."""
-    everything = sorted(messages, key=lambda m: (m.sent_at, m.id))
-    shown = {m.id: m for m in everything if m.kind in SHOWN_KINDS}
+    everything = sorted(messages, key=attrgetter("sent_at", "id"))
+    shown: dict[str, ChatMessage] = {}
+    naming: list[ChatMessage] = []  # edits and reactions
+    for message in everything:
+        if message.kind is MessageKind.TEXT or message.kind is MessageKind.REPLY:
+            shown[message.id] = message
+        else:
+            naming.append(message)
     texts: dict[str, str] = {}
     reactions: dict[str, dict[str, str]] = {}  # original -> sender -> emoji (latest wins)
-    for message in everything:
+    for message in naming:
         target = shown.get(message.ref)
         if target is None or message.channel != target.channel:
             continue
@@ -73,8 +80,9 @@ def fold(messages: Iterable[ChatMessage], me: str) -> list[Shown]:
             reactions.setdefault(target.id, {})[message.sender] = message.text
     result = []
     for message in shown.values():
+        given = reactions.get(message.id)
         counts: dict[str, int] = {}
-        for emoji in reactions.get(message.id, {}).values():
+        for emoji in given.values() if given else ():
             if emoji:
                 counts[emoji] = counts.get(emoji, 0) + 1
         quoted = shown.get(message.ref) if message.kind is MessageKind.REPLY else None
@@ -86,7 +94,7 @@ def fold(messages: Iterable[ChatMessage], me: str) -> list[Shown]:
                 texts.get(message.id, message.text),
                 message.id in texts,
                 tuple(sorted(counts.items(), key=lambda item: (-item[1], item[0]))),
-                reactions.get(message.id, {}).get(me, ""),
+                given.get(me, "") if given else "",
                 quoted,
                 texts.get(quoted.id, quoted.text) if quoted is not None else "",
             )

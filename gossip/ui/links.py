@@ -22,6 +22,10 @@ _TRAILING = ".,;:!?'\"»”’)]}*"
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _PORT = re.compile(r"^[0-9]{1,5}$")
 _MAIL_LOCAL = re.compile(r"^[A-Za-z0-9.!#$%&*+/=?^_{|}~-]{1,64}$")
+_ASCII_CONTROL = re.compile(r"[\x00-\x20\x7f]")
+# The rest of an address that needs no escaping (most do): quoted only when it has more.
+_PLAIN_REST = re.compile(r"^[A-Za-z0-9/?#\[\]@!$&'()*+,;=:%~._-]*$")
+_SAFE_REST = "/?#[]@!$&'()*+,;=:%~-._"
 MAX_LINKS = 20  # per message: a wall of addresses is shown as text after these
 MAX_URL_CHARS = 2048
 
@@ -70,9 +74,7 @@ def _trim(raw: str) -> str:
 
 def safe_target(raw: str) -> str | None:
     """The exact address `raw` opens, in ASCII, or None when it may not open."""
-    if len(raw) > MAX_URL_CHARS or any(
-        unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in raw
-    ):
+    if len(raw) > MAX_URL_CHARS or _hides_something(raw):
         return None  # control and format characters (bidi overrides, zero widths) hide things
     try:
         parts = urlsplit(raw)
@@ -93,16 +95,19 @@ def safe_target(raw: str) -> str | None:
         return None
     netloc = ascii_host + (f":{port}" if port else "")
     # Anything outside ASCII in the rest is percent-encoded: what is shown is what is sent.
-    safe = "/?#[]@!$&'()*+,;=:%~-._"
     return urlunsplit(
-        (
-            scheme,
-            netloc,
-            quote(parts.path, safe=safe),
-            quote(parts.query, safe=safe),
-            quote(parts.fragment, safe=safe),
-        )
+        (scheme, netloc, _escaped(parts.path), _escaped(parts.query), _escaped(parts.fragment))
     )
+
+
+def _escaped(part: str) -> str:
+    return part if _PLAIN_REST.match(part) else quote(part, safe=_SAFE_REST)
+
+
+def _hides_something(raw: str) -> bool:
+    if raw.isascii():
+        return _ASCII_CONTROL.search(raw) is not None
+    return any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in raw)
 
 
 def _mail_target(address: str) -> str | None:

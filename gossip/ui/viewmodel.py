@@ -202,12 +202,34 @@ def _named(model: AppModel, user: str) -> str:
 
 QUOTE_CHARS = 80
 
+# A message's text as shown and the links it opens, by message id, with the text they were
+# found in: finding links is most of a redraw's cost, and a text changes only by an edit.
+LinkMemo = dict[str, tuple[str, str, tuple[str, ...]]]
 
-def message_rows(model: AppModel, now: float, search: str = "") -> list[MessageRow]:
+
+def _with_links(message_id: str, text: str, memo: LinkMemo) -> tuple[str, tuple[str, ...]]:
+    known = memo.get(message_id)
+    if known is not None and known[0] == text:
+        return known[1], known[2]
+    links = find_links(text)
+    found = shown_text(text, links), tuple(link.target for link in links)
+    memo[message_id] = (text, *found)
+    return found
+
+
+def message_rows(model: AppModel, now: float, search: str = "",
+                 memo: LinkMemo | None = None) -> list[MessageRow]:
     """The current channel's live messages, oldest first, with their edits, reactions and
-    quotes applied; with `search`, only those whose text or sender holds it (any case)."""
+    quotes applied; with `search`, only those whose text or sender holds it (any case).
+    `memo` keeps what links were found across calls (only for the messages shown: nothing
+    outlives its message)."""
     live = [m for m in model.messages.values()
             if m.channel == model.current_channel and m.expires_at > now]
+    links_of: LinkMemo = {} if memo is None else memo
+    if memo is not None:
+        alive = {m.id for m in live}
+        for gone in [key for key in memo if key not in alive]:
+            del memo[gone]
     needle = search.strip().casefold()
     rows: list[MessageRow] = []
     previous = None
@@ -232,23 +254,22 @@ def message_rows(model: AppModel, now: float, search: str = "") -> list[MessageR
                      and message.sent_at - previous.sent_at < CONTINUATION_SECONDS
                      and previous.verified == message.verified)
         left = message.expires_at - now
-        links = find_links(shown.text)
+        text, links = _with_links(message.id, shown.text, links_of)
         quote = ""
         if shown.quoted is not None:
             # Links in a quote read as where they go, like in the message itself.
-            quoted = shown_text(shown.quoted_text, find_links(shown.quoted_text))
+            quoted, _ = _with_links(shown.quoted.id, shown.quoted_text, links_of)
             first = " ".join(quoted.split())
             quote = f"{shown.quoted.sender}: " + (
                 first if len(first) <= QUOTE_CHARS else first[:QUOTE_CHARS - 1] + "…")
         elif message.ref:
             quote = "a message you do not have (expired, or sent before you came)"
-        rows.append(MessageRow(message.id, message.sender, shown_text(shown.text, links),
+        rows.append(MessageRow(message.id, message.sender, text,
                                fmt.clock_time(message.sent_at), mark, kind, tip,
                                fmt.countdown(left), left < URGENT_SECONDS, continued,
                                name_colour(message.sender), message.expires_at,
                                shown.edited, quote, shown.reactions, shown.my_reaction,
-                               tuple(link.target for link in links),
-                               own))
+                               links, own))
         previous = message
     return rows
 

@@ -47,6 +47,7 @@ class Conversation:
         # Opens a link; tests put a recorder here so no browser ever starts.
         self.open_url: Callable[[str], object] = webbrowser.open
         self._rows: dict[str, vm.MessageRow] = {}  # what is drawn, by message id
+        self._links: vm.LinkMemo = {}  # the links found in what is drawn
         self._message_of: dict[int | str, str] = {}  # a message's text item -> its id
         self._drawn_ids: set[str] = set()
         self._channel: str | None = None
@@ -199,10 +200,10 @@ class Conversation:
         dpg.delete_item(self.messages, children_only=True)
         self._countdowns = []
         self._message_of = {}
-        rows = vm.message_rows(model, now, self.search)
+        rows = vm.message_rows(model, now, self.search, self._links)
         self._rows = {row.id: row for row in rows}
         if self.search:
-            total = len(vm.message_rows(model, now))
+            total = len(vm.message_rows(model, now, memo=self._links))
             dpg.set_value(self.search_count, f"{len(rows)} of {total} messages")
         arrived = [row for row in rows if row.id not in self._drawn_ids]
         self._drawn_ids |= {row.id for row in rows}
