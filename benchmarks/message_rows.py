@@ -65,7 +65,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=5000)  # the store's cap in all
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="500 messages, 3 runs")
     args = parser.parse_args()
+    if args.quick:
+        args.messages, args.repeats = 500, 3
     now = NOW + args.messages + 1
     plain, rich = _channel(args.messages, rich=False), _channel(args.messages, rich=True)
     baseline = _least_ms(lambda: message_rows(plain, now), args.repeats)
