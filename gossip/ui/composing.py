@@ -1,23 +1,13 @@
-"""The message box's keys: Enter sends, Shift+Enter starts a new line. Dear PyGui's
-multi-line input puts a new line in for Enter itself; this tells such an edit from others, so
-the view sends what was there before it. Pure, so it is tested without a window."""
+"""What the message box and a message's menu offer, as pure rules: how tall the box grows and
+how a reaction toggles. (Enter sends and Ctrl+Enter starts a new line: Dear PyGui's
+`ctrl_enter_for_new_line`. Its ImGui ignores Shift+Enter in a multi-line box and gives no
+way to place the cursor, so Shift+Enter can neither add a line where one types nor send.)"""
 
 from __future__ import annotations
 
 # The reactions offered on a message (a member may send any one emoji; these are the quick ones).
 QUICK_REACTIONS: tuple[str, ...] = ("👍", "❤", "😂", "🎉", "😮", "😢")
 MAX_COMPOSER_LINES = 6  # the box grows with its text up to this many lines, then scrolls
-
-
-def sent_by_enter(before: str, after: str, *, shift: bool) -> str | None:
-    """When `after` is `before` with one new line typed into it and Shift was not held, the
-    text to send (`before`); else None (an ordinary edit, or Shift+Enter's new line)."""
-    if shift or len(after) != len(before) + 1:
-        return None
-    at = next((i for i, (a, b) in enumerate(zip(before, after)) if a != b), len(before))
-    if after[at] != "\n" or after[:at] + after[at + 1 :] != before:
-        return None
-    return before
 
 
 def composer_lines(text: str) -> int:
