@@ -51,7 +51,6 @@ class Conversation:
         self._message_of: dict[int | str, str] = {}  # a message's text item -> its id
         self._drawn_ids: set[str] = set()
         self._channel: str | None = None
-        self._user = ""
         self.unseen = 0  # messages that came while the view was not at the bottom
         self.search = ""
         self.replying_to = ""  # the id of the message the composer answers
@@ -129,7 +128,6 @@ class Conversation:
                 else state.hint
             dpg.configure_item(self.composer, hint=hint, enabled=state.enabled)
             dpg.configure_item(self.send_button, enabled=state.enabled)
-        self._user = model.user
         if model.messages_version != self._version:
             self._version = model.messages_version
             self._draw(model, now)
@@ -211,6 +209,7 @@ class Conversation:
             at_bottom = True  # what we just wrote is always brought into view
         elif arrived and not at_bottom and not self.search:
             self._set_unseen(self.unseen + len(arrived))
+        self._following = at_bottom
         if not rows:
             dpg.add_spacer(height=40, parent=self.messages)
             empty = dpg.add_text(
@@ -259,7 +258,6 @@ class Conversation:
                         dpg.add_text("Disappears at " + time.strftime(
                             "%H:%M:%S", time.localtime(row.expires_at)) + " on every screen")
                     self._countdowns.append((countdown, row.expires_at))
-        self._following = at_bottom
 
     def _message_body(self, row: vm.MessageRow) -> None:
         themes, fonts, palette = self._app.themes, self._app.fonts, self._app.themes.palette
