@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -175,7 +176,7 @@ def new_chat(identity: Identity, *, channel: str, text: str, ttl: float, now: fl
     `ttl` when given."""
     check_text(kind, text)
     if kind.refers and not valid_id(ref):
-        raise ValueError("name the message by its id (as `gossip-cli listen` prints it)")
+        raise ValueError('name the message by its id (the "id" `gossip-cli listen --json` prints)')
     return ChatMessage(id=message_id or new_message_id(), channel=channel,
                        sender=identity.user, text=text, sent_at=now,
                        expires_at=now + check_ttl(ttl) if expires_at is None else expires_at,
@@ -210,9 +211,12 @@ def _emoji_part(char: str) -> bool:
     return not category.startswith(("L", "C", "Z"))
 
 
+_MESSAGE_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MESSAGE_ID_CHARS}}}")
+
+
 def valid_id(message_id: str) -> bool:
-    return 0 < len(message_id) <= MESSAGE_ID_CHARS and message_id.isascii() \
-        and message_id.isalnum()
+    """Whether `message_id` can name a message (ours are 32 hex digits)."""
+    return _MESSAGE_ID.fullmatch(message_id) is not None
 
 
 def seal_direct(message: ChatMessage, identity: Identity, recipient: PublicKey) -> bytes:
