@@ -446,6 +446,10 @@ class Session(Actor):
             # they had them first (receivers drop the ones they already have by id).
             self._chat.new_epochs()
             await self._resend_recent(only=seen.key.fingerprint)
+        elif self._online:
+            # Our own key announced again: another connection of ours (a second device) came.
+            # Our next messages start new epochs, handed to it too.
+            self._chat.new_epochs()
 
     def _forget_sender_keys(self, user: str) -> None:
         """The user's key changed (to another key or back): the sender keys their old key
