@@ -41,6 +41,7 @@ from gossip.fsm.roster import RosterPhase
 from gossip.wire import (
     CALL_ERRORS,
     CallMembers,
+    CallRoster,
     Channels,
     Command,
     CreatePrivate,
@@ -63,6 +64,7 @@ from gossip.wire import (
 
 from . import events as ev
 from .callhost import CallHost
+from .callpresence import CallPresenceBook
 from .chat import ChatDesk
 from .commands import (
     AcceptKey,
@@ -160,6 +162,7 @@ class Session(Actor):
         self._keysync = MachineDriver(ClientKeySync)
         self._members = MemberDirectory(profile.pins, profile.identity.user,
                                         profile.identity.fingerprint)
+        self._call_presence = CallPresenceBook()  # who the hub says is in each call
         # Whom each of our recent messages was first sealed to (key fingerprints): a resend
         # goes to those only, never to someone who was not there when it was written.
         self._recipients_of: dict[str, frozenset[str]] = {}
@@ -322,6 +325,8 @@ class Session(Actor):
                     await self._take_end_of_keys(nursery)
                 elif isinstance(frame, Message):
                     await self._take_message(frame)
+                elif isinstance(frame, CallRoster):
+                    await self._take_call_roster(frame)
 
     async def _take_refusal(self, frame: Error) -> None:
         """The hub refused one of our frames; it closes the link itself if it must."""
@@ -497,6 +502,16 @@ class Session(Actor):
                 # late); either way the user is told, not left to guess.
                 await self._emit(ev.MessagesMissing(sender, frame.channel, opened.missing))
             await self._emit(ev.MessageReceived(opened, late=opened.late))
+
+    async def _take_call_roster(self, frame: CallRoster) -> None:
+        """Who the hub says is in a channel's call, before we join (its word: unverified).
+        Only for channels we are in; anything else is ignored."""
+        if frame.channel not in self._channels and not self._private.is_private(frame.channel):
+            log.info("ignoring a call roster for %r, not a channel of ours", frame.channel)
+            return
+        event = self._call_presence.take(frame.channel, frame.users)
+        if event is not None:
+            await self._emit(event)
 
     async def _to_calls(self, frame: Frame, channel: str | None) -> None:
         if isinstance(frame, CallMembers):

@@ -43,6 +43,7 @@ from gossip.wire import (
     PROTOCOL_VERSION,
     ROSTER_PART_BYTES,
     CallMembers,
+    CallRoster,
     Channels,
     Command,
     CreatePrivate,
@@ -70,6 +71,7 @@ from gossip.wire import (
     decode_frame,
 )
 
+from .callpresence import CallPresence
 from .config import HubConfig
 from .fairqueue import FairOutbox, OutboxItem, OutboxLimits, Put
 from .identities import JoinRefused, MemberBudgets
@@ -117,6 +119,11 @@ class HubContext:
     # Set (and replaced) whenever a connection ends: for tools and tests that wait for the
     # hub to let connections go, without polling.
     connection_ended: trio.Event = field(default_factory=trio.Event)
+    # Tells channel members who is in each call before they join (hooked on the registry).
+    call_presence: CallPresence = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.call_presence = CallPresence(self.registry, self.private)
 
 
 class Disconnect(Exception):
@@ -396,6 +403,8 @@ class ConnectionActor(Actor):
             return
         registry.make_live(self)
         self._send(self._private_news())
+        self._send([CallRoster(channel=channel, users=users)
+                    for channel, users in self._hub.call_presence.snapshot_for(self)])
         # Back after being let go as slow: say what was missed, and ask its senders to resend.
         missed = registry.take_missed(self.user)
         if missed:
@@ -574,6 +583,10 @@ class ConnectionActor(Actor):
         return parts
 
     # -- calls ---------------------------------------------------------------------------------
+    def call_roster(self, channel: str, users: tuple[str, ...]) -> None:
+        self._notify(self._keysync, "call_roster",
+                     {Command.CALL_ROSTER: lambda: CallRoster(channel=channel, users=users)})
+
     def call_changed(self, channel: str, users: tuple[str, ...]) -> None:
         driver = self._calls.get(channel)
         if driver is None or driver.state_id != HubCall.in_call.id:

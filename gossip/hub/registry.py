@@ -11,7 +11,7 @@ pub/sub) without touching the connections.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from gossip.wire import ErrorCode, Key
@@ -48,6 +48,9 @@ class MemberPort(Protocol):
 
     def call_changed(self, channel: str, users: tuple[str, ...]) -> None: ...
 
+    def call_roster(self, channel: str, users: tuple[str, ...]) -> None:
+        """Who is in `channel`'s call now (for a member of the channel, in the call or not)."""
+
     def kick(self, code: str, reason: str) -> None: ...
 
 
@@ -69,6 +72,9 @@ class Registry:
         self._missed = MissedLedger(max_users=limits.missed_users, max_entries=64,
                                     ttl=limits.missed_ttl)
         self._call_paces: dict[str, TokenBucket] = {}
+        # Told every call roster change (channel, users; empty when the call ends), to tell
+        # the channel's members who are not in the call (see callpresence.py).
+        self.on_call_roster: Callable[[str, tuple[str, ...]], None] | None = None
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -294,6 +300,16 @@ class Registry:
             port = self._call_port(channel, user)
             if user != skip and port is not None:
                 port.call_changed(channel, roster)
+        if self.on_call_roster is not None:
+            self.on_call_roster(channel, roster)
+
+    def calls(self) -> dict[str, tuple[str, ...]]:
+        """Every call going on: channel -> who is in it."""
+        return {channel: tuple(users) for channel, users in self._calls.items()}
+
+    def all_live_ports(self) -> list[MemberPort]:
+        """Every live connection of every member."""
+        return [port for identity in self._members.values() for port in identity.live_ports()]
 
     def send_to(self, user: str, data: bytes, *, sender: str | None = None,
                 channel: str | None = None, call: str | None = None) -> bool:

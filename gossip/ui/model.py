@@ -15,6 +15,7 @@ from gossip.client.messages import ChatMessage
 from gossip.client.state import SessionState
 from gossip.crypto.pins import Trust
 
+from . import callpresence
 from . import notices as nt
 from .callview import CallPeer, CallPhase, CallView
 from .formatting import short_fingerprint
@@ -71,6 +72,10 @@ class AppModel:
     status_version: int = 0
     safety_version: int = 0
     call_version: int = 0
+    # Who the hub says is in each channel's call (callpresence.py), and how many "call
+    # started" notices were shown.
+    call_rosters: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    call_notices: int = 0
 
     # -- changes ------------------------------------------------------------------------------
     def apply(self, notice: object, now: float) -> None:
@@ -533,5 +538,5 @@ _HANDLERS: dict[type, Callable[[AppModel, Any, float], None]] = {
     ev.OwnKeyForged: _own_key_forged, ev.MessagesMissing: _messages_missing,
     ev.HubReportedMissed: _hub_reported_missed, ev.MessageDelayed: _message_delayed,
     ev.MessageNotSent: _message_not_sent, ev.RosterChanged: _roster_changed,
-    ev.RosterAlarm: _roster_alarm,
+    ev.RosterAlarm: _roster_alarm, **callpresence.HANDLERS,
 }

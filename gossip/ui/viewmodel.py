@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from gossip.client.messages import MAX_TEXT_CHARS
 from gossip.crypto.pins import Trust
 
+from . import callpresence
 from . import formatting as fmt
 from .callview import CallPeer, CallPhase, CallView
 from .gridlayout import initials
@@ -154,7 +155,8 @@ def channel_rows(model: AppModel) -> list[ChannelRow]:
     rows = []
     for name in model.channels:
         unread = model.unread.get(name, 0) if name != model.current_channel else 0
-        rows.append(ChannelRow(name, f"# {name}", name == model.current_channel, unread))
+        rows.append(ChannelRow(name, f"# {name}{callpresence.channel_mark(model, name)}",
+                               name == model.current_channel, unread))
     return rows
 
 
@@ -295,6 +297,9 @@ def _call_status(model: AppModel) -> tuple[str, bool]:
         return "Calls need a connection to the hub.", False
     if model.current_channel is None:
         return "This hub has no channels to call in.", False
+    seen = callpresence.panel_line(model, model.current_channel)
+    if seen is not None:
+        return seen, True
     return f"Not in a call. Join to talk in #{model.current_channel}.", True
 
 
