@@ -45,6 +45,8 @@ def test_messages_and_calls_of_others_make_notifications_ours_do_not():
     assert notification_for(ev.CallStarted("random", ("bob",)), "you") == Notification(
         "Call in #random", "bob in the call"
     )
+    rings = notification_for(ev.CallStarted("random", ("bob",)), "you", call_sound=True)
+    assert rings is not None and rings.sound == "phone-incoming-call"
     assert notification_for(ev.CallStarted("random", ("you", "bob")), "you") is None
     assert notification_for(ev.MemberJoined("bob", "A" * 40, Trust.NEW), "you") is None
 
@@ -142,17 +144,23 @@ def test_a_notification_reaches_the_service_on_the_session_bus(session_bus):
     try:
         assert notifier.notify(Notification("alice in #general", "<b>hi</b> & bye"))
         assert service.got.wait(WAIT)
+        service.got.clear()
         app, replaces, icon, summary, body, actions, hints, expire = service.calls[0]
+        assert hints == {}
         assert (app, summary, body) == (
             "Gossip",
             "alice in #general",
             "&lt;b&gt;hi&lt;/b&gt; &amp; bye",
         )
+        # A call rings: the sound's name goes as a hint, for the server to play.
+        assert notifier.notify(Notification("Call in #general", "bob", "phone-incoming-call"))
+        assert service.got.wait(WAIT)
+        assert service.calls[1][6] == {"sound-name": ("s", "phone-incoming-call")}
         assert notifier.unavailable is None
     finally:
         notifier.stop()
         service.close()
-    assert notifier.sent == 1
+    assert notifier.sent == 2
 
 
 def test_without_a_notification_service_nothing_happens(session_bus):

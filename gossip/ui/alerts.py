@@ -10,16 +10,23 @@ from collections.abc import Callable
 from gossip.client import events as ev
 
 from .callpresence import who_is_in
-from .desktopnotify import Notification, should_notify
+from .desktopnotify import CALL_SOUND, Notification, should_notify
 
 
-def notification_for(event: object, own_user: str) -> Notification | None:
-    """The notification an event deserves, if any: messages of others, calls of others."""
+def notification_for(
+    event: object, own_user: str, *, call_sound: bool = False
+) -> Notification | None:
+    """The notification an event deserves, if any: messages of others, calls of others (with
+    the ring the service plays, when `call_sound`)."""
     if isinstance(event, ev.MessageReceived) and event.message.sender != own_user:
         message = event.message
         return Notification(f"{message.sender} in #{message.channel}", message.text)
     if isinstance(event, ev.CallStarted) and own_user not in event.users:
-        return Notification(f"Call in #{event.channel}", f"{who_is_in(event.users)} in the call")
+        return Notification(
+            f"Call in #{event.channel}",
+            f"{who_is_in(event.users)} in the call",
+            CALL_SOUND if call_sound else "",
+        )
     return None
 
 
@@ -43,9 +50,15 @@ class Alerts:
         self.notified = 0  # notifications handed to the notifier
 
     def take(
-        self, event: object, *, own_user: str, current_channel: str | None, enabled: bool
+        self,
+        event: object,
+        *,
+        own_user: str,
+        current_channel: str | None,
+        enabled: bool,
+        call_sound: bool = False,
     ) -> None:
-        notification = notification_for(event, own_user)
+        notification = notification_for(event, own_user, call_sound=call_sound)
         if notification is None:
             return
         focused = self._focused()

@@ -297,7 +297,8 @@ class App:
         self.model.apply(notice, now)
         self.alerts.take(notice, own_user=self.model.user,
                          current_channel=self.model.current_channel,
-                         enabled=self.settings.desktop_notifications)
+                         enabled=self.settings.desktop_notifications,
+                         call_sound=self.settings.call_sound)
         if isinstance(notice, nt.Online) and self._pending_login is not None:
             self._store_settings(self._pending_login)
             self._pending_login = None

@@ -30,10 +30,15 @@ _REPLY_SECONDS = 2.0
 _WAITING = 8
 
 
+# Names from the freedesktop sound naming specification: the notification server plays it.
+CALL_SOUND = "phone-incoming-call"
+
+
 @dataclass(frozen=True)
 class Notification:
     summary: str
     body: str
+    sound: str = ""  # a sound name for the server to play with it ("" for none)
 
 
 def should_notify(*, enabled: bool, focused: bool | None) -> bool:
@@ -101,11 +106,12 @@ class DesktopNotifier:
 
     def _send(self, connection: DBusConnection, notification: Notification) -> bool:
         summary = " ".join(notification.summary.split())[:_SUMMARY_CHARS]
+        hints = {"sound-name": ("s", notification.sound)} if notification.sound else {}
         call = new_method_call(
             NOTIFICATIONS,
             "Notify",
             NOTIFY_SIGNATURE,
-            (self._app_name, 0, "", summary, body_markup(notification.body), [], {}, -1),
+            (self._app_name, 0, "", summary, body_markup(notification.body), [], hints, -1),
         )
         try:
             reply = connection.send_and_get_reply(call, timeout=_REPLY_SECONDS)
