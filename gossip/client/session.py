@@ -443,18 +443,19 @@ class Session(Actor):
         if seen.trust is Trust.CHANGED:
             await self._emit(ev.KeyChanged(seen.user, seen.pinned_fingerprint,
                                            seen.key.fingerprint))
+        if self._online and seen.user == self._identity.user:
+            # Our own key announced again: another connection of ours (a second device) came.
+            # Not a join to show; our next messages start new epochs, handed to it too.
+            self._chat.new_epochs()
+            return
         # Every identity shows, during the first sync too: a member the hub adds is seen.
         await self._emit(ev.MemberJoined(seen.user, seen.key.fingerprint, seen.trust))
-        if self._online and seen.user != self._identity.user:
+        if self._online:
             # A (re)joining member may have lost our sender keys and missed what we sent
             # while they were away: new epochs, and our recent messages again to them if
             # they had them first (receivers drop the ones they already have by id).
             self._chat.new_epochs()
             await self._resend_recent(only=seen.key.fingerprint)
-        elif self._online:
-            # Our own key announced again: another connection of ours (a second device) came.
-            # Our next messages start new epochs, handed to it too.
-            self._chat.new_epochs()
 
     def _forget_sender_keys(self, user: str) -> None:
         """The user's key changed (to another key or back): the sender keys their old key
