@@ -97,3 +97,19 @@ def test_the_app_shows_a_call_before_joining_and_tells_when_one_starts():
     model.apply(ev.CallEnded("general"), NOW)
     assert vm.call_panel(model).status.startswith("Not in a call")
     assert vm.channel_rows(model)[0].label == "# general"
+
+
+async def test_rosters_a_reader_has_not_taken_yet_are_coalesced(nursery, hub):
+    """However fast calls change, a reader's outbox holds one roster per channel: the hub
+    sends the newest when the reader gets there (so churn cannot fill it)."""
+    ann = await log_in(nursery, hub, "ann")
+    snapshot = [await next_of(ann, CallRoster) for _ in range(2)]  # after the key sync
+    assert [(frame.channel, frame.users) for frame in snapshot] == [("general", ()), ("random", ())]
+    (port,) = hub.registry.all_live_ports()
+    for size in range(1, 101):  # no checkpoint in between: the writer cannot run
+        port.call_roster("general", tuple(f"u{i}" for i in range(size)))
+    port.call_roster("random", ("bo",))
+    got = [await next_of(ann, CallRoster) for _ in range(2)]
+    assert [(frame.channel, len(frame.users)) for frame in got] == [("general", 100), ("random", 1)]
+    port.call_roster("general", ())
+    assert (await next_of(ann, CallRoster)).users == ()  # and nothing came in between

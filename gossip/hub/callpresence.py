@@ -21,8 +21,8 @@ class CallPresence:
         registry.on_call_roster = self.changed
 
     def changed(self, channel: str, users: tuple[str, ...]) -> None:
-        # Bounded by the call pace of whoever changed it (Limits.call_changes_per_second per
-        # identity): each change is one small frame to each member, like a chat message.
+        # Paced by whoever changed it (Limits.call_changes_per_second per identity), and
+        # coalesced per reader (ConnectionActor.call_roster): one outbox slot at most.
         for port in self._audience(channel):
             port.call_roster(channel, users)
 

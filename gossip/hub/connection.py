@@ -161,6 +161,7 @@ class ConnectionActor(Actor):
             limits.outbox_frames, limits.outbox_bytes, limits.sender_backlog_frames,
             limits.sender_backlog_bytes))
         self._closing = False  # the writer sends nothing more (see _close)
+        self._rosters_waiting: dict[str, bytes] = {}  # channel -> its newest call roster
         self._writer_done = trio.Event()
         self._ws: WebSocketConnection | None = None
         self._nursery: trio.Nursery | None = None
@@ -584,8 +585,24 @@ class ConnectionActor(Actor):
 
     # -- calls ---------------------------------------------------------------------------------
     def call_roster(self, channel: str, users: tuple[str, ...]) -> None:
-        self._notify(self._keysync, "call_roster",
-                     {Command.CALL_ROSTER: lambda: CallRoster(channel=channel, users=users)})
+        """Who is in a channel's call now, coalesced: one outbox item (an empty batch) stands
+        for every roster waiting, and the writer sends the newest of each channel when it
+        gets there. However fast calls change, a reader holds one roster per channel."""
+        try:
+            step = self._keysync.step("call_roster", {
+                Command.CALL_ROSTER: lambda: CallRoster(channel=channel, users=users)})
+        except ProtocolViolation as exc:
+            self.kick(ErrorCode.PROTOCOL, str(exc))
+            return
+        for frame in step.frames:
+            if not self._rosters_waiting:
+                self._queue((), sender=None, channel=None, droppable=False)
+            self._rosters_waiting[channel] = self._encoded(frame)
+
+    def _take_rosters(self) -> tuple[bytes, ...]:
+        rosters = tuple(self._rosters_waiting.values())
+        self._rosters_waiting.clear()
+        return rosters
 
     def call_changed(self, channel: str, users: tuple[str, ...]) -> None:
         driver = self._calls.get(channel)
@@ -798,7 +815,8 @@ class ConnectionActor(Actor):
                     sender, item = await self._outbox.get()
                 except trio.EndOfChannel:
                     return
-                for data in (item,) if isinstance(item, bytes) else item:
+                # An empty batch stands for the call rosters waiting (see call_roster).
+                for data in (item,) if isinstance(item, bytes) else item or self._take_rosters():
                     if self._closing:
                         return
                     await self._ws.send_message(data)
