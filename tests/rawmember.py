@@ -28,6 +28,20 @@ async def log_in(nursery: trio.Nursery, hub: RunningHub, user: str, *,
                  receive_buffer: int | None = None) -> WebSocketConnection:
     """A member logged in and key-synced. `receive_buffer` shrinks its socket's receive
     buffer, so that how fast the test reads is how fast the member reads."""
+    ws, welcome = await try_log_in(nursery, hub, user, receive_buffer=receive_buffer)
+    assert isinstance(welcome, Welcome)
+    await ws.send_message(KeyRequest().encode())
+    while not isinstance(await next_frame(ws), EndOfKeys):
+        pass
+    # The hub follows the snapshot with the member's private channels (none, for most tests).
+    while not isinstance(await next_frame(ws), PrivateChannels):
+        pass
+    return ws
+
+
+async def try_log_in(nursery: trio.Nursery, hub: RunningHub, user: str, *,
+                     receive_buffer: int | None = None) -> tuple[WebSocketConnection, Frame]:
+    """A login as `user` with its key, and the hub's answer (a Welcome, or a refusal)."""
     identity = identity_of(user)
     sock = trio.socket.socket()
     if receive_buffer is not None:
@@ -40,15 +54,7 @@ async def log_in(nursery: trio.Nursery, hub: RunningHub, user: str, *,
     # A queue of one message: once it is full, trio-websocket stops reading the socket.
     ws = await wrap_client_stream(nursery, stream, "127.0.0.1", "/gossip",
                                   message_queue_size=1, max_message_size=2**20)
-    welcome = await log_in_raw(ws, seen, user, identity.public, identity, PASSWORD)
-    assert isinstance(welcome, Welcome)
-    await ws.send_message(KeyRequest().encode())
-    while not isinstance(await next_frame(ws), EndOfKeys):
-        pass
-    # The hub follows the snapshot with the member's private channels (none, for most tests).
-    while not isinstance(await next_frame(ws), PrivateChannels):
-        pass
-    return ws
+    return ws, await log_in_raw(ws, seen, user, identity.public, identity, PASSWORD)
 
 
 async def next_frame(ws: WebSocketConnection) -> Frame:

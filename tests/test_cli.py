@@ -94,6 +94,30 @@ def test_alice_sends_and_bob_listening_gets_it_verified(hub_process, tmp_path):
     assert "msg user=alice channel=general" in log
 
 
+def test_send_as_the_listening_user_leaves_the_listener_running(hub_process, tmp_path):
+    """Bob listens on one connection and sends from another (the same key): the listener is
+    not pushed out, and prints what bob sent from there."""
+    port, _ = hub_process
+    bob = cli(port, "bob", tmp_path, "listen", "--channel", "general", "--count", "1",
+              "--json", background=True)
+    try:
+        for _ in range(100):  # until the listener is online, as a user would check
+            members = cli(port, "alice", tmp_path, "members")
+            if "bob" in members.stdout.split():
+                break
+        else:
+            raise AssertionError("bob never came online")
+        sent = cli(port, "bob", tmp_path, "send", "general", "note to self")
+        assert sent.returncode == 0, sent.stderr
+        out, err = bob.communicate(timeout=60)
+    finally:
+        bob.kill()
+    assert bob.returncode == 0, err
+    assert "another connection" not in err
+    line = json.loads(out.strip().splitlines()[-1])
+    assert (line["sender"], line["text"], line["verified"]) == ("bob", "note to self", True)
+
+
 def test_a_wrong_password_is_one_line_and_a_nonzero_exit(hub_process, tmp_path):
     port, _ = hub_process
     result = cli(port, "eve", tmp_path, "members", password="nope")

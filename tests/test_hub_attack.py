@@ -22,7 +22,7 @@ async def test_every_attack_is_refused_and_two_users_chat_afterwards(
     verdicts = await run_battery(Target("127.0.0.1", hub.port, PASSWORD, source=ATTACKERS),
                                  report=seen.append)
     assert [str(verdict) for verdict in verdicts if not verdict.ok] == []
-    assert len(verdicts) == 21 and verdicts[-1].attack.startswith("two ordinary users")
+    assert len(verdicts) == 22 and verdicts[-1].attack.startswith("two ordinary users")
     # The guessing address's queued connections are served two at a time, each after its
     # penalty: minutes of (mock) time, not a number of scheduling rounds.
     with trio.fail_after(600):

@@ -47,6 +47,9 @@ async def test_two_members_call_in_a_private_channel_and_outsiders_hear_of_nothi
         await carol.session.ref.ask(JoinCall(COUNCIL, call_options(900.0)))
 
     call = await alice.session.ref.ask(JoinCall(COUNCIL, call_options(300.0)))
+    # Bob, a member, sees the call before he joins; carol, outside the roster, does not.
+    started = await bob.next_event(ev.CallStarted, lambda e: e.channel == COUNCIL)
+    assert started.users == ("alice",)
     bobs = await bob.session.ref.ask(JoinCall(COUNCIL, call_options(600.0)))
     seen = await call_events_until(alice, lambda events: connected_to(events, "bob"),
                                    (ev.CallPeerConnected, ev.CallPeerNotMember))

@@ -128,10 +128,12 @@ async def test_connections_cut_mid_conversation_lose_nothing(connect, hub, nurse
     assert await received_texts(bob, 1) == ["the end"]
 
 
-async def test_signing_in_elsewhere_ends_the_old_session_instead_of_a_tug_of_war(connect):
+async def test_signing_in_elsewhere_keeps_both_sessions_no_tug_of_war(connect):
     first = await connect("alice")
     second = await connect("alice")
-    with trio.fail_after(20):
-        await first.done.wait()
-    assert type(first.failure).__name__ == "SignedInElsewhere"
-    assert second.failure is None and not second.done.is_set()
+    bob = await connect("bob")
+    await bob.session.ref.ask(SendChat("general", "to both of you", 60))
+    for alice in (first, second):
+        got = await alice.next_event(ev.MessageReceived)
+        assert got.message.text == "to both of you"
+        assert alice.failure is None and not alice.done.is_set()

@@ -5,6 +5,8 @@ and waits on the app's own state, with a bound."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import subprocess
 import sys
@@ -88,6 +90,39 @@ def test_a_message_from_another_client_shows_up_with_its_countdown(app, world):
     assert "● " not in shown
     world.say("random", "over here")
     app.pump_until(lambda: "1" in texts_in(app.main.sidebar.channels), WAIT)  # unread badge
+
+
+def test_in_the_background_a_message_counts_in_the_title_and_notifies(app, world):
+    """The window's focus as GLFW tracks it (X11 FocusOut/FocusIn): taken away, a message
+    in the open channel shows as "(1)" in the title and is handed to the notifier."""
+    go_online(app, world)
+    app.pump_until(lambda: dpg.get_viewport_title() == "Gossip — general", WAIT)
+    assert app.focus.focused() is True
+    glfw, xlib, display = _x11()
+    xlib.XSetInputFocus(display, 0, 0, 0)  # focus to no window: ours loses it
+    xlib.XFlush(display)
+    app.pump_until(lambda: app.focus.focused() is False, WAIT)
+    notified = app.alerts.notified
+    world.say("general", "while you were away")
+    app.pump_until(lambda: dpg.get_viewport_title() == "(1) Gossip — general", WAIT)
+    assert app.alerts.notified == notified + 1
+    glfw.glfwFocusWindow(glfw.glfwGetCurrentContext())
+    app.pump_until(lambda: dpg.get_viewport_title() == "Gossip — general", WAIT)
+
+
+def _x11() -> tuple[ctypes.CDLL, ctypes.CDLL, ctypes.c_void_p]:
+    """GLFW (in Dear PyGui's module), Xlib, and the window's X display."""
+    import dearpygui._dearpygui as core
+
+    glfw = ctypes.CDLL(core.__file__)
+    glfw.glfwGetX11Display.restype = ctypes.c_void_p
+    glfw.glfwGetCurrentContext.restype = ctypes.c_void_p
+    glfw.glfwFocusWindow.argtypes = [ctypes.c_void_p]
+    xlib = ctypes.CDLL(ctypes.util.find_library("X11"))
+    xlib.XSetInputFocus.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int,
+                                    ctypes.c_ulong]
+    xlib.XFlush.argtypes = [ctypes.c_void_p]
+    return glfw, xlib, ctypes.c_void_p(glfw.glfwGetX11Display())
 
 
 def test_a_changed_key_raises_the_warning_until_it_is_accepted(app, world):

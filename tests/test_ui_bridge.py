@@ -144,13 +144,17 @@ async def test_a_message_refused_by_a_full_offline_outbox_is_shown_as_failed_not
     assert toast.title == "Could not send the message" and "try again" in toast.body
 
 
-async def test_signed_in_elsewhere_ends_for_good(bridge, hub, connect, tmp_path):
+async def test_the_app_stays_online_beside_another_connection_of_its_user(
+        bridge, hub, connect, tmp_path):
     bridge.post(login(hub, tmp_path / "you"))
     await next_notice(bridge, nt.Online)
-    # The same user and key on another connection replaces this one: no tug of war.
-    await connect("you", profile=Profile.open("you", tmp_path / "you"))
-    failed = await next_notice(bridge, nt.ConnectFailed)
-    assert failed.kind == "elsewhere" and "another connection" in failed.reason
+    # The same user and key on another connection (the CLI, a phone) runs beside the app,
+    # and what it sends shows in the app.
+    phone = await connect("you", profile=Profile.open("you", tmp_path / "you"))
+    await phone.session.ref.ask(SendChat("general", "sent from the phone", 60))
+    got = await next_notice(bridge, (ev.MessageReceived, nt.ConnectFailed))
+    assert isinstance(got, ev.MessageReceived)
+    assert (got.message.sender, got.message.text) == ("you", "sent from the phone")
 
 
 async def test_a_wrong_password_fails_for_good(bridge, hub, tmp_path):

@@ -136,13 +136,13 @@ class ListenPrinter:
         if isinstance(event, (ev.MessagesMissing, ev.HubReportedMissed)) and self._channel \
                 and event.channel != self._channel:
             return None
-        if isinstance(event, (ev.RosterChanged, ev.RosterAlarm)) and self._channel \
-                and event.channel != self._channel:
+        if isinstance(event, (ev.RosterChanged, ev.RosterAlarm, *_CALL_PRESENCE)) \
+                and self._channel and event.channel != self._channel:
             return None
         if isinstance(event, (ev.MessagesMissing, ev.HubReportedMissed, ev.MemberJoined,
                               ev.MemberLeft,
                               ev.OwnKeyForged, ev.KeyChanged, ev.RosterChanged,
-                              ev.RosterAlarm)):
+                              ev.RosterAlarm, *_CALL_PRESENCE)):
             # After everything that came before it; a message that comes later but was
             # written earlier may still go before it.
             return self._latest_order
@@ -171,6 +171,8 @@ class ListenPrinter:
             self._write(self._roster(event, when))
         elif isinstance(event, ev.RosterAlarm):
             self._write(self._roster_alarm(event, when))
+        elif isinstance(event, _CALL_PRESENCE):
+            self._write(self._call_presence(event, when))
 
     def _write(self, line: str) -> None:
         print(line, file=self._out, flush=True)
@@ -251,12 +253,29 @@ class ListenPrinter:
         return (f"[{_stamp(when)}] == #{safe_field(event.channel)} roster (verified; {us}): "
                 f"{members}")
 
+    def _call_presence(self, event: ev.CallPresenceEvent, when: float) -> str:
+        """A call started, changed or ended in a channel, as the hub says (unverified)."""
+        kind, users = (("call_ended", ()) if isinstance(event, ev.CallEnded) else
+                       ("call_started", event.users) if isinstance(event, ev.CallStarted) else
+                       ("call_roster", event.users))
+        if self._json:
+            return json.dumps({"event": kind, "channel": event.channel, "users": list(users)})
+        channel = safe_field(event.channel)
+        if not users:
+            return f"[{_stamp(when)}] ~~ the call in #{channel} ended"
+        names = ", ".join(map(safe_field, users))
+        what = "a call started" if kind == "call_started" else "in the call"
+        return f"[{_stamp(when)}] ~~ #{channel}: {what}: {names} (as the hub says)"
+
     def _roster_alarm(self, event: ev.RosterAlarm, when: float) -> str:
         if self._json:
             return json.dumps({"event": "roster_alarm", "channel": event.channel,
                                "kind": event.kind, "detail": event.detail})
         return (f"[{_stamp(when)}] !! ALARM: #{safe_field(event.channel)} roster "
                 f"{safe_field(event.kind).upper()}: {safe_field(event.detail)}")
+
+
+_CALL_PRESENCE = (ev.CallStarted, ev.CallRosterChanged, ev.CallEnded)
 
 
 async def listen(events: trio.MemoryReceiveChannel[ev.SessionEvent],

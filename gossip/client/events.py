@@ -117,6 +117,33 @@ class Disconnected:
 # -- calls ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class CallStarted:
+    """The hub says a call is going on in `channel` (it started, or was on when we came) with
+    `users` in it. Hub-reported: unverified until we join and the peers authenticate."""
+
+    channel: str
+    users: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CallRosterChanged:
+    """The hub says who is in `channel`'s call changed (unverified, as CallStarted)."""
+
+    channel: str
+    users: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CallEnded:
+    """The hub says nobody is in `channel`'s call any more."""
+
+    channel: str
+
+
+CallPresenceEvent = CallStarted | CallRosterChanged | CallEnded
+
+
+@dataclass(frozen=True)
 class CallMembersChanged:
     channel: str
     users: tuple[str, ...]
@@ -277,4 +304,5 @@ SessionEvent = (Connected | Synced | MemberJoined | MemberLeft | OwnKeyForged | 
                 | HubError | Disconnected
                 | CallMembersChanged | CallPeerConnected | CallPeerUnknown
                 | CallPeerKeyChanged | CallPeerNotMember | CallPeerLeft | CallPeerFailed
-                | CallSignalRejected | CallRefused | CallLeft | RosterChanged | RosterAlarm)
+                | CallSignalRejected | CallRefused | CallLeft | RosterChanged | RosterAlarm
+                | CallStarted | CallRosterChanged | CallEnded)

@@ -41,6 +41,7 @@ from gossip.fsm.roster import RosterPhase
 from gossip.wire import (
     CALL_ERRORS,
     CallMembers,
+    CallRoster,
     Channels,
     Command,
     CreatePrivate,
@@ -63,6 +64,7 @@ from gossip.wire import (
 
 from . import events as ev
 from .callhost import CallHost
+from .callpresence import CallPresenceBook
 from .chat import ChatDesk
 from .commands import (
     AcceptKey,
@@ -162,6 +164,7 @@ class Session(Actor):
         self._keysync = MachineDriver(ClientKeySync)
         self._members = MemberDirectory(profile.pins, profile.identity.user,
                                         profile.identity.fingerprint)
+        self._call_presence = CallPresenceBook()  # who the hub says is in each call
         # Whom each of our recent messages was first sealed to (key fingerprints): a resend
         # goes to those only, never to someone who was not there when it was written.
         self._recipients_of: dict[str, frozenset[str]] = {}
@@ -324,6 +327,8 @@ class Session(Actor):
                     await self._take_end_of_keys(nursery)
                 elif isinstance(frame, Message):
                     await self._take_message(frame)
+                elif isinstance(frame, CallRoster):
+                    await self._take_call_roster(frame)
 
     async def _take_refusal(self, frame: Error) -> None:
         """The hub refused one of our frames; it closes the link itself if it must."""
@@ -440,9 +445,14 @@ class Session(Actor):
         if seen.trust is Trust.CHANGED:
             await self._emit(ev.KeyChanged(seen.user, seen.pinned_fingerprint,
                                            seen.key.fingerprint))
+        if self._online and seen.user == self._identity.user:
+            # Our own key announced again: another connection of ours (a second device) came.
+            # Not a join to show; our next messages start new epochs, handed to it too.
+            self._chat.new_epochs()
+            return
         # Every identity shows, during the first sync too: a member the hub adds is seen.
         await self._emit(ev.MemberJoined(seen.user, seen.key.fingerprint, seen.trust))
-        if self._online and seen.user != self._identity.user:
+        if self._online:
             # A (re)joining member may have lost our sender keys and missed what we sent
             # while they were away: new epochs, and our recent messages again to them if
             # they had them first (receivers drop the ones they already have by id).
@@ -499,6 +509,16 @@ class Session(Actor):
                 # late); either way the user is told, not left to guess.
                 await self._emit(ev.MessagesMissing(sender, frame.channel, opened.missing))
             await self._emit(ev.MessageReceived(opened, late=opened.late))
+
+    async def _take_call_roster(self, frame: CallRoster) -> None:
+        """Who the hub says is in a channel's call, before we join (its word: unverified).
+        Only for channels we are in; anything else is ignored."""
+        if frame.channel not in self._channels and not self._private.is_private(frame.channel):
+            log.info("ignoring a call roster for %r, not a channel of ours", frame.channel)
+            return
+        event = self._call_presence.take(frame.channel, frame.users)
+        if event is not None:
+            await self._emit(event)
 
     async def _to_calls(self, frame: Frame, channel: str | None) -> None:
         if isinstance(frame, CallMembers):

@@ -43,6 +43,10 @@ class HubKeySync(ProtocolMachine[HubKeySyncPhase]):
     channels_changed = (
         waiting.to.itself(internal=True) | live.to.itself(internal=True, on="send_channels")
     )
+    # Who is in a channel's call, for its members (in the call or not); the snapshot of every
+    # channel's follows the key snapshot, so before it there is nothing to send.
+    call_roster = waiting.to.itself(internal=True) | live.to.itself(internal=True,
+                                                                  on="send_call_roster")
     message = live.to.itself(internal=True, on="relay")
     disconnected = waiting.to(closed) | live.to(closed)
 
@@ -57,6 +61,9 @@ class HubKeySync(ProtocolMachine[HubKeySyncPhase]):
 
     def retract(self) -> None:
         self.send_frame(Command.KEY_REMOVED)
+
+    def send_call_roster(self) -> None:
+        self.send_frame(Command.CALL_ROSTER)
 
     def send_channels(self) -> None:
         self.send_frame(Command.CHANNELS)
@@ -83,13 +90,16 @@ class ClientKeySync(ProtocolMachine[ClientKeySyncPhase]):
         "end_of_keys": Command.END_OF_KEYS.value,
         "key_removed": Command.KEY_REMOVED.value,
         "message": Command.MESSAGE.value,
+        "call_roster": Command.CALL_ROSTER.value,
     }
     resting = frozenset({"synced"})
     rejects = {
         # Before the request the hub has no reason to send anything, and we cannot post yet.
-        "idle": {"key", "key_removed", "channels", "end_of_keys", "message", "send_message"},
+        "idle": {"key", "key_removed", "channels", "end_of_keys", "message", "send_message",
+                 "call_roster"},
         # Messages wait for the end of the snapshot: we could not check their senders' keys.
-        "requesting": {"start", "message", "send_message"},
+        # Call rosters come after the snapshot too (the hub sends them to live members).
+        "requesting": {"start", "message", "send_message", "call_roster"},
         "synced": {"start", "end_of_keys"},  # one snapshot per session
     }
 
@@ -107,6 +117,7 @@ class ClientKeySync(ProtocolMachine[ClientKeySyncPhase]):
         internal=True, on="take_channels")
     end_of_keys = requesting.to(synced, on="ready")
     message = synced.to.itself(internal=True, on="deliver")
+    call_roster = synced.to.itself(internal=True, on="take_call_roster")
     send_message = synced.to.itself(internal=True, on="post")
     disconnected = idle.to(closed) | requesting.to(closed) | synced.to(closed)
 
@@ -127,6 +138,9 @@ class ClientKeySync(ProtocolMachine[ClientKeySyncPhase]):
 
     def deliver(self) -> None:
         self.report("message")
+
+    def take_call_roster(self) -> None:
+        self.report("call_roster")
 
     def post(self) -> None:
         self.send_frame(Command.MESSAGE)

@@ -33,7 +33,11 @@ class Limits:
     outbox_frames: int = 512
     max_connections: int = 10_000
     max_connections_per_address: int = 64
-    # Frames per second a connection may send (token bucket: the rate, and a burst on top).
+    # Connections of one identity (a name under its key: one person's devices) at once; a
+    # further one is refused, those there stay. They share the budgets below (per identity).
+    connections_per_identity: int = 8
+    # Frames per second an identity may send over all its connections (token bucket: the
+    # rate, and a burst on top).
     frames_per_second: float = 50.0
     frame_burst: int = 200
     # The hub pings every `keepalive_interval` s; no pong within `keepalive_timeout` s, or no

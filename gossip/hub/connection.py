@@ -43,6 +43,7 @@ from gossip.wire import (
     PROTOCOL_VERSION,
     ROSTER_PART_BYTES,
     CallMembers,
+    CallRoster,
     Channels,
     Command,
     CreatePrivate,
@@ -70,13 +71,14 @@ from gossip.wire import (
     decode_frame,
 )
 
+from .callpresence import CallPresence
 from .config import HubConfig
 from .fairqueue import FairOutbox, OutboxItem, OutboxLimits, Put
+from .identities import JoinRefused, MemberBudgets
 from .names import Claim, NameBook
 from .private import PrivateBook, RosterRefusal
-from .ratelimit import ByteBudget, TokenBucket
 from .receivelimits import widen_receive_limits
-from .registry import Registry
+from .registry import MemberPort, Registry
 from .seats import Seat, watch_seat
 from .throttle import LoginThrottle
 
@@ -117,6 +119,11 @@ class HubContext:
     # Set (and replaced) whenever a connection ends: for tools and tests that wait for the
     # hub to let connections go, without polling.
     connection_ended: trio.Event = field(default_factory=trio.Event)
+    # Tells channel members who is in each call before they join (hooked on the registry).
+    call_presence: CallPresence = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.call_presence = CallPresence(self.registry, self.private)
 
 
 class Disconnect(Exception):
@@ -154,12 +161,12 @@ class ConnectionActor(Actor):
             limits.outbox_frames, limits.outbox_bytes, limits.sender_backlog_frames,
             limits.sender_backlog_bytes))
         self._closing = False  # the writer sends nothing more (see _close)
+        self._rosters_waiting: dict[str, bytes] = {}  # channel -> its newest call roster
         self._writer_done = trio.Event()
         self._ws: WebSocketConnection | None = None
         self._nursery: trio.Nursery | None = None
-        self._bucket = TokenBucket(limits.frames_per_second, limits.frame_burst)
-        self._budget = ByteBudget(limits.sender_bytes_per_second, limits.sender_bytes_burst)
-        self._channel_rates: dict[str, TokenBucket] = {}
+        # Shared with the identity's other connections (identities.py); set on joining.
+        self._budgets: MemberBudgets | None = None
         self._cancel = trio.CancelScope()
         self._kicked: Disconnect | None = None
 
@@ -265,8 +272,11 @@ class ConnectionActor(Actor):
         widen_receive_limits(self._ws, max_message_size=self._limits.max_frame_bytes,
                              queue=_RECEIVE_QUEUE)
         self._handshake = None
+        try:
+            self._budgets = self._hub.registry.join(self)
+        except JoinRefused as refusal:
+            raise Disconnect(refusal.code, refusal.reason) from None
         self._joined = True
-        self._hub.registry.join(self)
         try:
             await self._serve_member()
         except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionClosed, OSError):
@@ -340,9 +350,9 @@ class ConnectionActor(Actor):
     async def _claim_name(self, user: str, fingerprint: str) -> None:
         """A proven key takes its name if the name is free, keeps it if it is its own, and is
         refused if either the name or the key is another's (online or not)."""
-        if not self._hub.registry.admits(user, self.public_key):
-            raise Disconnect(ErrorCode.USER_TAKEN, f"{user} is signed in with another key; "
-                             "sign out there first")
+        refusal = self._hub.registry.refusal(user, self.public_key)
+        if refusal is not None:
+            raise Disconnect(refusal.code, refusal.reason)
         claim, other = self._hub.names.claim(user, fingerprint)
         if claim is Claim.NAME_TAKEN:
             raise Disconnect(ErrorCode.USER_TAKEN, (
@@ -354,17 +364,23 @@ class ConnectionActor(Actor):
         if claim is Claim.REGISTERED:
             log.info("name %s registered to key %s", user, fingerprint)
 
+    @property
+    def budgets(self) -> MemberBudgets:
+        assert self._budgets is not None, "budgets exist once joined"
+        return self._budgets
+
     async def _serve_member(self) -> None:
+        frames = self.budgets.frames
         while True:
             frame = await self._receive()
-            if not self._bucket.take():
+            if not frames.take():
                 # Over the rate: this frame is refused, the connection stays; a client that
                 # keeps flooding fills its own outbox with refusals and is let go as slow.
                 self._refuse(ErrorCode.RATE,
                              f"more than {self._limits.frames_per_second:g} frames a second",
                              ref=frame.ref if isinstance(
                                  frame, (Message, CreatePrivate, RosterAppend)) else None,
-                             retry_after=self._bucket.retry_after())
+                             retry_after=frames.retry_after())
                 continue
             if isinstance(frame, Message):
                 self._relay(frame)
@@ -388,6 +404,8 @@ class ConnectionActor(Actor):
             return
         registry.make_live(self)
         self._send(self._private_news())
+        self._send([CallRoster(channel=channel, users=users)
+                    for channel, users in self._hub.call_presence.snapshot_for(self)])
         # Back after being let go as slow: say what was missed, and ask its senders to resend.
         missed = registry.take_missed(self.user)
         if missed:
@@ -438,10 +456,7 @@ class ConnectionActor(Actor):
             self._refuse(ErrorCode.NOT_MEMBER, f"{frame.to} is not in the roster of "
                          f"{frame.channel}", ref=frame.ref)
             return
-        rate = self._channel_rates.get(frame.channel)
-        if rate is None:
-            rate = self._channel_rates[frame.channel] = TokenBucket(
-                self._limits.channel_messages_per_second, self._limits.channel_message_burst)
+        rate = self.budgets.channel_rate(frame.channel)
         if not rate.take():
             self._refuse(ErrorCode.CHANNEL_RATE, (
                 f"more than {self._limits.channel_messages_per_second:g} messages a second "
@@ -450,10 +465,11 @@ class ConnectionActor(Actor):
         if frame.to is not None and (frame.to == self.user or not registry.live(frame.to)):
             self._refuse(ErrorCode.NOT_ONLINE, f"{frame.to} is not online", ref=frame.ref)
             return
-        if not self._budget.admits():
+        budget = self.budgets.bytes
+        if not budget.admits():
             self._refuse(ErrorCode.BUDGET, (
                 f"more than {self._limits.sender_bytes_per_second:g} bytes a second, counting "
-                "every recipient"), ref=frame.ref, retry_after=self._budget.retry_after())
+                "every recipient"), ref=frame.ref, retry_after=budget.retry_after())
             return
         data = Message(channel=frame.channel, blob=frame.blob, sender=self.user).encode()
         self._tap("out", data)
@@ -464,7 +480,9 @@ class ConnectionActor(Actor):
         else:
             count = int(registry.send_to(frame.to, data, sender=self.user,
                                          channel=frame.channel))
-        self._budget.charge(len(data) * count)
+        if frame.to is None:  # and on this member's other devices
+            count += registry.publish_to_own(self, frame.channel, data)
+        budget.charge(len(data) * count)
         log.info("msg user=%s channel=%s bytes=%d recipients=%d", self.user, frame.channel,
                  len(frame.blob), count)
 
@@ -499,7 +517,12 @@ class ConnectionActor(Actor):
         log.info("roster user=%s channel=%s bytes=%d", self.user, frame.channel,
                  len(frame.entry))
         if isinstance(frame, CreatePrivate):
-            self._send(self._private_news(frame.channel))
+            news = self._private_news(frame.channel)
+            self._send(news)
+            # This member's other devices learn of the channel as this one does.
+            encoded = tuple(self._encoded(part) for part in news)
+            for port in self._hub.registry.own_live_ports(self):
+                port.deliver_in_order(encoded, sender=self.user)
             return
         self._relay_roster_entry(frame.channel, frame.entry, appended.position,
                                  appended.before, appended.after)
@@ -512,24 +535,28 @@ class ConnectionActor(Actor):
         registry = self._hub.registry
         appended = self._encoded(RosterAppend(channel=channel, entry=entry, position=position))
         for user, fingerprint in {**before, **after}.items():
-            port = registry.live_port(user, fingerprint)
-            if port is None:
-                continue
-            stays = before.get(user) == fingerprint and after.get(user) == fingerprint
-            if stays:
-                port.deliver_in_order((appended,), sender=self.user)
-                continue
-            listing = self._encoded(PrivateChannels(
-                channels=self._hub.private.channels_of(user, fingerprint)))
-            if after.get(user) == fingerprint:  # added
-                news = (listing, *(self._encoded(part) for part in self._log_frames(channel)))
-            else:  # removed: the entry that says so, then the listing without the channel
-                news = (appended, listing)
-            port.deliver_in_order(news, sender=self.user)
+            for port in registry.live_ports(user, fingerprint):
+                self._deliver_roster_news(port, user, fingerprint, channel, appended,
+                                          before, after)
         for user, fingerprint in before.items():
             if after.get(user) != fingerprint:
                 # Out of the roster, out of its call: the others are told the call's roster.
                 registry.leave_call(channel, user)
+
+    def _deliver_roster_news(self, port: MemberPort, user: str, fingerprint: str,
+                             channel: str, appended: bytes, before: Mapping[str, str],
+                             after: Mapping[str, str]) -> None:
+        stays = before.get(user) == fingerprint and after.get(user) == fingerprint
+        if stays:
+            port.deliver_in_order((appended,), sender=self.user)
+            return
+        listing = self._encoded(PrivateChannels(
+            channels=self._hub.private.channels_of(user, fingerprint)))
+        if after.get(user) == fingerprint:  # added
+            news = (listing, *(self._encoded(part) for part in self._log_frames(channel)))
+        else:  # removed: the entry that says so, then the listing without the channel
+            news = (appended, listing)
+        port.deliver_in_order(news, sender=self.user)
 
     def _private_news(self, *only: str) -> list[Frame]:
         """The listing of this member's private channels, then the whole log of each (of
@@ -557,6 +584,26 @@ class ConnectionActor(Actor):
         return parts
 
     # -- calls ---------------------------------------------------------------------------------
+    def call_roster(self, channel: str, users: tuple[str, ...]) -> None:
+        """Who is in a channel's call now, coalesced: one outbox item (an empty batch) stands
+        for every roster waiting, and the writer sends the newest of each channel when it
+        gets there. However fast calls change, a reader holds one roster per channel."""
+        try:
+            step = self._keysync.step("call_roster", {
+                Command.CALL_ROSTER: lambda: CallRoster(channel=channel, users=users)})
+        except ProtocolViolation as exc:
+            self.kick(ErrorCode.PROTOCOL, str(exc))
+            return
+        for frame in step.frames:
+            if not self._rosters_waiting:
+                self._queue((), sender=None, channel=None, droppable=False)
+            self._rosters_waiting[channel] = self._encoded(frame)
+
+    def _take_rosters(self) -> tuple[bytes, ...]:
+        rosters = tuple(self._rosters_waiting.values())
+        self._rosters_waiting.clear()
+        return rosters
+
     def call_changed(self, channel: str, users: tuple[str, ...]) -> None:
         driver = self._calls.get(channel)
         if driver is None or driver.state_id != HubCall.in_call.id:
@@ -600,20 +647,26 @@ class ConnectionActor(Actor):
         paced = registry.call_pace(self.user)
         calm = paced.take()
         room = registry.call_has_room(channel)
+        # One identity is in a call once: its peers link to its key, so to one device. A
+        # second device is refused (it may join once the first hangs up).
+        elsewhere = registry.in_call_elsewhere(channel, self)
         refusal = (
             Error(code=ErrorCode.CALL_CHURN, reason=(
                 f"more than {self._limits.call_changes_per_second:g} call joins a second"),
                 retry_after=paced.retry_after()) if not calm else
+            Error(code=ErrorCode.CALL_ELSEWHERE, reason=(
+                f"you are in the call in {channel} from another connection; hang up there "
+                "first, then join here")) if elsewhere else
             Error(code=ErrorCode.CALL_FULL, reason=(
                 f"the call in {channel} is full ({self._limits.max_call_members} people)")))
         roster = (*registry.call_members(channel), self.user)
         step = self._step(driver, "start_call", {
             Command.CALL_MEMBERS: lambda: CallMembers(channel=channel, users=roster),
             Command.ERROR: lambda: refusal,
-        }, room=calm and room)
+        }, room=calm and room and not elsewhere)
         if "joined" not in step.reports:
             return
-        registry.join_call(channel, self.user)
+        registry.join_call(channel, self)
         seat = self._seats[channel] = Seat()
         seat.roster_changed(len(roster) > 1)
         if self._nursery is not None:
@@ -651,10 +704,11 @@ class ConnectionActor(Actor):
             self._refuse(ErrorCode.NOT_IN_CALL,
                          f"{frame.peer} is not in the call in {frame.channel}")
             return
-        if not self._budget.admits():
+        budget = self.budgets.bytes
+        if not budget.admits():
             self._refuse(ErrorCode.BUDGET, (
                 f"more than {self._limits.sender_bytes_per_second:g} bytes a second"),
-                retry_after=self._budget.retry_after())
+                retry_after=budget.retry_after())
             return
         seat = self._seats.get(frame.channel)
         if seat is not None:
@@ -663,8 +717,8 @@ class ConnectionActor(Actor):
         routed = type(frame)(channel=frame.channel, peer=self.user, blob=frame.blob)
         data = routed.encode()
         self._tap("out", data)
-        registry.send_to(frame.peer, data, sender=self.user)
-        self._budget.charge(len(data))
+        registry.send_to(frame.peer, data, sender=self.user, call=frame.channel)
+        budget.charge(len(data))
         log.info("%s user=%s peer=%s channel=%s bytes=%d", frame.command.value, self.user,
                  frame.peer, frame.channel, len(frame.blob))
 
@@ -761,7 +815,8 @@ class ConnectionActor(Actor):
                     sender, item = await self._outbox.get()
                 except trio.EndOfChannel:
                     return
-                for data in (item,) if isinstance(item, bytes) else item:
+                # An empty batch stands for the call rosters waiting (see call_roster).
+                for data in (item,) if isinstance(item, bytes) else item or self._take_rosters():
                     if self._closing:
                         return
                     await self._ws.send_message(data)

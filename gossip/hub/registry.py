@@ -1,22 +1,24 @@
 """Who is online, their keys, and fan-out: the one owner of the hub's shared state.
 
-Every method is synchronous and never waits: under trio that makes each call atomic, so a
-join, a snapshot and a fan-out cannot interleave, and frames reach each connection's outbox
-in the order the hub decided them. Kept behind this small interface so that several hubs can
-later share it through an existing engine (Redis pub/sub) without touching the connections.
+A member is an identity (a name under one key) with one or more connections (identities.py):
+one person's devices at once, each fanned out to. Every method is synchronous and never waits:
+under trio that makes each call atomic, so a join, a snapshot and a fan-out cannot interleave,
+and frames reach each connection's outbox in the order the hub decided them. Kept behind this
+small interface so that several hubs can later share it through an existing engine (Redis
+pub/sub) without touching the connections.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from gossip.wire import Key
+from gossip.wire import ErrorCode, Key
 
 from .config import Limits
 from .fairqueue import DropKey, Dropped
+from .identities import Attached, IdentityConnections, JoinRefused, MemberBudgets
 from .missed import MissedCount, MissedLedger
 from .ratelimit import TokenBucket
 
@@ -46,13 +48,10 @@ class MemberPort(Protocol):
 
     def call_changed(self, channel: str, users: tuple[str, ...]) -> None: ...
 
+    def call_roster(self, channel: str, users: tuple[str, ...]) -> None:
+        """Who is in `channel`'s call now (for a member of the channel, in the call or not)."""
+
     def kick(self, code: str, reason: str) -> None: ...
-
-
-@dataclass
-class _Entry:
-    port: MemberPort
-    live: bool = False  # has taken its key snapshot; gets announcements and messages
 
 
 # Call pacing buckets kept for users who left (so that reconnecting does not refill one);
@@ -66,12 +65,16 @@ class Registry:
         limits = limits or Limits()
         self._limits = limits
         self._channels = channels
-        self._members: dict[str, _Entry] = {}
+        # user -> the connections of that user's identity (identities.py): one member each
+        self._members: dict[str, IdentityConnections] = {}
         self._max_call_members = max_call_members
         self._calls: dict[str, list[str]] = {}  # channel -> users in its call, by join order
         self._missed = MissedLedger(max_users=limits.missed_users, max_entries=64,
                                     ttl=limits.missed_ttl)
         self._call_paces: dict[str, TokenBucket] = {}
+        # Told every call roster change (channel, users; empty when the call ends), to tell
+        # the channel's members who are not in the call (see callpresence.py).
+        self.on_call_roster: Callable[[str, tuple[str, ...]], None] | None = None
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -83,66 +86,105 @@ class Registry:
     def online(self, user: str) -> bool:
         return user in self._members
 
-    def admits(self, user: str, public_key: bytes) -> bool:
-        """Whether a login of `user` with this (proven) key may join: not while the user is
-        online with another key, so no member can push another off under their name."""
-        entry = self._members.get(user)
-        return entry is None or entry.port.public_key == public_key
+    def connections_of(self, user: str) -> int:
+        """How many connections `user` has here (0: not online)."""
+        identity = self._members.get(user)
+        return 0 if identity is None else len(identity.attached)
 
-    def join(self, port: MemberPort) -> None:
-        """Admit an authenticated connection. A second login of the same user with the same
-        key replaces the first (the old connection is told why and closed): it is the user
-        on another connection, since the login proved the private key."""
-        previous = self._members.get(port.user)
-        if previous is not None:
-            self.leave(previous.port)
-            previous.port.kick("replaced", "signed in from another connection")
-        # The others hear of the newcomer only once it is live (see snapshot): whatever they
+    def refusal(self, user: str, public_key: bytes) -> JoinRefused | None:
+        """Why a login of `user` with this (proven) key may not join now, if it may not:
+        another key is online under the name (no member can push another off under their
+        name), or the identity has all the connections it may have (those stay)."""
+        identity = self._members.get(user)
+        if identity is None:
+            return None
+        if identity.public_key != public_key:
+            return JoinRefused(ErrorCode.USER_TAKEN, f"{user} is signed in with another key; "
+                               "sign out there first")
+        if len(identity.attached) >= self._limits.connections_per_identity:
+            return JoinRefused(ErrorCode.TOO_MANY_CONNECTIONS, (
+                f"{user} already has {len(identity.attached)} connections to this hub, the "
+                "most one identity may have; close one of them and try again"))
+        return None
+
+    def join(self, port: MemberPort) -> MemberBudgets:
+        """Admit an authenticated connection beside the others of its identity (the same
+        name and key: the login proved the private key, so it is the user on another
+        device). Returns the budgets it shares with them. Raises JoinRefused (see refusal):
+        checked at login, and again here, since logins of one name may overlap."""
+        refusal = self.refusal(port.user, port.public_key)
+        if refusal is not None:
+            raise refusal
+        identity = self._members.get(port.user)
+        if identity is None:
+            identity = self._members[port.user] = IdentityConnections(
+                port.user, port.public_key, port.fingerprint, MemberBudgets(self._limits))
+        # The others hear of the newcomer only once it is live (see make_live): whatever they
         # send after learning its key then reaches it.
-        self._members[port.user] = _Entry(port)
-        log.info("joined user=%s members=%d", port.user, len(self._members))
+        identity.attached.append(Attached(port))
+        log.info("joined user=%s connections=%d members=%d", port.user,
+                 len(identity.attached), len(self._members))
+        return identity.budgets
 
     def leave(self, port: MemberPort) -> None:
-        entry = self._members.get(port.user)
-        if entry is None or entry.port is not port:
-            return  # already replaced by a newer connection of the same user
+        identity = self._members.get(port.user)
+        entry = identity.find(port) if identity is not None else None
+        if identity is None or entry is None:
+            return
+        identity.attached.remove(entry)
+        # Out of whatever call this connection held the identity's seat in.
+        for channel in [c for c, held in identity.in_calls.items() if held is port]:
+            self.leave_call(channel, port.user)
+        if identity.attached:
+            log.info("left user=%s connections=%d", port.user, len(identity.attached))
+            return
         del self._members[port.user]
         log.info("left user=%s members=%d", port.user, len(self._members))
-        if not entry.live:
+        if not identity.announced:
             return  # nobody was told it had come
-        for channel in [c for c, users in self._calls.items() if port.user in users]:
-            self.leave_call(channel, port.user)
-        for other in self._live_others(port.user):
-            other.port.member_left(port.user)
+        for other in self._live_ports_of_others(port.user):
+            other.member_left(port.user)
 
     def keys(self) -> list[Key]:
         """Every member's key, for a key-sync snapshot."""
-        return [Key(user=user, key=entry.port.public_key)
-                for user, entry in sorted(self._members.items())]
+        return [Key(user=user, key=identity.public_key)
+                for user, identity in sorted(self._members.items())]
 
     def make_live(self, port: MemberPort) -> None:
-        """The member has been sent its key snapshot: from now on it gets announcements and
-        messages, and the others learn its key."""
-        entry = self._members[port.user]
+        """The connection has been sent its key snapshot: from now on it gets announcements
+        and messages; if it is its identity's first, the others learn its key (else only its
+        identity's other connections do)."""
+        identity = self._members[port.user]
+        entry = identity.find(port)
+        assert entry is not None, "make_live after leave"
         entry.live = True
-        for other in self._live_others(port.user):
-            other.port.member_joined(port.user, port.public_key)
+        if identity.announced:
+            # Its other devices hear of it (their own key again): they start new sender-key
+            # epochs, so that what they send next opens on this one too. Nobody else is told.
+            for sibling in identity.live_ports(besides=port):
+                sibling.member_joined(port.user, port.public_key)
+            return
+        identity.announced = True
+        for other in self._live_ports_of_others(port.user):
+            other.member_joined(port.user, port.public_key)
 
     def live(self, user: str) -> bool:
-        entry = self._members.get(user)
-        return entry is not None and entry.live
+        identity = self._members.get(user)
+        return identity is not None and identity.live
 
     def recipients(self, sender: str) -> int:
         """How many members a message of `sender` to a channel goes to (every member is in
         every channel of this hub)."""
-        return sum(1 for name, entry in self._members.items() if name != sender and entry.live)
+        return sum(1 for name, identity in self._members.items()
+                   if name != sender and identity.live)
 
     def publish(self, channel: str, data: bytes, *, sender: str) -> int:
-        """Queue an encoded chat message for every live member but the sender. Returns how
-        many it was queued for. Readers let go as slow and not yet back have it counted."""
+        """Queue an encoded chat message for every live connection of every member but the
+        sender (its own other connections: publish_to_own). Returns how many it was queued
+        for. Readers let go as slow and not yet back have it counted."""
         count = 0
-        for entry in self._live_others(sender):
-            entry.port.deliver(data, sender=sender, channel=channel)
+        for port in self._live_ports_of_others(sender):
+            port.deliver(data, sender=sender, channel=channel)
             count += 1
         if self._missed:
             self._missed.published(sender, channel)
@@ -155,20 +197,33 @@ class Registry:
         a private channel's fan-out."""
         count = 0
         for user, fingerprint in members.items():
-            entry = self._members.get(user)
-            if (user == sender or entry is None or not entry.live
-                    or entry.port.fingerprint != fingerprint):
+            if user == sender:
                 continue
-            entry.port.deliver(data, sender=sender, channel=channel)
-            count += 1
+            for port in self.live_ports(user, fingerprint):
+                port.deliver(data, sender=sender, channel=channel)
+                count += 1
         return count
 
-    def live_port(self, user: str, fingerprint: str) -> MemberPort | None:
-        """The live connection of `user` under key `fingerprint`, if there is one."""
-        entry = self._members.get(user)
-        if entry is None or not entry.live or entry.port.fingerprint != fingerprint:
-            return None
-        return entry.port
+    def publish_to_own(self, origin: MemberPort, channel: str, data: bytes) -> int:
+        """Queue a chat message of `origin`'s for its identity's other live connections:
+        what one device sends shows on the others."""
+        identity = self._members.get(origin.user)
+        ports = identity.live_ports(besides=origin) if identity is not None else []
+        for port in ports:
+            port.deliver(data, sender=origin.user, channel=channel)
+        return len(ports)
+
+    def live_ports(self, user: str, fingerprint: str) -> list[MemberPort]:
+        """The live connections of `user` under key `fingerprint` (none under another)."""
+        identity = self._members.get(user)
+        if identity is None or identity.fingerprint != fingerprint:
+            return []
+        return identity.live_ports()
+
+    def own_live_ports(self, port: MemberPort) -> list[MemberPort]:
+        """The other live connections of `port`'s identity."""
+        identity = self._members.get(port.user)
+        return identity.live_ports(besides=port) if identity is not None else []
 
     # -- what readers missed -----------------------------------------------------------------
     def record_missed(self, user: str, dropped: dict[DropKey, Dropped]) -> None:
@@ -198,9 +253,19 @@ class Registry:
     def call_members(self, channel: str) -> tuple[str, ...]:
         return tuple(self._calls.get(channel, ()))
 
-    def join_call(self, channel: str, user: str) -> tuple[str, ...]:
-        """Add a member to a channel's call (the caller checked the room); the others are
-        told the new roster, which is returned for the one who joined."""
+    def in_call_elsewhere(self, channel: str, port: MemberPort) -> bool:
+        """Whether another connection of `port`'s identity holds its seat in the call: one
+        identity is in a call once (its peers link to one key, hence to one device)."""
+        identity = self._members.get(port.user)
+        held = identity.in_calls.get(channel) if identity is not None else None
+        return held is not None and held is not port
+
+    def join_call(self, channel: str, port: MemberPort) -> tuple[str, ...]:
+        """Add a member's connection to a channel's call (the caller checked the room and
+        in_call_elsewhere); the others are told the new roster, which is returned for the one
+        who joined."""
+        user = port.user
+        self._members[user].in_calls[channel] = port
         users = self._calls.setdefault(channel, [])
         if user not in users:
             users.append(user)
@@ -209,6 +274,9 @@ class Registry:
         return tuple(users)
 
     def leave_call(self, channel: str, user: str) -> None:
+        identity = self._members.get(user)
+        if identity is not None:
+            identity.in_calls.pop(channel, None)
         users = self._calls.get(channel, [])
         if user not in users:
             return
@@ -222,23 +290,44 @@ class Registry:
         users = self._calls.get(channel, ())
         return user in users and peer in users and user != peer
 
+    def _call_port(self, channel: str, user: str) -> MemberPort | None:
+        identity = self._members.get(user)
+        return identity.in_calls.get(channel) if identity is not None else None
+
     def _announce_call(self, channel: str, *, skip: str) -> None:
         roster = self.call_members(channel)
         for user in roster:
-            entry = self._members.get(user)
-            if user != skip and entry is not None:
-                entry.port.call_changed(channel, roster)
+            port = self._call_port(channel, user)
+            if user != skip and port is not None:
+                port.call_changed(channel, roster)
+        if self.on_call_roster is not None:
+            self.on_call_roster(channel, roster)
+
+    def calls(self) -> dict[str, tuple[str, ...]]:
+        """Every call going on: channel -> who is in it."""
+        return {channel: tuple(users) for channel, users in self._calls.items()}
+
+    def all_live_ports(self) -> list[MemberPort]:
+        """Every live connection of every member."""
+        return [port for identity in self._members.values() for port in identity.live_ports()]
 
     def send_to(self, user: str, data: bytes, *, sender: str | None = None,
-                channel: str | None = None) -> bool:
-        """Queue a frame for one live member, from `sender` (None: from the hub)."""
-        entry = self._members.get(user)
-        if entry is None or not entry.live:
+                channel: str | None = None, call: str | None = None) -> bool:
+        """Queue a frame for every live connection of a member, from `sender` (None: from the
+        hub); with `call`, only for the one in that channel's call (a call's signalling)."""
+        identity = self._members.get(user)
+        if identity is None:
             return False
-        entry.port.deliver(data, sender=sender, channel=channel)
-        return True
+        if call is not None:
+            port = identity.in_calls.get(call)
+            ports = [port] if port is not None else []
+        else:
+            ports = identity.live_ports()
+        for port in ports:
+            port.deliver(data, sender=sender, channel=channel)
+        return bool(ports)
 
-    def _live_others(self, user: str) -> list[_Entry]:
+    def _live_ports_of_others(self, user: str) -> list[MemberPort]:
         # A list, not a generator: delivering may kick a slow member, which changes the dict.
-        return [entry for name, entry in self._members.items() if name != user and entry.live]
-
+        return [port for name, identity in self._members.items() if name != user
+                for port in identity.live_ports()]

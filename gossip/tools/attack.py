@@ -23,7 +23,7 @@ import ssl
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -444,6 +444,33 @@ async def one_key_many_names(target: Target) -> Verdict:
     return Verdict(name, "bad_key or key_taken", "no answer", False)
 
 
+# Connections one identity may have at once on a hub (its Limits.connections_per_identity is
+# 8 by default); the attack gives up past this many.
+_IDENTITY_CONNECTIONS_TRIED = 32
+
+
+async def one_identity_many_connections(target: Target) -> Verdict:
+    """One member opens connection after connection under its own key (to multiply its
+    budgets, or fill the hub): the hub takes a few and refuses the rest by name."""
+    user = f"devices-{os.urandom(3).hex()}"
+    identity = Identity.generate(user)
+    name, expected = "one identity on ever more connections", "too_many_connections"
+    async with AsyncExitStack() as held:
+        for count in range(1, _IDENTITY_CONNECTIONS_TRIED + 1):
+            ws, fingerprint = await held.enter_async_context(_websocket(target))
+            with trio.move_on_after(ANSWER_SECONDS):
+                try:
+                    answer = _outcome(await _log_in(ws, fingerprint, target, user, identity))
+                except _Closed:
+                    answer = "closed"
+                if answer == "welcome":
+                    continue
+                return Verdict(name, expected, f"{answer} after {count - 1} connections",
+                               answer == expected and count > 1)
+            return Verdict(name, expected, "no answer", False)
+    return Verdict(name, expected, f"{_IDENTITY_CONNECTIONS_TRIED} connections taken", False)
+
+
 @asynccontextmanager
 async def _member(target: Target, role: str) -> AsyncIterator[WebSocketConnection]:
     """A logged-in, key-synced raw member (needs the password), under a fresh name."""
@@ -514,7 +541,7 @@ UNAUTHENTICATED: tuple[Attack, ...] = (
     wrong_password, stolen_name, parked_frames, silent_crowd)
 AS_A_MEMBER: tuple[Attack, ...] = (
     forged_sender, unknown_channel, signal_to_a_stranger, second_key_request, flood,
-    name_squatting, one_key_many_names)
+    name_squatting, one_key_many_names, one_identity_many_connections)
 # Last: the hub rightly makes the guessing address wait (its queued connections are served,
 # two at a time, each after the address's penalty), so attacks after it would only measure
 # that wait.

@@ -26,8 +26,10 @@ import numpy as np
 
 from . import intents
 from . import notices as nt
+from .alerts import Alerts
 from .bridge import Bridge, BridgeError
 from .callview import CallView
+from .desktopnotify import DesktopNotifier
 from .fonts import Fonts, load_fonts
 from .model import AppModel, Phase
 from .pacing import FRAME_SECONDS, RenderMode, RenderPacer, next_picture_change
@@ -43,6 +45,7 @@ from .views.dialogs import SafetyDialog, SettingsDialog, ShortcutsDialog
 from .views.main import MainScreen
 from .views.toasts import ToastStack
 from .wakeup import DisplaySocket, Wakeup, Woken, sleep_until_woken
+from .windowfocus import WindowFocus
 
 log = logging.getLogger("gossip.ui")
 
@@ -71,6 +74,12 @@ class App:
         self.video = VideoConverter(bridge.video_feeds, on_ready=self.wakeup.poke)
         self.pacer = RenderPacer(RenderMode(settings.render))
         self.display_socket: DisplaySocket | None = None
+        # Desktop notifications and the title's unread count (alerts.py); the focus is read
+        # from the window once it is shown.
+        self.notifier = DesktopNotifier()
+        self.focus = WindowFocus(None)
+        self.alerts = Alerts(self.notifier.notify, lambda: self.focus.focused())
+        self._shown_title = title
         self.frames = 0
         self._settings_path = settings_path  # None: settings are not written (demo, tests)
         self.profile_root = profile_root  # None: each user's default profile directory
@@ -98,6 +107,8 @@ class App:
         dpg.show_viewport()
         self._opened_at = self._clock()
         self.display_socket = DisplaySocket.of_viewport()
+        self.focus = WindowFocus.of_viewport()
+        self.notifier.start()
         self.pacer.sees_input = self.display_socket is not None
         self.pacer.start(time.monotonic())
         try:
@@ -115,6 +126,7 @@ class App:
         """Leave the hub politely, stop the actor thread, then drop the window."""
         self.bridge.stop()
         self.video.stop()
+        self.notifier.stop()
         self.bridge.notices.set_listener(None)
         self.wakeup.close()
         dpg.destroy_context()
@@ -273,10 +285,20 @@ class App:
         if status_version != getattr(self, "_screen_version", -1):
             self._screen_version = status_version
             self._show_screen()
+        online = self.model.phase in (Phase.ONLINE, Phase.RECONNECTING)
+        title = self.alerts.title(self._title, sum(self.model.unread.values()),
+                                  self.model.current_channel if online else None)
+        if title != self._shown_title:
+            self._shown_title = title
+            dpg.set_viewport_title(title)
 
     # -- notices --------------------------------------------------------------------------------
     def _take(self, notice: nt.Notice, now: float) -> None:
         self.model.apply(notice, now)
+        self.alerts.take(notice, own_user=self.model.user,
+                         current_channel=self.model.current_channel,
+                         enabled=self.settings.desktop_notifications,
+                         call_sound=self.settings.call_sound)
         if isinstance(notice, nt.Online) and self._pending_login is not None:
             self._store_settings(self._pending_login)
             self._pending_login = None

@@ -15,6 +15,7 @@ from gossip.client.messages import SHOWN_KINDS, ChatMessage
 from gossip.client.state import SessionState
 from gossip.crypto.pins import Trust
 
+from . import callpresence
 from . import notices as nt
 from .callview import CallPeer, CallPhase, CallView
 from .formatting import short_fingerprint
@@ -71,6 +72,10 @@ class AppModel:
     status_version: int = 0
     safety_version: int = 0
     call_version: int = 0
+    # Who the hub says is in each channel's call (callpresence.py), and how many "call
+    # started" notices were shown.
+    call_rosters: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    call_notices: int = 0
 
     # -- changes ------------------------------------------------------------------------------
     def apply(self, notice: object, now: float) -> None:
@@ -510,6 +515,27 @@ def _call_left(model: AppModel, event: ev.CallLeft, now: float) -> None:
         model.set_call(model.call.left())
 
 
+def _call_roster(model: AppModel, event: ev.CallStarted | ev.CallRosterChanged,
+                 now: float) -> None:
+    model.call_rosters[event.channel] = event.users
+    model.channels_version += 1
+    model.call_version += 1
+
+
+def _call_started(model: AppModel, event: ev.CallStarted, now: float) -> None:
+    _call_roster(model, event, now)
+    ours = model.call.channel == event.channel or model.user in event.users
+    if model.phase is Phase.ONLINE and not ours:
+        model.toasts.push("info", *callpresence.call_notice(event.channel, event.users), now)
+        model.call_notices += 1
+
+
+def _call_ended(model: AppModel, event: ev.CallEnded, now: float) -> None:
+    if model.call_rosters.pop(event.channel, None) is not None:
+        model.channels_version += 1
+        model.call_version += 1
+
+
 def _notices_lost(model: AppModel, notice: nt.NoticesLost, now: float) -> None:
     model.needs_refresh = True
 
@@ -534,4 +560,5 @@ _HANDLERS: dict[type, Callable[[AppModel, Any, float], None]] = {
     ev.HubReportedMissed: _hub_reported_missed, ev.MessageDelayed: _message_delayed,
     ev.MessageNotSent: _message_not_sent, ev.RosterChanged: _roster_changed,
     ev.RosterAlarm: _roster_alarm,
+    ev.CallStarted: _call_started, ev.CallRosterChanged: _call_roster, ev.CallEnded: _call_ended,
 }

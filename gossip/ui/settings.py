@@ -56,6 +56,11 @@ class Settings:
     # "on_demand": frames only when something changes (idle costs next to nothing);
     # "always": 60 frames a second, the old loop, kept to compare against (benchmarks/app_idle).
     render: str = "on_demand"
+    # A desktop notification for a message or a call starting while the window is in the
+    # background (where a freedesktop notification service runs).
+    desktop_notifications: bool = True
+    # With it, the ring the notification service plays when a call starts in a channel of ours.
+    call_sound: bool = True
 
     def with_login(self, host: str, port: int, user: str, password: str) -> Settings:
         """The values the connect screen should offer next time."""
@@ -193,7 +198,7 @@ def _checked(name: str, value: Any) -> Any:
         return value if isinstance(value, int) and 0 < value < 65536 else None
     if name == "user":
         return value if isinstance(value, str) and (not value or is_valid_name(value)) else None
-    if name == "remember_password":
+    if name in ("remember_password", "desktop_notifications", "call_sound"):
         return value if isinstance(value, bool) else None
     if name == "default_expiry":
         ok = isinstance(value, (int, float)) and 0 < value <= MAX_TTL

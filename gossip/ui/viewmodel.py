@@ -11,6 +11,7 @@ from gossip.client.messages import MAX_TEXT_CHARS
 from gossip.client.related import fold
 from gossip.crypto.pins import Trust
 
+from . import callpresence
 from . import formatting as fmt
 from .callview import CallPeer, CallPhase, CallView
 from .gridlayout import initials
@@ -163,7 +164,8 @@ def channel_rows(model: AppModel) -> list[ChannelRow]:
     rows = []
     for name in model.channels:
         unread = model.unread.get(name, 0) if name != model.current_channel else 0
-        rows.append(ChannelRow(name, f"# {name}", name == model.current_channel, unread))
+        mark = callpresence.channel_mark(model.call_rosters, name)
+        rows.append(ChannelRow(name, f"# {name}{mark}", name == model.current_channel, unread))
     return rows
 
 
@@ -346,6 +348,9 @@ def _call_status(model: AppModel) -> tuple[str, bool]:
         return "Calls need a connection to the hub.", False
     if model.current_channel is None:
         return "This hub has no channels to call in.", False
+    seen = callpresence.panel_line(model.call_rosters, model.current_channel, model.user)
+    if seen is not None:
+        return seen, True
     return f"Not in a call. Join to talk in #{model.current_channel}.", True
 
 

@@ -17,7 +17,8 @@ class ErrorCode(StrEnum):
     USER_TAKEN = "user_taken"        # another key is signed in (or registered) under the name
     KEY_TAKEN = "key_taken"          # the key is registered under another name
     THROTTLED = "throttled"          # too many failed logins (this name, or the hub): wait
-    REPLACED = "replaced"            # the same user signed in on a newer connection
+    REPLACED = "replaced"            # (older hubs) the same user signed in on a newer connection
+    TOO_MANY_CONNECTIONS = "too_many_connections"  # the identity has all the connections it may
     TIMEOUT = "timeout"              # a phase took too long (login, keepalive)
     # any frame
     PROTOCOL = "protocol"            # an event the protocol machine does not allow
@@ -33,6 +34,7 @@ class ErrorCode(StrEnum):
     FORGED = "forged"                # a client set a field only the hub may set
     UNKNOWN_CHANNEL = "unknown_channel"
     CALL_FULL = "call_full"
+    CALL_ELSEWHERE = "call_elsewhere"  # in this call already, from another connection
     NOT_IN_CALL = "not_in_call"
     NOT_ONLINE = "not_online"        # a message `to` a member who is not online
     CALL_CHURN = "call_churn"        # joining and leaving calls faster than allowed
@@ -47,4 +49,4 @@ class ErrorCode(StrEnum):
 
 # Refusals that concern a call; they name no channel, so every call decides if it is its own.
 CALL_ERRORS: frozenset[str] = frozenset({ErrorCode.CALL_FULL, ErrorCode.NOT_IN_CALL,
-                                         ErrorCode.CALL_CHURN})
+                                         ErrorCode.CALL_CHURN, ErrorCode.CALL_ELSEWHERE})

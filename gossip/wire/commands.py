@@ -26,6 +26,7 @@ class Command(str, Enum):
     MISSED_BY = "msb"           # hub -> sender: a reader did not get some of your messages
     START_CALL = "start_call"   # client -> hub: join (or start) a channel's call
     CALL_MEMBERS = "gmp"        # hub -> client: who is in the call
+    CALL_ROSTER = "cpr"         # hub -> channel members: who is in its call, before joining
     OFFER = "offer"             # peer -> peer via hub: sealed SDP offer
     ANSWER = "answer"           # peer -> peer via hub: sealed SDP answer
     ICE = "ice"                 # peer -> peer via hub: sealed ICE candidate

@@ -199,6 +199,17 @@ class CallMembers(Frame):
 
 
 @dataclass(frozen=True)
+class CallRoster(Frame):
+    """Who is in a channel's call, as the hub says, for every member of the channel (in the
+    call or not): after the key sync one per channel the member sees (empty: no call), then
+    on each change. Unverified: only joining shows who really answers."""
+
+    command: ClassVar[Command] = Command.CALL_ROSTER
+    channel: str = _name()
+    users: tuple[str, ...] = _name()
+
+
+@dataclass(frozen=True)
 class Signal(Frame):
     """Base for offer/answer/ice: routing fields in the clear, the SDP or candidate sealed.
     Clients address `peer` (the recipient); the hub rewrites `peer` to the sender on delivery."""
@@ -297,9 +308,9 @@ class PrivateChannels(Frame):
 FRAME_TYPES: dict[Command, type[Frame]] = {
     cls.command: cls
     for cls in (Greeting, HubHello, LoginProof, Welcome, Error, KeyRequest, Key, Channels,
-                EndOfKeys, KeyRemoved, Message, Missed, MissedBy, StartCall, CallMembers, Offer,
-                Answer, Ice, HangUp, CreatePrivate, RosterAppend, RosterRequest, RosterLog,
-                PrivateChannels)
+                EndOfKeys, KeyRemoved, Message, Missed, MissedBy, StartCall, CallMembers,
+                CallRoster, Offer, Answer, Ice, HangUp, CreatePrivate, RosterAppend,
+                RosterRequest, RosterLog, PrivateChannels)
 }
 
 

@@ -88,7 +88,7 @@ class SafetyDialog:
 
 
 class SettingsDialog:
-    WIDTH, HEIGHT = 470, 710
+    WIDTH, HEIGHT = 470, 765
 
     def __init__(self, app: AppActions, save: Callable[[Settings], None]) -> None:
         self._app = app
@@ -116,6 +116,9 @@ class SettingsDialog:
             self.expiry = dpg.add_combo([label for label, _ in vm.EXPIRY_CHOICES],
                                         label="Messages expire after", width=220)
             self.remember = dpg.add_checkbox(label="Remember the password")
+            self.notify = dpg.add_checkbox(
+                label="Desktop notifications while the window is in the background")
+            self.ring = dpg.add_checkbox(label="...with a ring when a call starts")
             self._heading("Calls")
             self.input = dpg.add_input_text(label="Microphone", width=220,
                                             hint="system default")
@@ -159,6 +162,8 @@ class SettingsDialog:
         dpg.set_value(self.port, settings.port)
         dpg.set_value(self.expiry, vm.expiry_label(settings.default_expiry))
         dpg.set_value(self.remember, settings.remember_password)
+        dpg.set_value(self.notify, settings.desktop_notifications)
+        dpg.set_value(self.ring, settings.call_sound)
         dpg.set_value(self.input, settings.input_device)
         dpg.set_value(self.output, settings.output_device)
         dpg.set_value(self.ice_hosts, ", ".join(settings.ice_hosts))
@@ -196,6 +201,8 @@ class SettingsDialog:
             host=str(dpg.get_value(self.host)).strip(), port=int(dpg.get_value(self.port)),
             default_expiry=vm.expiry_seconds(str(dpg.get_value(self.expiry))),
             remember_password=remember,
+            desktop_notifications=bool(dpg.get_value(self.notify)),
+            call_sound=bool(dpg.get_value(self.ring)),
             password=self._settings.password if remember else "",
             input_device=str(dpg.get_value(self.input)).strip(),
             output_device=str(dpg.get_value(self.output)).strip(), ice_hosts=ice_hosts,
