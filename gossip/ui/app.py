@@ -92,6 +92,8 @@ class App:
         dpg.create_viewport(title=self._title, width=width, height=height, min_width=960,
                             min_height=620)
         self.fonts: Fonts = load_fonts(self.settings.font_scale)
+        # Later changes of the scale apply on top of the size the fonts were loaded at.
+        self._fonts_scale = self.settings.font_scale
         self.themes = Themes(PALETTES.get(self.settings.theme, PALETTES["wintry"]))
         self._build()
         dpg.setup_dearpygui()
@@ -267,6 +269,7 @@ class App:
             self._viewport = size
         self.connect_view.layout(*size)
         self.connect_view.update(self.model)
+        self.main.layout(*size, self.settings.font_scale, self.model)
         self.main.update(self.model, now)
         self.toasts.update(*size)
         self.safety_dialog.update(self.model)
@@ -349,9 +352,8 @@ class App:
 
     def apply_settings(self, settings: Settings) -> None:
         self.set_theme(settings.theme)
-        if settings.font_scale != self.settings.font_scale:
-            dpg.set_global_font_scale(settings.font_scale / self.settings.font_scale)
         previous = self.settings
+        self.set_font_scale(settings.font_scale)
         self._store_settings(settings)
         if (settings.input_device, settings.output_device) != (previous.input_device,
                                                                previous.output_device):
@@ -361,6 +363,13 @@ class App:
         self.model.toasts.push("info", "Settings saved", "" if self._settings_path else
                                "Kept for this session only (not written in demo mode).",
                                self._clock())
+
+    def set_font_scale(self, scale: float) -> None:
+        """Show text `scale` times its normal size, now; the layout follows next frame."""
+        # Relative to the size the fonts were loaded at, not to the last choice: 1.4x then
+        # 1.0x must come back to the size of a fresh start.
+        dpg.set_global_font_scale(scale / self._fonts_scale)
+        self.settings = replace(self.settings, font_scale=scale)
 
     @property
     def call_view(self) -> CallView:

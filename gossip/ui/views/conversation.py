@@ -10,6 +10,7 @@ import dearpygui.dearpygui as dpg
 from .. import formatting as fmt
 from .. import viewmodel as vm
 from ..model import AppModel
+from ..reflow import Columns
 from .base import AppActions
 
 AVATAR = 34
@@ -58,6 +59,16 @@ class Conversation:
                 self.send_button = dpg.add_button(label="Send", width=-1, height=36,
                                                   callback=self._send)
                 themes.bind(self.send_button, "accent_button")
+
+    def resize(self, columns: Columns) -> None:
+        """Take the width and composer sizes reflow.py gave the column."""
+        dpg.configure_item(self.root, width=columns.conversation,
+                           height=-columns.column_height_margin)
+        dpg.configure_item(self.messages, height=-(columns.composer_height + 18))
+        dpg.configure_item(self.composer, width=columns.composer)
+        dpg.configure_item(self.expiry, width=columns.expiry)
+        dpg.configure_item(self.send_button, width=columns.send,
+                           height=columns.composer_height)
 
     def redraw(self) -> None:
         self._version = -1
