@@ -157,6 +157,8 @@ async def test_a_wrong_password_fails_for_good(bridge, hub, tmp_path):
     bridge.post(login(hub, tmp_path / "you", password="wrong"))
     failed = await next_notice(bridge, nt.ConnectFailed)
     assert failed.kind == "login" and "wrong password" in failed.reason
+    # Nothing was pinned: the card must not blame a pin (gossip/ui/wording.py).
+    assert failed.code == "auth" and failed.first_visit
 
 
 async def test_an_unreachable_hub_fails_on_the_first_try(bridge, tmp_path):
@@ -166,6 +168,7 @@ async def test_an_unreachable_hub_fails_on_the_first_try(bridge, tmp_path):
     bridge.post(intents.ConnectToHub("127.0.0.1", port, "you", "pw", tmp_path / "you"))
     failed = await next_notice(bridge, nt.ConnectFailed)
     assert failed.kind == "unreachable" and str(port) in failed.reason
+    assert failed.code == "refused" and failed.reason.count(str(port)) == 1
 
 
 async def test_safety_numbers_match_what_the_other_side_computes(bridge, hub, connect, tmp_path):

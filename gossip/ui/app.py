@@ -39,7 +39,7 @@ from .themes import Themes
 from .videoconvert import VideoConverter
 from .viewmodel import check_outgoing
 from .views.connect import ConnectView
-from .views.dialogs import SafetyDialog, SettingsDialog, ShortcutsDialog
+from .views.dialogs import ConfirmDialog, SafetyDialog, SettingsDialog, ShortcutsDialog
 from .views.main import MainScreen
 from .views.toasts import ToastStack
 from .wakeup import DisplaySocket, Wakeup, Woken, sleep_until_woken
@@ -252,6 +252,7 @@ class App:
         self.safety_dialog = SafetyDialog(self)
         self.settings_dialog = SettingsDialog(self, self.apply_settings)
         self.shortcuts_dialog = ShortcutsDialog(self)
+        self.confirm_dialog = ConfirmDialog(self)
         self._key_names = _key_names()
         with dpg.handler_registry():
             dpg.add_key_press_handler(callback=self._on_key)
@@ -267,7 +268,7 @@ class App:
         status_version = self.model.status_version
         if size != self._viewport:
             self._viewport = size
-        self.connect_view.layout(*size)
+        self.connect_view.layout(*size, self.settings.font_scale)
         self.connect_view.update(self.model)
         self.main.layout(*size, self.settings.font_scale, self.model)
         self.main.update(self.model, now)
@@ -336,6 +337,11 @@ class App:
 
     def open_shortcuts(self) -> None:
         self.shortcuts_dialog.open()
+
+    def confirm(self, title: str, body: str, confirm_label: str,
+                action: Callable[[], None]) -> None:
+        """Ask before `action`: it runs only if the user confirms."""
+        self.confirm_dialog.ask(title, body, confirm_label, action, self.settings.font_scale)
 
     def disconnect(self) -> None:
         if self.model.phase is not Phase.IDLE:
@@ -431,6 +437,7 @@ class App:
             self.close_safety()
             self.settings_dialog.close()
             self.shortcuts_dialog.close()
+            self.confirm_dialog.close()
         elif action == "quit":
             self.quit()
 

@@ -48,6 +48,9 @@ class ConnectFailed:
     host: str = ""
     port: int = 0
     offered_fingerprint: str = ""  # for "hub_key": the new certificate to accept
+    pinned_fingerprint: str = ""  # for "hub_key": the one pinned before
+    code: str = ""  # the hub's error code ("login") or what failed ("unreachable": its cause)
+    first_visit: bool = False  # no certificate was pinned for this hub yet
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from .. import intents
 from .. import notices as nt
 from ..callview import SILENCE_DBFS, CallNotPossible, CallPeer, CallPhase, CallView
 from ..videofeeds import VideoFeeds
+from ..wording import audio_device_failure, camera_failure
 from .callaudio import (
     DeviceList,
     SwitchableSink,
@@ -396,13 +397,14 @@ class CallControl:
                                                               self._input_device)
         sink, sink_problem = await trio.to_thread.run_sync(self._open_sink, self._output_device)
         if source_problem:
-            self._post(nt.CommandFailed("open the microphone",
-                                        f"{source_problem}. You are in the call, but others "
-                                        "hear silence from you."))
+            log.warning("cannot open the microphone: %s", source_problem)
+            self._post(nt.CommandFailed("open the microphone", audio_device_failure(
+                "microphone", self._input_device,
+                "You are in the call, but others hear silence from you.")))
         if sink_problem:
-            self._post(nt.CommandFailed("open the speakers",
-                                        f"{sink_problem}. You are in the call, but hear "
-                                        "nothing."))
+            log.warning("cannot open the speakers: %s", sink_problem)
+            self._post(nt.CommandFailed("open the speakers", audio_device_failure(
+                "speakers", self._output_device, "You are in the call, but hear nothing.")))
         return SwitchableSource(source), SwitchableSink(sink)
 
     async def _open_video(self) -> VideoSource | None:
@@ -416,9 +418,10 @@ class CallControl:
                 setup.video, width=setup.video_width, height=setup.video_height,
                 fps=setup.video_fps))
         except (MediaError, ValueError) as exc:
+            log.warning("cannot open the video source %r: %s", setup.video, exc)
             self._video_on = False
-            self._post(nt.CommandFailed("turn on the camera", f"{exc}. You are in the call "
-                                        "and see the others' video, but send none."))
+            self._post(nt.CommandFailed("turn on the camera", camera_failure(
+                "You are in the call and see the others' video, but send none.")))
             return None
 
     def _open_source(self, device: str) -> tuple[AudioSource, str]:
@@ -447,7 +450,9 @@ class CallControl:
                 source, problem = await trio.to_thread.run_sync(self._open_source, input_device)
                 if problem:
                     source.close()
-                    raise CallNotPossible(problem)
+                    log.warning("cannot open the microphone: %s", problem)
+                    raise CallNotPossible(audio_device_failure(
+                        "microphone", input_device, "The one you had stays in use."))
                 await trio.to_thread.run_sync(call.source.swap(source).close)
             self._input_device = input_device
         if output_device != self._output_device:
@@ -455,7 +460,9 @@ class CallControl:
                 sink, problem = await trio.to_thread.run_sync(self._open_sink, output_device)
                 if problem:
                     sink.close()
-                    raise CallNotPossible(problem)
+                    log.warning("cannot open the speakers: %s", problem)
+                    raise CallNotPossible(audio_device_failure(
+                        "speakers", output_device, "The ones you had stay in use."))
                 await trio.to_thread.run_sync(call.sink.swap(sink).close)
             self._output_device = output_device
 

@@ -105,7 +105,7 @@ class SettingsDialog:
             self.scale = dpg.add_slider_float(label="Text size", min_value=FONT_SCALES[0],
                                               max_value=FONT_SCALES[1], format="%.1f×",
                                               width=220)
-            hint = dpg.add_text("A new text size applies fully after a restart.")
+            hint = dpg.add_text("A new text size applies at once; the layout follows it.")
             dpg.bind_item_font(hint, fonts.small)
             themes.bind(hint, "dim")
             self._heading("Defaults")
@@ -226,3 +226,55 @@ class ShortcutsDialog:
 
     def close(self) -> None:
         dpg.configure_item(self.window, show=False)
+
+
+class ConfirmDialog:
+    """Asks before something that cannot be taken back lightly: a title, what it means, and
+    two buttons. `ask` shows it; the confirm button runs the action given to `ask`."""
+
+    WIDTH, HEIGHT = 520, 330
+
+    def __init__(self, app: AppActions) -> None:
+        self._action: Callable[[], None] | None = None
+        themes, fonts = app.themes, app.fonts
+        # As tall as what it says (autosize), as wide as the text scale needs.
+        with dpg.window(label="Are you sure?", modal=True, show=False, autosize=True,
+                        no_resize=True, no_collapse=True,
+                        no_saved_settings=True, on_close=self.close) as self.window:
+            themes.bind(self.window, "dialog")
+            self.title = dpg.add_text("", wrap=self.WIDTH - 50)
+            dpg.bind_item_font(self.title, fonts.bold)
+            self.body = dpg.add_text("", wrap=self.WIDTH - 50)
+            dpg.add_spacer(height=8)
+            with dpg.group(horizontal=True):
+                self.confirm = dpg.add_button(label="", callback=self._confirm)
+                themes.bind(self.confirm, "danger_button")
+                self.cancel = dpg.add_button(label="Cancel", callback=self.close)
+                themes.bind(self.cancel, "ghost_button")
+
+    def ask(self, title: str, body: str, confirm_label: str, action: Callable[[], None],
+            scale: float = 1.0) -> None:
+        self._action = action
+        width = min(round(self.WIDTH * scale), dpg.get_viewport_client_width() - 40)
+        dpg.set_value(self.title, title)
+        dpg.set_value(self.body, body)
+        for text in (self.title, self.body):
+            dpg.configure_item(text, wrap=width - 50)
+        dpg.configure_item(self.confirm, label=confirm_label)
+        _centre(self.window, width, min(round(self.HEIGHT * scale),
+                                        dpg.get_viewport_client_height() - 40))
+        dpg.configure_item(self.window, show=True)
+
+    @property
+    def shown(self) -> bool:
+        return bool(dpg.is_item_shown(self.window))
+
+    def close(self) -> None:
+        self._action = None
+        dpg.configure_item(self.window, show=False)
+
+    def _confirm(self) -> None:
+        action = self._action
+        self.close()
+        if action is not None:
+            action()
