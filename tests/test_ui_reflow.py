@@ -16,6 +16,7 @@ import pytest
 from gossip.ui.app import App
 from gossip.ui.model import Phase
 from gossip.ui.reflow import COMPOSER_MIN_WIDTH, Side, plan_columns, scaled
+from gossip.ui.toasts import ToastBoard
 
 from .appwindow import WAIT, PeerWorld, click, go_online, shared_display, shared_window
 from .pngcheck import summarize_png
@@ -57,6 +58,7 @@ def online(window: App, tmp_path_factory):
         window.profile_root = tmp_path_factory.mktemp("reflow-profiles")
         go_online(window, world)
         yield window
+        window.model.toasts = ToastBoard()
         window.set_font_scale(1.0)
         dpg.set_viewport_width(1240)
         dpg.set_viewport_height(800)
@@ -73,6 +75,23 @@ def settle(app: App, width: int, height: int) -> None:
     )
     target = app.frames + 6  # the layout follows a frame behind the size it measured
     app.pump_until(lambda: app.frames >= target, WAIT)
+
+
+def covered(toasts: list[int | str], items: list[int | str]) -> list[str]:
+    """Which of `items` a toast overlaps."""
+    found = []
+    for toast in toasts:
+        t = Rect.of(toast)
+        for item in items:
+            r = Rect.of(item)
+            if (
+                t.x < r.x + r.width
+                and r.x < t.x + t.width
+                and t.y < r.y + r.height
+                and r.y < t.y + t.height
+            ):
+                found.append(f"a toast {t} covers {dpg.get_item_label(item) or item} {r}")
+    return found
 
 
 def problems(
@@ -109,6 +128,20 @@ def problems(
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_nothing_is_cut_off_at_any_size_and_text_scale(online: App, size, scale, tmp_path):
     app, (width, height) = online, size
+    app.model.toasts = ToastBoard()
+    for kind, title, sticky in (
+        ("key_changed", "bob's key changed", True),
+        ("error", "Message not sent", False),
+        ("info", "Settings saved", False),
+    ):
+        app.model.toasts.push(
+            kind,
+            title,
+            "A body long enough to wrap onto a second line in the toast, as real ones do.",
+            app._clock() + 3600,
+            sticky=sticky,
+            user="bob" if sticky else None,
+        )
     app.set_font_scale(scale)
     dpg.set_viewport_width(width)
     dpg.set_viewport_height(height)
@@ -131,9 +164,13 @@ def test_nothing_is_cut_off_at_any_size_and_text_scale(online: App, size, scale,
     devices = {"microphone": call.input, "speakers": call.output}
     columns = main.columns
     assert columns is not None
+    toasts = [slot["window"] for slot in app.toasts._slots if dpg.is_item_shown(slot["window"])]
+    assert toasts, "no toast shown"
     if columns.shows(Side.CALL):
         assert problems(controls | devices, call.root, viewport, scale) == []
+        assert covered(toasts, [*composer.values(), *controls.values(), *devices.values()]) == []
         return
+    assert covered(toasts, [*composer.values(), main.call_rail.button]) == []
     # Collapsed: its rail's button opens it, without squeezing the message box.
     assert (
         problems({"call rail": main.call_rail.button}, main.call_rail.root, viewport, scale) == []
@@ -148,6 +185,7 @@ def test_nothing_is_cut_off_at_any_size_and_text_scale(online: App, size, scale,
         # The drawer scrolls: at 620 px and 1.5x the devices may sit below its fold.
         assert problems(controls, holder, viewport, scale) == []
         assert problems(devices, holder, viewport, scale, across_only=True) == []
+        assert covered(toasts, [*composer.values(), *controls.values(), holder]) == []
     finally:
         click(main.call_rail.button)
         settle(app, width, height)

@@ -272,7 +272,9 @@ class App:
         self.connect_view.update(self.model)
         self.main.layout(*size, self.settings.font_scale, self.model)
         self.main.update(self.model, now)
-        self.toasts.update(*size)
+        on_main = self.model.phase in (Phase.ONLINE, Phase.RECONNECTING)
+        self.toasts.update(*size, self.main.toast_area() if on_main else None,
+                           self.settings.font_scale)
         self.safety_dialog.update(self.model)
         if status_version != getattr(self, "_screen_version", -1):
             self._screen_version = status_version

@@ -64,6 +64,24 @@ class MainScreen:
         self.call.update(model)
         self.status.update(model, now)
 
+    def toast_area(self) -> tuple[int, int, int, int]:
+        """Where toasts go (left, top, width, height): over the message list, clear of the
+        composer, both side panels and an open drawer."""
+        conversation = self.conversation
+        column_x, column_y = dpg.get_item_pos(conversation.root)
+        list_x, list_y = dpg.get_item_pos(conversation.messages)
+        list_w, list_h = dpg.get_item_rect_size(conversation.messages)
+        left, top = int(column_x + list_x), int(column_y + list_y)
+        right, bottom = left + int(list_w), top + int(list_h)
+        drawer = self.drawer.placed
+        if drawer is not None and self.columns is not None:
+            x, _, w, _ = drawer
+            if self.columns.drawer is Side.CALL:
+                right = min(right, x - ITEM_SPACING)
+            else:
+                left = max(left, x + w + ITEM_SPACING)
+        return left, top, max(0, right - left), max(0, bottom - top)
+
     # -- reflow ---------------------------------------------------------------------------------
     def open_panel(self, side: Side) -> None:
         """A rail was clicked: keep that panel beside the conversation if it fits there at the

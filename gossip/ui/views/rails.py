@@ -72,6 +72,11 @@ class Drawer:
         dpg.configure_item(self.window, show=panel is not None)
         self._placed = None
 
+    @property
+    def placed(self) -> tuple[int, int, int, int] | None:
+        """Where the open drawer is (x, y, width, height); None while closed."""
+        return self._placed if self.holds is not None else None
+
     def place(self, x: int, y: int, width: int, height: int) -> None:
         if self.holds is None or (x, y, width, height) == self._placed:
             return
