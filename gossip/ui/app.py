@@ -37,6 +37,7 @@ from .settings import Settings, SettingsError, remember_in_keyring, save_setting
 from .shortcuts import action_for, channel_after
 from .themes import Themes
 from .videoconvert import VideoConverter
+from .videosetting import video_spec
 from .viewmodel import check_outgoing
 from .views.connect import ConnectView
 from .views.dialogs import ConfirmDialog, SafetyDialog, SettingsDialog, ShortcutsDialog
@@ -368,6 +369,8 @@ class App:
             self.post(intents.ChooseDevices(settings.input_device, settings.output_device))
         if settings.ice_hosts != previous.ice_hosts:
             self.post(intents.ChooseIceHosts(settings.ice_hosts))
+        if settings.video_source != previous.video_source:
+            self.post(intents.ChooseVideoSource(video_spec(settings.video_source)))
         self.model.toasts.push("info", "Settings saved", "" if self._settings_path else
                                "Kept for this session only (not written in demo mode).",
                                self._clock())

@@ -119,7 +119,15 @@ class ChooseVideo:
     enabled: bool
 
 
+@dataclass(frozen=True)
+class ChooseVideoSource:
+    """Send video from this source spec (camera[:DEV], screen, pattern, file:PATH, none)
+    from now on: in the call at once, else from the next one."""
+
+    spec: str
+
+
 CallIntent = (JoinChannelCall | LeaveChannelCall | ChooseMuted | ChooseDeafened | ChoosePeerVolume
-              | ChooseDevices | ChooseIceHosts | ChooseVideo)
+              | ChooseDevices | ChooseIceHosts | ChooseVideo | ChooseVideoSource)
 Intent = (ConnectToHub | DisconnectFromHub | SubmitMessage | AcceptChangedKey | MarkKeyVerified
           | ComputeSafetyNumber | AcceptHubKey | RefreshState | CallIntent)

@@ -39,7 +39,6 @@ from gossip.media.icehosts import check_hosts
 from gossip.media.mixer import MAX_VOLUME
 from gossip.media.sinks import AudioSink, NullSink, parse_sink
 from gossip.media.sources import AudioSource, NullSource, parse_source
-from gossip.media.videosource import VideoSource
 from gossip.media.videospec import parse_video_source
 
 from .. import intents
@@ -55,6 +54,7 @@ from .callaudio import (
     microphone_spec,
     speaker_spec,
 )
+from .callvideo import SwitchableVideo
 
 log = logging.getLogger("gossip.ui.calls")
 
@@ -156,6 +156,7 @@ class _Call:
     leaving: bool = False
     connection: int = 0  # LiveSession.connection when we joined
     sends_video: bool = False  # joined with a video source (the camera switch works)
+    video: SwitchableVideo | None = None
 
 
 class CallControl:
@@ -300,6 +301,8 @@ class CallControl:
                     await self._select_devices(input_device, output_device)
                 case intents.ChooseVideo(enabled):
                     await self._set_video(enabled)
+                case intents.ChooseVideoSource(spec):
+                    await self._set_video_source(spec)
                 case intents.ChooseIceHosts(hosts):
                     try:
                         self._ice_hosts = check_hosts(hosts)
@@ -332,6 +335,29 @@ class CallControl:
                                   "call and join again to try once more")
         self._video_on = enabled
         await self._tell_call(SetVideo(enabled))
+
+    async def _set_video_source(self, spec: str) -> None:
+        """Send video from `spec` from now on: in the call at once (when it sends video),
+        else from the next call. "none" turns the camera off."""
+        if spec == self._setup.video:
+            return
+        self._setup = replace(self._setup, video=spec)
+        call = self._call
+        if spec == "none":
+            if self._video_on:
+                self._video_on = False
+                await self._tell_call(SetVideo(False))
+            return
+        if call is None or call.leaving or call.video is None:
+            return  # the next call opens it (a call joined without video cannot add it)
+        video, setup = call.video, self._setup
+        try:
+            fresh = await trio.to_thread.run_sync(lambda: parse_video_source(
+                spec, width=video.width, height=video.height, fps=setup.video_fps))
+        except (MediaError, ValueError) as exc:
+            log.warning("cannot open the video source %r: %s", spec, exc)
+            raise CallNotPossible(camera_failure("The source you had stays in use.")) from None
+        await trio.to_thread.run_sync(lambda: video.swap(fresh).close())
 
     async def _tell_call(self, message: Request[None]) -> None:
         call = self._call
@@ -370,7 +396,8 @@ class CallControl:
             raise
         assert isinstance(ref, ActorRef)
         call = self._call = _Call(ref, channel, live.user, source, sink,
-                                  connection=live.connection, sends_video=video is not None)
+                                  connection=live.connection, sends_video=video is not None,
+                                  video=video)
         self._call_started.set()
         self._call_started = trio.Event()
         if self._deafened:
@@ -407,16 +434,16 @@ class CallControl:
                 "speakers", self._output_device, "You are in the call, but hear nothing.")))
         return SwitchableSource(source), SwitchableSink(sink)
 
-    async def _open_video(self) -> VideoSource | None:
+    async def _open_video(self) -> SwitchableVideo | None:
         """The video source for a call, or None (no video to send, or it cannot be opened:
         then the user is told, and joins without it)."""
         setup = self._setup
         if setup.video == "none":
             return None
         try:
-            return await trio.to_thread.run_sync(lambda: parse_video_source(
+            return SwitchableVideo(await trio.to_thread.run_sync(lambda: parse_video_source(
                 setup.video, width=setup.video_width, height=setup.video_height,
-                fps=setup.video_fps))
+                fps=setup.video_fps)))
         except (MediaError, ValueError) as exc:
             log.warning("cannot open the video source %r: %s", setup.video, exc)
             self._video_on = False

@@ -11,6 +11,7 @@ import dearpygui.dearpygui as dpg
 
 from .. import intents
 from .. import viewmodel as vm
+from ..devicechoice import device_setting
 from ..model import AppModel
 from .base import AppActions
 
@@ -210,6 +211,5 @@ class CallPanel:
         self._app.post(intents.ChoosePeerVolume(user, float(value)))
 
     def _pick_devices(self) -> None:
-        chosen = ["" if value == vm.DEFAULT_DEVICE else value
-                  for value in (str(dpg.get_value(item)) for item in (self.input, self.output))]
+        chosen = [device_setting(str(dpg.get_value(item))) for item in (self.input, self.output)]
         self._app.select_devices(chosen[0], chosen[1])

@@ -9,6 +9,7 @@ from dataclasses import replace
 import dearpygui.dearpygui as dpg
 
 from .. import viewmodel as vm
+from ..devicechoice import device_choices, device_label, device_setting
 from ..intents import AcceptChangedKey, MarkKeyVerified
 from ..model import AppModel
 from ..settings import FONT_SCALES, THEMES, Settings, parse_hosts
@@ -117,10 +118,9 @@ class SettingsDialog:
                                         label="Messages expire after", width=220)
             self.remember = dpg.add_checkbox(label="Remember the password")
             self._heading("Calls")
-            self.input = dpg.add_input_text(label="Microphone", width=220,
-                                            hint="system default")
-            self.output = dpg.add_input_text(label="Speakers", width=220,
-                                             hint="system default")
+            # The devices the call panel offers, picked the same way.
+            self.input = dpg.add_combo([], label="Microphone", width=220)
+            self.output = dpg.add_combo([], label="Speakers", width=220)
             self.ice_hosts = dpg.add_input_text(label="Call addresses", width=220,
                                                 hint="automatic")
             hint = dpg.add_text("IP addresses calls offer to others, e.g. 192.168.1.20. "
@@ -131,16 +131,16 @@ class SettingsDialog:
             self.video = dpg.add_combo([label for label, _ in VIDEO_CHOICES], label="Video",
                                        width=220)
             hint = dpg.add_text("What the Camera switch in a call sends. Automatic: your "
-                                "camera, if this computer has one. Applies from the next "
-                                "start.", wrap=self.WIDTH - 50)
+                                "camera, if this computer has one. Applies at once, also "
+                                "in a call.", wrap=self.WIDTH - 50)
             dpg.bind_item_font(hint, fonts.small)
             themes.bind(hint, "dim")
             self.problem = dpg.add_text("", show=False, wrap=self.WIDTH - 50)
             themes.bind(self.problem, "error_text")
             dpg.add_spacer(height=10)
             with dpg.group(horizontal=True):
-                save_button = dpg.add_button(label="Save", width=110, callback=self._apply)
-                themes.bind(save_button, "accent_button")
+                self.save = dpg.add_button(label="Save", width=110, callback=self._apply)
+                themes.bind(self.save, "accent_button")
                 cancel = dpg.add_button(label="Cancel", callback=self._cancel)
                 themes.bind(cancel, "ghost_button")
 
@@ -159,8 +159,13 @@ class SettingsDialog:
         dpg.set_value(self.port, settings.port)
         dpg.set_value(self.expiry, vm.expiry_label(settings.default_expiry))
         dpg.set_value(self.remember, settings.remember_password)
-        dpg.set_value(self.input, settings.input_device)
-        dpg.set_value(self.output, settings.output_device)
+        call = self._app.model.call
+        for combo, devices, chosen in ((self.input, call.input_devices, settings.input_device),
+                                       (self.output, call.output_devices,
+                                        settings.output_device)):
+            choices = device_choices(devices, chosen)
+            dpg.configure_item(combo, items=list(choices))
+            dpg.set_value(combo, device_label(chosen))
         dpg.set_value(self.ice_hosts, ", ".join(settings.ice_hosts))
         labels = [label for label, _ in VIDEO_CHOICES]
         current = video_label(settings.video_source)
@@ -197,8 +202,9 @@ class SettingsDialog:
             default_expiry=vm.expiry_seconds(str(dpg.get_value(self.expiry))),
             remember_password=remember,
             password=self._settings.password if remember else "",
-            input_device=str(dpg.get_value(self.input)).strip(),
-            output_device=str(dpg.get_value(self.output)).strip(), ice_hosts=ice_hosts,
+            input_device=device_setting(str(dpg.get_value(self.input))),
+            output_device=device_setting(str(dpg.get_value(self.output))),
+            ice_hosts=ice_hosts,
             video_source=video_setting(str(dpg.get_value(self.video)))))
         self.close()
 
