@@ -33,7 +33,7 @@ from .model import AppModel, Phase
 from .pacing import FRAME_SECONDS, RenderMode, RenderPacer, next_picture_change
 from .palettes import PALETTES
 from .pngwriter import frame_pixels, write_png
-from .settings import Settings, SettingsError, remember_in_keyring, save_settings
+from .settings import Settings, SettingsError, keyring_change_needed, save_settings
 from .shortcuts import action_for, channel_after
 from .themes import Themes
 from .videoconvert import VideoConverter
@@ -287,6 +287,8 @@ class App:
         if isinstance(notice, nt.Online) and self._pending_login is not None:
             self._store_settings(self._pending_login)
             self._pending_login = None
+        elif isinstance(notice, nt.KeyringUpdated):
+            self._keyring_answered(notice)
         elif isinstance(notice, nt.NoticesLost):
             self.post(intents.RefreshState())
         elif isinstance(notice, nt.BackendFailed):
@@ -387,12 +389,11 @@ class App:
         return self.model.call
 
     def _store_settings(self, settings: Settings) -> None:
-        if self._settings_path is not None:  # the demo and tests leave no trace, not even here
-            settings, refusal = remember_in_keyring(self.settings, settings)
-            if refusal is not None:
-                # It stays: whoever ticked "remember" expects not to be asked next time.
-                self.model.toasts.push("error", "Password not remembered", refusal,
-                                       self._clock(), sticky=True)
+        # The demo and tests leave no trace, not even in the keyring. The keyring answers on
+        # the trio side (a locked one may take seconds); until then the file is written as
+        # always, without the password.
+        if self._settings_path is not None and keyring_change_needed(self.settings, settings):
+            self.post(intents.UpdateKeyring(self.settings, settings))
         self.settings = settings
         if self._settings_path is None:
             return
@@ -400,6 +401,18 @@ class App:
             save_settings(settings, self._settings_path)
         except SettingsError as exc:
             self.model.toasts.push("error", "Settings not saved", str(exc), self._clock())
+
+    def _keyring_answered(self, notice: nt.KeyringUpdated) -> None:
+        if notice.refusal is None:
+            return
+        # It stays: whoever ticked "remember" expects not to be asked next time.
+        self.model.toasts.push("error", "Password not remembered", notice.refusal,
+                               self._clock(), sticky=True)
+        kept = notice.settings
+        if not kept.remember_password and self.settings.remember_password:
+            self._store_settings(replace(self.settings, remember_password=False, password=""))
+            if hasattr(self, "connect_view"):  # the box says what will happen next time
+                self.connect_view.untick_remember()
 
     def _menu_theme(self, sender: object, app_data: object, name: str) -> None:
         self.set_theme(name)

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,16 @@ class ChooseVideoSource:
     spec: str
 
 
+@dataclass(frozen=True)
+class UpdateKeyring:
+    """Put the password into the system keyring, or take it out, as `settings` asks after
+    `previous`. Off the render thread: a keyring may take seconds (D-Bus, an unlock prompt)."""
+
+    previous: Settings
+    settings: Settings
+
+
 CallIntent = (JoinChannelCall | LeaveChannelCall | ChooseMuted | ChooseDeafened | ChoosePeerVolume
               | ChooseDevices | ChooseIceHosts | ChooseVideo | ChooseVideoSource)
 Intent = (ConnectToHub | DisconnectFromHub | SubmitMessage | AcceptChangedKey | MarkKeyVerified
-          | ComputeSafetyNumber | AcceptHubKey | RefreshState | CallIntent)
+          | ComputeSafetyNumber | AcceptHubKey | RefreshState | UpdateKeyring | CallIntent)

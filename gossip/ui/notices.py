@@ -4,6 +4,7 @@ connection progress, answers to intents, measurements. Plain frozen values."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gossip.client import events as ev
 from gossip.client.messages import ChatMessage
@@ -11,6 +12,9 @@ from gossip.client.state import SessionState
 from gossip.crypto.pins import Trust
 
 from .callview import CallView
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,15 @@ class BackendFailed:
     reason: str
 
 
+@dataclass(frozen=True)
+class KeyringUpdated:
+    """What the keyring made of UpdateKeyring: the settings as they now stand (not
+    remembering, without the password, after a refusal) and the refusal in words, if any."""
+
+    settings: Settings
+    refusal: str | None
+
+
 Notice = (Connecting | Online | Reconnecting | ConnectFailed | Offline | MessageSent
           | CommandFailed | StateRefreshed | LatencyMeasured | SafetyNumberReady | TrustUpdated
-          | CallChanged | NoticesLost | BackendFailed | ev.SessionEvent)
+          | CallChanged | NoticesLost | BackendFailed | KeyringUpdated | ev.SessionEvent)

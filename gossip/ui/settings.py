@@ -139,6 +139,16 @@ def _move_password_to_keyring(settings: Settings, data: dict[str, Any],
     return replace(settings, password=""), f"removed a password left in {path.name}"
 
 
+def keyring_change_needed(previous: Settings, settings: Settings) -> bool:
+    """Whether going from `previous` to `settings` asks anything of the keyring (what
+    `remember_in_keyring` would do): most changes (a theme, a device) do not."""
+    before = login_account(previous) if previous.remember_password else None
+    after = login_account(settings) if settings.remember_password else None
+    keep = (after is not None and bool(settings.password)
+            and (after, settings.password) != (before, previous.password))
+    return keep or (before is not None and before != after)
+
+
 def remember_in_keyring(previous: Settings, settings: Settings) -> tuple[Settings, str | None]:
     """Put the password into the keyring, or take it out, as `settings` asks after `previous`.
     Returns the settings as they now stand (not remembering, without the password, if the

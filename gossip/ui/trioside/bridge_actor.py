@@ -22,6 +22,7 @@ from gossip.crypto.pins import Trust
 
 from .. import intents
 from .. import notices as nt
+from ..settings import remember_in_keyring
 from ..videofeeds import VideoFeeds
 from .callcontrol import CallControl, CallSetup, LiveSession
 from .keeper import ASK_TIMEOUT, ConnectionKeeper
@@ -78,6 +79,10 @@ class BridgeActor(Actor):
                 await self._safety_number(user)
             case intents.AcceptHubKey(host, port, fingerprint):
                 await self._accept_hub_key(host, port, fingerprint)
+            case intents.UpdateKeyring(previous, settings):
+                kept, refusal = await trio.to_thread.run_sync(remember_in_keyring, previous,
+                                                              settings)
+                self._post(nt.KeyringUpdated(kept, refusal))
             case intents.RefreshState():
                 self._post(nt.StateRefreshed(await self._state(self._session())))
             case intents.JoinChannelCall() | intents.LeaveChannelCall() | intents.ChooseMuted() \
@@ -209,6 +214,7 @@ def _describe(intent: object) -> str:
         intents.ChooseIceHosts: "set the call addresses",
         intents.ChooseVideo: "switch the camera",
         intents.ChooseVideoSource: "change the video source",
+        intents.UpdateKeyring: "remember the password",
     }.get(type(intent), "do that")
 
 

@@ -89,6 +89,9 @@ class ConnectView:
                                   decimal=decimal, width=-1, on_enter=True,
                                   callback=self._submit)
 
+    def untick_remember(self) -> None:
+        dpg.set_value(self.remember, False)
+
     def show(self, visible: bool) -> None:
         dpg.configure_item(self.root, show=visible)
         if visible and not dpg.get_value(self.password) and dpg.get_value(self.user):
