@@ -18,8 +18,8 @@ from gossip.crypto.pins import Trust
 from . import notices as nt
 from .callview import CallPeer, CallPhase, CallView
 from .formatting import short_fingerprint
-from .wording import connect_failure
 from .toasts import ToastBoard
+from .wording import connect_failure
 
 
 class Phase(str, Enum):
