@@ -90,7 +90,11 @@ def test_a_changed_certificate_is_shown_scrollable_and_trusted_only_after_confir
 def test_an_error_goes_away_once_the_user_changes_what_it_was_about(app, tmp_path):
     with PeerWorld(tmp_path / "world") as world:
         card = app.connect_view
-        app.connect("127.0.0.1", world.port, "you", "not the password", remember=False)
+        dpg.set_value(card.host, "127.0.0.1")
+        dpg.set_value(card.port, str(world.port))
+        dpg.set_value(card.user, "you")
+        dpg.set_value(card.password, "not the password")
+        click(card.button)
         app.pump_until(lambda: app.model.phase is Phase.FAILED, WAIT)
         app.pump_until(lambda: dpg.is_item_shown(card.error_box), WAIT)
         sentence = str(dpg.get_value(card.error))

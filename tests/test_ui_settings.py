@@ -315,7 +315,9 @@ def test_in_the_window_the_keyring_is_asked_off_the_render_thread_and_a_refusal_
     try:
         with PeerWorld(tmp_path / "world") as world:
             form = app.connect_view
+            dpg.set_value(form.host, "127.0.0.1")
             dpg.set_value(form.port, str(world.port))
+            dpg.set_value(form.user, "you")
             dpg.set_value(form.password, PASSWORD)
             dpg.set_value(form.remember, True)
             click(form.button)
