@@ -85,8 +85,8 @@ async def test_commands_the_session_would_crash_on_are_refused_and_it_lives_on(
     for command, reason in [
         (intents.SubmitMessage("nowhere", "hi", 60), "no channel #nowhere"),
         (intents.SubmitMessage("general", "   ", 60), "the message is empty"),
-        (intents.AcceptChangedKey("bob"), "no changed key is waiting for bob"),
-        (intents.MarkKeyVerified("bob"), "no key is pinned for bob"),
+        (intents.AcceptChangedKey("bob"), "bob's key did not change"),
+        (intents.MarkKeyVerified("bob"), "No key is known for bob yet"),
         (intents.ComputeSafetyNumber("bob"), "bob is not online"),
     ]:
         bridge.post(command)
@@ -211,7 +211,8 @@ async def test_the_call_side_reports_itself_and_needs_a_connection_to_join(bridg
     assert view.available and not view.joined
     bridge.post(intents.JoinChannelCall("general"))
     failed = await next_notice(bridge, nt.CommandFailed)
-    assert (failed.what, failed.reason) == ("join the call", "not connected to the hub")
+    assert failed.what == "join the call"
+    assert failed.reason == "You are not connected to the hub. Connect, then join the call."
     bridge.post(intents.ChooseMuted(True))  # before a call: the choice for the next one
     assert (await next_notice(bridge, nt.CallChanged)).view.muted
     bridge.post(intents.ChoosePeerVolume("bob", 3.0))

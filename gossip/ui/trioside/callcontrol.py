@@ -294,7 +294,7 @@ class CallControl:
                     await self._tell_call(SetDeafened(deafened))
                 case intents.ChoosePeerVolume(user, volume):
                     if not 0.0 <= volume <= MAX_VOLUME:
-                        raise CallNotPossible(f"volume must be between 0 and {MAX_VOLUME:g}")
+                        raise CallNotPossible(f"Pick a volume between 0 and {MAX_VOLUME:g}.")
                     self._volumes[user] = volume
                     await self._tell_call(SetVolume(user, volume))
                 case intents.ChooseDevices(input_device, output_device):
@@ -327,12 +327,12 @@ class CallControl:
 
     async def _set_video(self, enabled: bool) -> None:
         if enabled and self._setup.video == "none":
-            raise CallNotPossible("there is no camera to turn on: pick a video source in "
-                                  "Settings")
+            raise CallNotPossible("There is no camera to turn on. Pick a video source in "
+                                  "Settings.")
         call = self._call
         if enabled and call is not None and not call.leaving and not call.sends_video:
-            raise CallNotPossible("the camera could not be opened when you joined; leave the "
-                                  "call and join again to try once more")
+            raise CallNotPossible("The camera could not be opened when you joined. Leave the "
+                                  "call and join again to try once more.")
         self._video_on = enabled
         await self._tell_call(SetVideo(enabled))
 
@@ -371,11 +371,14 @@ class CallControl:
 
     async def _join(self, channel: str) -> None:
         if self._call is not None:
-            raise CallNotPossible("still leaving the last call" if self._call.leaving else
-                                  f"already in the call in #{self._call.channel}")
+            raise CallNotPossible("Still leaving the last call. Try again in a moment."
+                                  if self._call.leaving else
+                                  f"You are already in the call in #{self._call.channel}. "
+                                  "Leave it first.")
         live = self._live()
         if live is None:
-            raise CallNotPossible("not connected to the hub")
+            raise CallNotPossible("You are not connected to the hub. Connect, then join the "
+                                  "call.")
         source, sink = await self._open_audio()
         video = await self._open_video()
         setup = self._setup
