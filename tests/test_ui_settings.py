@@ -332,3 +332,37 @@ def test_in_the_window_the_keyring_is_asked_off_the_render_thread_and_a_refusal_
         app._settings_path = None
         app.model.toasts = ToastBoard()
         app.settings = replace(app.settings, remember_password=False, password="")
+
+
+class WatchedMemoryKeyring(MemoryKeyring):
+    """A keyring that notes which thread read it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.readers: set[str] = set()
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self.readers.add(threading.current_thread().name)
+        return super().get_password(service, username)
+
+
+def test_the_remembered_password_is_read_off_the_render_thread_at_start(tmp_path):
+    watched = WatchedMemoryKeyring()
+    keyring.set_keyring(watched)
+    asked = Settings(remember_password=True).with_login("127.0.0.1", 1720, "bob", "")
+    watched.set_password(SERVICE, login_account(asked), "pw")
+    path = tmp_path / "settings.toml"
+    save_settings(asked, path)
+    loaded, problems = load_settings(path, recall=False)  # what the app starts with
+    assert (loaded.password, problems, watched.readers) == ("", [], set())
+    app = App(loaded, Bridge(), settings_path=path, clock=lambda: NOW)
+    app.bridge.start()
+    try:
+        app.recall_password()
+        while not isinstance(notice := app.bridge.notices.get(20.0), nt.PasswordRecalled):
+            app._take(notice, NOW)
+        app._take(notice, NOW)
+    finally:
+        app.bridge.stop()
+    assert app.settings.password == "pw"
+    assert watched.readers and threading.main_thread().name not in watched.readers

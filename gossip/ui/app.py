@@ -33,7 +33,13 @@ from .model import AppModel, Phase
 from .pacing import FRAME_SECONDS, RenderMode, RenderPacer, next_picture_change
 from .palettes import PALETTES
 from .pngwriter import frame_pixels, write_png
-from .settings import Settings, SettingsError, keyring_change_needed, save_settings
+from .settings import (
+    Settings,
+    SettingsError,
+    keyring_change_needed,
+    login_account,
+    save_settings,
+)
 from .shortcuts import action_for, channel_after
 from .themes import Themes
 from .videoconvert import VideoConverter
@@ -287,6 +293,8 @@ class App:
         if isinstance(notice, nt.Online) and self._pending_login is not None:
             self._store_settings(self._pending_login)
             self._pending_login = None
+        elif isinstance(notice, nt.PasswordRecalled):
+            self._password_recalled(notice)
         elif isinstance(notice, nt.KeyringUpdated):
             self._keyring_answered(notice)
         elif isinstance(notice, nt.NoticesLost):
@@ -401,6 +409,21 @@ class App:
             save_settings(settings, self._settings_path)
         except SettingsError as exc:
             self.model.toasts.push("error", "Settings not saved", str(exc), self._clock())
+
+    def recall_password(self) -> None:
+        """Ask the keyring (on the trio side) for the password remembered for this login;
+        the connect form gets it when it comes, unless the user typed one meanwhile."""
+        if self.settings.remember_password and not self.settings.password:
+            self.post(intents.RecallPassword(self.settings))
+
+    def _password_recalled(self, notice: nt.PasswordRecalled) -> None:
+        if notice.problem is not None:
+            self.model.toasts.push("error", "Settings", notice.problem, self._clock())
+        if not notice.password or notice.account != login_account(self.settings):
+            return
+        self.settings = replace(self.settings, password=notice.password)
+        if hasattr(self, "connect_view"):
+            self.connect_view.offer_password(notice.password)
 
     def _keyring_answered(self, notice: nt.KeyringUpdated) -> None:
         if notice.refusal is None:

@@ -140,7 +140,15 @@ class UpdateKeyring:
     settings: Settings
 
 
+@dataclass(frozen=True)
+class RecallPassword:
+    """Read the password remembered for this login from the keyring (off the render thread)."""
+
+    settings: Settings
+
+
 CallIntent = (JoinChannelCall | LeaveChannelCall | ChooseMuted | ChooseDeafened | ChoosePeerVolume
               | ChooseDevices | ChooseIceHosts | ChooseVideo | ChooseVideoSource)
 Intent = (ConnectToHub | DisconnectFromHub | SubmitMessage | AcceptChangedKey | MarkKeyVerified
-          | ComputeSafetyNumber | AcceptHubKey | RefreshState | UpdateKeyring | CallIntent)
+          | ComputeSafetyNumber | AcceptHubKey | RefreshState | UpdateKeyring | RecallPassword
+          | CallIntent)

@@ -126,6 +126,17 @@ class KeyringUpdated:
     refusal: str | None
 
 
+@dataclass(frozen=True)
+class PasswordRecalled:
+    """The keyring's answer to RecallPassword: for which login, the password ("" if none),
+    and why it could not be read, if it could not."""
+
+    account: str
+    password: str
+    problem: str | None
+
+
 Notice = (Connecting | Online | Reconnecting | ConnectFailed | Offline | MessageSent
           | CommandFailed | StateRefreshed | LatencyMeasured | SafetyNumberReady | TrustUpdated
-          | CallChanged | NoticesLost | BackendFailed | KeyringUpdated | ev.SessionEvent)
+          | CallChanged | NoticesLost | BackendFailed | KeyringUpdated | PasswordRecalled
+          | ev.SessionEvent)

@@ -22,7 +22,7 @@ from gossip.crypto.pins import Trust
 
 from .. import intents
 from .. import notices as nt
-from ..settings import remember_in_keyring
+from ..settings import login_account, recall_password, remember_in_keyring
 from ..videofeeds import VideoFeeds
 from .callcontrol import CallControl, CallSetup, LiveSession
 from .keeper import ASK_TIMEOUT, ConnectionKeeper
@@ -83,6 +83,9 @@ class BridgeActor(Actor):
                 kept, refusal = await trio.to_thread.run_sync(remember_in_keyring, previous,
                                                               settings)
                 self._post(nt.KeyringUpdated(kept, refusal))
+            case intents.RecallPassword(settings):
+                password, problem = await trio.to_thread.run_sync(recall_password, settings)
+                self._post(nt.PasswordRecalled(login_account(settings), password, problem))
             case intents.RefreshState():
                 self._post(nt.StateRefreshed(await self._state(self._session())))
             case intents.JoinChannelCall() | intents.LeaveChannelCall() | intents.ChooseMuted() \
@@ -220,6 +223,7 @@ def _describe(intent: object) -> str:
         intents.ChooseVideo: "switch the camera",
         intents.ChooseVideoSource: "change the video source",
         intents.UpdateKeyring: "remember the password",
+        intents.RecallPassword: "read the remembered password",
     }.get(type(intent), "do that")
 
 

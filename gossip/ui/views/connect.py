@@ -89,6 +89,12 @@ class ConnectView:
                                   decimal=decimal, width=-1, on_enter=True,
                                   callback=self._submit)
 
+    def offer_password(self, password: str) -> None:
+        """The remembered password arrived from the keyring: fill it in unless the user
+        typed one meanwhile."""
+        if not dpg.get_value(self.password):
+            dpg.set_value(self.password, password)
+
     def untick_remember(self) -> None:
         dpg.set_value(self.remember, False)
 
