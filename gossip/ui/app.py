@@ -280,8 +280,8 @@ class App:
         self.main.layout(*size, self.settings.font_scale, self.model)
         self.main.update(self.model, now)
         on_main = self.model.phase in (Phase.ONLINE, Phase.RECONNECTING)
-        self.toasts.update(*size, self.main.toast_area() if on_main else None,
-                           self.settings.font_scale)
+        self.toasts.update(*size, self.main.toast_area() if on_main
+                           else self.connect_view.toast_area(), self.settings.font_scale)
         self.safety_dialog.update(self.model)
         if status_version != getattr(self, "_screen_version", -1):
             self._screen_version = status_version

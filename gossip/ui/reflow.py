@@ -49,6 +49,7 @@ class Columns:
     composer_height: int
     column_height_margin: int  # the columns' height is the window's less this (status bar)
     status_bar_height: int
+    scale: float
 
     def shows(self, side: Side) -> bool:
         return (self.sidebar if side is Side.SIDEBAR else self.call) > 0
@@ -107,4 +108,5 @@ def plan_columns(
         composer_height=max(COMPOSER_HEIGHT, scaled(16, scale) + 20),
         column_height_margin=status_bar + ITEM_SPACING,
         status_bar_height=status_bar,
+        scale=scale,
     )

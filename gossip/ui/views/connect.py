@@ -20,6 +20,7 @@ from .base import AppActions
 CARD_WIDTH = 430
 CARD_HEIGHT = 520
 CARD_MARGIN = 20  # at least this much window around the card
+TOAST_MIN_WIDTH = 240
 
 Fields = tuple[str, str, str, str]
 
@@ -116,6 +117,16 @@ class ConnectView:
             dpg.configure_item(item, wrap=card_w - 60)
         dpg.set_item_pos(self.card, (max(CARD_MARGIN, (width - card_w) // 2),
                                      max(30 + CARD_MARGIN // 2, (height - card_h) // 2)))
+
+    def toast_area(self) -> tuple[int, int, int, int] | None:
+        """Where toasts go beside the card (left, top, width, height); None when there is
+        no room beside it."""
+        width, height, scale = self._size
+        x = dpg.get_item_pos(self.card)[0]
+        right = int(x + dpg.get_item_rect_size(self.card)[0])
+        if width - right < round(TOAST_MIN_WIDTH * scale):
+            return None
+        return right, 30, int(width) - right, int(height) - 30
 
     def update(self, model: AppModel) -> None:
         if self._error_fields is not None and self._fields() != self._error_fields:

@@ -10,7 +10,7 @@ import dearpygui.dearpygui as dpg
 from .. import formatting as fmt
 from .. import viewmodel as vm
 from ..model import AppModel
-from ..reflow import Columns
+from ..reflow import Columns, scaled
 from .base import AppActions
 
 AVATAR = 34
@@ -22,6 +22,7 @@ VIDEO_SHARE = 0.45
 VIDEO_MIN_HEIGHT = 150
 VIDEO_MAX_HEIGHT = 520
 VIDEO_SIDE_PADDING = 16
+HEADER_WIDTH = 640  # the channel's name and the subtitle beside it, at a text scale of 1
 
 
 class Conversation:
@@ -64,6 +65,9 @@ class Conversation:
         """Take the width and composer sizes reflow.py gave the column."""
         dpg.configure_item(self.root, width=columns.conversation,
                            height=-columns.column_height_margin)
+        # The header's second half goes before it would run past the column.
+        dpg.configure_item(self.subtitle, show=columns.conversation >= scaled(HEADER_WIDTH,
+                                                                              columns.scale))
         dpg.configure_item(self.messages, height=-(columns.composer_height + 18))
         dpg.configure_item(self.composer, width=columns.composer)
         dpg.configure_item(self.expiry, width=columns.expiry)
@@ -122,7 +126,7 @@ class Conversation:
             dpg.add_spacer(height=40, parent=self.messages)
             empty = dpg.add_text(f"No messages in #{channel} yet.\nWhat you write here is "
                                  "sealed for each member and vanishes when it expires.",
-                                 parent=self.messages)
+                                 parent=self.messages, wrap=0)
             themes.bind(empty, "dim")
             return
         with dpg.table(parent=self.messages, header_row=False, borders_innerH=False,
