@@ -161,8 +161,12 @@ def camera_failure(consequence: str) -> str:
 
 
 # Why the call panel has no sound devices to offer.
-NO_PORTAUDIO = ("No sound devices: PortAudio is not installed. Install it (Debian: "
-                "libportaudio2), then restart Gossip.")
-SOUND_SYSTEM_FAILED = ("No sound devices: the system's sound service did not answer. Check "
-                       "that it is running, then restart Gossip.")
+NO_PORTAUDIO = (
+    "No sound devices: PortAudio is not installed. Install it (Debian: "
+    "libportaudio2), then restart Gossip."
+)
+SOUND_SYSTEM_FAILED = (
+    "No sound devices: the system's sound service did not answer. Check "
+    "that it is running, then restart Gossip."
+)
 NO_DEVICES = "No sound devices found. Plug in a headset or microphone, then restart Gossip."
