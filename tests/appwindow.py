@@ -46,7 +46,7 @@ _shared: dict[str, Any] = {}
 def shared_display(config: pytest.Config) -> str:
     if "display" not in _shared:
         stack = ExitStack()
-        name = stack.enter_context(virtual_display(1280, 800))
+        name = stack.enter_context(virtual_display(1920, 1080))
         previous = os.environ.get("DISPLAY")
         os.environ["DISPLAY"] = name
 

@@ -85,8 +85,8 @@ async def test_commands_the_session_would_crash_on_are_refused_and_it_lives_on(
     for command, reason in [
         (intents.SubmitMessage("nowhere", "hi", 60), "no channel #nowhere"),
         (intents.SubmitMessage("general", "   ", 60), "the message is empty"),
-        (intents.AcceptChangedKey("bob"), "no changed key is waiting for bob"),
-        (intents.MarkKeyVerified("bob"), "no key is pinned for bob"),
+        (intents.AcceptChangedKey("bob"), "bob's key did not change"),
+        (intents.MarkKeyVerified("bob"), "No key is known for bob yet"),
         (intents.ComputeSafetyNumber("bob"), "bob is not online"),
     ]:
         bridge.post(command)
@@ -161,6 +161,8 @@ async def test_a_wrong_password_fails_for_good(bridge, hub, tmp_path):
     bridge.post(login(hub, tmp_path / "you", password="wrong"))
     failed = await next_notice(bridge, nt.ConnectFailed)
     assert failed.kind == "login" and "wrong password" in failed.reason
+    # Nothing was pinned: the card must not blame a pin (gossip/ui/wording.py).
+    assert failed.code == "auth" and failed.first_visit
 
 
 async def test_an_unreachable_hub_fails_on_the_first_try(bridge, tmp_path):
@@ -170,6 +172,7 @@ async def test_an_unreachable_hub_fails_on_the_first_try(bridge, tmp_path):
     bridge.post(intents.ConnectToHub("127.0.0.1", port, "you", "pw", tmp_path / "you"))
     failed = await next_notice(bridge, nt.ConnectFailed)
     assert failed.kind == "unreachable" and str(port) in failed.reason
+    assert failed.code == "refused" and failed.reason.count(str(port)) == 1
 
 
 async def test_safety_numbers_match_what_the_other_side_computes(bridge, hub, connect, tmp_path):
@@ -212,7 +215,8 @@ async def test_the_call_side_reports_itself_and_needs_a_connection_to_join(bridg
     assert view.available and not view.joined
     bridge.post(intents.JoinChannelCall("general"))
     failed = await next_notice(bridge, nt.CommandFailed)
-    assert (failed.what, failed.reason) == ("join the call", "not connected to the hub")
+    assert failed.what == "join the call"
+    assert failed.reason == "You are not connected to the hub. Connect, then join the call."
     bridge.post(intents.ChooseMuted(True))  # before a call: the choice for the next one
     assert (await next_notice(bridge, nt.CallChanged)).view.muted
     bridge.post(intents.ChoosePeerVolume("bob", 3.0))

@@ -152,8 +152,13 @@ async def test_without_sound_devices_the_app_still_joins_and_hears_levels(
     bridge.post(intents.ConnectToHub("127.0.0.1", hub.port, "you", PASSWORD, tmp_path / "you"))
     await next_notice(bridge, nt.Online)
     bridge.post(intents.JoinChannelCall("general"))
-    problems = {(await next_notice(bridge, nt.CommandFailed)).what for _ in range(2)}
-    assert problems == {"open the microphone", "open the speakers"}
+    problems = {(n := await next_notice(bridge, nt.CommandFailed)).what: n.reason
+                for _ in range(2)}
+    assert set(problems) == {"open the microphone", "open the speakers"}
+    # Worded for a person: which device, what to do, what it means; no "device None".
+    assert "the microphone “no such microphone”" in problems["open the microphone"]
+    assert "None" not in problems["open the speakers"]
+    assert "others hear silence" in problems["open the microphone"]
 
     def hears_bob(notice: nt.CallChanged) -> bool:
         peer = notice.view.peer("bob")

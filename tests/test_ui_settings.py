@@ -7,10 +7,12 @@ back after; "no keyring" is keyring's own fail backend, as on a headless machine
 from __future__ import annotations
 
 import stat
+import threading
 import tomllib
 from collections.abc import Iterator
 from dataclasses import replace
 
+import dearpygui.dearpygui as dpg
 import keyring
 import pytest
 from keyring.backend import KeyringBackend
@@ -21,6 +23,7 @@ from gossip.client.state import SessionState
 from gossip.ui import notices as nt
 from gossip.ui.app import App
 from gossip.ui.bridge import Bridge
+from gossip.ui.model import Phase
 from gossip.ui.passwords import SERVICE, account, keyring_usable
 from gossip.ui.settings import (
     Settings,
@@ -30,6 +33,10 @@ from gossip.ui.settings import (
     remember_in_keyring,
     save_settings,
 )
+from gossip.ui.toasts import ToastBoard
+
+from .appwindow import WAIT, PeerWorld, click, shared_display, shared_window
+from .conftest import PASSWORD
 
 NOW = 1_700_000_000.0
 
@@ -208,13 +215,32 @@ def test_a_keyring_that_keeps_nothing_or_refuses_is_a_refusal_too(tmp_path, back
     assert (kept.remember_password, kept.password) == (False, "")
 
 
+@pytest.fixture
+def windowless_app(tmp_path) -> Iterator[App]:
+    """The app's logic without a window: its bridge (the trio side) runs, nothing renders."""
+    app = App(Settings(), Bridge(), settings_path=tmp_path / "settings.toml", clock=lambda: NOW)
+    app.bridge.start()
+    yield app
+    app.bridge.stop()
+
+
+def keyring_answer(app: App) -> nt.KeyringUpdated:
+    """Feed the app its notices until the keyring's answer came (from the trio side)."""
+    while True:
+        notice = app.bridge.notices.get(20.0)
+        app._take(notice, NOW)
+        if isinstance(notice, nt.KeyringUpdated):
+            return notice
+
+
 @pytest.mark.usefixtures("no_keyring")
-def test_the_app_shows_the_refusal_until_dismissed_and_writes_no_password(tmp_path):
-    path = tmp_path / "settings.toml"
-    app = App(Settings(), Bridge(), settings_path=path, clock=lambda: NOW)
+def test_the_app_shows_the_refusal_until_dismissed_and_writes_no_password(
+        tmp_path, windowless_app):
+    app, path = windowless_app, tmp_path / "settings.toml"
     app.connect("127.0.0.1", 1720, "bob", "pw", remember=True)
     state = SessionState("hub", "AB" * 32, ("general",), (), ())
     app._take(nt.Online("127.0.0.1", 1720, "bob", "CD" * 20, state), NOW)
+    keyring_answer(app)
     refusals = [t for t in app.model.toasts.toasts if t.title == "Password not remembered"]
     assert len(refusals) == 1 and refusals[0].sticky
     assert "no system keyring" in refusals[0].body
@@ -223,12 +249,12 @@ def test_the_app_shows_the_refusal_until_dismissed_and_writes_no_password(tmp_pa
     assert tomllib.loads(path.read_text())["user"] == "bob"
 
 
-def test_the_app_remembers_a_login_in_the_keyring(tmp_path, memory_keyring):
-    path = tmp_path / "settings.toml"
-    app = App(Settings(), Bridge(), settings_path=path, clock=lambda: NOW)
+def test_the_app_remembers_a_login_in_the_keyring(tmp_path, memory_keyring, windowless_app):
+    app, path = windowless_app, tmp_path / "settings.toml"
     app.connect("127.0.0.1", 1720, "bob", "pw", remember=True)
     state = SessionState("hub", "AB" * 32, ("general",), (), ())
     app._take(nt.Online("127.0.0.1", 1720, "bob", "CD" * 20, state), NOW)
+    assert keyring_answer(app).refusal is None
     assert memory_keyring.passwords == {(SERVICE, "bob@127.0.0.1:1720"): "pw"}
     assert "pw" not in path.read_text()
     assert not [t for t in app.model.toasts.toasts if t.title == "Password not remembered"]
@@ -264,3 +290,79 @@ def test_call_addresses_default_to_automatic_and_round_trip_as_literal_ips(tmp_p
     assert parse_hosts("") == ()
     with pytest.raises(ValueError, match="literal IP address"):
         parse_hosts("192.0.2.10 lan-box")
+
+
+class WatchedLockedKeyring(LockedKeyring):
+    """A locked keyring that notes which thread asked it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[str] = set()
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.threads.add(threading.current_thread().name)
+        super().set_password(service, username, password)
+
+
+def test_in_the_window_the_keyring_is_asked_off_the_render_thread_and_a_refusal_unticks(
+        pytestconfig, tmp_path):
+    shared_display(pytestconfig)
+    app = shared_window(pytestconfig, tmp_path / "profiles")
+    locked = WatchedLockedKeyring()
+    keyring.set_keyring(locked)
+    app.profile_root = tmp_path / "profiles"
+    app._settings_path = tmp_path / "settings.toml"  # the shared window writes none otherwise
+    try:
+        with PeerWorld(tmp_path / "world") as world:
+            form = app.connect_view
+            dpg.set_value(form.host, "127.0.0.1")
+            dpg.set_value(form.port, str(world.port))
+            dpg.set_value(form.user, "you")
+            dpg.set_value(form.password, PASSWORD)
+            dpg.set_value(form.remember, True)
+            click(form.button)
+            app.pump_until(lambda: any(t.title == "Password not remembered"
+                                       for t in app.model.toasts.visible()), WAIT)
+            assert dpg.get_value(form.remember) is False  # it says what happens next time
+            assert not app.settings.remember_password
+            assert locked.threads and threading.main_thread().name not in locked.threads
+            app.disconnect()
+            app.pump_until(lambda: app.model.phase is Phase.IDLE, WAIT)
+    finally:
+        app._settings_path = None
+        app.model.toasts = ToastBoard()
+        app.settings = replace(app.settings, remember_password=False, password="")
+
+
+class WatchedMemoryKeyring(MemoryKeyring):
+    """A keyring that notes which thread read it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.readers: set[str] = set()
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self.readers.add(threading.current_thread().name)
+        return super().get_password(service, username)
+
+
+def test_the_remembered_password_is_read_off_the_render_thread_at_start(tmp_path):
+    watched = WatchedMemoryKeyring()
+    keyring.set_keyring(watched)
+    asked = Settings(remember_password=True).with_login("127.0.0.1", 1720, "bob", "")
+    watched.set_password(SERVICE, login_account(asked), "pw")
+    path = tmp_path / "settings.toml"
+    save_settings(asked, path)
+    loaded, problems = load_settings(path, recall=False)  # what the app starts with
+    assert (loaded.password, problems, watched.readers) == ("", [], set())
+    app = App(loaded, Bridge(), settings_path=path, clock=lambda: NOW)
+    app.bridge.start()
+    try:
+        app.recall_password()
+        while not isinstance(notice := app.bridge.notices.get(20.0), nt.PasswordRecalled):
+            app._take(notice, NOW)
+        app._take(notice, NOW)
+    finally:
+        app.bridge.stop()
+    assert app.settings.password == "pw"
+    assert watched.readers and threading.main_thread().name not in watched.readers

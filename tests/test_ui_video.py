@@ -365,7 +365,7 @@ def test_the_camera_shortcut_without_a_camera_says_how_to_get_one(app, world):
     app.pump_until(lambda: any(toast.title == "Could not switch the camera"
                                for toast in app.model.toasts.visible()), WAIT)
     toast = next(t for t in app.model.toasts.visible() if t.title.endswith("camera"))
-    assert "pick a video source in Settings" in toast.body
+    assert "Pick a video source in Settings" in toast.body
     assert not app.model.call.video_on
 
 

@@ -31,7 +31,13 @@ class NotConnected(CommandRefused):
 # -- the connection ---------------------------------------------------------------------------
 
 class HubUnreachable(ClientError):
-    """No connection to the hub could be made (down, wrong address, not a Gossip hub)."""
+    """No connection to the hub could be made (down, wrong address, not a Gossip hub).
+    `cause` says which, for a front end to word: "refused" (nothing listens there),
+    "no_answer", "unknown_host", "not_gossip" or "network" (anything else)."""
+
+    def __init__(self, message: str, cause: str = "network") -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 class ConnectionLost(ClientError):

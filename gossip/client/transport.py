@@ -3,6 +3,8 @@ known_hosts (checked before a single byte of ours is sent), then the WebSocket u
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
 
 import trio
@@ -89,7 +91,7 @@ async def open_hub_link(nursery: trio.Nursery, host: str, port: int, *, tls: boo
                 await ssl_stream.do_handshake()
                 der = ssl_stream.getpeercert(binary_form=True)
                 if not der:
-                    raise HubUnreachable("the hub presented no certificate")
+                    raise HubUnreachable("the hub presented no certificate", "not_gossip")
                 fingerprint = certificate_fingerprint(der)
                 try:
                     first_use = known_hubs.check(host, port, fingerprint, pin=False)
@@ -101,12 +103,38 @@ async def open_hub_link(nursery: trio.Nursery, host: str, port: int, *, tls: boo
                                           message_queue_size=64,
                                           max_message_size=DEFAULT_MAX_FRAME_BYTES)
     except trio.TooSlowError:
-        raise HubUnreachable(f"no answer from {host}:{port} within {connect_timeout:g} s") \
-            from None
+        raise HubUnreachable(f"no answer from {host}:{port} within {connect_timeout:g} s",
+                             "no_answer") from None
     except OSError as exc:
-        raise HubUnreachable(f"cannot connect to {host}:{port}: "
-                             f"{exc.strerror or exc}") from None
+        # trio's own message already names the address; the first attempt's error says why.
+        raise HubUnreachable(f"cannot connect to {host}:{port}: {_why(exc)}",
+                             _cause_of(exc)) from None
     except (trio.BrokenResourceError, HandshakeError, ConnectionClosed) as exc:
         raise HubUnreachable(f"{host}:{port} does not speak Gossip over "
-                             f"{'TLS' if tls else 'plain WebSocket'} ({exc})") from None
+                             f"{'TLS' if tls else 'plain WebSocket'} ({exc})",
+                             "not_gossip") from None
     return HubLink(ws, stream, fingerprint, first_use)
+
+
+def _attempt_errors(exc: OSError) -> list[OSError]:
+    """The per-address errors trio gathered under "all attempts to connect failed"."""
+    group = exc.__cause__
+    if isinstance(group, BaseExceptionGroup):
+        return [e for e in group.exceptions if isinstance(e, OSError)]
+    return [exc]
+
+
+def _why(exc: OSError) -> str:
+    first = _attempt_errors(exc)[0]
+    # Not str(): trio's text for an attempt names the address again.
+    if first.errno and first.errno > 0:
+        return os.strerror(first.errno)
+    return first.strerror or str(first)  # a name lookup's errors are negative
+
+
+def _cause_of(exc: OSError) -> str:
+    if isinstance(exc, socket.gaierror):
+        return "unknown_host"
+    if all(isinstance(e, ConnectionRefusedError) for e in _attempt_errors(exc)):
+        return "refused"
+    return "network"

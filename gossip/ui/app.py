@@ -35,13 +35,20 @@ from .model import AppModel, Phase
 from .pacing import FRAME_SECONDS, RenderMode, RenderPacer, next_picture_change
 from .palettes import PALETTES
 from .pngwriter import frame_pixels, write_png
-from .settings import Settings, SettingsError, remember_in_keyring, save_settings
+from .settings import (
+    Settings,
+    SettingsError,
+    keyring_change_needed,
+    login_account,
+    save_settings,
+)
 from .shortcuts import action_for, channel_after
 from .themes import Themes
 from .videoconvert import VideoConverter
+from .videosetting import video_spec
 from .viewmodel import check_outgoing
 from .views.connect import ConnectView
-from .views.dialogs import SafetyDialog, SettingsDialog, ShortcutsDialog
+from .views.dialogs import ConfirmDialog, SafetyDialog, SettingsDialog, ShortcutsDialog
 from .views.main import MainScreen
 from .views.toasts import ToastStack
 from .wakeup import DisplaySocket, Wakeup, Woken, sleep_until_woken
@@ -101,6 +108,8 @@ class App:
         dpg.create_viewport(title=self._title, width=width, height=height, min_width=960,
                             min_height=620)
         self.fonts: Fonts = load_fonts(self.settings.font_scale)
+        # Later changes of the scale apply on top of the size the fonts were loaded at.
+        self._fonts_scale = self.settings.font_scale
         self.themes = Themes(PALETTES.get(self.settings.theme, PALETTES["wintry"]))
         self._build()
         dpg.setup_dearpygui()
@@ -262,6 +271,7 @@ class App:
         self.safety_dialog = SafetyDialog(self)
         self.settings_dialog = SettingsDialog(self, self.apply_settings)
         self.shortcuts_dialog = ShortcutsDialog(self)
+        self.confirm_dialog = ConfirmDialog(self)
         self._key_names = _key_names()
         with dpg.handler_registry():
             dpg.add_key_press_handler(callback=self._on_key)
@@ -277,10 +287,13 @@ class App:
         status_version = self.model.status_version
         if size != self._viewport:
             self._viewport = size
-        self.connect_view.layout(*size)
+        self.connect_view.layout(*size, self.settings.font_scale)
         self.connect_view.update(self.model)
+        self.main.layout(*size, self.settings.font_scale, self.model)
         self.main.update(self.model, now)
-        self.toasts.update(*size)
+        on_main = self.model.phase in (Phase.ONLINE, Phase.RECONNECTING)
+        self.toasts.update(*size, self.main.toast_area() if on_main
+                           else self.connect_view.toast_area(), self.settings.font_scale)
         self.safety_dialog.update(self.model)
         if status_version != getattr(self, "_screen_version", -1):
             self._screen_version = status_version
@@ -302,6 +315,10 @@ class App:
         if isinstance(notice, nt.Online) and self._pending_login is not None:
             self._store_settings(self._pending_login)
             self._pending_login = None
+        elif isinstance(notice, nt.PasswordRecalled):
+            self._password_recalled(notice)
+        elif isinstance(notice, nt.KeyringUpdated):
+            self._keyring_answered(notice)
         elif isinstance(notice, nt.NoticesLost):
             self.post(intents.RefreshState())
         elif isinstance(notice, nt.BackendFailed):
@@ -356,6 +373,11 @@ class App:
     def open_shortcuts(self) -> None:
         self.shortcuts_dialog.open()
 
+    def confirm(self, title: str, body: str, confirm_label: str,
+                action: Callable[[], None]) -> None:
+        """Ask before `action`: it runs only if the user confirms."""
+        self.confirm_dialog.ask(title, body, confirm_label, action, self.settings.font_scale)
+
     def disconnect(self) -> None:
         if self.model.phase is not Phase.IDLE:
             self.post(intents.DisconnectFromHub())
@@ -371,30 +393,37 @@ class App:
 
     def apply_settings(self, settings: Settings) -> None:
         self.set_theme(settings.theme)
-        if settings.font_scale != self.settings.font_scale:
-            dpg.set_global_font_scale(settings.font_scale / self.settings.font_scale)
         previous = self.settings
+        self.set_font_scale(settings.font_scale)
         self._store_settings(settings)
         if (settings.input_device, settings.output_device) != (previous.input_device,
                                                                previous.output_device):
             self.post(intents.ChooseDevices(settings.input_device, settings.output_device))
         if settings.ice_hosts != previous.ice_hosts:
             self.post(intents.ChooseIceHosts(settings.ice_hosts))
+        if settings.video_source != previous.video_source:
+            self.post(intents.ChooseVideoSource(video_spec(settings.video_source)))
         self.model.toasts.push("info", "Settings saved", "" if self._settings_path else
                                "Kept for this session only (not written in demo mode).",
                                self._clock())
+
+    def set_font_scale(self, scale: float) -> None:
+        """Show text `scale` times its normal size, now; the layout follows next frame."""
+        # Relative to the size the fonts were loaded at, not to the last choice: 1.4x then
+        # 1.0x must come back to the size of a fresh start.
+        dpg.set_global_font_scale(scale / self._fonts_scale)
+        self.settings = replace(self.settings, font_scale=scale)
 
     @property
     def call_view(self) -> CallView:
         return self.model.call
 
     def _store_settings(self, settings: Settings) -> None:
-        if self._settings_path is not None:  # the demo and tests leave no trace, not even here
-            settings, refusal = remember_in_keyring(self.settings, settings)
-            if refusal is not None:
-                # It stays: whoever ticked "remember" expects not to be asked next time.
-                self.model.toasts.push("error", "Password not remembered", refusal,
-                                       self._clock(), sticky=True)
+        # The demo and tests leave no trace, not even in the keyring. The keyring answers on
+        # the trio side (a locked one may take seconds); until then the file is written as
+        # always, without the password.
+        if self._settings_path is not None and keyring_change_needed(self.settings, settings):
+            self.post(intents.UpdateKeyring(self.settings, settings))
         self.settings = settings
         if self._settings_path is None:
             return
@@ -402,6 +431,33 @@ class App:
             save_settings(settings, self._settings_path)
         except SettingsError as exc:
             self.model.toasts.push("error", "Settings not saved", str(exc), self._clock())
+
+    def recall_password(self) -> None:
+        """Ask the keyring (on the trio side) for the password remembered for this login;
+        the connect form gets it when it comes, unless the user typed one meanwhile."""
+        if self.settings.remember_password and not self.settings.password:
+            self.post(intents.RecallPassword(self.settings))
+
+    def _password_recalled(self, notice: nt.PasswordRecalled) -> None:
+        if notice.problem is not None:
+            self.model.toasts.push("error", "Settings", notice.problem, self._clock())
+        if not notice.password or notice.account != login_account(self.settings):
+            return
+        self.settings = replace(self.settings, password=notice.password)
+        if hasattr(self, "connect_view"):
+            self.connect_view.offer_password(notice.password)
+
+    def _keyring_answered(self, notice: nt.KeyringUpdated) -> None:
+        if notice.refusal is None:
+            return
+        # It stays: whoever ticked "remember" expects not to be asked next time.
+        self.model.toasts.push("error", "Password not remembered", notice.refusal,
+                               self._clock(), sticky=True)
+        kept = notice.settings
+        if not kept.remember_password and self.settings.remember_password:
+            self._store_settings(replace(self.settings, remember_password=False, password=""))
+            if hasattr(self, "connect_view"):  # the box says what will happen next time
+                self.connect_view.untick_remember()
 
     def _menu_theme(self, sender: object, app_data: object, name: str) -> None:
         self.set_theme(name)
@@ -446,6 +502,7 @@ class App:
             self.close_safety()
             self.settings_dialog.close()
             self.shortcuts_dialog.close()
+            self.confirm_dialog.close()
             self.main.conversation.escape()
         elif action == "quit":
             self.quit()

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 
 @dataclass(frozen=True)
@@ -136,8 +140,33 @@ class ChooseVideo:
     enabled: bool
 
 
+@dataclass(frozen=True)
+class ChooseVideoSource:
+    """Send video from this source spec (camera[:DEV], screen, pattern, file:PATH, none)
+    from now on: in the call at once, else from the next one."""
+
+    spec: str
+
+
+@dataclass(frozen=True)
+class UpdateKeyring:
+    """Put the password into the system keyring, or take it out, as `settings` asks after
+    `previous`. Off the render thread: a keyring may take seconds (D-Bus, an unlock prompt)."""
+
+    previous: Settings
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class RecallPassword:
+    """Read the password remembered for this login from the keyring (off the render thread)."""
+
+    settings: Settings
+
+
 CallIntent = (JoinChannelCall | LeaveChannelCall | ChooseMuted | ChooseDeafened | ChoosePeerVolume
-              | ChooseDevices | ChooseIceHosts | ChooseVideo)
+              | ChooseDevices | ChooseIceHosts | ChooseVideo | ChooseVideoSource)
 Intent = (ConnectToHub | DisconnectFromHub | SubmitMessage | EditMessage | ReactToMessage
           | AcceptChangedKey | MarkKeyVerified
-          | ComputeSafetyNumber | AcceptHubKey | RefreshState | CallIntent)
+          | ComputeSafetyNumber | AcceptHubKey | RefreshState | UpdateKeyring | RecallPassword
+          | CallIntent)

@@ -46,7 +46,8 @@ def call_setup(settings: Settings) -> CallSetup:
 def run_app(options: LaunchOptions, *, demo: DemoSetup | None = None) -> int:
     """Run the app, on the user's settings or in demo mode."""
     settings_path = options.settings_path or default_settings_path()
-    settings, problems = load_settings(settings_path)
+    # The keyring is asked once the window is up, on the trio side (App.recall_password).
+    settings, problems = load_settings(settings_path, recall=False)
     if demo is not None:
         settings = replace(settings, user="you")
     bridge = (Bridge(backdrop=demo.backdrop, call_setup=demo.calls) if demo is not None
@@ -63,6 +64,8 @@ def run_app(options: LaunchOptions, *, demo: DemoSetup | None = None) -> int:
         return 1
     for problem in problems:
         app.model.toasts.push("error", "Settings", problem, time.time())
+    if demo is None:
+        app.recall_password()
     try:
         return app.run(screenshot=options.screenshot, quit_after=options.quit_after)
     except KeyboardInterrupt:

@@ -20,6 +20,7 @@ from . import notices as nt
 from .callview import CallPeer, CallPhase, CallView
 from .formatting import short_fingerprint
 from .toasts import ToastBoard
+from .wording import connect_failure
 
 
 class Phase(str, Enum):
@@ -230,7 +231,8 @@ def _reconnecting(model: AppModel, notice: nt.Reconnecting, now: float) -> None:
 
 def _failed(model: AppModel, notice: nt.ConnectFailed, now: float) -> None:
     if model.was_online:
-        model.toasts.push("error", "Disconnected", notice.reason, now)
+        wording = connect_failure(notice, model.user)
+        model.toasts.push("error", wording.title, wording.sentence, now)
     model.phase, model.failure = Phase.FAILED, notice
     model.reconnect_at, model.latency = None, None
     for info in model.members.values():

@@ -4,6 +4,7 @@ connection progress, answers to intents, measurements. Plain frozen values."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gossip.client import events as ev
 from gossip.client.messages import ChatMessage
@@ -11,6 +12,9 @@ from gossip.client.state import SessionState
 from gossip.crypto.pins import Trust
 
 from .callview import CallView
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,9 @@ class ConnectFailed:
     host: str = ""
     port: int = 0
     offered_fingerprint: str = ""  # for "hub_key": the new certificate to accept
+    pinned_fingerprint: str = ""  # for "hub_key": the one pinned before
+    code: str = ""  # the hub's error code ("login") or what failed ("unreachable": its cause)
+    first_visit: bool = False  # no certificate was pinned for this hub yet
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,26 @@ class BackendFailed:
     reason: str
 
 
+@dataclass(frozen=True)
+class KeyringUpdated:
+    """What the keyring made of UpdateKeyring: the settings as they now stand (not
+    remembering, without the password, after a refusal) and the refusal in words, if any."""
+
+    settings: Settings
+    refusal: str | None
+
+
+@dataclass(frozen=True)
+class PasswordRecalled:
+    """The keyring's answer to RecallPassword: for which login, the password ("" if none),
+    and why it could not be read, if it could not."""
+
+    account: str
+    password: str
+    problem: str | None
+
+
 Notice = (Connecting | Online | Reconnecting | ConnectFailed | Offline | MessageSent
           | CommandFailed | StateRefreshed | LatencyMeasured | SafetyNumberReady | TrustUpdated
-          | CallChanged | NoticesLost | BackendFailed | ev.SessionEvent)
+          | CallChanged | NoticesLost | BackendFailed | KeyringUpdated | PasswordRecalled
+          | ev.SessionEvent)

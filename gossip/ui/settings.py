@@ -85,8 +85,10 @@ def default_user() -> str:
     return name if is_valid_name(name) else ""
 
 
-def load_settings(path: Path) -> tuple[Settings, list[str]]:
-    """The settings in `path` (defaults where absent) and what was wrong with the file."""
+def load_settings(path: Path, *, recall: bool = True) -> tuple[Settings, list[str]]:
+    """The settings in `path` (defaults where absent) and what was wrong with the file. With
+    `recall`, a remembered password is read from the keyring too; the app passes False and
+    asks `recall_password` on its trio side, so a slow keyring never holds up the window."""
     defaults = Settings(user=default_user())
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -108,12 +110,22 @@ def load_settings(path: Path) -> tuple[Settings, list[str]]:
     if "password" in data:
         settings, note = _move_password_to_keyring(settings, data, path)
         problems.append(note)
-    elif settings.remember_password:
-        try:
-            settings = replace(settings, password=passwords.recall(login_account(settings)))
-        except PasswordNotKept as exc:
-            problems.append(f"the remembered password could not be read: {exc}")
+    elif recall:
+        password, problem = recall_password(settings)
+        settings = replace(settings, password=password)
+        problems.extend([problem] if problem else [])
     return settings, problems
+
+
+def recall_password(settings: Settings) -> tuple[str, str | None]:
+    """The password remembered for the settings' login ("" if none or not remembering) and,
+    if the keyring could not say, why."""
+    if not settings.remember_password:
+        return "", None
+    try:
+        return passwords.recall(login_account(settings)), None
+    except PasswordNotKept as exc:
+        return "", f"the remembered password could not be read: {exc}"
 
 
 def _move_password_to_keyring(settings: Settings, data: dict[str, Any],
@@ -142,6 +154,16 @@ def _move_password_to_keyring(settings: Settings, data: dict[str, Any],
     if settings.remember_password and password:
         return settings, f"moved the password kept in plain text in {path.name} to the keyring"
     return replace(settings, password=""), f"removed a password left in {path.name}"
+
+
+def keyring_change_needed(previous: Settings, settings: Settings) -> bool:
+    """Whether going from `previous` to `settings` asks anything of the keyring (what
+    `remember_in_keyring` would do): most changes (a theme, a device) do not."""
+    before = login_account(previous) if previous.remember_password else None
+    after = login_account(settings) if settings.remember_password else None
+    keep = (after is not None and bool(settings.password)
+            and (after, settings.password) != (before, previous.password))
+    return keep or (before is not None and before != after)
 
 
 def remember_in_keyring(previous: Settings, settings: Settings) -> tuple[Settings, str | None]:

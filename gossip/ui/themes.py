@@ -121,6 +121,10 @@ def _roles() -> dict[str, tuple[dict[int, ColourRule], dict[int, tuple[float, ..
         "dialog": ({dpg.mvThemeCol_WindowBg: lambda p: _c(p.panel),
                     dpg.mvThemeCol_Border: lambda p: _c(p.border)},
                    {dpg.mvStyleVar_WindowPadding: (22, 18), dpg.mvStyleVar_WindowBorderSize: (1,)}),
+        "drawer": ({dpg.mvThemeCol_WindowBg: lambda p: _c(p.panel),
+                    dpg.mvThemeCol_Border: lambda p: _c(p.border)},
+                   {dpg.mvStyleVar_WindowPadding: (8, 8), dpg.mvStyleVar_WindowBorderSize: (1,),
+                    dpg.mvStyleVar_WindowRounding: (10,)}),
         "channel_selected": ({
             dpg.mvThemeCol_Header: lambda p: _c(mix(p.panel, p.accent, 0.3)),
             dpg.mvThemeCol_Text: lambda p: _c(p.text),

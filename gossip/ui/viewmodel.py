@@ -11,7 +11,7 @@ from gossip.client.messages import MAX_TEXT_CHARS
 from gossip.client.related import fold
 from gossip.crypto.pins import Trust
 
-from . import callpresence
+from . import callpresence, devicechoice
 from . import formatting as fmt
 from .callview import CallPeer, CallPhase, CallView
 from .gridlayout import initials
@@ -325,7 +325,7 @@ def level_fraction(dbfs: float) -> float:
     return min(1.0, max(0.0, (dbfs - LEVEL_FLOOR_DBFS) / -LEVEL_FLOOR_DBFS))
 
 
-DEFAULT_DEVICE = "System default"
+DEFAULT_DEVICE = devicechoice.DEFAULT_DEVICE
 
 
 def _call_status(model: AppModel) -> tuple[str, bool]:
@@ -413,10 +413,10 @@ def call_panel(model: AppModel) -> CallPanelContent:
         if call.joined else (),
         own_level=0.0 if quiet else level_fraction(call.own_level_dbfs),
         own_level_text=own_text,
-        input_choices=(DEFAULT_DEVICE, *call.input_devices),
-        output_choices=(DEFAULT_DEVICE, *call.output_devices),
-        input_device=call.input_device or DEFAULT_DEVICE,
-        output_device=call.output_device or DEFAULT_DEVICE,
+        input_choices=devicechoice.device_choices(call.input_devices, call.input_device),
+        output_choices=devicechoice.device_choices(call.output_devices, call.output_device),
+        input_device=devicechoice.device_label(call.input_device),
+        output_device=devicechoice.device_label(call.output_device),
         devices_enabled=call.available and bool(call.input_devices or call.output_devices),
         devices_note=call.devices_note, camera_on=call.video_on,
         camera_enabled=call.available and call.video_source != "none",

@@ -22,6 +22,7 @@ from gossip.crypto.pins import Trust
 
 from .. import intents
 from .. import notices as nt
+from ..settings import login_account, recall_password, remember_in_keyring
 from ..videofeeds import VideoFeeds
 from .callcontrol import CallControl, CallSetup, LiveSession
 from .keeper import ASK_TIMEOUT, ConnectionKeeper
@@ -82,11 +83,19 @@ class BridgeActor(Actor):
                 await self._safety_number(user)
             case intents.AcceptHubKey(host, port, fingerprint):
                 await self._accept_hub_key(host, port, fingerprint)
+            case intents.UpdateKeyring(previous, settings):
+                kept, refusal = await trio.to_thread.run_sync(remember_in_keyring, previous,
+                                                              settings)
+                self._post(nt.KeyringUpdated(kept, refusal))
+            case intents.RecallPassword(settings):
+                password, problem = await trio.to_thread.run_sync(recall_password, settings)
+                self._post(nt.PasswordRecalled(login_account(settings), password, problem))
             case intents.RefreshState():
                 self._post(nt.StateRefreshed(await self._state(self._session())))
             case intents.JoinChannelCall() | intents.LeaveChannelCall() | intents.ChooseMuted() \
                     | intents.ChooseDeafened() | intents.ChoosePeerVolume() \
-                    | intents.ChooseDevices() | intents.ChooseIceHosts() | intents.ChooseVideo():
+                    | intents.ChooseDevices() | intents.ChooseIceHosts() | intents.ChooseVideo() \
+                    | intents.ChooseVideoSource():
                 self._post(nt.CallChanged(await self._calls.handle(message)))
             case _:
                 raise CommandRefused(f"unknown intent {type(message).__name__}")
@@ -116,20 +125,22 @@ class BridgeActor(Actor):
     async def _accept_hub_key(self, host: str, port: int, fingerprint: str) -> None:
         keeper = self._keeper
         if keeper is None or keeper.profile is None:
-            raise CommandRefused("connect first")
+            raise CommandRefused("Connect to the hub first.")
         connect = keeper.connect
         if (connect.host, connect.port) != (host, port):
-            raise CommandRefused(f"not connecting to {host}:{port}")
+            raise CommandRefused(f"You are no longer connecting to {host}:{port}. Connect to it "
+                                 "again to see its certificate.")
         try:
             keeper.profile.known_hubs.accept(host, port, fingerprint)
         except ValueError as exc:  # not a fingerprint, or an address known_hubs cannot store
-            raise CommandRefused(f"cannot trust that certificate: {exc}") from exc
+            raise CommandRefused(f"That certificate cannot be stored ({exc}). Connect again "
+                                 "and trust it then.") from exc
         await self._connect(connect)
 
     def _session(self) -> Session:
         session = self._keeper.session if self._keeper is not None else None
         if session is None:
-            raise CommandRefused("not connected to the hub")
+            raise CommandRefused("You are not connected to the hub. Connect, then try again.")
         return session
 
     async def _state(self, session: Session) -> SessionState:
@@ -166,13 +177,13 @@ class BridgeActor(Actor):
     def _pins_trust(self, user: str) -> Trust | None:
         keeper = self._keeper
         if keeper is None or keeper.profile is None:
-            raise CommandRefused("not connected to the hub")
+            raise CommandRefused("You are not connected to the hub. Connect, then try again.")
         return keeper.profile.pins.trust_of(user)
 
     async def _accept_key(self, user: str) -> None:
         session = self._session()
         if self._pins_trust(user) is not Trust.CHANGED:
-            raise CommandRefused(f"no changed key is waiting for {user}")
+            raise CommandRefused(f"{user}'s key did not change: there is no new key to accept.")
         with trio.fail_after(ASK_TIMEOUT):
             trust = await session.ref.ask(AcceptKey(user))
         self._post(nt.TrustUpdated(user, trust))
@@ -181,9 +192,11 @@ class BridgeActor(Actor):
         session = self._session()
         trust = self._pins_trust(user)
         if trust is None:
-            raise CommandRefused(f"no key is pinned for {user}")
+            raise CommandRefused(f"No key is known for {user} yet. Open their safety number "
+                                 "again once they have been online.")
         if trust is Trust.CHANGED:
-            raise CommandRefused(f"{user}'s key changed: accept the new key first")
+            raise CommandRefused(f"{user}'s key changed. Compare the safety number and accept "
+                                 "the new key first.")
         with trio.fail_after(ASK_TIMEOUT):
             trust = await session.ref.ask(VerifyKey(user))
         self._post(nt.TrustUpdated(user, trust))
@@ -197,7 +210,8 @@ class BridgeActor(Actor):
         fingerprint = member.fingerprint if member else keeper.profile.pins.pinned_fingerprint(
             user)
         if not fingerprint:
-            raise CommandRefused(f"{user} is not online and has no pinned key")
+            raise CommandRefused(f"{user} is not online and no key is known for them. Try again "
+                                 "once they are online.")
         trust = member.trust if member else (keeper.profile.pins.trust_of(user) or Trust.NEW)
         own = keeper.profile.identity
         # Thousands of hash rounds: off the trio thread's loop, as well as off the render thread.
@@ -219,6 +233,9 @@ def _describe(intent: object) -> str:
         intents.ChooseDevices: "switch audio devices",
         intents.ChooseIceHosts: "set the call addresses",
         intents.ChooseVideo: "switch the camera",
+        intents.ChooseVideoSource: "change the video source",
+        intents.UpdateKeyring: "remember the password",
+        intents.RecallPassword: "read the remembered password",
     }.get(type(intent), "do that")
 
 

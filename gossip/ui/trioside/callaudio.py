@@ -4,6 +4,7 @@ meter its own microphone. sounddevice is only touched through gossip.media.devic
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from gossip.media.devices import import_sounddevice
@@ -11,6 +12,10 @@ from gossip.media.errors import AudioDeviceError
 from gossip.media.format import LEVEL_FLOOR_DB, Frame, dbfs, mean_square
 from gossip.media.sinks import AudioSink
 from gossip.media.sources import AudioSource
+
+from ..wording import NO_DEVICES, NO_PORTAUDIO, SOUND_SYSTEM_FAILED
+
+log = logging.getLogger("gossip.ui.calls")
 
 
 @dataclass(frozen=True)
@@ -27,15 +32,16 @@ def list_devices() -> DeviceList:
     try:
         sd = import_sounddevice()
     except AudioDeviceError:
-        return DeviceList(problem="No audio devices: PortAudio is not installed")
+        return DeviceList(problem=NO_PORTAUDIO)
     try:
         devices = sd.query_devices()
     except sd.PortAudioError as exc:  # the host audio system itself failed
-        return DeviceList(problem=f"No audio devices: {exc}")
+        log.warning("cannot list the sound devices: %s", exc)
+        return DeviceList(problem=SOUND_SYSTEM_FAILED)
     inputs = _names(devices, "max_input_channels")
     outputs = _names(devices, "max_output_channels")
     if not inputs and not outputs:
-        return DeviceList(problem="No audio devices found")
+        return DeviceList(problem=NO_DEVICES)
     return DeviceList(inputs, outputs)
 
 

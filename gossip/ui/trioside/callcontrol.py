@@ -39,13 +39,13 @@ from gossip.media.icehosts import check_hosts
 from gossip.media.mixer import MAX_VOLUME
 from gossip.media.sinks import AudioSink, NullSink, parse_sink
 from gossip.media.sources import AudioSource, NullSource, parse_source
-from gossip.media.videosource import VideoSource
 from gossip.media.videospec import parse_video_source
 
 from .. import intents
 from .. import notices as nt
 from ..callview import SILENCE_DBFS, CallNotPossible, CallPeer, CallPhase, CallView
 from ..videofeeds import VideoFeeds
+from ..wording import audio_device_failure, camera_failure
 from .callaudio import (
     DeviceList,
     SwitchableSink,
@@ -54,6 +54,7 @@ from .callaudio import (
     microphone_spec,
     speaker_spec,
 )
+from .callvideo import SwitchableVideo
 
 log = logging.getLogger("gossip.ui.calls")
 
@@ -155,6 +156,7 @@ class _Call:
     leaving: bool = False
     connection: int = 0  # LiveSession.connection when we joined
     sends_video: bool = False  # joined with a video source (the camera switch works)
+    video: SwitchableVideo | None = None
 
 
 class CallControl:
@@ -292,13 +294,15 @@ class CallControl:
                     await self._tell_call(SetDeafened(deafened))
                 case intents.ChoosePeerVolume(user, volume):
                     if not 0.0 <= volume <= MAX_VOLUME:
-                        raise CallNotPossible(f"volume must be between 0 and {MAX_VOLUME:g}")
+                        raise CallNotPossible(f"Pick a volume between 0 and {MAX_VOLUME:g}.")
                     self._volumes[user] = volume
                     await self._tell_call(SetVolume(user, volume))
                 case intents.ChooseDevices(input_device, output_device):
                     await self._select_devices(input_device, output_device)
                 case intents.ChooseVideo(enabled):
                     await self._set_video(enabled)
+                case intents.ChooseVideoSource(spec):
+                    await self._set_video_source(spec)
                 case intents.ChooseIceHosts(hosts):
                     try:
                         self._ice_hosts = check_hosts(hosts)
@@ -323,14 +327,37 @@ class CallControl:
 
     async def _set_video(self, enabled: bool) -> None:
         if enabled and self._setup.video == "none":
-            raise CallNotPossible("there is no camera to turn on: pick a video source in "
-                                  "Settings")
+            raise CallNotPossible("There is no camera to turn on. Pick a video source in "
+                                  "Settings.")
         call = self._call
         if enabled and call is not None and not call.leaving and not call.sends_video:
-            raise CallNotPossible("the camera could not be opened when you joined; leave the "
-                                  "call and join again to try once more")
+            raise CallNotPossible("The camera could not be opened when you joined. Leave the "
+                                  "call and join again to try once more.")
         self._video_on = enabled
         await self._tell_call(SetVideo(enabled))
+
+    async def _set_video_source(self, spec: str) -> None:
+        """Send video from `spec` from now on: in the call at once (when it sends video),
+        else from the next call. "none" turns the camera off."""
+        if spec == self._setup.video:
+            return
+        self._setup = replace(self._setup, video=spec)
+        call = self._call
+        if spec == "none":
+            if self._video_on:
+                self._video_on = False
+                await self._tell_call(SetVideo(False))
+            return
+        if call is None or call.leaving or call.video is None:
+            return  # the next call opens it (a call joined without video cannot add it)
+        video, setup = call.video, self._setup
+        try:
+            fresh = await trio.to_thread.run_sync(lambda: parse_video_source(
+                spec, width=video.width, height=video.height, fps=setup.video_fps))
+        except (MediaError, ValueError) as exc:
+            log.warning("cannot open the video source %r: %s", spec, exc)
+            raise CallNotPossible(camera_failure("The source you had stays in use.")) from None
+        await trio.to_thread.run_sync(lambda: video.swap(fresh).close())
 
     async def _tell_call(self, message: Request[None]) -> None:
         call = self._call
@@ -344,11 +371,14 @@ class CallControl:
 
     async def _join(self, channel: str) -> None:
         if self._call is not None:
-            raise CallNotPossible("still leaving the last call" if self._call.leaving else
-                                  f"already in the call in #{self._call.channel}")
+            raise CallNotPossible("Still leaving the last call. Try again in a moment."
+                                  if self._call.leaving else
+                                  f"You are already in the call in #{self._call.channel}. "
+                                  "Leave it first.")
         live = self._live()
         if live is None:
-            raise CallNotPossible("not connected to the hub")
+            raise CallNotPossible("You are not connected to the hub. Connect, then join the "
+                                  "call.")
         source, sink = await self._open_audio()
         video = await self._open_video()
         setup = self._setup
@@ -369,7 +399,8 @@ class CallControl:
             raise
         assert isinstance(ref, ActorRef)
         call = self._call = _Call(ref, channel, live.user, source, sink,
-                                  connection=live.connection, sends_video=video is not None)
+                                  connection=live.connection, sends_video=video is not None,
+                                  video=video)
         self._call_started.set()
         self._call_started = trio.Event()
         if self._deafened:
@@ -396,29 +427,31 @@ class CallControl:
                                                               self._input_device)
         sink, sink_problem = await trio.to_thread.run_sync(self._open_sink, self._output_device)
         if source_problem:
-            self._post(nt.CommandFailed("open the microphone",
-                                        f"{source_problem}. You are in the call, but others "
-                                        "hear silence from you."))
+            log.warning("cannot open the microphone: %s", source_problem)
+            self._post(nt.CommandFailed("open the microphone", audio_device_failure(
+                "microphone", self._input_device,
+                "You are in the call, but others hear silence from you.")))
         if sink_problem:
-            self._post(nt.CommandFailed("open the speakers",
-                                        f"{sink_problem}. You are in the call, but hear "
-                                        "nothing."))
+            log.warning("cannot open the speakers: %s", sink_problem)
+            self._post(nt.CommandFailed("open the speakers", audio_device_failure(
+                "speakers", self._output_device, "You are in the call, but hear nothing.")))
         return SwitchableSource(source), SwitchableSink(sink)
 
-    async def _open_video(self) -> VideoSource | None:
+    async def _open_video(self) -> SwitchableVideo | None:
         """The video source for a call, or None (no video to send, or it cannot be opened:
         then the user is told, and joins without it)."""
         setup = self._setup
         if setup.video == "none":
             return None
         try:
-            return await trio.to_thread.run_sync(lambda: parse_video_source(
+            return SwitchableVideo(await trio.to_thread.run_sync(lambda: parse_video_source(
                 setup.video, width=setup.video_width, height=setup.video_height,
-                fps=setup.video_fps))
+                fps=setup.video_fps)))
         except (MediaError, ValueError) as exc:
+            log.warning("cannot open the video source %r: %s", setup.video, exc)
             self._video_on = False
-            self._post(nt.CommandFailed("turn on the camera", f"{exc}. You are in the call "
-                                        "and see the others' video, but send none."))
+            self._post(nt.CommandFailed("turn on the camera", camera_failure(
+                "You are in the call and see the others' video, but send none.")))
             return None
 
     def _open_source(self, device: str) -> tuple[AudioSource, str]:
@@ -447,7 +480,9 @@ class CallControl:
                 source, problem = await trio.to_thread.run_sync(self._open_source, input_device)
                 if problem:
                     source.close()
-                    raise CallNotPossible(problem)
+                    log.warning("cannot open the microphone: %s", problem)
+                    raise CallNotPossible(audio_device_failure(
+                        "microphone", input_device, "The one you had stays in use."))
                 await trio.to_thread.run_sync(call.source.swap(source).close)
             self._input_device = input_device
         if output_device != self._output_device:
@@ -455,7 +490,9 @@ class CallControl:
                 sink, problem = await trio.to_thread.run_sync(self._open_sink, output_device)
                 if problem:
                     sink.close()
-                    raise CallNotPossible(problem)
+                    log.warning("cannot open the speakers: %s", problem)
+                    raise CallNotPossible(audio_device_failure(
+                        "speakers", output_device, "The ones you had stay in use."))
                 await trio.to_thread.run_sync(call.sink.swap(sink).close)
             self._output_device = output_device
 

@@ -43,6 +43,8 @@ class Ending:
     kind: str  # "left", "lost", "unreachable", "login", "hub_key", "error"
     reason: str
     offered_fingerprint: str = ""
+    pinned_fingerprint: str = ""
+    code: str = ""  # LoginFailed's code, HubUnreachable's cause
 
     @property
     def permanent(self) -> bool:
@@ -54,15 +56,15 @@ def ending_of(exc: BaseException | None, leaving: bool) -> Ending:
     if exc is None:
         return Ending("left" if leaving else "lost", "the session ended")
     if isinstance(exc, LoginFailed):
-        return Ending("login", exc.reason)
+        return Ending("login", exc.reason, code=str(exc.code))
     if isinstance(exc, SignedInElsewhere):
         return Ending("elsewhere", f"signed in from another connection ({exc})")
     if isinstance(exc, HubKeyChanged):
         return Ending("hub_key", f"the hub's certificate changed (pinned {exc.pinned}, now "
                                  f"{exc.offered}); accept it only if the hub's operator "
-                                 "confirms the new one", exc.offered)
+                                 "confirms the new one", exc.offered, exc.pinned)
     if isinstance(exc, HubUnreachable):
-        return Ending("unreachable", str(exc))
+        return Ending("unreachable", str(exc), code=exc.cause)
     if isinstance(exc, ConnectionLost):
         return Ending("lost", str(exc))
     return Ending("error", f"{type(exc).__name__}: {exc}")
@@ -119,7 +121,7 @@ class ConnectionKeeper:
         try:
             self.profile = await trio.to_thread.run_sync(Profile.open, c.user, c.profile_dir)
         except (CryptoError, OSError) as exc:
-            self._post(nt.ConnectFailed("error", f"cannot open the profile of {c.user}: {exc}",
+            self._post(nt.ConnectFailed("profile", f"cannot open the profile of {c.user}: {exc}",
                                         c.host, c.port))
             return
         self._post(nt.Connecting(c.host, c.port, c.user, 1))
@@ -127,7 +129,9 @@ class ConnectionKeeper:
         if ending.kind == "left" or self._leaving:
             return  # whoever called leave() tells the UI
         self._post(nt.ConnectFailed(ending.kind, ending.reason, c.host, c.port,
-                                    ending.offered_fingerprint))
+                                    ending.offered_fingerprint, ending.pinned_fingerprint,
+                                    ending.code,
+                                    self.profile.known_hubs.pinned(c.host, c.port) is None))
 
     async def _run_session(self, profile: Profile) -> Ending:
         c = self.connect

@@ -3,6 +3,7 @@ Views never talk to the bridge themselves; they call these."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from ..callview import CallView
@@ -37,6 +38,9 @@ class AppActions(Protocol):
     def open_settings(self) -> None: ...
 
     def open_shortcuts(self) -> None: ...
+
+    def confirm(self, title: str, body: str, confirm_label: str,
+                action: Callable[[], None]) -> None: ...
 
     def dismiss_toast(self, toast_id: int) -> None: ...
 

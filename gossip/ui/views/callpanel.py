@@ -11,10 +11,16 @@ import dearpygui.dearpygui as dpg
 
 from .. import intents
 from .. import viewmodel as vm
+from ..devicechoice import device_setting
 from ..model import AppModel
 from .base import AppActions
 
 WIDTH = 280
+# Dear PyGui's style sizes (themes.py) that make up a checkbox's width beside its label.
+SWITCH_FRAME_PADDING = 5
+SWITCH_INNER_SPACING = 4
+SWITCH_SPACING = 8
+PANEL_SCROLLBAR = 11
 
 
 class CallPanel:
@@ -25,6 +31,8 @@ class CallPanel:
         self._devices: tuple[object, ...] | None = None
         self.meters: dict[str, int | str] = {}
         self.sliders: dict[str, int | str] = {}
+        self.width = WIDTH  # reflow.py decides it
+        self._needs: dict[float, int] = {}
         themes, fonts = app.themes, app.fonts
         with dpg.child_window(parent=parent, width=-1, height=-38, border=False) as self.root:
             themes.bind(self.root, "panel")
@@ -66,6 +74,27 @@ class CallPanel:
             label = dpg.add_text("Speakers")
             dpg.bind_item_font(label, fonts.small)
             self.output = dpg.add_combo([], width=-1, callback=self._pick_devices)
+
+    def needed_width(self, scale: float) -> int:
+        """The width the row of switches takes at text `scale`: the panel is never narrower,
+        so no label is cut off ("Camera" read "Car" at 1.4x in a fixed width)."""
+        if scale not in self._needs:
+            box = round(16 * scale) + 2 * SWITCH_FRAME_PADDING  # the square is a frame high
+            sizes = [dpg.get_text_size(dpg.get_item_label(item) or "")
+                     for item in (self.mute, self.deafen, self.camera)]
+            if None in sizes:
+                return 0  # fonts are measured once the first frame is drawn
+            row = sum(size[0] * scale + box + SWITCH_INNER_SPACING for size in sizes)
+            self._needs[scale] = int(row) + 2 * SWITCH_SPACING + PANEL_SCROLLBAR + 4
+        return self._needs[scale]
+
+    def resize(self, width: int, height: int) -> None:
+        dpg.configure_item(self.root, width=width, height=height)
+        if width != self.width:
+            self.width = width
+            for item in (self.status, self.devices_note):
+                dpg.configure_item(item, wrap=width - 30)
+            self.redraw()
 
     def redraw(self) -> None:
         self._version = None
@@ -124,7 +153,7 @@ class CallPanel:
         if not panel.peers:
             empty = dpg.add_text("Nobody yet." if panel.controls_enabled else
                                  "Join to see who is talking: each person with a volume "
-                                 "slider and a level meter.", wrap=WIDTH - 30,
+                                 "slider and a level meter.", wrap=self.width - 30,
                                  parent=self.peers)
             themes.bind(empty, "dim")
             return
@@ -182,6 +211,5 @@ class CallPanel:
         self._app.post(intents.ChoosePeerVolume(user, float(value)))
 
     def _pick_devices(self) -> None:
-        chosen = ["" if value == vm.DEFAULT_DEVICE else value
-                  for value in (str(dpg.get_value(item)) for item in (self.input, self.output))]
+        chosen = [device_setting(str(dpg.get_value(item))) for item in (self.input, self.output)]
         self._app.select_devices(chosen[0], chosen[1])

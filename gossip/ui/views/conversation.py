@@ -19,6 +19,7 @@ from .. import intents
 from .. import viewmodel as vm
 from ..composing import QUICK_REACTIONS, composer_lines, toggled_reaction
 from ..model import AppModel
+from ..reflow import Columns, scaled
 from .base import AppActions
 
 AVATAR = 34
@@ -34,6 +35,7 @@ COMPOSER_HEIGHT = 36  # one line
 COMPOSER_LINE = 18  # each line more, up to composing.MAX_COMPOSER_LINES
 CONTEXT_BAR_HEIGHT = 30  # "Replying to …" / "Editing …" over the composer
 BOTTOM_SLACK = 4  # pixels from the end that still count as "at the bottom"
+HEADER_WIDTH = 640  # the channel's name and the subtitle beside it, at a text scale of 1
 
 
 class Conversation:
@@ -56,6 +58,8 @@ class Conversation:
         self.replying_to = ""  # the id of the message the composer answers
         self.editing = ""  # the id of our message the composer rewrites
         self._composer_lines = 1
+        self._one_line = COMPOSER_HEIGHT  # until reflow gives the column its sizes
+        self._line = COMPOSER_LINE
         self._following = True  # the view stays at the newest message
         self._last_y = 0.0  # where the list was scrolled to at the last frame
         themes, fonts = app.themes, app.fonts
@@ -106,6 +110,21 @@ class Conversation:
         with dpg.item_handler_registry() as self._message_handlers:
             dpg.add_item_clicked_handler(button=dpg.mvMouseButton_Right,
                                          callback=self._message_clicked)
+
+    def resize(self, columns: Columns) -> None:
+        """Take the width and composer sizes reflow.py gave the column."""
+        dpg.configure_item(self.root, width=columns.conversation,
+                           height=-columns.column_height_margin)
+        # The header's second half goes before it would run past the column.
+        dpg.configure_item(self.subtitle, show=columns.conversation >= scaled(HEADER_WIDTH,
+                                                                              columns.scale))
+        self._one_line = columns.composer_height
+        self._line = scaled(COMPOSER_LINE, columns.scale)
+        self._fit_heights()
+        dpg.configure_item(self.composer, width=columns.composer)
+        dpg.configure_item(self.expiry, width=columns.expiry)
+        dpg.configure_item(self.send_button, width=columns.send,
+                           height=columns.composer_height)
 
     def redraw(self) -> None:
         self._version = -1
@@ -170,10 +189,11 @@ class Conversation:
         dpg.configure_item(self.jump, show=count > 0, label=f"↓ {count} new {plural}")
 
     def _fit_heights(self) -> None:
-        composer = COMPOSER_HEIGHT + COMPOSER_LINE * (self._composer_lines - 1)
+        # One line at the text scale reflow gave, each further line more (up to a cap).
+        composer = self._one_line + self._line * (self._composer_lines - 1)
         context = CONTEXT_BAR_HEIGHT if (self.replying_to or self.editing) else 0
         dpg.configure_item(self.composer, height=composer)
-        dpg.configure_item(self.messages, height=-(54 + composer - COMPOSER_HEIGHT + context))
+        dpg.configure_item(self.messages, height=-(composer + 18 + context))
 
     def _tick(self, now: float) -> None:
         self._last_tick = now
@@ -216,7 +236,7 @@ class Conversation:
                 f"No messages match \"{self.search}\"." if self.search else
                 f"No messages in #{channel} yet.\nWhat you write here is sealed for each "
                 "member and vanishes when it expires.\nRight-click a message to reply, "
-                "edit, react or copy it.", parent=self.messages)
+                "edit, react or copy it.", parent=self.messages, wrap=0)
             themes.bind(empty, "dim")
             return
         with dpg.table(parent=self.messages, header_row=False, borders_innerH=False,

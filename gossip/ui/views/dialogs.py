@@ -9,6 +9,7 @@ from dataclasses import replace
 import dearpygui.dearpygui as dpg
 
 from .. import viewmodel as vm
+from ..devicechoice import device_choices, device_label, device_setting
 from ..intents import AcceptChangedKey, MarkKeyVerified
 from ..model import AppModel
 from ..settings import FONT_SCALES, THEMES, Settings, parse_hosts
@@ -105,7 +106,7 @@ class SettingsDialog:
             self.scale = dpg.add_slider_float(label="Text size", min_value=FONT_SCALES[0],
                                               max_value=FONT_SCALES[1], format="%.1f×",
                                               width=220)
-            hint = dpg.add_text("A new text size applies fully after a restart.")
+            hint = dpg.add_text("A new text size applies at once; the layout follows it.")
             dpg.bind_item_font(hint, fonts.small)
             themes.bind(hint, "dim")
             self._heading("Defaults")
@@ -120,10 +121,9 @@ class SettingsDialog:
                 label="Desktop notifications while the window is in the background")
             self.ring = dpg.add_checkbox(label="...with a ring when a call starts")
             self._heading("Calls")
-            self.input = dpg.add_input_text(label="Microphone", width=220,
-                                            hint="system default")
-            self.output = dpg.add_input_text(label="Speakers", width=220,
-                                             hint="system default")
+            # The devices the call panel offers, picked the same way.
+            self.input = dpg.add_combo([], label="Microphone", width=220)
+            self.output = dpg.add_combo([], label="Speakers", width=220)
             self.ice_hosts = dpg.add_input_text(label="Call addresses", width=220,
                                                 hint="automatic")
             hint = dpg.add_text("IP addresses calls offer to others, e.g. 192.168.1.20. "
@@ -134,16 +134,16 @@ class SettingsDialog:
             self.video = dpg.add_combo([label for label, _ in VIDEO_CHOICES], label="Video",
                                        width=220)
             hint = dpg.add_text("What the Camera switch in a call sends. Automatic: your "
-                                "camera, if this computer has one. Applies from the next "
-                                "start.", wrap=self.WIDTH - 50)
+                                "camera, if this computer has one. Applies at once, also "
+                                "in a call.", wrap=self.WIDTH - 50)
             dpg.bind_item_font(hint, fonts.small)
             themes.bind(hint, "dim")
             self.problem = dpg.add_text("", show=False, wrap=self.WIDTH - 50)
             themes.bind(self.problem, "error_text")
             dpg.add_spacer(height=10)
             with dpg.group(horizontal=True):
-                save_button = dpg.add_button(label="Save", width=110, callback=self._apply)
-                themes.bind(save_button, "accent_button")
+                self.save = dpg.add_button(label="Save", width=110, callback=self._apply)
+                themes.bind(self.save, "accent_button")
                 cancel = dpg.add_button(label="Cancel", callback=self._cancel)
                 themes.bind(cancel, "ghost_button")
 
@@ -164,8 +164,13 @@ class SettingsDialog:
         dpg.set_value(self.remember, settings.remember_password)
         dpg.set_value(self.notify, settings.desktop_notifications)
         dpg.set_value(self.ring, settings.call_sound)
-        dpg.set_value(self.input, settings.input_device)
-        dpg.set_value(self.output, settings.output_device)
+        call = self._app.model.call
+        for combo, devices, chosen in ((self.input, call.input_devices, settings.input_device),
+                                       (self.output, call.output_devices,
+                                        settings.output_device)):
+            choices = device_choices(devices, chosen)
+            dpg.configure_item(combo, items=list(choices))
+            dpg.set_value(combo, device_label(chosen))
         dpg.set_value(self.ice_hosts, ", ".join(settings.ice_hosts))
         labels = [label for label, _ in VIDEO_CHOICES]
         current = video_label(settings.video_source)
@@ -204,8 +209,9 @@ class SettingsDialog:
             desktop_notifications=bool(dpg.get_value(self.notify)),
             call_sound=bool(dpg.get_value(self.ring)),
             password=self._settings.password if remember else "",
-            input_device=str(dpg.get_value(self.input)).strip(),
-            output_device=str(dpg.get_value(self.output)).strip(), ice_hosts=ice_hosts,
+            input_device=device_setting(str(dpg.get_value(self.input))),
+            output_device=device_setting(str(dpg.get_value(self.output))),
+            ice_hosts=ice_hosts,
             video_source=video_setting(str(dpg.get_value(self.video)))))
         self.close()
 
@@ -233,3 +239,55 @@ class ShortcutsDialog:
 
     def close(self) -> None:
         dpg.configure_item(self.window, show=False)
+
+
+class ConfirmDialog:
+    """Asks before something that cannot be taken back lightly: a title, what it means, and
+    two buttons. `ask` shows it; the confirm button runs the action given to `ask`."""
+
+    WIDTH, HEIGHT = 520, 330
+
+    def __init__(self, app: AppActions) -> None:
+        self._action: Callable[[], None] | None = None
+        themes, fonts = app.themes, app.fonts
+        # As tall as what it says (autosize), as wide as the text scale needs.
+        with dpg.window(label="Are you sure?", modal=True, show=False, autosize=True,
+                        no_resize=True, no_collapse=True,
+                        no_saved_settings=True, on_close=self.close) as self.window:
+            themes.bind(self.window, "dialog")
+            self.title = dpg.add_text("", wrap=self.WIDTH - 50)
+            dpg.bind_item_font(self.title, fonts.bold)
+            self.body = dpg.add_text("", wrap=self.WIDTH - 50)
+            dpg.add_spacer(height=8)
+            with dpg.group(horizontal=True):
+                self.confirm = dpg.add_button(label="", callback=self._confirm)
+                themes.bind(self.confirm, "danger_button")
+                self.cancel = dpg.add_button(label="Cancel", callback=self.close)
+                themes.bind(self.cancel, "ghost_button")
+
+    def ask(self, title: str, body: str, confirm_label: str, action: Callable[[], None],
+            scale: float = 1.0) -> None:
+        self._action = action
+        width = min(round(self.WIDTH * scale), dpg.get_viewport_client_width() - 40)
+        dpg.set_value(self.title, title)
+        dpg.set_value(self.body, body)
+        for text in (self.title, self.body):
+            dpg.configure_item(text, wrap=width - 50)
+        dpg.configure_item(self.confirm, label=confirm_label)
+        _centre(self.window, width, min(round(self.HEIGHT * scale),
+                                        dpg.get_viewport_client_height() - 40))
+        dpg.configure_item(self.window, show=True)
+
+    @property
+    def shown(self) -> bool:
+        return bool(dpg.is_item_shown(self.window))
+
+    def close(self) -> None:
+        self._action = None
+        dpg.configure_item(self.window, show=False)
+
+    def _confirm(self) -> None:
+        action = self._action
+        self.close()
+        if action is not None:
+            action()

@@ -18,6 +18,7 @@ class Sidebar:
         self._app = app
         self._channels_version = -1
         self._members_version = -1
+        self.width = WIDTH  # reflow.py decides it
         themes, fonts = app.themes, app.fonts
         with dpg.child_window(parent=parent, width=WIDTH, height=-38, border=False) as self.root:
             themes.bind(self.root, "panel")
@@ -32,6 +33,12 @@ class Sidebar:
             dpg.add_spacer(height=6)
             self.members_heading = self._heading("MEMBERS")
             self.members = dpg.add_group()
+
+    def resize(self, width: int, height: int) -> None:
+        dpg.configure_item(self.root, width=width, height=height)
+        if width != self.width:
+            self.width = width
+            self.redraw()
 
     def _heading(self, text: str) -> int | str:
         item = dpg.add_text(text)
@@ -58,7 +65,8 @@ class Sidebar:
         for row in rows:
             with dpg.group(horizontal=True, parent=self.channels):
                 item = dpg.add_selectable(label=row.label, default_value=row.selected,
-                                          width=WIDTH - 70 if row.unread else WIDTH - 30,
+                                          width=self.width - 70 if row.unread
+                                          else self.width - 30,
                                           callback=self._pick_channel, user_data=row.name)
                 if row.selected:
                     themes.bind(item, "channel_selected")
@@ -80,7 +88,7 @@ class Sidebar:
         with dpg.table(parent=self.members, header_row=False, borders_innerH=False,
                        borders_outerH=False, borders_innerV=False, borders_outerV=False,
                        policy=dpg.mvTable_SizingStretchProp, pad_outerX=False,
-                       width=WIDTH - 40) as table:
+                       width=self.width - 40) as table:
             themes.bind(table, "member_table")
             dpg.add_table_column(width_fixed=True, init_width_or_weight=14)
             dpg.add_table_column(width_stretch=True, init_width_or_weight=1.0)

@@ -29,6 +29,9 @@ class StatusBar:
                     dpg.bind_item_font(item, fonts.small)
                     themes.bind(item, "dim")
 
+    def resize(self, height: int) -> None:
+        dpg.configure_item(self.root, height=height)
+
     def redraw(self) -> None:
         self._shown = None
 
