@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from gossip.crypto import Identity, PublicKey, SenderKeyRing
+from gossip.crypto.filestream import FileManifest
 from gossip.crypto.pins import Trust
 from gossip.wire import Message
 
@@ -62,11 +63,13 @@ class ChatDesk:
         self._next_purge = clock() + PURGE_INTERVAL
 
     # -- writing -----------------------------------------------------------------------------
-    def compose(self, channel: str, text: str, ttl: float) -> ChatMessage:
-        """A new message of ours; `keep` it once it is sent or held (not if refused)."""
+    def compose(self, channel: str, text: str, ttl: float, *,
+                file: FileManifest | None = None) -> ChatMessage:
+        """A new message of ours (a file message with `file`); `keep` it once it is sent or
+        held (not if refused)."""
         try:
             return new_chat(self._identity, channel=channel, text=text, ttl=ttl,
-                            now=self._clock())
+                            now=self._clock(), file=file)
         except ValueError as exc:
             raise CommandRefused(str(exc)) from None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gossip.actors import ActorRef, Request
+from gossip.crypto.filestream import FileManifest
 from gossip.crypto.pins import Trust
 
 from .calltypes import CallOptions
@@ -22,6 +23,8 @@ class SendChat(Request[ChatMessage]):
     channel: str
     text: str
     ttl: float = DEFAULT_TTL
+    # A file message: the manifest of a file already uploaded (gossip/client/files.py).
+    file: FileManifest | None = None
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from gossip.crypto import (
     open_sealed,
     seal,
 )
+from gossip.crypto.filestream import BadManifest, FileManifest
 from gossip.crypto.pins import Trust
 
 from .errors import MessageRejected
@@ -84,12 +85,20 @@ class ChatMessage:
     signer: str = ""
     missing: int = 0
     late: bool = False
+    # A file message (content kind "file"): the manifest to fetch, check and open the file,
+    # signed and sealed with the rest; `text` then describes it for clients without files.
+    file: FileManifest | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "channel": self.channel, "sender": self.sender,
-                "text": self.text, "sent_at": self.sent_at, "expires_at": self.expires_at,
-                "verified": self.verified, "trust": self.trust.value, "signer": self.signer,
-                "missing": self.missing, "late": self.late}
+        shown: dict[str, Any] = {
+            "id": self.id, "channel": self.channel, "sender": self.sender, "text": self.text,
+            "sent_at": self.sent_at, "expires_at": self.expires_at, "verified": self.verified,
+            "trust": self.trust.value, "signer": self.signer, "missing": self.missing,
+            "late": self.late}
+        if self.file is not None:  # never the key
+            shown["file"] = {"id": self.file.file_id, "name": self.file.name,
+                             "mime": self.file.mime, "size": self.file.size}
+        return shown
 
 
 def max_recipients_for(members: int) -> int:
@@ -114,10 +123,13 @@ def check_ttl(ttl: float) -> float:
 
 
 def _inner(message: ChatMessage) -> bytes:
-    return msgpack.packb({"id": message.id, "channel": message.channel,
-                          "sender": message.sender, "sent_at": message.sent_at,
-                          "expires_at": message.expires_at, "text": message.text},
-                         use_bin_type=True)
+    content: dict[str, Any] = {
+        "id": message.id, "channel": message.channel, "sender": message.sender,
+        "sent_at": message.sent_at, "expires_at": message.expires_at, "text": message.text}
+    if message.file is not None:
+        content["kind"] = "file"
+        content["file"] = message.file.as_fields()
+    return msgpack.packb(content, use_bin_type=True)
 
 
 def _outer(scheme: str, data: bytes) -> bytes:
@@ -130,7 +142,7 @@ def _associated(sender: str, channel: str) -> bytes:
 
 
 def new_chat(identity: Identity, *, channel: str, text: str, ttl: float, now: float,
-             message_id: str | None = None) -> ChatMessage:
+             message_id: str | None = None, file: FileManifest | None = None) -> ChatMessage:
     if not text.strip():
         raise ValueError("the message is empty")
     if len(text) > MAX_TEXT_CHARS:
@@ -138,7 +150,7 @@ def new_chat(identity: Identity, *, channel: str, text: str, ttl: float, now: fl
     return ChatMessage(id=message_id or new_message_id(), channel=channel,
                        sender=identity.user, text=text, sent_at=now,
                        expires_at=now + check_ttl(ttl), verified=True, trust=Trust.VERIFIED,
-                       signer=identity.fingerprint)
+                       signer=identity.fingerprint, file=file)
 
 
 def seal_direct(message: ChatMessage, identity: Identity, recipient: PublicKey) -> bytes:
@@ -284,9 +296,17 @@ def _parse_inner(inner: Any, trust: Trust, *, signer: str, missing: int,
         raise MessageRejected("malformed", "signed content has wrong field types")
     if not (0 < expires_at - sent_at <= MAX_TTL) or len(fields["id"]) > 64:
         raise MessageRejected("malformed", "bad id or expiry")
+    file = None
+    if inner.get("kind", "text") == "file":
+        try:
+            file = FileManifest.from_fields(inner.get("file"))
+        except BadManifest as exc:
+            raise MessageRejected("malformed", f"file message: {exc}") from None
+    elif inner.get("kind", "text") != "text":
+        raise MessageRejected("unsupported", "a kind of message this version does not know")
     verified = trust in (Trust.NEW, Trust.PINNED, Trust.VERIFIED)
     return ChatMessage(sent_at=sent_at, expires_at=expires_at, verified=verified, trust=trust,
-                       signer=signer, missing=missing, late=late, **fields)
+                       signer=signer, missing=missing, late=late, file=file, **fields)
 
 
 def _crypto_reason(exc: CryptoError) -> str:

@@ -624,7 +624,8 @@ class Session(Actor):
         elif request.channel not in self._channels:
             raise CommandRefused(f"no channel {request.channel!r} on this hub "
                                  f"(channels: {', '.join(self._channels)})")
-        message = self._chat.compose(request.channel, request.text, request.ttl)
+        message = self._chat.compose(request.channel, request.text, request.ttl,
+                                     file=request.file)
         # Meant for the members we know now: however late it goes out, nobody who joins
         # meanwhile reads it (a key the hub slips in during a reconnect included). In a
         # private channel, for the verified roster's members only.
