@@ -49,6 +49,8 @@ from gossip.wire import (
     EndOfKeys,
     Error,
     ErrorCode,
+    FileBegin,
+    FileChunk,
     Frame,
     FrameError,
     Greeting,
@@ -72,6 +74,14 @@ from gossip.wire import (
 
 from .config import HubConfig
 from .fairqueue import FairOutbox, OutboxItem, OutboxLimits, Put
+from .files import (
+    FILE_UPLINK,
+    FileRefused,
+    FileStore,
+    UploadFrame,
+    answer_file_frame,
+    file_frame_cost,
+)
 from .names import Claim, NameBook
 from .private import PrivateBook, RosterRefusal
 from .ratelimit import ByteBudget, TokenBucket
@@ -91,6 +101,8 @@ _RECEIVE_QUEUE = 16
 # that proved the password get one, and the key's size and packet counts are capped already.
 KEY_CHECKS_AT_ONCE = 2
 _CLOSE_GRACE = 2.0
+# The outbox lane file chunks queue in (not a valid user name, so never a member's lane).
+FILE_LANE = " files"
 
 __all__ = ["ConnectionActor", "Disconnect", "FrameTap", "HubContext", "OutboxItem"]
 
@@ -110,6 +122,7 @@ class HubContext:
     names: NameBook
     private: PrivateBook = field(default_factory=PrivateBook)
     tap: FrameTap | None = None
+    files: FileStore | None = None  # None: this hub stores no files (refused as unknown)
     key_checks: trio.CapacityLimiter = field(
         default_factory=lambda: trio.CapacityLimiter(KEY_CHECKS_AT_ONCE))
     connections: int = 0
@@ -162,6 +175,7 @@ class ConnectionActor(Actor):
         self._channel_rates: dict[str, TokenBucket] = {}
         self._cancel = trio.CancelScope()
         self._kicked: Disconnect | None = None
+        self._file_budget: ByteBudget | None = None  # made at the first file frame
 
     # -- the registry's view of this connection (MemberPort): synchronous, never blocks -----
     def deliver(self, data: OutboxItem, *, sender: str | None = None,
@@ -357,6 +371,9 @@ class ConnectionActor(Actor):
     async def _serve_member(self) -> None:
         while True:
             frame = await self._receive()
+            if isinstance(frame, FILE_UPLINK):
+                await self._file_frame(frame)  # paced by bytes, not by the frame rate
+                continue
             if not self._bucket.take():
                 # Over the rate: this frame is refused, the connection stays; a client that
                 # keeps flooding fills its own outbox with refusals and is let go as slow.
@@ -467,6 +484,39 @@ class ConnectionActor(Actor):
         self._budget.charge(len(data) * count)
         log.info("msg user=%s channel=%s bytes=%d recipients=%d", self.user, frame.channel,
                  len(frame.blob), count)
+
+    # -- files: sealed chunks stored blind until they expire (files.py) ----------------------
+    async def _file_frame(self, frame: UploadFrame) -> None:
+        if self._keysync.state_id != HubKeySync.live.id:
+            raise Disconnect(ErrorCode.PROTOCOL, "files need the key sync first")
+        if self._file_budget is None:
+            self._file_budget = ByteBudget(self._limits.file_bytes_per_second,
+                                           self._limits.file_bytes_burst)
+        # Over its byte rate, a member's next frame is read later, not refused: TCP pushes
+        # back on its uploads and downloads; its own chat waits too, nobody else's.
+        await trio.sleep(self._file_budget.retry_after())
+        self._file_budget.charge(file_frame_cost(frame, self._limits))
+        ref = frame.ref if isinstance(frame, FileBegin) else frame.file
+        try:
+            if self._hub.files is None:
+                raise FileRefused(ErrorCode.UNKNOWN_FILE, "this hub stores no files")
+            answer = answer_file_frame(self._hub.files, frame, self.user, self._may_read)
+        except FileRefused as exc:
+            self._refuse(exc.code, exc.reason, ref=ref)
+            return
+        if isinstance(answer, FileChunk):
+            # Chunks go out in their own lane of the fair outbox: every chat sender gets a
+            # turn between two chunks, so a download never starves chat.
+            self._queue(self._encoded(answer), sender=FILE_LANE, channel=None,
+                        droppable=False)
+        elif answer is not None:
+            self._send([answer])
+
+    def _may_read(self, channel: str) -> bool:
+        private = self._hub.private
+        if private.is_private(channel):
+            return private.is_member(channel, self.user, self.fingerprint)
+        return channel in self._hub.registry.channels
 
     # -- private channels: roster logs stored and relayed blind (private.py) ----------------
     def _roster_frame(self, frame: CreatePrivate | RosterAppend | RosterRequest) -> None:

@@ -1,0 +1,116 @@
+"""The hub's file store: chunks stored blind at their place, quotas, clear refusals, expiry,
+and what survives a restart."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from gossip.crypto.filestream import FileKey, chunk_count, seal_stream, sealed_size
+from gossip.hub.config import Limits
+from gossip.hub.files import FileRefused, FileStore
+from gossip.wire import ErrorCode
+
+PLAIN = b"secret-marker " * 20_000  # 280 KB: five chunks
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _chunks(plain: bytes = PLAIN) -> list[bytes]:
+    return [chunk for _, chunk in seal_stream(io.BytesIO(plain), FileKey.generate(), len(plain))]
+
+
+def _store(tmp_path: Path, clock: Clock, **limits: int) -> FileStore:
+    return FileStore.open(tmp_path, Limits(**limits), clock)
+
+
+def _refusal(call: object, *args: object) -> ErrorCode:
+    with pytest.raises(FileRefused) as caught:
+        call(*args)  # type: ignore[operator]
+    return caught.value.code
+
+
+def test_an_upload_is_stored_blind_and_read_back_chunk_by_chunk(tmp_path: Path) -> None:
+    store, chunks = _store(tmp_path, Clock()), _chunks()
+    stored = store.begin("alice", "general", sealed_size(len(PLAIN)), len(chunks), 60)
+    for index in reversed(range(len(chunks))):  # any order
+        store.put("alice", stored.file_id, index, chunks[index])
+    assert _refusal(store.read, stored.file_id, 0) == ErrorCode.FILE_INCOMPLETE
+    assert store.done("alice", stored.file_id).complete
+    assert [store.read(stored.file_id, i) for i in range(len(chunks))] == chunks
+    on_disk = b"".join(path.read_bytes() for path in (tmp_path / "files").iterdir())
+    assert b"secret-marker" not in on_disk
+
+
+def test_done_before_every_chunk_is_refused_and_the_bitmap_says_what_is_missing(
+    tmp_path: Path,
+) -> None:
+    store, chunks = _store(tmp_path, Clock()), _chunks()
+    stored = store.begin("alice", "general", sealed_size(len(PLAIN)), len(chunks), 60)
+    store.put("alice", stored.file_id, 0, chunks[0])
+    store.put("alice", stored.file_id, 3, chunks[3])
+    assert stored.bitmap() == bytes([0b01001])
+    assert _refusal(store.done, "alice", stored.file_id) == ErrorCode.FILE_INCOMPLETE
+
+
+def test_bad_chunks_and_other_members_uploads_are_refused(tmp_path: Path) -> None:
+    store, chunks = _store(tmp_path, Clock()), _chunks()
+    stored = store.begin("alice", "general", sealed_size(len(PLAIN)), len(chunks), 60)
+    assert _refusal(store.put, "alice", stored.file_id, 9, chunks[0]) == ErrorCode.BAD_CHUNK
+    assert _refusal(store.put, "alice", stored.file_id, 0, chunks[0][:-1]) == ErrorCode.BAD_CHUNK
+    assert _refusal(store.put, "alice", stored.file_id, 4, chunks[0]) == ErrorCode.BAD_CHUNK
+    assert _refusal(store.put, "mallory", stored.file_id, 0, chunks[0]) == ErrorCode.UNKNOWN_FILE
+    assert _refusal(store.find, b"x" * 16) == ErrorCode.UNKNOWN_FILE
+    assert _refusal(store.begin, "alice", "general", 1000, 7, 60) == ErrorCode.BAD_CHUNK
+
+
+def test_size_and_quotas_are_enforced(tmp_path: Path) -> None:
+    size = sealed_size(len(PLAIN))
+    store = _store(
+        tmp_path,
+        Clock(),
+        max_file_bytes=size,
+        file_quota_per_user=2 * size,
+        file_quota_total=3 * size,
+    )
+    count = chunk_count(len(PLAIN))
+    assert (
+        _refusal(store.begin, "alice", "general", sealed_size(size + 1), chunk_count(size + 1), 60)
+        == ErrorCode.FILE_TOO_LARGE
+    )
+    store.begin("alice", "general", size, count, 60)
+    store.begin("alice", "general", size, count, 60)
+    assert _refusal(store.begin, "alice", "general", size, count, 60) == ErrorCode.QUOTA
+    store.begin("bob", "general", size, count, 60)
+    assert _refusal(store.begin, "carol", "general", size, count, 60) == ErrorCode.QUOTA
+
+
+def test_expired_files_are_refused_then_deleted(tmp_path: Path) -> None:
+    clock = Clock()
+    store, chunks = _store(tmp_path, clock), _chunks()
+    stored = store.begin("alice", "general", sealed_size(len(PLAIN)), len(chunks), 60)
+    clock.now += 61
+    assert _refusal(store.find, stored.file_id) == ErrorCode.UNKNOWN_FILE
+    assert store.sweep() == 1
+    assert list((tmp_path / "files").iterdir()) == []
+    assert store.usage("alice") == 0 and store.total == 0
+
+
+def test_a_restarted_hub_keeps_what_has_not_expired(tmp_path: Path) -> None:
+    clock = Clock()
+    store, chunks = _store(tmp_path, clock), _chunks()
+    stored = store.begin("alice", "general", sealed_size(len(PLAIN)), len(chunks), 60)
+    store.put("alice", stored.file_id, 1, chunks[1])
+    again = _store(tmp_path, clock)
+    assert again.find(stored.file_id).bitmap() == bytes([0b10])
+    assert again.usage("alice") == stored.size
+    clock.now += 61
+    assert _store(tmp_path, clock).total == 0
