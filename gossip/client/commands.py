@@ -13,6 +13,7 @@ from gossip.crypto.filestream import FileManifest
 from gossip.crypto.pins import Trust
 
 from .calltypes import CallOptions
+from .files import FileLane
 from .messages import DEFAULT_TTL, ChatMessage
 from .private import PrivateChannelView
 from .state import SessionState
@@ -40,6 +41,12 @@ class VerifyKey(Request[Trust]):
 @dataclass(frozen=True)
 class GetState(Request[SessionState]):
     pass
+
+
+@dataclass(frozen=True)
+class GetFileLane(Request[FileLane]):
+    """The session's lane for file transfers (gossip/client/files.py): upload_file and
+    download_file run in the asker's tasks over it."""
 
 
 @dataclass(frozen=True)

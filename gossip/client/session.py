@@ -46,6 +46,8 @@ from gossip.wire import (
     CreatePrivate,
     Error,
     ErrorCode,
+    FileChunk,
+    FileHeld,
     Frame,
     HangUp,
     Key,
@@ -68,6 +70,7 @@ from .commands import (
     AcceptKey,
     AddToChannel,
     CreatePrivateChannel,
+    GetFileLane,
     GetPrivateChannels,
     GetState,
     HandOverChannel,
@@ -88,6 +91,7 @@ from .errors import (
     NotConnected,
     SignedInElsewhere,
 )
+from .files import FileLane
 from .login import log_in
 from .messages import ChatMessage, Distribution
 from .private import Outcome, PrivateChannelView, PrivateDesk, judge
@@ -189,6 +193,7 @@ class Session(Actor):
         self._backoff = Backoff(BackoffPolicy(config.reconnect_base, config.reconnect_cap,
                                               reset_after=config.reconnect_reset_after))
         self.synced = trio.Event()
+        self._files = FileLane(self._emit)  # file transfers run in the asker's tasks
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -291,6 +296,7 @@ class Session(Actor):
                         await self._link.abort()
                 nursery.cancel_scope.cancel()
                 self._calls.detach()
+                self._files.detach()
                 # What the hub held back goes out first on the next connection.
                 self._chat.requeue(self._held)
                 self._held = []
@@ -308,6 +314,8 @@ class Session(Actor):
                 await self._to_calls(frame, frame.channel)
             elif isinstance(frame, (PrivateChannels, RosterLog, RosterAppend)):
                 await self._take_roster_frame(frame)
+            elif isinstance(frame, (FileHeld, FileChunk)):
+                self._files.take(frame)
             else:
                 await self._keysync_step(frame.command.readable)
                 if isinstance(frame, Key):
@@ -325,6 +333,8 @@ class Session(Actor):
 
     async def _take_refusal(self, frame: Error) -> None:
         """The hub refused one of our frames; it closes the link itself if it must."""
+        if frame.ref is not None and self._files.take(frame):
+            return
         ours = self._chat.ours(frame.ref) if frame.ref is not None else None
         write = self._roster_writes.get(frame.ref) if frame.ref is not None else None
         if write is not None:
@@ -414,6 +424,8 @@ class Session(Actor):
         if resynced:
             await self._after_reconnect()
             self._online = True
+        assert self._link is not None
+        self._files.attach(self._link)
 
     async def _keep_alive(self, link: HubLink) -> None:
         """Ping now and then; a hub that stops answering is a lost connection, which the
@@ -559,6 +571,8 @@ class Session(Actor):
             return self._members.refresh_trust(message.user)
         if isinstance(message, GetState):
             return self.state()
+        if isinstance(message, GetFileLane):
+            return self._files
         if isinstance(message, MeasureLatency):
             return await self._measure_latency()
         if isinstance(message, JoinCall):

@@ -106,7 +106,11 @@ class RootHash:
         self.chunks = 0
 
     def add(self, sealed: bytes) -> None:
-        self._hash.update(hashlib.sha256(sealed).digest())
+        self.add_digest(hashlib.sha256(sealed).digest())
+
+    def add_digest(self, chunk_digest: bytes) -> None:
+        """Fold in a chunk's SHA-256 computed earlier (chunks checked out of order)."""
+        self._hash.update(chunk_digest)
         self.chunks += 1
 
     def digest(self) -> bytes:
