@@ -33,6 +33,8 @@ from .replaystore import SavedReplay
 from .store import MessageStore, StoreLimits
 
 OUTBOX_LIMIT = 1000
+# Our file messages kept, until they expire, for members who come back (the newest this many).
+FILE_MESSAGES_KEPT = 64
 # How often skipped message keys past their lifetime are purged (opening a message purges
 # only its own epoch's).
 PURGE_INTERVAL = 60.0
@@ -59,6 +61,7 @@ class ChatDesk:
         self._ring = SenderKeyRing(skipped_key_lifetime=MAX_TTL, clock=clock)
         self._outbox: list[ChatMessage] = []  # written while offline, sent after reconnect
         self._recent: list[ChatMessage] = []  # ours, resent to members who (re)join
+        self._files: list[ChatMessage] = []  # our file messages, until they expire
         self._replay_changed = False
         self._next_purge = clock() + PURGE_INTERVAL
 
@@ -135,6 +138,18 @@ class ChatDesk:
         """A first send went out: remember it for members who (re)join shortly."""
         if all(m.id != message.id for m in self._recent[-64:]):
             self._recent.append(message)
+        if message.file is not None and all(m.id != message.id for m in self._files):
+            self._files = [*self._files[-(FILE_MESSAGES_KEPT - 1):], message]
+
+    def files_alive(self, channels: Sequence[str], skip: frozenset[str] = frozenset()
+                    ) -> list[ChatMessage]:
+        """Our file messages still alive in `channels` (but `skip`), to send again to a
+        member who comes back: the file waits on the hub until then. An old one gets a new
+        send time (receivers refuse old send times as replays; they drop a repeat by id)."""
+        now = self._clock()
+        self._files = [m for m in self._files if m.expires_at > now]
+        return [m if now - m.sent_at < CLOCK_WINDOW / 2 else replace(m, sent_at=now)
+                for m in self._files if m.channel in channels and m.id not in skip]
 
     def requeue(self, messages: Sequence[ChatMessage]) -> None:
         """Messages the hub refused for now, to go out first after a reconnect."""

@@ -458,6 +458,7 @@ class Session(Actor):
             # they had them first (receivers drop the ones they already have by id).
             self._chat.new_epochs()
             await self._resend_recent(only=seen.key.fingerprint)
+            await self._resend_files(only=seen.key.fingerprint)
 
     def _forget_sender_keys(self, user: str) -> None:
         """The user's key changed (to another key or back): the sender keys their old key
@@ -644,6 +645,10 @@ class Session(Actor):
         # meanwhile reads it (a key the hub slips in during a reconnect included). In a
         # private channel, for the verified roster's members only.
         intended = self._members.known_fingerprints() | {self._identity.fingerprint}
+        if request.file is not None:
+            # A file waits on the hub until it expires: it is meant for the members we have
+            # pinned too, and sent to each who comes back meanwhile (_resend_files).
+            intended |= self._profile.pins.trusted_fingerprints()
         if private:
             roster = self._private.roster(request.channel)
             intended &= frozenset(member.fingerprint for member in (
@@ -704,7 +709,8 @@ class Session(Actor):
             # Only messages still waiting or in the resend window matter.
             channels = (*self._channels, *self._private.member_channels())
             alive = {m.id for m in self._chat.recent(channels)} | {
-                m.id for m in self._held} | self._chat.waiting_ids()
+                m.id for m in self._held} | self._chat.waiting_ids() | {
+                m.id for m in self._chat.files_alive(channels)}
             self._recipients_of = {mid: fps for mid, fps in self._recipients_of.items()
                                    if mid in alive}
 
@@ -736,6 +742,18 @@ class Session(Actor):
         for message in self._chat.recent(channels, skip):
             targets = [key for key in self._first_recipients_present(message.id)
                        if only is None or key.fingerprint in (only, own)]
+            if any(key.fingerprint != own for key in targets):
+                await self._publish(message, targets)
+
+    async def _resend_files(self, only: str) -> None:
+        """Our file messages still alive (past the resend window), to a member who came
+        back and was meant to have them (the key `only`)."""
+        own = self._identity.fingerprint
+        channels = (*self._channels, *self._private.member_channels())
+        resent = frozenset(m.id for m in self._chat.recent(channels))
+        for message in self._chat.files_alive(channels, skip=resent):
+            targets = [key for key in self._first_recipients_present(message.id)
+                       if key.fingerprint in (only, own)]
             if any(key.fingerprint != own for key in targets):
                 await self._publish(message, targets)
 
