@@ -54,9 +54,10 @@ from .transport import HubLink
 
 log = logging.getLogger("gossip.client.files")
 
-# Chunks asked for and not yet arrived, per download: 512 KiB in flight is enough to fill a
-# loopback or LAN pipe, and bounds what the hub queues for us.
-WINDOW = 8
+# Chunks asked for and not yet arrived, per download (2 MiB in flight: enough to keep a
+# loopback or LAN pipe busy; it bounds what the hub queues for us), asked RUN at a time.
+WINDOW = 32
+RUN = 8
 # No answer from the hub for this long while a transfer waits: it is stuck, said so.
 STALL_TIMEOUT = 60.0
 PROGRESS_INTERVAL = 0.25  # seconds between two progress events
@@ -91,6 +92,10 @@ class _Inbox:
     def lose(self) -> None:
         self.lost = True
         self._changed.set()
+
+    def resumed(self) -> None:
+        """Back online and about to ask again: a loss noticed before now is dealt with."""
+        self.lost = False
 
     def next_nowait(self) -> Frame | None:
         return self.items.popleft() if self.items else None
@@ -260,6 +265,7 @@ async def _ask(lane: FileLane, inbox: _Inbox, frame: Frame) -> FileHeld:
     while True:
         try:
             await lane.wait_online()
+            inbox.resumed()
             await lane.send(frame)
             while True:
                 answer = await inbox.next()
@@ -341,13 +347,15 @@ async def _fetch(lane: FileLane, manifest: FileManifest, fd: int) -> None:
         while folded < manifest.chunks:
             try:
                 await lane.wait_online()
-                for index in sorted(asked):  # after a reconnect: asked again
-                    await lane.send(FileGet(file=manifest.blob, index=index))
+                inbox.resumed()
+                for start, count in _runs(sorted(asked)):  # after a reconnect: again
+                    await lane.send(FileGet(file=manifest.blob, index=start, count=count))
                 while folded < manifest.chunks:
-                    while len(asked) < WINDOW and upcoming < manifest.chunks:
-                        asked.add(upcoming)
-                        await lane.send(FileGet(file=manifest.blob, index=upcoming))
-                        upcoming += 1
+                    while len(asked) + RUN <= WINDOW and upcoming < manifest.chunks:
+                        count = min(RUN, manifest.chunks - upcoming)
+                        asked.update(range(upcoming, upcoming + count))
+                        await lane.send(FileGet(file=manifest.blob, index=upcoming, count=count))
+                        upcoming += count
                     answer = await inbox.next()
                     if isinstance(answer, Error):
                         raise _refusal(answer)
@@ -380,6 +388,17 @@ async def _fetch(lane: FileLane, manifest: FileManifest, fd: int) -> None:
             "verify",
         )
     await progress.report(manifest.size, final=True)
+
+
+def _runs(indices: list[int]) -> list[tuple[int, int]]:
+    """Sorted chunk indices as (first, count) runs of consecutive ones, at most RUN long."""
+    runs: list[tuple[int, int]] = []
+    for index in indices:
+        if runs and runs[-1][0] + runs[-1][1] == index and runs[-1][1] < RUN:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((index, 1))
+    return runs
 
 
 def _sha256_of(fd: int) -> str:

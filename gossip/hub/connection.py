@@ -504,13 +504,14 @@ class ConnectionActor(Actor):
         except FileRefused as exc:
             self._refuse(exc.code, exc.reason, ref=ref)
             return
-        if isinstance(answer, FileChunk):
-            # Chunks go out in their own lane of the fair outbox: every chat sender gets a
-            # turn between two chunks, so a download never starves chat.
-            self._queue(self._encoded(answer), sender=FILE_LANE, channel=None,
-                        droppable=False)
-        elif answer is not None:
-            self._send([answer])
+        for frame_out in answer:
+            if isinstance(frame_out, FileChunk):
+                # Chunks go out in their own lane of the fair outbox, one item each: every
+                # chat sender gets a turn between two chunks, so a download never starves chat.
+                self._queue(self._encoded(frame_out), sender=FILE_LANE, channel=None,
+                            droppable=False)
+            else:
+                self._send([frame_out])
 
     def _may_read(self, channel: str) -> bool:
         private = self._hub.private

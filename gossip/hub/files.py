@@ -31,6 +31,7 @@ from gossip.crypto.filestream import (
 from gossip.wire import (
     FILE_ID_BYTES,
     MAX_FILE_CHUNK_BYTES,
+    MAX_FILE_GET_CHUNKS,
     ErrorCode,
     FileBegin,
     FileChunk,
@@ -335,33 +336,44 @@ def file_frame_cost(frame: UploadFrame, limits: Limits) -> int:
     moved = (
         len(frame.data)
         if isinstance(frame, FilePut)
-        else (MAX_FILE_CHUNK_BYTES if isinstance(frame, FileGet) else 0)
+        else (MAX_FILE_CHUNK_BYTES * _run_length(frame) if isinstance(frame, FileGet) else 0)
     )
     return max(moved, limits.file_frame_cost)
 
 
+def _run_length(frame: FileGet) -> int:
+    return frame.count if frame.count is not None else 1
+
+
 def answer_file_frame(
     store: FileStore, frame: UploadFrame, user: str, may_read: Callable[[str], bool]
-) -> Frame | None:
-    """Carry out one member's file frame; the frame to answer with (None: a put, which is
-    answered only when refused). `may_read(channel)`: may this member read that channel (an
-    open channel of this hub, or a private one whose roster names them). Raises FileRefused."""
+) -> list[Frame]:
+    """Carry out one member's file frame; the frames to answer with (none for a put, which
+    is answered only when refused; a get's chunks, in order). `may_read(channel)`: may this
+    member read that channel (an open channel of this hub, or a private one whose roster
+    names them). Raises FileRefused."""
     if isinstance(frame, FileBegin):
         if not may_read(frame.channel):
             raise FileRefused(ErrorCode.UNKNOWN_CHANNEL, f"you cannot post in {frame.channel}")
         stored = store.begin(user, frame.channel, frame.size, frame.chunks, frame.ttl)
-        return _held(stored, ref=frame.ref)
+        return [_held(stored, ref=frame.ref)]
     if isinstance(frame, FilePut):
         store.put(user, frame.file, frame.index, frame.data)
-        return None
+        return []
     if isinstance(frame, FileDone):
-        return _held(store.done(user, frame.file))
+        return [_held(store.done(user, frame.file))]
     stored = store.find(frame.file)
     if stored.owner != user and not may_read(stored.channel):
         raise FileRefused(ErrorCode.UNKNOWN_FILE, "no such file here for you")
     if isinstance(frame, FileStatus):
-        return _held(stored)
-    return FileChunk(file=frame.file, index=frame.index, data=store.read(frame.file, frame.index))
+        return [_held(stored)]
+    count = _run_length(frame)
+    if not 1 <= count <= MAX_FILE_GET_CHUNKS:
+        raise FileRefused(ErrorCode.BAD_CHUNK, f"ask for 1 to {MAX_FILE_GET_CHUNKS} chunks at once")
+    return [
+        FileChunk(file=frame.file, index=index, data=store.read(frame.file, index))
+        for index in range(frame.index, frame.index + count)
+    ]
 
 
 def _held(stored: StoredFile, *, ref: bytes | None = None) -> FileHeld:

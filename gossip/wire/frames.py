@@ -301,6 +301,7 @@ FILE_ID_BYTES = 16
 MAX_FILE_CHUNK_BYTES = 64 * 1024 + 16
 # One bit per chunk: 2**31 bytes of chunks of 64 KiB, the most a size field can say.
 MAX_FILE_BITMAP_BYTES = 4096
+MAX_FILE_GET_CHUNKS = 16
 
 
 @dataclass(frozen=True)
@@ -352,9 +353,13 @@ class FileDone(Frame):
 
 @dataclass(frozen=True)
 class FileGet(Frame):
+    """Send me chunks `index` to `index + count - 1` (count 1 when absent, at most
+    MAX_FILE_GET_CHUNKS): one small frame up for a run of chunks down."""
+
     command: ClassVar[Command] = Command.FILE_GET
     index: int
     file: bytes = _blob(FILE_ID_BYTES)
+    count: int | None = None
 
 
 @dataclass(frozen=True)
