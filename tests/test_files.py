@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+import trio
 
 from gossip.client import events as ev
 from gossip.client.files import WINDOW, FileTransferFailed, safe_file_name
@@ -216,3 +217,23 @@ async def test_collisions_get_a_number_and_never_overwrite(connect, tmp_path):
     saved = await save_file(bob.session.ref, got, inbox)
     assert saved.path.name == "photo (2).jpg"
     assert (inbox / "photo.jpg").read_bytes() == b"mine"
+
+
+async def test_a_cancelled_download_leaves_nothing_behind(connect, tmp_path):
+    alice = await connect("alice")
+    bob = await connect("bob")
+    source = tmp_path / "movie.mkv"
+    _make_file(source, 3 * 2**20)
+    await send_file(alice.session.ref, source, channel="general", ttl=600)
+    got = (await bob.next_event(ev.MessageReceived)).message
+    inbox = tmp_path / "inbox"
+    async with trio.open_nursery() as nursery:
+
+        async def save() -> None:
+            await save_file(bob.session.ref, got, inbox)
+
+        nursery.start_soon(save)
+        # The user presses cancel once the download is under way.
+        await bob.next_event(ev.FileProgress, lambda e: e.direction == "down" and e.done > 0)
+        nursery.cancel_scope.cancel()
+    assert list(inbox.iterdir()) == []

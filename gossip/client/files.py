@@ -18,7 +18,8 @@ import mimetypes
 import os
 import unicodedata
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from gossip.crypto.filestream import (
     seal_stream,
     sealed_size,
 )
+from gossip.fsm import FileTransfer, FileTransferPhase, MachineDriver
 from gossip.wire import (
     Error,
     ErrorCode,
@@ -219,34 +221,50 @@ async def upload_file(
     file_id = new_file_id()
     ref = os.urandom(16)
     progress = _Progress(lane, file_id, file_name, "up", size)
-    inbox = lane.open(ref)
-    try:
-        held = await _ask(
-            lane,
-            inbox,
-            FileBegin(channel=channel, size=sealed_size(size), chunks=chunks, ttl=ttl, ref=ref),
-        )
-    finally:
-        lane.close(ref)
-    blob = held.file
-    inbox = lane.open(blob)
-    try:
-        have = held.have
-        while True:
-            try:
-                root = await _put_missing(lane, inbox, path, key, size, blob, have, progress)
-                done = await _ask(lane, inbox, FileDone(file=blob))
-                if done.complete:
-                    break
-            except ConnectionLost:
-                pass
-            except FileTransferFailed as exc:
-                if exc.code != ErrorCode.FILE_INCOMPLETE:
-                    raise
-            # Resume: whatever did not land is sent again, once we are back.
-            have = (await _ask(lane, inbox, FileStatus(file=blob))).have
-    finally:
-        lane.close(blob)
+    transfer = MachineDriver(FileTransfer)
+    with _discard_on_failure(transfer):
+        begin = FileBegin(channel=channel, size=sealed_size(size), chunks=chunks, ttl=ttl, ref=ref)
+        inbox = lane.open(ref)
+        try:
+            while transfer.phase is FileTransferPhase.STARTING:
+                try:
+                    held = await _ask(lane, inbox, begin)
+                    transfer.step("started")
+                except ConnectionLost:
+                    transfer.step("lost")  # asked again once back
+        finally:
+            lane.close(ref)
+        blob, have, root = held.file, held.have, b""
+        inbox = lane.open(blob)
+        try:
+            while transfer.phase is not FileTransferPhase.COMPLETE:
+                phase = transfer.phase
+                try:
+                    if phase is FileTransferPhase.MOVING:
+                        root = await _put_missing(
+                            lane, inbox, path, key, size, blob, have, progress
+                        )
+                        transfer.step("all_moved")
+                    elif phase is FileTransferPhase.FINISHING:
+                        done = await _ask(lane, inbox, FileDone(file=blob))
+                        transfer.step("completed" if done.complete else "incomplete")
+                    elif phase is FileTransferPhase.RESUMING:
+                        have = (await _ask(lane, inbox, FileStatus(file=blob))).have
+                        transfer.step("resumed")
+                    else:  # WAITING
+                        await lane.wait_online()
+                        transfer.step("back")
+                except ConnectionLost:
+                    transfer.step("lost")
+                except FileTransferFailed as exc:
+                    if (
+                        phase is not FileTransferPhase.FINISHING
+                        or exc.code != ErrorCode.FILE_INCOMPLETE
+                    ):
+                        raise
+                    transfer.step("incomplete")  # some chunks were lost on the way
+        finally:
+            lane.close(blob)
     await progress.report(size, final=True)
     return FileManifest(
         file_id=file_id,
@@ -260,21 +278,36 @@ async def upload_file(
     )
 
 
+@contextmanager
+def _discard_on_failure(transfer: MachineDriver[FileTransfer]) -> Iterator[None]:
+    """A transfer that ends otherwise than complete is failed (refused, unreadable, not
+    verified) or cancelled (its task was): the machine says so, the caller cleans up."""
+    try:
+        yield
+    except trio.Cancelled:
+        if not transfer.finished:
+            transfer.step("cancel")
+        raise
+    except BaseException:
+        if not transfer.finished:
+            transfer.step(
+                "refused" if transfer.phase is not FileTransferPhase.WAITING else "cancel"
+            )
+        raise
+
+
 async def _ask(lane: FileLane, inbox: _Inbox, frame: Frame) -> FileHeld:
-    """Send `frame` and wait for the hub's FileHeld; across a lost connection, once back."""
+    """Send `frame` once online and wait for the hub's FileHeld (ConnectionLost if the
+    connection breaks meanwhile: the caller's machine decides what next)."""
+    await lane.wait_online()
+    inbox.resumed()
+    await lane.send(frame)
     while True:
-        try:
-            await lane.wait_online()
-            inbox.resumed()
-            await lane.send(frame)
-            while True:
-                answer = await inbox.next()
-                if isinstance(answer, Error):
-                    raise _refusal(answer)
-                if isinstance(answer, FileHeld):
-                    return answer
-        except ConnectionLost:
-            continue
+        answer = await inbox.next()
+        if isinstance(answer, Error):
+            raise _refusal(answer)
+        if isinstance(answer, FileHeld):
+            return answer
 
 
 async def _put_missing(
@@ -321,19 +354,26 @@ async def download_file(lane: FileLane, manifest: FileManifest, directory: Path)
     directory.mkdir(parents=True, exist_ok=True)
     temp = directory / f".gossip-{manifest.file_id}.part"
     fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    transfer = MachineDriver(FileTransfer)
     try:
-        os.ftruncate(fd, manifest.size)
-        await _fetch(lane, manifest, fd)
-        digest = _sha256_of(fd)
-        os.fsync(fd)
-        final = _link_unique(temp, directory, safe_file_name(manifest.name))
+        with _discard_on_failure(transfer):
+            os.ftruncate(fd, manifest.size)
+            await _fetch(lane, manifest, fd, transfer)
+            digest = _sha256_of(fd)
+            os.fsync(fd)
+            final = _link_unique(temp, directory, safe_file_name(manifest.name))
+            transfer.step("completed")
     finally:
         os.close(fd)
         temp.unlink(missing_ok=True)
     return SavedFile(final, digest, manifest.size)
 
 
-async def _fetch(lane: FileLane, manifest: FileManifest, fd: int) -> None:
+async def _fetch(
+    lane: FileLane, manifest: FileManifest, fd: int, transfer: MachineDriver[FileTransfer]
+) -> None:
+    """Move every chunk of `manifest` into `fd`, checked, and the root hash; the transfer
+    ends in FINISHING (checked, not yet delivered)."""
     progress = _Progress(lane, manifest.file_id, manifest.name, "down", manifest.size)
     inbox = lane.open(manifest.blob)
     root = RootHash()
@@ -343,42 +383,52 @@ async def _fetch(lane: FileLane, manifest: FileManifest, fd: int) -> None:
     done: set[int] = set()
     upcoming = 0  # the next index never asked for
     last = manifest.chunks - 1
+    transfer.step("started")
     try:
-        while folded < manifest.chunks:
+        while transfer.phase is not FileTransferPhase.FINISHING:
+            phase = transfer.phase
             try:
-                await lane.wait_online()
-                inbox.resumed()
-                for start, count in _runs(sorted(asked)):  # after a reconnect: again
-                    await lane.send(FileGet(file=manifest.blob, index=start, count=count))
-                while folded < manifest.chunks:
-                    while len(asked) + RUN <= WINDOW and upcoming < manifest.chunks:
-                        count = min(RUN, manifest.chunks - upcoming)
-                        asked.update(range(upcoming, upcoming + count))
-                        await lane.send(FileGet(file=manifest.blob, index=upcoming, count=count))
-                        upcoming += count
-                    answer = await inbox.next()
-                    if isinstance(answer, Error):
-                        raise _refusal(answer)
-                    if not isinstance(answer, FileChunk) or answer.index not in asked:
-                        continue  # a repeat after a reconnect, or nothing we asked for
-                    try:
-                        plain = manifest.key.open_chunk(
-                            answer.index, answer.data, last=answer.index == last
-                        )
-                    except ChunkRefused as exc:
-                        raise FileTransferFailed(
-                            f"{manifest.name}: {exc}; not saved", "verify"
-                        ) from None
-                    os.pwrite(fd, plain, answer.index * CHUNK_BYTES)
-                    asked.discard(answer.index)
-                    done.add(answer.index)
-                    digests[answer.index] = hashlib.sha256(answer.data).digest()
-                    while folded in digests:
-                        root.add_digest(digests.pop(folded))
-                        folded += 1
-                    await progress.report(min(manifest.size, len(done) * CHUNK_BYTES))
+                if phase is FileTransferPhase.WAITING:
+                    await lane.wait_online()
+                    transfer.step("back")
+                    continue
+                if phase is FileTransferPhase.RESUMING:
+                    inbox.resumed()
+                    for start, count in _runs(sorted(asked)):  # what was on its way, again
+                        await lane.send(FileGet(file=manifest.blob, index=start, count=count))
+                    transfer.step("resumed")
+                    continue
+                while len(asked) + RUN <= WINDOW and upcoming < manifest.chunks:
+                    count = min(RUN, manifest.chunks - upcoming)
+                    asked.update(range(upcoming, upcoming + count))
+                    upcoming += count
+                    await lane.send(
+                        FileGet(file=manifest.blob, index=upcoming - count, count=count)
+                    )
+                answer = await inbox.next()
             except ConnectionLost:
+                transfer.step("lost")
                 continue
+            if isinstance(answer, Error):
+                raise _refusal(answer)
+            if not isinstance(answer, FileChunk) or answer.index not in asked:
+                continue  # a repeat after a reconnect, or nothing we asked for
+            try:
+                plain = manifest.key.open_chunk(
+                    answer.index, answer.data, last=answer.index == last
+                )
+            except ChunkRefused as exc:
+                raise FileTransferFailed(f"{manifest.name}: {exc}; not saved", "verify") from None
+            os.pwrite(fd, plain, answer.index * CHUNK_BYTES)
+            asked.discard(answer.index)
+            done.add(answer.index)
+            digests[answer.index] = hashlib.sha256(answer.data).digest()
+            while folded in digests:
+                root.add_digest(digests.pop(folded))
+                folded += 1
+            await progress.report(min(manifest.size, len(done) * CHUNK_BYTES))
+            if folded == manifest.chunks:
+                transfer.step("all_moved")
     finally:
         lane.close(manifest.blob)
     if root.digest() != manifest.root:
