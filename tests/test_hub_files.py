@@ -8,10 +8,22 @@ from pathlib import Path
 
 import pytest
 
+from gossip.client.commands import CreatePrivateChannel, GetFileLane
+from gossip.client.files import upload_file
 from gossip.crypto.filestream import FileKey, chunk_count, seal_stream, sealed_size
 from gossip.hub.config import Limits
 from gossip.hub.files import FileRefused, FileStore
-from gossip.wire import ErrorCode
+from gossip.wire import (
+    Error,
+    ErrorCode,
+    FileBegin,
+    FileGet,
+    FileHeld,
+    FilePut,
+    FileStatus,
+    Frame,
+)
+from tests.rawmember import log_in, next_of
 
 PLAIN = b"secret-marker " * 20_000  # 280 KB: five chunks
 
@@ -114,3 +126,44 @@ def test_a_restarted_hub_keeps_what_has_not_expired(tmp_path: Path) -> None:
     assert again.usage("alice") == stored.size
     clock.now += 61
     assert _store(tmp_path, clock).total == 0
+
+
+async def test_a_hostile_member_cannot_fetch_add_to_or_misdeclare_files(
+    connect, hub, nursery, tmp_path
+):
+    """Through a real hub: a private channel's file is for its roster, an upload is its
+    owner's, and requests out of bounds are refused by name."""
+    alice = await connect("alice")
+    await alice.session.ref.ask(CreatePrivateChannel("board"))
+    lane = await alice.session.ref.ask(GetFileLane())
+    source = tmp_path / "minutes.txt"
+    source.write_bytes(PLAIN)
+    manifest = await upload_file(lane, source, channel="board", ttl=600)
+    mallory = await log_in(nursery, hub, "mallory")
+
+    async def refusal(frame: Frame) -> str:
+        await mallory.send_message(frame.encode())
+        return (await next_of(mallory, Error)).code
+
+    blob = manifest.blob
+    assert await refusal(FileGet(file=blob, index=0)) == ErrorCode.UNKNOWN_FILE
+    assert await refusal(FileStatus(file=blob)) == ErrorCode.UNKNOWN_FILE
+    assert await refusal(FilePut(file=blob, index=0, data=b"x" * 100)) == ErrorCode.UNKNOWN_FILE
+    assert (
+        await refusal(FileBegin(channel="board", size=100, chunks=1, ttl=60, ref=b"r"))
+        == ErrorCode.UNKNOWN_CHANNEL
+    )
+    assert (
+        await refusal(FileBegin(channel="general", size=10**9, chunks=1, ttl=60, ref=b"r"))
+        == ErrorCode.BAD_CHUNK
+    )
+    own = sealed_size(len(PLAIN))
+    await mallory.send_message(
+        FileBegin(
+            channel="general", size=own, chunks=chunk_count(len(PLAIN)), ttl=60, ref=b"r"
+        ).encode()
+    )
+    held = await next_of(mallory, FileHeld)
+    assert held.ref == b"r" and held.have == b"\x00"
+    assert await refusal(FileGet(file=held.file, index=0)) == ErrorCode.FILE_INCOMPLETE
+    assert await refusal(FileGet(file=held.file, index=0, count=17)) == ErrorCode.BAD_CHUNK
