@@ -136,6 +136,7 @@ def test_a_manifest_round_trips_through_its_fields() -> None:
     "change",
     [
         {"size": -1},
+        {"size": 2**40, "chunks": 2**24},
         {"chunks": 99},
         {"key": "zz" * 32},
         {"root": "ab"},

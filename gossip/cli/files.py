@@ -133,6 +133,21 @@ async def listen_saving(
     forward, timeline = trio.open_memory_channel[ev.SessionEvent](1024)
 
     async def save(message: ChatMessage) -> None:
+        if not message.verified:
+            # A changed key not accepted: its message shows as NOT VERIFIED, its file waits
+            # for the user to check the key (nothing unverified lands on disk unasked).
+            _report_save(
+                args,
+                message,
+                directory,
+                FileTransferFailed(
+                    f"the sender's key is not verified ({message.trust.value}); accept it "
+                    f"with 'gossip-cli key accept {message.sender}' once checked, and have it "
+                    "sent again",
+                    "unverified",
+                ),
+            )
+            return
         async with limiter:
             _report_save(args, message, directory, await _save_one(session, message, directory))
 

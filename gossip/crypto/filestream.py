@@ -30,6 +30,8 @@ SEALED_CHUNK_BYTES = CHUNK_BYTES + TAG_BYTES
 KEY_BYTES = 32
 PREFIX_BYTES = 7  # 7 + 4 (index) + 1 (last flag) = ChaCha20-Poly1305's 12-byte nonce
 MAX_CHUNKS = 2**31 - 1  # the index is 4 bytes; the wire caps counts far lower anyway
+# The largest file a manifest may name: the wire's sizes stop below 2 GiB of ciphertext.
+MAX_FILE_SIZE = 2**31 - 1
 ID_BYTES = 16
 # A manifest's text fields, as a receiver bounds them before looking further.
 MAX_NAME_CHARS = 255
@@ -185,8 +187,8 @@ class FileManifest:
         except Exception:
             raise BadManifest("the file message is missing fields") from None
         size, chunks = values["size"], values["chunks"]
-        if type(size) is not int or type(chunks) is not int or size < 0:
-            raise BadManifest("the file's size is not a number")
+        if type(size) is not int or type(chunks) is not int or not 0 <= size <= MAX_FILE_SIZE:
+            raise BadManifest("the file's size is not a number in range")
         if chunks != chunk_count(size):
             raise BadManifest("the file's chunk count does not match its size")
         texts = ("id", "name", "mime", "root", "key", "prefix", "blob")
