@@ -121,5 +121,25 @@ class ChooseVideo:
 
 CallIntent = (JoinChannelCall | LeaveChannelCall | ChooseMuted | ChooseDeafened | ChoosePeerVolume
               | ChooseDevices | ChooseIceHosts | ChooseVideo)
+# -- files: carried out in the background (gossip.client.filesend), answered with notices --
+
+@dataclass(frozen=True)
+class AttachFile:
+    """Send the file at `path` to `channel` (uploaded, then posted as a file message)."""
+
+    channel: str
+    path: Path
+    ttl: float
+
+
+@dataclass(frozen=True)
+class SaveFile:
+    """Fetch, check and save the file of message `message_id` into `directory`."""
+
+    message_id: str
+    directory: Path
+
+
 Intent = (ConnectToHub | DisconnectFromHub | SubmitMessage | AcceptChangedKey | MarkKeyVerified
-          | ComputeSafetyNumber | AcceptHubKey | RefreshState | CallIntent)
+          | ComputeSafetyNumber | AcceptHubKey | RefreshState | CallIntent | AttachFile
+          | SaveFile)

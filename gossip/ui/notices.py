@@ -61,6 +61,15 @@ class MessageSent:
 
 
 @dataclass(frozen=True)
+class FileSaved:
+    """The file of message `message_id` is saved, checked, at `path`."""
+
+    message_id: str
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class CommandFailed:
     what: str
     reason: str
@@ -112,4 +121,4 @@ class BackendFailed:
 
 Notice = (Connecting | Online | Reconnecting | ConnectFailed | Offline | MessageSent
           | CommandFailed | StateRefreshed | LatencyMeasured | SafetyNumberReady | TrustUpdated
-          | CallChanged | NoticesLost | BackendFailed | ev.SessionEvent)
+          | CallChanged | NoticesLost | BackendFailed | FileSaved | ev.SessionEvent)

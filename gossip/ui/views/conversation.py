@@ -4,6 +4,7 @@ countdown to when each disappears) and the composer with its expiry picker."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import dearpygui.dearpygui as dpg
 
@@ -46,7 +47,7 @@ class Conversation:
             with dpg.child_window(height=-54, border=False) as self.messages:
                 themes.bind(self.messages, "chat")
             with dpg.group(horizontal=True):
-                self.composer = dpg.add_input_text(width=-250, hint="", on_enter=True,
+                self.composer = dpg.add_input_text(width=-340, hint="", on_enter=True,
                                                    callback=self._send)
                 themes.bind(self.composer, "composer")
                 self.expiry = dpg.add_combo([label for label, _ in vm.EXPIRY_CHOICES],
@@ -55,9 +56,19 @@ class Conversation:
                 with dpg.tooltip(self.expiry):
                     dpg.add_text("How long the message lives before it disappears "
                                  "from every screen")
+                self.attach_button = dpg.add_button(label="Attach", width=80, height=36,
+                                                    callback=self._pick_file)
+                with dpg.tooltip(self.attach_button):
+                    dpg.add_text("Send a file: sealed for the channel's members, kept on the "
+                                 "hub until it expires like the message")
                 self.send_button = dpg.add_button(label="Send", width=-1, height=36,
                                                   callback=self._send)
                 themes.bind(self.send_button, "accent_button")
+        # The file picker: a Dear PyGui dialog, hidden until Attach is pressed.
+        self.file_dialog = dpg.add_file_dialog(show=False, modal=True, width=700, height=420,
+                                               callback=self._file_picked,
+                                               directory_selector=False)
+        dpg.add_file_extension(".*", parent=self.file_dialog)
 
     def redraw(self) -> None:
         self._version = -1
@@ -78,6 +89,7 @@ class Conversation:
             self._composer_state = state
             dpg.configure_item(self.composer, hint=state.hint, enabled=state.enabled)
             dpg.configure_item(self.send_button, enabled=state.enabled)
+            dpg.configure_item(self.attach_button, enabled=state.enabled)
         if model.messages_version != self._version:
             self._version = model.messages_version
             self._draw(model, now)
@@ -148,6 +160,8 @@ class Conversation:
                         dpg.add_text(row.text, wrap=0,
                                      color=palette.danger if row.mark_kind == "unverified"
                                      else palette.text)
+                        if row.file is not None:
+                            self._attachment(row.id, row.file)
                     countdown = dpg.add_text("◷ " + row.countdown,
                                              color=palette.warn if row.urgent else palette.dim)
                     dpg.bind_item_font(countdown, fonts.small)
@@ -157,6 +171,35 @@ class Conversation:
                     self._countdowns.append((countdown, row.expires_at))
         if at_bottom:
             self._scroll_frames = 2
+
+    def _attachment(self, message_id: str, file: vm.FileRow) -> None:
+        """A file message's line: a Save button, a progress bar while it moves, or where
+        it was saved."""
+        with dpg.group(horizontal=True):
+            label = dpg.add_text(file.label)
+            self._app.themes.bind(label, "dim")
+            if file.state == "save":
+                dpg.add_button(label="Save", callback=self._save, user_data=message_id)
+            elif file.state == "moving":
+                dpg.add_progress_bar(default_value=file.fraction, overlay=file.detail,
+                                     width=260)
+            elif file.state == "saved":
+                saved = dpg.add_text(f"✓ saved as {Path(file.detail).name}")
+                self._app.themes.bind(saved, "dim")
+                with dpg.tooltip(saved):
+                    dpg.add_text(file.detail)
+
+    def _save(self, sender: object, app_data: object, message_id: str) -> None:
+        self._app.save_file(message_id)
+
+    def _pick_file(self) -> None:
+        dpg.show_item(self.file_dialog)
+
+    def _file_picked(self, sender: object, app_data: dict[str, object]) -> None:
+        path = str(app_data.get("file_path_name") or "")
+        if path:
+            ttl = vm.expiry_seconds(str(dpg.get_value(self.expiry)))
+            self._app.attach_file(path, ttl)
 
     def _avatar(self, user: str, colour: tuple[int, int, int]) -> None:
         palette = self._app.themes.palette
