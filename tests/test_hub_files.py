@@ -4,26 +4,34 @@ and what survives a restart."""
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
 
-from gossip.client.commands import CreatePrivateChannel, GetFileLane
+from gossip.client import events as ev
+from gossip.client.commands import CreatePrivateChannel, GetFileLane, SendChat
 from gossip.client.files import upload_file
 from gossip.crypto.filestream import FileKey, chunk_count, seal_stream, sealed_size
 from gossip.hub.config import Limits
 from gossip.hub.files import FileRefused, FileStore
 from gossip.wire import (
+    MAX_FILE_GET_CHUNKS,
+    Command,
     Error,
     ErrorCode,
     FileBegin,
+    FileChunk,
     FileGet,
     FileHeld,
     FilePut,
     FileStatus,
     Frame,
+    Message,
+    decode_frame,
 )
-from tests.rawmember import log_in, next_of
+from tests.helpers import settled
+from tests.rawmember import log_in, next_frame, next_of
 
 PLAIN = b"secret-marker " * 20_000  # 280 KB: five chunks
 
@@ -167,3 +175,37 @@ async def test_a_hostile_member_cannot_fetch_add_to_or_misdeclare_files(
     assert held.ref == b"r" and held.have == b"\x00"
     assert await refusal(FileGet(file=held.file, index=0)) == ErrorCode.FILE_INCOMPLETE
     assert await refusal(FileGet(file=held.file, index=0, count=17)) == ErrorCode.BAD_CHUNK
+
+
+async def test_a_download_does_not_starve_chat(connect, hub, hub_tap, nursery, tmp_path):
+    """A reader with 8 MiB of chunks queued still gets a chat message within a few chunks:
+    chunks wait in their own lane of its fair outbox, and every sender gets a turn."""
+    alice = await connect("alice")
+    lane = await alice.session.ref.ask(GetFileLane())
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(8 * 2**20))
+    manifest = await upload_file(lane, source, channel="general", ttl=600)
+    # A small receive buffer: the hub cannot push the chunks into the network, they queue.
+    mallory = await log_in(nursery, hub, "mallory", receive_buffer=32 * 1024)
+    await alice.next_event(ev.MemberJoined, lambda e: e.user == "mallory")
+    for start in range(0, manifest.chunks, MAX_FILE_GET_CHUNKS):
+        await mallory.send_message(
+            FileGet(file=manifest.blob, index=start, count=MAX_FILE_GET_CHUNKS).encode()
+        )
+
+    def asked_all() -> bool:
+        gets = [
+            data
+            for direction, who, data in hub_tap.frames
+            if direction == "in"
+            and who == "mallory"
+            and decode_frame(data).command is Command.FILE_GET
+        ]
+        return len(gets) == manifest.chunks // MAX_FILE_GET_CHUNKS
+
+    await settled(asked_all, "read all of mallory's gets")
+    await alice.session.ref.ask(SendChat("general", "are you there?", 60))
+    chunks_first = 0
+    while not isinstance(frame := await next_frame(mallory), Message):
+        chunks_first += isinstance(frame, FileChunk)
+    assert chunks_first < manifest.chunks // 4
