@@ -209,3 +209,11 @@ async def test_a_download_does_not_starve_chat(connect, hub, hub_tap, nursery, t
     while not isinstance(frame := await next_frame(mallory), Message):
         chunks_first += isinstance(frame, FileChunk)
     assert chunks_first < manifest.chunks // 4
+
+
+def test_files_per_member_are_counted_as_well_as_bytes(tmp_path: Path) -> None:
+    store = _store(tmp_path, Clock(), files_per_user=2)
+    for _ in range(2):
+        store.begin("alice", "general", sealed_size(10), 1, 60)
+    assert _refusal(store.begin, "alice", "general", sealed_size(10), 1, 60) == ErrorCode.QUOTA
+    store.begin("bob", "general", sealed_size(10), 1, 60)

@@ -93,9 +93,10 @@ class Limits:
     file_quota_per_user: int = 2 << 30
     file_quota_total: int = 20 << 30
     open_uploads_per_user: int = 8
+    files_per_user: int = 1000  # stored at once: tiny files cost disk entries, not bytes
     file_bytes_per_second: float = 64 * 2**20
     file_bytes_burst: float = 64 * 2**20
-    file_frame_cost: int = 16 * 1024
+    file_frame_cost: int = 64 * 1024
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import trio
@@ -75,14 +75,22 @@ class StoredFile:
     complete: bool
     have: bytearray  # one byte per chunk (1 = stored)
     held: int = 0
+    # The same as bits, kept up to date as chunks land: a status costs a copy of at most
+    # 4 KiB, never a walk over every chunk (members may ask often).
+    bits: bytearray = field(default_factory=bytearray)
+
+    def __post_init__(self) -> None:
+        self.bits = bytearray((self.chunks + 7) // 8)
+        for index, mark in enumerate(self.have):
+            if mark:
+                self.mark(index)
+
+    def mark(self, index: int) -> None:
+        self.bits[index // 8] |= 1 << (index % 8)
 
     def bitmap(self) -> bytes:
         """Bit i (bit i % 8 of byte i // 8) set when chunk i is stored."""
-        bits = bytearray((self.chunks + 7) // 8)
-        for index, mark in enumerate(self.have):
-            if mark:
-                bits[index // 8] |= 1 << (index % 8)
-        return bytes(bits)
+        return bytes(self.bits)
 
 
 class FileStore:
@@ -97,6 +105,7 @@ class FileStore:
         self._files: dict[bytes, StoredFile] = {}
         self._usage: Counter[str] = Counter()
         self._uploading: Counter[str] = Counter()
+        self._count: Counter[str] = Counter()  # files stored per member
         self.total = 0
 
     @classmethod
@@ -166,6 +175,11 @@ class FileStore:
             )
         if self.total + size > limits.file_quota_total:
             raise FileRefused(ErrorCode.QUOTA, "the hub's file store is full: try later")
+        if self._count[owner] >= limits.files_per_user:
+            raise FileRefused(
+                ErrorCode.QUOTA,
+                f"you have {limits.files_per_user} files stored here: wait for some to expire",
+            )
         if self._uploading[owner] >= limits.open_uploads_per_user:
             raise FileRefused(
                 ErrorCode.QUOTA,
@@ -205,6 +219,7 @@ class FileStore:
         self._pwrite(self._path(file_id, "blob"), data, index * SEALED_CHUNK_BYTES)
         if not stored.have[index]:
             stored.have[index] = 1
+            stored.mark(index)
             stored.held += 1
             self._pwrite(self._path(file_id, "have"), b"\x01", index)
 
@@ -258,6 +273,7 @@ class FileStore:
         gone = [stored for stored in self._files.values() if stored.expires_at <= now]
         for stored in gone:
             del self._files[stored.file_id]
+            self._count[stored.owner] -= 1
             self._usage[stored.owner] -= stored.size
             self.total -= stored.size
             if not stored.complete:
@@ -280,6 +296,7 @@ class FileStore:
 
     def _add(self, stored: StoredFile) -> None:
         self._files[stored.file_id] = stored
+        self._count[stored.owner] += 1
         self._usage[stored.owner] += stored.size
         self.total += stored.size
         if not stored.complete:
