@@ -16,6 +16,7 @@ from gossip.client.files import WINDOW, FileTransferFailed, safe_file_name
 from gossip.client.filesend import save_file, send_file
 from gossip.crypto.filestream import SEALED_CHUNK_BYTES, chunk_count
 from gossip.hub import HubConfig, Limits
+from gossip.hub.connection import ConnectionActor, Disconnect
 from gossip.wire import Command, ErrorCode, decode_frame
 from tests.conftest import PASSWORD
 from tests.faultproxy import Direction, FaultProxy
@@ -237,3 +238,21 @@ async def test_a_cancelled_download_leaves_nothing_behind(connect, tmp_path):
         await bob.next_event(ev.FileProgress, lambda e: e.direction == "down" and e.done > 0)
         nursery.cancel_scope.cancel()
     assert list(inbox.iterdir()) == []
+
+
+async def test_a_hub_that_drops_us_at_every_file_frame_is_given_up_on(
+    connect, tmp_path, monkeypatch
+):
+    """Like a hub without files (it closes on a command it does not know): the client
+    reconnects a few times, then says so instead of trying for ever."""
+
+    async def unknown_command(self, frame):
+        raise Disconnect(ErrorCode.UNKNOWN_COMMAND, f"unknown command {frame.command.value!r}")
+
+    monkeypatch.setattr(ConnectionActor, "_file_frame", unknown_command)
+    alice = await connect("alice", reconnect_base=0.01, reconnect_cap=0.05)
+    source = tmp_path / "x.bin"
+    _make_file(source, 1000)
+    with pytest.raises(FileTransferFailed) as refused:
+        await send_file(alice.session.ref, source, channel="general", ttl=600)
+    assert refused.value.code == "stalled" and "does this hub store files" in str(refused.value)

@@ -67,6 +67,11 @@ _INBOX_LIMIT = 4 * WINDOW
 MAX_SAVED_NAME_BYTES = 200
 
 
+# Lost connections in a row with nothing gained between them before a transfer gives up (a
+# hub that drops us at every file frame, such as one that stores no files).
+MAX_FRUITLESS_LOSSES = 5
+
+
 class FileTransferFailed(CommandRefused):
     """A transfer that cannot finish: refused by the hub (over quota, too large, expired),
     a chunk that fails to verify, a root hash that does not match. Nothing partial is kept."""
@@ -74,6 +79,26 @@ class FileTransferFailed(CommandRefused):
     def __init__(self, reason: str, code: str = "failed") -> None:
         super().__init__(reason)
         self.code = code
+
+
+class _Losses:
+    """Counts lost connections since the transfer last gained something."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self.count = 0
+
+    def progressed(self) -> None:
+        self.count = 0
+
+    def lost(self) -> None:
+        self.count += 1
+        if self.count > MAX_FRUITLESS_LOSSES:
+            raise FileTransferFailed(
+                f"{self._name}: the connection to the hub broke {self.count} times in a row "
+                "with no progress (does this hub store files?)",
+                "stalled",
+            )
 
 
 class _Inbox:
@@ -199,6 +224,10 @@ def _refusal(frame: Error) -> FileTransferFailed:
     )
 
 
+def _count_bits(bitmap: bytes) -> int:
+    return int.from_bytes(bitmap, "little").bit_count()
+
+
 def _has(bitmap: bytes, index: int) -> bool:
     byte = index // 8
     return byte < len(bitmap) and bool(bitmap[byte] & (1 << (index % 8)))
@@ -222,6 +251,7 @@ async def upload_file(
     ref = os.urandom(16)
     progress = _Progress(lane, file_id, file_name, "up", size)
     transfer = MachineDriver(FileTransfer)
+    losses = _Losses(file_name)
     with _discard_on_failure(transfer):
         begin = FileBegin(channel=channel, size=sealed_size(size), chunks=chunks, ttl=ttl, ref=ref)
         inbox = lane.open(ref)
@@ -231,6 +261,7 @@ async def upload_file(
                     held = await _ask(lane, inbox, begin)
                     transfer.step("started")
                 except ConnectionLost:
+                    losses.lost()
                     transfer.step("lost")  # asked again once back
         finally:
             lane.close(ref)
@@ -249,12 +280,16 @@ async def upload_file(
                         done = await _ask(lane, inbox, FileDone(file=blob))
                         transfer.step("completed" if done.complete else "incomplete")
                     elif phase is FileTransferPhase.RESUMING:
+                        before = _count_bits(have)
                         have = (await _ask(lane, inbox, FileStatus(file=blob))).have
+                        if _count_bits(have) > before:
+                            losses.progressed()  # more landed than the hub held before
                         transfer.step("resumed")
                     else:  # WAITING
                         await lane.wait_online()
                         transfer.step("back")
                 except ConnectionLost:
+                    losses.lost()
                     transfer.step("lost")
                 except FileTransferFailed as exc:
                     if (
@@ -383,6 +418,7 @@ async def _fetch(
     done: set[int] = set()
     upcoming = 0  # the next index never asked for
     last = manifest.chunks - 1
+    losses = _Losses(manifest.name)
     transfer.step("started")
     try:
         while transfer.phase is not FileTransferPhase.FINISHING:
@@ -407,6 +443,7 @@ async def _fetch(
                     )
                 answer = await inbox.next()
             except ConnectionLost:
+                losses.lost()
                 transfer.step("lost")
                 continue
             if isinstance(answer, Error):
@@ -420,6 +457,7 @@ async def _fetch(
             except ChunkRefused as exc:
                 raise FileTransferFailed(f"{manifest.name}: {exc}; not saved", "verify") from None
             os.pwrite(fd, plain, answer.index * CHUNK_BYTES)
+            losses.progressed()
             asked.discard(answer.index)
             done.add(answer.index)
             digests[answer.index] = hashlib.sha256(answer.data).digest()
