@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import trio
 
+from gossip.cli.files import listen_saving
+from gossip.cli.listen import ListenPrinter
+from gossip.client import events as ev
+from gossip.client.messages import ChatMessage
+from gossip.crypto.filestream import FileKey, FileManifest, new_file_id
+from gossip.crypto.pins import Trust
 from tests.test_cli import PASSWORD, _wait_for_port, cli
 
 
@@ -103,3 +112,37 @@ def test_send_file_and_listen_save_files_with_sha256(small_hub, tmp_path):
     assert (inbox / "holiday.jpg").read_bytes() == data
     assert "CLI-PLAINTEXT-MARKER" not in hub_log.read_text()
     assert "file done owner=alice" in hub_log.read_text()
+
+
+async def test_listen_save_files_saves_nothing_from_a_changed_key(tmp_path, capsys):
+    manifest = FileManifest(
+        file_id=new_file_id(),
+        name="invoice.pdf",
+        mime="application/pdf",
+        size=10,
+        chunks=1,
+        root=b"r" * 32,
+        key=FileKey.generate(),
+        blob=b"b" * 16,
+    )
+    message = ChatMessage(
+        id="m1",
+        channel="general",
+        sender="bob",
+        text="[file] invoice.pdf",
+        sent_at=time.time(),
+        expires_at=time.time() + 60,
+        verified=False,
+        trust=Trust.CHANGED,
+        file=manifest,
+    )
+    send, events = trio.open_memory_channel(4)
+    await send.send(ev.MessageReceived(message))
+    await send.aclose()
+    args = argparse.Namespace(save_files=tmp_path / "inbox", channel=None, json=True, count=1)
+    printer = ListenPrinter(sys.stdout, as_json=True, count=1)
+    await listen_saving(args, None, events, printer)  # the session is never asked
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    refused = next(line for line in lines if line["event"] == "file_refused")
+    assert refused["name"] == "invoice.pdf" and "not verified (changed)" in refused["reason"]
+    assert list((tmp_path / "inbox").iterdir()) == []
