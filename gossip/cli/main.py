@@ -46,6 +46,7 @@ from gossip.wire import DEFAULT_PORT, is_valid_name
 
 from .channel import add_channel_parser, run_channel
 from .failures import EXIT_FAILURE, EXIT_HUB_KEY, EXIT_LOGIN, EXIT_USAGE, CliError
+from .files import add_file_parsers, listen_saving, run_send_file
 from .listen import ListenPrinter, listen
 from .terminal import safe_field
 
@@ -83,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument("--channel")
     listen.add_argument("--count", type=int, help="stop after this many messages")
     listen.add_argument("--json", action="store_true", help="one JSON object a line")
+    listen.add_argument("--save-files", type=Path, metavar="DIR",
+                        help="save files that arrive into DIR (names made safe)")
+    add_file_parsers(commands)
     call = commands.add_parser("call", help="join (or start) a channel's voice call")
     call.add_argument("channel")
     call.add_argument("--source", default="mic",
@@ -305,8 +309,12 @@ async def _run_connected(args: argparse.Namespace, profile: Profile) -> int:
                 print(channel)
         elif args.command == "send":
             await _send(args, session)
+        elif args.command == "listen" and args.save_files is not None:
+            await listen_saving(args, session.ref, events, _printer(args))
         elif args.command == "listen":
             await _listen(args, events)
+        elif args.command == "send-file":
+            await run_send_file(args, session.ref, events)
         elif args.command == "key":
             await _key_with_hub(args, profile, session)
         elif args.command == "channel":
@@ -436,9 +444,11 @@ async def _send(args: argparse.Namespace, session: Session) -> None:
 
 async def _listen(args: argparse.Namespace,
                   events: trio.MemoryReceiveChannel[ev.SessionEvent]) -> None:
-    printer = ListenPrinter(sys.stdout, as_json=args.json, channel=args.channel,
-                            count=args.count)
-    await listen(events, printer)
+    await listen(events, _printer(args))
+
+
+def _printer(args: argparse.Namespace) -> ListenPrinter:
+    return ListenPrinter(sys.stdout, as_json=args.json, channel=args.channel, count=args.count)
 
 
 async def _confirm_same_number(peer: str, number: str) -> bool:

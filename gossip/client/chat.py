@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from gossip.crypto import Identity, PublicKey, SenderKeyRing
+from gossip.crypto.filestream import FileManifest
 from gossip.crypto.pins import Trust
 from gossip.wire import Message
 
@@ -35,6 +36,8 @@ from .replaystore import SavedReplay
 from .store import MessageStore, StoreLimits
 
 OUTBOX_LIMIT = 1000
+# Our file messages kept, until they expire, for members who come back (the newest this many).
+FILE_MESSAGES_KEPT = 64
 # How often skipped message keys past their lifetime are purged (opening a message purges
 # only its own epoch's).
 PURGE_INTERVAL = 60.0
@@ -61,6 +64,7 @@ class ChatDesk:
         self._ring = SenderKeyRing(skipped_key_lifetime=MAX_TTL, clock=clock)
         self._outbox: list[ChatMessage] = []  # written while offline, sent after reconnect
         self._recent: list[ChatMessage] = []  # ours, resent to members who (re)join
+        self._files: list[ChatMessage] = []  # our file messages, until they expire
         self._replay_changed = False
         self._next_purge = clock() + PURGE_INTERVAL
         # Edits and reactions kept before the message they name came: its id -> theirs.
@@ -69,9 +73,10 @@ class ChatDesk:
         self._late_refusals: list[tuple[ChatMessage, MessageRejected]] = []
 
     # -- writing -----------------------------------------------------------------------------
-    def compose(self, channel: str, text: str, ttl: float, *, reply_to: str = ""
-                ) -> ChatMessage:
-        """A new message of ours (a reply with `reply_to`); `keep` it once it is sent or
+    def compose(self, channel: str, text: str, ttl: float, *, reply_to: str = "",
+                file: FileManifest | None = None) -> ChatMessage:
+        """A new message of ours (a reply with `reply_to`, a file message with `file`); `keep`
+        it once it is sent or
         held (not if refused). A reply may name a message we do not have (one the CLI was
         given by id), but never one of another channel."""
         kind = MessageKind.REPLY if reply_to else MessageKind.TEXT
@@ -80,7 +85,7 @@ class ChatDesk:
             raise CommandRefused(f"message {reply_to} is not one of #{channel}'s")
         try:
             return new_chat(self._identity, channel=channel, text=text, ttl=ttl,
-                            now=self._clock(), kind=kind, ref=reply_to)
+                            now=self._clock(), kind=kind, ref=reply_to, file=file)
         except ValueError as exc:
             raise CommandRefused(str(exc)) from None
 
@@ -175,6 +180,18 @@ class ChatDesk:
         """A first send went out: remember it for members who (re)join shortly."""
         if all(m.id != message.id for m in self._recent[-64:]):
             self._recent.append(message)
+        if message.file is not None and all(m.id != message.id for m in self._files):
+            self._files = [*self._files[-(FILE_MESSAGES_KEPT - 1):], message]
+
+    def files_alive(self, channels: Sequence[str], skip: frozenset[str] = frozenset()
+                    ) -> list[ChatMessage]:
+        """Our file messages still alive in `channels` (but `skip`), to send again to a
+        member who comes back: the file waits on the hub until then. An old one gets a new
+        send time (receivers refuse old send times as replays; they drop a repeat by id)."""
+        now = self._clock()
+        self._files = [m for m in self._files if m.expires_at > now]
+        return [m if now - m.sent_at < CLOCK_WINDOW / 2 else replace(m, sent_at=now)
+                for m in self._files if m.channel in channels and m.id not in skip]
 
     def requeue(self, messages: Sequence[ChatMessage]) -> None:
         """Messages the hub refused for now, to go out first after a reconnect."""

@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gossip.actors import ActorRef, Request
+from gossip.crypto.filestream import FileManifest
 from gossip.crypto.pins import Trust
 
 from .calltypes import CallOptions
+from .files import FileLane
 from .messages import DEFAULT_TTL, ChatMessage
 from .private import PrivateChannelView
 from .state import SessionState
@@ -23,6 +25,8 @@ class SendChat(Request[ChatMessage]):
     text: str
     ttl: float = DEFAULT_TTL
     reply_to: str = ""  # the id of the message this answers (quoted where it is shown)
+    # A file message: the manifest of a file already uploaded (gossip/client/files.py).
+    file: FileManifest | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,12 @@ class VerifyKey(Request[Trust]):
 @dataclass(frozen=True)
 class GetState(Request[SessionState]):
     pass
+
+
+@dataclass(frozen=True)
+class GetFileLane(Request[FileLane]):
+    """The session's lane for file transfers (gossip/client/files.py): upload_file and
+    download_file run in the asker's tasks over it."""
 
 
 @dataclass(frozen=True)

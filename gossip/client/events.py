@@ -298,6 +298,19 @@ class RosterAlarm:
     detail: str
 
 
+@dataclass(frozen=True)
+class FileProgress:
+    """A file on its way up (`direction` "up") or down ("down"): `done` of `total` plaintext
+    bytes, at `bytes_per_second` (over the transfer so far). The last one has done == total."""
+
+    file_id: str
+    name: str
+    direction: str
+    done: int
+    total: int
+    bytes_per_second: float
+
+
 SessionEvent = (Connected | Synced | MemberJoined | MemberLeft | OwnKeyForged | KeyChanged
                 | ChannelsChanged | MessagesMissing | MessageDelayed | MessageNotSent
                 | HubReportedMissed | MessageReceived | MessageDiscarded | MessageExpired
@@ -305,4 +318,5 @@ SessionEvent = (Connected | Synced | MemberJoined | MemberLeft | OwnKeyForged | 
                 | CallMembersChanged | CallPeerConnected | CallPeerUnknown
                 | CallPeerKeyChanged | CallPeerNotMember | CallPeerLeft | CallPeerFailed
                 | CallSignalRejected | CallRefused | CallLeft | RosterChanged | RosterAlarm
-                | CallStarted | CallRosterChanged | CallEnded)
+                | CallStarted | CallRosterChanged | CallEnded
+                | FileProgress)

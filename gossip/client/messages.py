@@ -42,6 +42,7 @@ from gossip.crypto import (
     open_sealed,
     seal,
 )
+from gossip.crypto.filestream import BadManifest, FileManifest
 from gossip.crypto.pins import Trust
 
 from .errors import MessageRejected
@@ -72,14 +73,15 @@ class MessageKind(enum.Enum):
     REPLY = "reply"
     EDIT = "edit"
     REACTION = "reaction"
+    FILE = "file"  # a file's manifest (gossip/client/files.py); names no other message
 
     @property
     def refers(self) -> bool:
-        return self is not MessageKind.TEXT
+        return self in (MessageKind.REPLY, MessageKind.EDIT, MessageKind.REACTION)
 
 
 # The kinds a reply, edit or reaction may name: what is shown as a message of its own.
-SHOWN_KINDS = frozenset({MessageKind.TEXT, MessageKind.REPLY})
+SHOWN_KINDS = frozenset({MessageKind.TEXT, MessageKind.REPLY, MessageKind.FILE})
 
 # Bounds on what a receiver parses, so one member's frame costs every other member little.
 # A sealed blob is one session-key packet per recipient (a Cv25519 PKESK of ~96 bytes, plus
@@ -115,6 +117,9 @@ class ChatMessage:
     # Signed with the rest: what the message is, and the id of the message it names.
     kind: MessageKind = MessageKind.TEXT
     ref: str = ""
+    # A file message (kind FILE): the manifest to fetch, check and open the file, signed and
+    # sealed with the rest; `text` then describes it for clients without files.
+    file: FileManifest | None = None
 
     def as_json(self) -> dict[str, Any]:
         shown = {"id": self.id, "channel": self.channel, "sender": self.sender,
@@ -127,6 +132,9 @@ class ChatMessage:
             shown["edits"] = self.ref
         elif self.kind is MessageKind.REACTION:
             shown["reacts_to"] = self.ref
+        if self.file is not None:  # never the key
+            shown["file"] = {"id": self.file.file_id, "name": self.file.name,
+                             "mime": self.file.mime, "size": self.file.size}
         return shown
 
 
@@ -157,6 +165,8 @@ def _inner(message: ChatMessage) -> bytes:
                               "expires_at": message.expires_at, "text": message.text}
     if message.kind.refers:  # a plain message stays as older clients wrote it
         fields.update(kind=message.kind.value, ref=message.ref)
+    elif message.file is not None:
+        fields.update(kind=MessageKind.FILE.value, file=message.file.as_fields())
     return msgpack.packb(fields, use_bin_type=True)
 
 
@@ -171,9 +181,12 @@ def _associated(sender: str, channel: str) -> bytes:
 
 def new_chat(identity: Identity, *, channel: str, text: str, ttl: float, now: float,
              message_id: str | None = None, kind: MessageKind = MessageKind.TEXT,
-             ref: str = "", expires_at: float | None = None) -> ChatMessage:
+             ref: str = "", expires_at: float | None = None,
+             file: FileManifest | None = None) -> ChatMessage:
     """A message of ours. `expires_at` (an edit's or a reaction's: its original's) wins over
-    `ttl` when given."""
+    `ttl` when given. A message with a `file` is of kind FILE."""
+    if file is not None:
+        kind = MessageKind.FILE
     check_text(kind, text)
     if kind.refers and not valid_id(ref):
         raise ValueError('name the message by its id (the "id" `gossip-cli listen --json` prints)')
@@ -181,7 +194,7 @@ def new_chat(identity: Identity, *, channel: str, text: str, ttl: float, now: fl
                        sender=identity.user, text=text, sent_at=now,
                        expires_at=now + check_ttl(ttl) if expires_at is None else expires_at,
                        verified=True, trust=Trust.VERIFIED, signer=identity.fingerprint,
-                       kind=kind, ref=ref if kind.refers else "")
+                       kind=kind, ref=ref if kind.refers else "", file=file)
 
 
 def check_text(kind: MessageKind, text: str) -> None:
@@ -375,9 +388,16 @@ def _parse_inner(inner: Any, trust: Trust, *, signer: str, missing: int,
             check_text(kind, fields["text"])
         except ValueError as exc:
             raise MessageRejected("malformed", str(exc)) from None
+    file = None
+    if kind is MessageKind.FILE:
+        try:
+            file = FileManifest.from_fields(inner.get("file"))
+        except BadManifest as exc:
+            raise MessageRejected("malformed", f"file message: {exc}") from None
     verified = trust in (Trust.NEW, Trust.PINNED, Trust.VERIFIED)
     return ChatMessage(sent_at=sent_at, expires_at=expires_at, verified=verified, trust=trust,
                        signer=signer, missing=missing, late=late, kind=kind, ref=ref,
+                       file=file,
                        **fields)
 
 

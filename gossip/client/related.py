@@ -64,7 +64,7 @@ def fold(messages: Iterable[ChatMessage], me: str) -> list[Shown]:
     shown: dict[str, ChatMessage] = {}
     naming: list[ChatMessage] = []  # edits and reactions
     for message in everything:
-        if message.kind is MessageKind.TEXT or message.kind is MessageKind.REPLY:
+        if message.kind in SHOWN_KINDS:
             shown[message.id] = message
         else:
             naming.append(message)

@@ -47,6 +47,8 @@ from gossip.wire import (
     CreatePrivate,
     Error,
     ErrorCode,
+    FileChunk,
+    FileHeld,
     Frame,
     HangUp,
     Key,
@@ -71,6 +73,7 @@ from .commands import (
     AddToChannel,
     CreatePrivateChannel,
     EditChat,
+    GetFileLane,
     GetPrivateChannels,
     GetState,
     HandOverChannel,
@@ -92,6 +95,7 @@ from .errors import (
     NotConnected,
     SignedInElsewhere,
 )
+from .files import FileLane
 from .login import log_in
 from .messages import ChatMessage, Distribution
 from .private import Outcome, PrivateChannelView, PrivateDesk, judge
@@ -194,6 +198,7 @@ class Session(Actor):
         self._backoff = Backoff(BackoffPolicy(config.reconnect_base, config.reconnect_cap,
                                               reset_after=config.reconnect_reset_after))
         self.synced = trio.Event()
+        self._files = FileLane(self._emit)  # file transfers run in the asker's tasks
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -296,6 +301,7 @@ class Session(Actor):
                         await self._link.abort()
                 nursery.cancel_scope.cancel()
                 self._calls.detach()
+                self._files.detach()
                 # What the hub held back goes out first on the next connection.
                 self._chat.requeue(self._held)
                 self._held = []
@@ -313,6 +319,8 @@ class Session(Actor):
                 await self._to_calls(frame, frame.channel)
             elif isinstance(frame, (PrivateChannels, RosterLog, RosterAppend)):
                 await self._take_roster_frame(frame)
+            elif isinstance(frame, (FileHeld, FileChunk)):
+                self._files.take(frame)
             else:
                 await self._keysync_step(frame.command.readable)
                 if isinstance(frame, Key):
@@ -332,6 +340,8 @@ class Session(Actor):
 
     async def _take_refusal(self, frame: Error) -> None:
         """The hub refused one of our frames; it closes the link itself if it must."""
+        if frame.ref is not None and self._files.take(frame):
+            return
         ours = self._chat.ours(frame.ref) if frame.ref is not None else None
         write = self._roster_writes.get(frame.ref) if frame.ref is not None else None
         if write is not None:
@@ -421,6 +431,8 @@ class Session(Actor):
         if resynced:
             await self._after_reconnect()
             self._online = True
+        assert self._link is not None
+        self._files.attach(self._link)
 
     async def _keep_alive(self, link: HubLink) -> None:
         """Ping now and then; a hub that stops answering is a lost connection, which the
@@ -458,6 +470,7 @@ class Session(Actor):
             # they had them first (receivers drop the ones they already have by id).
             self._chat.new_epochs()
             await self._resend_recent(only=seen.key.fingerprint)
+            await self._resend_files(only=seen.key.fingerprint)
 
     def _forget_sender_keys(self, user: str) -> None:
         """The user's key changed (to another key or back): the sender keys their old key
@@ -585,6 +598,8 @@ class Session(Actor):
             return self._members.refresh_trust(message.user)
         if isinstance(message, GetState):
             return self.state()
+        if isinstance(message, GetFileLane):
+            return self._files
         if isinstance(message, MeasureLatency):
             return await self._measure_latency()
         if isinstance(message, JoinCall):
@@ -646,7 +661,7 @@ class Session(Actor):
         if isinstance(request, React):
             return self._chat.compose_reaction(request.ref, request.emoji)
         return self._chat.compose(request.channel, request.text, request.ttl,
-                                  reply_to=request.reply_to)
+                                  reply_to=request.reply_to, file=request.file)
 
     async def _send_chat(self, request: SendChat | EditChat | React) -> ChatMessage:
         if not self.synced.is_set():
@@ -666,6 +681,10 @@ class Session(Actor):
         # meanwhile reads it (a key the hub slips in during a reconnect included). In a
         # private channel, for the verified roster's members only.
         intended = self._members.known_fingerprints() | {self._identity.fingerprint}
+        if message.file is not None:
+            # A file waits on the hub until it expires: it is meant for the members we have
+            # pinned too, and sent to each who comes back meanwhile (_resend_files).
+            intended |= self._profile.pins.trusted_fingerprints()
         if private:
             roster = self._private.roster(channel)
             intended &= frozenset(member.fingerprint for member in (
@@ -726,7 +745,8 @@ class Session(Actor):
             # Only messages still waiting or in the resend window matter.
             channels = (*self._channels, *self._private.member_channels())
             alive = {m.id for m in self._chat.recent(channels)} | {
-                m.id for m in self._held} | self._chat.waiting_ids()
+                m.id for m in self._held} | self._chat.waiting_ids() | {
+                m.id for m in self._chat.files_alive(channels)}
             self._recipients_of = {mid: fps for mid, fps in self._recipients_of.items()
                                    if mid in alive}
 
@@ -758,6 +778,18 @@ class Session(Actor):
         for message in self._chat.recent(channels, skip):
             targets = [key for key in self._first_recipients_present(message.id)
                        if only is None or key.fingerprint in (only, own)]
+            if any(key.fingerprint != own for key in targets):
+                await self._publish(message, targets)
+
+    async def _resend_files(self, only: str) -> None:
+        """Our file messages still alive (past the resend window), to a member who came
+        back and was meant to have them (the key `only`)."""
+        own = self._identity.fingerprint
+        channels = (*self._channels, *self._private.member_channels())
+        resent = frozenset(m.id for m in self._chat.recent(channels))
+        for message in self._chat.files_alive(channels, skip=resent):
+            targets = [key for key in self._first_recipients_present(message.id)
+                       if key.fingerprint in (only, own)]
             if any(key.fingerprint != own for key in targets):
                 await self._publish(message, targets)
 

@@ -131,6 +131,13 @@ class KeyPinStore(SharedPinFile[_Pin]):
         pin = self._current(user)
         return None if pin is None else pin.fingerprint
 
+    def trusted_fingerprints(self) -> frozenset[str]:
+        """Every pinned key that did not change since (whom a file may be meant for even
+        while they are away)."""
+        self._refresh()
+        return frozenset(pin.fingerprint for pin in self._pins.values()
+                         if pin.trust is not Trust.CHANGED)
+
     def offered_fingerprint(self, user: str) -> str | None:
         """The changed key awaiting accept(), if any."""
         pin = self._current(user)

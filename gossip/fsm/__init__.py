@@ -5,6 +5,7 @@ from .base import PhasesUndeclared, ProtocolMachine, ProtocolViolation
 from .call import ClientCall, ClientCallPhase, HubCall, HubCallPhase, PeerLink, PeerLinkPhase
 from .compiled import CompiledMachine
 from .driver import NO_BUILDERS, Builders, MachineDriver, MissingFrameBuilder, Step
+from .filetransfer import FileOrder, FileTransfer, FileTransferPhase
 from .handshake import ClientHandshake, ClientHandshakePhase, HubHandshake, HubHandshakePhase
 from .keysync import ClientKeySync, ClientKeySyncPhase, HubKeySync, HubKeySyncPhase
 from .reconnect import Backoff, BackoffPolicy, Reconnect, ReconnectOrder, ReconnectPhase
@@ -27,6 +28,9 @@ __all__ = [
     "ClientKeySyncPhase",
     "Close",
     "CompiledMachine",
+    "FileOrder",
+    "FileTransfer",
+    "FileTransferPhase",
     "HubCall",
     "HubCallPhase",
     "HubHandshake",

@@ -88,6 +88,19 @@ class Limits:
     failure_window: float = 600.0
     user_failure_budget: int = 20
     hub_failure_budget: int = 200
+    # -- files (gossip/hub/files.py): sealed chunks kept in the data directory until they
+    # expire. The largest file (sealed bytes; the wire's sizes stop below 2 GiB), the bytes
+    # one member may have stored at once and the whole hub's, and files being uploaded at
+    # once per member. File frames are paced by bytes, not by the frame rate: a chunk frame
+    # costs its size (at least `file_frame_cost`) from a per-member budget.
+    max_file_bytes: int = 1 << 30
+    file_quota_per_user: int = 2 << 30
+    file_quota_total: int = 20 << 30
+    open_uploads_per_user: int = 8
+    files_per_user: int = 1000  # stored at once: tiny files cost disk entries, not bytes
+    file_bytes_per_second: float = 64 * 2**20
+    file_bytes_burst: float = 64 * 2**20
+    file_frame_cost: int = 64 * 1024
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,8 @@ from gossip.wire import (
     EndOfKeys,
     Error,
     ErrorCode,
+    FileBegin,
+    FileChunk,
     Frame,
     FrameError,
     Greeting,
@@ -74,6 +76,14 @@ from gossip.wire import (
 from .callpresence import CallPresence
 from .config import HubConfig
 from .fairqueue import FairOutbox, OutboxItem, OutboxLimits, Put
+from .files import (
+    FILE_UPLINK,
+    FileRefused,
+    FileStore,
+    UploadFrame,
+    answer_file_frame,
+    file_frame_cost,
+)
 from .identities import JoinRefused, MemberBudgets
 from .names import Claim, NameBook
 from .private import PrivateBook, RosterRefusal
@@ -93,6 +103,8 @@ _RECEIVE_QUEUE = 16
 # that proved the password get one, and the key's size and packet counts are capped already.
 KEY_CHECKS_AT_ONCE = 2
 _CLOSE_GRACE = 2.0
+# The outbox lane file chunks queue in (not a valid user name, so never a member's lane).
+FILE_LANE = " files"
 
 __all__ = ["ConnectionActor", "Disconnect", "FrameTap", "HubContext", "OutboxItem"]
 
@@ -112,6 +124,7 @@ class HubContext:
     names: NameBook
     private: PrivateBook = field(default_factory=PrivateBook)
     tap: FrameTap | None = None
+    files: FileStore | None = None  # None: this hub stores no files (refused as unknown)
     key_checks: trio.CapacityLimiter = field(
         default_factory=lambda: trio.CapacityLimiter(KEY_CHECKS_AT_ONCE))
     connections: int = 0
@@ -373,6 +386,9 @@ class ConnectionActor(Actor):
         frames = self.budgets.frames
         while True:
             frame = await self._receive()
+            if isinstance(frame, FILE_UPLINK):
+                await self._file_frame(frame)  # paced by bytes, not by the frame rate
+                continue
             if not frames.take():
                 # Over the rate: this frame is refused, the connection stays; a client that
                 # keeps flooding fills its own outbox with refusals and is let go as slow.
@@ -485,6 +501,39 @@ class ConnectionActor(Actor):
         budget.charge(len(data) * count)
         log.info("msg user=%s channel=%s bytes=%d recipients=%d", self.user, frame.channel,
                  len(frame.blob), count)
+
+    # -- files: sealed chunks stored blind until they expire (files.py) ----------------------
+    async def _file_frame(self, frame: UploadFrame) -> None:
+        if self._keysync.state_id != HubKeySync.live.id:
+            raise Disconnect(ErrorCode.PROTOCOL, "files need the key sync first")
+        # Over its byte rate (the identity's, shared by its connections), a member's next
+        # frame is read later, not refused: TCP pushes back on its uploads and downloads; its
+        # own chat waits too, nobody else's.
+        budget = self.budgets.file_bytes
+        await trio.sleep(budget.retry_after())
+        budget.charge(file_frame_cost(frame, self._limits))
+        ref = frame.ref if isinstance(frame, FileBegin) else frame.file
+        try:
+            if self._hub.files is None:
+                raise FileRefused(ErrorCode.UNKNOWN_FILE, "this hub stores no files")
+            answer = answer_file_frame(self._hub.files, frame, self.user, self._may_read)
+        except FileRefused as exc:
+            self._refuse(exc.code, exc.reason, ref=ref)
+            return
+        for frame_out in answer:
+            if isinstance(frame_out, FileChunk):
+                # Chunks go out in their own lane of the fair outbox, one item each: every
+                # chat sender gets a turn between two chunks, so a download never starves chat.
+                self._queue(self._encoded(frame_out), sender=FILE_LANE, channel=None,
+                            droppable=False)
+            else:
+                self._send([frame_out])
+
+    def _may_read(self, channel: str) -> bool:
+        private = self._hub.private
+        if private.is_private(channel):
+            return private.is_member(channel, self.user, self.fingerprint)
+        return channel in self._hub.registry.channels
 
     # -- private channels: roster logs stored and relayed blind (private.py) ----------------
     def _roster_frame(self, frame: CreatePrivate | RosterAppend | RosterRequest) -> None:

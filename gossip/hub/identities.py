@@ -29,12 +29,14 @@ class JoinRefused(Exception):
 
 class MemberBudgets:
     """What one identity may make the hub do, however many connections it has: frames a
-    second, bytes a second (fan-out counted), and messages a second per channel."""
+    second, bytes a second (fan-out counted), messages a second per channel, and file bytes
+    a second (uploads and downloads)."""
 
     def __init__(self, limits: Limits) -> None:
         self._limits = limits
         self.frames = TokenBucket(limits.frames_per_second, limits.frame_burst)
         self.bytes = ByteBudget(limits.sender_bytes_per_second, limits.sender_bytes_burst)
+        self.file_bytes = ByteBudget(limits.file_bytes_per_second, limits.file_bytes_burst)
         # Keyed by channels the hub knows (the connection checks before asking): bounded.
         self._channel_rates: dict[str, TokenBucket] = {}
 

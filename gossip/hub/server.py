@@ -20,6 +20,7 @@ from gossip.crypto import HubCertificate, load_or_create_hub_certificate
 
 from .config import HubConfig
 from .connection import ConnectionActor, FrameTap, HubContext
+from .files import FileStore, sweep_files
 from .names import NameBook
 from .private import PrivateBook, PrivateStore
 from .registry import Registry
@@ -83,7 +84,8 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
     private_store = PrivateStore.open(config.data_dir)
     context = HubContext(config, registry, certificate.fingerprint if config.tls else "",
                          LoginThrottle.from_limits(config.limits), NameBook.open(config.data_dir),
-                         PrivateBook(private_store), tap)
+                         PrivateBook(private_store), tap,
+                         files=FileStore.open(config.data_dir, config.limits))
     supervisor = Supervisor(max_restarts=10, period=60.0)
     numbers = itertools.count(1)
 
@@ -111,6 +113,8 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(supervisor.run)
+            assert context.files is not None
+            nursery.start_soon(sweep_files, context.files)
             listeners = await trio.open_tcp_listeners(config.port, host=config.host)
             port = listeners[0].socket.getsockname()[1]
             log.info("hub %r listening on %s:%d (%s), fingerprint %s", config.name, config.host,

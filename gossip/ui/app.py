@@ -23,6 +23,7 @@ from pathlib import Path
 
 import dearpygui.dearpygui as dpg
 import numpy as np
+import platformdirs
 
 from . import intents
 from . import notices as nt
@@ -66,6 +67,9 @@ class AppError(Exception):
 
 
 class App:
+    # Where Save puts received files (None: the user's downloads folder, "Gossip" in it).
+    downloads_dir: Path | None = None
+
     def __init__(self, settings: Settings, bridge: Bridge, *,
                  settings_path: Path | None = None, profile_root: Path | None = None,
                  autoconnect: intents.ConnectToHub | None = None, title: str = "Gossip",
@@ -347,6 +351,19 @@ class App:
             return
         assert self.model.current_channel is not None
         self.post(intents.SubmitMessage(self.model.current_channel, text, ttl, reply_to))
+
+    def attach_file(self, path: str, ttl: float) -> None:
+        """Send the file the user picked to the current channel (in the background)."""
+        if self.model.current_channel is None or self.model.phase is not Phase.ONLINE:
+            self.model.toasts.push("error", "Could not send the file",
+                                   "connect to a hub and pick a channel first", self._clock())
+            return
+        self.post(intents.AttachFile(self.model.current_channel, Path(path), ttl))
+
+    def save_file(self, message_id: str) -> None:
+        """Fetch, check and save a message's file into the downloads folder."""
+        directory = self.downloads_dir or platformdirs.user_downloads_path() / "Gossip"
+        self.post(intents.SaveFile(message_id, directory))
 
     def select_channel(self, channel: str) -> None:
         self.model.select_channel(channel)

@@ -166,7 +166,26 @@ class RecallPassword:
 
 CallIntent = (JoinChannelCall | LeaveChannelCall | ChooseMuted | ChooseDeafened | ChoosePeerVolume
               | ChooseDevices | ChooseIceHosts | ChooseVideo | ChooseVideoSource)
+# -- files: carried out in the background (gossip.client.filesend), answered with notices --
+
+@dataclass(frozen=True)
+class AttachFile:
+    """Send the file at `path` to `channel` (uploaded, then posted as a file message)."""
+
+    channel: str
+    path: Path
+    ttl: float
+
+
+@dataclass(frozen=True)
+class SaveFile:
+    """Fetch, check and save the file of message `message_id` into `directory`."""
+
+    message_id: str
+    directory: Path
+
+
 Intent = (ConnectToHub | DisconnectFromHub | SubmitMessage | EditMessage | ReactToMessage
           | AcceptChangedKey | MarkKeyVerified
           | ComputeSafetyNumber | AcceptHubKey | RefreshState | UpdateKeyring | RecallPassword
-          | CallIntent)
+          | CallIntent | AttachFile | SaveFile)

@@ -59,6 +59,9 @@ class AppModel:
     messages: dict[str, ChatMessage] = field(default_factory=dict)
     # Ours, written while reconnecting: in the session's outbox until it is back online.
     waiting: set[str] = field(default_factory=set)
+    # Files on their way (by file id, the latest progress) and saved (by message id, path).
+    transfers: dict[str, ev.FileProgress] = field(default_factory=dict)
+    saved: dict[str, str] = field(default_factory=dict)
     unread: dict[str, int] = field(default_factory=dict)
     latency: float | None = None
     call: CallView = field(default_factory=CallView)
@@ -368,6 +371,16 @@ def _message_sent(model: AppModel, notice: nt.MessageSent, now: float) -> None:
     model._add_message(notice.message, count_unread=False)
 
 
+def _file_progress(model: AppModel, event: ev.FileProgress, now: float) -> None:
+    model.transfers[event.file_id] = event
+    model.messages_version += 1
+
+
+def _file_saved(model: AppModel, notice: nt.FileSaved, now: float) -> None:
+    model.saved[notice.message_id] = notice.path
+    model.messages_version += 1
+
+
 def _command_failed(model: AppModel, notice: nt.CommandFailed, now: float) -> None:
     if notice.what == "safety number" and model.safety_pending is not None:
         model.safety_pending = None
@@ -563,4 +576,5 @@ _HANDLERS: dict[type, Callable[[AppModel, Any, float], None]] = {
     ev.MessageNotSent: _message_not_sent, ev.RosterChanged: _roster_changed,
     ev.RosterAlarm: _roster_alarm,
     ev.CallStarted: _call_started, ev.CallRosterChanged: _call_roster, ev.CallEnded: _call_ended,
+    ev.FileProgress: _file_progress, nt.FileSaved: _file_saved,
 }

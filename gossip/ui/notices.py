@@ -68,6 +68,15 @@ class MessageSent:
 
 
 @dataclass(frozen=True)
+class FileSaved:
+    """The file of message `message_id` is saved, checked, at `path`."""
+
+    message_id: str
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class CommandFailed:
     what: str
     reason: str
@@ -139,4 +148,5 @@ class PasswordRecalled:
 Notice = (Connecting | Online | Reconnecting | ConnectFailed | Offline | MessageSent
           | CommandFailed | StateRefreshed | LatencyMeasured | SafetyNumberReady | TrustUpdated
           | CallChanged | NoticesLost | BackendFailed | KeyringUpdated | PasswordRecalled
+          | FileSaved
           | ev.SessionEvent)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from gossip.client.messages import MAX_TEXT_CHARS
+from gossip.client.filesend import describe_size
+from gossip.client.messages import MAX_TEXT_CHARS, ChatMessage
 from gossip.client.related import fold
 from gossip.crypto.pins import Trust
 
@@ -58,6 +59,16 @@ class MemberRow:
 
 
 @dataclass(frozen=True)
+class FileRow:
+    """A file message's attachment: what it is, and what can be done with it now."""
+
+    label: str  # name · size
+    state: str  # "save" (a Save button), "moving" (a progress bar), "saved", "own"
+    fraction: float = 0.0
+    detail: str = ""  # bytes and speed while moving, the path once saved
+
+
+@dataclass(frozen=True)
 class MessageRow:
     id: str
     sender: str
@@ -78,6 +89,7 @@ class MessageRow:
     my_reaction: str = ""
     links: tuple[str, ...] = ()  # the addresses it opens, as shown in `text`
     mine: bool = False  # ours, so we may edit it
+    file: FileRow | None = None
 
 
 @dataclass(frozen=True)
@@ -271,7 +283,7 @@ def message_rows(model: AppModel, now: float, search: str = "",
                                fmt.countdown(left), left < URGENT_SECONDS, continued,
                                name_colour(message.sender), message.expires_at,
                                shown.edited, quote, shown.reactions, shown.my_reaction,
-                               links, own))
+                               links, own, file_row(model, message, own)))
         previous = message
     return rows
 
@@ -506,3 +518,24 @@ def expiry_label(seconds: float) -> str:
 
 def expiry_seconds(label: str) -> float:
     return dict(EXPIRY_CHOICES).get(label, 3600.0)
+
+
+def file_row(model: AppModel, message: ChatMessage, own: bool) -> FileRow | None:
+    """The attachment line of a file message (None for a text message)."""
+    manifest = message.file
+    if manifest is None:
+        return None
+    label = f"{manifest.name} · {describe_size(manifest.size)}"
+    saved = model.saved.get(message.id)
+    if saved is not None:
+        return FileRow(label, "saved", 1.0, saved)
+    progress = model.transfers.get(manifest.file_id)
+    if progress is not None and progress.done < progress.total:
+        fraction = progress.done / progress.total if progress.total else 1.0
+        return FileRow(label, "moving", fraction,
+                       f"{describe_size(progress.done)} of {describe_size(progress.total)}"
+                       f" · {progress.bytes_per_second / 1e6:.1f} MB/s")
+    if own:
+        return FileRow(label, "own")
+    return FileRow(label, "save")
+

@@ -45,6 +45,12 @@ class ErrorCode(StrEnum):
     ROSTER_REFUSED = "roster_refused"      # an entry that does not continue the log as stored
     ROSTER_FULL = "roster_full"            # the log is at its length or size limit
     TOO_MANY_CHANNELS = "too_many_channels"  # over the private channels per member or hub
+    # files
+    FILE_TOO_LARGE = "file_too_large"  # over the hub's size limit for one file
+    QUOTA = "quota"                    # over the bytes stored for this member, or in all
+    UNKNOWN_FILE = "unknown_file"      # no such file (never was, expired, or not yours)
+    BAD_CHUNK = "bad_chunk"            # a chunk index or size that does not fit the file
+    FILE_INCOMPLETE = "file_incomplete"  # done or get before every chunk is up
 
 
 # Refusals that concern a call; they name no channel, so every call decides if it is its own.

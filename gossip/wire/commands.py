@@ -37,6 +37,14 @@ class Command(str, Enum):
     ROSTER_REQUEST = "grl"      # client -> hub: send me a private channel's whole log again
     ROSTER_LOG = "rlg"          # hub -> client: a private channel's whole log (in parts)
     PRIVATE_CHANNELS = "pcl"    # hub -> client: the private channels it lists for you
+    # files (docs/protocol.md, "Files"): sealed chunks the hub stores blind until they expire
+    FILE_BEGIN = "fbg"          # client -> hub: store a file of this size until then
+    FILE_HELD = "fhd"           # hub -> client: a stored file's id and which chunks it holds
+    FILE_STATUS = "fst"         # client -> hub: which chunks of this file do you hold?
+    FILE_PUT = "fpt"            # client -> hub: one sealed chunk of an upload
+    FILE_DONE = "fdn"           # client -> hub: every chunk is up; others may fetch it
+    FILE_GET = "fgt"            # client -> hub: send me one chunk of a stored file
+    FILE_CHUNK = "fck"          # hub -> client: one sealed chunk of a stored file
 
     @property
     def readable(self) -> str:

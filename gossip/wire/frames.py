@@ -305,12 +305,90 @@ class PrivateChannels(Frame):
     channels: tuple[str, ...] = _name()
 
 
+# --- files (gossip/hub/files.py stores them; gossip/client/files.py moves them) ----------
+
+FILE_ID_BYTES = 16
+# One sealed chunk: 64 KiB of plaintext and its 16-byte tag (gossip.crypto.filestream).
+MAX_FILE_CHUNK_BYTES = 64 * 1024 + 16
+# One bit per chunk: 2**31 bytes of chunks of 64 KiB, the most a size field can say.
+MAX_FILE_BITMAP_BYTES = 4096
+MAX_FILE_GET_CHUNKS = 16
+
+
+@dataclass(frozen=True)
+class FileBegin(Frame):
+    """Store a file of `size` sealed bytes in `chunks` chunks until `ttl` seconds from now,
+    for the members of `channel`; answered with FileHeld (naming `ref`) or a refusal."""
+
+    command: ClassVar[Command] = Command.FILE_BEGIN
+    size: int
+    chunks: int
+    ttl: float
+    channel: str = _name()
+    ref: bytes = _blob(MAX_REF_BYTES)
+
+
+@dataclass(frozen=True)
+class FileHeld(Frame):
+    """Hub to client: stored file `file` of `chunks` chunks; bit i of `have` (bit i % 8 of
+    byte i // 8) says chunk i is stored; `complete` is 1 once its uploader said done. Echoes
+    the `ref` of the FileBegin it answers."""
+
+    command: ClassVar[Command] = Command.FILE_HELD
+    chunks: int
+    complete: int
+    file: bytes = _blob(FILE_ID_BYTES)
+    have: bytes = _blob(MAX_FILE_BITMAP_BYTES)
+    ref: bytes | None = _blob(MAX_REF_BYTES, default=None)
+
+
+@dataclass(frozen=True)
+class FileStatus(Frame):
+    command: ClassVar[Command] = Command.FILE_STATUS
+    file: bytes = _blob(FILE_ID_BYTES)
+
+
+@dataclass(frozen=True)
+class FilePut(Frame):
+    command: ClassVar[Command] = Command.FILE_PUT
+    index: int
+    file: bytes = _blob(FILE_ID_BYTES)
+    data: bytes = _blob(MAX_FILE_CHUNK_BYTES)
+
+
+@dataclass(frozen=True)
+class FileDone(Frame):
+    command: ClassVar[Command] = Command.FILE_DONE
+    file: bytes = _blob(FILE_ID_BYTES)
+
+
+@dataclass(frozen=True)
+class FileGet(Frame):
+    """Send me chunks `index` to `index + count - 1` (count 1 when absent, at most
+    MAX_FILE_GET_CHUNKS): one small frame up for a run of chunks down."""
+
+    command: ClassVar[Command] = Command.FILE_GET
+    index: int
+    file: bytes = _blob(FILE_ID_BYTES)
+    count: int | None = None
+
+
+@dataclass(frozen=True)
+class FileChunk(Frame):
+    command: ClassVar[Command] = Command.FILE_CHUNK
+    index: int
+    file: bytes = _blob(FILE_ID_BYTES)
+    data: bytes = _blob(MAX_FILE_CHUNK_BYTES)
+
+
+FILE_FRAMES = (FileBegin, FileHeld, FileStatus, FilePut, FileDone, FileGet, FileChunk)
+
 FRAME_TYPES: dict[Command, type[Frame]] = {
     cls.command: cls
     for cls in (Greeting, HubHello, LoginProof, Welcome, Error, KeyRequest, Key, Channels,
                 EndOfKeys, KeyRemoved, Message, Missed, MissedBy, StartCall, CallMembers,
                 CallRoster, Offer, Answer, Ice, HangUp, CreatePrivate, RosterAppend,
-                RosterRequest, RosterLog, PrivateChannels)
+                RosterRequest, RosterLog, PrivateChannels, *FILE_FRAMES)
 }
 
 

@@ -14,6 +14,7 @@ import trio
 from gossip.actors import Actor, ActorError, Request
 from gossip.client.commands import AcceptKey, EditChat, GetState, React, SendChat, VerifyKey
 from gossip.client.errors import CommandRefused
+from gossip.client.filesend import save_file, send_file
 from gossip.client.messages import MAX_TEXT_CHARS, ChatMessage, check_ttl
 from gossip.client.session import Session
 from gossip.client.state import SessionState
@@ -90,6 +91,9 @@ class BridgeActor(Actor):
             case intents.RecallPassword(settings):
                 password, problem = await trio.to_thread.run_sync(recall_password, settings)
                 self._post(nt.PasswordRecalled(login_account(settings), password, problem))
+            case intents.AttachFile() | intents.SaveFile():
+                # Minutes for a big file: in the background, so other intents go on.
+                self.nursery.start_soon(self._file_in_background, message)
             case intents.RefreshState():
                 self._post(nt.StateRefreshed(await self._state(self._session())))
             case intents.JoinChannelCall() | intents.LeaveChannelCall() | intents.ChooseMuted() \
@@ -174,6 +178,28 @@ class BridgeActor(Actor):
         with trio.fail_after(ASK_TIMEOUT):
             return await self._session().ref.ask(request)
 
+    async def _file_in_background(self, intent: intents.AttachFile | intents.SaveFile) -> None:
+        try:
+            session = self._session()
+            if isinstance(intent, intents.AttachFile):
+                ttl = check_ttl(intent.ttl)
+                self._post(nt.MessageSent(await send_file(
+                    session.ref, intent.path, channel=intent.channel, ttl=ttl)))
+                return
+            state = await self._state(session)
+            message = next((m for m in state.messages if m.id == intent.message_id), None)
+            if message is None or message.file is None:
+                raise CommandRefused("that file message is gone (expired)")
+            saved = await save_file(session.ref, message, intent.directory)
+            self._post(nt.FileSaved(message.id, str(saved.path), saved.sha256))
+        except (CommandRefused, ValueError) as exc:  # FileTransferFailed is a CommandRefused
+            self._post(nt.CommandFailed(_describe(intent), str(exc)))
+        except OSError as exc:
+            self._post(nt.CommandFailed(_describe(intent), exc.strerror or str(exc)))
+        except (ActorError, trio.TooSlowError) as exc:
+            log.info("intent %r failed: %r", intent, exc)
+            self._post(nt.CommandFailed(_describe(intent), _reason(exc)))
+
     def _pins_trust(self, user: str) -> Trust | None:
         keeper = self._keeper
         if keeper is None or keeper.profile is None:
@@ -236,6 +262,7 @@ def _describe(intent: object) -> str:
         intents.ChooseVideoSource: "change the video source",
         intents.UpdateKeyring: "remember the password",
         intents.RecallPassword: "read the remembered password",
+        intents.AttachFile: "send the file", intents.SaveFile: "save the file",
     }.get(type(intent), "do that")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import webbrowser
 from collections.abc import Callable
+from pathlib import Path
 
 import dearpygui.dearpygui as dpg
 
@@ -89,7 +90,7 @@ class Conversation:
                 dpg.add_button(label="Cancel (Esc)", callback=self.cancel_context)
             with dpg.group(horizontal=True):
                 # Enter sends; Ctrl+Enter starts a new line where the cursor is.
-                self.composer = dpg.add_input_text(width=-250, hint="", on_enter=True,
+                self.composer = dpg.add_input_text(width=-340, hint="", on_enter=True,
                                                    multiline=True, height=COMPOSER_HEIGHT,
                                                    ctrl_enter_for_new_line=True,
                                                    callback=self._send)
@@ -100,9 +101,19 @@ class Conversation:
                 with dpg.tooltip(self.expiry):
                     dpg.add_text("How long the message lives before it disappears "
                                  "from every screen")
+                self.attach_button = dpg.add_button(label="Attach", width=80, height=36,
+                                                    callback=self._pick_file)
+                with dpg.tooltip(self.attach_button):
+                    dpg.add_text("Send a file: sealed for the channel's members, kept on the "
+                                 "hub until it expires like the message")
                 self.send_button = dpg.add_button(label="Send", width=-1, height=36,
                                                   callback=self._send)
                 themes.bind(self.send_button, "accent_button")
+        # The file picker: a Dear PyGui dialog, hidden until Attach is pressed.
+        self.file_dialog = dpg.add_file_dialog(show=False, modal=True, width=700, height=420,
+                                               callback=self._file_picked,
+                                               directory_selector=False)
+        dpg.add_file_extension(".*", parent=self.file_dialog)
         # One menu for every message, filled in when it opens (not one window a message).
         with dpg.window(popup=True, show=False, autosize=True, no_title_bar=True,
                         min_size=(160, 40)) as self.menu:
@@ -123,6 +134,8 @@ class Conversation:
         self._fit_heights()
         dpg.configure_item(self.composer, width=columns.composer)
         dpg.configure_item(self.expiry, width=columns.expiry)
+        dpg.configure_item(self.attach_button, width=columns.attach,
+                           height=columns.composer_height)
         dpg.configure_item(self.send_button, width=columns.send,
                            height=columns.composer_height)
 
@@ -147,6 +160,7 @@ class Conversation:
                 else state.hint
             dpg.configure_item(self.composer, hint=hint, enabled=state.enabled)
             dpg.configure_item(self.send_button, enabled=state.enabled)
+            dpg.configure_item(self.attach_button, enabled=state.enabled)
         if model.messages_version != self._version:
             self._version = model.messages_version
             self._draw(model, now)
@@ -271,6 +285,8 @@ class Conversation:
                                 dpg.bind_item_font(stamp, fonts.small)
                                 themes.bind(stamp, "dim")
                         self._message_body(row)
+                        if row.file is not None:
+                            self._attachment(row.id, row.file)
                     countdown = dpg.add_text("◷ " + row.countdown,
                                              color=palette.warn if row.urgent else palette.dim)
                     dpg.bind_item_font(countdown, fonts.small)
@@ -414,6 +430,35 @@ class Conversation:
             self.close_search()
         elif self.replying_to or self.editing:
             self.cancel_context()
+
+    def _attachment(self, message_id: str, file: vm.FileRow) -> None:
+        """A file message's line: a Save button, a progress bar while it moves, or where
+        it was saved."""
+        with dpg.group(horizontal=True):
+            label = dpg.add_text(file.label)
+            self._app.themes.bind(label, "dim")
+            if file.state == "save":
+                dpg.add_button(label="Save", callback=self._save, user_data=message_id)
+            elif file.state == "moving":
+                dpg.add_progress_bar(default_value=file.fraction, overlay=file.detail,
+                                     width=260)
+            elif file.state == "saved":
+                saved = dpg.add_text(f"✓ saved as {Path(file.detail).name}")
+                self._app.themes.bind(saved, "dim")
+                with dpg.tooltip(saved):
+                    dpg.add_text(file.detail)
+
+    def _save(self, sender: object, app_data: object, message_id: str) -> None:
+        self._app.save_file(message_id)
+
+    def _pick_file(self) -> None:
+        dpg.show_item(self.file_dialog)
+
+    def _file_picked(self, sender: object, app_data: dict[str, object]) -> None:
+        path = str(app_data.get("file_path_name") or "")
+        if path:
+            ttl = vm.expiry_seconds(str(dpg.get_value(self.expiry)))
+            self._app.attach_file(path, ttl)
 
     def _avatar(self, user: str, colour: tuple[int, int, int]) -> None:
         palette = self._app.themes.palette
