@@ -20,7 +20,6 @@ RAIL_WIDTH = 44
 COMPOSER_MIN_WIDTH = 280  # the message box itself, beside the expiry picker and Send
 EXPIRY_WIDTH = 120
 SEND_WIDTH = 84
-ATTACH_WIDTH = 80
 COMPOSER_HEIGHT = 36
 STATUS_BAR_HEIGHT = 30
 # Dear PyGui's style sizes, which the text scale leaves alone (themes.py sets them).
@@ -46,7 +45,6 @@ class Columns:
     drawer_width: int
     composer: int
     expiry: int
-    attach: int
     send: int
     composer_height: int
     column_height_margin: int  # the columns' height is the window's less this (status bar)
@@ -62,11 +60,7 @@ def scaled(pixels: int, scale: float) -> int:
 
 
 def conversation_min_width(scale: float) -> int:
-    return (
-        scaled(COMPOSER_MIN_WIDTH + EXPIRY_WIDTH + ATTACH_WIDTH + SEND_WIDTH, scale)
-        + 3 * ITEM_SPACING
-        + SLACK
-    )
+    return scaled(COMPOSER_MIN_WIDTH + EXPIRY_WIDTH + SEND_WIDTH, scale) + 2 * ITEM_SPACING + SLACK
 
 
 def plan_columns(
@@ -100,7 +94,6 @@ def plan_columns(
         drawer if drawer is not None and not (sidebar if drawer is Side.SIDEBAR else call) else None
     )
     expiry, send = scaled(EXPIRY_WIDTH, scale), scaled(SEND_WIDTH, scale)
-    attach = scaled(ATTACH_WIDTH, scale)
     status_bar = max(STATUS_BAR_HEIGHT, scaled(13, scale) + 12)
     return Columns(
         sidebar=sidebar,
@@ -109,9 +102,8 @@ def plan_columns(
         rail=rail,
         drawer=opened,
         drawer_width=side_full if opened is Side.SIDEBAR else call_full,
-        composer=conversation - expiry - attach - send - 3 * ITEM_SPACING - SLACK,
+        composer=conversation - expiry - send - 2 * ITEM_SPACING - SLACK,
         expiry=expiry,
-        attach=attach,
         send=send,
         composer_height=max(COMPOSER_HEIGHT, scaled(16, scale) + 20),
         column_height_margin=status_bar + ITEM_SPACING,

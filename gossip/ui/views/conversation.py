@@ -72,6 +72,14 @@ class Conversation:
                 dpg.bind_item_font(self.title, fonts.title)
                 self.subtitle = dpg.add_text("")
                 themes.bind(self.subtitle, "dim")
+                # In the header, not beside Send: the message box keeps its minimum width
+                # there at any window size and text scale (reflow.py).
+                self.attach_button = dpg.add_button(label="📎 Attach a file",
+                                                    callback=self._pick_file)
+                with dpg.tooltip(self.attach_button):
+                    dpg.add_text("Send a file: sealed for the channel's members, kept on the "
+                                 "hub until it expires like the message (the expiry beside "
+                                 "Send)")
                 self.jump = dpg.add_button(label="", show=False, callback=self.jump_to_bottom)
                 themes.bind(self.jump, "accent_button")
             with dpg.group(horizontal=True, show=False) as self.search_bar:
@@ -90,7 +98,7 @@ class Conversation:
                 dpg.add_button(label="Cancel (Esc)", callback=self.cancel_context)
             with dpg.group(horizontal=True):
                 # Enter sends; Ctrl+Enter starts a new line where the cursor is.
-                self.composer = dpg.add_input_text(width=-340, hint="", on_enter=True,
+                self.composer = dpg.add_input_text(width=-250, hint="", on_enter=True,
                                                    multiline=True, height=COMPOSER_HEIGHT,
                                                    ctrl_enter_for_new_line=True,
                                                    callback=self._send)
@@ -101,11 +109,6 @@ class Conversation:
                 with dpg.tooltip(self.expiry):
                     dpg.add_text("How long the message lives before it disappears "
                                  "from every screen")
-                self.attach_button = dpg.add_button(label="Attach", width=80, height=36,
-                                                    callback=self._pick_file)
-                with dpg.tooltip(self.attach_button):
-                    dpg.add_text("Send a file: sealed for the channel's members, kept on the "
-                                 "hub until it expires like the message")
                 self.send_button = dpg.add_button(label="Send", width=-1, height=36,
                                                   callback=self._send)
                 themes.bind(self.send_button, "accent_button")
@@ -134,8 +137,6 @@ class Conversation:
         self._fit_heights()
         dpg.configure_item(self.composer, width=columns.composer)
         dpg.configure_item(self.expiry, width=columns.expiry)
-        dpg.configure_item(self.attach_button, width=columns.attach,
-                           height=columns.composer_height)
         dpg.configure_item(self.send_button, width=columns.send,
                            height=columns.composer_height)
 
