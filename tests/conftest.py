@@ -139,3 +139,49 @@ def connect(nursery: trio.Nursery, hub: RunningHub, profiles: Callable[[str], Pr
         return client
 
     return start
+
+
+# -- the app's one window (tests/appwindow.py), shared by the test_ui_* modules ---------------
+# Imported lazily: most tests never open a window. A module overrides `world` (a call world)
+# or `app` (asking for this one) when it needs more.
+@pytest.fixture(scope="module")
+def display(pytestconfig: pytest.Config) -> str:
+    """The private X display (Xvfb) the window tests share, as DISPLAY names it."""
+    from .appwindow import shared_display
+
+    return shared_display(pytestconfig)
+
+
+@pytest.fixture(scope="module")
+def window(display: str, pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory):
+    """The process's one app window, on the shared private display (see `shared_window`)."""
+    from .appwindow import shared_window
+
+    return shared_window(pytestconfig, tmp_path_factory.mktemp("profiles"))
+
+
+@pytest.fixture
+def world(tmp_path: Path):
+    """A real hub on loopback with scripted peers (see `PeerWorld`)."""
+    from .appwindow import PeerWorld
+
+    with PeerWorld(tmp_path / "world") as peers:
+        yield peers
+
+
+@pytest.fixture
+def app(window, world, tmp_path: Path):
+    """The shared window with a fresh profile for this test; afterwards back on its connect
+    screen, with no dialog or toast left over."""
+    from gossip.ui.model import Phase
+    from gossip.ui.toasts import ToastBoard
+
+    from .appwindow import WAIT
+
+    assert window.bridge.running, "an earlier test closed the window"
+    window.profile_root = tmp_path / "profiles"
+    yield window
+    window.close_safety()
+    window.disconnect()
+    window.pump_until(lambda: window.model.phase in (Phase.IDLE, Phase.FAILED), WAIT)
+    window.model.toasts = ToastBoard()

@@ -13,52 +13,18 @@ import sys
 from pathlib import Path
 
 import dearpygui.dearpygui as dpg
-import pytest
 
 from gossip.client import events as ev
 from gossip.ui.model import Phase
-from gossip.ui.toasts import ToastBoard
 
 from .appwindow import (
     WAIT,
-    PeerWorld,
     click,
     go_online,
-    shared_display,
-    shared_window,
     texts_in,
 )
 from .conftest import PASSWORD
 from .pngcheck import summarize_png
-
-
-@pytest.fixture(scope="module")
-def display(pytestconfig):
-    return shared_display(pytestconfig)
-
-
-@pytest.fixture
-def world(tmp_path):
-    with PeerWorld(tmp_path / "world") as world:
-        yield world
-
-
-@pytest.fixture(scope="module")
-def window(display, pytestconfig, tmp_path_factory):
-    """The one window (see `shared_window`)."""
-    return shared_window(pytestconfig, tmp_path_factory.mktemp("profiles"))
-
-
-@pytest.fixture
-def app(window, world, tmp_path):
-    """The shared app, back on its connect screen, with a fresh profile for this test."""
-    assert window.bridge.running, "an earlier test closed the window"
-    window.profile_root = tmp_path / "profiles"
-    yield window
-    window.close_safety()
-    window.disconnect()
-    window.pump_until(lambda: window.model.phase in (Phase.IDLE, Phase.FAILED), WAIT)
-    window.model.toasts = ToastBoard()
 
 
 def test_a_message_typed_in_the_app_reaches_another_client(app, world):

@@ -19,7 +19,6 @@ from gossip.ui import intents
 from gossip.ui import notices as nt
 from gossip.ui.bridge import Bridge
 from gossip.ui.callview import CallPhase
-from gossip.ui.model import Phase
 from gossip.ui.trioside.callaudio import DeviceList, SwitchableSource, list_devices
 from gossip.ui.trioside.callcontrol import CallSetup, call_ice_hosts, meter, participants
 
@@ -28,8 +27,6 @@ from .appwindow import (
     PeerWorld,
     click,
     go_online,
-    shared_display,
-    shared_window,
     texts_in,
 )
 from .conftest import PASSWORD
@@ -62,30 +59,10 @@ class CallWorld(PeerWorld):
         return self.call(state).peers.get(user)
 
 
-@pytest.fixture(scope="module")
-def display(pytestconfig):
-    return shared_display(pytestconfig)
-
-
-@pytest.fixture(scope="module")
-def window(display, pytestconfig, tmp_path_factory):
-    """The process's one window, shared with test_ui_app (see `shared_window`)."""
-    return shared_window(pytestconfig, tmp_path_factory.mktemp("profiles"))
-
-
 @pytest.fixture
 def world(tmp_path):
     with CallWorld(tmp_path / "world") as world:
         yield world
-
-
-@pytest.fixture
-def app(window, world, tmp_path):
-    assert window.bridge.running, "an earlier test closed the window"
-    window.profile_root = tmp_path / "profiles"
-    yield window
-    window.disconnect()
-    window.pump_until(lambda: window.model.phase in (Phase.IDLE, Phase.FAILED), WAIT)
 
 
 def bob_heard_at(world: CallWorld, below: float | None = None,

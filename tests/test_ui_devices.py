@@ -16,7 +16,7 @@ from gossip.ui.devicechoice import DEFAULT_DEVICE, device_choices, device_settin
 from gossip.ui.toasts import ToastBoard
 from gossip.ui.trioside.callvideo import SwitchableVideo
 
-from .appwindow import WAIT, click, shared_display, shared_window
+from .appwindow import WAIT, click
 
 
 def test_the_choices_start_with_the_default_and_keep_an_unplugged_choice():
@@ -33,12 +33,6 @@ def test_a_calls_video_source_is_swapped_while_it_runs_and_keeps_its_size():
     assert video.read().shape == (48, 64, 3) and video.read().any()
     with pytest.raises(ValueError, match="cannot replace"):
         video.swap(PatternSource(128, 96, 15))
-
-
-@pytest.fixture(scope="module")
-def window(pytestconfig, tmp_path_factory):
-    shared_display(pytestconfig)
-    return shared_window(pytestconfig, tmp_path_factory.mktemp("profiles"))
 
 
 def test_settings_offer_the_panels_devices_and_apply_them_and_the_video_source_live(window):

@@ -12,38 +12,16 @@ import pytest
 
 from gossip.client import events as ev
 from gossip.client.filesend import save_file, send_file
-from gossip.ui.model import Phase
-from gossip.ui.toasts import ToastBoard
 
-from .appwindow import WAIT, PeerWorld, click, go_online, shared_display, shared_window, texts_in
-
-
-@pytest.fixture(scope="module")
-def display(pytestconfig):
-    return shared_display(pytestconfig)
+from .appwindow import WAIT, click, go_online, texts_in
 
 
 @pytest.fixture
-def world(tmp_path):
-    with PeerWorld(tmp_path / "world") as world:
-        yield world
-
-
-@pytest.fixture(scope="module")
-def window(display, pytestconfig, tmp_path_factory):
-    return shared_window(pytestconfig, tmp_path_factory.mktemp("profiles"))
-
-
-@pytest.fixture
-def app(window, world, tmp_path):
-    assert window.bridge.running, "an earlier test closed the window"
-    window.profile_root = tmp_path / "profiles"
-    window.downloads_dir = tmp_path / "downloads"
-    yield window
-    window.disconnect()
-    window.pump_until(lambda: window.model.phase in (Phase.IDLE, Phase.FAILED), WAIT)
-    window.model.toasts = ToastBoard()
-    window.downloads_dir = None
+def app(app, tmp_path):
+    """conftest's app, saving what it downloads under this test's directory."""
+    app.downloads_dir = tmp_path / "downloads"
+    yield app
+    app.downloads_dir = None
 
 
 def _buttons(item: int | str, label: str) -> list[int | str]:

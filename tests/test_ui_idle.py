@@ -26,7 +26,7 @@ from gossip.ui.pacing import (
 from gossip.ui.toasts import ToastBoard
 from gossip.ui.wakeup import Wakeup, Woken, sleep_until_woken
 
-from .appwindow import WAIT, PeerWorld, go_online, shared_display, shared_window, texts_in
+from .appwindow import WAIT, go_online, texts_in
 
 FULL_RATE = 60
 STEPS = 200  # frames any one wait below may take, at most
@@ -106,27 +106,6 @@ def test_a_poke_from_another_thread_ends_the_sleep_and_a_timeout_is_a_timer():
 
 
 # -- the real window ---------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def display(pytestconfig):
-    return shared_display(pytestconfig)
-
-
-@pytest.fixture
-def world(tmp_path):
-    with PeerWorld(tmp_path / "world") as world:
-        yield world
-
-
-@pytest.fixture
-def app(display, pytestconfig, tmp_path_factory, world, tmp_path):
-    window = shared_window(pytestconfig, tmp_path_factory.mktemp("profiles"))
-    assert window.bridge.running, "an earlier test closed the window"
-    window.profile_root = tmp_path / "profiles"
-    yield window
-    window.disconnect()
-    window.pump_until(lambda: window.model.phase in (Phase.IDLE, Phase.FAILED), WAIT)
-    window.model.toasts = ToastBoard()
 
 
 def settle(app) -> None:

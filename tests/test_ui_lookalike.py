@@ -5,7 +5,6 @@ first, then the real window against a real hub where "b0b" joins beside "bob".""
 from __future__ import annotations
 
 import dearpygui.dearpygui as dpg
-import pytest
 import trio
 
 from gossip.actors.actor import run_actor
@@ -16,10 +15,10 @@ from gossip.client.state import MemberView, SessionState
 from gossip.crypto.pins import Trust
 from gossip.ui import notices as nt
 from gossip.ui import viewmodel as vm
-from gossip.ui.model import AppModel, Phase
-from gossip.ui.toasts import LIFETIMES, ToastBoard
+from gossip.ui.model import AppModel
+from gossip.ui.toasts import LIFETIMES
 
-from .appwindow import WAIT, PeerWorld, click, go_online, shared_display, shared_window, texts_in
+from .appwindow import WAIT, PeerWorld, click, go_online, texts_in
 from .conftest import PASSWORD
 
 NOW = 1_700_000_000.0
@@ -124,28 +123,6 @@ def test_several_lookalikes_are_all_named():
 
 
 # -- in the window ------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def display(pytestconfig):
-    return shared_display(pytestconfig)
-
-
-@pytest.fixture
-def world(tmp_path):
-    with PeerWorld(tmp_path / "world") as world:
-        yield world
-
-
-@pytest.fixture
-def app(display, pytestconfig, tmp_path_factory, world, tmp_path):
-    window = shared_window(pytestconfig, tmp_path_factory.mktemp("profiles"))
-    assert window.bridge.running, "an earlier test closed the window"
-    window.profile_root = tmp_path / "profiles"
-    yield window
-    window.close_safety()
-    window.disconnect()
-    window.pump_until(lambda: window.model.phase in (Phase.IDLE, Phase.FAILED), WAIT)
-    window.model.toasts = ToastBoard()
 
 
 def start_member(world: PeerWorld, name: str) -> None:

@@ -19,10 +19,9 @@ from gossip.crypto import Identity
 from gossip.ui.composing import composer_lines, toggled_reaction
 from gossip.ui.links import find_links, shown_text
 from gossip.ui.model import AppModel, Phase
-from gossip.ui.toasts import ToastBoard
 from gossip.ui.viewmodel import message_rows
 
-from .appwindow import WAIT, PeerWorld, click, go_online, shared_display, shared_window, texts_in
+from .appwindow import WAIT, click, go_online, texts_in
 
 # -- the rules, without a window -------------------------------------------------------------------
 
@@ -122,31 +121,15 @@ def test_rows_show_quotes_edits_reactions_and_the_search(keys):
 # -- the real window ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def display(pytestconfig):
-    return shared_display(pytestconfig)
-
-
 @pytest.fixture
-def world(tmp_path):
-    with PeerWorld(tmp_path / "world") as world:
-        yield world
-
-
-@pytest.fixture
-def app(display, pytestconfig, tmp_path_factory, world, tmp_path):
-    window = shared_window(pytestconfig, tmp_path_factory.mktemp("profiles"))
-    assert window.bridge.running, "an earlier test closed the window"
-    window.profile_root = tmp_path / "profiles"
+def app(app):
+    """conftest's app, with links recorded instead of opened in a browser."""
     opened: list[str] = []
-    conversation = window.main.conversation
+    conversation = app.main.conversation
     conversation.open_url = opened.append  # never a real browser
-    window.opened = opened
-    yield window
+    app.opened = opened
+    yield app
     conversation.escape()
-    window.disconnect()
-    window.pump_until(lambda: window.model.phase in (Phase.IDLE, Phase.FAILED), WAIT)
-    window.model.toasts = ToastBoard()
 
 
 class Keyboard:

@@ -15,17 +15,11 @@ from gossip.client.profile import Profile
 from gossip.ui.formatting import grouped_fingerprint
 from gossip.ui.model import Phase
 
-from .appwindow import WAIT, PeerWorld, click, shared_display, shared_window
+from .appwindow import WAIT, PeerWorld, click
 from .conftest import PASSWORD
 
 GROUPED = re.compile(r"([0-9A-F]{4} ){15}[0-9A-F]{4}")
 STALE_PIN = ":".join(["5a"] * 32)
-
-
-@pytest.fixture(scope="module")
-def window(pytestconfig, tmp_path_factory):
-    shared_display(pytestconfig)
-    return shared_window(pytestconfig, tmp_path_factory.mktemp("profiles"))
 
 
 @pytest.fixture

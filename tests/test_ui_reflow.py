@@ -18,7 +18,7 @@ from gossip.ui.model import Phase
 from gossip.ui.reflow import COMPOSER_MIN_WIDTH, Side, plan_columns, scaled
 from gossip.ui.toasts import ToastBoard
 
-from .appwindow import WAIT, PeerWorld, click, go_online, shared_display, shared_window
+from .appwindow import WAIT, PeerWorld, click, go_online
 from .pngcheck import summarize_png
 
 SIZES = ((960, 620), (1280, 800), (1920, 1080))
@@ -44,12 +44,6 @@ class Rect:
         across = self.x >= outer.x and self.x + self.width <= outer.x + outer.width
         down = self.y >= outer.y and self.y + self.height <= outer.y + outer.height
         return across and (across_only or down)
-
-
-@pytest.fixture(scope="module")
-def window(pytestconfig, tmp_path_factory):
-    shared_display(pytestconfig)
-    return shared_window(pytestconfig, tmp_path_factory.mktemp("profiles"))
 
 
 @pytest.fixture(scope="module")

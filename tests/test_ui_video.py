@@ -41,7 +41,7 @@ from gossip.ui.videosetting import (
     video_spec,
 )
 
-from .appwindow import WAIT, PeerWorld, click, go_online, shared_display, shared_window
+from .appwindow import WAIT, PeerWorld, click, go_online
 from .conftest import PASSWORD
 from .test_ui_bridge import next_notice
 
@@ -247,23 +247,6 @@ async def test_turning_the_camera_on_without_a_source_is_refused_and_with_one_re
 
 
 # -- in the window ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def display(pytestconfig):
-    return shared_display(pytestconfig)
-
-
-@pytest.fixture(scope="module")
-def window(display, pytestconfig, tmp_path_factory):
-    """The process's one window, shared with test_ui_app (see `shared_window`)."""
-    return shared_window(pytestconfig, tmp_path_factory.mktemp("profiles"))
-
-
-@pytest.fixture
-def world(tmp_path):
-    with PeerWorld(tmp_path / "world") as world:
-        yield world
 
 
 @pytest.fixture
