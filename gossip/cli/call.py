@@ -5,6 +5,7 @@ levels, record their video if asked, and end with a summary (JSON for scripts)."
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import signal
@@ -78,6 +79,9 @@ def voice_options(args: argparse.Namespace) -> VoiceOptions:
 
 async def run_call(args: argparse.Namespace, session: Session,
                    events: trio.MemoryReceiveChannel[ev.SessionEvent]) -> None:
+    # Everything loaded so far (modules, keys, the media stack) lives as long as the process:
+    # frozen, full collections skip it, and their pause on the audio path shrinks with it.
+    gc.freeze()
     options = CallOptions(source=args.source, sink=args.sink, ice_hosts=tuple(args.ice_host),
                           ice_servers=tuple(args.ice_server), muted=args.mute,
                           video=args.video, video_width=args.video_width,

@@ -12,7 +12,7 @@ from pathlib import Path
 from .app import App, AppError
 from .bridge import Backdrop, Bridge
 from .model import AppModel
-from .settings import Settings, default_settings_path, load_settings
+from .settings import Settings, default_settings_path, load_settings, voice_options
 from .trioside.callcontrol import CallSetup
 from .videosetting import video_spec
 
@@ -40,7 +40,8 @@ def call_setup(settings: Settings) -> CallSetup:
     """Calls on the user's microphone, speakers and camera, as the settings say. The camera
     starts off in each call: turning it on is the user's click."""
     return CallSetup(input_device=settings.input_device, output_device=settings.output_device,
-                     ice_hosts=settings.ice_hosts, video=video_spec(settings.video_source))
+                     ice_hosts=settings.ice_hosts, video=video_spec(settings.video_source),
+                     voice=voice_options(settings))
 
 
 def run_app(options: LaunchOptions, *, demo: DemoSetup | None = None) -> int:

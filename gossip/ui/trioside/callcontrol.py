@@ -41,6 +41,7 @@ from gossip.media.sinks import AudioSink, NullSink, parse_sink
 from gossip.media.sources import AudioSource, NullSource, parse_source
 from gossip.media.videosource import VideoSource
 from gossip.media.videospec import parse_video_source
+from gossip.media.voicespec import VoiceOptions
 
 from .. import intents
 from .. import notices as nt
@@ -85,6 +86,7 @@ class CallSetup:
     video_width: int = DEFAULT_WIDTH
     video_height: int = DEFAULT_HEIGHT
     video_fps: float = DEFAULT_FPS
+    voice: VoiceOptions = VoiceOptions()  # processing stages and transmit mode
 
     @property
     def uses_devices(self) -> bool:
@@ -356,7 +358,8 @@ class CallControl:
                               ice_hosts=call_ice_hosts(self._ice_hosts, live.host),
                               muted=self._muted, video=video or "none",
                               video_width=setup.video_width, video_height=setup.video_height,
-                              video_fps=setup.video_fps, video_enabled=self._video_on)
+                              video_fps=setup.video_fps, video_enabled=self._video_on,
+                              voice=setup.voice)
         try:
             with trio.fail_after(ASK_TIMEOUT):
                 ref = await live.session.ref.ask(JoinCall(channel, options))
