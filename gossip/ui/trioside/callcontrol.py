@@ -134,7 +134,8 @@ def participants(state: CallState, me: str) -> tuple[CallPeer, ...]:
             continue
         peers.append(CallPeer(user, level_dbfs=peer.level_dbfs, volume=peer.volume,
                               connected=peer.link == "connected" and peer.link_authenticated,
-                              failed=peer.gave_up, trust=peer.trust))
+                              failed=peer.gave_up, trust=peer.trust,
+                              speaking=peer.speaking))
     return tuple(peers)
 
 
@@ -479,6 +480,9 @@ class CallControl:
             if not call.leaving:
                 phase = _PHASES.get(call.state.state, CallPhase.JOINING)
             peers = participants(call.state, call.user)
+        if call.state is not None:
+            view = replace(view, transmit=call.state.transmit.value,
+                           own_speaking=call.state.speaking)
         return replace(view, channel=call.channel, phase=phase, participants=peers,
                        own_level_dbfs=self._own_level)
 
