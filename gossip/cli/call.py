@@ -5,7 +5,6 @@ levels, record their video if asked, and end with a summary (JSON for scripts)."
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import signal
@@ -34,6 +33,7 @@ from gossip.client.errors import CommandRefused
 from gossip.client.session import Session
 from gossip.crypto.pins import Trust
 from gossip.media.errors import MediaError
+from gossip.media.gcpolicy import freeze_call_heap
 from gossip.media.sinks import parse_sink
 from gossip.media.sources import parse_source
 from gossip.media.videoframes import Picture
@@ -79,9 +79,7 @@ def voice_options(args: argparse.Namespace) -> VoiceOptions:
 
 async def run_call(args: argparse.Namespace, session: Session,
                    events: trio.MemoryReceiveChannel[ev.SessionEvent]) -> None:
-    # Everything loaded so far (modules, keys, the media stack) lives as long as the process:
-    # frozen, full collections skip it, and their pause on the audio path shrinks with it.
-    gc.freeze()
+    freeze_call_heap()  # collections' pauses would land on the audio path
     options = CallOptions(source=args.source, sink=args.sink, ice_hosts=tuple(args.ice_host),
                           ice_servers=tuple(args.ice_server), muted=args.mute,
                           video=args.video, video_width=args.video_width,
