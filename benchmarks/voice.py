@@ -109,7 +109,8 @@ THIRD_TEXT = (
     "A third voice joins the call and keeps on talking, so that every client "
     "decodes two streams and mixes them while it sends its own."
 )
-NOISE_FLOOR = 30.0  # int16 units (-60 dBFS) of noise under every source: no real frame is exact zeros
+# Noise under every source (int16 units, -60 dBFS): no frame that arrived is exact zeros.
+NOISE_FLOOR = 30.0
 
 
 class LoopSource(AudioSource):
@@ -341,8 +342,10 @@ def main() -> None:
             + " ".join(f"{score:.2f}" for score in result.pesq)
         )
     load = os.getloadavg()[0]
-    print(f"(load average {load:.1f} on {os.cpu_count()} cores during the run: a loaded "
-          "machine stalls the call process, and the 3-way figures show it)")
+    print(
+        f"(load average {load:.1f} on {os.cpu_count()} cores during the run: a loaded "
+        "machine stalls the call process, and the 3-way figures show it)"
+    )
     print(f"erle_db={steady:.1f} pesq3={statistics.median(heard['after'].pesq):.2f}")
 
 
