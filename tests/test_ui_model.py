@@ -247,6 +247,8 @@ def test_call_panel_shows_who_speaks_and_the_transmit_mode():
     assert panel.own_level_text == "speaking · push-to-talk"
     model.apply(nt.CallChanged(in_call(transmit="voice")), NOW)
     assert vm.call_panel(model).own_level_text == "voice activation"
+    model.apply(nt.CallChanged(in_call(transmit="ptt", talk_key_held=True)), NOW)
+    assert vm.call_panel(model).own_level_text == "push-to-talk (key held)"
 
 
 def test_a_peer_whose_key_changed_shows_why_no_link_forms():

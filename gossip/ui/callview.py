@@ -61,6 +61,7 @@ class CallView:
     video_source: str = "none"  # what the camera button turns on; "none": nothing to turn on
     transmit: str = "continuous"  # when our microphone is sent: continuous, voice or ptt
     own_speaking: bool = False  # we are sending speech now
+    talk_key_held: bool = False  # the push-to-talk key is down in the window
 
     @property
     def joined(self) -> bool:

@@ -119,7 +119,14 @@ class ChooseVideo:
     enabled: bool
 
 
+@dataclass(frozen=True)
+class HoldTalkKey:
+    """The push-to-talk key went down (True) or up (False) in the app's window."""
+
+    held: bool
+
+
 CallIntent = (JoinChannelCall | LeaveChannelCall | ChooseMuted | ChooseDeafened | ChoosePeerVolume
-              | ChooseDevices | ChooseIceHosts | ChooseVideo)
+              | ChooseDevices | ChooseIceHosts | ChooseVideo | HoldTalkKey)
 Intent = (ConnectToHub | DisconnectFromHub | SubmitMessage | AcceptChangedKey | MarkKeyVerified
           | ComputeSafetyNumber | AcceptHubKey | RefreshState | CallIntent)

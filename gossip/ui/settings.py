@@ -24,6 +24,7 @@ from gossip.wire import DEFAULT_PORT, is_valid_name
 
 from . import passwords
 from .passwords import PasswordNotKept
+from .shortcuts import DEFAULT_TALK_KEY, TALK_KEYS
 from .videosetting import AUTOMATIC, is_video_setting
 
 THEMES = ("wintry", "dark", "light")
@@ -67,6 +68,7 @@ class Settings:
     gain_control: bool = True
     high_pass: bool = True
     transmit: str = "continuous"
+    talk_key: str = DEFAULT_TALK_KEY  # held in the window to talk, in push-to-talk mode
 
     def with_login(self, host: str, port: int, user: str, password: str) -> Settings:
         """The values the connect screen should offer next time."""
@@ -219,6 +221,8 @@ def _checked(name: str, value: Any) -> Any:
         return value if isinstance(value, bool) else None
     if name == "transmit":
         return value if value in TRANSMIT_MODES else None
+    if name == "talk_key":
+        return value if value in TALK_KEYS else None
     if name == "default_expiry":
         ok = isinstance(value, (int, float)) and 0 < value <= MAX_TTL
         return float(value) if ok else None

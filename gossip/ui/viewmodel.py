@@ -352,6 +352,8 @@ def call_panel(model: AppModel) -> CallPanelContent:
         own_text = "muted"
     elif call.joined:
         own_text = TRANSMIT_WORDS.get(call.transmit, call.transmit)
+        if call.transmit == "ptt" and call.talk_key_held:
+            own_text += " (key held)"
         if call.own_speaking:
             own_text = f"speaking · {own_text}"
     else:

@@ -82,7 +82,8 @@ class BridgeActor(Actor):
                 self._post(nt.StateRefreshed(await self._state(self._session())))
             case intents.JoinChannelCall() | intents.LeaveChannelCall() | intents.ChooseMuted() \
                     | intents.ChooseDeafened() | intents.ChoosePeerVolume() \
-                    | intents.ChooseDevices() | intents.ChooseIceHosts() | intents.ChooseVideo():
+                    | intents.ChooseDevices() | intents.ChooseIceHosts() | intents.ChooseVideo() \
+                    | intents.HoldTalkKey():
                 self._post(nt.CallChanged(await self._calls.handle(message)))
             case _:
                 raise CommandRefused(f"unknown intent {type(message).__name__}")
@@ -207,6 +208,7 @@ def _describe(intent: object) -> str:
         intents.ChooseDevices: "switch audio devices",
         intents.ChooseIceHosts: "set the call addresses",
         intents.ChooseVideo: "switch the camera",
+        intents.HoldTalkKey: "push to talk",
     }.get(type(intent), "do that")
 
 

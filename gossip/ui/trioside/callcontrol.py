@@ -26,6 +26,7 @@ from gossip.client.calltypes import (
     LeaveCall,
     SetDeafened,
     SetMuted,
+    SetTalkKey,
     SetVideo,
     SetVolume,
 )
@@ -179,6 +180,7 @@ class CallControl:
         self._call: _Call | None = None
         self._devices = DeviceList()
         self._input_device = setup.input_device
+        self._talk_key_held = False
         self._output_device = setup.output_device
         self._ice_hosts = setup.ice_hosts
         self._muted = False
@@ -290,6 +292,9 @@ class CallControl:
                 case intents.ChooseMuted(muted):
                     self._muted = muted
                     await self._tell_call(SetMuted(muted))
+                case intents.HoldTalkKey(held):
+                    self._talk_key_held = held
+                    await self._tell_call(SetTalkKey(held))
                 case intents.ChooseDeafened(deafened):
                     self._deafened = deafened
                     await self._tell_call(SetDeafened(deafened))
@@ -378,6 +383,8 @@ class CallControl:
         self._call_started = trio.Event()
         if self._deafened:
             await self._tell_call(SetDeafened(True))
+        if self._talk_key_held:
+            await self._tell_call(SetTalkKey(True))
         for user, volume in self._volumes.items():
             await self._tell_call(SetVolume(user, volume))
         log.info("joined the call in #%s as %s", call.channel, call.user)
@@ -470,7 +477,9 @@ class CallControl:
                         video_source=self._setup.video, input_devices=self._devices.inputs,
                         output_devices=self._devices.outputs, input_device=self._input_device,
                         output_device=self._output_device,
-                        devices_note=self._setup.audio_note or self._devices.problem)
+                        devices_note=self._setup.audio_note or self._devices.problem,
+                        transmit=self._setup.voice.transmit.value,
+                        talk_key_held=self._talk_key_held)
         call = self._call
         if call is None:
             return view
