@@ -33,7 +33,13 @@ from .model import AppModel, Phase
 from .pacing import FRAME_SECONDS, RenderMode, RenderPacer, next_picture_change
 from .palettes import PALETTES
 from .pngwriter import frame_pixels, write_png
-from .settings import Settings, SettingsError, remember_in_keyring, save_settings
+from .settings import (
+    Settings,
+    SettingsError,
+    remember_in_keyring,
+    save_settings,
+    voice_options,
+)
 from .shortcuts import TALK_KEYS, action_for, channel_after
 from .themes import Themes
 from .videoconvert import VideoConverter
@@ -360,6 +366,8 @@ class App:
             self.post(intents.ChooseDevices(settings.input_device, settings.output_device))
         if settings.ice_hosts != previous.ice_hosts:
             self.post(intents.ChooseIceHosts(settings.ice_hosts))
+        if voice_options(settings) != voice_options(previous):
+            self.post(intents.ChooseVoice(voice_options(settings)))
         self.model.toasts.push("info", "Settings saved", "" if self._settings_path else
                                "Kept for this session only (not written in demo mode).",
                                self._clock())

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from gossip.media.voicespec import VoiceOptions
+
 
 @dataclass(frozen=True)
 class ConnectToHub:
@@ -120,6 +122,14 @@ class ChooseVideo:
 
 
 @dataclass(frozen=True)
+class ChooseVoice:
+    """Processing stages and transmit mode: the mode applies at once, the stages from the
+    next call."""
+
+    voice: VoiceOptions
+
+
+@dataclass(frozen=True)
 class HoldTalkKey:
     """The push-to-talk key went down (True) or up (False) in the app's window."""
 
@@ -127,6 +137,6 @@ class HoldTalkKey:
 
 
 CallIntent = (JoinChannelCall | LeaveChannelCall | ChooseMuted | ChooseDeafened | ChoosePeerVolume
-              | ChooseDevices | ChooseIceHosts | ChooseVideo | HoldTalkKey)
+              | ChooseDevices | ChooseIceHosts | ChooseVideo | HoldTalkKey | ChooseVoice)
 Intent = (ConnectToHub | DisconnectFromHub | SubmitMessage | AcceptChangedKey | MarkKeyVerified
           | ComputeSafetyNumber | AcceptHubKey | RefreshState | CallIntent)

@@ -83,7 +83,7 @@ class BridgeActor(Actor):
             case intents.JoinChannelCall() | intents.LeaveChannelCall() | intents.ChooseMuted() \
                     | intents.ChooseDeafened() | intents.ChoosePeerVolume() \
                     | intents.ChooseDevices() | intents.ChooseIceHosts() | intents.ChooseVideo() \
-                    | intents.HoldTalkKey():
+                    | intents.HoldTalkKey() | intents.ChooseVoice():
                 self._post(nt.CallChanged(await self._calls.handle(message)))
             case _:
                 raise CommandRefused(f"unknown intent {type(message).__name__}")
@@ -209,6 +209,7 @@ def _describe(intent: object) -> str:
         intents.ChooseIceHosts: "set the call addresses",
         intents.ChooseVideo: "switch the camera",
         intents.HoldTalkKey: "push to talk",
+        intents.ChooseVoice: "change the voice settings",
     }.get(type(intent), "do that")
 
 

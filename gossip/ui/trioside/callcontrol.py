@@ -27,6 +27,7 @@ from gossip.client.calltypes import (
     SetDeafened,
     SetMuted,
     SetTalkKey,
+    SetTransmit,
     SetVideo,
     SetVolume,
 )
@@ -181,6 +182,7 @@ class CallControl:
         self._devices = DeviceList()
         self._input_device = setup.input_device
         self._talk_key_held = False
+        self._voice = setup.voice
         self._output_device = setup.output_device
         self._ice_hosts = setup.ice_hosts
         self._muted = False
@@ -292,6 +294,9 @@ class CallControl:
                 case intents.ChooseMuted(muted):
                     self._muted = muted
                     await self._tell_call(SetMuted(muted))
+                case intents.ChooseVoice(voice):
+                    self._voice = voice
+                    await self._tell_call(SetTransmit(voice.transmit))
                 case intents.HoldTalkKey(held):
                     self._talk_key_held = held
                     await self._tell_call(SetTalkKey(held))
@@ -365,7 +370,7 @@ class CallControl:
                               muted=self._muted, video=video or "none",
                               video_width=setup.video_width, video_height=setup.video_height,
                               video_fps=setup.video_fps, video_enabled=self._video_on,
-                              voice=setup.voice)
+                              voice=self._voice)
         try:
             with trio.fail_after(ASK_TIMEOUT):
                 ref = await live.session.ref.ask(JoinCall(channel, options))
@@ -478,7 +483,7 @@ class CallControl:
                         output_devices=self._devices.outputs, input_device=self._input_device,
                         output_device=self._output_device,
                         devices_note=self._setup.audio_note or self._devices.problem,
-                        transmit=self._setup.voice.transmit.value,
+                        transmit=self._voice.transmit.value,
                         talk_key_held=self._talk_key_held)
         call = self._call
         if call is None:

@@ -11,8 +11,8 @@ import dearpygui.dearpygui as dpg
 from .. import viewmodel as vm
 from ..intents import AcceptChangedKey, MarkKeyVerified
 from ..model import AppModel
-from ..settings import FONT_SCALES, THEMES, Settings, parse_hosts
-from ..shortcuts import SHORTCUTS
+from ..settings import FONT_SCALES, THEMES, VOICE_STAGES, Settings, parse_hosts
+from ..shortcuts import SHORTCUTS, TALK_KEYS
 from ..videosetting import VIDEO_CHOICES, video_label, video_setting
 from .base import AppActions
 
@@ -87,8 +87,12 @@ class SafetyDialog:
         self._app.post(AcceptChangedKey(user))
 
 
+STAGE_LABELS = {"echo_cancellation": "Echo cancellation", "noise_suppression": "Noise suppression",
+                "gain_control": "Automatic gain", "high_pass": "High-pass filter"}
+
+
 class SettingsDialog:
-    WIDTH, HEIGHT = 470, 710
+    WIDTH, HEIGHT = 470, 800
 
     def __init__(self, app: AppActions, save: Callable[[Settings], None]) -> None:
         self._app = app
@@ -135,14 +139,33 @@ class SettingsDialog:
                                 "start.", wrap=self.WIDTH - 50)
             dpg.bind_item_font(hint, fonts.small)
             themes.bind(hint, "dim")
+            self.stages: dict[str, int | str] = {}
+            for row in (VOICE_STAGES[:2], VOICE_STAGES[2:]):
+                with dpg.group(horizontal=True):
+                    for stage in row:
+                        self.stages[stage] = dpg.add_checkbox(label=STAGE_LABELS[stage])
+            with dpg.group(horizontal=True):
+                self.transmit = dpg.add_combo(list(vm.TRANSMIT_WORDS.values()), label="Send",
+                                              width=180)
+                self.talk_key = dpg.add_combo(list(TALK_KEYS), label="Talk key", width=70)
+            hint = dpg.add_text("Microphone processing runs on a real microphone (echo "
+                                "cancellation also needs speakers). Push-to-talk: hold the "
+                                "talk key in this window. Applies from the next call.",
+                                wrap=self.WIDTH - 50)
+            dpg.bind_item_font(hint, fonts.small)
+            themes.bind(hint, "dim")
             self.problem = dpg.add_text("", show=False, wrap=self.WIDTH - 50)
             themes.bind(self.problem, "error_text")
             dpg.add_spacer(height=10)
             with dpg.group(horizontal=True):
-                save_button = dpg.add_button(label="Save", width=110, callback=self._apply)
-                themes.bind(save_button, "accent_button")
+                self.save_button = dpg.add_button(label="Save", width=110,
+                                                  callback=self._apply)
+                themes.bind(self.save_button, "accent_button")
                 cancel = dpg.add_button(label="Cancel", callback=self._cancel)
                 themes.bind(cancel, "ghost_button")
+
+    def _stage(self, stage: str) -> bool:
+        return bool(dpg.get_value(self.stages[stage]))
 
     def _heading(self, text: str) -> None:
         dpg.add_spacer(height=4)
@@ -167,6 +190,10 @@ class SettingsDialog:
         dpg.configure_item(self.video, items=labels if current in labels else
                            [*labels, current])
         dpg.set_value(self.video, current)
+        for stage, box in self.stages.items():
+            dpg.set_value(box, getattr(settings, stage))
+        dpg.set_value(self.transmit, vm.TRANSMIT_WORDS[settings.transmit])
+        dpg.set_value(self.talk_key, settings.talk_key)
         dpg.configure_item(self.problem, show=False)
         _centre(self.window, self.WIDTH, self.HEIGHT)
         dpg.configure_item(self.window, show=True)
@@ -199,7 +226,13 @@ class SettingsDialog:
             password=self._settings.password if remember else "",
             input_device=str(dpg.get_value(self.input)).strip(),
             output_device=str(dpg.get_value(self.output)).strip(), ice_hosts=ice_hosts,
-            video_source=video_setting(str(dpg.get_value(self.video)))))
+            video_source=video_setting(str(dpg.get_value(self.video))),
+            transmit=next((mode for mode, words in vm.TRANSMIT_WORDS.items()
+                           if words == dpg.get_value(self.transmit)), self._settings.transmit),
+            talk_key=str(dpg.get_value(self.talk_key)) or self._settings.talk_key,
+            echo_cancellation=self._stage("echo_cancellation"),
+            noise_suppression=self._stage("noise_suppression"),
+            gain_control=self._stage("gain_control"), high_pass=self._stage("high_pass")))
         self.close()
 
 
