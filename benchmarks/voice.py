@@ -72,14 +72,20 @@ def pesq_wb(reference: np.ndarray, degraded: np.ndarray) -> float:
     return float(pesq(PESQ_RATE, to_16k(reference[:length]), to_16k(degraded[:length]), "wb"))
 
 
-def opus_round_trip(signal: np.ndarray) -> np.ndarray:
-    """Through aiortc's Opus encoder and decoder as a call sends it (mono in, stereo out)."""
+def opus_round_trip(
+    signal: np.ndarray, *, lose_one_in: int = 0, conceal: bool = False
+) -> np.ndarray:
+    """Through aiortc's Opus encoder and a decoder as a call sends it (mono in, stereo out).
+    With `lose_one_in` every Nth packet is lost: played as silence by aiortc's decoder, or
+    as libopus's concealment by ours (`conceal`)."""
     from aiortc.codecs.opus import OpusDecoder, OpusEncoder
-    from aiortc.jitterbuffer import JitterFrame
 
-    encoder, decoder = OpusEncoder(), OpusDecoder()
+    from gossip.media.concealment import ConcealingOpusDecoder, SequencedFrame
+
+    encoder = OpusEncoder()
+    decoder = ConcealingOpusDecoder() if conceal else OpusDecoder()
     samples = to_int16(signal)
-    out = []
+    out, lost = [], 0
     for i in range(len(samples) // FRAME_SAMPLES):
         frame = AudioFrame.from_ndarray(
             samples[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES].reshape(1, -1),
@@ -91,9 +97,15 @@ def opus_round_trip(signal: np.ndarray) -> np.ndarray:
         frame.pts = i * FRAME_SAMPLES
         payloads, timestamp = encoder.encode(frame)
         for payload in payloads:
-            for decoded in decoder.decode(JitterFrame(data=payload, timestamp=timestamp)):
+            if lose_one_in and i % lose_one_in == lose_one_in // 2:
+                lost += 1
+                if not conceal:
+                    out.append(np.zeros(FRAME_SAMPLES))  # what playout does for a gap
+                continue
+            for decoded in decoder.decode(SequencedFrame(payload, timestamp, lost)):
                 stereo = decoded.to_ndarray().reshape(-1, 2).astype(np.float64)
                 out.append(stereo.mean(axis=1))
+            lost = 0
     decoded_signal = np.concatenate(out)
     # Opus delays by its look-ahead: find it and line the output up with the input.
     best = max(
@@ -324,6 +336,13 @@ def main() -> None:
         print(
             f"PESQ-WB near end, {name:>10}: as sent {scores[name][0]:.2f}, after Opus "
             f"{scores[name][1]:.2f}; CPU {cpu_ms:.3f} ms per 10 ms frame"
+        )
+    for one_in in (50, 20):
+        silent = pesq_wb(clean, opus_round_trip(clean, lose_one_in=one_in))
+        hidden = pesq_wb(clean, opus_round_trip(clean, lose_one_in=one_in, conceal=True))
+        print(
+            f"PESQ-WB after Opus losing 1 packet in {one_in}: silence {silent:.2f}, "
+            f"Opus concealment {hidden:.2f}"
         )
     voices = [speak(FAR_TEXT), speak(NEAR_TEXT, "en+f3"), speak(THIRD_TEXT, "en+m3")]
     heard = {}
