@@ -191,3 +191,26 @@ async def test_in_a_call_voice_activation_sends_only_speech_and_all_see_who_spea
     assert 0 < heard.frames_received <= sent.frames_sent
     assert heard.concealed == 0  # the pause did not count as loss
     assert not heard.speaking
+
+
+class FakeMicrophone(ToneSource):
+    """Stands in for a microphone (no sound card here): a source that says it is a device."""
+
+    is_device = True  # type: ignore[assignment]
+
+
+class FakeSpeakers(NullSink):
+    is_device = True  # type: ignore[assignment]
+
+
+def test_a_microphone_and_speakers_get_every_stage_even_behind_the_apps_switches():
+    from gossip.ui.trioside.callaudio import SwitchableSink, SwitchableSource
+
+    chain, played_into = open_voice_path(
+        SwitchableSource(FakeMicrophone(440)), SwitchableSink(FakeSpeakers()), VoiceOptions()
+    )
+    assert chain.processor.stages == ProcessingStages(True, True, True, True)
+    assert isinstance(played_into, ReferenceSink)
+    # A microphone into a file: no echo to cancel, the rest still runs.
+    chain, _ = open_voice_path(FakeMicrophone(440), NullSink(), VoiceOptions())
+    assert chain.processor.stages == ProcessingStages(False, True, True, True)

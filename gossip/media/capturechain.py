@@ -63,6 +63,10 @@ class ReferenceSink(AudioSink):
     def latency_seconds(self) -> float:
         return self.inner.latency_seconds
 
+    @property
+    def is_device(self) -> bool:
+        return self.inner.is_device
+
     def write(self, frame: Frame) -> None:
         self.inner.write(frame)
         self.reference.played_frame(check_frame(frame).copy())
@@ -149,6 +153,10 @@ class CaptureChain(AudioSource):
     def latency_seconds(self) -> float:
         return self.inner.latency_seconds
 
+    @property
+    def is_device(self) -> bool:
+        return self.inner.is_device
+
     def read(self) -> Frame:
         near = self.inner.read()
         far = self.reference.take() if self.reference is not None else None
@@ -173,12 +181,8 @@ def open_voice_path(
     default on when the source is a microphone; echo cancellation by default only when the
     sink is also a speaker), speech detection and the transmit gate. Returns the source to
     send and the sink to play into (which feeds the echo canceller its far end)."""
-    from .sinks import SpeakerSink
-    from .sources import MicSource
-
-    microphone = isinstance(source, MicSource)
-    stages = options.stages(microphone)
-    if options.echo_cancellation is None and not isinstance(sink, SpeakerSink):
+    stages = options.stages(source.is_device)
+    if options.echo_cancellation is None and not sink.is_device:
         stages = replace(stages, echo_cancellation=False)
     delay_ms = round(1000 * (source.latency_seconds + sink.latency_seconds))
     processor = make_processor(stages, delay_ms=delay_ms or DEFAULT_ECHO_DELAY_MS)

@@ -30,6 +30,11 @@ class AudioSink(ABC):
         """How long a written frame takes to be heard (0 for files and memory)."""
         return 0.0
 
+    @property
+    def is_device(self) -> bool:
+        """Real speakers (what they play can come back through a microphone)."""
+        return False
+
     @abstractmethod
     def write(self, frame: Frame) -> None:
         """Take one frame of FRAME_SAMPLES int16 samples. Must return at once."""
@@ -123,6 +128,10 @@ class SpeakerSink(AudioSink):
             out.fill(0)
             return
         out[:, 0] = frame
+
+    @property
+    def is_device(self) -> bool:
+        return True
 
     @property
     def latency_seconds(self) -> float:

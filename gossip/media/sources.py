@@ -36,6 +36,11 @@ class AudioSource(ABC):
         """How long a sound takes from the room to `read()` (0 for generated sources)."""
         return 0.0
 
+    @property
+    def is_device(self) -> bool:
+        """A real microphone (voice processing is on by default for one)."""
+        return False
+
     @abstractmethod
     def read(self) -> Frame:
         """The next frame (FRAME_SAMPLES int16 samples). Must return at once, without blocking."""
@@ -173,6 +178,10 @@ class MicSource(AudioSource):
     @property
     def latency_seconds(self) -> float:
         return float(self._stream.latency) + FRAME_SECONDS
+
+    @property
+    def is_device(self) -> bool:
+        return True
 
     def read(self) -> Frame:
         with self._lock:
