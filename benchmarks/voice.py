@@ -321,22 +321,25 @@ def main() -> None:
     steady = erle(results["aec+ns+hpf"], 3, double_talk)
 
     # Near-end speech alone (no echo): what processing costs a clean voice.
-    clean = near_speech * 0.5
-    silent_far = np.zeros_like(clean)
-    scores = {}
-    for name, stages in (
-        ("none", ProcessingStages()),
-        ("aec+ns+hpf", AEC_STAGES),
-        ("all stages", ALL_STAGES),
-    ):
-        run = run_in_room(stages, silent_far, clean, room)
-        sent = run.sent
-        scores[name] = (pesq_wb(clean, sent), pesq_wb(clean, opus_round_trip(sent)))
-        cpu_ms = run.seconds_per_frame * 1000 / 2  # per 10 ms of audio
-        print(
-            f"PESQ-WB near end, {name:>10}: as sent {scores[name][0]:.2f}, after Opus "
-            f"{scores[name][1]:.2f}; CPU {cpu_ms:.3f} ms per 10 ms frame"
-        )
+    # A quiet microphone (about -41 dBFS RMS, where gain control has work to do) and a hot
+    # one (-27 dBFS, peaks near full scale: there gain control pushes into its limiter).
+    for level, scale in (("quiet mic", 0.1), ("hot mic", 0.5)):
+        clean = near_speech * scale
+        silent_far = np.zeros_like(clean)
+        for name, stages in (
+            ("none", ProcessingStages()),
+            ("aec+ns+hpf", AEC_STAGES),
+            ("all stages", ALL_STAGES),
+        ):
+            run = run_in_room(stages, silent_far, clean, room)
+            sent = run.sent
+            as_sent, after_opus = pesq_wb(clean, sent), pesq_wb(clean, opus_round_trip(sent))
+            cpu_ms = run.seconds_per_frame * 1000 / 2  # per 10 ms of audio
+            print(
+                f"PESQ-WB near end, {level}, {name:>10}: as sent {as_sent:.2f}, after Opus "
+                f"{after_opus:.2f}; CPU {cpu_ms:.3f} ms per 10 ms frame"
+            )
+    clean = near_speech * 0.1
     for one_in in (50, 20):
         silent = pesq_wb(clean, opus_round_trip(clean, lose_one_in=one_in))
         hidden = pesq_wb(clean, opus_round_trip(clean, lose_one_in=one_in, conceal=True))
