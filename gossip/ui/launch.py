@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from gossip.media.gcpolicy import freeze_call_heap
+
 from .app import App, AppError
 from .bridge import Backdrop, Bridge
 from .model import AppModel
@@ -64,6 +66,9 @@ def run_app(options: LaunchOptions, *, demo: DemoSetup | None = None) -> int:
         return 1
     for problem in problems:
         app.model.toasts.push("error", "Settings", problem, time.time())
+    # The window, fonts and modules live as long as the app: frozen, full collections skip
+    # them, and their pauses (a call's audio runs in this process) shrink with them.
+    freeze_call_heap()
     try:
         return app.run(screenshot=options.screenshot, quit_after=options.quit_after)
     except KeyboardInterrupt:
