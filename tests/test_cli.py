@@ -249,3 +249,46 @@ def test_call_rejects_a_bad_video_spec_before_connecting(tmp_path):
         assert result.returncode == 2, (args, result.stderr)
         assert words in result.stderr and "Traceback" not in result.stderr, result.stderr
         assert result.stderr.count("\n") == 1
+
+
+def test_call_flags_choose_processing_stages_and_the_transmit_mode():
+    from gossip.cli.call import voice_options
+    from gossip.cli.main import build_parser
+    from gossip.media.voicespec import TransmitMode
+
+    args = build_parser().parse_args(["call", "general", "--no-aec", "--agc",
+                                      "--transmit", "voice"])
+    voice = voice_options(args)
+    assert (voice.echo_cancellation, voice.gain_control, voice.noise_suppression) == (
+        False, True, None)  # None: on with a microphone, off for a tone or WAV source
+    assert voice.transmit is TransmitMode.VOICE
+    assert not voice.stages(live_devices=True).echo_cancellation
+    assert voice.stages(live_devices=False).gain_control
+    with pytest.raises(SystemExit):  # an unknown mode is a usage error
+        build_parser().parse_args(["call", "general", "--transmit", "always"])
+
+
+async def test_the_terminal_talk_key_toggles_push_to_talk(monkeypatch):
+    import trio
+
+    from gossip.cli.call import _talk_key_toggles
+
+    read_end, write_end = os.pipe()
+    monkeypatch.setattr(sys, "stdin", os.fdopen(read_end))
+    told: list[bool] = []
+    both = trio.Event()
+
+    class Call:
+        async def tell(self, message) -> None:
+            told.append(message.held)
+            if len(told) == 2:
+                both.set()
+
+    os.write(write_end, b"x xy ")  # two presses of the talk key (space), other keys ignored
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_talk_key_toggles, Call(), " ")
+            await both.wait()
+            nursery.cancel_scope.cancel()
+    os.close(write_end)
+    assert told == [True, False]  # pressed: talking; pressed again: not talking

@@ -183,3 +183,24 @@ def test_without_a_display_the_demo_runs_in_the_terminal(tmp_path):
     assert done.returncode == 0
     assert "no display" in done.stderr and "xvfb-run" in done.stderr
     assert "demo hub on 127.0.0.1:" in done.stdout
+
+
+def test_voice_settings_are_chosen_in_the_dialog_and_reach_the_call_side(app, world):
+    before = app.settings
+    app.open_settings()
+    dialog = app.settings_dialog
+    app.pump_until(lambda: dpg.is_item_shown(dialog.window), WAIT)
+    assert all(dpg.get_value(box) for box in dialog.stages.values())  # on by default
+    assert dpg.get_value(dialog.transmit) == "sending continuously"
+    dpg.set_value(dialog.stages["echo_cancellation"], False)
+    dpg.set_value(dialog.transmit, "push-to-talk")
+    dpg.set_value(dialog.talk_key, "F9")
+    click(dialog.save_button)
+    try:
+        assert not app.settings.echo_cancellation and app.settings.noise_suppression
+        assert (app.settings.transmit, app.settings.talk_key) == ("ptt", "F9")
+        # The transmit mode reaches the call side at once (shown by the call panel).
+        app.pump_until(lambda: app.model.call.transmit == "ptt", WAIT)
+    finally:
+        app.apply_settings(before)
+    app.pump_until(lambda: app.model.call.transmit == "continuous", WAIT)

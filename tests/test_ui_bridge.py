@@ -221,6 +221,8 @@ async def test_the_call_side_reports_itself_and_needs_a_connection_to_join(bridg
     assert (await next_notice(bridge, nt.CallChanged)).view.muted
     bridge.post(intents.ChoosePeerVolume("bob", 3.0))
     assert "between 0 and 2" in (await next_notice(bridge, nt.CommandFailed)).reason
+    bridge.post(intents.HoldTalkKey(True))  # push-to-talk: held now, told to the next call
+    assert (await next_notice(bridge, nt.CallChanged)).view.talk_key_held
 
 
 def test_a_ui_that_falls_behind_is_told_to_fetch_a_fresh_state():

@@ -184,3 +184,28 @@ def test_input_on_the_display_wakes_a_resting_window(app, world):
     assert app.pacer.wakes[Woken.INPUT] > wakes[Woken.INPUT]
     # Input keeps the window at full rate for a moment: clicks and hover feel live.
     assert app.pacer.sleep_for(time.monotonic(), None) is None
+
+
+XK_F8 = 0xFFC5
+
+
+def test_holding_the_talk_key_in_the_window_is_push_to_talk(app, world):
+    x11, xtst = _xtest()
+    x11.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+    x11.XKeysymToKeycode.restype = ctypes.c_ubyte
+    xtst.XTestFakeKeyEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int,
+                                       ctypes.c_ulong]
+    assert app.settings.talk_key == "F8"
+    connection = x11.XOpenDisplay(os.environ["DISPLAY"].encode())
+    assert connection, "cannot open the test display"
+    keycode = x11.XKeysymToKeycode(connection, XK_F8)
+    try:
+        for down in (True, False):
+            # Over the window (the keyboard follows the pointer without a window manager).
+            xtst.XTestFakeMotionEvent(connection, -1, 500, 400, 0)
+            xtst.XTestFakeKeyEvent(connection, keycode, int(down), 0)
+            x11.XFlush(connection)
+            app.pump_until(lambda down=down: app.model.call.talk_key_held is down, WAIT)
+    finally:
+        xtst.XTestFakeKeyEvent(connection, keycode, 0, 0)
+        x11.XCloseDisplay(connection)

@@ -228,11 +228,27 @@ def test_call_panel_shows_each_peer_with_link_level_and_volume():
         ("alice", 0.5, "-30 dBFS", 0.8, "connected", "ok"),
         ("carol", 0.0, "", 1.0, "connecting…", "waiting"),
         ("dave", 0.0, "", 1.0, "no audio link", "failed")]
-    assert panel.own_level == pytest.approx(2 / 3) and panel.own_level_text == ""
+    assert panel.own_level == pytest.approx(2 / 3)
+    assert panel.own_level_text == "sending continuously"
     assert panel.input_choices == ("System default", "USB mic")
     assert panel.input_device == "USB mic" and panel.output_device == "System default"
     assert [r.user for r in vm.member_rows(model) if r.in_call] == ["you", "alice", "carol",
                                                                      "dave"]
+
+
+def test_call_panel_shows_who_speaks_and_the_transmit_mode():
+    model = online_model()
+    model.apply(nt.CallChanged(in_call(
+        CallPeer("alice", level_dbfs=-30.0, connected=True, speaking=True),
+        CallPeer("carol", level_dbfs=-70.0, connected=True),
+        transmit="ptt", own_speaking=True)), NOW)
+    panel = vm.call_panel(model)
+    assert [p.level_text for p in panel.peers] == ["speaking · -30 dBFS", "silent"]
+    assert panel.own_level_text == "speaking · push-to-talk"
+    model.apply(nt.CallChanged(in_call(transmit="voice")), NOW)
+    assert vm.call_panel(model).own_level_text == "voice activation"
+    model.apply(nt.CallChanged(in_call(transmit="ptt", talk_key_held=True)), NOW)
+    assert vm.call_panel(model).own_level_text == "push-to-talk (key held)"
 
 
 def test_a_peer_whose_key_changed_shows_why_no_link_forms():

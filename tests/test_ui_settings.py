@@ -366,3 +366,24 @@ def test_the_remembered_password_is_read_off_the_render_thread_at_start(tmp_path
         app.bridge.stop()
     assert app.settings.password == "pw"
     assert watched.readers and threading.main_thread().name not in watched.readers
+
+
+def test_voice_processing_and_transmit_mode_are_settings_that_reach_calls(tmp_path):
+    from gossip.media.voicespec import TransmitMode
+    from gossip.ui.launch import call_setup
+    from gossip.ui.settings import voice_options
+
+    voice = voice_options(Settings())
+    # On by default: each stage runs where the devices allow (a microphone; AEC: speakers).
+    assert voice.stages(live_devices=True).any and not voice.stages(live_devices=False).any
+    assert voice.transmit is TransmitMode.CONTINUOUS
+    path = tmp_path / "settings.toml"
+    path.write_text('echo_cancellation = false\ntransmit = "ptt"\nhigh_pass = "yes"\n')
+    settings, problems = load_settings(path)
+    assert len(problems) == 1  # the bad high_pass value, dropped
+    voice = call_setup(settings).voice
+    assert voice.transmit is TransmitMode.PUSH_TO_TALK
+    stages = voice.stages(live_devices=True)
+    assert not stages.echo_cancellation and stages.noise_suppression and stages.high_pass
+    save_settings(settings, path)
+    assert load_settings(path)[0].transmit == "ptt"

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import av
@@ -24,6 +25,7 @@ from gossip.client.calltypes import (
     GetVideoFrames,
     LeaveCall,
     PeerState,
+    SetTalkKey,
     VideoFrames,
 )
 from gossip.client.commands import JoinCall
@@ -31,10 +33,12 @@ from gossip.client.errors import CommandRefused
 from gossip.client.session import Session
 from gossip.crypto.pins import Trust
 from gossip.media.errors import MediaError
+from gossip.media.gcpolicy import freeze_call_heap
 from gossip.media.sinks import parse_sink
 from gossip.media.sources import parse_source
 from gossip.media.videoframes import Picture
 from gossip.media.videospec import parse_video_source
+from gossip.media.voicespec import TransmitMode, VoiceOptions
 
 from .failures import EXIT_USAGE, CliError
 from .terminal import safe_field
@@ -65,12 +69,22 @@ def check_audio_specs(args: argparse.Namespace) -> None:
         raise CliError(f"--video: {exc}", EXIT_USAGE) from None
 
 
+def voice_options(args: argparse.Namespace) -> VoiceOptions:
+    """Processing stages and transmit mode from the flags (None: the default for the
+    devices)."""
+    return VoiceOptions(echo_cancellation=args.aec, noise_suppression=args.ns,
+                        gain_control=args.agc, high_pass=args.high_pass,
+                        transmit=TransmitMode(args.transmit))
+
+
 async def run_call(args: argparse.Namespace, session: Session,
                    events: trio.MemoryReceiveChannel[ev.SessionEvent]) -> None:
+    freeze_call_heap()  # collections' pauses would land on the audio path
     options = CallOptions(source=args.source, sink=args.sink, ice_hosts=tuple(args.ice_host),
                           ice_servers=tuple(args.ice_server), muted=args.mute,
                           video=args.video, video_width=args.video_width,
-                          video_height=args.video_height, video_fps=args.video_fps)
+                          video_height=args.video_height, video_fps=args.video_fps,
+                          voice=voice_options(args))
     try:
         call = await session.ref.ask(JoinCall(args.channel, options))
     except CommandRefused as exc:
@@ -78,7 +92,10 @@ async def run_call(args: argparse.Namespace, session: Session,
     final: CallState | None = None
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_show_call_events, events, args.channel, nursery.cancel_scope)
+            nursery.start_soon(_show_call_events, events, args.channel, nursery.cancel_scope,
+                               args.json)
+            if options.voice.transmit is TransmitMode.PUSH_TO_TALK:
+                nursery.start_soon(_talk_key_toggles, call, args.talk_key)
             if args.duration is None:
                 nursery.start_soon(_show_levels, call)
             nursery.start_soon(_until_signal, signals, nursery.cancel_scope)
@@ -161,10 +178,52 @@ async def _until_signal(signals: AsyncIterator[int], scope: trio.CancelScope) ->
         return
 
 
+async def _talk_key_toggles(call: ActorRef, key: str) -> None:
+    """Push-to-talk from the terminal: each press of `key` on standard input starts or stops
+    talking. A terminal reports key presses, not releases, so this is a toggle; in a TTY the
+    key needs no Enter (cbreak mode, restored on the way out)."""
+    if not key or len(key) != 1:
+        raise CliError("--talk-key must be one character", EXIT_USAGE)
+    fd = sys.stdin.fileno()
+    restore = _cbreak(fd)
+    held = False
+    print(f"push-to-talk: press {key!r} to talk, again to stop", file=sys.stderr, flush=True)
+    try:
+        while True:
+            await trio.lowlevel.wait_readable(fd)
+            data = os.read(fd, 64)
+            if not data:
+                await trio.sleep_forever()  # stdin closed: keep the call, stop listening
+            for _ in range(data.decode(errors="replace").count(key)):
+                held = not held
+                await call.tell(SetTalkKey(held))
+                print("talking" if held else "not talking", file=sys.stderr, flush=True)
+    finally:
+        restore()
+
+
+def _cbreak(fd: int) -> Callable[[], None]:
+    """Put a terminal in cbreak mode (keys arrive unbuffered); returns how to undo it.
+    Not a terminal (a pipe, a file): nothing to do."""
+    if not os.isatty(fd):
+        return lambda: None
+    import termios
+    import tty
+
+    saved = termios.tcgetattr(fd)
+    tty.setcbreak(fd)
+    return lambda: termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
 async def _show_call_events(events: trio.MemoryReceiveChannel[ev.SessionEvent], channel: str,
-                            scope: trio.CancelScope) -> None:
+                            scope: trio.CancelScope, as_json: bool = False) -> None:
     async for event in events:
         if getattr(event, "channel", None) != channel:
+            continue
+        if isinstance(event, ev.CallSpeaking):
+            if as_json:  # one object a line before the summary, for scripts
+                print(json.dumps({"event": "speaking", "user": event.user,
+                                  "speaking": event.speaking}), flush=True)
             continue
         line = call_event_line(event)
         if line is not None:

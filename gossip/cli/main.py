@@ -42,6 +42,7 @@ from gossip.crypto import (
     safety_number,
 )
 from gossip.media.defaults import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
+from gossip.media.voicespec import TransmitMode
 from gossip.wire import DEFAULT_PORT, is_valid_name
 
 from .channel import add_channel_parser, run_channel
@@ -112,6 +113,18 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--record-video", type=Path, metavar="DIR",
                       help="save received video in DIR (created): a PNG per peer about "
                            "every second, PEER-NNNN.png, and the last picture, PEER-last.png")
+    for flag, what in (("aec", "echo cancellation"), ("ns", "noise suppression"),
+                       ("agc", "automatic gain control"), ("high-pass", "the high-pass filter")):
+        call.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, default=None,
+                          help=f"{what} on the microphone (default: on for mic and speaker, "
+                               "off for tone and WAV sources)")
+    call.add_argument("--transmit", choices=[mode.value for mode in TransmitMode],
+                      default=TransmitMode.CONTINUOUS.value,
+                      help="send always (continuous), only while you speak (voice), or "
+                           "push-to-talk (ptt: press the --talk-key to start and again to "
+                           "stop talking; a terminal cannot tell when a key is let go)")
+    call.add_argument("--talk-key", default=" ", metavar="KEY",
+                      help="the push-to-talk key in the terminal (default: space)")
     add_channel_parser(commands)
     key = commands.add_parser("key", help="your key and other users' keys")
     key_commands = key.add_subparsers(dest="key_command", required=True)

@@ -45,7 +45,8 @@ from gossip.fsm import (
     PeerLinkPhase,
     ProtocolViolation,
 )
-from gossip.media.engine import open_audio_engine
+from gossip.media.capturechain import CaptureChain, open_voice_path
+from gossip.media.engine import AudioEngine, open_audio_engine
 from gossip.media.loop import open_media_loop
 from gossip.media.sinks import parse_sink
 from gossip.media.sources import parse_source
@@ -70,6 +71,8 @@ from .calltypes import (
     PeerState,
     SetDeafened,
     SetMuted,
+    SetTalkKey,
+    SetTransmit,
     SetVideo,
     SetVolume,
     VideoFrames,
@@ -132,6 +135,7 @@ class CallActor(Actor):
         self._deafened = False
         self._self_view: LatestFrame | None = None
         self._video_switched = trio.Event()
+        self._capture: CaptureChain | None = None
         self.ended = trio.Event()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -143,16 +147,21 @@ class CallActor(Actor):
         video = None
         try:
             video = self._options.video_source()
-            async with _media_loop(), open_audio_engine(sink) as engine:
+            # Processing, speech detection and the transmit gate sit before the fanout; the
+            # engine plays into a sink that hands the echo canceller what it played.
+            self._capture, played_into = open_voice_path(source, sink, self._options.voice)
+            async with _media_loop(), open_audio_engine(played_into) as engine:
                 self._context = CallContext(
                     self.channel, self._identity, self._options, engine,
-                    SourceFanout(source), self._send_frames, trio.current_time(), self._clock,
+                    SourceFanout(self._capture), self._send_frames, trio.current_time(),
+                    self._clock,
                     self._emit, VideoFanout(video) if video is not None else None,
                     video is not None and self._options.video_enabled,
                     lambda: len(self._peers), self._current_trust)
                 self._apply_audio_switches()
                 async with trio.open_nursery() as links:
                     self._links = links
+                    links.start_soon(self._watch_speaking, engine, self._capture)
                     if self._context.video is not None:
                         self._self_view = LatestFrame()
                         links.start_soon(self._show_self, self._context.video,
@@ -183,6 +192,12 @@ class CallActor(Actor):
         elif isinstance(message, SetDeafened):
             self._deafened = message.deafened
             self._apply_audio_switches()
+        elif isinstance(message, SetTransmit):
+            if self._capture is not None:
+                self._capture.gate.mode = message.mode
+        elif isinstance(message, SetTalkKey):
+            if self._capture is not None:
+                self._capture.gate.key_held = message.held
         elif isinstance(message, SetVolume):
             assert self._context is not None
             self._context.engine.mixer.set_volume(message.peer, message.volume)
@@ -245,8 +260,41 @@ class CallActor(Actor):
         peers.update(self._not_called)
         for user, peer in self._peers.items():
             peers[user] = self._peer_state(user, peer)
+        capture = self._capture
+        if capture is None:
+            return CallState(self.channel, self._machine.phase, self._members, self._muted,
+                             self._deafened, peers, self._options.voice.transmit)
         return CallState(self.channel, self._machine.phase, self._members, self._muted,
-                         self._deafened, peers)
+                         self._deafened, peers, capture.gate.mode, self._self_speaking(),
+                         capture.gate.key_held, capture.processor.stages.describe(),
+                         capture.frames_sent, capture.frames)
+
+    def _self_speaking(self) -> bool:
+        capture = self._capture
+        return capture is not None and capture.speaking and not (self._muted or self._deafened)
+
+    async def _watch_speaking(self, engine: AudioEngine, capture: CaptureChain) -> None:
+        """CallSpeaking events as anyone (us too) starts or stops speaking: rechecked after
+        every frame the engine takes in or plays, emitted only on a change."""
+        me = self._identity.user
+
+        def speaking_now() -> frozenset[str]:
+            now = {user for user in self._peers if engine.mixer.speaking(user)}
+            if self._self_speaking():
+                now.add(me)
+            return frozenset(now)
+
+        shown: frozenset[str] = frozenset()
+
+        def changed() -> bool:
+            return speaking_now() != shown
+
+        while True:
+            await engine.wait_until(changed)
+            current = speaking_now()
+            for user in sorted(current ^ shown):
+                await self._emit(ev.CallSpeaking(self.channel, user, user in current))
+            shown = current
 
     def _peer_state(self, user: str, peer: _Peer) -> PeerState:
         context = self._context
@@ -272,7 +320,9 @@ class CallActor(Actor):
             renegotiations=peer.stats.renegotiations,
             link_attempts=peer.stats.attempts,
             video_sent=peer.stats.video_sent,
-            video_steps_down=peer.stats.video_steps_down)
+            video_steps_down=peer.stats.video_steps_down,
+            speaking=context.engine.mixer.speaking(user) if context else False,
+            concealed=audio.jitter.concealed if audio is not None else 0)
 
     # -- frames from the hub ----------------------------------------------------------------
     async def _take_frame(self, message: CallFrame) -> None:

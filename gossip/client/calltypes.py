@@ -13,6 +13,7 @@ from gossip.crypto import PublicKey
 from gossip.crypto.pins import Trust
 from gossip.fsm import ClientCallPhase
 from gossip.media.defaults import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
+from gossip.media.voicespec import TransmitMode, VoiceOptions
 from gossip.wire import Frame
 
 # Sends frames to the hub on the session's current connection (dropped if there is none:
@@ -73,6 +74,8 @@ class CallOptions:
     video_height: int = DEFAULT_HEIGHT
     video_fps: float = DEFAULT_FPS
     video_enabled: bool = True  # join with the camera on (when there is a source)
+    # Echo cancellation, noise suppression, gain, high-pass and the transmit mode.
+    voice: VoiceOptions = VoiceOptions()
 
     def video_source(self) -> VideoSource | None:
         """The source to send, or None for no video (raises SpecError for a bad spec)."""
@@ -108,6 +111,20 @@ class SetDeafened(Request[None]):
 class SetVolume(Request[None]):
     peer: str
     volume: float
+
+
+@dataclass(frozen=True)
+class SetTransmit(Request[None]):
+    """Send always, on voice activation, or while the push-to-talk key is held."""
+
+    mode: TransmitMode
+
+
+@dataclass(frozen=True)
+class SetTalkKey(Request[None]):
+    """The push-to-talk key went down (True) or up (False)."""
+
+    held: bool
 
 
 @dataclass(frozen=True)
@@ -169,6 +186,8 @@ class PeerState:
     link_attempts: int = 0
     video_sent: str | None = None  # WxH@fps our video goes to this peer at (adapted)
     video_steps_down: int = 0
+    speaking: bool = False  # speech in what they send now (see CallSpeaking)
+    concealed: int = 0  # frames lost on the way and concealed (a talk pause is not loss)
 
     @property
     def first_contact(self) -> bool:
@@ -190,7 +209,8 @@ class PeerState:
                 "video_frames_received": self.video_frames_received,
                 "video_fps": round(self.video_fps, 1),
                 "video_latency_ms": _round(self.video_latency_ms),
-                "video_sent": self.video_sent}
+                "video_sent": self.video_sent, "speaking": self.speaking,
+                "concealed": self.concealed}
 
 
 @dataclass(frozen=True)
@@ -201,9 +221,17 @@ class CallState:
     muted: bool
     deafened: bool
     peers: Mapping[str, PeerState]
+    transmit: TransmitMode = TransmitMode.CONTINUOUS
+    speaking: bool = False  # we are sending speech now
+    talk_key_held: bool = False
+    processing: str = "none"  # the voice-processing stages running on our microphone
+    frames_sent: int = 0  # microphone frames sent (a talk pause sends none)
+    frames_captured: int = 0
 
     def as_json(self) -> dict[str, object]:
-        return {"channel": self.channel,
+        return {"channel": self.channel, "transmit": self.transmit.value,
+                "processing": self.processing, "frames_sent": self.frames_sent,
+                "frames_captured": self.frames_captured,
                 "peers": {user: peer.as_json() for user, peer in sorted(self.peers.items())}}
 
 

@@ -233,6 +233,16 @@ class CallLeft:
 
 
 @dataclass(frozen=True)
+class CallSpeaking:
+    """Someone in the call (us included, under our own name) started or stopped speaking:
+    speech detected in what they send (with a short hangover), never from silence."""
+
+    channel: str
+    user: str
+    speaking: bool
+
+
+@dataclass(frozen=True)
 class MessageDelayed:
     """The hub refused one of our messages for now (over a rate or a byte budget); it goes
     out again by itself in `retry_in` seconds."""
@@ -317,6 +327,6 @@ SessionEvent = (Connected | Synced | MemberJoined | MemberLeft | OwnKeyForged | 
                 | HubError | Disconnected
                 | CallMembersChanged | CallPeerConnected | CallPeerUnknown
                 | CallPeerKeyChanged | CallPeerNotMember | CallPeerLeft | CallPeerFailed
-                | CallSignalRejected | CallRefused | CallLeft | RosterChanged | RosterAlarm
-                | CallStarted | CallRosterChanged | CallEnded
+                | CallSignalRejected | CallRefused | CallLeft | CallSpeaking | RosterChanged
+                | RosterAlarm | CallStarted | CallRosterChanged | CallEnded
                 | FileProgress)

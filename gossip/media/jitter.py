@@ -7,14 +7,17 @@ buffer only releases a frame when a newer packet arrives. We split the job in tw
 * `PassThroughBuffer` takes the place of aiortc's buffer inside `RTCRtpReceiver` (see
   `install_pass_through`). It has the same interface (`add(packet) -> (pli_flag, JitterFrame |
   None)`) and hands every new packet to the decoder at once, even out of order; it drops only
-  duplicates and packets hopelessly old. aiortc's timestamp mapper would take a reordered older
-  timestamp for a 32-bit wrap, so it is replaced too, by `SerialTimestampMapper`.
+  duplicates and packets hopelessly old, and marks each with how many sequence numbers were
+  skipped before it, so the decoder conceals those packets (gossip.media.concealment).
+  aiortc's timestamp mapper would take a reordered older timestamp for a 32-bit wrap, so it
+  is replaced too, by `SerialTimestampMapper`.
 * `AdaptiveJitterBuffer` sits after the decoder, where there is a clock: the engine's playout
   tick pops one 20 ms frame per peer. Its depth follows the measured arrival jitter between a
   configurable minimum and maximum; it drops frames that come after their slot, waits for a
-  missing frame only while no more than the target depth of later ones are here (then
-  conceals it with silence), and drops frames to catch up whenever it holds more than the
-  target, so it never stays behind after a loss.
+  missing frame only while no more than the target depth of later ones are here (then plays
+  silence for it; a lost packet normally arrives here as the decoder's concealment, with the
+  packet after it), and drops frames to catch up whenever it holds more than the target, so
+  it never stays behind after a loss.
 
 Both are pure (no I/O, no clock of their own): callers pass arrival times in, tests drive them
 with made-up packets and times.
@@ -32,6 +35,8 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_gt
 
+from . import concealment
+from .concealment import SequencedFrame
 from .errors import ReceiverSeamMissing
 from .format import FRAME_SAMPLES, SAMPLE_RATE, Frame
 
@@ -51,6 +56,7 @@ class PassThroughBuffer:
         self._seen: collections.deque[int] = collections.deque(maxlen=MAX_REORDER)
         self.passed = 0
         self.dropped_stale = 0
+        self.missing = 0  # sequence numbers skipped (the decoder conceals those packets)
 
     @property
     def capacity(self) -> int:
@@ -65,13 +71,19 @@ class PassThroughBuffer:
             if sequence in self._seen or (0 < behind < 0x8000 and behind >= MAX_REORDER):
                 self.dropped_stale += 1
                 return False, None
+        lost_before = 0
         if newest is None or uint16_gt(sequence, newest):
+            if newest is not None:
+                # Sequence numbers skipped: packets lost (or late) just before this one. A
+                # talk pause skips timestamps, never sequence numbers.
+                lost_before = ((sequence - newest) & 0xFFFF) - 1
+                self.missing += lost_before
             self._newest = sequence
         self._seen.append(sequence)
         self.passed += 1
         # aiortc's receiver sets `_data` (the depayloaded codec frame) before calling add().
         data: bytes = packet._data  # type: ignore[attr-defined]
-        return False, JitterFrame(data=data, timestamp=packet.timestamp)
+        return False, SequencedFrame(data, packet.timestamp, lost_before)
 
 
 class SerialTimestampMapper:
@@ -99,7 +111,8 @@ class SerialTimestampMapper:
 
 
 def install_pass_through(receiver: RTCRtpReceiver) -> PassThroughBuffer:
-    """Give an audio receiver our PassThroughBuffer and SerialTimestampMapper, before it starts.
+    """Give an audio receiver our PassThroughBuffer and SerialTimestampMapper, before it starts,
+    and this process's receivers the concealing Opus decoder (gossip.media.concealment).
 
     Call it right after the transceiver is created (our MediaLink does, in its constructor):
     the receiver only reads these attributes when packets arrive.
@@ -110,6 +123,7 @@ def install_pass_through(receiver: RTCRtpReceiver) -> PassThroughBuffer:
                 f"aiortc's RTCRtpReceiver has no {attribute}; "
                 "gossip.media.jitter needs updating for this aiortc version"
             )
+    concealment.install()
     buffer = PassThroughBuffer()
     setattr(receiver, _RECEIVER_BUFFER_ATTRIBUTE, buffer)
     setattr(receiver, _RECEIVER_MAPPER_ATTRIBUTE, SerialTimestampMapper())

@@ -1,7 +1,8 @@
 """The mixer: one 20 ms frame per peer in, one mono int16 frame out.
 
-Owns per-peer volume (0..2), deafen, and per-peer level meters (RMS in dBFS of what the peer
-sent, before our volume, so "who is talking" does not depend on how loud we made them).
+Owns per-peer volume (0..2), deafen, per-peer level meters (RMS in dBFS of what the peer
+sent, before our volume, so "who is talking" does not depend on how loud we made them) and
+per-peer speech detection for the speaking indicators (same reason).
 Sums in float and clips to the int16 range, so loud peers saturate instead of wrapping around.
 """
 
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .capturechain import SpeechDetector
 from .format import FRAME_SAMPLES, LEVEL_FLOOR_DB, Frame, check_frame, dbfs, mean_square, silence
 
 MAX_VOLUME = 2.0
@@ -28,6 +30,7 @@ class Mixer:
         self._meter_frames = meter_frames
         self._volumes: dict[str, float] = {}
         self._energy: dict[str, collections.deque[float]] = {}
+        self._speech: dict[str, SpeechDetector] = {}
 
     def set_volume(self, peer: str, volume: float) -> None:
         """Scale `peer` by `volume`: 0 mutes them for us, 1 is unchanged, 2 doubles."""
@@ -45,6 +48,11 @@ class Mixer:
             return self.floor_db
         return dbfs(sum(energy) / len(energy), self.floor_db)
 
+    def speaking(self, peer: str) -> bool:
+        """Whether speech was heard from `peer` just now (with a short hangover)."""
+        detector = self._speech.get(peer)
+        return detector is not None and detector.speaking
+
     def levels(self) -> dict[str, float]:
         return {peer: self.level(peer) for peer in self._energy}
 
@@ -52,6 +60,7 @@ class Mixer:
         """Forget a peer that left: its volume and meter."""
         self._volumes.pop(peer, None)
         self._energy.pop(peer, None)
+        self._speech.pop(peer, None)
 
     def mix(self, frames: Mapping[str, Frame | None]) -> Frame:
         """One output frame from this tick's frames; meters update even while deafened."""
@@ -60,11 +69,16 @@ class Mixer:
             meter = self._energy.get(peer)
             if meter is None:
                 meter = self._energy[peer] = collections.deque(maxlen=self._meter_frames)
+            detector = self._speech.get(peer)
+            if detector is None:
+                detector = self._speech[peer] = SpeechDetector()
             if frame is None:
                 meter.append(0.0)
+                detector.update(None)
                 continue
             check_frame(frame)
             meter.append(mean_square(frame))
+            detector.update(frame)
             volume = self._volumes.get(peer, 1.0)
             if volume:
                 total += frame.astype(np.float64) * volume

@@ -25,6 +25,16 @@ from .format import FRAME_SAMPLES, SAMPLE_RATE, Frame, check_frame
 class AudioSink(ABC):
     """Something that takes the mixed output, one frame at a time."""
 
+    @property
+    def latency_seconds(self) -> float:
+        """How long a written frame takes to be heard (0 for files and memory)."""
+        return 0.0
+
+    @property
+    def is_device(self) -> bool:
+        """Real speakers (what they play can come back through a microphone)."""
+        return False
+
     @abstractmethod
     def write(self, frame: Frame) -> None:
         """Take one frame of FRAME_SAMPLES int16 samples. Must return at once."""
@@ -118,6 +128,17 @@ class SpeakerSink(AudioSink):
             out.fill(0)
             return
         out[:, 0] = frame
+
+    @property
+    def is_device(self) -> bool:
+        return True
+
+    @property
+    def latency_seconds(self) -> float:
+        # The device's own latency plus the frames queued ahead of a new one.
+        with self._lock:
+            queued = len(self._frames)
+        return float(self._stream.latency) + queued * FRAME_SAMPLES / SAMPLE_RATE
 
     def write(self, frame: Frame) -> None:
         check_frame(frame)

@@ -21,11 +21,25 @@ import numpy.typing as npt
 
 from .devices import device_arg, import_sounddevice
 from .errors import AudioDeviceError, SpecError, UnsupportedWav
-from .format import FRAME_SAMPLES, SAMPLE_RATE, Frame, silence
+from .format import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, Frame, silence
 
 
 class AudioSource(ABC):
     """Something that yields the next 20 ms of mono 48 kHz int16 audio on demand."""
+
+    # False when the frame just read is not to be sent (a pause under voice activation or
+    # push-to-talk): the fanout sends nothing for that slot.
+    transmitting: bool = True
+
+    @property
+    def latency_seconds(self) -> float:
+        """How long a sound takes from the room to `read()` (0 for generated sources)."""
+        return 0.0
+
+    @property
+    def is_device(self) -> bool:
+        """A real microphone (voice processing is on by default for one)."""
+        return False
 
     @abstractmethod
     def read(self) -> Frame:
@@ -160,6 +174,14 @@ class MicSource(AudioSource):
             self.overflows += 1
         with self._lock:
             self._frames.append(block[:, 0].copy())
+
+    @property
+    def latency_seconds(self) -> float:
+        return float(self._stream.latency) + FRAME_SECONDS
+
+    @property
+    def is_device(self) -> bool:
+        return True
 
     def read(self) -> Frame:
         with self._lock:

@@ -37,7 +37,7 @@ class SourceFanout:
         self.muted = False
         self.frames_read = 0
         self._epoch: float | None = None
-        self._cache: collections.OrderedDict[int, Frame] = collections.OrderedDict()
+        self._cache: collections.OrderedDict[int, Frame | None] = collections.OrderedDict()
         self._last_slot = -1
 
     def track(self) -> SourceTrack:
@@ -54,17 +54,20 @@ class SourceFanout:
         assert self._epoch is not None
         return self._epoch + slot * FRAME_SECONDS
 
-    def frame_for(self, slot: int) -> Frame:
-        """The source's frame for `slot`, reading the source if no track has yet."""
+    def frame_for(self, slot: int) -> Frame | None:
+        """The source's frame for `slot`, reading the source if no track has yet; None when
+        the source sends nothing for it (a pause in voice activation or push-to-talk)."""
         if slot > self._last_slot:
             # Slots nobody asked for (no track was running) are not read: the source resumes
             # at the present instead of replaying the past.
             self._last_slot = slot
             frame = check_frame(self.source.read())
             self.frames_read += 1
-            self._cache[slot] = frame
+            self._cache[slot] = frame if self.source.transmitting else None
             while len(self._cache) > _CACHED_SLOTS:
                 self._cache.popitem(last=False)
+        if slot in self._cache and self._cache[slot] is None:
+            return None
         cached = self._cache.get(slot)
         if cached is None or self.muted:
             return silence()
@@ -93,16 +96,22 @@ class SourceTrack(MediaStreamTrack):
             raise MediaStreamError
         loop = asyncio.get_running_loop()
         fanout = self.fanout
-        now = loop.time()
-        current = fanout.current_slot(now)
-        if self._slot is None or current - self._slot > _CACHED_SLOTS:
-            self._slot = current
-        else:
-            self._slot += 1
-            delay = fanout.slot_deadline(self._slot) - now
-            if delay > 0:
-                await asyncio.sleep(delay)
-        samples = fanout.frame_for(self._slot)
+        while True:
+            now = loop.time()
+            current = fanout.current_slot(now)
+            if self._slot is None or current - self._slot > _CACHED_SLOTS:
+                self._slot = current
+            else:
+                self._slot += 1
+                delay = fanout.slot_deadline(self._slot) - now
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            samples = fanout.frame_for(self._slot)
+            if samples is not None:
+                break
+            # A talk pause: no frame, but media time runs on, so receivers see the RTP
+            # timestamps jump with no sequence gap (a pause, not loss), as with Opus DTX.
+            self._pts += FRAME_SAMPLES
         if self.muted:
             samples = silence()
         frame = AudioFrame.from_ndarray(

@@ -42,8 +42,9 @@ from .settings import (
     keyring_change_needed,
     login_account,
     save_settings,
+    voice_options,
 )
-from .shortcuts import action_for, channel_after
+from .shortcuts import TALK_KEYS, action_for, channel_after
 from .themes import Themes
 from .videoconvert import VideoConverter
 from .videosetting import video_spec
@@ -277,8 +278,10 @@ class App:
         self.shortcuts_dialog = ShortcutsDialog(self)
         self.confirm_dialog = ConfirmDialog(self)
         self._key_names = _key_names()
+        self._talk_key_held = False
         with dpg.handler_registry():
             dpg.add_key_press_handler(callback=self._on_key)
+            dpg.add_key_release_handler(callback=self._on_key_release)
 
     def _show_screen(self) -> None:
         on_main = self.model.phase in (Phase.ONLINE, Phase.RECONNECTING)
@@ -420,6 +423,8 @@ class App:
             self.post(intents.ChooseIceHosts(settings.ice_hosts))
         if settings.video_source != previous.video_source:
             self.post(intents.ChooseVideoSource(video_spec(settings.video_source)))
+        if voice_options(settings) != voice_options(previous):
+            self.post(intents.ChooseVoice(voice_options(settings)))
         self.model.toasts.push("info", "Settings saved", "" if self._settings_path else
                                "Kept for this session only (not written in demo mode).",
                                self._clock())
@@ -488,9 +493,23 @@ class App:
         ctrl = dpg.is_key_down(dpg.mvKey_LControl) or dpg.is_key_down(dpg.mvKey_RControl)
         alt = dpg.is_key_down(dpg.mvKey_LAlt) or dpg.is_key_down(dpg.mvKey_RAlt)
         shift = dpg.is_key_down(dpg.mvKey_LShift) or dpg.is_key_down(dpg.mvKey_RShift)
+        if name == self.settings.talk_key:
+            self.hold_talk_key(True)
+            return
         action = action_for(name, ctrl=ctrl, alt=alt, shift=shift)
         if action is not None:
             self.perform(action)
+
+    def _on_key_release(self, sender: object, key: int) -> None:
+        if self._key_names.get(key) == self.settings.talk_key:
+            self.hold_talk_key(False)
+
+    def hold_talk_key(self, held: bool) -> None:
+        """Push-to-talk: the talk key went down or up in the window (told once per change,
+        however often the keyboard repeats)."""
+        if held != self._talk_key_held:
+            self._talk_key_held = held
+            self.post(intents.HoldTalkKey(held))
 
     def perform(self, action: str) -> None:
         """Carry out a shortcut's action (see shortcuts.py)."""
@@ -539,4 +558,5 @@ def _key_names() -> dict[int, str]:
         names[getattr(dpg, f"mvKey_{letter}")] = letter
     names.update({dpg.mvKey_F1: "F1", dpg.mvKey_Up: "Up", dpg.mvKey_Down: "Down",
                   dpg.mvKey_Escape: "Escape", dpg.mvKey_Comma: ","})
+    names.update({getattr(dpg, f"mvKey_{key}"): key for key in TALK_KEYS})
     return names

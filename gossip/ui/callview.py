@@ -39,6 +39,7 @@ class CallPeer:
     connected: bool = False
     failed: bool = False  # the link kept failing and was given up
     trust: Trust | None = None  # their identity key's trust in this call (None: not known yet)
+    speaking: bool = False  # speech heard from them just now
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,9 @@ class CallView:
     devices_note: str = ""  # why there is nothing to pick, or what the audio is (demo)
     video_on: bool = False  # our camera is on (also the choice for the next call)
     video_source: str = "none"  # what the camera button turns on; "none": nothing to turn on
+    transmit: str = "continuous"  # when our microphone is sent: continuous, voice or ptt
+    own_speaking: bool = False  # we are sending speech now
+    talk_key_held: bool = False  # the push-to-talk key is down in the window
 
     @property
     def joined(self) -> bool:

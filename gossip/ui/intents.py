@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .settings import Settings
 
+from gossip.media.voicespec import VoiceOptions
+
 
 @dataclass(frozen=True)
 class ConnectToHub:
@@ -164,8 +166,24 @@ class RecallPassword:
     settings: Settings
 
 
+@dataclass(frozen=True)
+class ChooseVoice:
+    """Processing stages and transmit mode: the mode applies at once, the stages from the
+    next call."""
+
+    voice: VoiceOptions
+
+
+@dataclass(frozen=True)
+class HoldTalkKey:
+    """The push-to-talk key went down (True) or up (False) in the app's window."""
+
+    held: bool
+
+
 CallIntent = (JoinChannelCall | LeaveChannelCall | ChooseMuted | ChooseDeafened | ChoosePeerVolume
-              | ChooseDevices | ChooseIceHosts | ChooseVideo | ChooseVideoSource)
+              | ChooseDevices | ChooseIceHosts | ChooseVideo | ChooseVideoSource
+              | HoldTalkKey | ChooseVoice)
 # -- files: carried out in the background (gossip.client.filesend), answered with notices --
 
 @dataclass(frozen=True)

@@ -9,10 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from gossip.media.gcpolicy import freeze_call_heap
+
 from .app import App, AppError
 from .bridge import Backdrop, Bridge
 from .model import AppModel
-from .settings import Settings, default_settings_path, load_settings
+from .settings import Settings, default_settings_path, load_settings, voice_options
 from .trioside.callcontrol import CallSetup
 from .videosetting import video_spec
 
@@ -40,7 +42,8 @@ def call_setup(settings: Settings) -> CallSetup:
     """Calls on the user's microphone, speakers and camera, as the settings say. The camera
     starts off in each call: turning it on is the user's click."""
     return CallSetup(input_device=settings.input_device, output_device=settings.output_device,
-                     ice_hosts=settings.ice_hosts, video=video_spec(settings.video_source))
+                     ice_hosts=settings.ice_hosts, video=video_spec(settings.video_source),
+                     voice=voice_options(settings))
 
 
 def run_app(options: LaunchOptions, *, demo: DemoSetup | None = None) -> int:
@@ -64,6 +67,9 @@ def run_app(options: LaunchOptions, *, demo: DemoSetup | None = None) -> int:
         return 1
     for problem in problems:
         app.model.toasts.push("error", "Settings", problem, time.time())
+    # The window, fonts and modules live as long as the app: frozen, full collections skip
+    # them, and their pauses (a call's audio runs in this process) shrink with them.
+    freeze_call_heap()
     if demo is None:
         app.recall_password()
     try:

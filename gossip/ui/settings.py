@@ -19,16 +19,20 @@ import tomli_w
 
 from gossip.client.messages import MAX_TTL
 from gossip.media.icehosts import check_hosts
+from gossip.media.voicespec import TransmitMode, VoiceOptions
 from gossip.wire import DEFAULT_PORT, is_valid_name
 
 from . import passwords
 from .passwords import PasswordNotKept
+from .shortcuts import DEFAULT_TALK_KEY, TALK_KEYS
 from .videosetting import AUTOMATIC, is_video_setting
 
 THEMES = ("wintry", "dark", "light")
 FONT_SCALES = (0.8, 1.6)
 RENDER_MODES = ("on_demand", "always")  # pacing.RenderMode's values
 SETTINGS_FILE = "settings.toml"
+VOICE_STAGES = ("echo_cancellation", "noise_suppression", "gain_control", "high_pass")
+TRANSMIT_MODES = tuple(mode.value for mode in TransmitMode)
 
 
 class SettingsError(Exception):
@@ -61,11 +65,31 @@ class Settings:
     desktop_notifications: bool = True
     # With it, the ring the notification service plays when a call starts in a channel of ours.
     call_sound: bool = True
+    # Voice processing on the microphone in calls (each on only with a real microphone; echo
+    # cancellation also needs the speakers) and when it is sent: "continuous", "voice"
+    # (voice activation) or "ptt" (push-to-talk).
+    echo_cancellation: bool = True
+    noise_suppression: bool = True
+    gain_control: bool = True
+    high_pass: bool = True
+    transmit: str = "continuous"
+    talk_key: str = DEFAULT_TALK_KEY  # held in the window to talk, in push-to-talk mode
 
     def with_login(self, host: str, port: int, user: str, password: str) -> Settings:
         """The values the connect screen should offer next time."""
         return replace(self, host=host, port=port, user=user,
                        password=password if self.remember_password else "")
+
+
+def voice_options(settings: Settings) -> VoiceOptions:
+    """The calls' voice options: a stage left on runs where the devices allow it (None), one
+    turned off never runs."""
+    return VoiceOptions(
+        echo_cancellation=None if settings.echo_cancellation else False,
+        noise_suppression=None if settings.noise_suppression else False,
+        gain_control=None if settings.gain_control else False,
+        high_pass=None if settings.high_pass else False,
+        transmit=TransmitMode(settings.transmit))
 
 
 def login_account(settings: Settings) -> str:
@@ -220,8 +244,12 @@ def _checked(name: str, value: Any) -> Any:
         return value if isinstance(value, int) and 0 < value < 65536 else None
     if name == "user":
         return value if isinstance(value, str) and (not value or is_valid_name(value)) else None
-    if name in ("remember_password", "desktop_notifications", "call_sound"):
+    if name in ("remember_password", "desktop_notifications", "call_sound", *VOICE_STAGES):
         return value if isinstance(value, bool) else None
+    if name == "transmit":
+        return value if value in TRANSMIT_MODES else None
+    if name == "talk_key":
+        return value if value in TALK_KEYS else None
     if name == "default_expiry":
         ok = isinstance(value, (int, float)) and 0 < value <= MAX_TTL
         return float(value) if ok else None

@@ -13,6 +13,11 @@ class Shortcut:
     description: str
 
 
+# Keys the push-to-talk key may be (names as app.py gives them): function keys bound to
+# nothing else, so holding one never types into the message box or fires a shortcut.
+TALK_KEYS = tuple(f"F{number}" for number in range(2, 13))
+DEFAULT_TALK_KEY = "F8"
+
 SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("Enter", "send", "Send the message"),
     Shortcut("Ctrl+Enter", "new_line", "Start a new line in the message"),
@@ -24,6 +29,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("Ctrl+M", "toggle_mute", "Mute or unmute your microphone"),
     Shortcut("Ctrl+D", "toggle_deafen", "Deafen or undeafen"),
     Shortcut("Ctrl+E", "toggle_video", "Turn your camera on or off"),
+    Shortcut(f"{DEFAULT_TALK_KEY} (hold)", "push_to_talk",
+             "Talk while held, in push-to-talk mode (the key is `talk_key` in the settings)"),
     Shortcut("Ctrl+,", "settings", "Settings"),
     Shortcut("F1", "help", "This list"),
     Shortcut("Esc", "close_dialog", "Close the dialog, the search, or a reply or edit"),

@@ -390,9 +390,11 @@ def peer_row(peer: CallPeer, trust: Trust | None = None) -> PeerRow:
     else:
         link, kind = "connecting…", "waiting"
     audible = peer.connected and peer.level_dbfs > LEVEL_FLOOR_DBFS
+    level = f"{peer.level_dbfs:.0f} dBFS" if audible else "silent" if peer.connected else ""
+    if peer.connected and peer.speaking:
+        level = f"speaking · {level}"
     return PeerRow(peer.user, level_fraction(peer.level_dbfs) if peer.connected else 0.0,
-                   f"{peer.level_dbfs:.0f} dBFS" if audible else "silent" if peer.connected
-                   else "", peer.volume, peer.connected, link, kind,
+                   level, peer.volume, peer.connected, link, kind,
                    BADGES[trust][0] if trust is not None else "",
                    trust.value if trust is not None else "",
                    CALL_TRUST_TIPS[trust] if trust is not None else "")
@@ -403,6 +405,11 @@ def _trust(model: AppModel, user: str) -> Trust | None:
     return info.trust if info is not None else None
 
 
+# The transmit modes (settings' `transmit`) as the call panel names them.
+TRANSMIT_WORDS = {"continuous": "sending continuously", "voice": "voice activation",
+                  "ptt": "push-to-talk"}
+
+
 def call_panel(model: AppModel) -> CallPanelContent:
     call: CallView = model.call
     channel = call.channel or model.current_channel or ""
@@ -411,6 +418,12 @@ def call_panel(model: AppModel) -> CallPanelContent:
         own_text = "deafened (and muted)"
     elif call.muted:
         own_text = "muted"
+    elif call.joined:
+        own_text = TRANSMIT_WORDS.get(call.transmit, call.transmit)
+        if call.transmit == "ptt" and call.talk_key_held:
+            own_text += " (key held)"
+        if call.own_speaking:
+            own_text = f"speaking · {own_text}"
     else:
         own_text = ""
     quiet = call.muted or call.deafened or not call.joined

@@ -99,7 +99,8 @@ class BridgeActor(Actor):
             case intents.JoinChannelCall() | intents.LeaveChannelCall() | intents.ChooseMuted() \
                     | intents.ChooseDeafened() | intents.ChoosePeerVolume() \
                     | intents.ChooseDevices() | intents.ChooseIceHosts() | intents.ChooseVideo() \
-                    | intents.ChooseVideoSource():
+                    | intents.ChooseVideoSource() | intents.HoldTalkKey() \
+                    | intents.ChooseVoice():
                 self._post(nt.CallChanged(await self._calls.handle(message)))
             case _:
                 raise CommandRefused(f"unknown intent {type(message).__name__}")
@@ -263,6 +264,8 @@ def _describe(intent: object) -> str:
         intents.UpdateKeyring: "remember the password",
         intents.RecallPassword: "read the remembered password",
         intents.AttachFile: "send the file", intents.SaveFile: "save the file",
+        intents.HoldTalkKey: "push to talk",
+        intents.ChooseVoice: "change the voice settings",
     }.get(type(intent), "do that")
 
 

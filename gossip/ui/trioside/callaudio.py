@@ -82,6 +82,14 @@ class SwitchableSource(AudioSource):
         self._frames += 1
         return frame
 
+    @property
+    def latency_seconds(self) -> float:
+        return self._inner.latency_seconds
+
+    @property
+    def is_device(self) -> bool:
+        return self._inner.is_device
+
     def take_level(self) -> float:
         """The level (dBFS) of what was read since the last call; the floor if nothing was
         (nobody to send to yet)."""
@@ -106,6 +114,14 @@ class SwitchableSink(AudioSink):
     def __init__(self, inner: AudioSink) -> None:
         self._inner = inner
         self._closed = False
+
+    @property
+    def latency_seconds(self) -> float:
+        return self._inner.latency_seconds
+
+    @property
+    def is_device(self) -> bool:
+        return self._inner.is_device
 
     def write(self, frame: Frame) -> None:
         self._inner.write(frame)

@@ -26,6 +26,8 @@ from gossip.client.calltypes import (
     LeaveCall,
     SetDeafened,
     SetMuted,
+    SetTalkKey,
+    SetTransmit,
     SetVideo,
     SetVolume,
 )
@@ -40,6 +42,7 @@ from gossip.media.mixer import MAX_VOLUME
 from gossip.media.sinks import AudioSink, NullSink, parse_sink
 from gossip.media.sources import AudioSource, NullSource, parse_source
 from gossip.media.videospec import parse_video_source
+from gossip.media.voicespec import VoiceOptions
 
 from .. import intents
 from .. import notices as nt
@@ -86,6 +89,7 @@ class CallSetup:
     video_width: int = DEFAULT_WIDTH
     video_height: int = DEFAULT_HEIGHT
     video_fps: float = DEFAULT_FPS
+    voice: VoiceOptions = VoiceOptions()  # processing stages and transmit mode
 
     @property
     def uses_devices(self) -> bool:
@@ -133,7 +137,8 @@ def participants(state: CallState, me: str) -> tuple[CallPeer, ...]:
             continue
         peers.append(CallPeer(user, level_dbfs=peer.level_dbfs, volume=peer.volume,
                               connected=peer.link == "connected" and peer.link_authenticated,
-                              failed=peer.gave_up, trust=peer.trust))
+                              failed=peer.gave_up, trust=peer.trust,
+                              speaking=peer.speaking))
     return tuple(peers)
 
 
@@ -178,6 +183,8 @@ class CallControl:
         self._call: _Call | None = None
         self._devices = DeviceList()
         self._input_device = setup.input_device
+        self._talk_key_held = False
+        self._voice = setup.voice
         self._output_device = setup.output_device
         self._ice_hosts = setup.ice_hosts
         self._muted = False
@@ -289,6 +296,12 @@ class CallControl:
                 case intents.ChooseMuted(muted):
                     self._muted = muted
                     await self._tell_call(SetMuted(muted))
+                case intents.ChooseVoice(voice):
+                    self._voice = voice
+                    await self._tell_call(SetTransmit(voice.transmit))
+                case intents.HoldTalkKey(held):
+                    self._talk_key_held = held
+                    await self._tell_call(SetTalkKey(held))
                 case intents.ChooseDeafened(deafened):
                     self._deafened = deafened
                     await self._tell_call(SetDeafened(deafened))
@@ -386,7 +399,8 @@ class CallControl:
                               ice_hosts=call_ice_hosts(self._ice_hosts, live.host),
                               muted=self._muted, video=video or "none",
                               video_width=setup.video_width, video_height=setup.video_height,
-                              video_fps=setup.video_fps, video_enabled=self._video_on)
+                              video_fps=setup.video_fps, video_enabled=self._video_on,
+                              voice=self._voice)
         try:
             with trio.fail_after(ASK_TIMEOUT):
                 ref = await live.session.ref.ask(JoinCall(channel, options))
@@ -405,6 +419,8 @@ class CallControl:
         self._call_started = trio.Event()
         if self._deafened:
             await self._tell_call(SetDeafened(True))
+        if self._talk_key_held:
+            await self._tell_call(SetTalkKey(True))
         for user, volume in self._volumes.items():
             await self._tell_call(SetVolume(user, volume))
         log.info("joined the call in #%s as %s", call.channel, call.user)
@@ -503,7 +519,9 @@ class CallControl:
                         video_source=self._setup.video, input_devices=self._devices.inputs,
                         output_devices=self._devices.outputs, input_device=self._input_device,
                         output_device=self._output_device,
-                        devices_note=self._setup.audio_note or self._devices.problem)
+                        devices_note=self._setup.audio_note or self._devices.problem,
+                        transmit=self._voice.transmit.value,
+                        talk_key_held=self._talk_key_held)
         call = self._call
         if call is None:
             return view
@@ -513,6 +531,9 @@ class CallControl:
             if not call.leaving:
                 phase = _PHASES.get(call.state.state, CallPhase.JOINING)
             peers = participants(call.state, call.user)
+        if call.state is not None:
+            view = replace(view, transmit=call.state.transmit.value,
+                           own_speaking=call.state.speaking)
         return replace(view, channel=call.channel, phase=phase, participants=peers,
                        own_level_dbfs=self._own_level)
 

@@ -12,8 +12,8 @@ from .. import viewmodel as vm
 from ..devicechoice import device_choices, device_label, device_setting
 from ..intents import AcceptChangedKey, MarkKeyVerified
 from ..model import AppModel
-from ..settings import FONT_SCALES, THEMES, Settings, parse_hosts
-from ..shortcuts import SHORTCUTS
+from ..settings import FONT_SCALES, THEMES, VOICE_STAGES, Settings, parse_hosts
+from ..shortcuts import SHORTCUTS, TALK_KEYS
 from ..videosetting import VIDEO_CHOICES, video_label, video_setting
 from .base import AppActions
 
@@ -88,8 +88,12 @@ class SafetyDialog:
         self._app.post(AcceptChangedKey(user))
 
 
+STAGE_LABELS = {"echo_cancellation": "Echo cancellation", "noise_suppression": "Noise suppression",
+                "gain_control": "Automatic gain", "high_pass": "High-pass filter"}
+
+
 class SettingsDialog:
-    WIDTH, HEIGHT = 470, 765
+    WIDTH, HEIGHT = 470, 850
 
     def __init__(self, app: AppActions, save: Callable[[Settings], None]) -> None:
         self._app = app
@@ -138,14 +142,33 @@ class SettingsDialog:
                                 "in a call.", wrap=self.WIDTH - 50)
             dpg.bind_item_font(hint, fonts.small)
             themes.bind(hint, "dim")
+            self.stages: dict[str, int | str] = {}
+            for row in (VOICE_STAGES[:2], VOICE_STAGES[2:]):
+                with dpg.group(horizontal=True):
+                    for stage in row:
+                        self.stages[stage] = dpg.add_checkbox(label=STAGE_LABELS[stage])
+            with dpg.group(horizontal=True):
+                self.transmit = dpg.add_combo(list(vm.TRANSMIT_WORDS.values()), label="Send",
+                                              width=180)
+                self.talk_key = dpg.add_combo(list(TALK_KEYS), label="Talk key", width=70)
+            hint = dpg.add_text("Microphone processing runs on a real microphone (echo "
+                                "cancellation also needs speakers). Push-to-talk: hold the "
+                                "talk key in this window. Applies from the next call.",
+                                wrap=self.WIDTH - 50)
+            dpg.bind_item_font(hint, fonts.small)
+            themes.bind(hint, "dim")
             self.problem = dpg.add_text("", show=False, wrap=self.WIDTH - 50)
             themes.bind(self.problem, "error_text")
             dpg.add_spacer(height=10)
             with dpg.group(horizontal=True):
-                self.save = dpg.add_button(label="Save", width=110, callback=self._apply)
-                themes.bind(self.save, "accent_button")
+                self.save_button = dpg.add_button(label="Save", width=110,
+                                                  callback=self._apply)
+                themes.bind(self.save_button, "accent_button")
                 cancel = dpg.add_button(label="Cancel", callback=self._cancel)
                 themes.bind(cancel, "ghost_button")
+
+    def _stage(self, stage: str) -> bool:
+        return bool(dpg.get_value(self.stages[stage]))
 
     def _heading(self, text: str) -> None:
         dpg.add_spacer(height=4)
@@ -177,8 +200,15 @@ class SettingsDialog:
         dpg.configure_item(self.video, items=labels if current in labels else
                            [*labels, current])
         dpg.set_value(self.video, current)
+        for stage, box in self.stages.items():
+            dpg.set_value(box, getattr(settings, stage))
+        dpg.set_value(self.transmit, vm.TRANSMIT_WORDS[settings.transmit])
+        dpg.set_value(self.talk_key, settings.talk_key)
         dpg.configure_item(self.problem, show=False)
-        _centre(self.window, self.WIDTH, self.HEIGHT)
+        # Taller than a small window: it fits the window and scrolls (Save stays reachable).
+        height = min(self.HEIGHT, dpg.get_viewport_client_height() - 40)
+        dpg.configure_item(self.window, height=height)
+        _centre(self.window, self.WIDTH, height)
         dpg.configure_item(self.window, show=True)
 
     def close(self) -> None:
@@ -212,7 +242,13 @@ class SettingsDialog:
             input_device=device_setting(str(dpg.get_value(self.input))),
             output_device=device_setting(str(dpg.get_value(self.output))),
             ice_hosts=ice_hosts,
-            video_source=video_setting(str(dpg.get_value(self.video)))))
+            video_source=video_setting(str(dpg.get_value(self.video))),
+            transmit=next((mode for mode, words in vm.TRANSMIT_WORDS.items()
+                           if words == dpg.get_value(self.transmit)), self._settings.transmit),
+            talk_key=str(dpg.get_value(self.talk_key)) or self._settings.talk_key,
+            echo_cancellation=self._stage("echo_cancellation"),
+            noise_suppression=self._stage("noise_suppression"),
+            gain_control=self._stage("gain_control"), high_pass=self._stage("high_pass")))
         self.close()
 
 

@@ -1,0 +1,120 @@
+"""Opus packet-loss concealment in the receive path: a lost packet is played as libopus's own
+concealment (a continuation of the voice, fading if more are lost) instead of silence.
+
+aiortc decodes Opus with PyAV, whose libopus decoder cannot conceal: an empty packet means
+end of stream there, and FFmpeg exposes neither PLC nor in-band FEC. So the audio receiver's
+decoder is libopus itself, through opuslib-next (ctypes; the call releases the GIL, ~40 us a
+frame). Our PassThroughBuffer (gossip.media.jitter) sees RTP sequence numbers and marks each
+frame with how many packets were missing just before it (`SequencedFrame.lost_before`); a
+voice-activation pause advances timestamps with no sequence gap, so it is never concealed.
+
+`install()` makes aiortc's receivers use `ConcealingOpusDecoder` for Opus (other codecs are
+untouched); `install_pass_through` calls it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from aiortc import rtcrtpreceiver
+from aiortc.codecs.base import Decoder
+from aiortc.jitterbuffer import JitterFrame
+from av import AudioFrame
+
+from .errors import ReceiverSeamMissing
+from .format import FRAME_SAMPLES, SAMPLE_RATE
+
+CHANNELS = 2  # what aiortc's Opus decoder gives, so the engine sees the same frames
+MAX_PACKET_SAMPLES = 5760  # Opus's longest packet: 120 ms at 48 kHz
+# Packets concealed before one that arrived; a longer gap is a burst better heard as silence
+# than as a voice stretched over it (libopus fades its concealment out anyway).
+MAX_CONCEALED = 5
+
+
+class SequencedFrame(JitterFrame):
+    """A received frame with how many packets were missing just before it (RTP sequence
+    numbers, not timestamps: a talk pause is not a loss)."""
+
+    def __init__(self, data: bytes, timestamp: int, lost_before: int = 0) -> None:
+        super().__init__(data, timestamp)
+        self.lost_before = lost_before
+
+
+class ConcealingOpusDecoder(Decoder):
+    """libopus's decoder: each packet decoded as aiortc's would be (48 kHz stereo s16, pts
+    = the frame's timestamp), preceded by concealed frames for the packets lost before it."""
+
+    def __init__(self) -> None:
+        from opuslib_next.api import c_int16_pointer
+        from opuslib_next.api import decoder as opus
+
+        self._opus = opus
+        self._state = opus.create_state(SAMPLE_RATE, CHANNELS)
+        self._pcm = np.zeros(MAX_PACKET_SAMPLES * CHANNELS, dtype=np.int16)
+        self._pointer = self._pcm.ctypes.data_as(c_int16_pointer)
+        self.concealed = 0
+        self.undecodable = 0
+
+    def __del__(self) -> None:
+        state = getattr(self, "_state", None)
+        if state is not None:
+            self._opus.destroy(state)
+
+    def decode(self, encoded_frame: JitterFrame) -> list[Any]:
+        frames = []
+        lost = min(getattr(encoded_frame, "lost_before", 0), MAX_CONCEALED)
+        for missing in range(lost, 0, -1):
+            # NULL data: libopus continues the signal from its state (20 ms, as we send).
+            samples = self._decode(None, FRAME_SAMPLES)
+            if samples:
+                self.concealed += 1
+                frames.append(
+                    self._frame(samples, encoded_frame.timestamp - missing * FRAME_SAMPLES)
+                )
+        samples = self._decode(encoded_frame.data, MAX_PACKET_SAMPLES)
+        if samples:
+            frames.append(self._frame(samples, encoded_frame.timestamp))
+        return frames
+
+    def _decode(self, data: bytes | None, frame_size: int) -> int:
+        """Samples per channel decoded into self._pcm; 0 for a packet libopus refuses (a
+        peer's garbage is counted and skipped, never raised into aiortc's decoder thread,
+        which would end)."""
+        length = len(data) if data is not None else 0
+        result = int(
+            self._opus.libopus_decode(self._state, data, length, self._pointer, frame_size, 0)
+        )
+        if result < 0:
+            self.undecodable += 1
+            return 0
+        return result
+
+    def _frame(self, samples: int, timestamp: int) -> AudioFrame:
+        interleaved = self._pcm[: samples * CHANNELS].reshape(1, -1).copy()
+        frame = AudioFrame.from_ndarray(interleaved, format="s16", layout="stereo")
+        frame.sample_rate = SAMPLE_RATE
+        frame.pts = timestamp
+        return frame
+
+
+_aiortc_get_decoder = rtcrtpreceiver.get_decoder
+
+
+def _get_decoder(codec: Any) -> Decoder:
+    if codec.mimeType.lower() == "audio/opus":
+        return ConcealingOpusDecoder()
+    return _aiortc_get_decoder(codec)
+
+
+def install() -> None:
+    """Make aiortc's receivers (in this process) decode Opus with concealment. Idempotent.
+    aiortc looks up `get_decoder` in rtcrtpreceiver's namespace when a receiver's decoder
+    thread meets a new codec (aiortc 1.16, pinned)."""
+    if not hasattr(rtcrtpreceiver, "get_decoder"):
+        raise ReceiverSeamMissing(
+            "aiortc's rtcrtpreceiver has no get_decoder; "
+            "gossip.media.concealment needs updating for this aiortc "
+            "version"
+        )
+    rtcrtpreceiver.get_decoder = _get_decoder  # type: ignore[attr-defined]
