@@ -60,7 +60,7 @@ def test_settings_offer_the_panels_devices_and_apply_them_and_the_video_source_l
             )
         dpg.set_value(dialog.input, "Desk mic")
         dpg.set_value(dialog.video, "Test pattern")
-        click(dialog.save)
+        click(dialog.save_button)
         # The call side took both, without a restart: the panel shows what it now uses.
         app.pump_until(
             lambda: (

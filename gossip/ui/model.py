@@ -496,6 +496,18 @@ def _call_peer_not_member(model: AppModel, event: ev.CallPeerNotMember, now: flo
                       now, sticky=True, user=event.user)
 
 
+def _call_speaking(model: AppModel, event: ev.CallSpeaking, now: float) -> None:
+    """Shown at once, not at the call side's next state poll (a word is often shorter)."""
+    if not _our_call(model, event.channel):
+        return
+    if event.user == model.user:
+        model.set_call(replace(model.call, own_speaking=event.speaking))
+        return
+    peers = tuple(replace(peer, speaking=event.speaking) if peer.user == event.user else peer
+                  for peer in model.call.participants)
+    model.set_call(replace(model.call, participants=peers))
+
+
 def _call_peer_left(model: AppModel, event: ev.CallPeerLeft, now: float) -> None:
     if _our_call(model, event.channel):
         model.set_call(replace(model.call, participants=tuple(
@@ -570,7 +582,7 @@ _HANDLERS: dict[type, Callable[[AppModel, Any, float], None]] = {
     ev.CallPeerUnknown: _call_peer_unknown, ev.CallPeerKeyChanged: _call_peer_key_changed,
     ev.CallPeerNotMember: _call_peer_not_member,
     ev.CallPeerFailed: _call_peer_failed, ev.CallSignalRejected: _call_signal_rejected,
-    ev.CallRefused: _call_refused, ev.CallLeft: _call_left,
+    ev.CallRefused: _call_refused, ev.CallLeft: _call_left, ev.CallSpeaking: _call_speaking,
     ev.OwnKeyForged: _own_key_forged, ev.MessagesMissing: _messages_missing,
     ev.HubReportedMissed: _hub_reported_missed, ev.MessageDelayed: _message_delayed,
     ev.MessageNotSent: _message_not_sent, ev.RosterChanged: _roster_changed,
