@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := libportaudio2 xvfb xauth libxtst6 graphviz gnupg fonts-dejavu-core \
-                fonts-wqy-microhei fonts-symbola
+                fonts-wqy-microhei fonts-symbola redis-server
 
 .PHONY: demo test setup system-packages bench
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import trio
 
+from .check import check_command
 from .config import ConfigError, HubConfig, load_config
 from .names import NameBook
 from .server import RunningHub, freeze_startup_heap, serve_hub
@@ -29,6 +30,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, help="where the hub keeps its TLS key")
     parser.add_argument("--insecure-no-tls", action="store_true",
                         help="plain ws:// (only for debugging on loopback)")
+    parser.add_argument("--redis", metavar="URL",
+                        help="join the cluster of hubs sharing this Redis (redis://HOST:PORT/DB)"
+                        "; without it the hub runs on its own")
+    parser.add_argument("--check", action="store_true",
+                        help="report whether the hub can reach its cluster's Redis and the "
+                        "other hubs, then exit (0: all reachable)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every frame")
     return parser.parse_args(argv)
 
@@ -61,16 +68,21 @@ def user_command(argv: list[str]) -> int:
     return 0
 
 
-def _data_config(path: Path | None, data_dir: Path | None) -> HubConfig:
+def _data_config(path: Path | None, data_dir: Path | None,
+                 redis: str | None = None) -> HubConfig:
     """The config as far as where its data lives: managing names needs no password, so a
     placeholder stands in for one the file or environment may not give."""
-    return load_config(path, data_dir=data_dir, password="-")
+    return load_config(path, data_dir=data_dir, password="-", redis=redis)
+
+
+def _config(args: argparse.Namespace) -> HubConfig:
+    return load_config(args.config, host=args.host, port=args.port, password=args.password,
+                       name=args.name, channels=args.channels, data_dir=args.data_dir,
+                       tls=False if args.insecure_no_tls else None, redis=args.redis)
 
 
 async def run(args: argparse.Namespace) -> None:
-    config = load_config(args.config, host=args.host, port=args.port, password=args.password,
-                         name=args.name, channels=args.channels, data_dir=args.data_dir,
-                         tls=False if args.insecure_no_tls else None)
+    config = _config(args)
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             hub: RunningHub = await nursery.start(serve_hub, config)
@@ -88,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["user"]:
         return user_command(argv[1:])
     args = parse_args(argv)
+    if args.check:
+        try:
+            return trio.run(check_command, _data_config(args.config, args.data_dir, args.redis))
+        except ConfigError as exc:
+            print(f"gossip hub: {exc}", file=sys.stderr)
+            return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     freeze_startup_heap()

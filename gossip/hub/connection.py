@@ -70,6 +70,7 @@ from gossip.wire import (
     decode_frame,
 )
 
+from .cluster.backend import ClusterUnavailable, LocalNames, NameClaims
 from .config import HubConfig
 from .fairqueue import FairOutbox, OutboxItem, OutboxLimits, Put
 from .names import Claim, NameBook
@@ -117,6 +118,12 @@ class HubContext:
     # Set (and replaced) whenever a connection ends: for tools and tests that wait for the
     # hub to let connections go, without polling.
     connection_ended: trio.Event = field(default_factory=trio.Event)
+    # Where names are bound: the hub's own file (the default), or its cluster's Redis.
+    claims: NameClaims | None = None
+
+    def __post_init__(self) -> None:
+        if self.claims is None:
+            self.claims = LocalNames(self.names)
 
 
 class Disconnect(Exception):
@@ -343,7 +350,11 @@ class ConnectionActor(Actor):
         if not self._hub.registry.admits(user, self.public_key):
             raise Disconnect(ErrorCode.USER_TAKEN, f"{user} is signed in with another key; "
                              "sign out there first")
-        claim, other = self._hub.names.claim(user, fingerprint)
+        assert self._hub.claims is not None
+        try:
+            claim, other = await self._hub.claims.claim(user, fingerprint)
+        except ClusterUnavailable as exc:
+            raise Disconnect(ErrorCode.CLUSTER_DOWN, str(exc)) from None
         if claim is Claim.NAME_TAKEN:
             raise Disconnect(ErrorCode.USER_TAKEN, (
                 f"the name {user} belongs to another key on this hub; pick another name, or "

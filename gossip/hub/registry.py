@@ -15,6 +15,7 @@ from typing import Protocol
 
 from gossip.wire import Key
 
+from .cluster.backend import Fanout, LocalFanout
 from .config import Limits
 from .fairqueue import DropKey, Dropped
 from .missed import MissedCount, MissedLedger
@@ -62,8 +63,10 @@ _PACES_KEPT = 4096
 
 class Registry:
     def __init__(self, channels: tuple[str, ...], max_call_members: int = 8, *,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, cluster: Fanout | None = None) -> None:
         limits = limits or Limits()
+        # Other hubs of a cluster (cluster/): their members, and fan-out to them.
+        self._cluster: Fanout = cluster or LocalFanout()
         self._limits = limits
         self._channels = channels
         self._members: dict[str, _Entry] = {}
@@ -87,7 +90,10 @@ class Registry:
         """Whether a login of `user` with this (proven) key may join: not while the user is
         online with another key, so no member can push another off under their name."""
         entry = self._members.get(user)
-        return entry is None or entry.port.public_key == public_key
+        if entry is None:
+            remote = self._cluster.remote_key(user)
+            return remote is None or remote == public_key
+        return entry.port.public_key == public_key
 
     def join(self, port: MemberPort) -> None:
         """Admit an authenticated connection. A second login of the same user with the same
@@ -110,15 +116,19 @@ class Registry:
         log.info("left user=%s members=%d", port.user, len(self._members))
         if not entry.live:
             return  # nobody was told it had come
+        self._cluster.member_left(port.user)
         for channel in [c for c, users in self._calls.items() if port.user in users]:
             self.leave_call(channel, port.user)
         for other in self._live_others(port.user):
             other.port.member_left(port.user)
 
     def keys(self) -> list[Key]:
-        """Every member's key, for a key-sync snapshot."""
-        return [Key(user=user, key=entry.port.public_key)
-                for user, entry in sorted(self._members.items())]
+        """Every member's key, for a key-sync snapshot (those on other hubs too)."""
+        keys = {user: Key(user=user, key=entry.port.public_key)
+                for user, entry in self._members.items()}
+        for key in self._cluster.remote_keys():
+            keys.setdefault(key.user, key)
+        return [keys[user] for user in sorted(keys)]
 
     def make_live(self, port: MemberPort) -> None:
         """The member has been sent its key snapshot: from now on it gets announcements and
@@ -127,10 +137,13 @@ class Registry:
         entry.live = True
         for other in self._live_others(port.user):
             other.port.member_joined(port.user, port.public_key)
+        self._cluster.member_live(port.user, port.public_key)
 
     def live(self, user: str) -> bool:
         entry = self._members.get(user)
-        return entry is not None and entry.live
+        if entry is None:
+            return self._cluster.remote_key(user) is not None
+        return entry.live
 
     def recipients(self, sender: str) -> int:
         """How many members a message of `sender` to a channel goes to (every member is in
@@ -140,6 +153,11 @@ class Registry:
     def publish(self, channel: str, data: bytes, *, sender: str) -> int:
         """Queue an encoded chat message for every live member but the sender. Returns how
         many it was queued for. Readers let go as slow and not yet back have it counted."""
+        return (self.deliver_published(channel, data, sender=sender)
+                + self._cluster.publish(channel, data, sender=sender))
+
+    def deliver_published(self, channel: str, data: bytes, *, sender: str) -> int:
+        """The local part of `publish` (also what another hub of a cluster published)."""
         count = 0
         for entry in self._live_others(sender):
             entry.port.deliver(data, sender=sender, channel=channel)
@@ -153,6 +171,16 @@ class Registry:
         """Queue an encoded chat message for the live members named in `members` (user ->
         key fingerprint; a connection under another key is not that member), but the sender:
         a private channel's fan-out."""
+        away = {user: fingerprint for user, fingerprint in members.items()
+                if user not in self._members and user != sender}
+        count = self.deliver_published_to(members, channel, data, sender=sender)
+        if away:
+            count += self._cluster.publish_to(away, channel, data, sender=sender)
+        return count
+
+    def deliver_published_to(self, members: Mapping[str, str], channel: str, data: bytes, *,
+                             sender: str) -> int:
+        """The local part of `publish_to`."""
         count = 0
         for user, fingerprint in members.items():
             entry = self._members.get(user)
@@ -205,6 +233,7 @@ class Registry:
         if user not in users:
             users.append(user)
         self._announce_call(channel, skip=user)
+        self._cluster.call_changed(channel, user, True)
         log.info("call join user=%s channel=%s size=%d", user, channel, len(users))
         return tuple(users)
 
@@ -216,6 +245,7 @@ class Registry:
         if not users:
             del self._calls[channel]
         self._announce_call(channel, skip=user)
+        self._cluster.call_changed(channel, user, False)
         log.info("call leave user=%s channel=%s size=%d", user, channel, len(users))
 
     def in_same_call(self, channel: str, user: str, peer: str) -> bool:
@@ -231,7 +261,15 @@ class Registry:
 
     def send_to(self, user: str, data: bytes, *, sender: str | None = None,
                 channel: str | None = None) -> bool:
-        """Queue a frame for one live member, from `sender` (None: from the hub)."""
+        """Queue a frame for one live member, from `sender` (None: from the hub), on
+        whichever hub of a cluster holds it."""
+        if user not in self._members:
+            return self._cluster.send_to(user, data, sender=sender, channel=channel)
+        return self.send_local(user, data, sender=sender, channel=channel)
+
+    def send_local(self, user: str, data: bytes, *, sender: str | None = None,
+                   channel: str | None = None) -> bool:
+        """`send_to` for a member of this hub only."""
         entry = self._members.get(user)
         if entry is None or not entry.live:
             return False
@@ -242,3 +280,35 @@ class Registry:
         # A list, not a generator: delivering may kick a slow member, which changes the dict.
         return [entry for name, entry in self._members.items() if name != user and entry.live]
 
+    # -- news from the other hubs of a cluster (cluster/link.py) ----------------------------
+    def remote_joined(self, user: str, public_key: bytes) -> None:
+        """`user` came online on another hub: a connection of it here with the same key is
+        the user moving (it is let go, as a second login here would be); the live members
+        here learn its key."""
+        entry = self._members.get(user)
+        if entry is not None:
+            self.leave(entry.port)
+            entry.port.kick("replaced", "signed in on another hub of this cluster")
+        for other in self._live_others(user):
+            other.port.member_joined(user, public_key)
+
+    def remote_left(self, user: str) -> None:
+        """`user` left another hub (or that hub is gone, or out of reach)."""
+        if user in self._members:
+            return  # it is here now
+        for channel in [c for c, users in self._calls.items() if user in users]:
+            self.remote_call_changed(channel, user, joined=False)
+        for other in self._live_others(user):
+            other.port.member_left(user)
+
+    def remote_call_changed(self, channel: str, user: str, *, joined: bool) -> None:
+        """A member of another hub joined or left a channel's call: the roster here follows,
+        and the members here in that call are told."""
+        users = self._calls.setdefault(channel, [])
+        if joined and user not in users:
+            users.append(user)
+        elif not joined and user in users:
+            users.remove(user)
+        if not users:
+            del self._calls[channel]
+        self._announce_call(channel, skip=user)

@@ -18,6 +18,7 @@ import trio
 from gossip.actors.supervisor import ChildSpec, Restart, Supervisor
 from gossip.crypto import HubCertificate, load_or_create_hub_certificate
 
+from .cluster.link import RedisCluster
 from .config import HubConfig
 from .connection import ConnectionActor, FrameTap, HubContext
 from .names import NameBook
@@ -40,6 +41,7 @@ class RunningHub:
     registry: Registry
     supervisor: Supervisor
     _context: HubContext | None = field(default=None, repr=False)
+    cluster: RedisCluster | None = None  # the hub's link to its cluster, if it is in one
 
     @property
     def fingerprint(self) -> str:
@@ -77,13 +79,17 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
     config.checked()
     certificate = load_or_create_hub_certificate(config.data_dir, config.name)
     ssl_context = certificate.server_ssl_context() if config.tls else None
-    registry = Registry(config.channels, config.limits.max_call_members, limits=config.limits)
+    cluster = (RedisCluster(config.redis, config.channels, ttl=config.cluster_ttl,
+                            max_news_bytes=config.limits.max_frame_bytes)
+               if config.redis else None)
+    registry = Registry(config.channels, config.limits.max_call_members, limits=config.limits,
+                        cluster=cluster)
     # Over plain ws (debugging only) there is no certificate for the client to have seen, so
     # both sides bind "" into the PAKE transcript.
     private_store = PrivateStore.open(config.data_dir)
     context = HubContext(config, registry, certificate.fingerprint if config.tls else "",
                          LoginThrottle.from_limits(config.limits), NameBook.open(config.data_dir),
-                         PrivateBook(private_store), tap)
+                         PrivateBook(private_store), tap, claims=cluster)
     supervisor = Supervisor(max_restarts=10, period=60.0)
     numbers = itertools.count(1)
 
@@ -113,10 +119,14 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
             await nursery.start(supervisor.run)
             listeners = await trio.open_tcp_listeners(config.port, host=config.host)
             port = listeners[0].socket.getsockname()[1]
+            if cluster is not None:
+                cluster.attach(registry)
+                cluster.address = f"{config.host}:{port}"
+                await nursery.start(cluster.run)
             log.info("hub %r listening on %s:%d (%s), fingerprint %s", config.name, config.host,
                      port, "wss" if ssl_context else "ws", certificate.fingerprint)
             task_status.started(RunningHub(config.host, port, certificate, registry, supervisor,
-                                           context))
+                                           context, cluster))
             for listener in listeners:
                 nursery.start_soon(_accept_loop, listener, accept)
     finally:

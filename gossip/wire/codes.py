@@ -19,6 +19,7 @@ class ErrorCode(StrEnum):
     THROTTLED = "throttled"          # too many failed logins (this name, or the hub): wait
     REPLACED = "replaced"            # the same user signed in on a newer connection
     TIMEOUT = "timeout"              # a phase took too long (login, keepalive)
+    CLUSTER_DOWN = "cluster_down"    # a hub of a cluster cannot reach its peers: try later
     # any frame
     PROTOCOL = "protocol"            # an event the protocol machine does not allow
     MALFORMED = "malformed"          # bytes that are not a frame

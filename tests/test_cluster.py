@@ -1,0 +1,107 @@
+"""Several hubs as one cluster over a real redis-server: chat and keys cross hubs, names are
+bound once for the whole cluster, and a Redis outage costs cross-hub traffic only."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import trio
+
+from gossip.client import events as ev
+from gossip.client.commands import GetState, SendChat
+from gossip.client.errors import LoginFailed
+from gossip.client.profile import Profile
+from gossip.hub import HubConfig, RunningHub, serve_hub
+from gossip.wire import ErrorCode
+
+from .redisserver import RedisServer, needs_redis, running_redis
+
+pytestmark = needs_redis
+
+
+@pytest.fixture
+async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    async with running_redis(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+def hub_config(tmp_path: Path, redis_server: RedisServer, hub_config: HubConfig) -> HubConfig:
+    # Hubs of one cluster beat often here, so that a dead one is noticed within a test.
+    return replace(hub_config, redis=redis_server.url, cluster_ttl=1.5)
+
+
+@pytest.fixture
+async def hub_b(nursery: trio.Nursery, hub_config: HubConfig, tmp_path: Path) -> RunningHub:
+    config = replace(hub_config, data_dir=tmp_path / "hub-b")
+    return await nursery.start(lambda task_status: serve_hub(config, task_status=task_status))
+
+
+async def _texts(client, count: int) -> list[str]:
+    return [(await client.next_event(ev.MessageReceived)).message.text for _ in range(count)]
+
+
+async def test_chat_and_keys_cross_hubs_and_names_are_bound_once(connect, hub, hub_b, tmp_path):
+    alice = await connect("alice")
+    bob = await connect("bob", port=hub_b.port)
+    await alice.next_event(ev.MemberJoined, lambda e: e.user == "bob")
+    state = await bob.session.ref.ask(GetState())
+    assert [m.user for m in state.members] == ["alice", "bob"]
+
+    await alice.session.ref.ask(SendChat("general", "from hub a", 60))
+    await bob.session.ref.ask(SendChat("general", "from hub b", 60))
+    assert await _texts(bob, 1) == ["from hub a"]
+    assert await _texts(alice, 1) == ["from hub b"]
+
+    # "bob" is bound to bob's key for the whole cluster: another key is refused on hub A.
+    impostor = Profile.open("bob", tmp_path / "impostor")
+    refused = await connect("bob", profile=impostor, wait=False)
+    with trio.fail_after(20):
+        await refused.done.wait()
+    assert isinstance(refused.failure, LoginFailed)
+    assert refused.failure.code == ErrorCode.USER_TAKEN
+
+    bob.stop()
+    left = await alice.next_event(ev.MemberLeft)
+    assert left.user == "bob"
+    assert hub.cluster is not None and hub.cluster.remote_keys() == []
+
+
+async def test_a_redis_outage_costs_cross_hub_work_only_and_the_hubs_resync(
+    connect, hub, hub_b, redis_server
+):
+    alice = await connect("alice")
+    carol = await connect("carol")
+    bob = await connect("bob", port=hub_b.port)
+    await alice.next_event(ev.MemberJoined, lambda e: e.user == "bob")
+    assert hub.cluster is not None and hub_b.cluster is not None
+
+    redis_server.kill()
+    # Out of reach is gone: each hub's members are told the others left (nobody seals to a
+    # reader their hub cannot reach), and each hub keeps serving its own.
+    assert (await alice.next_event(ev.MemberLeft)).user == "bob"
+    assert (await bob.next_event(ev.MemberLeft, lambda e: e.user == "alice")).user == "alice"
+    await alice.session.ref.ask(SendChat("general", "still here", 60))
+    assert await _texts(carol, 1) == ["still here"]
+    # A login this hub cannot check against the cluster's names is refused, saying why.
+    dave = await connect("dave", wait=False)
+    with trio.fail_after(20):
+        await dave.done.wait()
+    assert "cluster" in str(dave.failure)
+
+    await redis_server.start()
+    with trio.fail_after(20):
+        await hub.cluster.wait_state(up=True)
+        await hub_b.cluster.wait_state(up=True)
+    await alice.next_event(ev.MemberJoined, lambda e: e.user == "bob")
+    await bob.next_event(ev.MemberJoined, lambda e: e.user == "alice")
+    await bob.session.ref.ask(SendChat("general", "back again", 60))
+    assert await _texts(alice, 1) == ["back again"]
+    assert await _texts(carol, 1) == ["back again"]
+    # Nothing shown twice: the next message anyone sees is the next one sent.
+    await alice.session.ref.ask(SendChat("general", "last", 60))
+    assert await _texts(bob, 1) == ["last"]
+    assert await _texts(carol, 1) == ["last"]
