@@ -3,6 +3,7 @@ bound once for the whole cluster, and a Redis outage costs cross-hub traffic onl
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -14,9 +15,12 @@ from gossip.client import events as ev
 from gossip.client.commands import GetState, SendChat
 from gossip.client.errors import LoginFailed
 from gossip.client.profile import Profile
+from gossip.crypto.hubcert import CERT_FILE, KEY_FILE
 from gossip.hub import HubConfig, RunningHub, serve_hub
 from gossip.wire import ErrorCode
 
+from .conftest import PASSWORD
+from .hubprocess import start_hub_process
 from .redisserver import RedisServer, needs_redis, running_redis
 
 pytestmark = needs_redis
@@ -105,3 +109,37 @@ async def test_a_redis_outage_costs_cross_hub_work_only_and_the_hubs_resync(
     await alice.session.ref.ask(SendChat("general", "last", 60))
     assert await _texts(bob, 1) == ["last"]
     assert await _texts(carol, 1) == ["last"]
+
+
+async def test_a_killed_hub_expires_and_its_members_go_on_from_another(
+    connect, hub, hub_config, nursery, tmp_path
+):
+    # Hub A runs in a process of its own, with hub B's certificate (one per cluster).
+    a_dir = tmp_path / "hub-a"
+    a_dir.mkdir(mode=0o700)
+    for name in (CERT_FILE, KEY_FILE):
+        shutil.copy2(hub_config.data_dir / name, a_dir / name)
+    config = tmp_path / "hub-a.toml"
+    config.write_text(
+        f'name = "hub a"\nport = 0\npassword = "{PASSWORD}"\nchannels = ["general"]\n'
+        f'data_dir = "{a_dir}"\nredis = "{hub_config.redis}"\ncluster_ttl = 1.5\n'
+    )
+    process, a_port = await start_hub_process(nursery, config)
+    try:
+        alice = await connect("alice", port=a_port, other_hubs=(("127.0.0.1", hub.port),))
+        carol = await connect("carol", port=a_port, reconnect=False)
+        bob = await connect("bob")
+        await bob.next_event(ev.MemberJoined, lambda e: e.user == "carol")
+        await alice.session.ref.ask(SendChat("general", "before", 60))
+        assert await _texts(bob, 1) == ["before"]
+
+        process.kill()  # -9: no goodbye to Redis
+        # Hub A's presence expires; bob hears that carol, who stayed with it, is gone.
+        assert (await bob.next_event(ev.MemberLeft, lambda e: e.user == "carol")).user == "carol"
+        # Alice goes on from hub B, under the certificate pinned for the cluster.
+        await alice.next_event(ev.Connected)
+        await alice.session.ref.ask(SendChat("general", "after", 60))
+        assert await _texts(bob, 1) == ["after"]  # not "before" again
+        assert carol.failure is not None
+    finally:
+        process.kill()
