@@ -17,10 +17,12 @@ from gossip.client.errors import LoginFailed
 from gossip.client.profile import Profile
 from gossip.crypto.hubcert import CERT_FILE, KEY_FILE
 from gossip.hub import HubConfig, RunningHub, serve_hub
-from gossip.wire import ErrorCode
+from gossip.hub.check import check_command
+from gossip.wire import CallMembers, ErrorCode, HangUp, Offer, StartCall
 
 from .conftest import PASSWORD
 from .hubprocess import start_hub_process
+from .rawmember import log_in, next_of
 from .redisserver import RedisServer, needs_redis, running_redis
 
 pytestmark = needs_redis
@@ -101,7 +103,8 @@ async def test_a_redis_outage_costs_cross_hub_work_only_and_the_hubs_resync(
         await hub.cluster.wait_state(up=True)
         await hub_b.cluster.wait_state(up=True)
     await alice.next_event(ev.MemberJoined, lambda e: e.user == "bob")
-    await bob.next_event(ev.MemberJoined, lambda e: e.user == "alice")
+    seen = {(await bob.next_event(ev.MemberJoined)).user for _ in range(2)}
+    assert seen == {"alice", "carol"}
     await bob.session.ref.ask(SendChat("general", "back again", 60))
     assert await _texts(alice, 1) == ["back again"]
     assert await _texts(carol, 1) == ["back again"]
@@ -143,3 +146,67 @@ async def test_a_killed_hub_expires_and_its_members_go_on_from_another(
         assert carol.failure is not None
     finally:
         process.kill()
+
+
+async def test_a_call_spans_hubs_and_its_signals_reach_the_peer_sealed(nursery, hub, hub_b):
+    ann = await log_in(nursery, hub, "ann")
+    ben = await log_in(nursery, hub_b, "ben")
+    await ann.send_message(StartCall(channel="general").encode())
+    await next_of(ann, CallMembers, matching=lambda f: f.users == ("ann",))
+    await ben.send_message(StartCall(channel="general").encode())
+    # Both hubs hold one roster: ben joins ann's call (at once, or as soon as her hub's news
+    # reaches his: joins on two hubs at the same moment race), and ann is told on her hub.
+    both = {"ann", "ben"}
+    await next_of(ben, CallMembers, matching=lambda frame: set(frame.users) == both)
+    await next_of(ann, CallMembers, matching=lambda frame: set(frame.users) == both)
+    # An offer to a member of the other hub reaches it, naming who sent it.
+    await ann.send_message(Offer(channel="general", peer="ben", blob=b"sealed sdp").encode())
+    offer = await next_of(ben, Offer)
+    assert (offer.peer, offer.blob) == ("ann", b"sealed sdp")
+    await ben.send_message(HangUp(channel="general").encode())
+    assert (await next_of(ann, CallMembers)).users == ("ann",)
+
+
+async def test_metrics_and_the_check_report_the_cluster(connect, hub_config, nursery, capsys):
+    config = replace(hub_config, metrics_port=0)
+    hub_a = await nursery.start(lambda task_status: serve_hub(config, task_status=task_status))
+    hub_b = await nursery.start(
+        lambda task_status: serve_hub(
+            replace(config, data_dir=config.data_dir.parent / "hub-b"), task_status=task_status
+        )
+    )
+    alice = await connect("alice", port=hub_a.port)
+    bob = await connect("bob", port=hub_b.port)
+    await alice.next_event(ev.MemberJoined, lambda e: e.user == "bob")
+    await alice.session.ref.ask(SendChat("general", "counted", 60))
+    assert await _texts(bob, 1) == ["counted"]
+    refused = await connect("eve", password="guess", port=hub_a.port, wait=False)
+    await refused.done.wait()
+
+    a, b = await _metrics(hub_a.metrics_port), await _metrics(hub_b.metrics_port)
+    assert a["gossip_logins_total"] == 1 and b["gossip_logins_total"] == 1
+    assert a['gossip_refusals_total{reason="auth"}'] == 1
+    assert a["gossip_deliveries_total"] >= 1  # to bob, through Redis
+    assert b["gossip_deliveries_total"] >= 1  # to bob, on his hub
+    assert a["gossip_redis_round_trip_seconds_count"] > 0
+
+    assert await check_command(config) == 0
+    report = capsys.readouterr().out
+    assert "reachable" in report
+    assert f"127.0.0.1:{hub_a.port}: reachable" in report
+    assert f"127.0.0.1:{hub_b.port}: reachable" in report
+
+
+async def _metrics(port: int) -> dict[str, float]:
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    async with stream:
+        await stream.send_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        body = b""
+        while chunk := await stream.receive_some():
+            body += chunk
+    figures = {}
+    for line in body.decode().split("\r\n\r\n", 1)[1].splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            figures[name] = float(value)
+    return figures

@@ -33,6 +33,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--redis", metavar="URL",
                         help="join the cluster of hubs sharing this Redis (redis://HOST:PORT/DB)"
                         "; without it the hub runs on its own")
+    parser.add_argument("--metrics-port", type=int, metavar="PORT",
+                        help="serve Prometheus metrics on http://127.0.0.1:PORT/metrics")
     parser.add_argument("--check", action="store_true",
                         help="report whether the hub can reach its cluster's Redis and the "
                         "other hubs, then exit (0: all reachable)")
@@ -78,7 +80,8 @@ def _data_config(path: Path | None, data_dir: Path | None,
 def _config(args: argparse.Namespace) -> HubConfig:
     return load_config(args.config, host=args.host, port=args.port, password=args.password,
                        name=args.name, channels=args.channels, data_dir=args.data_dir,
-                       tls=False if args.insecure_no_tls else None, redis=args.redis)
+                       tls=False if args.insecure_no_tls else None, redis=args.redis,
+                       metrics_port=args.metrics_port)
 
 
 async def run(args: argparse.Namespace) -> None:

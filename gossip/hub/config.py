@@ -101,6 +101,8 @@ class HubConfig:
     # `cluster_ttl` seconds (its members are told, and may log in to another hub).
     redis: str | None = None
     cluster_ttl: float = 15.0
+    # Prometheus metrics on http://127.0.0.1:PORT/metrics (0: any free port); None: none.
+    metrics_port: int | None = None
 
     def checked(self) -> HubConfig:
         """Return self after checking it, or raise ConfigError saying what is wrong."""

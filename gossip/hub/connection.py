@@ -8,6 +8,7 @@ sends, the worst outcome is that this one connection is closed with a reason.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ from gossip.wire import (
 from .cluster.backend import ClusterUnavailable, LocalNames, NameClaims
 from .config import HubConfig
 from .fairqueue import FairOutbox, OutboxItem, OutboxLimits, Put
+from .metrics import HubMetrics
 from .names import Claim, NameBook
 from .private import PrivateBook, RosterRefusal
 from .ratelimit import ByteBudget, TokenBucket
@@ -120,6 +122,7 @@ class HubContext:
     connection_ended: trio.Event = field(default_factory=trio.Event)
     # Where names are bound: the hub's own file (the default), or its cluster's Redis.
     claims: NameClaims | None = None
+    metrics: HubMetrics = field(default_factory=HubMetrics)
 
     def __post_init__(self) -> None:
         if self.claims is None:
@@ -187,6 +190,10 @@ class ConnectionActor(Actor):
         elif put is Put.DROPPED:
             log.debug("drop user=%s sender=%s channel=%s", self.user, sender, channel)
 
+    @property
+    def outbox_depth(self) -> int:
+        return self._outbox.frames
+
     def deliver_in_order(self, data: tuple[bytes, ...], *, sender: str) -> None:
         self._queue(data, sender=sender, channel=None, droppable=False)
 
@@ -252,6 +259,7 @@ class ConnectionActor(Actor):
                 if self._outbox.dropped and not self._hub.registry.online(self.user):
                     # Not told yet: kept for its return (and what comes meanwhile counted).
                     self._hub.registry.record_missed(self.user, self._outbox.dropped)
+            self._hub.metrics.connection_ended(ending.code if ending else None)
             log.info("close %s user=%s reason=%s", self.address, self.user or "-",
                      ending.code if ending else "client")
 
@@ -273,6 +281,7 @@ class ConnectionActor(Actor):
                              queue=_RECEIVE_QUEUE)
         self._handshake = None
         self._joined = True
+        self._hub.metrics.logins.inc()
         self._hub.registry.join(self)
         try:
             await self._serve_member()
@@ -468,6 +477,7 @@ class ConnectionActor(Actor):
             return
         data = Message(channel=frame.channel, blob=frame.blob, sender=self.user).encode()
         self._tap("out", data)
+        started = time.perf_counter()
         if frame.to is None and members is not None:
             count = registry.publish_to(members, frame.channel, data, sender=self.user)
         elif frame.to is None:
@@ -475,6 +485,7 @@ class ConnectionActor(Actor):
         else:
             count = int(registry.send_to(frame.to, data, sender=self.user,
                                          channel=frame.channel))
+        self._hub.metrics.fanned_out(count, time.perf_counter() - started)
         self._budget.charge(len(data) * count)
         log.info("msg user=%s channel=%s bytes=%d recipients=%d", self.user, frame.channel,
                  len(frame.blob), count)

@@ -83,6 +83,10 @@ class Registry:
     def members(self) -> list[str]:
         return sorted(self._members)
 
+    def ports(self) -> list[MemberPort]:
+        """This hub's connections of members (for metrics)."""
+        return [entry.port for entry in self._members.values()]
+
     def online(self, user: str) -> bool:
         return user in self._members
 

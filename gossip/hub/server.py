@@ -42,6 +42,7 @@ class RunningHub:
     supervisor: Supervisor
     _context: HubContext | None = field(default=None, repr=False)
     cluster: RedisCluster | None = None  # the hub's link to its cluster, if it is in one
+    metrics_port: int | None = None  # where its Prometheus metrics are, if they are served
 
     @property
     def fingerprint(self) -> str:
@@ -122,11 +123,17 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
             if cluster is not None:
                 cluster.attach(registry)
                 cluster.address = f"{config.host}:{port}"
+                cluster.stats.on_round_trip = context.metrics.redis_round_trips.observe
+                cluster.stats.on_fanout = context.metrics.fanned_out
                 await nursery.start(cluster.run)
+            metrics_port = None
+            if config.metrics_port is not None:
+                metrics_port = await nursery.start(context.metrics.serve, config.metrics_port)
+                nursery.start_soon(context.metrics.sample, context)
             log.info("hub %r listening on %s:%d (%s), fingerprint %s", config.name, config.host,
                      port, "wss" if ssl_context else "ws", certificate.fingerprint)
             task_status.started(RunningHub(config.host, port, certificate, registry, supervisor,
-                                           context, cluster))
+                                           context, cluster, metrics_port))
             for listener in listeners:
                 nursery.start_soon(_accept_loop, listener, accept)
     finally:

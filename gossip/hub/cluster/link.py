@@ -112,6 +112,7 @@ class LinkStats:
     outages: int = 0
     peers: dict[str, str] = field(default_factory=dict)  # hub id -> its address
     on_round_trip: Callable[[float], None] | None = None
+    on_fanout: Callable[[int, float], None] | None = None  # readers here, seconds
 
 
 class RedisCluster:
@@ -479,12 +480,15 @@ class RedisCluster:
         elif isinstance(news, nw.CallChanged):
             registry.remote_call_changed(news.channel, news.user, joined=news.joined)
         elif isinstance(news, nw.Published):
+            started = time.perf_counter()
             if news.members is None:
-                registry.deliver_published(news.channel, news.data, sender=news.sender)
+                count = registry.deliver_published(news.channel, news.data, sender=news.sender)
             else:
-                registry.deliver_published_to(
+                count = registry.deliver_published_to(
                     news.members, news.channel, news.data, sender=news.sender
                 )
+            if self.stats.on_fanout is not None:
+                self.stats.on_fanout(count, time.perf_counter() - started)
         else:
             registry.send_local(
                 news.user, news.data, sender=news.sender or None, channel=news.channel or None
