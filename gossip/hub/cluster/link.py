@@ -5,9 +5,10 @@ fan-out over pub/sub and frames routed to the hub that holds their reader.
            gossip:members:<id>   user -> public key of its live members (same expiry)
            gossip:calls:<id>     "channel user" of its members in calls (same expiry)
            gossip:names          user -> key fingerprint, first come (gossip:keyowners: back)
-    pubsub gossip:events         joins, leaves and call changes of every hub
-           gossip:chan:<name>    messages of an open channel; gossip:private: of private ones
-           gossip:to:<id>        frames for one member of that hub (a direct message, a signal)
+    pubsub gossip:<db>:events       joins, leaves and call changes of every hub
+           gossip:<db>:chan:<name> messages of an open channel; gossip:<db>:private: of
+                                   private ones
+           gossip:<db>:to:<id>     frames for one member of that hub (a message, a signal)
 
 The registry's calls stay synchronous: what it tells the cluster is queued here and sent
 in order by one task, in pipelines; what the cluster tells arrives on one subscription, in
@@ -27,6 +28,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import anyio
 import coredis
@@ -46,8 +48,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("gossip.hub.cluster")
 
 _PREFIX = "gossip:"
-EVENTS = _PREFIX + "events"
-PRIVATE = _PREFIX + "private"
 NAMES = _PREFIX + "names"
 KEY_OWNERS = _PREFIX + "keyowners"
 # Pipelined commands per round trip, and what may wait for Redis before the link counts as
@@ -88,12 +88,31 @@ def calls_key(hub: str) -> str:
     return f"{_PREFIX}calls:{hub}"
 
 
-def channel_topic(channel: str) -> str:
-    return f"{_PREFIX}chan:{channel}"
+@dataclass(frozen=True)
+class Topics:
+    """The pub/sub channels of one cluster. Pub/sub is not per database in Redis, so the
+    database number is part of each name: two clusters on one Redis (db 0 and db 1) never
+    hear each other."""
 
+    database: str
 
-def direct_topic(hub: str) -> str:
-    return f"{_PREFIX}to:{hub}"
+    @classmethod
+    def of(cls, url: str) -> Topics:
+        return cls(urlsplit(url).path.strip("/") or "0")
+
+    @property
+    def events(self) -> str:
+        return f"{_PREFIX}{self.database}:events"
+
+    @property
+    def private(self) -> str:
+        return f"{_PREFIX}{self.database}:private"
+
+    def channel(self, channel: str) -> str:
+        return f"{_PREFIX}{self.database}:chan:{channel}"
+
+    def direct(self, hub: str) -> str:
+        return f"{_PREFIX}{self.database}:to:{hub}"
 
 
 def new_hub_id() -> str:
@@ -129,6 +148,7 @@ class RedisCluster:
         max_news_bytes: int = 2**20,
     ) -> None:
         self.url = url
+        self._topics = Topics.of(url)
         self.hub_id = hub_id or new_hub_id()
         self.address = address
         self._channels = channels
@@ -172,7 +192,7 @@ class RedisCluster:
         news = nw.encode(nw.Joined(self.hub_id, user, public_key, rejoin=False))
         self._queue(
             lambda pipe: pipe.hset(members_key(self.hub_id), {user: public_key}),
-            lambda pipe: pipe.publish(EVENTS, news),
+            lambda pipe: pipe.publish(self._topics.events, news),
         )
 
     def member_left(self, user: str) -> None:
@@ -180,14 +200,14 @@ class RedisCluster:
         news = nw.encode(nw.Left(self.hub_id, user))
         self._queue(
             lambda pipe: pipe.hdel(members_key(self.hub_id), [user]),
-            lambda pipe: pipe.publish(EVENTS, news),
+            lambda pipe: pipe.publish(self._topics.events, news),
         )
 
     def publish(self, channel: str, data: bytes, *, sender: str) -> int:
         if not self._directory:
             return 0  # nobody elsewhere (or out of reach): no publish at all
         news = nw.encode(nw.Published(self.hub_id, channel, sender, data))
-        self._queue(lambda pipe: pipe.publish(channel_topic(channel), news))
+        self._queue(lambda pipe: pipe.publish(self._topics.channel(channel), news))
         return len(self._directory)
 
     def publish_to(
@@ -201,7 +221,7 @@ class RedisCluster:
         if not away:
             return 0
         news = nw.encode(nw.Published(self.hub_id, channel, sender, data, away))
-        self._queue(lambda pipe: pipe.publish(PRIVATE, news))
+        self._queue(lambda pipe: pipe.publish(self._topics.private, news))
         return len(away)
 
     def send_to(self, user: str, data: bytes, *, sender: str | None, channel: str | None) -> bool:
@@ -209,7 +229,7 @@ class RedisCluster:
         if member is None:
             return False
         news = nw.encode(nw.Direct(self.hub_id, user, sender or "", channel or "", data))
-        self._queue(lambda pipe: pipe.publish(direct_topic(member.hub), news))
+        self._queue(lambda pipe: pipe.publish(self._topics.direct(member.hub), news))
         return True
 
     def call_changed(self, channel: str, user: str, joined: bool) -> None:
@@ -225,7 +245,7 @@ class RedisCluster:
             (lambda pipe: pipe.sadd(calls_key(self.hub_id), [entry]))
             if joined
             else (lambda pipe: pipe.srem(calls_key(self.hub_id), [entry])),
-            lambda pipe: pipe.publish(EVENTS, news),
+            lambda pipe: pipe.publish(self._topics.events, news),
         )
 
     def _queue(self, *ops: _Op) -> None:
@@ -300,10 +320,10 @@ class RedisCluster:
                 )
             )
             topics = [
-                EVENTS,
-                PRIVATE,
-                direct_topic(self.hub_id),
-                *(channel_topic(channel) for channel in self._channels),
+                self._topics.events,
+                self._topics.private,
+                self._topics.direct(self.hub_id),
+                *(self._topics.channel(channel) for channel in self._channels),
             ]
             # No retries inside coredis: an outage must reach us, to resync afterwards.
             pubsub = await stack.enter_async_context(
@@ -376,7 +396,7 @@ class RedisCluster:
         sent while we could not be reached."""
         for user, public_key in self._local.items():
             news = nw.encode(nw.Joined(self.hub_id, user, public_key, rejoin=True))
-            self._queue(_publisher(EVENTS, news))
+            self._queue(_publisher(self._topics.events, news))
 
     async def _alive_hubs(self, client: coredis.Redis[bytes]) -> dict[str, str]:
         hubs: dict[str, str] = {}
@@ -517,7 +537,7 @@ class RedisCluster:
                         [hub_key(self.hub_id), members_key(self.hub_id), calls_key(self.hub_id)]
                     )
                     for user in self._local:
-                        pipe.publish(EVENTS, nw.encode(nw.Left(self.hub_id, user)))
+                        pipe.publish(self._topics.events, nw.encode(nw.Left(self.hub_id, user)))
             except (RedisError, OSError):
                 pass
 
