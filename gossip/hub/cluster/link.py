@@ -586,6 +586,7 @@ async def ping(url: str, *, timeout: float = 3.0) -> tuple[float, dict[str, str]
         async with coredis.Redis.from_url(
             url, decode_responses=False, connect_timeout=timeout
         ) as client:
+            await client.ping()  # the first one pays for the connection's handshake
             started = time.perf_counter()
             await client.ping()
             seconds = time.perf_counter() - started
