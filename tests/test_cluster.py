@@ -17,6 +17,7 @@ from gossip.client.errors import LoginFailed
 from gossip.client.profile import Profile
 from gossip.crypto.hubcert import CERT_FILE, KEY_FILE
 from gossip.hub import HubConfig, RunningHub, serve_hub
+from gossip.hub.__main__ import user_command
 from gossip.hub.check import check_command
 from gossip.wire import CallMembers, ErrorCode, HangUp, Offer, StartCall
 
@@ -74,6 +75,10 @@ async def test_chat_and_keys_cross_hubs_and_names_are_bound_once(connect, hub, h
     left = await alice.next_event(ev.MemberLeft)
     assert left.user == "bob"
     assert hub.cluster is not None and hub.cluster.remote_keys() == []
+    # The operator frees the name for the whole cluster; then the other key may take it.
+    reset = ["reset", "bob", "--redis", hub.cluster.url]
+    assert await trio.to_thread.run_sync(user_command, reset) == 0
+    await connect("bob", profile=impostor, port=hub_b.port)
 
 
 async def test_a_redis_outage_costs_cross_hub_work_only_and_the_hubs_resync(

@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 import trio
+from coredis.exceptions import RedisError
 
 from .check import check_command
+from .cluster.link import reset_name
 from .config import ConfigError, HubConfig, load_config
 from .names import NameBook
 from .server import RunningHub, freeze_startup_heap, serve_hub
@@ -51,16 +53,26 @@ def parse_user_args(argv: list[str]) -> argparse.Namespace:
     reset.add_argument("name")
     reset.add_argument("--config", type=Path, help="the hub's TOML config file")
     reset.add_argument("--data-dir", type=Path, help="the hub's data directory")
+    reset.add_argument("--redis", metavar="URL",
+                       help="the cluster's Redis, where a cluster binds its names")
     return parser.parse_args(argv)
 
 
 def user_command(argv: list[str]) -> int:
     args = parse_user_args(argv)
     try:
-        config = _data_config(args.config, args.data_dir)
+        config = _data_config(args.config, args.data_dir, args.redis)
     except ConfigError as exc:
         print(f"gossip hub: {exc}", file=sys.stderr)
         return 2
+    if config.redis is not None:  # a cluster binds names in Redis, for all its hubs
+        try:
+            freed = trio.run(reset_name, config.redis, args.name)
+        except (RedisError, OSError, trio.TooSlowError) as exc:
+            print(f"gossip hub: cannot reach redis {config.redis}: {exc}", file=sys.stderr)
+            return 1
+        print(f"{args.name} is free now" if freed else f"{args.name} was not registered")
+        return 0
     book = NameBook.open(config.data_dir)
     try:
         freed = book.reset(args.name)

@@ -596,3 +596,17 @@ async def ping(url: str, *, timeout: float = 3.0) -> tuple[float, dict[str, str]
                 address = await client.get(key)
                 hubs[hub] = _text(address) if address is not None else ""
     return seconds, hubs
+
+
+async def reset_name(url: str, user: str, *, timeout: float = 3.0) -> bool:
+    """Free `user` in a cluster's name directory (gossip-hub user reset); False if free."""
+    script = """
+local owner = redis.call('HGET', KEYS[1], ARGV[1])
+if not owner then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], owner)
+return 1
+"""
+    with trio.fail_after(timeout):
+        async with coredis.Redis.from_url(url, connect_timeout=timeout) as client:
+            return bool(await client.eval(script, [NAMES, KEY_OWNERS], [user]))
