@@ -29,7 +29,7 @@ class RemoteDirectory:
     def get(self, user: str) -> RemoteMember | None:
         return self._members.get(user)
 
-    def keys(self) -> list[Key]:
+    def public_keys(self) -> list[Key]:
         return [
             Key(user=user, key=member.public_key) for user, member in sorted(self._members.items())
         ]

@@ -177,7 +177,7 @@ class RedisCluster:
 
     # -- Fanout: synchronous, never waits ------------------------------------------------
     def remote_keys(self) -> list[Key]:
-        return self._directory.keys()
+        return self._directory.public_keys()
 
     def remote_key(self, user: str) -> bytes | None:
         member = self._directory.get(user)

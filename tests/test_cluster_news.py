@@ -1,0 +1,61 @@
+"""What hubs of a cluster tell each other, and the replica each keeps of the others' members:
+pure parts, no Redis needed."""
+
+from __future__ import annotations
+
+import pytest
+
+from gossip.hub.cluster import news as nw
+from gossip.hub.cluster.directory import RemoteDirectory
+
+NEWS = [
+    nw.Joined("h1", "alice", b"\0key\0bytes", rejoin=True),
+    nw.Left("h1", "alice"),
+    nw.CallChanged("h2", "general", "bob", joined=False),
+    nw.Published("h1", "general", "alice", b"\0frame\0"),
+    nw.Published("h1", "secret", "alice", b"x", {"bob": "ab12", "carol": "cd34"}),
+    nw.Direct("h2", "bob", "", "", b"\0\0"),
+]
+
+
+@pytest.mark.parametrize("news", NEWS, ids=lambda news: type(news).__name__)
+def test_every_kind_of_news_survives_the_trip_whatever_bytes_it_carries(news):
+    assert nw.decode(nw.encode(news)) == news
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"Z\0h1\0alice\0",
+        b"J\0h1\0alice",
+        b"L\0h1",
+        b"M\0h1\0gen eral\0alice\0\0x",
+        b"P\0h1\0general\0alice\0bob\0x",
+        b"D\0h1\0\xff\xfe\0\0\0x",
+    ],
+)
+def test_news_that_does_not_parse_is_refused_whole(data):
+    with pytest.raises(nw.MalformedNews):
+        nw.decode(data)
+
+
+def test_replayed_news_tells_the_members_nothing_twice():
+    directory = RemoteDirectory("here")
+    assert directory.joined("h1", "alice", b"k1")
+    assert not directory.joined("h1", "alice", b"k1")  # a snapshot, then the same news
+    assert directory.joined("h1", "alice", b"k2")  # another key is news
+    assert not directory.joined("here", "bob", b"k")  # our own members are not remote
+    assert directory.left("h1", "alice") and not directory.left("h1", "alice")
+
+
+def test_a_member_that_moved_stays_when_its_old_hub_says_goodbye_or_dies():
+    directory = RemoteDirectory("here")
+    directory.joined("h1", "alice", b"k")
+    directory.joined("h1", "carol", b"k3")
+    directory.joined("h2", "alice", b"k")  # alice moved to h2
+    assert not directory.left("h1", "alice")
+    assert directory.hub_gone("h1") == ["carol"]
+    assert [key.user for key in directory.public_keys()] == ["alice"]
+    directory.moved_here("alice")
+    assert directory.get("alice") is None and directory.clear() == []
