@@ -393,7 +393,11 @@ class RedisCluster:
 
     def _rejoin_ours(self) -> None:
         """Our members again, as rejoining: the other hubs' members resend to them what they
-        sent while we could not be reached."""
+        sent while we could not be reached. (Written again too: a member that went live
+        while the session was starting is in no snapshot yet.)"""
+        if self._local:
+            presence = dict(self._local)
+            self._queue(lambda pipe: pipe.hset(members_key(self.hub_id), presence))
         for user, public_key in self._local.items():
             news = nw.encode(nw.Joined(self.hub_id, user, public_key, rejoin=True))
             self._queue(_publisher(self._topics.events, news))
@@ -434,10 +438,16 @@ class RedisCluster:
             await trio.sleep(self._beat)
             started = trio.current_time()
             async with client.pipeline(transaction=False) as pipe:
-                pipe.set(hub_key(self.hub_id), self.address.encode(), px=self._ttl_ms)
+                previous = pipe.set(
+                    hub_key(self.hub_id), self.address.encode(), px=self._ttl_ms, get=True
+                )
                 pipe.pexpire(members_key(self.hub_id), self._ttl_ms)
                 pipe.pexpire(calls_key(self.hub_id), self._ttl_ms)
             self._round_trip_done(trio.current_time() - started)
+            if await previous is None:
+                # We were too late (a stall longer than the TTL, or Redis lost its data): the
+                # others counted us gone and our presence expired. Start over and resync.
+                raise _Resync("our presence expired before the heartbeat")
             alive = await self._alive_hubs(client)
             self.stats.peers = {
                 hub: address for hub, address in alive.items() if hub != self.hub_id
