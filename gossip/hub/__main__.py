@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import trio
-from coredis.exceptions import RedisError
 
 from .check import check_command
+from .cluster.backend import ClusterUnavailable
 from .cluster.link import reset_name
 from .config import ConfigError, HubConfig, load_config
 from .names import NameBook
@@ -68,8 +68,8 @@ def user_command(argv: list[str]) -> int:
     if config.redis is not None:  # a cluster binds names in Redis, for all its hubs
         try:
             freed = trio.run(reset_name, config.redis, args.name)
-        except (RedisError, OSError, trio.TooSlowError) as exc:
-            print(f"gossip hub: cannot reach redis {config.redis}: {exc}", file=sys.stderr)
+        except ClusterUnavailable as exc:
+            print(f"gossip hub: cannot free the name: {exc}", file=sys.stderr)
             return 1
         print(f"{args.name} is free now" if freed else f"{args.name} was not registered")
         return 0

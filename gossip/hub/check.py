@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 import trio
-from coredis.exceptions import RedisError
 
+from .cluster.backend import ClusterUnavailable
 from .cluster.link import ping
 from .config import HubConfig
 
@@ -20,10 +20,9 @@ async def check_command(config: HubConfig) -> int:
         return 0
     try:
         seconds, hubs = await ping(config.redis, timeout=_TIMEOUT)
-    except (RedisError, OSError, trio.TooSlowError) as exc:
+    except ClusterUnavailable as exc:
         print(
-            f"redis {config.redis}: unreachable ({exc or 'no answer'}); start it, or fix "
-            "the address (redis://HOST:PORT/DB)",
+            f"{exc}: start it, or fix the address (redis://HOST:PORT/DB)",
             file=sys.stderr,
         )
         return 1

@@ -24,8 +24,8 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping
-from contextlib import AsyncExitStack
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -271,13 +271,9 @@ class RedisCluster:
                 "this hub cannot reach its cluster's name directory right now; try again in "
                 "a moment, or another hub of the cluster"
             )
-        try:
+        with unavailable("the cluster's name directory did not answer", "; try again soon"):
             reply = await client.eval(_CLAIM_SCRIPT, [NAMES, KEY_OWNERS], [user, fingerprint])
-            self._round_trip_done(0.0)
-        except RedisError as exc:
-            raise ClusterUnavailable(
-                f"the cluster's name directory did not answer ({exc}); try again in a moment"
-            ) from None
+        self._round_trip_done(0.0)
         outcome, other = (_text(part) for part in reply)  # type: ignore[union-attr,arg-type]
         claim = Claim(outcome)
         if claim in (Claim.OWNED, Claim.REGISTERED):
@@ -548,8 +544,21 @@ class RedisCluster:
                     )
                     for user in self._local:
                         pipe.publish(self._topics.events, nw.encode(nw.Left(self.hub_id, user)))
-            except (RedisError, OSError):
-                pass
+            except* _LINK_ERRORS:
+                pass  # Redis is away: our presence expires instead
+
+
+@contextmanager
+def unavailable(what: str, advice: str = "") -> Iterator[None]:
+    """Turn a broken link (coredis raises some errors inside exception groups) into one
+    ClusterUnavailable saying `what` (the first reason), then `advice`."""
+    reason = None
+    try:
+        yield
+    except* _LINK_ERRORS as group:
+        reason = _first_message(group) or "no answer"
+    if reason is not None:
+        raise ClusterUnavailable(f"{what} ({reason}){advice}")
 
 
 def _publisher(topic: str, news: bytes) -> _Op:
@@ -592,7 +601,7 @@ def _leaves(error: BaseException) -> Any:
 
 async def ping(url: str, *, timeout: float = 3.0) -> tuple[float, dict[str, str]]:
     """Round-trip time to Redis, and the hubs whose presence is there (id -> address)."""
-    with trio.fail_after(timeout):
+    with unavailable(f"redis {url} is unreachable"), trio.fail_after(timeout):
         async with coredis.Redis.from_url(
             url, decode_responses=False, connect_timeout=timeout
         ) as client:
@@ -617,6 +626,6 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], owner)
 return 1
 """
-    with trio.fail_after(timeout):
+    with unavailable(f"redis {url} is unreachable"), trio.fail_after(timeout):
         async with coredis.Redis.from_url(url, connect_timeout=timeout) as client:
             return bool(await client.eval(script, [NAMES, KEY_OWNERS], [user]))
