@@ -1,5 +1,5 @@
-"""What hubs of a cluster tell each other, and the replica each keeps of the others' members:
-pure parts, no Redis needed."""
+"""What hubs of a cluster tell each other, the replica each keeps of the others' members,
+and the hub addresses a client takes: pure parts, no Redis needed."""
 
 from __future__ import annotations
 
@@ -59,3 +59,20 @@ def test_a_member_that_moved_stays_when_its_old_hub_says_goodbye_or_dies():
     assert [key.user for key in directory.public_keys()] == ["alice"]
     directory.moved_here("alice")
     assert directory.get("alice") is None and directory.clear() == []
+
+
+def test_the_cli_takes_a_clusters_hubs_and_refuses_a_malformed_one(monkeypatch):
+    from gossip.cli.failures import CliError
+    from gossip.cli.main import _check_args, build_parser
+
+    args = build_parser().parse_args(
+        ["--hub", "127.0.0.1:1720", "--hub", "[::1]:1721", "--user", "dan", "members"]
+    )
+    _check_args(args)
+    assert (args.host, args.port, args.other_hubs) == ("127.0.0.1", 1720, (("::1", 1721),))
+    monkeypatch.setenv("GOSSIP_HUBS", "10.0.0.1:1720,10.0.0.2:1720")
+    args = build_parser().parse_args(["--user", "dan", "members"])
+    _check_args(args)
+    assert args.other_hubs == (("10.0.0.2", 1720),)
+    with pytest.raises(CliError, match="HOST:PORT"):
+        _check_args(build_parser().parse_args(["--hub", "nonsense", "members"]))
