@@ -12,8 +12,8 @@ from pathlib import Path
 import trio
 
 from .check import check_command
+from .cluster.admin import reset_name
 from .cluster.backend import ClusterUnavailable
-from .cluster.link import reset_name
 from .config import ConfigError, HubConfig, load_config
 from .names import NameBook
 from .server import RunningHub, freeze_startup_heap, serve_hub

@@ -6,8 +6,8 @@ import sys
 
 import trio
 
+from .cluster.admin import ping
 from .cluster.backend import ClusterUnavailable
-from .cluster.link import ping
 from .config import HubConfig
 
 _TIMEOUT = 3.0

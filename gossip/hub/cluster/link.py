@@ -1,18 +1,10 @@
 """One hub's link to its cluster through Redis: presence, the key directory, name bindings,
-fan-out over pub/sub and frames routed to the hub that holds their reader.
+fan-out over pub/sub and frames routed to the hub that holds their reader (what lives where
+in Redis: keyspace.py).
 
-    keys   gossip:hub:<id>       "host:port", expires unless the hub beats (its liveness)
-           gossip:members:<id>   user -> public key of its live members (same expiry)
-           gossip:calls:<id>     "channel user" of its members in calls (same expiry)
-           gossip:names          user -> key fingerprint, first come (gossip:keyowners: back)
-    pubsub gossip:<db>:events       joins, leaves and call changes of every hub
-           gossip:<db>:chan:<name> messages of an open channel; gossip:<db>:private: of
-                                   private ones
-           gossip:<db>:to:<id>     frames for one member of that hub (a message, a signal)
-
-The registry's calls stay synchronous: what it tells the cluster is queued here and sent
-in order by one task, in pipelines; what the cluster tells arrives on one subscription, in
-the order it was published, so a member's key always comes before its messages. When Redis
+The registry's calls stay synchronous: what it tells the cluster is queued here and sent in
+order by one task, in pipelines; what the cluster tells arrives on one subscription, in the
+order it was published, so a member's key always comes before its messages. When Redis
 cannot be reached the hub keeps serving its own members, counts everyone elsewhere as gone
 (its members are told, so nobody seals to a reader it cannot reach) and refuses logins it
 cannot check; when Redis is back it writes its presence again, reads everyone's, and both
@@ -22,18 +14,14 @@ sides announce each other's members anew, which makes clients resend what was mi
 from __future__ import annotations
 
 import logging
-import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AsyncExitStack, contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-import anyio
 import coredis
 import trio
-from coredis.exceptions import RedisError
 
 from gossip.wire import Key
 
@@ -41,15 +29,14 @@ from ..names import Claim
 from . import news as nw
 from .backend import ClusterUnavailable
 from .directory import RemoteDirectory
+from .failures import LINK_ERRORS, Resync, first_reason, unavailable
+from .keyspace import KEY_OWNERS, NAMES, Topics, calls_key, hub_key, members_key, new_hub_id, text
 
 if TYPE_CHECKING:
     from ..registry import Registry
 
 log = logging.getLogger("gossip.hub.cluster")
 
-_PREFIX = "gossip:"
-NAMES = _PREFIX + "names"
-KEY_OWNERS = _PREFIX + "keyowners"
 # Pipelined commands per round trip, and what may wait for Redis before the link counts as
 # broken (then it resyncs, and clients resend what did not get through).
 _BATCH = 512
@@ -74,51 +61,6 @@ return {'registered', ''}
 """
 
 _Op = Callable[[Any], object]
-
-
-def hub_key(hub: str) -> str:
-    return f"{_PREFIX}hub:{hub}"
-
-
-def members_key(hub: str) -> str:
-    return f"{_PREFIX}members:{hub}"
-
-
-def calls_key(hub: str) -> str:
-    return f"{_PREFIX}calls:{hub}"
-
-
-@dataclass(frozen=True)
-class Topics:
-    """The pub/sub channels of one cluster. Pub/sub is not per database in Redis, so the
-    database number is part of each name: two clusters on one Redis (db 0 and db 1) never
-    hear each other."""
-
-    database: str
-
-    @classmethod
-    def of(cls, url: str) -> Topics:
-        return cls(urlsplit(url).path.strip("/") or "0")
-
-    @property
-    def events(self) -> str:
-        return f"{_PREFIX}{self.database}:events"
-
-    @property
-    def private(self) -> str:
-        return f"{_PREFIX}{self.database}:private"
-
-    def channel(self, channel: str) -> str:
-        return f"{_PREFIX}{self.database}:chan:{channel}"
-
-    def direct(self, hub: str) -> str:
-        return f"{_PREFIX}{self.database}:to:{hub}"
-
-
-def new_hub_id() -> str:
-    """A fresh id per hub process: a restarted hub is a new member of the cluster, and the
-    old one's presence simply expires."""
-    return "h" + secrets.token_hex(6)
 
 
 @dataclass
@@ -274,7 +216,7 @@ class RedisCluster:
         with unavailable("the cluster's name directory did not answer", "; try again soon"):
             reply = await client.eval(_CLAIM_SCRIPT, [NAMES, KEY_OWNERS], [user, fingerprint])
         self._round_trip_done(0.0)
-        outcome, other = (_text(part) for part in reply)  # type: ignore[union-attr,arg-type]
+        outcome, other = (text(part) for part in reply)  # type: ignore[union-attr,arg-type]
         claim = Claim(outcome)
         if claim in (Claim.OWNED, Claim.REGISTERED):
             if len(self._names) >= _NAMES_CACHED:
@@ -298,9 +240,9 @@ class RedisCluster:
         while True:
             try:
                 await self._session(start)
-            except* _LINK_ERRORS as group:
+            except* LINK_ERRORS as group:
                 if self.up or not started:
-                    log.warning("cluster link down: %s", _first_message(group))
+                    log.warning("cluster link down: %s", first_reason(group))
                 # Back off while Redis stays away; retry at once after a link that worked.
                 delay = 0.1 if self.up else min(delay * 2, 2.0)
                 self._down()
@@ -401,12 +343,12 @@ class RedisCluster:
     async def _alive_hubs(self, client: coredis.Redis[bytes]) -> dict[str, str]:
         hubs: dict[str, str] = {}
         async for key in client.scan_iter(match=hub_key("*"), count=1000):
-            hub = _text(key).removeprefix(hub_key(""))
+            hub = text(key).removeprefix(hub_key(""))
             hubs[hub] = ""
         if hubs:
             addresses = await client.mget([hub_key(hub) for hub in hubs])
             for hub, address in zip(list(hubs), addresses, strict=True):
-                hubs[hub] = _text(address) if address is not None else ""
+                hubs[hub] = text(address) if address is not None else ""
         self._round_trip_done(0.0)
         return hubs
 
@@ -417,13 +359,13 @@ class RedisCluster:
         for hub in self.stats.peers:
             members = await client.hgetall(members_key(hub))
             for raw_user, public_key in members.items():
-                user = _text(raw_user)
+                user = text(raw_user)
                 if len(public_key) > _MAX_KEY_BYTES or user in self._local:
                     continue
                 if self._directory.joined(hub, user, public_key):
                     registry.remote_joined(user, public_key)
             for raw in await client.smembers(calls_key(hub)):
-                channel, _, user = _text(raw).partition(" ")
+                channel, _, user = text(raw).partition(" ")
                 if self._directory.get(user) is not None:
                     registry.remote_call_changed(channel, user, joined=True)
         self._round_trip_done(0.0)
@@ -443,7 +385,7 @@ class RedisCluster:
             if await previous is None:
                 # We were too late (a stall longer than the TTL, or Redis lost its data): the
                 # others counted us gone and our presence expired. Start over and resync.
-                raise _Resync("our presence expired before the heartbeat")
+                raise Resync("our presence expired before the heartbeat")
             alive = await self._alive_hubs(client)
             self.stats.peers = {
                 hub: address for hub, address in alive.items() if hub != self.hub_id
@@ -470,7 +412,7 @@ class RedisCluster:
 
     async def _watch_broken(self) -> None:
         await self._broken.wait()
-        raise _Resync("the cluster queue overflowed")
+        raise Resync("the cluster queue overflowed")
 
     async def _read_news(self, pubsub: Any) -> None:
         async for message in pubsub:
@@ -488,7 +430,7 @@ class RedisCluster:
                 continue
             self.stats.received += 1
             self._take(news)
-        raise _Resync("the subscription ended")
+        raise Resync("the subscription ended")
 
     def _take(self, news: nw.News) -> None:
         registry = self.registry
@@ -544,88 +486,9 @@ class RedisCluster:
                     )
                     for user in self._local:
                         pipe.publish(self._topics.events, nw.encode(nw.Left(self.hub_id, user)))
-            except* _LINK_ERRORS:
+            except* LINK_ERRORS:
                 pass  # Redis is away: our presence expires instead
-
-
-@contextmanager
-def unavailable(what: str, advice: str = "") -> Iterator[None]:
-    """Turn a broken link (coredis raises some errors inside exception groups) into one
-    ClusterUnavailable saying `what` (the first reason), then `advice`."""
-    reason = None
-    try:
-        yield
-    except* _LINK_ERRORS as group:
-        reason = _first_message(group) or "no answer"
-    if reason is not None:
-        raise ClusterUnavailable(f"{what} ({reason}){advice}")
 
 
 def _publisher(topic: str, news: bytes) -> _Op:
     return lambda pipe: pipe.publish(topic, news)
-
-
-class _Resync(Exception):
-    """The link must start over (and resync) though Redis may be up."""
-
-
-# How a broken link shows: coredis's errors, the socket's, and (when the connection went
-# away under it) anyio's closed streams inside coredis.
-_LINK_ERRORS = (
-    RedisError,
-    OSError,
-    _Resync,
-    trio.TooSlowError,
-    anyio.ClosedResourceError,
-    anyio.BrokenResourceError,
-    anyio.EndOfStream,
-)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _first_message(group: BaseExceptionGroup[Any]) -> str:
-    leaves = list(_leaves(group))
-    return str(leaves[0]) if leaves else str(group)
-
-
-def _leaves(error: BaseException) -> Any:
-    if isinstance(error, BaseExceptionGroup):
-        for inner in error.exceptions:
-            yield from _leaves(inner)
-    else:
-        yield error
-
-
-async def ping(url: str, *, timeout: float = 3.0) -> tuple[float, dict[str, str]]:
-    """Round-trip time to Redis, and the hubs whose presence is there (id -> address)."""
-    with unavailable(f"redis {url} is unreachable"), trio.fail_after(timeout):
-        async with coredis.Redis.from_url(
-            url, decode_responses=False, connect_timeout=timeout
-        ) as client:
-            await client.ping()  # the first one pays for the connection's handshake
-            started = time.perf_counter()
-            await client.ping()
-            seconds = time.perf_counter() - started
-            hubs: dict[str, str] = {}
-            async for key in client.scan_iter(match=hub_key("*"), count=1000):
-                hub = _text(key).removeprefix(hub_key(""))
-                address = await client.get(key)
-                hubs[hub] = _text(address) if address is not None else ""
-    return seconds, hubs
-
-
-async def reset_name(url: str, user: str, *, timeout: float = 3.0) -> bool:
-    """Free `user` in a cluster's name directory (gossip-hub user reset); False if free."""
-    script = """
-local owner = redis.call('HGET', KEYS[1], ARGV[1])
-if not owner then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], owner)
-return 1
-"""
-    with unavailable(f"redis {url} is unreachable"), trio.fail_after(timeout):
-        async with coredis.Redis.from_url(url, connect_timeout=timeout) as client:
-            return bool(await client.eval(script, [NAMES, KEY_OWNERS], [user]))
