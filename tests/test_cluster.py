@@ -12,8 +12,8 @@ import pytest
 import trio
 
 from gossip.client import events as ev
-from gossip.client.commands import GetState, SendChat
-from gossip.client.errors import LoginFailed
+from gossip.client.commands import CreatePrivateChannel, GetState, SendChat
+from gossip.client.errors import CommandRefused, LoginFailed
 from gossip.client.profile import Profile
 from gossip.crypto.hubcert import CERT_FILE, KEY_FILE
 from gossip.hub import HubConfig, RunningHub, serve_hub
@@ -215,3 +215,9 @@ async def _metrics(port: int) -> dict[str, float]:
             name, _, value = line.rpartition(" ")
             figures[name] = float(value)
     return figures
+
+
+async def test_a_hub_of_a_cluster_refuses_to_make_a_private_channel_saying_why(connect, hub):
+    alice = await connect("alice")
+    with pytest.raises(CommandRefused, match="not shared between the hubs"):
+        await alice.session.ref.ask(CreatePrivateChannel("secret"))

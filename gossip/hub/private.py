@@ -100,8 +100,11 @@ class PrivateBook:
     """Every private channel's log; synchronous, like the registry (each call is atomic)."""
 
     def __init__(self, store: PrivateStore | None = None, *, max_channels: int = 4096,
-                 max_created_per_member: int = 16) -> None:
+                 max_created_per_member: int = 16, refuse_new: str | None = None) -> None:
         self._store = store
+        # Why no new channel may be made here (a hub of a cluster: the logs are not shared
+        # between hubs yet, and a channel whose members are elsewhere would fail silently).
+        self._refuse_new = refuse_new
         self._logs: dict[str, PrivateLog] = {}
         self._max_channels = max_channels
         self._max_created = max_created_per_member
@@ -141,6 +144,8 @@ class PrivateBook:
 
     # -- writing ----------------------------------------------------------------------------
     def create(self, channel: str, blob: bytes, user: str, fingerprint: str) -> None:
+        if self._refuse_new is not None:
+            raise RosterRefusal(ErrorCode.ROSTER_REFUSED, self._refuse_new)
         if channel in self._logs:
             raise RosterRefusal(ErrorCode.CHANNEL_EXISTS, f"a channel {channel!r} exists")
         if len(self._logs) >= self._max_channels:

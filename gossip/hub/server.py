@@ -29,6 +29,9 @@ from .throttle import LoginThrottle, address_key
 log = logging.getLogger("gossip.hub")
 
 _TRANSIENT_ACCEPT_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+_NOT_IN_A_CLUSTER = (
+    "private channels are not shared between the hubs of a cluster yet, so this hub makes "
+    "none (members on other hubs would never see it); use a hub that runs on its own")
 
 
 @dataclass
@@ -90,7 +93,8 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
     private_store = PrivateStore.open(config.data_dir)
     context = HubContext(config, registry, certificate.fingerprint if config.tls else "",
                          LoginThrottle.from_limits(config.limits), NameBook.open(config.data_dir),
-                         PrivateBook(private_store), tap, claims=cluster)
+                         PrivateBook(private_store, refuse_new=_NOT_IN_A_CLUSTER if cluster
+                                     else None), tap, claims=cluster)
     supervisor = Supervisor(max_restarts=10, period=60.0)
     numbers = itertools.count(1)
 
