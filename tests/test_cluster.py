@@ -82,15 +82,17 @@ async def test_chat_and_keys_cross_hubs_and_names_are_bound_once(connect, hub, h
 
 
 async def test_a_redis_outage_costs_cross_hub_work_only_and_the_hubs_resync(
-    connect, hub, hub_b, redis_server
+    connect, hub, hub_b, redis_server, tmp_path
 ):
+    erin = await connect("erin")  # registers her name on hub A, and goes
+    erin.stop()
     alice = await connect("alice")
     carol = await connect("carol")
     bob = await connect("bob", port=hub_b.port)
     await alice.next_event(ev.MemberJoined, lambda e: e.user == "bob")
     assert hub.cluster is not None and hub_b.cluster is not None
 
-    redis_server.kill()
+    redis_server.kill()  # and with it every binding: it saves nothing
     # Out of reach is gone: each hub's members are told the others left (nobody seals to a
     # reader their hub cannot reach), and each hub keeps serving its own.
     assert (await alice.next_event(ev.MemberLeft)).user == "bob"
@@ -107,6 +109,14 @@ async def test_a_redis_outage_costs_cross_hub_work_only_and_the_hubs_resync(
     with trio.fail_after(20):
         await hub.cluster.wait_state(up=True)
         await hub_b.cluster.wait_state(up=True)
+    # The hubs claimed again the names they had seen: erin's is still hers.
+    impostor = await connect(
+        "erin", profile=Profile.open("erin", tmp_path / "x"), wait=False, port=hub_b.port
+    )
+    with trio.fail_after(20):
+        await impostor.done.wait()
+    assert isinstance(impostor.failure, LoginFailed)
+    assert impostor.failure.code == ErrorCode.USER_TAKEN
     await alice.next_event(ev.MemberJoined, lambda e: e.user == "bob")
     seen = {(await bob.next_event(ev.MemberJoined)).user for _ in range(2)}
     assert seen == {"alice", "carol"}

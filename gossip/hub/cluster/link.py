@@ -271,6 +271,7 @@ class RedisCluster:
             # subscription and replays on top of it (each change is idempotent).
             await self._write_presence(client)
             await self._read_everyone(client)
+            await self._restore_names(client)
             while True:  # whatever was queued for the old link is covered by the resync
                 try:
                     self._receive.receive_nowait()
@@ -328,6 +329,27 @@ class RedisCluster:
                 )
                 pipe.pexpire(calls_key(self.hub_id), self._ttl_ms)
         self._round_trip_done(0.0)
+
+    async def _restore_names(self, client: coredis.Redis[bytes]) -> None:
+        """Claim again every binding this hub has seen. A Redis that lost its data (restarted
+        without persistence) would otherwise let the first comer take a name that was bound;
+        with the bindings intact this changes nothing. A name taken meanwhile by another key
+        stays with it, and is logged."""
+        if not self._names:
+            return
+        async with client.pipeline(transaction=False) as pipe:
+            results = [
+                (user, pipe.eval(_CLAIM_SCRIPT, [NAMES, KEY_OWNERS], [user, fingerprint]))
+                for user, fingerprint in self._names.items()
+            ]
+        self._round_trip_done(0.0)
+        for user, result in results:
+            outcome = text((await result)[0])  # type: ignore[index,arg-type]
+            if outcome not in (Claim.OWNED.value, Claim.REGISTERED.value):
+                log.warning(
+                    "name %s is bound to another key in the cluster now (%s)", user, outcome
+                )
+                self._names.pop(user, None)
 
     def _rejoin_ours(self) -> None:
         """Our members again, as rejoining: the other hubs' members resend to them what they
