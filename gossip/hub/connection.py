@@ -42,7 +42,6 @@ from gossip.fsm.actions import Action
 from gossip.fsm.driver import Builders
 from gossip.wire import (
     PROTOCOL_VERSION,
-    ROSTER_PART_BYTES,
     CallMembers,
     Channels,
     Command,
@@ -63,7 +62,6 @@ from gossip.wire import (
     MissedBy,
     PrivateChannels,
     RosterAppend,
-    RosterLog,
     RosterRequest,
     Signal,
     StartCall,
@@ -80,6 +78,7 @@ from .private import PrivateBook, RosterRefusal
 from .ratelimit import ByteBudget, TokenBucket
 from .receivelimits import widen_receive_limits
 from .registry import Registry
+from .rosterrelay import log_frames, relay_roster_entry
 from .seats import Seat, watch_seat
 from .throttle import LoginThrottle
 
@@ -528,30 +527,8 @@ class ConnectionActor(Actor):
 
     def _relay_roster_entry(self, channel: str, entry: bytes, position: int,
                             before: Mapping[str, str], after: Mapping[str, str]) -> None:
-        """The entry to every member it leaves in the roster and to one it removes (each
-        learns from it); a member it adds gets the channel's whole log instead. In order with
-        the author's messages: a newcomer has the roster before what was sealed to it."""
-        registry = self._hub.registry
-        appended = self._encoded(RosterAppend(channel=channel, entry=entry, position=position))
-        for user, fingerprint in {**before, **after}.items():
-            port = registry.live_port(user, fingerprint)
-            if port is None:
-                continue
-            stays = before.get(user) == fingerprint and after.get(user) == fingerprint
-            if stays:
-                port.deliver_in_order((appended,), sender=self.user)
-                continue
-            listing = self._encoded(PrivateChannels(
-                channels=self._hub.private.channels_of(user, fingerprint)))
-            if after.get(user) == fingerprint:  # added
-                news = (listing, *(self._encoded(part) for part in self._log_frames(channel)))
-            else:  # removed: the entry that says so, then the listing without the channel
-                news = (appended, listing)
-            port.deliver_in_order(news, sender=self.user)
-        for user, fingerprint in before.items():
-            if after.get(user) != fingerprint:
-                # Out of the roster, out of its call: the others are told the call's roster.
-                registry.leave_call(channel, user)
+        relay_roster_entry(self._hub.registry, self._hub.private, self._encoded, self.user,
+                           channel, entry, position, before, after)
 
     def _private_news(self, *only: str) -> list[Frame]:
         """The listing of this member's private channels, then the whole log of each (of
@@ -563,20 +540,7 @@ class ConnectionActor(Actor):
         return frames
 
     def _log_frames(self, channel: str) -> list[Frame]:
-        """A whole log in parts of at most ROSTER_PART_BYTES of entries."""
-        entries = self._hub.private.entries(channel)
-        parts: list[Frame] = []
-        start, size, part = 0, 0, list[bytes]()
-        for index, entry in enumerate(entries):
-            if part and size + len(entry) > ROSTER_PART_BYTES:
-                parts.append(RosterLog(channel=channel, start=start, total=len(entries),
-                                       entries=tuple(part)))
-                start, size, part = index, 0, list[bytes]()
-            part.append(entry)
-            size += len(entry)
-        parts.append(RosterLog(channel=channel, start=start, total=len(entries),
-                               entries=tuple(part)))
-        return parts
+        return log_frames(self._hub.private, channel)
 
     # -- calls ---------------------------------------------------------------------------------
     def call_changed(self, channel: str, users: tuple[str, ...]) -> None:
