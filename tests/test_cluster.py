@@ -12,7 +12,7 @@ import pytest
 import trio
 
 from gossip.client import events as ev
-from gossip.client.commands import CreatePrivateChannel, GetState, SendChat
+from gossip.client.commands import AddToChannel, CreatePrivateChannel, GetState, SendChat
 from gossip.client.errors import CommandRefused, LoginFailed
 from gossip.client.profile import Profile
 from gossip.crypto.hubcert import CERT_FILE, KEY_FILE
@@ -227,7 +227,19 @@ async def _metrics(port: int) -> dict[str, float]:
     return figures
 
 
-async def test_a_hub_of_a_cluster_refuses_to_make_a_private_channel_saying_why(connect, hub):
+async def test_a_private_channel_spans_hubs_its_log_kept_once_for_all(connect, hub, hub_b):
     alice = await connect("alice")
-    with pytest.raises(CommandRefused, match="not shared between the hubs"):
-        await alice.session.ref.ask(CreatePrivateChannel("secret"))
+    bob = await connect("bob", port=hub_b.port)
+    await alice.next_event(ev.MemberJoined, lambda e: e.user == "bob")
+    await alice.session.ref.ask(CreatePrivateChannel("council"))
+    # The owner on hub A adds a member of hub B: the entry's place is taken in Redis, and
+    # hub B stores it too and hands bob the whole log.
+    await alice.session.ref.ask(AddToChannel("council", "bob"))
+    changed = await bob.next_event(ev.RosterChanged, lambda e: e.channel == "council")
+    assert changed.member and {m.user for m in changed.members} == {"alice", "bob"}
+    await alice.session.ref.ask(SendChat("council", "between hubs", 60))
+    got = (await bob.next_event(ev.MessageReceived)).message
+    assert (got.channel, got.text, got.verified) == ("council", "between hubs", True)
+    # Another channel of that name cannot be made on the other hub: the log is one.
+    with pytest.raises(CommandRefused, match="exists|moved on"):
+        await bob.session.ref.ask(CreatePrivateChannel("council"))

@@ -69,7 +69,7 @@ from gossip.wire import (
     decode_frame,
 )
 
-from .cluster.backend import ClusterUnavailable, LocalNames, NameClaims
+from .cluster.backend import ClusterUnavailable, LocalNames, NameClaims, SharedRosters
 from .config import HubConfig
 from .fairqueue import FairOutbox, OutboxItem, OutboxLimits, Put
 from .metrics import HubMetrics
@@ -121,6 +121,7 @@ class HubContext:
     connection_ended: trio.Event = field(default_factory=trio.Event)
     # Where names are bound: the hub's own file (the default), or its cluster's Redis.
     claims: NameClaims | None = None
+    shared_rosters: SharedRosters | None = None  # a cluster's: private logs shared in Redis
     metrics: HubMetrics = field(default_factory=HubMetrics)
 
     def __post_init__(self) -> None:
@@ -390,7 +391,7 @@ class ConnectionActor(Actor):
             elif isinstance(frame, (StartCall, Signal, HangUp)):
                 self._call_frame(frame)
             elif isinstance(frame, (CreatePrivate, RosterAppend, RosterRequest)):
-                self._roster_frame(frame)
+                await self._roster_frame(frame)
             elif frame.command is Command.KEY_REQUEST:
                 self._key_request()
             else:
@@ -490,7 +491,7 @@ class ConnectionActor(Actor):
                  len(frame.blob), count)
 
     # -- private channels: roster logs stored and relayed blind (private.py) ----------------
-    def _roster_frame(self, frame: CreatePrivate | RosterAppend | RosterRequest) -> None:
+    async def _roster_frame(self, frame: CreatePrivate | RosterAppend | RosterRequest) -> None:
         if self._keysync.state_id != HubKeySync.live.id:
             raise Disconnect(ErrorCode.PROTOCOL, "private channels need the key sync first")
         private = self._hub.private
@@ -510,8 +511,10 @@ class ConnectionActor(Actor):
                 if frame.channel in self._hub.registry.channels:
                     raise RosterRefusal(ErrorCode.CHANNEL_EXISTS,
                                         f"an open channel {frame.channel!r} exists")
+                await self._reserve(frame.channel, frame.entry, create=True)
                 private.create(frame.channel, frame.entry, self.user, self.fingerprint)
             else:
+                await self._reserve(frame.channel, frame.entry, create=False)
                 appended = private.append(frame.channel, frame.entry, self.user,
                                           self.fingerprint)
         except RosterRefusal as refusal:
@@ -524,6 +527,23 @@ class ConnectionActor(Actor):
             return
         self._relay_roster_entry(frame.channel, frame.entry, appended.position,
                                  appended.before, appended.after)
+
+    async def _reserve(self, channel: str, entry: bytes, *, create: bool) -> None:
+        """In a cluster, the entry's place in the log is taken in Redis first: one log for
+        every hub, and two hubs never accept different entries at one position."""
+        shared = self._hub.shared_rosters
+        if shared is None:
+            return
+        position = self._hub.private.preview(channel, entry, self.user, self.fingerprint,
+                                             create=create)
+        try:
+            taken = await shared.reserve_roster(channel, position, entry, self.user)
+        except ClusterUnavailable as exc:
+            raise RosterRefusal(ErrorCode.CLUSTER_DOWN, str(exc)) from None
+        if not taken:
+            raise RosterRefusal(ErrorCode.ROSTER_REFUSED, (
+                "the entry does not follow the last one of the log: it moved on meanwhile "
+                "(take the log again and retry)"))
 
     def _relay_roster_entry(self, channel: str, entry: bytes, position: int,
                             before: Mapping[str, str], after: Mapping[str, str]) -> None:

@@ -100,11 +100,8 @@ class PrivateBook:
     """Every private channel's log; synchronous, like the registry (each call is atomic)."""
 
     def __init__(self, store: PrivateStore | None = None, *, max_channels: int = 4096,
-                 max_created_per_member: int = 16, refuse_new: str | None = None) -> None:
+                 max_created_per_member: int = 16) -> None:
         self._store = store
-        # Why no new channel may be made here (a hub of a cluster: the logs are not shared
-        # between hubs yet, and a channel whose members are elsewhere would fail silently).
-        self._refuse_new = refuse_new
         self._logs: dict[str, PrivateLog] = {}
         self._max_channels = max_channels
         self._max_created = max_created_per_member
@@ -138,6 +135,9 @@ class PrivateBook:
         return tuple(sorted(channel for channel, book in self._logs.items()
                             if book.members.get(user) == fingerprint))
 
+    def channels(self) -> list[str]:
+        return sorted(self._logs)
+
     def entries(self, channel: str) -> list[bytes]:
         book = self._logs.get(channel)
         return list(book.entries) if book is not None else []
@@ -151,8 +151,6 @@ class PrivateBook:
         self._logs[channel] = book
 
     def _creation(self, channel: str, blob: bytes, user: str, fingerprint: str) -> RosterEntry:
-        if self._refuse_new is not None:
-            raise RosterRefusal(ErrorCode.ROSTER_REFUSED, self._refuse_new)
         if channel in self._logs:
             raise RosterRefusal(ErrorCode.CHANNEL_EXISTS, f"a channel {channel!r} exists")
         if len(self._logs) >= self._max_channels:

@@ -10,13 +10,14 @@ import errno
 import gc
 import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import trio
 
 from gossip.actors.supervisor import ChildSpec, Restart, Supervisor
 from gossip.crypto import HubCertificate, load_or_create_hub_certificate
+from gossip.wire import Frame
 
 from .cluster.link import RedisCluster
 from .config import HubConfig
@@ -24,14 +25,12 @@ from .connection import ConnectionActor, FrameTap, HubContext
 from .names import NameBook
 from .private import PrivateBook, PrivateStore
 from .registry import Registry
+from .rosterrelay import relay_roster_entry
 from .throttle import LoginThrottle, address_key
 
 log = logging.getLogger("gossip.hub")
 
 _TRANSIENT_ACCEPT_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
-_NOT_IN_A_CLUSTER = (
-    "private channels are not shared between the hubs of a cluster yet, so this hub makes "
-    "none (members on other hubs would never see it); use a hub that runs on its own")
 
 
 @dataclass
@@ -93,8 +92,8 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
     private_store = PrivateStore.open(config.data_dir)
     context = HubContext(config, registry, certificate.fingerprint if config.tls else "",
                          LoginThrottle.from_limits(config.limits), NameBook.open(config.data_dir),
-                         PrivateBook(private_store, refuse_new=_NOT_IN_A_CLUSTER if cluster
-                                     else None), tap, claims=cluster)
+                         PrivateBook(private_store), tap, claims=cluster,
+                         shared_rosters=cluster)
     supervisor = Supervisor(max_restarts=10, period=60.0)
     numbers = itertools.count(1)
 
@@ -125,7 +124,12 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
             listeners = await trio.open_tcp_listeners(config.port, host=config.host)
             port = listeners[0].socket.getsockname()[1]
             if cluster is not None:
-                cluster.attach(registry)
+                def relay(author: str, channel: str, entry: bytes, position: int,
+                          before: Mapping[str, str], after: Mapping[str, str]) -> None:
+                    relay_roster_entry(registry, context.private, _encode, author, channel,
+                                       entry, position, before, after)
+
+                cluster.attach(registry, context.private, relay)
                 cluster.address = f"{config.host}:{port}"
                 cluster.stats.on_round_trip = context.metrics.redis_round_trips.observe
                 cluster.stats.on_fanout = context.metrics.fanned_out
@@ -160,6 +164,10 @@ async def _accept_loop(listener: trio.SocketListener,
                 await trio.sleep(0.1)
                 continue
             await accept(stream)
+
+
+def _encode(frame: Frame) -> bytes:
+    return frame.encode()
 
 
 def _describe(stream: trio.SocketStream) -> tuple[str, str]:

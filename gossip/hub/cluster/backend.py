@@ -46,6 +46,12 @@ class Fanout(Protocol):
         """A member of this hub joined (or left) a channel's call."""
 
 
+class SharedRosters(Protocol):
+    async def reserve_roster(self, channel: str, position: int, entry: bytes, author: str) -> bool:
+        """Take `position` in a private channel's log for `entry` in the whole cluster;
+        False if another hub took it first. Raises ClusterUnavailable."""
+
+
 class NameClaims(Protocol):
     async def claim(self, user: str, fingerprint: str) -> tuple[Claim, str]:
         """As NameBook.claim; raises ClusterUnavailable if the binding cannot be checked."""

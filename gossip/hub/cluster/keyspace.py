@@ -60,6 +60,11 @@ class Topics:
         return f"{_PREFIX}{self.database}:to:{hub}"
 
 
+def roster_key(channel: str) -> str:
+    """A private channel's roster log: its entries in order, one list for every hub."""
+    return f"{_PREFIX}roster:{channel}"
+
+
 def new_hub_id() -> str:
     """A fresh id per hub process: a restarted hub is a new member of the cluster, and the
     old one's presence simply expires."""

@@ -23,14 +23,25 @@ from typing import TYPE_CHECKING, Any
 import coredis
 import trio
 
-from gossip.wire import Key
+from gossip.wire import MAX_ROSTER_ENTRIES, Key
 
 from ..names import Claim
+from ..private import PrivateBook, RosterRefusal
 from . import news as nw
 from .backend import ClusterUnavailable
 from .directory import RemoteDirectory
 from .failures import LINK_ERRORS, Resync, first_reason, unavailable
-from .keyspace import KEY_OWNERS, NAMES, Topics, calls_key, hub_key, members_key, new_hub_id, text
+from .keyspace import (
+    KEY_OWNERS,
+    NAMES,
+    Topics,
+    calls_key,
+    hub_key,
+    members_key,
+    new_hub_id,
+    roster_key,
+    text,
+)
 
 if TYPE_CHECKING:
     from ..registry import Registry
@@ -61,6 +72,33 @@ return {'registered', ''}
 """
 
 _Op = Callable[[Any], object]
+# Appends an entry to a private channel's log only at the position the hub checked it for,
+# and announces it in the same step (so every hub hears of it in the order of the log).
+_RESERVE_SCRIPT = """
+if redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1
+"""
+_RESERVE_TIMEOUT = 5.0
+# Relays a private channel's entry to this hub's members: (author, channel, entry, position,
+# members before, members after); see rosterrelay.py.
+RosterRelay = Callable[[str, str, bytes, int, Mapping[str, str], Mapping[str, str]], None]
+
+
+class _Awaited:
+    """A queued command whose answer someone waits for."""
+
+    def __init__(self, op: _Op) -> None:
+        self._op = op
+        self.result: Any = None
+        self.answer: object = None
+        self.failed = False
+        self.done = trio.Event()
+
+    def __call__(self, pipe: Any) -> object:
+        self.result = self._op(pipe)
+        return self.result
 
 
 @dataclass
@@ -99,6 +137,9 @@ class RedisCluster:
         self._max_news = max_news_bytes + _NEWS_OVERHEAD
         self._directory = RemoteDirectory(self.hub_id)
         self._registry: Registry | None = None
+        self._private: PrivateBook | None = None
+        self._relay: RosterRelay | None = None
+        self._waiting: set[_Awaited] = set()
         self._local: dict[str, bytes] = {}  # live members here -> key (our presence)
         self._local_calls: set[tuple[str, str]] = set()
         self._names: dict[str, str] = {}  # bindings seen, for logins while Redis is away
@@ -109,8 +150,17 @@ class RedisCluster:
         self.state_changed = trio.Event()
         self.stats = LinkStats()
 
-    def attach(self, registry: Registry) -> None:
+    def attach(
+        self,
+        registry: Registry,
+        private: PrivateBook | None = None,
+        relay: RosterRelay | None = None,
+    ) -> None:
+        """The hub's registry, and its private channels' book with the relay of their
+        entries to its members (the logs are then shared through Redis)."""
         self._registry = registry
+        self._private = private
+        self._relay = relay
 
     @property
     def registry(self) -> Registry:
@@ -203,6 +253,32 @@ class RedisCluster:
                 self._broken.set()
                 return
 
+    # -- SharedRosters ----------------------------------------------------------------------
+    async def reserve_roster(self, channel: str, position: int, entry: bytes, author: str) -> bool:
+        if not self.up:
+            raise ClusterUnavailable(
+                "this hub cannot reach its cluster right now, where private channels' rosters "
+                "are kept; try again in a moment"
+            )
+        news = nw.encode(nw.RosterAppended(self.hub_id, channel, author, position, entry))
+        waiting = _Awaited(
+            lambda pipe: pipe.eval(
+                _RESERVE_SCRIPT,
+                [roster_key(channel)],
+                [position, entry, self._topics.private, news],
+            )
+        )
+        self._waiting.add(waiting)
+        try:
+            self._queue(waiting)  # in order with what this hub published before
+            with trio.move_on_after(_RESERVE_TIMEOUT):
+                await waiting.done.wait()
+        finally:
+            self._waiting.discard(waiting)
+        if waiting.failed or not waiting.done.is_set():
+            raise ClusterUnavailable("the cluster did not answer; try again in a moment")
+        return bool(waiting.answer)
+
     # -- NameClaims ------------------------------------------------------------------------
     async def claim(self, user: str, fingerprint: str) -> tuple[Claim, str]:
         client = self._client
@@ -272,6 +348,7 @@ class RedisCluster:
             await self._write_presence(client)
             await self._read_everyone(client)
             await self._restore_names(client)
+            await self._sync_rosters(client)
             while True:  # whatever was queued for the old link is covered by the resync
                 try:
                     self._receive.receive_nowait()
@@ -301,6 +378,9 @@ class RedisCluster:
         if was_up:
             self.stats.outages += 1
             self._announce_state()
+        for waiting in self._waiting:  # their commands may or may not have run: unknown
+            waiting.failed = True
+            waiting.done.set()
         registry = self._registry
         for user in self._directory.clear():
             if registry is not None:
@@ -429,6 +509,10 @@ class RedisCluster:
             async with client.pipeline(transaction=False) as pipe:
                 for op in batch:
                     op(pipe)
+            for op in batch:
+                if isinstance(op, _Awaited):
+                    op.answer = await op.result
+                    op.done.set()
             self.stats.published += len(batch)
             self._round_trip_done(trio.current_time() - started)
 
@@ -467,6 +551,8 @@ class RedisCluster:
         elif isinstance(news, nw.Left):
             if self._directory.left(news.hub, news.user):
                 registry.remote_left(news.user)
+        elif isinstance(news, nw.RosterAppended):
+            self._replicate_roster(news.channel, news.position, news.entry, news.author)
         elif isinstance(news, nw.CallChanged):
             registry.remote_call_changed(news.channel, news.user, joined=news.joined)
         elif isinstance(news, nw.Published):
@@ -483,6 +569,46 @@ class RedisCluster:
             registry.send_local(
                 news.user, news.data, sender=news.sender or None, channel=news.channel or None
             )
+
+    def _replicate_roster(self, channel: str, position: int, entry: bytes, author: str) -> None:
+        """An entry another hub accepted: stored here too, and relayed to our members."""
+        if self._private is None or self._relay is None:
+            return
+        try:
+            appended = self._private.replicate(channel, position, entry)
+        except RosterRefusal as refusal:
+            # A gap or a fork in what we hold: read every log again (a resync).
+            log.warning("private channel %s: %s; resyncing", channel, refusal.reason)
+            self._broken.set()
+            return
+        if appended is not None:
+            self._relay(author, channel, entry, position, appended.before, appended.after)
+
+    async def _sync_rosters(self, client: coredis.Redis[bytes]) -> None:
+        """The logs as Redis holds them: entries we lack are stored and relayed; a log Redis
+        lost (or never had: a hub that ran alone before) is written back from ours."""
+        private = self._private
+        if private is None or self._relay is None:
+            return
+        held: dict[str, list[bytes]] = {}
+        async for key in client.scan_iter(match=roster_key("*"), count=1000):
+            channel = text(key).removeprefix(roster_key(""))
+            held[channel] = list(await client.lrange(key, 0, MAX_ROSTER_ENTRIES))
+        for channel, entries in held.items():
+            for position in range(private.length(channel), len(entries)):
+                self._replicate_roster(channel, position, entries[position], "")
+        for channel in private.channels():
+            ours = private.entries(channel)
+            theirs = held.get(channel, [])
+            if len(theirs) < len(ours) and ours[: len(theirs)] == theirs:
+                await client.rpush(roster_key(channel), ours[len(theirs) :])
+            elif ours[: len(theirs)] != theirs[: len(ours)]:
+                log.error(
+                    "private channel %s: this hub's log and the cluster's differ; the "
+                    "cluster's stands for new entries",
+                    channel,
+                )
+        self._round_trip_done(0.0)
 
     def _round_trip_done(self, seconds: float) -> None:
         self.stats.round_trips += 1

@@ -65,7 +65,19 @@ class Direct:
     data: bytes
 
 
-News = Joined | Left | CallChanged | Published | Direct
+@dataclass(frozen=True)
+class RosterAppended:
+    """A private channel's roster entry that `author` appended at `position` (reserved in
+    Redis by the hub that accepted it)."""
+
+    hub: str
+    channel: str
+    author: str
+    position: int
+    entry: bytes
+
+
+News = Joined | Left | CallChanged | Published | Direct | RosterAppended
 
 
 def encode(news: News) -> bytes:
@@ -83,6 +95,8 @@ def encode(news: News) -> bytes:
         )
         kind = b"M" if news.members is None else b"P"
         return _join(kind, news.hub, news.channel, news.sender, members) + news.data
+    if isinstance(news, RosterAppended):
+        return _join(b"R", news.hub, news.channel, news.author, str(news.position)) + news.entry
     return _join(b"D", news.hub, news.user, news.sender, news.channel) + news.data
 
 
@@ -111,6 +125,11 @@ def decode(data: bytes) -> News:
         return Direct(
             _name(hub), _name(user), _name(sender, empty=True), _name(channel, empty=True), frame
         )
+    if kind == b"R":
+        hub, channel, author, position, entry = _split(rest, 4)
+        if not position.isdigit() or len(position) > 9:
+            raise MalformedNews("a position that is not a number")
+        return RosterAppended(_name(hub), _name(channel), _name(author), int(position), entry)
     raise MalformedNews(f"unknown kind {kind[:8]!r}")
 
 
