@@ -570,19 +570,24 @@ class RedisCluster:
                 news.user, news.data, sender=news.sender or None, channel=news.channel or None
             )
 
-    def _replicate_roster(self, channel: str, position: int, entry: bytes, author: str) -> None:
-        """An entry another hub accepted: stored here too, and relayed to our members."""
+    def _replicate_roster(
+        self, channel: str, position: int, entry: bytes, author: str, *, resync: bool = True
+    ) -> bool:
+        """An entry another hub accepted: stored here too, and relayed to our members.
+        False if it does not continue the log held here (with `resync`, the link starts over
+        and reads every log again: news went missing)."""
         if self._private is None or self._relay is None:
-            return
+            return True
         try:
             appended = self._private.replicate(channel, position, entry)
         except RosterRefusal as refusal:
-            # A gap or a fork in what we hold: read every log again (a resync).
-            log.warning("private channel %s: %s; resyncing", channel, refusal.reason)
-            self._broken.set()
-            return
+            log.warning("private channel %s: %s", channel, refusal.reason)
+            if resync:
+                self._broken.set()
+            return False
         if appended is not None:
             self._relay(author, channel, entry, position, appended.before, appended.after)
+        return True
 
     async def _sync_rosters(self, client: coredis.Redis[bytes]) -> None:
         """The logs as Redis holds them: entries we lack are stored and relayed; a log Redis
@@ -596,7 +601,11 @@ class RedisCluster:
             held[channel] = list(await client.lrange(key, 0, MAX_ROSTER_ENTRIES))
         for channel, entries in held.items():
             for position in range(private.length(channel), len(entries)):
-                self._replicate_roster(channel, position, entries[position], "")
+                # A log that does not continue ours (a fork) is logged below, not retried.
+                if not self._replicate_roster(
+                    channel, position, entries[position], "", resync=False
+                ):
+                    break
         for channel in private.channels():
             ours = private.entries(channel)
             theirs = held.get(channel, [])
