@@ -545,7 +545,12 @@ class RedisCluster:
         if isinstance(news, nw.Joined):
             if len(news.public_key) > _MAX_KEY_BYTES:
                 return
-            if self._directory.joined(news.hub, news.user, news.public_key) or news.rejoin:
+            news_here = self._directory.joined(news.hub, news.user, news.public_key)
+            if news.rejoin and news.user in self._local:
+                # Both hubs held the member across an outage: one connection is stale (its
+                # keepalive ends it). Ours stays; a rejoin pushes no one out.
+                return
+            if news_here or news.rejoin:
                 self._local.pop(news.user, None)
                 registry.remote_joined(news.user, news.public_key)
         elif isinstance(news, nw.Left):
