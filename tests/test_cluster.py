@@ -227,9 +227,12 @@ async def _metrics(port: int) -> dict[str, float]:
     return figures
 
 
-async def test_a_private_channel_spans_hubs_its_log_kept_once_for_all(connect, hub, hub_b):
+async def test_a_private_channel_spans_hubs_its_log_kept_once_for_all(
+    connect, hub, hub_b, redis_server
+):
     alice = await connect("alice")
     bob = await connect("bob", port=hub_b.port)
+    carol = await connect("carol", port=hub_b.port)
     await alice.next_event(ev.MemberJoined, lambda e: e.user == "bob")
     await alice.session.ref.ask(CreatePrivateChannel("council"))
     # The owner on hub A adds a member of hub B: the entry's place is taken in Redis, and
@@ -243,3 +246,19 @@ async def test_a_private_channel_spans_hubs_its_log_kept_once_for_all(connect, h
     # Another channel of that name cannot be made on the other hub: the log is one.
     with pytest.raises(CommandRefused, match="exists|moved on"):
         await bob.session.ref.ask(CreatePrivateChannel("council"))
+
+    # Redis loses everything; the hubs write the log back from their copies, and it goes on.
+    redis_server.kill()
+    assert hub.cluster is not None and hub_b.cluster is not None
+    with trio.fail_after(20):
+        await hub.cluster.wait_state(up=False)
+        await hub_b.cluster.wait_state(up=False)
+    await alice.next_event(ev.MemberLeft, lambda e: e.user == "carol")
+    await redis_server.start()
+    with trio.fail_after(20):
+        await hub.cluster.wait_state(up=True)
+        await hub_b.cluster.wait_state(up=True)
+    await alice.next_event(ev.MemberJoined, lambda e: e.user == "carol")
+    await alice.session.ref.ask(AddToChannel("council", "carol"))
+    changed = await carol.next_event(ev.RosterChanged, lambda e: e.channel == "council")
+    assert changed.member and {m.user for m in changed.members} == {"alice", "bob", "carol"}

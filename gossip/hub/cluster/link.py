@@ -81,6 +81,13 @@ redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 """
 _RESERVE_TIMEOUT = 5.0
+# Writes back the entries a log in Redis lacks, only if it is still as long as when read
+# (several hubs write back the same log after Redis lost it: one does, the others see it).
+_RESTORE_SCRIPT = """
+if redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return 0 end
+for index = 2, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[index]) end
+return 1
+"""
 # Relays a private channel's entry to this hub's members: (author, channel, entry, position,
 # members before, members after); see rosterrelay.py.
 RosterRelay = Callable[[str, str, bytes, int, Mapping[str, str], Mapping[str, str]], None]
@@ -615,7 +622,9 @@ class RedisCluster:
             ours = private.entries(channel)
             theirs = held.get(channel, [])
             if len(theirs) < len(ours) and ours[: len(theirs)] == theirs:
-                await client.rpush(roster_key(channel), ours[len(theirs) :])
+                await client.eval(
+                    _RESTORE_SCRIPT, [roster_key(channel)], [len(theirs), *ours[len(theirs) :]]
+                )
             elif ours[: len(theirs)] != theirs[: len(ours)]:
                 log.error(
                     "private channel %s: this hub's log and the cluster's differ; the "
@@ -632,8 +641,8 @@ class RedisCluster:
     async def _withdraw(self) -> None:
         """The session ends (the hub stops, or the link starts over): our presence goes at
         once, if Redis still listens (a killed hub's expires instead). On a connection of its
-        own: the session's may be closed already by the cancellation that ends it."""
-        self.up = False
+        own: the session's may be closed already by the cancellation that ends it. (The
+        link counts as down only after, in _down, which tells whoever waits for it.)"""
         with trio.move_on_after(1.0) as scope:
             scope.shield = True
             try:
