@@ -44,8 +44,10 @@ def unavailable(what: str, advice: str = "") -> Iterator[None]:
 
 
 def first_reason(group: BaseExceptionGroup[Any]) -> str:
+    """What the first error in `group` says (its class, for one that says nothing)."""
     leaves = list(_leaves(group))
-    return str(leaves[0]) if leaves else str(group)
+    first = leaves[0] if leaves else group
+    return str(first) or type(first).__name__
 
 
 def _leaves(error: BaseException) -> Any:
