@@ -11,9 +11,17 @@ from .private import PrivateBook
 from .registry import Registry
 
 
-def relay_roster_entry(registry: Registry, private: PrivateBook, encode: Callable[[Frame], bytes],
-                       author: str, channel: str, entry: bytes, position: int,
-                       before: Mapping[str, str], after: Mapping[str, str]) -> None:
+def relay_roster_entry(
+    registry: Registry,
+    private: PrivateBook,
+    encode: Callable[[Frame], bytes],
+    author: str,
+    channel: str,
+    entry: bytes,
+    position: int,
+    before: Mapping[str, str],
+    after: Mapping[str, str],
+) -> None:
     """The entry to every member it leaves in the roster and to one it removes (each learns
     from it); a member it adds gets the channel's whole log instead. In order with the
     author's messages: a newcomer has the roster before what was sealed to it."""
@@ -45,11 +53,11 @@ def log_frames(private: PrivateBook, channel: str) -> list[Frame]:
     start, size, part = 0, 0, list[bytes]()
     for index, entry in enumerate(entries):
         if part and size + len(entry) > ROSTER_PART_BYTES:
-            parts.append(RosterLog(channel=channel, start=start, total=len(entries),
-                                   entries=tuple(part)))
+            parts.append(
+                RosterLog(channel=channel, start=start, total=len(entries), entries=tuple(part))
+            )
             start, size, part = index, 0, list[bytes]()
         part.append(entry)
         size += len(entry)
-    parts.append(RosterLog(channel=channel, start=start, total=len(entries),
-                           entries=tuple(part)))
+    parts.append(RosterLog(channel=channel, start=start, total=len(entries), entries=tuple(part)))
     return parts
