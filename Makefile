@@ -4,15 +4,19 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := libportaudio2 xvfb xauth libxtst6 graphviz gnupg fonts-dejavu-core \
-                fonts-wqy-microhei fonts-symbola dbus-daemon espeak-ng libopus0
+                fonts-wqy-microhei fonts-symbola dbus-daemon espeak-ng libopus0 redis-server
 
-.PHONY: demo test setup system-packages bench
+.PHONY: demo test setup system-packages bench cluster
 
 demo: setup
 	$(PY) -m gossip --demo
 
 test: setup
 	$(PY) -m pytest
+
+# Redis and three hubs on loopback as one cluster, a client on each, a message across hubs.
+cluster: setup
+	$(PY) scripts/cluster_demo.py
 
 setup: $(VENV)/.installed
 

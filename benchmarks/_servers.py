@@ -45,6 +45,7 @@ class ServerSpec:
     log_level: str = "INFO"
     limits: Limits = field(default_factory=Limits)  # the bare server takes only outbox_frames
     file_limit: int = 4096
+    redis: str | None = None  # a hub of the cluster on this Redis (benchmarks/cluster.py)
 
     @property
     def label(self) -> str:
@@ -125,10 +126,12 @@ async def _serve(spec: ServerSpec, conn: Connection) -> None:
     async with trio.open_nursery() as nursery:
         if spec.kind == "hub":
             config = HubConfig(name="bench", port=0, password=PASSWORD, tls=spec.tls,
-                               data_dir=Path(spec.data_dir), limits=spec.limits)
+                               data_dir=Path(spec.data_dir), limits=spec.limits,
+                               redis=spec.redis)
             hub = await nursery.start(serve_hub, config)
             conn.send((hub.port, hub.fingerprint))
             members = hub.registry.members
+            everyone = hub.registry.keys  # with the members of the other hubs of a cluster
         else:
             bare = BareBroadcastServer(spec.limits.outbox_frames)
             ssl_context = None
@@ -137,13 +140,13 @@ async def _serve(spec: ServerSpec, conn: Connection) -> None:
                 ssl_context = certificate.server_ssl_context()
             port = await nursery.start(bare.serve, ssl_context)
             conn.send((port, ""))
-            members = bare.members
+            members = everyone = bare.members
         while True:
             command = await trio.to_thread.run_sync(conn.recv)
             if command == "stop":
                 break
             gc.collect()
-            conn.send({"members": len(members())})
+            conn.send({"members": len(members()), "everyone": len(everyone())})
         nursery.cancel_scope.cancel()
 
 

@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default=os.environ.get("GOSSIP_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GOSSIP_PORT",
                                                                        DEFAULT_PORT)))
+    parser.add_argument("--hub", action="append", default=[], metavar="HOST:PORT",
+                        dest="hubs", help="a hub of a cluster (repeat for each; the first is "
+                        "tried first, the others when it is lost; or GOSSIP_HUBS, comma-"
+                        "separated); replaces --host and --port")
     parser.add_argument("--password",
                         help="the hub's password: visible to every user in the process list, "
                              "prefer --password-file, GOSSIP_PASSWORD or the prompt")
@@ -163,6 +167,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail_group(group)
 
 
+def _hub_address(text: str) -> tuple[str, int]:
+    host, _, port = text.strip().rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise CliError(f"--hub takes HOST:PORT (e.g. 127.0.0.1:1720), not {text!r}", EXIT_USAGE)
+    return host.strip("[]"), int(port)
+
+
 def _check_args(args: argparse.Namespace) -> None:
     if getattr(args, "duration", None) is not None and args.duration <= 0:
         raise CliError("--duration must be positive", EXIT_USAGE)
@@ -171,6 +182,11 @@ def _check_args(args: argparse.Namespace) -> None:
             ipaddress.ip_address(host)
         except ValueError:
             raise CliError(f"--ice-host takes an IP address, not {host!r}", EXIT_USAGE) from None
+    args.other_hubs = ()
+    hubs = args.hubs or [hub for hub in os.environ.get("GOSSIP_HUBS", "").split(",") if hub]
+    if hubs:
+        addresses = [_hub_address(hub) for hub in hubs]
+        (args.host, args.port), args.other_hubs = addresses[0], tuple(addresses[1:])
     if not is_valid_name(args.user):
         raise CliError(f"invalid user name {args.user!r} (letters, digits, '_', '.', '-')",
                        EXIT_USAGE)
@@ -379,7 +395,8 @@ async def connect(args: argparse.Namespace, profile: Profile
     if not args.password:
         raise CliError("no password: give --password-file PATH or GOSSIP_PASSWORD",
                        EXIT_USAGE)
-    config = SessionConfig(args.host, args.port, args.password, tls=not args.insecure_no_tls)
+    config = SessionConfig(args.host, args.port, args.password, tls=not args.insecure_no_tls,
+                           other_hubs=getattr(args, "other_hubs", ()))
     send_events, receive_events = trio.open_memory_channel[ev.SessionEvent](1024)
     session = Session(profile, config, send_events)
     forward, events = trio.open_memory_channel[ev.SessionEvent](1024)

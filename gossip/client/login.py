@@ -49,6 +49,8 @@ async def log_in(link: HubLink, identity: Identity, password: str, *, timeout: f
                     step = login.step("welcome", valid=_confirms(pake, frame.confirm))
                 elif isinstance(frame, Error):
                     login.step("error")
+                    if frame.code == ErrorCode.CLUSTER_DOWN:  # that hub, for now: try again
+                        raise ConnectionLost(_refusal(frame))
                     raise LoginFailed(frame.code, _refusal(frame))
                 else:
                     step = login.step(frame.command.readable)

@@ -143,6 +143,15 @@ class SessionConfig:
     roster_timeout: float = 10.0
     # How long a roster change of ours waits for the hub to store and relay it.
     roster_confirm_timeout: float = 15.0
+    # Other hubs of the same cluster (host, port): a lost connection is retried on the next
+    # address in turn. They share one certificate, so the pin of one is the pin of all.
+    other_hubs: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def hubs(self) -> tuple[tuple[str, int], ...]:
+        """Every hub address to try, this config's host and port first."""
+        first = (self.host, self.port)
+        return (first, *(hub for hub in self.other_hubs if hub != first))
 
 
 @dataclass
@@ -197,6 +206,7 @@ class Session(Actor):
         self._life = MachineDriver(Reconnect)
         self._backoff = Backoff(BackoffPolicy(config.reconnect_base, config.reconnect_cap,
                                               reset_after=config.reconnect_reset_after))
+        self._hub_index = 0  # which of config.hubs this connection goes to
         self.synced = trio.Event()
         self._files = FileLane(self._emit)  # file transfers run in the asker's tasks
 
@@ -227,6 +237,10 @@ class Session(Actor):
             except (ConnectionLost, HubUnreachable) as exc:
                 if self._leaving:
                     break
+                # The next attempt goes to the next hub of the cluster (if there are several).
+                self._hub_index = (self._hub_index + 1) % len(self._config.hubs)
+                if not self.synced.is_set() and self._hub_index != 0:
+                    continue  # a first connection tries each hub once before giving up
                 if not self._config.reconnect:
                     raise
                 self._life_step("lost")
@@ -246,6 +260,18 @@ class Session(Actor):
             else:
                 break  # we left politely
         self._life_step("leave")
+
+    def _pin_as_cluster(self, host: str, port: int) -> None:
+        """A hub of our cluster not met yet must show the certificate pinned for the others:
+        all hubs of a cluster share one (docs/scale.md), so one pin covers them all."""
+        known = self._profile.known_hubs
+        if len(self._config.hubs) < 2 or known.pinned(host, port) is not None:
+            return
+        for other_host, other_port in self._config.hubs:
+            pinned = known.pinned(other_host, other_port)
+            if pinned is not None:
+                known.accept(host, port, pinned)
+                return
 
     def _life_step(self, event: str) -> None:
         """The connection-life machine's step; its orders are carried out by `main` (retry,
@@ -272,14 +298,14 @@ class Session(Actor):
         self._private_listed = False
         async with trio.open_nursery() as nursery:
             try:
-                self._link = await open_hub_link(nursery, self._config.host, self._config.port,
-                                                 tls=self._config.tls,
+                host, port = self._config.hubs[self._hub_index]
+                self._pin_as_cluster(host, port)
+                self._link = await open_hub_link(nursery, host, port, tls=self._config.tls,
                                                  known_hubs=self._profile.known_hubs)
                 self._hub_name = await log_in(self._link, self._identity, self._config.password,
                                               timeout=self._config.login_timeout)
                 if self._link.first_use:  # pinned only now that it proved the password
-                    self._profile.known_hubs.check(self._config.host, self._config.port,
-                                                   self._link.fingerprint)
+                    self._profile.known_hubs.check(host, port, self._link.fingerprint)
                 await self._emit(ev.Connected(self._hub_name, self._link.fingerprint,
                                               self._link.first_use))
                 await self._keysync_step("start", {Command.KEY_REQUEST: KeyRequest})

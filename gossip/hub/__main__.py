@@ -11,6 +11,9 @@ from pathlib import Path
 
 import trio
 
+from .check import check_command
+from .cluster.admin import reset_name
+from .cluster.backend import ClusterUnavailable
 from .config import ConfigError, HubConfig, load_config
 from .names import NameBook
 from .server import RunningHub, freeze_startup_heap, serve_hub
@@ -29,6 +32,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, help="where the hub keeps its TLS key")
     parser.add_argument("--insecure-no-tls", action="store_true",
                         help="plain ws:// (only for debugging on loopback)")
+    parser.add_argument("--redis", metavar="URL",
+                        help="join the cluster of hubs sharing this Redis (redis://HOST:PORT/DB)"
+                        "; without it the hub runs on its own")
+    parser.add_argument("--metrics-port", type=int, metavar="PORT",
+                        help="serve Prometheus metrics on http://127.0.0.1:PORT/metrics")
+    parser.add_argument("--check", action="store_true",
+                        help="report whether the hub can reach its cluster's Redis and the "
+                        "other hubs, then exit (0: all reachable)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every frame")
     return parser.parse_args(argv)
 
@@ -42,16 +53,26 @@ def parse_user_args(argv: list[str]) -> argparse.Namespace:
     reset.add_argument("name")
     reset.add_argument("--config", type=Path, help="the hub's TOML config file")
     reset.add_argument("--data-dir", type=Path, help="the hub's data directory")
+    reset.add_argument("--redis", metavar="URL",
+                       help="the cluster's Redis, where a cluster binds its names")
     return parser.parse_args(argv)
 
 
 def user_command(argv: list[str]) -> int:
     args = parse_user_args(argv)
     try:
-        config = _data_config(args.config, args.data_dir)
+        config = _data_config(args.config, args.data_dir, args.redis)
     except ConfigError as exc:
         print(f"gossip hub: {exc}", file=sys.stderr)
         return 2
+    if config.redis is not None:  # a cluster binds names in Redis, for all its hubs
+        try:
+            freed = trio.run(reset_name, config.redis, args.name)
+        except ClusterUnavailable as exc:
+            print(f"gossip hub: cannot free the name: {exc}", file=sys.stderr)
+            return 1
+        print(f"{args.name} is free now" if freed else f"{args.name} was not registered")
+        return 0
     book = NameBook.open(config.data_dir)
     try:
         freed = book.reset(args.name)
@@ -61,16 +82,22 @@ def user_command(argv: list[str]) -> int:
     return 0
 
 
-def _data_config(path: Path | None, data_dir: Path | None) -> HubConfig:
+def _data_config(path: Path | None, data_dir: Path | None,
+                 redis: str | None = None) -> HubConfig:
     """The config as far as where its data lives: managing names needs no password, so a
     placeholder stands in for one the file or environment may not give."""
-    return load_config(path, data_dir=data_dir, password="-")
+    return load_config(path, data_dir=data_dir, password="-", redis=redis)
+
+
+def _config(args: argparse.Namespace) -> HubConfig:
+    return load_config(args.config, host=args.host, port=args.port, password=args.password,
+                       name=args.name, channels=args.channels, data_dir=args.data_dir,
+                       tls=False if args.insecure_no_tls else None, redis=args.redis,
+                       metrics_port=args.metrics_port)
 
 
 async def run(args: argparse.Namespace) -> None:
-    config = load_config(args.config, host=args.host, port=args.port, password=args.password,
-                         name=args.name, channels=args.channels, data_dir=args.data_dir,
-                         tls=False if args.insecure_no_tls else None)
+    config = _config(args)
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             hub: RunningHub = await nursery.start(serve_hub, config)
@@ -88,6 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["user"]:
         return user_command(argv[1:])
     args = parse_args(argv)
+    if args.check:
+        try:
+            return trio.run(check_command, _data_config(args.config, args.data_dir, args.redis))
+        except ConfigError as exc:
+            print(f"gossip hub: {exc}", file=sys.stderr)
+            return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     freeze_startup_heap()

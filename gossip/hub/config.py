@@ -113,6 +113,13 @@ class HubConfig:
     data_dir: Path = field(default_factory=lambda: platformdirs.user_data_path("gossip-hub"))
     tls: bool = True
     limits: Limits = field(default_factory=Limits)
+    # Several hubs as one (gossip/hub/cluster): the Redis they share, redis://HOST:PORT/DB;
+    # None, the default, is a hub on its own. A hub that stops beating is gone after
+    # `cluster_ttl` seconds (its members are told, and may log in to another hub).
+    redis: str | None = None
+    cluster_ttl: float = 15.0
+    # Prometheus metrics on http://127.0.0.1:PORT/metrics (0: any free port); None: none.
+    metrics_port: int | None = None
 
     def checked(self) -> HubConfig:
         """Return self after checking it, or raise ConfigError saying what is wrong."""
@@ -128,6 +135,11 @@ class HubConfig:
                               "(letters, digits, '_', '.', '-', at most 32)")
         if not (0 <= self.port < 65536):
             raise ConfigError(f"port {self.port} is out of range")
+        if self.redis is not None and not self.redis.startswith(("redis://", "unix://")):
+            raise ConfigError(f"redis = {self.redis!r} is not a Redis address: give "
+                              "redis://HOST:PORT/DB")
+        if self.cluster_ttl < 0.5:
+            raise ConfigError("cluster_ttl must be at least 0.5 seconds")
         return self
 
 

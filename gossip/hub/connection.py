@@ -8,6 +8,7 @@ sends, the worst outcome is that this one connection is closed with a reason.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +42,6 @@ from gossip.fsm.actions import Action
 from gossip.fsm.driver import Builders
 from gossip.wire import (
     PROTOCOL_VERSION,
-    ROSTER_PART_BYTES,
     CallMembers,
     CallRoster,
     Channels,
@@ -65,7 +65,6 @@ from gossip.wire import (
     MissedBy,
     PrivateChannels,
     RosterAppend,
-    RosterLog,
     RosterRequest,
     Signal,
     StartCall,
@@ -74,6 +73,7 @@ from gossip.wire import (
 )
 
 from .callpresence import CallPresence
+from .cluster.backend import ClusterUnavailable, LocalNames, NameClaims, SharedRosters
 from .config import HubConfig
 from .fairqueue import FairOutbox, OutboxItem, OutboxLimits, Put
 from .files import (
@@ -85,10 +85,12 @@ from .files import (
     file_frame_cost,
 )
 from .identities import JoinRefused, MemberBudgets
+from .metrics import HubMetrics
 from .names import Claim, NameBook
 from .private import PrivateBook, RosterRefusal
 from .receivelimits import widen_receive_limits
-from .registry import MemberPort, Registry
+from .registry import Registry
+from .rosterrelay import log_frames, relay_roster_entry
 from .seats import Seat, watch_seat
 from .throttle import LoginThrottle
 
@@ -132,11 +134,17 @@ class HubContext:
     # Set (and replaced) whenever a connection ends: for tools and tests that wait for the
     # hub to let connections go, without polling.
     connection_ended: trio.Event = field(default_factory=trio.Event)
+    # Where names are bound: the hub's own file (the default), or its cluster's Redis.
+    claims: NameClaims | None = None
+    shared_rosters: SharedRosters | None = None  # a cluster's: private logs shared in Redis
+    metrics: HubMetrics = field(default_factory=HubMetrics)
     # Tells channel members who is in each call before they join (hooked on the registry).
     call_presence: CallPresence = field(init=False)
 
     def __post_init__(self) -> None:
         self.call_presence = CallPresence(self.registry, self.private)
+        if self.claims is None:
+            self.claims = LocalNames(self.names)
 
 
 class Disconnect(Exception):
@@ -199,6 +207,10 @@ class ConnectionActor(Actor):
             self.kick(ErrorCode.SLOW, "too far behind; reconnect to catch up")
         elif put is Put.DROPPED:
             log.debug("drop user=%s sender=%s channel=%s", self.user, sender, channel)
+
+    @property
+    def outbox_depth(self) -> int:
+        return self._outbox.frames
 
     def deliver_in_order(self, data: tuple[bytes, ...], *, sender: str) -> None:
         self._queue(data, sender=sender, channel=None, droppable=False)
@@ -265,6 +277,7 @@ class ConnectionActor(Actor):
                 if self._outbox.dropped and not self._hub.registry.online(self.user):
                     # Not told yet: kept for its return (and what comes meanwhile counted).
                     self._hub.registry.record_missed(self.user, self._outbox.dropped)
+            self._hub.metrics.connection_ended(ending.code if ending else None)
             log.info("close %s user=%s reason=%s", self.address, self.user or "-",
                      ending.code if ending else "client")
 
@@ -290,6 +303,7 @@ class ConnectionActor(Actor):
         except JoinRefused as refusal:
             raise Disconnect(refusal.code, refusal.reason) from None
         self._joined = True
+        self._hub.metrics.logins.inc()
         try:
             await self._serve_member()
         except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionClosed, OSError):
@@ -366,7 +380,11 @@ class ConnectionActor(Actor):
         refusal = self._hub.registry.refusal(user, self.public_key)
         if refusal is not None:
             raise Disconnect(refusal.code, refusal.reason)
-        claim, other = self._hub.names.claim(user, fingerprint)
+        assert self._hub.claims is not None
+        try:
+            claim, other = await self._hub.claims.claim(user, fingerprint)
+        except ClusterUnavailable as exc:
+            raise Disconnect(ErrorCode.CLUSTER_DOWN, str(exc)) from None
         if claim is Claim.NAME_TAKEN:
             raise Disconnect(ErrorCode.USER_TAKEN, (
                 f"the name {user} belongs to another key on this hub; pick another name, or "
@@ -403,7 +421,7 @@ class ConnectionActor(Actor):
             elif isinstance(frame, (StartCall, Signal, HangUp)):
                 self._call_frame(frame)
             elif isinstance(frame, (CreatePrivate, RosterAppend, RosterRequest)):
-                self._roster_frame(frame)
+                await self._roster_frame(frame)
             elif frame.command is Command.KEY_REQUEST:
                 self._key_request()
             else:
@@ -489,6 +507,7 @@ class ConnectionActor(Actor):
             return
         data = Message(channel=frame.channel, blob=frame.blob, sender=self.user).encode()
         self._tap("out", data)
+        started = time.perf_counter()
         if frame.to is None and members is not None:
             count = registry.publish_to(members, frame.channel, data, sender=self.user)
         elif frame.to is None:
@@ -498,6 +517,7 @@ class ConnectionActor(Actor):
                                          channel=frame.channel))
         if frame.to is None:  # and on this member's other devices
             count += registry.publish_to_own(self, frame.channel, data)
+        self._hub.metrics.fanned_out(count, time.perf_counter() - started)
         budget.charge(len(data) * count)
         log.info("msg user=%s channel=%s bytes=%d recipients=%d", self.user, frame.channel,
                  len(frame.blob), count)
@@ -536,7 +556,7 @@ class ConnectionActor(Actor):
         return channel in self._hub.registry.channels
 
     # -- private channels: roster logs stored and relayed blind (private.py) ----------------
-    def _roster_frame(self, frame: CreatePrivate | RosterAppend | RosterRequest) -> None:
+    async def _roster_frame(self, frame: CreatePrivate | RosterAppend | RosterRequest) -> None:
         if self._keysync.state_id != HubKeySync.live.id:
             raise Disconnect(ErrorCode.PROTOCOL, "private channels need the key sync first")
         private = self._hub.private
@@ -556,8 +576,10 @@ class ConnectionActor(Actor):
                 if frame.channel in self._hub.registry.channels:
                     raise RosterRefusal(ErrorCode.CHANNEL_EXISTS,
                                         f"an open channel {frame.channel!r} exists")
+                await self._reserve(frame.channel, frame.entry, create=True)
                 private.create(frame.channel, frame.entry, self.user, self.fingerprint)
             else:
+                await self._reserve(frame.channel, frame.entry, create=False)
                 appended = private.append(frame.channel, frame.entry, self.user,
                                           self.fingerprint)
         except RosterRefusal as refusal:
@@ -576,36 +598,27 @@ class ConnectionActor(Actor):
         self._relay_roster_entry(frame.channel, frame.entry, appended.position,
                                  appended.before, appended.after)
 
+    async def _reserve(self, channel: str, entry: bytes, *, create: bool) -> None:
+        """In a cluster, the entry's place in the log is taken in Redis first: one log for
+        every hub, and two hubs never accept different entries at one position."""
+        shared = self._hub.shared_rosters
+        if shared is None:
+            return
+        position = self._hub.private.preview(channel, entry, self.user, self.fingerprint,
+                                             create=create)
+        try:
+            taken = await shared.reserve_roster(channel, position, entry, self.user)
+        except ClusterUnavailable as exc:
+            raise RosterRefusal(ErrorCode.CLUSTER_DOWN, str(exc)) from None
+        if not taken:
+            raise RosterRefusal(ErrorCode.ROSTER_REFUSED, (
+                "the entry does not follow the last one of the log: it moved on meanwhile "
+                "(take the log again and retry)"))
+
     def _relay_roster_entry(self, channel: str, entry: bytes, position: int,
                             before: Mapping[str, str], after: Mapping[str, str]) -> None:
-        """The entry to every member it leaves in the roster and to one it removes (each
-        learns from it); a member it adds gets the channel's whole log instead. In order with
-        the author's messages: a newcomer has the roster before what was sealed to it."""
-        registry = self._hub.registry
-        appended = self._encoded(RosterAppend(channel=channel, entry=entry, position=position))
-        for user, fingerprint in {**before, **after}.items():
-            for port in registry.live_ports(user, fingerprint):
-                self._deliver_roster_news(port, user, fingerprint, channel, appended,
-                                          before, after)
-        for user, fingerprint in before.items():
-            if after.get(user) != fingerprint:
-                # Out of the roster, out of its call: the others are told the call's roster.
-                registry.leave_call(channel, user)
-
-    def _deliver_roster_news(self, port: MemberPort, user: str, fingerprint: str,
-                             channel: str, appended: bytes, before: Mapping[str, str],
-                             after: Mapping[str, str]) -> None:
-        stays = before.get(user) == fingerprint and after.get(user) == fingerprint
-        if stays:
-            port.deliver_in_order((appended,), sender=self.user)
-            return
-        listing = self._encoded(PrivateChannels(
-            channels=self._hub.private.channels_of(user, fingerprint)))
-        if after.get(user) == fingerprint:  # added
-            news = (listing, *(self._encoded(part) for part in self._log_frames(channel)))
-        else:  # removed: the entry that says so, then the listing without the channel
-            news = (appended, listing)
-        port.deliver_in_order(news, sender=self.user)
+        relay_roster_entry(self._hub.registry, self._hub.private, self._encoded, self.user,
+                           channel, entry, position, before, after)
 
     def _private_news(self, *only: str) -> list[Frame]:
         """The listing of this member's private channels, then the whole log of each (of
@@ -617,20 +630,7 @@ class ConnectionActor(Actor):
         return frames
 
     def _log_frames(self, channel: str) -> list[Frame]:
-        """A whole log in parts of at most ROSTER_PART_BYTES of entries."""
-        entries = self._hub.private.entries(channel)
-        parts: list[Frame] = []
-        start, size, part = 0, 0, list[bytes]()
-        for index, entry in enumerate(entries):
-            if part and size + len(entry) > ROSTER_PART_BYTES:
-                parts.append(RosterLog(channel=channel, start=start, total=len(entries),
-                                       entries=tuple(part)))
-                start, size, part = index, 0, list[bytes]()
-            part.append(entry)
-            size += len(entry)
-        parts.append(RosterLog(channel=channel, start=start, total=len(entries),
-                               entries=tuple(part)))
-        return parts
+        return log_frames(self._hub.private, channel)
 
     # -- calls ---------------------------------------------------------------------------------
     def call_roster(self, channel: str, users: tuple[str, ...]) -> None:

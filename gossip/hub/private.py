@@ -135,12 +135,22 @@ class PrivateBook:
         return tuple(sorted(channel for channel, book in self._logs.items()
                             if book.members.get(user) == fingerprint))
 
+    def channels(self) -> list[str]:
+        return sorted(self._logs)
+
     def entries(self, channel: str) -> list[bytes]:
         book = self._logs.get(channel)
         return list(book.entries) if book is not None else []
 
     # -- writing ----------------------------------------------------------------------------
     def create(self, channel: str, blob: bytes, user: str, fingerprint: str) -> None:
+        entry = self._creation(channel, blob, user, fingerprint)
+        book = PrivateLog(channel)
+        _apply(book, entry, blob)
+        self._save(channel, 0, blob)
+        self._logs[channel] = book
+
+    def _creation(self, channel: str, blob: bytes, user: str, fingerprint: str) -> RosterEntry:
         if channel in self._logs:
             raise RosterRefusal(ErrorCode.CHANNEL_EXISTS, f"a channel {channel!r} exists")
         if len(self._logs) >= self._max_channels:
@@ -156,12 +166,18 @@ class PrivateBook:
         _check_author(entry, user, fingerprint)
         if (entry.subject_user, entry.subject_fingerprint) != (user, fingerprint):
             raise RosterRefusal(ErrorCode.ROSTER_REFUSED, "a channel is created for oneself")
-        book = PrivateLog(channel)
-        _apply(book, entry, blob)
-        self._save(channel, 0, blob)
-        self._logs[channel] = book
+        return entry
 
     def append(self, channel: str, blob: bytes, user: str, fingerprint: str) -> Appended:
+        book, entry = self._appendable(channel, blob, user, fingerprint)
+        before = book.view()
+        _apply(book, entry, blob)
+        position = len(book.entries) - 1
+        self._save(channel, position, blob)
+        return Appended(position, before, book.view())
+
+    def _appendable(self, channel: str, blob: bytes, user: str,
+                    fingerprint: str) -> tuple[PrivateLog, RosterEntry]:
         book = self._logs.get(channel)
         if book is None:
             raise RosterRefusal(ErrorCode.UNKNOWN_CHANNEL, f"no private channel {channel!r}")
@@ -172,11 +188,46 @@ class PrivateBook:
                 f"{MAX_ROSTER_LOG_BYTES} bytes): make a new channel"))
         entry = _decode(channel, blob, book.head)
         _check_author(entry, user, fingerprint)
-        before = book.view()
-        _apply(book, entry, blob)
-        position = len(book.entries) - 1
+        return book, entry
+
+    # -- a hub of a cluster: logs shared through Redis (cluster/link.py) -------------------
+    def preview(self, channel: str, blob: bytes, user: str, fingerprint: str, *,
+                create: bool) -> int:
+        """Every check `create` or `append` makes, storing nothing: the position the entry
+        would take (a hub of a cluster reserves it in Redis before it stores it)."""
+        if create:
+            self._creation(channel, blob, user, fingerprint)
+            return 0
+        book, entry = self._appendable(channel, blob, user, fingerprint)
+        trial = PrivateLog(channel, list(book.entries), book.head, dict(book.members),
+                           book.owner, book.size)
+        _apply(trial, entry, blob)
+        return len(book.entries)
+
+    def length(self, channel: str) -> int:
+        book = self._logs.get(channel)
+        return 0 if book is None else len(book.entries)
+
+    def replicate(self, channel: str, position: int, blob: bytes) -> Appended | None:
+        """Store an entry another hub of the cluster accepted (its author checked there);
+        None if this hub has it already. Raises RosterRefusal if it does not continue the
+        log as held here (a gap: the caller reads the log again)."""
+        book = self._logs.get(channel)
+        length = 0 if book is None else len(book.entries)
+        if position < length:
+            return None
+        if position > length:
+            raise RosterRefusal(ErrorCode.ROSTER_REFUSED, f"entry {position} of {channel} "
+                                f"came before entry {length}")
+        entry = _decode(channel, blob, GENESIS if book is None else book.head)
+        fresh = PrivateLog(channel) if book is None else book
+        if book is None and entry.operation is not RosterOperation.CREATE:
+            raise RosterRefusal(ErrorCode.ROSTER_REFUSED, "a log starts with a creation")
+        before = fresh.view()
+        _apply(fresh, entry, blob)
+        self._logs[channel] = fresh
         self._save(channel, position, blob)
-        return Appended(position, before, book.view())
+        return Appended(position, before, fresh.view())
 
     def _save(self, channel: str, position: int, blob: bytes) -> None:
         if self._store is not None:

@@ -4,8 +4,8 @@ A member is an identity (a name under one key) with one or more connections (ide
 one person's devices at once, each fanned out to. Every method is synchronous and never waits:
 under trio that makes each call atomic, so a join, a snapshot and a fan-out cannot interleave,
 and frames reach each connection's outbox in the order the hub decided them. Kept behind this
-small interface so that several hubs can later share it through an existing engine (Redis
-pub/sub) without touching the connections.
+small interface; in a cluster (cluster/) the other hubs' members and fan-out come through a
+`Fanout`, and an identity may have connections on several hubs at once.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Protocol
 
 from gossip.wire import ErrorCode, Key
 
+from .cluster.backend import Fanout, LocalFanout
 from .config import Limits
 from .fairqueue import DropKey, Dropped
 from .identities import Attached, IdentityConnections, JoinRefused, MemberBudgets
@@ -61,8 +62,10 @@ _PACES_KEPT = 4096
 
 class Registry:
     def __init__(self, channels: tuple[str, ...], max_call_members: int = 8, *,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, cluster: Fanout | None = None) -> None:
         limits = limits or Limits()
+        # Other hubs of a cluster (cluster/): their members, and fan-out to them.
+        self._cluster: Fanout = cluster or LocalFanout()
         self._limits = limits
         self._channels = channels
         # user -> the connections of that user's identity (identities.py): one member each
@@ -83,6 +86,10 @@ class Registry:
     def members(self) -> list[str]:
         return sorted(self._members)
 
+    def ports(self) -> list[MemberPort]:
+        """This hub's connections of members (for metrics)."""
+        return [entry.port for identity in self._members.values() for entry in identity.attached]
+
     def online(self, user: str) -> bool:
         return user in self._members
 
@@ -97,6 +104,10 @@ class Registry:
         name), or the identity has all the connections it may have (those stay)."""
         identity = self._members.get(user)
         if identity is None:
+            remote = self._cluster.remote_key(user)
+            if remote is not None and remote != public_key:
+                return JoinRefused(ErrorCode.USER_TAKEN, f"{user} is signed in with another "
+                                   "key on another hub of this cluster; sign out there first")
             return None
         if identity.public_key != public_key:
             return JoinRefused(ErrorCode.USER_TAKEN, f"{user} is signed in with another key; "
@@ -142,13 +153,19 @@ class Registry:
         log.info("left user=%s members=%d", port.user, len(self._members))
         if not identity.announced:
             return  # nobody was told it had come
+        self._cluster.member_left(port.user)
+        if self._cluster.remote_key(port.user) is not None:
+            return  # still signed in on another hub of the cluster: nobody is told it left
         for other in self._live_ports_of_others(port.user):
             other.member_left(port.user)
 
     def keys(self) -> list[Key]:
-        """Every member's key, for a key-sync snapshot."""
-        return [Key(user=user, key=identity.public_key)
-                for user, identity in sorted(self._members.items())]
+        """Every member's key, for a key-sync snapshot (those on other hubs too)."""
+        keys = {user: Key(user=user, key=identity.public_key)
+                for user, identity in self._members.items()}
+        for key in self._cluster.remote_keys():
+            keys.setdefault(key.user, key)
+        return [keys[user] for user in sorted(keys)]
 
     def make_live(self, port: MemberPort) -> None:
         """The connection has been sent its key snapshot: from now on it gets announcements
@@ -165,12 +182,18 @@ class Registry:
                 sibling.member_joined(port.user, port.public_key)
             return
         identity.announced = True
+        elsewhere = self._cluster.remote_key(port.user) == port.public_key
+        self._cluster.member_live(port.user, port.public_key)
+        if elsewhere:
+            return  # signed in on another hub of the cluster already: the members here know
         for other in self._live_ports_of_others(port.user):
             other.member_joined(port.user, port.public_key)
 
     def live(self, user: str) -> bool:
         identity = self._members.get(user)
-        return identity is not None and identity.live
+        if identity is None:
+            return self._cluster.remote_key(user) is not None
+        return identity.live
 
     def recipients(self, sender: str) -> int:
         """How many members a message of `sender` to a channel goes to (every member is in
@@ -182,6 +205,11 @@ class Registry:
         """Queue an encoded chat message for every live connection of every member but the
         sender (its own other connections: publish_to_own). Returns how many it was queued
         for. Readers let go as slow and not yet back have it counted."""
+        return (self.deliver_published(channel, data, sender=sender)
+                + self._cluster.publish(channel, data, sender=sender))
+
+    def deliver_published(self, channel: str, data: bytes, *, sender: str) -> int:
+        """The local part of `publish` (also what another hub of a cluster published)."""
         count = 0
         for port in self._live_ports_of_others(sender):
             port.deliver(data, sender=sender, channel=channel)
@@ -194,7 +222,19 @@ class Registry:
                    sender: str) -> int:
         """Queue an encoded chat message for the live members named in `members` (user ->
         key fingerprint; a connection under another key is not that member), but the sender:
-        a private channel's fan-out."""
+        a private channel's fan-out (on this hub and the others of a cluster)."""
+        # Also those here that have connections on other hubs too: their devices there.
+        away = {user: fingerprint for user, fingerprint in members.items()
+                if user != sender and (user not in self._members
+                                       or self._cluster.remote_key(user) is not None)}
+        count = self.deliver_published_to(members, channel, data, sender=sender)
+        if away:
+            count += self._cluster.publish_to(away, channel, data, sender=sender)
+        return count
+
+    def deliver_published_to(self, members: Mapping[str, str], channel: str, data: bytes, *,
+                             sender: str) -> int:
+        """The local part of `publish_to`."""
         count = 0
         for user, fingerprint in members.items():
             if user == sender:
@@ -270,6 +310,7 @@ class Registry:
         if user not in users:
             users.append(user)
         self._announce_call(channel, skip=user)
+        self._cluster.call_changed(channel, user, True)
         log.info("call join user=%s channel=%s size=%d", user, channel, len(users))
         return tuple(users)
 
@@ -284,6 +325,7 @@ class Registry:
         if not users:
             del self._calls[channel]
         self._announce_call(channel, skip=user)
+        self._cluster.call_changed(channel, user, False)
         log.info("call leave user=%s channel=%s size=%d", user, channel, len(users))
 
     def in_same_call(self, channel: str, user: str, peer: str) -> bool:
@@ -314,7 +356,15 @@ class Registry:
     def send_to(self, user: str, data: bytes, *, sender: str | None = None,
                 channel: str | None = None, call: str | None = None) -> bool:
         """Queue a frame for every live connection of a member, from `sender` (None: from the
-        hub); with `call`, only for the one in that channel's call (a call's signalling)."""
+        hub); with `call`, only for the one in that channel's call (a call's signalling). A
+        member on another hub of a cluster only: sent to that hub."""
+        if user not in self._members:
+            return self._cluster.send_to(user, data, sender=sender, channel=channel)
+        return self.send_local(user, data, sender=sender, channel=channel, call=call)
+
+    def send_local(self, user: str, data: bytes, *, sender: str | None = None,
+                   channel: str | None = None, call: str | None = None) -> bool:
+        """`send_to` for the connections on this hub only."""
         identity = self._members.get(user)
         if identity is None:
             return False
@@ -331,3 +381,44 @@ class Registry:
         # A list, not a generator: delivering may kick a slow member, which changes the dict.
         return [port for name, identity in self._members.items() if name != user
                 for port in identity.live_ports()]
+
+    # -- news from the other hubs of a cluster (cluster/link.py) ----------------------------
+    def remote_joined(self, user: str, public_key: bytes) -> None:
+        """`user` came online on another hub. Under the key it has here, that is another
+        device of it: its connections here hear their own key again (and start new sender-key
+        epochs, so what they send opens there too); nobody else is told twice. Under another
+        key (names are bound cluster-wide, so only after an operator freed the name), the
+        connections here are let go. Otherwise the live members here learn its key."""
+        identity = self._members.get(user)
+        if identity is not None:
+            if identity.public_key == public_key:
+                for port in identity.live_ports():
+                    port.member_joined(user, public_key)
+                return
+            for entry in list(identity.attached):
+                self.leave(entry.port)
+                entry.port.kick("replaced", "signed in with another key on another hub of "
+                                "this cluster")
+        for other in self._live_ports_of_others(user):
+            other.member_joined(user, public_key)
+
+    def remote_left(self, user: str) -> None:
+        """`user` left the other hubs (or they are gone, or out of reach)."""
+        if user in self._members:
+            return  # it is here too
+        for channel in [c for c, users in self._calls.items() if user in users]:
+            self.remote_call_changed(channel, user, joined=False)
+        for other in self._live_ports_of_others(user):
+            other.member_left(user)
+
+    def remote_call_changed(self, channel: str, user: str, *, joined: bool) -> None:
+        """A member of another hub joined or left a channel's call: the roster here follows,
+        and the members here in that call are told."""
+        users = self._calls.setdefault(channel, [])
+        if joined and user not in users:
+            users.append(user)
+        elif not joined and user in users:
+            users.remove(user)
+        if not users:
+            del self._calls[channel]
+        self._announce_call(channel, skip=user)

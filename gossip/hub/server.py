@@ -10,20 +10,23 @@ import errno
 import gc
 import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import trio
 
 from gossip.actors.supervisor import ChildSpec, Restart, Supervisor
 from gossip.crypto import HubCertificate, load_or_create_hub_certificate
+from gossip.wire import Frame
 
+from .cluster.link import RedisCluster
 from .config import HubConfig
 from .connection import ConnectionActor, FrameTap, HubContext
 from .files import FileStore, sweep_files
 from .names import NameBook
 from .private import PrivateBook, PrivateStore
 from .registry import Registry
+from .rosterrelay import relay_roster_entry
 from .throttle import LoginThrottle, address_key
 
 log = logging.getLogger("gossip.hub")
@@ -41,6 +44,8 @@ class RunningHub:
     registry: Registry
     supervisor: Supervisor
     _context: HubContext | None = field(default=None, repr=False)
+    cluster: RedisCluster | None = None  # the hub's link to its cluster, if it is in one
+    metrics_port: int | None = None  # where its Prometheus metrics are, if they are served
 
     @property
     def fingerprint(self) -> str:
@@ -78,14 +83,19 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
     config.checked()
     certificate = load_or_create_hub_certificate(config.data_dir, config.name)
     ssl_context = certificate.server_ssl_context() if config.tls else None
-    registry = Registry(config.channels, config.limits.max_call_members, limits=config.limits)
+    cluster = (RedisCluster(config.redis, config.channels, ttl=config.cluster_ttl,
+                            max_news_bytes=config.limits.max_frame_bytes)
+               if config.redis else None)
+    registry = Registry(config.channels, config.limits.max_call_members, limits=config.limits,
+                        cluster=cluster)
     # Over plain ws (debugging only) there is no certificate for the client to have seen, so
     # both sides bind "" into the PAKE transcript.
     private_store = PrivateStore.open(config.data_dir)
     context = HubContext(config, registry, certificate.fingerprint if config.tls else "",
                          LoginThrottle.from_limits(config.limits), NameBook.open(config.data_dir),
                          PrivateBook(private_store), tap,
-                         files=FileStore.open(config.data_dir, config.limits))
+                         files=FileStore.open(config.data_dir, config.limits), claims=cluster,
+                         shared_rosters=cluster)
     supervisor = Supervisor(max_restarts=10, period=60.0)
     numbers = itertools.count(1)
 
@@ -117,10 +127,25 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
             nursery.start_soon(sweep_files, context.files)
             listeners = await trio.open_tcp_listeners(config.port, host=config.host)
             port = listeners[0].socket.getsockname()[1]
+            if cluster is not None:
+                def relay(author: str, channel: str, entry: bytes, position: int,
+                          before: Mapping[str, str], after: Mapping[str, str]) -> None:
+                    relay_roster_entry(registry, context.private, _encode, author, channel,
+                                       entry, position, before, after)
+
+                cluster.attach(registry, context.private, relay)
+                cluster.address = f"{config.host}:{port}"
+                cluster.stats.on_round_trip = context.metrics.redis_round_trips.observe
+                cluster.stats.on_fanout = context.metrics.fanned_out
+                await nursery.start(cluster.run)
+            metrics_port = None
+            if config.metrics_port is not None:
+                metrics_port = await nursery.start(context.metrics.serve, config.metrics_port)
+                nursery.start_soon(context.metrics.sample, context)
             log.info("hub %r listening on %s:%d (%s), fingerprint %s", config.name, config.host,
                      port, "wss" if ssl_context else "ws", certificate.fingerprint)
             task_status.started(RunningHub(config.host, port, certificate, registry, supervisor,
-                                           context))
+                                           context, cluster, metrics_port))
             for listener in listeners:
                 nursery.start_soon(_accept_loop, listener, accept)
     finally:
@@ -143,6 +168,10 @@ async def _accept_loop(listener: trio.SocketListener,
                 await trio.sleep(0.1)
                 continue
             await accept(stream)
+
+
+def _encode(frame: Frame) -> bytes:
+    return frame.encode()
 
 
 def _describe(stream: trio.SocketStream) -> tuple[str, str]:

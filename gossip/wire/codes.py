@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     REPLACED = "replaced"            # (older hubs) the same user signed in on a newer connection
     TOO_MANY_CONNECTIONS = "too_many_connections"  # the identity has all the connections it may
     TIMEOUT = "timeout"              # a phase took too long (login, keepalive)
+    CLUSTER_DOWN = "cluster_down"    # a hub of a cluster cannot reach its peers: try later
     # any frame
     PROTOCOL = "protocol"            # an event the protocol machine does not allow
     MALFORMED = "malformed"          # bytes that are not a frame

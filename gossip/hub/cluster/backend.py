@@ -1,0 +1,97 @@
+"""The small interface the registry and the login use for what other hubs share, and its
+local implementation (a hub on its own: nobody else to tell, names in the hub's SQLite)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from gossip.wire import Key
+
+from ..names import Claim, NameBook
+
+
+class ClusterUnavailable(Exception):
+    """The cluster's shared store cannot be reached now; the message says what to do."""
+
+
+class Fanout(Protocol):
+    """What the registry tells other hubs, and what it asks about their members. Every
+    method is synchronous and never waits (the registry's calls must stay atomic)."""
+
+    def remote_keys(self) -> list[Key]:
+        """Members online on other hubs, for a key-sync snapshot."""
+
+    def remote_key(self, user: str) -> bytes | None:
+        """The key `user` is online with on another hub, if so."""
+
+    def member_live(self, user: str, public_key: bytes) -> None:
+        """A member of this hub took its key snapshot: other hubs announce it."""
+
+    def member_left(self, user: str) -> None: ...
+
+    def publish(self, channel: str, data: bytes, *, sender: str) -> int:
+        """A chat message to every member on other hubs; returns how many it is for."""
+
+    def publish_to(
+        self, members: Mapping[str, str], channel: str, data: bytes, *, sender: str
+    ) -> int:
+        """A private channel's message to the named members (user -> key fingerprint) that
+        are on other hubs; returns how many."""
+
+    def send_to(self, user: str, data: bytes, *, sender: str | None, channel: str | None) -> bool:
+        """One frame to `user` on whichever hub holds it; False if none does."""
+
+    def call_changed(self, channel: str, user: str, joined: bool) -> None:
+        """A member of this hub joined (or left) a channel's call."""
+
+
+class SharedRosters(Protocol):
+    async def reserve_roster(self, channel: str, position: int, entry: bytes, author: str) -> bool:
+        """Take `position` in a private channel's log for `entry` in the whole cluster;
+        False if another hub took it first. Raises ClusterUnavailable."""
+
+
+class NameClaims(Protocol):
+    async def claim(self, user: str, fingerprint: str) -> tuple[Claim, str]:
+        """As NameBook.claim; raises ClusterUnavailable if the binding cannot be checked."""
+
+
+class LocalFanout:
+    """One hub on its own: no other hub has members or needs telling."""
+
+    def remote_keys(self) -> list[Key]:
+        return []
+
+    def remote_key(self, user: str) -> bytes | None:
+        return None
+
+    def member_live(self, user: str, public_key: bytes) -> None:
+        pass
+
+    def member_left(self, user: str) -> None:
+        pass
+
+    def publish(self, channel: str, data: bytes, *, sender: str) -> int:
+        return 0
+
+    def publish_to(
+        self, members: Mapping[str, str], channel: str, data: bytes, *, sender: str
+    ) -> int:
+        return 0
+
+    def send_to(self, user: str, data: bytes, *, sender: str | None, channel: str | None) -> bool:
+        return False
+
+    def call_changed(self, channel: str, user: str, joined: bool) -> None:
+        pass
+
+
+class LocalNames:
+    """Names bound in the hub's own SQLite file (names.py)."""
+
+    def __init__(self, book: NameBook) -> None:
+        self._book = book
+
+    async def claim(self, user: str, fingerprint: str) -> tuple[Claim, str]:
+        return self._book.claim(user, fingerprint)

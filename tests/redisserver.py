@@ -1,0 +1,94 @@
+"""A real redis-server for cluster tests: started on a free loopback port in a temporary
+directory, with nothing saved to disk, and stopped (or killed and restarted) by the test."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+import trio
+
+REDIS_SERVER = shutil.which("redis-server")
+needs_redis = pytest.mark.skipif(
+    REDIS_SERVER is None,
+    reason="redis-server is not installed (apt-get install redis-server; `make setup` does)",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class RedisServer:
+    """One redis-server process; `url` stays the same across a restart (same port)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        assert REDIS_SERVER is not None
+        self._process = subprocess.Popen(
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        await self._until_listening()
+
+    async def _until_listening(self) -> None:
+        # The one wait on another process's readiness: it has no way to tell us but its port.
+        with trio.fail_after(10):
+            while True:
+                try:
+                    stream = await trio.open_tcp_stream("127.0.0.1", self.port)
+                except OSError:
+                    assert self._process is not None and self._process.poll() is None, (
+                        "redis-server exited at start"
+                    )
+                    await trio.sleep(0.02)
+                    continue
+                await stream.aclose()
+                return
+
+    def kill(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+
+@asynccontextmanager
+async def running_redis(directory: Path) -> AsyncIterator[RedisServer]:
+    """A redis-server for the length of the block (skips the test if there is none)."""
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    server = RedisServer(directory)
+    await server.start()
+    try:
+        yield server
+    finally:
+        server.kill()

@@ -1,0 +1,264 @@
+"""Several hubs as one cluster over a real redis-server: chat and keys cross hubs, names are
+bound once for the whole cluster, and a Redis outage costs cross-hub traffic only."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import trio
+
+from gossip.client import events as ev
+from gossip.client.commands import AddToChannel, CreatePrivateChannel, GetState, SendChat
+from gossip.client.errors import CommandRefused, LoginFailed
+from gossip.client.profile import Profile
+from gossip.crypto.hubcert import CERT_FILE, KEY_FILE
+from gossip.hub import HubConfig, RunningHub, serve_hub
+from gossip.hub.__main__ import user_command
+from gossip.hub.check import check_command
+from gossip.wire import CallMembers, ErrorCode, HangUp, Offer, StartCall
+
+from .conftest import PASSWORD
+from .hubprocess import start_hub_process
+from .rawmember import log_in, next_of
+from .redisserver import RedisServer, needs_redis, running_redis
+
+pytestmark = needs_redis
+
+
+@pytest.fixture
+async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    async with running_redis(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+def hub_config(tmp_path: Path, redis_server: RedisServer, hub_config: HubConfig) -> HubConfig:
+    # Hubs of one cluster beat often here, so that a dead one is noticed within a test.
+    return replace(hub_config, redis=redis_server.url, cluster_ttl=1.5)
+
+
+@pytest.fixture
+async def hub_b(nursery: trio.Nursery, hub_config: HubConfig, tmp_path: Path) -> RunningHub:
+    config = replace(hub_config, data_dir=tmp_path / "hub-b")
+    return await nursery.start(lambda task_status: serve_hub(config, task_status=task_status))
+
+
+async def _texts(client, count: int) -> list[str]:
+    return [(await client.next_event(ev.MessageReceived)).message.text for _ in range(count)]
+
+
+async def test_chat_and_keys_cross_hubs_and_names_are_bound_once(connect, hub, hub_b, tmp_path):
+    alice = await connect("alice")
+    bob = await connect("bob", port=hub_b.port)
+    await alice.next_event(ev.MemberJoined, lambda e: e.user == "bob")
+    state = await bob.session.ref.ask(GetState())
+    assert [m.user for m in state.members] == ["alice", "bob"]
+
+    await alice.session.ref.ask(SendChat("general", "from hub a", 60))
+    await bob.session.ref.ask(SendChat("general", "from hub b", 60))
+    assert await _texts(bob, 1) == ["from hub a"]
+    assert await _texts(alice, 1) == ["from hub b"]
+
+    # "bob" is bound to bob's key for the whole cluster: another key is refused on hub A.
+    impostor = Profile.open("bob", tmp_path / "impostor")
+    refused = await connect("bob", profile=impostor, wait=False)
+    with trio.fail_after(20):
+        await refused.done.wait()
+    assert isinstance(refused.failure, LoginFailed)
+    assert refused.failure.code == ErrorCode.USER_TAKEN
+
+    bob.stop()
+    left = await alice.next_event(ev.MemberLeft)
+    assert left.user == "bob"
+    assert hub.cluster is not None and hub.cluster.remote_keys() == []
+    # The operator frees the name for the whole cluster; then the other key may take it.
+    reset = ["reset", "bob", "--redis", hub.cluster.url]
+    assert await trio.to_thread.run_sync(user_command, reset) == 0
+    await connect("bob", profile=impostor, port=hub_b.port)
+
+
+async def test_a_redis_outage_costs_cross_hub_work_only_and_the_hubs_resync(
+    connect, hub, hub_b, redis_server, tmp_path
+):
+    erin = await connect("erin")  # registers her name on hub A, and goes
+    erin.stop()
+    alice = await connect("alice")
+    carol = await connect("carol")
+    bob = await connect("bob", port=hub_b.port)
+    await alice.next_event(ev.MemberJoined, lambda e: e.user == "bob")
+    assert hub.cluster is not None and hub_b.cluster is not None
+
+    redis_server.kill()  # and with it every binding: it saves nothing
+    # Out of reach is gone: each hub's members are told the others left (nobody seals to a
+    # reader their hub cannot reach), and each hub keeps serving its own.
+    assert (await alice.next_event(ev.MemberLeft)).user == "bob"
+    assert (await bob.next_event(ev.MemberLeft, lambda e: e.user == "alice")).user == "alice"
+    await alice.session.ref.ask(SendChat("general", "still here", 60))
+    assert await _texts(carol, 1) == ["still here"]
+    # A login this hub cannot check against the cluster's names is refused, saying why.
+    dave = await connect("dave", wait=False)
+    with trio.fail_after(20):
+        await dave.done.wait()
+    assert "cluster" in str(dave.failure)
+
+    await redis_server.start()
+    with trio.fail_after(20):
+        await hub.cluster.wait_state(up=True)
+        await hub_b.cluster.wait_state(up=True)
+    # The hubs claimed again the names they had seen: erin's is still hers.
+    impostor = await connect(
+        "erin", profile=Profile.open("erin", tmp_path / "x"), wait=False, port=hub_b.port
+    )
+    with trio.fail_after(20):
+        await impostor.done.wait()
+    assert isinstance(impostor.failure, LoginFailed)
+    assert impostor.failure.code == ErrorCode.USER_TAKEN
+    await alice.next_event(ev.MemberJoined, lambda e: e.user == "bob")
+    seen = {(await bob.next_event(ev.MemberJoined)).user for _ in range(2)}
+    assert seen == {"alice", "carol"}
+    await bob.session.ref.ask(SendChat("general", "back again", 60))
+    assert await _texts(alice, 1) == ["back again"]
+    assert await _texts(carol, 1) == ["back again"]
+    # Nothing shown twice: the next message anyone sees is the next one sent.
+    await alice.session.ref.ask(SendChat("general", "last", 60))
+    assert await _texts(bob, 1) == ["last"]
+    assert await _texts(carol, 1) == ["last"]
+
+
+async def test_a_killed_hub_expires_and_its_members_go_on_from_another(
+    connect, hub, hub_config, nursery, tmp_path
+):
+    # Hub A runs in a process of its own, with hub B's certificate (one per cluster).
+    a_dir = tmp_path / "hub-a"
+    a_dir.mkdir(mode=0o700)
+    for name in (CERT_FILE, KEY_FILE):
+        shutil.copy2(hub_config.data_dir / name, a_dir / name)
+    config = tmp_path / "hub-a.toml"
+    config.write_text(
+        f'name = "hub a"\nport = 0\npassword = "{PASSWORD}"\nchannels = ["general"]\n'
+        f'data_dir = "{a_dir}"\nredis = "{hub_config.redis}"\ncluster_ttl = 1.5\n'
+    )
+    process, a_port = await start_hub_process(nursery, config)
+    try:
+        alice = await connect("alice", port=a_port, other_hubs=(("127.0.0.1", hub.port),))
+        carol = await connect("carol", port=a_port, reconnect=False)
+        bob = await connect("bob")
+        await bob.next_event(ev.MemberJoined, lambda e: e.user == "carol")
+        await alice.session.ref.ask(SendChat("general", "before", 60))
+        assert await _texts(bob, 1) == ["before"]
+
+        process.kill()  # -9: no goodbye to Redis
+        # Hub A's presence expires; bob hears that carol, who stayed with it, is gone.
+        assert (await bob.next_event(ev.MemberLeft, lambda e: e.user == "carol")).user == "carol"
+        # Alice goes on from hub B, under the certificate pinned for the cluster.
+        await alice.next_event(ev.Connected)
+        await alice.session.ref.ask(SendChat("general", "after", 60))
+        assert await _texts(bob, 1) == ["after"]  # not "before" again
+        assert carol.failure is not None
+    finally:
+        process.kill()
+
+
+async def test_a_call_spans_hubs_and_its_signals_reach_the_peer_sealed(nursery, hub, hub_b):
+    ann = await log_in(nursery, hub, "ann")
+    ben = await log_in(nursery, hub_b, "ben")
+    await ann.send_message(StartCall(channel="general").encode())
+    await next_of(ann, CallMembers, matching=lambda f: f.users == ("ann",))
+    await ben.send_message(StartCall(channel="general").encode())
+    # Both hubs hold one roster: ben joins ann's call (at once, or as soon as her hub's news
+    # reaches his: joins on two hubs at the same moment race), and ann is told on her hub.
+    both = {"ann", "ben"}
+    await next_of(ben, CallMembers, matching=lambda frame: set(frame.users) == both)
+    await next_of(ann, CallMembers, matching=lambda frame: set(frame.users) == both)
+    # An offer to a member of the other hub reaches it, naming who sent it.
+    await ann.send_message(Offer(channel="general", peer="ben", blob=b"sealed sdp").encode())
+    offer = await next_of(ben, Offer)
+    assert (offer.peer, offer.blob) == ("ann", b"sealed sdp")
+    await ben.send_message(HangUp(channel="general").encode())
+    assert (await next_of(ann, CallMembers)).users == ("ann",)
+
+
+async def test_metrics_and_the_check_report_the_cluster(connect, hub_config, nursery, capsys):
+    config = replace(hub_config, metrics_port=0)
+    hub_a = await nursery.start(lambda task_status: serve_hub(config, task_status=task_status))
+    hub_b = await nursery.start(
+        lambda task_status: serve_hub(
+            replace(config, data_dir=config.data_dir.parent / "hub-b"), task_status=task_status
+        )
+    )
+    alice = await connect("alice", port=hub_a.port)
+    bob = await connect("bob", port=hub_b.port)
+    await alice.next_event(ev.MemberJoined, lambda e: e.user == "bob")
+    await alice.session.ref.ask(SendChat("general", "counted", 60))
+    assert await _texts(bob, 1) == ["counted"]
+    refused = await connect("eve", password="guess", port=hub_a.port, wait=False)
+    await refused.done.wait()
+
+    a, b = await _metrics(hub_a.metrics_port), await _metrics(hub_b.metrics_port)
+    assert a["gossip_logins_total"] == 1 and b["gossip_logins_total"] == 1
+    assert a['gossip_refusals_total{reason="auth"}'] == 1
+    assert a["gossip_deliveries_total"] >= 1  # to bob, through Redis
+    assert b["gossip_deliveries_total"] >= 1  # to bob, on his hub
+    assert a["gossip_redis_round_trip_seconds_count"] > 0
+
+    assert await check_command(config) == 0
+    report = capsys.readouterr().out
+    assert "reachable" in report
+    assert f"127.0.0.1:{hub_a.port}: reachable" in report
+    assert f"127.0.0.1:{hub_b.port}: reachable" in report
+
+
+async def _metrics(port: int) -> dict[str, float]:
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    async with stream:
+        await stream.send_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        body = b""
+        while chunk := await stream.receive_some():
+            body += chunk
+    figures = {}
+    for line in body.decode().split("\r\n\r\n", 1)[1].splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            figures[name] = float(value)
+    return figures
+
+
+async def test_a_private_channel_spans_hubs_its_log_kept_once_for_all(
+    connect, hub, hub_b, redis_server
+):
+    alice = await connect("alice")
+    bob = await connect("bob", port=hub_b.port)
+    carol = await connect("carol", port=hub_b.port)
+    await alice.next_event(ev.MemberJoined, lambda e: e.user == "bob")
+    await alice.session.ref.ask(CreatePrivateChannel("council"))
+    # The owner on hub A adds a member of hub B: the entry's place is taken in Redis, and
+    # hub B stores it too and hands bob the whole log.
+    await alice.session.ref.ask(AddToChannel("council", "bob"))
+    changed = await bob.next_event(ev.RosterChanged, lambda e: e.channel == "council")
+    assert changed.member and {m.user for m in changed.members} == {"alice", "bob"}
+    await alice.session.ref.ask(SendChat("council", "between hubs", 60))
+    got = (await bob.next_event(ev.MessageReceived)).message
+    assert (got.channel, got.text, got.verified) == ("council", "between hubs", True)
+    # Another channel of that name cannot be made on the other hub: the log is one.
+    with pytest.raises(CommandRefused, match="exists|moved on"):
+        await bob.session.ref.ask(CreatePrivateChannel("council"))
+
+    # Redis loses everything; the hubs write the log back from their copies, and it goes on.
+    redis_server.kill()
+    assert hub.cluster is not None and hub_b.cluster is not None
+    with trio.fail_after(20):
+        await hub.cluster.wait_state(up=False)
+        await hub_b.cluster.wait_state(up=False)
+    await alice.next_event(ev.MemberLeft, lambda e: e.user == "carol")
+    await redis_server.start()
+    with trio.fail_after(20):
+        await hub.cluster.wait_state(up=True)
+        await hub_b.cluster.wait_state(up=True)
+    await alice.next_event(ev.MemberJoined, lambda e: e.user == "carol")
+    await alice.session.ref.ask(AddToChannel("council", "carol"))
+    changed = await carol.next_event(ev.RosterChanged, lambda e: e.channel == "council")
+    assert changed.member and {m.user for m in changed.members} == {"alice", "bob", "carol"}
