@@ -35,17 +35,21 @@ from gossip.actors.errors import ActorStopped, RestartIntensityExceeded
 from gossip.actors.supervisor import ChildSpec, Restart, Supervisor
 from gossip.client.errors import SignalRejected
 from gossip.crypto import Identity, PublicKey
+from gossip.crypto.frames import FrameKey, FrameOpenError
 from gossip.crypto.pins import Trust
 from gossip.fsm import (
     NO_BUILDERS,
     Builders,
     ClientCall,
     ClientCallPhase,
+    FrameKeys,
+    FrameKeysOrder,
     MachineDriver,
     PeerLinkPhase,
     ProtocolViolation,
 )
 from gossip.media.engine import open_audio_engine
+from gossip.media.framecrypt import CallFrames, PeerFrames
 from gossip.media.loop import open_media_loop
 from gossip.media.sinks import parse_sink
 from gossip.media.sources import parse_source
@@ -75,7 +79,7 @@ from .calltypes import (
     VideoFrames,
 )
 from .peerlink import LinkStats, PeerLinkActor, RemoteSignal, VideoChanged
-from .signalling import open_signal
+from .signalling import SignalPayload, open_signal, seal_signal
 
 log = logging.getLogger("gossip.client.call")
 
@@ -106,6 +110,10 @@ class _Peer:
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     ref: ActorRef | None = None
     link_id: str | None = None  # the offer the current link answers
+    # Their frame keys as we hold them (one machine for their whole stay in the call).
+    frame_key_sent_at: float = 0.0  # of the newest frame key they handed us
+    frame_keys: MachineDriver[FrameKeys] = field(
+        default_factory=lambda: MachineDriver(FrameKeys))
 
 
 class CallActor(Actor):
@@ -144,12 +152,17 @@ class CallActor(Actor):
         try:
             video = self._options.video_source()
             async with _media_loop(), open_audio_engine(sink) as engine:
+                fanout = SourceFanout(source)
+                options = self._options
+                frames = (CallFrames(fanout, encrypt=options.frame_encryption)
+                          if options.encode_once or options.frame_encryption else None)
                 self._context = CallContext(
                     self.channel, self._identity, self._options, engine,
-                    SourceFanout(source), self._send_frames, trio.current_time(), self._clock,
+                    fanout, self._send_frames, trio.current_time(), self._clock,
                     self._emit, VideoFanout(video) if video is not None else None,
                     video is not None and self._options.video_enabled,
-                    lambda: len(self._peers), self._current_trust)
+                    lambda: len(self._peers), self._current_trust, frames,
+                    self._hand_frame_key if frames and frames.sealer else None)
                 self._apply_audio_switches()
                 async with trio.open_nursery() as links:
                     self._links = links
@@ -245,8 +258,10 @@ class CallActor(Actor):
         peers.update(self._not_called)
         for user, peer in self._peers.items():
             peers[user] = self._peer_state(user, peer)
+        frames = self._context.frames if self._context is not None else None
+        sealer = frames.sealer if frames is not None else None
         return CallState(self.channel, self._machine.phase, self._members, self._muted,
-                         self._deafened, peers)
+                         self._deafened, peers, sealer.key.key_id if sealer else None)
 
     def _peer_state(self, user: str, peer: _Peer) -> PeerState:
         context = self._context
@@ -272,7 +287,9 @@ class CallActor(Actor):
             renegotiations=peer.stats.renegotiations,
             link_attempts=peer.stats.attempts,
             video_sent=peer.stats.video_sent,
-            video_steps_down=peer.stats.video_steps_down)
+            video_steps_down=peer.stats.video_steps_down,
+            frame_keys=peer.frame_keys.phase.value if self._opens_frames(user) else "",
+            frames_undecryptable=self._undecryptable(user))
 
     # -- frames from the hub ----------------------------------------------------------------
     async def _take_frame(self, message: CallFrame) -> None:
@@ -299,9 +316,11 @@ class CallActor(Actor):
                              keys: Mapping[str, PublicKey]) -> None:
         me = self._identity.user
         self._members = users
+        had_peers, left, joined = bool(self._peers), False, False
         for user in list(self._peers):
             if user not in users:
                 self._drop_peer(user)
+                left = True
                 await self._emit(ev.CallPeerLeft(self.channel, user))
         for user in list(self._not_called):
             if user not in users:
@@ -327,7 +346,14 @@ class CallActor(Actor):
                 else:
                     log.warning("call %s: no key for %s; cannot link", self.channel, user)
                 continue
-            await self._admit(user, key)
+            if await self._admit(user, key) is not None:
+                joined = True
+        # Signal's rule: whoever left cannot read what follows (a fresh key, handed to the
+        # rest); whoever joined cannot read what came before (a ratchet the rest follow).
+        if left:
+            await self._rekey(fresh=True)
+        elif had_peers and joined:
+            await self._rekey(fresh=False)
 
     async def _admit(self, user: str, key: PublicKey) -> _Peer | None:
         """Link to a roster member under this key, unless the key is one we must not seal
@@ -410,6 +436,7 @@ class CallActor(Actor):
                 self._drop_peer(user)
                 self._departed.pop(user, None)
                 await self._refuse_stranger(user, identity)
+                await self._rekey(fresh=True)
                 continue
             trust = self._trust_of(user, peer.key)
             if trust is None or trust is peer.trust:
@@ -442,6 +469,9 @@ class CallActor(Actor):
             log.warning("call %s: rejected %s from %s: %s", self.channel,
                         frame.command.value, frame.peer, exc)
             await self._emit(ev.CallSignalRejected(self.channel, frame.peer, exc.reason))
+            return
+        if payload.kind == "frame_key":
+            await self._take_frame_key(frame.peer, peer, payload)
             return
         if payload.kind == "offer" and peer.link_id not in (None, payload.link_id) \
                 and peer.stats.machine_state not in _NOT_YET_LINKED:
@@ -482,6 +512,10 @@ class CallActor(Actor):
         with peer.scope:
             try:
                 async with trio.open_nursery() as nursery:
+                    if context.frames is not None and context.frames.sealer is not None:
+                        frames = context.frames.peer(user)
+                        assert frames is not None
+                        nursery.start_soon(self._watch_frames, user, peer, frames)
                     await nursery.start(supervisor.run)
                     peer.ref = supervisor.children[user]
                     peer.stats.touch()
@@ -502,8 +536,85 @@ class CallActor(Actor):
         if peer is not None:
             peer.scope.cancel()
             peer.picture.clear()
+            peer.frame_keys.step("left")
+        if self._context is not None and self._context.frames is not None:
+            self._context.frames.forget(user)  # back later: their keys start over
         if self._context is not None:
             self._context.engine.remove_peer(user)
+
+    # -- frame keys (gossip.crypto.frames) -------------------------------------------------------
+    async def _hand_frame_key(self, user: str) -> None:
+        """Seal our current frame key to `user` (their link is up, or our key changed)."""
+        peer = self._peers.get(user)
+        context = self._context
+        if peer is None or context is None or context.frames is None \
+                or context.frames.sealer is None:
+            return
+        payload = SignalPayload(
+            kind="frame_key", channel=self.channel, sender=self._identity.user,
+            recipient=user, link_id="", sdp="", sent_at=self._clock(),
+            frame_key=context.frames.sealer.key.to_bytes().hex())
+        blob = seal_signal(payload, self._identity, peer.key)
+        await self._send_frames([Ice(channel=self.channel, peer=user, blob=blob)])
+
+    async def _rekey(self, *, fresh: bool) -> None:
+        context = self._context
+        if context is None or context.frames is None or context.frames.sealer is None:
+            return
+        key = context.frames.sealer.rekey(fresh=fresh)
+        log.info("call %s: frame key %s (%s)", self.channel, key.key_id,
+                 "fresh: someone left" if fresh else "ratcheted: someone joined")
+        if fresh:  # a ratchet the others follow by themselves; a fresh key must be handed
+            for user, peer in list(self._peers.items()):
+                if peer.stats.link_authenticated:
+                    await self._hand_frame_key(user)
+
+    async def _take_frame_key(self, user: str, peer: _Peer, payload: SignalPayload) -> None:
+        frames = self._peer_frames(user)
+        if frames is None:
+            log.info("call %s: %s sent a frame key; our frames are not sealed", self.channel,
+                     user)
+            return
+        try:
+            key = FrameKey.from_bytes(bytes.fromhex(payload.frame_key))
+        except (ValueError, FrameOpenError):
+            await self._emit(ev.CallSignalRejected(self.channel, user, "malformed"))
+            return
+        if payload.sent_at < peer.frame_key_sent_at:
+            log.info("call %s: dropping an older frame key from %s", self.channel, user)
+            return  # one the hub held back or replays: the newer key stands
+        peer.frame_key_sent_at = payload.sent_at
+        step = peer.frame_keys.step("key_handed")
+        if FrameKeysOrder.ADD_KEY in step.reports:
+            frames.add_key(key)
+
+    async def _watch_frames(self, user: str, peer: _Peer, frames: PeerFrames) -> None:
+        """Tell the user when a member's frames stop opening, and when they open again."""
+        while True:
+            await frames.changed.wait()
+            if frames.failing and peer.frame_keys.phase.value != "failing":
+                peer.frame_keys.step("frames_fail")
+                reason = frames.failed_by_reason.most_common(1)[0][0] \
+                    if frames.failed_by_reason else "unknown"
+                await self._emit(ev.CallPeerUndecryptable(self.channel, user, reason))
+            elif not frames.failing and peer.frame_keys.phase.value == "failing":
+                peer.frame_keys.step("frames_open")
+                await self._emit(ev.CallPeerDecryptable(self.channel, user))
+
+    def _peer_frames(self, user: str) -> PeerFrames | None:
+        context = self._context
+        if context is None or context.frames is None:
+            return None
+        return context.frames.peer(user)
+
+    def _opens_frames(self, user: str) -> bool:
+        context = self._context
+        return context is not None and context.frames is not None \
+            and context.frames.sealer is not None
+
+    def _undecryptable(self, user: str) -> int:
+        frames = self._peer_frames(user) if self._opens_frames(user) else None
+        return frames.failed if frames is not None else 0
 
     # -- machine, actions, output ------------------------------------------------------------
     async def _run(self, event: str, build: Builders = NO_BUILDERS) -> None:

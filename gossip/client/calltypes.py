@@ -73,6 +73,10 @@ class CallOptions:
     video_height: int = DEFAULT_HEIGHT
     video_fps: float = DEFAULT_FPS
     video_enabled: bool = True  # join with the camera on (when there is a source)
+    # Seal every audio and video frame end to end (gossip.crypto.frames); every member of a
+    # call must agree. Off only for benchmarks, as is encoding per link instead of once.
+    frame_encryption: bool = True
+    encode_once: bool = True
 
     def video_source(self) -> VideoSource | None:
         """The source to send, or None for no video (raises SpecError for a bad spec)."""
@@ -169,6 +173,8 @@ class PeerState:
     link_attempts: int = 0
     video_sent: str | None = None  # WxH@fps our video goes to this peer at (adapted)
     video_steps_down: int = 0
+    frame_keys: str = ""  # their frame keys as we hold them: awaiting_key, keyed, failing
+    frames_undecryptable: int = 0  # their frames that did not open (no key, forged, stale)
 
     @property
     def first_contact(self) -> bool:
@@ -190,7 +196,8 @@ class PeerState:
                 "video_frames_received": self.video_frames_received,
                 "video_fps": round(self.video_fps, 1),
                 "video_latency_ms": _round(self.video_latency_ms),
-                "video_sent": self.video_sent}
+                "video_sent": self.video_sent, "frame_keys": self.frame_keys,
+                "frames_undecryptable": self.frames_undecryptable}
 
 
 @dataclass(frozen=True)
@@ -201,6 +208,7 @@ class CallState:
     muted: bool
     deafened: bool
     peers: Mapping[str, PeerState]
+    frame_key_id: int | None = None  # the key our frames are sealed under (None: unsealed)
 
     def as_json(self) -> dict[str, object]:
         return {"channel": self.channel,

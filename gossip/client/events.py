@@ -187,6 +187,24 @@ class CallPeerFailed:
 
 
 @dataclass(frozen=True)
+class CallPeerUndecryptable:
+    """A member's media frames keep failing to open (no key came, or not theirs): they are
+    in the call but not heard."""
+
+    channel: str
+    user: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CallPeerDecryptable:
+    """A member's media frames open again after CallPeerUndecryptable."""
+
+    channel: str
+    user: str
+
+
+@dataclass(frozen=True)
 class CallSignalRejected:
     channel: str
     user: str
@@ -277,4 +295,5 @@ SessionEvent = (Connected | Synced | MemberJoined | MemberLeft | OwnKeyForged | 
                 | HubError | Disconnected
                 | CallMembersChanged | CallPeerConnected | CallPeerUnknown
                 | CallPeerKeyChanged | CallPeerNotMember | CallPeerLeft | CallPeerFailed
+                | CallPeerUndecryptable | CallPeerDecryptable
                 | CallSignalRejected | CallRefused | CallLeft | RosterChanged | RosterAlarm)

@@ -223,17 +223,18 @@ class FrameOpener:
         return self._newest
 
     def add_key(self, key: FrameKey, now: float) -> None:
-        """Take a key the sender handed us; the ones before it stay for KEY_GRACE_SECONDS."""
+        """Take a key the sender handed us (their newest, whatever its id: a sender that
+        started over starts its ids over); the ones before stay for KEY_GRACE_SECONDS."""
         held = self._keys.get(key.key_id)
         if held is not None and held.key.secret == key.secret:
             return
-        self._hold(key, now)
+        self._hold(key, now, newest=True)
 
-    def _hold(self, key: FrameKey, now: float) -> _HeldKey:
+    def _hold(self, key: FrameKey, now: float, *, newest: bool = False) -> _HeldKey:
         self._forget_expired(now)
         held = _HeldKey(key, _Cipher(key))
         self._keys[key.key_id] = held
-        if self._newest is None or key.key_id >= self._newest:
+        if newest or self._newest is None or key.key_id >= self._newest:
             for older in self._keys.values():
                 if older is not held and older.expires_at is None:
                     older.expires_at = now + KEY_GRACE_SECONDS

@@ -5,6 +5,7 @@ from .base import PhasesUndeclared, ProtocolMachine, ProtocolViolation
 from .call import ClientCall, ClientCallPhase, HubCall, HubCallPhase, PeerLink, PeerLinkPhase
 from .compiled import CompiledMachine
 from .driver import NO_BUILDERS, Builders, MachineDriver, MissingFrameBuilder, Step
+from .framekeys import FrameKeys, FrameKeysOrder, FrameKeysPhase
 from .handshake import ClientHandshake, ClientHandshakePhase, HubHandshake, HubHandshakePhase
 from .keysync import ClientKeySync, ClientKeySyncPhase, HubKeySync, HubKeySyncPhase
 from .reconnect import Backoff, BackoffPolicy, Reconnect, ReconnectOrder, ReconnectPhase
@@ -26,6 +27,9 @@ __all__ = [
     "ClientKeySync",
     "ClientKeySyncPhase",
     "Close",
+    "FrameKeys",
+    "FrameKeysOrder",
+    "FrameKeysPhase",
     "CompiledMachine",
     "HubCall",
     "HubCallPhase",

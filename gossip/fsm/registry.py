@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from .base import ProtocolMachine
 from .call import ClientCall, HubCall, PeerLink
+from .framekeys import FrameKeys
 from .handshake import ClientHandshake, HubHandshake
 from .keysync import ClientKeySync, HubKeySync
 from .reconnect import Reconnect
@@ -26,6 +27,7 @@ MACHINES: dict[str, type[ProtocolMachine]] = {
     # Driven by their owners only (no wire peer), so in no pair: the rules check them alone.
     "reconnect": Reconnect,
     "roster": RosterView,
+    "frame-keys": FrameKeys,
 }
 
 

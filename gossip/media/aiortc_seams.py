@@ -6,7 +6,9 @@ aiortc 1.16 has no public hook for encoded frames (the W3C's "encoded transforms
   sender packetizes them with its codec's `pack()`); to get one whole encoded VP8 frame out
   of aiortc's encoder we override `Vp8Encoder._packetize(buffer, picture_id)` (private);
 * a keyframe request from the far end (RTCP PLI) only reaches an encoder the sender owns: we
-  wrap the sender's `_send_keyframe` (private) to pass it on to ours;
+  wrap the sender's `_send_keyframe` (private) to pass it on to ours; and a sender the
+  negotiation disabled (camera off) drops what it reads, so our encoder reads its `_enabled`
+  (private) to skip that work and start again from a keyframe;
 * the receiver rebuilds each frame in its jitter buffer (by RTP timestamp) and hands it whole
   to the decoder: we wrap that buffer, name-mangled `_RTCRtpReceiver__jitter_buffer`, so each
   frame is opened between the two.
@@ -34,6 +36,7 @@ from .errors import MediaError
 PINNED_VERSION = "1.16"
 _RECEIVER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
 _SENDER_KEYFRAME = "_send_keyframe"
+_SENDER_ENABLED = "_enabled"
 
 
 class AiortcSeamMissing(MediaError):
@@ -84,6 +87,12 @@ def on_keyframe_request(sender: RTCRtpSender, request: Callable[[], None]) -> No
     setattr(sender, _SENDER_KEYFRAME, both)
 
 
+def sender_enabled(sender: RTCRtpSender) -> bool:
+    """Whether the sender sends what its track gives it (the negotiated direction lets it);
+    a disabled sender still reads its track and drops what it reads."""
+    return bool(getattr(sender, _SENDER_ENABLED))
+
+
 def check_seams() -> None:
     """Raise AiortcSeamMissing unless every seam above is where aiortc 1.16 has it."""
     problems = []
@@ -106,7 +115,10 @@ def check_seams() -> None:
         problems.append("RTCRtpReceiver no longer rebuilds frames in its jitter buffer")
     if "self._send_keyframe()" not in inspect.getsource(RTCRtpSender._handle_rtcp_packet):
         problems.append("RTCRtpSender no longer handles PLI through _send_keyframe")
-    if "self.__encoder.pack(" not in inspect.getsource(RTCRtpSender._next_encoded_frame):
+    next_frame = inspect.getsource(RTCRtpSender._next_encoded_frame)
+    if "self.__encoder.pack(" not in next_frame:
         problems.append("RTCRtpSender no longer packs ready-made packets")
+    if "if not self._enabled:" not in next_frame:
+        problems.append("RTCRtpSender no longer drops frames through _enabled")
     if problems:
         raise AiortcSeamMissing("gossip.media.aiortc_seams needs updating: " + "; ".join(problems))

@@ -31,13 +31,19 @@ import trio
 from aiortc.codecs.opus import OpusEncoder
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtp import RtpPacket
 from av import AudioFrame, VideoFrame
 from av.packet import Packet
 
 from gossip.crypto.frames import FrameKey, FrameOpener, FrameOpenError, FrameSealer
 
-from .aiortc_seams import JitterBufferLike, WholeFrameVp8Encoder
+from .aiortc_seams import (
+    JitterBufferLike,
+    WholeFrameVp8Encoder,
+    on_keyframe_request,
+    sender_enabled,
+)
 from .format import FRAME_SAMPLES, SAMPLE_RATE
 from .track import SourceFanout
 
@@ -230,6 +236,13 @@ class EncodedVideoTrack(MediaStreamTrack):
         self.frames_sent = 0
         self._encoder = WholeFrameVp8Encoder()
         self._keyframe_wanted = True
+        self._sender: RTCRtpSender | None = None
+
+    def attach(self, sender: RTCRtpSender) -> None:
+        """The aiortc sender that sends this track: its keyframe requests become ours, and
+        while it is disabled nothing is encoded (it would drop the frames a decoder needs)."""
+        self._sender = sender
+        on_keyframe_request(sender, self.request_keyframe)
 
     def request_keyframe(self) -> None:
         self._keyframe_wanted = True
@@ -241,6 +254,9 @@ class EncodedVideoTrack(MediaStreamTrack):
                 raise MediaStreamError
             frame = await self.source.recv()
             assert isinstance(frame, VideoFrame)
+            if self._sender is not None and not sender_enabled(self._sender):
+                self._keyframe_wanted = True  # the peer gets nothing until it is enabled again
+                return _empty_video_packet(frame)
             keyframe, self._keyframe_wanted = self._keyframe_wanted, False
             # As aiortc does: VP8 holds the GIL only part of the time; off the loop thread.
             payloads, timestamp = await loop.run_in_executor(
@@ -260,6 +276,15 @@ class EncodedVideoTrack(MediaStreamTrack):
     def stop(self) -> None:
         super().stop()
         self.source.stop()
+
+
+def _empty_video_packet(frame: VideoFrame) -> Packet:
+    """A packet the sender drops (it is disabled) or, should it be enabled meanwhile, cuts
+    into no payload at all: nothing is sent."""
+    packet = Packet(b"")
+    packet.pts = frame.pts
+    packet.time_base = frame.time_base or _VIDEO_TIME_BASE
+    return packet
 
 
 class CallFrames:

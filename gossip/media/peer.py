@@ -71,7 +71,7 @@ from aiortc.sdp import candidate_from_sdp
 from cryptography import x509
 
 from . import icehosts
-from .aiortc_seams import on_keyframe_request, receiver_buffer, wrap_receiver_buffer
+from .aiortc_seams import receiver_buffer, wrap_receiver_buffer
 from .errors import FingerprintMismatch, LinkStateError, MediaError, SdpError
 from .fingerprint import (
     certificate_fingerprint,
@@ -406,7 +406,7 @@ class MediaLink:
             return
         self._video_sender = self._pc.addTrack(self._video_track)
         if isinstance(self._video_track, EncodedVideoTrack):
-            on_keyframe_request(self._video_sender, self._video_track.request_keyframe)
+            self._video_track.attach(self._video_sender)
         self._video_receiver = next(t.receiver for t in self._pc.getTransceivers()
                                     if t.sender is self._video_sender)
 
