@@ -64,10 +64,11 @@ def decoded_audio(frames: list[bytes]) -> np.ndarray:
 
 
 def prominence(samples: np.ndarray, hz: float) -> float:
-    """How far `hz` stands above the typical level of the voice band (a tone: hundreds)."""
+    """How far `hz` stands above the spectrum around it (a tone: hundreds; shaped noise, such
+    as a decoder makes of random bytes, a few at most)."""
     freqs, magnitudes = spectrum(samples)
-    band = magnitudes[(freqs > 100) & (freqs < 4000)]
-    return magnitude_at(samples, hz) / max(float(np.median(band)), 1e-9)
+    around = magnitudes[(np.abs(freqs - hz) > 20) & (np.abs(freqs - hz) < 150)]
+    return magnitude_at(samples, hz) / max(float(np.median(around)), 1e-9)
 
 
 def counters_in_video(frames: list[bytes]) -> int:

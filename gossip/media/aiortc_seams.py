@@ -11,7 +11,10 @@ aiortc 1.16 has no public hook for encoded frames (the W3C's "encoded transforms
   (private) to skip that work and start again from a keyframe;
 * the receiver rebuilds each frame in its jitter buffer (by RTP timestamp) and hands it whole
   to the decoder: we wrap that buffer, name-mangled `_RTCRtpReceiver__jitter_buffer`, so each
-  frame is opened between the two.
+  frame is opened between the two; the relay reads each packet's depayloaded frame there
+  (`packet._data`) and forwards it without decoding;
+* the relay presents one DTLS certificate on every connection (the one clients pin), put in
+  place of the one each RTCPeerConnection makes for itself (`__certificates`).
 
 aiortc is pinned below 1.17 for these; `check_seams()` (run by the tests) fails loudly when an
 upgrade moves any of them. The jitter buffer swap of `gossip.media.jitter` is older and still
@@ -27,6 +30,8 @@ from typing import Any, Protocol
 import aiortc
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcdtlstransport import RTCCertificate
+from aiortc.rtcpeerconnection import RTCPeerConnection
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtp import RtpPacket
@@ -37,6 +42,8 @@ PINNED_VERSION = "1.16"
 _RECEIVER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
 _SENDER_KEYFRAME = "_send_keyframe"
 _SENDER_ENABLED = "_enabled"
+_PACKET_DATA = "_data"
+_CONNECTION_CERTIFICATES = "_RTCPeerConnection__certificates"
 
 
 class AiortcSeamMissing(MediaError):
@@ -93,6 +100,18 @@ def sender_enabled(sender: RTCRtpSender) -> bool:
     return bool(getattr(sender, _SENDER_ENABLED))
 
 
+def depayloaded(packet: RtpPacket) -> bytes:
+    """The codec frame (or part) the receiver took out of an RTP packet before buffering it."""
+    return bytes(getattr(packet, _PACKET_DATA, b""))
+
+
+def use_certificate(connection: RTCPeerConnection, certificate: RTCCertificate) -> None:
+    """Make `connection` present `certificate` in DTLS (set it before any description)."""
+    if not hasattr(connection, _CONNECTION_CERTIFICATES):
+        raise AiortcSeamMissing(f"aiortc's RTCPeerConnection has no {_CONNECTION_CERTIFICATES}")
+    setattr(connection, _CONNECTION_CERTIFICATES, [certificate])
+
+
 def check_seams() -> None:
     """Raise AiortcSeamMissing unless every seam above is where aiortc 1.16 has it."""
     problems = []
@@ -120,5 +139,10 @@ def check_seams() -> None:
         problems.append("RTCRtpSender no longer packs ready-made packets")
     if "if not self._enabled:" not in next_frame:
         problems.append("RTCRtpSender no longer drops frames through _enabled")
+    handle = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    if "packet._data = depayload(" not in handle:
+        problems.append("RTCRtpReceiver no longer leaves the depayloaded frame in packet._data")
+    if "self.__certificates" not in inspect.getsource(RTCPeerConnection.__init__):
+        problems.append(f"RTCPeerConnection no longer keeps {_CONNECTION_CERTIFICATES}")
     if problems:
         raise AiortcSeamMissing("gossip.media.aiortc_seams needs updating: " + "; ".join(problems))

@@ -123,9 +123,10 @@ class PeerFrames:
 
 class OpeningBuffer:
     """aiortc's jitter buffer interface around the receiver's own buffer: each frame it
-    rebuilds is opened before the decoder sees it; one that does not open is dropped."""
+    rebuilds is opened (as `frames`' sender's) before the decoder sees it; one that does not
+    open is dropped, and so is everything while `frames` is None."""
 
-    def __init__(self, inner: JitterBufferLike, frames: PeerFrames, kind: Kind) -> None:
+    def __init__(self, inner: JitterBufferLike, frames: PeerFrames | None, kind: Kind) -> None:
         self.inner = inner
         self.frames = frames
         self.kind = kind
@@ -141,6 +142,8 @@ class OpeningBuffer:
             return ask_keyframe, None
         if self.tap is not None and len(self.tap) < 500:
             self.tap.append(frame.data)
+        if self.frames is None:  # a relay's slot nobody is assigned to
+            return ask_keyframe, None
         plain = self.frames.open(self.kind, frame.data)
         if plain is None:
             # A video frame lost means the pictures after it cannot decode: ask for a keyframe.

@@ -1,0 +1,69 @@
+"""`python -m gossip.relay`: serve calls as a relay that cannot listen.
+
+Prints one JSON line once listening: {"url": "ws://HOST:PORT", "fingerprint": "sha-256 ..."}
+(the hub's operator gives both to the hub's config, which tells clients).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+import trio
+
+from .server import RelayConfig, ice_hosts_of, run_relay
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m gossip.relay",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=0, help="port (default: any free one)")
+    parser.add_argument(
+        "--ice-host",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="address offered to participants for media (repeatable; default 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--max-participants",
+        type=int,
+        default=25,
+        metavar="N",
+        help="participants a call may have (default 25)",
+    )
+    parser.add_argument(
+        "--max-calls", type=int, default=16, metavar="N", help="calls carried at once (default 16)"
+    )
+    args = parser.parse_args(argv)
+    if args.max_participants < 2 or args.max_calls < 1:
+        parser.error("--max-participants must be at least 2 and --max-calls at least 1")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    config = RelayConfig(
+        args.host, args.port, ice_hosts_of(args.ice_host), args.max_participants, args.max_calls
+    )
+
+    async def serve() -> None:
+        async with trio.open_nursery() as nursery:
+            port, fingerprint = await nursery.start(run_relay, config)
+            print(
+                json.dumps({"url": f"ws://{config.host}:{port}", "fingerprint": fingerprint}),
+                flush=True,
+            )
+
+    try:
+        trio.run(serve)
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""A relay that cannot listen (`python -m gossip.relay`, its own process): four participants
+on loopback each hear the other three through it, not themselves; what it forwards is sealed
+(it does not decode as anyone's voice), and the relay's code holds no frame key."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+import trio
+
+from gossip.client.relaylink import Heard, RelayLink
+from gossip.media.engine import AudioEngine
+from gossip.media.framecrypt import CallFrames
+from gossip.media.loop import open_media_loop
+from gossip.media.sinks import MemorySink
+from gossip.media.sources import ToneSource
+from gossip.media.track import SourceFanout
+
+from .test_media_framecrypt import decoded_audio, prominence
+from .test_media_links import BOUND, LOOPBACK, Side, hear
+
+TONES = {"ann": 300.0, "ben": 500.0, "cat": 700.0, "dan": 900.0}
+
+
+@asynccontextmanager
+async def relay_process() -> AsyncIterator[dict[str, str]]:
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "gossip.relay", "--ice-host", "127.0.0.1"], stdout=subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None
+        line = b""
+        with trio.fail_after(BOUND):
+            while not line.endswith(b"\n"):
+                chunk = await process.stdout.receive_some(1)
+                if not chunk:
+                    pytest.fail("the relay ended before it listened")
+                line += chunk
+        yield json.loads(line)
+    finally:
+        process.terminate()
+        with trio.move_on_after(5):
+            await process.wait()
+        process.kill()
+
+
+async def test_four_hear_each_other_through_a_relay_that_cannot_listen() -> None:
+    async with relay_process() as relay, open_media_loop(), trio.open_nursery() as nursery:
+        sides: dict[str, Side] = {}
+        frames: dict[str, CallFrames] = {}
+        links: dict[str, RelayLink] = {}
+        for name, hz in TONES.items():
+            engine = AudioEngine(MemorySink())
+            await nursery.start(engine.run)
+            fanout = SourceFanout(ToneSource(hz))
+            sides[name] = Side(name, fanout, engine.sink, engine)  # type: ignore[arg-type]
+            frames[name] = CallFrames(fanout)
+        # Keys go member to member (a call hands them over sealed signalling): never to
+        # the relay.
+        for name, own in frames.items():
+            for other, theirs in frames.items():
+                if other != name:
+                    peer = theirs.peer(name)
+                    assert peer is not None and own.sealer is not None
+                    peer.add_key(own.sealer.key)
+        for name in TONES:
+            links[name] = RelayLink(
+                frames[name].audio_track(),
+                fingerprint=relay["fingerprint"],
+                slots=len(TONES) - 1,
+                frames_for=frames[name].peer,
+                ice_hosts=LOOPBACK,
+            )
+
+        async def take_part(name: str, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+            link = links[name]
+            async with link.joined(relay["url"], "general", name):
+                task_status.started()
+                async for event in link.events:
+                    if isinstance(event, Heard):
+                        sides[name].engine.add_peer(event.user, event.track)
+
+        for name in TONES:
+            await nursery.start(take_part, name)
+        for name, side in sides.items():
+            others = [hz for other, hz in TONES.items() if other != name]
+            with trio.fail_after(BOUND * 2):
+                while len(side.engine.peers) < len(others):
+                    await side.engine.wait_frames_played(side.engine.frames_played + 1)
+            await hear(side, present=others, absent=[TONES[name]])
+
+        # What the relay forwarded to ann is sealed: no one's tone stands out of it.
+        openings = links["ann"].openings
+        for opening in openings:
+            opening.tap = []
+        with trio.fail_after(BOUND):
+            while min(len(opening.tap or ()) for opening in openings) < 50:
+                await sides["ann"].engine.wait_frames_played(sides["ann"].engine.frames_played + 1)
+        for opening in openings:
+            sealed = decoded_audio(opening.tap or [])
+            for hz in TONES.values():
+                assert len(sealed) == 0 or prominence(sealed[-24000:], hz) < 10
+        nursery.cancel_scope.cancel()
+
+
+def test_the_relay_holds_no_key_it_imports_no_frame_crypto() -> None:
+    code = (
+        "import sys, gossip.relay.__main__, gossip.relay.server; "
+        "print('gossip.crypto.frames' in sys.modules, 'gossip.crypto' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["False", "False"]
