@@ -48,6 +48,7 @@ from gossip.fsm import (
     PeerLinkPhase,
     ProtocolViolation,
 )
+from gossip.media import icehosts
 from gossip.media.engine import open_audio_engine
 from gossip.media.framecrypt import CallFrames, PeerFrames
 from gossip.media.loop import open_media_loop
@@ -99,6 +100,8 @@ async def _media_loop() -> AsyncIterator[None]:
 
 
 SELF_VIEW_FPS = 15.0  # the self-view needs no more; it is a reference swap per put
+RELAY_SLOTS = 24  # others heard through the relay at most (a call of 25)
+MESH_FALLBACK_MEMBERS = 8  # a call this small falls back to the mesh if its relay fails
 
 
 @dataclass
@@ -141,6 +144,11 @@ class CallActor(Actor):
         self._self_view: LatestFrame | None = None
         self._video_switched = trio.Event()
         self.ended = trio.Event()
+        # The hub names a relay once the call is past its threshold (gossip.relay): then one
+        # hop to it replaces the mesh, until the hub stops naming it.
+        self._relay: tuple[str, str] | None = None  # (url, fingerprint) the hub names
+        self._relay_scope: trio.CancelScope | None = None
+        self._relay_heard: set[str] = set()
 
     # -- lifecycle --------------------------------------------------------------------------
     async def main(self) -> None:
@@ -261,7 +269,8 @@ class CallActor(Actor):
         frames = self._context.frames if self._context is not None else None
         sealer = frames.sealer if frames is not None else None
         return CallState(self.channel, self._machine.phase, self._members, self._muted,
-                         self._deafened, peers, sealer.key.key_id if sealer else None)
+                         self._deafened, peers, sealer.key.key_id if sealer else None,
+                         relayed=self._relay_scope is not None)
 
     def _peer_state(self, user: str, peer: _Peer) -> PeerState:
         context = self._context
@@ -298,7 +307,10 @@ class CallActor(Actor):
         if isinstance(frame, CallMembers):
             await self._run("call_members")
             if self._machine.phase is ClientCallPhase.IN_CALL:
+                self._relay = (frame.relay_url, frame.relay_fingerprint) \
+                    if frame.relay_url and frame.relay_fingerprint else None
                 await self._update_roster(frame.users, message.keys)
+                self._choose_path()
         elif isinstance(frame, HangUp):
             await self._run("hang_up")
         elif isinstance(frame, Error):
@@ -372,10 +384,15 @@ class CallActor(Actor):
             log.warning("call %s: %s is a first contact (%s): nothing vouches for them",
                         self.channel, user, key.fingerprint)
             await self._emit(ev.CallPeerUnknown(self.channel, user, key.fingerprint))
-        # The lower fingerprint offers: both sides agree without talking (no glare).
-        role = "offerer" if self._identity.fingerprint < key.fingerprint else "answerer"
-        self._links.start_soon(self._supervise_peer, user, role)
+        if self._relay_scope is not None:
+            self._links.start_soon(self._relayed_peer, user, peer)
+        else:
+            self._links.start_soon(self._supervise_peer, user, self._role_towards(key), peer)
         return peer
+
+    def _role_towards(self, key: PublicKey) -> str:
+        # The lower fingerprint offers: both sides agree without talking (no glare).
+        return "offerer" if self._identity.fingerprint < key.fingerprint else "answerer"
 
     async def _refuse(self, user: str, fingerprint: str) -> None:
         """Show the member as in the call but never call them: their key changed and the
@@ -473,6 +490,10 @@ class CallActor(Actor):
         if payload.kind == "frame_key":
             await self._take_frame_key(frame.peer, peer, payload)
             return
+        if self._relay_scope is not None:
+            log.info("call %s: %s from %s while relayed; ignored", self.channel,
+                     payload.kind, frame.peer)
+            return
         if payload.kind == "offer" and peer.link_id not in (None, payload.link_id) \
                 and peer.stats.machine_state not in _NOT_YET_LINKED:
             # The offerer started over (its link failed and was restarted): so do we.
@@ -481,7 +502,7 @@ class CallActor(Actor):
             trust = peer.trust
             self._drop_peer(frame.peer)
             self._peers[frame.peer] = peer = _Peer(key, trust, LinkStats(), picture)
-            self._links.start_soon(self._supervise_peer, frame.peer, "answerer")
+            self._links.start_soon(self._supervise_peer, frame.peer, "answerer", peer)
             await self._wait_for_ref(peer)
         if payload.kind == "offer":
             peer.link_id = payload.link_id
@@ -498,8 +519,8 @@ class CallActor(Actor):
                 await peer.stats.changed.wait()
 
     # -- peer links under supervision --------------------------------------------------------
-    async def _supervise_peer(self, user: str, role: str) -> None:
-        peer = self._peers[user]
+    async def _supervise_peer(self, user: str, role: str, peer: _Peer | None = None) -> None:
+        peer = peer or self._peers[user]
         assert self._context is not None
         context = self._context
 
@@ -542,6 +563,81 @@ class CallActor(Actor):
         if self._context is not None:
             self._context.engine.remove_peer(user)
 
+    # -- mesh or relay --------------------------------------------------------------------------
+    def _choose_path(self) -> None:
+        """Move every peer to the path the hub names: the relay, or a link each (mesh)."""
+        relayed = self._relay_scope is not None
+        if (self._relay is not None) == relayed:
+            return
+        if self._relay_scope is not None:
+            self._relay_scope.cancel()
+            self._relay_scope = None
+            self._relay_heard.clear()
+        else:
+            assert self._relay is not None
+            self._relay_scope = trio.CancelScope()
+            self._links.start_soon(self._run_relay, *self._relay, self._relay_scope)
+        log.info("call %s: %s", self.channel, "through the relay" if not relayed else "mesh")
+        for user, peer in list(self._peers.items()):
+            peer.scope.cancel()
+            if self._context is not None:
+                self._context.engine.remove_peer(user)
+            self._peers[user] = fresh = _Peer(peer.key, peer.trust, LinkStats(), peer.picture,
+                                              frame_key_sent_at=peer.frame_key_sent_at,
+                                              frame_keys=peer.frame_keys)
+            if self._relay_scope is not None:
+                self._links.start_soon(self._relayed_peer, user, fresh)
+            else:
+                self._links.start_soon(self._supervise_peer, user,
+                                       self._role_towards(fresh.key), fresh)
+
+    async def _relayed_peer(self, user: str, peer: _Peer) -> None:
+        """A peer heard through the relay: no link of its own, only its frames to watch."""
+        peer.stats.state = "relayed"
+        frames = self._peer_frames(user) if self._opens_frames(user) else None
+        with peer.scope:
+            if frames is not None:
+                await self._watch_frames(user, peer, frames)
+            await trio.sleep_forever()
+
+    async def _run_relay(self, url: str, fingerprint: str, scope: trio.CancelScope) -> None:
+        context = self._context
+        assert context is not None
+        if context.frames is None:
+            await self._relay_failed("the relay needs frames encoded once per call")
+            return
+        # Loaded only here: a mesh call never loads the relay's signalling.
+        from .relaylink import Heard, RelayLink
+
+        options = self._options
+        link = RelayLink(context.frames.audio_track(), fingerprint=fingerprint,
+                         slots=RELAY_SLOTS, frames_for=context.frames.peer,
+                         ice_hosts=options.ice_hosts or icehosts.interface_addresses())
+        with scope:
+            try:
+                async with link.joined(url, self.channel, self._identity.user):
+                    async for event in link.events:
+                        peer = self._peers.get(event.user)
+                        if peer is None:
+                            continue
+                        context.engine.remove_peer(event.user)
+                        if isinstance(event, Heard):
+                            self._relay_heard.add(event.user)
+                            context.engine.add_peer(event.user, event.track)
+                            await self._hand_frame_key(event.user)
+                        else:
+                            self._relay_heard.discard(event.user)
+            except* Exception as group:  # refused, unreachable, a wrong certificate, gone
+                log.warning("call %s: relay %s failed: %r", self.channel, url, group.exceptions)
+                await self._relay_failed(str(group.exceptions[0]))
+
+    async def _relay_failed(self, reason: str) -> None:
+        """The relay cannot be used: say so, and fall back to the mesh if the call fits."""
+        await self._emit(ev.CallRelayFailed(self.channel, reason))
+        if len(self._members) <= MESH_FALLBACK_MEMBERS:
+            self._relay = None
+            self._choose_path()
+
     # -- frame keys (gossip.crypto.frames) -------------------------------------------------------
     async def _hand_frame_key(self, user: str) -> None:
         """Seal our current frame key to `user` (their link is up, or our key changed)."""
@@ -566,7 +662,7 @@ class CallActor(Actor):
                  "fresh: someone left" if fresh else "ratcheted: someone joined")
         if fresh:  # a ratchet the others follow by themselves; a fresh key must be handed
             for user, peer in list(self._peers.items()):
-                if peer.stats.link_authenticated:
+                if peer.stats.link_authenticated or user in self._relay_heard:
                     await self._hand_frame_key(user)
 
     async def _take_frame_key(self, user: str, peer: _Peer, payload: SignalPayload) -> None:

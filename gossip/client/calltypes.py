@@ -209,6 +209,7 @@ class CallState:
     deafened: bool
     peers: Mapping[str, PeerState]
     frame_key_id: int | None = None  # the key our frames are sealed under (None: unsealed)
+    relayed: bool = False  # through the hub's relay (gossip.relay), not a mesh of links
 
     def as_json(self) -> dict[str, object]:
         return {"channel": self.channel,

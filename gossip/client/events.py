@@ -205,6 +205,15 @@ class CallPeerDecryptable:
 
 
 @dataclass(frozen=True)
+class CallRelayFailed:
+    """The relay the hub named for this call could not be used (refused, unreachable, another
+    certificate than the hub named); a call small enough goes back to the mesh."""
+
+    channel: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class CallSignalRejected:
     channel: str
     user: str
@@ -295,5 +304,5 @@ SessionEvent = (Connected | Synced | MemberJoined | MemberLeft | OwnKeyForged | 
                 | HubError | Disconnected
                 | CallMembersChanged | CallPeerConnected | CallPeerUnknown
                 | CallPeerKeyChanged | CallPeerNotMember | CallPeerLeft | CallPeerFailed
-                | CallPeerUndecryptable | CallPeerDecryptable
+                | CallPeerUndecryptable | CallPeerDecryptable | CallRelayFailed
                 | CallSignalRejected | CallRefused | CallLeft | RosterChanged | RosterAlarm)

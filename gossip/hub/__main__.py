@@ -29,6 +29,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, help="where the hub keeps its TLS key")
     parser.add_argument("--insecure-no-tls", action="store_true",
                         help="plain ws:// (only for debugging on loopback)")
+    parser.add_argument("--relay-url", help="a relay for large calls (python -m gossip.relay "
+                        "prints its URL and fingerprint)")
+    parser.add_argument("--relay-fingerprint", help="the relay's certificate fingerprint")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every frame")
     return parser.parse_args(argv)
 
@@ -70,7 +73,8 @@ def _data_config(path: Path | None, data_dir: Path | None) -> HubConfig:
 async def run(args: argparse.Namespace) -> None:
     config = load_config(args.config, host=args.host, port=args.port, password=args.password,
                          name=args.name, channels=args.channels, data_dir=args.data_dir,
-                         tls=False if args.insecure_no_tls else None)
+                         tls=False if args.insecure_no_tls else None,
+                         relay_url=args.relay_url, relay_fingerprint=args.relay_fingerprint)
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             hub: RunningHub = await nursery.start(serve_hub, config)

@@ -43,6 +43,10 @@ class Limits:
     idle_timeout: float = 600.0
     # A call is a full mesh: each member sends its audio to every other one.
     max_call_members: int = 8
+    # With a relay configured (HubConfig.relay_url), a call of more than `relay_threshold`
+    # members goes through it, and a call may have up to `relay_call_members`.
+    relay_threshold: int = 5
+    relay_call_members: int = 25
     # -- fairness between members (see gossip/hub/fairqueue.py) --
     # Bytes a member may make the hub send each second, counting every recipient (a frame of
     # 200 KiB to ten members costs 2 MiB), with a burst; over it, frames are refused (budget).
@@ -96,6 +100,13 @@ class HubConfig:
     data_dir: Path = field(default_factory=lambda: platformdirs.user_data_path("gossip-hub"))
     tls: bool = True
     limits: Limits = field(default_factory=Limits)
+    # A relay for large calls (`python -m gossip.relay` prints both): clients are told them.
+    relay_url: str = ""
+    relay_fingerprint: str = ""
+
+    @property
+    def call_members_limit(self) -> int:
+        return self.limits.relay_call_members if self.relay_url else self.limits.max_call_members
 
     def checked(self) -> HubConfig:
         """Return self after checking it, or raise ConfigError saying what is wrong."""
@@ -111,6 +122,11 @@ class HubConfig:
                               "(letters, digits, '_', '.', '-', at most 32)")
         if not (0 <= self.port < 65536):
             raise ConfigError(f"port {self.port} is out of range")
+        if bool(self.relay_url) != bool(self.relay_fingerprint):
+            raise ConfigError("a relay needs both relay_url and relay_fingerprint (python -m "
+                              "gossip.relay prints them when it starts)")
+        if self.relay_url and not self.relay_url.startswith(("ws://", "wss://")):
+            raise ConfigError(f"relay_url {self.relay_url!r} is not a ws:// or wss:// URL")
         return self
 
 

@@ -77,7 +77,7 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
     config.checked()
     certificate = load_or_create_hub_certificate(config.data_dir, config.name)
     ssl_context = certificate.server_ssl_context() if config.tls else None
-    registry = Registry(config.channels, config.limits.max_call_members, limits=config.limits)
+    registry = Registry(config.channels, config.call_members_limit, limits=config.limits)
     # Over plain ws (debugging only) there is no certificate for the client to have seen, so
     # both sides bind "" into the PAKE transcript.
     private_store = PrivateStore.open(config.data_dir)

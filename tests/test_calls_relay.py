@@ -1,0 +1,75 @@
+"""Calls through the hub's relay: a call past the hub's threshold moves from the mesh to the
+relay (`python -m gossip.relay`, its own process) and back when it shrinks, and everyone
+hears everyone else, sealed end to end, throughout. Real hub, sessions and aiortc."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gossip.client import events as ev
+from gossip.client.calltypes import LeaveCall
+from gossip.hub.config import HubConfig, Limits
+
+from .conftest import PASSWORD
+from .test_calls import connected, join, media_loop, settles_on  # noqa: F401 - a fixture
+from .test_relay import relay_process
+
+TONES = {"ann": 300.0, "ben": 500.0, "cat": 700.0, "dan": 900.0}
+
+
+@pytest.fixture
+async def relay():
+    async with relay_process() as info:
+        yield info
+
+
+@pytest.fixture
+async def hub_config(tmp_path: Path, relay) -> HubConfig:
+    return HubConfig(
+        name="test hub",
+        host="127.0.0.1",
+        port=0,
+        password=PASSWORD,
+        channels=("general",),
+        data_dir=tmp_path / "hub",
+        limits=Limits(relay_threshold=3),
+        relay_url=relay["url"],
+        relay_fingerprint=relay["fingerprint"],
+    )
+
+
+async def test_a_call_past_the_threshold_goes_through_the_relay_and_back(
+    media_loop,  # noqa: F811 - the fixture
+    connect,
+):
+    candidates = tuple(TONES.values())
+    clients = {name: await connect(name) for name in TONES}
+    members = {name: await join(clients[name], TONES[name]) for name in ("ann", "ben", "cat")}
+    for name, member in members.items():
+        await connected(member, *(other for other in members if other != name))
+    assert not (await members["ann"].state()).relayed  # three: a mesh
+
+    members["dan"] = await join(clients["dan"], TONES["dan"])  # four: past the threshold
+    for name, member in members.items():
+        await settles_on(
+            member, candidates, {hz for o, hz in TONES.items() if o != name}, windows=60
+        )
+        state = await member.state()
+        assert state.relayed, name
+        for peer in state.peers.values():
+            assert peer.link == "relayed" and peer.frame_keys == "keyed", (name, peer)
+
+    await members["dan"].call.tell(LeaveCall())  # three again: back to the mesh
+    for name in ("ann", "ben", "cat"):
+        assert (await members[name].client.next_event(ev.CallPeerLeft)).user == "dan"
+    for name in ("ann", "ben", "cat"):
+        member = members[name]
+        await settles_on(
+            member, candidates, {TONES[o] for o in ("ann", "ben", "cat") if o != name}, windows=60
+        )
+        state = await member.state()
+        assert not state.relayed and all(
+            peer.link == "connected" for user, peer in state.peers.items() if user != "dan"
+        )
