@@ -45,6 +45,8 @@ class ServerSpec:
     log_level: str = "INFO"
     limits: Limits = field(default_factory=Limits)  # the bare server takes only outbox_frames
     file_limit: int = 4096
+    relay_url: str = ""  # a relay for large calls (big_call.py), with its fingerprint
+    relay_fingerprint: str = ""
 
     @property
     def label(self) -> str:
@@ -125,7 +127,9 @@ async def _serve(spec: ServerSpec, conn: Connection) -> None:
     async with trio.open_nursery() as nursery:
         if spec.kind == "hub":
             config = HubConfig(name="bench", port=0, password=PASSWORD, tls=spec.tls,
-                               data_dir=Path(spec.data_dir), limits=spec.limits)
+                               data_dir=Path(spec.data_dir), limits=spec.limits,
+                               relay_url=spec.relay_url,
+                               relay_fingerprint=spec.relay_fingerprint)
             hub = await nursery.start(serve_hub, config)
             conn.send((hub.port, hub.fingerprint))
             members = hub.registry.members

@@ -9,7 +9,12 @@ Printed: CPU per participant (% of a core), audio frames received per second, vi
     sealed    one Opus encoder per call, every frame sealed (AES-GCM), packetized per link
     per-link  the baseline: aiortc encodes each link's stream, nothing sealed
 
-Run: python benchmarks/big_call.py [--quick] [--sizes 2,3] [--duration 12]
+Then audio calls through a relay (`python -m gossip.relay`, its own process; the hub sends
+calls of more than 3 there): CPU per participant, audio frames kept, and the relay's CPU
+per forwarded frame.
+
+Run: python benchmarks/big_call.py [--quick] [--sizes 2,3] [--relay-sizes 4,8,12]
+     [--duration 12]
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from pathlib import Path
 
 from _servers import PASSWORD, ServerProcess, ServerSpec
 
+from gossip.hub import Limits
+
 AUDIO_FRAMES_PER_SECOND = 50
 _SETUP_ALLOWANCE = 60.0
 PATHS = ("per-link", "sealed")
@@ -38,6 +45,7 @@ class Result:
     audio_rate: float
     video_fps: float
     problems: list[str]
+    min_audio_rate: float = 0.0
 
 
 def run_call(
@@ -127,7 +135,63 @@ def run_call(
     cpu = (
         after.children_user + after.children_system - before.children_user - before.children_system
     )
-    return Result(cpu / count / wall * 100, _median(audio_rates), _median(fps), problems)
+    return Result(
+        cpu / count / wall * 100,
+        _median(audio_rates),
+        _median(fps),
+        problems,
+        min(audio_rates, default=0.0),
+    )
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU of a running process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_relay() -> tuple[subprocess.Popen[str], dict[str, str]]:
+    relay = subprocess.Popen(
+        [sys.executable, "-m", "gossip.relay", "--ice-host", "127.0.0.1"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert relay.stdout is not None
+    return relay, json.loads(relay.stdout.readline())
+
+
+def run_relayed(counts: list[int], workdir: Path, args: argparse.Namespace) -> None:
+    relay, info = start_relay()
+    try:
+        spec = ServerSpec(
+            "hub",
+            True,
+            str(workdir / "relayhub"),
+            limits=Limits(relay_threshold=3),
+            relay_url=info["url"],
+            relay_fingerprint=info["fingerprint"],
+        )
+        with ServerProcess(spec) as server:
+            warm = argparse.Namespace(**{**vars(args), "duration": 1.0})
+            run_call(max(counts), server.port, workdir, "sealed", False, warm)
+            for count in counts:
+                before = process_cpu_seconds(relay.pid)
+                result = run_call(count, server.port, workdir, "sealed", False, args)
+                relay_cpu = process_cpu_seconds(relay.pid) - before
+                forwarded = count * (count - 1) * AUDIO_FRAMES_PER_SECOND * args.duration
+                print(
+                    f"{count}-way audio relayed : CPU per participant "
+                    f"{result.cpu_share:4.0f}% of a core, audio {result.audio_rate:.0f}/"
+                    f"{AUDIO_FRAMES_PER_SECOND} frames/s (min {result.min_audio_rate:.0f}); "
+                    f"relay {relay_cpu / args.duration * 100:.0f}% of a core, "
+                    f"{relay_cpu / forwarded * 1e6:.0f} us per forwarded frame",
+                    flush=True,
+                )
+                for problem in result.problems:
+                    print(f"   ! {problem}", flush=True)
+    finally:
+        relay.terminate()
+        relay.wait(timeout=10)
 
 
 def _median(values: list[float]) -> float:
@@ -144,10 +208,13 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=15.0)
     parser.add_argument("--duration", type=float, default=12.0, help="seconds each call lasts")
     parser.add_argument("--no-video", action="store_true", help="audio-only calls alone")
+    parser.add_argument(
+        "--relay-sizes", default="4,8,12", help="participants per relayed call (empty: none)"
+    )
     args = parser.parse_args()
     if args.quick:
-        args.sizes, args.duration = "2", 6.0
-    counts = [int(part) for part in args.sizes.split(",")]
+        args.sizes, args.relay_sizes, args.duration = "2", "4", 6.0
+    counts = [int(part) for part in args.sizes.split(",") if part]
     load = os.getloadavg()
     print(
         f"big_call: {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} "
@@ -161,7 +228,8 @@ def main() -> None:
         with ServerProcess(ServerSpec("hub", True, str(workdir / "hub"))) as server:
             # Each participant's key is made on its first call: not in any figure.
             warm = argparse.Namespace(**{**vars(args), "duration": 1.0})
-            run_call(max(counts), server.port, workdir, "sealed", False, warm)
+            if counts:
+                run_call(max(counts), server.port, workdir, "sealed", False, warm)
             for video in (False,) if args.no_video else (False, True):
                 for count in counts:
                     results = {}
@@ -179,6 +247,9 @@ def main() -> None:
                         )
                         for problem in result.problems:
                             print(f"   ! {problem}", flush=True)
+        relay_counts = [int(part) for part in args.relay_sizes.split(",") if part]
+        if relay_counts:
+            run_relayed(relay_counts, workdir, args)
     print(f"took {time.monotonic() - began:.0f} s")
 
 
