@@ -1,9 +1,11 @@
 """Calls through the hub's relay: a call past the hub's threshold moves from the mesh to the
-relay (`python -m gossip.relay`, its own process) and back when it shrinks, and everyone
-hears everyone else, sealed end to end, throughout. Real hub, sessions and aiortc."""
+relay (`python -m gossip.relay`, its own process), falls back to the mesh when the relay dies,
+and everyone hears everyone else, sealed end to end, throughout. Real hub, sessions, aiortc."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -40,9 +42,10 @@ async def hub_config(tmp_path: Path, relay) -> HubConfig:
     )
 
 
-async def test_a_call_past_the_threshold_goes_through_the_relay_and_back(
+async def test_a_call_past_the_threshold_goes_through_the_relay_and_back_to_the_mesh(
     media_loop,  # noqa: F811 - the fixture
     connect,
+    relay,
 ):
     candidates = tuple(TONES.values())
     clients = {name: await connect(name) for name in TONES}
@@ -61,7 +64,18 @@ async def test_a_call_past_the_threshold_goes_through_the_relay_and_back(
         for peer in state.peers.values():
             assert peer.link == "relayed" and peer.frame_keys == "keyed", (name, peer)
 
-    await members["dan"].call.tell(LeaveCall())  # three again: back to the mesh
+    # The relay dies: a call this small falls back to the mesh, and says so.
+    os.kill(relay["pid"], signal.SIGKILL)
+    for name, member in members.items():
+        failed = await member.client.next_event(ev.CallRelayFailed)
+        assert failed.channel == "general"
+    for name, member in members.items():
+        await settles_on(
+            member, candidates, {hz for o, hz in TONES.items() if o != name}, windows=60
+        )
+        assert not (await member.state()).relayed
+
+    await members["dan"].call.tell(LeaveCall())  # three again: still the mesh
     for name in ("ann", "ben", "cat"):
         assert (await members[name].client.next_event(ev.CallPeerLeft)).user == "dan"
     for name in ("ann", "ben", "cat"):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 import trio
@@ -28,7 +29,7 @@ TONES = {"ann": 300.0, "ben": 500.0, "cat": 700.0, "dan": 900.0}
 
 
 @asynccontextmanager
-async def relay_process() -> AsyncIterator[dict[str, str]]:
+async def relay_process() -> AsyncIterator[dict[str, Any]]:
     process = await trio.lowlevel.open_process(
         [sys.executable, "-m", "gossip.relay", "--ice-host", "127.0.0.1"], stdout=subprocess.PIPE
     )
@@ -41,7 +42,9 @@ async def relay_process() -> AsyncIterator[dict[str, str]]:
                 if not chunk:
                     pytest.fail("the relay ended before it listened")
                 line += chunk
-        yield json.loads(line)
+        info = json.loads(line)
+        info["pid"] = process.pid
+        yield info
     finally:
         process.terminate()
         with trio.move_on_after(5):
