@@ -66,7 +66,7 @@ async def test_a_call_past_the_threshold_goes_through_the_relay_and_back_to_the_
 
     # The relay dies: a call this small falls back to the mesh, and says so.
     os.kill(relay["pid"], signal.SIGKILL)
-    for name, member in members.items():
+    for member in members.values():
         failed = await member.client.next_event(ev.CallRelayFailed)
         assert failed.channel == "general"
     for name, member in members.items():
