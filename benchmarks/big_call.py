@@ -9,8 +9,9 @@ Printed: CPU per participant (% of a core), audio frames received per second, vi
     sealed    one Opus encoder per call, every frame sealed (AES-GCM), packetized per link
     per-link  the baseline: aiortc encodes each link's stream, nothing sealed
 
-Then audio calls through a relay (`python -m gossip.relay`, its own process; the hub sends
-calls of more than 3 there): CPU per participant, audio frames kept, and the relay's CPU
+Then audio calls through a relay (`python -m gossip.relay`, its own process; that hub sends
+every call of two or more there, so a call stays relayed while its members leave one by one
+at the end): CPU per participant, audio frames kept, and the relay's CPU
 per forwarded frame.
 
 Run: python benchmarks/big_call.py [--quick] [--sizes 2,3] [--relay-sizes 4,8,12]
@@ -167,7 +168,7 @@ def run_relayed(counts: list[int], workdir: Path, args: argparse.Namespace) -> N
             "hub",
             True,
             str(workdir / "relayhub"),
-            limits=Limits(relay_threshold=3),
+            limits=Limits(relay_threshold=1),
             relay_url=info["url"],
             relay_fingerprint=info["fingerprint"],
         )

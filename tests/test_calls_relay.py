@@ -12,7 +12,9 @@ import pytest
 
 from gossip.client import events as ev
 from gossip.client.calltypes import LeaveCall
-from gossip.hub.config import HubConfig, Limits
+from gossip.hub.config import ConfigError, HubConfig, Limits
+from gossip.wire import CallMembers
+from gossip.wire.frames import decode_frame
 
 from .conftest import PASSWORD
 from .test_calls import connected, join, media_loop, settles_on  # noqa: F401 - a fixture
@@ -87,3 +89,18 @@ async def test_a_call_past_the_threshold_goes_through_the_relay_and_back_to_the_
         assert not state.relayed and all(
             peer.link == "connected" for user, peer in state.peers.items() if user != "dan"
         )
+
+
+def test_the_hub_names_its_relay_only_with_a_fingerprint_and_gmp_carries_both() -> None:
+    with pytest.raises(ConfigError, match="relay_fingerprint"):
+        HubConfig(password=PASSWORD, relay_url="ws://127.0.0.1:1721").checked()
+    with pytest.raises(ConfigError, match="ws://"):
+        HubConfig(password=PASSWORD, relay_url="http://x", relay_fingerprint="sha-256 AA").checked()
+    frame = CallMembers(
+        channel="general",
+        users=("ann", "ben"),
+        relay_url="ws://127.0.0.1:1721",
+        relay_fingerprint="sha-256 AA:BB",
+    )
+    assert decode_frame(frame.encode()) == frame
+    assert decode_frame(CallMembers(channel="general", users=("ann",)).encode()).relay_url is None
