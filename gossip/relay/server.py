@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 NOTICES_QUEUED = 64  # slot notices waiting for one participant's connection
 JOIN_SECONDS = 15.0  # to send the join and have it answered
+MAX_SECTIONS = 64  # media sections in an offer (ours: one to send, 24 slots)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class RelayConfig:
     ice_hosts: tuple[str, ...] = ("127.0.0.1",)
     max_participants: int = 25  # a call; a participant gets this many slots at most
     max_calls: int = 16
+    max_connections: int = 512  # open WebSockets, joined or not (each costs a socket)
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Relay:
     config: RelayConfig
     certificate: RTCCertificate = field(default_factory=RTCCertificate.generateCertificate)
     rooms: dict[str, Room] = field(default_factory=dict)
+    connections: int = 0
 
     @property
     def fingerprint(self) -> str:
@@ -64,6 +67,10 @@ class Relay:
 
     async def handle(self, request: WebSocketRequest) -> None:
         # An exception escaping a handler would stop trio-websocket's whole server.
+        if self.connections >= self.config.max_connections:
+            await request.reject(503, body=b"the relay is at its connection limit")
+            return
+        self.connections += 1
         try:
             connection = await request.accept()
             await self._serve(connection)
@@ -71,6 +78,8 @@ class Relay:
             pass
         except* Exception as group:
             logger.warning("relay connection failed: %r", group.exceptions)
+        finally:
+            self.connections -= 1
 
     async def _serve(self, connection: WebSocketConnection) -> None:
         with trio.fail_after(JOIN_SECONDS):
@@ -81,6 +90,10 @@ class Relay:
                 return
             if not isinstance(join, Join):
                 await self._refuse(connection, "the first message must be a join")
+                return
+            # One section to send on and one per slot: more costs aiortc work for nothing.
+            if join.sdp.count("\nm=") > MAX_SECTIONS:
+                await self._refuse(connection, f"an offer has at most {MAX_SECTIONS} sections")
                 return
             room = self.rooms.get(join.call)
             if room is None:
