@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 
 import trio
 import trio_asyncio
+from aiortc.mediastreams import MediaStreamTrack
 
 from gossip.actors.actor import Actor, ActorRef
 from gossip.actors.errors import ActorStopped, RestartIntensityExceeded
@@ -149,6 +150,8 @@ class CallActor(Actor):
         self._relay: tuple[str, str] | None = None  # (url, fingerprint) the hub names
         self._relay_scope: trio.CancelScope | None = None
         self._relay_heard: set[str] = set()
+        # Carried by the relay before the hub's roster named them to us: heard once it does.
+        self._relay_unclaimed: dict[str, MediaStreamTrack] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
     async def main(self) -> None:
@@ -573,6 +576,7 @@ class CallActor(Actor):
             self._relay_scope.cancel()
             self._relay_scope = None
             self._relay_heard.clear()
+            self._relay_unclaimed.clear()
         else:
             assert self._relay is not None
             self._relay_scope = trio.CancelScope()
@@ -596,6 +600,9 @@ class CallActor(Actor):
         peer.stats.state = "relayed"
         frames = self._peer_frames(user) if self._opens_frames(user) else None
         with peer.scope:
+            track = self._relay_unclaimed.pop(user, None)
+            if track is not None:
+                await self._hear_relayed(user, track)
             if frames is not None:
                 await self._watch_frames(user, peer, frames)
             await trio.sleep_forever()
@@ -617,19 +624,24 @@ class CallActor(Actor):
             try:
                 async with link.joined(url, self.channel, self._identity.user):
                     async for event in link.events:
-                        peer = self._peers.get(event.user)
-                        if peer is None:
-                            continue
-                        context.engine.remove_peer(event.user)
-                        if isinstance(event, Heard):
-                            self._relay_heard.add(event.user)
-                            context.engine.add_peer(event.user, event.track)
-                            await self._hand_frame_key(event.user)
+                        self._relay_unclaimed.pop(event.user, None)
+                        if isinstance(event, Heard) and event.user not in self._peers:
+                            self._relay_unclaimed[event.user] = event.track
+                        elif isinstance(event, Heard):
+                            await self._hear_relayed(event.user, event.track)
                         else:
                             self._relay_heard.discard(event.user)
+                            context.engine.remove_peer(event.user)
             except* Exception as group:  # refused, unreachable, a wrong certificate, gone
                 log.warning("call %s: relay %s failed: %r", self.channel, url, group.exceptions)
                 await self._relay_failed(str(group.exceptions[0]))
+
+    async def _hear_relayed(self, user: str, track: MediaStreamTrack) -> None:
+        assert self._context is not None
+        self._relay_heard.add(user)
+        self._context.engine.remove_peer(user)
+        self._context.engine.add_peer(user, track)
+        await self._hand_frame_key(user)
 
     async def _relay_failed(self, reason: str) -> None:
         """The relay cannot be used: say so, and fall back to the mesh if the call fits."""
