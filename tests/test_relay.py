@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import trio
+from trio_websocket import open_websocket_url
 
 from gossip.client.relaylink import Heard, RelayLink
 from gossip.media.engine import AudioEngine
@@ -21,6 +22,17 @@ from gossip.media.loop import open_media_loop
 from gossip.media.sinks import MemorySink
 from gossip.media.sources import ToneSource
 from gossip.media.track import SourceFanout
+from gossip.relay.server import RelayConfig, run_relay
+from gossip.wire.relay import (
+    MAX_MESSAGE_BYTES,
+    Answer,
+    Join,
+    Refused,
+    RelayProtocolError,
+    Slot,
+    decode,
+    encode,
+)
 
 from .test_media_framecrypt import decoded_audio, prominence
 from .test_media_links import BOUND, LOOPBACK, Side, hear
@@ -120,3 +132,36 @@ def test_the_relay_holds_no_key_it_imports_no_frame_crypto() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_relay_messages_are_bounded_and_checked_once() -> None:
+    join = Join("general", "ann", "v=0")
+    assert decode(encode(join)) == join
+    assert decode(encode(Slot("1", ""))) == Slot("1", "")
+    for bad in (
+        b"\xc1",
+        encode(Answer("x"))[:-1],
+        b"x" * (MAX_MESSAGE_BYTES + 1),
+        encode(Join("general", "", "v=0")),
+        encode(Join("g" * 65, "ann", "v=0")),
+    ):
+        with pytest.raises(RelayProtocolError):
+            decode(bad)
+    with pytest.raises(RelayProtocolError):
+        decode("a text message")
+
+
+async def test_the_relay_refuses_what_is_not_a_join_and_offers_past_its_bounds() -> None:
+    config = RelayConfig(max_participants=2)
+    async with open_media_loop(), trio.open_nursery() as nursery:
+        port, _ = await nursery.start(run_relay, config)
+        url = f"ws://127.0.0.1:{port}"
+        for first in (
+            encode(Slot("0", "ann")),
+            encode(Join("general", "ann", "v=0\r\n" + "\nm=audio" * 65)),
+        ):
+            async with open_websocket_url(url) as ws:
+                await ws.send_message(first)
+                reply = decode(await ws.get_message())
+                assert isinstance(reply, Refused), reply
+        nursery.cancel_scope.cancel()
