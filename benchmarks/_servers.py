@@ -47,6 +47,7 @@ class ServerSpec:
     file_limit: int = 4096
     relay_url: str = ""  # a relay for large calls (big_call.py), with its fingerprint
     relay_fingerprint: str = ""
+    relay_secret: bytes = b""
 
     @property
     def label(self) -> str:
@@ -129,7 +130,8 @@ async def _serve(spec: ServerSpec, conn: Connection) -> None:
             config = HubConfig(name="bench", port=0, password=PASSWORD, tls=spec.tls,
                                data_dir=Path(spec.data_dir), limits=spec.limits,
                                relay_url=spec.relay_url,
-                               relay_fingerprint=spec.relay_fingerprint)
+                               relay_fingerprint=spec.relay_fingerprint,
+                               relay_secret=spec.relay_secret)
             hub = await nursery.start(serve_hub, config)
             conn.send((hub.port, hub.fingerprint))
             members = hub.registry.members

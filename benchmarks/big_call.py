@@ -34,6 +34,7 @@ from pathlib import Path
 from _servers import PASSWORD, ServerProcess, ServerSpec
 
 from gossip.hub import Limits
+from gossip.wire.relay import read_relay_secret
 
 AUDIO_FRAMES_PER_SECOND = 50
 _SETUP_ALLOWANCE = 60.0
@@ -151,9 +152,17 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_relay() -> tuple[subprocess.Popen[str], dict[str, str]]:
+def start_relay(workdir: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
     relay = subprocess.Popen(
-        [sys.executable, "-m", "gossip.relay", "--ice-host", "127.0.0.1"],
+        [
+            sys.executable,
+            "-m",
+            "gossip.relay",
+            "--ice-host",
+            "127.0.0.1",
+            "--secret-file",
+            str(workdir / "relay-secret"),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -162,7 +171,7 @@ def start_relay() -> tuple[subprocess.Popen[str], dict[str, str]]:
 
 
 def run_relayed(counts: list[int], workdir: Path, args: argparse.Namespace) -> None:
-    relay, info = start_relay()
+    relay, info = start_relay(workdir)
     try:
         spec = ServerSpec(
             "hub",
@@ -171,6 +180,7 @@ def run_relayed(counts: list[int], workdir: Path, args: argparse.Namespace) -> N
             limits=Limits(relay_threshold=1),
             relay_url=info["url"],
             relay_fingerprint=info["fingerprint"],
+            relay_secret=read_relay_secret(info["secret_file"]),
         )
         with ServerProcess(spec) as server:
             warm = argparse.Namespace(**{**vars(args), "duration": 1.0})

@@ -24,8 +24,8 @@ TONES = {"ann": 300.0, "ben": 500.0, "cat": 700.0, "dan": 900.0}
 
 
 @pytest.fixture
-async def relay():
-    async with relay_process() as info:
+async def relay(tmp_path: Path):
+    async with relay_process(tmp_path) as info:
         yield info
 
 
@@ -41,6 +41,7 @@ async def hub_config(tmp_path: Path, relay) -> HubConfig:
         limits=Limits(relay_threshold=3),
         relay_url=relay["url"],
         relay_fingerprint=relay["fingerprint"],
+        relay_secret=relay["secret"],
     )
 
 
@@ -94,13 +95,21 @@ async def test_a_call_past_the_threshold_goes_through_the_relay_and_back_to_the_
 def test_the_hub_names_its_relay_only_with_a_fingerprint_and_gmp_carries_both() -> None:
     with pytest.raises(ConfigError, match="relay_fingerprint"):
         HubConfig(password=PASSWORD, relay_url="ws://127.0.0.1:1721").checked()
+    with pytest.raises(ConfigError, match="relay_secret_file"):
+        HubConfig(password=PASSWORD, relay_url="ws://x", relay_fingerprint="sha-256 AA").checked()
     with pytest.raises(ConfigError, match="ws://"):
-        HubConfig(password=PASSWORD, relay_url="http://x", relay_fingerprint="sha-256 AA").checked()
+        HubConfig(
+            password=PASSWORD,
+            relay_url="http://x",
+            relay_fingerprint="sha-256 AA",
+            relay_secret=bytes(32),
+        ).checked()
     frame = CallMembers(
         channel="general",
         users=("ann", "ben"),
         relay_url="ws://127.0.0.1:1721",
         relay_fingerprint="sha-256 AA:BB",
+        relay_ticket="1700000000.ab",
     )
     assert decode_frame(frame.encode()) == frame
     assert decode_frame(CallMembers(channel="general", users=("ann",)).encode()).relay_url is None

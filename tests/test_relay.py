@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,6 +34,9 @@ from gossip.wire.relay import (
     Slot,
     decode,
     encode,
+    make_ticket,
+    read_relay_secret,
+    ticket_admits,
 )
 
 from .test_media_framecrypt import decoded_audio, prominence
@@ -41,9 +46,19 @@ TONES = {"ann": 300.0, "ben": 500.0, "cat": 700.0, "dan": 900.0}
 
 
 @asynccontextmanager
-async def relay_process() -> AsyncIterator[dict[str, Any]]:
+async def relay_process(workdir: Path) -> AsyncIterator[dict[str, Any]]:
+    """`python -m gossip.relay` on loopback; its JSON line, its pid and its secret."""
     process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "gossip.relay", "--ice-host", "127.0.0.1"], stdout=subprocess.PIPE
+        [
+            sys.executable,
+            "-m",
+            "gossip.relay",
+            "--ice-host",
+            "127.0.0.1",
+            "--secret-file",
+            str(workdir / "relay-secret"),
+        ],
+        stdout=subprocess.PIPE,
     )
     try:
         assert process.stdout is not None
@@ -56,6 +71,7 @@ async def relay_process() -> AsyncIterator[dict[str, Any]]:
                 line += chunk
         info = json.loads(line)
         info["pid"] = process.pid
+        info["secret"] = read_relay_secret(info["secret_file"])
         yield info
     finally:
         process.terminate()
@@ -64,8 +80,8 @@ async def relay_process() -> AsyncIterator[dict[str, Any]]:
         process.kill()
 
 
-async def test_four_hear_each_other_through_a_relay_that_cannot_listen() -> None:
-    async with relay_process() as relay, open_media_loop(), trio.open_nursery() as nursery:
+async def test_four_hear_each_other_through_a_relay_that_cannot_listen(tmp_path: Path) -> None:
+    async with relay_process(tmp_path) as relay, open_media_loop(), trio.open_nursery() as nursery:
         sides: dict[str, Side] = {}
         frames: dict[str, CallFrames] = {}
         links: dict[str, RelayLink] = {}
@@ -94,7 +110,8 @@ async def test_four_hear_each_other_through_a_relay_that_cannot_listen() -> None
 
         async def take_part(name: str, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
             link = links[name]
-            async with link.joined(relay["url"], "general", name):
+            ticket = make_ticket(relay["secret"], "general", name, time.time())
+            async with link.joined(relay["url"], "general", name, ticket):
                 task_status.started()
                 async for event in link.events:
                     if isinstance(event, Heard):
@@ -151,14 +168,32 @@ def test_relay_messages_are_bounded_and_checked_once() -> None:
         decode("a text message")
 
 
+def test_a_ticket_admits_one_name_to_one_call_until_it_expires() -> None:
+    secret = bytes(32)
+    ticket = make_ticket(secret, "general", "ann", now=1000.0)
+    assert ticket_admits(secret, ticket, "general", "ann", now=1000.0)
+    assert not ticket_admits(secret, ticket, "general", "ben", now=1000.0)
+    assert not ticket_admits(secret, ticket, "random", "ann", now=1000.0)
+    assert not ticket_admits(bytes([1]) * 32, ticket, "general", "ann", now=1000.0)
+    assert not ticket_admits(secret, ticket, "general", "ann", now=1000.0 + 601)
+    assert not ticket_admits(secret, "", "general", "ann", now=1000.0)
+
+
 async def test_the_relay_refuses_what_is_not_a_join_and_offers_past_its_bounds() -> None:
-    config = RelayConfig(max_participants=2)
+    secret = bytes(32)
+    config = RelayConfig(max_participants=2, secret=secret)
     async with open_media_loop(), trio.open_nursery() as nursery:
         port, _ = await nursery.start(run_relay, config)
         url = f"ws://127.0.0.1:{port}"
+        ticket = make_ticket(secret, "general", "ann", time.time())
         for first in (
             encode(Slot("0", "ann")),
-            encode(Join("general", "ann", "v=0\r\n" + "\nm=audio" * 65)),
+            encode(
+                Join(
+                    "general", "ann", "v=0\r\n", make_ticket(secret, "general", "eve", time.time())
+                )
+            ),
+            encode(Join("general", "ann", "v=0\r\n" + "\nm=audio" * 65, ticket)),
         ):
             async with open_websocket_url(url) as ws:
                 await ws.send_message(first)

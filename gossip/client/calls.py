@@ -147,7 +147,7 @@ class CallActor(Actor):
         self.ended = trio.Event()
         # The hub names a relay once the call is past its threshold (gossip.relay): then one
         # hop to it replaces the mesh, until the hub stops naming it.
-        self._relay: tuple[str, str] | None = None  # (url, fingerprint) the hub names
+        self._relay: tuple[str, str, str] | None = None  # (url, fingerprint, our ticket)
         self._relay_scope: trio.CancelScope | None = None
         self._relay_heard: set[str] = set()
         # Carried by the relay before the hub's roster named them to us: heard once it does.
@@ -310,7 +310,8 @@ class CallActor(Actor):
         if isinstance(frame, CallMembers):
             await self._run("call_members")
             if self._machine.phase is ClientCallPhase.IN_CALL:
-                self._relay = (frame.relay_url, frame.relay_fingerprint) \
+                self._relay = (frame.relay_url, frame.relay_fingerprint,
+                               frame.relay_ticket or "") \
                     if frame.relay_url and frame.relay_fingerprint else None
                 await self._update_roster(frame.users, message.keys)
                 self._choose_path()
@@ -607,7 +608,8 @@ class CallActor(Actor):
                 await self._watch_frames(user, peer, frames)
             await trio.sleep_forever()
 
-    async def _run_relay(self, url: str, fingerprint: str, scope: trio.CancelScope) -> None:
+    async def _run_relay(self, url: str, fingerprint: str, ticket: str,
+                         scope: trio.CancelScope) -> None:
         context = self._context
         assert context is not None
         if context.frames is None:
@@ -622,7 +624,7 @@ class CallActor(Actor):
                          ice_hosts=options.ice_hosts or icehosts.interface_addresses())
         with scope:
             try:
-                async with link.joined(url, self.channel, self._identity.user):
+                async with link.joined(url, self.channel, self._identity.user, ticket):
                     async for event in link.events:
                         self._relay_unclaimed.pop(event.user, None)
                         if isinstance(event, Heard) and event.user not in self._peers:

@@ -99,13 +99,15 @@ class RelayLink:
         return [slot.opening for slot in self._slots]
 
     @asynccontextmanager
-    async def joined(self, url: str, call: str, user: str) -> AsyncIterator[RelayLink]:
+    async def joined(self, url: str, call: str, user: str, ticket: str) -> AsyncIterator[RelayLink]:
+        """Join `call` as `user` with the hub's `ticket` for it; leave on exit."""
         async with open_websocket_url(url, max_message_size=MAX_MESSAGE_BYTES) as ws:
             offer = await trio_asyncio.aio_as_trio(self._pc.createOffer)()
             await trio_asyncio.aio_as_trio(icehosts.gather_with_hosts)(
                 self.ice_hosts, self._pc.setLocalDescription, offer
             )
-            await ws.send_message(encode(Join(call, user, self._pc.localDescription.sdp)))
+            sdp = self._pc.localDescription.sdp
+            await ws.send_message(encode(Join(call, user, sdp, ticket)))
             reply = decode(await ws.get_message())
             if isinstance(reply, Refused):
                 raise RelayRefused(reply.reason)

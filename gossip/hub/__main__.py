@@ -32,6 +32,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--relay-url", help="a relay for large calls (python -m gossip.relay "
                         "prints its URL and fingerprint)")
     parser.add_argument("--relay-fingerprint", help="the relay's certificate fingerprint")
+    parser.add_argument("--relay-secret-file", help="the secret the relay made (it prints "
+                        "where), with which the hub makes members' tickets")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every frame")
     return parser.parse_args(argv)
 
@@ -74,7 +76,8 @@ async def run(args: argparse.Namespace) -> None:
     config = load_config(args.config, host=args.host, port=args.port, password=args.password,
                          name=args.name, channels=args.channels, data_dir=args.data_dir,
                          tls=False if args.insecure_no_tls else None,
-                         relay_url=args.relay_url, relay_fingerprint=args.relay_fingerprint)
+                         relay_url=args.relay_url, relay_fingerprint=args.relay_fingerprint,
+                         relay_secret_file=args.relay_secret_file)
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             hub: RunningHub = await nursery.start(serve_hub, config)

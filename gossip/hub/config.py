@@ -14,6 +14,7 @@ from typing import Any
 import platformdirs
 
 from gossip.wire import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PORT, is_valid_name
+from gossip.wire.relay import read_relay_secret
 
 PASSWORD_ENV = "GOSSIP_HUB_PASSWORD"
 
@@ -103,6 +104,8 @@ class HubConfig:
     # A relay for large calls (`python -m gossip.relay` prints both): clients are told them.
     relay_url: str = ""
     relay_fingerprint: str = ""
+    relay_secret_file: str = ""  # the relay made it: the hub signs each member's ticket with it
+    relay_secret: bytes = field(default=b"", repr=False)  # read from relay_secret_file
 
     @property
     def call_members_limit(self) -> int:
@@ -125,6 +128,9 @@ class HubConfig:
         if bool(self.relay_url) != bool(self.relay_fingerprint):
             raise ConfigError("a relay needs both relay_url and relay_fingerprint (python -m "
                               "gossip.relay prints them when it starts)")
+        if self.relay_url and not self.relay_secret:
+            raise ConfigError("a relay needs relay_secret_file too (python -m gossip.relay "
+                              "prints where it keeps it)")
         if self.relay_url and not self.relay_url.startswith(("ws://", "wss://")):
             raise ConfigError(f"relay_url {self.relay_url!r} is not a ws:// or wss:// URL")
         return self
@@ -143,7 +149,13 @@ def load_config(path: Path | None = None, **overrides: Any) -> HubConfig:
         given["data_dir"] = Path(given["data_dir"])
     if "channels" in given:
         given["channels"] = tuple(given["channels"])
-    return replace(config, **given).checked()
+    config = replace(config, **given)
+    if config.relay_secret_file and not config.relay_secret:
+        try:
+            config = replace(config, relay_secret=read_relay_secret(config.relay_secret_file))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return config.checked()
 
 
 def _apply_file(config: HubConfig, path: Path) -> HubConfig:

@@ -8,6 +8,7 @@ sends, the worst outcome is that this one connection is closed with a reason.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,6 +70,7 @@ from gossip.wire import (
     Welcome,
     decode_frame,
 )
+from gossip.wire.relay import make_ticket
 
 from .config import HubConfig
 from .fairqueue import FairOutbox, OutboxItem, OutboxLimits, Put
@@ -572,7 +574,9 @@ class ConnectionActor(Actor):
         config = self._hub.config
         if config.relay_url and len(users) > self._limits.relay_threshold:
             return CallMembers(channel=channel, users=users, relay_url=config.relay_url,
-                               relay_fingerprint=config.relay_fingerprint)
+                               relay_fingerprint=config.relay_fingerprint,
+                               relay_ticket=make_ticket(config.relay_secret, channel,
+                                                        self.user, time.time()))
         return CallMembers(channel=channel, users=users)
 
     def _call_frame(self, frame: StartCall | Signal | HangUp) -> None:

@@ -5,6 +5,7 @@ names and clients pin."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -30,6 +31,7 @@ from gossip.wire.relay import (
     Slot,
     decode,
     encode,
+    ticket_admits,
 )
 
 from .room import RelayParticipant, Room, RoomFull
@@ -49,6 +51,7 @@ class RelayConfig:
     max_participants: int = 25  # a call; a participant gets this many slots at most
     max_calls: int = 16
     max_connections: int = 512  # open WebSockets, joined or not (each costs a socket)
+    secret: bytes = field(default=b"", repr=False)  # shared with the hub: it makes tickets
 
 
 @dataclass
@@ -94,6 +97,12 @@ class Relay:
             # One section to send on and one per slot: more costs aiortc work for nothing.
             if join.sdp.count("\nm=") > MAX_SECTIONS:
                 await self._refuse(connection, f"an offer has at most {MAX_SECTIONS} sections")
+                return
+            if not ticket_admits(self.config.secret, join.token, join.call, join.user, time.time()):
+                await self._refuse(
+                    connection,
+                    "no valid ticket from the hub for this call and name (or it expired)",
+                )
                 return
             room = self.rooms.get(join.call)
             if room is None:

@@ -200,6 +200,7 @@ class CallMembers(Frame):
     # it listens and its DTLS certificate's fingerprint. Absent: a full mesh.
     relay_url: str | None = field(default=None, metadata={"max_chars": 256})
     relay_fingerprint: str | None = field(default=None, metadata={"max_chars": 128})
+    relay_ticket: str | None = field(default=None, metadata={"max_chars": 128})  # for us
 
 
 @dataclass(frozen=True)
