@@ -46,6 +46,9 @@ class ServerSpec:
     limits: Limits = field(default_factory=Limits)  # the bare server takes only outbox_frames
     file_limit: int = 4096
     redis: str | None = None  # a hub of the cluster on this Redis (benchmarks/cluster.py)
+    relay_url: str = ""  # a relay for large calls (big_call.py), with its fingerprint
+    relay_fingerprint: str = ""
+    relay_secret: bytes = b""
 
     @property
     def label(self) -> str:
@@ -127,7 +130,10 @@ async def _serve(spec: ServerSpec, conn: Connection) -> None:
         if spec.kind == "hub":
             config = HubConfig(name="bench", port=0, password=PASSWORD, tls=spec.tls,
                                data_dir=Path(spec.data_dir), limits=spec.limits,
-                               redis=spec.redis)
+                               redis=spec.redis,
+                               relay_url=spec.relay_url,
+                               relay_fingerprint=spec.relay_fingerprint,
+                               relay_secret=spec.relay_secret)
             hub = await nursery.start(serve_hub, config)
             conn.send((hub.port, hub.fingerprint))
             members = hub.registry.members

@@ -69,6 +69,14 @@ def test_tiles_fit_the_panel_without_overlapping_and_a_short_last_row_is_centred
     assert third.x + third.width / 2 == pytest.approx(330, abs=1)  # centred under the two
 
 
+def test_a_call_of_25_fits_five_by_five_tiles_that_do_not_overlap():
+    layout = grid_layout(25, 1280, 720)
+    assert (layout.columns, layout.rows) == (5, 5)
+    assert len(layout.tiles) == 25 and min(layout.tile_size) > 50
+    for one, other in zip(layout.tiles, layout.tiles[1:], strict=False):
+        assert one.x + one.width <= other.x or one.y + one.height <= other.y
+
+
 def test_a_picture_is_letterboxed_into_its_tile_and_shrunk_never_enlarged():
     shown = fit_rect(Rect(0, 0, 320, 180), 100, 100)  # a square picture in a wide tile
     assert (shown.width, shown.height) == (180, 180) and shown.x == 70

@@ -84,7 +84,9 @@ async def run_call(args: argparse.Namespace, session: Session,
                           ice_servers=tuple(args.ice_server), muted=args.mute,
                           video=args.video, video_width=args.video_width,
                           video_height=args.video_height, video_fps=args.video_fps,
-                          voice=voice_options(args))
+                          voice=voice_options(args),
+                          frame_encryption=args.media_path == "sealed",
+                          encode_once=args.media_path != "per-link")
     try:
         call = await session.ref.ask(JoinCall(args.channel, options))
     except CommandRefused as exc:
@@ -266,6 +268,11 @@ def call_event_line(event: ev.SessionEvent) -> str | None:
         return f"{safe_field(event.user)} left the call"
     if isinstance(event, ev.CallPeerFailed):
         return f"gossip-cli: no link to {safe_field(event.user)}: {safe_field(event.reason)}"
+    if isinstance(event, ev.CallPeerUndecryptable):
+        return (f"WARNING: {safe_field(event.user)}'s media does not decrypt "
+                f"({safe_field(event.reason)}); you do not hear them.")
+    if isinstance(event, ev.CallPeerDecryptable):
+        return f"{safe_field(event.user)}'s media decrypts again"
     return None
 
 

@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
                                           f"{DEFAULT_WIDTH}x{DEFAULT_HEIGHT})")
     call.add_argument("--video-fps", type=float, default=DEFAULT_FPS, metavar="N",
                       help=f"frames a second sent, at most (default {DEFAULT_FPS:g})")
+    # Benchmarks only (every member must agree, and only "sealed" is end to end): "once"
+    # encodes once per call unsealed, "per-link" encodes for each link (the old path).
+    call.add_argument("--media-path", choices=("sealed", "once", "per-link"),
+                      default="sealed", help=argparse.SUPPRESS)
     call.add_argument("--record-video", type=Path, metavar="DIR",
                       help="save received video in DIR (created): a PNG per peer about "
                            "every second, PEER-NNNN.png, and the last picture, PEER-last.png")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from gossip.crypto import Identity
 from gossip.crypto.pins import Trust
 from gossip.media.engine import AudioEngine
+from gossip.media.framecrypt import CallFrames
 from gossip.media.track import SourceFanout
 from gossip.media.video import VideoFanout
 
@@ -36,3 +37,7 @@ class CallContext:
     links: Callable[[], int] = lambda: 1  # peer links now: they share the video budget
     # A peer's identity trust now (the call keeps it apart from the link's DTLS check).
     peer_trust: Callable[[str], Trust] = lambda user: Trust.NEW
+    # Encode once, seal end to end (None: each link encodes its own, unsealed; benchmarks).
+    frames: CallFrames | None = None
+    # Hand our current frame key to a peer (sealed signalling), once its link is up.
+    hand_frame_key: Callable[[str], Awaitable[None]] | None = None

@@ -29,24 +29,30 @@ from dataclasses import dataclass, field, replace
 
 import trio
 import trio_asyncio
+from aiortc.mediastreams import MediaStreamTrack
 
 from gossip.actors.actor import Actor, ActorRef
 from gossip.actors.errors import ActorStopped, RestartIntensityExceeded
 from gossip.actors.supervisor import ChildSpec, Restart, Supervisor
 from gossip.client.errors import SignalRejected
 from gossip.crypto import Identity, PublicKey
+from gossip.crypto.frames import FrameKey, FrameOpenError
 from gossip.crypto.pins import Trust
 from gossip.fsm import (
     NO_BUILDERS,
     Builders,
     ClientCall,
     ClientCallPhase,
+    FrameKeys,
+    FrameKeysOrder,
     MachineDriver,
     PeerLinkPhase,
     ProtocolViolation,
 )
+from gossip.media import icehosts
 from gossip.media.capturechain import CaptureChain, open_voice_path
 from gossip.media.engine import AudioEngine, open_audio_engine
+from gossip.media.framecrypt import CallFrames, PeerFrames
 from gossip.media.loop import open_media_loop
 from gossip.media.sinks import parse_sink
 from gossip.media.sources import parse_source
@@ -78,7 +84,7 @@ from .calltypes import (
     VideoFrames,
 )
 from .peerlink import LinkStats, PeerLinkActor, RemoteSignal, VideoChanged
-from .signalling import open_signal
+from .signalling import SignalPayload, open_signal, seal_signal
 
 log = logging.getLogger("gossip.client.call")
 
@@ -98,6 +104,8 @@ async def _media_loop() -> AsyncIterator[None]:
 
 
 SELF_VIEW_FPS = 15.0  # the self-view needs no more; it is a reference swap per put
+RELAY_SLOTS = 24  # others heard through the relay at most (a call of 25)
+MESH_FALLBACK_MEMBERS = 8  # a call this small falls back to the mesh if its relay fails
 
 
 @dataclass
@@ -109,6 +117,10 @@ class _Peer:
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     ref: ActorRef | None = None
     link_id: str | None = None  # the offer the current link answers
+    # Their frame keys as we hold them (one machine for their whole stay in the call).
+    frame_key_sent_at: float = 0.0  # of the newest frame key they handed us
+    frame_keys: MachineDriver[FrameKeys] = field(
+        default_factory=lambda: MachineDriver(FrameKeys))
 
 
 class CallActor(Actor):
@@ -137,6 +149,13 @@ class CallActor(Actor):
         self._video_switched = trio.Event()
         self._capture: CaptureChain | None = None
         self.ended = trio.Event()
+        # The hub names a relay once the call is past its threshold (gossip.relay): then one
+        # hop to it replaces the mesh, until the hub stops naming it.
+        self._relay: tuple[str, str, str] | None = None  # (url, fingerprint, our ticket)
+        self._relay_scope: trio.CancelScope | None = None
+        self._relay_heard: set[str] = set()
+        # Carried by the relay before the hub's roster named them to us: heard once it does.
+        self._relay_unclaimed: dict[str, MediaStreamTrack] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
     async def main(self) -> None:
@@ -151,13 +170,17 @@ class CallActor(Actor):
             # engine plays into a sink that hands the echo canceller what it played.
             self._capture, played_into = open_voice_path(source, sink, self._options.voice)
             async with _media_loop(), open_audio_engine(played_into) as engine:
+                fanout = SourceFanout(self._capture)
+                options = self._options
+                frames = (CallFrames(fanout, encrypt=options.frame_encryption)
+                          if options.encode_once or options.frame_encryption else None)
                 self._context = CallContext(
                     self.channel, self._identity, self._options, engine,
-                    SourceFanout(self._capture), self._send_frames, trio.current_time(),
-                    self._clock,
+                    fanout, self._send_frames, trio.current_time(), self._clock,
                     self._emit, VideoFanout(video) if video is not None else None,
                     video is not None and self._options.video_enabled,
-                    lambda: len(self._peers), self._current_trust)
+                    lambda: len(self._peers), self._current_trust, frames,
+                    self._hand_frame_key if frames and frames.sealer else None)
                 self._apply_audio_switches()
                 async with trio.open_nursery() as links:
                     self._links = links
@@ -260,14 +283,20 @@ class CallActor(Actor):
         peers.update(self._not_called)
         for user, peer in self._peers.items():
             peers[user] = self._peer_state(user, peer)
+        frames = self._context.frames if self._context is not None else None
+        sealer = frames.sealer if frames is not None else None
+        key_id = sealer.key.key_id if sealer else None
+        relayed = self._relay_scope is not None
         capture = self._capture
         if capture is None:
             return CallState(self.channel, self._machine.phase, self._members, self._muted,
-                             self._deafened, peers, self._options.voice.transmit)
+                             self._deafened, peers, self._options.voice.transmit,
+                             frame_key_id=key_id, relayed=relayed)
         return CallState(self.channel, self._machine.phase, self._members, self._muted,
                          self._deafened, peers, capture.gate.mode, self._self_speaking(),
                          capture.gate.key_held, capture.processor.stages.describe(),
-                         capture.frames_sent, capture.frames)
+                         capture.frames_sent, capture.frames, frame_key_id=key_id,
+                         relayed=relayed)
 
     def _self_speaking(self) -> bool:
         capture = self._capture
@@ -322,7 +351,9 @@ class CallActor(Actor):
             video_sent=peer.stats.video_sent,
             video_steps_down=peer.stats.video_steps_down,
             speaking=context.engine.mixer.speaking(user) if context else False,
-            concealed=audio.jitter.concealed if audio is not None else 0)
+            concealed=audio.jitter.concealed if audio is not None else 0,
+            frame_keys=peer.frame_keys.phase.value if self._opens_frames(user) else "",
+            frames_undecryptable=self._undecryptable(user))
 
     # -- frames from the hub ----------------------------------------------------------------
     async def _take_frame(self, message: CallFrame) -> None:
@@ -331,7 +362,11 @@ class CallActor(Actor):
         if isinstance(frame, CallMembers):
             await self._run("call_members")
             if self._machine.phase is ClientCallPhase.IN_CALL:
+                self._relay = (frame.relay_url, frame.relay_fingerprint,
+                               frame.relay_ticket or "") \
+                    if frame.relay_url and frame.relay_fingerprint else None
                 await self._update_roster(frame.users, message.keys)
+                self._choose_path()
         elif isinstance(frame, HangUp):
             await self._run("hang_up")
         elif isinstance(frame, Error):
@@ -349,9 +384,11 @@ class CallActor(Actor):
                              keys: Mapping[str, PublicKey]) -> None:
         me = self._identity.user
         self._members = users
+        had_peers, left, joined = bool(self._peers), False, False
         for user in list(self._peers):
             if user not in users:
                 self._drop_peer(user)
+                left = True
                 await self._emit(ev.CallPeerLeft(self.channel, user))
         for user in list(self._not_called):
             if user not in users:
@@ -377,7 +414,14 @@ class CallActor(Actor):
                 else:
                     log.warning("call %s: no key for %s; cannot link", self.channel, user)
                 continue
-            await self._admit(user, key)
+            if await self._admit(user, key) is not None:
+                joined = True
+        # Signal's rule: whoever left cannot read what follows (a fresh key, handed to the
+        # rest); whoever joined cannot read what came before (a ratchet the rest follow).
+        if left:
+            await self._rekey(fresh=True)
+        elif had_peers and joined:
+            await self._rekey(fresh=False)
 
     async def _admit(self, user: str, key: PublicKey) -> _Peer | None:
         """Link to a roster member under this key, unless the key is one we must not seal
@@ -396,10 +440,15 @@ class CallActor(Actor):
             log.warning("call %s: %s is a first contact (%s): nothing vouches for them",
                         self.channel, user, key.fingerprint)
             await self._emit(ev.CallPeerUnknown(self.channel, user, key.fingerprint))
-        # The lower fingerprint offers: both sides agree without talking (no glare).
-        role = "offerer" if self._identity.fingerprint < key.fingerprint else "answerer"
-        self._links.start_soon(self._supervise_peer, user, role)
+        if self._relay_scope is not None:
+            self._links.start_soon(self._relayed_peer, user, peer)
+        else:
+            self._links.start_soon(self._supervise_peer, user, self._role_towards(key), peer)
         return peer
+
+    def _role_towards(self, key: PublicKey) -> str:
+        # The lower fingerprint offers: both sides agree without talking (no glare).
+        return "offerer" if self._identity.fingerprint < key.fingerprint else "answerer"
 
     async def _refuse(self, user: str, fingerprint: str) -> None:
         """Show the member as in the call but never call them: their key changed and the
@@ -460,6 +509,7 @@ class CallActor(Actor):
                 self._drop_peer(user)
                 self._departed.pop(user, None)
                 await self._refuse_stranger(user, identity)
+                await self._rekey(fresh=True)
                 continue
             trust = self._trust_of(user, peer.key)
             if trust is None or trust is peer.trust:
@@ -493,6 +543,13 @@ class CallActor(Actor):
                         frame.command.value, frame.peer, exc)
             await self._emit(ev.CallSignalRejected(self.channel, frame.peer, exc.reason))
             return
+        if payload.kind == "frame_key":
+            await self._take_frame_key(frame.peer, peer, payload)
+            return
+        if self._relay_scope is not None:
+            log.info("call %s: %s from %s while relayed; ignored", self.channel,
+                     payload.kind, frame.peer)
+            return
         if payload.kind == "offer" and peer.link_id not in (None, payload.link_id) \
                 and peer.stats.machine_state not in _NOT_YET_LINKED:
             # The offerer started over (its link failed and was restarted): so do we.
@@ -501,7 +558,7 @@ class CallActor(Actor):
             trust = peer.trust
             self._drop_peer(frame.peer)
             self._peers[frame.peer] = peer = _Peer(key, trust, LinkStats(), picture)
-            self._links.start_soon(self._supervise_peer, frame.peer, "answerer")
+            self._links.start_soon(self._supervise_peer, frame.peer, "answerer", peer)
             await self._wait_for_ref(peer)
         if payload.kind == "offer":
             peer.link_id = payload.link_id
@@ -518,8 +575,8 @@ class CallActor(Actor):
                 await peer.stats.changed.wait()
 
     # -- peer links under supervision --------------------------------------------------------
-    async def _supervise_peer(self, user: str, role: str) -> None:
-        peer = self._peers[user]
+    async def _supervise_peer(self, user: str, role: str, peer: _Peer | None = None) -> None:
+        peer = peer or self._peers[user]
         assert self._context is not None
         context = self._context
 
@@ -532,6 +589,10 @@ class CallActor(Actor):
         with peer.scope:
             try:
                 async with trio.open_nursery() as nursery:
+                    if context.frames is not None and context.frames.sealer is not None:
+                        frames = context.frames.peer(user)
+                        assert frames is not None
+                        nursery.start_soon(self._watch_frames, user, peer, frames)
                     await nursery.start(supervisor.run)
                     peer.ref = supervisor.children[user]
                     peer.stats.touch()
@@ -552,8 +613,170 @@ class CallActor(Actor):
         if peer is not None:
             peer.scope.cancel()
             peer.picture.clear()
+            peer.frame_keys.step("left")
+        if self._context is not None and self._context.frames is not None:
+            self._context.frames.forget(user)  # back later: their keys start over
         if self._context is not None:
             self._context.engine.remove_peer(user)
+
+    # -- mesh or relay --------------------------------------------------------------------------
+    def _choose_path(self) -> None:
+        """Move every peer to the path the hub names: the relay, or a link each (mesh)."""
+        relayed = self._relay_scope is not None
+        if (self._relay is not None) == relayed:
+            return
+        if self._relay_scope is not None:
+            self._relay_scope.cancel()
+            self._relay_scope = None
+            self._relay_heard.clear()
+            self._relay_unclaimed.clear()
+        else:
+            assert self._relay is not None
+            self._relay_scope = trio.CancelScope()
+            self._links.start_soon(self._run_relay, *self._relay, self._relay_scope)
+        log.info("call %s: %s", self.channel, "through the relay" if not relayed else "mesh")
+        for user, peer in list(self._peers.items()):
+            peer.scope.cancel()
+            if self._context is not None:
+                self._context.engine.remove_peer(user)
+            self._peers[user] = fresh = _Peer(peer.key, peer.trust, LinkStats(), peer.picture,
+                                              frame_key_sent_at=peer.frame_key_sent_at,
+                                              frame_keys=peer.frame_keys)
+            if self._relay_scope is not None:
+                self._links.start_soon(self._relayed_peer, user, fresh)
+            else:
+                self._links.start_soon(self._supervise_peer, user,
+                                       self._role_towards(fresh.key), fresh)
+
+    async def _relayed_peer(self, user: str, peer: _Peer) -> None:
+        """A peer heard through the relay: no link of its own, only its frames to watch."""
+        peer.stats.state = "relayed"
+        frames = self._peer_frames(user) if self._opens_frames(user) else None
+        with peer.scope:
+            track = self._relay_unclaimed.pop(user, None)
+            if track is not None:
+                await self._hear_relayed(user, track)
+            if frames is not None:
+                await self._watch_frames(user, peer, frames)
+            await trio.sleep_forever()
+
+    async def _run_relay(self, url: str, fingerprint: str, ticket: str,
+                         scope: trio.CancelScope) -> None:
+        context = self._context
+        assert context is not None
+        if context.frames is None:
+            await self._relay_failed("the relay needs frames encoded once per call")
+            return
+        # Loaded only here: a mesh call never loads the relay's signalling.
+        from .relaylink import Heard, RelayLink
+
+        options = self._options
+        link = RelayLink(context.frames.audio_track(), fingerprint=fingerprint,
+                         slots=RELAY_SLOTS, frames_for=context.frames.peer,
+                         ice_hosts=options.ice_hosts or icehosts.interface_addresses())
+        with scope:
+            try:
+                async with link.joined(url, self.channel, self._identity.user, ticket):
+                    async for event in link.events:
+                        self._relay_unclaimed.pop(event.user, None)
+                        if isinstance(event, Heard) and event.user not in self._peers:
+                            self._relay_unclaimed[event.user] = event.track
+                        elif isinstance(event, Heard):
+                            await self._hear_relayed(event.user, event.track)
+                        else:
+                            self._relay_heard.discard(event.user)
+                            context.engine.remove_peer(event.user)
+            except* Exception as group:  # refused, unreachable, a wrong certificate, gone
+                log.warning("call %s: relay %s failed: %r", self.channel, url, group.exceptions)
+                await self._relay_failed(str(group.exceptions[0]))
+
+    async def _hear_relayed(self, user: str, track: MediaStreamTrack) -> None:
+        assert self._context is not None
+        self._relay_heard.add(user)
+        self._context.engine.remove_peer(user)
+        self._context.engine.add_peer(user, track)
+        await self._hand_frame_key(user)
+
+    async def _relay_failed(self, reason: str) -> None:
+        """The relay cannot be used: say so, and fall back to the mesh if the call fits."""
+        await self._emit(ev.CallRelayFailed(self.channel, reason))
+        if len(self._members) <= MESH_FALLBACK_MEMBERS:
+            self._relay = None
+            self._choose_path()
+
+    # -- frame keys (gossip.crypto.frames) -------------------------------------------------------
+    async def _hand_frame_key(self, user: str) -> None:
+        """Seal our current frame key to `user` (their link is up, or our key changed)."""
+        peer = self._peers.get(user)
+        context = self._context
+        if peer is None or context is None or context.frames is None \
+                or context.frames.sealer is None:
+            return
+        payload = SignalPayload(
+            kind="frame_key", channel=self.channel, sender=self._identity.user,
+            recipient=user, link_id="", sdp="", sent_at=self._clock(),
+            frame_key=context.frames.sealer.key.to_bytes().hex())
+        blob = seal_signal(payload, self._identity, peer.key)
+        await self._send_frames([Ice(channel=self.channel, peer=user, blob=blob)])
+
+    async def _rekey(self, *, fresh: bool) -> None:
+        context = self._context
+        if context is None or context.frames is None or context.frames.sealer is None:
+            return
+        key = context.frames.sealer.rekey(fresh=fresh)
+        log.info("call %s: frame key %s (%s)", self.channel, key.key_id,
+                 "fresh: someone left" if fresh else "ratcheted: someone joined")
+        if fresh:  # a ratchet the others follow by themselves; a fresh key must be handed
+            for user, peer in list(self._peers.items()):
+                if peer.stats.link_authenticated or user in self._relay_heard:
+                    await self._hand_frame_key(user)
+
+    async def _take_frame_key(self, user: str, peer: _Peer, payload: SignalPayload) -> None:
+        frames = self._peer_frames(user)
+        if frames is None:
+            log.info("call %s: %s sent a frame key; our frames are not sealed", self.channel,
+                     user)
+            return
+        try:
+            key = FrameKey.from_bytes(bytes.fromhex(payload.frame_key))
+        except (ValueError, FrameOpenError):
+            await self._emit(ev.CallSignalRejected(self.channel, user, "malformed"))
+            return
+        if payload.sent_at < peer.frame_key_sent_at:
+            log.info("call %s: dropping an older frame key from %s", self.channel, user)
+            return  # one the hub held back or replays: the newer key stands
+        peer.frame_key_sent_at = payload.sent_at
+        step = peer.frame_keys.step("key_handed")
+        if FrameKeysOrder.ADD_KEY in step.reports:
+            frames.add_key(key)
+
+    async def _watch_frames(self, user: str, peer: _Peer, frames: PeerFrames) -> None:
+        """Tell the user when a member's frames stop opening, and when they open again."""
+        while True:
+            await frames.changed.wait()
+            if frames.failing and peer.frame_keys.phase.value != "failing":
+                peer.frame_keys.step("frames_fail")
+                reason = frames.failed_by_reason.most_common(1)[0][0] \
+                    if frames.failed_by_reason else "unknown"
+                await self._emit(ev.CallPeerUndecryptable(self.channel, user, reason))
+            elif not frames.failing and peer.frame_keys.phase.value == "failing":
+                peer.frame_keys.step("frames_open")
+                await self._emit(ev.CallPeerDecryptable(self.channel, user))
+
+    def _peer_frames(self, user: str) -> PeerFrames | None:
+        context = self._context
+        if context is None or context.frames is None:
+            return None
+        return context.frames.peer(user)
+
+    def _opens_frames(self, user: str) -> bool:
+        context = self._context
+        return context is not None and context.frames is not None \
+            and context.frames.sealer is not None
+
+    def _undecryptable(self, user: str) -> int:
+        frames = self._peer_frames(user) if self._opens_frames(user) else None
+        return frames.failed if frames is not None else 0
 
     # -- machine, actions, output ------------------------------------------------------------
     async def _run(self, event: str, build: Builders = NO_BUILDERS) -> None:

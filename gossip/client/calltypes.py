@@ -76,6 +76,10 @@ class CallOptions:
     video_enabled: bool = True  # join with the camera on (when there is a source)
     # Echo cancellation, noise suppression, gain, high-pass and the transmit mode.
     voice: VoiceOptions = VoiceOptions()
+    # Seal every audio and video frame end to end (gossip.crypto.frames); every member of a
+    # call must agree. Off only for benchmarks, as is encoding per link instead of once.
+    frame_encryption: bool = True
+    encode_once: bool = True
 
     def video_source(self) -> VideoSource | None:
         """The source to send, or None for no video (raises SpecError for a bad spec)."""
@@ -188,6 +192,8 @@ class PeerState:
     video_steps_down: int = 0
     speaking: bool = False  # speech in what they send now (see CallSpeaking)
     concealed: int = 0  # frames lost on the way and concealed (a talk pause is not loss)
+    frame_keys: str = ""  # their frame keys as we hold them: awaiting_key, keyed, failing
+    frames_undecryptable: int = 0  # their frames that did not open (no key, forged, stale)
 
     @property
     def first_contact(self) -> bool:
@@ -210,7 +216,8 @@ class PeerState:
                 "video_fps": round(self.video_fps, 1),
                 "video_latency_ms": _round(self.video_latency_ms),
                 "video_sent": self.video_sent, "speaking": self.speaking,
-                "concealed": self.concealed}
+                "concealed": self.concealed, "frame_keys": self.frame_keys,
+                "frames_undecryptable": self.frames_undecryptable}
 
 
 @dataclass(frozen=True)
@@ -227,6 +234,8 @@ class CallState:
     processing: str = "none"  # the voice-processing stages running on our microphone
     frames_sent: int = 0  # microphone frames sent (a talk pause sends none)
     frames_captured: int = 0
+    frame_key_id: int | None = None  # the key our frames are sealed under (None: unsealed)
+    relayed: bool = False  # through the hub's relay (gossip.relay), not a mesh of links
 
     def as_json(self) -> dict[str, object]:
         return {"channel": self.channel, "transmit": self.transmit.value,

@@ -214,6 +214,33 @@ class CallPeerFailed:
 
 
 @dataclass(frozen=True)
+class CallPeerUndecryptable:
+    """A member's media frames keep failing to open (no key came, or not theirs): they are
+    in the call but not heard."""
+
+    channel: str
+    user: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CallPeerDecryptable:
+    """A member's media frames open again after CallPeerUndecryptable."""
+
+    channel: str
+    user: str
+
+
+@dataclass(frozen=True)
+class CallRelayFailed:
+    """The relay the hub named for this call could not be used (refused, unreachable, another
+    certificate than the hub named); a call small enough goes back to the mesh."""
+
+    channel: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class CallSignalRejected:
     channel: str
     user: str
@@ -327,6 +354,7 @@ SessionEvent = (Connected | Synced | MemberJoined | MemberLeft | OwnKeyForged | 
                 | HubError | Disconnected
                 | CallMembersChanged | CallPeerConnected | CallPeerUnknown
                 | CallPeerKeyChanged | CallPeerNotMember | CallPeerLeft | CallPeerFailed
+                | CallPeerUndecryptable | CallPeerDecryptable | CallRelayFailed
                 | CallSignalRejected | CallRefused | CallLeft | CallSpeaking | RosterChanged
                 | RosterAlarm | CallStarted | CallRosterChanged | CallEnded
                 | FileProgress)

@@ -144,10 +144,14 @@ class PeerLinkActor(Actor):
         if self._call.video is not None:
             self._video_track = self._call.video.track()
             self._video_track.enabled = self._call.video_enabled
-        link = media.MediaLink(self._call.fanout.track(),
-                              ice_hosts=options.ice_hosts or icehosts.interface_addresses(),
-                              ice_servers=[media.ice_server(url) for url in options.ice_servers],
-                              video_track=self._video_track)
+        frames = self._call.frames  # encode once and seal end to end (gossip.media.framecrypt)
+        link = media.MediaLink(
+            frames.audio_track() if frames else self._call.fanout.track(),
+            ice_hosts=options.ice_hosts or icehosts.interface_addresses(),
+            ice_servers=[media.ice_server(url) for url in options.ice_servers],
+            video_track=frames.video_track(self._video_track)
+            if frames and self._video_track else self._video_track,
+            open_frames=frames.peer(self._peer) if frames else None)
         link.set_video_sending(self._call.video_enabled)
         try:
             with trio.fail_after(options.connect_timeout):
@@ -161,6 +165,8 @@ class PeerLinkActor(Actor):
                         await self._until_connected(link)
                         early.cancel_scope.cancel()
             await self._step("transport_up", matches=True)
+            if self._call.hand_frame_key is not None:
+                await self._call.hand_frame_key(self._peer)
             assert self._stats.setup_ms is not None
             await self._call.emit(ev.CallPeerConnected(
                 self._call.channel, self._peer, self._stats.setup_ms,

@@ -8,7 +8,9 @@ sender's identity key.
 
 A link renegotiates in place (video on or off): re-offers keep the link id and carry a
 higher `generation`, so a stale offer or answer from an earlier round is dropped. The
-answerer's request for a re-offer ("renegotiate", no SDP) travels in an `ice` frame.
+answerer's request for a re-offer ("renegotiate", no SDP) travels in an `ice` frame, and
+so does a sender's frame key ("frame_key": key id and secret, hex; see gossip.crypto.frames),
+sealed to each member that may open its media.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ SIGNAL_WINDOW = 120.0  # seconds an offer or answer stays valid (clock skew + se
 # A signal is sealed to one peer: one session-key packet, and an SDP (a few KiB with video
 # and every candidate). Larger blobs are refused before any crypto work.
 MAX_SIGNAL_BYTES = 64 * 1024
-KINDS = ("offer", "answer", "ice", "renegotiate")
+KINDS = ("offer", "answer", "ice", "renegotiate", "frame_key")
 # The wire command that carries each kind (the hub relays all of them blind).
-CARRIER = {"offer": "offer", "answer": "answer", "ice": "ice", "renegotiate": "ice"}
+CARRIER = {"offer": "offer", "answer": "answer", "ice": "ice", "renegotiate": "ice",
+           "frame_key": "ice"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class SignalPayload:
     sdp: str
     sent_at: float
     generation: int = 0  # 0 for the first offer of a link id, +1 for each re-offer
+    frame_key: str = ""  # "frame_key" only: the sender's FrameKey.to_bytes(), hex
 
 
 def new_link_id() -> str:
@@ -58,7 +62,8 @@ def seal_signal(payload: SignalPayload, identity: Identity, peer_key: PublicKey)
     body = msgpack.packb({
         "kind": payload.kind, "channel": payload.channel, "sender": payload.sender,
         "recipient": payload.recipient, "link_id": payload.link_id, "sdp": payload.sdp,
-        "sent_at": payload.sent_at, "generation": payload.generation}, use_bin_type=True)
+        "sent_at": payload.sent_at, "generation": payload.generation,
+        "frame_key": payload.frame_key}, use_bin_type=True)
     return seal(body, identity, [peer_key])
 
 
@@ -75,7 +80,8 @@ def open_signal(blob: bytes, identity: Identity, sender_key: PublicKey, *, kind:
                                max_ext_len=0)
         payload = SignalPayload(**{key: body[key] for key in (
             "kind", "channel", "sender", "recipient", "link_id", "sdp", "sent_at")},
-                                generation=body.get("generation", 0))
+                                generation=body.get("generation", 0),
+                                frame_key=body.get("frame_key", ""))
     except TooManyRecipients as exc:
         raise SignalRejected("too_many_recipients", str(exc)) from None
     except CryptoError as exc:
@@ -84,7 +90,8 @@ def open_signal(blob: bytes, identity: Identity, sender_key: PublicKey, *, kind:
         raise SignalRejected("malformed", "not a signalling payload") from None
     if not all(isinstance(value, str) for value in (payload.kind, payload.channel,
                                                     payload.sender, payload.recipient,
-                                                    payload.link_id, payload.sdp)):
+                                                    payload.link_id, payload.sdp,
+                                                    payload.frame_key)):
         raise SignalRejected("malformed", "wrong field types")
     if not isinstance(payload.generation, int) or isinstance(payload.generation, bool) \
             or payload.generation < 0:

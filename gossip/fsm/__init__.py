@@ -6,6 +6,7 @@ from .call import ClientCall, ClientCallPhase, HubCall, HubCallPhase, PeerLink, 
 from .compiled import CompiledMachine
 from .driver import NO_BUILDERS, Builders, MachineDriver, MissingFrameBuilder, Step
 from .filetransfer import FileOrder, FileTransfer, FileTransferPhase
+from .framekeys import FrameKeys, FrameKeysOrder, FrameKeysPhase
 from .handshake import ClientHandshake, ClientHandshakePhase, HubHandshake, HubHandshakePhase
 from .keysync import ClientKeySync, ClientKeySyncPhase, HubKeySync, HubKeySyncPhase
 from .reconnect import Backoff, BackoffPolicy, Reconnect, ReconnectOrder, ReconnectPhase
@@ -27,6 +28,9 @@ __all__ = [
     "ClientKeySync",
     "ClientKeySyncPhase",
     "Close",
+    "FrameKeys",
+    "FrameKeysOrder",
+    "FrameKeysPhase",
     "CompiledMachine",
     "FileOrder",
     "FileTransfer",

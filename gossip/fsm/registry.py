@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from .base import ProtocolMachine
 from .call import ClientCall, HubCall, PeerLink
 from .filetransfer import FileTransfer
+from .framekeys import FrameKeys
 from .handshake import ClientHandshake, HubHandshake
 from .keysync import ClientKeySync, HubKeySync
 from .reconnect import Reconnect
@@ -28,6 +29,7 @@ MACHINES: dict[str, type[ProtocolMachine]] = {
     "reconnect": Reconnect,
     "roster": RosterView,
     "file-transfer": FileTransfer,
+    "frame-keys": FrameKeys,
 }
 
 

@@ -40,6 +40,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--check", action="store_true",
                         help="report whether the hub can reach its cluster's Redis and the "
                         "other hubs, then exit (0: all reachable)")
+    parser.add_argument("--relay-url", help="a relay for large calls (python -m gossip.relay "
+                        "prints its URL and fingerprint)")
+    parser.add_argument("--relay-fingerprint", help="the relay's certificate fingerprint")
+    parser.add_argument("--relay-secret-file", help="the secret the relay made (it prints "
+                        "where), with which the hub makes members' tickets")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every frame")
     return parser.parse_args(argv)
 
@@ -93,7 +98,9 @@ def _config(args: argparse.Namespace) -> HubConfig:
     return load_config(args.config, host=args.host, port=args.port, password=args.password,
                        name=args.name, channels=args.channels, data_dir=args.data_dir,
                        tls=False if args.insecure_no_tls else None, redis=args.redis,
-                       metrics_port=args.metrics_port)
+                       metrics_port=args.metrics_port, relay_url=args.relay_url,
+                       relay_fingerprint=args.relay_fingerprint,
+                       relay_secret_file=args.relay_secret_file)
 
 
 async def run(args: argparse.Namespace) -> None:

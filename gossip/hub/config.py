@@ -14,6 +14,7 @@ from typing import Any
 import platformdirs
 
 from gossip.wire import DEFAULT_MAX_FRAME_BYTES, DEFAULT_PORT, is_valid_name
+from gossip.wire.relay import read_relay_secret
 
 PASSWORD_ENV = "GOSSIP_HUB_PASSWORD"
 
@@ -47,6 +48,10 @@ class Limits:
     idle_timeout: float = 600.0
     # A call is a full mesh: each member sends its audio to every other one.
     max_call_members: int = 8
+    # With a relay configured (HubConfig.relay_url), a call of more than `relay_threshold`
+    # members goes through it, and a call may have up to `relay_call_members`.
+    relay_threshold: int = 5
+    relay_call_members: int = 25
     # -- fairness between members (see gossip/hub/fairqueue.py) --
     # Bytes a member may make the hub send each second, counting every recipient (a frame of
     # 200 KiB to ten members costs 2 MiB), with a burst; over it, frames are refused (budget).
@@ -120,6 +125,15 @@ class HubConfig:
     cluster_ttl: float = 15.0
     # Prometheus metrics on http://127.0.0.1:PORT/metrics (0: any free port); None: none.
     metrics_port: int | None = None
+    # A relay for large calls (`python -m gossip.relay` prints both): clients are told them.
+    relay_url: str = ""
+    relay_fingerprint: str = ""
+    relay_secret_file: str = ""  # the relay made it: the hub signs each member's ticket with it
+    relay_secret: bytes = field(default=b"", repr=False)  # read from relay_secret_file
+
+    @property
+    def call_members_limit(self) -> int:
+        return self.limits.relay_call_members if self.relay_url else self.limits.max_call_members
 
     def checked(self) -> HubConfig:
         """Return self after checking it, or raise ConfigError saying what is wrong."""
@@ -140,6 +154,14 @@ class HubConfig:
                               "redis://HOST:PORT/DB")
         if self.cluster_ttl < 0.5:
             raise ConfigError("cluster_ttl must be at least 0.5 seconds")
+        if bool(self.relay_url) != bool(self.relay_fingerprint):
+            raise ConfigError("a relay needs both relay_url and relay_fingerprint (python -m "
+                              "gossip.relay prints them when it starts)")
+        if self.relay_url and not self.relay_secret:
+            raise ConfigError("a relay needs relay_secret_file too (python -m gossip.relay "
+                              "prints where it keeps it)")
+        if self.relay_url and not self.relay_url.startswith(("ws://", "wss://")):
+            raise ConfigError(f"relay_url {self.relay_url!r} is not a ws:// or wss:// URL")
         return self
 
 
@@ -156,7 +178,13 @@ def load_config(path: Path | None = None, **overrides: Any) -> HubConfig:
         given["data_dir"] = Path(given["data_dir"])
     if "channels" in given:
         given["channels"] = tuple(given["channels"])
-    return replace(config, **given).checked()
+    config = replace(config, **given)
+    if config.relay_secret_file and not config.relay_secret:
+        try:
+            config = replace(config, relay_secret=read_relay_secret(config.relay_secret_file))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return config.checked()
 
 
 def _apply_file(config: HubConfig, path: Path) -> HubConfig:

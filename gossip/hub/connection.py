@@ -71,6 +71,7 @@ from gossip.wire import (
     Welcome,
     decode_frame,
 )
+from gossip.wire.relay import make_ticket
 
 from .callpresence import CallPresence
 from .cluster.backend import ClusterUnavailable, LocalNames, NameClaims, SharedRosters
@@ -661,7 +662,17 @@ class ConnectionActor(Actor):
         if seat is not None:
             seat.roster_changed(any(user != self.user for user in users))
         self._notify(driver, "members_changed",
-                     {Command.CALL_MEMBERS: lambda: CallMembers(channel=channel, users=users)})
+                     {Command.CALL_MEMBERS: lambda: self._call_members(channel, users)})
+
+    def _call_members(self, channel: str, users: tuple[str, ...]) -> CallMembers:
+        """The roster, and the relay when the call is past the relay threshold."""
+        config = self._hub.config
+        if config.relay_url and len(users) > self._limits.relay_threshold:
+            return CallMembers(channel=channel, users=users, relay_url=config.relay_url,
+                               relay_fingerprint=config.relay_fingerprint,
+                               relay_ticket=make_ticket(config.relay_secret, channel,
+                                                        self.user, time.time()))
+        return CallMembers(channel=channel, users=users)
 
     def _call_frame(self, frame: StartCall | Signal | HangUp) -> None:
         registry = self._hub.registry
@@ -707,10 +718,11 @@ class ConnectionActor(Actor):
                 f"you are in the call in {channel} from another connection; hang up there "
                 "first, then join here")) if elsewhere else
             Error(code=ErrorCode.CALL_FULL, reason=(
-                f"the call in {channel} is full ({self._limits.max_call_members} people)")))
+                f"the call in {channel} is full ({self._hub.config.call_members_limit} "
+                "people)")))
         roster = (*registry.call_members(channel), self.user)
         step = self._step(driver, "start_call", {
-            Command.CALL_MEMBERS: lambda: CallMembers(channel=channel, users=roster),
+            Command.CALL_MEMBERS: lambda: self._call_members(channel, roster),
             Command.ERROR: lambda: refusal,
         }, room=calm and room and not elsewhere)
         if "joined" not in step.reports:

@@ -86,7 +86,7 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
     cluster = (RedisCluster(config.redis, config.channels, ttl=config.cluster_ttl,
                             max_news_bytes=config.limits.max_frame_bytes)
                if config.redis else None)
-    registry = Registry(config.channels, config.limits.max_call_members, limits=config.limits,
+    registry = Registry(config.channels, config.call_members_limit, limits=config.limits,
                         cluster=cluster)
     # Over plain ws (debugging only) there is no certificate for the client to have seen, so
     # both sides bind "" into the PAKE transcript.

@@ -71,6 +71,7 @@ from aiortc.sdp import candidate_from_sdp
 from cryptography import x509
 
 from . import icehosts
+from .aiortc_seams import receiver_buffer, wrap_receiver_buffer
 from .errors import FingerprintMismatch, LinkStateError, MediaError, SdpError
 from .fingerprint import (
     certificate_fingerprint,
@@ -79,6 +80,7 @@ from .fingerprint import (
     sdp_fingerprint,
     sdp_fingerprints,
 )
+from .framecrypt import EncodedVideoTrack, Kind, OpeningBuffer, PeerFrames
 from .jitter import PassThroughBuffer, install_pass_through
 
 logger = logging.getLogger(__name__)
@@ -151,6 +153,7 @@ class MediaLink:
         ice_servers: Sequence[RTCIceServer] = (),
         receive_buffer: ReceiveBuffer = "ours",
         video_track: MediaStreamTrack | None = None,
+        open_frames: PeerFrames | None = None,
     ) -> None:
         self.ice_hosts = icehosts.check_hosts(ice_hosts)
         self.state = LinkState.NEW
@@ -177,6 +180,10 @@ class MediaLink:
         self.pass_through: PassThroughBuffer | None = None
         if receive_buffer == "ours":
             self.pass_through = install_pass_through(self._receiver)
+        # End-to-end frame encryption (gossip.media.framecrypt): the peer's frames are opened
+        # between the receiver's jitter buffer and its decoder.
+        self.open_frames = open_frames
+        self._open_receiver(self._receiver, "audio")
         self._pc.on("connectionstatechange", self._guarded("connectionstatechange",
                                                            self._on_connection_state))
         self._pc.on("track", self._guarded("track", self._on_track))
@@ -388,10 +395,18 @@ class MediaLink:
                     logger.debug("ICE transport stop: %r", exc)
         self._finish_closed()
 
+    def _open_receiver(self, receiver: RTCRtpReceiver, kind: Kind) -> None:
+        if self.open_frames is None or isinstance(receiver_buffer(receiver), OpeningBuffer):
+            return
+        frames = self.open_frames
+        wrap_receiver_buffer(receiver, lambda inner: OpeningBuffer(inner, frames, kind))
+
     def _add_video(self) -> None:
         if self._video_track is None:
             return
         self._video_sender = self._pc.addTrack(self._video_track)
+        if isinstance(self._video_track, EncodedVideoTrack):
+            self._video_track.attach(self._video_sender)
         self._video_receiver = next(t.receiver for t in self._pc.getTransceivers()
                                     if t.sender is self._video_sender)
 
@@ -442,6 +457,9 @@ class MediaLink:
             self.remote_track = track
         elif track.kind == "video":
             self.remote_video_track = track
+            for transceiver in self._pc.getTransceivers():
+                if transceiver.kind == "video":
+                    self._open_receiver(transceiver.receiver, "video")
         else:
             return
         self._emit(RemoteTrack(track))

@@ -196,6 +196,11 @@ class CallMembers(Frame):
     command: ClassVar[Command] = Command.CALL_MEMBERS
     channel: str = _name()
     users: tuple[str, ...] = _name()
+    # Set when the call is large enough to go through the hub's relay (gossip.relay): where
+    # it listens and its DTLS certificate's fingerprint. Absent: a full mesh.
+    relay_url: str | None = field(default=None, metadata={"max_chars": 256})
+    relay_fingerprint: str | None = field(default=None, metadata={"max_chars": 128})
+    relay_ticket: str | None = field(default=None, metadata={"max_chars": 128})  # for us
 
 
 @dataclass(frozen=True)

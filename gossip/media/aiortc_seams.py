@@ -1,0 +1,148 @@
+"""Every private part of aiortc that frame encryption relies on, in one place.
+
+aiortc 1.16 has no public hook for encoded frames (the W3C's "encoded transforms"), so:
+
+* the sender is given ready-made `av.Packet`s (public: a track may return packets, and the
+  sender packetizes them with its codec's `pack()`); to get one whole encoded VP8 frame out
+  of aiortc's encoder we override `Vp8Encoder._packetize(buffer, picture_id)` (private);
+* a keyframe request from the far end (RTCP PLI) only reaches an encoder the sender owns: we
+  wrap the sender's `_send_keyframe` (private) to pass it on to ours; and a sender the
+  negotiation disabled (camera off) drops what it reads, so our encoder reads its `_enabled`
+  (private) to skip that work and start again from a keyframe;
+* the receiver rebuilds each frame in its jitter buffer (by RTP timestamp) and hands it whole
+  to the decoder: we wrap that buffer, name-mangled `_RTCRtpReceiver__jitter_buffer`, so each
+  frame is opened between the two; the relay reads each packet's depayloaded frame there
+  (`packet._data`) and forwards it without decoding;
+* the relay presents one DTLS certificate on every connection (the one clients pin), put in
+  place of the one each RTCPeerConnection makes for itself (`__certificates`).
+
+aiortc is pinned below 1.17 for these; `check_seams()` (run by the tests) fails loudly when an
+upgrade moves any of them. The jitter buffer swap of `gossip.media.jitter` is older and still
+lives there.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import aiortc
+from aiortc.codecs.vpx import Vp8Encoder
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcdtlstransport import RTCCertificate
+from aiortc.rtcpeerconnection import RTCPeerConnection
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtp import RtpPacket
+
+from .errors import MediaError
+
+PINNED_VERSION = "1.16"
+_RECEIVER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
+_SENDER_KEYFRAME = "_send_keyframe"
+_SENDER_ENABLED = "_enabled"
+_PACKET_DATA = "_data"
+_CONNECTION_CERTIFICATES = "_RTCPeerConnection__certificates"
+
+
+class AiortcSeamMissing(MediaError):
+    """aiortc no longer has a private part frame encryption relies on (it was upgraded)."""
+
+
+class JitterBufferLike(Protocol):
+    """aiortc's JitterBuffer interface, as RTCRtpReceiver uses it."""
+
+    @property
+    def capacity(self) -> int: ...
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]: ...
+
+
+class WholeFrameVp8Encoder(Vp8Encoder):
+    """aiortc's VP8 encoder (its settings, bitrate and keyframe handling), returning each
+    encoded frame whole instead of cut into RTP payloads: `encode()` gives `[frame]`."""
+
+    def _packetize(self, buffer: bytes, picture_id: int) -> list[bytes]:  # type: ignore[override]
+        return [buffer] if buffer else []
+
+
+def wrap_receiver_buffer(
+    receiver: RTCRtpReceiver, wrap: Callable[[JitterBufferLike], JitterBufferLike]
+) -> None:
+    """Put `wrap(current buffer)` in the receiver's place for its jitter buffer."""
+    if not hasattr(receiver, _RECEIVER_BUFFER):
+        raise AiortcSeamMissing(f"aiortc's RTCRtpReceiver has no {_RECEIVER_BUFFER}")
+    setattr(receiver, _RECEIVER_BUFFER, wrap(getattr(receiver, _RECEIVER_BUFFER)))
+
+
+def receiver_buffer(receiver: RTCRtpReceiver) -> Any:
+    """The receiver's jitter buffer as it is now (ours, wrapped, or aiortc's)."""
+    return getattr(receiver, _RECEIVER_BUFFER)
+
+
+def on_keyframe_request(sender: RTCRtpSender, request: Callable[[], None]) -> None:
+    """Call `request()` too whenever the far end asks this sender for a keyframe."""
+    original = getattr(sender, _SENDER_KEYFRAME, None)
+    if original is None:
+        raise AiortcSeamMissing(f"aiortc's RTCRtpSender has no {_SENDER_KEYFRAME}")
+
+    def both() -> None:
+        original()
+        request()
+
+    setattr(sender, _SENDER_KEYFRAME, both)
+
+
+def sender_enabled(sender: RTCRtpSender) -> bool:
+    """Whether the sender sends what its track gives it (the negotiated direction lets it);
+    a disabled sender still reads its track and drops what it reads."""
+    return bool(getattr(sender, _SENDER_ENABLED))
+
+
+def depayloaded(packet: RtpPacket) -> bytes:
+    """The codec frame (or part) the receiver took out of an RTP packet before buffering it."""
+    return bytes(getattr(packet, _PACKET_DATA, b""))
+
+
+def use_certificate(connection: RTCPeerConnection, certificate: RTCCertificate) -> None:
+    """Make `connection` present `certificate` in DTLS (set it before any description)."""
+    if not hasattr(connection, _CONNECTION_CERTIFICATES):
+        raise AiortcSeamMissing(f"aiortc's RTCPeerConnection has no {_CONNECTION_CERTIFICATES}")
+    setattr(connection, _CONNECTION_CERTIFICATES, [certificate])
+
+
+def check_seams() -> None:
+    """Raise AiortcSeamMissing unless every seam above is where aiortc 1.16 has it."""
+    problems = []
+    if not aiortc.__version__.startswith(PINNED_VERSION + "."):
+        problems.append(
+            f"aiortc is {aiortc.__version__}, these seams were read in {PINNED_VERSION}"
+        )
+    packetize = inspect.getattr_static(Vp8Encoder, "_packetize", None)
+    if packetize is None or list(inspect.signature(Vp8Encoder._packetize).parameters) != [
+        "buffer",
+        "picture_id",
+    ]:
+        problems.append("Vp8Encoder._packetize(buffer, picture_id) is gone or changed")
+    if "self._packetize(" not in inspect.getsource(Vp8Encoder.encode):
+        problems.append("Vp8Encoder.encode no longer packetizes through _packetize")
+    init = inspect.getsource(RTCRtpReceiver.__init__)
+    if "self.__jitter_buffer" not in init:
+        problems.append(f"RTCRtpReceiver no longer keeps {_RECEIVER_BUFFER}")
+    if "self.__jitter_buffer.add(" not in inspect.getsource(RTCRtpReceiver._handle_rtp_packet):
+        problems.append("RTCRtpReceiver no longer rebuilds frames in its jitter buffer")
+    if "self._send_keyframe()" not in inspect.getsource(RTCRtpSender._handle_rtcp_packet):
+        problems.append("RTCRtpSender no longer handles PLI through _send_keyframe")
+    next_frame = inspect.getsource(RTCRtpSender._next_encoded_frame)
+    if "self.__encoder.pack(" not in next_frame:
+        problems.append("RTCRtpSender no longer packs ready-made packets")
+    if "if not self._enabled:" not in next_frame:
+        problems.append("RTCRtpSender no longer drops frames through _enabled")
+    handle = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    if "packet._data = depayload(" not in handle:
+        problems.append("RTCRtpReceiver no longer leaves the depayloaded frame in packet._data")
+    if "self.__certificates" not in inspect.getsource(RTCPeerConnection.__init__):
+        problems.append(f"RTCPeerConnection no longer keeps {_CONNECTION_CERTIFICATES}")
+    if problems:
+        raise AiortcSeamMissing("gossip.media.aiortc_seams needs updating: " + "; ".join(problems))

@@ -1,0 +1,317 @@
+"""Frame encryption on a call's media path: encode once, seal once, packetize per link.
+
+    frames = CallFrames(SourceFanout(source))        # the call's sealer and Opus encoder
+    link = MediaLink(frames.audio_track(), ..., video_track=frames.video_track(video_track),
+                     open_frames=frames.peer("bob"))   # bob's frames are opened on arrival
+
+Sending: `EncodedAudio` encodes each 20 ms slot of the microphone once with Opus and seals it
+once (gossip.crypto.frames); every link's `EncodedAudioTrack` hands those bytes to aiortc as
+an `av.Packet`, which aiortc only packetizes. Video is encoded per link (each link adapts its
+own quality) by `EncodedVideoTrack`, and sealed before aiortc packetizes it. No plain frame
+ever reaches aiortc's sender, so none can reach the wire.
+
+Receiving: each peer's frames are opened between aiortc's jitter buffer and its decoder
+(`OpeningBuffer`). `PeerFrames` counts what opened and what did not; a sender whose frames
+keep failing is `failing` until one opens again.
+
+Codec bits a forwarder may need stay clear but authenticated: Opus's TOC byte; VP8's 3-byte
+frame tag, plus the 7 bytes of start code and size on a keyframe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import fractions
+import logging
+from typing import Literal
+
+import numpy as np
+import trio
+from aiortc.codecs.opus import OpusEncoder
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtp import RtpPacket
+from av import AudioFrame, VideoFrame
+from av.packet import Packet
+
+from gossip.crypto.frames import FrameKey, FrameOpener, FrameOpenError, FrameSealer
+
+from .aiortc_seams import (
+    JitterBufferLike,
+    WholeFrameVp8Encoder,
+    on_keyframe_request,
+    sender_enabled,
+)
+from .format import FRAME_SAMPLES, SAMPLE_RATE
+from .track import SourceFanout
+
+logger = logging.getLogger(__name__)
+
+Kind = Literal["audio", "video"]
+_AUDIO_TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
+_VIDEO_TIME_BASE = fractions.Fraction(1, 90_000)
+_CACHED_SLOTS = 8  # as SourceFanout: a lagging link skips to the present
+# Frames in a row that do not open before a sender counts as failing (a second of audio):
+# the first frames of a link may come before its sender's key does.
+FAILING_STREAK = 50
+
+
+def clear_bytes(kind: Kind, frame: bytes) -> int:
+    """How many leading bytes of an encoded frame stay readable (and authenticated)."""
+    if not frame:
+        return 0
+    if kind == "audio":
+        return 1  # Opus TOC: mode, bandwidth, frame size
+    keyframe = frame[0] & 0x01 == 0  # VP8 frame tag, RFC 6386 section 9.1
+    return min(len(frame), 10 if keyframe else 3)
+
+
+def seal_frame(sealer: FrameSealer, kind: Kind, frame: bytes) -> bytes:
+    clear = clear_bytes(kind, frame)
+    return sealer.seal(frame[:clear], frame[clear:])
+
+
+def open_frame(opener: FrameOpener, kind: Kind, sealed: bytes, now: float) -> bytes:
+    """The encoded frame inside `sealed` (FrameOpenError if it does not open)."""
+    return opener.open(sealed, clear_bytes(kind, sealed), now)
+
+
+class PeerFrames:
+    """One sender's frames as we receive them: their keys, and what opened and what not."""
+
+    def __init__(self, peer: str) -> None:
+        self.peer = peer
+        self.opener = FrameOpener()
+        self.failed_by_reason: collections.Counter[str] = collections.Counter()
+        self.streak = 0  # failures since the last frame that opened
+        self.failing = False
+        self.changed = trio.Event()  # set (and replaced) when `failing` flips
+
+    @property
+    def opened(self) -> int:
+        return self.opener.opened
+
+    @property
+    def failed(self) -> int:
+        return self.opener.failed
+
+    def add_key(self, key: FrameKey) -> None:
+        self.opener.add_key(key, trio.current_time())
+
+    def open(self, kind: Kind, sealed: bytes) -> bytes | None:
+        try:
+            plain = open_frame(self.opener, kind, sealed, trio.current_time())
+        except FrameOpenError as exc:
+            self.failed_by_reason[exc.reason] += 1
+            self.streak += 1
+            if self.streak >= FAILING_STREAK and not self.failing:
+                logger.warning("frames from %s do not open: %s", self.peer, exc)
+                self._flip(True)
+            return None
+        self.streak = 0
+        if self.failing:
+            self._flip(False)
+        return plain
+
+    def _flip(self, failing: bool) -> None:
+        self.failing = failing
+        self.changed.set()
+        self.changed = trio.Event()
+
+
+class OpeningBuffer:
+    """aiortc's jitter buffer interface around the receiver's own buffer: each frame it
+    rebuilds is opened (as `frames`' sender's) before the decoder sees it; one that does not
+    open is dropped, and so is everything while `frames` is None."""
+
+    def __init__(self, inner: JitterBufferLike, frames: PeerFrames | None, kind: Kind) -> None:
+        self.inner = inner
+        self.frames = frames
+        self.kind = kind
+        self.tap: list[bytes] | None = None  # tests: keep what arrived sealed
+
+    @property
+    def capacity(self) -> int:
+        return self.inner.capacity
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        ask_keyframe, frame = self.inner.add(packet)
+        if frame is None:
+            return ask_keyframe, None
+        if self.tap is not None and len(self.tap) < 500:
+            self.tap.append(frame.data)
+        if self.frames is None:  # a relay's slot nobody is assigned to
+            return ask_keyframe, None
+        plain = self.frames.open(self.kind, frame.data)
+        if plain is None:
+            # A video frame lost means the pictures after it cannot decode: ask for a keyframe.
+            return ask_keyframe or self.kind == "video", None
+        frame.data = plain
+        return ask_keyframe, frame
+
+
+class EncodedAudio:
+    """A call's one Opus encoder: each 20 ms slot of the source encoded and sealed once."""
+
+    def __init__(self, fanout: SourceFanout, sealer: FrameSealer | None) -> None:
+        self.fanout = fanout
+        self.sealer = sealer
+        self.frames_encoded = 0
+        self._encoder = OpusEncoder()
+        self._pts = 0
+        self._cache: collections.OrderedDict[int, bytes | None] = collections.OrderedDict()
+        self._last_slot = -1
+
+    def track(self) -> EncodedAudioTrack:
+        return EncodedAudioTrack(self)
+
+    def frame_for(self, slot: int) -> bytes | None:
+        """The sealed Opus frame for `slot` (None: too old, or the encoder gave none)."""
+        if slot > self._last_slot:
+            self._last_slot = slot
+            samples = self.fanout.frame_for(slot)
+            frame = AudioFrame.from_ndarray(
+                np.ascontiguousarray(samples).reshape(1, FRAME_SAMPLES), format="s16", layout="mono"
+            )
+            frame.sample_rate = SAMPLE_RATE
+            frame.time_base = _AUDIO_TIME_BASE
+            frame.pts = self._pts  # the encoder's resampler wants them contiguous
+            self._pts += FRAME_SAMPLES
+            payloads, _ = self._encoder.encode(frame)
+            data = payloads[0] if payloads else None
+            if data is not None:
+                self.frames_encoded += 1
+                if self.sealer is not None:
+                    data = seal_frame(self.sealer, "audio", data)
+            self._cache[slot] = data
+            while len(self._cache) > _CACHED_SLOTS:
+                self._cache.popitem(last=False)
+        return self._cache.get(slot)
+
+
+class EncodedAudioTrack(MediaStreamTrack):
+    """One link's audio: the call's encoded frames as packets, paced on the fanout's slots."""
+
+    kind = "audio"
+
+    def __init__(self, encoded: EncodedAudio) -> None:
+        super().__init__()
+        self.encoded = encoded
+        self.frames_sent = 0
+        self._slot: int | None = None
+
+    async def recv(self) -> Packet:  # type: ignore[override]
+        fanout = self.encoded.fanout
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            now = asyncio.get_running_loop().time()
+            current = fanout.current_slot(now)
+            if self._slot is None or current - self._slot > _CACHED_SLOTS:
+                self._slot = current
+            else:
+                self._slot += 1
+                delay = fanout.slot_deadline(self._slot) - now
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            data = self.encoded.frame_for(self._slot)
+            if data is None:
+                continue
+            packet = Packet(data)
+            packet.pts = self._slot * FRAME_SAMPLES
+            packet.time_base = _AUDIO_TIME_BASE
+            self.frames_sent += 1
+            return packet
+
+
+class EncodedVideoTrack(MediaStreamTrack):
+    """One link's video: the pictures of `source` (a paced track) encoded with VP8 and sealed
+    here, so aiortc only packetizes them. A keyframe request reaches `request_keyframe`."""
+
+    kind = "video"
+
+    def __init__(self, source: MediaStreamTrack, sealer: FrameSealer | None) -> None:
+        super().__init__()
+        self.source = source
+        self.sealer = sealer
+        self.frames_sent = 0
+        self._encoder = WholeFrameVp8Encoder()
+        self._keyframe_wanted = True
+        self._sender: RTCRtpSender | None = None
+
+    def attach(self, sender: RTCRtpSender) -> None:
+        """The aiortc sender that sends this track: its keyframe requests become ours, and
+        while it is disabled nothing is encoded (it would drop the frames a decoder needs)."""
+        self._sender = sender
+        on_keyframe_request(sender, self.request_keyframe)
+
+    def request_keyframe(self) -> None:
+        self._keyframe_wanted = True
+
+    async def recv(self) -> Packet:  # type: ignore[override]
+        loop = asyncio.get_running_loop()
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            frame = await self.source.recv()
+            assert isinstance(frame, VideoFrame)
+            if self._sender is not None and not sender_enabled(self._sender):
+                self._keyframe_wanted = True  # the peer gets nothing until it is enabled again
+                return _empty_video_packet(frame)
+            keyframe, self._keyframe_wanted = self._keyframe_wanted, False
+            # As aiortc does: VP8 holds the GIL only part of the time; off the loop thread.
+            payloads, timestamp = await loop.run_in_executor(
+                None, self._encoder.encode, frame, keyframe
+            )
+            if not payloads:
+                continue
+            data = payloads[0]
+            if self.sealer is not None:
+                data = seal_frame(self.sealer, "video", data)
+            packet = Packet(data)
+            packet.pts = timestamp
+            packet.time_base = _VIDEO_TIME_BASE
+            self.frames_sent += 1
+            return packet
+
+    def stop(self) -> None:
+        super().stop()
+        self.source.stop()
+
+
+def _empty_video_packet(frame: VideoFrame) -> Packet:
+    """A packet the sender drops (it is disabled) or, should it be enabled meanwhile, cuts
+    into no payload at all: nothing is sent."""
+    packet = Packet(b"")
+    packet.pts = frame.pts
+    packet.time_base = frame.time_base or _VIDEO_TIME_BASE
+    return packet
+
+
+class CallFrames:
+    """A call's frame path: its sealer (None when frame encryption is off), its one audio
+    encoder, and each peer's PeerFrames. The call decides when keys change."""
+
+    def __init__(self, fanout: SourceFanout, *, encrypt: bool = True) -> None:
+        self.sealer = FrameSealer() if encrypt else None
+        self.audio = EncodedAudio(fanout, self.sealer)
+        self._peers: dict[str, PeerFrames] = {}
+
+    def audio_track(self) -> EncodedAudioTrack:
+        return self.audio.track()
+
+    def video_track(self, source: MediaStreamTrack) -> EncodedVideoTrack:
+        return EncodedVideoTrack(source, self.sealer)
+
+    def peer(self, user: str) -> PeerFrames | None:
+        """`user`'s frames as we open them (None when frames are not encrypted)."""
+        if self.sealer is None:
+            return None
+        if user not in self._peers:
+            self._peers[user] = PeerFrames(user)
+        return self._peers[user]
+
+    def forget(self, user: str) -> None:
+        self._peers.pop(user, None)

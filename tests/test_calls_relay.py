@@ -1,0 +1,115 @@
+"""Calls through the hub's relay: a call past the hub's threshold moves from the mesh to the
+relay (`python -m gossip.relay`, its own process), falls back to the mesh when the relay dies,
+and everyone hears everyone else, sealed end to end, throughout. Real hub, sessions, aiortc."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from gossip.client import events as ev
+from gossip.client.calltypes import LeaveCall
+from gossip.hub.config import ConfigError, HubConfig, Limits
+from gossip.wire import CallMembers
+from gossip.wire.frames import decode_frame
+
+from .conftest import PASSWORD
+from .test_calls import connected, join, media_loop, settles_on  # noqa: F401 - a fixture
+from .test_relay import relay_process
+
+TONES = {"ann": 300.0, "ben": 500.0, "cat": 700.0, "dan": 900.0}
+
+
+@pytest.fixture
+async def relay(tmp_path: Path):
+    async with relay_process(tmp_path) as info:
+        yield info
+
+
+@pytest.fixture
+async def hub_config(tmp_path: Path, relay) -> HubConfig:
+    return HubConfig(
+        name="test hub",
+        host="127.0.0.1",
+        port=0,
+        password=PASSWORD,
+        channels=("general",),
+        data_dir=tmp_path / "hub",
+        limits=Limits(relay_threshold=3),
+        relay_url=relay["url"],
+        relay_fingerprint=relay["fingerprint"],
+        relay_secret=relay["secret"],
+    )
+
+
+async def test_a_call_past_the_threshold_goes_through_the_relay_and_back_to_the_mesh(
+    media_loop,  # noqa: F811 - the fixture
+    connect,
+    relay,
+):
+    candidates = tuple(TONES.values())
+    clients = {name: await connect(name) for name in TONES}
+    members = {name: await join(clients[name], TONES[name]) for name in ("ann", "ben", "cat")}
+    for name, member in members.items():
+        await connected(member, *(other for other in members if other != name))
+    assert not (await members["ann"].state()).relayed  # three: a mesh
+
+    members["dan"] = await join(clients["dan"], TONES["dan"])  # four: past the threshold
+    for name, member in members.items():
+        await settles_on(
+            member, candidates, {hz for o, hz in TONES.items() if o != name}, windows=60
+        )
+        state = await member.state()
+        assert state.relayed, name
+        for peer in state.peers.values():
+            assert peer.link == "relayed" and peer.frame_keys == "keyed", (name, peer)
+
+    # The relay dies: a call this small falls back to the mesh, and says so.
+    os.kill(relay["pid"], signal.SIGKILL)
+    for member in members.values():
+        failed = await member.client.next_event(ev.CallRelayFailed)
+        assert failed.channel == "general"
+    for name, member in members.items():
+        await settles_on(
+            member, candidates, {hz for o, hz in TONES.items() if o != name}, windows=60
+        )
+        assert not (await member.state()).relayed
+
+    await members["dan"].call.tell(LeaveCall())  # three again: still the mesh
+    for name in ("ann", "ben", "cat"):
+        assert (await members[name].client.next_event(ev.CallPeerLeft)).user == "dan"
+    for name in ("ann", "ben", "cat"):
+        member = members[name]
+        await settles_on(
+            member, candidates, {TONES[o] for o in ("ann", "ben", "cat") if o != name}, windows=60
+        )
+        state = await member.state()
+        assert not state.relayed and all(
+            peer.link == "connected" for user, peer in state.peers.items() if user != "dan"
+        )
+
+
+def test_the_hub_names_its_relay_only_with_a_fingerprint_and_gmp_carries_both() -> None:
+    with pytest.raises(ConfigError, match="relay_fingerprint"):
+        HubConfig(password=PASSWORD, relay_url="ws://127.0.0.1:1721").checked()
+    with pytest.raises(ConfigError, match="relay_secret_file"):
+        HubConfig(password=PASSWORD, relay_url="ws://x", relay_fingerprint="sha-256 AA").checked()
+    with pytest.raises(ConfigError, match="ws://"):
+        HubConfig(
+            password=PASSWORD,
+            relay_url="http://x",
+            relay_fingerprint="sha-256 AA",
+            relay_secret=bytes(32),
+        ).checked()
+    frame = CallMembers(
+        channel="general",
+        users=("ann", "ben"),
+        relay_url="ws://127.0.0.1:1721",
+        relay_fingerprint="sha-256 AA:BB",
+        relay_ticket="1700000000.ab",
+    )
+    assert decode_frame(frame.encode()) == frame
+    assert decode_frame(CallMembers(channel="general", users=("ann",)).encode()).relay_url is None

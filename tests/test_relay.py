@@ -1,0 +1,202 @@
+"""A relay that cannot listen (`python -m gossip.relay`, its own process): four participants
+on loopback each hear the other three through it, not themselves; what it forwards is sealed
+(it does not decode as anyone's voice), and the relay's code holds no frame key."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from trio_websocket import open_websocket_url
+
+from gossip.client.relaylink import Heard, RelayLink
+from gossip.media.engine import AudioEngine
+from gossip.media.framecrypt import CallFrames
+from gossip.media.loop import open_media_loop
+from gossip.media.sinks import MemorySink
+from gossip.media.sources import ToneSource
+from gossip.media.track import SourceFanout
+from gossip.relay.server import RelayConfig, run_relay
+from gossip.wire.relay import (
+    MAX_MESSAGE_BYTES,
+    Answer,
+    Join,
+    Refused,
+    RelayProtocolError,
+    Slot,
+    decode,
+    encode,
+    make_ticket,
+    read_relay_secret,
+    ticket_admits,
+)
+
+from .test_media_framecrypt import decoded_audio, prominence
+from .test_media_links import BOUND, LOOPBACK, Side, hear
+
+TONES = {"ann": 300.0, "ben": 500.0, "cat": 700.0, "dan": 900.0}
+
+
+@asynccontextmanager
+async def relay_process(workdir: Path) -> AsyncIterator[dict[str, Any]]:
+    """`python -m gossip.relay` on loopback; its JSON line, its pid and its secret."""
+    process = await trio.lowlevel.open_process(
+        [
+            sys.executable,
+            "-m",
+            "gossip.relay",
+            "--ice-host",
+            "127.0.0.1",
+            "--secret-file",
+            str(workdir / "relay-secret"),
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        line = b""
+        with trio.fail_after(BOUND):
+            while not line.endswith(b"\n"):
+                chunk = await process.stdout.receive_some(1)
+                if not chunk:
+                    pytest.fail("the relay ended before it listened")
+                line += chunk
+        info = json.loads(line)
+        info["pid"] = process.pid
+        info["secret"] = read_relay_secret(info["secret_file"])
+        yield info
+    finally:
+        process.terminate()
+        with trio.move_on_after(5):
+            await process.wait()
+        process.kill()
+
+
+async def test_four_hear_each_other_through_a_relay_that_cannot_listen(tmp_path: Path) -> None:
+    async with relay_process(tmp_path) as relay, open_media_loop(), trio.open_nursery() as nursery:
+        sides: dict[str, Side] = {}
+        frames: dict[str, CallFrames] = {}
+        links: dict[str, RelayLink] = {}
+        for name, hz in TONES.items():
+            engine = AudioEngine(MemorySink())
+            await nursery.start(engine.run)
+            fanout = SourceFanout(ToneSource(hz))
+            sides[name] = Side(name, fanout, engine.sink, engine)  # type: ignore[arg-type]
+            frames[name] = CallFrames(fanout)
+        # Keys go member to member (a call hands them over sealed signalling): never to
+        # the relay.
+        for name, own in frames.items():
+            for other, theirs in frames.items():
+                if other != name:
+                    peer = theirs.peer(name)
+                    assert peer is not None and own.sealer is not None
+                    peer.add_key(own.sealer.key)
+        for name in TONES:
+            links[name] = RelayLink(
+                frames[name].audio_track(),
+                fingerprint=relay["fingerprint"],
+                slots=len(TONES) - 1,
+                frames_for=frames[name].peer,
+                ice_hosts=LOOPBACK,
+            )
+
+        async def take_part(name: str, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+            link = links[name]
+            ticket = make_ticket(relay["secret"], "general", name, time.time())
+            async with link.joined(relay["url"], "general", name, ticket):
+                task_status.started()
+                async for event in link.events:
+                    if isinstance(event, Heard):
+                        sides[name].engine.add_peer(event.user, event.track)
+
+        for name in TONES:
+            await nursery.start(take_part, name)
+        for name, side in sides.items():
+            others = [hz for other, hz in TONES.items() if other != name]
+            with trio.fail_after(BOUND * 2):
+                while len(side.engine.peers) < len(others):
+                    await side.engine.wait_frames_played(side.engine.frames_played + 1)
+            await hear(side, present=others, absent=[TONES[name]])
+
+        # What the relay forwarded to ann is sealed: no one's tone stands out of it.
+        openings = links["ann"].openings
+        for opening in openings:
+            opening.tap = []
+        with trio.fail_after(BOUND):
+            while min(len(opening.tap or ()) for opening in openings) < 50:
+                await sides["ann"].engine.wait_frames_played(sides["ann"].engine.frames_played + 1)
+        for opening in openings:
+            sealed = decoded_audio(opening.tap or [])
+            for hz in TONES.values():
+                assert len(sealed) == 0 or prominence(sealed[-24000:], hz) < 10
+        nursery.cancel_scope.cancel()
+
+
+def test_the_relay_holds_no_key_it_imports_no_frame_crypto() -> None:
+    code = (
+        "import sys, gossip.relay.__main__, gossip.relay.server; "
+        "print('gossip.crypto.frames' in sys.modules, 'gossip.crypto' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["False", "False"]
+
+
+def test_relay_messages_are_bounded_and_checked_once() -> None:
+    join = Join("general", "ann", "v=0")
+    assert decode(encode(join)) == join
+    assert decode(encode(Slot("1", ""))) == Slot("1", "")
+    for bad in (
+        b"\xc1",
+        encode(Answer("x"))[:-1],
+        b"x" * (MAX_MESSAGE_BYTES + 1),
+        encode(Join("general", "", "v=0")),
+        encode(Join("g" * 65, "ann", "v=0")),
+    ):
+        with pytest.raises(RelayProtocolError):
+            decode(bad)
+    with pytest.raises(RelayProtocolError):
+        decode("a text message")
+
+
+def test_a_ticket_admits_one_name_to_one_call_until_it_expires() -> None:
+    secret = bytes(32)
+    ticket = make_ticket(secret, "general", "ann", now=1000.0)
+    assert ticket_admits(secret, ticket, "general", "ann", now=1000.0)
+    assert not ticket_admits(secret, ticket, "general", "ben", now=1000.0)
+    assert not ticket_admits(secret, ticket, "random", "ann", now=1000.0)
+    assert not ticket_admits(bytes([1]) * 32, ticket, "general", "ann", now=1000.0)
+    assert not ticket_admits(secret, ticket, "general", "ann", now=1000.0 + 601)
+    assert not ticket_admits(secret, "", "general", "ann", now=1000.0)
+
+
+async def test_the_relay_refuses_what_is_not_a_join_and_offers_past_its_bounds() -> None:
+    secret = bytes(32)
+    config = RelayConfig(max_participants=2, secret=secret)
+    async with open_media_loop(), trio.open_nursery() as nursery:
+        port, _ = await nursery.start(run_relay, config)
+        url = f"ws://127.0.0.1:{port}"
+        ticket = make_ticket(secret, "general", "ann", time.time())
+        for first in (
+            encode(Slot("0", "ann")),
+            encode(
+                Join(
+                    "general", "ann", "v=0\r\n", make_ticket(secret, "general", "eve", time.time())
+                )
+            ),
+            encode(Join("general", "ann", "v=0\r\n" + "\nm=audio" * 65, ticket)),
+        ):
+            async with open_websocket_url(url) as ws:
+                await ws.send_message(first)
+                reply = decode(await ws.get_message())
+                assert isinstance(reply, Refused), reply
+        nursery.cancel_scope.cancel()
