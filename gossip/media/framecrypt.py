@@ -168,27 +168,32 @@ class EncodedAudio:
         return EncodedAudioTrack(self)
 
     def frame_for(self, slot: int) -> bytes | None:
-        """The sealed Opus frame for `slot` (None: too old, or the encoder gave none)."""
+        """The sealed Opus frame for `slot` (None: too old, a pause in voice activation or
+        push-to-talk, or the encoder gave none: nothing is sent for the slot)."""
         if slot > self._last_slot:
             self._last_slot = slot
             samples = self.fanout.frame_for(slot)
-            frame = AudioFrame.from_ndarray(
-                np.ascontiguousarray(samples).reshape(1, FRAME_SAMPLES), format="s16", layout="mono"
-            )
-            frame.sample_rate = SAMPLE_RATE
-            frame.time_base = _AUDIO_TIME_BASE
-            frame.pts = self._pts  # the encoder's resampler wants them contiguous
-            self._pts += FRAME_SAMPLES
-            payloads, _ = self._encoder.encode(frame)
-            data = payloads[0] if payloads else None
-            if data is not None:
-                self.frames_encoded += 1
-                if self.sealer is not None:
-                    data = seal_frame(self.sealer, "audio", data)
-            self._cache[slot] = data
+            self._cache[slot] = None if samples is None else self._encode(samples)
             while len(self._cache) > _CACHED_SLOTS:
                 self._cache.popitem(last=False)
         return self._cache.get(slot)
+
+    def _encode(self, samples: np.ndarray) -> bytes | None:
+        """One slot's samples as a sealed Opus frame (None if the encoder gave none)."""
+        frame = AudioFrame.from_ndarray(
+            np.ascontiguousarray(samples).reshape(1, FRAME_SAMPLES), format="s16", layout="mono"
+        )
+        frame.sample_rate = SAMPLE_RATE
+        frame.time_base = _AUDIO_TIME_BASE
+        frame.pts = self._pts  # the encoder's resampler wants them contiguous
+        self._pts += FRAME_SAMPLES
+        payloads, _ = self._encoder.encode(frame)
+        data = payloads[0] if payloads else None
+        if data is not None:
+            self.frames_encoded += 1
+            if self.sealer is not None:
+                data = seal_frame(self.sealer, "audio", data)
+        return data
 
 
 class EncodedAudioTrack(MediaStreamTrack):
