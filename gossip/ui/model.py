@@ -524,6 +524,30 @@ def _call_peer_failed(model: AppModel, event: ev.CallPeerFailed, now: float) -> 
                       f"({event.reason}). The rest of the call goes on.", now)
 
 
+def _call_peer_undecryptable(model: AppModel, event: ev.CallPeerUndecryptable,
+                             now: float) -> None:
+    if _our_call(model, event.channel):
+        model.toasts.push("error", f"Cannot hear {event.user}",
+                          f"What {event.user} sends does not open with the keys they gave us "
+                          f"({event.reason.replace('_', ' ')}), so it is not played. They may "
+                          "run an older Gossip; ask them to update, or to leave and rejoin.",
+                          now)
+
+
+def _call_peer_decryptable(model: AppModel, event: ev.CallPeerDecryptable, now: float) -> None:
+    if _our_call(model, event.channel):
+        model.toasts.push("info", f"{event.user} is heard again",
+                          f"What {event.user} sends opens again.", now)
+
+
+def _call_relay_failed(model: AppModel, event: ev.CallRelayFailed, now: float) -> None:
+    if _our_call(model, event.channel):
+        model.toasts.push("error", "The call's relay cannot be used",
+                          f"{event.reason[:200]}. A call small enough goes back to direct "
+                          "links; a larger one keeps trying. Tell the hub's operator if it "
+                          "lasts.", now)
+
+
 def _call_signal_rejected(model: AppModel, event: ev.CallSignalRejected, now: float) -> None:
     if _our_call(model, event.channel):
         model.toasts.push("error", f"Call signal from {event.user} rejected",
@@ -583,6 +607,8 @@ _HANDLERS: dict[type, Callable[[AppModel, Any, float], None]] = {
     ev.CallPeerNotMember: _call_peer_not_member,
     ev.CallPeerFailed: _call_peer_failed, ev.CallSignalRejected: _call_signal_rejected,
     ev.CallRefused: _call_refused, ev.CallLeft: _call_left, ev.CallSpeaking: _call_speaking,
+    ev.CallPeerUndecryptable: _call_peer_undecryptable,
+    ev.CallPeerDecryptable: _call_peer_decryptable, ev.CallRelayFailed: _call_relay_failed,
     ev.OwnKeyForged: _own_key_forged, ev.MessagesMissing: _messages_missing,
     ev.HubReportedMissed: _hub_reported_missed, ev.MessageDelayed: _message_delayed,
     ev.MessageNotSent: _message_not_sent, ev.RosterChanged: _roster_changed,
