@@ -9,7 +9,7 @@ frame with how many packets were missing just before it (`SequencedFrame.lost_be
 voice-activation pause advances timestamps with no sequence gap, so it is never concealed.
 
 `install()` makes aiortc's receivers use `ConcealingOpusDecoder` for Opus (other codecs are
-untouched); `install_pass_through` calls it.
+untouched), through gossip.media.aiortc_seams; `install_pass_through` calls it.
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from aiortc import rtcrtpreceiver
 from aiortc.codecs.base import Decoder
 from aiortc.jitterbuffer import JitterFrame
 from av import AudioFrame
 
-from .errors import ReceiverSeamMissing
+from .aiortc_seams import replace_decoder_factory
 from .format import FRAME_SAMPLES, SAMPLE_RATE
 
 CHANNELS = 2  # what aiortc's Opus decoder gives, so the engine sees the same frames
@@ -98,23 +97,6 @@ class ConcealingOpusDecoder(Decoder):
         return frame
 
 
-_aiortc_get_decoder = rtcrtpreceiver.get_decoder
-
-
-def _get_decoder(codec: Any) -> Decoder:
-    if codec.mimeType.lower() == "audio/opus":
-        return ConcealingOpusDecoder()
-    return _aiortc_get_decoder(codec)
-
-
 def install() -> None:
-    """Make aiortc's receivers (in this process) decode Opus with concealment. Idempotent.
-    aiortc looks up `get_decoder` in rtcrtpreceiver's namespace when a receiver's decoder
-    thread meets a new codec (aiortc 1.16, pinned)."""
-    if not hasattr(rtcrtpreceiver, "get_decoder"):
-        raise ReceiverSeamMissing(
-            "aiortc's rtcrtpreceiver has no get_decoder; "
-            "gossip.media.concealment needs updating for this aiortc "
-            "version"
-        )
-    rtcrtpreceiver.get_decoder = _get_decoder  # type: ignore[attr-defined]
+    """Make aiortc's receivers (in this process) decode Opus with concealment. Idempotent."""
+    replace_decoder_factory("audio/opus", ConcealingOpusDecoder)
