@@ -30,9 +30,9 @@ import trio
 import trio_asyncio
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from gossip.media.aiortc_seams import receiver_buffer, swap_jitter_buffer
 from gossip.media.engine import AudioEngine, decoded_to_mono
 from gossip.media.format import FRAME_SAMPLES, SAMPLE_RATE, Frame, silence
-from gossip.media.jitter import receiver_buffer, replace_receiver_buffer
 from gossip.media.loop import open_media_loop
 from gossip.media.peer import Failed, LinkUp, MediaLink
 from gossip.media.sinks import AudioSink
@@ -64,7 +64,7 @@ class ClickSource(AudioSource):
     def read(self) -> Frame:
         frame = silence()
         if self._frame % self.period == self.period - 1:
-            frame[CLICK_OFFSET:CLICK_OFFSET + CLICK_SAMPLES] = self._burst
+            frame[CLICK_OFFSET : CLICK_OFFSET + CLICK_SAMPLES] = self._burst
             self.sent.append(self.clock() + CLICK_OFFSET / SAMPLE_RATE)
         self._frame += 1
         return frame
@@ -130,8 +130,10 @@ def describe(name: str, values: list[float], expected: int) -> str:
         return f"{name:8} no clicks detected"
     ms = sorted(v * 1000 for v in values)
     p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
-    return (f"{name:8} median {statistics.median(ms):6.1f} ms   p95 {p95:6.1f} ms   "
-            f"min {ms[0]:6.1f}   max {ms[-1]:6.1f}   clicks {len(ms)}/{expected}")
+    return (
+        f"{name:8} median {statistics.median(ms):6.1f} ms   p95 {p95:6.1f} ms   "
+        f"min {ms[0]:6.1f}   max {ms[-1]:6.1f}   clicks {len(ms)}/{expected}"
+    )
 
 
 async def wait_connected(link: MediaLink) -> float:
@@ -176,12 +178,12 @@ async def main(clicks: int, interval: float, loss: int | None) -> None:
         to_ours = MediaLink(fanout.track(), ice_hosts=LOOPBACK)
         ours = MediaLink(SourceFanout(NullSource()).track(), ice_hosts=LOOPBACK)
         to_aiortc = MediaLink(fanout.track(), ice_hosts=LOOPBACK)
-        theirs = MediaLink(SourceFanout(NullSource()).track(), ice_hosts=LOOPBACK,
-                          receive_buffer="aiortc")
+        theirs = MediaLink(
+            SourceFanout(NullSource()).track(), ice_hosts=LOOPBACK, receive_buffer="aiortc"
+        )
         if loss:
             for link in (ours, theirs):
-                replace_receiver_buffer(link.receiver,
-                                        LossyBuffer(receiver_buffer(link.receiver), loss))
+                swap_jitter_buffer(link.receiver, LossyBuffer(receiver_buffer(link.receiver), loss))
 
         ours_heard = ClickDetector(trio.current_time)
         theirs_heard = ClickDetector(trio.current_time)
@@ -208,24 +210,38 @@ async def main(clicks: int, interval: float, loss: int | None) -> None:
             nursery.cancel_scope.cancel()
 
     sent = source.sent
-    print(f"clicks: {clicks} every {period * FRAME_SAMPLES / SAMPLE_RATE * 1000:.0f} ms"
-          + (f", 1 packet in {loss} lost" if loss else ""))
-    print(f"from create_offer: offer+answer {offer_answer * 1000:.0f} ms, both ends connected "
-          f"(ICE+DTLS) {to_connect * 1000:.0f} ms"
-          + (f", first audio decoded {(first_audio - started) * 1000:.0f} ms"
-             if first_audio is not None else ""))
+    print(
+        f"clicks: {clicks} every {period * FRAME_SAMPLES / SAMPLE_RATE * 1000:.0f} ms"
+        + (f", 1 packet in {loss} lost" if loss else "")
+    )
+    print(
+        f"from create_offer: offer+answer {offer_answer * 1000:.0f} ms, both ends connected "
+        f"(ICE+DTLS) {to_connect * 1000:.0f} ms"
+        + (
+            f", first audio decoded {(first_audio - started) * 1000:.0f} ms"
+            if first_audio is not None
+            else ""
+        )
+    )
     print(describe("ours", latencies(sent, ours_heard.heard, clicks), clicks))
     print(describe("aiortc", latencies(sent, theirs_heard.heard, clicks), clicks))
-    print(f"our jitter buffer: target depth {buffer.target_depth} frames, spread "
-          f"{buffer.spread * 1000:.1f} ms, {buffer.stats}")
+    print(
+        f"our jitter buffer: target depth {buffer.target_depth} frames, spread "
+        f"{buffer.spread * 1000:.1f} ms, {buffer.stats}"
+    )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clicks", type=int, default=40)
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between clicks")
-    parser.add_argument("--loss", type=int, default=None, metavar="N",
-                        help="lose one RTP packet in N at both receivers")
+    parser.add_argument(
+        "--loss",
+        type=int,
+        default=None,
+        metavar="N",
+        help="lose one RTP packet in N at both receivers",
+    )
     parser.add_argument("--quick", action="store_true", help="12 clicks, 0.4 s apart")
     args = parser.parse_args()
     if args.quick:

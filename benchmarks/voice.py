@@ -4,7 +4,9 @@ simulated room, with the baseline (no processing) from the same run.
 Prints: echo return loss enhancement (ERLE) at 0-1 s, 1-3 s and steady state; the near
 talker's level kept in double-talk; PESQ-WB of near-end speech sent without and with
 processing, as the microphone gives it and after an Opus round trip (aiortc's encoder and
-decoder at the settings calls use); and the processing CPU per 10 ms frame.
+decoder); and the processing CPU per 10 ms frame. Then PESQ-WB after Opus with the call's
+encoder (in-band FEC on) against aiortc's with no loss, and losing 1 packet in 50 and 1 in
+20: played as silence, as libopus's concealment, and recovered from FEC (calls today).
 
 Then a real 3-way call where all talk (one hub, three sessions and call actors in this one
 process, like benchmarks/call_setup.py; ICE on 127.0.0.1 only), twice: before (no GC
@@ -73,16 +75,19 @@ def pesq_wb(reference: np.ndarray, degraded: np.ndarray) -> float:
 
 
 def opus_round_trip(
-    signal: np.ndarray, *, lose_one_in: int = 0, conceal: bool = False
+    signal: np.ndarray, *, lose_one_in: int = 0, conceal: bool = False, fec: bool = False
 ) -> np.ndarray:
-    """Through aiortc's Opus encoder and a decoder as a call sends it (mono in, stereo out).
-    With `lose_one_in` every Nth packet is lost: played as silence by aiortc's decoder, or
-    as libopus's concealment by ours (`conceal`)."""
+    """Through aiortc's Opus encoder and a decoder (mono in, stereo out). With `lose_one_in`
+    every Nth packet is lost: played as silence by aiortc's decoder, or as libopus's
+    concealment by ours (`conceal`). `fec`: the call's encoder (in-band FEC on) and our
+    decoder, which recovers a lost packet from the next one's FEC copy, as calls do."""
     from aiortc.codecs.opus import OpusDecoder, OpusEncoder
 
     from gossip.media.concealment import ConcealingOpusDecoder, SequencedFrame
+    from gossip.media.opusfec import fec_opus_encoder
 
-    encoder = OpusEncoder()
+    conceal = conceal or fec
+    encoder = fec_opus_encoder() if fec else OpusEncoder()
     decoder = ConcealingOpusDecoder() if conceal else OpusDecoder()
     samples = to_int16(signal)
     out, lost = [], 0
@@ -343,12 +348,18 @@ def main() -> None:
                 f"{after_opus:.2f}; CPU {cpu_ms:.3f} ms per 10 ms frame"
             )
     clean = near_speech * 0.1
+    plain, with_fec = opus_round_trip(clean), opus_round_trip(clean, fec=True)
+    print(
+        f"PESQ-WB after Opus, no loss: aiortc's encoder {pesq_wb(clean, plain):.2f}, "
+        f"the call's (FEC on) {pesq_wb(clean, with_fec):.2f}"
+    )
     for one_in in (50, 20):
         silent = pesq_wb(clean, opus_round_trip(clean, lose_one_in=one_in))
         hidden = pesq_wb(clean, opus_round_trip(clean, lose_one_in=one_in, conceal=True))
+        fec = pesq_wb(clean, opus_round_trip(clean, lose_one_in=one_in, fec=True))
         print(
             f"PESQ-WB after Opus losing 1 packet in {one_in}: silence {silent:.2f}, "
-            f"Opus concealment {hidden:.2f}"
+            f"Opus concealment {hidden:.2f}, FEC {fec:.2f}"
         )
     voices = [speak(FAR_TEXT), speak(NEAR_TEXT, "en+f3"), speak(THIRD_TEXT, "en+m3")]
     heard = {}

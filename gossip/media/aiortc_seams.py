@@ -8,17 +8,25 @@ aiortc 1.16 has no public hook for encoded frames (the W3C's "encoded transforms
 * a keyframe request from the far end (RTCP PLI) only reaches an encoder the sender owns: we
   wrap the sender's `_send_keyframe` (private) to pass it on to ours; and a sender the
   negotiation disabled (camera off) drops what it reads, so our encoder reads its `_enabled`
-  (private) to skip that work and start again from a keyframe;
+  (private) to skip that work and start again from a keyframe; a link whose DTLS certificate
+  does not match the signed SDP clears its receivers' `_enabled` so they drop what comes;
 * the receiver rebuilds each frame in its jitter buffer (by RTP timestamp) and hands it whole
   to the decoder: we wrap that buffer, name-mangled `_RTCRtpReceiver__jitter_buffer`, so each
   frame is opened between the two; the relay reads each packet's depayloaded frame there
   (`packet._data`) and forwards it without decoding;
+* an audio receiver's jitter buffer is replaced outright by our PassThroughBuffer
+  (`swap_jitter_buffer`, gossip.media.jitter), and its RTP timestamp mapper, name-mangled
+  `_RTCRtpReceiver__timestamp_mapper`, by one that survives reordering
+  (`swap_timestamp_mapper`);
+* Opus is decoded by libopus itself, with packet-loss concealment and in-band FEC
+  (gossip.media.concealment): aiortc's decoder thread looks `get_decoder` up in
+  `aiortc.rtcrtpreceiver`'s namespace, and `replace_decoder_factory` puts ours there for the
+  process (not private by name, but no public hook either);
 * the relay presents one DTLS certificate on every connection (the one clients pin), put in
   place of the one each RTCPeerConnection makes for itself (`__certificates`).
 
 aiortc is pinned below 1.17 for these; `check_seams()` (run by the tests) fails loudly when an
-upgrade moves any of them. The jitter buffer swap of `gossip.media.jitter` is older and still
-lives there.
+upgrade moves any of them. No other module reaches into aiortc's private parts.
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import aiortc
+from aiortc import rtcrtpreceiver
+from aiortc.codecs.base import Decoder
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcdtlstransport import RTCCertificate
@@ -40,8 +50,11 @@ from .errors import MediaError
 
 PINNED_VERSION = "1.16"
 _RECEIVER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
+_RECEIVER_MAPPER = "_RTCRtpReceiver__timestamp_mapper"
+_DECODER_LOOKUP = "get_decoder"
 _SENDER_KEYFRAME = "_send_keyframe"
 _SENDER_ENABLED = "_enabled"
+_RECEIVER_ENABLED = "_enabled"
 _PACKET_DATA = "_data"
 _CONNECTION_CERTIFICATES = "_RTCPeerConnection__certificates"
 
@@ -81,6 +94,49 @@ def receiver_buffer(receiver: RTCRtpReceiver) -> Any:
     return getattr(receiver, _RECEIVER_BUFFER)
 
 
+def swap_jitter_buffer(receiver: RTCRtpReceiver, buffer: JitterBufferLike) -> None:
+    """Put `buffer` in the receiver's place for its jitter buffer (before packets arrive:
+    the receiver only reads it when one does)."""
+    wrap_receiver_buffer(receiver, lambda _: buffer)
+
+
+class TimestampMapperLike(Protocol):
+    """aiortc's TimestampMapper interface: an RTP timestamp to the frame's media time."""
+
+    def map(self, timestamp: int) -> int: ...
+
+
+def swap_timestamp_mapper(receiver: RTCRtpReceiver, mapper: TimestampMapperLike) -> None:
+    """Put `mapper` in the receiver's place for its RTP timestamp mapper."""
+    if not hasattr(receiver, _RECEIVER_MAPPER):
+        raise AiortcSeamMissing(f"aiortc's RTCRtpReceiver has no {_RECEIVER_MAPPER}")
+    setattr(receiver, _RECEIVER_MAPPER, mapper)
+
+
+_aiortc_get_decoder: Callable[[Any], Decoder] | None = getattr(
+    rtcrtpreceiver, _DECODER_LOOKUP, None
+)
+_decoder_factories: dict[str, Callable[[], Decoder]] = {}
+
+
+def _get_decoder(codec: Any) -> Decoder:
+    make = _decoder_factories.get(codec.mimeType.lower())
+    if make is not None:
+        return make()
+    assert _aiortc_get_decoder is not None  # replace_decoder_factory checked
+    return _aiortc_get_decoder(codec)
+
+
+def replace_decoder_factory(mime_type: str, make: Callable[[], Decoder]) -> None:
+    """Make every aiortc receiver in this process decode `mime_type` (e.g. "audio/opus") with
+    `make()`; other codecs keep aiortc's decoders. Idempotent. aiortc's decoder thread looks
+    `get_decoder` up in rtcrtpreceiver's namespace whenever it meets a new codec."""
+    if _aiortc_get_decoder is None or not hasattr(rtcrtpreceiver, _DECODER_LOOKUP):
+        raise AiortcSeamMissing(f"aiortc's rtcrtpreceiver has no {_DECODER_LOOKUP}")
+    _decoder_factories[mime_type.lower()] = make
+    setattr(rtcrtpreceiver, _DECODER_LOOKUP, _get_decoder)
+
+
 def on_keyframe_request(sender: RTCRtpSender, request: Callable[[], None]) -> None:
     """Call `request()` too whenever the far end asks this sender for a keyframe."""
     original = getattr(sender, _SENDER_KEYFRAME, None)
@@ -98,6 +154,14 @@ def sender_enabled(sender: RTCRtpSender) -> bool:
     """Whether the sender sends what its track gives it (the negotiated direction lets it);
     a disabled sender still reads its track and drops what it reads."""
     return bool(getattr(sender, _SENDER_ENABLED))
+
+
+def stop_receiving(receiver: RTCRtpReceiver) -> None:
+    """Make the receiver drop every RTP packet from now on (what aiortc does for a direction
+    the negotiation disabled): nothing an impostor sends reaches a decoder."""
+    if not hasattr(receiver, _RECEIVER_ENABLED):
+        raise AiortcSeamMissing(f"aiortc's RTCRtpReceiver has no {_RECEIVER_ENABLED}")
+    setattr(receiver, _RECEIVER_ENABLED, False)
 
 
 def depayloaded(packet: RtpPacket) -> bytes:
@@ -142,6 +206,13 @@ def check_seams() -> None:
     handle = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
     if "packet._data = depayload(" not in handle:
         problems.append("RTCRtpReceiver no longer leaves the depayloaded frame in packet._data")
+    if "self.__timestamp_mapper" not in init or "self.__timestamp_mapper.map(" not in handle:
+        problems.append(f"RTCRtpReceiver no longer maps timestamps through {_RECEIVER_MAPPER}")
+    if "if not self._enabled:" not in handle:
+        problems.append("RTCRtpReceiver no longer drops packets through _enabled")
+    worker = inspect.getsource(rtcrtpreceiver.decoder_worker)
+    if _aiortc_get_decoder is None or "decoder = get_decoder(codec)" not in worker:
+        problems.append("aiortc's decoder_worker no longer looks up rtcrtpreceiver.get_decoder")
     if "self.__certificates" not in inspect.getsource(RTCPeerConnection.__init__):
         problems.append(f"RTCPeerConnection no longer keeps {_CONNECTION_CERTIFICATES}")
     if problems:

@@ -1,5 +1,6 @@
-"""Opus packet-loss concealment in the receive path: a lost packet is played as libopus's own
-concealment (a continuation of the voice, fading if more are lost) instead of silence.
+"""Opus loss recovery in the receive path: a lost packet is played as the copy of it the next
+packet carries (in-band FEC, gossip.media.opusfec), or failing that as libopus's own
+concealment (a continuation of the voice, fading if more are lost), instead of silence.
 
 aiortc decodes Opus with PyAV, whose libopus decoder cannot conceal: an empty packet means
 end of stream there, and FFmpeg exposes neither PLC nor in-band FEC. So the audio receiver's
@@ -7,9 +8,11 @@ decoder is libopus itself, through opuslib-next (ctypes; the call releases the G
 frame). Our PassThroughBuffer (gossip.media.jitter) sees RTP sequence numbers and marks each
 frame with how many packets were missing just before it (`SequencedFrame.lost_before`); a
 voice-activation pause advances timestamps with no sequence gap, so it is never concealed.
+The last missing packet is decoded from the FEC data of the one that arrived (libopus falls
+back to concealment itself when that packet has none); any before it are concealed.
 
 `install()` makes aiortc's receivers use `ConcealingOpusDecoder` for Opus (other codecs are
-untouched); `install_pass_through` calls it.
+untouched), through gossip.media.aiortc_seams; `install_pass_through` calls it.
 """
 
 from __future__ import annotations
@@ -17,12 +20,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from aiortc import rtcrtpreceiver
 from aiortc.codecs.base import Decoder
 from aiortc.jitterbuffer import JitterFrame
 from av import AudioFrame
 
-from .errors import ReceiverSeamMissing
+from .aiortc_seams import replace_decoder_factory
 from .format import FRAME_SAMPLES, SAMPLE_RATE
 
 CHANNELS = 2  # what aiortc's Opus decoder gives, so the engine sees the same frames
@@ -43,7 +45,8 @@ class SequencedFrame(JitterFrame):
 
 class ConcealingOpusDecoder(Decoder):
     """libopus's decoder: each packet decoded as aiortc's would be (48 kHz stereo s16, pts
-    = the frame's timestamp), preceded by concealed frames for the packets lost before it."""
+    = the frame's timestamp), preceded by frames for the packets lost before it: the last
+    one recovered from this packet's in-band FEC, the others concealed."""
 
     def __init__(self) -> None:
         from opuslib_next.api import c_int16_pointer
@@ -54,6 +57,7 @@ class ConcealingOpusDecoder(Decoder):
         self._pcm = np.zeros(MAX_PACKET_SAMPLES * CHANNELS, dtype=np.int16)
         self._pointer = self._pcm.ctypes.data_as(c_int16_pointer)
         self.concealed = 0
+        self.recovered = 0  # decoded from the next packet's FEC data (or libopus's PLC if none)
         self.undecodable = 0
 
     def __del__(self) -> None:
@@ -65,10 +69,16 @@ class ConcealingOpusDecoder(Decoder):
         frames = []
         lost = min(getattr(encoded_frame, "lost_before", 0), MAX_CONCEALED)
         for missing in range(lost, 0, -1):
-            # NULL data: libopus continues the signal from its state (20 ms, as we send).
-            samples = self._decode(None, FRAME_SAMPLES)
+            samples = 0
+            if missing == 1:
+                # The packet just before this one: its copy is in this one (20 ms, as we send).
+                samples = self._decode(encoded_frame.data, FRAME_SAMPLES, fec=True)
+                self.recovered += bool(samples)
+            if not samples:
+                # NULL data: libopus continues the signal from its state.
+                samples = self._decode(None, FRAME_SAMPLES)
+                self.concealed += bool(samples)
             if samples:
-                self.concealed += 1
                 frames.append(
                     self._frame(samples, encoded_frame.timestamp - missing * FRAME_SAMPLES)
                 )
@@ -77,16 +87,19 @@ class ConcealingOpusDecoder(Decoder):
             frames.append(self._frame(samples, encoded_frame.timestamp))
         return frames
 
-    def _decode(self, data: bytes | None, frame_size: int) -> int:
+    def _decode(self, data: bytes | None, frame_size: int, fec: bool = False) -> int:
         """Samples per channel decoded into self._pcm; 0 for a packet libopus refuses (a
         peer's garbage is counted and skipped, never raised into aiortc's decoder thread,
-        which would end)."""
+        which would end). `fec`: decode the copy of the previous packet inside `data`."""
         length = len(data) if data is not None else 0
         result = int(
-            self._opus.libopus_decode(self._state, data, length, self._pointer, frame_size, 0)
+            self._opus.libopus_decode(
+                self._state, data, length, self._pointer, frame_size, int(fec)
+            )
         )
         if result < 0:
-            self.undecodable += 1
+            if not fec:  # the packet itself is decoded next and counted then
+                self.undecodable += 1
             return 0
         return result
 
@@ -98,23 +111,6 @@ class ConcealingOpusDecoder(Decoder):
         return frame
 
 
-_aiortc_get_decoder = rtcrtpreceiver.get_decoder
-
-
-def _get_decoder(codec: Any) -> Decoder:
-    if codec.mimeType.lower() == "audio/opus":
-        return ConcealingOpusDecoder()
-    return _aiortc_get_decoder(codec)
-
-
 def install() -> None:
-    """Make aiortc's receivers (in this process) decode Opus with concealment. Idempotent.
-    aiortc looks up `get_decoder` in rtcrtpreceiver's namespace when a receiver's decoder
-    thread meets a new codec (aiortc 1.16, pinned)."""
-    if not hasattr(rtcrtpreceiver, "get_decoder"):
-        raise ReceiverSeamMissing(
-            "aiortc's rtcrtpreceiver has no get_decoder; "
-            "gossip.media.concealment needs updating for this aiortc "
-            "version"
-        )
-    rtcrtpreceiver.get_decoder = _get_decoder  # type: ignore[attr-defined]
+    """Make aiortc's receivers (in this process) decode Opus with concealment. Idempotent."""
+    replace_decoder_factory("audio/opus", ConcealingOpusDecoder)

@@ -39,6 +39,3 @@ class FingerprintMismatch(MediaError):
 class LinkStateError(MediaError):
     """A peer-link operation was called in a state that does not allow it."""
 
-
-class ReceiverSeamMissing(MediaError):
-    """aiortc's receiver no longer has the attribute our jitter buffer replaces (aiortc changed)."""

@@ -28,7 +28,6 @@ from typing import Literal
 
 import numpy as np
 import trio
-from aiortc.codecs.opus import OpusEncoder
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpsender import RTCRtpSender
@@ -45,6 +44,7 @@ from .aiortc_seams import (
     sender_enabled,
 )
 from .format import FRAME_SAMPLES, SAMPLE_RATE
+from .opusfec import fec_opus_encoder
 from .track import SourceFanout
 
 logger = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ class EncodedAudio:
         self.fanout = fanout
         self.sealer = sealer
         self.frames_encoded = 0
-        self._encoder = OpusEncoder()
+        self._encoder = fec_opus_encoder()  # in-band FEC: a lost packet can be recovered
         self._pts = 0
         self._cache: collections.OrderedDict[int, bytes | None] = collections.OrderedDict()
         self._last_slot = -1

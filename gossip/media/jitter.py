@@ -28,7 +28,6 @@ from __future__ import annotations
 import collections
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
@@ -36,14 +35,10 @@ from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_gt
 
 from . import concealment
+from .aiortc_seams import depayloaded, swap_jitter_buffer, swap_timestamp_mapper
 from .concealment import SequencedFrame
-from .errors import ReceiverSeamMissing
 from .format import FRAME_SAMPLES, SAMPLE_RATE, Frame
 
-# The name-mangled attributes RTCRtpReceiver.__init__ assigns its jitter buffer and RTP
-# timestamp mapper to (aiortc 1.16); aiortc is pinned below 1.17 for this reason.
-_RECEIVER_BUFFER_ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"
-_RECEIVER_MAPPER_ATTRIBUTE = "_RTCRtpReceiver__timestamp_mapper"
 # Packets further behind the newest than this (2 s of 20 ms frames) are not worth decoding.
 MAX_REORDER = 100
 
@@ -81,9 +76,7 @@ class PassThroughBuffer:
             self._newest = sequence
         self._seen.append(sequence)
         self.passed += 1
-        # aiortc's receiver sets `_data` (the depayloaded codec frame) before calling add().
-        data: bytes = packet._data  # type: ignore[attr-defined]
-        return False, SequencedFrame(data, packet.timestamp, lost_before)
+        return False, SequencedFrame(depayloaded(packet), packet.timestamp, lost_before)
 
 
 class SerialTimestampMapper:
@@ -117,30 +110,11 @@ def install_pass_through(receiver: RTCRtpReceiver) -> PassThroughBuffer:
     Call it right after the transceiver is created (our MediaLink does, in its constructor):
     the receiver only reads these attributes when packets arrive.
     """
-    for attribute in (_RECEIVER_BUFFER_ATTRIBUTE, _RECEIVER_MAPPER_ATTRIBUTE):
-        if not hasattr(receiver, attribute):
-            raise ReceiverSeamMissing(
-                f"aiortc's RTCRtpReceiver has no {attribute}; "
-                "gossip.media.jitter needs updating for this aiortc version"
-            )
     concealment.install()
     buffer = PassThroughBuffer()
-    setattr(receiver, _RECEIVER_BUFFER_ATTRIBUTE, buffer)
-    setattr(receiver, _RECEIVER_MAPPER_ATTRIBUTE, SerialTimestampMapper())
+    swap_jitter_buffer(receiver, buffer)
+    swap_timestamp_mapper(receiver, SerialTimestampMapper())
     return buffer
-
-
-def receiver_buffer(receiver: RTCRtpReceiver) -> Any:
-    """Whatever jitter buffer the receiver currently uses (for tests and benchmarks)."""
-    return getattr(receiver, _RECEIVER_BUFFER_ATTRIBUTE)
-
-
-def replace_receiver_buffer(receiver: RTCRtpReceiver, buffer: Any) -> None:
-    """Put any object with aiortc's JitterBuffer interface in the receiver (benchmarks wrap
-    either buffer to inject loss)."""
-    if not hasattr(receiver, _RECEIVER_BUFFER_ATTRIBUTE):
-        raise ReceiverSeamMissing(f"aiortc's RTCRtpReceiver has no {_RECEIVER_BUFFER_ATTRIBUTE}")
-    setattr(receiver, _RECEIVER_BUFFER_ATTRIBUTE, buffer)
 
 
 @dataclass(frozen=True)
@@ -302,8 +276,11 @@ class AdaptiveJitterBuffer:
             while len(self._frames) > target + 1:
                 self._drop_oldest()
             self._waits.clear()
-        elif (over > 0 and len(self._waits) == cfg.window
-              and min(self._waits) >= cfg.frame_seconds + cfg.margin):
+        elif (
+            over > 0
+            and len(self._waits) == cfg.window
+            and min(self._waits) >= cfg.frame_seconds + cfg.margin
+        ):
             self._drop_oldest()
             # Every later frame now waits a frame less: gather a fresh window before the next.
             self._waits.clear()

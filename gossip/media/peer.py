@@ -71,7 +71,7 @@ from aiortc.sdp import candidate_from_sdp
 from cryptography import x509
 
 from . import icehosts
-from .aiortc_seams import receiver_buffer, wrap_receiver_buffer
+from .aiortc_seams import receiver_buffer, stop_receiving, wrap_receiver_buffer
 from .errors import FingerprintMismatch, LinkStateError, MediaError, SdpError
 from .fingerprint import (
     certificate_fingerprint,
@@ -479,7 +479,7 @@ class MediaLink:
                 if self._video_sender is not None:
                     self._video_sender.replaceTrack(None)
                 for transceiver in self._pc.getTransceivers():
-                    transceiver.receiver._enabled = False  # drop anything the impostor sends
+                    stop_receiving(transceiver.receiver)  # drop anything the impostor sends
                 self._fail("DTLS certificate does not match the signed SDP", exc)
                 return
             self.state = LinkState.CONNECTED
