@@ -47,6 +47,12 @@ async def hub_b(nursery: trio.Nursery, hub_config: HubConfig, tmp_path: Path) ->
     return await nursery.start(lambda task_status: serve_hub(config, task_status=task_status))
 
 
+@pytest.fixture
+async def hub_c(nursery: trio.Nursery, hub_config: HubConfig, tmp_path: Path) -> RunningHub:
+    config = replace(hub_config, data_dir=tmp_path / "hub-c")
+    return await nursery.start(lambda task_status: serve_hub(config, task_status=task_status))
+
+
 async def _texts(client, count: int) -> list[str]:
     return [(await client.next_event(ev.MessageReceived)).message.text for _ in range(count)]
 
@@ -262,3 +268,52 @@ async def test_a_private_channel_spans_hubs_its_log_kept_once_for_all(
     await alice.session.ref.ask(AddToChannel("council", "carol"))
     changed = await carol.next_event(ev.RosterChanged, lambda e: e.channel == "council")
     assert changed.member and {m.user for m in changed.members} == {"alice", "bob", "carol"}
+
+
+async def test_one_identity_on_two_hubs_is_one_member_to_the_others(connect, hub, hub_b, hub_c):
+    alice = await connect("alice", port=hub_c.port)
+    listener = await connect("bob")  # bob's desk, on hub A
+    carol = await connect("carol", port=hub_b.port)
+    # Bob's phone, the same profile, signs in on hub B: both stay, and alice sees bob once.
+    sender = await connect(
+        "bob", profile=Profile.open("bob", listener.profile.directory), port=hub_b.port
+    )
+    await sender.session.ref.ask(SendChat("general", "from my phone", 60))
+    seen = await _events_until_text(alice, "from my phone")
+    assert [e.user for e in seen if isinstance(e, ev.MemberJoined)].count("bob") == 1
+    # What bob sent on hub B shows on his desk on hub A, verified as his, with no "bob
+    # joined" for his own phone and no "signed in elsewhere".
+    mine = [
+        e
+        for e in await _events_until_text(listener, "from my phone")
+        if isinstance(e, ev.MessageReceived)
+    ][-1].message
+    assert (mine.sender, mine.verified) == ("bob", True)
+    # And the other way round; alice got "from my phone" once (the next is the next one).
+    await listener.session.ref.ask(SendChat("general", "from my desk", 60))
+    assert await _texts(sender, 1) == ["from my desk"]
+    assert await _texts(alice, 1) == ["from my desk"]
+
+    # The phone goes: the desk stays, and alice is told nothing (carol's message on hub B
+    # comes after the phone's leaving, so alice's hub has heard of it by then).
+    sender.stop()
+    await sender.done.wait()
+    await carol.session.ref.ask(SendChat("general", "phone gone", 60))
+    seen = await _events_until_text(alice, "phone gone")
+    assert not [e for e in seen if isinstance(e, (ev.MemberJoined, ev.MemberLeft))]
+    # The desk goes too: now bob left, once.
+    assert listener.failure is None and not listener.done.is_set()
+    listener.stop()
+    assert (await alice.next_event(ev.MemberLeft)).user == "bob"
+    await carol.session.ref.ask(SendChat("general", "all gone", 60))
+    seen = await _events_until_text(alice, "all gone")
+    assert not [e for e in seen if isinstance(e, (ev.MemberJoined, ev.MemberLeft))]
+
+
+async def _events_until_text(client, text: str) -> list[object]:
+    """Every event up to and with the message `text`."""
+    seen: list[object] = []
+    while True:
+        seen.append(event := await client.next_event(object))
+        if isinstance(event, ev.MessageReceived) and event.message.text == text:
+            return seen

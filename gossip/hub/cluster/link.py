@@ -570,10 +570,12 @@ class RedisCluster:
         elif isinstance(news, nw.Published):
             started = time.perf_counter()
             if news.members is None:
-                count = registry.deliver_published(news.channel, news.data, sender=news.sender)
+                count = registry.deliver_published(
+                    news.channel, news.data, sender=news.sender, from_elsewhere=True
+                )
             else:
                 count = registry.deliver_published_to(
-                    news.members, news.channel, news.data, sender=news.sender
+                    news.members, news.channel, news.data, sender=news.sender, from_elsewhere=True
                 )
             if self.stats.on_fanout is not None:
                 self.stats.on_fanout(count, time.perf_counter() - started)
