@@ -19,7 +19,7 @@ from gossip.crypto.hubcert import CERT_FILE, KEY_FILE
 from gossip.hub import HubConfig, RunningHub, serve_hub
 from gossip.hub.__main__ import user_command
 from gossip.hub.check import check_command
-from gossip.wire import CallMembers, ErrorCode, HangUp, Offer, StartCall
+from gossip.wire import CallMembers, Error, ErrorCode, HangUp, Message, Offer, StartCall
 
 from .conftest import PASSWORD
 from .hubprocess import start_hub_process
@@ -186,6 +186,37 @@ async def test_a_call_spans_hubs_and_its_signals_reach_the_peer_sealed(nursery, 
     assert (offer.peer, offer.blob) == ("ann", b"sealed sdp")
     await ben.send_message(HangUp(channel="general").encode())
     assert (await next_of(ann, CallMembers)).users == ("ann",)
+
+
+async def test_one_identity_on_two_hubs_is_in_a_call_once_and_its_signals_go_to_that_one(
+    nursery, hub, hub_b
+):
+    phone = await log_in(nursery, hub, "gil")
+    desk = await log_in(nursery, hub_b, "gil")
+    ben = await log_in(nursery, hub_b, "ben")
+    await phone.send_message(StartCall(channel="general").encode())
+    await next_of(phone, CallMembers, matching=lambda f: f.users == ("gil",))
+    await ben.send_message(StartCall(channel="general").encode())
+    await next_of(ben, CallMembers, matching=lambda frame: set(frame.users) == {"gil", "ben"})
+    # Hub B knows gil sits in the call from hub A: his desk there may not join it too.
+    await desk.send_message(StartCall(channel="general").encode())
+    refused = await next_of(desk, Error)
+    assert refused.code == ErrorCode.CALL_ELSEWHERE
+    # Ben's offer to gil goes to the phone, the one in the call; a chat message to gil
+    # reaches both his devices.
+    await ben.send_message(Offer(channel="general", peer="gil", blob=b"sealed sdp").encode())
+    offer = await next_of(phone, Offer)
+    assert (offer.peer, offer.blob) == ("ben", b"sealed sdp")
+    await ben.send_message(Message(channel="general", blob=b"to gil", to="gil").encode())
+    for device in (desk, phone):
+        got = await next_of(device, (Message, Offer))
+        assert isinstance(got, Message) and got.blob == b"to gil"  # no offer before it
+    # The phone hangs up: now the desk may join.
+    await phone.send_message(HangUp(channel="general").encode())
+    await next_of(ben, CallMembers, matching=lambda frame: frame.users == ("ben",))
+    await desk.send_message(StartCall(channel="general").encode())
+    joined = await next_of(desk, CallMembers)
+    assert set(joined.users) == {"gil", "ben"}
 
 
 async def test_metrics_and_the_check_report_the_cluster(connect, hub_config, nursery, capsys):

@@ -340,11 +340,15 @@ class Registry:
         return tuple(self._calls.get(channel, ()))
 
     def in_call_elsewhere(self, channel: str, port: MemberPort) -> bool:
-        """Whether another connection of `port`'s identity holds its seat in the call: one
-        identity is in a call once (its peers link to one key, hence to one device)."""
+        """Whether another connection of `port`'s identity holds its seat in the call, on
+        this hub or another of the cluster: one identity is in a call once (its peers link to
+        one key, hence to one device). Two devices joining on two hubs at the same moment
+        both get in; the roster holds the name once, and the signals go to one of them."""
         identity = self._members.get(port.user)
         held = identity.in_calls.get(channel) if identity is not None else None
-        return held is not None and held is not port
+        if held is None:
+            return port.user in self._calls.get(channel, ())  # its seat is on another hub
+        return held is not port
 
     def join_call(self, channel: str, port: MemberPort) -> tuple[str, ...]:
         """Add a member's connection to a channel's call (the caller checked the room and
@@ -409,11 +413,14 @@ class Registry:
         call: str | None = None,
     ) -> bool:
         """Queue a frame for every live connection of a member, from `sender` (None: from the
-        hub); with `call`, only for the one in that channel's call (a call's signalling). A
-        member on another hub of a cluster only: sent to that hub."""
-        if user not in self._members:
-            return self._cluster.send_to(user, data, sender=sender, channel=channel)
-        return self.send_local(user, data, sender=sender, channel=channel, call=call)
+        hub); with `call`, only for the one in that channel's call (a call's signalling). In a
+        cluster, its connections on the other hubs get it too (each hub picks the one in the
+        call, if it holds it); a call's signal whose seat is here goes no further."""
+        here = self.send_local(user, data, sender=sender, channel=channel, call=call)
+        if here and call is not None:
+            return True  # the one connection in the call is here
+        elsewhere = self._cluster.send_to(user, data, sender=sender, channel=channel, call=call)
+        return here or elsewhere
 
     def send_local(
         self,
@@ -469,16 +476,24 @@ class Registry:
 
     def remote_left(self, user: str) -> None:
         """`user` left the other hubs (or they are gone, or out of reach)."""
-        if user in self._members:
-            return  # it is here too
-        for channel in [c for c, users in self._calls.items() if user in users]:
+        # Out of the calls it was in from there (not those a connection here holds).
+        for channel in [
+            c
+            for c, users in self._calls.items()
+            if user in users and self._call_port(c, user) is None
+        ]:
             self.remote_call_changed(channel, user, joined=False)
+        if user in self._members:
+            return  # it is here too: still a member
         for other in self._live_ports_of_others(user):
             other.member_left(user)
 
     def remote_call_changed(self, channel: str, user: str, *, joined: bool) -> None:
         """A member of another hub joined or left a channel's call: the roster here follows,
-        and the members here in that call are told."""
+        and the members here in that call are told (a seat a connection here holds stays:
+        the identity joined on two hubs at once, and this one's is still in)."""
+        if not joined and self._call_port(channel, user) is not None:
+            return
         users = self._calls.setdefault(channel, [])
         if joined and user not in users:
             users.append(user)
