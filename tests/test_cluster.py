@@ -324,6 +324,19 @@ async def test_one_identity_on_two_hubs_is_one_member_to_the_others(connect, hub
     await listener.session.ref.ask(SendChat("general", "from my desk", 60))
     assert await _texts(sender, 1) == ["from my desk"]
     assert await _texts(alice, 1) == ["from my desk"]
+    # A third device, on hub C. Once its hello reached the desk (after its joining, on the
+    # same way), the desk has heard of it and what it writes next opens on all three.
+    tablet = await connect(
+        "bob", profile=Profile.open("bob", listener.profile.directory), port=hub_c.port
+    )
+    await tablet.session.ref.ask(SendChat("general", "tablet here", 60))
+    assert await _texts(listener, 1) == ["tablet here"]
+    await listener.session.ref.ask(SendChat("general", "to every device", 60))
+    got = (await tablet.next_event(ev.MessageReceived, lambda e: e.message.sender == "bob")).message
+    assert (got.text, got.verified) == ("to every device", True)
+    assert await _texts(alice, 2) == ["tablet here", "to every device"]
+    tablet.stop()
+    await tablet.done.wait()
 
     # The phone goes: the desk stays, and alice is told nothing (carol's message on hub B
     # comes after the phone's leaving, so alice's hub has heard of it by then).

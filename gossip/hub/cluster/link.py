@@ -476,8 +476,11 @@ class RedisCluster:
             members = await client.hgetall(members_key(hub))
             for raw_user, public_key in members.items():
                 user = text(raw_user)
-                if len(public_key) > _MAX_KEY_BYTES or user in self._local:
-                    continue
+                if (
+                    len(public_key) > _MAX_KEY_BYTES
+                    or self._local.get(user, public_key) != public_key
+                ):
+                    continue  # (another key than ours under the name: a stale entry)
                 if self._directory.joined(hub, user, public_key):
                     registry.remote_joined(user, public_key)
             for raw in await client.smembers(calls_key(hub)):
@@ -562,11 +565,9 @@ class RedisCluster:
             if len(news.public_key) > _MAX_KEY_BYTES:
                 return
             news_here = self._directory.joined(news.hub, news.user, news.public_key)
-            if news.rejoin and news.user in self._local:
-                # Both hubs held the member across an outage: one connection is stale (its
-                # keepalive ends it). Ours stays; a rejoin pushes no one out.
-                return
-            if news_here or news.rejoin:
+            # A member held here too hears of each of its devices elsewhere (its own key
+            # again: new sender keys that open there too), even one the directory knew of.
+            if news_here or news.rejoin or registry.online(news.user):
                 if not registry.online(news.user):
                     self._local.pop(news.user, None)
                 registry.remote_joined(news.user, news.public_key)
