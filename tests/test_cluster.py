@@ -270,6 +270,9 @@ async def test_a_private_channel_spans_hubs_its_log_kept_once_for_all(
     alice = await connect("alice")
     bob = await connect("bob", port=hub_b.port)
     carol = await connect("carol", port=hub_b.port)
+    phone = await connect(
+        "alice", profile=Profile.open("alice", alice.profile.directory), port=hub_b.port
+    )
     await alice.next_event(ev.MemberJoined, lambda e: e.user == "bob")
     await alice.session.ref.ask(CreatePrivateChannel("council"))
     # The owner on hub A adds a member of hub B: the entry's place is taken in Redis, and
@@ -280,6 +283,11 @@ async def test_a_private_channel_spans_hubs_its_log_kept_once_for_all(
     await alice.session.ref.ask(SendChat("council", "between hubs", 60))
     got = (await bob.next_event(ev.MessageReceived)).message
     assert (got.channel, got.text, got.verified) == ("council", "between hubs", True)
+    # Alice's phone on hub B sees what she wrote from hub A, as her devices on one hub do.
+    mine = (
+        await phone.next_event(ev.MessageReceived, lambda e: e.message.sender == "alice")
+    ).message
+    assert (mine.channel, mine.text, mine.verified) == ("council", "between hubs", True)
     # Another channel of that name cannot be made on the other hub: the log is one.
     with pytest.raises(CommandRefused, match="exists|moved on"):
         await bob.session.ref.ask(CreatePrivateChannel("council"))
