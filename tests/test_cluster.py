@@ -19,7 +19,7 @@ from gossip.crypto.hubcert import CERT_FILE, KEY_FILE
 from gossip.hub import HubConfig, RunningHub, serve_hub
 from gossip.hub.__main__ import user_command
 from gossip.hub.check import check_command
-from gossip.wire import CallMembers, ErrorCode, HangUp, Offer, StartCall
+from gossip.wire import CallMembers, Error, ErrorCode, HangUp, Message, Offer, StartCall
 
 from .conftest import PASSWORD
 from .hubprocess import start_hub_process
@@ -44,6 +44,12 @@ def hub_config(tmp_path: Path, redis_server: RedisServer, hub_config: HubConfig)
 @pytest.fixture
 async def hub_b(nursery: trio.Nursery, hub_config: HubConfig, tmp_path: Path) -> RunningHub:
     config = replace(hub_config, data_dir=tmp_path / "hub-b")
+    return await nursery.start(lambda task_status: serve_hub(config, task_status=task_status))
+
+
+@pytest.fixture
+async def hub_c(nursery: trio.Nursery, hub_config: HubConfig, tmp_path: Path) -> RunningHub:
+    config = replace(hub_config, data_dir=tmp_path / "hub-c")
     return await nursery.start(lambda task_status: serve_hub(config, task_status=task_status))
 
 
@@ -182,6 +188,37 @@ async def test_a_call_spans_hubs_and_its_signals_reach_the_peer_sealed(nursery, 
     assert (await next_of(ann, CallMembers)).users == ("ann",)
 
 
+async def test_one_identity_on_two_hubs_is_in_a_call_once_and_its_signals_go_to_that_one(
+    nursery, hub, hub_b
+):
+    phone = await log_in(nursery, hub, "gil")
+    desk = await log_in(nursery, hub_b, "gil")
+    ben = await log_in(nursery, hub_b, "ben")
+    await phone.send_message(StartCall(channel="general").encode())
+    await next_of(phone, CallMembers, matching=lambda f: f.users == ("gil",))
+    await ben.send_message(StartCall(channel="general").encode())
+    await next_of(ben, CallMembers, matching=lambda frame: set(frame.users) == {"gil", "ben"})
+    # Hub B knows gil sits in the call from hub A: his desk there may not join it too.
+    await desk.send_message(StartCall(channel="general").encode())
+    refused = await next_of(desk, Error)
+    assert refused.code == ErrorCode.CALL_ELSEWHERE
+    # Ben's offer to gil goes to the phone, the one in the call; a chat message to gil
+    # reaches both his devices.
+    await ben.send_message(Offer(channel="general", peer="gil", blob=b"sealed sdp").encode())
+    offer = await next_of(phone, Offer)
+    assert (offer.peer, offer.blob) == ("ben", b"sealed sdp")
+    await ben.send_message(Message(channel="general", blob=b"to gil", to="gil").encode())
+    for device in (desk, phone):
+        got = await next_of(device, (Message, Offer))
+        assert isinstance(got, Message) and got.blob == b"to gil"  # no offer before it
+    # The phone hangs up: now the desk may join.
+    await phone.send_message(HangUp(channel="general").encode())
+    await next_of(ben, CallMembers, matching=lambda frame: frame.users == ("ben",))
+    await desk.send_message(StartCall(channel="general").encode())
+    joined = await next_of(desk, CallMembers)
+    assert set(joined.users) == {"gil", "ben"}
+
+
 async def test_metrics_and_the_check_report_the_cluster(connect, hub_config, nursery, capsys):
     config = replace(hub_config, metrics_port=0)
     hub_a = await nursery.start(lambda task_status: serve_hub(config, task_status=task_status))
@@ -233,6 +270,9 @@ async def test_a_private_channel_spans_hubs_its_log_kept_once_for_all(
     alice = await connect("alice")
     bob = await connect("bob", port=hub_b.port)
     carol = await connect("carol", port=hub_b.port)
+    phone = await connect(
+        "alice", profile=Profile.open("alice", alice.profile.directory), port=hub_b.port
+    )
     await alice.next_event(ev.MemberJoined, lambda e: e.user == "bob")
     await alice.session.ref.ask(CreatePrivateChannel("council"))
     # The owner on hub A adds a member of hub B: the entry's place is taken in Redis, and
@@ -243,6 +283,11 @@ async def test_a_private_channel_spans_hubs_its_log_kept_once_for_all(
     await alice.session.ref.ask(SendChat("council", "between hubs", 60))
     got = (await bob.next_event(ev.MessageReceived)).message
     assert (got.channel, got.text, got.verified) == ("council", "between hubs", True)
+    # Alice's phone on hub B sees what she wrote from hub A, as her devices on one hub do.
+    mine = (
+        await phone.next_event(ev.MessageReceived, lambda e: e.message.sender == "alice")
+    ).message
+    assert (mine.channel, mine.text, mine.verified) == ("council", "between hubs", True)
     # Another channel of that name cannot be made on the other hub: the log is one.
     with pytest.raises(CommandRefused, match="exists|moved on"):
         await bob.session.ref.ask(CreatePrivateChannel("council"))
@@ -262,3 +307,65 @@ async def test_a_private_channel_spans_hubs_its_log_kept_once_for_all(
     await alice.session.ref.ask(AddToChannel("council", "carol"))
     changed = await carol.next_event(ev.RosterChanged, lambda e: e.channel == "council")
     assert changed.member and {m.user for m in changed.members} == {"alice", "bob", "carol"}
+
+
+async def test_one_identity_on_two_hubs_is_one_member_to_the_others(connect, hub, hub_b, hub_c):
+    alice = await connect("alice", port=hub_c.port)
+    listener = await connect("bob")  # bob's desk, on hub A
+    carol = await connect("carol", port=hub_b.port)
+    # Bob's phone, the same profile, signs in on hub B: both stay, and alice sees bob once.
+    sender = await connect(
+        "bob", profile=Profile.open("bob", listener.profile.directory), port=hub_b.port
+    )
+    await sender.session.ref.ask(SendChat("general", "from my phone", 60))
+    seen = await _events_until_text(alice, "from my phone")
+    assert [e.user for e in seen if isinstance(e, ev.MemberJoined)].count("bob") == 1
+    # What bob sent on hub B shows on his desk on hub A, verified as his, with no "bob
+    # joined" for his own phone and no "signed in elsewhere".
+    mine = [
+        e
+        for e in await _events_until_text(listener, "from my phone")
+        if isinstance(e, ev.MessageReceived)
+    ][-1].message
+    assert (mine.sender, mine.verified) == ("bob", True)
+    # And the other way round; alice got "from my phone" once (the next is the next one).
+    await listener.session.ref.ask(SendChat("general", "from my desk", 60))
+    assert await _texts(sender, 1) == ["from my desk"]
+    assert await _texts(alice, 1) == ["from my desk"]
+    # A third device, on hub C. Once its hello reached the desk (after its joining, on the
+    # same way), the desk has heard of it and what it writes next opens on all three.
+    tablet = await connect(
+        "bob", profile=Profile.open("bob", listener.profile.directory), port=hub_c.port
+    )
+    await tablet.session.ref.ask(SendChat("general", "tablet here", 60))
+    assert await _texts(listener, 1) == ["tablet here"]
+    await listener.session.ref.ask(SendChat("general", "to every device", 60))
+    got = (await tablet.next_event(ev.MessageReceived, lambda e: e.message.sender == "bob")).message
+    assert (got.text, got.verified) == ("to every device", True)
+    assert await _texts(alice, 2) == ["tablet here", "to every device"]
+    tablet.stop()
+    await tablet.done.wait()
+
+    # The phone goes: the desk stays, and alice is told nothing (carol's message on hub B
+    # comes after the phone's leaving, so alice's hub has heard of it by then).
+    sender.stop()
+    await sender.done.wait()
+    await carol.session.ref.ask(SendChat("general", "phone gone", 60))
+    seen = await _events_until_text(alice, "phone gone")
+    assert not [e for e in seen if isinstance(e, (ev.MemberJoined, ev.MemberLeft))]
+    # The desk goes too: now bob left, once.
+    assert listener.failure is None and not listener.done.is_set()
+    listener.stop()
+    assert (await alice.next_event(ev.MemberLeft)).user == "bob"
+    await carol.session.ref.ask(SendChat("general", "all gone", 60))
+    seen = await _events_until_text(alice, "all gone")
+    assert not [e for e in seen if isinstance(e, (ev.MemberJoined, ev.MemberLeft))]
+
+
+async def _events_until_text(client, text: str) -> list[object]:
+    """Every event up to and with the message `text`."""
+    seen: list[object] = []
+    while True:
+        seen.append(event := await client.next_event(object))
+        if isinstance(event, ev.MessageReceived) and event.message.text == text:
+            return seen

@@ -15,6 +15,7 @@ NEWS = [
     nw.Published("h1", "general", "alice", b"\0frame\0"),
     nw.Published("h1", "secret", "alice", b"x", {"bob": "ab12", "carol": "cd34"}),
     nw.Direct("h2", "bob", "", "", b"\0\0"),
+    nw.Direct("h2", "bob", "ann", "", b"\0sdp", call="general"),
     nw.RosterAppended("h1", "council", "alice", 3, b"\0entry"),
 ]
 

@@ -33,8 +33,13 @@ class MemberPort(Protocol):
     public_key: bytes
     fingerprint: str
 
-    def deliver(self, data: bytes | tuple[bytes, ...], *, sender: str | None = None,
-                channel: str | None = None) -> None:
+    def deliver(
+        self,
+        data: bytes | tuple[bytes, ...],
+        *,
+        sender: str | None = None,
+        channel: str | None = None,
+    ) -> None:
         """Queue encoded frame bytes (or a batch sent in order) from `sender` (None: the
         hub itself; `channel` for a chat message); never blocks. A sender over its share of
         this reader's outbox has the frame dropped; a full outbox disconnects the reader."""
@@ -61,8 +66,14 @@ _PACES_KEPT = 4096
 
 
 class Registry:
-    def __init__(self, channels: tuple[str, ...], max_call_members: int = 8, *,
-                 limits: Limits | None = None, cluster: Fanout | None = None) -> None:
+    def __init__(
+        self,
+        channels: tuple[str, ...],
+        max_call_members: int = 8,
+        *,
+        limits: Limits | None = None,
+        cluster: Fanout | None = None,
+    ) -> None:
         limits = limits or Limits()
         # Other hubs of a cluster (cluster/): their members, and fan-out to them.
         self._cluster: Fanout = cluster or LocalFanout()
@@ -72,8 +83,9 @@ class Registry:
         self._members: dict[str, IdentityConnections] = {}
         self._max_call_members = max_call_members
         self._calls: dict[str, list[str]] = {}  # channel -> users in its call, by join order
-        self._missed = MissedLedger(max_users=limits.missed_users, max_entries=64,
-                                    ttl=limits.missed_ttl)
+        self._missed = MissedLedger(
+            max_users=limits.missed_users, max_entries=64, ttl=limits.missed_ttl
+        )
         self._call_paces: dict[str, TokenBucket] = {}
         # Told every call roster change (channel, users; empty when the call ends), to tell
         # the channel's members who are not in the call (see callpresence.py).
@@ -106,16 +118,24 @@ class Registry:
         if identity is None:
             remote = self._cluster.remote_key(user)
             if remote is not None and remote != public_key:
-                return JoinRefused(ErrorCode.USER_TAKEN, f"{user} is signed in with another "
-                                   "key on another hub of this cluster; sign out there first")
+                return JoinRefused(
+                    ErrorCode.USER_TAKEN,
+                    f"{user} is signed in with another "
+                    "key on another hub of this cluster; sign out there first",
+                )
             return None
         if identity.public_key != public_key:
-            return JoinRefused(ErrorCode.USER_TAKEN, f"{user} is signed in with another key; "
-                               "sign out there first")
+            return JoinRefused(
+                ErrorCode.USER_TAKEN, f"{user} is signed in with another key; sign out there first"
+            )
         if len(identity.attached) >= self._limits.connections_per_identity:
-            return JoinRefused(ErrorCode.TOO_MANY_CONNECTIONS, (
-                f"{user} already has {len(identity.attached)} connections to this hub, the "
-                "most one identity may have; close one of them and try again"))
+            return JoinRefused(
+                ErrorCode.TOO_MANY_CONNECTIONS,
+                (
+                    f"{user} already has {len(identity.attached)} connections to this hub, the "
+                    "most one identity may have; close one of them and try again"
+                ),
+            )
         return None
 
     def join(self, port: MemberPort) -> MemberBudgets:
@@ -129,12 +149,17 @@ class Registry:
         identity = self._members.get(port.user)
         if identity is None:
             identity = self._members[port.user] = IdentityConnections(
-                port.user, port.public_key, port.fingerprint, MemberBudgets(self._limits))
+                port.user, port.public_key, port.fingerprint, MemberBudgets(self._limits)
+            )
         # The others hear of the newcomer only once it is live (see make_live): whatever they
         # send after learning its key then reaches it.
         identity.attached.append(Attached(port))
-        log.info("joined user=%s connections=%d members=%d", port.user,
-                 len(identity.attached), len(self._members))
+        log.info(
+            "joined user=%s connections=%d members=%d",
+            port.user,
+            len(identity.attached),
+            len(self._members),
+        )
         return identity.budgets
 
     def leave(self, port: MemberPort) -> None:
@@ -161,8 +186,10 @@ class Registry:
 
     def keys(self) -> list[Key]:
         """Every member's key, for a key-sync snapshot (those on other hubs too)."""
-        keys = {user: Key(user=user, key=identity.public_key)
-                for user, identity in self._members.items()}
+        keys = {
+            user: Key(user=user, key=identity.public_key)
+            for user, identity in self._members.items()
+        }
         for key in self._cluster.remote_keys():
             keys.setdefault(key.user, key)
         return [keys[user] for user in sorted(keys)]
@@ -198,46 +225,64 @@ class Registry:
     def recipients(self, sender: str) -> int:
         """How many members a message of `sender` to a channel goes to (every member is in
         every channel of this hub)."""
-        return sum(1 for name, identity in self._members.items()
-                   if name != sender and identity.live)
+        return sum(
+            1 for name, identity in self._members.items() if name != sender and identity.live
+        )
 
     def publish(self, channel: str, data: bytes, *, sender: str) -> int:
         """Queue an encoded chat message for every live connection of every member but the
         sender (its own other connections: publish_to_own). Returns how many it was queued
         for. Readers let go as slow and not yet back have it counted."""
-        return (self.deliver_published(channel, data, sender=sender)
-                + self._cluster.publish(channel, data, sender=sender))
+        return self.deliver_published(channel, data, sender=sender) + self._cluster.publish(
+            channel, data, sender=sender
+        )
 
-    def deliver_published(self, channel: str, data: bytes, *, sender: str) -> int:
-        """The local part of `publish` (also what another hub of a cluster published)."""
+    def deliver_published(
+        self, channel: str, data: bytes, *, sender: str, from_elsewhere: bool = False
+    ) -> int:
+        """The local part of `publish`. `from_elsewhere`: another hub of a cluster published
+        it, so the sender's own connections here get it too (what one device sends shows on
+        the others, whichever hub each is on; publish_to_own covers those on its hub)."""
         count = 0
-        for port in self._live_ports_of_others(sender):
+        ports = self.all_live_ports() if from_elsewhere else self._live_ports_of_others(sender)
+        for port in ports:
             port.deliver(data, sender=sender, channel=channel)
             count += 1
         if self._missed:
             self._missed.published(sender, channel)
         return count
 
-    def publish_to(self, members: Mapping[str, str], channel: str, data: bytes, *,
-                   sender: str) -> int:
+    def publish_to(
+        self, members: Mapping[str, str], channel: str, data: bytes, *, sender: str
+    ) -> int:
         """Queue an encoded chat message for the live members named in `members` (user ->
         key fingerprint; a connection under another key is not that member), but the sender:
         a private channel's fan-out (on this hub and the others of a cluster)."""
-        # Also those here that have connections on other hubs too: their devices there.
-        away = {user: fingerprint for user, fingerprint in members.items()
-                if user != sender and (user not in self._members
-                                       or self._cluster.remote_key(user) is not None)}
+        # Also those here that have connections on other hubs too (their devices there), the
+        # sender included: what it sends shows on its devices on the other hubs.
+        away = {
+            user: fingerprint
+            for user, fingerprint in members.items()
+            if user not in self._members or self._cluster.remote_key(user) is not None
+        }
         count = self.deliver_published_to(members, channel, data, sender=sender)
         if away:
             count += self._cluster.publish_to(away, channel, data, sender=sender)
         return count
 
-    def deliver_published_to(self, members: Mapping[str, str], channel: str, data: bytes, *,
-                             sender: str) -> int:
-        """The local part of `publish_to`."""
+    def deliver_published_to(
+        self,
+        members: Mapping[str, str],
+        channel: str,
+        data: bytes,
+        *,
+        sender: str,
+        from_elsewhere: bool = False,
+    ) -> int:
+        """The local part of `publish_to` (`from_elsewhere`: as for deliver_published)."""
         count = 0
         for user, fingerprint in members.items():
-            if user == sender:
+            if user == sender and not from_elsewhere:
                 continue
             for port in self.live_ports(user, fingerprint):
                 port.deliver(data, sender=sender, channel=channel)
@@ -283,7 +328,8 @@ class Registry:
                 for name in [name for name in self._call_paces if name not in self._members]:
                     del self._call_paces[name]
             bucket = self._call_paces[user] = TokenBucket(
-                self._limits.call_changes_per_second, self._limits.call_change_burst)
+                self._limits.call_changes_per_second, self._limits.call_change_burst
+            )
         return bucket
 
     # -- calls: only who is in which call; offers and answers pass sealed, peer to peer ----
@@ -294,11 +340,15 @@ class Registry:
         return tuple(self._calls.get(channel, ()))
 
     def in_call_elsewhere(self, channel: str, port: MemberPort) -> bool:
-        """Whether another connection of `port`'s identity holds its seat in the call: one
-        identity is in a call once (its peers link to one key, hence to one device)."""
+        """Whether another connection of `port`'s identity holds its seat in the call, on
+        this hub or another of the cluster: one identity is in a call once (its peers link to
+        one key, hence to one device). Two devices joining on two hubs at the same moment
+        both get in; the roster holds the name once, and the signals go to one of them."""
         identity = self._members.get(port.user)
         held = identity.in_calls.get(channel) if identity is not None else None
-        return held is not None and held is not port
+        if held is None:
+            return port.user in self._calls.get(channel, ())  # its seat is on another hub
+        return held is not port
 
     def join_call(self, channel: str, port: MemberPort) -> tuple[str, ...]:
         """Add a member's connection to a channel's call (the caller checked the room and
@@ -353,17 +403,34 @@ class Registry:
         """Every live connection of every member."""
         return [port for identity in self._members.values() for port in identity.live_ports()]
 
-    def send_to(self, user: str, data: bytes, *, sender: str | None = None,
-                channel: str | None = None, call: str | None = None) -> bool:
+    def send_to(
+        self,
+        user: str,
+        data: bytes,
+        *,
+        sender: str | None = None,
+        channel: str | None = None,
+        call: str | None = None,
+    ) -> bool:
         """Queue a frame for every live connection of a member, from `sender` (None: from the
-        hub); with `call`, only for the one in that channel's call (a call's signalling). A
-        member on another hub of a cluster only: sent to that hub."""
-        if user not in self._members:
-            return self._cluster.send_to(user, data, sender=sender, channel=channel)
-        return self.send_local(user, data, sender=sender, channel=channel, call=call)
+        hub); with `call`, only for the one in that channel's call (a call's signalling). In a
+        cluster, its connections on the other hubs get it too (each hub picks the one in the
+        call, if it holds it); a call's signal whose seat is here goes no further."""
+        here = self.send_local(user, data, sender=sender, channel=channel, call=call)
+        if here and call is not None:
+            return True  # the one connection in the call is here
+        elsewhere = self._cluster.send_to(user, data, sender=sender, channel=channel, call=call)
+        return here or elsewhere
 
-    def send_local(self, user: str, data: bytes, *, sender: str | None = None,
-                   channel: str | None = None, call: str | None = None) -> bool:
+    def send_local(
+        self,
+        user: str,
+        data: bytes,
+        *,
+        sender: str | None = None,
+        channel: str | None = None,
+        call: str | None = None,
+    ) -> bool:
         """`send_to` for the connections on this hub only."""
         identity = self._members.get(user)
         if identity is None:
@@ -379,8 +446,12 @@ class Registry:
 
     def _live_ports_of_others(self, user: str) -> list[MemberPort]:
         # A list, not a generator: delivering may kick a slow member, which changes the dict.
-        return [port for name, identity in self._members.items() if name != user
-                for port in identity.live_ports()]
+        return [
+            port
+            for name, identity in self._members.items()
+            if name != user
+            for port in identity.live_ports()
+        ]
 
     # -- news from the other hubs of a cluster (cluster/link.py) ----------------------------
     def remote_joined(self, user: str, public_key: bytes) -> None:
@@ -397,23 +468,32 @@ class Registry:
                 return
             for entry in list(identity.attached):
                 self.leave(entry.port)
-                entry.port.kick("replaced", "signed in with another key on another hub of "
-                                "this cluster")
+                entry.port.kick(
+                    "replaced", "signed in with another key on another hub of this cluster"
+                )
         for other in self._live_ports_of_others(user):
             other.member_joined(user, public_key)
 
     def remote_left(self, user: str) -> None:
         """`user` left the other hubs (or they are gone, or out of reach)."""
-        if user in self._members:
-            return  # it is here too
-        for channel in [c for c, users in self._calls.items() if user in users]:
+        # Out of the calls it was in from there (not those a connection here holds).
+        for channel in [
+            c
+            for c, users in self._calls.items()
+            if user in users and self._call_port(c, user) is None
+        ]:
             self.remote_call_changed(channel, user, joined=False)
+        if user in self._members:
+            return  # it is here too: still a member
         for other in self._live_ports_of_others(user):
             other.member_left(user)
 
     def remote_call_changed(self, channel: str, user: str, *, joined: bool) -> None:
         """A member of another hub joined or left a channel's call: the roster here follows,
-        and the members here in that call are told."""
+        and the members here in that call are told (a seat a connection here holds stays:
+        the identity joined on two hubs at once, and this one's is still in)."""
+        if not joined and self._call_port(channel, user) is not None:
+            return
         users = self._calls.setdefault(channel, [])
         if joined and user not in users:
             users.append(user)

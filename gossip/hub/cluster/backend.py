@@ -39,8 +39,11 @@ class Fanout(Protocol):
         """A private channel's message to the named members (user -> key fingerprint) that
         are on other hubs; returns how many."""
 
-    def send_to(self, user: str, data: bytes, *, sender: str | None, channel: str | None) -> bool:
-        """One frame to `user` on whichever hub holds it; False if none does."""
+    def send_to(
+        self, user: str, data: bytes, *, sender: str | None, channel: str | None, call: str | None
+    ) -> bool:
+        """One frame to `user` on every other hub holding it (with `call`, each delivers it
+        only to the connection in that channel's call, if it holds it); False if none does."""
 
     def call_changed(self, channel: str, user: str, joined: bool) -> None:
         """A member of this hub joined (or left) a channel's call."""
@@ -80,7 +83,9 @@ class LocalFanout:
     ) -> int:
         return 0
 
-    def send_to(self, user: str, data: bytes, *, sender: str | None, channel: str | None) -> bool:
+    def send_to(
+        self, user: str, data: bytes, *, sender: str | None, channel: str | None, call: str | None
+    ) -> bool:
         return False
 
     def call_changed(self, channel: str, user: str, joined: bool) -> None:

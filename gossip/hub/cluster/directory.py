@@ -22,7 +22,7 @@ class RemoteDirectory:
 
     def __init__(self, own_hub: str) -> None:
         self._own = own_hub
-        # user -> hub -> key, the latest hub to announce it last (where direct frames go)
+        # user -> hub -> key, the latest hub to announce it last
         self._members: dict[str, dict[str, bytes]] = {}
 
     def __len__(self) -> int:
@@ -35,10 +35,16 @@ class RemoteDirectory:
         hub, public_key = next(reversed(hubs.items()))
         return RemoteMember(hub, public_key)
 
+    def hubs_of(self, user: str) -> list[str]:
+        """Every other hub holding connections of `user`."""
+        return list(self._members.get(user, ()))
+
     def public_keys(self) -> list[Key]:
-        return [Key(user=user, key=member.public_key)
-                for user in sorted(self._members)
-                if (member := self.get(user)) is not None]
+        return [
+            Key(user=user, key=member.public_key)
+            for user in sorted(self._members)
+            if (member := self.get(user)) is not None
+        ]
 
     def hubs(self) -> set[str]:
         return {hub for hubs in self._members.values() for hub in hubs}

@@ -149,6 +149,9 @@ class RedisCluster:
         self._waiting: set[_Awaited] = set()
         self._local: dict[str, bytes] = {}  # live members here -> key (our presence)
         self._local_calls: set[tuple[str, str]] = set()
+        # (channel, user) -> the other hub holding that call seat: when the hub is gone, so is
+        # the seat, even if the user is still on another hub (or this one).
+        self._remote_seats: dict[tuple[str, str], str] = {}
         self._names: dict[str, str] = {}  # bindings seen, for logins while Redis is away
         self._send, self._receive = trio.open_memory_channel[_Op](_QUEUE)
         self._client: coredis.Redis[bytes] | None = None
@@ -222,12 +225,16 @@ class RedisCluster:
         self._queue(lambda pipe: pipe.publish(self._topics.private, news))
         return len(away)
 
-    def send_to(self, user: str, data: bytes, *, sender: str | None, channel: str | None) -> bool:
-        member = self._directory.get(user)
-        if member is None:
+    def send_to(
+        self, user: str, data: bytes, *, sender: str | None, channel: str | None, call: str | None
+    ) -> bool:
+        hubs = self._directory.hubs_of(user)
+        if not hubs:
             return False
-        news = nw.encode(nw.Direct(self.hub_id, user, sender or "", channel or "", data))
-        self._queue(lambda pipe: pipe.publish(self._topics.direct(member.hub), news))
+        news = nw.encode(
+            nw.Direct(self.hub_id, user, sender or "", channel or "", data, call or "")
+        )
+        self._queue(*(_publisher(self._topics.direct(hub), news) for hub in hubs))
         return True
 
     def call_changed(self, channel: str, user: str, joined: bool) -> None:
@@ -388,6 +395,7 @@ class RedisCluster:
             waiting.failed = True
             waiting.done.set()
         registry = self._registry
+        self._remote_seats.clear()  # remote_left below takes them out of the rosters
         for user in self._directory.clear():
             if registry is not None:
                 registry.remote_left(user)
@@ -468,14 +476,17 @@ class RedisCluster:
             members = await client.hgetall(members_key(hub))
             for raw_user, public_key in members.items():
                 user = text(raw_user)
-                if len(public_key) > _MAX_KEY_BYTES or user in self._local:
-                    continue
+                if (
+                    len(public_key) > _MAX_KEY_BYTES
+                    or self._local.get(user, public_key) != public_key
+                ):
+                    continue  # (another key than ours under the name: a stale entry)
                 if self._directory.joined(hub, user, public_key):
                     registry.remote_joined(user, public_key)
             for raw in await client.smembers(calls_key(hub)):
                 channel, _, user = text(raw).partition(" ")
                 if self._directory.get(user) is not None:
-                    registry.remote_call_changed(channel, user, joined=True)
+                    self._remote_seat(hub, channel, user, joined=True)
         self._round_trip_done(0.0)
 
     async def _heartbeat(self, client: coredis.Redis[bytes]) -> None:
@@ -500,6 +511,8 @@ class RedisCluster:
             }
             for hub in self._directory.hubs() - set(alive):
                 log.info("hub %s is gone (its presence expired)", hub)
+                for channel, user in [s for s, at in self._remote_seats.items() if at == hub]:
+                    self._remote_seat(hub, channel, user, joined=False)
                 for user in self._directory.hub_gone(hub):
                     self.registry.remote_left(user)
 
@@ -552,11 +565,9 @@ class RedisCluster:
             if len(news.public_key) > _MAX_KEY_BYTES:
                 return
             news_here = self._directory.joined(news.hub, news.user, news.public_key)
-            if news.rejoin and news.user in self._local:
-                # Both hubs held the member across an outage: one connection is stale (its
-                # keepalive ends it). Ours stays; a rejoin pushes no one out.
-                return
-            if news_here or news.rejoin:
+            # A member held here too hears of each of its devices elsewhere (its own key
+            # again: new sender keys that open there too), even one the directory knew of.
+            if news_here or news.rejoin or registry.online(news.user):
                 if not registry.online(news.user):
                     self._local.pop(news.user, None)
                 registry.remote_joined(news.user, news.public_key)
@@ -566,21 +577,37 @@ class RedisCluster:
         elif isinstance(news, nw.RosterAppended):
             self._replicate_roster(news.channel, news.position, news.entry, news.author)
         elif isinstance(news, nw.CallChanged):
-            registry.remote_call_changed(news.channel, news.user, joined=news.joined)
+            self._remote_seat(news.hub, news.channel, news.user, joined=news.joined)
         elif isinstance(news, nw.Published):
             started = time.perf_counter()
             if news.members is None:
-                count = registry.deliver_published(news.channel, news.data, sender=news.sender)
+                count = registry.deliver_published(
+                    news.channel, news.data, sender=news.sender, from_elsewhere=True
+                )
             else:
                 count = registry.deliver_published_to(
-                    news.members, news.channel, news.data, sender=news.sender
+                    news.members, news.channel, news.data, sender=news.sender, from_elsewhere=True
                 )
             if self.stats.on_fanout is not None:
                 self.stats.on_fanout(count, time.perf_counter() - started)
         else:
             registry.send_local(
-                news.user, news.data, sender=news.sender or None, channel=news.channel or None
+                news.user,
+                news.data,
+                sender=news.sender or None,
+                channel=news.channel or None,
+                call=news.call or None,
             )
+
+    def _remote_seat(self, hub: str, channel: str, user: str, *, joined: bool) -> None:
+        """A member of `hub` joined or left a channel's call."""
+        if joined:
+            self._remote_seats[(channel, user)] = hub
+        elif self._remote_seats.get((channel, user), hub) == hub:
+            self._remote_seats.pop((channel, user), None)
+        else:
+            return  # an older seat's leaving: the user sits in the call from another hub now
+        self.registry.remote_call_changed(channel, user, joined=joined)
 
     def _replicate_roster(
         self, channel: str, position: int, entry: bytes, author: str, *, resync: bool = True

@@ -56,13 +56,15 @@ class Published:
 
 @dataclass(frozen=True)
 class Direct:
-    """A frame for one member on the hub this is sent to (sender "" is a hub)."""
+    """A frame for one member on the hub this is sent to (sender "" is a hub); with `call`,
+    only for its connection in that channel's call, if that is on this hub."""
 
     hub: str
     user: str
     sender: str
     channel: str
     data: bytes
+    call: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ def encode(news: News) -> bytes:
         return _join(kind, news.hub, news.channel, news.sender, members) + news.data
     if isinstance(news, RosterAppended):
         return _join(b"R", news.hub, news.channel, news.author, str(news.position)) + news.entry
-    return _join(b"D", news.hub, news.user, news.sender, news.channel) + news.data
+    return _join(b"D", news.hub, news.user, news.sender, news.channel, news.call) + news.data
 
 
 def decode(data: bytes) -> News:
@@ -121,9 +123,14 @@ def decode(data: bytes) -> News:
             _members(members) if kind == b"P" else None,
         )
     if kind == b"D":
-        hub, user, sender, channel, frame = _split(rest, 4)
+        hub, user, sender, channel, call, frame = _split(rest, 5)
         return Direct(
-            _name(hub), _name(user), _name(sender, empty=True), _name(channel, empty=True), frame
+            _name(hub),
+            _name(user),
+            _name(sender, empty=True),
+            _name(channel, empty=True),
+            frame,
+            _name(call, empty=True),
         )
     if kind == b"R":
         hub, channel, author, position, entry = _split(rest, 4)
