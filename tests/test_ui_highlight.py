@@ -22,14 +22,21 @@ def test_matches_are_found_in_any_case_and_mapped_onto_the_text_as_shown():
 def test_a_short_message_is_one_line_with_its_match_marked():
     text = "green apples too"
     assert wrap_pieces(text, match_spans(text, "apples"), 1000, mono) == [
-        [("green ", False), ("apples", True), (" too", False)]]
+        [("green ", False), ("apples", True), (" too", False)]
+    ]
 
 
 def test_lines_break_between_words_within_the_width_and_keep_the_text():
     text = "one two three four five\n\nsix apples"
     lines = wrap_pieces(text, match_spans(text, "apples"), 100, mono)
-    assert lines == [[("one two ", False)], [("three ", False)], [("four five", False)],
-                     [("", False)], [("six ", False)], [("apples", True)]]
+    assert lines == [
+        [("one two ", False)],
+        [("three ", False)],
+        [("four five", False)],
+        [("", False)],
+        [("six ", False)],
+        [("apples", True)],
+    ]
     for line in lines:  # a trailing space may hang over: it draws nothing
         assert sum(mono(part.rstrip(), hit) for part, hit in line) <= 100
     assert "".join(part for line in lines for part, _ in line) == text.replace("\n", "")

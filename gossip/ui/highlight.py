@@ -45,8 +45,9 @@ def match_spans(text: str, search: str) -> list[tuple[int, int]]:
     return spans
 
 
-def wrap_pieces(text: str, spans: list[tuple[int, int]], width: float,
-                measure: Measure) -> list[list[Piece]]:
+def wrap_pieces(
+    text: str, spans: list[tuple[int, int]], width: float, measure: Measure
+) -> list[list[Piece]]:
     """`text` as lines no wider than `width` (breaking between words, and inside a word only
     when it alone is wider), each line a list of pieces with the matched parts marked. Line
     breaks in the text are kept; an empty line is one empty piece."""
@@ -58,8 +59,9 @@ def wrap_pieces(text: str, spans: list[tuple[int, int]], width: float,
     return lines
 
 
-def _wrap_paragraph(paragraph: str, offset: int, spans: list[tuple[int, int]], width: float,
-                    measure: Measure) -> list[list[Piece]]:
+def _wrap_paragraph(
+    paragraph: str, offset: int, spans: list[tuple[int, int]], width: float, measure: Measure
+) -> list[list[Piece]]:
     lines: list[list[Piece]] = []
     line: list[Piece] = []
     used = 0.0
