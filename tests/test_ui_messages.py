@@ -328,7 +328,7 @@ def test_copy_links_reply_edit_and_reactions_in_the_window(app, world):
     assert (edit.message.ref, edit.message.text) == (ours, "on my way, 5 min")
 
 
-def test_ctrl_f_filters_the_channel_marks_the_matches_and_esc_ends_the_search(app, world):
+def test_ctrl_f_filters_the_channel_and_esc_ends_the_search(app, world):
     go_online(app, world)
     conversation = app.main.conversation
     long = " ".join(["a long line that has to wrap"] * 12) + " and then Apples at its end"
