@@ -31,6 +31,7 @@ from gossip.ui.settings import Settings
 from gossip.ui.trioside.callcontrol import CallSetup
 
 from .conftest import PASSWORD
+from .faultproxy import FaultProxy
 from .virtual_display import virtual_display
 
 WAIT = 20.0
@@ -137,6 +138,17 @@ class PeerWorld:
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return trio.from_thread.run(fn, *args, trio_token=self._token)
+
+    def call_sync(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """A plain function on the world's trio thread (e.g. a FaultProxy's switches)."""
+        return trio.from_thread.run_sync(fn, *args, trio_token=self._token)
+
+    def fault_proxy(self) -> FaultProxy:
+        """A FaultProxy in front of the hub, running on the world's thread (switch its faults
+        with `call_sync`)."""
+        async def start() -> FaultProxy:
+            return await self._nursery.start(FaultProxy(self.port).run)
+        return self.call(start)
 
     def say(self, channel: str, text: str) -> None:
         async def say() -> None:

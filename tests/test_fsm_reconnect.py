@@ -80,6 +80,28 @@ def test_while_waiting_nothing_can_be_lost_or_refused_but_the_user_can_leave() -
         machine.handle("retry_due")  # a timer that fires after leaving is refused, not obeyed
 
 
+def test_the_user_can_cut_a_pause_short_and_only_a_pause() -> None:
+    machine = online()
+    machine.handle("lost")
+    assert orders(machine, "retry_now") == [CONNECT]  # the same attempt, begun at once
+    assert machine.phase is ReconnectPhase.RETRYING
+    assert orders(machine, "lost") == [RETRY]  # it failed too: back to pausing
+    assert orders(machine, "retry_now") == [CONNECT]
+    assert orders(machine, "synced") == [ONLINE]
+
+
+@pytest.mark.parametrize("path", [(), ("synced",), ("synced", "lost", "retry_now")],
+                         ids=["first attempt", "online", "retrying"])
+def test_retry_now_is_refused_where_no_pause_is_running(path: tuple[str, ...]) -> None:
+    machine = Reconnect()
+    for event in path:
+        machine.handle(event)
+    phase = machine.phase
+    with pytest.raises(ProtocolViolation, match=f"not allowed in state '{phase}'"):
+        machine.handle("retry_now")
+    assert machine.phase is phase  # a late click changes nothing
+
+
 # -- the backoff -------------------------------------------------------------------------------
 POLICY = BackoffPolicy(base=0.5, cap=30.0, jitter=0.5, reset_after=30.0)
 

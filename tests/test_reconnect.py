@@ -9,7 +9,8 @@ import pytest
 import trio
 
 from gossip.client import events as ev
-from gossip.client.commands import SendChat
+from gossip.client.commands import RetryNow, SendChat
+from gossip.fsm import ReconnectPhase
 from gossip.hub import HubConfig, RunningHub, serve_hub
 
 from .helpers import pump
@@ -80,6 +81,25 @@ async def test_a_hub_restart_loses_nothing_and_shows_nothing_twice(connect, hub)
     # Anything resent ("before" and the outbox go out again to members who rejoin) was
     # dropped by id: the next message bob sees is the new one.
     assert await received_texts(bob, 1) == ["after"]
+
+
+async def test_retry_now_cuts_a_long_backoff_short(connect, hub):
+    # A backoff of an hour: within the bounded waits below, only RetryNow can bring alice back.
+    alice = await connect("alice", reconnect_base=3600.0, reconnect_cap=3600.0)
+    assert await alice.session.ref.ask(RetryNow()) is False  # online: nothing to cut short
+
+    hub.stop()
+    lost = await alice.next_event(ev.Disconnected)
+    assert lost.retry_in is not None and lost.retry_in >= 1800
+    assert alice.session.phase is ReconnectPhase.WAITING
+    # While the hub is still down the attempt happens at once, fails, and pauses again.
+    assert await alice.session.ref.ask(RetryNow()) is True
+    assert (await alice.next_event(ev.Disconnected)).retry_in is not None
+
+    await hub.start()
+    assert await alice.session.ref.ask(RetryNow()) is True
+    await alice.next_event(ev.Synced)
+    assert alice.session.phase is ReconnectPhase.ONLINE
 
 
 class CuttingProxy:

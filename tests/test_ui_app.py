@@ -15,6 +15,7 @@ from pathlib import Path
 import dearpygui.dearpygui as dpg
 
 from gossip.client import events as ev
+from gossip.fsm.reconnect import BackoffPolicy
 from gossip.ui.model import Phase
 
 from .appwindow import (
@@ -204,3 +205,27 @@ def test_voice_settings_are_chosen_in_the_dialog_and_reach_the_call_side(app, wo
     finally:
         app.apply_settings(before)
     app.pump_until(lambda: app.model.call.transmit == "continuous", WAIT)
+
+
+def test_retry_now_shows_only_while_reconnecting_and_cuts_the_backoff_short(
+        app, world, monkeypatch):
+    # A hub away long enough that the backoff reached ten minutes: only "Retry now" can bring
+    # the app back within the test's bounded waits.
+    monkeypatch.setattr(BackoffPolicy, "delay", lambda self, failures, draw: 600.0)
+    proxy = world.fault_proxy()
+    app.connect("127.0.0.1", proxy.port, "you", PASSWORD, remember=False)
+    app.pump_until(lambda: app.model.phase is Phase.ONLINE, WAIT)
+    bar = app.main.status
+    assert not dpg.is_item_shown(bar.retry)  # online: nothing to retry
+
+    world.call_sync(proxy.refuse_for, 600.0)
+    world.call_sync(proxy.cut_all)
+    app.pump_until(lambda: dpg.is_item_shown(bar.retry), WAIT)
+    assert app.model.phase is Phase.RECONNECTING
+    countdown = dpg.get_value(bar.state).split()
+    assert countdown[:2] == ["Reconnecting", "in"] and int(countdown[2]) > 500
+
+    world.call_sync(proxy.refuse_for, 0.0)  # the hub is reachable again
+    click(bar.retry)
+    app.pump_until(lambda: app.model.phase is Phase.ONLINE, WAIT)
+    assert not dpg.is_item_shown(bar.retry)

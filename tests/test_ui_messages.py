@@ -20,6 +20,7 @@ from gossip.ui.composing import composer_lines, toggled_reaction
 from gossip.ui.links import find_links, shown_text
 from gossip.ui.model import AppModel, Phase
 from gossip.ui.viewmodel import message_rows
+from gossip.ui.views.conversation import COUNTDOWN_WIDTH
 
 from .appwindow import WAIT, click, go_online, texts_in
 
@@ -330,7 +331,8 @@ def test_copy_links_reply_edit_and_reactions_in_the_window(app, world):
 def test_ctrl_f_filters_the_channel_and_esc_ends_the_search(app, world):
     go_online(app, world)
     conversation = app.main.conversation
-    for text in ("apples are red", "bananas are yellow", "green apples too"):
+    long = " ".join(["a long line that has to wrap"] * 12) + " and then Apples at its end"
+    for text in ("apples are red", "bananas are yellow", "green apples too", long):
         world.say("general", text)
     app.pump_until(lambda: "green apples too" in texts_in(conversation.messages), WAIT)
     app.perform("search")
@@ -338,9 +340,30 @@ def test_ctrl_f_filters_the_channel_and_esc_ends_the_search(app, world):
     dpg.set_value(conversation.search_box, "APPLES")
     click(conversation.search_box)
     app.pump_until(lambda: "bananas are yellow" not in texts_in(conversation.messages), WAIT)
-    shown = texts_in(conversation.messages)
+    shown = "".join(texts_in(conversation.messages))
     assert "apples are red" in shown and "green apples too" in shown
-    assert dpg.get_value(conversation.search_count) == "2 of 3 messages"
+    assert dpg.get_value(conversation.search_count) == "3 of 4 messages"
+    # Each match is its own piece, as written, in the accent colour and bold, drawn right
+    # after the text before it on the same line; the long message wraps within the list.
+    marks = conversation.highlights
+    assert [dpg.get_value(mark) for mark in marks] == ["apples", "apples", "Apples"]
+    accent = [c / 255 for c in app.themes.palette.accent]
+    assert all(dpg.get_item_configuration(mark)["color"][:3] == pytest.approx(accent, abs=0.01)
+               for mark in marks)
+    assert {dpg.get_item_font(mark) for mark in marks} == {app.fonts.bold}
+    settle = app.frames + 3
+    app.pump_until(lambda: app.frames >= settle, WAIT)
+    before = dpg.get_item_children(dpg.get_item_parent(marks[1]), 1)[0]  # "green "
+    (x, y), (w, _) = dpg.get_item_rect_min(before), dpg.get_item_rect_size(before)
+    assert dpg.get_item_rect_min(marks[1]) == pytest.approx((x + w, y), abs=1)
+    # The list's right edge on screen, less the countdown column beside the text.
+    right = (dpg.get_item_pos(conversation.root)[0] + dpg.get_item_pos(conversation.messages)[0]
+             + dpg.get_item_rect_size(conversation.messages)[0] - COUNTDOWN_WIDTH)
+    wrapped = dpg.get_item_children(dpg.get_item_parent(dpg.get_item_parent(marks[2])), 1)
+    assert len(wrapped) > 1  # the long message is several lines
+    for line in wrapped:
+        for piece in dpg.get_item_children(line, 1):
+            assert dpg.get_item_rect_min(piece)[0] + dpg.get_item_rect_size(piece)[0] <= right
     app.perform("close_dialog")  # Esc
     assert not dpg.is_item_shown(conversation.search_bar)
     app.pump_until(lambda: "bananas are yellow" in texts_in(conversation.messages), WAIT)

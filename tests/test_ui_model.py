@@ -123,6 +123,7 @@ def test_a_lost_connection_is_shown_as_reconnecting_then_back_online():
     assert model.phase is Phase.RECONNECTING
     line = vm.status_line(model, NOW)
     assert line.state == "Reconnecting in 2 s (attempt 1)" and line.state_kind == "reconnecting"
+    assert line.can_retry  # a pause to cut short: "Retry now" is offered
     assert not any(r.online for r in vm.member_rows(model))
     # Writing goes on: it waits in the session's outbox and shows as waiting until back.
     assert vm.composer(model).enabled and "waits" in vm.composer(model).hint
@@ -131,10 +132,11 @@ def test_a_lost_connection_is_shown_as_reconnecting_then_back_online():
     assert [row.mark for row in vm.message_rows(model, NOW)] == ["◷ waiting"]
     model.apply(nt.Connecting("127.0.0.1", 1720, "you", 1), NOW + 2)
     assert vm.status_line(model, NOW + 2).state == "Reconnecting… (attempt 1)"
+    assert not vm.status_line(model, NOW + 2).can_retry  # the attempt is under way
     state = SessionState("test hub", "AB" * 32, ("general",),
                          (MemberView("you", FP["you"], Trust.NEW),), ())
     model.apply(nt.Online("127.0.0.1", 1720, "you", FP["you"], state), NOW + 3)
-    assert model.phase is Phase.ONLINE
+    assert model.phase is Phase.ONLINE and not vm.status_line(model, NOW + 3).can_retry
     assert "Reconnected" in [t.title for t in model.toasts.visible()]
     assert vm.composer(model) == vm.Composer(True, "Message #general")
     assert [row.mark for row in vm.message_rows(model, NOW + 3)] == [""]  # sent now

@@ -80,6 +80,13 @@ class JoinCall(Request[ActorRef]):
 
 
 @dataclass(frozen=True)
+class RetryNow(Request[bool]):
+    """Cut the reconnect backoff short: while the session waits to retry (after a lost
+    connection), it tries at once. True if a wait was cut short; False when there was none
+    to cut (online, or an attempt already under way)."""
+
+
+@dataclass(frozen=True)
 class Leave(Request[None]):
     """Close the connection politely; the session then ends."""
 

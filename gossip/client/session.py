@@ -82,6 +82,7 @@ from .commands import (
     MeasureLatency,
     React,
     RemoveFromChannel,
+    RetryNow,
     SendChat,
     VerifyKey,
 )
@@ -207,6 +208,8 @@ class Session(Actor):
         self._backoff = Backoff(BackoffPolicy(config.reconnect_base, config.reconnect_cap,
                                               reset_after=config.reconnect_reset_after))
         self._hub_index = 0  # which of config.hubs this connection goes to
+        self._pause: trio.CancelScope | None = None  # the backoff pause under way, if any
+        self._pause_cut = False  # the user cut it short (RetryNow)
         self.synced = trio.Event()
         self._files = FileLane(self._emit)  # file transfers run in the asker's tasks
 
@@ -248,12 +251,18 @@ class Session(Actor):
                     raise  # the first attempt failed: the caller decides what next
                 self._backoff, delay = self._backoff.after_loss(trio.current_time(),
                                                                 random.random())
+                # The pause ends when it is due, when the user leaves, or when they ask to
+                # retry now (RetryNow cancels it: set before the notice, which is what shows
+                # them the choice).
+                self._pause = trio.CancelScope(deadline=trio.current_time() + delay)
                 await self._emit(ev.Disconnected("reconnecting", str(exc), retry_in=delay))
-                with trio.move_on_after(delay):
+                with self._pause:
                     await self._leave_requested.wait()
+                self._pause = None
                 if self._leaving:
                     break
-                self._life_step("retry_due")
+                self._life_step("retry_now" if self._pause_cut else "retry_due")
+                self._pause_cut = False
             except (LoginFailed, SignedInElsewhere, HubKeyChanged):
                 self._life_step("refused_for_good")
                 raise
@@ -643,6 +652,8 @@ class Session(Actor):
                 with trio.move_on_after(self._config.roster_timeout + 5):
                     await self._private_settled.wait()
             return self._private.views()
+        if isinstance(message, RetryNow):
+            return self._retry_now()
         if isinstance(message, Leave):
             self._leaving = True
             self._leave_requested.set()
@@ -650,6 +661,16 @@ class Session(Actor):
                 await self._link.aclose()
             return None
         raise TypeError(f"unknown request {message!r}")
+
+    def _retry_now(self) -> bool:
+        """Cut the backoff pause short so `main` tries at once; False when no pause is under
+        way (online, an attempt already running, or left): nothing to hurry then."""
+        pause = self._pause
+        if pause is None or self._life.phase is not ReconnectPhase.WAITING or self._leaving:
+            return False
+        self._pause_cut = True
+        pause.cancel()
+        return True
 
     async def _join_call(self, request: JoinCall) -> ActorRef:
         if self._private.is_private(request.channel):

@@ -36,6 +36,7 @@ class ReconnectOrder(StrEnum):
     REPORT_ONLINE = "report_online"  # tell the user; note the time (Backoff.went_online)
     REPORT_OFFLINE = "report_offline"  # tell the user the connection is lost, chat is queued
     SCHEDULE_RETRY = "schedule_retry"  # wait Backoff.after_loss's delay, then `retry_due`
+    # (or `retry_now`, when the user asks to cut the pause short)
     CONNECT = "connect"  # open a new connection now
     STOP = "stop"  # end the session for good; the phase says why
 
@@ -46,11 +47,12 @@ class Reconnect(ProtocolMachine[ReconnectPhase]):
                "backoff, retrying, stopped for good.")
     resting = frozenset({"online"})
     rejects = {
-        "connecting": {"retry_due"},  # nothing scheduled yet
-        "online": {"synced", "retry_due"},  # one sync per connection; no retry is pending
+        "connecting": {"retry_due", "retry_now"},  # nothing scheduled yet
+        # One sync per connection; no retry is pending.
+        "online": {"synced", "retry_due", "retry_now"},
         # No connection is open while waiting: nothing can be lost, synced or refused.
         "waiting": {"synced", "lost", "refused_for_good"},
-        "retrying": {"retry_due"},  # the retry already began
+        "retrying": {"retry_due", "retry_now"},  # the retry already began
     }
 
     connecting = State(initial=True)
@@ -68,6 +70,9 @@ class Reconnect(ProtocolMachine[ReconnectPhase]):
         | retrying.to(waiting, on="schedule_retry")  # the attempt failed too: pause longer
     )
     retry_due = waiting.to(retrying, on="connect")
+    # The user cut the pause short ("Retry now"): the same attempt, begun at once. Only a
+    # pause can be cut short; an attempt under way or a live connection is left alone.
+    retry_now = waiting.to(retrying, on="connect")
     # Refused for good: retrying cannot help, the user has to change something.
     refused_for_good = (
         connecting.to(refused, on="stop") | online.to(refused, on="stop")

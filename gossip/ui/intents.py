@@ -34,6 +34,11 @@ class DisconnectFromHub:
 
 
 @dataclass(frozen=True)
+class RetryConnectionNow:
+    """While reconnecting: cut the backoff pause short and try at once ("Retry now")."""
+
+
+@dataclass(frozen=True)
 class SubmitMessage:
     """The composer's text, to send to `channel` (checked again before it goes)."""
 
@@ -204,6 +209,7 @@ class SaveFile:
 
 
 Intent = (ConnectToHub | DisconnectFromHub | SubmitMessage | EditMessage | ReactToMessage
+          | RetryConnectionNow
           | AcceptChangedKey | MarkKeyVerified
           | ComputeSafetyNumber | AcceptHubKey | RefreshState | UpdateKeyring | RecallPassword
           | CallIntent | AttachFile | SaveFile)

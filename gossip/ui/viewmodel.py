@@ -99,6 +99,7 @@ class StatusLine:
     hub: str
     latency: str
     security: str
+    can_retry: bool = False  # counting down to the next attempt: "Retry now" is offered
 
 
 @dataclass(frozen=True)
@@ -291,6 +292,7 @@ def message_rows(model: AppModel, now: float, search: str = "",
 def status_line(model: AppModel, now: float) -> StatusLine:
     where = f"{model.host}:{model.port}" if model.host else ""
     hub = f"{model.hub} ({where})" if model.hub else where
+    can_retry = False
     if model.phase is Phase.ONLINE:
         state = "Online"
     elif model.phase is Phase.CONNECTING:
@@ -299,6 +301,7 @@ def status_line(model: AppModel, now: float) -> StatusLine:
         if model.reconnect_at is not None and model.reconnect_at > now:
             state = (f"Reconnecting in {int(model.reconnect_at - now + 0.999)} s "
                      f"(attempt {model.attempt})")
+            can_retry = True
         else:
             state = f"Reconnecting… (attempt {max(model.attempt, 1)})"
     elif model.phase is Phase.FAILED:
@@ -308,7 +311,7 @@ def status_line(model: AppModel, now: float) -> StatusLine:
     security = (f"hub key {fmt.short_fingerprint(model.hub_fingerprint)}"
                 if model.hub_fingerprint else "")
     latency = f"latency {fmt.latency(model.latency)}" if model.phase is Phase.ONLINE else ""
-    return StatusLine(state, model.phase.value, hub, latency, security)
+    return StatusLine(state, model.phase.value, hub, latency, security, can_retry)
 
 
 def composer(model: AppModel) -> Composer:

@@ -68,6 +68,9 @@ class BridgeActor(Actor):
             case intents.DisconnectFromHub():
                 await self._disconnect()
                 self._post(nt.Offline())
+            case intents.RetryConnectionNow():
+                if self._keeper is not None:
+                    await self._keeper.retry_now()
             case Shutdown():
                 await self._disconnect()
             case intents.SubmitMessage():
@@ -249,7 +252,8 @@ class BridgeActor(Actor):
 
 def _describe(intent: object) -> str:
     return {
-        intents.ConnectToHub: "connect", intents.SubmitMessage: "send the message",
+        intents.ConnectToHub: "connect", intents.RetryConnectionNow: "retry now",
+        intents.SubmitMessage: "send the message",
         intents.EditMessage: "edit the message", intents.ReactToMessage: "react",
         intents.AcceptChangedKey: "accept the key", intents.MarkKeyVerified: "verify the key",
         intents.ComputeSafetyNumber: "safety number",

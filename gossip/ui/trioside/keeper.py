@@ -18,7 +18,7 @@ import trio
 from gossip.actors import ActorError
 from gossip.actors.actor import run_actor
 from gossip.client import events as ev
-from gossip.client.commands import GetState, Leave, MeasureLatency
+from gossip.client.commands import GetState, Leave, MeasureLatency, RetryNow
 from gossip.client.errors import ConnectionLost, HubUnreachable, LoginFailed, SignedInElsewhere
 from gossip.client.profile import Profile
 from gossip.client.session import Session, SessionConfig
@@ -115,6 +115,19 @@ class ConnectionKeeper:
                 except ActorError:
                     pass
         self._scope.cancel()
+
+    async def retry_now(self) -> None:
+        """The user's "Retry now": the session cuts its backoff pause short. Said at once as
+        Connecting (the countdown and its button go away); a pause already over, or none
+        running, changes nothing (the click came late)."""
+        session = self.session
+        if session is None:
+            return
+        with trio.fail_after(ASK_TIMEOUT):
+            cut = await session.ref.ask(RetryNow())
+        if cut:
+            c = self.connect
+            self._post(nt.Connecting(c.host, c.port, c.user, self._attempts))
 
     async def _run(self) -> None:
         c = self.connect

@@ -3,8 +3,8 @@ countdown to when each disappears) and the composer with its expiry picker.
 
 A message can be worked with: right-click it (or use `open_actions`) to reply, edit one of
 ours, react, or copy its text or links; its links open in the system's browser. Ctrl+F
-searches the channel; away from the bottom, new messages wait behind a "new messages" button
-instead of pulling the view down."""
+searches the channel, marking each match inside the messages it shows; away from the
+bottom, new messages wait behind a "new messages" button instead of pulling the view down."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import dearpygui.dearpygui as dpg
 
 from .. import formatting as fmt
-from .. import intents
+from .. import highlight, intents
 from .. import viewmodel as vm
 from ..composing import QUICK_REACTIONS, composer_lines, toggled_reaction
 from ..model import AppModel
@@ -37,6 +37,9 @@ COMPOSER_LINE = 18  # each line more, up to composing.MAX_COMPOSER_LINES
 CONTEXT_BAR_HEIGHT = 30  # "Replying to …" / "Editing …" over the composer
 BOTTOM_SLACK = 4  # pixels from the end that still count as "at the bottom"
 HEADER_WIDTH = 640  # the channel's name and the subtitle beside it, at a text scale of 1
+# A message with a search match is wrapped by us (highlight.py), to the list's width less the
+# avatar and countdown columns, the table's cell padding and the list's scrollbar.
+MATCH_WRAP_SLACK = 48
 
 
 class Conversation:
@@ -56,6 +59,8 @@ class Conversation:
         self._channel: str | None = None
         self.unseen = 0  # messages that came while the view was not at the bottom
         self.search = ""
+        self.highlights: list[int | str] = []  # the drawn pieces that are search matches
+        self._wrapped_for = 0.0  # the width the matched messages were wrapped to
         self.replying_to = ""  # the id of the message the composer answers
         self.editing = ""  # the id of our message the composer rewrites
         self._composer_lines = 1
@@ -162,6 +167,8 @@ class Conversation:
             dpg.configure_item(self.composer, hint=hint, enabled=state.enabled)
             dpg.configure_item(self.send_button, enabled=state.enabled)
             dpg.configure_item(self.attach_button, enabled=state.enabled)
+        if self.highlights and self._text_width() != self._wrapped_for:
+            self._version = -1  # the column changed width: wrap the matched messages again
         if model.messages_version != self._version:
             self._version = model.messages_version
             self._draw(model, now)
@@ -233,6 +240,7 @@ class Conversation:
         dpg.delete_item(self.messages, children_only=True)
         self._countdowns = []
         self._message_of = {}
+        self.highlights = []
         rows = vm.message_rows(model, now, self.search, self._links)
         self._rows = {row.id: row for row in rows}
         if self.search:
@@ -302,10 +310,14 @@ class Conversation:
             quote = dpg.add_text("↪ " + row.quote, wrap=0)
             themes.bind(quote, "dim")
             dpg.bind_item_font(quote, fonts.small)
-        text = dpg.add_text(row.text, wrap=0, color=palette.danger
-                            if row.mark_kind == "unverified" else palette.text)
-        dpg.bind_item_handler_registry(text, self._message_handlers)
-        self._message_of[text] = row.id
+        colour = palette.danger if row.mark_kind == "unverified" else palette.text
+        spans = highlight.match_spans(row.text, self.search) if self.search else []
+        if spans:
+            self._marked_text(row, spans, colour)
+        else:
+            text = dpg.add_text(row.text, wrap=0, color=colour)
+            dpg.bind_item_handler_registry(text, self._message_handlers)
+            self._message_of[text] = row.id
         for target in row.links:
             # The label is the very address that opens (links.py): nothing else is shown.
             link = dpg.add_button(label="↗ " + target, small=True, user_data=target,
@@ -323,6 +335,35 @@ class Conversation:
                                             callback=lambda _s, _a, what: self.react(*what))
                     themes.bind(button, "accent_button" if emoji == row.my_reaction
                                 else "ghost_button")
+
+    def _marked_text(self, row: vm.MessageRow, spans: list[tuple[int, int]],
+                     colour: tuple[int, int, int]) -> None:
+        """The message's text with the search's matches in the accent colour and bold: lines
+        of pieces side by side, wrapped here (side-by-side items do not wrap as one)."""
+        fonts, palette = self._app.fonts, self._app.themes.palette
+        scale = dpg.get_global_font_scale()
+
+        def measure(piece: str, hit: bool) -> float:
+            size = dpg.get_text_size(piece, font=fonts.bold if hit else fonts.body)
+            return (size[0] if size else len(piece) * 8.0) * scale
+
+        self._wrapped_for = self._text_width()
+        with dpg.group():
+            for line in highlight.wrap_pieces(row.text, spans, self._wrapped_for, measure):
+                with dpg.group(horizontal=True, horizontal_spacing=0):
+                    for piece, hit in line:
+                        item = dpg.add_text(piece, color=palette.accent if hit else colour)
+                        if hit:
+                            dpg.bind_item_font(item, fonts.bold)
+                            self.highlights.append(item)
+                        dpg.bind_item_handler_registry(item, self._message_handlers)
+                        self._message_of[item] = row.id
+
+    def _text_width(self) -> float:
+        """The width a message's text has in the list (before the list is first drawn, a
+        guess: the next frame wraps again to the real one)."""
+        width = dpg.get_item_rect_size(self.messages)[0] or 600
+        return max(80.0, width - AVATAR - 8 - COUNTDOWN_WIDTH - MATCH_WRAP_SLACK)
 
     # -- what can be done with a message ------------------------------------------------------
     def _message_clicked(self, _sender: object, app_data: tuple[int, int | str]) -> None:
