@@ -25,6 +25,8 @@ import dearpygui.dearpygui as dpg
 import numpy as np
 import platformdirs
 
+from gossip.crypto.filestream import new_file_id
+
 from . import intents
 from . import notices as nt
 from .alerts import Alerts
@@ -357,16 +359,36 @@ class App:
 
     def attach_file(self, path: str, ttl: float) -> None:
         """Send the file the user picked to the current channel (in the background)."""
-        if self.model.current_channel is None or self.model.phase is not Phase.ONLINE:
-            self.model.toasts.push("error", "Could not send the file",
-                                   "connect to a hub and pick a channel first", self._clock())
+        channel = self.model.current_channel
+        problem = "connect to a hub and pick a channel first" \
+            if channel is None or self.model.phase is not Phase.ONLINE else None
+        try:
+            size = Path(path).stat().st_size
+        except OSError as exc:
+            problem = problem or f"{path} cannot be read ({exc.strerror}): pick another file"
+        if problem is not None or channel is None:
+            self.model.toasts.push("error", "Could not send the file", problem or "",
+                                   self._clock())
             return
-        self.post(intents.AttachFile(self.model.current_channel, Path(path), ttl))
+        file_id = new_file_id()
+        self.model.begin_transfer(file_id, Path(path).name, "up", size, channel)
+        self.post(intents.AttachFile(channel, Path(path), ttl, file_id))
 
-    def save_file(self, message_id: str) -> None:
-        """Fetch, check and save a message's file into the downloads folder."""
-        directory = self.downloads_dir or platformdirs.user_downloads_path() / "Gossip"
-        self.post(intents.SaveFile(message_id, directory))
+    def save_file(self, message_id: str, directory: Path | None = None) -> None:
+        """Fetch, check and save a message's file into `directory` (None: the downloads
+        folder)."""
+        directory = directory or self.downloads_folder()
+        message = self.model.messages.get(message_id)
+        if message is not None and message.file is not None:
+            manifest = message.file
+            self.model.begin_transfer(manifest.file_id, manifest.name, "down", manifest.size)
+            self.post(intents.SaveFile(message_id, directory, manifest.file_id))
+
+    def downloads_folder(self) -> Path:
+        return self.downloads_dir or platformdirs.user_downloads_path() / "Gossip"
+
+    def cancel_transfer(self, file_id: str) -> None:
+        self.post(intents.CancelTransfer(file_id))
 
     def select_channel(self, channel: str) -> None:
         self.model.select_channel(channel)

@@ -59,8 +59,11 @@ class AppModel:
     messages: dict[str, ChatMessage] = field(default_factory=dict)
     # Ours, written while reconnecting: in the session's outbox until it is back online.
     waiting: set[str] = field(default_factory=set)
-    # Files on their way (by file id, the latest progress) and saved (by message id, path).
+    # Files on their way (by file id, the latest progress; only those the app began, so a
+    # late event of one that ended brings no bar back), the channel each upload goes to,
+    # and those saved (by message id, path).
     transfers: dict[str, ev.FileProgress] = field(default_factory=dict)
+    upload_channels: dict[str, str] = field(default_factory=dict)
     saved: dict[str, str] = field(default_factory=dict)
     unread: dict[str, int] = field(default_factory=dict)
     latency: float | None = None
@@ -102,6 +105,14 @@ class AppModel:
             del self.messages[mid]
         if due:
             self.messages_version += 1
+
+    def begin_transfer(self, file_id: str, name: str, direction: str, size: int,
+                       channel: str = "") -> None:
+        """A file starts up (to `channel`) or down: its bar shows at once, at nothing done."""
+        self.transfers[file_id] = ev.FileProgress(file_id, name, direction, 0, size, 0.0)
+        if direction == "up":
+            self.upload_channels[file_id] = channel
+        self.messages_version += 1
 
     def request_safety(self, user: str) -> None:
         """The safety-number dialog opens for `user` and waits for the number."""
@@ -372,8 +383,21 @@ def _message_sent(model: AppModel, notice: nt.MessageSent, now: float) -> None:
 
 
 def _file_progress(model: AppModel, event: ev.FileProgress, now: float) -> None:
-    model.transfers[event.file_id] = event
-    model.messages_version += 1
+    if event.file_id in model.transfers:
+        model.transfers[event.file_id] = event
+        model.messages_version += 1
+
+
+def _transfer_ended(model: AppModel, notice: nt.TransferEnded, now: float) -> None:
+    progress = model.transfers.pop(notice.file_id, None)
+    model.upload_channels.pop(notice.file_id, None)
+    if progress is not None:
+        model.messages_version += 1
+        if notice.cancelled:
+            up = progress.direction == "up"
+            model.toasts.push("info", f"{'Sending' if up else 'Saving'} {progress.name} "
+                              "cancelled", "nothing was posted; the hub drops what it got "
+                              "when it expires" if up else "nothing partial was kept", now)
 
 
 def _file_saved(model: AppModel, notice: nt.FileSaved, now: float) -> None:
@@ -615,4 +639,5 @@ _HANDLERS: dict[type, Callable[[AppModel, Any, float], None]] = {
     ev.RosterAlarm: _roster_alarm,
     ev.CallStarted: _call_started, ev.CallRosterChanged: _call_roster, ev.CallEnded: _call_ended,
     ev.FileProgress: _file_progress, nt.FileSaved: _file_saved,
+    nt.TransferEnded: _transfer_ended,
 }

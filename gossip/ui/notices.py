@@ -77,6 +77,15 @@ class FileSaved:
 
 
 @dataclass(frozen=True)
+class TransferEnded:
+    """The upload or download `file_id` is over, whichever way (done, failed, cancelled):
+    its progress bar goes. `cancelled`: the user stopped it."""
+
+    file_id: str
+    cancelled: bool
+
+
+@dataclass(frozen=True)
 class CommandFailed:
     what: str
     reason: str
@@ -148,5 +157,5 @@ class PasswordRecalled:
 Notice = (Connecting | Online | Reconnecting | ConnectFailed | Offline | MessageSent
           | CommandFailed | StateRefreshed | LatencyMeasured | SafetyNumberReady | TrustUpdated
           | CallChanged | NoticesLost | BackendFailed | KeyringUpdated | PasswordRecalled
-          | FileSaved
+          | FileSaved | TransferEnded
           | ev.SessionEvent)

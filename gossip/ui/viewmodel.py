@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from gossip.client import events as ev
 from gossip.client.filesend import describe_size
 from gossip.client.messages import MAX_TEXT_CHARS, ChatMessage
 from gossip.client.related import fold
@@ -65,7 +66,19 @@ class FileRow:
     label: str  # name · size
     state: str  # "save" (a Save button), "moving" (a progress bar), "saved", "own"
     fraction: float = 0.0
-    detail: str = ""  # bytes and speed while moving, the path once saved
+    detail: str = ""  # bytes, speed and time left while moving, the path once saved
+    file_id: str = ""  # what Cancel stops while it moves
+
+
+@dataclass(frozen=True)
+class UploadRow:
+    """A file of ours on its way up to the current channel (no message yet: it is posted
+    once every chunk is on the hub)."""
+
+    file_id: str
+    label: str  # "Sending name · size"
+    fraction: float
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -543,12 +556,37 @@ def file_row(model: AppModel, message: ChatMessage, own: bool) -> FileRow | None
     if saved is not None:
         return FileRow(label, "saved", 1.0, saved)
     progress = model.transfers.get(manifest.file_id)
-    if progress is not None and progress.done < progress.total:
-        fraction = progress.done / progress.total if progress.total else 1.0
-        return FileRow(label, "moving", fraction,
-                       f"{describe_size(progress.done)} of {describe_size(progress.total)}"
-                       f" · {progress.bytes_per_second / 1e6:.1f} MB/s")
+    if progress is not None and progress.direction == "down":
+        return FileRow(label, "moving", transfer_fraction(progress),
+                       transfer_detail(progress), manifest.file_id)
     if own:
         return FileRow(label, "own")
     return FileRow(label, "save")
 
+
+
+def upload_rows(model: AppModel) -> tuple[UploadRow, ...]:
+    """Our files on their way up to the current channel, oldest first."""
+    return tuple(
+        UploadRow(file_id, f"Sending {progress.name} · {describe_size(progress.total)}",
+                  transfer_fraction(progress), transfer_detail(progress))
+        for file_id, progress in model.transfers.items()
+        if progress.direction == "up"
+        and model.upload_channels.get(file_id) == model.current_channel)
+
+
+def transfer_fraction(progress: ev.FileProgress) -> float:
+    return progress.done / progress.total if progress.total else 1.0
+
+
+def transfer_detail(progress: ev.FileProgress) -> str:
+    """What a progress bar says: how much, how fast, how long still ("checking" at the end,
+    "starting" before the first chunk)."""
+    moved = f"{describe_size(progress.done)} of {describe_size(progress.total)}"
+    if progress.done >= progress.total and progress.total:
+        return f"{moved} · checking"
+    speed = progress.bytes_per_second
+    if speed <= 0:
+        return f"{moved} · starting"
+    left = (progress.total - progress.done) / speed
+    return f"{moved} · {describe_size(int(speed))}/s · {fmt.countdown(left)} left"

@@ -47,6 +47,8 @@ class BridgeActor(Actor):
                                   video_feeds or VideoFeeds())
         self._keeper: ConnectionKeeper | None = None
         self._retry_base = retry_base
+        # The files moving in the background, by file id: cancelling the scope stops one.
+        self._transfers: dict[str, trio.CancelScope] = {}
 
     async def started(self) -> None:
         self.nursery.start_soon(self._calls.run)
@@ -92,8 +94,13 @@ class BridgeActor(Actor):
                 password, problem = await trio.to_thread.run_sync(recall_password, settings)
                 self._post(nt.PasswordRecalled(login_account(settings), password, problem))
             case intents.AttachFile() | intents.SaveFile():
-                # Minutes for a big file: in the background, so other intents go on.
-                self.nursery.start_soon(self._file_in_background, message)
+                # Minutes for a big file: in the background, so other intents go on. Started
+                # (its scope known) before the next intent, so a Cancel right after finds it.
+                await self.nursery.start(self._file_in_background, message)
+            case intents.CancelTransfer(file_id):
+                scope = self._transfers.get(file_id)
+                if scope is not None:  # (else it ended meanwhile: nothing to stop)
+                    scope.cancel()
             case intents.RefreshState():
                 self._post(nt.StateRefreshed(await self._state(self._session())))
             case intents.JoinChannelCall() | intents.LeaveChannelCall() | intents.ChooseMuted() \
@@ -179,13 +186,33 @@ class BridgeActor(Actor):
         with trio.fail_after(ASK_TIMEOUT):
             return await self._session().ref.ask(request)
 
-    async def _file_in_background(self, intent: intents.AttachFile | intents.SaveFile) -> None:
+    async def _file_in_background(
+        self, intent: intents.AttachFile | intents.SaveFile,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """One transfer, cancellable by its file id. A cancelled upload leaves its chunks on
+        the hub until the file's expiry (the wire has no frame to abandon one; it counts
+        against our quota until then); a cancelled download deletes its partial file."""
+        with trio.CancelScope() as scope:
+            if intent.file_id:
+                self._transfers[intent.file_id] = scope
+            task_status.started()
+            try:
+                await self._move_file(intent)
+            finally:
+                if self._transfers.get(intent.file_id) is scope:
+                    del self._transfers[intent.file_id]
+        if intent.file_id:
+            self._post(nt.TransferEnded(intent.file_id, scope.cancelled_caught))
+
+    async def _move_file(self, intent: intents.AttachFile | intents.SaveFile) -> None:
         try:
             session = self._session()
             if isinstance(intent, intents.AttachFile):
                 ttl = check_ttl(intent.ttl)
                 self._post(nt.MessageSent(await send_file(
-                    session.ref, intent.path, channel=intent.channel, ttl=ttl)))
+                    session.ref, intent.path, channel=intent.channel, ttl=ttl,
+                    file_id=intent.file_id or None)))
                 return
             state = await self._state(session)
             message = next((m for m in state.messages if m.id == intent.message_id), None)
@@ -264,6 +291,7 @@ def _describe(intent: object) -> str:
         intents.UpdateKeyring: "remember the password",
         intents.RecallPassword: "read the remembered password",
         intents.AttachFile: "send the file", intents.SaveFile: "save the file",
+        intents.CancelTransfer: "cancel the transfer",
         intents.HoldTalkKey: "push to talk",
         intents.ChooseVoice: "change the voice settings",
     }.get(type(intent), "do that")

@@ -245,7 +245,9 @@ class Conversation:
         elif arrived and not at_bottom and not self.search:
             self._set_unseen(self.unseen + len(arrived))
         self._following = at_bottom
+        uploads = vm.upload_rows(model)
         if not rows:
+            self._uploads(uploads)
             dpg.add_spacer(height=40, parent=self.messages)
             empty = dpg.add_text(
                 f"No messages match \"{self.search}\"." if self.search else
@@ -295,6 +297,7 @@ class Conversation:
                         dpg.add_text("Disappears at " + time.strftime(
                             "%H:%M:%S", time.localtime(row.expires_at)) + " on every screen")
                     self._countdowns.append((countdown, row.expires_at))
+        self._uploads(uploads)
 
     def _message_body(self, row: vm.MessageRow) -> None:
         themes, fonts, palette = self._app.themes, self._app.fonts, self._app.themes.palette
@@ -441,13 +444,25 @@ class Conversation:
             if file.state == "save":
                 dpg.add_button(label="Save", callback=self._save, user_data=message_id)
             elif file.state == "moving":
-                dpg.add_progress_bar(default_value=file.fraction, overlay=file.detail,
-                                     width=260)
+                self._progress(file.file_id, file.fraction, file.detail)
             elif file.state == "saved":
                 saved = dpg.add_text(f"✓ saved as {Path(file.detail).name}")
                 self._app.themes.bind(saved, "dim")
                 with dpg.tooltip(saved):
                     dpg.add_text(file.detail)
+
+    def _uploads(self, uploads: tuple[vm.UploadRow, ...]) -> None:
+        """Our files on their way up: below the messages until posted as one."""
+        for upload in uploads:
+            with dpg.group(horizontal=True, parent=self.messages):
+                label = dpg.add_text(upload.label)
+                self._app.themes.bind(label, "dim")
+                self._progress(upload.file_id, upload.fraction, upload.detail)
+
+    def _progress(self, file_id: str, fraction: float, detail: str) -> None:
+        dpg.add_progress_bar(default_value=fraction, overlay=detail, width=360)
+        dpg.add_button(label="Cancel", small=True, user_data=file_id,
+                       callback=lambda _s, _a, what: self._app.cancel_transfer(what))
 
     def _save(self, sender: object, app_data: object, message_id: str) -> None:
         self._app.save_file(message_id)
