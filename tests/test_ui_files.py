@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import dearpygui.dearpygui as dpg
@@ -21,8 +23,9 @@ from .appwindow import WAIT, click, go_online, texts_in
 def app(app, tmp_path):
     """conftest's app, saving what it downloads under this test's directory."""
     app.downloads_dir = tmp_path / "downloads"
+    app.pictures_dir = tmp_path / "pictures"
     yield app
-    app.downloads_dir = None
+    app.downloads_dir = app.pictures_dir = None
 
 
 def _buttons(item: int | str, label: str) -> list[int | str]:
@@ -149,3 +152,68 @@ def test_transfers_show_speed_and_time_left_and_cancel_both_ways(app, world, tmp
     assert "Sending big.bin cancelled" in _toast_titles(app)
     assert [m.file.name for m in app.model.messages.values() if m.file] == ["slides.pdf"]
     assert not _progress_bars(messages)
+
+
+def _png(width: int, height: int, *, ramp: bool = True) -> bytes:
+    """An RGBA PNG of a left-to-right red ramp (or all black), compressed a row at a time:
+    a big black one is small and cheap to make, which is what a decompression bomb is."""
+    red = bytes(x * 255 // max(1, width - 1) if ramp else 0 for x in range(width))
+    row = b"\x00" + b"".join(bytes((r, 40, 90, 255) if ramp else (0, 0, 0, 0)) for r in red)
+    packer = zlib.compressobj(1)
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body)
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+
+
+def test_pictures_show_inline_as_thumbnails_and_a_bomb_or_a_fake_is_refused(app, world, tmp_path):
+    go_online(app, world)
+    conversation = app.main.conversation
+    messages = conversation.messages
+    sent = {
+        "cat.png": _png(480, 300),
+        "bomb.png": _png(7000, 7000, ramp=False),  # 49 megapixels in under 1 MB
+        "fake.png": os.urandom(5000),  # named a picture, is none
+    }
+    assert len(sent["bomb.png"]) < 2_000_000
+    for name, data in sent.items():
+        (tmp_path / name).write_bytes(data)
+
+    async def bob_sends() -> None:
+        for name in sent:
+            await send_file(world._bob.ref, tmp_path / name, channel="general", ttl=600)
+
+    world.call(bob_sends)
+    app.pump_until(lambda: len(app.model.messages) == 3, WAIT)
+    ids = {m.file.name: m.id for m in app.model.messages.values()}
+    # Small pictures are fetched as they arrive, only to be shown.
+    app.pump_until(lambda: len(app.model.pictures) + len(app.model.picture_notes) == 3, WAIT)
+    app.pump_until(lambda: ids["cat.png"] in conversation.picture_textures, WAIT)
+    texture = conversation.picture_textures[ids["cat.png"]]
+    assert (dpg.get_item_width(texture), dpg.get_item_height(texture)) == (240, 150)
+    assert _images(messages) == [texture]
+    shown = app.model.pictures[ids["cat.png"]].rgba
+    assert shown[:4] == bytes((0, 40, 90, 255)) and shown[4 * 239] > 250  # the ramp, kept
+    notes = texts_in(messages)
+    assert "not shown: too large a picture (over 40 megapixels)" in notes
+    assert "not shown: its content is not a PNG, JPEG, GIF or WebP picture" in notes
+    # Fetched to be shown is not saved: the cache is emptied, Save is still offered.
+    assert list((tmp_path / "pictures").iterdir()) == []
+    assert not app.model.saved and len(_buttons(messages, "Save")) == 3
+
+
+def _images(item: int | str) -> list[int | str]:
+    """The textures every image under an item shows."""
+    found = []
+    if dpg.get_item_type(item).endswith("mvImage"):
+        found.append(dpg.get_item_configuration(item)["texture_tag"])
+    for children in dpg.get_item_children(item).values():
+        for child in children:
+            found.extend(_images(child))
+    return found

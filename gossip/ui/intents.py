@@ -205,6 +205,9 @@ class SaveFile:
     message_id: str
     directory: Path
     file_id: str = ""  # the manifest's, so the transfer can be cancelled by it
+    # Only to show it inline: fetched into `directory` (a cache), made a thumbnail of, and
+    # deleted; not "saved".
+    preview: bool = False
 
 
 @dataclass(frozen=True)

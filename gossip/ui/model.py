@@ -64,6 +64,9 @@ class AppModel:
     # and those saved (by message id, path).
     transfers: dict[str, ev.FileProgress] = field(default_factory=dict)
     upload_channels: dict[str, str] = field(default_factory=dict)
+    # Pictures shown inline (by message id), or the note saying why one is not.
+    pictures: dict[str, nt.PictureReady] = field(default_factory=dict)
+    picture_notes: dict[str, str] = field(default_factory=dict)
     saved: dict[str, str] = field(default_factory=dict)
     unread: dict[str, int] = field(default_factory=dict)
     latency: float | None = None
@@ -103,6 +106,8 @@ class AppModel:
         due = [mid for mid, m in self.messages.items() if m.expires_at <= now]
         for mid in due:
             del self.messages[mid]
+            self.pictures.pop(mid, None)
+            self.picture_notes.pop(mid, None)
         if due:
             self.messages_version += 1
 
@@ -388,6 +393,19 @@ def _file_progress(model: AppModel, event: ev.FileProgress, now: float) -> None:
         model.messages_version += 1
 
 
+def _picture_ready(model: AppModel, notice: nt.PictureReady, now: float) -> None:
+    if notice.message_id in model.messages:
+        model.pictures[notice.message_id] = notice
+        model.picture_notes.pop(notice.message_id, None)
+        model.messages_version += 1
+
+
+def _picture_refused(model: AppModel, notice: nt.PictureRefused, now: float) -> None:
+    if notice.message_id in model.messages:
+        model.picture_notes[notice.message_id] = notice.reason
+        model.messages_version += 1
+
+
 def _transfer_ended(model: AppModel, notice: nt.TransferEnded, now: float) -> None:
     progress = model.transfers.pop(notice.file_id, None)
     model.upload_channels.pop(notice.file_id, None)
@@ -640,4 +658,5 @@ _HANDLERS: dict[type, Callable[[AppModel, Any, float], None]] = {
     ev.CallStarted: _call_started, ev.CallRosterChanged: _call_roster, ev.CallEnded: _call_ended,
     ev.FileProgress: _file_progress, nt.FileSaved: _file_saved,
     nt.TransferEnded: _transfer_ended,
+    nt.PictureReady: _picture_ready, nt.PictureRefused: _picture_refused,
 }

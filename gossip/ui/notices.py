@@ -86,6 +86,24 @@ class TransferEnded:
 
 
 @dataclass(frozen=True)
+class PictureReady:
+    """The picture of message `message_id`, made small to show inline (thumbnails.py)."""
+
+    message_id: str
+    width: int
+    height: int
+    rgba: bytes
+
+
+@dataclass(frozen=True)
+class PictureRefused:
+    """The file of message `message_id` says it is a picture but is not shown: why, briefly."""
+
+    message_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class CommandFailed:
     what: str
     reason: str
@@ -157,5 +175,5 @@ class PasswordRecalled:
 Notice = (Connecting | Online | Reconnecting | ConnectFailed | Offline | MessageSent
           | CommandFailed | StateRefreshed | LatencyMeasured | SafetyNumberReady | TrustUpdated
           | CallChanged | NoticesLost | BackendFailed | KeyringUpdated | PasswordRecalled
-          | FileSaved | TransferEnded
+          | FileSaved | TransferEnded | PictureReady | PictureRefused
           | ev.SessionEvent)

@@ -15,6 +15,7 @@ from gossip.crypto.pins import Trust
 
 from . import callpresence, devicechoice
 from . import formatting as fmt
+from . import notices as nt
 from .callview import CallPeer, CallPhase, CallView
 from .gridlayout import initials
 from .links import find_links, shown_text
@@ -68,6 +69,8 @@ class FileRow:
     fraction: float = 0.0
     detail: str = ""  # bytes, speed and time left while moving, the path once saved
     file_id: str = ""  # what Cancel stops while it moves
+    picture: nt.PictureReady | None = None  # shown inline under the line
+    picture_note: str = ""  # why a picture is not shown
 
 
 @dataclass(frozen=True)
@@ -552,16 +555,16 @@ def file_row(model: AppModel, message: ChatMessage, own: bool) -> FileRow | None
     if manifest is None:
         return None
     label = f"{manifest.name} · {describe_size(manifest.size)}"
+    picture = model.pictures.get(message.id)
+    note = model.picture_notes.get(message.id, "")
     saved = model.saved.get(message.id)
     if saved is not None:
-        return FileRow(label, "saved", 1.0, saved)
+        return FileRow(label, "saved", 1.0, saved, picture=picture, picture_note=note)
     progress = model.transfers.get(manifest.file_id)
     if progress is not None and progress.direction == "down":
         return FileRow(label, "moving", transfer_fraction(progress),
-                       transfer_detail(progress), manifest.file_id)
-    if own:
-        return FileRow(label, "own")
-    return FileRow(label, "save")
+                       transfer_detail(progress), manifest.file_id, picture, note)
+    return FileRow(label, "own" if own else "save", picture=picture, picture_note=note)
 
 
 

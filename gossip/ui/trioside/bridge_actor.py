@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import trio
 
@@ -23,12 +24,15 @@ from gossip.crypto.pins import Trust
 
 from .. import intents
 from .. import notices as nt
+from ..pictures import is_picture_type
 from ..settings import login_account, recall_password, remember_in_keyring
+from ..thumbnails import PictureRefused, make_thumbnail
 from ..videofeeds import VideoFeeds
 from .callcontrol import CallControl, CallSetup, LiveSession
 from .keeper import ASK_TIMEOUT, ConnectionKeeper
 
 log = logging.getLogger("gossip.ui")
+PREVIEWS_AT_ONCE = 2  # pictures fetched at the same time only to be shown inline
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class BridgeActor(Actor):
         self._retry_base = retry_base
         # The files moving in the background, by file id: cancelling the scope stops one.
         self._transfers: dict[str, trio.CancelScope] = {}
+        self._previews = trio.Semaphore(PREVIEWS_AT_ONCE)
 
     async def started(self) -> None:
         self.nursery.start_soon(self._calls.run)
@@ -210,16 +215,21 @@ class BridgeActor(Actor):
             session = self._session()
             if isinstance(intent, intents.AttachFile):
                 ttl = check_ttl(intent.ttl)
-                self._post(nt.MessageSent(await send_file(
-                    session.ref, intent.path, channel=intent.channel, ttl=ttl,
-                    file_id=intent.file_id or None)))
+                sent = await send_file(session.ref, intent.path, channel=intent.channel,
+                                       ttl=ttl, file_id=intent.file_id or None)
+                self._post(nt.MessageSent(sent))
+                await self._show_picture(sent, intent.path)  # ours: shown from the original
                 return
             state = await self._state(session)
             message = next((m for m in state.messages if m.id == intent.message_id), None)
             if message is None or message.file is None:
                 raise CommandRefused("that file message is gone (expired)")
+            if intent.preview:
+                await self._preview(session, message, intent.directory)
+                return
             saved = await save_file(session.ref, message, intent.directory)
             self._post(nt.FileSaved(message.id, str(saved.path), saved.sha256))
+            await self._show_picture(message, saved.path)
         except (CommandRefused, ValueError) as exc:  # FileTransferFailed is a CommandRefused
             self._post(nt.CommandFailed(_describe(intent), str(exc)))
         except OSError as exc:
@@ -227,6 +237,33 @@ class BridgeActor(Actor):
         except (ActorError, trio.TooSlowError) as exc:
             log.info("intent %r failed: %r", intent, exc)
             self._post(nt.CommandFailed(_describe(intent), _reason(exc)))
+
+    async def _preview(self, session: Session, message: ChatMessage, cache: Path) -> None:
+        """A small picture fetched only to be shown: into the cache, made a thumbnail of,
+        deleted. A few at a time, so a burst of pictures cannot flood the link or the CPU."""
+        async with self._previews:
+            try:
+                saved = await save_file(session.ref, message, cache)
+            except CommandRefused as exc:
+                self._post(nt.PictureRefused(message.id, f"not shown: {exc}"))
+                return
+            try:
+                await self._show_picture(message, saved.path)
+            finally:
+                saved.path.unlink(missing_ok=True)
+
+    async def _show_picture(self, message: ChatMessage, path: Path) -> None:
+        """A thumbnail of `path` if the message says it carries a picture (its content then
+        has the last word), decoded on a worker thread."""
+        if message.file is None or not is_picture_type(message.file.mime):
+            return
+        try:
+            thumbnail = await trio.to_thread.run_sync(make_thumbnail, path)
+        except PictureRefused as exc:
+            self._post(nt.PictureRefused(message.id, str(exc)))
+            return
+        self._post(nt.PictureReady(message.id, thumbnail.width, thumbnail.height,
+                                   thumbnail.rgba))
 
     def _pins_trust(self, user: str) -> Trust | None:
         keeper = self._keeper

@@ -14,12 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dearpygui.dearpygui as dpg
+import numpy as np
 
 from .. import formatting as fmt
 from .. import intents
 from .. import viewmodel as vm
 from ..composing import QUICK_REACTIONS, composer_lines, toggled_reaction
 from ..model import AppModel
+from ..notices import PictureReady
 from ..reflow import Columns, scaled
 from .base import AppActions
 
@@ -121,6 +123,9 @@ class Conversation:
         with dpg.window(popup=True, show=False, autosize=True, no_title_bar=True,
                         min_size=(160, 40)) as self.menu:
             self.menu_body = dpg.add_group()
+        # Inline pictures' textures, by message id, made once each (thumbnails.py).
+        self._picture_registry = dpg.add_texture_registry()
+        self.picture_textures: dict[str, int | str] = {}
         with dpg.item_handler_registry() as self._message_handlers:
             dpg.add_item_clicked_handler(button=dpg.mvMouseButton_Right,
                                          callback=self._message_clicked)
@@ -231,6 +236,8 @@ class Conversation:
             self._set_unseen(0)
             self.cancel_context()
         dpg.delete_item(self.messages, children_only=True)
+        for gone in set(self.picture_textures) - set(model.pictures):
+            dpg.delete_item(self.picture_textures.pop(gone))
         self._countdowns = []
         self._message_of = {}
         rows = vm.message_rows(model, now, self.search, self._links)
@@ -450,6 +457,20 @@ class Conversation:
                 self._app.themes.bind(saved, "dim")
                 with dpg.tooltip(saved):
                     dpg.add_text(file.detail)
+        if file.picture is not None:
+            dpg.add_image(self._picture_texture(message_id, file.picture))
+        elif file.picture_note:
+            note = dpg.add_text(file.picture_note)
+            self._app.themes.bind(note, "dim")
+
+    def _picture_texture(self, message_id: str, picture: PictureReady) -> int | str:
+        tag = self.picture_textures.get(message_id)
+        if tag is None:
+            pixels = np.frombuffer(picture.rgba, dtype=np.uint8).astype(np.float32) / 255.0
+            tag = dpg.add_static_texture(picture.width, picture.height, pixels,
+                                         parent=self._picture_registry)
+            self.picture_textures[message_id] = tag
+        return tag
 
     def _uploads(self, uploads: tuple[vm.UploadRow, ...]) -> None:
         """Our files on their way up: below the messages until posted as one."""
