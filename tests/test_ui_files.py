@@ -53,6 +53,14 @@ def test_a_file_from_another_client_shows_with_save_and_is_saved_checked(app, wo
     assert any(text.startswith("slides.pdf · 700.0 KB") for text in texts_in(messages))
     (save,) = _buttons(messages, "Save")
     click(save)
+    # Save as: a folder chooser opens on the downloads folder (its nearest existing part).
+    conversation = app.main.conversation
+    assert dpg.is_item_shown(conversation.save_dialog)
+    assert dpg.get_item_configuration(conversation.save_dialog)["default_path"] == str(tmp_path)
+    (tmp_path / "downloads").mkdir()
+    conversation._save_folder_picked(  # what the dialog hands over once a folder is chosen
+        conversation.save_dialog, {"file_path_name": str(tmp_path / "downloads")}
+    )
     app.pump_until(lambda: app.model.saved, WAIT)
     saved = Path(next(iter(app.model.saved.values())))
     assert saved == tmp_path / "downloads" / "slides.pdf"
@@ -127,11 +135,14 @@ def test_transfers_show_speed_and_time_left_and_cancel_both_ways(app, world, tmp
     # A download cancelled at once (what the Cancel button does): nothing is saved, not
     # even a part, and Save is offered again.
     click(_buttons(messages, "Save")[0])
+    chosen = tmp_path / "chosen"
+    chosen.mkdir()
+    conversation._save_folder_picked(conversation.save_dialog, {"file_path_name": str(chosen)})
     app.cancel_transfer(file_id)
     app.pump_until(lambda: file_id not in app.model.transfers, WAIT)
     assert "Saving slides.pdf cancelled" in _toast_titles(app)
     assert not app.model.saved
-    assert list((tmp_path / "downloads").glob("*")) == []
+    assert list(chosen.iterdir()) == []
     app.pump_until(lambda: _buttons(messages, "Save") and not _progress_bars(messages), WAIT)
 
     # An upload shows under the messages, with its bar and a Cancel, before any message

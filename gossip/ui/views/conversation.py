@@ -119,6 +119,13 @@ class Conversation:
                                                callback=self._file_picked,
                                                directory_selector=False)
         dpg.add_file_extension(".*", parent=self.file_dialog)
+        # Save as: a folder chooser opened on the downloads folder; the file keeps its
+        # (made safe) name there, never replacing one (client/files.py).
+        self.save_dialog = dpg.add_file_dialog(show=False, modal=True, width=700, height=420,
+                                               callback=self._save_folder_picked,
+                                               directory_selector=True,
+                                               label="Save the file in…")
+        self.saving = ""  # the message whose file the save dialog is for
         # One menu for every message, filled in when it opens (not one window a message).
         with dpg.window(popup=True, show=False, autosize=True, no_title_bar=True,
                         min_size=(160, 40)) as self.menu:
@@ -486,7 +493,18 @@ class Conversation:
                        callback=lambda _s, _a, what: self._app.cancel_transfer(what))
 
     def _save(self, sender: object, app_data: object, message_id: str) -> None:
-        self._app.save_file(message_id)
+        """Save: choose the folder, starting in the downloads folder."""
+        self.saving = message_id
+        folder = self._app.downloads_folder()
+        start = next((p for p in (folder, *folder.parents) if p.is_dir()), Path.home())
+        dpg.configure_item(self.save_dialog, default_path=str(start))
+        dpg.show_item(self.save_dialog)
+
+    def _save_folder_picked(self, sender: object, app_data: dict[str, object]) -> None:
+        folder = str(app_data.get("file_path_name") or app_data.get("current_path") or "")
+        message_id, self.saving = self.saving, ""
+        if folder and message_id:
+            self._app.save_file(message_id, Path(folder))
 
     def _pick_file(self) -> None:
         dpg.show_item(self.file_dialog)
