@@ -39,6 +39,7 @@ COMPOSER_LINE = 18  # each line more, up to composing.MAX_COMPOSER_LINES
 CONTEXT_BAR_HEIGHT = 30  # "Replying to …" / "Editing …" over the composer
 BOTTOM_SLACK = 4  # pixels from the end that still count as "at the bottom"
 HEADER_WIDTH = 640  # the channel's name and the subtitle beside it, at a text scale of 1
+CANCEL_ROOM = 90  # pixels kept right of a progress bar for its Cancel button
 
 
 class Conversation:
@@ -457,13 +458,14 @@ class Conversation:
             self._app.themes.bind(label, "dim")
             if file.state == "save":
                 dpg.add_button(label="Save", callback=self._save, user_data=message_id)
-            elif file.state == "moving":
-                self._progress(file.file_id, file.fraction, file.detail)
             elif file.state == "saved":
                 saved = dpg.add_text(f"✓ saved as {Path(file.detail).name}")
                 self._app.themes.bind(saved, "dim")
                 with dpg.tooltip(saved):
                     dpg.add_text(file.detail)
+        if file.state == "moving":  # on a line of its own: a long name leaves it its width
+            with dpg.group(horizontal=True):
+                self._progress(file.file_id, file.fraction, file.detail)
         if file.picture is not None:
             dpg.add_image(self._picture_texture(message_id, file.picture))
         elif file.picture_note:
@@ -488,7 +490,8 @@ class Conversation:
                 self._progress(upload.file_id, upload.fraction, upload.detail)
 
     def _progress(self, file_id: str, fraction: float, detail: str) -> None:
-        dpg.add_progress_bar(default_value=fraction, overlay=detail, width=360)
+        # To the right edge but for the Cancel (a long name leaves the bar less room).
+        dpg.add_progress_bar(default_value=fraction, overlay=detail, width=-CANCEL_ROOM)
         dpg.add_button(label="Cancel", small=True, user_data=file_id,
                        callback=lambda _s, _a, what: self._app.cancel_transfer(what))
 
