@@ -228,3 +228,34 @@ def _images(item: int | str) -> list[int | str]:
         for child in children:
             found.extend(_images(child))
     return found
+
+
+def test_with_auto_fetch_off_a_picture_shows_only_once_saved(app, world, tmp_path):
+    before = app.settings
+    go_online(app, world)
+    app.open_settings()
+    dialog = app.settings_dialog
+    app.pump_until(lambda: dpg.is_item_shown(dialog.window), WAIT)
+    assert dpg.get_value(dialog.pictures)  # on by default
+    dpg.set_value(dialog.pictures, False)
+    click(dialog.save_button)
+    try:
+        assert not app.settings.auto_fetch_pictures
+        (tmp_path / "cat.png").write_bytes(_png(100, 400))
+
+        async def bob_sends() -> None:
+            await send_file(world._bob.ref, tmp_path / "cat.png", channel="general", ttl=600)
+
+        world.call(bob_sends)
+        conversation = app.main.conversation
+        app.pump_until(lambda: _buttons(conversation.messages, "Save"), WAIT)
+        click(_buttons(conversation.messages, "Save")[0])
+        conversation._save_folder_picked(
+            conversation.save_dialog, {"file_path_name": str(tmp_path / "downloads")}
+        )
+        app.pump_until(lambda: conversation.picture_textures, WAIT)
+        (texture,) = conversation.picture_textures.values()
+        assert (dpg.get_item_width(texture), dpg.get_item_height(texture)) == (60, 240)
+        assert app.model.saved and not (tmp_path / "pictures").exists()  # never fetched alone
+    finally:
+        app.apply_settings(before)
