@@ -231,22 +231,26 @@ class BridgeActor(Actor):
             self._post(nt.FileSaved(message.id, str(saved.path), saved.sha256))
             await self._show_picture(message, saved.path)
         except (CommandRefused, ValueError) as exc:  # FileTransferFailed is a CommandRefused
-            self._post(nt.CommandFailed(_describe(intent), str(exc)))
+            self._file_failed(intent, str(exc))
         except OSError as exc:
-            self._post(nt.CommandFailed(_describe(intent), exc.strerror or str(exc)))
+            self._file_failed(intent, exc.strerror or str(exc))
         except (ActorError, trio.TooSlowError) as exc:
             log.info("intent %r failed: %r", intent, exc)
-            self._post(nt.CommandFailed(_describe(intent), _reason(exc)))
+            self._file_failed(intent, _reason(exc))
+
+    def _file_failed(self, intent: intents.AttachFile | intents.SaveFile, reason: str) -> None:
+        """A transfer the user asked for failed: a toast. A picture fetched on its own only
+        to be shown: a note under it, no alarm."""
+        if isinstance(intent, intents.SaveFile) and intent.preview:
+            self._post(nt.PictureRefused(intent.message_id, f"not shown: {reason}"))
+        else:
+            self._post(nt.CommandFailed(_describe(intent), reason))
 
     async def _preview(self, session: Session, message: ChatMessage, cache: Path) -> None:
         """A small picture fetched only to be shown: into the cache, made a thumbnail of,
         deleted. A few at a time, so a burst of pictures cannot flood the link or the CPU."""
         async with self._previews:
-            try:
-                saved = await save_file(session.ref, message, cache)
-            except CommandRefused as exc:
-                self._post(nt.PictureRefused(message.id, f"not shown: {exc}"))
-                return
+            saved = await save_file(session.ref, message, cache)
             try:
                 await self._show_picture(message, saved.path)
             finally:
