@@ -237,17 +237,24 @@ def _has(bitmap: bytes, index: int) -> bool:
 
 
 async def upload_file(
-    lane: FileLane, path: Path, *, channel: str, ttl: float, name: str | None = None
+    lane: FileLane,
+    path: Path,
+    *,
+    channel: str,
+    ttl: float,
+    name: str | None = None,
+    file_id: str | None = None,
 ) -> FileManifest:
     """Seal and upload the file at `path` for `channel`'s members, to be kept `ttl` seconds;
     the manifest to post in a file message. Resumes across lost connections; raises
     FileTransferFailed when the hub refuses (quota, size) and OSError when the file is
-    unreadable."""
+    unreadable. `file_id` (a new one when None) names it in the progress events, so a front
+    end can tell its transfers apart before the manifest exists."""
     size = path.stat().st_size
     key = FileKey.generate()
     chunks = chunk_count(size)
     file_name = name or path.name
-    file_id = new_file_id()
+    file_id = file_id or new_file_id()
     ref = os.urandom(16)
     progress = _Progress(lane, file_id, file_name, "up", size)
     transfer = MachineDriver(FileTransfer)

@@ -26,13 +26,19 @@ def describe_size(size: int) -> str:
 
 
 async def send_file(
-    session: ActorRef, path: Path, *, channel: str, ttl: float, name: str | None = None
+    session: ActorRef,
+    path: Path,
+    *,
+    channel: str,
+    ttl: float,
+    name: str | None = None,
+    file_id: str | None = None,
 ) -> ChatMessage:
     """Upload `path` for `channel` and post its file message; the message. The message lives
     as long as the stored file: `ttl` from when the upload began."""
     lane = await session.ask(GetFileLane())
     began = trio.current_time()
-    manifest = await upload_file(lane, path, channel=channel, ttl=ttl, name=name)
+    manifest = await upload_file(lane, path, channel=channel, ttl=ttl, name=name, file_id=file_id)
     left = ttl - (trio.current_time() - began)
     if left < 1:
         raise ValueError(

@@ -25,6 +25,10 @@ import dearpygui.dearpygui as dpg
 import numpy as np
 import platformdirs
 
+from gossip.client import events as ev
+from gossip.client.messages import ChatMessage
+from gossip.crypto.filestream import new_file_id
+
 from . import intents
 from . import notices as nt
 from .alerts import Alerts
@@ -35,6 +39,7 @@ from .fonts import Fonts, load_fonts
 from .model import AppModel, Phase
 from .pacing import FRAME_SECONDS, RenderMode, RenderPacer, next_picture_change
 from .palettes import PALETTES
+from .pictures import AUTO_FETCH_BYTES, is_picture_type
 from .pngwriter import frame_pixels, write_png
 from .settings import (
     Settings,
@@ -70,6 +75,7 @@ class AppError(Exception):
 class App:
     # Where Save puts received files (None: the user's downloads folder, "Gossip" in it).
     downloads_dir: Path | None = None
+    pictures_dir: Path | None = None  # where pictures are fetched only to be shown (a cache)
 
     def __init__(self, settings: Settings, bridge: Bridge, *,
                  settings_path: Path | None = None, profile_root: Path | None = None,
@@ -315,6 +321,8 @@ class App:
     # -- notices --------------------------------------------------------------------------------
     def _take(self, notice: nt.Notice, now: float) -> None:
         self.model.apply(notice, now)
+        if isinstance(notice, ev.MessageReceived):
+            self._fetch_picture(notice.message)
         self.alerts.take(notice, own_user=self.model.user,
                          current_channel=self.model.current_channel,
                          enabled=self.settings.desktop_notifications,
@@ -357,16 +365,45 @@ class App:
 
     def attach_file(self, path: str, ttl: float) -> None:
         """Send the file the user picked to the current channel (in the background)."""
-        if self.model.current_channel is None or self.model.phase is not Phase.ONLINE:
-            self.model.toasts.push("error", "Could not send the file",
-                                   "connect to a hub and pick a channel first", self._clock())
+        channel = self.model.current_channel
+        problem = "connect to a hub and pick a channel first" \
+            if channel is None or self.model.phase is not Phase.ONLINE else None
+        try:
+            size = Path(path).stat().st_size
+        except OSError as exc:
+            problem = problem or f"{path} cannot be read ({exc.strerror}): pick another file"
+        if problem is not None or channel is None:
+            self.model.toasts.push("error", "Could not send the file", problem or "",
+                                   self._clock())
             return
-        self.post(intents.AttachFile(self.model.current_channel, Path(path), ttl))
+        file_id = new_file_id()
+        self.model.begin_transfer(file_id, Path(path).name, "up", size, channel)
+        self.post(intents.AttachFile(channel, Path(path), ttl, file_id))
 
-    def save_file(self, message_id: str) -> None:
-        """Fetch, check and save a message's file into the downloads folder."""
-        directory = self.downloads_dir or platformdirs.user_downloads_path() / "Gossip"
-        self.post(intents.SaveFile(message_id, directory))
+    def save_file(self, message_id: str, directory: Path | None = None) -> None:
+        """Fetch, check and save a message's file into `directory` (None: the downloads
+        folder)."""
+        directory = directory or self.downloads_folder()
+        message = self.model.messages.get(message_id)
+        if message is not None and message.file is not None:
+            manifest = message.file
+            self.model.begin_transfer(manifest.file_id, manifest.name, "down", manifest.size)
+            self.post(intents.SaveFile(message_id, directory, manifest.file_id))
+
+    def _fetch_picture(self, message: ChatMessage) -> None:
+        """A small picture is fetched as it arrives, to be shown (a cache, emptied at once)."""
+        manifest = message.file
+        if (manifest is not None and self.settings.auto_fetch_pictures
+                and is_picture_type(manifest.mime) and manifest.size <= AUTO_FETCH_BYTES
+                and message.id not in self.model.pictures):
+            cache = self.pictures_dir or platformdirs.user_cache_path("gossip") / "pictures"
+            self.post(intents.SaveFile(message.id, cache, preview=True))
+
+    def downloads_folder(self) -> Path:
+        return self.downloads_dir or platformdirs.user_downloads_path() / "Gossip"
+
+    def cancel_transfer(self, file_id: str) -> None:
+        self.post(intents.CancelTransfer(file_id))
 
     def select_channel(self, channel: str) -> None:
         self.model.select_channel(channel)

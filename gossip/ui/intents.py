@@ -193,11 +193,14 @@ CallIntent = (JoinChannelCall | LeaveChannelCall | ChooseMuted | ChooseDeafened 
 
 @dataclass(frozen=True)
 class AttachFile:
-    """Send the file at `path` to `channel` (uploaded, then posted as a file message)."""
+    """Send the file at `path` to `channel` (uploaded, then posted as a file message). The
+    upload's progress comes as FileProgress events under `file_id` (chosen by the app, so it
+    can show and cancel the upload before the hub has seen a byte)."""
 
     channel: str
     path: Path
     ttl: float
+    file_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -206,10 +209,21 @@ class SaveFile:
 
     message_id: str
     directory: Path
+    file_id: str = ""  # the manifest's, so the transfer can be cancelled by it
+    # Only to show it inline: fetched into `directory` (a cache), made a thumbnail of, and
+    # deleted; not "saved".
+    preview: bool = False
+
+
+@dataclass(frozen=True)
+class CancelTransfer:
+    """Stop the upload or download `file_id` (nothing partial is kept or shown)."""
+
+    file_id: str
 
 
 Intent = (ConnectToHub | DisconnectFromHub | SubmitMessage | EditMessage | ReactToMessage
           | RetryConnectionNow
           | AcceptChangedKey | MarkKeyVerified
           | ComputeSafetyNumber | AcceptHubKey | RefreshState | UpdateKeyring | RecallPassword
-          | CallIntent | AttachFile | SaveFile)
+          | CallIntent | AttachFile | SaveFile | CancelTransfer)

@@ -59,8 +59,14 @@ class AppModel:
     messages: dict[str, ChatMessage] = field(default_factory=dict)
     # Ours, written while reconnecting: in the session's outbox until it is back online.
     waiting: set[str] = field(default_factory=set)
-    # Files on their way (by file id, the latest progress) and saved (by message id, path).
+    # Files on their way (by file id, the latest progress; only those the app began, so a
+    # late event of one that ended brings no bar back), the channel each upload goes to,
+    # and those saved (by message id, path).
     transfers: dict[str, ev.FileProgress] = field(default_factory=dict)
+    upload_channels: dict[str, str] = field(default_factory=dict)
+    # Pictures shown inline (by message id), or the note saying why one is not.
+    pictures: dict[str, nt.PictureReady] = field(default_factory=dict)
+    picture_notes: dict[str, str] = field(default_factory=dict)
     saved: dict[str, str] = field(default_factory=dict)
     unread: dict[str, int] = field(default_factory=dict)
     latency: float | None = None
@@ -100,8 +106,18 @@ class AppModel:
         due = [mid for mid, m in self.messages.items() if m.expires_at <= now]
         for mid in due:
             del self.messages[mid]
+            self.pictures.pop(mid, None)
+            self.picture_notes.pop(mid, None)
         if due:
             self.messages_version += 1
+
+    def begin_transfer(self, file_id: str, name: str, direction: str, size: int,
+                       channel: str = "") -> None:
+        """A file starts up (to `channel`) or down: its bar shows at once, at nothing done."""
+        self.transfers[file_id] = ev.FileProgress(file_id, name, direction, 0, size, 0.0)
+        if direction == "up":
+            self.upload_channels[file_id] = channel
+        self.messages_version += 1
 
     def request_safety(self, user: str) -> None:
         """The safety-number dialog opens for `user` and waits for the number."""
@@ -372,8 +388,34 @@ def _message_sent(model: AppModel, notice: nt.MessageSent, now: float) -> None:
 
 
 def _file_progress(model: AppModel, event: ev.FileProgress, now: float) -> None:
-    model.transfers[event.file_id] = event
-    model.messages_version += 1
+    if event.file_id in model.transfers:
+        model.transfers[event.file_id] = event
+        model.messages_version += 1
+
+
+def _picture_ready(model: AppModel, notice: nt.PictureReady, now: float) -> None:
+    if notice.message_id in model.messages:
+        model.pictures[notice.message_id] = notice
+        model.picture_notes.pop(notice.message_id, None)
+        model.messages_version += 1
+
+
+def _picture_refused(model: AppModel, notice: nt.PictureRefused, now: float) -> None:
+    if notice.message_id in model.messages:
+        model.picture_notes[notice.message_id] = notice.reason
+        model.messages_version += 1
+
+
+def _transfer_ended(model: AppModel, notice: nt.TransferEnded, now: float) -> None:
+    progress = model.transfers.pop(notice.file_id, None)
+    model.upload_channels.pop(notice.file_id, None)
+    if progress is not None:
+        model.messages_version += 1
+        if notice.cancelled:
+            up = progress.direction == "up"
+            model.toasts.push("info", f"{'Sending' if up else 'Saving'} {progress.name} "
+                              "cancelled", "nothing was posted; the hub drops what it got "
+                              "when it expires" if up else "nothing partial was kept", now)
 
 
 def _file_saved(model: AppModel, notice: nt.FileSaved, now: float) -> None:
@@ -615,4 +657,6 @@ _HANDLERS: dict[type, Callable[[AppModel, Any, float], None]] = {
     ev.RosterAlarm: _roster_alarm,
     ev.CallStarted: _call_started, ev.CallRosterChanged: _call_roster, ev.CallEnded: _call_ended,
     ev.FileProgress: _file_progress, nt.FileSaved: _file_saved,
+    nt.TransferEnded: _transfer_ended,
+    nt.PictureReady: _picture_ready, nt.PictureRefused: _picture_refused,
 }

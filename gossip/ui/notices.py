@@ -77,6 +77,33 @@ class FileSaved:
 
 
 @dataclass(frozen=True)
+class TransferEnded:
+    """The upload or download `file_id` is over, whichever way (done, failed, cancelled):
+    its progress bar goes. `cancelled`: the user stopped it."""
+
+    file_id: str
+    cancelled: bool
+
+
+@dataclass(frozen=True)
+class PictureReady:
+    """The picture of message `message_id`, made small to show inline (thumbnails.py)."""
+
+    message_id: str
+    width: int
+    height: int
+    rgba: bytes
+
+
+@dataclass(frozen=True)
+class PictureRefused:
+    """The file of message `message_id` says it is a picture but is not shown: why, briefly."""
+
+    message_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class CommandFailed:
     what: str
     reason: str
@@ -148,5 +175,5 @@ class PasswordRecalled:
 Notice = (Connecting | Online | Reconnecting | ConnectFailed | Offline | MessageSent
           | CommandFailed | StateRefreshed | LatencyMeasured | SafetyNumberReady | TrustUpdated
           | CallChanged | NoticesLost | BackendFailed | KeyringUpdated | PasswordRecalled
-          | FileSaved
+          | FileSaved | TransferEnded | PictureReady | PictureRefused
           | ev.SessionEvent)

@@ -74,6 +74,8 @@ class Settings:
     high_pass: bool = True
     transmit: str = "continuous"
     talk_key: str = DEFAULT_TALK_KEY  # held in the window to talk, in push-to-talk mode
+    # A small picture (pictures.AUTO_FETCH_BYTES) is fetched as it arrives to show inline.
+    auto_fetch_pictures: bool = True
 
     def with_login(self, host: str, port: int, user: str, password: str) -> Settings:
         """The values the connect screen should offer next time."""
@@ -244,7 +246,8 @@ def _checked(name: str, value: Any) -> Any:
         return value if isinstance(value, int) and 0 < value < 65536 else None
     if name == "user":
         return value if isinstance(value, str) and (not value or is_valid_name(value)) else None
-    if name in ("remember_password", "desktop_notifications", "call_sound", *VOICE_STAGES):
+    if name in ("remember_password", "desktop_notifications", "call_sound",
+                "auto_fetch_pictures", *VOICE_STAGES):
         return value if isinstance(value, bool) else None
     if name == "transmit":
         return value if value in TRANSMIT_MODES else None

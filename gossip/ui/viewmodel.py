@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from gossip.client import events as ev
 from gossip.client.filesend import describe_size
 from gossip.client.messages import MAX_TEXT_CHARS, ChatMessage
 from gossip.client.related import fold
@@ -14,6 +15,7 @@ from gossip.crypto.pins import Trust
 
 from . import callpresence, devicechoice
 from . import formatting as fmt
+from . import notices as nt
 from .callview import CallPeer, CallPhase, CallView
 from .gridlayout import initials
 from .links import find_links, shown_text
@@ -65,7 +67,21 @@ class FileRow:
     label: str  # name · size
     state: str  # "save" (a Save button), "moving" (a progress bar), "saved", "own"
     fraction: float = 0.0
-    detail: str = ""  # bytes and speed while moving, the path once saved
+    detail: str = ""  # bytes, speed and time left while moving, the path once saved
+    file_id: str = ""  # what Cancel stops while it moves
+    picture: nt.PictureReady | None = None  # shown inline under the line
+    picture_note: str = ""  # why a picture is not shown
+
+
+@dataclass(frozen=True)
+class UploadRow:
+    """A file of ours on its way up to the current channel (no message yet: it is posted
+    once every chunk is on the hub)."""
+
+    file_id: str
+    label: str  # "Sending name · size"
+    fraction: float
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -542,16 +558,41 @@ def file_row(model: AppModel, message: ChatMessage, own: bool) -> FileRow | None
     if manifest is None:
         return None
     label = f"{manifest.name} · {describe_size(manifest.size)}"
+    picture = model.pictures.get(message.id)
+    note = model.picture_notes.get(message.id, "")
     saved = model.saved.get(message.id)
     if saved is not None:
-        return FileRow(label, "saved", 1.0, saved)
+        return FileRow(label, "saved", 1.0, saved, picture=picture, picture_note=note)
     progress = model.transfers.get(manifest.file_id)
-    if progress is not None and progress.done < progress.total:
-        fraction = progress.done / progress.total if progress.total else 1.0
-        return FileRow(label, "moving", fraction,
-                       f"{describe_size(progress.done)} of {describe_size(progress.total)}"
-                       f" · {progress.bytes_per_second / 1e6:.1f} MB/s")
-    if own:
-        return FileRow(label, "own")
-    return FileRow(label, "save")
+    if progress is not None and progress.direction == "down":
+        return FileRow(label, "moving", transfer_fraction(progress),
+                       transfer_detail(progress), manifest.file_id, picture, note)
+    return FileRow(label, "own" if own else "save", picture=picture, picture_note=note)
 
+
+
+def upload_rows(model: AppModel) -> tuple[UploadRow, ...]:
+    """Our files on their way up to the current channel, oldest first."""
+    return tuple(
+        UploadRow(file_id, f"Sending {progress.name} · {describe_size(progress.total)}",
+                  transfer_fraction(progress), transfer_detail(progress))
+        for file_id, progress in model.transfers.items()
+        if progress.direction == "up"
+        and model.upload_channels.get(file_id) == model.current_channel)
+
+
+def transfer_fraction(progress: ev.FileProgress) -> float:
+    return progress.done / progress.total if progress.total else 1.0
+
+
+def transfer_detail(progress: ev.FileProgress) -> str:
+    """What a progress bar says: how much, how fast, how long still ("checking" at the end,
+    "starting" before the first chunk)."""
+    moved = f"{describe_size(progress.done)} of {describe_size(progress.total)}"
+    if progress.done >= progress.total and progress.total:
+        return f"{moved} · checking"
+    speed = progress.bytes_per_second
+    if speed <= 0:
+        return f"{moved} · starting"
+    left = (progress.total - progress.done) / speed
+    return f"{moved} · {describe_size(int(speed))}/s · {fmt.countdown(left)} left"

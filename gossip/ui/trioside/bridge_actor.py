@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import trio
 
@@ -23,12 +24,15 @@ from gossip.crypto.pins import Trust
 
 from .. import intents
 from .. import notices as nt
+from ..pictures import is_picture_type
 from ..settings import login_account, recall_password, remember_in_keyring
+from ..thumbnails import PictureRefused, make_thumbnail
 from ..videofeeds import VideoFeeds
 from .callcontrol import CallControl, CallSetup, LiveSession
 from .keeper import ASK_TIMEOUT, ConnectionKeeper
 
 log = logging.getLogger("gossip.ui")
+PREVIEWS_AT_ONCE = 2  # pictures fetched at the same time only to be shown inline
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,9 @@ class BridgeActor(Actor):
                                   video_feeds or VideoFeeds())
         self._keeper: ConnectionKeeper | None = None
         self._retry_base = retry_base
+        # The files moving in the background, by file id: cancelling the scope stops one.
+        self._transfers: dict[str, trio.CancelScope] = {}
+        self._previews = trio.Semaphore(PREVIEWS_AT_ONCE)
 
     async def started(self) -> None:
         self.nursery.start_soon(self._calls.run)
@@ -95,8 +102,13 @@ class BridgeActor(Actor):
                 password, problem = await trio.to_thread.run_sync(recall_password, settings)
                 self._post(nt.PasswordRecalled(login_account(settings), password, problem))
             case intents.AttachFile() | intents.SaveFile():
-                # Minutes for a big file: in the background, so other intents go on.
-                self.nursery.start_soon(self._file_in_background, message)
+                # Minutes for a big file: in the background, so other intents go on. Started
+                # (its scope known) before the next intent, so a Cancel right after finds it.
+                await self.nursery.start(self._file_in_background, message)
+            case intents.CancelTransfer(file_id):
+                scope = self._transfers.get(file_id)
+                if scope is not None:  # (else it ended meanwhile: nothing to stop)
+                    scope.cancel()
             case intents.RefreshState():
                 self._post(nt.StateRefreshed(await self._state(self._session())))
             case intents.JoinChannelCall() | intents.LeaveChannelCall() | intents.ChooseMuted() \
@@ -182,27 +194,83 @@ class BridgeActor(Actor):
         with trio.fail_after(ASK_TIMEOUT):
             return await self._session().ref.ask(request)
 
-    async def _file_in_background(self, intent: intents.AttachFile | intents.SaveFile) -> None:
+    async def _file_in_background(
+        self, intent: intents.AttachFile | intents.SaveFile,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """One transfer, cancellable by its file id. A cancelled upload leaves its chunks on
+        the hub until the file's expiry (the wire has no frame to abandon one; it counts
+        against our quota until then); a cancelled download deletes its partial file."""
+        with trio.CancelScope() as scope:
+            if intent.file_id:
+                self._transfers[intent.file_id] = scope
+            task_status.started()
+            try:
+                await self._move_file(intent)
+            finally:
+                if self._transfers.get(intent.file_id) is scope:
+                    del self._transfers[intent.file_id]
+        if intent.file_id:
+            self._post(nt.TransferEnded(intent.file_id, scope.cancelled_caught))
+
+    async def _move_file(self, intent: intents.AttachFile | intents.SaveFile) -> None:
         try:
             session = self._session()
             if isinstance(intent, intents.AttachFile):
                 ttl = check_ttl(intent.ttl)
-                self._post(nt.MessageSent(await send_file(
-                    session.ref, intent.path, channel=intent.channel, ttl=ttl)))
+                sent = await send_file(session.ref, intent.path, channel=intent.channel,
+                                       ttl=ttl, file_id=intent.file_id or None)
+                self._post(nt.MessageSent(sent))
+                await self._show_picture(sent, intent.path)  # ours: shown from the original
                 return
             state = await self._state(session)
             message = next((m for m in state.messages if m.id == intent.message_id), None)
             if message is None or message.file is None:
                 raise CommandRefused("that file message is gone (expired)")
+            if intent.preview:
+                await self._preview(session, message, intent.directory)
+                return
             saved = await save_file(session.ref, message, intent.directory)
             self._post(nt.FileSaved(message.id, str(saved.path), saved.sha256))
+            await self._show_picture(message, saved.path)
         except (CommandRefused, ValueError) as exc:  # FileTransferFailed is a CommandRefused
-            self._post(nt.CommandFailed(_describe(intent), str(exc)))
+            self._file_failed(intent, str(exc))
         except OSError as exc:
-            self._post(nt.CommandFailed(_describe(intent), exc.strerror or str(exc)))
+            self._file_failed(intent, exc.strerror or str(exc))
         except (ActorError, trio.TooSlowError) as exc:
             log.info("intent %r failed: %r", intent, exc)
-            self._post(nt.CommandFailed(_describe(intent), _reason(exc)))
+            self._file_failed(intent, _reason(exc))
+
+    def _file_failed(self, intent: intents.AttachFile | intents.SaveFile, reason: str) -> None:
+        """A transfer the user asked for failed: a toast. A picture fetched on its own only
+        to be shown: a note under it, no alarm."""
+        if isinstance(intent, intents.SaveFile) and intent.preview:
+            self._post(nt.PictureRefused(intent.message_id, f"not shown: {reason}"))
+        else:
+            self._post(nt.CommandFailed(_describe(intent), reason))
+
+    async def _preview(self, session: Session, message: ChatMessage, cache: Path) -> None:
+        """A small picture fetched only to be shown: into the cache, made a thumbnail of,
+        deleted. A few at a time, so a burst of pictures cannot flood the link or the CPU."""
+        async with self._previews:
+            saved = await save_file(session.ref, message, cache)
+            try:
+                await self._show_picture(message, saved.path)
+            finally:
+                saved.path.unlink(missing_ok=True)
+
+    async def _show_picture(self, message: ChatMessage, path: Path) -> None:
+        """A thumbnail of `path` if the message says it carries a picture (its content then
+        has the last word), decoded on a worker thread."""
+        if message.file is None or not is_picture_type(message.file.mime):
+            return
+        try:
+            thumbnail = await trio.to_thread.run_sync(make_thumbnail, path)
+        except PictureRefused as exc:
+            self._post(nt.PictureRefused(message.id, str(exc)))
+            return
+        self._post(nt.PictureReady(message.id, thumbnail.width, thumbnail.height,
+                                   thumbnail.rgba))
 
     def _pins_trust(self, user: str) -> Trust | None:
         keeper = self._keeper
@@ -268,6 +336,7 @@ def _describe(intent: object) -> str:
         intents.UpdateKeyring: "remember the password",
         intents.RecallPassword: "read the remembered password",
         intents.AttachFile: "send the file", intents.SaveFile: "save the file",
+        intents.CancelTransfer: "cancel the transfer",
         intents.HoldTalkKey: "push to talk",
         intents.ChooseVoice: "change the voice settings",
     }.get(type(intent), "do that")

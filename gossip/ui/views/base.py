@@ -4,6 +4,7 @@ Views never talk to the bridge themselves; they call these."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 from ..callview import CallView
@@ -29,7 +30,11 @@ class AppActions(Protocol):
 
     def attach_file(self, path: str, ttl: float) -> None: ...
 
-    def save_file(self, message_id: str) -> None: ...
+    def save_file(self, message_id: str, directory: Path | None = None) -> None: ...
+
+    def downloads_folder(self) -> Path: ...
+
+    def cancel_transfer(self, file_id: str) -> None: ...
 
     def select_devices(self, input_device: str, output_device: str) -> None: ...
 

@@ -14,12 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dearpygui.dearpygui as dpg
+import numpy as np
 
 from .. import formatting as fmt
 from .. import highlight, intents
 from .. import viewmodel as vm
 from ..composing import QUICK_REACTIONS, composer_lines, toggled_reaction
 from ..model import AppModel
+from ..notices import PictureReady
 from ..reflow import Columns, scaled
 from .base import AppActions
 
@@ -40,6 +42,7 @@ HEADER_WIDTH = 640  # the channel's name and the subtitle beside it, at a text s
 # A message with a search match is wrapped by us (highlight.py), to the list's width less the
 # avatar and countdown columns, the table's cell padding and the list's scrollbar.
 MATCH_WRAP_SLACK = 48
+CANCEL_ROOM = 90  # pixels kept right of a progress bar for its Cancel button
 
 
 class Conversation:
@@ -122,10 +125,20 @@ class Conversation:
                                                callback=self._file_picked,
                                                directory_selector=False)
         dpg.add_file_extension(".*", parent=self.file_dialog)
+        # Save as: a folder chooser opened on the downloads folder; the file keeps its
+        # (made safe) name there, never replacing one (client/files.py).
+        self.save_dialog = dpg.add_file_dialog(show=False, modal=True, width=700, height=420,
+                                               callback=self._save_folder_picked,
+                                               directory_selector=True,
+                                               label="Save the file in…")
+        self.saving = ""  # the message whose file the save dialog is for
         # One menu for every message, filled in when it opens (not one window a message).
         with dpg.window(popup=True, show=False, autosize=True, no_title_bar=True,
                         min_size=(160, 40)) as self.menu:
             self.menu_body = dpg.add_group()
+        # Inline pictures' textures, by message id, made once each (thumbnails.py).
+        self._picture_registry = dpg.add_texture_registry()
+        self.picture_textures: dict[str, int | str] = {}
         with dpg.item_handler_registry() as self._message_handlers:
             dpg.add_item_clicked_handler(button=dpg.mvMouseButton_Right,
                                          callback=self._message_clicked)
@@ -238,6 +251,8 @@ class Conversation:
             self._set_unseen(0)
             self.cancel_context()
         dpg.delete_item(self.messages, children_only=True)
+        for gone in set(self.picture_textures) - set(model.pictures):
+            dpg.delete_item(self.picture_textures.pop(gone))
         self._countdowns = []
         self._message_of = {}
         self.highlights = []
@@ -253,7 +268,9 @@ class Conversation:
         elif arrived and not at_bottom and not self.search:
             self._set_unseen(self.unseen + len(arrived))
         self._following = at_bottom
+        uploads = vm.upload_rows(model)
         if not rows:
+            self._uploads(uploads)
             dpg.add_spacer(height=40, parent=self.messages)
             empty = dpg.add_text(
                 f"No messages match \"{self.search}\"." if self.search else
@@ -303,6 +320,7 @@ class Conversation:
                         dpg.add_text("Disappears at " + time.strftime(
                             "%H:%M:%S", time.localtime(row.expires_at)) + " on every screen")
                     self._countdowns.append((countdown, row.expires_at))
+        self._uploads(uploads)
 
     def _message_body(self, row: vm.MessageRow) -> None:
         themes, fonts, palette = self._app.themes, self._app.fonts, self._app.themes.palette
@@ -481,17 +499,56 @@ class Conversation:
             self._app.themes.bind(label, "dim")
             if file.state == "save":
                 dpg.add_button(label="Save", callback=self._save, user_data=message_id)
-            elif file.state == "moving":
-                dpg.add_progress_bar(default_value=file.fraction, overlay=file.detail,
-                                     width=260)
             elif file.state == "saved":
                 saved = dpg.add_text(f"✓ saved as {Path(file.detail).name}")
                 self._app.themes.bind(saved, "dim")
                 with dpg.tooltip(saved):
                     dpg.add_text(file.detail)
+        if file.state == "moving":  # on a line of its own: a long name leaves it its width
+            with dpg.group(horizontal=True):
+                self._progress(file.file_id, file.fraction, file.detail)
+        if file.picture is not None:
+            dpg.add_image(self._picture_texture(message_id, file.picture))
+        elif file.picture_note:
+            note = dpg.add_text(file.picture_note)
+            self._app.themes.bind(note, "dim")
+
+    def _picture_texture(self, message_id: str, picture: PictureReady) -> int | str:
+        tag = self.picture_textures.get(message_id)
+        if tag is None:
+            pixels = np.frombuffer(picture.rgba, dtype=np.uint8).astype(np.float32) / 255.0
+            tag = dpg.add_static_texture(picture.width, picture.height, pixels,
+                                         parent=self._picture_registry)
+            self.picture_textures[message_id] = tag
+        return tag
+
+    def _uploads(self, uploads: tuple[vm.UploadRow, ...]) -> None:
+        """Our files on their way up: below the messages until posted as one."""
+        for upload in uploads:
+            with dpg.group(horizontal=True, parent=self.messages):
+                label = dpg.add_text(upload.label)
+                self._app.themes.bind(label, "dim")
+                self._progress(upload.file_id, upload.fraction, upload.detail)
+
+    def _progress(self, file_id: str, fraction: float, detail: str) -> None:
+        # To the right edge but for the Cancel (a long name leaves the bar less room).
+        dpg.add_progress_bar(default_value=fraction, overlay=detail, width=-CANCEL_ROOM)
+        dpg.add_button(label="Cancel", small=True, user_data=file_id,
+                       callback=lambda _s, _a, what: self._app.cancel_transfer(what))
 
     def _save(self, sender: object, app_data: object, message_id: str) -> None:
-        self._app.save_file(message_id)
+        """Save: choose the folder, starting in the downloads folder."""
+        self.saving = message_id
+        folder = self._app.downloads_folder()
+        start = next((p for p in (folder, *folder.parents) if p.is_dir()), Path.home())
+        dpg.configure_item(self.save_dialog, default_path=str(start))
+        dpg.show_item(self.save_dialog)
+
+    def _save_folder_picked(self, sender: object, app_data: dict[str, object]) -> None:
+        folder = str(app_data.get("file_path_name") or app_data.get("current_path") or "")
+        message_id, self.saving = self.saving, ""
+        if folder and message_id:
+            self._app.save_file(message_id, Path(folder))
 
     def _pick_file(self) -> None:
         dpg.show_item(self.file_dialog)

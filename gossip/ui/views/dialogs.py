@@ -124,6 +124,8 @@ class SettingsDialog:
             self.notify = dpg.add_checkbox(
                 label="Desktop notifications while the window is in the background")
             self.ring = dpg.add_checkbox(label="...with a ring when a call starts")
+            self.pictures = dpg.add_checkbox(
+                label="Show small pictures as they arrive (fetch those of 2 MB or less)")
             self._heading("Calls")
             # The devices the call panel offers, picked the same way.
             self.input = dpg.add_combo([], label="Microphone", width=220)
@@ -187,6 +189,7 @@ class SettingsDialog:
         dpg.set_value(self.remember, settings.remember_password)
         dpg.set_value(self.notify, settings.desktop_notifications)
         dpg.set_value(self.ring, settings.call_sound)
+        dpg.set_value(self.pictures, settings.auto_fetch_pictures)
         call = self._app.model.call
         for combo, devices, chosen in ((self.input, call.input_devices, settings.input_device),
                                        (self.output, call.output_devices,
@@ -238,6 +241,7 @@ class SettingsDialog:
             remember_password=remember,
             desktop_notifications=bool(dpg.get_value(self.notify)),
             call_sound=bool(dpg.get_value(self.ring)),
+            auto_fetch_pictures=bool(dpg.get_value(self.pictures)),
             password=self._settings.password if remember else "",
             input_device=device_setting(str(dpg.get_value(self.input))),
             output_device=device_setting(str(dpg.get_value(self.output))),
