@@ -182,6 +182,7 @@ def app(window, world, tmp_path: Path):
     window.profile_root = tmp_path / "profiles"
     yield window
     window.close_safety()
+    window.main.conversation.escape()  # file choosers, search, reply: what a test left open
     window.disconnect()
     window.pump_until(lambda: window.model.phase in (Phase.IDLE, Phase.FAILED), WAIT)
     window.model.toasts = ToastBoard()

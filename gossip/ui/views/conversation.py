@@ -484,8 +484,10 @@ class Conversation:
             self._version = -1  # drawn again with the filter
 
     def escape(self) -> None:
-        """Esc: close the search, leave a reply or edit, close the menu."""
+        """Esc: close a file chooser, the search, leave a reply or edit, close the menu."""
         self._close_menu()
+        for dialog in (self.file_dialog, self.save_dialog):
+            dpg.hide_item(dialog)
         if dpg.is_item_shown(self.search_bar):
             self.close_search()
         elif self.replying_to or self.editing:
@@ -545,6 +547,7 @@ class Conversation:
         dpg.show_item(self.save_dialog)
 
     def _save_folder_picked(self, sender: object, app_data: dict[str, object]) -> None:
+        dpg.hide_item(self.save_dialog)  # a modal left up would take every click after it
         folder = str(app_data.get("file_path_name") or app_data.get("current_path") or "")
         message_id, self.saving = self.saving, ""
         if folder and message_id:
@@ -554,6 +557,7 @@ class Conversation:
         dpg.show_item(self.file_dialog)
 
     def _file_picked(self, sender: object, app_data: dict[str, object]) -> None:
+        dpg.hide_item(self.file_dialog)
         path = str(app_data.get("file_path_name") or "")
         if path:
             ttl = vm.expiry_seconds(str(dpg.get_value(self.expiry)))
