@@ -343,6 +343,10 @@ async def test_a_delaying_network_delivers_everything_once_and_in_order(
     proxy.delay_chunks(lambda: rng.uniform(0.0, 0.5))  # per chunk, both ways, order kept
     alice = await join("alice", port=proxy.port)
     bob = await join("bob", port=proxy.port)
+    # A message is for the members its writer knows when writing it: alice writes once the
+    # hub's (delayed) news of bob has reached her, as a person would see bob arrive first.
+    await alice.until(lambda: any(isinstance(e, ev.MemberJoined) and e.user == "bob"
+                                  for e in alice.seen), "saw bob join")
     sent = {"alice": [f"alice {n}" for n in range(10)], "bob": [f"bob {n}" for n in range(10)]}
     for alice_text, bob_text in zip(sent["alice"], sent["bob"], strict=True):
         await alice.say(alice_text)
