@@ -31,6 +31,7 @@ import gc
 import logging
 import os
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -39,7 +40,11 @@ from pathlib import Path
 import numpy as np
 import trio
 from av import AudioFrame
-from pesq import pesq
+
+try:
+    from pesq import pesq
+except ImportError:  # not in the test extra: it builds from source
+    sys.exit("benchmarks/voice.py needs the bench extra: .venv/bin/pip install -e '.[bench]'")
 
 from gossip.actors.actor import run_actor
 from gossip.client import events as ev
@@ -54,7 +59,19 @@ from gossip.media.loop import open_media_loop
 from gossip.media.sinks import MemorySink
 from gossip.media.sources import AudioSource
 from gossip.media.voicespec import ProcessingStages
-from tests.speech import FAR_TEXT, NEAR_TEXT, Room, energy_db, run_in_room, speak, to_int16
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # for tests/speech.py (espeak-ng speech, the simulated room)
+
+from tests.speech import (  # noqa: E402
+    FAR_TEXT,
+    NEAR_TEXT,
+    Room,
+    energy_db,
+    run_in_room,
+    speak,
+    to_int16,
+)
 
 LOOPBACK = ("127.0.0.1",)
 AEC_STAGES = ProcessingStages(echo_cancellation=True, noise_suppression=True, high_pass=True)
