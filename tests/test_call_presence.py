@@ -13,7 +13,7 @@ from gossip.cli.listen import ListenPrinter
 from gossip.client import events as ev
 from gossip.ui import notices as nt
 from gossip.ui import viewmodel as vm
-from gossip.ui.callview import CallView
+from gossip.ui.callview import CallPhase, CallView
 from gossip.wire import CallRoster, HangUp, StartCall
 
 from .rawmember import log_in, next_of
@@ -97,6 +97,18 @@ def test_the_app_shows_a_call_before_joining_and_tells_when_one_starts():
     model.apply(ev.CallEnded("general"), NOW)
     assert vm.call_panel(model).status.startswith("Not in a call")
     assert vm.channel_rows(model)[0].label == "# general"
+
+
+def test_the_notice_of_a_call_goes_once_we_are_in_it():
+    model = online_model()
+    model.apply(nt.CallChanged(CallView(available=True, unavailable_reason="")), NOW)
+    model.apply(ev.CallStarted("general", ("alice", "bob")), NOW)
+    model.apply(ev.CallStarted("random", ("carol",)), NOW)
+    assert {t.title for t in model.toasts.toasts} == {"Call in #general", "Call in #random"}
+    model.apply(nt.CallChanged(CallView(available=True, unavailable_reason="",
+                                        channel="general", phase=CallPhase.IN_CALL)), NOW)
+    assert model.call.joined
+    assert {t.title for t in model.toasts.toasts} == {"Call in #random"}
 
 
 async def test_rosters_a_reader_has_not_taken_yet_are_coalesced(nursery, hub):

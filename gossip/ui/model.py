@@ -152,6 +152,8 @@ class AppModel:
         self.call_version += 1
         if _in_call(view) != before:
             self.members_version += 1
+        if view.joined and view.channel:  # "a call started in #x, join it": no news once in it
+            self.toasts.dismiss_titled(callpresence.call_notice(view.channel, ())[0])
 
     # -- helpers for the handlers ---------------------------------------------------------
     def _take_state(self, state: SessionState, now: float, *, count_unread: bool) -> None:

@@ -53,6 +53,10 @@ class ToastBoard:
     def dismiss_about(self, user: str, kind: str) -> None:
         self._keep(lambda t: not (t.user == user and t.kind == kind))
 
+    def dismiss_titled(self, title: str) -> None:
+        """Take down the toasts with this title (a notice whose news is no longer news)."""
+        self._keep(lambda t: t.title != title)
+
     def expire(self, now: float) -> None:
         self._keep(lambda t: (t.expires_at() or float("inf")) > now)
 
