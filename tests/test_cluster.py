@@ -3,22 +3,29 @@ bound once for the whole cluster, and a Redis outage costs cross-hub traffic onl
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
+import coredis
 import pytest
 import trio
 
 from gossip.client import events as ev
 from gossip.client.commands import AddToChannel, CreatePrivateChannel, GetState, SendChat
 from gossip.client.errors import CommandRefused, LoginFailed
+from gossip.client.files import FileTransferFailed
+from gossip.client.filesend import save_file, send_file
 from gossip.client.profile import Profile
 from gossip.crypto.hubcert import CERT_FILE, KEY_FILE
 from gossip.hub import HubConfig, RunningHub, serve_hub
 from gossip.hub.__main__ import user_command
 from gossip.hub.check import check_command
+from gossip.hub.cluster.keyspace import file_key
 from gossip.wire import CallMembers, Error, ErrorCode, HangUp, Message, Offer, StartCall
 
 from .conftest import PASSWORD
@@ -369,3 +376,29 @@ async def _events_until_text(client, text: str) -> list[object]:
         seen.append(event := await client.next_event(object))
         if isinstance(event, ev.MessageReceived) and event.message.text == text:
             return seen
+
+
+async def test_a_file_sent_through_one_hub_is_saved_through_another(connect, hub, hub_b, tmp_path):
+    """The file stays on hub A; hub B fetches its sealed chunks from A for bob. Once A is
+    gone, B refuses clearly instead of leaving bob waiting."""
+    alice = await connect("alice")
+    bob = await connect("bob", port=hub_b.port)
+    await alice.next_event(ev.MemberJoined, lambda e: e.user == "bob")
+    data = os.urandom(300 * 1024 + 17)  # five chunks, the last a short one
+    source = tmp_path / "notes.bin"
+    source.write_bytes(data)
+    await send_file(alice.session.ref, source, channel="general", ttl=600)
+    got = (await bob.next_event(ev.MessageReceived)).message
+    assert got.file is not None
+    assert not list((tmp_path / "hub-b" / "files").glob("*.blob"))  # not copied to hub B
+    saved = await save_file(bob.session.ref, got, tmp_path / "inbox")
+    assert saved.sha256 == hashlib.sha256(data).hexdigest()
+    assert saved.path.read_bytes() == data
+
+    # The record now names a hub that is gone: bob is refused at once, saying so.
+    record = file_key(got.file.blob)
+    async with coredis.Redis.from_url(hub_b.cluster.url, decode_responses=False) as client:
+        held = json.loads(await client.get(record))
+        await client.set(record, json.dumps({**held, "hub": "hgone"}).encode(), px=60_000)
+    with pytest.raises(FileTransferFailed, match="gone"):
+        await save_file(bob.session.ref, got, tmp_path / "again")

@@ -52,6 +52,10 @@ from gossip.wire import (
     ErrorCode,
     FileBegin,
     FileChunk,
+    FileDone,
+    FileGet,
+    FileHeld,
+    FileStatus,
     Frame,
     FrameError,
     Greeting,
@@ -75,6 +79,7 @@ from gossip.wire.relay import make_ticket
 
 from .callpresence import CallPresence
 from .cluster.backend import ClusterUnavailable, LocalNames, NameClaims, SharedRosters
+from .cluster.sharedfiles import SharedFiles, answer_remote_file_frame
 from .config import HubConfig
 from .fairqueue import FairOutbox, OutboxItem, OutboxLimits, Put
 from .files import (
@@ -138,6 +143,7 @@ class HubContext:
     # Where names are bound: the hub's own file (the default), or its cluster's Redis.
     claims: NameClaims | None = None
     shared_rosters: SharedRosters | None = None  # a cluster's: private logs shared in Redis
+    shared_files: SharedFiles | None = None  # a cluster's: files fetched from the hub holding them
     metrics: HubMetrics = field(default_factory=HubMetrics)
     # Tells channel members who is in each call before they join (hooked on the registry).
     call_presence: CallPresence = field(init=False)
@@ -539,8 +545,21 @@ class ConnectionActor(Actor):
                 raise FileRefused(ErrorCode.UNKNOWN_FILE, "this hub stores no files")
             answer = answer_file_frame(self._hub.files, frame, self.user, self._may_read)
         except FileRefused as exc:
-            self._refuse(exc.code, exc.reason, ref=ref)
-            return
+            shared = self._hub.shared_files
+            if (exc.code != ErrorCode.UNKNOWN_FILE or shared is None
+                    or not isinstance(frame, FileStatus | FileGet)):
+                self._refuse(exc.code, exc.reason, ref=ref)
+                return
+            try:  # held by another hub of the cluster, maybe (cluster/sharedfiles.py)
+                answer = await answer_remote_file_frame(shared, frame, self.user, self._may_read)
+            except FileRefused as remote:
+                self._refuse(remote.code, remote.reason, ref=ref)
+                return
+        held = answer[0] if answer else None
+        if (self._hub.shared_files is not None and self._hub.files is not None
+                and isinstance(frame, FileBegin | FileDone) and isinstance(held, FileHeld)):
+            # The cluster learns which hub holds it (and, once done, that others may fetch it).
+            self._hub.shared_files.file_held(self._hub.files.find(held.file))
         for frame_out in answer:
             if isinstance(frame_out, FileChunk):
                 # Chunks go out in their own lane of the fair outbox, one item each: every

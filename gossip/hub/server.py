@@ -91,11 +91,14 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
     # Over plain ws (debugging only) there is no certificate for the client to have seen, so
     # both sides bind "" into the PAKE transcript.
     private_store = PrivateStore.open(config.data_dir)
+    files = FileStore.open(config.data_dir, config.limits)
+    if cluster is not None:
+        cluster.attach_files(files.read)  # other hubs' members fetch our files' chunks
     context = HubContext(config, registry, certificate.fingerprint if config.tls else "",
                          LoginThrottle.from_limits(config.limits), NameBook.open(config.data_dir),
                          PrivateBook(private_store), tap,
-                         files=FileStore.open(config.data_dir, config.limits), claims=cluster,
-                         shared_rosters=cluster)
+                         files=files, claims=cluster, shared_rosters=cluster,
+                         shared_files=cluster)
     supervisor = Supervisor(max_restarts=10, period=60.0)
     numbers = itertools.count(1)
 

@@ -4,6 +4,8 @@ keys   gossip:hub:<id>         "host:port", expires unless the hub beats (its li
        gossip:members:<id>     user -> public key of its live members (same expiry)
        gossip:calls:<id>       "channel user" of its members in calls (same expiry)
        gossip:names            user -> key fingerprint, first come (gossip:keyowners: back)
+       gossip:file:<id hex>    which hub holds a stored file, and its place (sharedfiles.py);
+                               expires with the file
 pubsub gossip:<db>:events       joins, leaves and call changes of every hub
        gossip:<db>:chan:<name> messages of an open channel; gossip:<db>:private: of
                                private ones
@@ -63,6 +65,10 @@ class Topics:
 def roster_key(channel: str) -> str:
     """A private channel's roster log: its entries in order, one list for every hub."""
     return f"{_PREFIX}roster:{channel}"
+
+
+def file_key(file_id: bytes) -> str:
+    return f"{_PREFIX}file:{file_id.hex()}"
 
 
 def new_hub_id() -> str:

@@ -14,6 +14,7 @@ sides announce each other's members anew, which makes clients resend what was mi
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
@@ -23,8 +24,16 @@ from typing import TYPE_CHECKING, Any
 import coredis
 import trio
 
-from gossip.wire import MAX_ROSTER_ENTRIES, Key
+from gossip.wire import (
+    MAX_FILE_CHUNK_BYTES,
+    MAX_FILE_GET_CHUNKS,
+    MAX_ROSTER_ENTRIES,
+    ErrorCode,
+    FileChunk,
+    Key,
+)
 
+from ..files import FileRefused, StoredFile
 from ..names import Claim
 from ..private import PrivateBook, RosterRefusal
 from . import news as nw
@@ -36,12 +45,14 @@ from .keyspace import (
     NAMES,
     Topics,
     calls_key,
+    file_key,
     hub_key,
     members_key,
     new_hub_id,
     roster_key,
     text,
 )
+from .sharedfiles import ChunkReader, SharedFile
 
 if TYPE_CHECKING:
     from ..registry import Registry
@@ -88,6 +99,11 @@ if redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return 0 end
 for index = 2, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[index]) end
 return 1
 """
+# Chunk fetches from other hubs this hub waits for at once (each at most
+# MAX_FILE_GET_CHUNKS chunks: a few MiB in flight at worst), and how long one may take before
+# the member is told to try again.
+_FILE_FETCHES = 64
+_FILE_FETCH_TIMEOUT = 10.0
 # Relays a private channel's entry to this hub's members: (author, channel, entry, position,
 # members before, members after); see rosterrelay.py.
 RosterRelay = Callable[[str, str, bytes, int, Mapping[str, str], Mapping[str, str]], None]
@@ -153,6 +169,9 @@ class RedisCluster:
         # the seat, even if the user is still on another hub (or this one).
         self._remote_seats: dict[tuple[str, str], str] = {}
         self._names: dict[str, str] = {}  # bindings seen, for logins while Redis is away
+        self._read_chunk: ChunkReader | None = None  # this hub's file store, if it has one
+        # request id -> where its chunks' answers go (buffered: the reader never waits)
+        self._fetches: dict[str, trio.MemorySendChannel[nw.FileAnswered]] = {}
         self._send, self._receive = trio.open_memory_channel[_Op](_QUEUE)
         self._client: coredis.Redis[bytes] | None = None
         self._broken = trio.Event()  # set when the queue overflows: resync
@@ -291,6 +310,110 @@ class RedisCluster:
         if waiting.failed or not waiting.done.is_set():
             raise ClusterUnavailable("the cluster did not answer; try again in a moment")
         return bool(waiting.answer)
+
+    # -- SharedFiles: files held by one hub, fetched by the others ----------------------
+    def attach_files(self, read_chunk: ChunkReader) -> None:
+        """How this hub reads a chunk of a file it holds (FileStore.read), for other hubs."""
+        self._read_chunk = read_chunk
+
+    def file_held(self, stored: StoredFile) -> None:
+        ttl_ms = int((stored.expires_at - time.time()) * 1000)
+        if ttl_ms <= 0:
+            return
+        record = SharedFile.of(self.hub_id, stored).encode()
+        key = file_key(stored.file_id)
+        self._queue(lambda pipe: pipe.set(key, record, px=ttl_ms))
+
+    async def file_record(self, file_id: bytes) -> SharedFile | None:
+        client = self._client
+        if client is None or not self.up:
+            raise ClusterUnavailable("this hub cannot reach its cluster right now")
+        with unavailable("the cluster's file directory did not answer"):
+            raw = await client.get(file_key(file_id))
+        self._round_trip_done(0.0)
+        if raw is None:
+            return None
+        try:
+            return SharedFile.decode(raw)
+        except ValueError as exc:
+            log.warning("file record %s dropped: %s", file_id.hex()[:8], exc)
+            return None
+
+    async def fetch_chunks(
+        self, record: SharedFile, file_id: bytes, index: int, count: int
+    ) -> list[FileChunk]:
+        if record.hub == self.hub_id or not await self._hub_alive(record.hub):
+            raise FileRefused(
+                ErrorCode.UNKNOWN_FILE,
+                "the hub holding that file is gone (it is back when that hub is); try later",
+            )
+        if not self.up or len(self._fetches) >= _FILE_FETCHES:
+            raise FileRefused(
+                ErrorCode.CLUSTER_DOWN, "this hub cannot fetch that file now; try again soon"
+            )
+        request = "f" + secrets.token_hex(8)
+        send, receive = trio.open_memory_channel[nw.FileAnswered](count)
+        self._fetches[request] = send
+        news = nw.encode(nw.FileAsked(self.hub_id, request, file_id, index, count))
+        chunks: dict[int, bytes] = {}
+        try:
+            self._queue(_publisher(self._topics.direct(record.hub), news))
+            with trio.move_on_after(_FILE_FETCH_TIMEOUT):
+                async for answer in receive:
+                    if answer.code:
+                        raise FileRefused(_code(answer.code), "the hub holding it refused")
+                    if index <= answer.index < index + count:
+                        chunks[answer.index] = answer.data
+                    if len(chunks) == count:
+                        break
+        finally:
+            del self._fetches[request]
+        if len(chunks) < count:
+            raise FileRefused(
+                ErrorCode.CLUSTER_DOWN,
+                "the hub holding that file did not answer in time; try again soon",
+            )
+        return [FileChunk(file=file_id, index=at, data=chunks[at]) for at in sorted(chunks)]
+
+    async def _hub_alive(self, hub: str) -> bool:
+        """Whether `hub`'s presence is in Redis now (our list of peers is as old as our last
+        heartbeat: a hub that just started is not in it yet)."""
+        if hub in self.stats.peers:
+            return True
+        client = self._client
+        if client is None:
+            return False
+        with unavailable("the cluster did not answer", "; try again soon"):
+            alive = await client.exists([hub_key(hub)])
+        self._round_trip_done(0.0)
+        return bool(alive)
+
+    def _answer_file(self, asked: nw.FileAsked) -> None:
+        """Another hub's member reads a file we hold: its chunks, sealed, one news each."""
+        topic = self._topics.direct(asked.hub)
+        count = min(asked.count, MAX_FILE_GET_CHUNKS)
+        for index in range(asked.index, asked.index + count):
+            code, data = "", b""
+            if self._read_chunk is None:
+                code = ErrorCode.UNKNOWN_FILE.value
+            else:
+                try:
+                    data = self._read_chunk(asked.file, index)
+                except FileRefused as refusal:
+                    code = refusal.code.value
+            news = nw.encode(nw.FileAnswered(self.hub_id, asked.request, index, code, data))
+            self._queue(_publisher(topic, news))
+            if code:
+                return
+
+    def _file_answered(self, answer: nw.FileAnswered) -> None:
+        waiting = self._fetches.get(answer.request)
+        if waiting is None or len(answer.data) > MAX_FILE_CHUNK_BYTES:
+            return  # late (timed out) or not ours
+        try:
+            waiting.send_nowait(answer)
+        except (trio.WouldBlock, trio.BrokenResourceError):
+            pass  # more answers than asked for: the extra ones are not ours
 
     # -- NameClaims ------------------------------------------------------------------------
     async def claim(self, user: str, fingerprint: str) -> tuple[Claim, str]:
@@ -559,6 +682,12 @@ class RedisCluster:
 
     def _take(self, news: nw.News) -> None:
         registry = self.registry
+        if isinstance(news, nw.FileAsked):
+            self._answer_file(news)
+            return
+        if isinstance(news, nw.FileAnswered):
+            self._file_answered(news)
+            return
         if news.hub == self.hub_id and not isinstance(news, nw.Direct):
             return  # our own, echoed back
         if isinstance(news, nw.Joined):
@@ -686,6 +815,13 @@ class RedisCluster:
                         pipe.publish(self._topics.events, nw.encode(nw.Left(self.hub_id, user)))
             except* LINK_ERRORS:
                 pass  # Redis is away: our presence expires instead
+
+
+def _code(value: str) -> ErrorCode:
+    try:
+        return ErrorCode(value)
+    except ValueError:
+        return ErrorCode.UNKNOWN_FILE
 
 
 def _publisher(topic: str, news: bytes) -> _Op:

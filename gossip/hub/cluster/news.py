@@ -79,7 +79,31 @@ class RosterAppended:
     entry: bytes
 
 
-News = Joined | Left | CallChanged | Published | Direct | RosterAppended
+@dataclass(frozen=True)
+class FileAsked:
+    """Hub `hub` asks the hub this is sent to for chunks `index` to `index + count - 1` of a
+    file it holds (request: the asker's id for the answers)."""
+
+    hub: str
+    request: str
+    file: bytes
+    index: int
+    count: int
+
+
+@dataclass(frozen=True)
+class FileAnswered:
+    """One answer to a FileAsked: chunk `index`'s sealed bytes, or `code` (an ErrorCode
+    value) when the holder refuses."""
+
+    hub: str
+    request: str
+    index: int
+    code: str
+    data: bytes
+
+
+News = Joined | Left | CallChanged | Published | Direct | RosterAppended | FileAsked | FileAnswered
 
 
 def encode(news: News) -> bytes:
@@ -99,6 +123,12 @@ def encode(news: News) -> bytes:
         return _join(kind, news.hub, news.channel, news.sender, members) + news.data
     if isinstance(news, RosterAppended):
         return _join(b"R", news.hub, news.channel, news.author, str(news.position)) + news.entry
+    if isinstance(news, FileAsked):
+        return _join(
+            b"F", news.hub, news.request, news.file.hex(), str(news.index), str(news.count)
+        )
+    if isinstance(news, FileAnswered):
+        return _join(b"A", news.hub, news.request, str(news.index), news.code) + news.data
     return _join(b"D", news.hub, news.user, news.sender, news.channel, news.call) + news.data
 
 
@@ -137,7 +167,25 @@ def decode(data: bytes) -> News:
         if not position.isdigit() or len(position) > 9:
             raise MalformedNews("a position that is not a number")
         return RosterAppended(_name(hub), _name(channel), _name(author), int(position), entry)
+    if kind == b"F":
+        hub, request, file, index, count, _ = _split(rest, 5)
+        try:
+            file_id = bytes.fromhex(file.decode())
+        except (UnicodeDecodeError, ValueError):
+            raise MalformedNews("a file id that is not hex") from None
+        return FileAsked(_name(hub), _name(request), file_id, _number(index), _number(count))
+    if kind == b"A":
+        hub, request, index, code, data = _split(rest, 4)
+        return FileAnswered(
+            _name(hub), _name(request), _number(index), _name(code, empty=True), data
+        )
     raise MalformedNews(f"unknown kind {kind[:8]!r}")
+
+
+def _number(raw: bytes) -> int:
+    if not raw.isdigit() or len(raw) > 9:
+        raise MalformedNews("a count that is not a number")
+    return int(raw)
 
 
 def _join(kind: bytes, *fields: str) -> bytes:
