@@ -17,6 +17,9 @@ NEWS = [
     nw.Direct("h2", "bob", "", "", b"\0\0"),
     nw.Direct("h2", "bob", "ann", "", b"\0sdp", call="general"),
     nw.RosterAppended("h1", "council", "alice", 3, b"\0entry"),
+    nw.FileAsked("h2", "f0a1", bytes(range(16)), 32, 16),
+    nw.FileAnswered("h1", "f0a1", 33, "", b"\0sealed\0chunk"),
+    nw.FileAnswered("h1", "f0a1", 34, "unknown_file", b""),
 ]
 
 
@@ -35,6 +38,9 @@ def test_every_kind_of_news_survives_the_trip_whatever_bytes_it_carries(news):
         b"M\0h1\0gen eral\0alice\0\0x",
         b"P\0h1\0general\0alice\0bob\0x",
         b"D\0h1\0\xff\xfe\0\0\0x",
+        b"F\0h2\0f0a1\0not-hex\x000\x001\x00",
+        b"F\0h2\0f0a1\0" + b"00" * 16 + b"\0-1\0001\0",
+        b"A\0h1\0f0a1\0x\0\0data",
     ],
 )
 def test_news_that_does_not_parse_is_refused_whole(data):
