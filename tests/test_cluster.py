@@ -379,8 +379,9 @@ async def _events_until_text(client, text: str) -> list[object]:
 
 
 async def test_a_file_sent_through_one_hub_is_saved_through_another(connect, hub, hub_b, tmp_path):
-    """The file stays on hub A; hub B fetches its sealed chunks from A for bob. Once A is
-    gone, B refuses clearly instead of leaving bob waiting."""
+    """The file stays on hub A; hub B fetches its sealed chunks from A for bob, after the
+    same read check as A's. Once A is gone, B refuses clearly instead of leaving bob
+    waiting."""
     alice = await connect("alice")
     bob = await connect("bob", port=hub_b.port)
     await alice.next_event(ev.MemberJoined, lambda e: e.user == "bob")
@@ -394,6 +395,13 @@ async def test_a_file_sent_through_one_hub_is_saved_through_another(connect, hub
     saved = await save_file(bob.session.ref, got, tmp_path / "inbox")
     assert saved.sha256 == hashlib.sha256(data).hexdigest()
     assert saved.path.read_bytes() == data
+
+    # A file of a private channel bob is not in: hub B refuses him by its own copy of the
+    # roster, without asking hub A for anything.
+    await alice.session.ref.ask(CreatePrivateChannel("council"))
+    secret = await send_file(alice.session.ref, source, channel="council", ttl=600)
+    with pytest.raises(FileTransferFailed, match="for you"):
+        await save_file(bob.session.ref, secret, tmp_path / "secret")
 
     # The record now names a hub that is gone: bob is refused at once, saying so.
     record = file_key(got.file.blob)
