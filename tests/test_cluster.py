@@ -378,7 +378,9 @@ async def _events_until_text(client, text: str) -> list[object]:
             return seen
 
 
-async def test_a_file_sent_through_one_hub_is_saved_through_another(connect, hub, hub_b, tmp_path):
+async def test_a_file_sent_through_one_hub_is_saved_through_another(
+    connect, hub, hub_b, redis_server, tmp_path
+):
     """The file stays on hub A; hub B fetches its sealed chunks from A for bob, after the
     same read check as A's. Once A is gone, B refuses clearly instead of leaving bob
     waiting."""
@@ -395,6 +397,21 @@ async def test_a_file_sent_through_one_hub_is_saved_through_another(connect, hub
     saved = await save_file(bob.session.ref, got, tmp_path / "inbox")
     assert saved.sha256 == hashlib.sha256(data).hexdigest()
     assert saved.path.read_bytes() == data
+
+    # Redis goes, and with it every record: bob is told the cluster is down; once it is
+    # back, hub A writes again where its files live, and bob saves the file again.
+    redis_server.kill()
+    assert hub_b.cluster is not None
+    await bob.next_event(ev.MemberLeft, lambda e: e.user == "alice")  # B is cut off
+    with pytest.raises(FileTransferFailed, match="cluster_down"):
+        await save_file(bob.session.ref, got, tmp_path / "down")
+    await redis_server.start()
+    with trio.fail_after(20):
+        await hub_b.cluster.wait_state(up=True)
+    # Hub A rewrote its records before announcing alice again.
+    await bob.next_event(ev.MemberJoined, lambda e: e.user == "alice")
+    again = await save_file(bob.session.ref, got, tmp_path / "after")
+    assert again.sha256 == saved.sha256
 
     # A file of a private channel bob is not in: hub B refuses him by its own copy of the
     # roster, without asking hub A for anything.

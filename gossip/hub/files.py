@@ -283,6 +283,11 @@ class FileStore:
             log.info("files expired: %d", len(gone))
         return len(gone)
 
+    def held(self) -> list[StoredFile]:
+        """Every file stored here that has not expired (for a cluster to learn of again)."""
+        now = self._clock()
+        return [stored for stored in self._files.values() if stored.expires_at > now]
+
     def usage(self, owner: str) -> int:
         return self._usage[owner]
 

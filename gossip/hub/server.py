@@ -93,7 +93,7 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
     private_store = PrivateStore.open(config.data_dir)
     files = FileStore.open(config.data_dir, config.limits)
     if cluster is not None:
-        cluster.attach_files(files.read)  # other hubs' members fetch our files' chunks
+        cluster.attach_files(files.read, files.held)  # other hubs fetch our files' chunks
     context = HubContext(config, registry, certificate.fingerprint if config.tls else "",
                          LoginThrottle.from_limits(config.limits), NameBook.open(config.data_dir),
                          PrivateBook(private_store), tap,

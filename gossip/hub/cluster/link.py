@@ -170,6 +170,7 @@ class RedisCluster:
         self._remote_seats: dict[tuple[str, str], str] = {}
         self._names: dict[str, str] = {}  # bindings seen, for logins while Redis is away
         self._read_chunk: ChunkReader | None = None  # this hub's file store, if it has one
+        self._files_held: Callable[[], list[StoredFile]] = list
         # request id -> where its chunks' answers go (buffered: the reader never waits)
         self._fetches: dict[str, trio.MemorySendChannel[nw.FileAnswered]] = {}
         self._send, self._receive = trio.open_memory_channel[_Op](_QUEUE)
@@ -312,17 +313,28 @@ class RedisCluster:
         return bool(waiting.answer)
 
     # -- SharedFiles: files held by one hub, fetched by the others ----------------------
-    def attach_files(self, read_chunk: ChunkReader) -> None:
-        """How this hub reads a chunk of a file it holds (FileStore.read), for other hubs."""
+    def attach_files(
+        self, read_chunk: ChunkReader, held: Callable[[], list[StoredFile]] = list
+    ) -> None:
+        """How this hub reads a chunk of a file it holds (FileStore.read), for other hubs,
+        and which files it holds (FileStore.held), written again when the link is back."""
         self._read_chunk = read_chunk
+        self._files_held = held
 
     def file_held(self, stored: StoredFile) -> None:
-        ttl_ms = int((stored.expires_at - time.time()) * 1000)
-        if ttl_ms <= 0:
-            return
-        record = SharedFile.of(self.hub_id, stored).encode()
-        key = file_key(stored.file_id)
-        self._queue(lambda pipe: pipe.set(key, record, px=ttl_ms))
+        self._write_file_records([stored])
+
+    def _write_file_records(self, files: list[StoredFile]) -> None:
+        """One queued op for them all: a resync with many files fills one pipeline, not
+        the queue."""
+        now = time.time()
+        records = [
+            (file_key(stored.file_id), SharedFile.of(self.hub_id, stored).encode(), ttl_ms)
+            for stored in files
+            if (ttl_ms := int((stored.expires_at - now) * 1000)) > 0
+        ]
+        if records:
+            self._queue(lambda pipe: [pipe.set(key, raw, px=ttl) for key, raw, ttl in records])
 
     async def file_record(self, file_id: bytes) -> SharedFile | None:
         client = self._client
@@ -575,6 +587,9 @@ class RedisCluster:
         if self._local:
             presence = dict(self._local)
             self._queue(lambda pipe: pipe.hset(members_key(self.hub_id), presence))
+        # Where our files live (Redis may have lost it, or missed a record while away):
+        # written before our members are announced, so whoever hears of them finds them.
+        self._write_file_records(self._files_held())
         for user, public_key in self._local.items():
             news = nw.encode(nw.Joined(self.hub_id, user, public_key, rejoin=True))
             self._queue(_publisher(self._topics.events, news))
