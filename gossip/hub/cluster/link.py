@@ -354,7 +354,9 @@ class RedisCluster:
     async def fetch_chunks(
         self, record: SharedFile, file_id: bytes, index: int, count: int
     ) -> list[FileChunk]:
-        if record.hub == self.hub_id or not await self._hub_alive(record.hub):
+        if record.hub == self.hub_id:  # ours, yet not in our store: it is gone
+            raise FileRefused(ErrorCode.UNKNOWN_FILE, "no such file here (expired)")
+        if not await self._hub_alive(record.hub):
             raise FileRefused(
                 ErrorCode.UNKNOWN_FILE,
                 "the hub holding that file is gone (it is back when that hub is); try later",
