@@ -15,6 +15,7 @@ Run: python benchmarks/files.py                 (10 MB)
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -54,6 +55,11 @@ def _result(process: subprocess.Popen[str]) -> dict[str, float]:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def _sha256(path: Path) -> str:
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
 def _peak_rss_mib(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     found = re.search(r"VmHWM:\s+(\d+) kB", status)
@@ -82,6 +88,8 @@ def gossip_run(port: int, hub_pid: int, work: Path, source: Path, size: int) -> 
     alice = _client("send", str(port), str(work / "alice"), str(source))
     sent, got = _result(alice), _result(bob)
     saved = next(inbox.iterdir())
+    if _sha256(saved) != _sha256(source):  # after the timing: what arrived is what was sent
+        raise SystemExit(f"the {size}-byte file arrived different (sha256 mismatch)")
     saved.unlink()  # keep the disk free for the next size
     return {
         "seconds": got["end"] - sent["start"],
