@@ -3,6 +3,7 @@ directory, with nothing saved to disk, and stopped (or killed and restarted) by 
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -54,25 +55,24 @@ class RedisServer:
                 "--dir",
                 str(self.directory),
             ],
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
-        await self._until_listening()
+        await self._until_ready()
 
-    async def _until_listening(self) -> None:
-        # The one wait on another process's readiness: it has no way to tell us but its port.
-        with trio.fail_after(10):
-            while True:
-                try:
-                    stream = await trio.open_tcp_stream("127.0.0.1", self.port)
-                except OSError:
-                    assert self._process is not None and self._process.poll() is None, (
-                        "redis-server exited at start"
-                    )
-                    await trio.sleep(0.02)
-                    continue
-                await stream.aclose()
-                return
+    async def _until_ready(self) -> None:
+        """Until redis-server says it accepts connections (its log line on stdout), read
+        without blocking the trio loop; then stop listening (it ignores a closed pipe)."""
+        assert self._process is not None and self._process.stdout is not None
+        log = trio.lowlevel.FdStream(os.dup(self._process.stdout.fileno()))
+        self._process.stdout.close()
+        seen = b""
+        async with log:
+            with trio.fail_after(10):
+                while b"Ready to accept connections" not in seen:
+                    chunk = await log.receive_some()
+                    assert chunk, f"redis-server exited at start: {seen.decode(errors='replace')}"
+                    seen = seen[-4096:] + chunk
 
     def kill(self) -> None:
         if self._process is not None and self._process.poll() is None:
