@@ -17,9 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
-import socket
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +25,8 @@ import trio
 from _loadclient import BLOB_BYTES, HubMember, PoolKey, key_pool, raise_file_limit
 from _servers import PASSWORD, ServerProcess, ServerSpec
 from fanout import LIMITS, Bench, LoadClientKicked, Row, _format, _load
+
+from gossip.tools.redisserver import RedisServer
 
 SIZES = (50, 200)
 LAYOUTS = ((1, False), (1, True), (2, True), (4, True))  # (hubs, in a cluster)
@@ -131,43 +130,15 @@ async def measure_logins(server: ServerProcess, keys: list[PoolKey]) -> tuple[fl
 @contextlib.contextmanager
 def redis_server(directory: Path):
     """A redis-server on a free loopback port for the length of the block; its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is not installed (apt-get install redis-server)")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = RedisServer(directory)
     try:
-        deadline = time.monotonic() + 10
-        while True:  # another process's readiness: its port is all it offers
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise SystemExit("redis-server did not start") from None
-                time.sleep(0.02)
-        yield f"redis://127.0.0.1:{port}"
+        trio.run(server.start)
+    except RuntimeError as problem:
+        raise SystemExit(str(problem)) from None
+    try:
+        yield server.url
     finally:
-        process.kill()
-        process.wait()
+        server.kill()
 
 
 def main() -> None:

@@ -14,7 +14,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from gossip.crypto import load_or_create_hub_certificate
 from gossip.crypto.hubcert import CERT_FILE, KEY_FILE
 from gossip.hub.check import check_command
 from gossip.hub.config import HubConfig
+from gossip.tools.redisserver import RedisServer
 
 HUBS = 3
 USERS = ("alice", "bob", "carol")
@@ -40,48 +40,18 @@ _READY = re.compile(rb"gossip hub .* on ([\d.]+):(\d+),")
 _TIMEOUT = 60.0
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @asynccontextmanager
 async def redis_server(directory: Path) -> AsyncIterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("redis-server is not installed: apt-get install redis-server (or make setup)")
-    port = free_port()
-    process = await trio.lowlevel.open_process(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = RedisServer(directory)
     try:
-        with trio.fail_after(10):
-            while True:  # its port is the only sign of readiness redis-server gives
-                try:
-                    await (await trio.open_tcp_stream("127.0.0.1", port)).aclose()
-                    break
-                except OSError:
-                    await trio.sleep(0.05)
-        print(f"redis-server on 127.0.0.1:{port}")
-        yield f"redis://127.0.0.1:{port}/0"
+        await server.start()
+    except RuntimeError as problem:
+        sys.exit(str(problem))
+    try:
+        print(f"redis-server on 127.0.0.1:{server.port}")
+        yield server.url
     finally:
-        process.kill()
-        await process.wait()
+        server.kill()
 
 
 async def start_hub(

@@ -3,89 +3,24 @@ directory, with nothing saved to disk, and stopped (or killed and restarted) by 
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-import trio
 
-REDIS_SERVER = shutil.which("redis-server")
-needs_redis = pytest.mark.skipif(
-    REDIS_SERVER is None,
-    reason="redis-server is not installed (apt-get install redis-server; `make setup` does)",
-)
+from gossip.tools.redisserver import NOT_INSTALLED, REDIS_SERVER, RedisServer
 
+__all__ = ["RedisServer", "needs_redis", "running_redis"]
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class RedisServer:
-    """One redis-server process; `url` stays the same across a restart (same port)."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    async def start(self) -> None:
-        assert REDIS_SERVER is not None
-        self._process = subprocess.Popen(
-            [
-                REDIS_SERVER,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.directory),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        await self._until_ready()
-
-    async def _until_ready(self) -> None:
-        """Until redis-server says it accepts connections (its log line on stdout), read
-        without blocking the trio loop; then stop listening (it ignores a closed pipe)."""
-        assert self._process is not None and self._process.stdout is not None
-        log = trio.lowlevel.FdStream(os.dup(self._process.stdout.fileno()))
-        self._process.stdout.close()
-        seen = b""
-        async with log:
-            with trio.fail_after(10):
-                while b"Ready to accept connections" not in seen:
-                    chunk = await log.receive_some()
-                    assert chunk, f"redis-server exited at start: {seen.decode(errors='replace')}"
-                    seen = seen[-4096:] + chunk
-
-    def kill(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
-            self._process.wait()
-        self._process = None
+needs_redis = pytest.mark.skipif(REDIS_SERVER is None, reason=NOT_INSTALLED)
 
 
 @asynccontextmanager
 async def running_redis(directory: Path) -> AsyncIterator[RedisServer]:
     """A redis-server for the length of the block (skips the test if there is none)."""
     if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+        pytest.skip(NOT_INSTALLED)
     server = RedisServer(directory)
     await server.start()
     try:

@@ -212,15 +212,7 @@ class EncodedAudioTrack(MediaStreamTrack):
         while True:
             if self.readyState != "live":
                 raise MediaStreamError
-            now = asyncio.get_running_loop().time()
-            current = fanout.current_slot(now)
-            if self._slot is None or current - self._slot > _CACHED_SLOTS:
-                self._slot = current
-            else:
-                self._slot += 1
-                delay = fanout.slot_deadline(self._slot) - now
-                if delay > 0:
-                    await asyncio.sleep(delay)
+            self._slot = await fanout.next_slot(self._slot)
             data = self.encoded.frame_for(self._slot)
             if data is None:
                 continue

@@ -54,6 +54,18 @@ class SourceFanout:
         assert self._epoch is not None
         return self._epoch + slot * FRAME_SECONDS
 
+    async def next_slot(self, last: int | None) -> int:
+        """The slot a track serves after `last`, once it is due (asyncio: aiortc's loop). A
+        track that fell more than _CACHED_SLOTS behind, or is new, skips to the present."""
+        now = asyncio.get_running_loop().time()
+        current = self.current_slot(now)
+        if last is None or current - last > _CACHED_SLOTS:
+            return current
+        delay = self.slot_deadline(last + 1) - now
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return last + 1
+
     def frame_for(self, slot: int) -> Frame | None:
         """The source's frame for `slot`, reading the source if no track has yet; None when
         the source sends nothing for it (a pause in voice activation or push-to-talk)."""
@@ -94,18 +106,9 @@ class SourceTrack(MediaStreamTrack):
     async def recv(self) -> AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
-        loop = asyncio.get_running_loop()
         fanout = self.fanout
         while True:
-            now = loop.time()
-            current = fanout.current_slot(now)
-            if self._slot is None or current - self._slot > _CACHED_SLOTS:
-                self._slot = current
-            else:
-                self._slot += 1
-                delay = fanout.slot_deadline(self._slot) - now
-                if delay > 0:
-                    await asyncio.sleep(delay)
+            self._slot = await fanout.next_slot(self._slot)
             samples = fanout.frame_for(self._slot)
             if samples is not None:
                 break
