@@ -11,6 +11,7 @@ import trio
 
 from gossip.cli.listen import ListenPrinter
 from gossip.client import events as ev
+from gossip.client.callpresence import MAX_NAMES, CallPresenceBook
 from gossip.ui import notices as nt
 from gossip.ui import viewmodel as vm
 from gossip.ui.callview import CallPhase, CallView
@@ -125,3 +126,14 @@ async def test_rosters_a_reader_has_not_taken_yet_are_coalesced(nursery, hub):
     assert [(frame.channel, len(frame.users)) for frame in got] == [("general", 100), ("random", 1)]
     port.call_roster("general", ())
     assert (await next_of(ann, CallRoster)).users == ()  # and nothing came in between
+
+
+def test_a_lying_hubs_roster_costs_little_to_keep():
+    """A hub may send any roster: a thousand names, each twice. The client keeps each name
+    once and at most MAX_NAMES of them, so a roster cannot grow its memory or its screen."""
+    book = CallPresenceBook()
+    names = tuple(f"u{i}" for i in range(1000))
+    event = book.take("general", names + names)
+    assert isinstance(event, ev.CallStarted)
+    assert event.users == names[:MAX_NAMES]
+    assert book.take("general", names) is None  # the same roster again: no news
