@@ -78,7 +78,14 @@ from gossip.wire import (
 from gossip.wire.relay import make_ticket
 
 from .callpresence import CallPresence
-from .cluster.backend import ClusterUnavailable, LocalNames, NameClaims, SharedRosters
+from .cluster.backend import (
+    ClusterUnavailable,
+    ConnectionCap,
+    LocalConnectionCap,
+    LocalNames,
+    NameClaims,
+    SharedRosters,
+)
 from .cluster.sharedfiles import SharedFiles, answer_remote_file_frame
 from .config import HubConfig
 from .fairqueue import FairOutbox, OutboxItem, OutboxLimits, Put
@@ -143,6 +150,8 @@ class HubContext:
     # Where names are bound: the hub's own file (the default), or its cluster's Redis.
     claims: NameClaims | None = None
     shared_rosters: SharedRosters | None = None  # a cluster's: private logs shared in Redis
+    # Counts one identity's connections on every hub of a cluster (alone: the registry does).
+    connection_cap: ConnectionCap = field(default_factory=LocalConnectionCap)
     shared_files: SharedFiles | None = None  # a cluster's: files fetched from the hub holding them
     metrics: HubMetrics = field(default_factory=HubMetrics)
     # Tells channel members who is in each call before they join (hooked on the registry).
@@ -180,6 +189,7 @@ class ConnectionActor(Actor):
         # connections hold next to nothing for them. The login one is dropped once done.
         self._handshake: CompiledMachine[HubHandshake] | None = CompiledMachine(HubHandshake)
         self._joined = False
+        self._counted_in_cluster = False
         self._keysync = MachineDriver(HubKeySync)
         # channel -> this member's place in its call, and its seat there
         self._calls: dict[str, MachineDriver[HubCall]] = {}
@@ -281,6 +291,9 @@ class ConnectionActor(Actor):
                 seat.end()
             if self._joined:
                 self._hub.registry.leave(self)
+            elif self._counted_in_cluster:
+                # Counted by the cluster's cap, then refused or gone before joining.
+                self._hub.registry.recount(self.user)
                 if self._outbox.dropped and not self._hub.registry.online(self.user):
                     # Not told yet: kept for its return (and what comes meanwhile counted).
                     self._hub.registry.record_missed(self.user, self._outbox.dropped)
@@ -388,8 +401,18 @@ class ConnectionActor(Actor):
         if refusal is not None:
             raise Disconnect(refusal.code, refusal.reason)
         assert self._hub.claims is not None
+        here = self._hub.registry.connections_of(user) + 1
+        limit = self._limits.connections_per_identity
         try:
             claim, other = await self._hub.claims.claim(user, fingerprint)
+            if claim in (Claim.OWNED, Claim.REGISTERED):
+                elsewhere = await self._hub.connection_cap.admit_connection(user, here, limit)
+                self._counted_in_cluster = elsewhere is None
+                if elsewhere is not None:
+                    raise Disconnect(ErrorCode.TOO_MANY_CONNECTIONS, (
+                        f"{user} already has {elsewhere + here - 1} connections to this "
+                        f"cluster, {elsewhere} of them on other hubs, the most one identity "
+                        "may have; close one of them and try again"))
         except ClusterUnavailable as exc:
             raise Disconnect(ErrorCode.CLUSTER_DOWN, str(exc)) from None
         if claim is Claim.NAME_TAKEN:

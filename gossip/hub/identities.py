@@ -2,8 +2,10 @@
 
 All of them are one member to everyone else: announced once (when the first is live), gone
 once (when the last leaves), in a call at most once, and sharing one set of budgets, so a
-member gains nothing by opening more connections. Beyond `Limits.connections_per_identity`
-a new connection is refused; the ones already there are never pushed out by it.
+member gains nothing by opening more connections (or signing in on more hubs of a cluster:
+each hub allows its share of the budgets). Beyond `Limits.connections_per_identity`, counted
+over every hub of a cluster, a new connection is refused; the ones already there are never
+pushed out by it.
 """
 
 from __future__ import annotations
@@ -39,6 +41,20 @@ class MemberBudgets:
         self.file_bytes = ByteBudget(limits.file_bytes_per_second, limits.file_bytes_burst)
         # Keyed by channels the hub knows (the connection checks before asking): bounded.
         self._channel_rates: dict[str, TokenBucket] = {}
+        self._parts = 1
+
+    def share(self, hubs: int) -> None:
+        """The identity is signed in on `hubs` hubs of a cluster, each with budgets of its
+        own: this hub allows its share, so more hubs buy no more than more connections do."""
+        parts = max(1, hubs)
+        if parts == self._parts:
+            return
+        self._parts = parts
+        budgets: list[TokenBucket | ByteBudget] = [
+            self.frames, self.bytes, self.file_bytes, *self._channel_rates.values()
+        ]
+        for budget in budgets:
+            budget.share(parts)
 
     def channel_rate(self, channel: str) -> TokenBucket:
         rate = self._channel_rates.get(channel)
@@ -46,6 +62,7 @@ class MemberBudgets:
             rate = self._channel_rates[channel] = TokenBucket(
                 self._limits.channel_messages_per_second, self._limits.channel_message_burst
             )
+            rate.share(self._parts)
         return rate
 
 

@@ -8,10 +8,20 @@ import trio
 
 class TokenBucket:
     def __init__(self, rate: float, burst: int) -> None:
+        self._full_rate = rate
+        self._full_burst = float(burst)
         self._rate = rate
         self._capacity = float(burst)
         self._tokens = float(burst)
         self._last = trio.current_time()
+
+    def share(self, parts: int) -> None:
+        """Allow 1/`parts` of the rate and burst (kept whole at 1): an identity signed in on
+        `parts` hubs of a cluster, each holding its own bucket, then gets no more in all."""
+        self._refill()
+        self._rate = self._full_rate / parts
+        self._capacity = max(1.0, self._full_burst / parts)
+        self._tokens = min(self._tokens, self._capacity)
 
     def take(self) -> bool:
         """Spend one token if there is one; False means the sender is over its rate."""
@@ -38,10 +48,19 @@ class ByteBudget:
     budget is not in debt, and its whole cost is charged, so the long-run rate still holds."""
 
     def __init__(self, rate: float, burst: float) -> None:
+        self._full_rate = rate
+        self._full_burst = burst
         self._rate = rate
         self._capacity = burst
         self._balance = burst
         self._last = trio.current_time()
+
+    def share(self, parts: int) -> None:
+        """Allow 1/`parts` of the rate and burst (see TokenBucket.share)."""
+        self._refill()
+        self._rate = self._full_rate / parts
+        self._capacity = self._full_burst / parts
+        self._balance = min(self._balance, self._capacity)
 
     def admits(self) -> bool:
         self._refill()

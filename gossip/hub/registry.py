@@ -11,7 +11,7 @@ small interface; in a cluster (cluster/) the other hubs' members and fan-out com
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
 from gossip.wire import ErrorCode, Key
@@ -154,6 +154,8 @@ class Registry:
         # The others hear of the newcomer only once it is live (see make_live): whatever they
         # send after learning its key then reaches it.
         identity.attached.append(Attached(port))
+        self._cluster.connections_changed(port.user, len(identity.attached))
+        identity.budgets.share(1 + self._cluster.hubs_holding(port.user))
         log.info(
             "joined user=%s connections=%d members=%d",
             port.user,
@@ -168,6 +170,7 @@ class Registry:
         if identity is None or entry is None:
             return
         identity.attached.remove(entry)
+        self._cluster.connections_changed(port.user, len(identity.attached))
         # Out of whatever call this connection held the identity's seat in.
         for channel in [c for c, held in identity.in_calls.items() if held is port]:
             self.leave_call(channel, port.user)
@@ -473,6 +476,19 @@ class Registry:
                 )
         for other in self._live_ports_of_others(user):
             other.member_joined(user, public_key)
+
+    def recount(self, user: str) -> None:
+        """Tell the cluster how many connections of `user` this hub holds (after one it
+        counted never joined)."""
+        self._cluster.connections_changed(user, self.connections_of(user))
+
+    def reshare(self, users: Iterable[str] | None = None) -> None:
+        """The hubs holding these users (None: anyone) changed: each identity here allows its
+        share of its budgets again (identities.py)."""
+        for user in self._members if users is None else users:
+            identity = self._members.get(user)
+            if identity is not None:
+                identity.budgets.share(1 + self._cluster.hubs_holding(user))
 
     def remote_left(self, user: str) -> None:
         """`user` left the other hubs (or they are gone, or out of reach)."""

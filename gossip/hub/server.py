@@ -99,6 +99,8 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
                          PrivateBook(private_store), tap,
                          files=files, claims=cluster, shared_rosters=cluster,
                          shared_files=cluster)
+    if cluster is not None:
+        context.connection_cap = cluster
     supervisor = Supervisor(max_restarts=10, period=60.0)
     numbers = itertools.count(1)
 

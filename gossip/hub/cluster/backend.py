@@ -48,6 +48,19 @@ class Fanout(Protocol):
     def call_changed(self, channel: str, user: str, joined: bool) -> None:
         """A member of this hub joined (or left) a channel's call."""
 
+    def hubs_holding(self, user: str) -> int:
+        """How many other hubs hold connections of `user` (its budgets are shared with them)."""
+
+    def connections_changed(self, user: str, count: int) -> None:
+        """`user` has `count` connections on this hub now (0: none)."""
+
+
+class ConnectionCap(Protocol):
+    async def admit_connection(self, user: str, here: int, limit: int) -> int | None:
+        """Whether `user` may hold `here` connections on this hub with those it holds on the
+        others, at most `limit` in all: None if so (and `here` is counted at once, so two hubs
+        admitting at the same moment cannot both pass), else how many the others hold."""
+
 
 class SharedRosters(Protocol):
     async def reserve_roster(self, channel: str, position: int, entry: bytes, author: str) -> bool:
@@ -90,6 +103,19 @@ class LocalFanout:
 
     def call_changed(self, channel: str, user: str, joined: bool) -> None:
         pass
+
+    def hubs_holding(self, user: str) -> int:
+        return 0
+
+    def connections_changed(self, user: str, count: int) -> None:
+        pass
+
+
+class LocalConnectionCap:
+    """One hub on its own: the registry's own count is the whole count."""
+
+    async def admit_connection(self, user: str, here: int, limit: int) -> int | None:
+        return None
 
 
 class LocalNames:

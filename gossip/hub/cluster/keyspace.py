@@ -3,6 +3,8 @@
 keys   gossip:hub:<id>         "host:port", expires unless the hub beats (its liveness)
        gossip:members:<id>     user -> public key of its live members (same expiry)
        gossip:calls:<id>       "channel user" of its members in calls (same expiry)
+       gossip:conns:<id>       user -> how many connections of it the hub holds (same
+                               expiry): one identity's cap counts them on every hub
        gossip:names            user -> key fingerprint, first come (gossip:keyowners: back)
        gossip:file:<id hex>    which hub holds a stored file, and its place (sharedfiles.py);
                                expires with the file
@@ -33,6 +35,10 @@ def members_key(hub: str) -> str:
 
 def calls_key(hub: str) -> str:
     return f"{_PREFIX}calls:{hub}"
+
+
+def connections_key(hub: str) -> str:
+    return f"{_PREFIX}conns:{hub}"
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from .keyspace import (
     NAMES,
     Topics,
     calls_key,
+    connections_key,
     file_key,
     hub_key,
     members_key,
@@ -92,6 +93,19 @@ redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 """
 _RESERVE_TIMEOUT = 5.0
+# Counts a connection of one identity on this hub (KEYS[1]) only if, with those the other
+# hubs hold (KEYS[2..]), it stays within the cap: checked and counted in one step, so two
+# hubs admitting at once cannot both pass. Returns -1 if counted, else the others' sum.
+_ADMIT_SCRIPT = """
+local elsewhere = 0
+for index = 2, #KEYS do
+  elsewhere = elsewhere + (tonumber(redis.call('HGET', KEYS[index], ARGV[1])) or 0)
+end
+if elsewhere + tonumber(ARGV[2]) > tonumber(ARGV[3]) then return elsewhere end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return -1
+"""
 # Writes back the entries a log in Redis lacks, only if it is still as long as when read
 # (several hubs write back the same log after Redis lost it: one does, the others see it).
 _RESTORE_SCRIPT = """
@@ -165,6 +179,7 @@ class RedisCluster:
         self._waiting: set[_Awaited] = set()
         self._local: dict[str, bytes] = {}  # live members here -> key (our presence)
         self._local_calls: set[tuple[str, str]] = set()
+        self._local_connections: dict[str, int] = {}  # user -> connections here (the cap)
         # (channel, user) -> the other hub holding that call seat: when the hub is gone, so is
         # the seat, even if the user is still on another hub (or this one).
         self._remote_seats: dict[tuple[str, str], str] = {}
@@ -273,6 +288,33 @@ class RedisCluster:
             lambda pipe: pipe.publish(self._topics.events, news),
         )
 
+    def hubs_holding(self, user: str) -> int:
+        return len(self._directory.hubs_of(user))
+
+    def connections_changed(self, user: str, count: int) -> None:
+        if count > 0:
+            self._local_connections[user] = count
+            self._queue(lambda pipe: pipe.hset(connections_key(self.hub_id), {user: count}))
+        else:
+            self._local_connections.pop(user, None)
+            self._queue(lambda pipe: pipe.hdel(connections_key(self.hub_id), [user]))
+
+    # -- ConnectionCap -------------------------------------------------------------------
+    async def admit_connection(self, user: str, here: int, limit: int) -> int | None:
+        client = self._client
+        if client is None or not self.up:
+            return None  # out of reach: each hub keeps its own cap until Redis is back
+        others = [connections_key(hub) for hub in self.stats.peers]
+        with unavailable("the cluster did not answer", "; try again soon"):
+            reply = await client.eval(
+                _ADMIT_SCRIPT,
+                [connections_key(self.hub_id), *others],
+                [user, str(here), str(limit), str(self._ttl_ms)],
+            )
+        self._round_trip_done(0.0)
+        elsewhere = int(reply)  # type: ignore[arg-type]
+        return None if elsewhere < 0 else elsewhere
+
     def _queue(self, *ops: _Op) -> None:
         if not self.up:
             return  # written afresh, and announced again, when the link is back
@@ -285,6 +327,17 @@ class RedisCluster:
                 log.warning("cluster queue full (%d): resyncing", _QUEUE)
                 self._broken.set()
                 return
+
+    async def written(self) -> None:
+        """Until what was queued before now has reached Redis (for tools and tests: the
+        queue is sent in order, so a ping queued last is answered last)."""
+        waiting = _Awaited(lambda pipe: pipe.ping())
+        self._waiting.add(waiting)
+        try:
+            self._queue(waiting)
+            await waiting.done.wait()
+        finally:
+            self._waiting.discard(waiting)
 
     # -- SharedRosters ----------------------------------------------------------------------
     async def reserve_roster(self, channel: str, position: int, entry: bytes, author: str) -> bool:
@@ -536,6 +589,8 @@ class RedisCluster:
         for user in self._directory.clear():
             if registry is not None:
                 registry.remote_left(user)
+        if registry is not None:
+            registry.reshare()  # each hub on its own now: whole budgets until Redis is back
 
     def _announce_state(self) -> None:
         self.state_changed.set()
@@ -549,7 +604,12 @@ class RedisCluster:
     async def _write_presence(self, client: coredis.Redis[bytes]) -> None:
         async with client.pipeline(transaction=True) as pipe:
             pipe.set(hub_key(self.hub_id), self.address.encode(), px=self._ttl_ms)
-            pipe.delete([members_key(self.hub_id), calls_key(self.hub_id)])
+            pipe.delete(
+                [members_key(self.hub_id), calls_key(self.hub_id), connections_key(self.hub_id)]
+            )
+            if self._local_connections:
+                pipe.hset(connections_key(self.hub_id), dict(self._local_connections))
+                pipe.pexpire(connections_key(self.hub_id), self._ttl_ms)
             if self._local:
                 pipe.hset(members_key(self.hub_id), dict(self._local))
                 pipe.pexpire(members_key(self.hub_id), self._ttl_ms)
@@ -623,6 +683,7 @@ class RedisCluster:
                     continue  # (another key than ours under the name: a stale entry)
                 if self._directory.joined(hub, user, public_key):
                     registry.remote_joined(user, public_key)
+                registry.reshare([user])
             for raw in await client.smembers(calls_key(hub)):
                 channel, _, user = text(raw).partition(" ")
                 if self._directory.get(user) is not None:
@@ -640,6 +701,7 @@ class RedisCluster:
                 )
                 pipe.pexpire(members_key(self.hub_id), self._ttl_ms)
                 pipe.pexpire(calls_key(self.hub_id), self._ttl_ms)
+                pipe.pexpire(connections_key(self.hub_id), self._ttl_ms)
             self._round_trip_done(trio.current_time() - started)
             if await previous is None:
                 # We were too late (a stall longer than the TTL, or Redis lost its data): the
@@ -655,6 +717,7 @@ class RedisCluster:
                     self._remote_seat(hub, channel, user, joined=False)
                 for user in self._directory.hub_gone(hub):
                     self.registry.remote_left(user)
+                self.registry.reshare()
 
     async def _publish_loop(self, client: coredis.Redis[bytes]) -> None:
         while True:
@@ -717,9 +780,11 @@ class RedisCluster:
                 if not registry.online(news.user):
                     self._local.pop(news.user, None)
                 registry.remote_joined(news.user, news.public_key)
+            registry.reshare([news.user])
         elif isinstance(news, nw.Left):
             if self._directory.left(news.hub, news.user):
                 registry.remote_left(news.user)
+            registry.reshare([news.user])
         elif isinstance(news, nw.RosterAppended):
             self._replicate_roster(news.channel, news.position, news.entry, news.author)
         elif isinstance(news, nw.CallChanged):
