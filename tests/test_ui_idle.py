@@ -9,6 +9,7 @@ import ctypes.util
 import os
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -209,3 +210,33 @@ def test_holding_the_talk_key_in_the_window_is_push_to_talk(app, world):
     finally:
         xtst.XTestFakeKeyEvent(connection, keycode, 0, 0)
         x11.XCloseDisplay(connection)
+
+
+def test_in_push_to_talk_the_talk_key_works_over_other_windows_too(app, world):
+    """Outside the window (the pointer over the bare desktop, where X sends the keys without
+    a window manager) the window's own handlers see nothing: the desktop-wide listener does.
+    It runs only in push-to-talk mode."""
+    assert not app.global_talk.listening  # continuous mode: nothing listens outside
+    x11, xtst = _xtest()
+    x11.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+    x11.XKeysymToKeycode.restype = ctypes.c_ubyte
+    xtst.XTestFakeKeyEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int,
+                                       ctypes.c_ulong]
+    before = app.settings
+    app.apply_settings(replace(before, transmit="ptt"))
+    connection = x11.XOpenDisplay(os.environ["DISPLAY"].encode())
+    assert connection, "cannot open the test display"
+    keycode = x11.XKeysymToKeycode(connection, XK_F8)
+    try:
+        assert app.global_talk.listening, app.global_talk.status
+        for down in (True, False):
+            xtst.XTestFakeMotionEvent(connection, -1, 1800, 1000, 0)  # off the 1240×800 window
+            xtst.XTestFakeKeyEvent(connection, keycode, int(down), 0)
+            x11.XFlush(connection)
+            app.pump_until(lambda down=down: app.model.call.talk_key_held is down, WAIT)
+    finally:
+        xtst.XTestFakeKeyEvent(connection, keycode, 0, 0)
+        x11.XCloseDisplay(connection)
+        app.apply_settings(before)
+    # Stopped, its thread has ended (not waiting for a next key, as pynput's alone would).
+    assert not app.global_talk.listening and app.global_talk.join_stopped(0)

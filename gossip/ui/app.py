@@ -16,6 +16,7 @@ waits on the display's socket itself and keeps a low rate only where it has none
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -36,6 +37,7 @@ from .bridge import Bridge, BridgeError
 from .callview import CallView
 from .desktopnotify import DesktopNotifier
 from .fonts import Fonts, load_fonts
+from .globalkeys import GlobalTalkKey
 from .model import AppModel, Phase
 from .pacing import FRAME_SECONDS, RenderMode, RenderPacer, next_picture_change
 from .palettes import PALETTES
@@ -95,6 +97,8 @@ class App:
         # Desktop notifications and the title's unread count (alerts.py); the focus is read
         # from the window once it is shown.
         self.notifier = DesktopNotifier()
+        self.global_talk = GlobalTalkKey(self.hold_talk_key)
+        self._global_talk_key = ""
         self.focus = WindowFocus(None)
         self.alerts = Alerts(self.notifier.notify, lambda: self.focus.focused())
         self._shown_title = title
@@ -136,6 +140,7 @@ class App:
         except BridgeError as exc:
             raise AppError(str(exc)) from None
         self.video.start()
+        self._follow_talk_mode()
         if self._autoconnect is not None:
             c = self._autoconnect
             self.model.begin_connect(c.host, c.port, c.user)
@@ -144,6 +149,7 @@ class App:
 
     def close(self) -> None:
         """Leave the hub politely, stop the actor thread, then drop the window."""
+        self.global_talk.stop()
         self.bridge.stop()
         self.video.stop()
         self.notifier.stop()
@@ -285,6 +291,8 @@ class App:
         self.confirm_dialog = ConfirmDialog(self)
         self._key_names = _key_names()
         self._talk_key_held = False
+        # The window's key handlers and the desktop-wide listener both hold the talk key.
+        self._talk_key_lock = threading.Lock()
         with dpg.handler_registry():
             dpg.add_key_press_handler(callback=self._on_key)
             dpg.add_key_release_handler(callback=self._on_key_release)
@@ -462,6 +470,7 @@ class App:
             self.post(intents.ChooseVideoSource(video_spec(settings.video_source)))
         if voice_options(settings) != voice_options(previous):
             self.post(intents.ChooseVoice(voice_options(settings)))
+        self._follow_talk_mode()
         self.model.toasts.push("info", "Settings saved", "" if self._settings_path else
                                "Kept for this session only (not written in demo mode).",
                                self._clock())
@@ -542,11 +551,29 @@ class App:
             self.hold_talk_key(False)
 
     def hold_talk_key(self, held: bool) -> None:
-        """Push-to-talk: the talk key went down or up in the window (told once per change,
-        however often the keyboard repeats)."""
-        if held != self._talk_key_held:
+        """Push-to-talk: the talk key went down or up, in the window or (from the global
+        listener's thread) anywhere on the desktop; told once per change, however often the
+        keyboard repeats and however many of them saw it."""
+        with self._talk_key_lock:
+            if held == self._talk_key_held:
+                return
             self._talk_key_held = held
-            self.post(intents.HoldTalkKey(held))
+        self.post(intents.HoldTalkKey(held))
+
+    @property
+    def talk_key_reach(self) -> str:
+        return self.global_talk.status
+
+    def _follow_talk_mode(self) -> None:
+        """Listen for the talk key outside the window only in push-to-talk mode, and only
+        if the settings ask for it: in the other modes nothing hears the keyboard there."""
+        settings = self.settings
+        wanted = settings.transmit == "ptt" and settings.global_talk_key
+        if not wanted:
+            self.global_talk.stop()
+        elif not self.global_talk.listening or self._global_talk_key != settings.talk_key:
+            self._global_talk_key = settings.talk_key
+            self.global_talk.start(settings.talk_key)
 
     def perform(self, action: str) -> None:
         """Carry out a shortcut's action (see shortcuts.py)."""

@@ -74,6 +74,8 @@ class Settings:
     high_pass: bool = True
     transmit: str = "continuous"
     talk_key: str = DEFAULT_TALK_KEY  # held in the window to talk, in push-to-talk mode
+    # ... and in other windows too, where the desktop lets us see it (globalkeys.py)
+    global_talk_key: bool = True
     # A small picture (pictures.AUTO_FETCH_BYTES) is fetched as it arrives to show inline.
     auto_fetch_pictures: bool = True
 
@@ -247,7 +249,7 @@ def _checked(name: str, value: Any) -> Any:
     if name == "user":
         return value if isinstance(value, str) and (not value or is_valid_name(value)) else None
     if name in ("remember_password", "desktop_notifications", "call_sound",
-                "auto_fetch_pictures", *VOICE_STAGES):
+                "auto_fetch_pictures", "global_talk_key", *VOICE_STAGES):
         return value if isinstance(value, bool) else None
     if name == "transmit":
         return value if value in TRANSMIT_MODES else None

@@ -21,6 +21,11 @@ class AppActions(Protocol):
     fonts: Fonts
     video: VideoConverter
 
+    @property
+    def talk_key_reach(self) -> str:
+        """Whether the talk key works in other windows, in words (globalkeys.py)."""
+        ...
+
     def post(self, intent: Intent) -> None: ...
 
     def connect(self, host: str, port: int, user: str, password: str,

@@ -153,12 +153,17 @@ class SettingsDialog:
                 self.transmit = dpg.add_combo(list(vm.TRANSMIT_WORDS.values()), label="Send",
                                               width=180)
                 self.talk_key = dpg.add_combo(list(TALK_KEYS), label="Talk key", width=70)
+                self.global_talk_key = dpg.add_checkbox(label="in other windows too")
             hint = dpg.add_text("Microphone processing runs on a real microphone (echo "
                                 "cancellation also needs speakers). Push-to-talk: hold the "
-                                "talk key in this window. Applies from the next call.",
+                                "talk key in this window, and in other windows too where the "
+                                "desktop allows it (X11). Applies from the next call.",
                                 wrap=self.WIDTH - 50)
             dpg.bind_item_font(hint, fonts.small)
             themes.bind(hint, "dim")
+            self.talk_key_reach = dpg.add_text("", wrap=self.WIDTH - 50)
+            dpg.bind_item_font(self.talk_key_reach, fonts.small)
+            themes.bind(self.talk_key_reach, "dim")
             self.problem = dpg.add_text("", show=False, wrap=self.WIDTH - 50)
             themes.bind(self.problem, "error_text")
             dpg.add_spacer(height=10)
@@ -207,6 +212,8 @@ class SettingsDialog:
             dpg.set_value(box, getattr(settings, stage))
         dpg.set_value(self.transmit, vm.TRANSMIT_WORDS[settings.transmit])
         dpg.set_value(self.talk_key, settings.talk_key)
+        dpg.set_value(self.global_talk_key, settings.global_talk_key)
+        dpg.set_value(self.talk_key_reach, f"Talk key in other windows: {self._app.talk_key_reach}")
         dpg.configure_item(self.problem, show=False)
         # Taller than a small window: it fits the window and scrolls (Save stays reachable).
         height = min(self.HEIGHT, dpg.get_viewport_client_height() - 40)
@@ -250,6 +257,7 @@ class SettingsDialog:
             transmit=next((mode for mode, words in vm.TRANSMIT_WORDS.items()
                            if words == dpg.get_value(self.transmit)), self._settings.transmit),
             talk_key=str(dpg.get_value(self.talk_key)) or self._settings.talk_key,
+            global_talk_key=bool(dpg.get_value(self.global_talk_key)),
             echo_cancellation=self._stage("echo_cancellation"),
             noise_suppression=self._stage("noise_suppression"),
             gain_control=self._stage("gain_control"), high_pass=self._stage("high_pass")))
