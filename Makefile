@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := libportaudio2 xvfb xauth libxtst6 graphviz gnupg fonts-dejavu-core \
-                fonts-wqy-microhei fonts-symbola dbus-daemon espeak-ng libopus0 redis-server
+                fonts-wqy-microhei fonts-symbola dbus-daemon espeak-ng libopus0 redis-server \
+                gcc libc6-dev linux-libc-dev
 
 .PHONY: demo test setup system-packages bench cluster
 
