@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := libportaudio2 xvfb xauth libxtst6 graphviz gnupg fonts-dejavu-core \
                 fonts-wqy-microhei fonts-symbola dbus-daemon espeak-ng libopus0 redis-server \
-                gcc libc6-dev linux-libc-dev
+                gcc libc6-dev linux-libc-dev python3-dev
 
 .PHONY: demo test setup system-packages bench cluster
 
