@@ -12,6 +12,8 @@ import trio
 from gossip.cli.listen import ListenPrinter
 from gossip.client import events as ev
 from gossip.client.callpresence import MAX_NAMES, CallPresenceBook
+from gossip.client.commands import GetState
+from gossip.client.state import SessionState
 from gossip.ui import notices as nt
 from gossip.ui import viewmodel as vm
 from gossip.ui.callview import CallPhase, CallView
@@ -39,9 +41,11 @@ async def test_members_outside_a_call_see_who_is_in_it(nursery, hub, connect):
     await ben.send_message(StartCall(channel="general").encode())
     assert await next_call_event() == ev.CallRosterChanged("general", ("ann", "ben"))
 
-    # Someone who comes while the call is on sees it at once (the snapshot after the sync).
+    # Someone who comes while the call is on sees it at once (the snapshot after the sync),
+    # and so does a front end that reads the session's state (after notices it lost).
     dora = await connect("dora")
     assert await dora.next_event(CALL_EVENTS) == ev.CallStarted("general", ("ann", "ben"))
+    assert (await dora.session.ref.ask(GetState())).call_rosters == {"general": ("ann", "ben")}
 
     # Who leaves a call is told the roster without them: nothing stale after leaving.
     await ann.send_message(HangUp(channel="general").encode())
@@ -137,3 +141,16 @@ def test_a_lying_hubs_roster_costs_little_to_keep():
     assert isinstance(event, ev.CallStarted)
     assert event.users == names[:MAX_NAMES]
     assert book.take("general", names) is None  # the same roster again: no news
+
+
+def test_after_lost_notices_the_app_takes_the_calls_from_the_state_it_reads_again():
+    model = online_model()
+    model.apply(ev.CallStarted("general", ("ann",)), NOW)
+    model.apply(nt.NoticesLost(3), NOW)
+    assert model.needs_refresh
+    # Meanwhile the call in #general ended and one in #random started.
+    state = SessionState("test hub", "AB" * 32, ("general", "random"), (), (),
+                         {"random": ("ben",)})
+    model.apply(nt.StateRefreshed(state), NOW)
+    assert model.call_rosters == {"random": ("ben",)}
+    assert [row.label for row in vm.channel_rows(model)] == ["# general", "# random  [call: 1]"]

@@ -697,7 +697,7 @@ class Session(Actor):
     def state(self) -> SessionState:
         return SessionState(self._hub_name, self._link.fingerprint if self._link else "",
                             self._channels, self._members.views(),
-                            tuple(self._chat.store.messages()))
+                            tuple(self._chat.store.messages()), self._call_presence.rosters())
 
     # -- sending chat -------------------------------------------------------------------------
     def _compose(self, request: SendChat | EditChat | React) -> ChatMessage:

@@ -1,8 +1,10 @@
-"""What a front end reads of a session: the hub, channels, members with trust, messages."""
+"""What a front end reads of a session: the hub, channels, members with trust, messages,
+and who the hub says is in each call."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from gossip.crypto.pins import Trust
 
@@ -23,3 +25,5 @@ class SessionState:
     channels: tuple[str, ...]
     members: tuple[MemberView, ...]
     messages: tuple[ChatMessage, ...]
+    # channel -> who the hub says is in its call (its word, as CallStarted etc. carry it)
+    call_rosters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

@@ -169,6 +169,11 @@ class AppModel:
                 info.online = False
         for message in state.messages:
             self._add_message(message, count_unread=count_unread)
+        if dict(state.call_rosters) != self.call_rosters:
+            # After lost notices the calls may have started, changed or ended meanwhile.
+            self.call_rosters = dict(state.call_rosters)
+            self.channels_version += 1
+            self.call_version += 1
         self.members_version += 1
         self.messages_version += 1
 
