@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+import trio
 
 from gossip.client import events as ev
 from gossip.client.commands import CreatePrivateChannel, GetFileLane, SendChat
@@ -111,6 +112,52 @@ def test_size_and_quotas_are_enforced(tmp_path: Path) -> None:
     assert _refusal(store.begin, "alice", "general", size, count, 60) == ErrorCode.QUOTA
     store.begin("bob", "general", size, count, 60)
     assert _refusal(store.begin, "carol", "general", size, count, 60) == ErrorCode.QUOTA
+
+
+def test_an_owner_abandons_an_unfinished_upload_and_its_room_is_free_at_once(
+    tmp_path: Path,
+) -> None:
+    size, count = sealed_size(len(PLAIN)), chunk_count(len(PLAIN))
+    store = _store(tmp_path, Clock(), file_quota_per_user=size, open_uploads_per_user=1)
+    chunks = _chunks()
+    stored = store.begin("alice", "general", size, count, 60)
+    store.put("alice", stored.file_id, 0, chunks[0])
+    assert _refusal(store.begin, "alice", "general", size, count, 60) == ErrorCode.QUOTA
+    assert _refusal(store.abandon, "mallory", stored.file_id) == ErrorCode.UNKNOWN_FILE
+    store.abandon("alice", stored.file_id)
+    assert store.usage("alice") == 0 and store.total == 0
+    assert _refusal(store.find, stored.file_id) == ErrorCode.UNKNOWN_FILE
+    assert list(tmp_path.glob(stored.file_id.hex() + "*")) == []
+    # Room again; a complete file stays until it expires (others may be fetching it).
+    again = store.begin("alice", "general", size, count, 60)
+    for index, chunk in enumerate(chunks):
+        store.put("alice", again.file_id, index, chunk)
+    store.done("alice", again.file_id)
+    assert _refusal(store.abandon, "alice", again.file_id) == ErrorCode.BAD_CHUNK
+    assert store.find(again.file_id).complete
+
+
+async def test_a_cancelled_upload_frees_its_room_on_the_hub(connect, hub, tmp_path: Path):
+    alice, bob = await connect("alice"), await connect("bob")
+    await alice.next_event(ev.MemberJoined, lambda e: e.user == "bob")
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(3 * 2**20))
+    lane = await alice.session.ref.ask(GetFileLane())
+    with trio.CancelScope() as upload:
+
+        async def cancel_once_under_way() -> None:
+            await alice.next_event(ev.FileProgress, lambda e: e.direction == "up" and e.done > 0)
+            upload.cancel()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(cancel_once_under_way)
+            await upload_file(lane, source, channel="general", ttl=600)
+    assert upload.cancelled_caught
+    # Frames of one connection are handled in order: once bob has what alice wrote after
+    # cancelling, the hub has dropped her upload.
+    await alice.session.ref.ask(SendChat("general", "never mind", 60))
+    await bob.next_event(ev.MessageReceived, lambda e: e.message.text == "never mind")
+    assert hub.file_usage("alice") == 0
 
 
 def test_expired_files_are_refused_then_deleted(tmp_path: Path) -> None:

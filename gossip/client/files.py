@@ -40,6 +40,7 @@ from gossip.fsm import FileTransfer, FileTransferPhase, MachineDriver
 from gossip.wire import (
     Error,
     ErrorCode,
+    FileAbandon,
     FileBegin,
     FileChunk,
     FileDone,
@@ -63,6 +64,7 @@ RUN = 8
 # No answer from the hub for this long while a transfer waits: it is stuck, said so.
 STALL_TIMEOUT = 60.0
 PROGRESS_INTERVAL = 0.25  # seconds between two progress events
+ABANDON_WAIT = 2.0  # at most, to tell the hub a cancelled upload is dropped
 _INBOX_LIMIT = 4 * WINDOW
 MAX_SAVED_NAME_BYTES = 200
 
@@ -305,6 +307,9 @@ async def upload_file(
                     ):
                         raise
                     transfer.step("incomplete")  # some chunks were lost on the way
+        except BaseException:
+            await _abandon(lane, blob)
+            raise
         finally:
             lane.close(blob)
     await progress.report(size, final=True)
@@ -318,6 +323,18 @@ async def upload_file(
         key=key,
         blob=blob,
     )
+
+
+async def _abandon(lane: FileLane, blob: bytes) -> None:
+    """Tell the hub to drop what it holds of an upload that will not finish (cancelled,
+    refused, unreadable), so its room in our quota is free now rather than when it would have
+    expired. Best effort, and brief even while being cancelled: offline, the hub's expiry
+    sweep does it."""
+    with trio.CancelScope(shield=True), trio.move_on_after(ABANDON_WAIT):
+        try:
+            await lane.send(FileAbandon(file=blob))
+        except ConnectionLost:
+            pass
 
 
 @contextmanager

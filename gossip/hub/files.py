@@ -33,6 +33,7 @@ from gossip.wire import (
     MAX_FILE_CHUNK_BYTES,
     MAX_FILE_GET_CHUNKS,
     ErrorCode,
+    FileAbandon,
     FileBegin,
     FileChunk,
     FileDone,
@@ -240,6 +241,17 @@ class FileStore:
             log.info("file done owner=%s id=%s", owner, file_id.hex()[:8])
         return stored
 
+    def abandon(self, owner: str, file_id: bytes) -> None:
+        """The owner drops an unfinished upload: gone now, its room free. A complete file is
+        kept until it expires (members may be fetching it; its message says how long)."""
+        stored = self._own(owner, file_id)
+        if stored.complete:
+            raise FileRefused(
+                ErrorCode.BAD_CHUNK, "that file is complete; it is kept until it expires"
+            )
+        self._remove(stored)
+        log.info("file abandoned owner=%s id=%s", owner, file_id.hex()[:8])
+
     # -- downloads -------------------------------------------------------------------------
     def find(self, file_id: bytes) -> StoredFile:
         """A stored file that has not expired, or FileRefused(UNKNOWN_FILE)."""
@@ -272,13 +284,7 @@ class FileStore:
         now = self._clock()
         gone = [stored for stored in self._files.values() if stored.expires_at <= now]
         for stored in gone:
-            del self._files[stored.file_id]
-            self._count[stored.owner] -= 1
-            self._usage[stored.owner] -= stored.size
-            self.total -= stored.size
-            if not stored.complete:
-                self._uploading[stored.owner] -= 1
-            self._delete_files(stored.file_id.hex())
+            self._remove(stored)
         if gone:
             log.info("files expired: %d", len(gone))
         return len(gone)
@@ -298,6 +304,15 @@ class FileStore:
             # Said as unknown: a member learns nothing of files that are not theirs.
             raise FileRefused(ErrorCode.UNKNOWN_FILE, "no such upload of yours here")
         return stored
+
+    def _remove(self, stored: StoredFile) -> None:
+        del self._files[stored.file_id]
+        self._count[stored.owner] -= 1
+        self._usage[stored.owner] -= stored.size
+        self.total -= stored.size
+        if not stored.complete:
+            self._uploading[stored.owner] -= 1
+        self._delete_files(stored.file_id.hex())
 
     def _add(self, stored: StoredFile) -> None:
         self._files[stored.file_id] = stored
@@ -347,8 +362,8 @@ async def sweep_files(store: FileStore, interval: float = SWEEP_INTERVAL) -> Non
 
 # -- one member's file frames ----------------------------------------------------------------
 
-UploadFrame = FileBegin | FileStatus | FilePut | FileDone | FileGet
-FILE_UPLINK = (FileBegin, FileStatus, FilePut, FileDone, FileGet)
+UploadFrame = FileBegin | FileStatus | FilePut | FileDone | FileGet | FileAbandon
+FILE_UPLINK = (FileBegin, FileStatus, FilePut, FileDone, FileGet, FileAbandon)
 
 
 def file_frame_cost(frame: UploadFrame, limits: Limits) -> int:
@@ -384,6 +399,9 @@ def answer_file_frame(
         return []
     if isinstance(frame, FileDone):
         return [_held(store.done(user, frame.file))]
+    if isinstance(frame, FileAbandon):
+        store.abandon(user, frame.file)
+        return []
     stored = store.find(frame.file)
     if stored.owner != user and not may_read(stored.channel):
         raise FileRefused(ErrorCode.UNKNOWN_FILE, "no such file here for you")

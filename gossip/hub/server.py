@@ -62,6 +62,11 @@ class RunningHub:
         while self._context.connections > count:
             await self._context.connection_ended.wait()
 
+    def file_usage(self, user: str) -> int:
+        """Sealed bytes `user` has stored on this hub (uploads under way included)."""
+        assert self._context is not None and self._context.files is not None
+        return self._context.files.usage(user)
+
     def reset_name(self, user: str) -> bool:
         """Free `user` for another key, as `gossip-hub user reset` does; False if it was free."""
         assert self._context is not None

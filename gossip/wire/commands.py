@@ -45,6 +45,7 @@ class Command(str, Enum):
     FILE_DONE = "fdn"           # client -> hub: every chunk is up; others may fetch it
     FILE_GET = "fgt"            # client -> hub: send me one chunk of a stored file
     FILE_CHUNK = "fck"          # hub -> client: one sealed chunk of a stored file
+    FILE_ABANDON = "fab"        # client -> hub: drop my unfinished upload (its room is free)
 
     @property
     def readable(self) -> str:

@@ -386,7 +386,18 @@ class FileChunk(Frame):
     data: bytes = _blob(MAX_FILE_CHUNK_BYTES)
 
 
-FILE_FRAMES = (FileBegin, FileHeld, FileStatus, FilePut, FileDone, FileGet, FileChunk)
+@dataclass(frozen=True)
+class FileAbandon(Frame):
+    """Drop my unfinished upload `file` now: its room in my quota is free again. Answered
+    only when refused (a complete file stays until it expires: others may be fetching it)."""
+
+    command: ClassVar[Command] = Command.FILE_ABANDON
+    file: bytes = _blob(FILE_ID_BYTES)
+
+
+FILE_FRAMES = (
+    FileBegin, FileHeld, FileStatus, FilePut, FileDone, FileGet, FileChunk, FileAbandon
+)
 
 FRAME_TYPES: dict[Command, type[Frame]] = {
     cls.command: cls
