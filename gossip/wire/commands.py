@@ -37,7 +37,7 @@ class Command(str, Enum):
     ROSTER_REQUEST = "grl"      # client -> hub: send me a private channel's whole log again
     ROSTER_LOG = "rlg"          # hub -> client: a private channel's whole log (in parts)
     PRIVATE_CHANNELS = "pcl"    # hub -> client: the private channels it lists for you
-    # files (docs/protocol.md, "Files"): sealed chunks the hub stores blind until they expire
+    # files (docs/architecture.md, "Files"): sealed chunks the hub stores blind until they expire
     FILE_BEGIN = "fbg"          # client -> hub: store a file of this size until then
     FILE_HELD = "fhd"           # hub -> client: a stored file's id and which chunks it holds
     FILE_STATUS = "fst"         # client -> hub: which chunks of this file do you hold?
