@@ -291,12 +291,12 @@ class ConnectionActor(Actor):
                 seat.end()
             if self._joined:
                 self._hub.registry.leave(self)
-            elif self._counted_in_cluster:
-                # Counted by the cluster's cap, then refused or gone before joining.
-                self._hub.registry.recount(self.user)
                 if self._outbox.dropped and not self._hub.registry.online(self.user):
                     # Not told yet: kept for its return (and what comes meanwhile counted).
                     self._hub.registry.record_missed(self.user, self._outbox.dropped)
+            elif self._counted_in_cluster:
+                # Counted by the cluster's cap, then refused or gone before joining.
+                self._hub.registry.recount(self.user)
             self._hub.metrics.connection_ended(ending.code if ending else None)
             log.info("close %s user=%s reason=%s", self.address, self.user or "-",
                      ending.code if ending else "client")
