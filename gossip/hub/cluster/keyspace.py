@@ -1,6 +1,7 @@
 """Where a cluster keeps what in Redis: key names and pub/sub channel names, in one place.
 
 keys   gossip:hub:<id>         "host:port", expires unless the hub beats (its liveness)
+       gossip:hubs             the ids of hubs that joined (struck off once found expired)
        gossip:members:<id>     user -> public key of its live members (same expiry)
        gossip:calls:<id>       "channel user" of its members in calls (same expiry)
        gossip:conns:<id>       user -> how many connections of it the hub holds (same
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 
 _PREFIX = "gossip:"
 NAMES = _PREFIX + "names"
+HUBS = _PREFIX + "hubs"
 KEY_OWNERS = _PREFIX + "keyowners"
 
 

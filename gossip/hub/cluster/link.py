@@ -41,6 +41,7 @@ from .backend import ClusterUnavailable
 from .directory import RemoteDirectory
 from .failures import LINK_ERRORS, Resync, first_reason, unavailable
 from .keyspace import (
+    HUBS,
     KEY_OWNERS,
     NAMES,
     Topics,
@@ -93,17 +94,24 @@ redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 """
 _RESERVE_TIMEOUT = 5.0
-# Counts a connection of one identity on this hub (KEYS[1]) only if, with those the other
-# hubs hold (KEYS[2..]), it stays within the cap: checked and counted in one step, so two
-# hubs admitting at once cannot both pass. Returns -1 if counted, else the others' sum.
+# Counts a connection of one identity on this hub (its count hash, KEYS[2]) only if, with
+# those every other hub listed in KEYS[1] holds, it stays within the cap: checked and counted
+# in one step, so two hubs admitting at once cannot both pass, and a hub that joined the
+# cluster a moment ago is counted too. A listed hub whose presence expired is struck off.
+# (The other hubs' keys are named inside the script: one Redis, or one hash slot, holds them.)
+# Returns -1 if counted, else the others' sum.
 _ADMIT_SCRIPT = """
 local elsewhere = 0
-for index = 2, #KEYS do
-  elsewhere = elsewhere + (tonumber(redis.call('HGET', KEYS[index], ARGV[1])) or 0)
+for _, hub in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('EXISTS', ARGV[5] .. hub) == 0 then
+    redis.call('SREM', KEYS[1], hub)
+  elseif ARGV[6] .. hub ~= KEYS[2] then
+    elsewhere = elsewhere + (tonumber(redis.call('HGET', ARGV[6] .. hub, ARGV[1])) or 0)
+  end
 end
 if elsewhere + tonumber(ARGV[2]) > tonumber(ARGV[3]) then return elsewhere end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return -1
 """
 # Writes back the entries a log in Redis lacks, only if it is still as long as when read
@@ -304,12 +312,12 @@ class RedisCluster:
         client = self._client
         if client is None or not self.up:
             return None  # out of reach: each hub keeps its own cap until Redis is back
-        others = [connections_key(hub) for hub in self.stats.peers]
         with unavailable("the cluster did not answer", "; try again soon"):
             reply = await client.eval(
                 _ADMIT_SCRIPT,
-                [connections_key(self.hub_id), *others],
-                [user, str(here), str(limit), str(self._ttl_ms)],
+                [HUBS, connections_key(self.hub_id)],
+                [user, str(here), str(limit), str(self._ttl_ms), hub_key(""),
+                 connections_key("")],
             )
         self._round_trip_done(0.0)
         elsewhere = int(reply)  # type: ignore[arg-type]
@@ -604,6 +612,7 @@ class RedisCluster:
     async def _write_presence(self, client: coredis.Redis[bytes]) -> None:
         async with client.pipeline(transaction=True) as pipe:
             pipe.set(hub_key(self.hub_id), self.address.encode(), px=self._ttl_ms)
+            pipe.sadd(HUBS, [self.hub_id])
             pipe.delete(
                 [members_key(self.hub_id), calls_key(self.hub_id), connections_key(self.hub_id)]
             )
@@ -891,8 +900,10 @@ class RedisCluster:
                     client.pipeline(transaction=False) as pipe,
                 ):
                     pipe.delete(
-                        [hub_key(self.hub_id), members_key(self.hub_id), calls_key(self.hub_id)]
+                        [hub_key(self.hub_id), members_key(self.hub_id), calls_key(self.hub_id),
+                         connections_key(self.hub_id)]
                     )
+                    pipe.srem(HUBS, [self.hub_id])
                     for user in self._local:
                         pipe.publish(self._topics.events, nw.encode(nw.Left(self.hub_id, user)))
             except* LINK_ERRORS:
