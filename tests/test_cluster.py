@@ -25,6 +25,7 @@ from gossip.crypto.hubcert import CERT_FILE, KEY_FILE
 from gossip.hub import HubConfig, RunningHub, serve_hub
 from gossip.hub.__main__ import user_command
 from gossip.hub.check import check_command
+from gossip.hub.cluster import link as cluster_link
 from gossip.hub.cluster.keyspace import file_key
 from gossip.wire import CallMembers, Error, ErrorCode, HangUp, Message, Offer, StartCall
 
@@ -376,6 +377,31 @@ async def _events_until_text(client, text: str) -> list[object]:
         seen.append(event := await client.next_event(object))
         if isinstance(event, ev.MessageReceived) and event.message.text == text:
             return seen
+
+
+async def test_a_member_chats_on_while_their_hub_asks_another_for_a_file(
+    connect, hub, hub_b, tmp_path, monkeypatch
+):
+    """Hub B asks hub A for the chunks bob wants; A never answers (a slow or stalled holder):
+    what bob writes meanwhile still goes out, his own frames are not held behind the ask."""
+    alice = await connect("alice")
+    bob = await connect("bob", port=hub_b.port)
+    await alice.next_event(ev.MemberJoined, lambda e: e.user == "bob")
+    source = tmp_path / "notes.bin"
+    source.write_bytes(os.urandom(100_000))
+    await send_file(alice.session.ref, source, channel="general", ttl=600)
+    got = (await bob.next_event(ev.MessageReceived)).message
+    asked = trio.Event()
+    assert hub.cluster is not None
+    monkeypatch.setattr(hub.cluster, "_answer_file", lambda request: asked.set())
+    monkeypatch.setattr(cluster_link, "_FILE_FETCH_TIMEOUT", 3600.0)  # B waits, not gives up
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(save_file, bob.session.ref, got, tmp_path / "inbox")
+        await asked.wait()  # hub B waits for hub A's chunks now
+        await bob.session.ref.ask(SendChat("general", "still here", 60))
+        with trio.fail_after(30):  # a guard: without the fix it would wait for ever
+            await alice.next_event(ev.MessageReceived, lambda e: e.message.text == "still here")
+        nursery.cancel_scope.cancel()
 
 
 async def test_a_file_sent_through_one_hub_is_saved_through_another(

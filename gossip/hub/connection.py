@@ -118,6 +118,9 @@ _RECEIVE_QUEUE = 16
 # that proved the password get one, and the key's size and packet counts are capped already.
 KEY_CHECKS_AT_ONCE = 2
 _CLOSE_GRACE = 2.0
+# A member's file asks answered from another hub of a cluster, at once (each at most
+# MAX_FILE_GET_CHUNKS chunks): a download's window runs while its chat goes on.
+REMOTE_FILE_ASKS = 4
 # The outbox lane file chunks queue in (not a valid user name, so never a member's lane).
 FILE_LANE = " files"
 
@@ -203,6 +206,8 @@ class ConnectionActor(Actor):
         self._writer_done = trio.Event()
         self._ws: WebSocketConnection | None = None
         self._nursery: trio.Nursery | None = None
+        # Asks for files another hub holds, under way at once for this member (see _file_frame).
+        self._remote_files = trio.Semaphore(REMOTE_FILE_ASKS)
         # Shared with the identity's other connections (identities.py); set on joining.
         self._budgets: MemberBudgets | None = None
         self._cancel = trio.CancelScope()
@@ -569,15 +574,31 @@ class ConnectionActor(Actor):
             answer = answer_file_frame(self._hub.files, frame, self.user, self._may_read)
         except FileRefused as exc:
             shared = self._hub.shared_files
-            if (exc.code != ErrorCode.UNKNOWN_FILE or shared is None
+            if (exc.code != ErrorCode.UNKNOWN_FILE or shared is None or self._nursery is None
                     or not isinstance(frame, FileStatus | FileGet)):
                 self._refuse(exc.code, exc.reason, ref=ref)
                 return
-            try:  # held by another hub of the cluster, maybe (cluster/sharedfiles.py)
-                answer = await answer_remote_file_frame(shared, frame, self.user, self._may_read)
-            except FileRefused as remote:
-                self._refuse(remote.code, remote.reason, ref=ref)
-                return
+            # Held by another hub of the cluster, maybe (cluster/sharedfiles.py): asked in the
+            # background, so the member's next frames are read meanwhile; only with this many
+            # asks of theirs under way does the next wait its turn.
+            await self._remote_files.acquire()
+            self._nursery.start_soon(self._answer_from_elsewhere, shared, frame, ref)
+            return
+        self._answer_file(frame, answer)
+
+    async def _answer_from_elsewhere(
+        self, shared: SharedFiles, frame: FileStatus | FileGet, ref: bytes
+    ) -> None:
+        try:
+            answer = await answer_remote_file_frame(shared, frame, self.user, self._may_read)
+        except FileRefused as remote:
+            self._refuse(remote.code, remote.reason, ref=ref)
+            return
+        finally:
+            self._remote_files.release()
+        self._answer_file(frame, answer)
+
+    def _answer_file(self, frame: UploadFrame, answer: list[Frame]) -> None:
         held = answer[0] if answer else None
         if (self._hub.shared_files is not None and self._hub.files is not None
                 and isinstance(frame, FileBegin | FileDone) and isinstance(held, FileHeld)):
