@@ -3,8 +3,9 @@
 aiortc keeps the newest RTCP receiver report for each sender in its public stats (W3C
 `remote-inbound-rtp`: `fractionLost`, RFC 3550's 8-bit fraction since the receiver's previous
 report, and the time it arrived). A receiver sends one every 0.5 to 1.5 s; reading the stats
-twice as often as the shortest interval sees nearly every one, and one missed only delays
-the decision by a report. Each is handed to `EncodedAudio.loss_reported` once.
+as often as the shortest interval sees most of them; one missed (two came within a poll) is
+one second's sample fewer for the policy, whose moving average does not need every one.
+Each is handed to `EncodedAudio.loss_reported` once.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from aiortc.rtcrtpsender import RTCRtpSender
 from .fecpolicy import fraction_from_rtcp
 from .framecrypt import EncodedAudio
 
-POLL_SECONDS = 0.25
+POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
