@@ -10,6 +10,7 @@ Each is handed to `EncodedAudio.loss_reported` once.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,8 @@ from aiortc.rtcrtpsender import RTCRtpSender
 
 from .fecpolicy import fraction_from_rtcp
 from .framecrypt import EncodedAudio
+
+logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
 
@@ -44,7 +47,11 @@ async def follow_loss(sender: RTCRtpSender, audio: EncodedAudio, link: str) -> N
     last: Any = None
     try:
         while True:
-            report = await latest_report(sender)
+            try:
+                report = await latest_report(sender)
+            except Exception as exc:  # advisory: never let stats take the link down
+                logger.warning("no loss reports from %s's stats: %r", link, exc)
+                return
             if report is not None and report.arrived != last:
                 last = report.arrived
                 audio.loss_reported(link, report.fraction_lost, trio.current_time())
