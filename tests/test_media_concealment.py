@@ -46,10 +46,13 @@ def packets(speech: np.ndarray) -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def call_packets(speech: np.ndarray) -> list[bytes]:
-    """The speech as a call sends it (its one encoder, FEC on), sealed, then opened."""
+    """The speech as a call sends it on a lossy path (its one encoder, FEC on as its
+    receivers' reports turn it on), sealed, then opened."""
     sealer, opener = FrameSealer(), FrameOpener()
     opener.add_key(sealer.key, now=0.0)
     audio = EncodedAudio(SourceFanout(ArraySource(speech)), sealer)
+    audio.loss_reported("bob", 0.1, now=0.0)
+    assert audio.fec.fec
     out = []
     for slot in range(len(speech) // FRAME_SAMPLES):
         sealed = audio.frame_for(slot)

@@ -34,6 +34,7 @@ from gossip.media import peer as media
 from gossip.media.adapt import SAMPLE_SECONDS, Health, VideoAdapter, ladder_for
 from gossip.media.errors import FingerprintMismatch
 from gossip.media.format import FRAME_SECONDS
+from gossip.media.lossreports import follow_loss
 from gossip.media.video import VideoSourceTrack, decode_counter
 from gossip.media.videoframes import LatestFrame
 from gossip.wire import Answer, Command, Frame, Ice, Offer
@@ -260,6 +261,9 @@ class PeerLinkActor(Actor):
         with _one_error():
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch_link, link)
+                if self._call.frames is not None:  # its FEC follows the loss this peer reports
+                    nursery.start_soon(follow_loss, link.sender, self._call.frames.audio,
+                                       self._peer)
                 if self._video_track is not None:
                     nursery.start_soon(self._adapt_video, self._video_track)
                 await self._reconcile(link)

@@ -22,6 +22,10 @@ aiortc 1.16 has no public hook for encoded frames (the W3C's "encoded transforms
   (gossip.media.concealment): aiortc's decoder thread looks `get_decoder` up in
   `aiortc.rtcrtpreceiver`'s namespace, and `replace_decoder_factory` puts ours there for the
   process (not private by name, but no public hook either);
+* a lossy path, for tests and benchmarks: `drop_received_rtp` puts a filter in front of a
+  receiver's `_handle_rtp_packet` (private), where the DTLS transport hands it each packet,
+  so a dropped packet is lost before aiortc counts it, as on the wire (its RTCP receiver
+  reports then say so to the sender);
 * the relay presents one DTLS certificate on every connection (the one clients pin), put in
   place of the one each RTCPeerConnection makes for itself (`__certificates`).
 
@@ -40,7 +44,7 @@ from aiortc import rtcrtpreceiver
 from aiortc.codecs.base import Decoder
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
-from aiortc.rtcdtlstransport import RTCCertificate
+from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport
 from aiortc.rtcpeerconnection import RTCPeerConnection
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
@@ -57,6 +61,7 @@ _SENDER_ENABLED = "_enabled"
 _RECEIVER_ENABLED = "_enabled"
 _PACKET_DATA = "_data"
 _CONNECTION_CERTIFICATES = "_RTCPeerConnection__certificates"
+_RECEIVER_HANDLE_RTP = "_handle_rtp_packet"
 
 
 class AiortcSeamMissing(MediaError):
@@ -169,6 +174,20 @@ def depayloaded(packet: RtpPacket) -> bytes:
     return bytes(getattr(packet, _PACKET_DATA, b""))
 
 
+def drop_received_rtp(receiver: RTCRtpReceiver, drop: Callable[[RtpPacket], bool]) -> None:
+    """Lose every RTP packet `drop` picks before `receiver` sees it (tests and benchmarks
+    simulate a lossy path with it; never used on a real call)."""
+    handle = getattr(receiver, _RECEIVER_HANDLE_RTP, None)
+    if handle is None:
+        raise AiortcSeamMissing(f"aiortc's RTCRtpReceiver has no {_RECEIVER_HANDLE_RTP}")
+
+    async def filtered(packet: RtpPacket, arrival_time_ms: int) -> None:
+        if not drop(packet):
+            await handle(packet, arrival_time_ms=arrival_time_ms)
+
+    setattr(receiver, _RECEIVER_HANDLE_RTP, filtered)
+
+
 def use_certificate(connection: RTCPeerConnection, certificate: RTCCertificate) -> None:
     """Make `connection` present `certificate` in DTLS (set it before any description)."""
     if not hasattr(connection, _CONNECTION_CERTIFICATES):
@@ -213,6 +232,10 @@ def check_seams() -> None:
     worker = inspect.getsource(rtcrtpreceiver.decoder_worker)
     if _aiortc_get_decoder is None or "decoder = get_decoder(codec)" not in worker:
         problems.append("aiortc's decoder_worker no longer looks up rtcrtpreceiver.get_decoder")
+    if "await receiver._handle_rtp_packet(packet, arrival_time_ms=" not in inspect.getsource(
+        RTCDtlsTransport._handle_rtp_data
+    ):
+        problems.append("RTCDtlsTransport no longer hands packets to _handle_rtp_packet")
     if "self.__certificates" not in inspect.getsource(RTCPeerConnection.__init__):
         problems.append(f"RTCPeerConnection no longer keeps {_CONNECTION_CERTIFICATES}")
     if problems:

@@ -32,7 +32,7 @@ from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtp import RtpPacket
-from av import AudioFrame, VideoFrame
+from av import VideoFrame
 from av.packet import Packet
 
 from gossip.crypto.frames import FrameKey, FrameOpener, FrameOpenError, FrameSealer
@@ -43,8 +43,9 @@ from .aiortc_seams import (
     on_keyframe_request,
     sender_enabled,
 )
+from .fecpolicy import FecPolicy
 from .format import FRAME_SAMPLES, SAMPLE_RATE
-from .opusfec import fec_opus_encoder
+from .opusfec import AdaptiveOpusEncoder, FecSettings
 from .track import SourceFanout
 
 logger = logging.getLogger(__name__)
@@ -153,23 +154,58 @@ class OpeningBuffer:
 
 
 class EncodedAudio:
-    """A call's one Opus encoder: each 20 ms slot of the source encoded and sealed once."""
+    """A call's one Opus encoder: each 20 ms slot of the source encoded and sealed once.
+
+    Its in-band FEC follows the loss our audio's receivers report (gossip.media.fecpolicy):
+    each link hands its RTCP reports to `loss_reported` (gossip.media.lossreports)."""
 
     def __init__(self, fanout: SourceFanout, sealer: FrameSealer | None) -> None:
         self.fanout = fanout
         self.sealer = sealer
         self.frames_encoded = 0
-        self._encoder = fec_opus_encoder()  # in-band FEC: a lost packet can be recovered
-        self._pts = 0
+        self.fec_policy = FecPolicy()
+        self.fec_switches = 0  # times FEC went on or off
+        self.reported = trio.Event()  # set (and replaced) at each receiver report
+        self._encoder = AdaptiveOpusEncoder(self.fec_policy.settings)
         self._cache: collections.OrderedDict[int, bytes | None] = collections.OrderedDict()
         self._last_slot = -1
+
+    @property
+    def fec(self) -> FecSettings:
+        """The settings the encoder codes with now."""
+        return self._encoder.settings
+
+    def set_fec(self, settings: FecSettings) -> None:
+        """Code with `settings` from the next slot on (the policy's, or a benchmark's)."""
+        if settings.fec != self._encoder.settings.fec:
+            self.fec_switches += 1
+        self._encoder.apply(settings)
+
+    def loss_reported(self, link: str, fraction_lost: float, now: float) -> None:
+        """A receiver report from `link`: FEC on, off or planned for more or less loss."""
+        settings = self.fec_policy.observe(link, fraction_lost, now)
+        if settings is not None:
+            self._follow(settings, f"{link} reported {fraction_lost:.1%} lost")
+        self.reported.set()
+        self.reported = trio.Event()
+
+    def link_gone(self, link: str, now: float) -> None:
+        settings = self.fec_policy.forget(link, now)
+        if settings is not None:
+            self._follow(settings, f"{link} left")
+
+    def _follow(self, settings: FecSettings, why: str) -> None:
+        logger.info("audio FEC %s, expecting %d%% loss (%s; worst smoothed %.1f%%)",
+                    "on" if settings.fec else "off", settings.expected_loss_percent, why,
+                    100 * self.fec_policy.worst_loss)
+        self.set_fec(settings)
 
     def track(self) -> EncodedAudioTrack:
         return EncodedAudioTrack(self)
 
     def frame_for(self, slot: int) -> bytes | None:
         """The sealed Opus frame for `slot` (None: too old, a pause in voice activation or
-        push-to-talk, or the encoder gave none: nothing is sent for the slot)."""
+        push-to-talk: nothing is sent for the slot)."""
         if slot > self._last_slot:
             self._last_slot = slot
             samples = self.fanout.frame_for(slot)
@@ -178,21 +214,12 @@ class EncodedAudio:
                 self._cache.popitem(last=False)
         return self._cache.get(slot)
 
-    def _encode(self, samples: np.ndarray) -> bytes | None:
-        """One slot's samples as a sealed Opus frame (None if the encoder gave none)."""
-        frame = AudioFrame.from_ndarray(
-            np.ascontiguousarray(samples).reshape(1, FRAME_SAMPLES), format="s16", layout="mono"
-        )
-        frame.sample_rate = SAMPLE_RATE
-        frame.time_base = _AUDIO_TIME_BASE
-        frame.pts = self._pts  # the encoder's resampler wants them contiguous
-        self._pts += FRAME_SAMPLES
-        payloads, _ = self._encoder.encode(frame)
-        data = payloads[0] if payloads else None
-        if data is not None:
-            self.frames_encoded += 1
-            if self.sealer is not None:
-                data = seal_frame(self.sealer, "audio", data)
+    def _encode(self, samples: np.ndarray) -> bytes:
+        """One slot's samples as a sealed Opus frame."""
+        data = self._encoder.encode(np.ascontiguousarray(samples, dtype=np.int16))
+        self.frames_encoded += 1
+        if self.sealer is not None:
+            data = seal_frame(self.sealer, "audio", data)
         return data
 
 

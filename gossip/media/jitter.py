@@ -121,9 +121,13 @@ def install_pass_through(receiver: RTCRtpReceiver) -> PassThroughBuffer:
 class JitterConfig:
     """Depths are counted in frames held back beyond the one being played.
 
-    `window` frames (2 s at 50 frames/s) are kept to measure jitter and to decide when it is
-    safe to shrink; `margin` (seconds) is added to the measured spread before it becomes a
-    depth, and is the slack a shrink must leave. The first `warmup` frames of a stream are not
+    The jitter is the spread of the transit times of the last `memory` frames (10 s at 50
+    frames/s): long enough that a stall which comes back every few seconds (a loaded machine
+    descheduling the sender or us, 60-200 ms at a time) keeps the depth that absorbs it,
+    rather than the depth shrinking between stalls and every stall costing an underrun (a gap)
+    and then a burst dropped to catch up (a cut). `window` frames (2 s) decide when it is safe
+    to shrink; `margin` (seconds) is added to the measured spread before it becomes a depth,
+    and is the slack a shrink must leave. The first `warmup` frames of a stream are not
     measured: aiortc's sender creates its encoder on the first frame, so a stream starts with
     a burst of frames that were late at the sender, not on the network.
     """
@@ -131,6 +135,7 @@ class JitterConfig:
     min_depth: int = 0
     max_depth: int = 10
     window: int = 100
+    memory: int = 500
     margin: float = 0.004
     warmup: int = 25
     frame_samples: int = FRAME_SAMPLES
@@ -139,8 +144,8 @@ class JitterConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.min_depth <= self.max_depth:
             raise ValueError("need 0 <= min_depth <= max_depth")
-        if self.window < 2 or self.margin < 0 or self.warmup < 0:
-            raise ValueError("window >= 2, margin >= 0 and warmup >= 0 are required")
+        if self.window < 2 or self.memory < 2 or self.margin < 0 or self.warmup < 0:
+            raise ValueError("window >= 2, memory >= 2, margin >= 0 and warmup >= 0 are required")
 
     @property
     def frame_seconds(self) -> float:
@@ -183,7 +188,7 @@ class AdaptiveJitterBuffer:
         self._frames: dict[int, tuple[Frame, float]] = {}
         self._next: int | None = None  # timestamp of the next slot to play
         self._playing = False
-        self._transits: collections.deque[float] = collections.deque(maxlen=self.config.window)
+        self._transits: collections.deque[float] = collections.deque(maxlen=self.config.memory)
         self._waits: collections.deque[float] = collections.deque(maxlen=self.config.window)
         self._stream_frames = 0
 

@@ -196,6 +196,11 @@ class MediaLink:
         return self._receiver
 
     @property
+    def sender(self) -> RTCRtpSender:
+        """aiortc's sender of our audio (its getStats() has the peer's receiver reports)."""
+        return self._sender
+
+    @property
     def video_receiver(self) -> RTCRtpReceiver | None:
         """aiortc's receiver for the remote video, when this link sends video (for getStats())."""
         return self._video_receiver
