@@ -12,10 +12,13 @@ Printed: CPU per participant (% of a core), audio frames received per second, vi
 Then audio calls through a relay (`python -m gossip.relay`, its own process; that hub sends
 every call of two or more there, so a call stays relayed while its members leave one by one
 at the end): CPU per participant, audio frames kept, and the relay's CPU
-per forwarded frame.
+per forwarded frame, for each way the relay forwards (a relay process each):
+
+    packets   RTP packets taken from SRTP, headers rewritten per slot, protected and sent
+    frames    the baseline: frames read at aiortc's receivers, packetized by its senders
 
 Run: python benchmarks/big_call.py [--quick] [--sizes 2,3] [--relay-sizes 4,8,12]
-     [--duration 12]
+     [--relay-forwarding packets,frames] [--duration 12]
 """
 
 from __future__ import annotations
@@ -152,7 +155,9 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_relay(workdir: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
+def start_relay(
+    workdir: Path, forwarding: str
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
     relay = subprocess.Popen(
         [
             sys.executable,
@@ -162,6 +167,8 @@ def start_relay(workdir: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
             "127.0.0.1",
             "--secret-file",
             str(workdir / "relay-secret"),
+            "--forwarding",
+            forwarding,
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -170,13 +177,15 @@ def start_relay(workdir: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
     return relay, json.loads(relay.stdout.readline())
 
 
-def run_relayed(counts: list[int], workdir: Path, args: argparse.Namespace) -> None:
-    relay, info = start_relay(workdir)
+def run_relayed(
+    counts: list[int], workdir: Path, forwarding: str, args: argparse.Namespace
+) -> None:
+    relay, info = start_relay(workdir, forwarding)
     try:
         spec = ServerSpec(
             "hub",
             True,
-            str(workdir / "relayhub"),
+            str(workdir / f"relayhub-{forwarding}"),
             limits=Limits(relay_threshold=1),
             relay_url=info["url"],
             relay_fingerprint=info["fingerprint"],
@@ -191,7 +200,7 @@ def run_relayed(counts: list[int], workdir: Path, args: argparse.Namespace) -> N
                 relay_cpu = process_cpu_seconds(relay.pid) - before
                 forwarded = count * (count - 1) * AUDIO_FRAMES_PER_SECOND * args.duration
                 print(
-                    f"{count}-way audio relayed : CPU per participant "
+                    f"{count}-way audio relayed, {forwarding:7}: CPU per participant "
                     f"{result.cpu_share:4.0f}% of a core, audio {result.audio_rate:.0f}/"
                     f"{AUDIO_FRAMES_PER_SECOND} frames/s (min {result.min_audio_rate:.0f}); "
                     f"relay {relay_cpu / args.duration * 100:.0f}% of a core, "
@@ -221,6 +230,11 @@ def main() -> None:
     parser.add_argument("--no-video", action="store_true", help="audio-only calls alone")
     parser.add_argument(
         "--relay-sizes", default="4,8,12", help="participants per relayed call (empty: none)"
+    )
+    parser.add_argument(
+        "--relay-forwarding",
+        default="packets,frames",
+        help="how the relay forwards, each measured in turn: packets, frames",
     )
     args = parser.parse_args()
     if args.quick:
@@ -260,7 +274,8 @@ def main() -> None:
                             print(f"   ! {problem}", flush=True)
         relay_counts = [int(part) for part in args.relay_sizes.split(",") if part]
         if relay_counts:
-            run_relayed(relay_counts, workdir, args)
+            for forwarding in args.relay_forwarding.split(","):
+                run_relayed(relay_counts, workdir, forwarding, args)
     print(f"took {time.monotonic() - began:.0f} s")
 
 

@@ -5,6 +5,7 @@ on loopback each hear the other three through it, not themselves; what it forwar
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -13,12 +14,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import trio
 from trio_websocket import open_websocket_url
 
 from gossip.client.relaylink import Heard, RelayLink
 from gossip.media.engine import AudioEngine
+from gossip.media.format import FRAME_SAMPLES
 from gossip.media.framecrypt import CallFrames
 from gossip.media.loop import open_media_loop
 from gossip.media.sinks import MemorySink
@@ -40,7 +43,7 @@ from gossip.wire.relay import (
 )
 
 from .test_media_framecrypt import decoded_audio, prominence
-from .test_media_links import BOUND, LOOPBACK, Side, hear
+from .test_media_links import BOUND, LOOPBACK, Side, hear, magnitude_at
 
 TONES = {"ann": 300.0, "ben": 500.0, "cat": 700.0, "dan": 900.0}
 
@@ -138,6 +141,92 @@ async def test_four_hear_each_other_through_a_relay_that_cannot_listen(tmp_path:
             for hz in TONES.values():
                 assert len(sealed) == 0 or prominence(sealed[-24000:], hz) < 10
         nursery.cancel_scope.cancel()
+
+
+BIG_CALL = {f"p{index:02}": 300.0 + 157.0 * index for index in range(12)}
+RECORD_FRAMES = 100  # two seconds of each participant's output
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+async def test_twelve_hear_each_other_each_in_its_own_process(tmp_path: Path) -> None:
+    """The issue's big call: twelve participants, each its own process, through the relay
+    process; each records two seconds once it hears everyone, and every recording holds
+    the eleven others' tones (by FFT) and not its own."""
+    env = {**os.environ, "PYTHONPATH": str(_ROOT)}
+    async with relay_process(tmp_path) as relay, trio.open_nursery() as nursery:
+        processes: dict[str, trio.Process] = {}
+        lines: dict[str, _Lines] = {}
+        for name, hz in BIG_CALL.items():
+            ticket = make_ticket(relay["secret"], "big", name, time.time())
+            processes[name] = await trio.lowlevel.open_process(
+                [
+                    sys.executable, "-m", "tests.relayparticipant", relay["url"],
+                    relay["fingerprint"], "big", name, ticket, str(hz),
+                    str(len(BIG_CALL) - 1), str(tmp_path / f"{name}.npy"),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+                cwd=_ROOT,
+            )
+            lines[name] = _Lines(processes[name])
+        try:
+            with trio.fail_after(BOUND * 4):  # twelve processes start on a shared machine
+                keys = {name: (await lines[name].read())["key"] for name in BIG_CALL}
+                for name in BIG_CALL:
+                    others = {other: key for other, key in keys.items() if other != name}
+                    await lines[name].write({"keys": others})
+                for name in BIG_CALL:
+                    assert (await lines[name].read()) == {"ready": True}, name
+                for name in BIG_CALL:
+                    await lines[name].write({"record": RECORD_FRAMES})
+                reports = {name: await lines[name].read() for name in BIG_CALL}
+                received = {name: report["recorded"] for name, report in reports.items()}
+            for process in processes.values():
+                assert process.stdin is not None
+                await process.stdin.aclose()
+            with trio.fail_after(BOUND):
+                for process in processes.values():
+                    await process.wait()
+        finally:
+            for process in processes.values():
+                if process.returncode is None:
+                    process.kill()
+        for name, hz in BIG_CALL.items():
+            assert set(received[name]) == set(BIG_CALL) - {name}
+            recording = np.load(tmp_path / f"{name}.npy")
+            assert len(recording) == RECORD_FRAMES * FRAME_SAMPLES
+            heard = {other: magnitude_at(recording, tone) for other, tone in BIG_CALL.items()}
+            loudest = max(heard.values())
+            for other in BIG_CALL:
+                if other == name:
+                    assert heard[other] < 0.02 * loudest, (name, heard)
+                else:
+                    assert heard[other] > 0.25 * loudest, (name, other, heard, reports)
+        nursery.cancel_scope.cancel()
+
+
+class _Lines:
+    """JSON lines to and from a participant process."""
+
+    def __init__(self, process: trio.Process) -> None:
+        assert process.stdin is not None and process.stdout is not None
+        self.process = process
+        self.stdin = process.stdin
+        self.stdout = process.stdout
+        self.pending = b""
+
+    async def read(self) -> dict[str, Any]:
+        while b"\n" not in self.pending:
+            chunk = await self.stdout.receive_some()
+            if not chunk:
+                pytest.fail(f"a participant ended (exit {await self.process.wait()})")
+            self.pending += chunk
+        line, self.pending = self.pending.split(b"\n", 1)
+        return json.loads(line)  # type: ignore[no-any-return]
+
+    async def write(self, message: dict[str, Any]) -> None:
+        await self.stdin.send_all(json.dumps(message).encode() + b"\n")
 
 
 def test_the_relay_holds_no_key_it_imports_no_frame_crypto() -> None:

@@ -23,7 +23,11 @@ aiortc 1.16 has no public hook for encoded frames (the W3C's "encoded transforms
   `aiortc.rtcrtpreceiver`'s namespace, and `replace_decoder_factory` puts ours there for the
   process (not private by name, but no public hook either);
 * the relay presents one DTLS certificate on every connection (the one clients pin), put in
-  place of the one each RTCPeerConnection makes for itself (`__certificates`).
+  place of the one each RTCPeerConnection makes for itself (`__certificates`);
+* the relay forwards RTP packets as they come out of SRTP, before aiortc parses or routes
+  them: it takes the place of a DTLS transport's `_handle_rtp_data(data, arrival_time_ms)`
+  (`intercept_rtp`; RTCP still goes to aiortc), and sends through another's `_send_rtp(data)`
+  (SRTP protect, then the ICE transport), `send_rtp`.
 
 aiortc is pinned below 1.17 for these; `check_seams()` (run by the tests) fails loudly when an
 upgrade moves any of them. No other module reaches into aiortc's private parts.
@@ -32,15 +36,16 @@ upgrade moves any of them. No other module reaches into aiortc's private parts.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import aiortc
+import pylibsrtp
 from aiortc import rtcrtpreceiver
 from aiortc.codecs.base import Decoder
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
-from aiortc.rtcdtlstransport import RTCCertificate
+from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport
 from aiortc.rtcpeerconnection import RTCPeerConnection
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
@@ -57,6 +62,8 @@ _SENDER_ENABLED = "_enabled"
 _RECEIVER_ENABLED = "_enabled"
 _PACKET_DATA = "_data"
 _CONNECTION_CERTIFICATES = "_RTCPeerConnection__certificates"
+_DTLS_HANDLE_RTP = "_handle_rtp_data"
+_DTLS_SEND_RTP = "_send_rtp"
 
 
 class AiortcSeamMissing(MediaError):
@@ -176,6 +183,35 @@ def use_certificate(connection: RTCPeerConnection, certificate: RTCCertificate) 
     setattr(connection, _CONNECTION_CERTIFICATES, [certificate])
 
 
+class RtpHandler(Protocol):
+    """What takes a DTLS transport's RTP in its place (aiortc passes the time by keyword)."""
+
+    def __call__(self, data: bytes, arrival_time_ms: int) -> Awaitable[None]: ...
+
+
+def intercept_rtp(transport: RTCDtlsTransport, handle: RtpHandler) -> None:
+    """Make `transport` give every RTP packet it receives, SRTP-unprotected (authenticated)
+    and unparsed, to `handle(data, arrival_time_ms)` instead of its receivers. RTCP, DTLS
+    and everything else is aiortc's as before."""
+    if not callable(getattr(transport, _DTLS_HANDLE_RTP, None)):
+        raise AiortcSeamMissing(f"aiortc's RTCDtlsTransport has no {_DTLS_HANDLE_RTP}")
+    setattr(transport, _DTLS_HANDLE_RTP, handle)
+
+
+# What `rtp_sender`'s send raises for one packet that is not sent: DTLS not up (or closed),
+# or libsrtp refusing to protect an index twice (a duplicate packet).
+RTP_SEND_ERRORS: tuple[type[Exception], ...] = (ConnectionError, pylibsrtp.Error)
+
+
+def rtp_sender(transport: RTCDtlsTransport) -> Callable[[bytes], Awaitable[None]]:
+    """`send(data)`: SRTP-protect one RTP (or RTCP) packet and send it on `transport`
+    (ConnectionError until its DTLS is up, and after it closed)."""
+    send = getattr(transport, _DTLS_SEND_RTP, None)
+    if send is None:
+        raise AiortcSeamMissing(f"aiortc's RTCDtlsTransport has no {_DTLS_SEND_RTP}")
+    return send  # type: ignore[no-any-return]
+
+
 def check_seams() -> None:
     """Raise AiortcSeamMissing unless every seam above is where aiortc 1.16 has it."""
     problems = []
@@ -215,5 +251,13 @@ def check_seams() -> None:
         problems.append("aiortc's decoder_worker no longer looks up rtcrtpreceiver.get_decoder")
     if "self.__certificates" not in inspect.getsource(RTCPeerConnection.__init__):
         problems.append(f"RTCPeerConnection no longer keeps {_CONNECTION_CERTIFICATES}")
+    receive_next = inspect.getsource(RTCDtlsTransport._recv_next)
+    if "await self._handle_rtp_data(data, arrival_time_ms=arrival_time_ms)" not in receive_next:
+        problems.append(f"RTCDtlsTransport no longer hands RTP to {_DTLS_HANDLE_RTP}")
+    if "self._rx_srtp.unprotect(data)" not in receive_next:
+        problems.append("RTCDtlsTransport no longer unprotects SRTP before handing RTP on")
+    send_rtp = inspect.getsource(RTCDtlsTransport._send_rtp)
+    if "self._tx_srtp.protect(data)" not in send_rtp or "self.transport._send(" not in send_rtp:
+        problems.append(f"RTCDtlsTransport.{_DTLS_SEND_RTP} no longer protects and sends")
     if problems:
         raise AiortcSeamMissing("gossip.media.aiortc_seams needs updating: " + "; ".join(problems))
