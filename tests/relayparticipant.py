@@ -1,5 +1,6 @@
 """One participant of a relayed call in a process of its own (tests/test_relay.py's big call):
-`python -m tests.relayparticipant URL FINGERPRINT CALL NAME TICKET HZ SLOTS OUT`.
+`python -m tests.relayparticipant URL FINGERPRINT CALL NAME TICKET HZ SLOTS OUT [RECEIVE]`
+(RECEIVE: RelayLink's receive path, ours or aiortc).
 
 It sends a tone through the relay and plays what it hears into memory. It speaks JSON lines
 with the test that runs it, which stands in for the call's sealed signalling (frame keys go
@@ -25,7 +26,7 @@ import time
 import numpy as np
 import trio
 
-from gossip.client.relaylink import Heard, RelayLink
+from gossip.client.relaylink import Heard, ReceivePath, RelayLink
 from gossip.crypto.frames import FrameKey
 from gossip.media.engine import AudioEngine
 from gossip.media.framecrypt import CallFrames
@@ -43,7 +44,15 @@ def say(message: dict[str, object]) -> None:
 
 
 async def take_part(
-    url: str, fingerprint: str, call: str, name: str, ticket: str, hz: float, slots: int, out: str
+    url: str,
+    fingerprint: str,
+    call: str,
+    name: str,
+    ticket: str,
+    hz: float,
+    slots: int,
+    out: str,
+    receive_path: ReceivePath = "ours",
 ) -> None:
     stdin = trio.lowlevel.FdStream(0)
     pending = b""
@@ -76,6 +85,7 @@ async def take_part(
             slots=slots,
             frames_for=frames.peer,
             ice_hosts=["127.0.0.1"],
+            receive_path=receive_path,
         )
         async with link.joined(url, call, name, ticket):
 
@@ -107,5 +117,8 @@ async def take_part(
 
 
 if __name__ == "__main__":
-    url, fingerprint, call, name, ticket, hz, slots, out = sys.argv[1:]
-    trio.run(take_part, url, fingerprint, call, name, ticket, float(hz), int(slots), out)
+    url, fingerprint, call, name, ticket, hz, slots, out, *rest = sys.argv[1:]
+    receive_path: ReceivePath = "aiortc" if rest == ["aiortc"] else "ours"
+    trio.run(
+        take_part, url, fingerprint, call, name, ticket, float(hz), int(slots), out, receive_path
+    )

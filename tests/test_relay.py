@@ -192,7 +192,7 @@ async def test_twelve_hear_each_other_each_in_its_own_process(tmp_path: Path) ->
             for process in processes.values():
                 if process.returncode is None:
                     process.kill()
-        for name, hz in BIG_CALL.items():
+        for name in BIG_CALL:
             assert set(received[name]) == set(BIG_CALL) - {name}
             recording = np.load(tmp_path / f"{name}.npy")
             assert len(recording) == RECORD_FRAMES * FRAME_SAMPLES

@@ -6,7 +6,7 @@ to forward it, `Forwarding`:
 
 * "packets" (the default, as an SFU does): each RTP packet is taken as it comes out of SRTP
   on the sender's DTLS transport, before aiortc parses it, checked against the bounds, its
-  header rewritten for each listener's slot (gossip.relay.rtp) and SRTP-protected and sent on
+  header rewritten for each listener's slot (gossip.relay.slots) and SRTP-protected and sent on
   that listener's transport. No aiortc receiver, jitter buffer or sender touches it.
 * "frames" (the first relay, kept as the benchmarks' baseline): each frame is read at the
   receiver's jitter buffer and put on the slot's track, which aiortc packetizes again.
@@ -45,9 +45,10 @@ from gossip.media.aiortc_seams import (
     use_certificate,
     wrap_receiver_buffer,
 )
+from gossip.media.rtpheader import HEADER_BYTES, Incoming
 from gossip.wire.relay import Slot
 
-from .rtp import HEADER_BYTES, Incoming, SlotStream
+from .slots import SlotStream
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
-"""RTP packets as the relay forwards them: the few header fields it reads from the bytes, and
-the header each listener's slot gets (RFC 3550 section 5.1).
+"""The relay's outgoing streams: the RTP header each listener's slot gets (RFC 3550
+section 5.1) for a packet read with gossip.media.rtpheader.
 
 A slot is one outgoing stream (its own SSRC and payload type, from the relay's answer) that
 carries one sender at a time. Its sequence numbers and timestamps are offsets of the sender's,
@@ -13,38 +13,12 @@ MID names the sender's section, and its audio level is not the relay's to pass o
 from __future__ import annotations
 
 import random
-import struct
 from collections.abc import Awaitable, Callable
 
-HEADER = struct.Struct("!BBHII")  # V/P/X/CC, M/PT, sequence number, timestamp, SSRC
-HEADER_BYTES = HEADER.size
-_VERSION_2 = 0x80
-_PADDING = 0x20
-_EXTENSION = 0x10
-_MARKER = 0x80
+from gossip.media.rtpheader import HEADER, PADDING, VERSION_2, Incoming
+
 SAMPLES_PER_MS = 48  # Opus's RTP clock (RFC 7587): the relay carries Opus alone
 FRAME_SAMPLES = 960  # the smallest step a slot's timestamp takes when it changes hands
-
-
-class Incoming:
-    """One packet a sender sent, its header read once, whatever number of slots get it."""
-
-    __slots__ = ("first", "marker", "payload_type", "sequence", "timestamp", "ssrc", "payload")
-
-    def __init__(self, data: bytes) -> None:
-        # The caller checked the length (at least HEADER_BYTES) and the bounds.
-        first, second, self.sequence, self.timestamp, self.ssrc = HEADER.unpack_from(data)
-        self.first = first
-        self.marker = second & _MARKER
-        self.payload_type = second & 0x7F
-        offset = HEADER_BYTES + 4 * (first & 0x0F)
-        if first & _EXTENSION:
-            if offset + 4 > len(data):
-                raise ValueError("truncated header extension")
-            offset += 4 + 4 * int.from_bytes(data[offset + 2 : offset + 4], "big")
-        if offset > len(data):
-            raise ValueError("truncated header")
-        self.payload = data[offset:]  # padding, if any, stays at its end (the P bit too)
 
 
 class SlotStream:
@@ -105,7 +79,7 @@ class SlotStream:
         self._last_ms = arrival_ms
         return (
             HEADER.pack(
-                _VERSION_2 | (packet.first & _PADDING),
+                VERSION_2 | (packet.first & PADDING),
                 packet.marker | self.payload_type,
                 sequence,
                 timestamp,
