@@ -9,7 +9,8 @@ member to member, never to the relay):
     stdout {"key": HEX}                   its frame key
     stdin  {"keys": {NAME: HEX, ...}}     everyone else's
     stdout {"ready": true}                once it hears everyone it was given a key for
-    stdin  {"record": FRAMES}             play FRAMES more frames, save them to OUT (.npy)
+    stdin  {"record": FRAMES, "each": N}  play FRAMES more frames, and on until N more came
+                                          from each peer; save what played to OUT (.npy)
     stdout {"recorded": {NAME: FRAMES, ...}, "seconds": S, "cpu": S}
                                           frames received from each meanwhile, how long
                                           that took, and this process's CPU time in it
@@ -32,6 +33,7 @@ from gossip.media.engine import AudioEngine
 from gossip.media.framecrypt import CallFrames
 from gossip.media.loop import open_media_loop
 from gossip.media.sinks import MemorySink
+from gossip.media.slotreceive import RelaySlot
 from gossip.media.sources import ToneSource
 from gossip.media.track import SourceFanout
 
@@ -103,15 +105,28 @@ async def take_part(
 
             await engine.wait_until(everyone_heard)
             say({"ready": True})
-            count = int(json.loads(await line())["record"])
+            asked = json.loads(await line())
+            count, each = int(asked["record"]), int(asked.get("each", 0))
             engine.sink.clear()  # type: ignore[attr-defined]
             before = {peer: engine.peer(peer).frames_received for peer in keys}
+            played = engine.frames_played
             began, cpu = trio.current_time(), time.process_time()
-            await engine.wait_frames_played(engine.frames_played + count)
+
+            def recorded() -> bool:
+                return engine.frames_played >= played + count and all(
+                    engine.peer(peer).frames_received >= before[peer] + each for peer in keys
+                )
+
+            await engine.wait_until(recorded)
             seconds, cpu = trio.current_time() - began, time.process_time() - cpu
-            np.save(out, engine.sink.samples(count))  # type: ignore[attr-defined]
+            np.save(out, engine.sink.samples(engine.frames_played - played))  # type: ignore[attr-defined]
             received = {peer: engine.peer(peer).frames_received - before[peer] for peer in keys}
-            say({"recorded": received, "seconds": seconds, "cpu": cpu})
+            slots = {slot.frames.peer: slot for slot in link.openings
+                     if isinstance(slot, RelaySlot) and slot.frames is not None}
+            say({"recorded": received, "seconds": seconds, "cpu": cpu,
+                 "missing": {peer: slot.missing for peer, slot in slots.items()},
+                 "undecryptable": {peer: frames.peer(peer).failed for peer in keys},  # type: ignore[union-attr]
+                 "queue_dropped": {peer: slot.track.dropped for peer, slot in slots.items()}})
             await line()  # the test closes our stdin when everyone has recorded
             nursery.cancel_scope.cancel()
 

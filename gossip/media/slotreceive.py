@@ -45,6 +45,11 @@ class RelaySlot:
         self._decoder = ConcealingOpusDecoder(channels=1)
         return self.track
 
+    @property
+    def missing(self) -> int:
+        """Packets the relay sent on this slot that never arrived (since its last sender)."""
+        return self._sequence.missing
+
     def receive(self, packet: Incoming) -> None:
         lost_before = self._sequence.admit(packet.sequence)
         if lost_before is None:  # a duplicate, or hopelessly late
