@@ -245,7 +245,8 @@ def run_relayed(
             f"{cpu * 100:4.0f}% of a core, audio {_median(rates):.0f}/"
             f"{AUDIO_FRAMES_PER_SECOND} frames/s (min {min(rates):.0f}); "
             f"relay {relay_cpu / seconds * 100:.0f}% of a core, "
-            f"{relay_cpu / max(forwarded, 1) * 1e6:.0f} us per frame received",
+            f"{relay_cpu / max(forwarded, 1) * 1e6:.0f} us per frame received "
+            f"(load average {os.getloadavg()[0]:.1f})",
             flush=True,
         )
 
