@@ -37,7 +37,12 @@ from aiortc.sdp import SessionDescription
 from trio_websocket import open_websocket_url
 
 from gossip.media import icehosts
-from gossip.media.aiortc_seams import JitterBufferLike, intercept_rtp, wrap_receiver_buffer
+from gossip.media.aiortc_seams import (
+    JitterBufferLike,
+    enlarge_receive_buffers,
+    intercept_rtp,
+    wrap_receiver_buffer,
+)
 from gossip.media.errors import FingerprintMismatch
 from gossip.media.fingerprint import sdp_fingerprint
 from gossip.media.framecrypt import OpeningBuffer, PeerFrames
@@ -51,6 +56,7 @@ logger = logging.getLogger(__name__)
 EVENTS_QUEUED = 64
 # A packet from the relay: a sealed Opus frame (~250 bytes) and its header; more is dropped.
 MAX_PACKET_BYTES = 1500
+RECEIVE_BUFFER_BYTES = 1 << 20
 
 
 class RelayRefused(Exception):
@@ -195,6 +201,12 @@ class RelayLink:
                 self.ice_hosts, self._pc.setLocalDescription, offer
             )
             sdp = self._pc.localDescription.sdp
+            # What eleven or more others send, ~2 s of it, waits in the socket while this
+            # process is not running (a busy machine, a garbage collection) instead of being
+            # dropped by the kernel (its default holds a fraction of a second here).
+            enlarge_receive_buffers(
+                self._pc.getTransceivers()[0].receiver.transport, RECEIVE_BUFFER_BYTES
+            )
             await ws.send_message(encode(Join(call, user, sdp, ticket)))
             reply = decode(await ws.get_message())
             if isinstance(reply, Refused):

@@ -27,7 +27,10 @@ aiortc 1.16 has no public hook for encoded frames (the W3C's "encoded transforms
 * the relay forwards RTP packets as they come out of SRTP, before aiortc parses or routes
   them: it takes the place of a DTLS transport's `_handle_rtp_data(data, arrival_time_ms)`
   (`intercept_rtp`; RTCP still goes to aiortc), and sends through another's `_send_rtp(data)`
-  (SRTP protect, then the ICE transport), `send_rtp`.
+  (SRTP protect, then the ICE transport), `rtp_sender`;
+* a connection's UDP sockets get a larger receive buffer (`enlarge_receive_buffers`): aioice
+  keeps them in its Connection's `_protocols` (private), behind the ICE gatherer's
+  `_connection` (private).
 
 aiortc is pinned below 1.17 for these; `check_seams()` (run by the tests) fails loudly when an
 upgrade moves any of them. No other module reaches into aiortc's private parts.
@@ -36,6 +39,7 @@ upgrade moves any of them. No other module reaches into aiortc's private parts.
 from __future__ import annotations
 
 import inspect
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -64,6 +68,8 @@ _PACKET_DATA = "_data"
 _CONNECTION_CERTIFICATES = "_RTCPeerConnection__certificates"
 _DTLS_HANDLE_RTP = "_handle_rtp_data"
 _DTLS_SEND_RTP = "_send_rtp"
+_GATHERER_CONNECTION = "_connection"
+_CONNECTION_PROTOCOLS = "_protocols"
 
 
 class AiortcSeamMissing(MediaError):
@@ -212,6 +218,27 @@ def rtp_sender(transport: RTCDtlsTransport) -> Callable[[bytes], Awaitable[None]
     return send  # type: ignore[no-any-return]
 
 
+def enlarge_receive_buffers(transport: RTCDtlsTransport, size: int) -> int:
+    """Ask for `size` bytes of receive buffer on every UDP socket `transport` gathered (the
+    kernel caps it at net.core.rmem_max); returns how many sockets were set. Media that
+    arrives while the process is not running waits there instead of being dropped."""
+    gatherer = transport.transport.iceGatherer
+    connection = getattr(gatherer, _GATHERER_CONNECTION, None)
+    protocols = getattr(connection, _CONNECTION_PROTOCOLS, None)
+    if protocols is None:
+        raise AiortcSeamMissing(
+            f"aiortc's RTCIceGatherer has no {_GATHERER_CONNECTION}.{_CONNECTION_PROTOCOLS}"
+        )
+    count = 0
+    for protocol in protocols:
+        transport_ = getattr(protocol, "transport", None)
+        sock = transport_.get_extra_info("socket") if transport_ is not None else None
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+            count += 1
+    return count
+
+
 def check_seams() -> None:
     """Raise AiortcSeamMissing unless every seam above is where aiortc 1.16 has it."""
     problems = []
@@ -259,5 +286,12 @@ def check_seams() -> None:
     send_rtp = inspect.getsource(RTCDtlsTransport._send_rtp)
     if "self._tx_srtp.protect(data)" not in send_rtp or "self.transport._send(" not in send_rtp:
         problems.append(f"RTCDtlsTransport.{_DTLS_SEND_RTP} no longer protects and sends")
+    from aioice.ice import Connection
+    from aiortc.rtcicetransport import RTCIceGatherer
+
+    if "self._connection = Connection(" not in inspect.getsource(RTCIceGatherer.__init__):
+        problems.append(f"RTCIceGatherer no longer keeps its Connection in {_GATHERER_CONNECTION}")
+    if "self._protocols" not in inspect.getsource(Connection.__init__):
+        problems.append(f"aioice Connection no longer keeps its sockets in {_CONNECTION_PROTOCOLS}")
     if problems:
         raise AiortcSeamMissing("gossip.media.aiortc_seams needs updating: " + "; ".join(problems))

@@ -40,6 +40,7 @@ from gossip.media.aiortc_seams import (
     RTP_SEND_ERRORS,
     RtpHandler,
     depayloaded,
+    enlarge_receive_buffers,
     intercept_rtp,
     rtp_sender,
     use_certificate,
@@ -61,6 +62,11 @@ MAX_PACKET_BYTES = MAX_FRAME_BYTES + 128
 SENDER_PACKETS_PER_SECOND = 100
 SENDER_BURST_SECONDS = 1.0
 SENDER_KBPS = 256  # our Opus (with in-band FEC), sealed, is ~50 kbit/s with its headers
+
+# Each participant's UDP socket: ~2 s of its packets, so a relay the machine did not run for a
+# moment forwards them late rather than the kernel dropping them (the default, ~200 KiB,
+# overflowed within a fraction of a second on a busy 2-core machine).
+RECEIVE_BUFFER_BYTES = 1 << 20
 
 Forwarding = Literal["packets", "frames"]
 
@@ -255,6 +261,7 @@ class RelayParticipant:
                 assert ssrc is not None and payload_type is not None  # we made the answer
                 self.streams[media.rtp.muxId] = SlotStream(ssrc, payload_type, send)
         intercept_rtp(transport, room.receiver_for(self))
+        enlarge_receive_buffers(transport, RECEIVE_BUFFER_BYTES)
 
     def slot_mids(self) -> list[str]:
         return list(self.slots if self.forwarding == "frames" else self.streams)
