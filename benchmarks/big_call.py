@@ -9,13 +9,20 @@ Printed: CPU per participant (% of a core), audio frames received per second, vi
     sealed    one Opus encoder per call, every frame sealed (AES-GCM), packetized per link
     per-link  the baseline: aiortc encodes each link's stream, nothing sealed
 
-Then audio calls through a relay (`python -m gossip.relay`, its own process; that hub sends
-every call of two or more there, so a call stays relayed while its members leave one by one
-at the end): CPU per participant, audio frames kept, and the relay's CPU
-per forwarded frame.
+Then audio calls through a relay (`python -m gossip.relay`, its own process), each
+participant its own process (tests/relayparticipant.py: the relayed media path without the
+hub), measured in one window once everyone hears everyone: CPU per participant, audio
+frames kept, and the relay's CPU per frame received, for each media path:
+
+    packets/ours     the relay forwards RTP packets taken from SRTP (headers rewritten per
+                     slot, protected and sent); participants take them from SRTP too, open
+                     and decode them in place (gossip.media.slotreceive)
+    frames/aiortc    the baseline: the relay reads frames at aiortc's receivers and aiortc's
+                     senders packetize them again; participants receive through aiortc's
+                     receivers and decoder threads
 
 Run: python benchmarks/big_call.py [--quick] [--sizes 2,3] [--relay-sizes 4,8,12]
-     [--duration 12]
+     [--relay-paths packets/ours,frames/aiortc] [--duration 12]
 """
 
 from __future__ import annotations
@@ -30,15 +37,16 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from _servers import PASSWORD, ServerProcess, ServerSpec
 
-from gossip.hub import Limits
-from gossip.wire.relay import read_relay_secret
+from gossip.wire.relay import make_ticket, read_relay_secret
 
 AUDIO_FRAMES_PER_SECOND = 50
 _SETUP_ALLOWANCE = 60.0
 PATHS = ("per-link", "sealed")
+_ROOT = Path(__file__).resolve().parents[1]  # tests.relayparticipant runs from here
 
 
 @dataclass
@@ -152,7 +160,9 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_relay(workdir: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
+def start_relay(
+    workdir: Path, forwarding: str
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
     relay = subprocess.Popen(
         [
             sys.executable,
@@ -162,6 +172,8 @@ def start_relay(workdir: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
             "127.0.0.1",
             "--secret-file",
             str(workdir / "relay-secret"),
+            "--forwarding",
+            forwarding,
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -170,39 +182,87 @@ def start_relay(workdir: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
     return relay, json.loads(relay.stdout.readline())
 
 
-def run_relayed(counts: list[int], workdir: Path, args: argparse.Namespace) -> None:
-    relay, info = start_relay(workdir)
-    try:
-        spec = ServerSpec(
-            "hub",
-            True,
-            str(workdir / "relayhub"),
-            limits=Limits(relay_threshold=1),
-            relay_url=info["url"],
-            relay_fingerprint=info["fingerprint"],
-            relay_secret=read_relay_secret(info["secret_file"]),
-        )
-        with ServerProcess(spec) as server:
-            warm = argparse.Namespace(**{**vars(args), "duration": 1.0})
-            run_call(max(counts), server.port, workdir, "sealed", False, warm)
-            for count in counts:
-                before = process_cpu_seconds(relay.pid)
-                result = run_call(count, server.port, workdir, "sealed", False, args)
-                relay_cpu = process_cpu_seconds(relay.pid) - before
-                forwarded = count * (count - 1) * AUDIO_FRAMES_PER_SECOND * args.duration
-                print(
-                    f"{count}-way audio relayed : CPU per participant "
-                    f"{result.cpu_share:4.0f}% of a core, audio {result.audio_rate:.0f}/"
-                    f"{AUDIO_FRAMES_PER_SECOND} frames/s (min {result.min_audio_rate:.0f}); "
-                    f"relay {relay_cpu / args.duration * 100:.0f}% of a core, "
-                    f"{relay_cpu / forwarded * 1e6:.0f} us per forwarded frame",
-                    flush=True,
+def run_relayed(
+    counts: list[int], workdir: Path, path: str, args: argparse.Namespace
+) -> None:
+    """Each size's call on a fresh relay: participants (tests/relayparticipant.py, each its
+    own process, keys handed over by this script as a call's signalling would) join, and
+    once every one hears every other, all measure the same window of `duration` seconds:
+    frames received from each peer a second, and their own CPU; the relay's CPU in the same
+    window. A steady call, so set-up (and processes starting on a shared machine, which on
+    2 cores takes longer than a short call lasts) is in no figure."""
+    forwarding, receive_path = path.split("/")
+    for count in counts:
+        relay, info = start_relay(workdir, forwarding)
+        secret = read_relay_secret(info["secret_file"])
+        env = {**os.environ, "PYTHONPATH": str(_ROOT)}
+        participants: dict[str, subprocess.Popen[str]] = {}
+        try:
+            for index in range(count):
+                name = f"p{index:02}"
+                participants[name] = subprocess.Popen(
+                    [
+                        sys.executable, "-m", "tests.relayparticipant", info["url"],
+                        info["fingerprint"], "bench", name,
+                        make_ticket(secret, "bench", name, time.time()),
+                        str(300 + 157 * index), str(count - 1), str(workdir / f"{name}.npy"),
+                        receive_path,
+                    ],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=_ROOT,
                 )
-                for problem in result.problems:
-                    print(f"   ! {problem}", flush=True)
-    finally:
-        relay.terminate()
-        relay.wait(timeout=10)
+            keys = {name: _read(process)["key"] for name, process in participants.items()}
+            for name, process in participants.items():
+                _write(process, {"keys": {o: k for o, k in keys.items() if o != name}})
+            for process in participants.values():
+                _read(process)  # ready: it hears everyone
+            before = process_cpu_seconds(relay.pid)
+            frames = round(args.duration * AUDIO_FRAMES_PER_SECOND)
+            for process in participants.values():
+                _write(process, {"record": frames})
+            reports = [_read(process) for process in participants.values()]
+            relay_cpu = process_cpu_seconds(relay.pid) - before
+        finally:
+            for process in participants.values():
+                if process.stdin is not None:
+                    process.stdin.close()
+            for process in participants.values():
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            relay.terminate()
+            relay.wait(timeout=10)
+        seconds = max(report["seconds"] for report in reports)
+        rates = [
+            received / report["seconds"]
+            for report in reports
+            for received in report["recorded"].values()
+        ]
+        cpu = statistics.mean(report["cpu"] / report["seconds"] for report in reports)
+        forwarded = sum(sum(report["recorded"].values()) for report in reports)
+        print(
+            f"{count:2}-way audio relayed, {path:14}: CPU per participant "
+            f"{cpu * 100:4.0f}% of a core, audio {_median(rates):.0f}/"
+            f"{AUDIO_FRAMES_PER_SECOND} frames/s (min {min(rates):.0f}); "
+            f"relay {relay_cpu / seconds * 100:.0f}% of a core, "
+            f"{relay_cpu / max(forwarded, 1) * 1e6:.0f} us per frame received "
+            f"(load average {os.getloadavg()[0]:.1f})",
+            flush=True,
+        )
+
+
+def _read(process: subprocess.Popen[str]) -> dict[str, Any]:
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line:
+        raise RuntimeError(f"a participant ended (exit {process.wait()})")
+    return json.loads(line)  # type: ignore[no-any-return]
+
+
+def _write(process: subprocess.Popen[str], message: dict[str, Any]) -> None:
+    assert process.stdin is not None
+    process.stdin.write(json.dumps(message) + "\n")
+    process.stdin.flush()
 
 
 def _median(values: list[float]) -> float:
@@ -221,6 +281,12 @@ def main() -> None:
     parser.add_argument("--no-video", action="store_true", help="audio-only calls alone")
     parser.add_argument(
         "--relay-sizes", default="4,8,12", help="participants per relayed call (empty: none)"
+    )
+    parser.add_argument(
+        "--relay-paths",
+        default="packets/ours,frames/aiortc",
+        help="relayed media paths, each measured in turn: how the relay forwards (packets, "
+        "frames) / how participants receive (ours, aiortc)",
     )
     args = parser.parse_args()
     if args.quick:
@@ -260,7 +326,8 @@ def main() -> None:
                             print(f"   ! {problem}", flush=True)
         relay_counts = [int(part) for part in args.relay_sizes.split(",") if part]
         if relay_counts:
-            run_relayed(relay_counts, workdir, args)
+            for path in args.relay_paths.split(","):
+                run_relayed(relay_counts, workdir, path, args)
     print(f"took {time.monotonic() - began:.0f} s")
 
 

@@ -5,6 +5,7 @@ on loopback each hear the other three through it, not themselves; what it forwar
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -13,18 +14,23 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import trio
 from trio_websocket import open_websocket_url
 
 from gossip.client.relaylink import Heard, RelayLink
 from gossip.media.engine import AudioEngine
+from gossip.media.format import FRAME_SAMPLES
 from gossip.media.framecrypt import CallFrames
 from gossip.media.loop import open_media_loop
+from gossip.media.rtpheader import HEADER, Incoming
 from gossip.media.sinks import MemorySink
 from gossip.media.sources import ToneSource
 from gossip.media.track import SourceFanout
+from gossip.relay.room import SenderBudget
 from gossip.relay.server import RelayConfig, run_relay
+from gossip.relay.slots import SlotStream
 from gossip.wire.relay import (
     MAX_MESSAGE_BYTES,
     Answer,
@@ -140,6 +146,104 @@ async def test_four_hear_each_other_through_a_relay_that_cannot_listen(tmp_path:
         nursery.cancel_scope.cancel()
 
 
+# 157 Hz apart: further than `prominence` looks around a tone, so each stands alone.
+BIG_CALL = {f"p{index:02}": 300.0 + 157.0 * index for index in range(12)}
+RECORD_FRAMES = 100  # two seconds of each participant's output at least...
+RECORD_EACH = 25  # ...with half a second from each peer in it (longer on a starved machine)
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+async def test_twelve_hear_each_other_each_in_its_own_process(tmp_path: Path) -> None:
+    """The issue's big call: twelve participants, each its own process, through the relay
+    process; each records two seconds (or more, until half a second from each other came)
+    once it hears everyone, and every recording holds the eleven others' tones (each stands
+    out of the spectrum around it) and not its own."""
+    env = {**os.environ, "PYTHONPATH": str(_ROOT)}
+    async with relay_process(tmp_path) as relay, trio.open_nursery() as nursery:
+        processes: dict[str, trio.Process] = {}
+        lines: dict[str, _Lines] = {}
+        for name, hz in BIG_CALL.items():
+            ticket = make_ticket(relay["secret"], "big", name, time.time())
+            processes[name] = await trio.lowlevel.open_process(
+                [
+                    sys.executable, "-m", "tests.relayparticipant", relay["url"],
+                    relay["fingerprint"], "big", name, ticket, str(hz),
+                    str(len(BIG_CALL) - 1), str(tmp_path / f"{name}.npy"),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+                cwd=_ROOT,
+            )
+            lines[name] = _Lines(processes[name])
+        try:
+            # Each phase bounded on its own: twelve processes start, and then set up their
+            # calls, on a machine that may be shared.
+            phase = "start"
+            with trio.fail_after(BOUND * 4):
+                keys = {name: (await lines[name].read())["key"] for name in BIG_CALL}
+            for name in BIG_CALL:
+                others = {other: key for other, key in keys.items() if other != name}
+                await lines[name].write({"keys": others})
+            phase = "hear everyone"
+            with trio.fail_after(BOUND * 4):
+                for name in BIG_CALL:
+                    assert (await lines[name].read()) == {"ready": True}, name
+            for name in BIG_CALL:
+                await lines[name].write({"record": RECORD_FRAMES, "each": RECORD_EACH})
+            phase = "record"
+            with trio.fail_after(BOUND * 4):
+                reports = {name: await lines[name].read() for name in BIG_CALL}
+            received = {name: report["recorded"] for name, report in reports.items()}
+            phase = "leave"
+            for process in processes.values():
+                assert process.stdin is not None
+                await process.stdin.aclose()
+            with trio.fail_after(BOUND):
+                for process in processes.values():
+                    await process.wait()
+        except trio.TooSlowError:
+            pytest.fail(f"the twelve participants did not {phase} in {BOUND * 4} s")
+        finally:
+            for process in processes.values():
+                if process.returncode is None:
+                    process.kill()
+        for name in BIG_CALL:
+            assert set(received[name]) == set(BIG_CALL) - {name}
+            recording = np.load(tmp_path / f"{name}.npy")
+            assert len(recording) >= RECORD_FRAMES * FRAME_SAMPLES
+            heard = {other: prominence(recording, tone) for other, tone in BIG_CALL.items()}
+            for other in BIG_CALL:
+                if other == name:
+                    assert heard[other] < 5, (name, heard)
+                else:
+                    assert heard[other] > 10, (name, other, heard, reports[name])
+        nursery.cancel_scope.cancel()
+
+
+class _Lines:
+    """JSON lines to and from a participant process."""
+
+    def __init__(self, process: trio.Process) -> None:
+        assert process.stdin is not None and process.stdout is not None
+        self.process = process
+        self.stdin = process.stdin
+        self.stdout = process.stdout
+        self.pending = b""
+
+    async def read(self) -> dict[str, Any]:
+        while b"\n" not in self.pending:
+            chunk = await self.stdout.receive_some()
+            if not chunk:
+                pytest.fail(f"a participant ended (exit {await self.process.wait()})")
+            self.pending += chunk
+        line, self.pending = self.pending.split(b"\n", 1)
+        return json.loads(line)  # type: ignore[no-any-return]
+
+    async def write(self, message: dict[str, Any]) -> None:
+        await self.stdin.send_all(json.dumps(message).encode() + b"\n")
+
+
 def test_the_relay_holds_no_key_it_imports_no_frame_crypto() -> None:
     code = (
         "import sys, gossip.relay.__main__, gossip.relay.server; "
@@ -200,3 +304,45 @@ async def test_the_relay_refuses_what_is_not_a_join_and_offers_past_its_bounds()
                 reply = decode(await ws.get_message())
                 assert isinstance(reply, Refused), reply
         nursery.cancel_scope.cancel()
+
+
+def _rtp(sequence: int, timestamp: int, payload: bytes, *, ssrc: int = 7, extension: bool = False,
+         payload_type: int = 96) -> bytes:
+    first = 0x80 | (0x10 if extension else 0)
+    header = HEADER.pack(first, payload_type, sequence, timestamp, ssrc)
+    if extension:  # one-byte header extensions (RFC 8285): a MID, padded to a word
+        header += b"\xbe\xde\x00\x01" + b"\x10a\x00\x00"
+    return header + payload
+
+
+def test_a_slot_is_one_stream_whoever_it_carries_and_drops_their_header_extensions() -> None:
+    slot = SlotStream(ssrc=0xABCD, payload_type=111, send=None)  # type: ignore[arg-type]
+    slot.assign("ann")
+    out = [Incoming(slot.rewrite(Incoming(_rtp((65534 + i) & 0xFFFF, 10 + 960 * i, b"ann%d" % i,
+                                                extension=True)), 1000 + 20 * i))
+           for i in range(3)]  # ann's sequence numbers wrap: the slot's follow
+    assert [(p.ssrc, p.payload_type, p.payload) for p in out] == [
+        (0xABCD, 111, b"ann0"), (0xABCD, 111, b"ann1"), (0xABCD, 111, b"ann2")]
+    assert all(p.first == 0x80 for p in out)  # no extension, no CSRC
+    steps = [((b.sequence - a.sequence) & 0xFFFF, (b.timestamp - a.timestamp) & 0xFFFFFFFF)
+             for a, b in zip(out, out[1:], strict=False)]
+    assert steps == [(1, 960), (1, 960)]
+    # Ben takes the slot a second later: the stream goes on from where ann left it, its
+    # timestamp a second on; a packet ben lost is a gap the listener sees (and conceals).
+    slot.assign("ben")
+    first = Incoming(slot.rewrite(Incoming(_rtp(9, 777, b"ben0", ssrc=8)), 2040))
+    after_loss = Incoming(slot.rewrite(Incoming(_rtp(11, 777 + 1920, b"ben2", ssrc=8)), 2080))
+    assert (first.sequence - out[-1].sequence) & 0xFFFF == 1
+    assert (first.timestamp - out[-1].timestamp) & 0xFFFFFFFF == 1000 * 48
+    assert (after_loss.sequence - first.sequence) & 0xFFFF == 2
+    assert (after_loss.timestamp - first.timestamp) & 0xFFFFFFFF == 1920
+    with pytest.raises(ValueError):
+        Incoming(_rtp(1, 1, b"", extension=True)[:14])  # an extension cut short
+
+
+def test_a_sender_past_its_rate_is_dropped_before_its_packets_are_read() -> None:
+    budget = SenderBudget(packets_per_second=100, kbps=256, burst_seconds=1.0)
+    assert sum(budget.take(200, now_ms=0) for _ in range(150)) == 100  # a second's burst
+    assert not budget.take(200, now_ms=5)
+    assert budget.take(200, now_ms=20)  # 20 ms later: two more packets' worth
+    assert not budget.take(40_000, now_ms=1000)  # past the bitrate, however few packets

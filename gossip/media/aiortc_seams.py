@@ -27,7 +27,14 @@ aiortc 1.16 has no public hook for encoded frames (the W3C's "encoded transforms
   so a dropped packet is lost before aiortc counts it, as on the wire (its RTCP receiver
   reports then say so to the sender);
 * the relay presents one DTLS certificate on every connection (the one clients pin), put in
-  place of the one each RTCPeerConnection makes for itself (`__certificates`).
+  place of the one each RTCPeerConnection makes for itself (`__certificates`);
+* the relay forwards RTP packets as they come out of SRTP, before aiortc parses or routes
+  them: it takes the place of a DTLS transport's `_handle_rtp_data(data, arrival_time_ms)`
+  (`intercept_rtp`; RTCP still goes to aiortc), and sends through another's `_send_rtp(data)`
+  (SRTP protect, then the ICE transport), `rtp_sender`;
+* a connection's UDP sockets get a larger receive buffer (`enlarge_receive_buffers`): aioice
+  keeps them in its Connection's `_protocols` (private), behind the ICE gatherer's
+  `_connection` (private).
 
 aiortc is pinned below 1.17 for these; `check_seams()` (run by the tests) fails loudly when an
 upgrade moves any of them. No other module reaches into aiortc's private parts.
@@ -36,10 +43,12 @@ upgrade moves any of them. No other module reaches into aiortc's private parts.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+import socket
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import aiortc
+import pylibsrtp
 from aiortc import rtcrtpreceiver
 from aiortc.codecs.base import Decoder
 from aiortc.codecs.vpx import Vp8Encoder
@@ -62,6 +71,10 @@ _RECEIVER_ENABLED = "_enabled"
 _PACKET_DATA = "_data"
 _CONNECTION_CERTIFICATES = "_RTCPeerConnection__certificates"
 _RECEIVER_HANDLE_RTP = "_handle_rtp_packet"
+_DTLS_HANDLE_RTP = "_handle_rtp_data"
+_DTLS_SEND_RTP = "_send_rtp"
+_GATHERER_CONNECTION = "_connection"
+_CONNECTION_PROTOCOLS = "_protocols"
 
 
 class AiortcSeamMissing(MediaError):
@@ -195,6 +208,56 @@ def use_certificate(connection: RTCPeerConnection, certificate: RTCCertificate) 
     setattr(connection, _CONNECTION_CERTIFICATES, [certificate])
 
 
+class RtpHandler(Protocol):
+    """What takes a DTLS transport's RTP in its place (aiortc passes the time by keyword)."""
+
+    def __call__(self, data: bytes, arrival_time_ms: int) -> Awaitable[None]: ...
+
+
+def intercept_rtp(transport: RTCDtlsTransport, handle: RtpHandler) -> None:
+    """Make `transport` give every RTP packet it receives, SRTP-unprotected (authenticated)
+    and unparsed, to `handle(data, arrival_time_ms)` instead of its receivers. RTCP, DTLS
+    and everything else is aiortc's as before."""
+    if not callable(getattr(transport, _DTLS_HANDLE_RTP, None)):
+        raise AiortcSeamMissing(f"aiortc's RTCDtlsTransport has no {_DTLS_HANDLE_RTP}")
+    setattr(transport, _DTLS_HANDLE_RTP, handle)
+
+
+# What `rtp_sender`'s send raises for one packet that is not sent: DTLS not up (or closed),
+# or libsrtp refusing to protect an index twice (a duplicate packet).
+RTP_SEND_ERRORS: tuple[type[Exception], ...] = (ConnectionError, pylibsrtp.Error)
+
+
+def rtp_sender(transport: RTCDtlsTransport) -> Callable[[bytes], Awaitable[None]]:
+    """`send(data)`: SRTP-protect one RTP (or RTCP) packet and send it on `transport`
+    (ConnectionError until its DTLS is up, and after it closed)."""
+    send = getattr(transport, _DTLS_SEND_RTP, None)
+    if send is None:
+        raise AiortcSeamMissing(f"aiortc's RTCDtlsTransport has no {_DTLS_SEND_RTP}")
+    return send  # type: ignore[no-any-return]
+
+
+def enlarge_receive_buffers(transport: RTCDtlsTransport, size: int) -> int:
+    """Ask for `size` bytes of receive buffer on every UDP socket `transport` gathered (the
+    kernel caps it at net.core.rmem_max); returns how many sockets were set. Media that
+    arrives while the process is not running waits there instead of being dropped."""
+    gatherer = transport.transport.iceGatherer
+    connection = getattr(gatherer, _GATHERER_CONNECTION, None)
+    protocols = getattr(connection, _CONNECTION_PROTOCOLS, None)
+    if protocols is None:
+        raise AiortcSeamMissing(
+            f"aiortc's RTCIceGatherer has no {_GATHERER_CONNECTION}.{_CONNECTION_PROTOCOLS}"
+        )
+    count = 0
+    for protocol in protocols:
+        transport_ = getattr(protocol, "transport", None)
+        sock = transport_.get_extra_info("socket") if transport_ is not None else None
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+            count += 1
+    return count
+
+
 def check_seams() -> None:
     """Raise AiortcSeamMissing unless every seam above is where aiortc 1.16 has it."""
     problems = []
@@ -238,5 +301,20 @@ def check_seams() -> None:
         problems.append("RTCDtlsTransport no longer hands packets to _handle_rtp_packet")
     if "self.__certificates" not in inspect.getsource(RTCPeerConnection.__init__):
         problems.append(f"RTCPeerConnection no longer keeps {_CONNECTION_CERTIFICATES}")
+    receive_next = inspect.getsource(RTCDtlsTransport._recv_next)
+    if "await self._handle_rtp_data(data, arrival_time_ms=arrival_time_ms)" not in receive_next:
+        problems.append(f"RTCDtlsTransport no longer hands RTP to {_DTLS_HANDLE_RTP}")
+    if "self._rx_srtp.unprotect(data)" not in receive_next:
+        problems.append("RTCDtlsTransport no longer unprotects SRTP before handing RTP on")
+    send_rtp = inspect.getsource(RTCDtlsTransport._send_rtp)
+    if "self._tx_srtp.protect(data)" not in send_rtp or "self.transport._send(" not in send_rtp:
+        problems.append(f"RTCDtlsTransport.{_DTLS_SEND_RTP} no longer protects and sends")
+    from aioice.ice import Connection
+    from aiortc.rtcicetransport import RTCIceGatherer
+
+    if "self._connection = Connection(" not in inspect.getsource(RTCIceGatherer.__init__):
+        problems.append(f"RTCIceGatherer no longer keeps its Connection in {_GATHERER_CONNECTION}")
+    if "self._protocols" not in inspect.getsource(Connection.__init__):
+        problems.append(f"aioice Connection no longer keeps its sockets in {_CONNECTION_PROTOCOLS}")
     if problems:
         raise AiortcSeamMissing("gossip.media.aiortc_seams needs updating: " + "; ".join(problems))

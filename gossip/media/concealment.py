@@ -17,6 +17,7 @@ untouched), through gossip.media.aiortc_seams; `install_pass_through` calls it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -48,13 +49,14 @@ class ConcealingOpusDecoder(Decoder):
     = the frame's timestamp), preceded by frames for the packets lost before it: the last
     one recovered from this packet's in-band FEC, the others concealed."""
 
-    def __init__(self) -> None:
+    def __init__(self, channels: int = CHANNELS) -> None:
         from opuslib_next.api import c_int16_pointer
         from opuslib_next.api import decoder as opus
 
         self._opus = opus
-        self._state = opus.create_state(SAMPLE_RATE, CHANNELS)
-        self._pcm = np.zeros(MAX_PACKET_SAMPLES * CHANNELS, dtype=np.int16)
+        self.channels = channels
+        self._state = opus.create_state(SAMPLE_RATE, channels)
+        self._pcm = np.zeros(MAX_PACKET_SAMPLES * channels, dtype=np.int16)
         self._pointer = self._pcm.ctypes.data_as(c_int16_pointer)
         self.concealed = 0
         self.recovered = 0  # decoded from the next packet's FEC data (or libopus's PLC if none)
@@ -66,26 +68,42 @@ class ConcealingOpusDecoder(Decoder):
             self._opus.destroy(state)
 
     def decode(self, encoded_frame: JitterFrame) -> list[Any]:
-        frames = []
-        lost = min(getattr(encoded_frame, "lost_before", 0), MAX_CONCEALED)
+        lost = getattr(encoded_frame, "lost_before", 0)
+        return [
+            self._frame(samples, timestamp)
+            for samples, timestamp in self._decoded(
+                encoded_frame.data, encoded_frame.timestamp, lost
+            )
+        ]
+
+    def decode_samples(
+        self, data: bytes, timestamp: int, lost_before: int
+    ) -> list[tuple[int, Any]]:
+        """As `decode`, without av: (timestamp, interleaved int16 samples) for each frame."""
+        return [
+            (frame_timestamp, self._pcm[: samples * self.channels].copy())
+            for samples, frame_timestamp in self._decoded(data, timestamp, lost_before)
+        ]
+
+    def _decoded(self, data: bytes, timestamp: int, lost_before: int) -> Iterator[tuple[int, int]]:
+        """(samples per channel, timestamp) for each frame decoded, in order: the samples are
+        in self._pcm until the next one is decoded."""
+        lost = min(lost_before, MAX_CONCEALED)
         for missing in range(lost, 0, -1):
             samples = 0
             if missing == 1:
                 # The packet just before this one: its copy is in this one (20 ms, as we send).
-                samples = self._decode(encoded_frame.data, FRAME_SAMPLES, fec=True)
+                samples = self._decode(data, FRAME_SAMPLES, fec=True)
                 self.recovered += bool(samples)
             if not samples:
                 # NULL data: libopus continues the signal from its state.
                 samples = self._decode(None, FRAME_SAMPLES)
                 self.concealed += bool(samples)
             if samples:
-                frames.append(
-                    self._frame(samples, encoded_frame.timestamp - missing * FRAME_SAMPLES)
-                )
-        samples = self._decode(encoded_frame.data, MAX_PACKET_SAMPLES)
+                yield samples, timestamp - missing * FRAME_SAMPLES
+        samples = self._decode(data, MAX_PACKET_SAMPLES)
         if samples:
-            frames.append(self._frame(samples, encoded_frame.timestamp))
-        return frames
+            yield samples, timestamp
 
     def _decode(self, data: bytes | None, frame_size: int, fec: bool = False) -> int:
         """Samples per channel decoded into self._pcm; 0 for a packet libopus refuses (a
@@ -104,6 +122,7 @@ class ConcealingOpusDecoder(Decoder):
         return result
 
     def _frame(self, samples: int, timestamp: int) -> AudioFrame:
+        assert self.channels == CHANNELS  # aiortc's receivers want stereo
         interleaved = self._pcm[: samples * CHANNELS].reshape(1, -1).copy()
         frame = AudioFrame.from_ndarray(interleaved, format="s16", layout="stereo")
         frame.sample_rate = SAMPLE_RATE

@@ -24,6 +24,7 @@ import trio_asyncio
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
+from .decodedtrack import DecodedAudioTrack
 from .format import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, Frame, stereo_to_mono
 from .jitter import AdaptiveJitterBuffer, JitterConfig, JitterStats
 from .mixer import Mixer
@@ -154,6 +155,9 @@ class AudioEngine:
             await trio.sleep_forever()
 
     async def _receive(self, audio: PeerAudio, track: MediaStreamTrack) -> None:
+        if isinstance(track, DecodedAudioTrack):
+            await self._receive_decoded(audio, track)
+            return
         recv = trio_asyncio.aio_as_trio(track.recv)
         with audio.cancel:
             while True:
@@ -172,6 +176,19 @@ class AudioEngine:
                 # aiortc maps RTP timestamps to pts counting from 0 for this stream.
                 timestamp = frame.pts if frame.pts is not None else (
                     (audio.frames_received - 1) * FRAME_SAMPLES)
+                audio.buffer.put(timestamp, mono, now)
+                self._progress()
+        audio.ended = True
+        self._progress()
+
+    async def _receive_decoded(self, audio: PeerAudio, track: DecodedAudioTrack) -> None:
+        """A relayed peer's frames, decoded already and on a trio channel: no asyncio hop."""
+        with audio.cancel:
+            async for timestamp, mono in track.frames:
+                now = trio.current_time()
+                audio.frames_received += 1
+                if audio.first_audio_at is None:
+                    audio.first_audio_at = now
                 audio.buffer.put(timestamp, mono, now)
                 self._progress()
         audio.ended = True

@@ -59,13 +59,20 @@ class PassThroughBuffer:
         return 1
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
-        sequence = packet.sequence_number
+        lost_before = self.admit(packet.sequence_number)
+        if lost_before is None:
+            return False, None
+        return False, SequencedFrame(depayloaded(packet), packet.timestamp, lost_before)
+
+    def admit(self, sequence: int) -> int | None:
+        """How many sequence numbers were skipped just before `sequence` (None: a duplicate
+        or a packet too old to play: drop it)."""
         newest = self._newest
         if newest is not None:
             behind = (newest - sequence) & 0xFFFF
             if sequence in self._seen or (0 < behind < 0x8000 and behind >= MAX_REORDER):
                 self.dropped_stale += 1
-                return False, None
+                return None
         lost_before = 0
         if newest is None or uint16_gt(sequence, newest):
             if newest is not None:
@@ -76,7 +83,7 @@ class PassThroughBuffer:
             self._newest = sequence
         self._seen.append(sequence)
         self.passed += 1
-        return False, SequencedFrame(depayloaded(packet), packet.timestamp, lost_before)
+        return lost_before
 
 
 class SerialTimestampMapper:

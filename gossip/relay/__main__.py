@@ -20,6 +20,7 @@ import trio
 
 from gossip.wire.relay import RELAY_SECRET_BYTES, read_relay_secret
 
+from .room import SENDER_KBPS
 from .server import RelayConfig, ice_hosts_of, run_relay
 
 
@@ -49,6 +50,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--max-calls", type=int, default=16, metavar="N", help="calls carried at once (default 16)"
     )
     parser.add_argument(
+        "--sender-kbps",
+        type=int,
+        default=SENDER_KBPS,
+        metavar="N",
+        help=f"a sender's bitrate past which its packets are dropped (default {SENDER_KBPS})",
+    )
+    parser.add_argument(
+        "--forwarding",
+        choices=("packets", "frames"),
+        default="packets",
+        help="forward RTP packets (default), or frames through aiortc (the old path, for "
+        "benchmarks)",
+    )
+    parser.add_argument(
         "--secret-file",
         type=Path,
         default=Path("relay-secret"),
@@ -56,8 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the secret shared with the hub, made (mode 0600) if missing (default ./relay-secret)",
     )
     args = parser.parse_args(argv)
-    if args.max_participants < 2 or args.max_calls < 1:
-        parser.error("--max-participants must be at least 2 and --max-calls at least 1")
+    if args.max_participants < 2 or args.max_calls < 1 or args.sender_kbps < 8:
+        parser.error(
+            "--max-participants must be at least 2, --max-calls at least 1 and "
+            "--sender-kbps at least 8"
+        )
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         secret = _secret(args.secret_file)
@@ -70,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.max_participants,
         args.max_calls,
         secret=secret,
+        sender_kbps=args.sender_kbps,
+        forwarding=args.forwarding,
     )
 
     async def serve() -> None:

@@ -34,7 +34,7 @@ from gossip.wire.relay import (
     ticket_admits,
 )
 
-from .room import RelayParticipant, Room, RoomFull
+from .room import SENDER_KBPS, Forwarding, RelayParticipant, Room, RoomFull
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,10 @@ class RelayConfig:
     max_calls: int = 16
     max_connections: int = 512  # open WebSockets, joined or not (each costs a socket)
     secret: bytes = field(default=b"", repr=False)  # shared with the hub: it makes tickets
+    sender_kbps: int = SENDER_KBPS  # a sender's bitrate past which its packets are dropped
+    # "packets": forward RTP as an SFU does; "frames": the first relay, through aiortc's
+    # receivers and senders (benchmarks/big_call.py's baseline).
+    forwarding: Forwarding = "packets"
 
 
 @dataclass
@@ -109,7 +113,9 @@ class Relay:
                 if len(self.rooms) >= self.config.max_calls:
                     await self._refuse(connection, "the relay carries no more calls now")
                     return
-                room = self.rooms[join.call] = Room(join.call, self.config.max_participants)
+                room = self.rooms[join.call] = Room(
+                    join.call, self.config.max_participants, sender_kbps=self.config.sender_kbps
+                )
             notices_in, notices = trio.open_memory_channel[RelayMessage](NOTICES_QUEUED)
 
             def notify(slot: Slot) -> None:
@@ -119,7 +125,8 @@ class Relay:
                     notices_in.close()
 
             participant = RelayParticipant(
-                join.user, self.certificate, self.config.ice_hosts, notify
+                join.user, self.certificate, self.config.ice_hosts, notify,
+                self.config.forwarding,
             )
             try:
                 answer = await trio_asyncio.aio_as_trio(participant.answer)(join.sdp, room)
