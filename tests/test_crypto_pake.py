@@ -154,7 +154,7 @@ def reference_spake2():
 
 
 def test_the_symmetric_point_is_the_reference_packages() -> None:
-    assert SYMMETRIC_S == ParamsEd25519.S.to_bytes()
+    assert ParamsEd25519.S.to_bytes() == SYMMETRIC_S
 
 
 @pytest.mark.parametrize("client_engine, hub_engine", [

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from gossip.crypto.errors import AuthenticationFailed, PakeStateError
 from gossip.crypto.hubcert import normalize_fingerprint
 from gossip.crypto.pins import normalize_key_fingerprint
