@@ -3,12 +3,13 @@ restarted, once with login's SPAKE2 on libsodium (now) and once on the pure-Pyth
 package (the old path, the baseline), in the same run.
 
 For each path: Redis and H hubs (each its own process, TLS by default) take every client's
-first login (names registered; not measured), then the hubs are killed and started afresh on
+first login (names registered; not measured), then the hubs are stopped and started afresh on
 the same data and Redis database (cold: nothing cached in the processes), and the clients
 reconnect all at once, each from an address of its own in 127.0.0.0/8 as separate users do.
 A client whose attempt fails (its login timed out, the hub closed it) retries after the real
-client's pause (gossip/fsm/reconnect.py: jittered, doubling, capped). Printed: the time until every client is back in, and the hubs' CPU
-per login (their summed CPU over the storm, divided by N). Clients are light login-only
+client's pause (gossip/fsm/reconnect.py: jittered, doubling, capped). Printed: the time
+until every client is back in, and the hubs' CPU per login (their summed CPU over the storm,
+divided by N, so work lost on attempts that failed counts). Clients are light login-only
 loops (benchmarks/_loadclient.py) in W processes of their own, and share this machine's
 cores with the hubs, so the wall time is the machine's; the CPU per login is the hub's.
 
@@ -25,6 +26,7 @@ import os
 import random
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
@@ -38,6 +40,7 @@ from fanout import _load
 
 from gossip.client.session import SessionConfig
 from gossip.fsm.reconnect import BackoffPolicy
+from gossip.hub import Limits
 
 HUBS = 2
 TARGET_CLIENTS = 10_000
@@ -54,6 +57,7 @@ class StormResult:
     attempts: int
     last_in: float  # time.monotonic() (CLOCK_MONOTONIC, the same in every process)
     cpu_seconds: float  # the worker process's own, over the storm
+    failures: dict[str, int]  # why attempts failed: the hub's error code, or the exception
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class PathFigures:
     hub_cpu_ms: float
     client_cpu_ms: float
     retries: int
+    failures: Counter[str]
 
     def line(self) -> str:
         return (
@@ -72,6 +77,8 @@ class PathFigures:
             f"{self.seconds:6.1f} s ({self.clients_in / self.seconds:6.0f} logins/s), hub CPU "
             f"{self.hub_cpu_ms:5.2f} ms per login, clients' {self.client_cpu_ms:4.2f} ms, "
             f"{self.retries} retries"
+            + (" (" + ", ".join(f"{why} {count}" for why, count in self.failures.most_common(3))
+               + ")" if self.failures else "")
         )
 
 
@@ -93,12 +100,14 @@ def _worker_main(rows: list[tuple[str, bytes, str, str]], first_index: int,
         command = conn.recv()
         if command[0] == "stop":
             return
-        _, ports, tls, deadline, at_once = command
-        conn.send(trio.run(_storm, keys, first_index, ports, tls, deadline, at_once, conn))
+        _, ports, tls, deadline, at_once, login_timeout = command
+        conn.send(trio.run(_storm, keys, first_index, ports, tls, deadline, at_once,
+                           login_timeout, conn))
 
 
 async def _storm(keys: list[PoolKey], first_index: int, ports: list[int], tls: bool,
-                 deadline: float, at_once: int, conn: Connection) -> StormResult:
+                 deadline: float, at_once: int, login_timeout: float,
+                 conn: Connection) -> StormResult:
     """Every key logs in (client i into hub i mod H), retrying until it is in or `deadline`
     passes; then all stay connected (answering pings) until the parent says "release"."""
     started_cpu = time.process_time()
@@ -106,6 +115,7 @@ async def _storm(keys: list[PoolKey], first_index: int, ports: list[int], tls: b
     members: list[HubMember] = []
     attempts = 0
     last_in = time.monotonic()
+    failures: Counter[str] = Counter()
 
     async def hold(member: HubMember) -> None:
         with contextlib.suppress(LoadClientError, trio.BrokenResourceError, OSError):
@@ -119,11 +129,13 @@ async def _storm(keys: list[PoolKey], first_index: int, ports: list[int], tls: b
             attempts += 1
             try:
                 async with limiter:
-                    with trio.fail_after(_LOGIN_TIMEOUT):
+                    with trio.fail_after(login_timeout):
                         member = await HubMember.log_in(
                             "127.0.0.1", port, key, PASSWORD, tls=tls, sync=False,
                             local_address=client_address(index))
-            except (LoadClientError, OSError, trio.BrokenResourceError, trio.TooSlowError):
+            except (LoadClientError, OSError, trio.BrokenResourceError,
+                    trio.TooSlowError) as failure:
+                failures[getattr(failure, "code", type(failure).__name__)] += 1
                 # The client's own policy: a jittered pause, doubling, capped.
                 await trio.sleep(_BACKOFF.delay(attempt, random.random()))
                 continue
@@ -138,7 +150,7 @@ async def _storm(keys: list[PoolKey], first_index: int, ports: list[int], tls: b
                 for offset, key in enumerate(keys):
                     logins.start_soon(one, holders, first_index + offset, key)
         result = StormResult(len(members), attempts, last_in,
-                             time.process_time() - started_cpu)
+                             time.process_time() - started_cpu, dict(failures))
         conn.send(("in", result))
         await trio.to_thread.run_sync(conn.recv)  # "release"
         holders.cancel_scope.cancel()
@@ -170,13 +182,13 @@ class ClientWorkers:
             if not conn.poll(_READY_TIMEOUT) or conn.recv() != "ready":
                 raise SystemExit("a client process did not start")
 
-    def storm(self, ports: list[int], tls: bool, limit: float,
-              at_once: int) -> tuple[float, list[StormResult]]:
+    def storm(self, ports: list[int], tls: bool, limit: float, at_once: int,
+              login_timeout: float = _LOGIN_TIMEOUT) -> tuple[float, list[StormResult]]:
         """All workers log their clients in from now; returns the start time and what each
         reported once all its clients were in (or `limit` seconds passed)."""
         started = time.monotonic()
         for conn in self._conns:
-            conn.send(("storm", ports, tls, started + limit, at_once))
+            conn.send(("storm", ports, tls, started + limit, at_once, login_timeout))
         results = []
         for conn in self._conns:
             if not conn.poll(limit + 60):
@@ -206,9 +218,9 @@ class ClientWorkers:
 # --- the hubs -------------------------------------------------------------------------------
 
 def start_hubs(stack: contextlib.ExitStack, data_dirs: list[Path], redis_url: str,
-               tls: bool, reference: bool) -> list[ServerProcess]:
+               tls: bool, reference: bool, limits: Limits) -> list[ServerProcess]:
     return [stack.enter_context(ServerProcess(ServerSpec(
-        "hub", tls, str(data), redis=redis_url, reference_spake2=reference,
+        "hub", tls, str(data), redis=redis_url, reference_spake2=reference, limits=limits,
         file_limit=8192))) for data in data_dirs]
 
 
@@ -220,7 +232,8 @@ def run_path(label: str, reference: bool, workers: ClientWorkers, clients: int,
         data.mkdir()
     # First logins always through libsodium hubs: they only register the names.
     with contextlib.ExitStack() as stack:
-        hubs = start_hubs(stack, data_dirs, redis_url, not args.plain, reference=False)
+        hubs = start_hubs(stack, data_dirs, redis_url, not args.plain, reference=False,
+                          limits=Limits())
         _, first = workers.storm([hub.port for hub in hubs], not args.plain, args.limit,
                                  _FIRST_LOGINS_AT_ONCE)
         workers.release()
@@ -228,10 +241,13 @@ def run_path(label: str, reference: bool, workers: ClientWorkers, clients: int,
             raise SystemExit(f"{label}: not every first login went through")
     # The restart: new processes on the same data and database, nothing cached in them.
     with contextlib.ExitStack() as stack:
-        hubs = start_hubs(stack, data_dirs, redis_url, not args.plain, reference=reference)
+        hubs = start_hubs(stack, data_dirs, redis_url, not args.plain, reference=reference,
+                          limits=Limits(logins_at_once=args.logins_at_once,
+                                        handshake_timeout=args.handshake_timeout))
         cpu_before = sum(hub.cpu_seconds() for hub in hubs)
+        # The client waits a half longer than the hub, as the real ones do (15 s and 10 s).
         started, results = workers.storm([hub.port for hub in hubs], not args.plain,
-                                         args.limit, clients)
+                                         args.limit, clients, 1.5 * args.handshake_timeout)
         hub_cpu = sum(hub.cpu_seconds() for hub in hubs) - cpu_before
         workers.release()
     back_in = sum(result.clients_in for result in results)
@@ -241,6 +257,7 @@ def run_path(label: str, reference: bool, workers: ClientWorkers, clients: int,
         hub_cpu / max(1, back_in) * 1000,
         sum(result.cpu_seconds for result in results) / max(1, back_in) * 1000,
         sum(result.attempts for result in results) - back_in,
+        sum((Counter(result.failures) for result in results), Counter()),
     )
 
 
@@ -254,6 +271,14 @@ def main() -> None:
                         help="client processes (default 2)")
     parser.add_argument("--plain", action="store_true", help="plain ws instead of TLS")
     parser.add_argument("--quick", action="store_true", help="400 clients")
+    parser.add_argument("--logins-at-once", type=int, default=Limits().logins_at_once,
+                        help="the restarted hubs' Limits.logins_at_once (default "
+                             f"{Limits().logins_at_once}; a huge one: every login at once)")
+    parser.add_argument("--handshake-timeout", type=float, default=Limits().handshake_timeout,
+                        help="the restarted hubs' handshake timeout, the clients' login "
+                             "timeout 1.5 times it (default "
+                             f"{Limits().handshake_timeout:g} s: shorter ones show a larger "
+                             "storm's behaviour with fewer clients)")
     parser.add_argument("--no-old", action="store_true",
                         help="skip the old path (no baseline: for a quick look only)")
     parser.add_argument("--limit", type=float, default=120.0,
@@ -265,7 +290,9 @@ def main() -> None:
     raise_file_limit(8192)
     began = time.perf_counter()
     print(f"reconnect storm: {clients} clients, {args.hubs} hubs on Redis, "
-          f"{'ws' if args.plain else 'wss'}, {args.workers} client processes; "
+          f"{'ws' if args.plain else 'wss'}, {args.workers} client processes, "
+          f"{args.logins_at_once} logins at once per hub, handshake timeout "
+          f"{args.handshake_timeout:g} s; "
           f"{os.cpu_count()} cores, load average {_load()}", flush=True)
     keys = key_pool(clients)
     workers = ClientWorkers(keys, args.workers)
