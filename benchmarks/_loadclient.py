@@ -169,10 +169,13 @@ class WebSocketClient:
         self._send_lock = trio.Lock()
 
     @classmethod
-    async def connect(cls, host: str, port: int, *, tls: bool) -> tuple[WebSocketClient, str]:
-        """Open a WebSocket; returns it and the server certificate's fingerprint ("" without
-        TLS)."""
-        stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
+    async def connect(cls, host: str, port: int, *, tls: bool,
+                      local_address: str | None = None) -> tuple[WebSocketClient, str]:
+        """Open a WebSocket (from `local_address`, one of 127.0.0.0/8, to look like a client
+        of its own to the hub's per-address budgets); returns it and the server certificate's
+        fingerprint ("" without TLS)."""
+        stream: trio.abc.Stream = await trio.open_tcp_stream(host, port,
+                                                             local_address=local_address)
         fingerprint = ""
         if tls:
             ssl_stream = trio.SSLStream(stream, client_ssl_context(), server_hostname=host)
@@ -314,11 +317,12 @@ class HubMember:
 
     @classmethod
     async def log_in(cls, host: str, port: int, key: PoolKey, password: str, *, tls: bool,
-                     sync: bool = True) -> HubMember:
+                     sync: bool = True, local_address: str | None = None) -> HubMember:
         """The real login: Greeting -> HubHello -> LoginProof -> Welcome (SPAKE2 bound to the
         certificate seen, "" without TLS), then KeyRequest -> Key* Channels EndOfKeys when
         `sync`. Raises LoginRefused or LoadClientError."""
-        ws, fingerprint = await WebSocketClient.connect(host, port, tls=tls)
+        ws, fingerprint = await WebSocketClient.connect(host, port, tls=tls,
+                                                        local_address=local_address)
         member = cls(ws, key.user)
         try:
             await member._handshake(key, password, fingerprint)

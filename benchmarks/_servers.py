@@ -21,6 +21,7 @@ from _loadclient import raise_file_limit
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_stream
 
 from gossip.crypto import load_or_create_hub_certificate
+from gossip.crypto.pake import use_reference_spake2
 from gossip.hub import HubConfig, Limits, serve_hub
 from gossip.hub.server import freeze_startup_heap
 
@@ -49,6 +50,9 @@ class ServerSpec:
     relay_url: str = ""  # a relay for large calls (big_call.py), with its fingerprint
     relay_fingerprint: str = ""
     relay_secret: bytes = b""
+    # The hub runs login's SPAKE2 on the pure-Python `spake2` package (the old path) instead of
+    # libsodium; the wire is the same, so the clients need not know (benchmarks/reconnect.py).
+    reference_spake2: bool = False
 
     @property
     def label(self) -> str:
@@ -122,6 +126,8 @@ def _child_main(spec: ServerSpec, conn: Connection) -> None:
         logging.basicConfig(level=spec.log_level, stream=sink,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         freeze_startup_heap()  # as `python -m gossip.hub` does
+        if spec.reference_spake2:
+            use_reference_spake2()
         trio.run(_serve, spec, conn)
 
 

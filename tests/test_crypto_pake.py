@@ -5,8 +5,13 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from nacl.bindings import crypto_core_ed25519_add
+from spake2 import SPAKE2_Symmetric
+from spake2.parameters.ed25519 import ParamsEd25519
 
 from gossip.crypto import AuthenticationFailed, PakeClient, PakeHub, PakeStateError
+from gossip.crypto.pake import use_reference_spake2
+from gossip.crypto.sodiumspake import SYMMETRIC_S, SodiumSpake2Symmetric
 
 KEY_FP = "0123456789ABCDEF0123456789ABCDEF01234567"
 CERT_FP = ":".join(["ab"] * 32)
@@ -136,3 +141,73 @@ def test_steps_cannot_be_repeated_or_skipped() -> None:
     hub.finish(client.message, confirm_client)
     with pytest.raises(PakeStateError):
         hub.finish(client.message, confirm_client)
+
+
+# -- the libsodium SPAKE2 against the pure-Python package it replaced ----------------------
+
+@pytest.fixture
+def reference_spake2():
+    """Exchanges made inside the block run on the `spake2` package; libsodium after it."""
+    use_reference_spake2()
+    yield
+    use_reference_spake2(False)
+
+
+def test_the_symmetric_point_is_the_reference_packages() -> None:
+    assert ParamsEd25519.S.to_bytes() == SYMMETRIC_S
+
+
+@pytest.mark.parametrize("client_engine, hub_engine", [
+    ("reference", "sodium"), ("sodium", "reference"), ("sodium", "sodium"),
+])
+def test_libsodium_and_the_reference_package_log_each_other_in(
+        client_engine: str, hub_engine: str, reference_spake2: None) -> None:
+    """The wire did not change: an old client logs into a new hub and back, with one key."""
+    use_reference_spake2(client_engine == "reference")
+    client = _client()
+    use_reference_spake2(hub_engine == "reference")
+    hub = _hub()
+    _run(client, hub)
+    assert client.session_key == hub.session_key
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.binary(max_size=40), st.binary(max_size=40))
+def test_both_engines_derive_the_same_key(password: bytes, identity: bytes) -> None:
+    ours = SodiumSpake2Symmetric(password, idSymmetric=identity)
+    theirs = SPAKE2_Symmetric(password, idSymmetric=identity)
+    our_message, their_message = ours.start(), theirs.start()
+    assert ours.finish(their_message) == theirs.finish(our_message)
+
+
+def test_a_replayed_login_fails() -> None:
+    """A client's message and confirmation, recorded from a good login and sent again in
+    another exchange, prove nothing: the hub's fresh scalar changes the key."""
+    client, hub = _client(), _hub()
+    confirm_client = client.finish(hub.message)
+    hub.finish(client.message, confirm_client)
+    with pytest.raises(AuthenticationFailed):
+        _hub().finish(client.message, confirm_client)
+
+
+# Ed25519 encodings that are not elements of the prime-order group: the identity, points of
+# order 2, 4 and 8, a non-canonical y (p + 1, i.e. y = 1 again), and a point of the subgroup
+# plus one of order 8 (in the curve, not in the group).
+_NOT_IN_THE_GROUP = [
+    bytes.fromhex("0100000000000000000000000000000000000000000000000000000000000000"),
+    bytes.fromhex("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+    bytes.fromhex("0000000000000000000000000000000000000000000000000000000000000000"),
+    bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"),
+    bytes.fromhex("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+    crypto_core_ed25519_add(
+        _hub().message[1:],
+        bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a")),
+]
+
+
+@pytest.mark.parametrize("element", _NOT_IN_THE_GROUP)
+def test_elements_outside_the_prime_order_group_fail(element: bytes) -> None:
+    with pytest.raises(AuthenticationFailed):
+        _hub().finish(b"S" + element, b"\x00" * 32)
+    with pytest.raises(AuthenticationFailed):
+        _client().finish(b"S" + element)

@@ -1,5 +1,9 @@
 """Login by password without sending it: SPAKE2 (symmetric) plus explicit key confirmation.
 
+SPAKE2 runs on libsodium's Ed25519 arithmetic (crypto/sodiumspake.py), byte-compatible with the
+pure-Python `spake2` package it replaced; use_reference_spake2() brings that one back, for
+benchmarks measuring the difference.
+
 The SPAKE2 identity binds protocol version, user and the hub certificate fingerprint the client
 saw; each side's confirmation is an HMAC over the whole transcript, so a relay showing another
 certificate fails both ways and learns nothing to test passwords against offline.
@@ -10,20 +14,34 @@ from __future__ import annotations
 import hashlib
 import hmac
 import unicodedata
+from collections.abc import Callable
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from spake2 import SPAKE2_Symmetric
 
 from gossip.crypto.errors import AuthenticationFailed, PakeStateError
 from gossip.crypto.hubcert import normalize_fingerprint
 from gossip.crypto.pins import normalize_key_fingerprint
+from gossip.crypto.sodiumspake import SodiumSpake2Symmetric, Spake2Symmetric
 
 # SPAKE2_Symmetric messages are a side byte b"S" and a 32-byte Ed25519 group element.
 PAKE_MESSAGE_SIZE = 33
 CONFIRMATION_SIZE = 32
 _SIDE = b"S"
 _LABEL = b"gossip pake v1"
+
+_engine: Callable[..., Spake2Symmetric] = SodiumSpake2Symmetric
+
+
+def use_reference_spake2(enabled: bool = True) -> None:
+    """Run this process's exchanges on the pure-Python `spake2` package (the old path, ~25×
+    the CPU) instead of libsodium; the wire is the same. For benchmarks, not for production."""
+    global _engine
+    if enabled:
+        from spake2 import SPAKE2_Symmetric  # the test and benchmark extra, not a dependency
+        _engine = SPAKE2_Symmetric
+    else:
+        _engine = SodiumSpake2Symmetric
 
 
 def _frame(*fields: bytes) -> bytes:
@@ -58,7 +76,7 @@ class _PakeParty:
         # NFC so the same password typed on different systems gives the same bytes.
         secret = unicodedata.normalize("NFC", password).encode("utf-8")
         identity = _frame(_LABEL, self._version, self._user, self._hub_cert_fp)
-        self._spake = SPAKE2_Symmetric(secret, idSymmetric=identity)
+        self._spake = _engine(secret, idSymmetric=identity)
         self._message: bytes = self._spake.start()
         self._finished = False
         self._confirm_key: bytes | None = None
@@ -89,7 +107,7 @@ class _PakeParty:
             raise AuthenticationFailed("malformed PAKE message")
         try:
             shared = self._spake.finish(peer_message)
-        except Exception as error:  # spake2 raises ValueError, its own errors, even assert
+        except Exception as error:  # ValueError; the reference raises its own errors, even assert
             raise AuthenticationFailed("invalid PAKE message") from error
         self._transcript = self._transcript_of(client_message, hub_message)
         self._confirm_key = _hkdf(shared, b"gossip confirm")

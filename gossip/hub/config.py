@@ -81,6 +81,13 @@ class Limits:
     # before TLS, for a slot. Two lets a second device behind the same NAT log in beside the
     # first; a third logs in a moment later rather than failing.
     max_pending_logins_per_address: int = 2
+    # Logins under way at once on the whole hub (TLS handshake to welcome); more wait, unread,
+    # in arrival order, up to `handshake_timeout`. A restart's reconnect storm then costs
+    # each login its own CPU once: with every login of the storm under way at once, each
+    # takes the storm's whole time, all reach their timeouts together and the work is lost.
+    # Large enough that holding every turn with silent connections takes many addresses
+    # (two turns each), as filling `max_connections` does.
+    logins_at_once: int = 128
     # Each failed login makes the address wait before its next exchange starts: base after
     # the first failure, doubling up to the cap; forgotten after `login_failure_memory` s.
     login_penalty_base: float = 0.5

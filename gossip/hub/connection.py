@@ -159,9 +159,12 @@ class HubContext:
     metrics: HubMetrics = field(default_factory=HubMetrics)
     # Tells channel members who is in each call before they join (hooked on the registry).
     call_presence: CallPresence = field(init=False)
+    # Turns for logins under way (Limits.logins_at_once), taken in arrival order.
+    login_turns: trio.CapacityLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.call_presence = CallPresence(self.registry, self.private)
+        self.login_turns = trio.CapacityLimiter(self.config.limits.logins_at_once)
         if self.claims is None:
             self.claims = LocalNames(self.names)
 
@@ -316,7 +319,18 @@ class ConnectionActor(Actor):
             # A penalised address waits before anything is read, TLS included: the client's
             # bytes stay in the kernel; the hub holds a socket and a sleeping task.
             await trio.sleep(throttle.wait_before_exchange(self._host))
-            await self._handshake_and_log_in(nursery)
+            turns, turn = self._hub.login_turns, False
+            with trio.move_on_after(self._limits.handshake_timeout):
+                await turns.acquire()
+                turn = True
+            if not turn:
+                log.info("refuse %s: %d logins under way on the hub", self.address,
+                         turns.borrowed_tokens)
+                return
+            try:
+                await self._handshake_and_log_in(nursery)
+            finally:
+                turns.release()
         if self._handshake is None or self._handshake.state_id != "authenticated":
             return
         assert self._ws is not None
