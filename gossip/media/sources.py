@@ -41,6 +41,16 @@ class AudioSource(ABC):
         """A real microphone (voice processing is on by default for one)."""
         return False
 
+    @property
+    def device_name(self) -> str:
+        """The device asked for by name ("" for the system default or no device)."""
+        return ""
+
+    @property
+    def lost(self) -> bool:
+        """The device stopped under us (unplugged): nothing more will pass through it."""
+        return False
+
     @abstractmethod
     def read(self) -> Frame:
         """The next frame (FRAME_SAMPLES int16 samples). Must return at once, without blocking."""
@@ -159,11 +169,16 @@ class MicSource(AudioSource):
         sd = import_sounddevice()
         self._frames: collections.deque[Frame] = collections.deque(maxlen=max_queued_frames)
         self._lock = threading.Lock()
+        self._device = device
+        # Set by PortAudio's thread when the stream ends; an end we did not ask for (close)
+        # means the device went away: ALSA's -ENODEV ends PortAudio's stream thread.
+        self._finished = threading.Event()
+        self._closing = False
         self.overflows = 0
         try:
             self._stream = sd.InputStream(
                 samplerate=SAMPLE_RATE, channels=1, dtype="int16", blocksize=FRAME_SAMPLES,
-                device=device, callback=self._on_block,
+                device=device, callback=self._on_block, finished_callback=self._finished.set,
             )
             self._stream.start()
         except Exception as exc:  # PortAudioError or ValueError for a bad device name
@@ -187,7 +202,16 @@ class MicSource(AudioSource):
         with self._lock:
             return self._frames.popleft() if self._frames else silence()
 
+    @property
+    def device_name(self) -> str:
+        return "" if self._device is None else str(self._device)
+
+    @property
+    def lost(self) -> bool:
+        return self._finished.is_set() and not self._closing
+
     def close(self) -> None:
+        self._closing = True
         self._stream.stop()
         self._stream.close()
 

@@ -153,6 +153,22 @@ def audio_device_failure(what: str, device: str, consequence: str) -> str:
     )
 
 
+def device_lost(kind: str, device: str, problem: str) -> tuple[str, str]:
+    """A toast's title and sentence: the `kind` ("microphone", "speakers") named `device`
+    ("" = the default) went away mid-call; `problem` is why no default replaced it."""
+    which = f"“{device}”" if device else "the system's default"
+    gone = "was" if kind == "microphone" else "were"
+    if problem:
+        lost = ("others hear silence from you" if kind == "microphone"
+                else "you hear nothing")
+        return (f"Your {kind} went away",
+                f"{which[0].upper()}{which[1:]} {gone} unplugged, and no other {kind} could "
+                f"be opened: {lost}. Plug one in and pick it under Audio devices.")
+    return (f"Your {kind} went away",
+            f"{which[0].upper()}{which[1:]} {gone} unplugged; the call goes on with the "
+            f"system's default {kind}. Pick another under Audio devices.")
+
+
 def camera_failure(consequence: str) -> str:
     return (
         "Gossip cannot open the video source. Check that the camera is connected and not "
@@ -167,6 +183,7 @@ NO_PORTAUDIO = (
 )
 SOUND_SYSTEM_FAILED = (
     "No sound devices: the system's sound service did not answer. Check "
-    "that it is running, then restart Gossip."
+    "that it is running; Gossip looks again every few seconds."
 )
-NO_DEVICES = "No sound devices found. Plug in a headset or microphone, then restart Gossip."
+NO_DEVICES = "No sound devices found. Plug in a headset or microphone: it shows up here."
+LISTING_FAILED = "The sound devices could not be listed. Gossip looks again every few seconds."

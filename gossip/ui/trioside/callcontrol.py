@@ -36,6 +36,7 @@ from gossip.client.errors import CommandRefused
 from gossip.client.session import Session
 from gossip.fsm import ClientCallPhase
 from gossip.media.defaults import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
+from gossip.media.devicelist import DeviceList
 from gossip.media.errors import MediaError
 from gossip.media.icehosts import check_hosts
 from gossip.media.mixer import MAX_VOLUME
@@ -50,10 +51,9 @@ from ..callview import SILENCE_DBFS, CallNotPossible, CallPeer, CallPhase, CallV
 from ..videofeeds import VideoFeeds
 from ..wording import audio_device_failure, camera_failure
 from .callaudio import (
-    DeviceList,
     SwitchableSink,
     SwitchableSource,
-    list_devices,
+    device_problem_text,
     microphone_spec,
     speaker_spec,
 )
@@ -167,7 +167,7 @@ class _Call:
 class CallControl:
     """CallPort over the live session. One call at a time, as the panel offers.
 
-    `run` (in the bridge actor's nursery) lists the devices, then polls the call's state at
+    `run` (in the bridge actor's nursery) polls the call's state at
     `level_interval` and posts CallChanged; `handle` carries out the panel's intents. A lock
     keeps the two from interleaving halfway through a change.
     """
@@ -198,8 +198,6 @@ class CallControl:
     # -- the poll -----------------------------------------------------------------------------
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
-        if self._setup.uses_devices:
-            self._devices = await trio.to_thread.run_sync(list_devices)
         self._post(nt.CallChanged(self.view()))
         while True:
             if self._call is None and self._autojoin is None:
@@ -207,6 +205,11 @@ class CallControl:
             await trio.sleep(self._setup.level_interval)
             async with self._lock:
                 await self._tick()
+
+    def devices_changed(self, devices: DeviceList) -> None:
+        """The DeviceWatcher's news (a device came or went): the pickers offer what is there."""
+        self._devices = devices
+        self._post(nt.CallChanged(self.view()))
 
     async def _tick(self) -> None:
         call = self._call
@@ -231,6 +234,12 @@ class CallControl:
             self._forget(call)
             self._post(nt.CommandFailed("stay in the call", _cause(exc)))
             return
+        # The call replaced an unplugged device with the default: the panel says so, and
+        # picking the device again (plugged back in) switches back to it.
+        if call.source.fell_back and self._setup.source is None:
+            self._input_device = ""
+        if call.sink.fell_back and self._setup.sink is None:
+            self._output_device = ""
         elapsed = self._setup.level_interval
         call.state = replace(state, peers={
             user: replace(peer, level_dbfs=self._meter(user, peer.level_dbfs, elapsed))
@@ -519,7 +528,8 @@ class CallControl:
                         video_source=self._setup.video, input_devices=self._devices.inputs,
                         output_devices=self._devices.outputs, input_device=self._input_device,
                         output_device=self._output_device,
-                        devices_note=self._setup.audio_note or self._devices.problem,
+                        devices_note=(self._setup.audio_note
+                                      or device_problem_text(self._devices.problem)),
                         transmit=self._voice.transmit.value,
                         talk_key_held=self._talk_key_held)
         call = self._call

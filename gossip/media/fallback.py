@@ -1,0 +1,83 @@
+"""A call's microphone or speakers unplugged mid-call: the end is reopened on the system's
+default device (or on silence, when there is none) and the owner is told what happened.
+
+PortAudio says nothing to the program when a device goes: its stream thread ends (ALSA
+answers -ENODEV) and the stream stops being active. So the ends are looked at a few times a
+second; a look is two attribute reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import trio
+
+from .sinks import AudioSink, NullSink
+from .sources import AudioSource, NullSource
+from .switchable import SwitchableSink, SwitchableSource, open_default_sink, open_default_source
+
+log = logging.getLogger("gossip.media.devices")
+
+CHECK_INTERVAL = 0.25  # seconds between looks: a quarter second of silence at worst
+# Reopenings per end and call: a default device that dies as soon as it opens must not make
+# us open devices four times a second for the rest of the call. Past this, silence.
+MAX_FALLBACKS = 3
+
+
+@dataclass(frozen=True)
+class LostDevice:
+    """`kind` ("microphone" or "speakers") named `device` ("" = the default) went away; the
+    call now uses the default, or nothing if `problem` says why not."""
+
+    kind: str
+    device: str
+    problem: str = ""
+
+
+def switchable_source(source: AudioSource) -> AudioSource:
+    """A device source wrapped so that it can be replaced mid-call (others as they are)."""
+    if source.is_device and not isinstance(source, SwitchableSource):
+        return SwitchableSource(source)
+    return source
+
+
+def switchable_sink(sink: AudioSink) -> AudioSink:
+    if sink.is_device and not isinstance(sink, SwitchableSink):
+        return SwitchableSink(sink)
+    return sink
+
+
+async def replace_lost_devices(source: AudioSource, sink: AudioSink,
+                               report: Callable[[LostDevice], Awaitable[None]], *,
+                               interval: float = CHECK_INTERVAL) -> None:
+    """Until cancelled: when the device inside `source` or `sink` (switchable ones; others
+    have no device to lose) is lost, put the default in its place and `report` it."""
+    fallbacks = {"microphone": 0, "speakers": 0}
+    while True:
+        await trio.sleep(interval)
+        if isinstance(source, SwitchableSource) and source.lost:
+            lost = source.device_name
+            fallbacks["microphone"] += 1
+            fresh, problem = (await trio.to_thread.run_sync(open_default_source)
+                              if fallbacks["microphone"] <= MAX_FALLBACKS
+                              else (NullSource(), "it went away too often"))
+            old = source.fall_back(fresh)
+            await trio.to_thread.run_sync(old.close)
+            await _report(report, LostDevice("microphone", lost, problem))
+        if isinstance(sink, SwitchableSink) and sink.lost:
+            lost = sink.device_name
+            fallbacks["speakers"] += 1
+            fresh_sink, problem = (await trio.to_thread.run_sync(open_default_sink)
+                                   if fallbacks["speakers"] <= MAX_FALLBACKS
+                                   else (NullSink(), "they went away too often"))
+            old_sink = sink.fall_back(fresh_sink)
+            await trio.to_thread.run_sync(old_sink.close)
+            await _report(report, LostDevice("speakers", lost, problem))
+
+
+async def _report(report: Callable[[LostDevice], Awaitable[None]], lost: LostDevice) -> None:
+    log.info("the %s %r went away; now %s", lost.kind, lost.device or "(default)",
+                f"none ({lost.problem})" if lost.problem else "the default")
+    await report(lost)

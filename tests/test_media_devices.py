@@ -1,0 +1,191 @@
+"""Sound devices that come and go, with real ones made without hardware: ALSA PCMs defined in an
+asoundrc (the `file` plugin writing to a FIFO, the `null` plugin) that tests add, remove and
+"unplug" (the FIFO's reader goes away: ALSA's write fails and PortAudio's stream ends, as it
+does when a USB headset is pulled). The watcher lists them in a fresh child process as the app
+does; a call whose speakers go away goes on with the default and says so."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import select
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from gossip.actors import open_actor
+from gossip.client import events as ev
+from gossip.media.devicelist import (
+    MAX_DEVICES,
+    MAX_NAME_CHARS,
+    DeviceList,
+    DeviceProblem,
+    decode_device_list,
+)
+from gossip.media.devicewatch import DeviceWatcher, RefreshDevices
+from gossip.ui.callview import CallPhase, CallView
+from gossip.ui.model import AppModel
+from tests.test_cli import PASSWORD, hub_process  # noqa: F401 - the fixture, shared
+
+WAIT = 30.0  # a guard against hanging, never a measurement
+
+
+def asound_home(home: Path, pcms: dict[str, str]) -> Path:
+    """A HOME whose ~/.asoundrc defines `pcms` (name -> body), as ALSA reads it at start."""
+    home.mkdir(exist_ok=True)
+    (home / ".asoundrc").write_text(
+        "".join(f"pcm.{name} {{ {body} }}\n" for name, body in pcms.items()))
+    return home
+
+
+def fifo_pcm(path: Path) -> str:
+    """A PCM that writes what is played into the FIFO at `path` (nothing paces it but the
+    reader); the FIFO is opened when a stream starts, not when the device is listed."""
+    os.mkfifo(path)
+    return f'type file; slave.pcm "null"; file "{path}"; format "raw"'
+
+
+async def test_a_device_added_appears_and_one_removed_goes_without_a_restart(tmp_path,
+                                                                             monkeypatch):
+    home = asound_home(tmp_path / "home", {"gossip_desk": "type null"})
+    monkeypatch.setenv("HOME", str(home))  # the listing child inherits it
+    seen: list[DeviceList] = []
+    async with open_actor(DeviceWatcher(seen.append, interval=3600)) as watcher:
+        first = await watcher.ask(RefreshDevices())
+        assert "gossip_desk" in first.inputs and "gossip_desk" in first.outputs
+        asound_home(home, {"gossip_desk": "type null", "gossip_usb": "type null"})  # plugged in
+        second = await watcher.ask(RefreshDevices())
+        assert "gossip_usb" in second.inputs and "gossip_usb" in second.outputs
+        asound_home(home, {"gossip_usb": "type null"})  # the desk one unplugged
+        third = await watcher.ask(RefreshDevices())
+        assert "gossip_desk" not in third.outputs and "gossip_usb" in third.outputs
+        assert await watcher.ask(RefreshDevices()) == third
+    # The owner heard of each change once (the pickers are redrawn only then).
+    assert seen == [first, second, third]
+
+
+def test_a_listing_is_read_within_bounds():
+    names = [f"dev{i}" for i in range(10 * MAX_DEVICES)]
+    listed = decode_device_list(json.dumps(
+        {"inputs": ["x" * (MAX_NAME_CHARS + 1), "mic", "mic", 7, *names],
+         "outputs": [], "problem": None}).encode())
+    assert listed.inputs[0] == "mic" and len(listed.inputs) < MAX_DEVICES
+    for nonsense in (b"", b"[]", b'{"inputs": "mic", "outputs": [], "problem": null}',
+                     b'{"inputs": [], "outputs": [], "problem": "on fire"}'):
+        assert decode_device_list(nonsense).problem is DeviceProblem.LISTING_FAILED
+
+
+class Drain:
+    """The reader of a FIFO device, in a thread: reads what is played until told to
+    unplug (then closes its end, so the next write fails) or to stop."""
+
+    def __init__(self, path: Path) -> None:
+        # Non-blocking: opening does not wait for a writer, and a stream opening the device
+        # finds a reader (a FIFO opened for writing without one would block).
+        self._fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        self.received = 0
+        self.got_data = threading.Event()
+        self._unplug = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._unplug.is_set():
+                readable, _, _ = select.select([self._fd], [], [], 0.05)
+                if readable:
+                    try:
+                        chunk = os.read(self._fd, 1 << 16)
+                    except BlockingIOError:
+                        continue
+                    if chunk:
+                        self.received += len(chunk)
+                        self.got_data.set()
+                    else:  # no writer just now (between two streams): wait for one
+                        self._unplug.wait(0.05)
+        finally:
+            os.close(self._fd)
+
+    def mark(self) -> int:
+        self.got_data.clear()
+        return self.received
+
+    def unplug(self) -> None:
+        self._unplug.set()
+        self._thread.join(WAIT)
+
+
+def lines_of(stream) -> queue.Queue[str]:
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def wait_for_line(lines: queue.Queue[str], needle: str) -> str:
+    while True:
+        line = lines.get(timeout=WAIT)
+        if needle in line:
+            return line
+
+
+def test_speakers_unplugged_mid_call_fall_back_to_the_default_with_a_notice(
+        hub_process, tmp_path):  # noqa: F811
+    port, _ = hub_process
+    home = asound_home(tmp_path / "home", {
+        "gossip_headset": fifo_pcm(tmp_path / "headset.fifo"),
+        "!default": fifo_pcm(tmp_path / "default.fifo"),
+    })
+    headset, default = Drain(tmp_path / "headset.fifo"), Drain(tmp_path / "default.fifo")
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "gossip.cli", "--host", "127.0.0.1", "--port", str(port),
+         "--user", "ann", "--profile", str(tmp_path / "profile"), "call", "general",
+         "--source", "null", "--sink", "speaker:gossip_headset", "--ice-host", "127.0.0.1",
+         "--json", "--duration", "120"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "GOSSIP_PASSWORD": PASSWORD, "HOME": str(home)})
+    try:
+        out, err = lines_of(cli.stdout), lines_of(cli.stderr)
+        wait_for_line(err, "in the call: ann")  # joined: the call plays into the headset
+        headset.mark()
+        assert headset.got_data.wait(WAIT)
+        before = default.mark()
+        headset.unplug()
+        notice = json.loads(wait_for_line(out, '"device-lost"'))
+        assert notice == {"event": "device-lost", "kind": "speakers",
+                          "device": "gossip_headset", "now": "default", "problem": ""}
+        assert "the speakers gossip_headset went away; using the default now" in \
+            wait_for_line(err, "WARNING: the speakers")
+        # The call goes on, playing into the default device now.
+        default.mark()
+        assert default.got_data.wait(WAIT) and default.received > before
+        cli.send_signal(signal.SIGINT)
+        summary = json.loads(wait_for_line(out, '"channel"'))
+        assert summary["channel"] == "general"
+        assert cli.wait(WAIT) == 0
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait(WAIT)
+        default.unplug()
+        headset.unplug()
+
+
+@pytest.mark.parametrize("problem", ["", "no device"])
+def test_the_app_tells_of_a_lost_device_and_what_plays_now(problem):
+    model = AppModel()
+    model.call = CallView(available=True, channel="general", phase=CallPhase.IN_CALL)
+    model.apply(ev.CallDeviceLost("general", "microphone", "USB mic", problem), 0.0)
+    (toast,) = model.toasts.toasts
+    assert "USB mic" in toast.body
+    assert ("default" in toast.body) != bool(problem)
+
