@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import trio
 
 from gossip.actors import open_actor
 from gossip.client import events as ev
@@ -28,9 +29,13 @@ from gossip.media.devicelist import (
     decode_device_list,
 )
 from gossip.media.devicewatch import DeviceWatcher, RefreshDevices
+from gossip.ui import notices as nt
+from gossip.ui.bridge import Bridge
 from gossip.ui.callview import CallPhase, CallView
 from gossip.ui.model import AppModel
+from gossip.ui.trioside.callcontrol import CallSetup
 from tests.test_cli import PASSWORD, hub_process  # noqa: F401 - the fixture, shared
+from tests.test_ui_bridge import next_notice
 
 WAIT = 30.0  # a guard against hanging, never a measurement
 
@@ -189,3 +194,21 @@ def test_the_app_tells_of_a_lost_device_and_what_plays_now(problem):
     assert "USB mic" in toast.body
     assert ("default" in toast.body) != bool(problem)
 
+
+
+async def test_the_apps_pickers_follow_devices_plugged_in_and_out(tmp_path, monkeypatch):
+    home = asound_home(tmp_path / "home", {"gossip_desk": "type null"})
+    monkeypatch.setenv("HOME", str(home))  # the bridge's listing children inherit it
+    bridge = Bridge(call_setup=CallSetup())  # the microphone and speakers picked in the panel
+    await trio.to_thread.run_sync(bridge.start)
+    try:
+        shown = await next_notice(bridge, nt.CallChanged,
+                                  lambda n: "gossip_desk" in n.view.input_devices)
+        assert "gossip_desk" in shown.view.output_devices
+        asound_home(home, {"gossip_usb": "type null"})  # one plugged in, the other out
+        # The watcher's next listing (every few seconds) reaches the panel, no restart.
+        shown = await next_notice(bridge, nt.CallChanged,
+                                  lambda n: "gossip_usb" in n.view.input_devices)
+        assert "gossip_desk" not in shown.view.input_devices + shown.view.output_devices
+    finally:
+        assert await trio.to_thread.run_sync(bridge.stop)
