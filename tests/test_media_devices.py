@@ -28,7 +28,9 @@ from gossip.media.devicelist import (
     DeviceProblem,
     decode_device_list,
 )
+from gossip.media.devices import refresh_portaudio
 from gossip.media.devicewatch import DeviceWatcher, RefreshDevices
+from gossip.ui import intents
 from gossip.ui import notices as nt
 from gossip.ui.bridge import Bridge
 from gossip.ui.callview import CallPhase, CallView
@@ -212,3 +214,64 @@ async def test_the_apps_pickers_follow_devices_plugged_in_and_out(tmp_path, monk
         assert "gossip_desk" not in shown.view.input_devices + shown.view.output_devices
     finally:
         assert await trio.to_thread.run_sync(bridge.stop)
+
+
+@pytest.fixture
+def sound_home(tmp_path):
+    """A HOME whose ~/.asoundrc the test writes, read by this process's PortAudio too (it is
+    re-read at the start and, with the HOME of before, at the end)."""
+    before = os.environ.get("HOME")
+    home = tmp_path / "home"
+    os.environ["HOME"] = str(asound_home(home, {}))
+    try:
+        yield home
+    finally:
+        if before is None:
+            del os.environ["HOME"]
+        else:
+            os.environ["HOME"] = before
+        refresh_portaudio()
+
+
+async def test_in_a_call_the_app_takes_speakers_plugged_in_and_gives_them_up_when_pulled(
+        sound_home, hub, tmp_path):
+    pcms = {"gossip_speakers": fifo_pcm(tmp_path / "speakers.fifo"),
+            "!default": fifo_pcm(tmp_path / "default.fifo")}
+    asound_home(sound_home, pcms)
+    speakers, default = Drain(tmp_path / "speakers.fifo"), Drain(tmp_path / "default.fifo")
+    await trio.to_thread.run_sync(refresh_portaudio)  # the app starts with these two
+    bridge = Bridge(retry_base=0.05, call_setup=CallSetup(
+        source="null", output_device="gossip_speakers", ice_hosts=("127.0.0.1",),
+        level_interval=0.1))
+    await trio.to_thread.run_sync(bridge.start)
+    usb = None
+    try:
+        bridge.post(intents.ConnectToHub("127.0.0.1", hub.port, "you", PASSWORD,
+                                         tmp_path / "you"))
+        await next_notice(bridge, nt.Online)
+        bridge.post(intents.JoinChannelCall("general"))
+        await next_notice(bridge, nt.CallChanged, lambda n: n.view.phase is CallPhase.IN_CALL)
+        assert await trio.to_thread.run_sync(speakers.got_data.wait, WAIT)
+
+        # USB speakers plugged in mid-call: listed within a few seconds, and taken at once.
+        asound_home(sound_home, {**pcms, "gossip_usb": fifo_pcm(tmp_path / "usb.fifo")})
+        usb = Drain(tmp_path / "usb.fifo")
+        await next_notice(bridge, nt.CallChanged, lambda n: "gossip_usb" in n.view.output_devices)
+        bridge.post(intents.ChooseDevices("", "gossip_usb"))
+        await next_notice(bridge, nt.CallChanged, lambda n: n.view.output_device == "gossip_usb")
+        assert await trio.to_thread.run_sync(usb.got_data.wait, WAIT)
+
+        # Pulled out: the call goes on with the default, and the user is told.
+        default.mark()
+        await trio.to_thread.run_sync(usb.unplug)
+        lost = await next_notice(bridge, ev.CallDeviceLost)
+        assert (lost.kind, lost.device, lost.problem) == ("speakers", "gossip_usb", "")
+        await next_notice(bridge, nt.CallChanged, lambda n: n.view.output_device == "")
+        assert await trio.to_thread.run_sync(default.got_data.wait, WAIT)
+        bridge.post(intents.LeaveChannelCall())
+        await next_notice(bridge, nt.CallChanged, lambda n: n.view.phase is CallPhase.IDLE)
+    finally:
+        assert await trio.to_thread.run_sync(bridge.stop)
+        for drain in (speakers, default, usb):
+            if drain is not None:
+                await trio.to_thread.run_sync(drain.unplug)

@@ -17,7 +17,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .devices import device_arg, import_sounddevice
+from .devices import (
+    StreamLife,
+    device_arg,
+    import_sounddevice,
+    portaudio_lock,
+    stream_closed,
+    stream_opened,
+)
 from .errors import AudioDeviceError, SpecError
 from .format import FRAME_SAMPLES, SAMPLE_RATE, Frame, check_frame
 
@@ -121,22 +128,23 @@ class SpeakerSink(AudioSink):
         self._frames: collections.deque[Frame] = collections.deque(maxlen=max_queued_frames)
         self._lock = threading.Lock()
         self._device = device
-        # Set by PortAudio's thread when the stream ends; an end we did not ask for (close)
-        # means the device went away: ALSA's -ENODEV ends PortAudio's stream thread.
-        self._finished = threading.Event()
-        self._closing = False
+        self._life = StreamLife()
         self.underruns = 0
-        try:
-            self._stream = sd.OutputStream(
-                samplerate=SAMPLE_RATE, channels=1, dtype="int16", blocksize=FRAME_SAMPLES,
-                device=device, callback=self._on_block, finished_callback=self._finished.set,
-                latency="low",
-            )
-            self._stream.start()
-        except Exception as exc:  # PortAudioError or ValueError for a bad device name
-            raise AudioDeviceError(f"cannot open output device {device!r}: {exc}") from exc
+        with portaudio_lock():  # not while the device list is re-read
+            try:
+                self._stream = sd.OutputStream(
+                    samplerate=SAMPLE_RATE, channels=1, dtype="int16", blocksize=FRAME_SAMPLES,
+                    device=device, callback=self._on_block,
+                    finished_callback=self._life.finished.set,
+                    latency="low",
+                )
+                self._stream.start()
+            except Exception as exc:  # PortAudioError or ValueError for a bad device name
+                raise AudioDeviceError(f"cannot open output device {device!r}: {exc}") from exc
+            stream_opened()
 
     def _on_block(self, out: npt.NDArray[np.int16], frames: int, time: Any, status: Any) -> None:
+        self._life.beat()
         with self._lock:
             frame = self._frames.popleft() if self._frames else None
         if frame is None or frames != FRAME_SAMPLES:
@@ -167,12 +175,16 @@ class SpeakerSink(AudioSink):
 
     @property
     def lost(self) -> bool:
-        return self._finished.is_set() and not self._closing
+        return self._life.lost
 
     def close(self) -> None:
-        self._closing = True
-        self._stream.stop()
-        self._stream.close()
+        if self._life.closing:
+            return
+        self._life.closing = True
+        with portaudio_lock():
+            self._stream.stop()
+            self._stream.close()
+            stream_closed()
 
 
 def parse_sink(spec: str) -> AudioSink:

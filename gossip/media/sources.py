@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .devices import device_arg, import_sounddevice
+from .devices import (
+    StreamLife,
+    device_arg,
+    import_sounddevice,
+    portaudio_lock,
+    stream_closed,
+    stream_opened,
+)
 from .errors import AudioDeviceError, SpecError, UnsupportedWav
 from .format import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, Frame, silence
 
@@ -170,21 +177,22 @@ class MicSource(AudioSource):
         self._frames: collections.deque[Frame] = collections.deque(maxlen=max_queued_frames)
         self._lock = threading.Lock()
         self._device = device
-        # Set by PortAudio's thread when the stream ends; an end we did not ask for (close)
-        # means the device went away: ALSA's -ENODEV ends PortAudio's stream thread.
-        self._finished = threading.Event()
-        self._closing = False
+        self._life = StreamLife()
         self.overflows = 0
-        try:
-            self._stream = sd.InputStream(
-                samplerate=SAMPLE_RATE, channels=1, dtype="int16", blocksize=FRAME_SAMPLES,
-                device=device, callback=self._on_block, finished_callback=self._finished.set,
-            )
-            self._stream.start()
-        except Exception as exc:  # PortAudioError or ValueError for a bad device name
-            raise AudioDeviceError(f"cannot open input device {device!r}: {exc}") from exc
+        with portaudio_lock():  # not while the device list is re-read
+            try:
+                self._stream = sd.InputStream(
+                    samplerate=SAMPLE_RATE, channels=1, dtype="int16", blocksize=FRAME_SAMPLES,
+                    device=device, callback=self._on_block,
+                    finished_callback=self._life.finished.set,
+                )
+                self._stream.start()
+            except Exception as exc:  # PortAudioError or ValueError for a bad device name
+                raise AudioDeviceError(f"cannot open input device {device!r}: {exc}") from exc
+            stream_opened()
 
     def _on_block(self, block: npt.NDArray[np.int16], frames: int, time: Any, status: Any) -> None:
+        self._life.beat()
         if status:
             self.overflows += 1
         with self._lock:
@@ -208,12 +216,16 @@ class MicSource(AudioSource):
 
     @property
     def lost(self) -> bool:
-        return self._finished.is_set() and not self._closing
+        return self._life.lost
 
     def close(self) -> None:
-        self._closing = True
-        self._stream.stop()
-        self._stream.close()
+        if self._life.closing:
+            return
+        self._life.closing = True
+        with portaudio_lock():
+            self._stream.stop()
+            self._stream.close()
+            stream_closed()
 
 
 def parse_source(spec: str) -> AudioSource:

@@ -14,6 +14,7 @@ import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import trio
 
@@ -37,6 +38,7 @@ from gossip.client.session import Session
 from gossip.fsm import ClientCallPhase
 from gossip.media.defaults import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
 from gossip.media.devicelist import DeviceList
+from gossip.media.devices import knows_device, refresh_portaudio
 from gossip.media.errors import MediaError
 from gossip.media.icehosts import check_hosts
 from gossip.media.mixer import MAX_VOLUME
@@ -486,6 +488,8 @@ class CallControl:
         if callable(spec):
             return spec(), ""
         try:
+            if spec is None:
+                _make_known(device, "input")
             return parse_source(spec if spec is not None else microphone_spec(device)), ""
         except MediaError as exc:
             return NullSource(), str(exc)
@@ -493,6 +497,8 @@ class CallControl:
     def _open_sink(self, device: str) -> tuple[AudioSink, str]:
         spec = self._setup.sink
         try:
+            if spec is None:
+                _make_known(device, "output")
             return parse_sink(spec if spec is not None else speaker_spec(device)), ""
         except MediaError as exc:
             return NullSink(), str(exc)
@@ -500,6 +506,11 @@ class CallControl:
     async def _select_devices(self, input_device: str, output_device: str) -> None:
         """Remember the choice; in a call on real devices, switch to them at once."""
         call = self._call
+        if call is not None and self._setup.uses_devices and not await trio.to_thread.run_sync(
+                lambda: knows_device(input_device, "input")
+                and knows_device(output_device, "output")):
+            await self._reopen_all(call, input_device, output_device)
+            return
         if input_device != self._input_device:
             if call is not None and self._setup.source is None:
                 source, problem = await trio.to_thread.run_sync(self._open_source, input_device)
@@ -520,6 +531,50 @@ class CallControl:
                         "speakers", output_device, "The ones you had stay in use."))
                 await trio.to_thread.run_sync(call.sink.swap(sink).close)
             self._output_device = output_device
+
+    async def _reopen_all(self, call: _Call, input_device: str, output_device: str) -> None:
+        """Switch mid-call to a device plugged in after this process's PortAudio started: it
+        re-reads its list only with no stream open, so both ends pause (silence, a fraction
+        of a second) while everything is reopened. A device that will not open gives way to
+        the one used before."""
+        fixed_source, fixed_sink = self._setup.source is not None, self._setup.sink is not None
+        old_source = None if fixed_source else call.source.swap(NullSource())
+        old_sink = None if fixed_sink else call.sink.swap(NullSink())
+        before = self._input_device, self._output_device
+
+        def reopen() -> tuple[tuple[AudioSource, str | None] | None,
+                              tuple[AudioSink, str | None] | None]:
+            for old in (old_source, old_sink):
+                if old is not None:
+                    old.close()
+            try:
+                refresh_portaudio()
+            except MediaError as exc:  # a stream opened meanwhile (the call's own fallback)
+                log.warning("cannot re-read the sound devices: %s", exc)
+            source = None if fixed_source else _first_open(self._open_source, input_device,
+                                                           before[0])
+            sink = None if fixed_sink else _first_open(self._open_sink, output_device,
+                                                       before[1])
+            return source, sink
+
+        source, sink = await trio.to_thread.run_sync(reopen)
+        failed = []
+        if source is not None:
+            call.source.swap(source[0])
+            if source[1] == input_device:
+                self._input_device = input_device
+            else:
+                failed.append(("microphone", input_device))
+        if sink is not None:
+            call.sink.swap(sink[0])
+            if sink[1] == output_device:
+                self._output_device = output_device
+            else:
+                failed.append(("speakers", output_device))
+        if failed:
+            what, device = failed[0]
+            raise CallNotPossible(audio_device_failure(what, device, "The one you had stays "
+                                                       "in use."))
 
     # -- what to show ---------------------------------------------------------------------------
     def view(self) -> CallView:
@@ -546,6 +601,29 @@ class CallControl:
                            own_speaking=call.state.speaking)
         return replace(view, channel=call.channel, phase=phase, participants=peers,
                        own_level_dbfs=self._own_level)
+
+
+def _make_known(device: str, kind: str) -> None:
+    """Let this process's PortAudio list `device` if it was plugged in since it started: it
+    re-reads its list, which it can only while no stream is open (between calls)."""
+    if not knows_device(device, kind):
+        try:
+            refresh_portaudio()
+        except MediaError as exc:  # streams are open: opening will say the device is missing
+            log.info("not re-reading the sound devices now: %s", exc)
+
+
+End = TypeVar("End", AudioSource, AudioSink)
+
+
+def _first_open(open_end: Callable[[str], tuple[End, str]], first: str,
+                then: str) -> tuple[End, str | None]:
+    """The first of two devices that opens and its name; silence and None if neither does."""
+    end, problem = open_end(first)
+    if not problem:
+        return end, first
+    end, problem = open_end(then)
+    return end, None if problem else then
 
 
 def _cause(exc: BaseException) -> str:
