@@ -156,17 +156,17 @@ def audio_device_failure(what: str, device: str, consequence: str) -> str:
 def device_lost(kind: str, device: str, problem: str) -> tuple[str, str]:
     """A toast's title and sentence: the `kind` ("microphone", "speakers") named `device`
     ("" = the default) went away mid-call; `problem` is why no default replaced it."""
-    which = f"“{device}”" if device else "the system's default"
-    gone = "was" if kind == "microphone" else "were"
+    which = f"The {kind} “{device}”" if device else f"The system's default {kind}"
+    gone = f"{which} {'was' if kind == 'microphone' else 'were'} unplugged"
     if problem:
         lost = ("others hear silence from you" if kind == "microphone"
                 else "you hear nothing")
         return (f"Your {kind} went away",
-                f"{which[0].upper()}{which[1:]} {gone} unplugged, and no other {kind} could "
-                f"be opened: {lost}. Plug one in and pick it under Audio devices.")
+                f"{gone}, and no other {kind} could be opened: {lost}. Plug one in and pick "
+                "it under Audio devices.")
     return (f"Your {kind} went away",
-            f"{which[0].upper()}{which[1:]} {gone} unplugged; the call goes on with the "
-            f"system's default {kind}. Pick another under Audio devices.")
+            f"{gone}; the call goes on with the system's default {kind}. Pick another under "
+            "Audio devices.")
 
 
 def camera_failure(consequence: str) -> str:
