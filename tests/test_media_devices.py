@@ -21,6 +21,7 @@ import trio
 
 from gossip.actors import open_actor
 from gossip.client import events as ev
+from gossip.media.devicekind import DeviceKind
 from gossip.media.devicelist import (
     MAX_DEVICES,
     MAX_NAME_CHARS,
@@ -191,7 +192,7 @@ def test_speakers_unplugged_mid_call_fall_back_to_the_default_with_a_notice(
 def test_the_app_tells_of_a_lost_device_and_what_plays_now(problem):
     model = AppModel()
     model.call = CallView(available=True, channel="general", phase=CallPhase.IN_CALL)
-    model.apply(ev.CallDeviceLost("general", "microphone", "USB mic", problem), 0.0)
+    model.apply(ev.CallDeviceLost("general", DeviceKind.MICROPHONE, "USB mic", problem), 0.0)
     (toast,) = model.toasts.toasts
     assert "USB mic" in toast.body
     assert ("default" in toast.body) != bool(problem)

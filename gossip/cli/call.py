@@ -228,7 +228,7 @@ async def _show_call_events(events: trio.MemoryReceiveChannel[ev.SessionEvent], 
                                   "speaking": event.speaking}), flush=True)
             continue
         if isinstance(event, ev.CallDeviceLost) and as_json:
-            print(json.dumps({"event": "device-lost", "kind": event.kind,
+            print(json.dumps({"event": "device-lost", "kind": event.kind.value,
                               "device": event.device, "now": "none" if event.problem
                               else "default", "problem": event.problem}), flush=True)
         line = call_event_line(event)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gossip.crypto.pins import Trust
+from gossip.media.devicekind import DeviceKind
 
 from .messages import ChatMessage
 
@@ -238,7 +239,7 @@ class CallDeviceLost:
     `problem` says why not. The choice of device is kept for the next call."""
 
     channel: str
-    kind: str  # "microphone" or "speakers"
+    kind: DeviceKind
     device: str
     problem: str = ""
 

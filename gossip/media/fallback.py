@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import trio
 
+from .devicekind import DeviceKind
 from .sinks import AudioSink, NullSink
 from .sources import AudioSource, NullSource
 from .switchable import SwitchableSink, SwitchableSource, open_default_sink, open_default_source
@@ -28,10 +29,10 @@ MAX_FALLBACKS = 3
 
 @dataclass(frozen=True)
 class LostDevice:
-    """`kind` ("microphone" or "speakers") named `device` ("" = the default) went away; the
-    call now uses the default, or nothing if `problem` says why not."""
+    """The `kind` of device named `device` ("" = the default) went away; the call now uses
+    the default, or nothing if `problem` says why not."""
 
-    kind: str
+    kind: DeviceKind
     device: str
     problem: str = ""
 
@@ -54,27 +55,27 @@ async def replace_lost_devices(source: AudioSource, sink: AudioSink,
                                interval: float = CHECK_INTERVAL) -> None:
     """Until cancelled: when the device inside `source` or `sink` (switchable ones; others
     have no device to lose) is lost, put the default in its place and `report` it."""
-    fallbacks = {"microphone": 0, "speakers": 0}
+    fallbacks = dict.fromkeys(DeviceKind, 0)
     while True:
         await trio.sleep(interval)
         if isinstance(source, SwitchableSource) and source.lost:
             lost = source.device_name
-            fallbacks["microphone"] += 1
+            fallbacks[DeviceKind.MICROPHONE] += 1
             fresh, problem = (await trio.to_thread.run_sync(open_default_source)
-                              if fallbacks["microphone"] <= MAX_FALLBACKS
+                              if fallbacks[DeviceKind.MICROPHONE] <= MAX_FALLBACKS
                               else (NullSource(), "it went away too often"))
             old = source.fall_back(fresh)
             await trio.to_thread.run_sync(old.close)
-            await _report(report, LostDevice("microphone", lost, problem))
+            await _report(report, LostDevice(DeviceKind.MICROPHONE, lost, problem))
         if isinstance(sink, SwitchableSink) and sink.lost:
             lost = sink.device_name
-            fallbacks["speakers"] += 1
+            fallbacks[DeviceKind.SPEAKERS] += 1
             fresh_sink, problem = (await trio.to_thread.run_sync(open_default_sink)
-                                   if fallbacks["speakers"] <= MAX_FALLBACKS
+                                   if fallbacks[DeviceKind.SPEAKERS] <= MAX_FALLBACKS
                                    else (NullSink(), "they went away too often"))
             old_sink = sink.fall_back(fresh_sink)
             await trio.to_thread.run_sync(old_sink.close)
-            await _report(report, LostDevice("speakers", lost, problem))
+            await _report(report, LostDevice(DeviceKind.SPEAKERS, lost, problem))
 
 
 async def _report(report: Callable[[LostDevice], Awaitable[None]], lost: LostDevice) -> None:

@@ -142,6 +142,7 @@ class SpeakerSink(AudioSink):
             except Exception as exc:  # PortAudioError or ValueError for a bad device name
                 raise AudioDeviceError(f"cannot open output device {device!r}: {exc}") from exc
             stream_opened()
+        self._life.beat()  # opening may take seconds (Bluetooth): not a stall
 
     def _on_block(self, out: npt.NDArray[np.int16], frames: int, time: Any, status: Any) -> None:
         self._life.beat()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gossip.media.devicekind import DeviceKind
 from gossip.wire.codes import ErrorCode
 
 from . import notices as nt
@@ -153,13 +154,13 @@ def audio_device_failure(what: str, device: str, consequence: str) -> str:
     )
 
 
-def device_lost(kind: str, device: str, problem: str) -> tuple[str, str]:
+def device_lost(kind: DeviceKind, device: str, problem: str) -> tuple[str, str]:
     """A toast's title and sentence: the `kind` ("microphone", "speakers") named `device`
     ("" = the default) went away mid-call; `problem` is why no default replaced it."""
     which = f"The {kind} “{device}”" if device else f"The system's default {kind}"
-    gone = f"{which} {'was' if kind == 'microphone' else 'were'} unplugged"
+    gone = f"{which} {'was' if kind is DeviceKind.MICROPHONE else 'were'} unplugged"
     if problem:
-        lost = ("others hear silence from you" if kind == "microphone"
+        lost = ("others hear silence from you" if kind is DeviceKind.MICROPHONE
                 else "you hear nothing")
         return (f"Your {kind} went away",
                 f"{gone}, and no other {kind} could be opened: {lost}. Plug one in and pick "
