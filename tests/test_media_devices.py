@@ -188,6 +188,84 @@ def test_speakers_unplugged_mid_call_fall_back_to_the_default_with_a_notice(
         headset.unplug()
 
 
+def fifo_capture_pcm(path: Path) -> str:
+    """A microphone that reads what is written into the FIFO at `path`: while the FIFO has a
+    writer and nothing in it, its reads wait, and the stream's callbacks stop, as a
+    microphone's do on hosts where an unplug ends nothing."""
+    os.mkfifo(path)
+    return f'type file; slave.pcm "null"; file "/dev/null"; infile "{path}"; format "raw"'
+
+
+class Feed:
+    """The writer of a FIFO microphone, in a thread: keeps it fed until told to stop (then
+    it holds the FIFO open, empty: the microphone's reads wait), and closes it at the end
+    (reads see end of file: nothing waits any more)."""
+
+    def __init__(self, path: Path) -> None:
+        # Read and write: opening does not wait for the other end.
+        self._fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            _, writable, _ = select.select([], [self._fd], [], 0.05)
+            if writable:
+                try:
+                    os.write(self._fd, bytes(4096))
+                except BlockingIOError:
+                    continue
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(WAIT)
+
+    def close(self) -> None:
+        self.stop()
+        os.close(self._fd)
+
+
+def test_a_microphone_that_stops_mid_call_gives_way_to_the_default_with_a_notice(
+        hub_process, tmp_path):  # noqa: F811
+    port, _ = hub_process
+    home = asound_home(tmp_path / "home", {
+        "gossip_mic": fifo_capture_pcm(tmp_path / "mic.fifo"),
+        "!default": fifo_capture_pcm(tmp_path / "default.fifo"),
+    })
+    mic, default = Feed(tmp_path / "mic.fifo"), Feed(tmp_path / "default.fifo")
+    default.stop()  # fed later, to see that the call reads it
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "gossip.cli", "--host", "127.0.0.1", "--port", str(port),
+         "--user", "ann", "--profile", str(tmp_path / "profile"), "call", "general",
+         "--source", "mic:gossip_mic", "--sink", "null", "--no-aec", "--no-ns", "--no-agc",
+         "--ice-host", "127.0.0.1", "--json", "--duration", "120"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "GOSSIP_PASSWORD": PASSWORD, "HOME": str(home)})
+    try:
+        out, err = lines_of(cli.stdout), lines_of(cli.stderr)
+        wait_for_line(err, "in the call: ann")  # joined, hearing the microphone
+        mic.stop()  # it stops delivering sound, without an error
+        notice = json.loads(wait_for_line(out, '"device-lost"'))
+        assert notice == {"event": "device-lost", "kind": "microphone",
+                          "device": "gossip_mic", "now": "default", "problem": ""}
+        # The call reads the default microphone now: what is written into it is taken
+        # (more than a pipe holds, so the write returns only once the call has read it).
+        with open(tmp_path / "default.fifo", "wb") as writer:
+            writer.write(bytes(256 * 1024))
+        cli.send_signal(signal.SIGINT)
+        assert json.loads(wait_for_line(out, '"channel"'))["channel"] == "general"
+    finally:
+        mic.close()  # reads still waiting see end of file, whatever the CLI still holds
+        default.close()
+        try:
+            cli.wait(WAIT)
+        finally:
+            if cli.poll() is None:
+                cli.kill()
+                cli.wait(WAIT)
+
+
 @pytest.mark.parametrize("problem", ["", "no device"])
 def test_the_app_tells_of_a_lost_device_and_what_plays_now(problem):
     model = AppModel()

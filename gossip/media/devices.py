@@ -55,8 +55,8 @@ class StreamLife:
 
 # PortAudio reads its device list once, at initialisation; re-reading it (terminate, then
 # initialise) closes every stream still open and leaves their objects dangling. So the
-# device streams of this process are counted, and opening, closing and re-reading never
-# overlap.
+# device streams of this process are counted until their close has returned, and opening
+# and re-reading never overlap.
 _portaudio = threading.RLock()
 _open_streams = 0
 
@@ -74,7 +74,7 @@ def stream_closed() -> None:
 
 
 def portaudio_lock() -> threading.RLock:
-    """Held while a device stream opens or closes, and while the list is re-read."""
+    """Held while a device stream opens, and while the list is re-read."""
     return _portaudio
 
 

@@ -65,8 +65,9 @@ async def replace_lost_devices(source: AudioSource, sink: AudioSink,
                               if fallbacks[DeviceKind.MICROPHONE] <= MAX_FALLBACKS
                               else (NullSource(), "it went away too often"))
             old = source.fall_back(fresh)
-            await trio.to_thread.run_sync(old.close)
+            # Told first: closing a device that went away can take long, or for ever.
             await _report(report, LostDevice(DeviceKind.MICROPHONE, lost, problem))
+            await _close(old)
         if isinstance(sink, SwitchableSink) and sink.lost:
             lost = sink.device_name
             fallbacks[DeviceKind.SPEAKERS] += 1
@@ -74,8 +75,14 @@ async def replace_lost_devices(source: AudioSource, sink: AudioSink,
                                    if fallbacks[DeviceKind.SPEAKERS] <= MAX_FALLBACKS
                                    else (NullSink(), "they went away too often"))
             old_sink = sink.fall_back(fresh_sink)
-            await trio.to_thread.run_sync(old_sink.close)
             await _report(report, LostDevice(DeviceKind.SPEAKERS, lost, problem))
+            await _close(old_sink)
+
+
+async def _close(end: AudioSource | AudioSink) -> None:
+    """Close a lost device's end in a worker thread; a call that ends meanwhile does not wait
+    for it (closing a device that went away can hang on some hosts)."""
+    await trio.to_thread.run_sync(end.close, abandon_on_cancel=True)
 
 
 async def _report(report: Callable[[LostDevice], Awaitable[None]], lost: LostDevice) -> None:

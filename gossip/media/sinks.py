@@ -182,9 +182,14 @@ class SpeakerSink(AudioSink):
         if self._life.closing:
             return
         self._life.closing = True
-        with portaudio_lock():
-            self._stream.stop()
+        # Abort, not stop: stop waits for PortAudio's thread to finish what is queued, and
+        # nothing queued in a call's stream is worth waiting for. Not under the PortAudio
+        # lock: a wedged device can hold a close for ever (CoreAudio after an unplug), and
+        # must not stop others from opening; the list is not re-read until it is done.
+        try:
+            self._stream.abort()
             self._stream.close()
+        finally:
             stream_closed()
 
 
