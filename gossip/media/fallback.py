@@ -2,8 +2,8 @@
 default device (or on silence, when there is none) and the owner is told what happened.
 
 PortAudio says nothing to the program when a device goes: its stream thread ends (ALSA
-answers -ENODEV) and the stream stops being active. So the ends are looked at a few times a
-second; a look is two attribute reads.
+answers -ENODEV), or on some hosts its callbacks just stop (gossip.media.devices.StreamLife
+tells both). So the ends are looked at a few times a second; a look is a few attribute reads.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -18,6 +19,9 @@ from .devicekind import DeviceKind
 from .sinks import AudioSink, NullSink
 from .sources import AudioSource, NullSource
 from .switchable import SwitchableSink, SwitchableSource, open_default_sink, open_default_source
+
+if TYPE_CHECKING:
+    from outcome import Outcome  # trio's own
 
 log = logging.getLogger("gossip.media.devices")
 
@@ -67,7 +71,7 @@ async def replace_lost_devices(source: AudioSource, sink: AudioSink,
             old = source.fall_back(fresh)
             # Told first: closing a device that went away can take long, or for ever.
             await _report(report, LostDevice(DeviceKind.MICROPHONE, lost, problem))
-            await _close(old)
+            _close_soon(old)
         if isinstance(sink, SwitchableSink) and sink.lost:
             lost = sink.device_name
             fallbacks[DeviceKind.SPEAKERS] += 1
@@ -76,16 +80,24 @@ async def replace_lost_devices(source: AudioSource, sink: AudioSink,
                                    else (NullSink(), "they went away too often"))
             old_sink = sink.fall_back(fresh_sink)
             await _report(report, LostDevice(DeviceKind.SPEAKERS, lost, problem))
-            await _close(old_sink)
+            _close_soon(old_sink)
 
 
-async def _close(end: AudioSource | AudioSink) -> None:
-    """Close a lost device's end in a worker thread; a call that ends meanwhile does not wait
-    for it (closing a device that went away can hang on some hosts)."""
-    await trio.to_thread.run_sync(end.close, abandon_on_cancel=True)
+def _close_soon(end: AudioSource | AudioSink) -> None:
+    """Close a lost device's end in a thread of its own, waited for by nobody: closing a
+    device that went away can hang on some hosts, and neither the other end's watch nor the
+    call's end may wait for it."""
+
+    def closed(result: Outcome[None]) -> None:
+        try:
+            result.unwrap()
+        except Exception as exc:  # PortAudio's view of a device that is gone: nothing to do
+            log.info("closing a lost device failed: %r", exc)
+
+    trio.lowlevel.start_thread_soon(end.close, closed)
 
 
 async def _report(report: Callable[[LostDevice], Awaitable[None]], lost: LostDevice) -> None:
     log.info("the %s %r went away; now %s", lost.kind, lost.device or "(default)",
-                f"none ({lost.problem})" if lost.problem else "the default")
+             f"none ({lost.problem})" if lost.problem else "the default")
     await report(lost)
