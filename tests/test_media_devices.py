@@ -312,7 +312,7 @@ def sound_home(tmp_path):
         refresh_portaudio()
 
 
-async def test_in_a_call_the_app_takes_speakers_plugged_in_and_gives_them_up_when_pulled(
+async def test_in_a_call_the_app_takes_speakers_plugged_in_gives_them_up_and_takes_them_back(
         sound_home, hub, tmp_path):
     pcms = {"gossip_speakers": fifo_pcm(tmp_path / "speakers.fifo"),
             "!default": fifo_pcm(tmp_path / "default.fifo")}
@@ -333,7 +333,8 @@ async def test_in_a_call_the_app_takes_speakers_plugged_in_and_gives_them_up_whe
         assert await trio.to_thread.run_sync(speakers.got_data.wait, WAIT)
 
         # USB speakers plugged in mid-call: listed within a few seconds, and taken at once.
-        asound_home(sound_home, {**pcms, "gossip_usb": fifo_pcm(tmp_path / "usb.fifo")})
+        usb_pcm = fifo_pcm(tmp_path / "usb.fifo")
+        asound_home(sound_home, {**pcms, "gossip_usb": usb_pcm})
         usb = Drain(tmp_path / "usb.fifo")
         await next_notice(bridge, nt.CallChanged, lambda n: "gossip_usb" in n.view.output_devices)
         bridge.post(intents.ChooseDevices("", "gossip_usb"))
@@ -347,6 +348,15 @@ async def test_in_a_call_the_app_takes_speakers_plugged_in_and_gives_them_up_whe
         assert (lost.kind, lost.device, lost.problem) == ("speakers", "gossip_usb", "")
         await next_notice(bridge, nt.CallChanged, lambda n: n.view.output_device == "")
         assert await trio.to_thread.run_sync(default.got_data.wait, WAIT)
+
+        # Plugged in again (gone from a listing, then back): the call takes it back.
+        asound_home(sound_home, pcms)
+        await next_notice(bridge, nt.CallChanged,
+                          lambda n: "gossip_usb" not in n.view.output_devices)
+        usb = Drain(tmp_path / "usb.fifo")
+        asound_home(sound_home, {**pcms, "gossip_usb": usb_pcm})
+        await next_notice(bridge, nt.CallChanged, lambda n: n.view.output_device == "gossip_usb")
+        assert await trio.to_thread.run_sync(usb.got_data.wait, WAIT)
         bridge.post(intents.LeaveChannelCall())
         await next_notice(bridge, nt.CallChanged, lambda n: n.view.phase is CallPhase.IDLE)
     finally:

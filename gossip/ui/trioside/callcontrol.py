@@ -151,6 +151,16 @@ _PHASES = {ClientCallPhase.IDLE: CallPhase.JOINING, ClientCallPhase.JOINING: Cal
 
 
 @dataclass
+class _Lost:
+    """A device the call gave up when it went away, taken back when it comes back: once a
+    listing has gone without it and a later one has it again (a device listed but broken
+    is not retried)."""
+
+    device: str
+    gone: bool = False
+
+
+@dataclass
 class _Call:
     """The call we are in: the actor's ref and the audio ends we gave it."""
 
@@ -164,6 +174,8 @@ class _Call:
     connection: int = 0  # LiveSession.connection when we joined
     sends_video: bool = False  # joined with a video source (the camera switch works)
     video: SwitchableVideo | None = None
+    lost_input: _Lost | None = None
+    lost_output: _Lost | None = None
 
 
 class CallControl:
@@ -211,6 +223,12 @@ class CallControl:
     def devices_changed(self, devices: DeviceList) -> None:
         """The DeviceWatcher's news (a device came or went): the pickers offer what is there."""
         self._devices = devices
+        call = self._call
+        if call is not None:
+            for lost, listed in ((call.lost_input, devices.inputs),
+                                 (call.lost_output, devices.outputs)):
+                if lost is not None and lost.device not in listed:
+                    lost.gone = True
         self._post(nt.CallChanged(self.view()))
 
     async def _tick(self) -> None:
@@ -238,10 +256,11 @@ class CallControl:
             return
         # The call replaced an unplugged device with the default: the panel says so, and
         # picking the device again (plugged back in) switches back to it.
-        if call.source.fell_back and self._setup.source is None:
-            self._input_device = ""
-        if call.sink.fell_back and self._setup.sink is None:
-            self._output_device = ""
+        if call.source.fell_back and self._setup.source is None and self._input_device:
+            call.lost_input, self._input_device = _Lost(self._input_device), ""
+        if call.sink.fell_back and self._setup.sink is None and self._output_device:
+            call.lost_output, self._output_device = _Lost(self._output_device), ""
+        await self._take_back(call)
         elapsed = self._setup.level_interval
         call.state = replace(state, peers={
             user: replace(peer, level_dbfs=self._meter(user, peer.level_dbfs, elapsed))
@@ -250,6 +269,28 @@ class CallControl:
         await self._keep_volumes(call, state)
         await self._refresh_video(call)
         self._post(nt.CallChanged(self.view()))
+
+    async def _take_back(self, call: _Call) -> None:
+        """Back to a device the call lost, now that it is plugged in again (tried once)."""
+        def back(lost: _Lost | None, listed: tuple[str, ...]) -> str | None:
+            return lost.device if lost is not None and lost.gone and lost.device in listed \
+                else None
+
+        input_back = back(call.lost_input, self._devices.inputs)
+        output_back = back(call.lost_output, self._devices.outputs)
+        if input_back is None and output_back is None:
+            return
+        if input_back is not None:
+            call.lost_input = None
+        if output_back is not None:
+            call.lost_output = None
+        try:
+            await self._select_devices(input_back if input_back is not None
+                                       else self._input_device,
+                                       output_back if output_back is not None
+                                       else self._output_device)
+        except CallNotPossible as exc:
+            log.info("could not go back to a device plugged in again: %s", exc)
 
     async def _refresh_video(self, call: _Call) -> None:
         """Hand the UI the call's picture holders. The same objects stay for a peer's whole
@@ -322,6 +363,8 @@ class CallControl:
                     self._volumes[user] = volume
                     await self._tell_call(SetVolume(user, volume))
                 case intents.ChooseDevices(input_device, output_device):
+                    if self._call is not None:  # the user's pick wins over a device back
+                        self._call.lost_input = self._call.lost_output = None
                     await self._select_devices(input_device, output_device)
                 case intents.ChooseVideo(enabled):
                     await self._set_video(enabled)
