@@ -204,7 +204,7 @@ class FakeSpeakers(NullSink):
 
 
 def test_a_microphone_and_speakers_get_every_stage_even_behind_the_apps_switches():
-    from gossip.ui.trioside.callaudio import SwitchableSink, SwitchableSource
+    from gossip.media.switchable import SwitchableSink, SwitchableSource
 
     chain, played_into = open_voice_path(
         SwitchableSource(FakeMicrophone(440)), SwitchableSink(FakeSpeakers()), VoiceOptions()

@@ -14,12 +14,13 @@ from gossip.client import events as ev
 from gossip.client.calltypes import CallOptions, CallState, GetCallState, PeerState
 from gossip.client.commands import JoinCall
 from gossip.crypto.pins import Trust
+from gossip.media.devicelist import DeviceList, list_devices
 from gossip.media.sources import ToneSource
+from gossip.media.switchable import SwitchableSource
 from gossip.ui import intents
 from gossip.ui import notices as nt
 from gossip.ui.bridge import Bridge
 from gossip.ui.callview import CallPhase
-from gossip.ui.trioside.callaudio import DeviceList, SwitchableSource, list_devices
 from gossip.ui.trioside.callcontrol import CallSetup, call_ice_hosts, meter, participants
 
 from .appwindow import (

@@ -1,5 +1,6 @@
 """Devices are picked the same way everywhere and apply at once: Settings offers the sound
-devices as the call panel's drop-downs do (a chosen device that is unplugged stays listed),
+devices as the call panel's drop-downs do (a chosen device that is unplugged stays listed, one
+plugged in while it is open shows up),
 saving a new device or video source reaches the call side without a restart, and a call's
 video source can be swapped while it runs."""
 
@@ -59,6 +60,11 @@ def test_settings_offer_the_panels_devices_and_apply_them_and_the_video_source_l
                 == dpg.get_item_configuration(panel_combo)["items"]
             )
         dpg.set_value(dialog.input, "Desk mic")
+        # A headset plugged in while the dialog is open shows up in it; the pick stays.
+        app.model.set_call(replace(app.model.call, input_devices=("Desk mic", "Headset")))
+        app.pump_until(lambda: "Headset" in dpg.get_item_configuration(dialog.input)["items"],
+                       WAIT)
+        assert dpg.get_value(dialog.input) == "Desk mic"
         dpg.set_value(dialog.video, "Test pattern")
         click(dialog.save_button)
         # The call side took both, without a restart: the panel shows what it now uses.

@@ -227,6 +227,10 @@ async def _show_call_events(events: trio.MemoryReceiveChannel[ev.SessionEvent], 
                 print(json.dumps({"event": "speaking", "user": event.user,
                                   "speaking": event.speaking}), flush=True)
             continue
+        if isinstance(event, ev.CallDeviceLost) and as_json:
+            print(json.dumps({"event": "device-lost", "kind": event.kind.value,
+                              "device": event.device, "now": "none" if event.problem
+                              else "default", "problem": event.problem}), flush=True)
         line = call_event_line(event)
         if line is not None:
             print(line, file=sys.stderr, flush=True)
@@ -271,6 +275,11 @@ def call_event_line(event: ev.SessionEvent) -> str | None:
     if isinstance(event, ev.CallPeerUndecryptable):
         return (f"WARNING: {safe_field(event.user)}'s media does not decrypt "
                 f"({safe_field(event.reason)}); you do not hear them.")
+    if isinstance(event, ev.CallDeviceLost):
+        which = safe_field(event.device) if event.device else "the default"
+        now = (f"nothing could replace it ({safe_field(event.problem)})" if event.problem
+               else "using the default now")
+        return f"WARNING: the {event.kind} {which} went away; {now}"
     if isinstance(event, ev.CallPeerDecryptable):
         return f"{safe_field(event.user)}'s media decrypts again"
     return None

@@ -52,6 +52,12 @@ from gossip.fsm import (
 from gossip.media import icehosts
 from gossip.media.capturechain import CaptureChain, open_voice_path
 from gossip.media.engine import AudioEngine, open_audio_engine
+from gossip.media.fallback import (
+    LostDevice,
+    replace_lost_devices,
+    switchable_sink,
+    switchable_source,
+)
 from gossip.media.framecrypt import CallFrames, PeerFrames
 from gossip.media.loop import open_media_loop
 from gossip.media.sinks import parse_sink
@@ -159,10 +165,12 @@ class CallActor(Actor):
 
     # -- lifecycle --------------------------------------------------------------------------
     async def main(self) -> None:
-        source = (parse_source(self._options.source) if isinstance(self._options.source, str)
-                  else self._options.source)
-        sink = (parse_sink(self._options.sink) if isinstance(self._options.sink, str)
-                else self._options.sink)
+        # A device end is switchable so an unplugged one can be replaced mid-call.
+        source = switchable_source(parse_source(self._options.source)
+                                   if isinstance(self._options.source, str)
+                                   else self._options.source)
+        sink = switchable_sink(parse_sink(self._options.sink)
+                               if isinstance(self._options.sink, str) else self._options.sink)
         video = None
         try:
             video = self._options.video_source()
@@ -185,6 +193,8 @@ class CallActor(Actor):
                 async with trio.open_nursery() as links:
                     self._links = links
                     links.start_soon(self._watch_speaking, engine, self._capture)
+                    links.start_soon(replace_lost_devices, source, sink,
+                                     self._device_lost)
                     if self._context.video is not None:
                         self._self_view = LatestFrame()
                         links.start_soon(self._show_self, self._context.video,
@@ -794,6 +804,9 @@ class CallActor(Actor):
             await self._send_frames(step.frames)
         if any(what in ("left", "dropped") for what in step.reports):
             await self._emit(ev.CallLeft(self.channel))
+
+    async def _device_lost(self, lost: LostDevice) -> None:
+        await self._emit(ev.CallDeviceLost(self.channel, lost.kind, lost.device, lost.problem))
 
     async def _emit(self, event: ev.SessionEvent) -> None:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gossip.crypto.pins import Trust
+from gossip.media.devicekind import DeviceKind
 
 from .messages import ChatMessage
 
@@ -232,6 +233,18 @@ class CallPeerDecryptable:
 
 
 @dataclass(frozen=True)
+class CallDeviceLost:
+    """The microphone or speakers (`kind`) the call used, named `device` ("" = the default),
+    went away mid-call (unplugged); the call now uses the system default, or nothing if
+    `problem` says why not. The choice of device is kept for the next call."""
+
+    channel: str
+    kind: DeviceKind
+    device: str
+    problem: str = ""
+
+
+@dataclass(frozen=True)
 class CallRelayFailed:
     """The relay the hub named for this call could not be used (refused, unreachable, another
     certificate than the hub named); a call small enough goes back to the mesh."""
@@ -354,7 +367,7 @@ SessionEvent = (Connected | Synced | MemberJoined | MemberLeft | OwnKeyForged | 
                 | HubError | Disconnected
                 | CallMembersChanged | CallPeerConnected | CallPeerUnknown
                 | CallPeerKeyChanged | CallPeerNotMember | CallPeerLeft | CallPeerFailed
-                | CallPeerUndecryptable | CallPeerDecryptable | CallRelayFailed
+                | CallPeerUndecryptable | CallPeerDecryptable | CallDeviceLost | CallRelayFailed
                 | CallSignalRejected | CallRefused | CallLeft | CallSpeaking | RosterChanged
                 | RosterAlarm | CallStarted | CallRosterChanged | CallEnded
                 | FileProgress)

@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .devices import device_arg, import_sounddevice
+from .devices import (
+    StreamLife,
+    device_arg,
+    import_sounddevice,
+    portaudio_lock,
+    stream_closed,
+    stream_opened,
+)
 from .errors import AudioDeviceError, SpecError, UnsupportedWav
 from .format import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, Frame, silence
 
@@ -39,6 +46,16 @@ class AudioSource(ABC):
     @property
     def is_device(self) -> bool:
         """A real microphone (voice processing is on by default for one)."""
+        return False
+
+    @property
+    def device_name(self) -> str:
+        """The device asked for by name ("" for the system default or no device)."""
+        return ""
+
+    @property
+    def lost(self) -> bool:
+        """The device stopped under us (unplugged): nothing more will pass through it."""
         return False
 
     @abstractmethod
@@ -159,17 +176,24 @@ class MicSource(AudioSource):
         sd = import_sounddevice()
         self._frames: collections.deque[Frame] = collections.deque(maxlen=max_queued_frames)
         self._lock = threading.Lock()
+        self._device = device
+        self._life = StreamLife()
         self.overflows = 0
-        try:
-            self._stream = sd.InputStream(
-                samplerate=SAMPLE_RATE, channels=1, dtype="int16", blocksize=FRAME_SAMPLES,
-                device=device, callback=self._on_block,
-            )
-            self._stream.start()
-        except Exception as exc:  # PortAudioError or ValueError for a bad device name
-            raise AudioDeviceError(f"cannot open input device {device!r}: {exc}") from exc
+        with portaudio_lock():  # not while the device list is re-read
+            try:
+                self._stream = sd.InputStream(
+                    samplerate=SAMPLE_RATE, channels=1, dtype="int16", blocksize=FRAME_SAMPLES,
+                    device=device, callback=self._on_block,
+                    finished_callback=self._life.finished.set,
+                )
+                self._stream.start()
+            except Exception as exc:  # PortAudioError or ValueError for a bad device name
+                raise AudioDeviceError(f"cannot open input device {device!r}: {exc}") from exc
+            stream_opened()
+        self._life.beat()  # opening may take seconds (Bluetooth): not a stall
 
     def _on_block(self, block: npt.NDArray[np.int16], frames: int, time: Any, status: Any) -> None:
+        self._life.beat()
         if status:
             self.overflows += 1
         with self._lock:
@@ -187,9 +211,27 @@ class MicSource(AudioSource):
         with self._lock:
             return self._frames.popleft() if self._frames else silence()
 
+    @property
+    def device_name(self) -> str:
+        return "" if self._device is None else str(self._device)
+
+    @property
+    def lost(self) -> bool:
+        return self._life.lost
+
     def close(self) -> None:
-        self._stream.stop()
-        self._stream.close()
+        if self._life.closing:
+            return
+        self._life.closing = True
+        # Abort, not stop: stop waits for PortAudio's thread to finish what is queued, and
+        # nothing queued in a call's stream is worth waiting for. Not under the PortAudio
+        # lock: a wedged device can hold a close for ever (CoreAudio after an unplug), and
+        # must not stop others from opening; the list is not re-read until it is done.
+        try:
+            self._stream.abort()
+            self._stream.close()
+        finally:
+            stream_closed()
 
 
 def parse_source(spec: str) -> AudioSource:

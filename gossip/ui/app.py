@@ -316,6 +316,7 @@ class App:
         self.toasts.update(*size, self.main.toast_area() if on_main
                            else self.connect_view.toast_area(), self.settings.font_scale)
         self.safety_dialog.update(self.model)
+        self.settings_dialog.update(self.model)
         if status_version != getattr(self, "_screen_version", -1):
             self._screen_version = status_version
             self._show_screen()

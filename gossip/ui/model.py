@@ -20,7 +20,7 @@ from . import notices as nt
 from .callview import CallPeer, CallPhase, CallView
 from .formatting import short_fingerprint
 from .toasts import ToastBoard
-from .wording import connect_failure
+from .wording import connect_failure, device_lost
 
 
 class Phase(str, Enum):
@@ -589,6 +589,12 @@ def _call_peer_decryptable(model: AppModel, event: ev.CallPeerDecryptable, now: 
                           f"What {event.user} sends opens again.", now)
 
 
+def _call_device_lost(model: AppModel, event: ev.CallDeviceLost, now: float) -> None:
+    if _our_call(model, event.channel):
+        title, body = device_lost(event.kind, event.device, event.problem)
+        model.toasts.push("error" if event.problem else "info", title, body, now)
+
+
 def _call_relay_failed(model: AppModel, event: ev.CallRelayFailed, now: float) -> None:
     if _our_call(model, event.channel):
         model.toasts.push("error", "The call's relay cannot be used",
@@ -658,6 +664,7 @@ _HANDLERS: dict[type, Callable[[AppModel, Any, float], None]] = {
     ev.CallRefused: _call_refused, ev.CallLeft: _call_left, ev.CallSpeaking: _call_speaking,
     ev.CallPeerUndecryptable: _call_peer_undecryptable,
     ev.CallPeerDecryptable: _call_peer_decryptable, ev.CallRelayFailed: _call_relay_failed,
+    ev.CallDeviceLost: _call_device_lost,
     ev.OwnKeyForged: _own_key_forged, ev.MessagesMissing: _messages_missing,
     ev.HubReportedMissed: _hub_reported_missed, ev.MessageDelayed: _message_delayed,
     ev.MessageNotSent: _message_not_sent, ev.RosterChanged: _roster_changed,

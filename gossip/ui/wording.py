@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gossip.media.devicekind import DeviceKind
 from gossip.wire.codes import ErrorCode
 
 from . import notices as nt
@@ -153,6 +154,22 @@ def audio_device_failure(what: str, device: str, consequence: str) -> str:
     )
 
 
+def device_lost(kind: DeviceKind, device: str, problem: str) -> tuple[str, str]:
+    """A toast's title and sentence: the `kind` ("microphone", "speakers") named `device`
+    ("" = the default) went away mid-call; `problem` is why no default replaced it."""
+    which = f"The {kind} “{device}”" if device else f"The system's default {kind}"
+    gone = f"{which} {'was' if kind is DeviceKind.MICROPHONE else 'were'} unplugged"
+    if problem:
+        lost = ("others hear silence from you" if kind is DeviceKind.MICROPHONE
+                else "you hear nothing")
+        return (f"Your {kind} went away",
+                f"{gone}, and no other {kind} could be opened: {lost}. Plug one in and pick "
+                "it under Audio devices.")
+    return (f"Your {kind} went away",
+            f"{gone}; the call goes on with the system's default {kind}. Pick another under "
+            "Audio devices.")
+
+
 def camera_failure(consequence: str) -> str:
     return (
         "Gossip cannot open the video source. Check that the camera is connected and not "
@@ -167,6 +184,7 @@ NO_PORTAUDIO = (
 )
 SOUND_SYSTEM_FAILED = (
     "No sound devices: the system's sound service did not answer. Check "
-    "that it is running, then restart Gossip."
+    "that it is running; Gossip looks again every few seconds."
 )
-NO_DEVICES = "No sound devices found. Plug in a headset or microphone, then restart Gossip."
+NO_DEVICES = "No sound devices found. Plug in a headset or microphone: it shows up here."
+LISTING_FAILED = "The sound devices could not be listed. Gossip looks again every few seconds."

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import trio
 
-from gossip.actors import Actor, ActorError, Request
+from gossip.actors import Actor, ActorError, ChildSpec, Request, Supervisor
 from gossip.client.commands import AcceptKey, EditChat, GetState, React, SendChat, VerifyKey
 from gossip.client.errors import CommandRefused
 from gossip.client.filesend import save_file, send_file
@@ -21,6 +21,7 @@ from gossip.client.session import Session
 from gossip.client.state import SessionState
 from gossip.crypto import CryptoError, safety_number
 from gossip.crypto.pins import Trust
+from gossip.media.devicewatch import DeviceWatcher
 
 from .. import intents
 from .. import notices as nt
@@ -47,7 +48,8 @@ class BridgeActor(Actor):
                  call_setup: CallSetup | None = None, retry_base: float = 1.0,
                  video_feeds: VideoFeeds | None = None) -> None:
         self._post = post
-        self._calls = CallControl(call_setup or CallSetup(), self._live_session, post,
+        self._call_setup = call_setup or CallSetup()
+        self._calls = CallControl(self._call_setup, self._live_session, post,
                                   video_feeds or VideoFeeds())
         self._keeper: ConnectionKeeper | None = None
         self._retry_base = retry_base
@@ -57,6 +59,12 @@ class BridgeActor(Actor):
 
     async def started(self) -> None:
         self.nursery.start_soon(self._calls.run)
+        if self._call_setup.uses_devices:
+            # Devices that come and go reach the pickers; a crash of the watcher is its
+            # supervisor's to restart, not the bridge's to suffer.
+            watcher = Supervisor([ChildSpec("devices",
+                                            lambda: DeviceWatcher(self._calls.devices_changed))])
+            await self.nursery.start(watcher.run)
 
     async def receive(self, message: object) -> object:
         try:

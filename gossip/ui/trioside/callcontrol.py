@@ -14,6 +14,7 @@ import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import trio
 
@@ -36,6 +37,8 @@ from gossip.client.errors import CommandRefused
 from gossip.client.session import Session
 from gossip.fsm import ClientCallPhase
 from gossip.media.defaults import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
+from gossip.media.devicelist import DeviceList
+from gossip.media.devices import knows_device, refresh_portaudio
 from gossip.media.errors import MediaError
 from gossip.media.icehosts import check_hosts
 from gossip.media.mixer import MAX_VOLUME
@@ -50,10 +53,9 @@ from ..callview import SILENCE_DBFS, CallNotPossible, CallPeer, CallPhase, CallV
 from ..videofeeds import VideoFeeds
 from ..wording import audio_device_failure, camera_failure
 from .callaudio import (
-    DeviceList,
     SwitchableSink,
     SwitchableSource,
-    list_devices,
+    device_problem_text,
     microphone_spec,
     speaker_spec,
 )
@@ -149,6 +151,16 @@ _PHASES = {ClientCallPhase.IDLE: CallPhase.JOINING, ClientCallPhase.JOINING: Cal
 
 
 @dataclass
+class _Lost:
+    """A device the call gave up when it went away, taken back when it comes back: once a
+    listing has gone without it and a later one has it again (a device listed but broken
+    is not retried)."""
+
+    device: str
+    gone: bool = False
+
+
+@dataclass
 class _Call:
     """The call we are in: the actor's ref and the audio ends we gave it."""
 
@@ -162,12 +174,14 @@ class _Call:
     connection: int = 0  # LiveSession.connection when we joined
     sends_video: bool = False  # joined with a video source (the camera switch works)
     video: SwitchableVideo | None = None
+    lost_input: _Lost | None = None
+    lost_output: _Lost | None = None
 
 
 class CallControl:
     """CallPort over the live session. One call at a time, as the panel offers.
 
-    `run` (in the bridge actor's nursery) lists the devices, then polls the call's state at
+    `run` (in the bridge actor's nursery) polls the call's state at
     `level_interval` and posts CallChanged; `handle` carries out the panel's intents. A lock
     keeps the two from interleaving halfway through a change.
     """
@@ -198,8 +212,6 @@ class CallControl:
     # -- the poll -----------------------------------------------------------------------------
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
-        if self._setup.uses_devices:
-            self._devices = await trio.to_thread.run_sync(list_devices)
         self._post(nt.CallChanged(self.view()))
         while True:
             if self._call is None and self._autojoin is None:
@@ -207,6 +219,17 @@ class CallControl:
             await trio.sleep(self._setup.level_interval)
             async with self._lock:
                 await self._tick()
+
+    def devices_changed(self, devices: DeviceList) -> None:
+        """The DeviceWatcher's news (a device came or went): the pickers offer what is there."""
+        self._devices = devices
+        call = self._call
+        if call is not None:
+            for lost, listed in ((call.lost_input, devices.inputs),
+                                 (call.lost_output, devices.outputs)):
+                if lost is not None and lost.device not in listed:
+                    lost.gone = True
+        self._post(nt.CallChanged(self.view()))
 
     async def _tick(self) -> None:
         call = self._call
@@ -231,6 +254,13 @@ class CallControl:
             self._forget(call)
             self._post(nt.CommandFailed("stay in the call", _cause(exc)))
             return
+        # The call replaced an unplugged device with the default: the panel says so, and
+        # picking the device again (plugged back in) switches back to it.
+        if call.source.fell_back and self._setup.source is None and self._input_device:
+            call.lost_input, self._input_device = _Lost(self._input_device), ""
+        if call.sink.fell_back and self._setup.sink is None and self._output_device:
+            call.lost_output, self._output_device = _Lost(self._output_device), ""
+        await self._take_back(call)
         elapsed = self._setup.level_interval
         call.state = replace(state, peers={
             user: replace(peer, level_dbfs=self._meter(user, peer.level_dbfs, elapsed))
@@ -239,6 +269,28 @@ class CallControl:
         await self._keep_volumes(call, state)
         await self._refresh_video(call)
         self._post(nt.CallChanged(self.view()))
+
+    async def _take_back(self, call: _Call) -> None:
+        """Back to a device the call lost, now that it is plugged in again (tried once)."""
+        def back(lost: _Lost | None, listed: tuple[str, ...]) -> str | None:
+            return lost.device if lost is not None and lost.gone and lost.device in listed \
+                else None
+
+        input_back = back(call.lost_input, self._devices.inputs)
+        output_back = back(call.lost_output, self._devices.outputs)
+        if input_back is None and output_back is None:
+            return
+        if input_back is not None:
+            call.lost_input = None
+        if output_back is not None:
+            call.lost_output = None
+        try:
+            await self._select_devices(input_back if input_back is not None
+                                       else self._input_device,
+                                       output_back if output_back is not None
+                                       else self._output_device)
+        except CallNotPossible as exc:
+            log.info("could not go back to a device plugged in again: %s", exc)
 
     async def _refresh_video(self, call: _Call) -> None:
         """Hand the UI the call's picture holders. The same objects stay for a peer's whole
@@ -311,6 +363,8 @@ class CallControl:
                     self._volumes[user] = volume
                     await self._tell_call(SetVolume(user, volume))
                 case intents.ChooseDevices(input_device, output_device):
+                    if self._call is not None:  # the user's pick wins over a device back
+                        self._call.lost_input = self._call.lost_output = None
                     await self._select_devices(input_device, output_device)
                 case intents.ChooseVideo(enabled):
                     await self._set_video(enabled)
@@ -477,6 +531,8 @@ class CallControl:
         if callable(spec):
             return spec(), ""
         try:
+            if spec is None:
+                _make_known(device, "input")
             return parse_source(spec if spec is not None else microphone_spec(device)), ""
         except MediaError as exc:
             return NullSource(), str(exc)
@@ -484,6 +540,8 @@ class CallControl:
     def _open_sink(self, device: str) -> tuple[AudioSink, str]:
         spec = self._setup.sink
         try:
+            if spec is None:
+                _make_known(device, "output")
             return parse_sink(spec if spec is not None else speaker_spec(device)), ""
         except MediaError as exc:
             return NullSink(), str(exc)
@@ -491,6 +549,11 @@ class CallControl:
     async def _select_devices(self, input_device: str, output_device: str) -> None:
         """Remember the choice; in a call on real devices, switch to them at once."""
         call = self._call
+        if call is not None and self._setup.uses_devices and not await trio.to_thread.run_sync(
+                lambda: knows_device(input_device, "input")
+                and knows_device(output_device, "output")):
+            await self._reopen_all(call, input_device, output_device)
+            return
         if input_device != self._input_device:
             if call is not None and self._setup.source is None:
                 source, problem = await trio.to_thread.run_sync(self._open_source, input_device)
@@ -512,6 +575,50 @@ class CallControl:
                 await trio.to_thread.run_sync(call.sink.swap(sink).close)
             self._output_device = output_device
 
+    async def _reopen_all(self, call: _Call, input_device: str, output_device: str) -> None:
+        """Switch mid-call to a device plugged in after this process's PortAudio started: it
+        re-reads its list only with no stream open, so both ends pause (silence, a fraction
+        of a second) while everything is reopened. A device that will not open gives way to
+        the one used before."""
+        fixed_source, fixed_sink = self._setup.source is not None, self._setup.sink is not None
+        old_source = None if fixed_source else call.source.swap(NullSource())
+        old_sink = None if fixed_sink else call.sink.swap(NullSink())
+        before = self._input_device, self._output_device
+
+        def reopen() -> tuple[tuple[AudioSource, str | None] | None,
+                              tuple[AudioSink, str | None] | None]:
+            for old in (old_source, old_sink):
+                if old is not None:
+                    old.close()
+            try:
+                refresh_portaudio()
+            except MediaError as exc:  # a stream opened meanwhile (the call's own fallback)
+                log.warning("cannot re-read the sound devices: %s", exc)
+            source = None if fixed_source else _first_open(self._open_source, input_device,
+                                                           before[0])
+            sink = None if fixed_sink else _first_open(self._open_sink, output_device,
+                                                       before[1])
+            return source, sink
+
+        source, sink = await trio.to_thread.run_sync(reopen)
+        failed = []
+        if source is not None:
+            call.source.swap(source[0])
+            if source[1] == input_device:
+                self._input_device = input_device
+            else:
+                failed.append(("microphone", input_device))
+        if sink is not None:
+            call.sink.swap(sink[0])
+            if sink[1] == output_device:
+                self._output_device = output_device
+            else:
+                failed.append(("speakers", output_device))
+        if failed:
+            what, device = failed[0]
+            raise CallNotPossible(audio_device_failure(what, device, "The one you had stays "
+                                                       "in use."))
+
     # -- what to show ---------------------------------------------------------------------------
     def view(self) -> CallView:
         view = CallView(available=True, unavailable_reason="", muted=self._muted,
@@ -519,7 +626,8 @@ class CallControl:
                         video_source=self._setup.video, input_devices=self._devices.inputs,
                         output_devices=self._devices.outputs, input_device=self._input_device,
                         output_device=self._output_device,
-                        devices_note=self._setup.audio_note or self._devices.problem,
+                        devices_note=(self._setup.audio_note
+                                      or device_problem_text(self._devices.problem)),
                         transmit=self._voice.transmit.value,
                         talk_key_held=self._talk_key_held)
         call = self._call
@@ -536,6 +644,29 @@ class CallControl:
                            own_speaking=call.state.speaking)
         return replace(view, channel=call.channel, phase=phase, participants=peers,
                        own_level_dbfs=self._own_level)
+
+
+def _make_known(device: str, kind: str) -> None:
+    """Let this process's PortAudio list `device` if it was plugged in since it started: it
+    re-reads its list, which it can only while no stream is open (between calls)."""
+    if not knows_device(device, kind):
+        try:
+            refresh_portaudio()
+        except MediaError as exc:  # streams are open: opening will say the device is missing
+            log.info("not re-reading the sound devices now: %s", exc)
+
+
+End = TypeVar("End", AudioSource, AudioSink)
+
+
+def _first_open(open_end: Callable[[str], tuple[End, str]], first: str,
+                then: str) -> tuple[End, str | None]:
+    """The first of two devices that opens and its name; silence and None if neither does."""
+    end, problem = open_end(first)
+    if not problem:
+        return end, first
+    end, problem = open_end(then)
+    return end, None if problem else then
 
 
 def _cause(exc: BaseException) -> str:

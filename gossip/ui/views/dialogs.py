@@ -99,6 +99,7 @@ class SettingsDialog:
         self._app = app
         self._save = save
         self._settings = Settings()
+        self._device_lists: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
         themes, fonts = app.themes, app.fonts
         with dpg.window(label="Settings", modal=True, show=False, width=self.WIDTH,
                         height=self.HEIGHT, no_resize=True, no_collapse=True,
@@ -195,13 +196,7 @@ class SettingsDialog:
         dpg.set_value(self.notify, settings.desktop_notifications)
         dpg.set_value(self.ring, settings.call_sound)
         dpg.set_value(self.pictures, settings.auto_fetch_pictures)
-        call = self._app.model.call
-        for combo, devices, chosen in ((self.input, call.input_devices, settings.input_device),
-                                       (self.output, call.output_devices,
-                                        settings.output_device)):
-            choices = device_choices(devices, chosen)
-            dpg.configure_item(combo, items=list(choices))
-            dpg.set_value(combo, device_label(chosen))
+        self._show_devices(settings.input_device, settings.output_device)
         dpg.set_value(self.ice_hosts, ", ".join(settings.ice_hosts))
         labels = [label for label, _ in VIDEO_CHOICES]
         current = video_label(settings.video_source)
@@ -223,6 +218,23 @@ class SettingsDialog:
 
     def close(self) -> None:
         dpg.configure_item(self.window, show=False)
+
+    def update(self, model: AppModel) -> None:
+        """Devices plugged in or out while the dialog is open show up in its choices; what
+        the user has picked in it stays picked."""
+        lists = (model.call.input_devices, model.call.output_devices)
+        if lists == self._device_lists or not dpg.is_item_shown(self.window):
+            return
+        self._show_devices(device_setting(dpg.get_value(self.input)),
+                           device_setting(dpg.get_value(self.output)))
+
+    def _show_devices(self, input_device: str, output_device: str) -> None:
+        call = self._app.model.call
+        self._device_lists = (call.input_devices, call.output_devices)
+        for combo, devices, chosen in ((self.input, call.input_devices, input_device),
+                                       (self.output, call.output_devices, output_device)):
+            dpg.configure_item(combo, items=list(device_choices(devices, chosen)))
+            dpg.set_value(combo, device_label(chosen))
 
     def _preview_theme(self, sender: object, value: str) -> None:
         self._app.set_theme(value.lower())
