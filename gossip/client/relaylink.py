@@ -45,13 +45,18 @@ class RelayRefused(Exception):
 
 @dataclass(frozen=True)
 class Heard:
+    """A slot now carries `user`; on trial if the link's `on_trial(user)` said so
+    (`opening.trial`: frames are checked, not played, until the call clears it)."""
+
     user: str
     track: MediaStreamTrack  # their decoded audio (opened with their frame key)
+    opening: OpeningBuffer
 
 
 @dataclass(frozen=True)
 class NotHeard:
     user: str
+    track: MediaStreamTrack  # the slot's track that carried them
 
 
 @dataclass
@@ -70,8 +75,10 @@ class RelayLink:
         slots: int,
         frames_for: Callable[[str], PeerFrames | None],
         ice_hosts: Sequence[str],
+        on_trial: Callable[[str], bool] = lambda user: False,
     ) -> None:
         self.fingerprint = fingerprint
+        self._on_trial = on_trial
         self.ice_hosts = icehosts.check_hosts(ice_hosts)
         self._frames_for = frames_for
         self._pc = RTCPeerConnection(
@@ -140,8 +147,11 @@ class RelayLink:
             slot = self._by_mid[notice.mid]
             if slot.user:
                 slot.opening.frames = None
-                self._events_in.send_nowait(NotHeard(slot.user))
+                self._events_in.send_nowait(NotHeard(slot.user, slot.receiver.track))
             slot.user = notice.user
             if notice.user:
+                # Still played another way (a mesh link): nothing played here till it opens.
+                slot.opening.trial = trio.Event() if self._on_trial(notice.user) else None
                 slot.opening.frames = self._frames_for(notice.user)
-                self._events_in.send_nowait(Heard(notice.user, slot.receiver.track))
+                self._events_in.send_nowait(
+                    Heard(notice.user, slot.receiver.track, slot.opening))

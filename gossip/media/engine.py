@@ -46,6 +46,7 @@ class PeerAudio:
     malformed: int = 0  # frames not in the 48 kHz s16 20 ms format we expect
     ended: bool = False
     cancel: trio.CancelScope = field(default_factory=trio.CancelScope)
+    track: MediaStreamTrack | None = None  # what they are played from
 
     @property
     def jitter(self) -> JitterStats:
@@ -90,14 +91,27 @@ class AudioEngine:
             raise RuntimeError("the audio engine is not running")
         if peer in self._peers:
             raise ValueError(f"peer {peer!r} already has a track")
-        audio = PeerAudio(peer, trio.current_time(), AdaptiveJitterBuffer(self.jitter_config))
+        audio = PeerAudio(peer, trio.current_time(), AdaptiveJitterBuffer(self.jitter_config),
+                          track=track)
         self._peers[peer] = audio
         self._nursery.start_soon(self._receive, audio, track)
         self._progress()
         return audio
 
-    def remove_peer(self, peer: str) -> None:
-        """Stop playing `peer` and forget their meter and volume."""
+    def replace_peer(self, peer: str, track: MediaStreamTrack) -> PeerAudio:
+        """Play `peer` from `track` from now on (a call moved them to another path), keeping
+        their volume and meter; their old track is no longer read."""
+        audio = self._peers.pop(peer, None)
+        if audio is not None:
+            audio.cancel.cancel()
+        return self.add_peer(peer, track)
+
+    def remove_peer(self, peer: str, track: MediaStreamTrack | None = None) -> None:
+        """Stop playing `peer` and forget their meter and volume; with `track`, only if they
+        are still played from it (a path the call moved them from removes nothing)."""
+        current = self._peers.get(peer)
+        if track is not None and current is not None and current.track is not track:
+            return
         audio = self._peers.pop(peer, None)
         if audio is not None:
             audio.cancel.cancel()
