@@ -119,6 +119,15 @@ HANDOVER_SECONDS = 5.0
 HANDOVER_GRACE_SECONDS = 1.0
 
 
+@dataclass(frozen=True)
+class _Path:
+    """How a peer's audio reaches us on one path: the track it is decoded into, and where
+    their frames are opened (None when frames are not sealed)."""
+
+    track: MediaStreamTrack
+    opening: OpeningBuffer | None
+
+
 @dataclass
 class _Peer:
     key: PublicKey
@@ -133,6 +142,7 @@ class _Peer:
     frame_keys: MachineDriver[FrameKeys] = field(
         default_factory=lambda: MachineDriver(FrameKeys))
     path_switches: int = 0  # mesh <-> relay, for their whole stay
+    mesh: _Path | None = None  # their audio on this peer's mesh link, once it came
     path_breaks: int = 0  # ... where the old path was not playing them when the new one did
 
 
@@ -173,7 +183,7 @@ class CallActor(Actor):
         # relay delivers them. To the mesh: who is still played through the relay (their
         # track there), kept until their new link delivers them; then the relay is left.
         self._handover: dict[str, _Peer] = {}
-        self._relay_played: dict[str, MediaStreamTrack] = {}
+        self._relay_played: dict[str, _Path] = {}
         self._handed_over = trio.Event()  # set (and replaced) as each peer moves
         # Signals refused, by reason (SignalRejected's, "replayed", "not_in_call").
         self._signals_refused: collections.Counter[str] = collections.Counter()
@@ -716,38 +726,48 @@ class CallActor(Actor):
         plays them, once a frame of theirs opens on the link."""
         context = self._context
         assert context is not None
+        peer = self._peers.get(user)
+        if peer is not None:
+            peer.mesh = _Path(track, opening)
         if self._relay_scope is not None and user in self._relay_played:
             return  # a kept mesh link restarted while the relay plays them: not needed
-        if user not in self._relay_played or opening is None:
+        relayed = self._relay_played.get(user)
+        if relayed is None or opening is None:
             context.engine.replace_peer(user, track)
             return
         opening.trial = trio.Event()
-        self._links.start_soon(self._hand_over, user, track, opening,
-                               self._relay_played[user])
+        self._links.start_soon(self._hand_over, user, _Path(track, opening), relayed)
 
-    async def _hand_over(self, user: str, track: MediaStreamTrack, opening: OpeningBuffer,
-                         old: MediaStreamTrack | None, kept: _Peer | None = None) -> None:
-        """Play `user` from `track` once a frame of theirs opens there (at most
-        HANDOVER_SECONDS), then let go of the old path (`old`: the track they were played
-        from; `kept`: the mesh link it came from)."""
+    async def _hand_over(self, user: str, new: _Path, old: _Path | None,
+                         kept: _Peer | None = None) -> None:
+        """Play `user` through `new` once a frame of theirs opens there (at most
+        HANDOVER_SECONDS), then let go of `old` (`kept`: the mesh link it is, if one)."""
         context = self._context
-        assert context is not None and opening.trial is not None
+        assert context is not None and new.opening is not None \
+            and new.opening.trial is not None
         with trio.move_on_after(HANDOVER_SECONDS):
-            await opening.trial.wait()
-        delivered = opening.trial.is_set()
-        opening.trial = None
+            await new.opening.trial.wait()
+        delivered = new.opening.trial.is_set()
         now = context.engine.peer(user) if user in context.engine.peers else None
-        playing = now is not None and now.track is old and not now.ended
+        playing = old is not None and now is not None and now.track is old.track \
+            and not now.ended
+        if old is not None and old.opening is not None:
+            # Only one path opens their frames from here on: the same frames come both
+            # ways, and each counter opens once (a replay is refused), so the old one would
+            # keep using up the counters the new one is to play. What it already decoded
+            # plays on until the new track's first frame (AudioEngine.replace_peer).
+            old.opening.frames = None
+        new.opening.trial = None
         peer = self._peers.get(user)
         if peer is not None:
             peer.path_switches += 1
             if not (delivered and playing):
                 peer.path_breaks += 1
                 log.info("call %s: %s moved path with a break", self.channel, user)
-            context.engine.replace_peer(user, track)
+            context.engine.replace_peer(user, new.track)
             if kept is not None and user in self._relay_heard:
-                self._relay_played[user] = track  # to the relay: played through it now
-        if self._relay_played.get(user) is old:
+                self._relay_played[user] = new  # to the relay: played through it now
+        if old is not None and self._relay_played.get(user) is old:
             self._relay_played.pop(user, None)
         self._handed_over.set()
         self._handed_over = trio.Event()
@@ -800,7 +820,8 @@ class CallActor(Actor):
                                 handovers.start_soon(self._hear_relayed, event)
                         else:
                             self._relay_heard.discard(event.user)
-                            if self._relay_played.get(event.user) is event.track:
+                            played = self._relay_played.get(event.user)
+                            if played is not None and played.track is event.track:
                                 del self._relay_played[event.user]
                             context.engine.remove_peer(event.user, event.track)
             except* Exception as group:  # refused, unreachable, a wrong certificate, gone
@@ -819,17 +840,9 @@ class CallActor(Actor):
         if kept is None or heard.opening.trial is None:
             heard.opening.trial = None
             context.engine.replace_peer(user, heard.track)
-            self._relay_played[user] = heard.track
+            self._relay_played[user] = _Path(heard.track, heard.opening)
         else:
-            await self._hand_over(user, heard.track, heard.opening,
-                                  self._mesh_track(user), kept)
-
-    def _mesh_track(self, user: str) -> MediaStreamTrack | None:
-        """The track `user` is played from now (their kept mesh link's)."""
-        context = self._context
-        if context is None or user not in context.engine.peers:
-            return None
-        return context.engine.peer(user).track
+            await self._hand_over(user, _Path(heard.track, heard.opening), kept.mesh, kept)
 
     async def _relay_failed(self, reason: str) -> None:
         """The relay cannot be used: say so, and fall back to the mesh if the call fits."""
