@@ -743,11 +743,15 @@ class CallActor(Actor):
         """Play `user` through `new` once a frame of theirs opens there (at most
         HANDOVER_SECONDS), then let go of `old` (`kept`: the mesh link it is, if one)."""
         context = self._context
-        assert context is not None and new.opening is not None \
-            and new.opening.trial is not None
+        assert context is not None and new.opening is not None
+        trial = new.opening.trial
+        if trial is None:  # taken already (the relay named the same slot twice)
+            return
         with trio.move_on_after(HANDOVER_SECONDS):
-            await new.opening.trial.wait()
-        delivered = new.opening.trial.is_set()
+            await trial.wait()
+        if new.opening.trial is not trial:
+            return  # another hand-over of this path finished first
+        delivered = trial.is_set()
         now = context.engine.peer(user) if user in context.engine.peers else None
         playing = old is not None and now is not None and now.track is old.track \
             and not now.ended
@@ -835,8 +839,11 @@ class CallActor(Actor):
         assert context is not None
         user = heard.user
         self._relay_heard.add(user)
-        await self._hand_frame_key(user)
         kept = self._handover.get(user)
+        if kept is None:
+            # A peer still on their mesh link holds our key already (handed when the link came
+            # up, and again with each fresh one; ratchets need none): no PGP work for them.
+            await self._hand_frame_key(user)
         if kept is None or heard.opening.trial is None:
             heard.opening.trial = None
             context.engine.replace_peer(user, heard.track)
