@@ -692,6 +692,8 @@ class CallActor(Actor):
                 # Back to the mesh before the relay carried them: their link never closed.
                 peer.scope.cancel()
                 kept.path_switches, kept.path_breaks = peer.path_switches, peer.path_breaks
+                # Keys taken meanwhile count: an older handout must stay refused.
+                kept.frame_key_sent_at = max(kept.frame_key_sent_at, peer.frame_key_sent_at)
                 self._peers[user] = kept
                 continue
             if self._relay_scope is not None and peer.stats.link_authenticated \
