@@ -18,7 +18,10 @@ is looked for in each (FFT; its bin at least a tenth of its steady level). Print
 the longest gap (max over pairs) and the median pair's longest gap. The issue's target: no
 switch gap over 500 ms.
 
-Run: python benchmarks/call_switch.py [--threshold 3] [--window 8] [--rounds 2]
+With --processes each participant is its own process (benchmarks/_switchmember.py) on steps
+set ahead in wall-clock time, so one's link set-up does not starve another's playout.
+
+Run: python benchmarks/call_switch.py [--threshold 3] [--window 8] [--rounds 2] [--processes]
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +48,7 @@ from gossip.client.commands import JoinCall
 from gossip.client.profile import Profile
 from gossip.client.session import Session, SessionConfig
 from gossip.hub import HubConfig, Limits, serve_hub
-from gossip.media.format import SAMPLE_RATE, Frame
+from gossip.media.format import FRAME_SAMPLES, SAMPLE_RATE, Frame
 from gossip.media.loop import open_media_loop
 from gossip.media.sinks import AudioSink
 from gossip.media.sources import ToneSource
@@ -247,14 +252,19 @@ async def run(args: argparse.Namespace,
         process.terminate()  # type: ignore[attr-defined]
         nursery.cancel_scope.cancel()
 
-    by_name = {p.name: p for p in people}
+    return analyse(phases, {p.name: p.sink for p in people}, {p.name: p.hz for p in people},
+                   args)
+
+
+def analyse(phases: list[Phase], sinks: dict[str, RecordingSink], tones: dict[str, float],
+            args: argparse.Namespace) -> list[tuple[Phase, list[float], list[float]]]:
     steady = phases[1]
     results = []
     for phase in phases:
         gaps = []
         stalls = []
         for receiver, sender in phase.pairs:
-            sink, hz = by_name[receiver].sink, by_name[sender].hz
+            sink, hz = sinks[receiver], tones[sender]
             reference = np.median(tone_levels(
                 sink.between(steady.start, steady.start + args.window)[0], hz))
             end = phase.start + args.window
@@ -272,6 +282,64 @@ async def run(args: argparse.Namespace,
     return results
 
 
+async def run_processes(args: argparse.Namespace,
+                        workdir: Path) -> list[tuple[Phase, list[float], list[float]]]:
+    """The same steps with each participant its own process, on wall-clock times set ahead;
+    the hub stays in this process."""
+    threshold, window = args.threshold, args.window
+    names = [f"p{index}" for index in range(threshold + 1)]
+    tones = {name: tone_of(index) for index, name in enumerate(names)}
+    first, newcomer = names[:threshold], names[threshold]
+    start = time.time() + 40.0  # every process logged in by then (keys are made first)
+    steps: dict[str, list[tuple[str, float]]] = {name: [] for name in names}
+    for name in first[:-1]:
+        steps[name].append(("join", start))
+    before = first[:-1]
+    pairs = [(r, s) for r in first for s in first if r != s]
+    phases = [Phase("join, mesh (baseline)", start + window,
+                    [(r, s) for r in before for s in before if r != s]),
+              Phase("steady (baseline)", start + 2 * window, pairs),
+              Phase("leave, mesh (baseline)", start + 3 * window,
+                    [(r, s) for r in before for s in before if r != s])]
+    steps[first[-1]] += [("join", start + window), ("leave", start + 3 * window),
+                         ("join", start + 4 * window)]
+    at = start + 5 * window
+    for _ in range(args.rounds):
+        phases.append(Phase("mesh -> relay", at, pairs))
+        phases.append(Phase("relay -> mesh", at + window, pairs))
+        steps[newcomer] += [("join", at), ("leave", at + window)]
+        at += 2 * window
+    end = at + 1.0
+    async with trio.open_nursery() as nursery:
+        relay = await _start_relay(workdir, nursery)
+        config = HubConfig(
+            name="bench", port=0, password="bench", data_dir=workdir / "hub",
+            limits=Limits(relay_threshold=threshold), relay_url=str(relay["url"]),
+            relay_fingerprint=str(relay["fingerprint"]), relay_secret=relay["secret"],  # type: ignore[arg-type]
+        )
+        hub = await nursery.start(serve_hub, config)
+        member = Path(__file__).with_name("_switchmember.py")
+        for name in names:
+            command = [sys.executable, str(member), str(hub.port), name, str(tones[name]),
+                       str(workdir), str(workdir / f"{name}.npz"), str(end)]
+            command += [f"{action}@{when}" for action, when in steps[name]]
+            nursery.start_soon(partial(trio.run_process, command, check=False))
+        await trio.sleep(max(0.0, end - time.time()) + 20.0)  # and time to write
+        relay["process"].terminate()  # type: ignore[attr-defined]
+        nursery.cancel_scope.cancel()
+    sinks, breaks = {}, 0
+    for name in names:
+        recorded = np.load(workdir / f"{name}.npz")
+        sink = RecordingSink()
+        sink.times = list(recorded["times"])
+        sink.frames = list(recorded["samples"].reshape(-1, FRAME_SAMPLES))
+        sinks[name] = sink
+        if name in first:
+            breaks += int(recorded["breaks"])
+    print(f"path breaks over every switch, as the first {threshold} members counted: {breaks}")
+    return analyse(phases, sinks, tones, args)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -282,10 +350,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2,
                         help="times the call grows past the threshold and shrinks back")
     parser.add_argument("--verbose", action="store_true", help="each pair's silent pieces")
+    parser.add_argument("--processes", action="store_true",
+                        help="each participant its own process (benchmarks/_switchmember.py)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)  # first contacts are expected here
     with tempfile.TemporaryDirectory() as tmp:
-        results = trio.run(run, args, Path(tmp))
+        results = trio.run(run_processes if args.processes else run, args, Path(tmp))
     print(f"longest stretch without a sender's tone, per (receiver, sender) pair, "
           f"{args.window:g} s after each step ({args.threshold} members mesh, "
           f"{args.threshold + 1} relay)")
