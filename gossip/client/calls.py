@@ -116,7 +116,7 @@ MESH_FALLBACK_MEMBERS = 8  # a call this small falls back to the mesh if its rel
 HANDOVER_SECONDS = 5.0
 # ... and the old path keeps sending this long after: the peer at its other end moves on its
 # own clock, and is played through it until the new path delivers there too.
-HANDOVER_GRACE_SECONDS = 1.0
+HANDOVER_GRACE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -184,6 +184,7 @@ class CallActor(Actor):
         # track there), kept until their new link delivers them; then the relay is left.
         self._handover: dict[str, _Peer] = {}
         self._relay_played: dict[str, _Path] = {}
+        self._moving: set[str] = set()  # to the mesh, not yet played through their link
         self._handed_over = trio.Event()  # set (and replaced) as each peer moves
         # Signals refused, by reason (SignalRejected's, "replayed", "not_in_call").
         self._signals_refused: collections.Counter[str] = collections.Counter()
@@ -658,6 +659,7 @@ class CallActor(Actor):
         if kept is not None:
             kept.scope.cancel()
         self._relay_played.pop(user, None)
+        self._moving.discard(user)
         if self._context is not None and self._context.frames is not None:
             self._context.frames.forget(user)  # back later: their keys start over
         if self._context is not None:
@@ -683,6 +685,7 @@ class CallActor(Actor):
             self._links.start_soon(self._leave_relay, leaving)
         else:
             assert self._relay is not None
+            self._moving.clear()
             self._relay_scope = trio.CancelScope()
             self._links.start_soon(self._run_relay, *self._relay, self._relay_scope)
         log.info("call %s: %s", self.channel, "through the relay" if not relayed else "mesh")
@@ -696,16 +699,20 @@ class CallActor(Actor):
                 kept.frame_key_sent_at = max(kept.frame_key_sent_at, peer.frame_key_sent_at)
                 self._peers[user] = kept
                 continue
+            moved = 0  # a move made at once: nothing played them on the old path to keep
             if self._relay_scope is not None and peer.stats.link_authenticated \
                     and user in context.engine.peers:
                 self._handover[user] = peer  # played through its link till the relay has them
             else:
                 peer.scope.cancel()
+                moved = int(self._relay_scope is not None and peer.stats.state != "relayed")
+            if self._relay_scope is None and user in self._relay_played:
+                self._moving.add(user)  # played through the relay till their link delivers
             self._peers[user] = fresh = _Peer(peer.key, peer.trust, LinkStats(), peer.picture,
                                               frame_key_sent_at=peer.frame_key_sent_at,
                                               frame_keys=peer.frame_keys,
-                                              path_switches=peer.path_switches,
-                                              path_breaks=peer.path_breaks)
+                                              path_switches=peer.path_switches + moved,
+                                              path_breaks=peer.path_breaks + moved)
             if self._relay_scope is not None:
                 self._links.start_soon(self._relayed_peer, user, fresh)
             else:
@@ -735,8 +742,14 @@ class CallActor(Actor):
             return  # a kept mesh link restarted while the relay plays them: not needed
         relayed = self._relay_played.get(user)
         if relayed is None or opening is None:
+            if user in self._moving and peer is not None:
+                # Moving from the relay, which no longer carried them: a break, counted.
+                self._moving.discard(user)
+                peer.path_switches += 1
+                peer.path_breaks += 1
             context.engine.replace_peer(user, track)
             return
+        self._moving.discard(user)
         opening.trial = trio.Event()
         self._links.start_soon(self._hand_over, user, _Path(track, opening), relayed)
 
