@@ -10,6 +10,8 @@ from gossip.client.calltypes import CallOptions, LeaveCall
 from gossip.client.commands import JoinCall
 from gossip.crypto.frames import STEP_BITS
 from gossip.media.sources import ToneSource
+from gossip.wire import Ice
+from gossip.wire.frames import decode_frame
 
 from .test_calls import (
     BOUND,
@@ -74,3 +76,56 @@ async def test_a_member_whose_frames_do_not_open_is_shown_as_such(media_loop, co
     assert state.peers["ben"].frames_undecryptable >= 50
     assert not any(await a.sink.fresh())  # nothing of ben's is played
     del b
+
+
+async def test_a_frame_key_the_hub_replays_after_a_rekey_is_refused_and_the_newer_kept(
+    media_loop, connect, hub  # noqa: F811
+):
+    """A lying hub keeps every sealed, signed signal and, once a member left and the rest took
+    fresh keys, replays the earlier ones: the key is not rolled back (the leaver would read
+    us again), each replay is refused and counted, and one from the leaver, no longer in
+    the call, is refused without being opened."""
+    send_to = hub.registry.send_to
+    kept: list[tuple[str, str, bytes, dict]] = []  # (to, from, frame, routing)
+    recording = True
+
+    def keep(user, data, **routing):
+        frame = decode_frame(data)
+        if recording and isinstance(frame, Ice):
+            kept.append((user, frame.peer, data, routing))
+        return send_to(user, data, **routing)
+
+    hub.registry.send_to = keep
+    tones = {"ann": 300.0, "ben": 600.0, "cat": 900.0}
+    clients = {name: await connect(name) for name in tones}
+    members = {name: await join(clients[name], hz) for name, hz in tones.items()}
+    for name, member in members.items():
+        await connected(member, *(other for other in tones if other != name))
+    ann, ben, cat = members["ann"], members["ben"], members["cat"]
+    await settles_on(ben, tuple(tones.values()), {300.0, 900.0})
+    old_key = (await ben.state()).peers["ann"].frame_key_id
+    assert old_key is not None
+
+    recording = False
+    await cat.call.tell(LeaveCall())
+    assert (await ben.client.next_event(ev.CallPeerLeft)).user == "cat"
+    fresh = (await ann.state()).frame_key_id
+    assert fresh is not None and fresh >> STEP_BITS > old_key >> STEP_BITS
+    with trio.fail_after(BOUND):  # ann's fresh key reaches ben
+        while (await ben.state()).peers["ann"].frame_key_id != fresh:
+            await ben.sink.fresh(1)
+
+    # The hub replays to ben what cat, then ann, sent him before cat left.
+    for to, sender, data, routing in kept:
+        if to == "ben" and sender == "cat":
+            send_to(to, data, **routing)
+    for to, sender, data, routing in kept:
+        if to == "ben" and sender == "ann":
+            send_to(to, data, **routing)
+    refused = await ben.client.next_event(
+        ev.CallSignalRejected, lambda e: e.reason == "replayed")
+    assert refused.user == "ann"
+    state = await ben.state()
+    assert state.peers["ann"].frame_key_id == fresh  # no rollback
+    assert state.signals_refused["replayed"] >= 1 and state.signals_refused["not_in_call"] >= 1
+    await settles_on(ben, tuple(tones.values()), {300.0})  # ann is heard under the fresh key

@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 
 import pytest
+import trio
 
 from gossip.client import events as ev
 from gossip.client.calltypes import LeaveCall
@@ -17,7 +18,7 @@ from gossip.wire import CallMembers
 from gossip.wire.frames import decode_frame
 
 from .conftest import PASSWORD
-from .test_calls import connected, join, media_loop, settles_on  # noqa: F401 - a fixture
+from .test_calls import BOUND, connected, join, media_loop, settles_on  # noqa: F401 - a fixture
 from .test_relay import relay_process
 
 TONES = {"ann": 300.0, "ben": 500.0, "cat": 700.0, "dan": 900.0}
@@ -89,6 +90,50 @@ async def test_a_call_past_the_threshold_goes_through_the_relay_and_back_to_the_
         state = await member.state()
         assert not state.relayed and all(
             peer.link == "connected" for user, peer in state.peers.items() if user != "dan"
+        )
+
+
+async def _moved(member, peers: set[str], switches: int) -> dict:
+    """Each of `peers` as `member` holds them, once each moved path `switches` times (waited
+    on the member's playout, a frame at a time)."""
+    with trio.fail_after(BOUND):
+        while True:
+            state = await member.state()
+            if all(state.peers[p].path_switches >= switches for p in peers):
+                return {p: state.peers[p] for p in peers}
+            await member.sink.fresh(1)
+
+
+async def test_a_call_moves_between_mesh_and_relay_playing_each_peer_until_the_new_path_does(
+    media_loop,  # noqa: F811 - the fixture
+    connect,
+    relay,
+):
+    """Make before break: the path a peer is played through is closed only once a frame of
+    theirs opened on the new one, in both directions, so a switch is not heard as silence."""
+    clients = {name: await connect(name) for name in TONES}
+    first = ("ann", "ben", "cat")
+    members = {name: await join(clients[name], TONES[name]) for name in first}
+    for name, member in members.items():
+        await connected(member, *(other for other in first if other != name))
+
+    dan = await join(clients["dan"], TONES["dan"])  # past the threshold: to the relay
+    for name, member in members.items():
+        others = set(first) - {name}
+        for user, peer in (await _moved(member, others, 1)).items():
+            # The mesh link still played them when their first relayed frame opened.
+            assert peer.path_breaks == 0 and peer.link == "relayed", (name, user, peer)
+        assert (await member.state()).relayed
+
+    await dan.call.tell(LeaveCall())  # back to three: the mesh
+    for name, member in members.items():
+        others = set(first) - {name}
+        for user, peer in (await _moved(member, others, 2)).items():
+            # The relay still played them when their new link's first frame opened.
+            assert peer.path_breaks == 0, (name, user, peer)
+        assert not (await member.state()).relayed
+        await settles_on(
+            member, tuple(TONES.values()), {TONES[o] for o in first if o != name}, windows=60
         )
 
 

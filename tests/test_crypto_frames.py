@@ -129,3 +129,19 @@ def test_keys_travel_as_twenty_bytes() -> None:
     assert FrameKey.from_bytes(key.to_bytes()) == key
     with pytest.raises(FrameOpenError):
         FrameKey.from_bytes(b"short")
+
+
+def test_a_frame_checked_on_trial_leaves_no_trace():
+    """A path on trial (a call moving between mesh and relay) checks frames the played path
+    also carries: checking neither uses up their counters nor counts a failure."""
+    sealer, opener = FrameSealer(), FrameOpener()
+    opener.add_key(sealer.key, 0.0)
+    frame = sealer.seal(b"\x01", b"voice")
+    assert opener.authentic(frame, 1, 0.0) and opener.authentic(frame, 1, 0.0)
+    assert opener.open(frame, 1, 0.0) == b"\x01voice"  # still opens once, after the checks
+    assert opener.authentic(frame, 1, 0.0)  # a copy of a played frame is as authentic ...
+    with pytest.raises(FrameOpenError, match="seen already"):
+        opener.open(frame, 1, 0.0)  # ... but is never played twice
+    forged = frame[:-1] + bytes([frame[-1] ^ 1])
+    assert not opener.authentic(forged, 1, 0.0)
+    assert (opener.opened, opener.failed) == (1, 1)

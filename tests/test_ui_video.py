@@ -349,6 +349,35 @@ def test_the_speaking_participant_is_outlined_as_the_level_moves(app, world):
     assert outlined("carol") and not outlined("bob")
 
 
+def test_a_call_of_25_renders_every_tile_and_keeps_the_controls_on_screen(app, world):
+    go_online(app, world)
+    names = [f"member{index:02d}" for index in range(24)]
+    peers = [CallPeer(name, level_dbfs=-18.0 if name == "member05" else -80.0,
+                      connected=True) for name in names]
+    show_call(app, in_call(*peers, video_on=False))
+    grid = app.main.video
+    app.pump_until(lambda: grid.visible and len(grid.tiles) == 25, WAIT)
+    app.pump_until(lambda: all(grid.tile_on_screen(t.user) for t in grid.tiles), WAIT)
+    width, height = dpg.get_viewport_client_width(), dpg.get_viewport_client_height()
+    rects = [grid.tile_on_screen(tile.user) for tile in grid.tiles]
+    for rect in rects:
+        assert rect is not None and rect.width > 40 and rect.height > 20
+        assert rect.x >= 0 and rect.x + rect.width <= width
+        assert rect.y >= 0 and rect.y + rect.height <= height
+    for one, other in zip(rects, rects[1:], strict=False):  # row by row, none overlapping
+        assert one is not None and other is not None
+        assert one.x + one.width <= other.x or one.y + one.height <= other.y
+    assert grid.speaking("member05") and not grid.speaking("member06")
+    panel = app.main.call
+    assert len(panel.meters) == 24  # a row each, in a panel that scrolls
+    # Nothing a user needs is pushed off the window: the call's switches, the composer.
+    for item in (panel.join, panel.mute, panel.deafen, panel.camera,
+                 app.main.conversation.composer):
+        assert dpg.is_item_visible(item), dpg.get_item_label(item)
+        (x, y), (w, h) = dpg.get_item_rect_min(item), dpg.get_item_rect_size(item)
+        assert w > 0 and h > 0 and x >= 0 and y >= 0 and x + w <= width and y + h <= height
+
+
 def test_the_camera_shortcut_without_a_camera_says_how_to_get_one(app, world):
     go_online(app, world)
     assert app.settings.video_source == ""  # automatic; the shared window's calls: none

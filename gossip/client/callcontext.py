@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from aiortc.mediastreams import MediaStreamTrack
+
 from gossip.crypto import Identity
 from gossip.crypto.pins import Trust
 from gossip.media.engine import AudioEngine
-from gossip.media.framecrypt import CallFrames
+from gossip.media.framecrypt import CallFrames, OpeningBuffer
 from gossip.media.track import SourceFanout
 from gossip.media.video import VideoFanout
 
@@ -41,3 +43,7 @@ class CallContext:
     frames: CallFrames | None = None
     # Hand our current frame key to a peer (sealed signalling), once its link is up.
     hand_frame_key: Callable[[str], Awaitable[None]] | None = None
+    # A link's track of the peer's audio, and where their frames are opened: the call plays
+    # it now, or once a frame opens there if it still plays them another way (the relay).
+    # (None: played at once.)
+    take_audio: Callable[[str, MediaStreamTrack, OpeningBuffer | None], None] | None = None

@@ -22,10 +22,12 @@ per slot) and a self-view picture; each peer has one LatestFrame for its life in
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import trio
 import trio_asyncio
@@ -58,7 +60,7 @@ from gossip.media.fallback import (
     switchable_sink,
     switchable_source,
 )
-from gossip.media.framecrypt import CallFrames, PeerFrames
+from gossip.media.framecrypt import CallFrames, Opening, PeerFrames
 from gossip.media.loop import open_media_loop
 from gossip.media.sinks import parse_sink
 from gossip.media.sources import parse_source
@@ -92,6 +94,9 @@ from .calltypes import (
 from .peerlink import LinkStats, PeerLinkActor, RemoteSignal, VideoChanged
 from .signalling import SignalPayload, open_signal, seal_signal
 
+if TYPE_CHECKING:
+    from .relaylink import Heard
+
 log = logging.getLogger("gossip.client.call")
 
 # A link in these phases has taken no offer yet, so a new offer is simply its first.
@@ -112,6 +117,21 @@ async def _media_loop() -> AsyncIterator[None]:
 SELF_VIEW_FPS = 15.0  # the self-view needs no more; it is a reference swap per put
 RELAY_SLOTS = 24  # others heard through the relay at most (a call of 25)
 MESH_FALLBACK_MEMBERS = 8  # a call this small falls back to the mesh if its relay fails
+# Make before break: between mesh and relay, a peer is played through the old path until a
+# frame of theirs opens on the new one, or this long at most.
+HANDOVER_SECONDS = 5.0
+# ... and the old path keeps sending this long after: the peer at its other end moves on its
+# own clock, and is played through it until the new path delivers there too.
+HANDOVER_GRACE_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class _Path:
+    """How a peer's audio reaches us on one path: the track it is decoded into, and where
+    their frames are opened (None when frames are not sealed)."""
+
+    track: MediaStreamTrack
+    opening: Opening | None
 
 
 @dataclass
@@ -127,6 +147,9 @@ class _Peer:
     frame_key_sent_at: float = 0.0  # of the newest frame key they handed us
     frame_keys: MachineDriver[FrameKeys] = field(
         default_factory=lambda: MachineDriver(FrameKeys))
+    path_switches: int = 0  # mesh <-> relay, for their whole stay
+    mesh: _Path | None = None  # their audio on this peer's mesh link, once it came
+    path_breaks: int = 0  # ... where the old path was not playing them when the new one did
 
 
 class CallActor(Actor):
@@ -161,7 +184,16 @@ class CallActor(Actor):
         self._relay_scope: trio.CancelScope | None = None
         self._relay_heard: set[str] = set()
         # Carried by the relay before the hub's roster named them to us: heard once it does.
-        self._relay_unclaimed: dict[str, MediaStreamTrack] = {}
+        self._relay_unclaimed: dict[str, Heard] = {}
+        # Make before break. To the relay: each peer's mesh link, kept (and played) until the
+        # relay delivers them. To the mesh: who is still played through the relay (their
+        # track there), kept until their new link delivers them; then the relay is left.
+        self._handover: dict[str, _Peer] = {}
+        self._relay_played: dict[str, _Path] = {}
+        self._moving: set[str] = set()  # to the mesh, not yet played through their link
+        self._handed_over = trio.Event()  # set (and replaced) as each peer moves
+        # Signals refused, by reason (SignalRejected's, "replayed", "not_in_call").
+        self._signals_refused: collections.Counter[str] = collections.Counter()
 
     # -- lifecycle --------------------------------------------------------------------------
     async def main(self) -> None:
@@ -188,7 +220,8 @@ class CallActor(Actor):
                     self._emit, VideoFanout(video) if video is not None else None,
                     video is not None and self._options.video_enabled,
                     lambda: len(self._peers), self._current_trust, frames,
-                    self._hand_frame_key if frames and frames.sealer else None)
+                    self._hand_frame_key if frames and frames.sealer else None,
+                    self._take_audio)
                 self._apply_audio_switches()
                 async with trio.open_nursery() as links:
                     self._links = links
@@ -301,12 +334,13 @@ class CallActor(Actor):
         if capture is None:
             return CallState(self.channel, self._machine.phase, self._members, self._muted,
                              self._deafened, peers, self._options.voice.transmit,
-                             frame_key_id=key_id, relayed=relayed)
+                             frame_key_id=key_id, relayed=relayed,
+                             signals_refused=dict(self._signals_refused))
         return CallState(self.channel, self._machine.phase, self._members, self._muted,
                          self._deafened, peers, capture.gate.mode, self._self_speaking(),
                          capture.gate.key_held, capture.processor.stages.describe(),
                          capture.frames_sent, capture.frames, frame_key_id=key_id,
-                         relayed=relayed)
+                         relayed=relayed, signals_refused=dict(self._signals_refused))
 
     def _self_speaking(self) -> bool:
         capture = self._capture
@@ -363,7 +397,9 @@ class CallActor(Actor):
             speaking=context.engine.mixer.speaking(user) if context else False,
             concealed=audio.jitter.concealed if audio is not None else 0,
             frame_keys=peer.frame_keys.phase.value if self._opens_frames(user) else "",
-            frames_undecryptable=self._undecryptable(user))
+            frames_undecryptable=self._undecryptable(user),
+            frame_key_id=self._their_key_id(user),
+            path_switches=peer.path_switches, path_breaks=peer.path_breaks)
 
     # -- frames from the hub ----------------------------------------------------------------
     async def _take_frame(self, message: CallFrame) -> None:
@@ -450,7 +486,8 @@ class CallActor(Actor):
             log.warning("call %s: %s is a first contact (%s): nothing vouches for them",
                         self.channel, user, key.fingerprint)
             await self._emit(ev.CallPeerUnknown(self.channel, user, key.fingerprint))
-        if self._relay_scope is not None:
+        if self._relay_scope is not None or self._relay is not None:
+            # (The relay named in the roster that brought them: no mesh link to start.)
             self._links.start_soon(self._relayed_peer, user, peer)
         else:
             self._links.start_soon(self._supervise_peer, user, self._role_towards(key), peer)
@@ -543,7 +580,11 @@ class CallActor(Actor):
         peer = self._peers.get(frame.peer)
         key = keys.get(frame.peer)
         if peer is None or key is None or key.fingerprint != peer.key.fingerprint:
+            # Not in the call as we know it (never, or no longer, or under another key): read
+            # no further, whatever it claims to be (a frame key, an offer); counted, not shown
+            # (one from a member who just left is an ordinary race).
             log.info("call %s: signal from %s, who has no link here", self.channel, frame.peer)
+            self._signals_refused["not_in_call"] += 1
             return
         try:
             payload = open_signal(frame.blob, self._identity, key, kind=frame.command.value,
@@ -551,7 +592,7 @@ class CallActor(Actor):
         except SignalRejected as exc:
             log.warning("call %s: rejected %s from %s: %s", self.channel,
                         frame.command.value, frame.peer, exc)
-            await self._emit(ev.CallSignalRejected(self.channel, frame.peer, exc.reason))
+            await self._refuse_signal(frame.peer, exc.reason)
             return
         if payload.kind == "frame_key":
             await self._take_frame_key(frame.peer, peer, payload)
@@ -624,6 +665,11 @@ class CallActor(Actor):
             peer.scope.cancel()
             peer.picture.clear()
             peer.frame_keys.step("left")
+        kept = self._handover.pop(user, None)
+        if kept is not None:
+            kept.scope.cancel()
+        self._relay_played.pop(user, None)
+        self._moving.discard(user)
         if self._context is not None and self._context.frames is not None:
             self._context.frames.forget(user)  # back later: their keys start over
         if self._context is not None:
@@ -631,41 +677,144 @@ class CallActor(Actor):
 
     # -- mesh or relay --------------------------------------------------------------------------
     def _choose_path(self) -> None:
-        """Move every peer to the path the hub names: the relay, or a link each (mesh)."""
+        """Move every peer to the path the hub names: the relay, or a link each (mesh).
+
+        Make before break: the old path keeps playing each peer until a frame of theirs
+        opens on the new one (a path on trial, OpeningBuffer.trial), then it is closed; a
+        link set-up's time would otherwise be heard as silence."""
         relayed = self._relay_scope is not None
         if (self._relay is not None) == relayed:
             return
+        context = self._context
+        assert context is not None
         if self._relay_scope is not None:
-            self._relay_scope.cancel()
+            leaving = self._relay_scope
             self._relay_scope = None
             self._relay_heard.clear()
             self._relay_unclaimed.clear()
+            self._links.start_soon(self._leave_relay, leaving)
         else:
             assert self._relay is not None
+            self._moving.clear()
             self._relay_scope = trio.CancelScope()
             self._links.start_soon(self._run_relay, *self._relay, self._relay_scope)
         log.info("call %s: %s", self.channel, "through the relay" if not relayed else "mesh")
         for user, peer in list(self._peers.items()):
-            peer.scope.cancel()
-            if self._context is not None:
-                self._context.engine.remove_peer(user)
+            kept = self._handover.pop(user, None)
+            if self._relay_scope is None and kept is not None:
+                # Back to the mesh before the relay carried them: their link never closed.
+                peer.scope.cancel()
+                kept.path_switches, kept.path_breaks = peer.path_switches, peer.path_breaks
+                # Keys taken meanwhile count: an older handout must stay refused.
+                kept.frame_key_sent_at = max(kept.frame_key_sent_at, peer.frame_key_sent_at)
+                self._peers[user] = kept
+                continue
+            moved = 0  # a move made at once: nothing played them on the old path to keep
+            if self._relay_scope is not None and peer.stats.link_authenticated \
+                    and user in context.engine.peers:
+                self._handover[user] = peer  # played through its link till the relay has them
+            else:
+                peer.scope.cancel()
+                moved = int(self._relay_scope is not None and peer.stats.state != "relayed")
+            if self._relay_scope is None and user in self._relay_played:
+                self._moving.add(user)  # played through the relay till their link delivers
             self._peers[user] = fresh = _Peer(peer.key, peer.trust, LinkStats(), peer.picture,
                                               frame_key_sent_at=peer.frame_key_sent_at,
-                                              frame_keys=peer.frame_keys)
+                                              frame_keys=peer.frame_keys,
+                                              path_switches=peer.path_switches + moved,
+                                              path_breaks=peer.path_breaks + moved)
             if self._relay_scope is not None:
                 self._links.start_soon(self._relayed_peer, user, fresh)
             else:
                 self._links.start_soon(self._supervise_peer, user,
                                        self._role_towards(fresh.key), fresh)
 
+    async def _leave_relay(self, scope: trio.CancelScope) -> None:
+        """Close the relay hop once each peer is played through their own link again."""
+        try:
+            with trio.move_on_after(HANDOVER_SECONDS):
+                while any(user in self._relay_played for user in self._peers):
+                    await self._handed_over.wait()
+            await trio.sleep(HANDOVER_GRACE_SECONDS)
+        finally:
+            scope.cancel()
+
+    def _take_audio(self, user: str, track: MediaStreamTrack,
+                    opening: Opening | None) -> None:
+        """A mesh link's track of `user`'s audio: play it now, or, while the relay still
+        plays them, once a frame of theirs opens on the link."""
+        context = self._context
+        assert context is not None
+        peer = self._peers.get(user)
+        if peer is not None:
+            peer.mesh = _Path(track, opening)
+        if self._relay_scope is not None and user in self._relay_played:
+            return  # a kept mesh link restarted while the relay plays them: not needed
+        relayed = self._relay_played.get(user)
+        if relayed is None or opening is None:
+            if user in self._moving and peer is not None:
+                # Moving from the relay, which no longer carried them: a break, counted.
+                self._moving.discard(user)
+                peer.path_switches += 1
+                peer.path_breaks += 1
+            context.engine.replace_peer(user, track)
+            return
+        self._moving.discard(user)
+        opening.trial = trio.Event()
+        self._links.start_soon(self._hand_over, user, _Path(track, opening), relayed)
+
+    async def _hand_over(self, user: str, new: _Path, old: _Path | None,
+                         kept: _Peer | None = None) -> None:
+        """Play `user` through `new` once a frame of theirs opens there (at most
+        HANDOVER_SECONDS), then let go of `old` (`kept`: the mesh link it is, if one)."""
+        context = self._context
+        assert context is not None and new.opening is not None
+        trial = new.opening.trial
+        if trial is None:  # taken already (the relay named the same slot twice)
+            return
+        with trio.move_on_after(HANDOVER_SECONDS):
+            await trial.wait()
+        if new.opening.trial is not trial:
+            return  # another hand-over of this path finished first
+        delivered = trial.is_set()
+        now = context.engine.peer(user) if user in context.engine.peers else None
+        playing = old is not None and now is not None and now.track is old.track \
+            and not now.ended
+        if old is not None and old.opening is not None:
+            # Only one path opens their frames from here on: the same frames come both
+            # ways, and each counter opens once (a replay is refused), so the old one would
+            # keep using up the counters the new one is to play. What it already decoded
+            # plays on until the new track's first frame (AudioEngine.replace_peer).
+            old.opening.frames = None
+        new.opening.trial = None
+        peer = self._peers.get(user)
+        if peer is not None:
+            peer.path_switches += 1
+            if not (delivered and playing):
+                peer.path_breaks += 1
+                log.info("call %s: %s moved path with a break", self.channel, user)
+            context.engine.replace_peer(user, new.track)
+            if kept is not None and user in self._relay_heard:
+                self._relay_played[user] = new  # to the relay: played through it now
+        if old is not None and self._relay_played.get(user) is old:
+            self._relay_played.pop(user, None)
+        self._handed_over.set()
+        self._handed_over = trio.Event()
+        if kept is not None and self._handover.get(user) is kept:
+            del self._handover[user]
+            try:
+                await trio.sleep(HANDOVER_GRACE_SECONDS)
+            finally:
+                kept.scope.cancel()
+
     async def _relayed_peer(self, user: str, peer: _Peer) -> None:
         """A peer heard through the relay: no link of its own, only its frames to watch."""
         peer.stats.state = "relayed"
         frames = self._peer_frames(user) if self._opens_frames(user) else None
         with peer.scope:
-            track = self._relay_unclaimed.pop(user, None)
-            if track is not None:
-                await self._hear_relayed(user, track)
+            heard = self._relay_unclaimed.pop(user, None)
+            if heard is not None:
+                await self._hear_relayed(heard)
             if frames is not None:
                 await self._watch_frames(user, peer, frames)
             await trio.sleep_forever()
@@ -683,29 +832,49 @@ class CallActor(Actor):
         options = self._options
         link = RelayLink(context.frames.audio_track(), fingerprint=fingerprint,
                          slots=RELAY_SLOTS, frames_for=context.frames.peer,
-                         ice_hosts=options.ice_hosts or icehosts.interface_addresses())
+                         ice_hosts=options.ice_hosts or icehosts.interface_addresses(),
+                         on_trial=self._handover.__contains__)
         with scope:
             try:
-                async with link.joined(url, self.channel, self._identity.user, ticket):
+                async with link.joined(url, self.channel, self._identity.user, ticket), \
+                        trio.open_nursery() as handovers:
                     async for event in link.events:
                         self._relay_unclaimed.pop(event.user, None)
-                        if isinstance(event, Heard) and event.user not in self._peers:
-                            self._relay_unclaimed[event.user] = event.track
-                        elif isinstance(event, Heard):
-                            await self._hear_relayed(event.user, event.track)
+                        if isinstance(event, Heard):
+                            if scope is not self._relay_scope:
+                                continue  # leaving this relay: its news is not ours to act on
+                            if event.user not in self._peers:
+                                self._relay_unclaimed[event.user] = event
+                            else:
+                                handovers.start_soon(self._hear_relayed, event)
                         else:
                             self._relay_heard.discard(event.user)
-                            context.engine.remove_peer(event.user)
+                            played = self._relay_played.get(event.user)
+                            if played is not None and played.track is event.track:
+                                del self._relay_played[event.user]
+                            context.engine.remove_peer(event.user, event.track)
             except* Exception as group:  # refused, unreachable, a wrong certificate, gone
                 log.warning("call %s: relay %s failed: %r", self.channel, url, group.exceptions)
                 await self._relay_failed(str(group.exceptions[0]))
 
-    async def _hear_relayed(self, user: str, track: MediaStreamTrack) -> None:
-        assert self._context is not None
+    async def _hear_relayed(self, heard: Heard) -> None:
+        """Play `heard.user` through the relay: at once, or, while their mesh link still
+        plays them, once a frame of theirs opens on the relay's slot."""
+        context = self._context
+        assert context is not None
+        user = heard.user
         self._relay_heard.add(user)
-        self._context.engine.remove_peer(user)
-        self._context.engine.add_peer(user, track)
-        await self._hand_frame_key(user)
+        kept = self._handover.get(user)
+        if kept is None:
+            # A peer still on their mesh link holds our key already (handed when the link came
+            # up, and again with each fresh one; ratchets need none): no PGP work for them.
+            await self._hand_frame_key(user)
+        if kept is None or heard.opening.trial is None:
+            heard.opening.trial = None
+            context.engine.replace_peer(user, heard.track)
+            self._relay_played[user] = _Path(heard.track, heard.opening)
+        else:
+            await self._hand_over(user, _Path(heard.track, heard.opening), kept.mesh, kept)
 
     async def _relay_failed(self, reason: str) -> None:
         """The relay cannot be used: say so, and fall back to the mesh if the call fits."""
@@ -750,15 +919,23 @@ class CallActor(Actor):
         try:
             key = FrameKey.from_bytes(bytes.fromhex(payload.frame_key))
         except (ValueError, FrameOpenError):
-            await self._emit(ev.CallSignalRejected(self.channel, user, "malformed"))
+            await self._refuse_signal(user, "malformed")
             return
-        if payload.sent_at < peer.frame_key_sent_at:
-            log.info("call %s: dropping an older frame key from %s", self.channel, user)
-            return  # one the hub held back or replays: the newer key stands
-        peer.frame_key_sent_at = payload.sent_at
-        step = peer.frame_keys.step("key_handed")
+        # Each handout is sealed anew with the time it was made: one no newer than the last
+        # taken is a copy (a lying hub replaying an earlier key after a rekey, so that whoever
+        # left could read us again, or holding one back). The newer key stands.
+        step = peer.frame_keys.step("key_handed", newer=payload.sent_at > peer.frame_key_sent_at)
         if FrameKeysOrder.ADD_KEY in step.reports:
+            peer.frame_key_sent_at = payload.sent_at
             frames.add_key(key)
+        elif FrameKeysOrder.REFUSE_KEY in step.reports:
+            log.warning("call %s: refused a replayed frame key from %s", self.channel, user)
+            await self._refuse_signal(user, "replayed")
+
+    async def _refuse_signal(self, user: str, reason: str) -> None:
+        """Count a signal refused for `reason` and tell the user."""
+        self._signals_refused[reason] += 1
+        await self._emit(ev.CallSignalRejected(self.channel, user, reason))
 
     async def _watch_frames(self, user: str, peer: _Peer, frames: PeerFrames) -> None:
         """Tell the user when a member's frames stop opening, and when they open again."""
@@ -783,6 +960,10 @@ class CallActor(Actor):
         context = self._context
         return context is not None and context.frames is not None \
             and context.frames.sealer is not None
+
+    def _their_key_id(self, user: str) -> int | None:
+        frames = self._peer_frames(user) if self._opens_frames(user) else None
+        return frames.opener.newest_key_id if frames is not None else None
 
     def _undecryptable(self, user: str) -> int:
         frames = self._peer_frames(user) if self._opens_frames(user) else None

@@ -5,7 +5,7 @@ chat front ends import it freely, and the media stack is loaded when a call star
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gossip.actors import Request
@@ -194,6 +194,11 @@ class PeerState:
     concealed: int = 0  # frames lost on the way and concealed (a talk pause is not loss)
     frame_keys: str = ""  # their frame keys as we hold them: awaiting_key, keyed, failing
     frames_undecryptable: int = 0  # their frames that did not open (no key, forged, stale)
+    frame_key_id: int | None = None  # the newest of their frame keys we hold
+    # Moves between mesh and relay, and those where the old path no longer played them when
+    # the new one's first frame of theirs opened (a break: a gap in their voice).
+    path_switches: int = 0
+    path_breaks: int = 0
 
     @property
     def first_contact(self) -> bool:
@@ -236,6 +241,9 @@ class CallState:
     frames_captured: int = 0
     frame_key_id: int | None = None  # the key our frames are sealed under (None: unsealed)
     relayed: bool = False  # through the hub's relay (gossip.relay), not a mesh of links
+    # Call signals refused, by reason: a check failed (bad_signature, stale, misrouted ...),
+    # "replayed" (a frame key no newer than the last taken), "not_in_call" (from no peer).
+    signals_refused: Mapping[str, int] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, object]:
         return {"channel": self.channel, "transmit": self.transmit.value,

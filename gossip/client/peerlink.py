@@ -123,6 +123,7 @@ class PeerLinkActor(Actor):
         self._link_id = new_link_id()  # the offerer's; an answerer adopts the offer's
         self._generation = 0
         self._video_track: VideoSourceTrack | None = None
+        self._audio_track: MediaStreamTrack | None = None  # the peer's, once it came
         self._held_offer: SignalPayload | None = None
         self._want_reoffer = False  # offerer: the peer asked for a re-offer
         # Compare what we send with what we want once per camera switch (and once when up),
@@ -181,7 +182,8 @@ class PeerLinkActor(Actor):
             raise LinkFailed(f"no link to {self._peer} within {options.connect_timeout:g} s") \
                 from None
         finally:
-            self._call.engine.remove_peer(self._peer)
+            if self._audio_track is not None:  # only if the call still plays them from it
+                self._call.engine.remove_peer(self._peer, self._audio_track)
             self._picture.clear()
             if self._video_track is not None:
                 self._video_track.stop()
@@ -418,8 +420,14 @@ class PeerLinkActor(Actor):
 
     def _take_track(self, link: media.MediaLink, track: MediaStreamTrack) -> None:
         if track.kind == "audio":
-            if self._peer not in self._call.engine.peers:
-                self._call.engine.add_peer(self._peer, track)
+            if self._audio_track is None:
+                self._audio_track = track
+                # The call plays it at once, or, while it still plays this peer through the
+                # relay, once a frame of theirs opens here (make before break).
+                if self._call.take_audio is not None:
+                    self._call.take_audio(self._peer, track, link.audio_opening)
+                else:
+                    self._call.engine.replace_peer(self._peer, track)
         elif track.kind == "video":
             self.nursery.start_soon(self._drain_video, link, track)
 

@@ -45,7 +45,7 @@ from gossip.media.aiortc_seams import (
 )
 from gossip.media.errors import FingerprintMismatch
 from gossip.media.fingerprint import sdp_fingerprint
-from gossip.media.framecrypt import OpeningBuffer, PeerFrames
+from gossip.media.framecrypt import Opening, OpeningBuffer, PeerFrames
 from gossip.media.jitter import install_pass_through
 from gossip.media.rtpheader import HEADER_BYTES, Incoming
 from gossip.media.slotreceive import RelaySlot
@@ -65,13 +65,18 @@ class RelayRefused(Exception):
 
 @dataclass(frozen=True)
 class Heard:
+    """A slot now carries `user`; on trial if the link's `on_trial(user)` said so
+    (`opening.trial`: frames are checked, not played, until the call clears it)."""
+
     user: str
     track: MediaStreamTrack  # their decoded audio (opened with their frame key)
+    opening: Opening
 
 
 @dataclass(frozen=True)
 class NotHeard:
     user: str
+    track: MediaStreamTrack  # the slot's track that carried them
 
 
 ReceivePath = Literal["ours", "aiortc"]
@@ -101,8 +106,13 @@ class _AiortcSlot:
     def tap(self, value: list[bytes] | None) -> None:
         self.opening.tap = value
 
+    @property
+    def track(self) -> MediaStreamTrack:
+        return self.receiver.track
+
     def assign(self, frames: PeerFrames | None) -> MediaStreamTrack:
         self.opening.frames = frames
+        self.opening.trial = None
         return self.receiver.track
 
 
@@ -122,9 +132,11 @@ class RelayLink:
         frames_for: Callable[[str], PeerFrames | None],
         ice_hosts: Sequence[str],
         receive_path: ReceivePath = "ours",
+        on_trial: Callable[[str], bool] = lambda user: False,
     ) -> None:
         self.fingerprint = fingerprint
         self.receive_path = receive_path
+        self._on_trial = on_trial
         self.ice_hosts = icehosts.check_hosts(ice_hosts)
         self._frames_for = frames_for
         self._pc = RTCPeerConnection(
@@ -236,9 +248,13 @@ class RelayLink:
                 continue
             slot = self._by_mid[notice.mid]
             if slot.user:
+                carried = slot.stream.track
                 slot.stream.assign(None)
-                self._events_in.send_nowait(NotHeard(slot.user))
+                self._events_in.send_nowait(NotHeard(slot.user, carried))
             slot.user = notice.user
             if notice.user:
                 track = slot.stream.assign(self._frames_for(notice.user))
-                self._events_in.send_nowait(Heard(notice.user, track))
+                # Still played another way (a mesh link): nothing played here till it opens.
+                opening = slot.stream.opening
+                opening.trial = trio.Event() if self._on_trial(notice.user) else None
+                self._events_in.send_nowait(Heard(notice.user, track, opening))

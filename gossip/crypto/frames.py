@@ -261,7 +261,28 @@ class FrameOpener:
         self.opened += 1
         return plain
 
+    def authentic(self, frame: bytes, clear_bytes: int, now: float) -> bool:
+        """Whether `frame` is authentic under a key we hold or may follow, without taking
+        it: no counter is marked seen (nor checked: a copy of a frame already played is as
+        authentic), no ratchet step kept, nothing counted. For a path on trial (a call
+        moving between mesh and relay), which carries the same frames as the one played,
+        a little later or earlier, and plays them only once it is taken."""
+        try:
+            self._decrypt(frame, clear_bytes, now, check_replay=False)
+        except FrameOpenError:
+            return False
+        return True
+
     def _open(self, frame: bytes, clear_bytes: int, now: float) -> bytes:
+        held, derived, counter, plain = self._decrypt(frame, clear_bytes, now)
+        if derived:  # a ratcheted key is kept only once a frame proved it right
+            held = self._adopt(held, now)
+        held.seen.append(counter)
+        return plain
+
+    def _decrypt(
+        self, frame: bytes, clear_bytes: int, now: float, *, check_replay: bool = True
+    ) -> tuple[_HeldKey, bool, int, bytes]:
         if len(frame) > MAX_FRAME_BYTES or len(frame) < clear_bytes + 1 + _TAG_BYTES:
             raise FrameOpenError("malformed", f"a sealed frame of {len(frame)} bytes")
         key_id, counter, header_bytes = decode_header(frame, clear_bytes)
@@ -273,7 +294,7 @@ class FrameOpener:
         derived = held is None
         if held is None:
             held = self._follow_ratchet(key_id)
-        if counter in held.seen:
+        if check_replay and counter in held.seen:
             raise FrameOpenError("replayed", f"counter {counter} of key {key_id} seen already")
         try:
             secret = held.cipher.aead.decrypt(
@@ -281,10 +302,7 @@ class FrameOpener:
             )
         except InvalidTag:
             raise FrameOpenError("bad_tag", f"frame under key {key_id} is not authentic") from None
-        if derived:  # a ratcheted key is kept only once a frame proved it right
-            held = self._adopt(held, now)
-        held.seen.append(counter)
-        return frame[:clear_bytes] + secret
+        return held, derived, counter, frame[:clear_bytes] + secret
 
     def _follow_ratchet(self, key_id: int) -> _HeldKey:
         newest = self._newest

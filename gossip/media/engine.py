@@ -47,6 +47,7 @@ class PeerAudio:
     malformed: int = 0  # frames not in the 48 kHz s16 20 ms format we expect
     ended: bool = False
     cancel: trio.CancelScope = field(default_factory=trio.CancelScope)
+    track: MediaStreamTrack | None = None  # what they are played from
 
     @property
     def jitter(self) -> JitterStats:
@@ -80,6 +81,7 @@ class AudioEngine:
         self.frames_played = 0
         self.late_ticks = 0
         self._peers: dict[str, PeerAudio] = {}
+        self._standby: dict[str, PeerAudio] = {}  # a new track, until its first frame
         self._nursery: trio.Nursery | None = None
         self._waiters: list[tuple[Callable[[], bool], trio.Event]] = []
 
@@ -91,14 +93,48 @@ class AudioEngine:
             raise RuntimeError("the audio engine is not running")
         if peer in self._peers:
             raise ValueError(f"peer {peer!r} already has a track")
-        audio = PeerAudio(peer, trio.current_time(), AdaptiveJitterBuffer(self.jitter_config))
+        audio = PeerAudio(peer, trio.current_time(), AdaptiveJitterBuffer(self.jitter_config),
+                          track=track)
         self._peers[peer] = audio
         self._nursery.start_soon(self._receive, audio, track)
         self._progress()
         return audio
 
-    def remove_peer(self, peer: str) -> None:
-        """Stop playing `peer` and forget their meter and volume."""
+    def replace_peer(self, peer: str, track: MediaStreamTrack) -> PeerAudio:
+        """Play `peer` from `track` (a call moved them to another path), keeping their
+        volume and meter. Their old track plays on until the new one's first frame is
+        decoded (a decoder's start-up is not heard as a gap), then is no longer read."""
+        if self._nursery is None:
+            raise RuntimeError("the audio engine is not running")
+        if peer not in self._peers:
+            return self.add_peer(peer, track)
+        waiting = self._standby.pop(peer, None)
+        if waiting is not None:
+            waiting.cancel.cancel()
+        audio = PeerAudio(peer, trio.current_time(), AdaptiveJitterBuffer(self.jitter_config),
+                          track=track)
+        self._standby[peer] = audio
+        self._nursery.start_soon(self._receive, audio, track)
+        return audio
+
+    def _promote(self, audio: PeerAudio) -> None:
+        """A standby track delivered: it is how the peer is played from now on."""
+        del self._standby[audio.peer]
+        old = self._peers.get(audio.peer)
+        if old is not None:
+            old.cancel.cancel()
+        self._peers[audio.peer] = audio
+
+    def remove_peer(self, peer: str, track: MediaStreamTrack | None = None) -> None:
+        """Stop playing `peer` and forget their meter and volume; with `track`, only if they
+        are still played from it (a path the call moved them from removes nothing)."""
+        waiting = self._standby.get(peer)
+        if waiting is not None and (track is None or waiting.track is track):
+            del self._standby[peer]
+            waiting.cancel.cancel()
+        current = self._peers.get(peer)
+        if track is not None and current is not None and current.track is not track:
+            return
         audio = self._peers.pop(peer, None)
         if audio is not None:
             audio.cancel.cancel()
@@ -173,6 +209,8 @@ class AudioEngine:
                 audio.frames_received += 1
                 if audio.first_audio_at is None:
                     audio.first_audio_at = now
+                if self._standby.get(audio.peer) is audio:
+                    self._promote(audio)
                 # aiortc maps RTP timestamps to pts counting from 0 for this stream.
                 timestamp = frame.pts if frame.pts is not None else (
                     (audio.frames_received - 1) * FRAME_SAMPLES)

@@ -24,7 +24,7 @@ import asyncio
 import collections
 import fractions
 import logging
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import trio
@@ -101,6 +101,10 @@ class PeerFrames:
     def add_key(self, key: FrameKey) -> None:
         self.opener.add_key(key, trio.current_time())
 
+    def authentic(self, kind: Kind, sealed: bytes) -> bool:
+        """Whether the frame opens, leaving no trace (see FrameOpener.authentic)."""
+        return self.opener.authentic(sealed, clear_bytes(kind, sealed), trio.current_time())
+
     def open(self, kind: Kind, sealed: bytes) -> bytes | None:
         try:
             plain = open_frame(self.opener, kind, sealed, trio.current_time())
@@ -122,16 +126,31 @@ class PeerFrames:
         self.changed = trio.Event()
 
 
+class Opening(Protocol):
+    """Where one sender's frames are opened on a receive path (an OpeningBuffer at aiortc's
+    jitter buffer, or a relay slot of ours): whose frames, and whether the path is on trial
+    (frames only checked, the first authentic one sets the event, nothing played)."""
+
+    frames: PeerFrames | None
+    trial: trio.Event | None
+
+
 class OpeningBuffer:
     """aiortc's jitter buffer interface around the receiver's own buffer: each frame it
     rebuilds is opened (as `frames`' sender's) before the decoder sees it; one that does not
-    open is dropped, and so is everything while `frames` is None."""
+    open is dropped, and so is everything while `frames` is None.
+
+    A path on trial (`trial` set: a call moving between mesh and relay still plays the
+    sender through the other path) passes nothing on: each frame is only checked, and the
+    first that opens sets `trial`; the call then takes this path and clears it. Checking
+    leaves no trace, so the counters the old path still plays are not used up here."""
 
     def __init__(self, inner: JitterBufferLike, frames: PeerFrames | None, kind: Kind) -> None:
         self.inner = inner
         self.frames = frames
         self.kind = kind
         self.tap: list[bytes] | None = None  # tests: keep what arrived sealed
+        self.trial: trio.Event | None = None
 
     @property
     def capacity(self) -> int:
@@ -144,6 +163,10 @@ class OpeningBuffer:
         if self.tap is not None and len(self.tap) < 500:
             self.tap.append(frame.data)
         if self.frames is None:  # a relay's slot nobody is assigned to
+            return ask_keyframe, None
+        if self.trial is not None:
+            if not self.trial.is_set() and self.frames.authentic(self.kind, frame.data):
+                self.trial.set()
             return ask_keyframe, None
         plain = self.frames.open(self.kind, frame.data)
         if plain is None:

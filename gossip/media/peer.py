@@ -201,6 +201,12 @@ class MediaLink:
         return self._sender
 
     @property
+    def audio_opening(self) -> OpeningBuffer | None:
+        """Where the peer's audio frames are opened (None when frames are not sealed)."""
+        buffer = receiver_buffer(self._receiver)
+        return buffer if isinstance(buffer, OpeningBuffer) else None
+
+    @property
     def video_receiver(self) -> RTCRtpReceiver | None:
         """aiortc's receiver for the remote video, when this link sends video (for getStats())."""
         return self._video_receiver

@@ -40,6 +40,9 @@ class CallPeer:
     failed: bool = False  # the link kept failing and was given up
     trust: Trust | None = None  # their identity key's trust in this call (None: not known yet)
     speaking: bool = False  # speech heard from them just now
+    # What they send does not open with the keys they gave us (a stale or forged key, a
+    # client that does not seal): nothing of theirs is played, and the panel says so.
+    undecryptable: bool = False
 
 
 @dataclass(frozen=True)

@@ -573,9 +573,16 @@ def _call_peer_failed(model: AppModel, event: ev.CallPeerFailed, now: float) -> 
                       f"({event.reason}). The rest of the call goes on.", now)
 
 
+def _set_undecryptable(model: AppModel, user: str, undecryptable: bool) -> None:
+    peers = tuple(replace(peer, undecryptable=undecryptable) if peer.user == user else peer
+                  for peer in model.call.participants)
+    model.set_call(replace(model.call, participants=peers))
+
+
 def _call_peer_undecryptable(model: AppModel, event: ev.CallPeerUndecryptable,
                              now: float) -> None:
     if _our_call(model, event.channel):
+        _set_undecryptable(model, event.user, True)  # at once; the call's next poll agrees
         model.toasts.push("error", f"Cannot hear {event.user}",
                           f"What {event.user} sends does not open with the keys they gave us "
                           f"({event.reason.replace('_', ' ')}), so it is not played. They may "
@@ -585,6 +592,7 @@ def _call_peer_undecryptable(model: AppModel, event: ev.CallPeerUndecryptable,
 
 def _call_peer_decryptable(model: AppModel, event: ev.CallPeerDecryptable, now: float) -> None:
     if _our_call(model, event.channel):
+        _set_undecryptable(model, event.user, False)
         model.toasts.push("info", f"{event.user} is heard again",
                           f"What {event.user} sends opens again.", now)
 

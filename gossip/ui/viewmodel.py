@@ -401,6 +401,8 @@ def peer_row(peer: CallPeer, trust: Trust | None = None) -> PeerRow:
     trust = peer.trust or trust
     if peer.failed:
         link, kind = "no audio link", "failed"
+    elif peer.undecryptable:
+        link, kind = "cannot decrypt: not played", "failed"
     elif trust is Trust.CHANGED and not peer.connected:
         # The session hands the call no key it has not accepted, so no link can form.
         link, kind = "key changed: check it first", "failed"
@@ -504,6 +506,8 @@ def video_tiles(model: AppModel) -> tuple[VideoTile, ...]:
     for peer in call.participants:
         if peer.failed:
             plate = f"{peer.user} · no link"
+        elif peer.undecryptable:
+            plate = f"{peer.user} · cannot decrypt"
         elif peer.trust is Trust.CHANGED:
             plate = f"{peer.user} · key changed"
         elif not peer.connected:

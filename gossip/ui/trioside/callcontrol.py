@@ -137,10 +137,14 @@ def participants(state: CallState, me: str) -> tuple[CallPeer, ...]:
         if peer is None or peer.link == "left":
             peers.append(CallPeer(user, trust=peer.trust if peer is not None else None))
             continue
+        # Heard through the relay counts as connected: the relay's hop was checked against
+        # the fingerprint the hub named, and their frames open only with their own key.
+        linked = (peer.link == "connected" and peer.link_authenticated) \
+            or peer.link == "relayed"
         peers.append(CallPeer(user, level_dbfs=peer.level_dbfs, volume=peer.volume,
-                              connected=peer.link == "connected" and peer.link_authenticated,
-                              failed=peer.gave_up, trust=peer.trust,
-                              speaking=peer.speaking))
+                              connected=linked, failed=peer.gave_up, trust=peer.trust,
+                              speaking=peer.speaking,
+                              undecryptable=peer.frame_keys == "failing"))
     return tuple(peers)
 
 
