@@ -227,6 +227,8 @@ class AudioEngine:
                 audio.frames_received += 1
                 if audio.first_audio_at is None:
                     audio.first_audio_at = now
+                if self._standby.get(audio.peer) is audio:
+                    self._promote(audio)  # as in _receive: the old track stops here
                 audio.buffer.put(timestamp, mono, now)
                 self._progress()
         audio.ended = True
