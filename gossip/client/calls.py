@@ -22,10 +22,12 @@ per slot) and a self-view picture; each peer has one LatestFrame for its life in
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import trio
 import trio_asyncio
@@ -57,7 +59,7 @@ from gossip.media.loop import open_media_loop
 from gossip.media.sinks import parse_sink
 from gossip.media.sources import parse_source
 from gossip.media.track import SourceFanout
-from gossip.media.video import VideoFanout
+from gossip.media.video import VideoFanout, VideoSourceTrack
 from gossip.media.videoframes import LatestFrame
 from gossip.wire import Answer, CallMembers, Command, Error, HangUp, Ice, Offer, StartCall
 
@@ -84,6 +86,9 @@ from .calltypes import (
     VideoFrames,
 )
 from .peerlink import LinkStats, PeerLinkActor, RemoteSignal, VideoChanged
+
+if TYPE_CHECKING:
+    from .relaylink import RelayLink
 from .signalling import SignalPayload, open_signal, seal_signal
 
 log = logging.getLogger("gossip.client.call")
@@ -156,6 +161,7 @@ class CallActor(Actor):
         self._relay_heard: set[str] = set()
         # Carried by the relay before the hub's roster named them to us: heard once it does.
         self._relay_unclaimed: dict[str, MediaStreamTrack] = {}
+        self._relay_video: VideoSourceTrack | None = None  # what we send the relay
 
     # -- lifecycle --------------------------------------------------------------------------
     async def main(self) -> None:
@@ -245,6 +251,8 @@ class CallActor(Actor):
         if context.video_enabled == enabled:
             return
         context.video_enabled = enabled
+        if self._relay_video is not None:
+            self._relay_video.enabled = enabled
         if not enabled and self._self_view is not None:
             self._self_view.clear()  # at once: the self-view task may be asleep till its slot
         self._video_switched.set()
@@ -668,27 +676,69 @@ class CallActor(Actor):
             await self._relay_failed("the relay needs frames encoded once per call")
             return
         # Loaded only here: a mesh call never loads the relay's signalling.
-        from .relaylink import Heard, RelayLink
+        from gossip.wire.relay import MAX_WANTED
+
+        from .relaylink import Heard, NotHeard, RelayLink
 
         options = self._options
+        video_source = None
+        if context.video is not None:
+            # One stream to the relay, whoever watches it; camera off sends black frames.
+            video_source = context.video.track()
+            video_source.enabled = context.video_enabled
         link = RelayLink(context.frames.audio_track(), fingerprint=fingerprint,
                          slots=RELAY_SLOTS, frames_for=context.frames.peer,
-                         ice_hosts=options.ice_hosts or icehosts.interface_addresses())
+                         ice_hosts=options.ice_hosts or icehosts.interface_addresses(),
+                         video_track=context.frames.video_track(video_source)
+                         if video_source is not None else None,
+                         video_slots=min(options.relay_video_slots, MAX_WANTED),
+                         picture_for=self._picture_of)
         with scope:
             try:
-                async with link.joined(url, self.channel, self._identity.user, ticket):
+                async with link.joined(url, self.channel, self._identity.user, ticket), \
+                        trio.open_nursery() as watching:
+                    self._relay_video = video_source
+                    if link.video_slots:
+                        watching.start_soon(self._watch_last_speakers, link, context.engine)
                     async for event in link.events:
-                        self._relay_unclaimed.pop(event.user, None)
+                        if isinstance(event, Heard | NotHeard):
+                            self._relay_unclaimed.pop(event.user, None)
                         if isinstance(event, Heard) and event.user not in self._peers:
                             self._relay_unclaimed[event.user] = event.track
                         elif isinstance(event, Heard):
                             await self._hear_relayed(event.user, event.track)
-                        else:
+                        elif isinstance(event, NotHeard):
                             self._relay_heard.discard(event.user)
                             context.engine.remove_peer(event.user)
             except* Exception as group:  # refused, unreachable, a wrong certificate, gone
                 log.warning("call %s: relay %s failed: %r", self.channel, url, group.exceptions)
                 await self._relay_failed(str(group.exceptions[0]))
+
+    def _picture_of(self, user: str) -> LatestFrame | None:
+        peer = self._peers.get(user)
+        return peer.picture if peer is not None else None
+
+    async def _watch_last_speakers(self, link: RelayLink, engine: AudioEngine) -> None:
+        """Ask the relay for the last N speakers' video, as our own speaking indicators
+        (decoded audio) tell them: rechecked after every frame the engine takes in."""
+        from .lastspeakers import LastSpeakers
+
+        policy = LastSpeakers(link.video_slots)
+        asked: tuple[str, ...] | None = None
+
+        def choice() -> tuple[str, ...]:
+            present = [user for user in self._peers if user in self._relay_heard]
+            return policy.update([u for u in present if engine.mixer.speaking(u)], present)
+
+        def moved(since: tuple[str, ...] | None) -> bool:
+            return choice() != since
+
+        while True:
+            wanted = choice()
+            if wanted != asked:
+                await link.want(wanted)
+                asked = wanted
+            await engine.wait_until(functools.partial(moved, asked))
 
     async def _hear_relayed(self, user: str, track: MediaStreamTrack) -> None:
         assert self._context is not None
