@@ -40,6 +40,7 @@ class RelayVideoSlot:
         self.picture: LatestFrame = LatestFrame()
         self.tap: list[bytes] | None = None  # tests: keep each whole frame as it arrived sealed
         self.decoded = 0
+        self.packets = 0  # received on this slot, whoever it carried
         self.undecodable = 0  # frames that opened but VP8 refused
         self._assembler = FrameAssembler()
         self._decoder = Vp8Decoder()
@@ -61,6 +62,7 @@ class RelayVideoSlot:
         )
 
     def receive(self, packet: Incoming) -> None:
+        self.packets += 1
         sealed = self._assembler.add(
             packet.sequence, packet.timestamp, bool(packet.marker), packet.payload
         )
