@@ -254,14 +254,18 @@ class RelayParticipant:
         if self.forwarding == "frames":
             wrap_receiver_buffer(sending.receiver, lambda _: ForwardingBuffer(room, self.user))
         for transceiver in slots:
-            transceiver.direction = "sendonly"
             assert transceiver.mid is not None
             if self.forwarding == "frames":
+                transceiver.direction = "sendonly"
                 track = SlotTrack()
                 transceiver.sender.replaceTrack(track)
                 self.slots[transceiver.mid] = track
             else:
-                transceiver.sender.replaceTrack(IdleTrack())
+                # Inactive to aiortc, which then runs no sender for it: an idle sender sent
+                # an RTCP sender report a second for nothing (24 slots, a dozen listeners:
+                # ~300 packets a second), and the participant's receiver answered each. Our
+                # packets go round aiortc; the answer still names the slot's SSRC.
+                transceiver.direction = "inactive"
         video_mid = None
         if videos:
             video_sending, *video_slots = videos
