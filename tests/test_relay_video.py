@@ -20,7 +20,7 @@ from gossip.media.track import SourceFanout
 from gossip.media.video import PatternSource, VideoFanout, decode_counter
 from gossip.media.videoframes import LatestFrame
 from gossip.media.vp8rtp import FrameAssembler, starts_keyframe
-from gossip.relay.room import Room
+from gossip.relay.room import KEYFRAME_REQUEST_MS, RelayParticipant, Room
 from gossip.wire.relay import MAX_WANTED, RelayProtocolError, Want, decode, encode, make_ticket
 
 from .test_media_framecrypt import counters_in_video
@@ -111,7 +111,14 @@ class _Fake:
         self.video_assigned: dict[str, str] = {}
         self.wanted: tuple[str, ...] = ()
         self.keyframe_wanted = False
+        self.keyframe_asked_ms = -KEYFRAME_REQUEST_MS
+        self.rtcp: list[bytes] = []
         self.notify = lambda slot: notices.append((slot.mid, slot.user))
+
+    async def send_rtcp(self, data: bytes) -> None:
+        self.rtcp.append(data)
+
+    ask_keyframe = RelayParticipant.ask_keyframe
 
 
 async def test_each_receiver_sees_the_last_two_speakers_and_initials_for_the_rest(
@@ -203,3 +210,47 @@ async def test_each_receiver_sees_the_last_two_speakers_and_initials_for_the_res
         for name in ("ann", "ben", "cat"):
             assert pictures[name]["ben" if name != "ben" else "ann"].latest() is None
         nursery.cancel_scope.cancel()
+
+
+async def test_a_listener_with_too_much_queued_unsent_loses_its_copies_alone() -> None:
+    """aioice ignores asyncio's pause_writing: the relay reads each listener's queue itself
+    and drops that listener's copies past the bound, and nobody else's; a video slot that
+    changed hands starts at the sender's keyframe, and asks for one meanwhile."""
+    from gossip.relay.room import MAX_BACKLOG_BYTES
+    from gossip.relay.slots import SlotStream
+
+    from .test_relay import _rtp
+
+    room = Room("general", 5)
+    sent: dict[str, list[bytes]] = {"ben": [], "cat": []}
+    queued = {"ben": 0, "cat": MAX_BACKLOG_BYTES + 1}
+    ann = _Fake("ann", [])
+    ann.ssrc, ann.payload_type, ann.video_payload_type = 7, 111, 96  # type: ignore[attr-defined]
+    room.participants["ann"] = ann  # type: ignore[assignment]
+    for name in ("ben", "cat"):
+        async def send(data: bytes, name: str = name) -> None:
+            sent[name].append(data)
+
+        stream = SlotStream(20, 111, send, backlog=lambda name=name: queued[name])
+        stream.assign("ann")
+        video = SlotStream(21, 96, send, backlog=lambda name=name: queued[name])
+        video.assign("ann")
+        room.routes.setdefault("ann", []).append(stream)
+        room.video_routes.setdefault("ann", []).append(video)
+    forward = room.receiver_for(ann)  # type: ignore[arg-type]
+    await forward(_rtp(1, 960, b"voice", payload_type=111), arrival_time_ms=0)
+    assert len(sent["ben"]) == 1 and sent["cat"] == []
+    assert room.stats["ann"].dropped_backlog == 1
+    await forward(_rtp(2, 3000, _vp8_payload(True, False), ssrc=1, payload_type=96),
+                  arrival_time_ms=10)
+    assert len(sent["ben"]) == 1 and ann.keyframe_wanted  # an interframe: not yet
+    await forward(_rtp(3, 6000, _vp8_payload(True, True), ssrc=1, payload_type=96),
+                  arrival_time_ms=20)
+    assert len(sent["ben"]) == 2 and sent["cat"] == []
+    # One PLI for ann's video, however many packets wanted one within KEYFRAME_REQUEST_MS.
+    assert len(ann.rtcp) == 1 and ann.rtcp[0][1] == 206  # RTCP payload-specific feedback
+    assert int.from_bytes(ann.rtcp[0][8:12], "big") == 1  # on ann's video SSRC
+    ann.keyframe_wanted = True
+    await forward(_rtp(4, 9000, _vp8_payload(True, False), ssrc=1, payload_type=96),
+                  arrival_time_ms=20 + KEYFRAME_REQUEST_MS - 1)
+    assert len(ann.rtcp) == 1

@@ -45,6 +45,7 @@ from gossip.media.aiortc_seams import (
     intercept_rtp,
     on_keyframe_request,
     rtp_sender,
+    send_backlog,
     use_certificate,
     wrap_receiver_buffer,
 )
@@ -78,6 +79,10 @@ VIDEO_SLOTS = MAX_WANTED  # a participant's video slots at most (the last N spea
 # moment forwards them late rather than the kernel dropping them (the default, ~200 KiB,
 # overflowed within a fraction of a second on a busy 2-core machine).
 RECEIVE_BUFFER_BYTES = 1 << 20
+# What may wait unsent for one listener (its sockets' kernel buffer full, asyncio queueing the
+# rest without a bound): about a second of eleven audio streams and two videos; past it the
+# relay drops that listener's packets (theirs alone: it conceals or asks for a keyframe).
+MAX_BACKLOG_BYTES = 512 * 1024
 
 Forwarding = Literal["packets", "frames"]
 
@@ -93,6 +98,7 @@ class SenderStats:
     dropped_large: int = 0
     dropped_rate: int = 0  # past the sender's packet rate or bitrate
     dropped_foreign: int = 0  # not the SSRC and payload type its offer announced, or malformed
+    dropped_backlog: int = 0  # copies not sent: that listener had too much queued unsent
     video_frames: int = 0  # video packets forwarded (each to those who watch the sender)
     keyframes_asked: int = 0
 
@@ -310,6 +316,7 @@ class RelayParticipant:
         if video_sending is not None and len(video_sending.ssrc) > 1:
             raise ValueError("the video section sent on must announce one SSRC (no RTX)")
         send = rtp_sender(transport)
+        backlog = send_backlog(transport)
         self.send_rtcp = send
         for media in SessionDescription.parse(answer).media:
             mid = media.rtp.muxId
@@ -330,11 +337,11 @@ class RelayParticipant:
                 assert ssrc is not None and payload_type is not None  # we made the answer
                 if media.kind == "video":
                     self.video_streams[mid] = SlotStream(
-                        ssrc, payload_type, send,
+                        ssrc, payload_type, send, backlog=backlog,
                         ticks_per_ms=VIDEO_TICKS_PER_MS, min_step=VIDEO_MIN_STEP,
                     )
                 else:
-                    self.streams[mid] = SlotStream(ssrc, payload_type, send)
+                    self.streams[mid] = SlotStream(ssrc, payload_type, send, backlog=backlog)
         intercept_rtp(transport, room.receiver_for(self))
         enlarge_receive_buffers(transport, RECEIVE_BUFFER_BYTES)
 
@@ -488,6 +495,9 @@ class Room:
             stats.video_frames += 1
             keyframe: bool | None = None
             for stream in self.video_routes.get(sender, ()):
+                if stream.backlog() > MAX_BACKLOG_BYTES:
+                    stats.dropped_backlog += 1
+                    continue
                 if stream.awaiting_keyframe:
                     # A slot that changed hands starts at a keyframe: what comes before it
                     # refers to pictures the listener never had.
@@ -539,6 +549,9 @@ class Room:
             stats.frames += 1
             stats.bytes += len(packet.payload)
             for stream in self.routes.get(sender, ()):
+                if stream.backlog() > MAX_BACKLOG_BYTES:
+                    stats.dropped_backlog += 1
+                    continue
                 try:
                     await stream.send(stream.rewrite(packet, arrival_time_ms))
                     stream.sent += 1

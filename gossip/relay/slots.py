@@ -30,6 +30,7 @@ class SlotStream:
         "ssrc",
         "payload_type",
         "send",
+        "backlog",
         "ticks_per_ms",
         "min_step",
         "sender",
@@ -51,10 +52,12 @@ class SlotStream:
         *,
         ticks_per_ms: int = SAMPLES_PER_MS,
         min_step: int = FRAME_SAMPLES,
+        backlog: Callable[[], int] = lambda: 0,
     ) -> None:
         self.ssrc = ssrc
         self.payload_type = payload_type
         self.send = send
+        self.backlog = backlog  # bytes queued unsent for this slot's listener
         self.ticks_per_ms = ticks_per_ms
         self.min_step = min_step
         self.sender = ""
