@@ -645,6 +645,8 @@ class CallActor(Actor):
         log.info("call %s: %s", self.channel, "through the relay" if not relayed else "mesh")
         for user, peer in list(self._peers.items()):
             peer.scope.cancel()
+            # The new path shows whom it carries (the relay: the last speakers alone).
+            peer.picture.clear()
             if self._context is not None:
                 self._context.engine.remove_peer(user)
             self._peers[user] = fresh = _Peer(peer.key, peer.trust, LinkStats(), peer.picture,
