@@ -21,8 +21,7 @@ from gossip.wire import CallMembers
 from gossip.wire.frames import decode_frame
 
 from .conftest import PASSWORD
-from .test_calls import connected, join, media_loop, settles_on  # noqa: F401 - a fixture
-from .test_calls import WatchedSink
+from .test_calls import WatchedSink, connected, join, media_loop, settles_on  # noqa: F401 - a fixture
 from .test_calls_video import BOUND, LOOPBACK
 from .test_calls_video import Member as VideoMember
 from .test_relay import relay_process
