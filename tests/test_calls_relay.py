@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from gossip.client.commands import JoinCall
 from gossip.hub.config import ConfigError, HubConfig, Limits
 from gossip.media.sources import ToneSource
 from gossip.media.video import PatternSource, decode_counter
+from gossip.media.videoframes import LatestFrame
 from gossip.wire import CallMembers
 from gossip.wire.frames import decode_frame
 
@@ -138,16 +140,18 @@ async def test_a_relayed_call_shows_the_video_of_the_last_speakers_and_initials_
         members[name] = VideoMember(name, hz, clients[name], ref, options.sink)
     for name, member in members.items():
         pictures = (await member.frames()).peers
-
-        def one_picture() -> bool:
-            shown = {user for user, picture in pictures.items()
-                     if (latest := picture.latest()) is not None
-                     and decode_counter(latest.image) is not None}
-            empty = {user for user, picture in pictures.items() if picture.latest() is None}
-            return len(shown) == 1 and len(empty) == len(TONES) - 2
-
         with trio.fail_after(BOUND):
             while len(pictures) < len(TONES) - 1 or not (await member.state()).relayed:
                 await member.sink.fresh(1)
                 pictures = (await member.frames()).peers
-        await member.until(f"{name} shows one other's video", one_picture)
+        await member.until(f"{name} shows one other's video",
+                           lambda pictures=pictures: _one_picture(pictures))
+
+
+def _one_picture(pictures: Mapping[str, LatestFrame]) -> bool:
+    """One peer's readable picture, and none of every other peer (their initials)."""
+    shown = {user for user, picture in pictures.items()
+             if (latest := picture.latest()) is not None
+             and decode_counter(latest.image) is not None}
+    empty = {user for user, picture in pictures.items() if picture.latest() is None}
+    return len(shown) == 1 and len(empty) == len(pictures) - 1
