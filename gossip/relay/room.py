@@ -251,8 +251,6 @@ class RelayParticipant:
         videos = [t for t in self.pc.getTransceivers() if t.kind == "video"]
         if not transceivers:
             raise ValueError("the offer has no audio section")
-        if videos and self.forwarding != "packets":
-            raise ValueError("this relay forwards audio only")
         if len(videos) > VIDEO_SLOTS + 1:
             raise ValueError(f"an offer has at most {VIDEO_SLOTS} video slots")
         sending, *slots = transceivers
@@ -273,7 +271,10 @@ class RelayParticipant:
                 # packets go round aiortc; the answer still names the slot's SSRC.
                 transceiver.direction = "inactive"
         video_mid = None
-        if videos:
+        if self.forwarding == "frames":
+            for transceiver in videos:
+                transceiver.direction = "inactive"  # the first relay forwards audio alone
+        elif videos:
             video_sending, *video_slots = videos
             video_sending.direction = "recvonly"
             video_mid = video_sending.mid
