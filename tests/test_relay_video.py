@@ -254,3 +254,26 @@ async def test_a_listener_with_too_much_queued_unsent_loses_its_copies_alone() -
     await forward(_rtp(4, 9000, _vp8_payload(True, False), ssrc=1, payload_type=96),
                   arrival_time_ms=20 + KEYFRAME_REQUEST_MS - 1)
     assert len(ann.rtcp) == 1
+
+
+async def test_a_participant_flooding_the_relay_with_wants_is_let_go() -> None:
+    from trio_websocket import ConnectionClosed
+
+    from gossip.relay.server import MESSAGES_PER_SECOND, RelayConfig, run_relay
+
+    secret = bytes(32)
+    async with open_media_loop(), trio.open_nursery() as nursery:
+        port, fingerprint = await nursery.start(run_relay, RelayConfig(secret=secret))
+        frames = CallFrames(SourceFanout(ToneSource(440.0)))
+        link = RelayLink(frames.audio_track(), fingerprint=fingerprint, slots=1,
+                         frames_for=frames.peer, ice_hosts=LOOPBACK, video_slots=1)
+        ticket = make_ticket(secret, "general", "eve", time.time())
+        with pytest.raises(BaseException) as raised:  # noqa: PT011 - a group, checked below
+            with trio.fail_after(BOUND):
+                async with link.joined(f"ws://127.0.0.1:{port}", "general", "eve", ticket):
+                    for _ in range(MESSAGES_PER_SECOND * 3):
+                        await link.want(["ann"])
+                    await trio.sleep_forever()  # until the relay closes the connection
+        assert raised.group_contains(ConnectionClosed) if isinstance(
+            raised.value, BaseExceptionGroup) else isinstance(raised.value, ConnectionClosed)
+        nursery.cancel_scope.cancel()

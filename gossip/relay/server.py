@@ -35,7 +35,7 @@ from gossip.wire.relay import (
     ticket_admits,
 )
 
-from .room import SENDER_KBPS, Forwarding, RelayParticipant, Room, RoomFull
+from .room import SENDER_KBPS, Forwarding, RelayParticipant, Room, RoomFull, SenderBudget
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,9 @@ NOTICES_QUEUED = 64  # slot notices waiting for one participant's connection
 JOIN_SECONDS = 15.0  # to send the join and have it answered
 MAX_SECTIONS = 64  # media sections in an offer (ours: one to send, 24 slots)
 WANT_SECONDS = 0.25  # a participant's wants applied at most this often (the latest one)
+# Messages a participant may send a second (a second's burst): a client sends a want when
+# whom it hears speaking changes; a connection past this is closed (it leaves the call).
+MESSAGES_PER_SECOND = 20
 
 
 @dataclass(frozen=True)
@@ -154,8 +157,12 @@ class Relay:
                 nursery.start_soon(self._apply_wants, room, participant, wanted)
                 # Only wants are expected from the participant (anything else ends its part);
                 # the connection's end is its leaving the call.
+                budget = SenderBudget(MESSAGES_PER_SECOND, MAX_MESSAGE_BYTES, 1.0)
                 while True:
-                    message = decode(await connection.get_message())
+                    data = await connection.get_message()
+                    if not budget.take(len(data), int(trio.current_time() * 1000)):
+                        raise RelayProtocolError("more messages than a participant sends")
+                    message = decode(data)
                     if not isinstance(message, Want):
                         raise RelayProtocolError(f"unexpected {type(message).__name__}")
                     wanted.put(message.users)
