@@ -95,6 +95,10 @@ def test_a_want_only_fills_the_listeners_own_slots_with_those_present() -> None:
     assert ann.video_assigned == {"cat": "v1"}
     assert notices["ann"][-1] == ("v0", "")
     assert room.video_routes["ben"] == []
+    # Those who send no video are passed over: the slot goes to the next one asked for.
+    participants["cat"].video_ssrc = None  # type: ignore[assignment]
+    room.want(ann, ["cat", "ben"])
+    assert set(ann.video_assigned) == {"ben"}
 
 
 class _Fake:

@@ -111,6 +111,7 @@ async def _media_loop() -> AsyncIterator[None]:
 SELF_VIEW_FPS = 15.0  # the self-view needs no more; it is a reference swap per put
 RELAY_SLOTS = 24  # others heard through the relay at most (a call of 25)
 MESH_FALLBACK_MEMBERS = 8  # a call this small falls back to the mesh if its relay fails
+WANT_PAUSE_SECONDS = 0.25  # between two wants of whose video to watch through the relay
 
 
 @dataclass
@@ -723,9 +724,13 @@ class CallActor(Actor):
     async def _watch_last_speakers(self, link: RelayLink, engine: AudioEngine) -> None:
         """Ask the relay for the last N speakers' video, as our own speaking indicators
         (decoded audio) tell them: rechecked after every frame the engine takes in."""
+        from gossip.wire.relay import MAX_WANTED
+
         from .lastspeakers import LastSpeakers
 
-        policy = LastSpeakers(link.video_slots)
+        # More candidates than slots, most recent speakers first: the relay gives the slots
+        # to the first of them who send video.
+        policy = LastSpeakers(MAX_WANTED)
         asked: tuple[str, ...] | None = None
 
         def choice() -> tuple[str, ...]:
@@ -740,6 +745,10 @@ class CallActor(Actor):
             if wanted != asked:
                 await link.want(wanted)
                 asked = wanted
+                # At most a few wants a second (the relay applies no more, and closes a
+                # connection that sends many): the latest choice goes after the pause.
+                await trio.sleep(WANT_PAUSE_SECONDS)
+                continue
             await engine.wait_until(functools.partial(moved, asked))
 
     async def _hear_relayed(self, user: str, track: MediaStreamTrack) -> None:

@@ -201,13 +201,14 @@ class RelayLink:
             receiver = self._pc.addTransceiver("audio", direction="recvonly").receiver
             if receive_path == "aiortc":
                 self._aiortc_slots[receiver] = _AiortcSlot(receiver)
-        if video_track is not None or video_slots:
-            # One section we send our video on (none arrives while `video_track` is None),
-            # then one receive-only section a video slot.
-            sending = self._pc.addTransceiver(video_track or "video", direction="sendonly")
+        if video_track is not None:
+            # The section we send our video on (the relay tells it by its direction), ...
+            sending = self._pc.addTransceiver(video_track, direction="sendonly")
             _vp8_only(sending)
             if isinstance(video_track, EncodedVideoTrack):
                 video_track.attach(sending.sender)
+        if video_slots:
+            # ... and one receive-only section a video slot.
             for _ in range(video_slots):
                 _vp8_only(self._pc.addTransceiver("video", direction="recvonly"))
         self._by_mid: dict[str, _Slot] = {}
@@ -239,11 +240,13 @@ class RelayLink:
         return {slot.user: slot.stream for slot in self._video_by_mid.values() if slot.user}
 
     async def want(self, users: Sequence[str]) -> None:
-        """Ask the relay for these users' video, most wanted first (as many as we have video
-        slots; the relay keeps those already carried where they are)."""
+        """Ask the relay for these users' video, most wanted first (up to MAX_WANTED: the
+        relay fills our video slots with the first who send video, and keeps those already
+        carried where they are). The relay closes a connection that sends more than
+        gossip.relay.server.MESSAGES_PER_SECOND: callers pace their wants."""
         if self._ws is None:
             raise RuntimeError("want() is for a joined link")
-        await self._ws.send_message(encode(Want(tuple(users)[: self.video_slots])))
+        await self._ws.send_message(encode(Want(tuple(users)[:MAX_WANTED])))
 
     def _take_slots(self, answer: str) -> None:
         """Each slot's stream as the relay's answer names it (SSRC, payload type)."""

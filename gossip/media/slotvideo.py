@@ -73,7 +73,7 @@ class RelayVideoSlot:
         if self.frames is None:
             return
         plain = self.frames.open("video", sealed)
-        if plain is None:
+        if not plain:
             self._keyframe_failed = True
             return
         keyframe = not plain[0] & 1

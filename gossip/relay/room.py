@@ -240,15 +240,24 @@ class RelayParticipant:
         self.keyframe_wanted = False
         self.keyframe_asked_ms = -KEYFRAME_REQUEST_MS
         self.send_rtcp: Callable[[bytes], Awaitable[None]] | None = None
-        self._video_slot_senders: dict[str, Callable[[], None]] = {}
 
     async def answer(self, offer: str, room: Room) -> str:
         """(asyncio side) Answer the participant's offer: its first audio section is what it
-        sends (forwarded), every further audio section a slot; likewise its video sections,
-        if any (forwarded packets only)."""
+        sends (forwarded), every further audio section a slot; the video section it sends on,
+        if any, and its receive-only video sections, its video slots (forwarded packets
+        only: the frames relay answers them inactive)."""
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
         transceivers = [t for t in self.pc.getTransceivers() if t.kind == "audio"]
         videos = [t for t in self.pc.getTransceivers() if t.kind == "video"]
+        # A video section the participant offers to send on is its video; the receive-only
+        # ones are its video slots (a participant without a camera offers slots alone).
+        offered: dict[str | None, str | None] = {
+            m.rtp.muxId: m.direction for m in SessionDescription.parse(offer).media
+        }
+        video_sending = [t for t in videos if offered.get(t.mid) in ("sendonly", "sendrecv")]
+        video_slots = [t for t in videos if offered.get(t.mid) == "recvonly"]
+        if len(video_sending) > 1 or len(video_sending) + len(video_slots) != len(videos):
+            raise ValueError("an offer sends on one video section at most; the others receive")
         if not transceivers:
             raise ValueError("the offer has no audio section")
         if len(videos) > VIDEO_SLOTS + 1:
@@ -274,10 +283,10 @@ class RelayParticipant:
         if self.forwarding == "frames":
             for transceiver in videos:
                 transceiver.direction = "inactive"  # the first relay forwards audio alone
-        elif videos:
-            video_sending, *video_slots = videos
-            video_sending.direction = "recvonly"
-            video_mid = video_sending.mid
+        else:
+            for transceiver in video_sending:
+                transceiver.direction = "recvonly"
+                video_mid = transceiver.mid
             for transceiver in video_slots:
                 transceiver.direction = "sendonly"
                 transceiver.sender.replaceTrack(IdleTrack("video"))
