@@ -21,8 +21,14 @@ frames kept, and the relay's CPU per frame received, for each media path:
                      senders packetize them again; participants receive through aiortc's
                      receivers and decoder threads
 
+Beside the relayed audio-only rows, on the packets/ours path, the same calls with video: each
+participant sends a pattern video to the relay and watches N others (--relay-video-slots, the
+last N speakers' video; here the first N by name): pictures decoded per second from each
+watched sender, CPU per participant, and the relay's CPU per packet forwarded (audio and video
+packets alike, each counted once per listener that received it).
+
 Run: python benchmarks/big_call.py [--quick] [--sizes 2,3] [--relay-sizes 4,8,12]
-     [--relay-paths packets/ours,frames/aiortc] [--duration 12]
+     [--relay-paths packets/ours,frames/aiortc] [--relay-video-slots 2] [--duration 12]
 """
 
 from __future__ import annotations
@@ -183,7 +189,7 @@ def start_relay(
 
 
 def run_relayed(
-    counts: list[int], workdir: Path, path: str, args: argparse.Namespace
+    counts: list[int], workdir: Path, path: str, args: argparse.Namespace, video_slots: int = 0
 ) -> None:
     """Each size's call on a fresh relay: participants (tests/relayparticipant.py, each its
     own process, keys handed over by this script as a call's signalling would) join, and
@@ -207,6 +213,7 @@ def run_relayed(
                         make_ticket(secret, "bench", name, time.time()),
                         str(300 + 157 * index), str(count - 1), str(workdir / f"{name}.npy"),
                         receive_path,
+                        *((str(video_slots), args.size, f"{args.fps:g}") if video_slots else ()),
                     ],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=_ROOT,
                 )
@@ -239,13 +246,25 @@ def run_relayed(
             for received in report["recorded"].values()
         ]
         cpu = statistics.mean(report["cpu"] / report["seconds"] for report in reports)
-        forwarded = sum(sum(report["recorded"].values()) for report in reports)
+        forwarded = sum(
+            sum(report["recorded"].values()) + report.get("video_packets", 0)
+            for report in reports
+        )
+        kind = "audio" if not video_slots else f"audio+video (watching {video_slots})"
+        video = ""
+        if video_slots:
+            fps = [
+                pictures / report["seconds"]
+                for report in reports
+                for pictures in report["pictures"].values()
+            ]
+            video = f", video {_median(fps):.1f} fps (min {min(fps, default=0):.1f})"
         print(
-            f"{count:2}-way audio relayed, {path:14}: CPU per participant "
+            f"{count:2}-way {kind} relayed, {path:14}: CPU per participant "
             f"{cpu * 100:4.0f}% of a core, audio {_median(rates):.0f}/"
-            f"{AUDIO_FRAMES_PER_SECOND} frames/s (min {min(rates):.0f}); "
+            f"{AUDIO_FRAMES_PER_SECOND} frames/s (min {min(rates):.0f}){video}; "
             f"relay {relay_cpu / seconds * 100:.0f}% of a core, "
-            f"{relay_cpu / max(forwarded, 1) * 1e6:.0f} us per frame received "
+            f"{relay_cpu / max(forwarded, 1) * 1e6:.0f} us per packet forwarded "
             f"(load average {os.getloadavg()[0]:.1f})",
             flush=True,
         )
@@ -288,6 +307,13 @@ def main() -> None:
         help="relayed media paths, each measured in turn: how the relay forwards (packets, "
         "frames) / how participants receive (ours, aiortc)",
     )
+    parser.add_argument(
+        "--relay-video-slots",
+        type=int,
+        default=2,
+        metavar="N",
+        help="relayed calls with video (packets/ours): each watches N others (0: no video rows)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.relay_sizes, args.duration = "2", "4", 6.0
@@ -328,6 +354,8 @@ def main() -> None:
         if relay_counts:
             for path in args.relay_paths.split(","):
                 run_relayed(relay_counts, workdir, path, args)
+                if path == "packets/ours" and args.relay_video_slots and not args.no_video:
+                    run_relayed(relay_counts, workdir, path, args, args.relay_video_slots)
     print(f"took {time.monotonic() - began:.0f} s")
 
 

@@ -1,6 +1,8 @@
 """One participant of a relayed call in a process of its own (tests/test_relay.py's big call):
-`python -m tests.relayparticipant URL FINGERPRINT CALL NAME TICKET HZ SLOTS OUT [RECEIVE]`
-(RECEIVE: RelayLink's receive path, ours or aiortc).
+`python -m tests.relayparticipant URL FINGERPRINT CALL NAME TICKET HZ SLOTS OUT [RECEIVE
+[VIDEO_SLOTS WxH FPS]]` (RECEIVE: RelayLink's receive path, ours or aiortc; with VIDEO_SLOTS it
+sends a pattern video and watches that many others: the first ones by name, as if they were
+the last speakers).
 
 It sends a tone through the relay and plays what it hears into memory. It speaks JSON lines
 with the test that runs it, which stands in for the call's sealed signalling (frame keys go
@@ -11,10 +13,12 @@ member to member, never to the relay):
     stdout {"ready": true}                once it hears everyone it was given a key for
     stdin  {"record": FRAMES, "each": N}  play FRAMES more frames, and on until N more came
                                           from each peer; save what played to OUT (.npy)
-    stdout {"recorded": {NAME: FRAMES, ...}, "seconds": S, "cpu": S}
+    stdout {"recorded": {NAME: FRAMES, ...}, "seconds": S, "cpu": S,
+            "pictures": {NAME: N, ...}, "video_packets": N}
                                           frames received from each meanwhile, how long
                                           that took, and this process's CPU time in it
-                                          (benchmarks/big_call.py)
+                                          (benchmarks/big_call.py); pictures decoded from
+                                          each watched sender, video packets received
     stdin  end of file                    leave the call
 """
 
@@ -36,6 +40,7 @@ from gossip.media.sinks import MemorySink
 from gossip.media.slotreceive import RelaySlot
 from gossip.media.sources import ToneSource
 from gossip.media.track import SourceFanout
+from gossip.media.video import PatternSource, VideoFanout
 
 TONE_LEVEL = 0.05  # eleven of them mixed stay far from clipping (no intermodulation)
 HEARD_FRAMES = 25  # from each peer before it counts as heard
@@ -55,6 +60,9 @@ async def take_part(
     slots: int,
     out: str,
     receive_path: ReceivePath = "ours",
+    video_slots: int = 0,
+    video_size: tuple[int, int] = (320, 180),
+    video_fps: float = 15.0,
 ) -> None:
     stdin = trio.lowlevel.FdStream(0)
     pending = b""
@@ -81,6 +89,10 @@ async def take_part(
             peer = frames.peer(other)
             assert peer is not None
             peer.add_key(FrameKey.from_bytes(bytes.fromhex(key)))
+        video_track = None
+        if video_slots:
+            video_track = frames.video_track(
+                VideoFanout(PatternSource(*video_size, video_fps)).track())
         link = RelayLink(
             frames.audio_track(),
             fingerprint=fingerprint,
@@ -88,8 +100,13 @@ async def take_part(
             frames_for=frames.peer,
             ice_hosts=["127.0.0.1"],
             receive_path=receive_path,
+            video_track=video_track,
+            video_slots=video_slots,
         )
+        watched = sorted(keys)[:video_slots]
         async with link.joined(url, call, name, ticket):
+            if watched:
+                await link.want(watched)
 
             async def hear() -> None:
                 async for event in link.events:
@@ -104,12 +121,18 @@ async def take_part(
                 )
 
             await engine.wait_until(everyone_heard)
+            while not all(
+                user in link.watching() and link.watching()[user].decoded for user in watched
+            ):
+                await link.video_changed.wait()
             say({"ready": True})
             asked = json.loads(await line())
             count, each = int(asked["record"]), int(asked.get("each", 0))
             engine.sink.clear()  # type: ignore[attr-defined]
             before = {peer: engine.peer(peer).frames_received for peer in keys}
             played = engine.frames_played
+            pictures = {user: slot.decoded for user, slot in link.watching().items()}
+            video_packets = sum(slot.packets for slot in link.video_openings)
             began, cpu = trio.current_time(), time.process_time()
 
             def recorded() -> bool:
@@ -123,7 +146,11 @@ async def take_part(
             received = {peer: engine.peer(peer).frames_received - before[peer] for peer in keys}
             slots = {slot.frames.peer: slot for slot in link.openings
                      if isinstance(slot, RelaySlot) and slot.frames is not None}
+            pictures = {user: slot.decoded - pictures.get(user, 0)
+                        for user, slot in link.watching().items()}
+            video_packets = sum(slot.packets for slot in link.video_openings) - video_packets
             say({"recorded": received, "seconds": seconds, "cpu": cpu,
+                 "pictures": pictures, "video_packets": video_packets,
                  "missing": {peer: slot.missing for peer, slot in slots.items()},
                  "undecryptable": {peer: frames.peer(peer).failed for peer in keys},  # type: ignore[union-attr]
                  "queue_dropped": {peer: slot.track.dropped for peer, slot in slots.items()}})
@@ -133,7 +160,11 @@ async def take_part(
 
 if __name__ == "__main__":
     url, fingerprint, call, name, ticket, hz, slots, out, *rest = sys.argv[1:]
-    receive_path: ReceivePath = "aiortc" if rest == ["aiortc"] else "ours"
+    receive_path: ReceivePath = "aiortc" if rest[:1] == ["aiortc"] else "ours"
+    video_slots, size, fps = (int(rest[1]), rest[2], float(rest[3])) if len(rest) == 4 \
+        else (0, "320x180", 15.0)
+    width, height = (int(part) for part in size.split("x"))
     trio.run(
-        take_part, url, fingerprint, call, name, ticket, float(hz), int(slots), out, receive_path
+        take_part, url, fingerprint, call, name, ticket, float(hz), int(slots), out, receive_path,
+        video_slots, (width, height), fps,
     )

@@ -6,19 +6,33 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 import trio
 
 from gossip.client import events as ev
-from gossip.client.calltypes import LeaveCall
+from gossip.client.calltypes import CallOptions, LeaveCall
+from gossip.client.commands import JoinCall
 from gossip.hub.config import ConfigError, HubConfig, Limits
+from gossip.media.sources import ToneSource
+from gossip.media.video import PatternSource, decode_counter
+from gossip.media.videoframes import LatestFrame
 from gossip.wire import CallMembers
 from gossip.wire.frames import decode_frame
 
 from .conftest import PASSWORD
-from .test_calls import BOUND, connected, join, media_loop, settles_on  # noqa: F401 - a fixture
+from .test_calls import (  # noqa: F401 - media_loop is a fixture
+    BOUND,
+    LOOPBACK,
+    WatchedSink,
+    connected,
+    join,
+    media_loop,
+    settles_on,
+)
+from .test_calls_video import Member as VideoMember
 from .test_relay import relay_process
 
 TONES = {"ann": 300.0, "ben": 500.0, "cat": 700.0, "dan": 900.0}
@@ -158,3 +172,37 @@ def test_the_hub_names_its_relay_only_with_a_fingerprint_and_gmp_carries_both() 
     )
     assert decode_frame(frame.encode()) == frame
     assert decode_frame(CallMembers(channel="general", users=("ann",)).encode()).relay_url is None
+
+
+async def test_a_relayed_call_shows_the_video_of_the_last_speakers_and_initials_for_the_rest(
+    media_loop,  # noqa: F811 - the fixture
+    connect,
+    relay,
+):
+    """Four members with video past the threshold: through the relay each shows the video of
+    one other (relay_video_slots=1, the last it heard speak) and no picture, its initials,
+    for the other two."""
+    clients = {name: await connect(name) for name in TONES}
+    members = {}
+    for name, hz in TONES.items():
+        options = CallOptions(source=ToneSource(hz), sink=WatchedSink(), ice_hosts=LOOPBACK,
+                              video=PatternSource(160, 90, fps=10), relay_video_slots=1)
+        ref = await clients[name].session.ref.ask(JoinCall("general", options))
+        members[name] = VideoMember(name, hz, clients[name], ref, options.sink)
+    for name, member in members.items():
+        pictures = (await member.frames()).peers
+        with trio.fail_after(BOUND):
+            while len(pictures) < len(TONES) - 1 or not (await member.state()).relayed:
+                await member.sink.fresh(1)
+                pictures = (await member.frames()).peers
+        await member.until(f"{name} shows one other's video",
+                           lambda pictures=pictures: _one_picture(pictures))
+
+
+def _one_picture(pictures: Mapping[str, LatestFrame]) -> bool:
+    """One peer's readable picture, and none of every other peer (their initials)."""
+    shown = {user for user, picture in pictures.items()
+             if (latest := picture.latest()) is not None
+             and decode_counter(latest.image) is not None}
+    empty = {user for user, picture in pictures.items() if picture.latest() is None}
+    return len(shown) == 1 and len(empty) == len(pictures) - 1

@@ -23,6 +23,7 @@ per slot) and a self-view picture; each peer has one LatestFrame for its life in
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -65,7 +66,7 @@ from gossip.media.loop import open_media_loop
 from gossip.media.sinks import parse_sink
 from gossip.media.sources import parse_source
 from gossip.media.track import SourceFanout
-from gossip.media.video import VideoFanout
+from gossip.media.video import VideoFanout, VideoSourceTrack
 from gossip.media.videoframes import LatestFrame
 from gossip.wire import Answer, CallMembers, Command, Error, HangUp, Ice, Offer, StartCall
 
@@ -95,7 +96,7 @@ from .peerlink import LinkStats, PeerLinkActor, RemoteSignal, VideoChanged
 from .signalling import SignalPayload, open_signal, seal_signal
 
 if TYPE_CHECKING:
-    from .relaylink import Heard
+    from .relaylink import Heard, RelayLink
 
 log = logging.getLogger("gossip.client.call")
 
@@ -117,6 +118,7 @@ async def _media_loop() -> AsyncIterator[None]:
 SELF_VIEW_FPS = 15.0  # the self-view needs no more; it is a reference swap per put
 RELAY_SLOTS = 24  # others heard through the relay at most (a call of 25)
 MESH_FALLBACK_MEMBERS = 8  # a call this small falls back to the mesh if its relay fails
+WANT_PAUSE_SECONDS = 0.25  # between two wants of whose video to watch through the relay
 # Make before break: between mesh and relay, a peer is played through the old path until a
 # frame of theirs opens on the new one, or this long at most.
 HANDOVER_SECONDS = 5.0
@@ -194,6 +196,7 @@ class CallActor(Actor):
         self._handed_over = trio.Event()  # set (and replaced) as each peer moves
         # Signals refused, by reason (SignalRejected's, "replayed", "not_in_call").
         self._signals_refused: collections.Counter[str] = collections.Counter()
+        self._relay_video: VideoSourceTrack | None = None  # what we send the relay
 
     # -- lifecycle --------------------------------------------------------------------------
     async def main(self) -> None:
@@ -288,6 +291,8 @@ class CallActor(Actor):
         if context.video_enabled == enabled:
             return
         context.video_enabled = enabled
+        if self._relay_video is not None:
+            self._relay_video.enabled = enabled
         if not enabled and self._self_view is not None:
             self._self_view.clear()  # at once: the self-view task may be asleep till its slot
         self._video_switched.set()
@@ -700,6 +705,8 @@ class CallActor(Actor):
             self._links.start_soon(self._run_relay, *self._relay, self._relay_scope)
         log.info("call %s: %s", self.channel, "through the relay" if not relayed else "mesh")
         for user, peer in list(self._peers.items()):
+            # The new path shows whom it carries (the relay: the last speakers alone).
+            peer.picture.clear()
             kept = self._handover.pop(user, None)
             if self._relay_scope is None and kept is not None:
                 # Back to the mesh before the relay carried them: their link never closed.
@@ -806,6 +813,7 @@ class CallActor(Actor):
                 await trio.sleep(HANDOVER_GRACE_SECONDS)
             finally:
                 kept.scope.cancel()
+                kept.picture.clear()  # its last picture; the relay shows them if it watches
 
     async def _relayed_peer(self, user: str, peer: _Peer) -> None:
         """A peer heard through the relay: no link of its own, only its frames to watch."""
@@ -827,18 +835,34 @@ class CallActor(Actor):
             await self._relay_failed("the relay needs frames encoded once per call")
             return
         # Loaded only here: a mesh call never loads the relay's signalling.
-        from .relaylink import Heard, RelayLink
+        from gossip.wire.relay import MAX_WANTED
+
+        from .relaylink import Heard, NotHeard, RelayLink
 
         options = self._options
+        video_source = None
+        if context.video is not None:
+            # One stream to the relay, whoever watches it; camera off sends black frames.
+            video_source = context.video.track()
+            video_source.enabled = context.video_enabled
         link = RelayLink(context.frames.audio_track(), fingerprint=fingerprint,
                          slots=RELAY_SLOTS, frames_for=context.frames.peer,
                          ice_hosts=options.ice_hosts or icehosts.interface_addresses(),
-                         on_trial=self._handover.__contains__)
+                         on_trial=self._handover.__contains__,
+                         video_track=context.frames.video_track(video_source)
+                         if video_source is not None else None,
+                         video_slots=min(options.relay_video_slots, MAX_WANTED),
+                         picture_for=self._picture_of)
         with scope:
             try:
                 async with link.joined(url, self.channel, self._identity.user, ticket), \
                         trio.open_nursery() as handovers:
+                    self._relay_video = video_source
+                    if link.video_slots:
+                        handovers.start_soon(self._watch_last_speakers, link, context.engine)
                     async for event in link.events:
+                        if not isinstance(event, Heard | NotHeard):
+                            continue  # video news: the pictures follow by themselves
                         self._relay_unclaimed.pop(event.user, None)
                         if isinstance(event, Heard):
                             if scope is not self._relay_scope:
@@ -856,6 +880,40 @@ class CallActor(Actor):
             except* Exception as group:  # refused, unreachable, a wrong certificate, gone
                 log.warning("call %s: relay %s failed: %r", self.channel, url, group.exceptions)
                 await self._relay_failed(str(group.exceptions[0]))
+
+    def _picture_of(self, user: str) -> LatestFrame | None:
+        peer = self._peers.get(user)
+        return peer.picture if peer is not None else None
+
+    async def _watch_last_speakers(self, link: RelayLink, engine: AudioEngine) -> None:
+        """Ask the relay for the last N speakers' video, as our own speaking indicators
+        (decoded audio) tell them: rechecked after every frame the engine takes in."""
+        from gossip.wire.relay import MAX_WANTED
+
+        from .lastspeakers import LastSpeakers
+
+        # More candidates than slots, most recent speakers first: the relay gives the slots
+        # to the first of them who send video.
+        policy = LastSpeakers(MAX_WANTED)
+        asked: tuple[str, ...] | None = None
+
+        def choice() -> tuple[str, ...]:
+            present = [user for user in self._peers if user in self._relay_heard]
+            return policy.update([u for u in present if engine.mixer.speaking(u)], present)
+
+        def moved(since: tuple[str, ...] | None) -> bool:
+            return choice() != since
+
+        while True:
+            wanted = choice()
+            if wanted != asked:
+                await link.want(wanted)
+                asked = wanted
+                # At most a few wants a second (the relay applies no more, and closes a
+                # connection that sends many): the latest choice goes after the pause.
+                await trio.sleep(WANT_PAUSE_SECONDS)
+                continue
+            await engine.wait_until(functools.partial(moved, asked))
 
     async def _hear_relayed(self, heard: Heard) -> None:
         """Play `heard.user` through the relay: at once, or, while their mesh link still

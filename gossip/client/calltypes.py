@@ -74,6 +74,9 @@ class CallOptions:
     video_height: int = DEFAULT_HEIGHT
     video_fps: float = DEFAULT_FPS
     video_enabled: bool = True  # join with the camera on (when there is a source)
+    # In a call through the relay: whose video we receive, the last N speakers (the rest
+    # are tiles with initials). 0: none.
+    relay_video_slots: int = 4
     # Echo cancellation, noise suppression, gain, high-pass and the transmit mode.
     voice: VoiceOptions = VoiceOptions()
     # Seal every audio and video frame end to end (gossip.crypto.frames); every member of a

@@ -34,7 +34,8 @@ aiortc 1.16 has no public hook for encoded frames (the W3C's "encoded transforms
   (SRTP protect, then the ICE transport), `rtp_sender`;
 * a connection's UDP sockets get a larger receive buffer (`enlarge_receive_buffers`): aioice
   keeps them in its Connection's `_protocols` (private), behind the ICE gatherer's
-  `_connection` (private).
+  `_connection` (private); the relay reads what asyncio queued on the same sockets
+  (`send_backlog`: aioice ignores asyncio's pause_writing, so its queue has no bound).
 
 aiortc is pinned below 1.17 for these; `check_seams()` (run by the tests) fails loudly when an
 upgrade moves any of them. No other module reaches into aiortc's private parts.
@@ -256,6 +257,28 @@ def enlarge_receive_buffers(transport: RTCDtlsTransport, size: int) -> int:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
             count += 1
     return count
+
+
+def send_backlog(transport: RTCDtlsTransport) -> Callable[[], int]:
+    """`backlog()`: the bytes asyncio holds queued, unsent, on `transport`'s UDP sockets (a
+    socket whose kernel buffer is full; aioice goes on sending regardless). Read once the
+    connection gathered its candidates."""
+    gatherer = transport.transport.iceGatherer
+    connection = getattr(gatherer, _GATHERER_CONNECTION, None)
+    protocols = getattr(connection, _CONNECTION_PROTOCOLS, None)
+    if protocols is None:
+        raise AiortcSeamMissing(
+            f"aiortc's RTCIceGatherer has no {_GATHERER_CONNECTION}.{_CONNECTION_PROTOCOLS}"
+        )
+    sockets = [
+        udp for udp in (getattr(protocol, "transport", None) for protocol in protocols)
+        if udp is not None and hasattr(udp, "get_write_buffer_size")
+    ]
+
+    def backlog() -> int:
+        return sum(udp.get_write_buffer_size() for udp in sockets)
+
+    return backlog
 
 
 def check_seams() -> None:

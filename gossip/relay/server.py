@@ -29,18 +29,23 @@ from gossip.wire.relay import (
     RelayMessage,
     RelayProtocolError,
     Slot,
+    Want,
     decode,
     encode,
     ticket_admits,
 )
 
-from .room import SENDER_KBPS, Forwarding, RelayParticipant, Room, RoomFull
+from .room import SENDER_KBPS, Forwarding, RelayParticipant, Room, RoomFull, SenderBudget
 
 logger = logging.getLogger(__name__)
 
 NOTICES_QUEUED = 64  # slot notices waiting for one participant's connection
 JOIN_SECONDS = 15.0  # to send the join and have it answered
 MAX_SECTIONS = 64  # media sections in an offer (ours: one to send, 24 slots)
+WANT_SECONDS = 0.25  # a participant's wants applied at most this often (the latest one)
+# Messages a participant may send a second (a second's burst): a client sends a want when
+# whom it hears speaking changes; a connection past this is closed (it leaves the call).
+MESSAGES_PER_SECOND = 20
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,8 @@ class Relay:
             await self._serve(connection)
         except* (ConnectionClosed, trio.BrokenResourceError, trio.TooSlowError):
             pass
+        except* RelayProtocolError as group:
+            logger.info("relay connection ended: %s", group.exceptions[0])
         except* Exception as group:
             logger.warning("relay connection failed: %r", group.exceptions)
         finally:
@@ -146,10 +153,19 @@ class Relay:
             )
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._send_notices, connection, notices, nursery.cancel_scope)
-                # Nothing more is expected from the participant: the connection's end is its
-                # leaving the call.
+                wanted = _Latest()
+                nursery.start_soon(self._apply_wants, room, participant, wanted)
+                # Only wants are expected from the participant (anything else ends its part);
+                # the connection's end is its leaving the call.
+                budget = SenderBudget(MESSAGES_PER_SECOND, MAX_MESSAGE_BYTES, 1.0)
                 while True:
-                    await connection.get_message()
+                    data = await connection.get_message()
+                    if not budget.take(len(data), int(trio.current_time() * 1000)):
+                        raise RelayProtocolError("more messages than a participant sends")
+                    message = decode(data)
+                    if not isinstance(message, Want):
+                        raise RelayProtocolError(f"unexpected {type(message).__name__}")
+                    wanted.put(message.users)
         finally:
             room.remove(participant)
             if not room.participants:
@@ -168,9 +184,38 @@ class Relay:
             await connection.send_message(encode(notice))
         done.cancel()  # the channel was closed: the participant fell too far behind
 
+    async def _apply_wants(
+        self, room: Room, participant: RelayParticipant, wanted: _Latest
+    ) -> None:
+        """Each want as it comes, but at most one per WANT_SECONDS: a participant flipping its
+        wants costs the relay little and its senders few keyframes (each is rate-limited too)."""
+        while True:
+            users = await wanted.take()
+            room.want(participant, users)
+            await trio.sleep(WANT_SECONDS)
+
     async def _refuse(self, connection: WebSocketConnection, reason: str) -> None:
         await connection.send_message(encode(Refused(reason)))
         await connection.aclose()
+
+
+class _Latest:
+    """The newest of a participant's wants not applied yet (older ones are moot)."""
+
+    def __init__(self) -> None:
+        self._users: tuple[str, ...] | None = None
+        self._event = trio.Event()
+
+    def put(self, users: tuple[str, ...]) -> None:
+        self._users = users
+        self._event.set()
+
+    async def take(self) -> tuple[str, ...]:
+        await self._event.wait()
+        self._event = trio.Event()
+        users, self._users = self._users, None
+        assert users is not None
+        return users
 
 
 async def run_relay(

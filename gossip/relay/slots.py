@@ -17,8 +17,10 @@ from collections.abc import Awaitable, Callable
 
 from gossip.media.rtpheader import HEADER, PADDING, VERSION_2, Incoming
 
-SAMPLES_PER_MS = 48  # Opus's RTP clock (RFC 7587): the relay carries Opus alone
-FRAME_SAMPLES = 960  # the smallest step a slot's timestamp takes when it changes hands
+SAMPLES_PER_MS = 48  # Opus's RTP clock (RFC 7587)
+FRAME_SAMPLES = 960  # the smallest step an audio slot's timestamp takes when it changes hands
+VIDEO_TICKS_PER_MS = 90  # VP8's RTP clock (RFC 7741)
+VIDEO_MIN_STEP = 3000  # a 30 fps frame: the smallest step of a video slot changing hands
 
 
 class SlotStream:
@@ -28,8 +30,12 @@ class SlotStream:
         "ssrc",
         "payload_type",
         "send",
+        "backlog",
+        "ticks_per_ms",
+        "min_step",
         "sender",
         "sent",
+        "awaiting_keyframe",
         "_sequence",
         "_timestamp",
         "_last_ms",
@@ -39,13 +45,24 @@ class SlotStream:
     )
 
     def __init__(
-        self, ssrc: int, payload_type: int, send: Callable[[bytes], Awaitable[None]]
+        self,
+        ssrc: int,
+        payload_type: int,
+        send: Callable[[bytes], Awaitable[None]],
+        *,
+        ticks_per_ms: int = SAMPLES_PER_MS,
+        min_step: int = FRAME_SAMPLES,
+        backlog: Callable[[], int] = lambda: 0,
     ) -> None:
         self.ssrc = ssrc
         self.payload_type = payload_type
         self.send = send
+        self.backlog = backlog  # bytes queued unsent for this slot's listener
+        self.ticks_per_ms = ticks_per_ms
+        self.min_step = min_step
         self.sender = ""
         self.sent = 0
+        self.awaiting_keyframe = True  # a video slot forwards nothing before a keyframe
         # Random starting points (RFC 3550 section 5.1): the listener learns nothing of when
         # the slot began.
         self._sequence = random.getrandbits(16)
@@ -59,15 +76,16 @@ class SlotStream:
         """Carry `sender`'s packets from the next one on ("" for nobody)."""
         self.sender = sender
         self._anchor = True
+        self.awaiting_keyframe = True
 
     def rewrite(self, packet: Incoming, arrival_ms: int) -> bytes:
         """`packet` as this slot sends it."""
         if self._anchor:
             # The new sender's next packet follows the slot's last one; its timestamp moves
             # on by the time that passed, so a pause still looks like one.
-            step = FRAME_SAMPLES
+            step = self.min_step
             if self._last_ms is not None:
-                step = max(step, (arrival_ms - self._last_ms) * SAMPLES_PER_MS)
+                step = max(step, (arrival_ms - self._last_ms) * self.ticks_per_ms)
             self._sequence_offset = (self._sequence + 1 - packet.sequence) & 0xFFFF
             self._timestamp_offset = (self._timestamp + step - packet.timestamp) & 0xFFFFFFFF
             self._anchor = False

@@ -6,10 +6,15 @@ once, bounded.
     relay → client  {"slot": MID, "user": USER}     USER's frames now arrive on MID
     relay → client  {"slot": MID, "user": ""}       MID carries nobody now
     relay → client  {"refused": REASON}             and the relay closes the connection
+    client → relay  {"want": "USER\nUSER"}           whose video to receive (its video slots)
 
 An offer holds one audio section the client sends on, then one receive-only audio section
-(a slot) per other participant it may hear: slots are made up front, so nobody joining or
-leaving needs a renegotiation.
+(a slot) per other participant it may hear, then optionally one video section it sends on
+and receive-only video slots (at most MAX_WANTED). Video slots carry those the client asks
+for in its last `want` (the last speakers it heard: the relay cannot tell, it has no key);
+the relay applies at most a few wants a second, the latest one.
+
+Slots are made up front, so nobody joining or leaving needs a renegotiation.
 
 The ticket admits USER to CALL until a time: the hub makes it (in `gmp`, for each member) with
 a secret it shares with the relay, so only those the hub put in the call can take a name in it
@@ -29,6 +34,7 @@ MAX_MESSAGE_BYTES = 64 * 1024  # an SDP with a few dozen sections and every cand
 MAX_NAME_CHARS = 64
 TICKET_SECONDS = 600.0  # a ticket admits for this long after the hub made it
 RELAY_SECRET_BYTES = 32
+MAX_WANTED = 9  # video slots a participant may have, so names a want may hold
 
 
 class RelayProtocolError(Exception):
@@ -59,7 +65,12 @@ class Refused:
     reason: str
 
 
-RelayMessage = Join | Answer | Slot | Refused
+@dataclass(frozen=True)
+class Want:
+    users: tuple[str, ...]  # whose video, most wanted first
+
+
+RelayMessage = Join | Answer | Slot | Refused | Want
 
 
 def encode(message: RelayMessage) -> bytes:
@@ -74,6 +85,8 @@ def encode(message: RelayMessage) -> bytes:
         body = {"answer": message.sdp}
     elif isinstance(message, Slot):
         body = {"slot": message.mid, "user": message.user}
+    elif isinstance(message, Want):
+        body = {"want": "\n".join(message.users)}
     else:
         body = {"refused": message.reason}
     return msgpack.packb(body, use_bin_type=True)  # type: ignore[no-any-return]
@@ -99,6 +112,11 @@ def decode(data: bytes | str) -> RelayMessage:
         return Answer(body["answer"])
     if set(body) == {"slot", "user"}:
         return Slot(body["slot"], body["user"])
+    if set(body) == {"want"}:
+        users = tuple(body["want"].split("\n")) if body["want"] else ()
+        if len(users) > MAX_WANTED or not all(0 < len(u) <= MAX_NAME_CHARS for u in users):
+            raise RelayProtocolError(f"a want names at most {MAX_WANTED} users of 1 to 64 chars")
+        return Want(users)
     if set(body) == {"refused"}:
         return Refused(body["refused"])
     raise RelayProtocolError(f"unknown relay message with keys {sorted(body)}")
