@@ -146,3 +146,30 @@ def test_with_the_calls_fec_a_lost_packet_is_recovered_not_guessed(speech, packe
     decoder = ConcealingOpusDecoder()
     decode_all(call_packets, {lost_slots[0]}, decoder)
     assert (decoder.recovered, decoder.concealed) == (1, 0)
+
+
+def test_a_late_packets_slot_is_concealed_at_playout_and_the_packet_then_decodes_cleanly(
+    packets,
+):
+    """NetEq's expand then merge with libopus: the playout asks for concealment while the
+    packet due is late; the packet, decoded when it comes, follows that concealment as
+    after a loss, and the voice is back to the clean decoding a few frames later."""
+    clean = decode_all(packets, set())
+    talking = [i for i in range(10, len(packets) - 10) if level_db(clean[i]) > 50]
+    late = talking[len(talking) // 2]
+    decoder = ConcealingOpusDecoder()
+    assert decoder.conceal_before(0) is None  # nothing decoded yet: nothing to continue
+    decode_all(packets[:late], set(), decoder)
+    held = [decoder.conceal_before(late * FRAME_SAMPLES) for _ in range(3)]
+    assert all(frame is not None for frame in held) and decoder.expanded == 3
+    first = stereo_to_mono(held[0].to_ndarray().reshape(-1))  # type: ignore[union-attr]
+    assert level_db(first) > level_db(clean[late - 1]) - 10  # the voice goes on, not silence
+    after = {}
+    for index in range(late, len(packets)):
+        for out in decoder.decode(SequencedFrame(packets[index], index * FRAME_SAMPLES)):
+            after[out.pts // FRAME_SAMPLES] = stereo_to_mono(out.to_ndarray().reshape(-1))
+        if index == late:
+            # Decoded already (on its way to the playout): too late to conceal before it.
+            assert decoder.conceal_before(late * FRAME_SAMPLES) is None
+    for index in range(late + 3, late + 8):
+        assert abs(level_db(after[index]) - level_db(clean[index])) < 3

@@ -11,12 +11,20 @@ voice-activation pause advances timestamps with no sequence gap, so it is never 
 The last missing packet is decoded from the FEC data of the one that arrived (libopus falls
 back to concealment itself when that packet has none); any before it are concealed.
 
+A stall (the process or the sender not scheduled) makes a frame late rather than lost: the
+jitter buffer then holds its slot and the engine asks this decoder for concealment at playout
+(`conceal_before`), as NetEq's expand does; the late packet is decoded when it comes and
+plays next (merge), so libopus sees exactly the sequence the listener hears: packets, the
+concealed frames, then the late packet, as after a loss. The engine finds the decoder of a
+stream through its frames (`decoder_of`).
+
 `install()` makes aiortc's receivers use `ConcealingOpusDecoder` for Opus (other codecs are
 untouched), through gossip.media.aiortc_seams; `install_pass_through` calls it.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -56,7 +64,11 @@ class ConcealingOpusDecoder(Decoder):
         self._state = opus.create_state(SAMPLE_RATE, CHANNELS)
         self._pcm = np.zeros(MAX_PACKET_SAMPLES * CHANNELS, dtype=np.int16)
         self._pointer = self._pcm.ctypes.data_as(c_int16_pointer)
+        # decode() runs on aiortc's decoder thread, conceal_before() on the playout's.
+        self._lock = threading.Lock()
+        self._last_pts: int | None = None  # the newest frame handed on, by timestamp
         self.concealed = 0
+        self.expanded = 0  # frames concealed at playout, for a packet late rather than lost
         self.recovered = 0  # decoded from the next packet's FEC data (or libopus's PLC if none)
         self.undecodable = 0
 
@@ -66,6 +78,27 @@ class ConcealingOpusDecoder(Decoder):
             self._opus.destroy(state)
 
     def decode(self, encoded_frame: JitterFrame) -> list[Any]:
+        with self._lock:
+            frames = self._decode_locked(encoded_frame)
+            if frames:
+                self._last_pts = frames[-1].pts
+        return frames
+
+    def conceal_before(self, timestamp: int) -> AudioFrame | None:
+        """libopus's concealment for the slot at `timestamp`, whose packet is late; None if
+        this decoder already decoded that slot or a later one (the frame is on its way to
+        the playout: concealing now would put a continuation of the future before it) or has
+        decoded nothing yet (nothing to continue)."""
+        with self._lock:
+            if self._last_pts is None or self._last_pts >= timestamp:
+                return None
+            samples = self._decode(None, FRAME_SAMPLES)
+            if not samples:
+                return None
+            self.expanded += 1
+            return self._frame(samples, timestamp)
+
+    def _decode_locked(self, encoded_frame: JitterFrame) -> list[Any]:
         frames = []
         lost = min(getattr(encoded_frame, "lost_before", 0), MAX_CONCEALED)
         for missing in range(lost, 0, -1):
@@ -108,7 +141,24 @@ class ConcealingOpusDecoder(Decoder):
         frame = AudioFrame.from_ndarray(interleaved, format="s16", layout="stereo")
         frame.sample_rate = SAMPLE_RATE
         frame.pts = timestamp
+        # How the playout finds who can conceal for this stream. A fresh holder per frame:
+        # PyAV keys a frame's opaque object by its id and forgets it when that frame is freed,
+        # so one object on many frames is lost from all of them with the first.
+        frame.opaque = _MadeBy(self)
         return frame
+
+
+class _MadeBy:
+    __slots__ = ("decoder",)
+
+    def __init__(self, decoder: ConcealingOpusDecoder) -> None:
+        self.decoder = decoder
+
+
+def decoder_of(frame: AudioFrame) -> ConcealingOpusDecoder | None:
+    """The decoder that made `frame`, if it is ours (other codecs, other paths: None)."""
+    made_by = frame.opaque
+    return made_by.decoder if isinstance(made_by, _MadeBy) else None
 
 
 def install() -> None:

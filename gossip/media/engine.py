@@ -8,8 +8,12 @@
 
 One reader task per peer awaits aiortc's decoded frames (stereo s16 48 kHz), folds them to
 mono and puts them in that peer's AdaptiveJitterBuffer stamped with trio's clock. The playout
-task pops one frame per peer every 20 ms, mixes and writes to the sink. Counters per peer:
-frames received, when the first frame arrived, and the jitter buffer's own statistics.
+task pops one frame per peer every 20 ms, mixes and writes to the sink. When a peer's frame
+is late (the buffer holds its slot: `expanding`), the tick plays that stream's decoder's
+concealment instead of silence (gossip.media.concealment; the decoder is learnt from the
+frames it made). Each buffer gets a VAD, so catching up after a stall drops silence before
+speech. Counters per peer: frames received, when the first frame arrived, ticks concealed at
+playout, and the jitter buffer's own statistics.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import trio_asyncio
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
+from .capturechain import SpeechDetector
+from .concealment import ConcealingOpusDecoder, decoder_of
 from .format import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, Frame, stereo_to_mono
 from .jitter import AdaptiveJitterBuffer, JitterConfig, JitterStats
 from .mixer import Mixer
@@ -45,6 +51,9 @@ class PeerAudio:
     first_audio_at: float | None = None  # trio clock time of the first decoded frame
     malformed: int = 0  # frames not in the 48 kHz s16 20 ms format we expect
     ended: bool = False
+    decoder: ConcealingOpusDecoder | None = None  # conceals a late frame's tick, if ours
+    expanded_concealed: int = 0  # ticks held for a late frame, played as concealment
+    expanded_silent: int = 0  # ... played as silence (no decoder could conceal them)
     cancel: trio.CancelScope = field(default_factory=trio.CancelScope)
 
     @property
@@ -90,7 +99,10 @@ class AudioEngine:
             raise RuntimeError("the audio engine is not running")
         if peer in self._peers:
             raise ValueError(f"peer {peer!r} already has a track")
-        audio = PeerAudio(peer, trio.current_time(), AdaptiveJitterBuffer(self.jitter_config))
+        # The VAD without hangover: a frame between two words may be dropped to catch up.
+        vad = SpeechDetector(hangover=0.0)
+        buffer = AdaptiveJitterBuffer(self.jitter_config, is_speech=vad.update)
+        audio = PeerAudio(peer, trio.current_time(), buffer)
         self._peers[peer] = audio
         self._nursery.start_soon(self._receive, audio, track)
         self._progress()
@@ -169,6 +181,7 @@ class AudioEngine:
                 audio.frames_received += 1
                 if audio.first_audio_at is None:
                     audio.first_audio_at = now
+                audio.decoder = decoder_of(frame)
                 # aiortc maps RTP timestamps to pts counting from 0 for this stream.
                 timestamp = frame.pts if frame.pts is not None else (
                     (audio.frames_received - 1) * FRAME_SAMPLES)
@@ -182,7 +195,7 @@ class AudioEngine:
         while True:
             await trio.sleep_until(next_tick)
             now = trio.current_time()
-            frames = {peer: audio.buffer.pop(now) for peer, audio in self._peers.items()}
+            frames = {peer: self._pop(audio, now) for peer, audio in self._peers.items()}
             self.sink.write(self.mixer.mix(frames))
             self.frames_played += 1
             next_tick += FRAME_SECONDS
@@ -190,6 +203,24 @@ class AudioEngine:
                 self.late_ticks += 1
                 next_tick = now + FRAME_SECONDS
             self._progress()
+
+
+    @staticmethod
+    def _pop(audio: PeerAudio, now: float) -> Frame | None:
+        """The peer's frame for this tick: from its buffer, or concealment for a late one."""
+        frame = audio.buffer.pop(now)
+        if frame is not None or not audio.buffer.expanding:
+            return frame
+        timestamp = audio.buffer.next_timestamp
+        concealed = None
+        if audio.decoder is not None and timestamp is not None:
+            concealed = audio.decoder.conceal_before(timestamp)
+        mono = None if concealed is None else decoded_to_mono(concealed)
+        if mono is None:
+            audio.expanded_silent += 1
+        else:
+            audio.expanded_concealed += 1
+        return mono
 
 
 @asynccontextmanager
