@@ -74,6 +74,7 @@ from gossip.client.commands import JoinCall
 from gossip.client.profile import Profile
 from gossip.client.session import Session, SessionConfig
 from gossip.hub import HubConfig, serve_hub
+from gossip.media.engine import AudioEngine, PeerAudio
 from gossip.media.format import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, Frame
 from gossip.media.gcpolicy import freeze_call_heap
 from gossip.media.jitter import AdaptiveJitterBuffer, JitterConfig
@@ -462,6 +463,15 @@ async def _participate(index: int, voice: np.ndarray, port: int, workdir: Path,
         buffers.append(buffer)
 
     AdaptiveJitterBuffer.__init__ = keep  # type: ignore[method-assign]
+    peers: list[PeerAudio] = []
+    add_peer = AudioEngine.add_peer
+
+    def add_and_keep(engine: AudioEngine, peer: str, track: Any) -> PeerAudio:
+        audio = add_peer(engine, peer, track)
+        peers.append(audio)
+        return audio
+
+    AudioEngine.add_peer = add_and_keep  # type: ignore[method-assign]
     with HeardTaps() as taps:
         async with open_media_loop(), trio.open_nursery() as nursery:
             send, receive = trio.open_memory_channel[ev.SessionEvent](10_000)
@@ -484,6 +494,7 @@ async def _participate(index: int, voice: np.ndarray, port: int, workdir: Path,
             sink.clear()
             sink.longest_gap = 0.0
             counted = [dataclasses.replace(buffer.stats) for buffer in buffers]
+            played_as = {name: sum(getattr(p, name) for p in peers) for name in PLAYOUT_COUNTS}
             gc.callbacks.append(watch)
             taps.recording = True
             try:
@@ -502,8 +513,15 @@ async def _participate(index: int, voice: np.ndarray, port: int, workdir: Path,
         {name: sum(getattr(b.stats, name) - getattr(c, name)
                    for b, c in zip(buffers, counted, strict=True))
          for name in ("underruns", "concealed", "dropped", "late", "expanded", "merged",
-                      "dropped_speech")},
+                      "dropped_speech")}
+        | {name: sum(getattr(p, name) for p in peers) - played_as[name]
+           for name in PLAYOUT_COUNTS},
     )
+
+
+# The engine's counters per peer: ticks held for a late frame played as libopus's
+# concealment or as silence, and ticks that waited for a frame already decoded.
+PLAYOUT_COUNTS = ("expanded_concealed", "expanded_silent", "waited_in_flight")
 
 
 async def _drain(events: trio.MemoryReceiveChannel[ev.SessionEvent]) -> None:
@@ -622,8 +640,10 @@ def main() -> None:
             f"longest audio-path pause {result.longest_pause_ms:5.1f} ms, silent ticks/min "
             f"{result.silent_per_minute:5.1f}; per talker heard, per minute: frames missing "
             f"{result.missing_per_minute:5.1f}, underruns {jitter['underruns']:4.1f}, ticks "
-            f"held for a late frame {jitter['expanded']:4.1f}, frames dropped to catch up "
-            f"{jitter['dropped']:4.1f} (speech {jitter['dropped_speech']:4.1f})"
+            f"held for a late frame {jitter['expanded']:4.1f} (concealed "
+            f"{jitter['expanded_concealed']:4.1f}, silent {jitter['expanded_silent']:4.1f}), "
+            f"waited for a frame in flight {jitter['waited_in_flight']:4.1f}, frames dropped "
+            f"to catch up {jitter['dropped']:4.1f} (speech {jitter['dropped_speech']:4.1f})"
         )
         print(
             f"    PESQ-WB of each talker as each other participant heard them (8 s windows): "

@@ -78,3 +78,52 @@ def test_a_talk_pause_is_not_held_longer_than_max_expand(packets):
     assert audio.buffer.stats.underruns == 1
     assert audio.buffer.stats.dropped == 0
     assert played[201] is not None and played[101 + config.max_expand] is None
+
+
+async def test_a_tick_waits_a_little_for_a_frame_already_decoded_rather_than_conceal_it(
+    packets, autojump_clock
+):
+    """After a stall aiortc's decoder thread runs ahead of our reader task: the frame due is
+    decoded but not yet in the buffer. The tick waits for it (at most 10 ms, once per slot)
+    rather than conceal a slot whose frame is on its way."""
+    import trio
+
+    from gossip.media.sinks import MemorySink
+
+    engine = AudioEngine(MemorySink())
+    audio = PeerAudio("carol", 0.0, AdaptiveJitterBuffer(JitterConfig()))
+    audio.decoder = decoder = ConcealingOpusDecoder()
+    engine._peers["carol"] = audio
+    decoded = []
+    for n in range(4):  # frame 3 is decoded, and on its way
+        (frame,) = decoder.decode(SequencedFrame(packets[n], n * FRAME_SAMPLES))
+        decoded.append(decoded_to_mono(frame))
+    for n in range(3):
+        audio.buffer.put(n * FRAME_SAMPLES, decoded[n], n * FRAME_SECONDS)
+        assert audio.buffer.pop(n * FRAME_SECONDS + 0.001) is not None
+    assert audio.buffer.due_missing == 3 * FRAME_SAMPLES
+
+    async def deliver() -> None:
+        await trio.sleep(0.003)
+        audio.buffer.put(3 * FRAME_SAMPLES, decoded[3], trio.current_time())
+        engine._progress()
+
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(deliver)
+        await engine._await_in_flight()
+    assert trio.current_time() - start == pytest.approx(0.003)
+    assert audio.waited_in_flight == 1
+    assert audio.buffer.pop(trio.current_time()) is not None  # played, not concealed
+    # Frame 4 is not decoded yet: nothing in flight, no wait; its tick conceals it.
+    start = trio.current_time()
+    await engine._await_in_flight()
+    assert trio.current_time() == start
+    assert AudioEngine._pop(audio, start) is not None and audio.expanded_concealed == 1
+    # And a frame decoded but lost on its way is waited for once, 10 ms, then never again.
+    (frame,) = decoder.decode(SequencedFrame(packets[4], 4 * FRAME_SAMPLES))
+    await engine._await_in_flight()
+    assert trio.current_time() - start == pytest.approx(0.010)
+    await engine._await_in_flight()
+    assert trio.current_time() - start == pytest.approx(0.010)
+    assert audio.waited_in_flight == 2 and not engine._waiters

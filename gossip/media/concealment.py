@@ -40,6 +40,9 @@ MAX_PACKET_SAMPLES = 5760  # Opus's longest packet: 120 ms at 48 kHz
 # Packets concealed before one that arrived; a longer gap is a burst better heard as silence
 # than as a voice stretched over it (libopus fades its concealment out anyway).
 MAX_CONCEALED = 5
+# Frames decoded but not yet at the playout can be this many at most (beyond, the decoder's
+# timestamps are another stream's, not frames in flight).
+IN_FLIGHT_FRAMES = 10
 
 
 class SequencedFrame(JitterFrame):
@@ -83,6 +86,12 @@ class ConcealingOpusDecoder(Decoder):
             if frames:
                 self._last_pts = frames[-1].pts
         return frames
+
+    def has_decoded(self, timestamp: int) -> bool:
+        """Whether the slot at `timestamp` was just decoded (the newest frame handed on is
+        that one or at most IN_FLIGHT_FRAMES after it): it is on its way to the playout."""
+        last = self._last_pts
+        return last is not None and 0 <= last - timestamp <= IN_FLIGHT_FRAMES * FRAME_SAMPLES
 
     def conceal_before(self, timestamp: int) -> AudioFrame | None:
         """libopus's concealment for the slot at `timestamp`, whose packet is late; None if

@@ -35,6 +35,12 @@ from .jitter import AdaptiveJitterBuffer, JitterConfig, JitterStats
 from .mixer import Mixer
 from .sinks import AudioSink
 
+# A frame due that its decoder has already decoded is on its way (aiortc's decoder thread, then
+# the asyncio loop, then our reader task): the tick waits this long for it, once per slot,
+# rather than conceal that slot or play silence. After a stall the decoder thread runs ahead
+# of our reader, and the ticks that catch up would otherwise find every frame in flight.
+_IN_FLIGHT_WAIT = 0.010
+
 # If the playout task falls this many frames behind (the process stalled), it re-anchors its
 # clock instead of writing a burst of frames to catch up.
 _MAX_TICK_LAG = 5
@@ -54,6 +60,8 @@ class PeerAudio:
     decoder: ConcealingOpusDecoder | None = None  # conceals a late frame's tick, if ours
     expanded_concealed: int = 0  # ticks held for a late frame, played as concealment
     expanded_silent: int = 0  # ... played as silence (no decoder could conceal them)
+    waited_in_flight: int = 0  # ticks that waited for this peer's frame already decoded
+    waited_for: int | None = None  # the slot last waited for (never twice for one)
     cancel: trio.CancelScope = field(default_factory=trio.CancelScope)
 
     @property
@@ -194,6 +202,7 @@ class AudioEngine:
         next_tick = trio.current_time()
         while True:
             await trio.sleep_until(next_tick)
+            await self._await_in_flight()
             now = trio.current_time()
             frames = {peer: self._pop(audio, now) for peer, audio in self._peers.items()}
             self.sink.write(self.mixer.mix(frames))
@@ -204,6 +213,28 @@ class AudioEngine:
                 next_tick = now + FRAME_SECONDS
             self._progress()
 
+
+    async def _await_in_flight(self) -> None:
+        """Wait (at most _IN_FLIGHT_WAIT) for the frames due that are decoded but not here."""
+        due = []
+        for audio in self._peers.values():
+            timestamp = audio.buffer.due_missing
+            if (timestamp is not None and timestamp != audio.waited_for
+                    and audio.decoder is not None and audio.decoder.has_decoded(timestamp)):
+                audio.waited_for = timestamp
+                audio.waited_in_flight += 1
+                due.append(audio)
+        if not due:
+            return
+        arrived = trio.Event()
+        waiter = (lambda: all(audio.buffer.due_missing is None for audio in due), arrived)
+        self._waiters.append(waiter)
+        try:
+            with trio.move_on_after(_IN_FLIGHT_WAIT):
+                await arrived.wait()
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
 
     @staticmethod
     def _pop(audio: PeerAudio, now: float) -> Frame | None:

@@ -280,6 +280,13 @@ class AdaptiveJitterBuffer:
         """The timestamp of the slot playout is at (the late frame while `expanding`)."""
         return self._next
 
+    @property
+    def due_missing(self) -> int | None:
+        """The timestamp of the slot due next if playout is on and its frame is not here."""
+        if not self._playing or self._next is None or self._next in self._frames:
+            return None
+        return self._next
+
     def pop(self, now: float) -> Frame | None:
         """The frame for the playout tick at `now`, or None: silence, or, while `expanding`,
         the decoder's concealment (the frame due is late and its slot is held for it)."""
