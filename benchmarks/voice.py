@@ -463,12 +463,12 @@ async def _participate(index: int, voice: np.ndarray, port: int, workdir: Path,
         buffers.append(buffer)
 
     AdaptiveJitterBuffer.__init__ = keep  # type: ignore[method-assign]
-    peers: list[PeerAudio] = []
+    heard_from: list[PeerAudio] = []
     add_peer = AudioEngine.add_peer
 
     def add_and_keep(engine: AudioEngine, peer: str, track: Any) -> PeerAudio:
         audio = add_peer(engine, peer, track)
-        peers.append(audio)
+        heard_from.append(audio)
         return audio
 
     AudioEngine.add_peer = add_and_keep  # type: ignore[method-assign]
@@ -494,7 +494,8 @@ async def _participate(index: int, voice: np.ndarray, port: int, workdir: Path,
             sink.clear()
             sink.longest_gap = 0.0
             counted = [dataclasses.replace(buffer.stats) for buffer in buffers]
-            played_as = {name: sum(getattr(p, name) for p in peers) for name in PLAYOUT_COUNTS}
+            played_as = {name: sum(getattr(audio, name) for audio in heard_from)
+                         for name in PLAYOUT_COUNTS}
             gc.callbacks.append(watch)
             taps.recording = True
             try:
@@ -514,7 +515,7 @@ async def _participate(index: int, voice: np.ndarray, port: int, workdir: Path,
                    for b, c in zip(buffers, counted, strict=True))
          for name in ("underruns", "concealed", "dropped", "late", "expanded", "merged",
                       "dropped_speech")}
-        | {name: sum(getattr(p, name) for p in peers) - played_as[name]
+        | {name: sum(getattr(audio, name) for audio in heard_from) - played_as[name]
            for name in PLAYOUT_COUNTS},
     )
 

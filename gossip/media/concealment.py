@@ -24,6 +24,8 @@ untouched), through gossip.media.aiortc_seams; `install_pass_through` calls it.
 
 from __future__ import annotations
 
+import collections
+import ctypes
 import threading
 from typing import Any
 
@@ -65,6 +67,15 @@ class ConcealingOpusDecoder(Decoder):
 
         self._opus = opus
         self._state = opus.create_state(SAMPLE_RATE, CHANNELS)
+        # libopus's decoder state is one flat block (offsets, no pointers; its own tests copy
+        # it): a copy taken before each frame is decoded lets the playout conceal a slot whose
+        # frame was decoded but has not reached it yet, from the state just before that frame,
+        # in a scratch state, leaving the decoder's own alone.
+        self._size = int(opus.libopus_get_size(CHANNELS))
+        self._before: collections.deque[tuple[int, ctypes.Array[ctypes.c_char]]] = (
+            collections.deque())
+        self._scratch = opus.create_state(SAMPLE_RATE, CHANNELS)
+        self._scratch_for: int | None = None  # the slot the scratch state is concealing
         self._pcm = np.zeros(MAX_PACKET_SAMPLES * CHANNELS, dtype=np.int16)
         self._pointer = self._pcm.ctypes.data_as(c_int16_pointer)
         # decode() runs on aiortc's decoder thread, conceal_before() on the playout's.
@@ -72,13 +83,15 @@ class ConcealingOpusDecoder(Decoder):
         self._last_pts: int | None = None  # the newest frame handed on, by timestamp
         self.concealed = 0
         self.expanded = 0  # frames concealed at playout, for a packet late rather than lost
+        self.expanded_from_copy = 0  # ... from a copy of the state (that packet was decoded)
         self.recovered = 0  # decoded from the next packet's FEC data (or libopus's PLC if none)
         self.undecodable = 0
 
     def __del__(self) -> None:
-        state = getattr(self, "_state", None)
-        if state is not None:
-            self._opus.destroy(state)
+        for name in ("_state", "_scratch"):
+            state = getattr(self, name, None)
+            if state is not None:
+                self._opus.destroy(state)
 
     def decode(self, encoded_frame: JitterFrame) -> list[Any]:
         with self._lock:
@@ -95,22 +108,51 @@ class ConcealingOpusDecoder(Decoder):
 
     def conceal_before(self, timestamp: int) -> AudioFrame | None:
         """libopus's concealment for the slot at `timestamp`, whose packet is late; None if
-        this decoder already decoded that slot or a later one (the frame is on its way to
-        the playout: concealing now would put a continuation of the future before it) or has
-        decoded nothing yet (nothing to continue)."""
+        this decoder has decoded nothing yet (nothing to continue). If it already decoded
+        that slot (the frame is on its way to the playout), the concealment continues from a
+        copy of the state before it, so the decoder's own state is not put out of step; None
+        if that copy is no longer kept."""
         with self._lock:
-            if self._last_pts is None or self._last_pts >= timestamp:
+            if self._last_pts is None:
                 return None
-            samples = self._decode(None, FRAME_SAMPLES)
-            if not samples:
-                return None
-            self.expanded += 1
-            return self._frame(samples, timestamp)
+            if self._last_pts < timestamp:
+                samples = self._decode(None, FRAME_SAMPLES)
+                self.expanded += bool(samples)
+            else:
+                samples = self._conceal_from_copy(timestamp)
+                self.expanded_from_copy += bool(samples)
+            return self._frame(samples, timestamp) if samples else None
+
+    def _conceal_from_copy(self, timestamp: int) -> int:
+        """Concealment for a slot this decoder already decoded (its frame is on its way to
+        the playout), continued from the state just before that frame, in the scratch
+        state; 0 if no copy of that state is kept any more."""
+        if self._scratch_for != timestamp:
+            copy = next((state for pts, state in self._before if pts == timestamp), None)
+            if copy is None:
+                return 0
+            ctypes.memmove(self._address(self._scratch), copy, self._size)
+            self._scratch_for = timestamp
+        return self._decode(None, FRAME_SAMPLES, state=self._scratch)
+
+    def _remember(self, timestamp: int) -> None:
+        """Keep a copy of the state as it is before decoding the frame at `timestamp`."""
+        if len(self._before) > IN_FLIGHT_FRAMES:
+            _, copy = self._before.popleft()
+        else:
+            copy = ctypes.create_string_buffer(self._size)
+        ctypes.memmove(copy, self._address(self._state), self._size)
+        self._before.append((timestamp, copy))
+
+    @staticmethod
+    def _address(state: Any) -> int:
+        return int(ctypes.cast(state, ctypes.c_void_p).value or 0)
 
     def _decode_locked(self, encoded_frame: JitterFrame) -> list[Any]:
         frames = []
         lost = min(getattr(encoded_frame, "lost_before", 0), MAX_CONCEALED)
         for missing in range(lost, 0, -1):
+            self._remember(encoded_frame.timestamp - missing * FRAME_SAMPLES)
             samples = 0
             if missing == 1:
                 # The packet just before this one: its copy is in this one (20 ms, as we send).
@@ -124,19 +166,23 @@ class ConcealingOpusDecoder(Decoder):
                 frames.append(
                     self._frame(samples, encoded_frame.timestamp - missing * FRAME_SAMPLES)
                 )
+        self._remember(encoded_frame.timestamp)
         samples = self._decode(encoded_frame.data, MAX_PACKET_SAMPLES)
         if samples:
             frames.append(self._frame(samples, encoded_frame.timestamp))
         return frames
 
-    def _decode(self, data: bytes | None, frame_size: int, fec: bool = False) -> int:
+    def _decode(
+        self, data: bytes | None, frame_size: int, fec: bool = False, state: Any = None
+    ) -> int:
         """Samples per channel decoded into self._pcm; 0 for a packet libopus refuses (a
         peer's garbage is counted and skipped, never raised into aiortc's decoder thread,
         which would end). `fec`: decode the copy of the previous packet inside `data`."""
         length = len(data) if data is not None else 0
         result = int(
             self._opus.libopus_decode(
-                self._state, data, length, self._pointer, frame_size, int(fec)
+                self._state if state is None else state, data, length, self._pointer,
+                frame_size, int(fec),
             )
         )
         if result < 0:
