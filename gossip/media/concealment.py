@@ -42,9 +42,12 @@ MAX_PACKET_SAMPLES = 5760  # Opus's longest packet: 120 ms at 48 kHz
 # Packets concealed before one that arrived; a longer gap is a burst better heard as silence
 # than as a voice stretched over it (libopus fades its concealment out anyway).
 MAX_CONCEALED = 5
-# Frames decoded but not yet at the playout can be this many at most (beyond, the decoder's
-# timestamps are another stream's, not frames in flight).
+# Copies of the decoder's state kept, one before each of the last frames decoded: frames
+# decoded but not yet at the playout are fewer than this.
 IN_FLIGHT_FRAMES = 10
+# The playout never waits longer than this for the decoder thread's lock (it holds it ~40 us
+# a frame, longer only if the kernel stops it meanwhile).
+LOCK_WAIT = 0.002
 
 
 class SequencedFrame(JitterFrame):
@@ -101,10 +104,15 @@ class ConcealingOpusDecoder(Decoder):
         return frames
 
     def has_decoded(self, timestamp: int) -> bool:
-        """Whether the slot at `timestamp` was just decoded (the newest frame handed on is
-        that one or at most IN_FLIGHT_FRAMES after it): it is on its way to the playout."""
-        last = self._last_pts
-        return last is not None and 0 <= last - timestamp <= IN_FLIGHT_FRAMES * FRAME_SAMPLES
+        """Whether the frame for the slot at `timestamp` is among the last ones decoded
+        (then it is on its way to the playout). Only a frame really decoded counts, so a
+        peer's timestamps cannot make the playout wait for slots it never sent."""
+        if not self._lock.acquire(timeout=LOCK_WAIT):
+            return False
+        try:
+            return any(pts == timestamp for pts, _ in self._before)
+        finally:
+            self._lock.release()
 
     def conceal_before(self, timestamp: int) -> AudioFrame | None:
         """libopus's concealment for the slot at `timestamp`, whose packet is late; None if
@@ -112,7 +120,9 @@ class ConcealingOpusDecoder(Decoder):
         that slot (the frame is on its way to the playout), the concealment continues from a
         copy of the state before it, so the decoder's own state is not put out of step; None
         if that copy is no longer kept."""
-        with self._lock:
+        if not self._lock.acquire(timeout=LOCK_WAIT):
+            return None  # the decoder thread holds it (descheduled?): silence for a tick
+        try:
             if self._last_pts is None:
                 return None
             if self._last_pts < timestamp:
@@ -122,6 +132,8 @@ class ConcealingOpusDecoder(Decoder):
                 samples = self._conceal_from_copy(timestamp)
                 self.expanded_from_copy += bool(samples)
             return self._frame(samples, timestamp) if samples else None
+        finally:
+            self._lock.release()
 
     def _conceal_from_copy(self, timestamp: int) -> int:
         """Concealment for a slot this decoder already decoded (its frame is on its way to
