@@ -20,8 +20,9 @@ up drops silence before speech). For each: the longest garbage
 collection, the longest gap between two frames handed to a sink beyond its 20 ms (a pause on
 the audio path), silent ticks per minute (frames played as digital silence: the sources carry
 a faint noise floor, so only a missing frame plays as exact zeros), and per talker heard:
-frames missing, jitter-buffer underruns, ticks held for a late frame and frames dropped to
-catch up (and of those, speech), per minute. Speech
+frames missing, jitter-buffer underruns, ticks held for a late frame (played as libopus's
+concealment or, failing that, silence), ticks that waited for a frame already decoded, and
+frames dropped to catch up (and of those, speech), per minute. Speech
 quality is each talker's speech as each other participant heard it (taken from that
 listener's mixer before the sum), scored against that talker's own source lined up with it,
 in 8 s windows; beside it the old measure (a listener's mix of two talkers against the mix of
