@@ -194,13 +194,17 @@ class AdaptiveJitterBuffer:
     spread of the frames' transit times over the window (arrival minus media time, constant
     without jitter) plus a margin, in frames, minus one. The minus one is the tick's phase:
     when the frame due is missing and no more than the target depth of later frames are here,
-    playout waits for it and restarts at the first tick with target + 1 frames, so the phase
-    between arrivals and ticks absorbs up to a frame of spread. With more later frames than
-    that, the missing one counts as lost and its slot is concealed with silence.
+    playout waits for it: with `expand` it holds that slot (up to `max_expand` ticks, each
+    played as the decoder's concealment by the engine) and plays the frame at the first tick
+    after it comes; without, or beyond that, it plays silence and restarts at the first tick
+    with target + 1 frames. Either way the phase between arrivals and ticks absorbs up to a
+    frame of spread. With more later frames than that, the missing one counts as lost and its
+    slot is concealed with silence (or, if its slot was already held, playout moves on to them).
 
     Above the target the buffer catches up: at once if it is more than two frames over,
     otherwise one frame at a time, and only when every frame played over the last window waited
-    at least a frame plus the margin (dropping one would not have starved any of them).
+    at least a frame plus the margin (dropping one would not have starved any of them). It drops
+    frames `is_speech` calls silence first, and speech only after `catch_up_bound`.
     """
 
     def __init__(
