@@ -11,18 +11,26 @@ were), and adaptive (as calls are: on only while receiver reports say packets ar
 gossip.media.fecpolicy, fed a report of each second's loss here).
 
 Then a real 3-way call where all talk: one hub here, each participant in its own process (as
-users run them), ICE on 127.0.0.1 only; three times: before (no GC measures, the jitter
-buffer remembering 2 s of jitter), with the start-up heap frozen (as `gossip-cli call` does),
-and after (frozen, and the jitter remembered 10 s). For each: the longest garbage
+users run them), ICE on 127.0.0.1 only; four times: before (no GC measures, the jitter
+buffer remembering 2 s of jitter, a late frame's tick waited for in silence and the burst
+after it dropped at once), with the start-up heap frozen (as `gossip-cli call` does), with
+the jitter remembered 10 s, and after (all that, and the playout as calls have it now: a
+late frame's tick plays libopus's concealment, the frame plays when it comes, and catching
+up drops silence before speech). For each: the longest garbage
 collection, the longest gap between two frames handed to a sink beyond its 20 ms (a pause on
 the audio path), silent ticks per minute (frames played as digital silence: the sources carry
 a faint noise floor, so only a missing frame plays as exact zeros), and per talker heard:
-frames missing, jitter-buffer underruns and frames dropped to catch up, per minute. Speech
+frames missing, jitter-buffer underruns, ticks held for a late frame (played as libopus's
+concealment or, failing that, silence), ticks that waited for a frame already decoded, and
+frames dropped to catch up (and of those, speech), per minute. Speech
 quality is each talker's speech as each other participant heard it (taken from that
 listener's mixer before the sum), scored against that talker's own source lined up with it,
 in 8 s windows; beside it the old measure (a listener's mix of two talkers against the mix of
 their sources, realigned each second), which scored 1.1-2.0 on calls that sound fine, and the
-baseline: the same voices through the codec alone.
+baseline: the same voices through the codec alone. Last, the same stalls replayed offline
+for the old and the new playout (tests/stalls.py: every 2-8 s a stall of 40-250 ms, each
+voice a minute), which the machine's load does not enter: PESQ-WB, silent ticks, ticks
+concealed and speech frames dropped, per minute.
 
     python benchmarks/voice.py [--call-seconds 30] [--quick]
 
@@ -67,6 +75,7 @@ from gossip.client.commands import JoinCall
 from gossip.client.profile import Profile
 from gossip.client.session import Session, SessionConfig
 from gossip.hub import HubConfig, serve_hub
+from gossip.media.engine import AudioEngine, PeerAudio
 from gossip.media.format import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, Frame
 from gossip.media.gcpolicy import freeze_call_heap
 from gossip.media.jitter import AdaptiveJitterBuffer, JitterConfig
@@ -87,6 +96,13 @@ from tests.speech import (  # noqa: E402
     run_in_room,
     speak,
     to_int16,
+)
+from tests.stalls import (  # noqa: E402
+    OLD_PLAYOUT,
+    as_signal,
+    opus_packets,
+    play,
+    stalled_arrivals,
 )
 
 LOOPBACK = ("127.0.0.1",)
@@ -349,15 +365,40 @@ def heard_pesq(recorded: np.ndarray, others: list[np.ndarray]) -> float:
     return pesq_wb(reference, window)
 
 
+def stall_pattern(voices: list[np.ndarray]) -> dict[str, dict[str, float]]:
+    """Each voice (looped to a minute) through the scripted stalls of tests/stalls.py (every
+    2-8 s, 40-250 ms), played with the old playout and the new: PESQ-WB in the same 8 s
+    windows as the call, silent ticks, frames concealed at playout and speech frames dropped
+    to catch up, per minute. Deterministic: the machine's load does not enter it."""
+    results: dict[str, dict[str, float]] = {}
+    for label, config in (("old", OLD_PLAYOUT), ("new", JitterConfig())):
+        scores, silent, expanded, speech_dropped, seconds = [], 0, 0, 0, 0.0
+        for voice in voices:
+            looped = np.tile(voice, int(np.ceil(60 * SAMPLE_RATE / len(voice))))
+            packets = opus_packets(looped)
+            played, audio = play(packets, stalled_arrivals(len(packets)), config)
+            played = played[:len(packets)]
+            scores += talker_pesq(as_signal(played), voice)
+            silent += sum(frame is None for frame in played[25:])
+            expanded += audio.expanded_concealed
+            speech_dropped += audio.buffer.stats.dropped_speech
+            seconds += len(packets) * FRAME_SECONDS
+        minutes = seconds / 60
+        results[label] = {"pesq": statistics.median(scores), "lowest": min(scores),
+                          "silent": silent / minutes, "concealed": expanded / minutes,
+                          "speech_dropped": speech_dropped / minutes}
+    return results
+
+
 def three_way_call(voices: list[np.ndarray], workdir: Path, seconds: float,
-                   freeze: bool, jitter_memory: int) -> CallResult:
+                   freeze: bool, playout: JitterConfig) -> CallResult:
     """A call where all talk, each participant in its own process (as users run them: the
     one hub here), recording the same `seconds` (a barrier starts and ends them together)."""
     context = get_context("spawn")
     with context.Manager() as manager, ProcessPoolExecutor(len(voices), context) as pool:
         barrier = manager.Barrier(len(voices))
         heard = trio.run(_call_with_hub, pool, barrier, voices, workdir, seconds,
-                         (freeze, jitter_memory))
+                         (freeze, playout))
     sources = [LoopSource(voice, seed) for seed, voice in enumerate(voices)]
     scores, talkers, silent = [], [], 0
     for index, result in enumerate(heard):
@@ -385,7 +426,7 @@ def three_way_call(voices: list[np.ndarray], workdir: Path, seconds: float,
 
 async def _call_with_hub(pool: ProcessPoolExecutor, barrier: Any, voices: list[np.ndarray],
                          workdir: Path, seconds: float,
-                         measures: tuple[bool, int]) -> list[Heard]:
+                         measures: tuple[bool, JitterConfig]) -> list[Heard]:
     config = HubConfig(name="bench", port=0, password="bench", data_dir=workdir / "hub")
     async with trio.open_nursery() as nursery:
         hub = await nursery.start(serve_hub, config)
@@ -397,28 +438,41 @@ async def _call_with_hub(pool: ProcessPoolExecutor, barrier: Any, voices: list[n
 
 
 def participant(index: int, voice: np.ndarray, port: int, workdir: Path, seconds: float,
-                freeze: bool, jitter_memory: int, barrier: Any) -> Heard:
+                freeze: bool, playout: JitterConfig, barrier: Any) -> Heard:
     """One participant's process: join, wait for all, record, wait for all, leave."""
     logging.disable(logging.WARNING)
     if freeze:
         freeze_call_heap()
-    return trio.run(_participate, index, voice, port, workdir, seconds, jitter_memory, barrier)
+    return trio.run(_participate, index, voice, port, workdir, seconds, playout, barrier)
 
 
 async def _participate(index: int, voice: np.ndarray, port: int, workdir: Path,
-                       seconds: float, jitter_memory: int, barrier: Any) -> Heard:
+                       seconds: float, playout: JitterConfig, barrier: Any) -> Heard:
     source = LoopSource(voice, index)
     sink = TimedSink(int(seconds * 50) + 500)
     watch = GcWatch()
     buffers: list[AdaptiveJitterBuffer] = []
     made = AdaptiveJitterBuffer.__init__
 
-    def keep(buffer: AdaptiveJitterBuffer, config: JitterConfig | None = None) -> None:
-        # The call makes its buffers with the defaults: the memory is the one thing varied.
-        made(buffer, dataclasses.replace(config or JitterConfig(), memory=jitter_memory))
+    def keep(buffer: AdaptiveJitterBuffer, config: JitterConfig | None = None,
+             **options: Any) -> None:
+        # The call makes its buffers with the defaults: the memory and the playout on a late
+        # frame (expand, how long catching up waits for silence) are what is varied.
+        made(buffer, dataclasses.replace(
+            config or JitterConfig(), memory=playout.memory, expand=playout.expand,
+            catch_up_bound=playout.catch_up_bound), **options)
         buffers.append(buffer)
 
     AdaptiveJitterBuffer.__init__ = keep  # type: ignore[method-assign]
+    heard_from: list[PeerAudio] = []
+    add_peer = AudioEngine.add_peer
+
+    def add_and_keep(engine: AudioEngine, peer: str, track: Any) -> PeerAudio:
+        audio = add_peer(engine, peer, track)
+        heard_from.append(audio)
+        return audio
+
+    AudioEngine.add_peer = add_and_keep  # type: ignore[method-assign]
     with HeardTaps() as taps:
         async with open_media_loop(), trio.open_nursery() as nursery:
             send, receive = trio.open_memory_channel[ev.SessionEvent](10_000)
@@ -441,6 +495,8 @@ async def _participate(index: int, voice: np.ndarray, port: int, workdir: Path,
             sink.clear()
             sink.longest_gap = 0.0
             counted = [dataclasses.replace(buffer.stats) for buffer in buffers]
+            played_as = {name: sum(getattr(audio, name) for audio in heard_from)
+                         for name in PLAYOUT_COUNTS}
             gc.callbacks.append(watch)
             taps.recording = True
             try:
@@ -458,8 +514,16 @@ async def _participate(index: int, voice: np.ndarray, port: int, workdir: Path,
         sink.longest_gap * 1000,
         {name: sum(getattr(b.stats, name) - getattr(c, name)
                    for b, c in zip(buffers, counted, strict=True))
-         for name in ("underruns", "concealed", "dropped", "late")},
+         for name in ("underruns", "concealed", "dropped", "late", "expanded", "merged",
+                      "dropped_speech")}
+        | {name: sum(getattr(audio, name) for audio in heard_from) - played_as[name]
+           for name in PLAYOUT_COUNTS},
     )
+
+
+# The engine's counters per peer: ticks held for a late frame played as libopus's
+# concealment or as silence, and ticks that waited for a frame already decoded.
+PLAYOUT_COUNTS = ("expanded_concealed", "expanded_silent", "waited_in_flight")
 
 
 async def _drain(events: trio.MemoryReceiveChannel[ev.SessionEvent]) -> None:
@@ -559,21 +623,29 @@ def main() -> None:
     )
     heard = {}
     old_memory = 100  # frames: the jitter buffer's memory before (2 s)
-    for label, freeze, memory in (("before", False, old_memory),
-                                  ("GC only", True, old_memory),
-                                  ("after", True, JitterConfig().memory)):
+    old = dataclasses.replace(OLD_PLAYOUT, memory=old_memory)
+    new = JitterConfig()
+    for label, freeze, playout in (("before", False, old),
+                                   ("GC only", True, old),
+                                   ("memory", True, dataclasses.replace(old, memory=new.memory)),
+                                   ("after", True, new)):
         with tempfile.TemporaryDirectory() as tmp:
-            result = three_way_call(voices, Path(tmp), call_seconds, freeze, memory)
+            result = three_way_call(voices, Path(tmp), call_seconds, freeze, playout)
         heard[label] = result
         jitter = result.jitter_per_minute
         print(
             f"3-way call, {label:>7} ({'heap frozen' if freeze else 'no GC measures'}, jitter "
-            f"remembered {memory * FRAME_SECONDS:.0f} s): longest GC {result.longest_gc_ms:5.1f}"
+            f"remembered {playout.memory * FRAME_SECONDS:.0f} s, "
+            f"{'late frames concealed' if playout.expand else 'late frames waited in silence'}"
+            f"): longest GC {result.longest_gc_ms:5.1f}"
             f" ms (full {result.longest_full_gc_ms:5.1f} ms, {result.full_collections} full), "
             f"longest audio-path pause {result.longest_pause_ms:5.1f} ms, silent ticks/min "
             f"{result.silent_per_minute:5.1f}; per talker heard, per minute: frames missing "
-            f"{result.missing_per_minute:5.1f}, underruns {jitter['underruns']:4.1f}, frames "
-            f"dropped to catch up {jitter['dropped']:4.1f}"
+            f"{result.missing_per_minute:5.1f}, underruns {jitter['underruns']:4.1f}, ticks "
+            f"held for a late frame {jitter['expanded']:4.1f} (concealed "
+            f"{jitter['expanded_concealed']:4.1f}, silent {jitter['expanded_silent']:4.1f}), "
+            f"waited for a frame in flight {jitter['waited_in_flight']:4.1f}, frames dropped "
+            f"to catch up {jitter['dropped']:4.1f} (speech {jitter['dropped_speech']:4.1f})"
         )
         print(
             f"    PESQ-WB of each talker as each other participant heard them (8 s windows): "
@@ -583,6 +655,16 @@ def main() -> None:
             + " ".join(f"{score:.2f}" for score in result.pesq)
         )
     print(f"    (baseline: the same voices through the codec alone, same windows: {ceiling:.2f})")
+    stalls = stall_pattern(voices)
+    print(
+        "Scripted stalls (every 2-8 s, 40-250 ms; each voice a minute, played offline by "
+        "the real decoder, buffer and VAD): "
+        + "; ".join(
+            f"{label} playout PESQ-WB median {r['pesq']:.2f} (lowest {r['lowest']:.2f}), "
+            f"silent ticks/min {r['silent']:4.1f}, concealed at playout/min "
+            f"{r['concealed']:4.1f}, speech frames dropped/min {r['speech_dropped']:4.1f}"
+            for label, r in stalls.items())
+    )
     load = os.getloadavg()[0]
     print(
         f"(load average {load:.1f} on {os.cpu_count()} cores during the run: a loaded "

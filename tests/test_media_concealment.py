@@ -146,3 +146,54 @@ def test_with_the_calls_fec_a_lost_packet_is_recovered_not_guessed(speech, packe
     decoder = ConcealingOpusDecoder()
     decode_all(call_packets, {lost_slots[0]}, decoder)
     assert (decoder.recovered, decoder.concealed) == (1, 0)
+
+
+def test_a_late_packets_slot_is_concealed_at_playout_and_the_packet_then_decodes_cleanly(
+    packets,
+):
+    """NetEq's expand then merge with libopus: the playout asks for concealment while the
+    packet due is late; the packet, decoded when it comes, follows that concealment as
+    after a loss, and the voice is back to the clean decoding a few frames later."""
+    clean = decode_all(packets, set())
+    talking = [i for i in range(10, len(packets) - 10) if level_db(clean[i]) > 50]
+    late = talking[len(talking) // 2]
+    decoder = ConcealingOpusDecoder()
+    assert decoder.conceal_before(0) is None  # nothing decoded yet: nothing to continue
+    decode_all(packets[:late], set(), decoder)
+    held = [decoder.conceal_before(late * FRAME_SAMPLES) for _ in range(3)]
+    assert all(frame is not None for frame in held) and decoder.expanded == 3
+    first = stereo_to_mono(held[0].to_ndarray().reshape(-1))  # type: ignore[union-attr]
+    assert level_db(first) > level_db(clean[late - 1]) - 10  # the voice goes on, not silence
+    after = {}
+    for index in range(late, len(packets)):
+        for out in decoder.decode(SequencedFrame(packets[index], index * FRAME_SAMPLES)):
+            after[out.pts // FRAME_SAMPLES] = stereo_to_mono(out.to_ndarray().reshape(-1))
+    for index in range(late + 3, late + 8):
+        assert abs(level_db(after[index]) - level_db(clean[index])) < 3
+
+
+def test_a_slot_decoded_but_not_yet_played_is_concealed_from_a_copy_of_the_state(packets):
+    """After a stall aiortc's decoder thread can decode a frame before our playout needs
+    it, and the playout can still need to conceal that slot (the frame has not reached it).
+    The concealment is then what libopus would have played for it right after the frame
+    before, and the decoder's own state is not touched: what it decodes next is bit for bit
+    what it would have been."""
+    slot = 30
+    plain, asked, reference = (ConcealingOpusDecoder() for _ in range(3))
+    decode_all(packets[:slot], set(), reference)
+    expected = [reference.conceal_before(slot * FRAME_SAMPLES) for _ in range(2)]
+    for index in range(slot + 1):
+        frame = SequencedFrame(packets[index], index * FRAME_SAMPLES)
+        plain.decode(frame)
+        asked.decode(frame)
+    concealed = [asked.conceal_before(slot * FRAME_SAMPLES) for _ in range(2)]
+    assert asked.expanded_from_copy == 2 and asked.expanded == 0
+    for got, want in zip(concealed, expected, strict=True):
+        assert got is not None and want is not None
+        assert np.array_equal(got.to_ndarray(), want.to_ndarray())
+    for index in range(slot + 1, slot + 20):
+        frame = SequencedFrame(packets[index], index * FRAME_SAMPLES)
+        (a,), (b,) = plain.decode(frame), asked.decode(frame)
+        assert np.array_equal(a.to_ndarray(), b.to_ndarray())
+    # A slot so far back that no copy of its state is kept: nothing to conceal it with.
+    assert asked.conceal_before((slot + 2) * FRAME_SAMPLES) is None

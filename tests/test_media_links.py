@@ -173,6 +173,8 @@ async def test_two_peers_each_hear_the_other_tone_not_their_own() -> None:
             assert buffer is not None and buffer.passed >= 35
             stats = side.engine.peer(other)
             assert stats.first_audio_at is not None and stats.frames_received >= 35
+            # ...and the playout knows the decoder that can conceal a late frame's tick.
+            assert stats.decoder is not None
 
 
 async def test_links_offer_only_the_ice_hosts_we_chose() -> None:

@@ -8,8 +8,12 @@
 
 One reader task per peer awaits aiortc's decoded frames (stereo s16 48 kHz), folds them to
 mono and puts them in that peer's AdaptiveJitterBuffer stamped with trio's clock. The playout
-task pops one frame per peer every 20 ms, mixes and writes to the sink. Counters per peer:
-frames received, when the first frame arrived, and the jitter buffer's own statistics.
+task pops one frame per peer every 20 ms, mixes and writes to the sink. When a peer's frame
+is late (the buffer holds its slot: `expanding`), the tick plays that stream's decoder's
+concealment instead of silence (gossip.media.concealment; the decoder is learnt from the
+frames it made). Each buffer gets a VAD, so catching up after a stall drops silence before
+speech. Counters per peer: frames received, when the first frame arrived, ticks concealed at
+playout, and the jitter buffer's own statistics.
 """
 
 from __future__ import annotations
@@ -24,11 +28,19 @@ import trio_asyncio
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
+from .capturechain import SpeechDetector
+from .concealment import ConcealingOpusDecoder, decoder_of
 from .decodedtrack import DecodedAudioTrack
 from .format import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, Frame, stereo_to_mono
 from .jitter import AdaptiveJitterBuffer, JitterConfig, JitterStats
 from .mixer import Mixer
 from .sinks import AudioSink
+
+# A frame due that its decoder has already decoded is on its way (aiortc's decoder thread, then
+# the asyncio loop, then our reader task): the tick waits this long for it, once per slot,
+# rather than conceal that slot or play silence. After a stall the decoder thread runs ahead
+# of our reader, and the ticks that catch up would otherwise find every frame in flight.
+_IN_FLIGHT_WAIT = 0.010
 
 # If the playout task falls this many frames behind (the process stalled), it re-anchors its
 # clock instead of writing a burst of frames to catch up.
@@ -46,6 +58,11 @@ class PeerAudio:
     first_audio_at: float | None = None  # trio clock time of the first decoded frame
     malformed: int = 0  # frames not in the 48 kHz s16 20 ms format we expect
     ended: bool = False
+    decoder: ConcealingOpusDecoder | None = None  # conceals a late frame's tick, if ours
+    expanded_concealed: int = 0  # ticks held for a late frame, played as concealment
+    expanded_silent: int = 0  # ... played as silence (no decoder could conceal them)
+    waited_in_flight: int = 0  # ticks that waited for this peer's frame already decoded
+    waited_for: int | None = None  # the slot last waited for (never twice for one)
     cancel: trio.CancelScope = field(default_factory=trio.CancelScope)
     track: MediaStreamTrack | None = None  # what they are played from
 
@@ -93,8 +110,7 @@ class AudioEngine:
             raise RuntimeError("the audio engine is not running")
         if peer in self._peers:
             raise ValueError(f"peer {peer!r} already has a track")
-        audio = PeerAudio(peer, trio.current_time(), AdaptiveJitterBuffer(self.jitter_config),
-                          track=track)
+        audio = self._new_audio(peer, track)
         self._peers[peer] = audio
         self._nursery.start_soon(self._receive, audio, track)
         self._progress()
@@ -111,11 +127,16 @@ class AudioEngine:
         waiting = self._standby.pop(peer, None)
         if waiting is not None:
             waiting.cancel.cancel()
-        audio = PeerAudio(peer, trio.current_time(), AdaptiveJitterBuffer(self.jitter_config),
-                          track=track)
+        audio = self._new_audio(peer, track)
         self._standby[peer] = audio
         self._nursery.start_soon(self._receive, audio, track)
         return audio
+
+    def _new_audio(self, peer: str, track: MediaStreamTrack) -> PeerAudio:
+        # The VAD without hangover: a frame between two words may be dropped to catch up.
+        vad = SpeechDetector(hangover=0.0)
+        buffer = AdaptiveJitterBuffer(self.jitter_config, is_speech=vad.update)
+        return PeerAudio(peer, trio.current_time(), buffer, track=track)
 
     def _promote(self, audio: PeerAudio) -> None:
         """A standby track delivered: it is how the peer is played from now on."""
@@ -211,6 +232,7 @@ class AudioEngine:
                     audio.first_audio_at = now
                 if self._standby.get(audio.peer) is audio:
                     self._promote(audio)
+                audio.decoder = decoder_of(frame)
                 # aiortc maps RTP timestamps to pts counting from 0 for this stream.
                 timestamp = frame.pts if frame.pts is not None else (
                     (audio.frames_received - 1) * FRAME_SAMPLES)
@@ -238,8 +260,9 @@ class AudioEngine:
         next_tick = trio.current_time()
         while True:
             await trio.sleep_until(next_tick)
+            await self._await_in_flight()
             now = trio.current_time()
-            frames = {peer: audio.buffer.pop(now) for peer, audio in self._peers.items()}
+            frames = {peer: self._pop(audio, now) for peer, audio in self._peers.items()}
             self.sink.write(self.mixer.mix(frames))
             self.frames_played += 1
             next_tick += FRAME_SECONDS
@@ -247,6 +270,46 @@ class AudioEngine:
                 self.late_ticks += 1
                 next_tick = now + FRAME_SECONDS
             self._progress()
+
+
+    async def _await_in_flight(self) -> None:
+        """Wait (at most _IN_FLIGHT_WAIT) for the frames due that are decoded but not here."""
+        due = []
+        for audio in self._peers.values():
+            timestamp = audio.buffer.due_missing
+            if (timestamp is not None and timestamp != audio.waited_for
+                    and audio.decoder is not None and audio.decoder.has_decoded(timestamp)):
+                audio.waited_for = timestamp
+                audio.waited_in_flight += 1
+                due.append(audio)
+        if not due:
+            return
+        arrived = trio.Event()
+        waiter = (lambda: all(audio.buffer.due_missing is None for audio in due), arrived)
+        self._waiters.append(waiter)
+        try:
+            with trio.move_on_after(_IN_FLIGHT_WAIT):
+                await arrived.wait()
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+    @staticmethod
+    def _pop(audio: PeerAudio, now: float) -> Frame | None:
+        """The peer's frame for this tick: from its buffer, or concealment for a late one."""
+        frame = audio.buffer.pop(now)
+        if frame is not None or not audio.buffer.expanding:
+            return frame
+        timestamp = audio.buffer.next_timestamp
+        concealed = None
+        if audio.decoder is not None and timestamp is not None:
+            concealed = audio.decoder.conceal_before(timestamp)
+        mono = None if concealed is None else decoded_to_mono(concealed)
+        if mono is None:
+            audio.expanded_silent += 1
+        else:
+            audio.expanded_concealed += 1
+        return mono
 
 
 @asynccontextmanager
