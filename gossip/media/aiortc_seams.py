@@ -238,10 +238,8 @@ def rtp_sender(transport: RTCDtlsTransport) -> Callable[[bytes], Awaitable[None]
     return send  # type: ignore[no-any-return]
 
 
-def enlarge_receive_buffers(transport: RTCDtlsTransport, size: int) -> int:
-    """Ask for `size` bytes of receive buffer on every UDP socket `transport` gathered (the
-    kernel caps it at net.core.rmem_max); returns how many sockets were set. Media that
-    arrives while the process is not running waits there instead of being dropped."""
+def _gathered_protocols(transport: RTCDtlsTransport) -> Any:
+    """aioice's datagram protocols, one per UDP socket `transport`'s connection gathered."""
     gatherer = transport.transport.iceGatherer
     connection = getattr(gatherer, _GATHERER_CONNECTION, None)
     protocols = getattr(connection, _CONNECTION_PROTOCOLS, None)
@@ -249,6 +247,14 @@ def enlarge_receive_buffers(transport: RTCDtlsTransport, size: int) -> int:
         raise AiortcSeamMissing(
             f"aiortc's RTCIceGatherer has no {_GATHERER_CONNECTION}.{_CONNECTION_PROTOCOLS}"
         )
+    return protocols
+
+
+def enlarge_receive_buffers(transport: RTCDtlsTransport, size: int) -> int:
+    """Ask for `size` bytes of receive buffer on every UDP socket `transport` gathered (the
+    kernel caps it at net.core.rmem_max); returns how many sockets were set. Media that
+    arrives while the process is not running waits there instead of being dropped."""
+    protocols = _gathered_protocols(transport)
     count = 0
     for protocol in protocols:
         transport_ = getattr(protocol, "transport", None)
@@ -263,13 +269,7 @@ def send_backlog(transport: RTCDtlsTransport) -> Callable[[], int]:
     """`backlog()`: the bytes asyncio holds queued, unsent, on `transport`'s UDP sockets (a
     socket whose kernel buffer is full; aioice goes on sending regardless). Read once the
     connection gathered its candidates."""
-    gatherer = transport.transport.iceGatherer
-    connection = getattr(gatherer, _GATHERER_CONNECTION, None)
-    protocols = getattr(connection, _CONNECTION_PROTOCOLS, None)
-    if protocols is None:
-        raise AiortcSeamMissing(
-            f"aiortc's RTCIceGatherer has no {_GATHERER_CONNECTION}.{_CONNECTION_PROTOCOLS}"
-        )
+    protocols = _gathered_protocols(transport)
     sockets = [
         udp for udp in (getattr(protocol, "transport", None) for protocol in protocols)
         if udp is not None and hasattr(udp, "get_write_buffer_size")

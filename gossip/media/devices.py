@@ -73,6 +73,21 @@ def stream_closed() -> None:
         _open_streams -= 1
 
 
+def close_stream(stream: Any, life: StreamLife) -> None:
+    """Close a call's device stream, once. Abort, not stop: stop waits for PortAudio's thread
+    to finish what is queued, and nothing queued in a call's stream is worth waiting for. Not
+    under the PortAudio lock: a wedged device can hold a close for ever (CoreAudio after an
+    unplug), and must not stop others from opening; the list is not re-read until it is done."""
+    if life.closing:
+        return
+    life.closing = True
+    try:
+        stream.abort()
+        stream.close()
+    finally:
+        stream_closed()
+
+
 def portaudio_lock() -> threading.RLock:
     """Held while a device stream opens, and while the list is re-read."""
     return _portaudio

@@ -21,10 +21,10 @@ import numpy.typing as npt
 
 from .devices import (
     StreamLife,
+    close_stream,
     device_arg,
     import_sounddevice,
     portaudio_lock,
-    stream_closed,
     stream_opened,
 )
 from .errors import AudioDeviceError, SpecError, UnsupportedWav
@@ -220,18 +220,7 @@ class MicSource(AudioSource):
         return self._life.lost
 
     def close(self) -> None:
-        if self._life.closing:
-            return
-        self._life.closing = True
-        # Abort, not stop: stop waits for PortAudio's thread to finish what is queued, and
-        # nothing queued in a call's stream is worth waiting for. Not under the PortAudio
-        # lock: a wedged device can hold a close for ever (CoreAudio after an unplug), and
-        # must not stop others from opening; the list is not re-read until it is done.
-        try:
-            self._stream.abort()
-            self._stream.close()
-        finally:
-            stream_closed()
+        close_stream(self._stream, self._life)
 
 
 def parse_source(spec: str) -> AudioSource:
