@@ -265,7 +265,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=2_000,
-                        help="clients in the storm (default 2000, at most 4000)")
+                        help=f"clients in the storm (default 2000, at most {TARGET_CLIENTS})")
     parser.add_argument("--hubs", type=int, default=HUBS, help=f"hubs (default {HUBS})")
     parser.add_argument("--workers", type=int, default=2,
                         help="client processes (default 2)")
@@ -285,8 +285,8 @@ def main() -> None:
                         help="seconds a storm may take before it is cut (default 120)")
     args = parser.parse_args()
     clients = 400 if args.quick else args.clients
-    if not 1 <= clients <= 4_000:
-        raise SystemExit("--clients must be between 1 and 4000")
+    if not 1 <= clients <= TARGET_CLIENTS:
+        raise SystemExit(f"--clients must be between 1 and {TARGET_CLIENTS}")
     raise_file_limit(8192)
     began = time.perf_counter()
     print(f"reconnect storm: {clients} clients, {args.hubs} hubs on Redis, "
