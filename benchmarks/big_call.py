@@ -3,8 +3,10 @@ against the old path (each link encodes its own, unsealed) measured in the same 
 
 For each size (2 and 3 participants by default), audio only and with video, the call runs
 once per media path; each participant is its own `gossip-cli call` process (its own GIL,
-sharing this machine's cores); CPU comes from the processes' rusage (set-up included).
-Printed: CPU per participant (% of a core), audio frames received per second, video fps.
+sharing this machine's cores). Printed: CPU per participant (% of a core) over its whole
+life from the processes' rusage (set-up included: imports, login, keys, ICE and DTLS), and in
+the call alone (a window once every link is up, from /proc) with the CPU spent before it;
+audio frames received per second, video fps.
 
     sealed    one Opus encoder per call, every frame sealed (AES-GCM), packetized per link
     per-link  the baseline: aiortc encodes each link's stream, nothing sealed
@@ -40,6 +42,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,11 +60,13 @@ _ROOT = Path(__file__).resolve().parents[1]  # tests.relayparticipant runs from 
 
 @dataclass
 class Result:
-    cpu_share: float
+    cpu_share: float  # over the processes' whole lives, set-up included
     audio_rate: float
     video_fps: float
     problems: list[str]
     min_audio_rate: float = 0.0
+    call_share: float | None = None  # in the call only: a window once every link is up
+    setup_seconds: float | None = None  # CPU each spent before that window (mean)
 
 
 def run_call(
@@ -117,15 +122,17 @@ def run_call(
             )
         )
     started = time.monotonic()
+    window = _CallWindow(processes, count - 1, args.duration)
     audio_rates: list[float] = []
     fps: list[float] = []
     problems: list[str] = []
     for user, process in processes:
         try:
-            out, err = process.communicate(timeout=args.duration + _SETUP_ALLOWANCE)
+            process.wait(timeout=args.duration + _SETUP_ALLOWANCE)
         except subprocess.TimeoutExpired:
             process.kill()
-            out, err = process.communicate()
+            process.wait()
+        out, err = window.output(process)
         lines = out.strip().splitlines()
         try:
             summary = json.loads(lines[-1])
@@ -151,13 +158,92 @@ def run_call(
     cpu = (
         after.children_user + after.children_system - before.children_user - before.children_system
     )
+    call_share, setup_seconds = window.result()
     return Result(
         cpu / count / wall * 100,
         _median(audio_rates),
         _median(fps),
         problems,
         min(audio_rates, default=0.0),
+        call_share,
+        setup_seconds,
     )
+
+
+class _CallWindow:
+    """The participants' CPU in the call alone: from a second after every one of them has
+    all its links up (each prints a "link up" line) until two seconds before the first
+    would leave; set-up (imports, login, keys, ICE and DTLS) is in no part of it. Reads
+    the processes' stderr meanwhile (it is theirs to print on)."""
+
+    _SETTLE = 1.0  # first audio and the jitter buffers' warm-up
+    _MARGIN = 2.0  # before the calls end (each counts its duration from its own join)
+
+    def __init__(
+        self, processes: list[tuple[str, subprocess.Popen[str]]], links: int, duration: float
+    ) -> None:
+        self._processes = [process for _, process in processes]
+        self._links = links
+        self._duration = duration
+        self._lines: dict[int, list[str]] = {process.pid: [] for process in self._processes}
+        self._out: dict[int, str] = {}
+        self._up: dict[int, int] = {process.pid: 0 for process in self._processes}
+        self._lock = threading.Lock()
+        self._all_up = threading.Event()
+        self._readers = [
+            threading.Thread(target=read, args=(process,), daemon=True)
+            for process in self._processes
+            for read in (self._read, self._read_out)
+        ]
+        for reader in self._readers:
+            reader.start()
+        self._figures: tuple[float | None, float | None] = (None, None)
+        self._measurer = threading.Thread(target=self._measure, daemon=True)
+        self._measurer.start()
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            with self._lock:
+                self._lines[process.pid].append(line)
+                if ": link up in " in line:
+                    self._up[process.pid] += 1
+                    if all(up >= self._links for up in self._up.values()):
+                        self._all_up.set()
+
+    def _read_out(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        self._out[process.pid] = process.stdout.read()
+
+    def _measure(self) -> None:
+        if not self._all_up.wait(self._duration + _SETUP_ALLOWANCE):
+            return
+        up_at = time.monotonic()
+        time.sleep(self._SETTLE)
+        try:
+            before = [process_cpu_seconds(process.pid) for process in self._processes]
+            began = time.monotonic()
+            # The last to join left `duration` after it joined, which was before its links
+            # came up: the window ends well inside every call.
+            time.sleep(max(1.0, self._duration - (time.monotonic() - up_at) - self._MARGIN))
+            after = [process_cpu_seconds(process.pid) for process in self._processes]
+        except (FileNotFoundError, ProcessLookupError):
+            return  # one ended early; no figure
+        seconds = time.monotonic() - began
+        share = statistics.mean(b - a for a, b in zip(before, after, strict=True)) / seconds
+        self._figures = (share * 100, statistics.mean(before))
+
+    def output(self, process: subprocess.Popen[str]) -> tuple[str, str]:
+        """What `process` printed: (stdout, stderr); call once it has ended."""
+        for reader in self._readers:
+            reader.join(timeout=5)
+        with self._lock:
+            return self._out.get(process.pid, ""), "".join(self._lines[process.pid])
+
+    def result(self) -> tuple[float | None, float | None]:
+        """(% of a core per participant in the call, mean CPU seconds before it)."""
+        self._measurer.join(timeout=self._duration + _SETUP_ALLOWANCE)
+        return self._figures
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -341,11 +427,17 @@ def main() -> None:
                     kind = "audio+video" if video else "audio"
                     for path, result in results.items():
                         extra = f", video {result.video_fps:.1f} fps" if video else ""
+                        in_call = (
+                            f"{result.call_share:4.1f}% in the call, set-up "
+                            f"{result.setup_seconds:.1f} s CPU; "
+                            if result.call_share is not None and result.setup_seconds
+                            else "(no in-call window); "
+                        )
                         print(
                             f"{count}-way {kind:11} {path:8}: CPU per participant "
-                            f"{result.cpu_share:4.0f}% of a core, audio "
+                            f"{result.cpu_share:4.0f}% of a core over its life, {in_call}audio "
                             f"{result.audio_rate:.0f}/{AUDIO_FRAMES_PER_SECOND} frames/s"
-                            f"{extra}",
+                            f"{extra} (load average {os.getloadavg()[0]:.1f})",
                             flush=True,
                         )
                         for problem in result.problems:

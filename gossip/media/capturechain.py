@@ -91,11 +91,12 @@ class SpeechDetector:
         self.voiced = False  # the last frame itself held speech (before the hangover)
         self.speaking = False
 
-    def update(self, frame: Frame | None) -> bool:
-        """Feed the next 20 ms (None: nothing arrived); returns whether speech is on."""
+    def update(self, frame: Frame | None, energy: float | None = None) -> bool:
+        """Feed the next 20 ms (None: nothing arrived); returns whether speech is on.
+        `energy`: the frame's mean square, if the caller has it already."""
         voiced = (
             frame is not None
-            and dbfs(mean_square(frame)) > self._floor
+            and dbfs(mean_square(frame) if energy is None else energy) > self._floor
             and self._vad.is_speech(frame.tobytes(), SAMPLE_RATE)
         )
         held = self._held > 0

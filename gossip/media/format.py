@@ -37,7 +37,7 @@ def check_frame(frame: npt.NDArray[np.generic]) -> Frame:
 def mean_square(frame: Frame) -> float:
     """Mean of the squared samples, in (int16 units)^2; 0.0 for digital silence."""
     samples = frame.astype(np.float64)
-    return float(np.mean(samples * samples))
+    return float(np.dot(samples, samples)) / len(samples)
 
 
 def dbfs(mean_sq: float, floor: float = LEVEL_FLOOR_DB) -> float:

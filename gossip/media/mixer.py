@@ -64,7 +64,7 @@ class Mixer:
 
     def mix(self, frames: Mapping[str, Frame | None]) -> Frame:
         """One output frame from this tick's frames; meters update even while deafened."""
-        total = np.zeros(FRAME_SAMPLES, dtype=np.float64)
+        heard: list[tuple[Frame, float]] = []
         for peer, frame in frames.items():
             meter = self._energy.get(peer)
             if meter is None:
@@ -77,11 +77,24 @@ class Mixer:
                 detector.update(None)
                 continue
             check_frame(frame)
-            meter.append(mean_square(frame))
-            detector.update(frame)
+            energy = mean_square(frame)
+            meter.append(energy)
+            detector.update(frame, energy)
             volume = self._volumes.get(peer, 1.0)
             if volume:
-                total += frame.astype(np.float64) * volume
-        if self.deafened:
+                heard.append((frame, volume))
+        if self.deafened or not heard:
             return silence()
-        return np.clip(np.round(total), -32768, 32767).astype(np.int16)
+        if all(volume == 1.0 for _, volume in heard):
+            # Unscaled: an integer sum is exact, as the float one below would be, and saves
+            # its conversions (the usual case, every tick).
+            if len(heard) == 1:
+                return heard[0][0].copy()
+            total = heard[0][0].astype(np.int32)
+            for frame, _ in heard[1:]:
+                total += frame
+            return np.clip(total, -32768, 32767, out=total).astype(np.int16)
+        mixed = np.zeros(FRAME_SAMPLES, dtype=np.float64)
+        for frame, volume in heard:
+            mixed += frame.astype(np.float64) * volume
+        return np.clip(np.round(mixed), -32768, 32767).astype(np.int16)
