@@ -4,7 +4,8 @@ against the old path (each link encodes its own, unsealed) measured in the same 
 For each size (2 and 3 participants by default), audio only and with video, the call runs
 once per media path; each participant is its own `gossip-cli call` process (its own GIL,
 sharing this machine's cores). Printed: CPU per participant (% of a core) over its whole
-life from the processes' rusage (set-up included: imports, login, keys, ICE and DTLS), and in
+life from the processes' rusage (set-up included: imports, login, keys, ICE and DTLS; the
+modules compiled once, as installed, see compiled_env), and in
 the call alone (a window once every link is up, from /proc) with the CPU spent before it;
 audio frames received per second, video fps.
 
@@ -117,7 +118,11 @@ def run_call(
             (
                 user,
                 subprocess.Popen(
-                    command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+                    command,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env=compiled_env(workdir),
                 ),
             )
         )
@@ -244,6 +249,16 @@ class _CallWindow:
         """(% of a core per participant in the call, mean CPU seconds before it)."""
         self._measurer.join(timeout=self._duration + _SETUP_ALLOWANCE)
         return self._figures
+
+
+def compiled_env(workdir: Path) -> dict[str, str]:
+    """The participants' environment, with Python's bytecode cache on (in the scratch
+    directory): an installed Gossip has its modules compiled; a shell that sets
+    PYTHONDONTWRITEBYTECODE would otherwise make every participant compile them all again
+    (most of a second of CPU each, counted as its set-up). The warm-up call fills it."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
+    return env
 
 
 def process_cpu_seconds(pid: int) -> float:
