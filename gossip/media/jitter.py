@@ -194,48 +194,6 @@ class JitterStats:
     resyncs: int = 0  # the stream's timestamps jumped; started over
 
 
-class SlidingRange:
-    """Max minus min of the last `size` values, kept as they come (monotonic queues: each
-    value is queued and dropped once), so each tick's depth costs O(1), not a scan of the
-    whole memory (500 transits, per peer, every 20 ms)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._count = 0  # values added since the last clear
-        self._highs: collections.deque[tuple[int, float]] = collections.deque()
-        self._lows: collections.deque[tuple[int, float]] = collections.deque()
-
-    def __len__(self) -> int:
-        return min(self._count, self.size)
-
-    def append(self, value: float) -> None:
-        index, oldest = self._count, self._count - self.size
-        self._count += 1
-        highs, lows = self._highs, self._lows
-        while highs and highs[-1][1] <= value:
-            highs.pop()
-        highs.append((index, value))
-        if highs[0][0] <= oldest:
-            highs.popleft()
-        while lows and lows[-1][1] >= value:
-            lows.pop()
-        lows.append((index, value))
-        if lows[0][0] <= oldest:
-            lows.popleft()
-
-    @property
-    def range(self) -> float:
-        """0.0 with fewer than two values."""
-        if self._count < 2:
-            return 0.0
-        return self._highs[0][1] - self._lows[0][1]
-
-    def clear(self) -> None:
-        self._count = 0
-        self._highs.clear()
-        self._lows.clear()
-
-
 class AdaptiveJitterBuffer:
     """Decoded frames in by RTP timestamp and arrival time; one frame out per playout tick.
 
@@ -270,7 +228,7 @@ class AdaptiveJitterBuffer:
         self._frames: dict[int, tuple[Frame, float]] = {}
         self._next: int | None = None  # timestamp of the next slot to play
         self._playing = False
-        self._transits = SlidingRange(self.config.memory)
+        self._transits: collections.deque[float] = collections.deque(maxlen=self.config.memory)
         self._waits: collections.deque[float] = collections.deque(maxlen=self.config.window)
         self._stream_frames = 0
         self._expand_run = 0  # ticks the timeline has been held for the frame due
@@ -289,7 +247,9 @@ class AdaptiveJitterBuffer:
     @property
     def spread(self) -> float:
         """Seconds between the fastest and slowest transit in the window (the jitter we see)."""
-        return self._transits.range
+        if len(self._transits) < 2:
+            return 0.0
+        return max(self._transits) - min(self._transits)
 
     @property
     def target_depth(self) -> int:
