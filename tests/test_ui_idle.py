@@ -190,26 +190,32 @@ def test_input_on_the_display_wakes_a_resting_window(app, world):
 XK_F8 = 0xFFC5
 
 
-def test_holding_the_talk_key_in_the_window_is_push_to_talk(app, world):
+def _hold_f8_over(app, x: int, y: int) -> None:
+    """Press F8 with the pointer at (x, y) of the test display, then let it go; each time
+    until the call side says the talk key is held, then not (the keyboard follows the
+    pointer without a window manager)."""
     x11, xtst = _xtest()
     x11.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
     x11.XKeysymToKeycode.restype = ctypes.c_ubyte
     xtst.XTestFakeKeyEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int,
                                        ctypes.c_ulong]
-    assert app.settings.talk_key == "F8"
     connection = x11.XOpenDisplay(os.environ["DISPLAY"].encode())
     assert connection, "cannot open the test display"
     keycode = x11.XKeysymToKeycode(connection, XK_F8)
     try:
         for down in (True, False):
-            # Over the window (the keyboard follows the pointer without a window manager).
-            xtst.XTestFakeMotionEvent(connection, -1, 500, 400, 0)
+            xtst.XTestFakeMotionEvent(connection, -1, x, y, 0)
             xtst.XTestFakeKeyEvent(connection, keycode, int(down), 0)
             x11.XFlush(connection)
             app.pump_until(lambda down=down: app.model.call.talk_key_held is down, WAIT)
     finally:
         xtst.XTestFakeKeyEvent(connection, keycode, 0, 0)
         x11.XCloseDisplay(connection)
+
+
+def test_holding_the_talk_key_in_the_window_is_push_to_talk(app, world):
+    assert app.settings.talk_key == "F8"
+    _hold_f8_over(app, 500, 400)
 
 
 def test_in_push_to_talk_the_talk_key_works_over_other_windows_too(app, world):
@@ -217,26 +223,12 @@ def test_in_push_to_talk_the_talk_key_works_over_other_windows_too(app, world):
     a window manager) the window's own handlers see nothing: the desktop-wide listener does.
     It runs only in push-to-talk mode."""
     assert not app.global_talk.listening  # continuous mode: nothing listens outside
-    x11, xtst = _xtest()
-    x11.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
-    x11.XKeysymToKeycode.restype = ctypes.c_ubyte
-    xtst.XTestFakeKeyEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int,
-                                       ctypes.c_ulong]
     before = app.settings
     app.apply_settings(replace(before, transmit="ptt"))
-    connection = x11.XOpenDisplay(os.environ["DISPLAY"].encode())
-    assert connection, "cannot open the test display"
-    keycode = x11.XKeysymToKeycode(connection, XK_F8)
     try:
         assert app.global_talk.listening, app.global_talk.status
-        for down in (True, False):
-            xtst.XTestFakeMotionEvent(connection, -1, 1800, 1000, 0)  # off the 1240×800 window
-            xtst.XTestFakeKeyEvent(connection, keycode, int(down), 0)
-            x11.XFlush(connection)
-            app.pump_until(lambda down=down: app.model.call.talk_key_held is down, WAIT)
+        _hold_f8_over(app, 1800, 1000)  # off the 1240×800 window
     finally:
-        xtst.XTestFakeKeyEvent(connection, keycode, 0, 0)
-        x11.XCloseDisplay(connection)
         app.apply_settings(before)
     # Stopped, its thread has ended (not waiting for a next key, as pynput's alone would).
     assert not app.global_talk.listening and app.global_talk.join_stopped(0)
