@@ -18,7 +18,14 @@ import trio
 from .devicekind import DeviceKind
 from .sinks import AudioSink, NullSink
 from .sources import AudioSource, NullSource
-from .switchable import SwitchableSink, SwitchableSource, open_default_sink, open_default_source
+from .switchable import (
+    End,
+    Swappable,
+    SwitchableSink,
+    SwitchableSource,
+    open_default_sink,
+    open_default_source,
+)
 
 if TYPE_CHECKING:
     from outcome import Outcome  # trio's own
@@ -63,25 +70,25 @@ async def replace_lost_devices(source: AudioSource, sink: AudioSink,
     while True:
         await trio.sleep(interval)
         if isinstance(source, SwitchableSource) and source.lost:
-            lost = source.device_name
-            fallbacks[DeviceKind.MICROPHONE] += 1
-            fresh, problem = (await trio.to_thread.run_sync(open_default_source)
-                              if fallbacks[DeviceKind.MICROPHONE] <= MAX_FALLBACKS
-                              else (NullSource(), "it went away too often"))
-            old = source.fall_back(fresh)
-            # Told first: closing a device that went away can take long, or for ever.
-            await _report(report, LostDevice(DeviceKind.MICROPHONE, lost, problem))
-            _close_soon(old)
+            await _fall_back(source, DeviceKind.MICROPHONE, fallbacks, open_default_source,
+                             NullSource, "it went away too often", report)
         if isinstance(sink, SwitchableSink) and sink.lost:
-            lost = sink.device_name
-            fallbacks[DeviceKind.SPEAKERS] += 1
-            fresh_sink, problem = (await trio.to_thread.run_sync(open_default_sink)
-                                   if fallbacks[DeviceKind.SPEAKERS] <= MAX_FALLBACKS
-                                   else (NullSink(), "they went away too often"))
-            old_sink = sink.fall_back(fresh_sink)
-            await _report(report, LostDevice(DeviceKind.SPEAKERS, lost, problem))
-            _close_soon(old_sink)
+            await _fall_back(sink, DeviceKind.SPEAKERS, fallbacks, open_default_sink,
+                             NullSink, "they went away too often", report)
 
+
+async def _fall_back(end: Swappable[End], kind: DeviceKind, fallbacks: dict[DeviceKind, int],
+                     open_default: Callable[[], tuple[End, str]], silent: Callable[[], End],
+                     too_often: str, report: Callable[[LostDevice], Awaitable[None]]) -> None:
+    """Put the default (or, past MAX_FALLBACKS, silence) in place of `end`'s lost device."""
+    lost = end.device_name
+    fallbacks[kind] += 1
+    fresh, problem = (await trio.to_thread.run_sync(open_default)
+                      if fallbacks[kind] <= MAX_FALLBACKS else (silent(), too_often))
+    old = end.fall_back(fresh)
+    # Told first: closing a device that went away can take long, or for ever.
+    await _report(report, LostDevice(kind, lost, problem))
+    _close_soon(old)
 
 def _close_soon(end: AudioSource | AudioSink) -> None:
     """Close a lost device's end in a thread of its own, waited for by nobody: closing a
