@@ -98,6 +98,17 @@ async def settles_on(member: Member, candidates: tuple[float, ...], expected: se
     raise AssertionError(f"{member.name} still hears {sorted(heard)}, not {sorted(expected)}")
 
 
+async def peer_says(member: Member, peer: str, **expected: object) -> None:
+    """Read the member's call state after fresh windows of its output until `peer`'s entry
+    holds `expected` (their sealed word crosses the hub while the audio crosses the link)."""
+    for _ in range(20):
+        state = (await member.state()).peers[peer]
+        if all(getattr(state, name) == value for name, value in expected.items()):
+            return
+        await member.sink.fresh()
+    raise AssertionError(f"{member.name} still has {peer} as {state}, not {expected}")
+
+
 @pytest.fixture
 async def media_loop():
     async with open_media_loop() as loop:
@@ -136,16 +147,24 @@ async def test_a_three_way_call_each_hears_the_other_two_not_itself(media_loop, 
             # Each met the others for the first time on this hub: an authenticated link
             # says nothing about who holds the key, so none of them shows as verified.
             assert peer.trust is Trust.NEW and not peer.identity_verified
-    # Muting ann removes her tone from the others; unmuting brings it back.
+    # Each said, sealed, what it sends once its link was up: not muted.
+    await peer_says(members["ben"], "ann", muted=False, camera_on=False)
+    # Muting ann removes her tone from the others (and her word says so); unmuting brings
+    # it back.
     await members["ann"].call.ask(SetMuted(True))
     await settles_on(members["ben"], candidates, {900.0})
     await settles_on(members["cat"], candidates, {600.0})
+    await peer_says(members["ben"], "ann", muted=True)
+    await peer_says(members["cat"], "ann", muted=True)
     await members["ann"].call.ask(SetMuted(False))
     await settles_on(members["ben"], candidates, {300.0, 900.0})
-    # Deafened, cat plays silence (and sends none either).
+    await peer_says(members["ben"], "ann", muted=False)
+    # Deafened, cat plays silence (and sends none either, and says it is muted).
     await members["cat"].call.ask(SetDeafened(True))
     assert not np.any(await members["cat"].sink.fresh())
     await settles_on(members["ann"], candidates, {600.0})
+    await peer_says(members["ann"], "cat", muted=True)
+    assert (await members["ann"].state()).peers["cat"].as_json()["muted"] is True
     # Ben leaves: the others drop him from their mesh.
     await members["ben"].call.tell(LeaveCall())
     left = await members["ann"].client.next_event(ev.CallPeerLeft)

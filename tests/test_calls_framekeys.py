@@ -6,7 +6,7 @@ from __future__ import annotations
 import trio
 
 from gossip.client import events as ev
-from gossip.client.calltypes import CallOptions, LeaveCall
+from gossip.client.calltypes import CallOptions, LeaveCall, SetMuted
 from gossip.client.commands import JoinCall
 from gossip.crypto.frames import STEP_BITS
 from gossip.media.sources import ToneSource
@@ -21,6 +21,7 @@ from .test_calls import (
     connected,
     join,
     media_loop,  # noqa: F401 - a fixture
+    peer_says,
     settles_on,
 )
 
@@ -84,7 +85,8 @@ async def test_a_frame_key_the_hub_replays_after_a_rekey_is_refused_and_the_newe
     """A lying hub keeps every sealed, signed signal and, once a member left and the rest took
     fresh keys, replays the earlier ones: the key is not rolled back (the leaver would read
     us again), each replay is refused and counted, and one from the leaver, no longer in
-    the call, is refused without being opened."""
+    the call, is refused without being opened. Nor is a member's word on what they send
+    rolled back (ann muted since: her replayed "not muted" from link-up stays unheeded)."""
     send_to = hub.registry.send_to
     kept: list[tuple[str, str, bytes, dict]] = []  # (to, from, frame, routing)
     recording = True
@@ -115,6 +117,9 @@ async def test_a_frame_key_the_hub_replays_after_a_rekey_is_refused_and_the_newe
         while (await ben.state()).peers["ann"].frame_key_id != fresh:
             await ben.sink.fresh(1)
 
+    await ann.call.ask(SetMuted(True))
+    await peer_says(ben, "ann", muted=True)
+
     # The hub replays to ben what cat, then ann, sent him before cat left.
     for to, sender, data, routing in kept:
         if to == "ben" and sender == "cat":
@@ -128,4 +133,10 @@ async def test_a_frame_key_the_hub_replays_after_a_rekey_is_refused_and_the_newe
     state = await ben.state()
     assert state.peers["ann"].frame_key_id == fresh  # no rollback
     assert state.signals_refused["replayed"] >= 1 and state.signals_refused["not_in_call"] >= 1
+    with trio.fail_after(BOUND):  # her word at link-up came after that key: taken later
+        while not state.signals_refused.get("media_state_older"):
+            await ben.sink.fresh(1)
+            state = await ben.state()
+    assert state.peers["ann"].muted is True  # her older word was dropped
+    await ann.call.ask(SetMuted(False))
     await settles_on(ben, tuple(tones.values()), {300.0})  # ann is heard under the fresh key

@@ -13,7 +13,7 @@ import pytest
 import trio
 
 from gossip.client import events as ev
-from gossip.client.calltypes import CallOptions, LeaveCall
+from gossip.client.calltypes import CallOptions, LeaveCall, SetMuted
 from gossip.client.commands import JoinCall
 from gossip.hub.config import ConfigError, HubConfig, Limits
 from gossip.media.sources import ToneSource
@@ -30,6 +30,7 @@ from .test_calls import (  # noqa: F401 - media_loop is a fixture
     connected,
     join,
     media_loop,
+    peer_says,
     settles_on,
 )
 from .test_calls_video import Member as VideoMember
@@ -81,6 +82,11 @@ async def test_a_call_past_the_threshold_goes_through_the_relay_and_back_to_the_
         assert state.relayed, name
         for peer in state.peers.values():
             assert peer.link == "relayed" and peer.frame_keys == "keyed", (name, peer)
+    # A word on what one sends reaches those who hear them through the relay (dan met the
+    # others there: his link never came up), sealed as on the mesh.
+    await members["dan"].call.ask(SetMuted(True))
+    await peer_says(members["ann"], "dan", muted=True)
+    await members["dan"].call.ask(SetMuted(False))
 
     # The relay dies: a call this small falls back to the mesh, and says so.
     os.kill(relay["pid"], signal.SIGKILL)

@@ -9,7 +9,7 @@ every 20 ms, so they double as proof that voice keeps flowing), each with a boun
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 import trio
@@ -26,7 +26,13 @@ from gossip.client.calltypes import (
 )
 from gossip.client.commands import JoinCall
 from gossip.client.errors import SignalRejected
-from gossip.client.signalling import SignalPayload, open_signal, seal_signal
+from gossip.client.signalling import (
+    MEDIA_CAMERA_ON,
+    MEDIA_MUTED,
+    SignalPayload,
+    open_signal,
+    seal_signal,
+)
 from gossip.crypto import Identity
 from gossip.media.errors import FingerprintMismatch
 from gossip.media.loop import open_media_loop
@@ -36,7 +42,7 @@ from gossip.media.track import SourceFanout
 from gossip.media.video import PatternSource, decode_counter
 from gossip.media.videoframes import LatestFrame
 
-from .test_calls import WatchedSink, tones_heard
+from .test_calls import WatchedSink, peer_says, tones_heard
 
 LOOPBACK = ("127.0.0.1",)
 BOUND = 30  # seconds any one wait may take before the test fails instead of hanging
@@ -169,8 +175,10 @@ async def test_video_off_and_on_renegotiates_in_place_while_the_audio_keeps_comi
         picture = await v.picture_of(sender)
         heard = (await v.state()).peers[sender].frames_received
 
+        assert (await v.state()).peers[sender].camera_on is True  # said at link-up
         await s.call.ask(SetVideo(False))
         await v.until(f"{sender}'s picture cleared", picture_cleared(picture))
+        await peer_says(v, sender, camera_on=False)  # their tile: initials, not black
         assert (await s.frames()).self_view.latest() is None  # type: ignore[union-attr]
         assert tones_heard(await v.sink.fresh(), (300.0, 600.0)) == {s.hz}
         off = (await v.state()).peers[sender]
@@ -182,6 +190,7 @@ async def test_video_off_and_on_renegotiates_in_place_while_the_audio_keeps_comi
 
         await s.call.ask(SetVideo(True))
         after = await counters(v, sender, 3)
+        await peer_says(v, sender, camera_on=True)
         assert_advancing(after)
         assert after[0] > before[-1]
         assert tones_heard(await v.sink.fresh(), (300.0, 600.0)) == {s.hz}
@@ -249,6 +258,21 @@ def test_a_re_offer_request_opens_only_from_an_ice_frame_and_generations_are_sig
         open_signal(seal_signal(bad, ann, ben.public), ben, ann.public, kind="offer",
                     channel="general", sender="ann", now=100.0)
     assert rejected.value.reason == "malformed"
+
+
+def test_a_media_state_opens_from_an_ice_frame_with_known_bits_only() -> None:
+    ann, ben = Identity.generate("ann"), Identity.generate("ben")
+    said = SignalPayload(kind="media_state", channel="general", sender="ann", recipient="ben",
+                         link_id="", sdp="", sent_at=100.0,
+                         media_state=MEDIA_MUTED | MEDIA_CAMERA_ON)
+    assert open_signal(seal_signal(said, ann, ben.public), ben, ann.public, kind="ice",
+                       channel="general", sender="ann", now=100.0) == said
+    for bad in (4, -1, True):
+        blob = seal_signal(replace(said, media_state=bad), ann, ben.public)  # type: ignore[arg-type]
+        with pytest.raises(SignalRejected) as rejected:
+            open_signal(blob, ben, ann.public, kind="ice", channel="general", sender="ann",
+                        now=100.0)
+        assert rejected.value.reason == "malformed", bad
 
 
 async def test_a_re_offer_with_another_dtls_fingerprint_is_refused_on_the_live_link(

@@ -247,6 +247,11 @@ def test_call_panel_shows_who_speaks_and_the_transmit_mode():
     panel = vm.call_panel(model)
     assert [p.level_text for p in panel.peers] == ["speaking · -30 dBFS", "silent"]
     assert panel.own_level_text == "speaking · push-to-talk"
+    # Their sealed word that they muted themselves; a level heard all the same stays shown.
+    model.apply(nt.CallChanged(in_call(
+        CallPeer("alice", level_dbfs=-30.0, connected=True, muted=True),
+        CallPeer("carol", level_dbfs=-70.0, connected=True, muted=True))), NOW)
+    assert [p.level_text for p in vm.call_panel(model).peers] == ["muted · -30 dBFS", "muted"]
     model.apply(nt.CallChanged(in_call(transmit="voice")), NOW)
     assert vm.call_panel(model).own_level_text == "voice activation"
     model.apply(nt.CallChanged(in_call(transmit="ptt", talk_key_held=True)), NOW)

@@ -206,6 +206,10 @@ def test_tiles_put_ourselves_first_and_outline_whoever_is_speaking():
     model = AppModel(user="mary")
     model.set_call(in_call())
     assert vm.video_tiles(model)[0].label == "mary (you)"
+    # What a peer said, sealed, of what it sends: muted, camera off (initials, not black).
+    model.set_call(in_call(CallPeer("dan", connected=True, muted=True, camera_off=True)))
+    dan = vm.video_tiles(model)[1]
+    assert (dan.label, dan.camera_off) == ("dan · muted", True)
 
 
 def test_the_camera_switch_is_offered_only_with_a_video_source():
@@ -328,6 +332,22 @@ def test_participants_pattern_video_shows_in_reused_tiles_that_follow_the_pictur
 
     bob.clear()  # bob's camera went off: his tile falls back to his initials
     app.pump_until(lambda: not grid.has_picture("bob"), WAIT)
+
+    # A camera turned off sends black frames; bob says (sealed) that his is off, and his
+    # tile shows his initials however many pictures still come.
+    put_pattern(bob, bob_camera)
+    app.pump_until(lambda: grid.has_picture("bob"), WAIT)
+    show_call(app, in_call(CallPeer("bob", connected=True, camera_off=True),
+                           CallPeer("carol", connected=True)))
+    bob_colour = np.array(palette.names[vm.name_colour("bob")])
+
+    def bob_initials() -> bool:
+        put_pattern(bob, bob_camera)
+        tile = tile_pixels(app, "bob").astype(int)
+        return bool((np.abs(tile - bob_colour).sum(axis=2) < 12).mean() > 0.02)
+
+    app.pump_until(bob_initials, WAIT)
+    assert not grid.has_picture("bob")
 
 
 def test_the_speaking_participant_is_outlined_as_the_level_moves(app, world):

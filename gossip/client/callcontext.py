@@ -41,8 +41,9 @@ class CallContext:
     peer_trust: Callable[[str], Trust] = lambda user: Trust.NEW
     # Encode once, seal end to end (None: each link encodes its own, unsealed; benchmarks).
     frames: CallFrames | None = None
-    # Hand our current frame key to a peer (sealed signalling), once its link is up.
-    hand_frame_key: Callable[[str], Awaitable[None]] | None = None
+    # A peer's link is up: hand them our current frame key and say what we send (sealed
+    # signalling).
+    greet: Callable[[str], Awaitable[None]] | None = None
     # A link's track of the peer's audio, and where their frames are opened: the call plays
     # it now, or once a frame opens there if it still plays them another way (the relay).
     # (None: played at once.)

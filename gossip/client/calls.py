@@ -93,7 +93,13 @@ from .calltypes import (
     VideoFrames,
 )
 from .peerlink import LinkStats, PeerLinkActor, RemoteSignal, VideoChanged
-from .signalling import SignalPayload, open_signal, seal_signal
+from .signalling import (
+    MEDIA_CAMERA_ON,
+    MEDIA_MUTED,
+    SignalPayload,
+    open_signal,
+    seal_signal,
+)
 
 if TYPE_CHECKING:
     from .relaylink import Heard, RelayLink
@@ -152,6 +158,10 @@ class _Peer:
     path_switches: int = 0  # mesh <-> relay, for their whole stay
     mesh: _Path | None = None  # their audio on this peer's mesh link, once it came
     path_breaks: int = 0  # ... where the old path was not playing them when the new one did
+    # What they said they send (MEDIA_MUTED | MEDIA_CAMERA_ON; None: not said yet), and when
+    # they said it: a word no newer than the last taken is dropped (the hub reordering).
+    media_state: int | None = None
+    media_state_sent_at: float = 0.0
 
 
 class CallActor(Actor):
@@ -223,8 +233,7 @@ class CallActor(Actor):
                     self._emit, VideoFanout(video) if video is not None else None,
                     video is not None and self._options.video_enabled,
                     lambda: len(self._peers), self._current_trust, frames,
-                    self._hand_frame_key if frames and frames.sealer else None,
-                    self._take_audio)
+                    self._greet, self._take_audio)
                 self._apply_audio_switches()
                 async with trio.open_nursery() as links:
                     self._links = links
@@ -258,9 +267,11 @@ class CallActor(Actor):
         elif isinstance(message, SetMuted):
             self._muted = message.muted
             self._apply_audio_switches()
+            await self._tell_media_state()
         elif isinstance(message, SetDeafened):
             self._deafened = message.deafened
             self._apply_audio_switches()
+            await self._tell_media_state()
         elif isinstance(message, SetTransmit):
             if self._capture is not None:
                 self._capture.gate.mode = message.mode
@@ -303,6 +314,7 @@ class CallActor(Actor):
                     await peer.ref.tell(VideoChanged())
                 except ActorStopped:
                     pass
+        await self._tell_media_state()
 
     async def _show_self(self, fanout: VideoFanout, view: LatestFrame) -> None:
         """The self-view: the fanout's picture at up to SELF_VIEW_FPS (a reference swap;
@@ -404,7 +416,10 @@ class CallActor(Actor):
             frame_keys=peer.frame_keys.phase.value if self._opens_frames(user) else "",
             frames_undecryptable=self._undecryptable(user),
             frame_key_id=self._their_key_id(user),
-            path_switches=peer.path_switches, path_breaks=peer.path_breaks)
+            path_switches=peer.path_switches, path_breaks=peer.path_breaks,
+            muted=None if peer.media_state is None else bool(peer.media_state & MEDIA_MUTED),
+            camera_on=None if peer.media_state is None
+            else bool(peer.media_state & MEDIA_CAMERA_ON))
 
     # -- frames from the hub ----------------------------------------------------------------
     async def _take_frame(self, message: CallFrame) -> None:
@@ -602,6 +617,9 @@ class CallActor(Actor):
         if payload.kind == "frame_key":
             await self._take_frame_key(frame.peer, peer, payload)
             return
+        if payload.kind == "media_state":
+            self._take_media_state(frame.peer, peer, payload)
+            return
         if self._relay_scope is not None:
             log.info("call %s: %s from %s while relayed; ignored", self.channel,
                      payload.kind, frame.peer)
@@ -714,6 +732,9 @@ class CallActor(Actor):
                 kept.path_switches, kept.path_breaks = peer.path_switches, peer.path_breaks
                 # Keys taken meanwhile count: an older handout must stay refused.
                 kept.frame_key_sent_at = max(kept.frame_key_sent_at, peer.frame_key_sent_at)
+                if peer.media_state_sent_at > kept.media_state_sent_at:
+                    kept.media_state = peer.media_state
+                    kept.media_state_sent_at = peer.media_state_sent_at
                 self._peers[user] = kept
                 continue
             moved = 0  # a move made at once: nothing played them on the old path to keep
@@ -728,6 +749,8 @@ class CallActor(Actor):
             self._peers[user] = fresh = _Peer(peer.key, peer.trust, LinkStats(), peer.picture,
                                               frame_key_sent_at=peer.frame_key_sent_at,
                                               frame_keys=peer.frame_keys,
+                                              media_state=peer.media_state,
+                                              media_state_sent_at=peer.media_state_sent_at,
                                               path_switches=peer.path_switches + moved,
                                               path_breaks=peer.path_breaks + moved)
             if self._relay_scope is not None:
@@ -926,7 +949,7 @@ class CallActor(Actor):
         if kept is None:
             # A peer still on their mesh link holds our key already (handed when the link came
             # up, and again with each fresh one; ratchets need none): no PGP work for them.
-            await self._hand_frame_key(user)
+            await self._greet(user)
         if kept is None or heard.opening.trial is None:
             heard.opening.trial = None
             context.engine.replace_peer(user, heard.track)
@@ -940,6 +963,47 @@ class CallActor(Actor):
         if len(self._members) <= MESH_FALLBACK_MEMBERS:
             self._relay = None
             self._choose_path()
+
+    # -- what each end sends ------------------------------------------------------------------
+    async def _greet(self, user: str) -> None:
+        """`user` can hear us now (their link is up, or the relay carries us to them): hand
+        them our frame key and say what we send."""
+        await self._hand_frame_key(user)
+        await self._tell_media_state(user)
+
+    def _media_state(self) -> int:
+        context = self._context
+        camera = context is not None and context.video is not None and context.video_enabled
+        return (MEDIA_MUTED if self._muted or self._deafened else 0) \
+            | (MEDIA_CAMERA_ON if camera else 0)
+
+    async def _tell_media_state(self, user: str | None = None) -> None:
+        """Seal what we send (muted, camera) to `user`, or to everyone who hears us. Sent
+        when it changes, at a human's pace: one seal per peer."""
+        users = [user] if user is not None else [
+            name for name, peer in self._peers.items()
+            if peer.stats.link_authenticated or name in self._relay_heard]
+        state = self._media_state()
+        for name in users:
+            peer = self._peers.get(name)
+            if peer is None:
+                continue
+            payload = SignalPayload(
+                kind="media_state", channel=self.channel, sender=self._identity.user,
+                recipient=name, link_id="", sdp="", sent_at=self._clock(), media_state=state)
+            blob = seal_signal(payload, self._identity, peer.key)
+            await self._send_frames([Ice(channel=self.channel, peer=name, blob=blob)])
+
+    def _take_media_state(self, user: str, peer: _Peer, payload: SignalPayload) -> None:
+        # Each word is sealed with the time it was said: one no newer than the last taken was
+        # reordered or replayed by the hub, and the newer one stands (counted, not shown).
+        if payload.sent_at <= peer.media_state_sent_at:
+            log.info("call %s: an older media state from %s; kept the newer", self.channel,
+                     user)
+            self._signals_refused["media_state_older"] += 1
+            return
+        peer.media_state = payload.media_state
+        peer.media_state_sent_at = payload.sent_at
 
     # -- frame keys (gossip.crypto.frames) -------------------------------------------------------
     async def _hand_frame_key(self, user: str) -> None:

@@ -202,6 +202,10 @@ class PeerState:
     # the new one's first frame of theirs opened (a break: a gap in their voice).
     path_switches: int = 0
     path_breaks: int = 0
+    # What they say they send, sealed and signed by them (None: not said yet). Their word,
+    # not the truth: `speaking` and `level_dbfs` come from what we decode.
+    muted: bool | None = None
+    camera_on: bool | None = None
 
     @property
     def first_contact(self) -> bool:
@@ -225,7 +229,8 @@ class PeerState:
                 "video_latency_ms": _round(self.video_latency_ms),
                 "video_sent": self.video_sent, "speaking": self.speaking,
                 "concealed": self.concealed, "frame_keys": self.frame_keys,
-                "frames_undecryptable": self.frames_undecryptable}
+                "frames_undecryptable": self.frames_undecryptable,
+                "muted": self.muted, "camera_on": self.camera_on}
 
 
 @dataclass(frozen=True)

@@ -167,8 +167,8 @@ class PeerLinkActor(Actor):
                         await self._until_connected(link)
                         early.cancel_scope.cancel()
             await self._step("transport_up", matches=True)
-            if self._call.hand_frame_key is not None:
-                await self._call.hand_frame_key(self._peer)
+            if self._call.greet is not None:
+                await self._call.greet(self._peer)
             assert self._stats.setup_ms is not None
             await self._call.emit(ev.CallPeerConnected(
                 self._call.channel, self._peer, self._stats.setup_ms,

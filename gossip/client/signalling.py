@@ -10,7 +10,9 @@ A link renegotiates in place (video on or off): re-offers keep the link id and c
 higher `generation`, so a stale offer or answer from an earlier round is dropped. The
 answerer's request for a re-offer ("renegotiate", no SDP) travels in an `ice` frame, and
 so does a sender's frame key ("frame_key": key id and secret, hex; see gossip.crypto.frames),
-sealed to each member that may open its media.
+sealed to each member that may open its media, and what a participant sends ("media_state":
+muted or not, camera on or off; see MediaState), so a peer's tile shows their initials rather
+than the black a stopped camera sends, and their row says they muted themselves.
 """
 
 from __future__ import annotations
@@ -35,10 +37,14 @@ SIGNAL_WINDOW = 120.0  # seconds an offer or answer stays valid (clock skew + se
 # A signal is sealed to one peer: one session-key packet, and an SDP (a few KiB with video
 # and every candidate). Larger blobs are refused before any crypto work.
 MAX_SIGNAL_BYTES = 64 * 1024
-KINDS = ("offer", "answer", "ice", "renegotiate", "frame_key")
+KINDS = ("offer", "answer", "ice", "renegotiate", "frame_key", "media_state")
 # The wire command that carries each kind (the hub relays all of them blind).
 CARRIER = {"offer": "offer", "answer": "answer", "ice": "ice", "renegotiate": "ice",
-           "frame_key": "ice"}
+           "frame_key": "ice", "media_state": "ice"}
+# "media_state" bits: what the sender sends now (its own word: the audio itself is the truth).
+MEDIA_MUTED = 1
+MEDIA_CAMERA_ON = 2
+MEDIA_STATE_BITS = MEDIA_MUTED | MEDIA_CAMERA_ON
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class SignalPayload:
     sent_at: float
     generation: int = 0  # 0 for the first offer of a link id, +1 for each re-offer
     frame_key: str = ""  # "frame_key" only: the sender's FrameKey.to_bytes(), hex
+    media_state: int = 0  # "media_state" only: MEDIA_MUTED | MEDIA_CAMERA_ON
 
 
 def new_link_id() -> str:
@@ -63,7 +70,8 @@ def seal_signal(payload: SignalPayload, identity: Identity, peer_key: PublicKey)
         "kind": payload.kind, "channel": payload.channel, "sender": payload.sender,
         "recipient": payload.recipient, "link_id": payload.link_id, "sdp": payload.sdp,
         "sent_at": payload.sent_at, "generation": payload.generation,
-        "frame_key": payload.frame_key}, use_bin_type=True)
+        "frame_key": payload.frame_key, "media_state": payload.media_state},
+        use_bin_type=True)
     return seal(body, identity, [peer_key])
 
 
@@ -81,7 +89,8 @@ def open_signal(blob: bytes, identity: Identity, sender_key: PublicKey, *, kind:
         payload = SignalPayload(**{key: body[key] for key in (
             "kind", "channel", "sender", "recipient", "link_id", "sdp", "sent_at")},
                                 generation=body.get("generation", 0),
-                                frame_key=body.get("frame_key", ""))
+                                frame_key=body.get("frame_key", ""),
+                                media_state=body.get("media_state", 0))
     except TooManyRecipients as exc:
         raise SignalRejected("too_many_recipients", str(exc)) from None
     except CryptoError as exc:
@@ -96,6 +105,9 @@ def open_signal(blob: bytes, identity: Identity, sender_key: PublicKey, *, kind:
     if not isinstance(payload.generation, int) or isinstance(payload.generation, bool) \
             or payload.generation < 0:
         raise SignalRejected("malformed", "bad generation")
+    if not isinstance(payload.media_state, int) or isinstance(payload.media_state, bool) \
+            or payload.media_state & ~MEDIA_STATE_BITS or payload.media_state < 0:
+        raise SignalRejected("malformed", "bad media state")
     if (CARRIER.get(payload.kind), payload.channel, payload.sender) != (kind, channel, sender):
         raise SignalRejected("misrouted", "the signed routing differs from the hub's")
     if payload.recipient != identity.user:

@@ -43,6 +43,10 @@ class CallPeer:
     # What they send does not open with the keys they gave us (a stale or forged key, a
     # client that does not seal): nothing of theirs is played, and the panel says so.
     undecryptable: bool = False
+    # What they say they send (sealed by them): muted; camera off (their tile shows their
+    # initials, not the black frames a camera turned off sends).
+    muted: bool = False
+    camera_off: bool = False
 
 
 @dataclass(frozen=True)

@@ -414,6 +414,9 @@ def peer_row(peer: CallPeer, trust: Trust | None = None) -> PeerRow:
     level = f"{peer.level_dbfs:.0f} dBFS" if audible else "silent" if peer.connected else ""
     if peer.connected and peer.speaking:
         level = f"speaking · {level}"
+    if peer.connected and peer.muted:
+        # Their word; what we hear of them stays beside it (a client may say so and talk).
+        level = f"muted · {level}" if audible else "muted"
     return PeerRow(peer.user, level_fraction(peer.level_dbfs) if peer.connected else 0.0,
                    level, peer.volume, peer.connected, link, kind,
                    BADGES[trust][0] if trust is not None else "",
@@ -492,6 +495,7 @@ class VideoTile:
     speaking: bool
     initials: str
     name_colour: int
+    camera_off: bool = False  # they said so: their initials, not their (black) picture
 
 
 def video_tiles(model: AppModel) -> tuple[VideoTile, ...]:
@@ -516,9 +520,12 @@ def video_tiles(model: AppModel) -> tuple[VideoTile, ...]:
             plate = f"{peer.user} · unverified"  # a first contact: who is it, really?
         else:
             plate = peer.user
+        if peer.connected and peer.muted:
+            plate += " · muted"
         tiles.append(VideoTile(peer.user, plate, False,
                                peer.connected and peer.level_dbfs > SPEAKING_DBFS,
-                               initials(peer.user), name_colour(peer.user)))
+                               initials(peer.user), name_colour(peer.user),
+                               camera_off=peer.camera_off))
     return tuple(tiles)
 
 

@@ -144,7 +144,8 @@ def participants(state: CallState, me: str) -> tuple[CallPeer, ...]:
         peers.append(CallPeer(user, level_dbfs=peer.level_dbfs, volume=peer.volume,
                               connected=linked, failed=peer.gave_up, trust=peer.trust,
                               speaking=peer.speaking,
-                              undecryptable=peer.frame_keys == "failing"))
+                              undecryptable=peer.frame_keys == "failing",
+                              muted=peer.muted is True, camera_off=peer.camera_on is False))
     return tuple(peers)
 
 

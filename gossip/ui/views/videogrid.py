@@ -92,12 +92,13 @@ class VideoGrid:
         tile_width, tile_height = self.layout.tile_size
         self._converter.set_box(tile_width, tile_height)
         ready = self._converter.take()
-        users = {tile.user for tile in tiles}
+        # Whose pictures are shown: not those who said their camera is off (black frames).
+        users = {tile.user for tile in tiles if not tile.camera_off}
         rebuild = self._take_pictures(
             {user: picture for user, picture in ready.items() if user in users})
         rebuild += [user for user in self._textures if user not in users]
         # Levels change all the time and only toggle outlines; this redraws the tiles.
-        structure = (tuple((tile.user, tile.label) for tile in tiles), size,
+        structure = (tuple((tile.user, tile.label, tile.camera_off) for tile in tiles), size,
                      self._app.themes.palette.name)
         if rebuild or structure != self._structure:
             self._rebuild(tiles, rebuild, ready, users)
