@@ -12,11 +12,12 @@ import struct
 
 import numpy as np
 import trio
+import trio.testing
 
 from gossip.crypto.frames import FrameSealer
 from gossip.media.engine import AudioEngine
 from gossip.media.fecpolicy import FecPolicy
-from gossip.media.format import FRAME_SAMPLES
+from gossip.media.format import FRAME_SAMPLES, FRAME_SECONDS
 from gossip.media.framecrypt import CallFrames
 from gossip.media.loop import open_media_loop
 from gossip.media.lossreports import follow_loss
@@ -298,3 +299,31 @@ async def test_a_mono_decoder_conceals_a_late_tick_in_mono() -> None:
     concealed = decoder.conceal_before(3 * FRAME_SAMPLES)  # the slot after the last
     assert concealed is not None and concealed.layout.nb_channels == 1
     assert concealed.samples == FRAME_SAMPLES
+
+
+async def test_a_stalled_senders_late_frames_are_concealed_at_playout_not_silent(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Frames 80-84 come 100 ms late, in a burst with frame 85: their ticks play the
+    receiver's own libopus concealment (the playout knows the track's decoder), then they
+    merge, as on aiortc's path."""
+    alice = CallFrames(SourceFanout(ToneSource(440.0)), encrypt=False)
+    receiver = receiver_for()
+    late = range(80, 85)
+    async with trio.open_nursery() as nursery:
+        engine = AudioEngine(MemorySink())
+        await nursery.start(engine.run)
+        audio = engine.add_peer("alice", receiver.track)
+        start = trio.current_time()
+        for n in range(1, 160):
+            data = alice.audio.frame_for(n)
+            assert data is not None
+            due = (85 if n in late else n) * FRAME_SECONDS
+            await trio.sleep_until(start + due)
+            packet = receiver.take(rtp(n, data), int(trio.current_time() * 1000))
+            assert packet is not None
+            receiver.receive(packet)
+        await engine.wait_frames_played(engine.frames_played + 10)
+        assert audio.expanded_concealed > 0 and audio.expanded_silent == 0
+        assert audio.buffer.stats.merged > 0
+        nursery.cancel_scope.cancel()
