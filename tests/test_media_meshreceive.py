@@ -2,7 +2,8 @@
 loopback: each side hears the other's tone, sealed, without aiortc's audio receiver, while
 video still goes through aiortc; a frame sealed with a wrong key is refused and counted;
 what an outsider sends to the link's port, or the peer sends off its announced stream,
-reaches no decoder; receiver reports still reach the sender, whose FEC follows them.
+reaches no decoder; receiver reports still reach the sender, whose FEC follows them; and a
+late frame's tick is concealed at playout from the receiver's own decoder.
 """
 
 from __future__ import annotations
