@@ -49,7 +49,7 @@ async def _at(when: float) -> None:
 
 
 async def main(port: int, user: str, hz: float, workdir: Path, out: Path, end: float,
-               steps: list[tuple[str, float]]) -> None:
+               steps: list[tuple[str, float]], mesh_receive: str = "in-place") -> None:
     sink = WallClockSink()
     breaks = 0
     async with open_media_loop(), trio.open_nursery() as nursery:
@@ -64,7 +64,8 @@ async def main(port: int, user: str, hz: float, workdir: Path, out: Path, end: f
         for action, when in steps:
             await _at(when)
             if action == "join":
-                options = CallOptions(source=ToneSource(hz), sink=sink, ice_hosts=("127.0.0.1",))
+                options = CallOptions(source=ToneSource(hz), sink=sink, ice_hosts=("127.0.0.1",),
+                                      mesh_receive=mesh_receive)  # type: ignore[arg-type]
                 call = await session.ref.ask(JoinCall("general", options))
             elif call is not None:
                 state: CallState = await call.ask(GetCallState())
@@ -83,6 +84,7 @@ async def main(port: int, user: str, hz: float, workdir: Path, out: Path, end: f
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.ERROR)
-    port, user, hz, workdir, out, end = sys.argv[1:7]
-    steps = [(step.split("@")[0], float(step.split("@")[1])) for step in sys.argv[7:]]
-    trio.run(main, int(port), user, float(hz), Path(workdir), Path(out), float(end), steps)
+    port, user, hz, workdir, out, end, mesh_receive = sys.argv[1:8]
+    steps = [(step.split("@")[0], float(step.split("@")[1])) for step in sys.argv[8:]]
+    trio.run(main, int(port), user, float(hz), Path(workdir), Path(out), float(end), steps,
+             mesh_receive)

@@ -9,8 +9,12 @@ modules compiled once, as installed, see compiled_env), and in
 the call alone (a window once every link is up, from /proc) with the CPU spent before it;
 audio frames received per second, video fps.
 
-    sealed    one Opus encoder per call, every frame sealed (AES-GCM), packetized per link
-    per-link  the baseline: aiortc encodes each link's stream, nothing sealed
+    sealed         one Opus encoder per call, every frame sealed (AES-GCM), packetized per
+                   link; each peer's audio taken out of SRTP, opened and decoded in place
+                   (gossip.media.meshreceive)
+    sealed-aiortc  the same, the peers' audio received through aiortc's receivers and
+                   decoder threads (the baseline for receiving in place)
+    per-link       the first baseline: aiortc encodes each link's stream, nothing sealed
 
 Then audio calls through a relay (`python -m gossip.relay`, its own process), each
 participant its own process (tests/relayparticipant.py: the relayed media path without the
@@ -30,7 +34,8 @@ last N speakers' video; here the first N by name): pictures decoded per second f
 watched sender, CPU per participant, and the relay's CPU per packet forwarded (audio and video
 packets alike, each counted once per listener that received it).
 
-Run: python benchmarks/big_call.py [--quick] [--sizes 2,3] [--relay-sizes 4,8,12]
+Run: python benchmarks/big_call.py [--quick] [--sizes 2,3] [--paths per-link,sealed]
+     [--relay-sizes 4,8,12]
      [--relay-paths packets/ours,frames/aiortc] [--relay-video-slots 2] [--duration 12]
 """
 
@@ -55,7 +60,7 @@ from gossip.wire.relay import make_ticket, read_relay_secret
 
 AUDIO_FRAMES_PER_SECOND = 50
 _SETUP_ALLOWANCE = 60.0
-PATHS = ("per-link", "sealed")
+PATHS = ("per-link", "sealed-aiortc", "sealed")
 _ROOT = Path(__file__).resolve().parents[1]  # tests.relayparticipant runs from here
 
 
@@ -400,6 +405,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=12.0, help="seconds each call lasts")
     parser.add_argument("--no-video", action="store_true", help="audio-only calls alone")
     parser.add_argument(
+        "--paths", default=",".join(PATHS), help="mesh media paths, each measured in turn"
+    )
+    parser.add_argument(
         "--relay-sizes", default="4,8,12", help="participants per relayed call (empty: none)"
     )
     parser.add_argument(
@@ -437,7 +445,7 @@ def main() -> None:
             for video in (False,) if args.no_video else (False, True):
                 for count in counts:
                     results = {}
-                    for path in PATHS:
+                    for path in args.paths.split(","):
                         results[path] = run_call(count, server.port, workdir, path, video, args)
                     kind = "audio+video" if video else "audio"
                     for path, result in results.items():
@@ -449,7 +457,7 @@ def main() -> None:
                             else "(no in-call window); "
                         )
                         print(
-                            f"{count}-way {kind:11} {path:8}: CPU per participant "
+                            f"{count}-way {kind:11} {path:13}: CPU per participant "
                             f"{result.cpu_share:4.0f}% of a core over its life, {in_call}audio "
                             f"{result.audio_rate:.0f}/{AUDIO_FRAMES_PER_SECOND} frames/s"
                             f"{extra} (load average {os.getloadavg()[0]:.1f})",

@@ -22,6 +22,7 @@ With --processes each participant is its own process (benchmarks/_switchmember.p
 set ahead in wall-clock time, so one's link set-up does not starve another's playout.
 
 Run: python benchmarks/call_switch.py [--threshold 3] [--window 8] [--rounds 2] [--processes]
+     [--mesh-receive in-place|aiortc]
 """
 
 from __future__ import annotations
@@ -202,7 +203,7 @@ async def run(args: argparse.Namespace,
 
         async def join(person: Participant) -> None:
             options = CallOptions(source=ToneSource(person.hz), sink=person.sink,
-                                  ice_hosts=LOOPBACK)
+                                  ice_hosts=LOOPBACK, mesh_receive=args.mesh_receive)
             person.call = await person.session.ref.ask(JoinCall("general", options))
 
         first, newcomer = people[:threshold], people[threshold]
@@ -321,7 +322,7 @@ async def run_processes(args: argparse.Namespace,
         member = Path(__file__).with_name("_switchmember.py")
         for name in names:
             command = [sys.executable, str(member), str(hub.port), name, str(tones[name]),
-                       str(workdir), str(workdir / f"{name}.npz"), str(end)]
+                       str(workdir), str(workdir / f"{name}.npz"), str(end), args.mesh_receive]
             command += [f"{action}@{when}" for action, when in steps[name]]
             nursery.start_soon(partial(trio.run_process, command, check=False))
         await trio.sleep(max(0.0, end - time.time()) + 20.0)  # and time to write
@@ -352,6 +353,8 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true", help="each pair's silent pieces")
     parser.add_argument("--processes", action="store_true",
                         help="each participant its own process (benchmarks/_switchmember.py)")
+    parser.add_argument("--mesh-receive", choices=("in-place", "aiortc"), default="in-place",
+                        help="how mesh links receive audio (aiortc: the old path, a baseline)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)  # first contacts are expected here
     with tempfile.TemporaryDirectory() as tmp:

@@ -85,8 +85,10 @@ async def run_call(args: argparse.Namespace, session: Session,
                           video=args.video, video_width=args.video_width,
                           video_height=args.video_height, video_fps=args.video_fps,
                           voice=voice_options(args),
-                          frame_encryption=args.media_path == "sealed",
-                          encode_once=args.media_path != "per-link")
+                          frame_encryption=args.media_path.startswith("sealed"),
+                          encode_once=args.media_path != "per-link",
+                          mesh_receive="in-place" if args.media_path in ("sealed", "once")
+                          else "aiortc")
     try:
         call = await session.ref.ask(JoinCall(args.channel, options))
     except CommandRefused as exc:

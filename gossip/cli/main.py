@@ -115,8 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--video-fps", type=float, default=DEFAULT_FPS, metavar="N",
                       help=f"frames a second sent, at most (default {DEFAULT_FPS:g})")
     # Benchmarks only (every member must agree, and only "sealed" is end to end): "once"
-    # encodes once per call unsealed, "per-link" encodes for each link (the old path).
-    call.add_argument("--media-path", choices=("sealed", "once", "per-link"),
+    # encodes once per call unsealed, "per-link" encodes for each link (the old path);
+    # "sealed-aiortc" is "sealed" with mesh audio received through aiortc's receivers.
+    call.add_argument("--media-path", choices=("sealed", "sealed-aiortc", "once", "per-link"),
                       default="sealed", help=argparse.SUPPRESS)
     call.add_argument("--record-video", type=Path, metavar="DIR",
                       help="save received video in DIR (created): a PNG per peer about "

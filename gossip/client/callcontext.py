@@ -12,7 +12,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from gossip.crypto import Identity
 from gossip.crypto.pins import Trust
 from gossip.media.engine import AudioEngine
-from gossip.media.framecrypt import CallFrames, OpeningBuffer
+from gossip.media.framecrypt import CallFrames, Opening
 from gossip.media.track import SourceFanout
 from gossip.media.video import VideoFanout
 
@@ -47,4 +47,4 @@ class CallContext:
     # A link's track of the peer's audio, and where their frames are opened: the call plays
     # it now, or once a frame opens there if it still plays them another way (the relay).
     # (None: played at once.)
-    take_audio: Callable[[str, MediaStreamTrack, OpeningBuffer | None], None] | None = None
+    take_audio: Callable[[str, MediaStreamTrack, Opening | None], None] | None = None

@@ -153,7 +153,8 @@ class PeerLinkActor(Actor):
             ice_servers=[media.ice_server(url) for url in options.ice_servers],
             video_track=frames.video_track(self._video_track)
             if frames and self._video_track else self._video_track,
-            open_frames=frames.peer(self._peer) if frames else None)
+            open_frames=frames.peer(self._peer) if frames else None,
+            receive_buffer="ours" if options.mesh_receive == "aiortc" else "in-place")
         link.set_video_sending(self._call.video_enabled)
         try:
             with trio.fail_after(options.connect_timeout):

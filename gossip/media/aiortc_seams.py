@@ -31,7 +31,8 @@ aiortc 1.16 has no public hook for encoded frames (the W3C's "encoded transforms
 * the relay forwards RTP packets as they come out of SRTP, before aiortc parses or routes
   them: it takes the place of a DTLS transport's `_handle_rtp_data(data, arrival_time_ms)`
   (`intercept_rtp`; RTCP still goes to aiortc), and sends through another's `_send_rtp(data)`
-  (SRTP protect, then the ICE transport), `rtp_sender`;
+  (SRTP protect, then the ICE transport), `rtp_sender`; a mesh link takes its audio there
+  the same way and hands the rest (video) on to the handler it replaced;
 * a connection's UDP sockets get a larger receive buffer (`enlarge_receive_buffers`): aioice
   keeps them in its Connection's `_protocols` (private), behind the ICE gatherer's
   `_connection` (private); the relay reads what asyncio queued on the same sockets
@@ -215,13 +216,16 @@ class RtpHandler(Protocol):
     def __call__(self, data: bytes, arrival_time_ms: int) -> Awaitable[None]: ...
 
 
-def intercept_rtp(transport: RTCDtlsTransport, handle: RtpHandler) -> None:
+def intercept_rtp(transport: RTCDtlsTransport, handle: RtpHandler) -> RtpHandler:
     """Make `transport` give every RTP packet it receives, SRTP-unprotected (authenticated)
     and unparsed, to `handle(data, arrival_time_ms)` instead of its receivers. RTCP, DTLS
-    and everything else is aiortc's as before."""
-    if not callable(getattr(transport, _DTLS_HANDLE_RTP, None)):
+    and everything else is aiortc's as before. Returns the handler it replaced (aiortc's
+    router to its receivers), for packets `handle` leaves to aiortc."""
+    replaced = getattr(transport, _DTLS_HANDLE_RTP, None)
+    if not callable(replaced):
         raise AiortcSeamMissing(f"aiortc's RTCDtlsTransport has no {_DTLS_HANDLE_RTP}")
     setattr(transport, _DTLS_HANDLE_RTP, handle)
+    return replaced  # type: ignore[no-any-return]
 
 
 # What `rtp_sender`'s send raises for one packet that is not sent: DTLS not up (or closed),

@@ -224,9 +224,10 @@ class ConcealingOpusDecoder(Decoder):
         return result
 
     def _frame(self, samples: int, timestamp: int) -> AudioFrame:
-        assert self.channels == CHANNELS  # aiortc's receivers want stereo
-        interleaved = self._pcm[: samples * CHANNELS].reshape(1, -1).copy()
-        frame = AudioFrame.from_ndarray(interleaved, format="s16", layout="stereo")
+        # aiortc's receivers want stereo; a mono decoder of ours conceals a tick in mono.
+        interleaved = self._pcm[: samples * self.channels].reshape(1, -1).copy()
+        layout = "stereo" if self.channels == CHANNELS else "mono"
+        frame = AudioFrame.from_ndarray(interleaved, format="s16", layout=layout)
         frame.sample_rate = SAMPLE_RATE
         frame.pts = timestamp
         # How the playout finds who can conceal for this stream. A fresh holder per frame:

@@ -242,7 +242,8 @@ class AudioEngine:
         self._progress()
 
     async def _receive_decoded(self, audio: PeerAudio, track: DecodedAudioTrack) -> None:
-        """A relayed peer's frames, decoded already and on a trio channel: no asyncio hop."""
+        """A peer's frames decoded already, on a trio channel: no asyncio hop."""
+        audio.decoder = track.decoder  # conceals a late frame's tick, if the track says whose
         with audio.cancel:
             async for timestamp, mono in track.frames:
                 now = trio.current_time()

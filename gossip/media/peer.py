@@ -31,8 +31,12 @@ fingerprints as the signed SDP the live certificate was checked against
 
 Must run inside `gossip.media.loop.open_media_loop()`. ICE offers only `ice_hosts` (literal
 addresses, see gossip.media.icehosts); `ice_servers` default to none, since a public STUN
-server stalls gathering offline. The receiver's jitter buffer is replaced by ours unless
-`receive_buffer="aiortc"` (kept for benchmarks).
+server stalls gathering offline. The peer's audio: with `receive_buffer="in-place"` (what
+calls use) each packet is taken out of SRTP, opened and decoded by libopus right there, with
+no aiortc receiver (gossip.media.meshreceive; the RemoteTrack is then a DecodedAudioTrack
+the engine reads on trio, and `audio_in` has its counters); otherwise aiortc's receiver
+decodes it, its jitter buffer replaced by ours ("ours") or not ("aiortc"), both kept as
+benchmarks' baselines. Video is always aiortc's.
 
 Identity binding: when DTLS comes up the certificate the peer presented is checked against
 every fingerprint in the remote SDP (which the call layer has verified the signature of),
@@ -80,12 +84,13 @@ from .fingerprint import (
     sdp_fingerprint,
     sdp_fingerprints,
 )
-from .framecrypt import EncodedVideoTrack, Kind, OpeningBuffer, PeerFrames
+from .framecrypt import EncodedVideoTrack, Kind, Opening, OpeningBuffer, PeerFrames
 from .jitter import PassThroughBuffer, install_pass_through
+from .meshreceive import MeshAudioReceiver, announced_audio, receive_audio_in_place
 
 logger = logging.getLogger(__name__)
 
-ReceiveBuffer = Literal["ours", "aiortc"]
+ReceiveBuffer = Literal["in-place", "ours", "aiortc"]
 # Each kind of event is sent at most a few times per link (one track, a handful of state
 # changes), so this bound is never reached by a link working as designed.
 EVENT_CAPACITY = 64
@@ -178,12 +183,19 @@ class MediaLink:
         self._video_receiver: RTCRtpReceiver | None = None
         self._video_wanted = video_track is not None  # see set_video_sending
         self.pass_through: PassThroughBuffer | None = None
-        if receive_buffer == "ours":
-            self.pass_through = install_pass_through(self._receiver)
+        self.audio_in: MeshAudioReceiver | None = None
         # End-to-end frame encryption (gossip.media.framecrypt): the peer's frames are opened
-        # between the receiver's jitter buffer and its decoder.
+        # where their audio is received in place, or between aiortc receiver's jitter buffer
+        # and its decoder.
         self.open_frames = open_frames
-        self._open_receiver(self._receiver, "audio")
+        if receive_buffer == "in-place":
+            self.audio_in = MeshAudioReceiver(open_frames)
+            # Max-bundle: the audio section's transport carries every section's packets.
+            receive_audio_in_place(self._receiver.transport, self.audio_in)
+        else:
+            if receive_buffer == "ours":
+                self.pass_through = install_pass_through(self._receiver)
+            self._open_receiver(self._receiver, "audio")
         self._pc.on("connectionstatechange", self._guarded("connectionstatechange",
                                                            self._on_connection_state))
         self._pc.on("track", self._guarded("track", self._on_track))
@@ -201,8 +213,10 @@ class MediaLink:
         return self._sender
 
     @property
-    def audio_opening(self) -> OpeningBuffer | None:
+    def audio_opening(self) -> Opening | None:
         """Where the peer's audio frames are opened (None when frames are not sealed)."""
+        if self.audio_in is not None:
+            return self.audio_in if self.audio_in.sealed else None
         buffer = receiver_buffer(self._receiver)
         return buffer if isinstance(buffer, OpeningBuffer) else None
 
@@ -444,12 +458,25 @@ class MediaLink:
         await trio_asyncio.aio_as_trio(icehosts.gather_with_hosts)(
             self.ice_hosts, self._pc.setLocalDescription, description
         )
+        self._expect_audio()
 
     async def _set_remote(self, description: RTCSessionDescription) -> None:
         try:
             await trio_asyncio.aio_as_trio(self._pc.setRemoteDescription)(description)
         except ValueError as exc:  # aiortc's SDP parser and validation raise ValueError
             raise SdpError(f"remote SDP rejected: {exc}") from exc
+        self._expect_audio()
+
+    def _expect_audio(self) -> None:
+        """Tell the in-place receiver the stream the (signed) remote SDP announces, and our
+        SSRC for its reports, once both descriptions are there."""
+        local, remote = self._pc.localDescription, self._pc.remoteDescription
+        if self.audio_in is None or local is None or remote is None:
+            return
+        mid = self._sender_mid()
+        ssrc, opus, audio = announced_audio(remote.sdp, mid)
+        ours, _, _ = announced_audio(local.sdp, mid)
+        self.audio_in.expect(ssrc, opus, audio, ours or 0)
 
     # -- aiortc events (run on the asyncio side, synchronously) ------------------------------
 
@@ -465,6 +492,8 @@ class MediaLink:
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio":
+            if self.audio_in is not None:
+                track = self.audio_in.track  # aiortc's receiver gets no packet: ours has them
             self.remote_track = track
         elif track.kind == "video":
             self.remote_video_track = track
@@ -493,6 +522,8 @@ class MediaLink:
                     stop_receiving(transceiver.receiver)  # drop anything the impostor sends
                 self._fail("DTLS certificate does not match the signed SDP", exc)
                 return
+            if self.audio_in is not None:
+                self.audio_in.accepting = True  # nothing was taken before this check
             self.state = LinkState.CONNECTED
             fingerprint = self.remote_fingerprint
             assert fingerprint is not None
@@ -519,6 +550,8 @@ class MediaLink:
         if self.state is LinkState.CLOSED:
             return
         self.state = LinkState.CLOSED
+        if self.audio_in is not None:
+            self.audio_in.stop()  # the engine's reader of their audio ends, as with aiortc's
         self._emit(Closed())
         self._send_events.close()
 
