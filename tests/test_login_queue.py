@@ -17,7 +17,7 @@ from gossip.client.errors import ConnectionLost, LoginFailed
 from gossip.client.login import log_in
 from gossip.client.profile import Profile
 from gossip.client.transport import open_hub_link
-from gossip.crypto import certificate_fingerprint, client_ssl_context
+from gossip.crypto import client_ssl_context
 from gossip.crypto.hubcert import load_or_create_hub_certificate
 from gossip.hub import HubConfig, Limits, RunningHub, serve_hub
 from gossip.hub.loginqueue import LoginQueue
@@ -31,7 +31,7 @@ from gossip.wire import (
 )
 
 from .conftest import PASSWORD
-from .rawmember import identity_of, try_log_in
+from .rawmember import try_log_in
 
 
 async def start_hub(nursery: trio.Nursery, config: HubConfig, **limits: object) -> RunningHub:

@@ -26,7 +26,6 @@ from gossip.wire import (
 from .errors import ConnectionLost, LoginFailed
 from .transport import HubLink
 
-
 # How long a login may take in all, however often a hub in a storm says we are still in
 # line: past a hub's own bound (Limits.login_queue_wait, 120 s) and the login after it. Words
 # restart the timer for the next step; none extends this.
