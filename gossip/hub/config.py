@@ -95,6 +95,9 @@ class Limits:
     # one that does not waits up to `handshake_timeout`, in silence. Holding places takes
     # many addresses: each holds at most `max_pending_logins_per_address`.
     login_queue_length: int = 8192
+    # TLS and WebSocket handshakes under way at once (before the line above); more wait,
+    # unread, in arrival order, up to `handshake_timeout`.
+    handshakes_at_once: int = 64
     login_queue_wait: float = 120.0
     login_queue_word_interval: float = 5.0
     # Each failed login makes the address wait before its next exchange starts: base after

@@ -164,11 +164,14 @@ class HubContext:
     call_presence: CallPresence = field(init=False)
     # Turns for logins under way (Limits.logins_at_once), taken in arrival order.
     login_queue: LoginQueue = field(init=False)
+    # Turns for TLS and WebSocket handshakes under way (Limits.handshakes_at_once), in order.
+    handshake_turns: trio.CapacityLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.call_presence = CallPresence(self.registry, self.private)
         limits = self.config.limits
         self.login_queue = LoginQueue(limits.logins_at_once, limits.login_queue_length)
+        self.handshake_turns = trio.CapacityLimiter(limits.handshakes_at_once)
         if self.claims is None:
             self.claims = LocalNames(self.names)
 
@@ -346,8 +349,17 @@ class ConnectionActor(Actor):
     async def _open_websocket(self, nursery: trio.Nursery) -> bool:
         """TLS and the WebSocket upgrade, before the line for a login turn: a client in line
         can then be told where it stands. Costs the hub the same handshake either way (about
-        a millisecond); a connection that lingers here is bounded by the handshake timeout,
-        the address's login slots and `max_connections`. False: the client went away."""
+        a millisecond and a half); at most `handshakes_at_once` at once, in arrival order (the
+        rest wait unread, up to the handshake timeout): in a storm, all of them at once would
+        all end late, past the clients' timers. False: no handshake (too slow, or gone)."""
+        turns, turn = self._hub.handshake_turns, False
+        with trio.move_on_after(self._limits.handshake_timeout):
+            await turns.acquire()
+            turn = True
+        if not turn:
+            log.info("refuse %s: %d TLS handshakes under way on the hub", self.address,
+                     turns.borrowed_tokens)
+            return False
         try:
             with trio.fail_after(self._limits.handshake_timeout):
                 if isinstance(self._stream, trio.SSLStream):
@@ -364,6 +376,8 @@ class ConnectionActor(Actor):
             return False
         except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionClosed, OSError):
             return False
+        finally:
+            turns.release()
         nursery.start_soon(self._write_outbox)
         nursery.start_soon(self._keep_alive)
         return True
