@@ -332,15 +332,18 @@ class HubMember:
     @classmethod
     async def log_in(cls, host: str, port: int, key: PoolKey, password: str, *, tls: bool,
                      sync: bool = True, local_address: str | None = None,
-                     on_queued: Callable[[Queued], None] | None = None) -> HubMember:
+                     on_queued: Callable[[Queued], None] | None = None,
+                     on_connected: Callable[[], None] | None = None) -> HubMember:
         """The real login: Greeting -> HubHello -> LoginProof -> Welcome (SPAKE2 bound to the
         certificate seen, "" without TLS), then KeyRequest -> Key* Channels EndOfKeys when
         `sync`. With `on_queued`, it offers to hear the hub's queue words (as the real client
-        does) and passes each on (the caller restarts its timer). Raises LoginRefused or
-        LoadClientError."""
+        does) and passes each on (the caller restarts its timer); `on_connected` hears that
+        TLS and the WebSocket are up. Raises LoginRefused or LoadClientError."""
         ws, fingerprint = await WebSocketClient.connect(
             host, port, tls=tls, local_address=local_address,
             subprotocol=LOGIN_QUEUE_SUBPROTOCOL if on_queued is not None else None)
+        if on_connected is not None:
+            on_connected()
         member = cls(ws, key.user)
         try:
             await member._handshake(key, password, fingerprint, on_queued)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import os
 import random
 import tempfile
@@ -41,6 +42,7 @@ from fanout import _load
 
 from gossip.client.login import LOGIN_QUEUE_LIMIT
 from gossip.client.session import SessionConfig
+from gossip.client.transport import open_hub_link
 from gossip.fsm.reconnect import BackoffPolicy
 from gossip.hub import Limits
 from gossip.wire import Queued
@@ -51,7 +53,16 @@ _FIRST_LOGINS_AT_ONCE = 32
 # What the real client does after losing its hub (gossip/fsm/reconnect.py, client/session.py).
 _BACKOFF = BackoffPolicy()
 _LOGIN_TIMEOUT = SessionConfig.login_timeout
+_CONNECT_TIMEOUT = inspect.signature(open_hub_link).parameters["connect_timeout"].default
 _READY_TIMEOUT = 300.0
+
+
+class TimerRanOut(Exception):
+    """A client's timer ran out; `code` says which (to connect, or a login step)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -105,13 +116,15 @@ def _worker_main(rows: list[tuple[str, bytes, str, str]], first_index: int,
         command = conn.recv()
         if command[0] == "stop":
             return
-        _, ports, tls, deadline, at_once, login_timeout, words = command
+        _, ports, tls, deadline, at_once, (connect_timeout, login_timeout), words, \
+            connects_at_once = command
         conn.send(trio.run(_storm, keys, first_index, ports, tls, deadline, at_once,
-                           login_timeout, words, conn))
+                           connect_timeout, login_timeout, words, connects_at_once, conn))
 
 
 async def _storm(keys: list[PoolKey], first_index: int, ports: list[int], tls: bool,
-                 deadline: float, at_once: int, login_timeout: float, words: bool,
+                 deadline: float, at_once: int, connect_timeout: float,
+                 login_timeout: float, words: bool, connects_at_once: int,
                  conn: Connection) -> StormResult:
     """Every key logs in (client i into hub i mod H), retrying until it is in or `deadline`
     passes; then all stay connected (answering pings) until the parent says "release".
@@ -119,6 +132,7 @@ async def _storm(keys: list[PoolKey], first_index: int, ports: list[int], tls: b
     (gossip/client/login.py), restarts its timer on each, within LOGIN_QUEUE_LIMIT."""
     started_cpu = time.process_time()
     limiter = trio.CapacityLimiter(at_once)
+    connect_slots = trio.CapacityLimiter(connects_at_once)
     members: list[HubMember] = []
     attempts = 0
     heard = 0
@@ -130,20 +144,41 @@ async def _storm(keys: list[PoolKey], first_index: int, ports: list[int], tls: b
             while await member.ws.receive():
                 pass
 
-    async def attempt(index: int, key: PoolKey, port: int) -> HubMember | None:
+    async def attempt(index: int, key: PoolKey, port: int) -> HubMember:
+        """One try, on the real client's timers: TCP, TLS and the WebSocket within the
+        connect timeout (gossip/client/transport.py), then each login step within the login
+        timeout, restarted by each queue word up to LOGIN_QUEUE_LIMIT (client/login.py).
+        The connection is made holding one of this process's `connects_at_once` slots: a
+        real client makes its handshake on its own CPU, and its timer should not run while
+        this process makes thousands of others' (all at once, all would end late)."""
         nonlocal heard
+        await connect_slots.acquire()
+        holding = True
         begun = trio.current_time()
-        with trio.CancelScope(deadline=begun + login_timeout) as timer:
-            def told(_: Queued) -> None:
-                nonlocal heard
-                heard += 1
-                timer.deadline = min(trio.current_time() + login_timeout,
-                                     begun + LOGIN_QUEUE_LIMIT)
+        phase = "connect timeout"
+        try:
+            with trio.CancelScope(deadline=begun + connect_timeout) as timer:
+                def connected() -> None:
+                    nonlocal phase, holding
+                    phase = "login timeout"
+                    timer.deadline = trio.current_time() + login_timeout
+                    connect_slots.release()
+                    holding = False
 
-            return await HubMember.log_in(
-                "127.0.0.1", port, key, PASSWORD, tls=tls, sync=False,
-                local_address=client_address(index), on_queued=told if words else None)
-        return None  # the timer ran out
+                def told(_: Queued) -> None:
+                    nonlocal heard
+                    heard += 1
+                    timer.deadline = min(trio.current_time() + login_timeout,
+                                         begun + LOGIN_QUEUE_LIMIT)
+
+                return await HubMember.log_in(
+                    "127.0.0.1", port, key, PASSWORD, tls=tls, sync=False,
+                    local_address=client_address(index), on_queued=told if words else None,
+                    on_connected=connected)
+        finally:
+            if holding:
+                connect_slots.release()
+        raise TimerRanOut(phase)
 
     async def one(nursery: trio.Nursery, index: int, key: PoolKey) -> None:
         nonlocal attempts, last_in
@@ -153,10 +188,8 @@ async def _storm(keys: list[PoolKey], first_index: int, ports: list[int], tls: b
             try:
                 async with limiter:
                     member = await attempt(index, key, port)
-                if member is None:
-                    raise trio.TooSlowError
             except (LoadClientError, OSError, trio.BrokenResourceError,
-                    trio.TooSlowError) as failure:
+                    TimerRanOut) as failure:
                 failures[getattr(failure, "code", type(failure).__name__)] += 1
                 # The client's own policy: a jittered pause, doubling, capped.
                 await trio.sleep(_BACKOFF.delay(attempt_number, random.random()))
@@ -205,13 +238,15 @@ class ClientWorkers:
                 raise SystemExit("a client process did not start")
 
     def storm(self, ports: list[int], tls: bool, limit: float, at_once: int,
-              login_timeout: float = _LOGIN_TIMEOUT,
-              words: bool = True) -> tuple[float, list[StormResult]]:
+              timeouts: tuple[float, float] = (_CONNECT_TIMEOUT, _LOGIN_TIMEOUT),
+              words: bool = True,
+              connects_at_once: int = 64) -> tuple[float, list[StormResult]]:
         """All workers log their clients in from now; returns the start time and what each
         reported once all its clients were in (or `limit` seconds passed)."""
         started = time.monotonic()
         for conn in self._conns:
-            conn.send(("storm", ports, tls, started + limit, at_once, login_timeout, words))
+            conn.send(("storm", ports, tls, started + limit, at_once, timeouts, words,
+                       connects_at_once))
         results = []
         for conn in self._conns:
             if not conn.poll(limit + 60):
@@ -284,10 +319,14 @@ def run_path(path: Path_, workers: ClientWorkers, clients: int,
                           limits=Limits(logins_at_once=args.logins_at_once,
                                         handshake_timeout=args.handshake_timeout))
         cpu_before = sum(hub.cpu_seconds() for hub in hubs)
-        # The client waits a half longer than the hub, as the real ones do (15 s and 10 s).
+        # The client's timers scale with the hub's handshake timeout as the real ones are set
+        # beside it: 10 s to connect, 15 s a login step, against the hub's 10 s.
+        scale = args.handshake_timeout / Limits().handshake_timeout
         started, results = workers.storm([hub.port for hub in hubs], not args.plain,
-                                         args.limit, clients, 1.5 * args.handshake_timeout,
-                                         words=path.words)
+                                         args.limit, clients,
+                                         (_CONNECT_TIMEOUT * scale, _LOGIN_TIMEOUT * scale),
+                                         words=path.words,
+                                         connects_at_once=args.connects_at_once)
         hub_cpu = sum(hub.cpu_seconds() for hub in hubs) - cpu_before
         workers.release()
     back_in = sum(result.clients_in for result in results)
@@ -316,10 +355,13 @@ def main() -> None:
                         help="the restarted hubs' Limits.logins_at_once (default "
                              f"{Limits().logins_at_once}; a huge one: every login at once)")
     parser.add_argument("--handshake-timeout", type=float, default=Limits().handshake_timeout,
-                        help="the restarted hubs' handshake timeout, the clients' login "
-                             "timeout 1.5 times it (default "
+                        help="the restarted hubs' handshake timeout, the clients' timers "
+                             "scaled with it (default "
                              f"{Limits().handshake_timeout:g} s: shorter ones show a larger "
                              "storm's behaviour with fewer clients)")
+    parser.add_argument("--connects-at-once", type=int, default=64,
+                        help="connections each client process makes at once (TCP, TLS, "
+                             "WebSocket; default 64): a client's timers start with its turn")
     parser.add_argument("--paths", default="words,silent",
                         help="which storms, in order, comma-separated (default words,silent): "
                              "words (clients hear the hub's queue words: now), silent (they "
@@ -337,7 +379,8 @@ def main() -> None:
     began = time.perf_counter()
     print(f"reconnect storm: {clients} clients, {args.hubs} hubs on Redis, "
           f"{'ws' if args.plain else 'wss'}, {args.workers} client processes, "
-          f"{args.logins_at_once} logins at once per hub, handshake timeout "
+          f"{args.logins_at_once} logins at once per hub, {args.connects_at_once} connections "
+          f"made at once per client process, handshake timeout "
           f"{args.handshake_timeout:g} s; "
           f"{os.cpu_count()} cores, load average {_load()}", flush=True)
     try:
