@@ -13,6 +13,7 @@ import trio
 import trio.testing
 from trio_websocket import WebSocketConnection, wrap_client_stream, wrap_server_stream
 
+from gossip.client import events as ev
 from gossip.client.errors import ConnectionLost, LoginFailed
 from gossip.client.login import log_in
 from gossip.client.profile import Profile
@@ -218,3 +219,24 @@ async def test_places_count_only_those_still_ahead(autojump_clock):
         assert queue.waiting == 2
         release.set()
     assert queue.waiting == 0 and queue.under_way == 0
+
+
+# -- the session ----------------------------------------------------------------------------------
+async def test_a_member_whose_login_times_out_in_a_storm_keeps_coming_back(
+        nursery, hub_config, profiles, connect, autojump_clock):
+    """Back from a lost connection into a hub too busy to finish her login in time (here: the
+    one turn held, and words rarer than her timer), alice tries again after her pause instead
+    of giving up for good, and is in once the hub has a turn for her."""
+    hub = await start_hub(nursery, hub_config, logins_at_once=1, handshake_timeout=600.0,
+                          login_queue_word_interval=60.0)
+    alice = await connect("alice", port=hub.port, login_timeout=3.0)
+    holder = await take_the_turn(nursery, hub)
+    for port in hub.registry.ports():  # her connection drops
+        port.kick("slow", "a test drops the connection")  # type: ignore[attr-defined]
+    first = await alice.next_event(ev.Disconnected)
+    assert first.code == "reconnecting"
+    timed_out = await alice.next_event(ev.Disconnected)  # the login that ran out of time
+    assert timed_out.code == "reconnecting" and "in time" in timed_out.reason
+    await holder.aclose()
+    await alice.next_event(ev.Synced)
+    assert alice.failure is None
