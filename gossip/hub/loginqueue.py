@@ -15,6 +15,8 @@ from contextlib import asynccontextmanager
 import trio
 
 # Told to a waiting connection: (its place in line, 1 = next; the expected wait in seconds).
+# It runs in a task of the line's own and must not raise: it queues a frame and returns (a
+# connection that cannot take it is let go by its own outbox, not through the line).
 Tell = Callable[[int, float], None]
 # The first guess at a turn's length (a TLS-terminated login on this kind of machine takes a
 # few milliseconds of CPU, more with many under way at once); measured turns replace it.
