@@ -1,6 +1,7 @@
 """A reconnect storm: N clients log back into a cluster of hubs at once after the hubs
-restarted, once with login's SPAKE2 on libsodium (now) and once on the pure-Python `spake2`
-package (the old path, the baseline), in the same run.
+restarted, once with clients that hear the hub's queue words (now: told their place in the
+hub's login line, they wait rather than time out) and once with clients that do not (the
+baseline: a silent line, a 15 s timer, and every retry work done again), in the same run.
 
 For each path: Redis and H hubs (each its own process, TLS by default) take every client's
 first login (names registered; not measured), then the hubs are stopped and started afresh on
@@ -15,13 +16,14 @@ cores with the hubs, so the wall time is the machine's; the CPU per login is the
 
 The extrapolation to 10,000 clients on 2 hubs (the issue's target: back in within a minute)
 is printed as such: 10,000 × the CPU per login ÷ 2 hubs, with a core for each hub.
-Run: python benchmarks/reconnect.py [--clients 2000] [--quick] [--plain]
+Run: python benchmarks/reconnect.py [--clients 2000] [--quick] [--plain] [--paths words,silent]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import os
 import random
 import tempfile
@@ -38,9 +40,12 @@ from _servers import PASSWORD, ServerProcess, ServerSpec
 from cluster import redis_server
 from fanout import _load
 
+from gossip.client.login import LOGIN_QUEUE_LIMIT
 from gossip.client.session import SessionConfig
+from gossip.client.transport import open_hub_link
 from gossip.fsm.reconnect import BackoffPolicy
 from gossip.hub import Limits
+from gossip.wire import Queued
 
 HUBS = 2
 TARGET_CLIENTS = 10_000
@@ -48,7 +53,16 @@ _FIRST_LOGINS_AT_ONCE = 32
 # What the real client does after losing its hub (gossip/fsm/reconnect.py, client/session.py).
 _BACKOFF = BackoffPolicy()
 _LOGIN_TIMEOUT = SessionConfig.login_timeout
+_CONNECT_TIMEOUT = inspect.signature(open_hub_link).parameters["connect_timeout"].default
 _READY_TIMEOUT = 300.0
+
+
+class TimerRanOut(Exception):
+    """A client's timer ran out; `code` says which (to connect, or a login step)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,7 @@ class StormResult:
     last_in: float  # time.monotonic() (CLOCK_MONOTONIC, the same in every process)
     cpu_seconds: float  # the worker process's own, over the storm
     failures: dict[str, int]  # why attempts failed: the hub's error code, or the exception
+    words: int  # queue words heard (Queued frames), over all attempts
 
 
 @dataclass(frozen=True)
@@ -70,13 +85,14 @@ class PathFigures:
     client_cpu_ms: float
     retries: int
     failures: Counter[str]
+    words: int  # queue words the clients heard
 
     def line(self) -> str:
         return (
             f"{self.label:28s} {self.clients_in:5d}/{self.clients:<5d} back in after "
             f"{self.seconds:6.1f} s ({self.clients_in / self.seconds:6.0f} logins/s), hub CPU "
             f"{self.hub_cpu_ms:5.2f} ms per login, clients' {self.client_cpu_ms:4.2f} ms, "
-            f"{self.retries} retries"
+            f"{self.retries} retries, {self.words} queue words heard"
             + (" (" + ", ".join(f"{why} {count}" for why, count in self.failures.most_common(3))
                + ")" if self.failures else "")
         )
@@ -100,20 +116,26 @@ def _worker_main(rows: list[tuple[str, bytes, str, str]], first_index: int,
         command = conn.recv()
         if command[0] == "stop":
             return
-        _, ports, tls, deadline, at_once, login_timeout = command
+        _, ports, tls, deadline, at_once, (connect_timeout, login_timeout), words, \
+            connects_at_once = command
         conn.send(trio.run(_storm, keys, first_index, ports, tls, deadline, at_once,
-                           login_timeout, conn))
+                           connect_timeout, login_timeout, words, connects_at_once, conn))
 
 
 async def _storm(keys: list[PoolKey], first_index: int, ports: list[int], tls: bool,
-                 deadline: float, at_once: int, login_timeout: float,
+                 deadline: float, at_once: int, connect_timeout: float,
+                 login_timeout: float, words: bool, connects_at_once: int,
                  conn: Connection) -> StormResult:
     """Every key logs in (client i into hub i mod H), retrying until it is in or `deadline`
-    passes; then all stay connected (answering pings) until the parent says "release"."""
+    passes; then all stay connected (answering pings) until the parent says "release".
+    With `words`, each offers to hear the hub's queue words and, as the real client does
+    (gossip/client/login.py), restarts its timer on each, within LOGIN_QUEUE_LIMIT."""
     started_cpu = time.process_time()
     limiter = trio.CapacityLimiter(at_once)
+    connect_slots = trio.CapacityLimiter(connects_at_once)
     members: list[HubMember] = []
     attempts = 0
+    heard = 0
     last_in = time.monotonic()
     failures: Counter[str] = Counter()
 
@@ -122,22 +144,55 @@ async def _storm(keys: list[PoolKey], first_index: int, ports: list[int], tls: b
             while await member.ws.receive():
                 pass
 
+    async def attempt(index: int, key: PoolKey, port: int) -> HubMember:
+        """One try, on the real client's timers: TCP, TLS and the WebSocket within the
+        connect timeout (gossip/client/transport.py), then each login step within the login
+        timeout, restarted by each queue word up to LOGIN_QUEUE_LIMIT (client/login.py).
+        The connection is made holding one of this process's `connects_at_once` slots: a
+        real client makes its handshake on its own CPU, and its timer should not run while
+        this process makes thousands of others' (all at once, all would end late)."""
+        nonlocal heard
+        await connect_slots.acquire()
+        holding = True
+        begun = trio.current_time()
+        phase = "connect timeout"
+        try:
+            with trio.CancelScope(deadline=begun + connect_timeout) as timer:
+                def connected() -> None:
+                    nonlocal phase, holding
+                    phase = "login timeout"
+                    timer.deadline = trio.current_time() + login_timeout
+                    connect_slots.release()
+                    holding = False
+
+                def told(_: Queued) -> None:
+                    nonlocal heard
+                    heard += 1
+                    timer.deadline = min(trio.current_time() + login_timeout,
+                                         begun + LOGIN_QUEUE_LIMIT)
+
+                return await HubMember.log_in(
+                    "127.0.0.1", port, key, PASSWORD, tls=tls, sync=False,
+                    local_address=client_address(index), on_queued=told if words else None,
+                    on_connected=connected)
+        finally:
+            if holding:
+                connect_slots.release()
+        raise TimerRanOut(phase)
+
     async def one(nursery: trio.Nursery, index: int, key: PoolKey) -> None:
         nonlocal attempts, last_in
         port = ports[index % len(ports)]
-        for attempt in range(1_000):
+        for attempt_number in range(1_000):
             attempts += 1
             try:
                 async with limiter:
-                    with trio.fail_after(login_timeout):
-                        member = await HubMember.log_in(
-                            "127.0.0.1", port, key, PASSWORD, tls=tls, sync=False,
-                            local_address=client_address(index))
+                    member = await attempt(index, key, port)
             except (LoadClientError, OSError, trio.BrokenResourceError,
-                    trio.TooSlowError) as failure:
+                    TimerRanOut) as failure:
                 failures[getattr(failure, "code", type(failure).__name__)] += 1
                 # The client's own policy: a jittered pause, doubling, capped.
-                await trio.sleep(_BACKOFF.delay(attempt, random.random()))
+                await trio.sleep(_BACKOFF.delay(attempt_number, random.random()))
                 continue
             last_in = time.monotonic()
             members.append(member)
@@ -150,7 +205,7 @@ async def _storm(keys: list[PoolKey], first_index: int, ports: list[int], tls: b
                 for offset, key in enumerate(keys):
                     logins.start_soon(one, holders, first_index + offset, key)
         result = StormResult(len(members), attempts, last_in,
-                             time.process_time() - started_cpu, dict(failures))
+                             time.process_time() - started_cpu, dict(failures), heard)
         conn.send(("in", result))
         await trio.to_thread.run_sync(conn.recv)  # "release"
         holders.cancel_scope.cancel()
@@ -183,12 +238,15 @@ class ClientWorkers:
                 raise SystemExit("a client process did not start")
 
     def storm(self, ports: list[int], tls: bool, limit: float, at_once: int,
-              login_timeout: float = _LOGIN_TIMEOUT) -> tuple[float, list[StormResult]]:
+              timeouts: tuple[float, float] = (_CONNECT_TIMEOUT, _LOGIN_TIMEOUT),
+              words: bool = True,
+              connects_at_once: int = 64) -> tuple[float, list[StormResult]]:
         """All workers log their clients in from now; returns the start time and what each
         reported once all its clients were in (or `limit` seconds passed)."""
         started = time.monotonic()
         for conn in self._conns:
-            conn.send(("storm", ports, tls, started + limit, at_once, login_timeout))
+            conn.send(("storm", ports, tls, started + limit, at_once, timeouts, words,
+                       connects_at_once))
         results = []
         for conn in self._conns:
             if not conn.poll(limit + 60):
@@ -224,9 +282,24 @@ def start_hubs(stack: contextlib.ExitStack, data_dirs: list[Path], redis_url: st
         file_limit=8192))) for data in data_dirs]
 
 
-def run_path(label: str, reference: bool, workers: ClientWorkers, clients: int,
+@dataclass(frozen=True)
+class Path_:
+    label: str
+    reference_spake2: bool  # the hubs run the pure-Python spake2 (the round before last)
+    words: bool  # the clients offer to hear queue words (and restart their timers on each)
+
+
+PATHS = {
+    "words": Path_("queue words (now)", False, True),
+    "silent": Path_("silent line (before)", False, False),
+    "spake2": Path_("silent, pure-Python spake2", True, False),
+}
+
+
+def run_path(path: Path_, workers: ClientWorkers, clients: int,
              workdir: Path, redis_url: str, args: argparse.Namespace) -> PathFigures:
     """First logins into fresh hubs, the hubs restarted, then the storm."""
+    label = path.label
     data_dirs = [workdir / f"{label.split()[0]}-{index}" for index in range(args.hubs)]
     for data in data_dirs:
         data.mkdir()
@@ -241,13 +314,19 @@ def run_path(label: str, reference: bool, workers: ClientWorkers, clients: int,
             raise SystemExit(f"{label}: not every first login went through")
     # The restart: new processes on the same data and database, nothing cached in them.
     with contextlib.ExitStack() as stack:
-        hubs = start_hubs(stack, data_dirs, redis_url, not args.plain, reference=reference,
+        hubs = start_hubs(stack, data_dirs, redis_url, not args.plain,
+                          reference=path.reference_spake2,
                           limits=Limits(logins_at_once=args.logins_at_once,
                                         handshake_timeout=args.handshake_timeout))
         cpu_before = sum(hub.cpu_seconds() for hub in hubs)
-        # The client waits a half longer than the hub, as the real ones do (15 s and 10 s).
+        # The client's timers scale with the hub's handshake timeout as the real ones are set
+        # beside it: 10 s to connect, 15 s a login step, against the hub's 10 s.
+        scale = args.handshake_timeout / Limits().handshake_timeout
         started, results = workers.storm([hub.port for hub in hubs], not args.plain,
-                                         args.limit, clients, 1.5 * args.handshake_timeout)
+                                         args.limit, clients,
+                                         (_CONNECT_TIMEOUT * scale, _LOGIN_TIMEOUT * scale),
+                                         words=path.words,
+                                         connects_at_once=args.connects_at_once)
         hub_cpu = sum(hub.cpu_seconds() for hub in hubs) - cpu_before
         workers.release()
     back_in = sum(result.clients_in for result in results)
@@ -258,6 +337,7 @@ def run_path(label: str, reference: bool, workers: ClientWorkers, clients: int,
         sum(result.cpu_seconds for result in results) / max(1, back_in) * 1000,
         sum(result.attempts for result in results) - back_in,
         sum((Counter(result.failures) for result in results), Counter()),
+        sum(result.words for result in results),
     )
 
 
@@ -275,12 +355,20 @@ def main() -> None:
                         help="the restarted hubs' Limits.logins_at_once (default "
                              f"{Limits().logins_at_once}; a huge one: every login at once)")
     parser.add_argument("--handshake-timeout", type=float, default=Limits().handshake_timeout,
-                        help="the restarted hubs' handshake timeout, the clients' login "
-                             "timeout 1.5 times it (default "
+                        help="the restarted hubs' handshake timeout, the clients' timers "
+                             "scaled with it (default "
                              f"{Limits().handshake_timeout:g} s: shorter ones show a larger "
                              "storm's behaviour with fewer clients)")
+    parser.add_argument("--connects-at-once", type=int, default=64,
+                        help="connections each client process makes at once (TCP, TLS, "
+                             "WebSocket; default 64): a client's timers start with its turn")
+    parser.add_argument("--paths", default="words,silent",
+                        help="which storms, in order, comma-separated (default words,silent): "
+                             "words (clients hear the hub's queue words: now), silent (they "
+                             "do not: the clients before), spake2 (silent, and the hubs on "
+                             "the pure-Python spake2: the round before)")
     parser.add_argument("--no-old", action="store_true",
-                        help="skip the old path (no baseline: for a quick look only)")
+                        help="only the words path (no baseline: for a quick look only)")
     parser.add_argument("--limit", type=float, default=120.0,
                         help="seconds a storm may take before it is cut (default 120)")
     args = parser.parse_args()
@@ -291,27 +379,34 @@ def main() -> None:
     began = time.perf_counter()
     print(f"reconnect storm: {clients} clients, {args.hubs} hubs on Redis, "
           f"{'ws' if args.plain else 'wss'}, {args.workers} client processes, "
-          f"{args.logins_at_once} logins at once per hub, handshake timeout "
+          f"{args.logins_at_once} logins at once per hub, {args.connects_at_once} connections "
+          f"made at once per client process, handshake timeout "
           f"{args.handshake_timeout:g} s; "
           f"{os.cpu_count()} cores, load average {_load()}", flush=True)
+    try:
+        paths = [PATHS[name] for name in ("words" if args.no_old else args.paths).split(",")]
+    except KeyError as exc:
+        raise SystemExit(f"unknown path {exc}: pick from {', '.join(PATHS)}") from None
     keys = key_pool(clients)
     workers = ClientWorkers(keys, args.workers)
     figures = []
     try:
         with tempfile.TemporaryDirectory() as workdir, redis_server(Path(workdir)) as url:
-            paths = [("libsodium SPAKE2 (now)", False), ("pure-Python spake2 (old)", True)]
-            for database, (label, reference) in enumerate(paths[:1] if args.no_old else paths):
-                found = run_path(label, reference, workers, clients, Path(workdir),
-                                 f"{url}/{database}", args)
+            for database, path in enumerate(paths):
+                found = run_path(path, workers, clients, Path(workdir), f"{url}/{database}",
+                                 args)
                 print(found.line(), flush=True)
                 figures.append(found)
     finally:
         workers.stop()
     print()
-    if len(figures) == 2:
-        now, old = figures
-        print(f"hub CPU per login: {now.hub_cpu_ms:.2f} ms now against {old.hub_cpu_ms:.2f} "
-              f"ms on the old path (× {old.hub_cpu_ms / now.hub_cpu_ms:.1f} fewer)")
+    if len(figures) >= 2:
+        now = figures[0]
+        for old in figures[1:]:
+            print(f"{now.label} against {old.label}: back in after {now.seconds:.1f} s against "
+                  f"{old.seconds:.1f} s; hub CPU per login {now.hub_cpu_ms:.2f} ms against "
+                  f"{old.hub_cpu_ms:.2f} ms, clients' {now.client_cpu_ms:.2f} ms against "
+                  f"{old.client_cpu_ms:.2f} ms; {now.retries} retries against {old.retries}")
     for found in figures:
         estimate = TARGET_CLIENTS * found.hub_cpu_ms / 1000 / HUBS
         print(f"extrapolated, not measured: {TARGET_CLIENTS} clients on {HUBS} hubs, a core "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import ssl
 import stat
@@ -90,6 +91,26 @@ def test_python_ssl_completes_a_handshake_and_the_client_sees_the_pinned_fingerp
     der, version = _handshake(hub.server_ssl_context(), client_ssl_context())
     assert certificate_fingerprint(der) == hub.fingerprint
     assert version in {"TLSv1.2", "TLSv1.3"}
+
+
+def test_the_hub_hands_out_no_session_tickets(tmp_path: Path) -> None:
+    """Nothing ever resumes a session (each connection pins the certificate afresh), and two
+    tickets per handshake nearly doubled its cost, for the hub and for every client."""
+    hub = load_or_create_hub_certificate(tmp_path, "test hub")
+    buffers = [ssl.MemoryBIO() for _ in range(4)]
+    c_in, c_out, s_in, s_out = buffers
+    client = client_ssl_context().wrap_bio(c_in, c_out, server_hostname="localhost")
+    server = hub.server_ssl_context().wrap_bio(s_in, s_out, server_side=True)
+    for _ in range(4):
+        for side in (client, server):
+            with contextlib.suppress(ssl.SSLWantReadError):
+                side.do_handshake()
+        s_in.write(c_out.read())
+        c_in.write(s_out.read())
+    with contextlib.suppress(ssl.SSLWantReadError):
+        client.read(1)  # takes whatever came after the handshake (tickets, if any)
+    assert client.version() == "TLSv1.3"
+    assert client.session is not None and not client.session.has_ticket
 
 
 def test_the_client_context_refuses_old_tls_and_does_not_verify() -> None:

@@ -210,34 +210,3 @@ async def test_another_key_under_an_online_users_name_is_refused(connect, hub, t
     got = (await bob.next_event(ev.MessageReceived)).message
     assert (got.sender, got.text) == ("alice", "first come")
     assert alice.failure is None
-
-
-# -- a reconnect storm -------------------------------------------------------------------------
-async def test_logins_beyond_the_hubs_turns_wait_unread_for_one_to_end(nursery, hub_config):
-    """With every turn taken, a newcomer's TLS handshake is not even read: it waits its turn
-    (in arrival order) and goes through once a login under way ends."""
-    from dataclasses import replace
-
-    from gossip.hub import Limits, serve_hub
-
-    from .rawmember import try_log_in
-
-    config = replace(hub_config, limits=Limits(logins_at_once=1))
-    hub = await nursery.start(lambda task_status: serve_hub(config, task_status=task_status))
-    silent = await trio.open_tcp_stream("127.0.0.1", hub.port)  # takes the one turn
-    await trio.testing.wait_all_tasks_blocked()
-    answers: list[object] = []
-    answered = trio.Event()
-
-    async def log_in() -> None:
-        _, answer = await try_log_in(nursery, hub, "alice")
-        answers.append(answer)
-        answered.set()
-
-    nursery.start_soon(log_in)
-    await trio.testing.wait_all_tasks_blocked()
-    assert answers == []  # alice's handshake waits, unread
-    await silent.aclose()
-    with trio.fail_after(20):
-        await answered.wait()
-    assert isinstance(answers[0], Welcome)

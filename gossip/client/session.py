@@ -237,7 +237,10 @@ class Session(Actor):
         while True:
             try:
                 await self._connect_once()
-            except (ConnectionLost, HubUnreachable) as exc:
+            except (ConnectionLost, HubUnreachable, LoginFailed) as exc:
+                if isinstance(exc, LoginFailed) and not self._login_worth_retrying(exc):
+                    self._life_step("refused_for_good")
+                    raise
                 if self._leaving:
                     break
                 # The next attempt goes to the next hub of the cluster (if there are several).
@@ -263,12 +266,20 @@ class Session(Actor):
                     break
                 self._life_step("retry_now" if self._pause_cut else "retry_due")
                 self._pause_cut = False
-            except (LoginFailed, SignedInElsewhere, HubKeyChanged):
+            except (SignedInElsewhere, HubKeyChanged):
                 self._life_step("refused_for_good")
                 raise
             else:
                 break  # we left politely
         self._life_step("leave")
+
+    def _login_worth_retrying(self, failure: LoginFailed) -> bool:
+        """A login that ran out of time, ours or the hub's, after we were in before: the hub
+        is busy (a restart's storm), not refusing us; come back after the pause like any
+        lost connection. A first login that times out still goes back to the caller, and a
+        refusal (password, key, name) stays final."""
+        return (failure.code == ErrorCode.TIMEOUT and self._config.reconnect
+                and self.synced.is_set())
 
     def _pin_as_cluster(self, host: str, port: int) -> None:
         """A hub of our cluster not met yet must show the certificate pinned for the others:

@@ -16,7 +16,13 @@ from trio_websocket import (
 )
 
 from gossip.crypto import KnownHubs, certificate_fingerprint, client_ssl_context
-from gossip.wire import DEFAULT_MAX_FRAME_BYTES, Frame, FrameError, decode_frame
+from gossip.wire import (
+    DEFAULT_MAX_FRAME_BYTES,
+    LOGIN_QUEUE_SUBPROTOCOL,
+    Frame,
+    FrameError,
+    decode_frame,
+)
 
 from .errors import ConnectionLost, HubUnreachable
 
@@ -99,7 +105,10 @@ async def open_hub_link(nursery: trio.Nursery, host: str, port: int, *, tls: boo
                     await trio.aclose_forcefully(ssl_stream)
                     raise
                 stream = ssl_stream
+            # Offered: a hub in a login storm then says where we stand in its line (a hub
+            # that does not know it picks none, and we wait as before).
             ws = await wrap_client_stream(nursery, stream, host, "/gossip",
+                                          subprotocols=[LOGIN_QUEUE_SUBPROTOCOL],
                                           message_queue_size=64,
                                           max_message_size=DEFAULT_MAX_FRAME_BYTES)
     except trio.TooSlowError:

@@ -81,6 +81,11 @@ class HubCertificate:
         """A TLS 1.2+ server context presenting this certificate."""
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
+        # No TLS 1.3 session tickets: our clients never resume a session (each connection
+        # pins the certificate afresh, and a restarted hub could not take the tickets of the
+        # last one), and making two per handshake nearly doubled its cost on both sides
+        # (0.41 -> 0.22 ms for the hub, 0.67 -> 0.42 ms for the client, OpenSSL 3.0).
+        context.num_tickets = 0
         context.load_cert_chain(certfile=self.cert_path, keyfile=self.key_path)
         return context
 

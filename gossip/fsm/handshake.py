@@ -35,7 +35,8 @@ class HubHandshake(ProtocolMachine[HubHandshakePhase]):
     wire_events = {"greeting": Command.GREETING.value, "login_proof": Command.LOGIN_PROOF.value}
     rejects = {
         "awaiting_greeting": {"login_proof"},  # a proof answers a challenge not yet sent
-        "challenged": {"greeting"},  # one greeting per connection
+        # One greeting per connection; the line is waited in before the greeting is read.
+        "challenged": {"greeting", "queued", "turned_away"},
     }
 
     awaiting_greeting = State(initial=True)
@@ -47,6 +48,10 @@ class HubHandshake(ProtocolMachine[HubHandshakePhase]):
         awaiting_greeting.to(challenged, cond="version_supported", on="challenge")
         | awaiting_greeting.to(refused, unless="version_supported", on="refuse_version")
     )
+    # Waiting for a login turn (the greeting unread): told where it stands, again and again,
+    # until its turn comes or the wait is over (then turned away: the hub is too busy).
+    queued = awaiting_greeting.to.itself(internal=True, on="tell_place")
+    turned_away = awaiting_greeting.to(refused, on="refuse_busy")
     login_proof = (
         challenged.to(authenticated, cond="proof_valid", on="admit")
         | challenged.to(refused, unless="proof_valid", on="refuse_proof")
@@ -65,6 +70,13 @@ class HubHandshake(ProtocolMachine[HubHandshakePhase]):
 
     def refuse_version(self) -> None:
         self.close("unsupported protocol version", code="version")
+
+    def tell_place(self) -> None:
+        self.send_frame(Command.QUEUED)
+
+    def refuse_busy(self) -> None:
+        self.close("too many logins waiting on this hub; try again soon (or another hub)",
+                   code="busy")
 
     def admit(self) -> None:
         self.send_frame(Command.WELCOME)
@@ -94,13 +106,15 @@ class ClientHandshake(ProtocolMachine[ClientHandshakePhase]):
     wire_events = {
         "hub_hello": Command.HUB_HELLO.value,
         "welcome": Command.WELCOME.value,
+        "queued": Command.QUEUED.value,
         "error": Command.ERROR.value,
     }
     rejects = {
         # Nothing can come from the hub before we greet it.
-        "idle": {"hub_hello", "welcome", "error"},
+        "idle": {"hub_hello", "welcome", "error", "queued"},
         "greeted": {"connected", "welcome"},  # a welcome without a challenge proves nothing
-        "proving": {"connected", "hub_hello"},
+        # Once challenged, the turn has come: a word about the line now is a broken hub.
+        "proving": {"connected", "hub_hello", "queued"},
     }
 
     idle = State(initial=True)
@@ -115,6 +129,9 @@ class ClientHandshake(ProtocolMachine[ClientHandshakePhase]):
         greeted.to(proving, cond="version_supported", on="prove")
         | greeted.to(failed, unless="version_supported", on="unsupported")
     )
+    # The hub keeps us in line before it reads the greeting: each word says it is alive (the
+    # owner restarts its timer, within a total cap that no number of words extends).
+    queued = greeted.to.itself(internal=True, on="wait_in_line")
     welcome = (
         proving.to(authenticated, cond="hub_confirmed", on="accept")
         | proving.to(failed, unless="hub_confirmed", on="impostor")
@@ -140,6 +157,9 @@ class ClientHandshake(ProtocolMachine[ClientHandshakePhase]):
 
     def unsupported(self) -> None:
         self.close("the hub speaks an unsupported protocol version", code="version")
+
+    def wait_in_line(self) -> None:
+        self.report("queued")
 
     def accept(self) -> None:
         self.report("authenticated")

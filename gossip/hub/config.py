@@ -81,13 +81,25 @@ class Limits:
     # before TLS, for a slot. Two lets a second device behind the same NAT log in beside the
     # first; a third logs in a moment later rather than failing.
     max_pending_logins_per_address: int = 2
-    # Logins under way at once on the whole hub (TLS handshake to welcome); more wait, unread,
-    # in arrival order, up to `handshake_timeout`. A restart's reconnect storm then costs
+    # Logins under way at once on the whole hub (greeting to welcome); more wait in line,
+    # unread, in arrival order (below). A restart's reconnect storm then costs
     # each login its own CPU once: with every login of the storm under way at once, each
     # takes the storm's whole time, all reach their timeouts together and the work is lost.
     # Large enough that holding every turn with silent connections takes many addresses
     # (two turns each), as filling `max_connections` does.
     logins_at_once: int = 128
+    # Connections waiting in line for a turn (after TLS and the WebSocket upgrade, before the
+    # greeting is read); more are turned away at once (busy). A client that takes queue words
+    # (wire.LOGIN_QUEUE_SUBPROTOCOL) is told its place and the expected wait every
+    # `login_queue_word_interval` s, and may wait up to `login_queue_wait` s (then busy);
+    # one that does not waits up to `handshake_timeout`, in silence. Holding places takes
+    # many addresses: each holds at most `max_pending_logins_per_address`.
+    login_queue_length: int = 8192
+    # TLS and WebSocket handshakes under way at once (before the line above); more wait,
+    # unread, in arrival order, up to `handshake_timeout`.
+    handshakes_at_once: int = 64
+    login_queue_wait: float = 120.0
+    login_queue_word_interval: float = 5.0
     # Each failed login makes the address wait before its next exchange starts: base after
     # the first failure, doubling up to the cap; forgotten after `login_failure_memory` s.
     login_penalty_base: float = 0.5

@@ -41,6 +41,7 @@ from gossip.fsm import (
 from gossip.fsm.actions import Action
 from gossip.fsm.driver import Builders
 from gossip.wire import (
+    LOGIN_QUEUE_SUBPROTOCOL,
     PROTOCOL_VERSION,
     CallMembers,
     CallRoster,
@@ -68,6 +69,7 @@ from gossip.wire import (
     Missed,
     MissedBy,
     PrivateChannels,
+    Queued,
     RosterAppend,
     RosterRequest,
     Signal,
@@ -98,6 +100,7 @@ from .files import (
     file_frame_cost,
 )
 from .identities import JoinRefused, MemberBudgets
+from .loginqueue import LoginQueue
 from .metrics import HubMetrics
 from .names import Claim, NameBook
 from .private import PrivateBook, RosterRefusal
@@ -160,11 +163,15 @@ class HubContext:
     # Tells channel members who is in each call before they join (hooked on the registry).
     call_presence: CallPresence = field(init=False)
     # Turns for logins under way (Limits.logins_at_once), taken in arrival order.
-    login_turns: trio.CapacityLimiter = field(init=False)
+    login_queue: LoginQueue = field(init=False)
+    # Turns for TLS and WebSocket handshakes under way (Limits.handshakes_at_once), in order.
+    handshake_turns: trio.CapacityLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.call_presence = CallPresence(self.registry, self.private)
-        self.login_turns = trio.CapacityLimiter(self.config.limits.logins_at_once)
+        limits = self.config.limits
+        self.login_queue = LoginQueue(limits.logins_at_once, limits.login_queue_length)
+        self.handshake_turns = trio.CapacityLimiter(limits.handshakes_at_once)
         if self.claims is None:
             self.claims = LocalNames(self.names)
 
@@ -319,18 +326,9 @@ class ConnectionActor(Actor):
             # A penalised address waits before anything is read, TLS included: the client's
             # bytes stay in the kernel; the hub holds a socket and a sleeping task.
             await trio.sleep(throttle.wait_before_exchange(self._host))
-            turns, turn = self._hub.login_turns, False
-            with trio.move_on_after(self._limits.handshake_timeout):
-                await turns.acquire()
-                turn = True
-            if not turn:
-                log.info("refuse %s: %d logins under way on the hub", self.address,
-                         turns.borrowed_tokens)
+            if not await self._open_websocket(nursery):
                 return
-            try:
-                await self._handshake_and_log_in(nursery)
-            finally:
-                turns.release()
+            await self._wait_turn_and_log_in()
         if self._handshake is None or self._handshake.state_id != "authenticated":
             return
         assert self._ws is not None
@@ -348,7 +346,20 @@ class ConnectionActor(Actor):
         except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionClosed, OSError):
             return
 
-    async def _handshake_and_log_in(self, nursery: trio.Nursery) -> None:
+    async def _open_websocket(self, nursery: trio.Nursery) -> bool:
+        """TLS and the WebSocket upgrade, before the line for a login turn: a client in line
+        can then be told where it stands. Costs the hub the same handshake either way (about
+        a millisecond and a half); at most `handshakes_at_once` at once, in arrival order (the
+        rest wait unread, up to the handshake timeout): in a storm, all of them at once would
+        all end late, past the clients' timers. False: no handshake (too slow, or gone)."""
+        turns, turn = self._hub.handshake_turns, False
+        with trio.move_on_after(self._limits.handshake_timeout):
+            await turns.acquire()
+            turn = True
+        if not turn:
+            log.info("refuse %s: %d TLS handshakes under way on the hub", self.address,
+                     turns.borrowed_tokens)
+            return False
         try:
             with trio.fail_after(self._limits.handshake_timeout):
                 if isinstance(self._stream, trio.SSLStream):
@@ -356,15 +367,55 @@ class ConnectionActor(Actor):
                 request = await wrap_server_stream(
                     nursery, self._stream, message_queue_size=_PRELOGIN_RECEIVE_QUEUE,
                     max_message_size=self._limits.prelogin_max_frame_bytes)
-                self._ws = await request.accept()
-                nursery.start_soon(self._write_outbox)
-                nursery.start_soon(self._keep_alive)
-                await self._log_in()
+                takes_words = LOGIN_QUEUE_SUBPROTOCOL in request.proposed_subprotocols
+                self._ws = await request.accept(
+                    subprotocol=LOGIN_QUEUE_SUBPROTOCOL if takes_words else None)
         except trio.TooSlowError:
-            assert self._handshake is not None
-            self._run(self._handshake, "timeout", {})
+            log.info("refuse %s: no TLS and WebSocket handshake within %g s", self.address,
+                     self._limits.handshake_timeout)
+            return False
         except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionClosed, OSError):
-            return
+            return False
+        finally:
+            turns.release()
+        nursery.start_soon(self._write_outbox)
+        nursery.start_soon(self._keep_alive)
+        return True
+
+    async def _wait_turn_and_log_in(self) -> None:
+        """In line for a turn (Limits.logins_at_once under way at once), then the login. A
+        client that takes queue words hears its place every few seconds and may wait up to
+        `login_queue_wait`; one that does not waits in silence, no longer than its own
+        login timer would (the handshake timeout), as before the words existed."""
+        assert self._ws is not None and self._handshake is not None
+        limits = self._limits
+        takes_words = self._ws.subprotocol == LOGIN_QUEUE_SUBPROTOCOL
+        queue = self._hub.login_queue
+        async with queue.turn(limits.login_queue_wait if takes_words
+                              else limits.handshake_timeout,
+                              tell=self._tell_place if takes_words else None,
+                              every=limits.login_queue_word_interval) as turn:
+            if not turn:
+                log.info("refuse %s: %d logins waiting, %d under way", self.address,
+                         queue.waiting, queue.under_way)
+                if takes_words:
+                    self._run(self._handshake, "turned_away", {})  # closes: busy
+                # Older clients take any refusal at login as final, so they get the closed
+                # connection they always got here, and come back after their pause.
+                return
+            try:
+                with trio.fail_after(limits.handshake_timeout):
+                    await self._log_in()
+            except trio.TooSlowError:
+                self._run(self._handshake, "timeout", {})
+            except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionClosed,
+                    OSError):
+                return
+
+    def _tell_place(self, place: int, wait: float) -> None:
+        assert self._handshake is not None
+        self._run(self._handshake, "queued",
+                  {Command.QUEUED: [Queued(place=place, wait=round(wait, 1))]})
 
     async def _log_in(self) -> None:
         """The password first, the key after: until the PAKE proof checks out, the hub spends

@@ -36,6 +36,9 @@ class HubMetrics:
             "gossip_remote_members", "Members on the other hubs of the cluster", registry=r
         )
         self.logins = Counter("gossip_logins", "Logins that succeeded", registry=r)
+        self.login_queue = Gauge(
+            "gossip_login_queue", "Connections waiting in line for a login turn", registry=r
+        )
         self.refusals = Counter(
             "gossip_refusals",
             "Connections refused or ended by the hub, by reason (the error code sent)",
@@ -79,6 +82,7 @@ class HubMetrics:
         cluster = context.claims if isinstance(context.claims, RedisCluster) else None
         while True:
             self.connections.set(context.connections)
+            self.login_queue.set(context.login_queue.waiting)
             depth = members = 0
             for port in context.registry.ports():
                 members += 1

@@ -21,6 +21,7 @@ class ErrorCode(StrEnum):
     TOO_MANY_CONNECTIONS = "too_many_connections"  # the identity has all the connections it may
     TIMEOUT = "timeout"              # a phase took too long (login, keepalive)
     CLUSTER_DOWN = "cluster_down"    # a hub of a cluster cannot reach its peers: try later
+    BUSY = "busy"                    # the hub's login queue is full, or was waited in too long
     # any frame
     PROTOCOL = "protocol"            # an event the protocol machine does not allow
     MALFORMED = "malformed"          # bytes that are not a frame

@@ -15,6 +15,7 @@ class Command(str, Enum):
     HUB_HELLO = "hru"           # hub -> client: hub name, hub's PAKE message
     LOGIN_PROOF = "ighru"       # client -> hub: client's PAKE message + key confirmation
     WELCOME = "ig"              # hub -> client: hub's key confirmation
+    QUEUED = "qd"               # hub -> client, before the login: your place in line, the wait
     ERROR = "err"               # either way: a refusal with a code and a reason
     KEY_REQUEST = "gmk"         # client -> hub: send me the members' keys
     KEY = "ckp"                 # hub -> client: one member's public key

@@ -94,6 +94,24 @@ class Welcome(Frame):
     confirm: bytes = _blob(64)
 
 
+# The WebSocket subprotocol a client offers to say it takes `Queued` words while it waits for
+# its login's turn. Offered, not required: a hub that does not know it picks none and the
+# client waits in silence as before; a client that does not offer it is never sent one.
+LOGIN_QUEUE_SUBPROTOCOL = "gossip.login-queue.v1"
+
+
+@dataclass(frozen=True)
+class Queued(Frame):
+    """The hub has more logins under way than it takes at once: this connection waits for its
+    turn, `place` in line (1: next), about `wait` seconds by the hub's estimate. Repeated
+    every few seconds until the turn comes; the hub reads nothing of the client meanwhile
+    (its greeting waits, unread). Only for clients that offered LOGIN_QUEUE_SUBPROTOCOL."""
+
+    command: ClassVar[Command] = Command.QUEUED
+    place: int
+    wait: float
+
+
 @dataclass(frozen=True)
 class Error(Frame):
     """A refusal. `code` is machine-readable (auth, protocol, malformed, ...). A refusal of
@@ -401,7 +419,7 @@ FILE_FRAMES = (
 
 FRAME_TYPES: dict[Command, type[Frame]] = {
     cls.command: cls
-    for cls in (Greeting, HubHello, LoginProof, Welcome, Error, KeyRequest, Key, Channels,
+    for cls in (Greeting, HubHello, LoginProof, Welcome, Queued, Error, KeyRequest, Key, Channels,
                 EndOfKeys, KeyRemoved, Message, Missed, MissedBy, StartCall, CallMembers,
                 CallRoster, Offer, Answer, Ice, HangUp, CreatePrivate, RosterAppend,
                 RosterRequest, RosterLog, PrivateChannels, *FILE_FRAMES)
