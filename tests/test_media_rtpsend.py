@@ -1,0 +1,129 @@
+"""Our audio send path (gossip.media.rtpsend) on real aiortc links on loopback: the call's
+sealed frames, packetized by us and sent from one trio tick, are heard through aiortc's
+receivers; the stream the far end sees has no sequence gap, keeps the SSRC the SDP named,
+and aiortc's RTCP still reports on it both ways.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import trio
+import trio_asyncio
+
+from gossip.media.aiortc_seams import drive, receiver_buffer
+from gossip.media.engine import AudioEngine
+from gossip.media.framecrypt import CallFrames
+from gossip.media.jitter import PassThroughBuffer
+from gossip.media.loop import open_media_loop
+from gossip.media.lossreports import latest_report
+from gossip.media.peer import MediaLink
+from gossip.media.rtpheader import Incoming
+from gossip.media.rtpsend import AudioRtpStream, AudioSending, SentAudioTrack
+from gossip.media.sinks import MemorySink
+from gossip.media.sources import ToneSource
+from gossip.media.track import SourceFanout
+
+from .test_media_framecrypt import answerer_connects
+from .test_media_links import BOUND, LOOPBACK, Side, hear
+
+
+def test_a_stream_numbers_its_packets_and_marks_each_talkspurt() -> None:
+    sent: list[bytes] = []
+    stream = AudioRtpStream(0x1234, 111, sent.append)
+    for slot in (10, 11, 12, 20, 21):  # a pause between 12 and 20
+        stream.send(b"\x78frame", slot)
+    packets = [Incoming(data) for data in sent]
+    assert {p.ssrc for p in packets} == {0x1234} and {p.payload_type for p in packets} == {111}
+    assert [(p.sequence - packets[0].sequence) & 0xFFFF for p in packets] == [0, 1, 2, 3, 4]
+    assert [(p.timestamp - packets[0].timestamp) & 0xFFFFFFFF for p in packets] == [
+        0, 960, 1920, 9600, 10560]  # the pause is a timestamp jump, not a sequence gap
+    assert [bool(p.marker) for p in packets] == [True, False, False, True, False]
+    assert all(p.payload == b"\x78frame" for p in packets)
+
+
+def test_a_packet_not_sent_leaves_no_sequence_gap() -> None:
+    sent: list[bytes] = []
+
+    def flaky(data: bytes) -> None:
+        if len(sent) == 1 and not flaky.failed:  # type: ignore[attr-defined]
+            flaky.failed = True  # type: ignore[attr-defined]
+            raise ConnectionError("not connected")
+        sent.append(data)
+
+    flaky.failed = False  # type: ignore[attr-defined]
+    stream = AudioRtpStream(1, 111, flaky)
+    for slot in range(4):
+        stream.send(b"x", slot)
+    sequences = [Incoming(data).sequence for data in sent]
+    assert [(s - sequences[0]) & 0xFFFF for s in sequences] == [0, 1, 2]
+    assert stream.failed == 1 and stream.sent == 3
+
+
+async def test_a_send_that_waits_is_finished_by_the_asyncio_loop() -> None:
+    async with open_media_loop():
+        loop = asyncio.get_running_loop()
+        gate: asyncio.Future[None] = loop.create_future()
+        done = trio.Event()
+
+        async def waits() -> None:
+            await gate  # as a TURN relay binding its channel would
+            done.set()
+
+        drive(waits())  # returns at once, the rest left to asyncio
+        assert not done.is_set()
+        gate.set_result(None)
+        with trio.fail_after(BOUND):
+            await done.wait()
+
+
+async def test_our_packets_are_heard_through_aiortc_receivers_with_no_gap() -> None:
+    tones = {"alice": 440.0, "bob": 1000.0}
+    async with open_media_loop(), trio.open_nursery() as nursery:
+        sides, frames, sending = {}, {}, {}
+        for name, hz in tones.items():
+            engine = AudioEngine(MemorySink())
+            await nursery.start(engine.run)
+            fanout = SourceFanout(ToneSource(hz))
+            sides[name] = Side(name, fanout, engine.sink, engine)  # type: ignore[arg-type]
+            frames[name] = CallFrames(fanout)
+            sending[name] = frames[name].sending = AudioSending(frames[name].audio)
+            await nursery.start(sending[name].run)
+        frames["bob"].peer("alice").add_key(frames["alice"].sealer.key)  # type: ignore
+        frames["alice"].peer("bob").add_key(frames["bob"].sealer.key)  # type: ignore
+        offerer = MediaLink(frames["alice"].audio_track(), ice_hosts=LOOPBACK,
+                            open_frames=frames["alice"].peer("bob"))
+        answerer = MediaLink(frames["bob"].audio_track(), ice_hosts=LOOPBACK,
+                             open_frames=frames["bob"].peer("alice"))
+        try:
+            await answerer_connects(offerer, answerer)
+            sides["alice"].engine.add_peer("bob", offerer.remote_track)
+            sides["bob"].engine.add_peer("alice", answerer.remote_track)
+            await hear(sides["alice"], present=[1000.0], absent=[440.0])
+            await hear(sides["bob"], present=[440.0], absent=[1000.0])
+
+            track = offerer.sender.track
+            assert isinstance(track, SentAudioTrack) and track.stream is not None
+            assert track.stream.ssrc == offerer.sender._ssrc  # the SSRC its SDP announced
+            assert f"a=ssrc:{track.stream.ssrc} " in offerer._pc.localDescription.sdp
+            assert sending["alice"].tracks == [track] and track.frames_sent > 0
+            # aiortc's RTP task sent nothing of its own: every packet is ours.
+            stats = await trio_asyncio.aio_as_trio(offerer.sender.getStats)()
+            outbound = next(s for s in stats.values() if s.type == "outbound-rtp")
+            assert outbound.packetsSent >= track.frames_sent - 1  # our counters, kept true
+
+            # Bob's receiver saw one unbroken stream, and reports on it to alice's sender.
+            buffer = receiver_buffer(answerer.receiver)
+            inner = buffer.inner if hasattr(buffer, "inner") else buffer
+            assert isinstance(inner, PassThroughBuffer)
+            with trio.fail_after(BOUND):
+                while await latest_report(offerer.sender) is None:
+                    await sides["alice"].engine.wait_frames_played(
+                        sides["alice"].engine.frames_played + 10)
+            assert inner.missing == 0
+        finally:
+            await offerer.close()
+            await answerer.close()
+            nursery.cancel_scope.cancel()
+        # Closing the link stopped the track and took its stream out of the tick.
+        assert sending["alice"].tracks == [] and sending["bob"].tracks == []
