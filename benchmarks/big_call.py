@@ -9,8 +9,11 @@ modules compiled once, as installed, see compiled_env), and in
 the call alone (a window once every link is up, from /proc) with the CPU spent before it;
 audio frames received per second, video fps.
 
-    sealed    one Opus encoder per call, every frame sealed (AES-GCM), packetized per link
-    per-link  the baseline: aiortc encodes each link's stream, nothing sealed
+    sealed         one Opus encoder per call, every frame sealed (AES-GCM), packetized and
+                   sent by us from one 20 ms tick for all links (gossip.media.rtpsend)
+    sealed/aiortc  the same frames, each link's aiortc sender pacing its own track and
+                   packetizing them (the send path before rtpsend: its baseline)
+    per-link       the first baseline: aiortc encodes each link's stream, nothing sealed
 
 Then audio calls through a relay (`python -m gossip.relay`, its own process), each
 participant its own process (tests/relayparticipant.py: the relayed media path without the
@@ -19,10 +22,14 @@ frames kept, and the relay's CPU per frame received, for each media path:
 
     packets/ours     the relay forwards RTP packets taken from SRTP (headers rewritten per
                      slot, protected and sent); participants take them from SRTP too, open
-                     and decode them in place (gossip.media.slotreceive)
-    frames/aiortc    the baseline: the relay reads frames at aiortc's receivers and aiortc's
-                     senders packetize them again; participants receive through aiortc's
-                     receivers and decoder threads
+                     and decode them in place (gossip.media.slotreceive), and send their
+                     audio from our tick (gossip.media.rtpsend)
+    packets/ours/aiortc  the same, but each participant's audio sent by aiortc's sender
+                     (the send path's baseline)
+    frames/aiortc    the first baseline: the relay reads frames at aiortc's receivers and
+                     aiortc's senders packetize them again; participants receive through
+                     aiortc's receivers and decoder threads (add /aiortc: and send through
+                     aiortc's sender)
 
 Beside the relayed audio-only rows, on the packets/ours path, the same calls with video: each
 participant sends a pattern video to the relay and watches N others (--relay-video-slots, the
@@ -31,7 +38,8 @@ watched sender, CPU per participant, and the relay's CPU per packet forwarded (a
 packets alike, each counted once per listener that received it).
 
 Run: python benchmarks/big_call.py [--quick] [--sizes 2,3] [--relay-sizes 4,8,12]
-     [--relay-paths packets/ours,frames/aiortc] [--relay-video-slots 2] [--duration 12]
+     [--relay-paths packets/ours,packets/ours/aiortc] [--relay-video-slots 2]
+     [--paths per-link,sealed/aiortc,sealed] [--duration 12]
 """
 
 from __future__ import annotations
@@ -55,7 +63,7 @@ from gossip.wire.relay import make_ticket, read_relay_secret
 
 AUDIO_FRAMES_PER_SECOND = 50
 _SETUP_ALLOWANCE = 60.0
-PATHS = ("per-link", "sealed")
+PATHS = ("per-link", "sealed/aiortc", "sealed")
 _ROOT = Path(__file__).resolve().parents[1]  # tests.relayparticipant runs from here
 
 
@@ -103,7 +111,9 @@ def run_call(
             f"{args.duration:g}",
             "--json",
             "--media-path",
-            path,
+            path.split("/")[0],
+            "--send-path",
+            "aiortc" if path.endswith("/aiortc") or path == "per-link" else "ours",
         ]
         if video:
             command += [
@@ -298,7 +308,8 @@ def run_relayed(
     frames received from each peer a second, and their own CPU; the relay's CPU in the same
     window. A steady call, so set-up (and processes starting on a shared machine, which on
     2 cores takes longer than a short call lasts) is in no figure."""
-    forwarding, receive_path = path.split("/")
+    forwarding, receive_path, *send = path.split("/")
+    receive_path += "/" + (send[0] if send else "ours")
     for count in counts:
         relay, info = start_relay(workdir, forwarding)
         secret = read_relay_secret(info["secret_file"])
@@ -361,7 +372,7 @@ def run_relayed(
             ]
             video = f", video {_median(fps):.1f} fps (min {min(fps, default=0):.1f})"
         print(
-            f"{count:2}-way {kind} relayed, {path:14}: CPU per participant "
+            f"{count:2}-way {kind} relayed, {path:19}: CPU per participant "
             f"{cpu * 100:4.0f}% of a core, audio {_median(rates):.0f}/"
             f"{AUDIO_FRAMES_PER_SECOND} frames/s (min {min(rates):.0f}){video}; "
             f"relay {relay_cpu / seconds * 100:.0f}% of a core, "
@@ -400,13 +411,17 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=12.0, help="seconds each call lasts")
     parser.add_argument("--no-video", action="store_true", help="audio-only calls alone")
     parser.add_argument(
+        "--paths", default=",".join(PATHS), help="mesh media paths, each measured in turn"
+    )
+    parser.add_argument(
         "--relay-sizes", default="4,8,12", help="participants per relayed call (empty: none)"
     )
     parser.add_argument(
         "--relay-paths",
-        default="packets/ours,frames/aiortc",
+        default="packets/ours,packets/ours/aiortc",
         help="relayed media paths, each measured in turn: how the relay forwards (packets, "
-        "frames) / how participants receive (ours, aiortc)",
+        "frames) / how participants receive (ours, aiortc) [/ who sends their audio (ours, "
+        "the default, or aiortc)]",
     )
     parser.add_argument(
         "--relay-video-slots",
@@ -437,7 +452,7 @@ def main() -> None:
             for video in (False,) if args.no_video else (False, True):
                 for count in counts:
                     results = {}
-                    for path in PATHS:
+                    for path in args.paths.split(","):
                         results[path] = run_call(count, server.port, workdir, path, video, args)
                     kind = "audio+video" if video else "audio"
                     for path, result in results.items():
@@ -449,7 +464,7 @@ def main() -> None:
                             else "(no in-call window); "
                         )
                         print(
-                            f"{count}-way {kind:11} {path:8}: CPU per participant "
+                            f"{count}-way {kind:11} {path:13}: CPU per participant "
                             f"{result.cpu_share:4.0f}% of a core over its life, {in_call}audio "
                             f"{result.audio_rate:.0f}/{AUDIO_FRAMES_PER_SECOND} frames/s"
                             f"{extra} (load average {os.getloadavg()[0]:.1f})",

@@ -86,7 +86,8 @@ async def run_call(args: argparse.Namespace, session: Session,
                           video_height=args.video_height, video_fps=args.video_fps,
                           voice=voice_options(args),
                           frame_encryption=args.media_path == "sealed",
-                          encode_once=args.media_path != "per-link")
+                          encode_once=args.media_path != "per-link",
+                          send_path=args.send_path)
     try:
         call = await session.ref.ask(JoinCall(args.channel, options))
     except CommandRefused as exc:

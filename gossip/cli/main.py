@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     # encodes once per call unsealed, "per-link" encodes for each link (the old path).
     call.add_argument("--media-path", choices=("sealed", "once", "per-link"),
                       default="sealed", help=argparse.SUPPRESS)
+    # Benchmarks only: who packetizes and sends our audio (aiortc's sender: the old path).
+    call.add_argument("--send-path", choices=("ours", "aiortc"), default="ours",
+                      help=argparse.SUPPRESS)
     call.add_argument("--record-video", type=Path, metavar="DIR",
                       help="save received video in DIR (created): a PNG per peer about "
                            "every second, PEER-NNNN.png, and the last picture, PEER-last.png")

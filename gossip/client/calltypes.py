@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from gossip.actors import Request
 from gossip.crypto import PublicKey
@@ -83,6 +83,9 @@ class CallOptions:
     # call must agree. Off only for benchmarks, as is encoding per link instead of once.
     frame_encryption: bool = True
     encode_once: bool = True
+    # With frames encoded once: we packetize and send the call's audio from one tick
+    # (gossip.media.rtpsend), or aiortc's sender does for each link (benchmarks' baseline).
+    send_path: Literal["ours", "aiortc"] = "ours"
 
     def video_source(self) -> VideoSource | None:
         """The source to send, or None for no video (raises SpecError for a bad spec)."""

@@ -441,8 +441,8 @@ def check_seams() -> None:
         problems.append(f"RTCIceGatherer no longer keeps its Connection in {_GATHERER_CONNECTION}")
     if "self._protocols" not in inspect.getsource(Connection.__init__):
         problems.append(f"aioice Connection no longer keeps its sockets in {_CONNECTION_PROTOCOLS}")
-    from aiortc.rtcicetransport import RTCIceTransport
     from aioice.ice import StunProtocol
+    from aiortc.rtcicetransport import RTCIceTransport
 
     if "await self.transport._send(data)" not in send_rtp:
         problems.append(f"RTCDtlsTransport.{_DTLS_SEND_RTP} no longer sends through the ICE "
@@ -454,8 +454,8 @@ def check_seams() -> None:
         problems.append("aioice's Connection.send no longer goes to its pair's send_data")
     if "await" in inspect.getsource(StunProtocol.send_data):
         problems.append("aioice's StunProtocol.send_data now waits: rtp_sender_now would hop")
-    connect = inspect.getsource(getattr(RTCPeerConnection, "_RTCPeerConnection__connect"))
-    local_rtp = inspect.getsource(getattr(RTCPeerConnection, "_RTCPeerConnection__localRtp"))
+    connect = inspect.getsource(vars(RTCPeerConnection)["_RTCPeerConnection__connect"])
+    local_rtp = inspect.getsource(vars(RTCPeerConnection)["_RTCPeerConnection__localRtp"])
     if "await transceiver.sender.send(self.__localRtp(transceiver))" not in connect or \
             "rtp.rtcp.ssrc = transceiver.sender._ssrc" not in local_rtp:
         problems.append("aiortc no longer starts a sender with send(parameters) naming its SSRC")
