@@ -87,8 +87,8 @@ async def take_part(
         frames = CallFrames(fanout)
         assert frames.sealer is not None
         if send_path == "ours":
-            frames.sending = AudioSending(frames.audio)
-            nursery.start_soon(frames.sending.run)
+            sending = frames.sending = AudioSending(frames.audio)
+            engine.tick_hooks.append(sending.tick)
         say({"key": frames.sealer.key.to_bytes().hex()})
         keys = json.loads(await line())["keys"]
         for other, key in keys.items():

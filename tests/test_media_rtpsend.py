@@ -60,6 +60,42 @@ def test_a_packet_not_sent_leaves_no_sequence_gap() -> None:
     assert stream.failed == 1 and stream.sent == 3
 
 
+class RecordedSending(AudioSending):
+    """The tick's schedule alone: which slots it would encode and send."""
+
+    def __init__(self) -> None:
+        super().__init__(CallFrames(SourceFanout(ToneSource(440.0))).audio)
+        self.slots: list[int] = []
+        self.add(SentAudioTrack(self))
+
+    def send_slot(self, slot: int) -> None:
+        self.slots.append(slot)
+
+
+def test_the_tick_sends_each_slot_once_catches_up_and_never_runs_ahead() -> None:
+    sending = RecordedSending()
+    epoch = 1000.0
+    due = [epoch + k * 0.02 for k in range(4)]
+    for at in due:
+        sending.tick(at)
+    assert sending.slots == [0, 1, 2, 3]
+    # A stall: three ticks late, then the engine's catch-up ticks (due times in the past).
+    sending.tick(epoch + 6 * 0.02)
+    assert sending.slots[4:] == [4, 5, 6]
+    sending.tick(epoch + 6 * 0.02)  # a tick run twice for one due time sends nothing more
+    assert sending.slots[7:] == []
+    # Re-anchored after a long stall, at another phase: the slots in between are skipped.
+    sending.tick(epoch + 30 * 0.02 + 0.007)
+    sending.tick(epoch + 31 * 0.02 + 0.007)
+    assert sending.slots[7:] == [30, 31] and sending.slots_skipped == 23
+    # No link: nothing is read, and the next link starts at the present.
+    sending.remove(sending.tracks[0])
+    sending.tick(epoch + 32 * 0.02)
+    sending.add(SentAudioTrack(sending))
+    sending.tick(epoch + 40 * 0.02)
+    assert sending.slots[9:] == [40]
+
+
 async def test_a_send_that_waits_is_finished_by_the_asyncio_loop() -> None:
     async with open_media_loop():
         loop = asyncio.get_running_loop()
@@ -88,7 +124,10 @@ async def test_our_packets_are_heard_through_aiortc_receivers_with_no_gap() -> N
             sides[name] = Side(name, fanout, engine.sink, engine)  # type: ignore[arg-type]
             frames[name] = CallFrames(fanout)
             sending[name] = frames[name].sending = AudioSending(frames[name].audio)
-            await nursery.start(sending[name].run)
+            if name == "alice":
+                engine.tick_hooks.append(sending[name].tick)  # as a call does
+            else:
+                await nursery.start(sending[name].run)  # a timer of its own
         frames["bob"].peer("alice").add_key(frames["alice"].sealer.key)  # type: ignore
         frames["alice"].peer("bob").add_key(frames["bob"].sealer.key)  # type: ignore
         offerer = MediaLink(frames["alice"].audio_track(), ice_hosts=LOOPBACK,

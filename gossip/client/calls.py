@@ -232,7 +232,7 @@ class CallActor(Actor):
                     if frames is not None and options.send_path == "ours":
                         sending = AudioSending(frames.audio)
                         frames.sending = sending
-                        links.start_soon(sending.run)
+                        engine.tick_hooks.append(sending.tick)
                     links.start_soon(self._watch_speaking, engine, self._capture)
                     links.start_soon(replace_lost_devices, source, sink,
                                      self._device_lost)

@@ -101,6 +101,9 @@ class AudioEngine:
         self._standby: dict[str, PeerAudio] = {}  # a new track, until its first frame
         self._nursery: trio.Nursery | None = None
         self._waiters: list[tuple[Callable[[], bool], trio.Event]] = []
+        # Called at each playout tick with the time it was due, before the mix: the call's
+        # audio send (gossip.media.rtpsend) rides this tick instead of a timer of its own.
+        self.tick_hooks: list[Callable[[float], None]] = []
 
     # -- peers ------------------------------------------------------------------------------
 
@@ -260,6 +263,8 @@ class AudioEngine:
         next_tick = trio.current_time()
         while True:
             await trio.sleep_until(next_tick)
+            for hook in self.tick_hooks:
+                hook(next_tick)
             await self._await_in_flight()
             now = trio.current_time()
             frames = {peer: self._pop(audio, now) for peer, audio in self._peers.items()}

@@ -2,13 +2,14 @@
 RTP header by us and sent on every link from one trio task, around aiortc's RTCRtpSender.
 
     sending = AudioSending(frames.audio)              # the call's encoder and sealer
-    nursery.start_soon(sending.run)                   # the call's one 20 ms send tick
+    engine.tick_hooks.append(sending.tick)            # sent at each playout tick
     link = MediaLink(sending.track(), ...)            # or RelayLink: one track a link
 
 aiortc's sender costs, per frame and link: an asyncio timer to pace its track, a task
 switch through trio-asyncio, an RtpPacket built with its header extensions and serialized,
-and four awaited coroutines to the socket. Here each slot is one trio wake-up for the whole
-call, and per link one header packed and one SRTP protect and sendto, driven in place
+and four awaited coroutines to the socket. Here each slot is sent at the audio engine's
+playout tick (one trio wake-up for the whole call, sending and playout alike), and per link
+it is one header packed and one SRTP protect and sendto, driven in place
 (gossip.media.aiortc_seams.rtp_sender_now).
 
 What the far end needs is kept: the SSRC the link's SDP announced and the negotiated payload
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from collections.abc import Callable
 
@@ -43,7 +45,7 @@ from .aiortc_seams import (
     rtp_sender_now,
     sender_enabled,
 )
-from .format import FRAME_SAMPLES
+from .format import FRAME_SAMPLES, FRAME_SECONDS
 from .framecrypt import EncodedAudio
 from .rtpheader import HEADER, VERSION_2
 
@@ -152,13 +154,17 @@ class SentAudioTrack(MediaStreamTrack):
 
 class AudioSending:
     """A call's audio send tick: every 20 ms slot of the source, encoded and sealed once
-    (`EncodedAudio`), sent on every started link. Run with `run()` in the call's nursery."""
+    (`EncodedAudio`), sent on every started link. Driven by the audio engine's playout tick
+    (`engine.tick_hooks.append(sending.tick)`: one trio wake-up a slot for sending and
+    playout alike; a separate 20 ms timer costs about 1% of a core here), or by `run()`."""
 
     def __init__(self, encoded: EncodedAudio) -> None:
         self.encoded = encoded
         self.ticks = 0
         self.slots_skipped = 0  # slots a stalled process never sent
         self._tracks: dict[SentAudioTrack, None] = {}  # in the order links started
+        self._epoch: float | None = None
+        self._last: int | None = None
         self._started = trio.Event()
 
     def track(self) -> SentAudioTrack:
@@ -176,6 +182,31 @@ class AudioSending:
     def remove(self, track: SentAudioTrack) -> None:
         self._tracks.pop(track, None)
 
+    def tick(self, due: float) -> None:
+        """The tick due at `due` (a 20 ms schedule's time, not when it ran): send each slot
+        that fell due since the last, at most _CACHED_SLOTS of them (a longer stall skips to
+        the present). With no link started nothing is read: the source resumes at the present
+        (as SourceFanout's tracks do)."""
+        self.ticks += 1
+        if not self._tracks:
+            self._last = None
+            return
+        if self._epoch is None:
+            self._epoch = due
+        # Rounded: the schedule's times are this epoch plus multiples of 20 ms, give or take
+        # a float's rounding (or re-anchored after a stall: then any phase).
+        current = math.floor((due - self._epoch) / FRAME_SECONDS + 0.5)
+        last = self._last
+        if last is not None and current <= last:
+            return
+        if last is None or current - last > _CACHED_SLOTS:
+            if last is not None:
+                self.slots_skipped += current - last - 1
+            last = current - 1
+        self._last = current
+        for slot in range(last + 1, current + 1):
+            self.send_slot(slot)
+
     def send_slot(self, slot: int) -> None:
         """Encode and seal `slot` once (unless a pause sends nothing) and send it on each link."""
         frame = self.encoded.frame_for(slot)
@@ -187,27 +218,14 @@ class AudioSending:
                 stream.send(frame, slot)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Send until cancelled. With no link started nothing is read: the source resumes at
-        the present (as SourceFanout's tracks do)."""
-        fanout = self.encoded.fanout
+        """Tick every 20 ms on a timer of its own until cancelled (a call without an engine)."""
         task_status.started()
-        last: int | None = None
         while True:
             if not self._tracks:
                 self._started = trio.Event()
                 await self._started.wait()
-                last = None
-            current = fanout.current_slot(trio.current_time())
-            if last is not None:
-                current = max(current, last + 1)  # woken at its deadline: the next slot is due
-            if last is None or current - last > _CACHED_SLOTS:
-                if last is not None:
-                    self.slots_skipped += current - last - 1
-                first = current
-            else:
-                first = last + 1  # slots a short stall delayed are sent late, not lost
-            for slot in range(first, current + 1):
-                self.send_slot(slot)
-            last = current
-            self.ticks += 1
-            await trio.sleep_until(fanout.slot_deadline(current + 1))
+            due = trio.current_time()
+            while self._tracks:
+                self.tick(due)
+                due += FRAME_SECONDS
+                await trio.sleep_until(due)
