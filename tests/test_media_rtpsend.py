@@ -13,11 +13,12 @@ import trio_asyncio
 
 from gossip.media.aiortc_seams import drive, receiver_buffer
 from gossip.media.engine import AudioEngine
+from gossip.media.fingerprint import sdp_fingerprint
 from gossip.media.framecrypt import CallFrames
 from gossip.media.jitter import PassThroughBuffer
 from gossip.media.loop import open_media_loop
 from gossip.media.lossreports import latest_report
-from gossip.media.peer import MediaLink
+from gossip.media.peer import Failed, LinkUp, MediaLink
 from gossip.media.rtpheader import Incoming
 from gossip.media.rtpsend import AudioRtpStream, AudioSending, SentAudioTrack
 from gossip.media.sinks import MemorySink
@@ -166,3 +167,72 @@ async def test_our_packets_are_heard_through_aiortc_receivers_with_no_gap() -> N
             nursery.cancel_scope.cancel()
         # Closing the link stopped the track and took its stream out of the tick.
         assert sending["alice"].tracks == [] and sending["bob"].tracks == []
+
+
+async def test_a_renegotiation_keeps_the_stream_going_without_a_gap() -> None:
+    """aiortc starts a sender again at each negotiation (a video section added mid-call):
+    the link's stream goes on, so the far end sees no jump in sequence numbers."""
+    async with open_media_loop(), trio.open_nursery() as nursery:
+        engines = {}
+        for name in ("alice", "bob"):
+            engines[name] = AudioEngine(MemorySink())
+            await nursery.start(engines[name].run)
+        frames = CallFrames(SourceFanout(ToneSource(440.0)), encrypt=False)
+        sending = frames.sending = AudioSending(frames.audio)
+        engines["alice"].tick_hooks.append(sending.tick)
+        alice = MediaLink(frames.audio_track(), ice_hosts=LOOPBACK)
+        bob = MediaLink(SourceFanout(ToneSource(1000.0)).track(), ice_hosts=LOOPBACK)
+        try:
+            await answerer_connects(alice, bob)
+            engines["bob"].add_peer("alice", bob.remote_track)
+            with trio.fail_after(BOUND):
+                await engines["bob"].wait_frames_received("alice", 25)
+            track = alice.sender.track
+            assert isinstance(track, SentAudioTrack)
+            stream = track.stream
+            reoffer = await alice.create_reoffer(receive_video=True)
+            await alice.accept_reanswer(await bob.accept_reoffer(reoffer))
+            assert alice.has_video_section
+            heard = engines["bob"].peer("alice").frames_received
+            with trio.fail_after(BOUND):
+                await engines["bob"].wait_frames_received("alice", heard + 50)
+            assert track.stream is stream and stream is not None and stream.failed == 0
+            assert bob.pass_through is not None and bob.pass_through.missing == 0
+        finally:
+            await alice.close()
+            await bob.close()
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_link_that_refused_the_peers_certificate_sends_nothing() -> None:
+    async with open_media_loop(), trio.open_nursery() as nursery:
+        engine = AudioEngine(MemorySink())
+        await nursery.start(engine.run)
+        frames = CallFrames(SourceFanout(ToneSource(880.0)))
+        sending = frames.sending = AudioSending(frames.audio)
+        engine.tick_hooks.append(sending.tick)
+        alice = MediaLink(SourceFanout(ToneSource(440)).track(), ice_hosts=LOOPBACK)
+        track = frames.audio_track()
+        bob = MediaLink(track, ice_hosts=LOOPBACK)
+        mallory = MediaLink(SourceFanout(ToneSource(100)).track(), ice_hosts=LOOPBACK)
+        try:
+            offer = await alice.create_offer()
+            genuine, forged = sdp_fingerprint(offer), mallory.local_fingerprint
+            await alice.accept_answer(
+                await bob.accept_offer(offer.replace(genuine.split()[1], forged.split()[1])))
+            with trio.fail_after(BOUND):
+                async for event in bob.events:
+                    if isinstance(event, Failed | LinkUp):
+                        break
+            assert isinstance(event, Failed)
+            await engine.wait_frames_played(engine.frames_played + 25)
+            # Whichever check refused it (aiortc's in DTLS, or ours as DTLS came up), the
+            # sender never started: our tick has no stream for it.
+            assert isinstance(track, SentAudioTrack) and track.stream is None
+            assert sending.tracks == []
+            stats = await trio_asyncio.aio_as_trio(alice.receiver.getStats)()
+            assert not any(s.type == "inbound-rtp" for s in stats.values())  # not one packet
+        finally:
+            for link in (alice, bob, mallory):
+                await link.close()
+            nursery.cancel_scope.cancel()
