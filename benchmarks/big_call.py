@@ -11,8 +11,9 @@ audio frames received per second, video fps.
 
     sealed         one Opus encoder per call, every frame sealed (AES-GCM), packetized and
                    sent by us from one 20 ms tick for all links (gossip.media.rtpsend)
-    sealed/aiortc  the same frames, each link's aiortc sender pacing its own track and
-                   packetizing them (the send path before rtpsend: its baseline)
+    sealed+aiortc-send  the same frames, each link's aiortc sender pacing its own track
+                   and packetizing them (the send path before rtpsend: its baseline; any
+                   media path takes "+aiortc-send")
     per-link       the first baseline: aiortc encodes each link's stream, nothing sealed
 
 Then audio calls through a relay (`python -m gossip.relay`, its own process), each
@@ -39,7 +40,7 @@ packets alike, each counted once per listener that received it).
 
 Run: python benchmarks/big_call.py [--quick] [--sizes 2,3] [--relay-sizes 4,8,12]
      [--relay-paths packets/ours,packets/ours/aiortc] [--relay-video-slots 2]
-     [--paths per-link,sealed/aiortc,sealed] [--duration 12]
+     [--paths per-link,sealed+aiortc-send,sealed] [--duration 12]
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ from gossip.wire.relay import make_ticket, read_relay_secret
 
 AUDIO_FRAMES_PER_SECOND = 50
 _SETUP_ALLOWANCE = 60.0
-PATHS = ("per-link", "sealed/aiortc", "sealed")
+PATHS = ("per-link", "sealed+aiortc-send", "sealed")
 _ROOT = Path(__file__).resolve().parents[1]  # tests.relayparticipant runs from here
 
 
@@ -111,9 +112,9 @@ def run_call(
             f"{args.duration:g}",
             "--json",
             "--media-path",
-            path.split("/")[0],
+            path.partition("+")[0],
             "--send-path",
-            "aiortc" if path.endswith("/aiortc") or path == "per-link" else "ours",
+            "aiortc" if path.endswith("+aiortc-send") else "ours",
         ]
         if video:
             command += [
@@ -464,7 +465,7 @@ def main() -> None:
                             else "(no in-call window); "
                         )
                         print(
-                            f"{count}-way {kind:11} {path:13}: CPU per participant "
+                            f"{count}-way {kind:11} {path:18}: CPU per participant "
                             f"{result.cpu_share:4.0f}% of a core over its life, {in_call}audio "
                             f"{result.audio_rate:.0f}/{AUDIO_FRAMES_PER_SECOND} frames/s"
                             f"{extra} (load average {os.getloadavg()[0]:.1f})",
