@@ -13,7 +13,7 @@ elsewhere falls on both; printed: the process's CPU (% of a core, median over ro
 the difference per frame per link. Figures depend on the machine and its load: compare the
 two paths of one run, not runs.
 
-Run: python benchmarks/audio_send.py [--peers 1,5] [--rounds 3] [--seconds 5]
+Run: python benchmarks/audio_send.py [--quick] [--peers 1,5] [--rounds 3] [--seconds 5]
 """
 
 from __future__ import annotations
@@ -104,4 +104,8 @@ if __name__ == "__main__":
     parser.add_argument("--peers", default="1,5", help="links to send to, e.g. 1,5")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
-    trio.run(main, parser.parse_args())
+    parser.add_argument("--quick", action="store_true", help="1 peer, 2 rounds of 3 s")
+    arguments = parser.parse_args()
+    if arguments.quick:
+        arguments.peers, arguments.rounds, arguments.seconds = "1", 2, 3.0
+    trio.run(main, arguments)
