@@ -1,16 +1,20 @@
 """Our audio send path (gossip.media.rtpsend) on real aiortc links on loopback: the call's
 sealed frames, packetized by us and sent from one trio tick, are heard through aiortc's
-receivers; the stream the far end sees has no sequence gap, keeps the SSRC the SDP named,
-and aiortc's RTCP still reports on it both ways.
+receivers and through the relay; the stream the far end sees has no sequence gap (a
+renegotiation included), keeps the SSRC the SDP named, and aiortc's RTCP still reports on it;
+a link that refused the peer's certificate sends nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from pathlib import Path
 
 import trio
 import trio_asyncio
 
+from gossip.client.relaylink import Heard, RelayLink
 from gossip.media.aiortc_seams import drive, receiver_buffer
 from gossip.media.engine import AudioEngine
 from gossip.media.fingerprint import sdp_fingerprint
@@ -22,11 +26,14 @@ from gossip.media.peer import Failed, LinkUp, MediaLink
 from gossip.media.rtpheader import Incoming
 from gossip.media.rtpsend import AudioRtpStream, AudioSending, SentAudioTrack
 from gossip.media.sinks import MemorySink
+from gossip.media.slotreceive import RelaySlot
 from gossip.media.sources import ToneSource
 from gossip.media.track import SourceFanout
+from gossip.wire.relay import make_ticket
 
 from .test_media_framecrypt import answerer_connects
 from .test_media_links import BOUND, LOOPBACK, Side, hear
+from .test_relay import relay_process
 
 
 def test_a_stream_numbers_its_packets_and_marks_each_talkspurt() -> None:
@@ -236,3 +243,53 @@ async def test_a_link_that_refused_the_peers_certificate_sends_nothing() -> None
             for link in (alice, bob, mallory):
                 await link.close()
             nursery.cancel_scope.cancel()
+
+
+async def test_through_the_relay_everyone_hears_our_packets_with_no_gap(tmp_path: Path) -> None:
+    """Our packets to the relay are what it expects of a sender (the SSRC and payload type
+    its offer named): it forwards them, and each listener's slot sees no gap."""
+    tones = {"ann": 300.0, "ben": 500.0, "cat": 700.0}
+    async with relay_process(tmp_path) as relay, open_media_loop(), \
+            trio.open_nursery() as nursery:
+        sides, frames, links = {}, {}, {}
+        for name, hz in tones.items():
+            engine = AudioEngine(MemorySink())
+            await nursery.start(engine.run)
+            fanout = SourceFanout(ToneSource(hz))
+            sides[name] = Side(name, fanout, engine.sink, engine)  # type: ignore[arg-type]
+            frames[name] = CallFrames(fanout)
+            sending = frames[name].sending = AudioSending(frames[name].audio)
+            engine.tick_hooks.append(sending.tick)
+        for name, own in frames.items():
+            for other, theirs in frames.items():
+                if other != name:
+                    theirs.peer(name).add_key(own.sealer.key)  # type: ignore
+        for name in tones:
+            links[name] = RelayLink(frames[name].audio_track(), fingerprint=relay["fingerprint"],
+                                    slots=len(tones) - 1, frames_for=frames[name].peer,
+                                    ice_hosts=LOOPBACK)
+
+        async def take_part(name: str, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+            ticket = make_ticket(relay["secret"], "general", name, time.time())
+            async with links[name].joined(relay["url"], "general", name, ticket):
+                task_status.started()
+                async for event in links[name].events:
+                    if isinstance(event, Heard):
+                        sides[name].engine.add_peer(event.user, event.track)
+
+        for name in tones:
+            await nursery.start(take_part, name)
+        for name, side in sides.items():
+            others = [hz for other, hz in tones.items() if other != name]
+            with trio.fail_after(BOUND * 2):
+                while len(side.engine.peers) < len(others):
+                    await side.engine.wait_frames_played(side.engine.frames_played + 1)
+            await hear(side, present=others, absent=[tones[name]])
+        for name in tones:
+            slots = [s for s in links[name].openings
+                     if isinstance(s, RelaySlot) and s.frames is not None]
+            assert len(slots) == len(tones) - 1
+            assert all(slot.missing == 0 for slot in slots), name
+            sent = frames[name].sending.tracks  # type: ignore[union-attr]
+            assert len(sent) == 1 and sent[0].stream is not None and sent[0].stream.failed == 0
+        nursery.cancel_scope.cancel()
