@@ -11,6 +11,7 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
 import trio
 import trio_asyncio
 
@@ -48,6 +49,14 @@ def test_a_stream_numbers_its_packets_and_marks_each_talkspurt() -> None:
         0, 960, 1920, 9600, 10560]  # the pause is a timestamp jump, not a sequence gap
     assert [bool(p.marker) for p in packets] == [True, False, False, True, False]
     assert all(p.payload == b"\x78frame" for p in packets)
+
+
+def test_a_payload_type_past_seven_bits_makes_no_stream() -> None:
+    # The far end's answer names it: one past 127 would set the marker bit, past 255 it
+    # would stop the tick that sends to every link.
+    for payload_type in (128, 300, -1):
+        with pytest.raises(ValueError):
+            AudioRtpStream(1, payload_type, lambda data: None)
 
 
 def test_a_packet_not_sent_leaves_no_sequence_gap() -> None:

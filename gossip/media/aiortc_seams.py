@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import socket
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, Protocol
@@ -69,6 +70,8 @@ from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtp import RtpPacket
 
 from .errors import MediaError
+
+logger = logging.getLogger(__name__)
 
 PINNED_VERSION = "1.16"
 _RECEIVER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
@@ -307,15 +310,20 @@ async def _finish(resumed: _Resumed) -> None:
         pass
 
 
-def on_sender_started(sender: RTCRtpSender, started: Callable[[int, int], None]) -> None:
-    """Call `started(ssrc, payload_type)` once aiortc starts `sender` (DTLS is up and the
-    negotiation lets it send): the SSRC its SDP announced, the payload type it would send
-    with. aiortc calls `send()` again at each renegotiation: so is `started`."""
+def on_sender_started(sender: RTCRtpSender, started: Callable[[int, int, str], None]) -> None:
+    """Call `started(ssrc, payload_type, mime_type)` once aiortc starts `sender` (DTLS is up
+    and the negotiation lets it send): the SSRC its SDP announced, the payload type and codec
+    it would send with (as the far end's description gave them: unchecked). aiortc calls
+    `send()` again at each renegotiation: so is `started`."""
     original = sender.send
 
     async def send(parameters: Any) -> None:
         await original(parameters)
-        started(parameters.rtcp.ssrc, parameters.codecs[0].payloadType)
+        codec = parameters.codecs[0]
+        try:
+            started(parameters.rtcp.ssrc, codec.payloadType, codec.mimeType)
+        except Exception:  # in aiortc's start of the link: it must not stop there
+            logger.exception("a sender's start could not be taken")
 
     sender.send = send  # type: ignore[method-assign]
 

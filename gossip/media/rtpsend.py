@@ -52,6 +52,7 @@ from .rtpheader import HEADER, VERSION_2
 logger = logging.getLogger(__name__)
 
 _MARKER = 0x80
+OPUS = "audio/opus"
 _CACHED_SLOTS = 8  # as SourceFanout: a tick that fell further behind skips to the present
 
 
@@ -64,6 +65,10 @@ class AudioRtpStream:
 
     def __init__(self, ssrc: int, payload_type: int, send: Callable[[bytes], None],
                  counters: SentCounters | None = None) -> None:
+        # The payload type comes from the far end's description: a byte's 7 bits, or no
+        # stream (it would spill into the marker bit, or past the byte and stop the tick).
+        if not 0 <= payload_type <= 0x7F or not 0 <= ssrc <= 0xFFFFFFFF:
+            raise ValueError(f"no RTP stream with SSRC {ssrc} and payload type {payload_type}")
         self.ssrc = ssrc
         self.payload_type = payload_type
         self.sent = 0
@@ -120,7 +125,8 @@ class SentAudioTrack(MediaStreamTrack):
         self.sender = sender
         on_sender_started(sender, self._started)
 
-    def _started(self, ssrc: int, payload_type: int) -> None:
+    def _started(self, ssrc: int, payload_type: int, mime_type: str) -> None:
+        # Runs as aiortc starts the sender (on_sender_started logs what escapes).
         sender = self.sender
         assert sender is not None
         if self.readyState != "live" or sender.track is not self:
@@ -129,8 +135,17 @@ class SentAudioTrack(MediaStreamTrack):
             if (self.stream.ssrc, self.stream.payload_type) == (ssrc, payload_type):
                 return  # a renegotiation: the same stream goes on
             self.sending.remove(self)
-        self.stream = AudioRtpStream(ssrc, payload_type, rtp_sender_now(sender.transport),
-                                     SentCounters(sender))
+            self.stream = None
+        if mime_type.lower() != OPUS:
+            logger.warning("not sending audio: the link negotiated %s, our frames are Opus",
+                           mime_type)
+            return
+        try:
+            self.stream = AudioRtpStream(ssrc, payload_type, rtp_sender_now(sender.transport),
+                                         SentCounters(sender))
+        except ValueError as exc:
+            logger.warning("not sending audio: %s", exc)
+            return
         self.sending.add(self)
 
     def may_send(self) -> bool:
