@@ -18,6 +18,7 @@ playout, and the jitter buffer's own statistics.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -245,18 +246,30 @@ class AudioEngine:
         self._progress()
 
     async def _receive_decoded(self, audio: PeerAudio, track: DecodedAudioTrack) -> None:
-        """A relayed peer's frames, decoded already and on a trio channel: no asyncio hop."""
+        """A relayed peer's frames, decoded already: each handed straight to the buffer as
+        the receive path decodes it (`track.deliver`), no task woken per frame."""
         with audio.cancel:
-            async for timestamp, mono in track.frames:
-                now = trio.current_time()
-                audio.frames_received += 1
-                if audio.first_audio_at is None:
-                    audio.first_audio_at = now
-                if self._standby.get(audio.peer) is audio:
-                    self._promote(audio)  # as in _receive: the old track stops here
-                audio.buffer.put(timestamp, mono, now)
-                self._progress()
+            try:
+                while True:  # what was queued before we took over
+                    self._take_decoded(audio, *track.frames.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                pass
+            track.deliver = functools.partial(self._take_decoded, audio)
+            try:
+                await track.stopped.wait()
+            finally:
+                track.deliver = None
         audio.ended = True
+        self._progress()
+
+    def _take_decoded(self, audio: PeerAudio, timestamp: int, mono: Frame) -> None:
+        now = trio.current_time()
+        audio.frames_received += 1
+        if audio.first_audio_at is None:
+            audio.first_audio_at = now
+        if self._standby.get(audio.peer) is audio:
+            self._promote(audio)  # as in _receive: the old track stops here
+        audio.buffer.put(timestamp, mono, now)
         self._progress()
 
     async def _playout(self) -> None:
