@@ -40,7 +40,7 @@ packets alike, each counted once per listener that received it).
 
 Run: python benchmarks/big_call.py [--quick] [--sizes 2,3] [--relay-sizes 4,8,12]
      [--relay-paths packets/ours,packets/ours/aiortc] [--relay-video-slots 2]
-     [--paths per-link,sealed+aiortc-send,sealed] [--duration 12]
+     [--paths per-link,sealed+aiortc-send,sealed] [--repeats 1] [--duration 12]
 """
 
 from __future__ import annotations
@@ -302,15 +302,17 @@ def start_relay(
 
 def run_relayed(
     counts: list[int], workdir: Path, path: str, args: argparse.Namespace, video_slots: int = 0
-) -> None:
+) -> dict[int, tuple[float, float]]:
     """Each size's call on a fresh relay: participants (tests/relayparticipant.py, each its
     own process, keys handed over by this script as a call's signalling would) join, and
     once every one hears every other, all measure the same window of `duration` seconds:
     frames received from each peer a second, and their own CPU; the relay's CPU in the same
     window. A steady call, so set-up (and processes starting on a shared machine, which on
-    2 cores takes longer than a short call lasts) is in no figure."""
+    2 cores takes longer than a short call lasts) is in no figure. Returns each size's
+    CPU per participant (% of a core) and lowest participant's audio frames a second."""
     forwarding, receive_path, *send = path.split("/")
     receive_path += "/" + (send[0] if send else "ours")
+    figures: dict[int, tuple[float, float]] = {}
     for count in counts:
         relay, info = start_relay(workdir, forwarding)
         secret = read_relay_secret(info["secret_file"])
@@ -381,6 +383,8 @@ def run_relayed(
             f"(load average {os.getloadavg()[0]:.1f})",
             flush=True,
         )
+        figures[count] = (cpu * 100, min(rates))
+    return figures
 
 
 def _read(process: subprocess.Popen[str]) -> dict[str, Any]:
@@ -395,6 +399,18 @@ def _write(process: subprocess.Popen[str], message: dict[str, Any]) -> None:
     assert process.stdin is not None
     process.stdin.write(json.dumps(message) + "\n")
     process.stdin.flush()
+
+
+def _print_medians(what: str, figures: dict[str, list[float | None]]) -> None:
+    """One line: each path's median over the rounds, and the rounds' figures."""
+    parts = []
+    for path, values in figures.items():
+        known = [value for value in values if value is not None]
+        parts.append(
+            f"{path} {_median(known):.1f} ({', '.join(f'{value:.1f}' for value in known)})"
+        )
+    print(f"{what}, median of {len(next(iter(figures.values())))} rounds: "
+          + "; ".join(parts), flush=True)
 
 
 def _median(values: list[float]) -> float:
@@ -413,6 +429,10 @@ def main() -> None:
     parser.add_argument("--no-video", action="store_true", help="audio-only calls alone")
     parser.add_argument(
         "--paths", default=",".join(PATHS), help="mesh media paths, each measured in turn"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=1,
+        help="rounds of every call, the paths alternating; medians printed after them",
     )
     parser.add_argument(
         "--relay-sizes", default="4,8,12", help="participants per relayed call (empty: none)"
@@ -452,11 +472,14 @@ def main() -> None:
                 run_call(max(counts), server.port, workdir, "sealed", False, warm)
             for video in (False,) if args.no_video else (False, True):
                 for count in counts:
-                    results = {}
-                    for path in args.paths.split(","):
-                        results[path] = run_call(count, server.port, workdir, path, video, args)
+                    # Rounds alternate the paths, so that load from elsewhere falls on each.
+                    rounds = [
+                        (path, run_call(count, server.port, workdir, path, video, args))
+                        for _ in range(args.repeats)
+                        for path in args.paths.split(",")
+                    ]
                     kind = "audio+video" if video else "audio"
-                    for path, result in results.items():
+                    for path, result in rounds:
                         extra = f", video {result.video_fps:.1f} fps" if video else ""
                         in_call = (
                             f"{result.call_share:4.1f}% in the call, set-up "
@@ -473,11 +496,33 @@ def main() -> None:
                         )
                         for problem in result.problems:
                             print(f"   ! {problem}", flush=True)
+                    if args.repeats > 1:
+                        _print_medians(
+                            f"{count}-way {kind}",
+                            {
+                                path: [r.call_share for p, r in rounds if p == path]
+                                for path in args.paths.split(",")
+                            },
+                        )
         relay_counts = [int(part) for part in args.relay_sizes.split(",") if part]
         if relay_counts:
+            relayed: dict[tuple[int, str], list[tuple[float, float]]] = {}
+            for _ in range(args.repeats):
+                for path in args.relay_paths.split(","):
+                    for count, figures in run_relayed(relay_counts, workdir, path, args).items():
+                        relayed.setdefault((count, path), []).append(figures)
+            if args.repeats > 1:
+                for count in relay_counts:
+                    for index, what in enumerate(("CPU per participant, % of a core",
+                                                  "audio frames/s of the lowest participant")):
+                        _print_medians(
+                            f"{count}-way audio relayed, {what}",
+                            {path: [figures[index] for figures in relayed[(count, path)]]
+                             for path in args.relay_paths.split(",")},
+                        )
             for path in args.relay_paths.split(","):
-                run_relayed(relay_counts, workdir, path, args)
-                if path == "packets/ours" and args.relay_video_slots and not args.no_video:
+                if path.startswith("packets/ours") and args.relay_video_slots \
+                        and not args.no_video:
                     run_relayed(relay_counts, workdir, path, args, args.relay_video_slots)
     print(f"took {time.monotonic() - began:.0f} s")
 
