@@ -14,6 +14,10 @@ audio frames received per second, video fps.
                    (gossip.media.meshreceive)
     sealed-aiortc  the same, the peers' audio received through aiortc's receivers and
                    decoder threads (the baseline for receiving in place)
+    sealed+aiortc-send  the same frames, each link's aiortc sender pacing its own track
+                   and packetizing them (the send path before rtpsend: its baseline; any
+                   media path takes "+aiortc-send"); "sealed" sends from one 20 ms tick for all
+                   links (gossip.media.rtpsend)
     per-link       the first baseline: aiortc encodes each link's stream, nothing sealed
 
 Then audio calls through a relay (`python -m gossip.relay`, its own process), each
@@ -23,10 +27,14 @@ frames kept, and the relay's CPU per frame received, for each media path:
 
     packets/ours     the relay forwards RTP packets taken from SRTP (headers rewritten per
                      slot, protected and sent); participants take them from SRTP too, open
-                     and decode them in place (gossip.media.slotreceive)
-    frames/aiortc    the baseline: the relay reads frames at aiortc's receivers and aiortc's
-                     senders packetize them again; participants receive through aiortc's
-                     receivers and decoder threads
+                     and decode them in place (gossip.media.slotreceive), and send their
+                     audio from our tick (gossip.media.rtpsend)
+    packets/ours/aiortc  the same, but each participant's audio sent by aiortc's sender
+                     (the send path's baseline)
+    frames/aiortc    the first baseline: the relay reads frames at aiortc's receivers and
+                     aiortc's senders packetize them again; participants receive through
+                     aiortc's receivers and decoder threads (add /aiortc: and send through
+                     aiortc's sender)
 
 Beside the relayed audio-only rows, on the packets/ours path, the same calls with video: each
 participant sends a pattern video to the relay and watches N others (--relay-video-slots, the
@@ -34,9 +42,9 @@ last N speakers' video; here the first N by name): pictures decoded per second f
 watched sender, CPU per participant, and the relay's CPU per packet forwarded (audio and video
 packets alike, each counted once per listener that received it).
 
-Run: python benchmarks/big_call.py [--quick] [--sizes 2,3] [--paths per-link,sealed]
-     [--relay-sizes 4,8,12]
-     [--relay-paths packets/ours,frames/aiortc] [--relay-video-slots 2] [--duration 12]
+Run: python benchmarks/big_call.py [--quick] [--sizes 2,3] [--relay-sizes 4,8,12]
+     [--relay-paths packets/ours,packets/ours/aiortc,frames/aiortc] [--relay-video-slots 2]
+     [--paths per-link,sealed-aiortc,sealed+aiortc-send,sealed] [--repeats 1] [--duration 12]
 """
 
 from __future__ import annotations
@@ -60,7 +68,7 @@ from gossip.wire.relay import make_ticket, read_relay_secret
 
 AUDIO_FRAMES_PER_SECOND = 50
 _SETUP_ALLOWANCE = 60.0
-PATHS = ("per-link", "sealed-aiortc", "sealed")
+PATHS = ("per-link", "sealed-aiortc", "sealed+aiortc-send", "sealed")
 _ROOT = Path(__file__).resolve().parents[1]  # tests.relayparticipant runs from here
 
 
@@ -108,7 +116,9 @@ def run_call(
             f"{args.duration:g}",
             "--json",
             "--media-path",
-            path,
+            path.partition("+")[0],
+            "--send-path",
+            "aiortc" if path.endswith("+aiortc-send") else "ours",
         ]
         if video:
             command += [
@@ -296,14 +306,17 @@ def start_relay(
 
 def run_relayed(
     counts: list[int], workdir: Path, path: str, args: argparse.Namespace, video_slots: int = 0
-) -> None:
+) -> dict[int, tuple[float, float]]:
     """Each size's call on a fresh relay: participants (tests/relayparticipant.py, each its
     own process, keys handed over by this script as a call's signalling would) join, and
     once every one hears every other, all measure the same window of `duration` seconds:
     frames received from each peer a second, and their own CPU; the relay's CPU in the same
     window. A steady call, so set-up (and processes starting on a shared machine, which on
-    2 cores takes longer than a short call lasts) is in no figure."""
-    forwarding, receive_path = path.split("/")
+    2 cores takes longer than a short call lasts) is in no figure. Returns each size's
+    CPU per participant (% of a core) and lowest participant's audio frames a second."""
+    forwarding, receive_path, *send = path.split("/")
+    receive_path += "/" + (send[0] if send else "ours")
+    figures: dict[int, tuple[float, float]] = {}
     for count in counts:
         relay, info = start_relay(workdir, forwarding)
         secret = read_relay_secret(info["secret_file"])
@@ -366,7 +379,7 @@ def run_relayed(
             ]
             video = f", video {_median(fps):.1f} fps (min {min(fps, default=0):.1f})"
         print(
-            f"{count:2}-way {kind} relayed, {path:14}: CPU per participant "
+            f"{count:2}-way {kind} relayed, {path:19}: CPU per participant "
             f"{cpu * 100:4.0f}% of a core, audio {_median(rates):.0f}/"
             f"{AUDIO_FRAMES_PER_SECOND} frames/s (min {min(rates):.0f}){video}; "
             f"relay {relay_cpu / seconds * 100:.0f}% of a core, "
@@ -374,6 +387,8 @@ def run_relayed(
             f"(load average {os.getloadavg()[0]:.1f})",
             flush=True,
         )
+        figures[count] = (cpu * 100, min(rates))
+    return figures
 
 
 def _read(process: subprocess.Popen[str]) -> dict[str, Any]:
@@ -388,6 +403,18 @@ def _write(process: subprocess.Popen[str], message: dict[str, Any]) -> None:
     assert process.stdin is not None
     process.stdin.write(json.dumps(message) + "\n")
     process.stdin.flush()
+
+
+def _print_medians(what: str, figures: dict[str, list[float | None]]) -> None:
+    """One line: each path's median over the rounds, and the rounds' figures."""
+    parts = []
+    for path, values in figures.items():
+        known = [value for value in values if value is not None]
+        parts.append(
+            f"{path} {_median(known):.1f} ({', '.join(f'{value:.1f}' for value in known)})"
+        )
+    print(f"{what}, median of {len(next(iter(figures.values())))} rounds: "
+          + "; ".join(parts), flush=True)
 
 
 def _median(values: list[float]) -> float:
@@ -408,13 +435,18 @@ def main() -> None:
         "--paths", default=",".join(PATHS), help="mesh media paths, each measured in turn"
     )
     parser.add_argument(
+        "--repeats", type=int, default=1,
+        help="rounds of every call, the paths alternating; medians printed after them",
+    )
+    parser.add_argument(
         "--relay-sizes", default="4,8,12", help="participants per relayed call (empty: none)"
     )
     parser.add_argument(
         "--relay-paths",
-        default="packets/ours,frames/aiortc",
+        default="packets/ours,packets/ours/aiortc",
         help="relayed media paths, each measured in turn: how the relay forwards (packets, "
-        "frames) / how participants receive (ours, aiortc)",
+        "frames) / how participants receive (ours, aiortc) [/ who sends their audio (ours, "
+        "the default, or aiortc)]",
     )
     parser.add_argument(
         "--relay-video-slots",
@@ -444,11 +476,14 @@ def main() -> None:
                 run_call(max(counts), server.port, workdir, "sealed", False, warm)
             for video in (False,) if args.no_video else (False, True):
                 for count in counts:
-                    results = {}
-                    for path in args.paths.split(","):
-                        results[path] = run_call(count, server.port, workdir, path, video, args)
+                    # Rounds alternate the paths, so that load from elsewhere falls on each.
+                    rounds = [
+                        (path, run_call(count, server.port, workdir, path, video, args))
+                        for _ in range(args.repeats)
+                        for path in args.paths.split(",")
+                    ]
                     kind = "audio+video" if video else "audio"
-                    for path, result in results.items():
+                    for path, result in rounds:
                         extra = f", video {result.video_fps:.1f} fps" if video else ""
                         in_call = (
                             f"{result.call_share:4.1f}% in the call, set-up "
@@ -457,7 +492,7 @@ def main() -> None:
                             else "(no in-call window); "
                         )
                         print(
-                            f"{count}-way {kind:11} {path:13}: CPU per participant "
+                            f"{count}-way {kind:11} {path:18}: CPU per participant "
                             f"{result.cpu_share:4.0f}% of a core over its life, {in_call}audio "
                             f"{result.audio_rate:.0f}/{AUDIO_FRAMES_PER_SECOND} frames/s"
                             f"{extra} (load average {os.getloadavg()[0]:.1f})",
@@ -465,11 +500,33 @@ def main() -> None:
                         )
                         for problem in result.problems:
                             print(f"   ! {problem}", flush=True)
+                    if args.repeats > 1:
+                        _print_medians(
+                            f"{count}-way {kind}",
+                            {
+                                path: [r.call_share for p, r in rounds if p == path]
+                                for path in args.paths.split(",")
+                            },
+                        )
         relay_counts = [int(part) for part in args.relay_sizes.split(",") if part]
         if relay_counts:
+            relayed: dict[tuple[int, str], list[tuple[float, float]]] = {}
+            for _ in range(args.repeats):
+                for path in args.relay_paths.split(","):
+                    for count, figures in run_relayed(relay_counts, workdir, path, args).items():
+                        relayed.setdefault((count, path), []).append(figures)
+            if args.repeats > 1:
+                for count in relay_counts:
+                    for index, what in enumerate(("CPU per participant, % of a core",
+                                                  "audio frames/s of the lowest participant")):
+                        _print_medians(
+                            f"{count}-way audio relayed, {what}",
+                            {path: [figures[index] for figures in relayed[(count, path)]]
+                             for path in args.relay_paths.split(",")},
+                        )
             for path in args.relay_paths.split(","):
-                run_relayed(relay_counts, workdir, path, args)
-                if path == "packets/ours" and args.relay_video_slots and not args.no_video:
+                if path.startswith("packets/ours") and args.relay_video_slots \
+                        and not args.no_video:
                     run_relayed(relay_counts, workdir, path, args, args.relay_video_slots)
     print(f"took {time.monotonic() - began:.0f} s")
 

@@ -1,6 +1,7 @@
 """One participant of a relayed call in a process of its own (tests/test_relay.py's big call):
-`python -m tests.relayparticipant URL FINGERPRINT CALL NAME TICKET HZ SLOTS OUT [RECEIVE
-[VIDEO_SLOTS WxH FPS]]` (RECEIVE: RelayLink's receive path, ours or aiortc; with VIDEO_SLOTS it
+`python -m tests.relayparticipant URL FINGERPRINT CALL NAME TICKET HZ SLOTS OUT [RECEIVE[/SEND]
+[VIDEO_SLOTS WxH FPS]]` (RECEIVE: RelayLink's receive path, ours or aiortc; SEND: who
+packetizes our audio, ours (gossip.media.rtpsend, the default) or aiortc; with VIDEO_SLOTS it
 sends a pattern video and watches that many others: the first ones by name, as if they were
 the last speakers).
 
@@ -36,6 +37,7 @@ from gossip.crypto.frames import FrameKey
 from gossip.media.engine import AudioEngine
 from gossip.media.framecrypt import CallFrames
 from gossip.media.loop import open_media_loop
+from gossip.media.rtpsend import AudioSending
 from gossip.media.sinks import MemorySink
 from gossip.media.slotreceive import RelaySlot
 from gossip.media.sources import ToneSource
@@ -63,6 +65,7 @@ async def take_part(
     video_slots: int = 0,
     video_size: tuple[int, int] = (320, 180),
     video_fps: float = 15.0,
+    send_path: str = "ours",
 ) -> None:
     stdin = trio.lowlevel.FdStream(0)
     pending = b""
@@ -83,6 +86,9 @@ async def take_part(
         fanout = SourceFanout(ToneSource(hz, TONE_LEVEL))
         frames = CallFrames(fanout)
         assert frames.sealer is not None
+        if send_path == "ours":
+            sending = frames.sending = AudioSending(frames.audio)
+            engine.tick_hooks.append(sending.tick)
         say({"key": frames.sealer.key.to_bytes().hex()})
         keys = json.loads(await line())["keys"]
         for other, key in keys.items():
@@ -160,11 +166,12 @@ async def take_part(
 
 if __name__ == "__main__":
     url, fingerprint, call, name, ticket, hz, slots, out, *rest = sys.argv[1:]
-    receive_path: ReceivePath = "aiortc" if rest[:1] == ["aiortc"] else "ours"
+    receive, _, send_path = (rest[0] if rest else "ours").partition("/")
+    receive_path: ReceivePath = "aiortc" if receive == "aiortc" else "ours"
     video_slots, size, fps = (int(rest[1]), rest[2], float(rest[3])) if len(rest) == 4 \
         else (0, "320x180", 15.0)
     width, height = (int(part) for part in size.split("x"))
     trio.run(
         take_part, url, fingerprint, call, name, ticket, float(hz), int(slots), out, receive_path,
-        video_slots, (width, height), fps,
+        video_slots, (width, height), fps, send_path or "ours",
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,10 +11,12 @@ from hypothesis import strategies as st
 from gossip.crypto.frames import (
     KEY_GRACE_SECONDS,
     MAX_RATCHET_AHEAD,
+    REPLAY_WINDOW,
     FrameKey,
     FrameOpener,
     FrameOpenError,
     FrameSealer,
+    ReplayWindow,
     decode_header,
     encode_header,
 )
@@ -145,3 +149,19 @@ def test_a_frame_checked_on_trial_leaves_no_trace():
     forged = frame[:-1] + bytes([frame[-1] ^ 1])
     assert not opener.authentic(forged, 1, 0.0)
     assert (opener.opened, opener.failed) == (1, 1)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=300), max_size=700))
+def test_the_replay_window_remembers_what_a_deque_of_its_length_would(
+        counters: list[int]) -> None:
+    window = ReplayWindow()
+    plain: collections.deque[int] = collections.deque(maxlen=REPLAY_WINDOW)
+    for index, counter in enumerate(counters):
+        if index % 3:
+            window.append(counter)
+            plain.append(counter)
+        else:
+            window.extend([counter, counter + 1])
+            plain.extend([counter, counter + 1])
+        assert len(window) == len(plain) and list(window) == list(plain)
+        assert all((probe in window) == (probe in plain) for probe in (counter, counter + 2))

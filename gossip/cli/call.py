@@ -88,7 +88,8 @@ async def run_call(args: argparse.Namespace, session: Session,
                           frame_encryption=args.media_path.startswith("sealed"),
                           encode_once=args.media_path != "per-link",
                           mesh_receive="in-place" if args.media_path in ("sealed", "once")
-                          else "aiortc")
+                          else "aiortc",
+                          send_path=args.send_path)
     try:
         call = await session.ref.ask(JoinCall(args.channel, options))
     except CommandRefused as exc:

@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     # "sealed-aiortc" is "sealed" with mesh audio received through aiortc's receivers.
     call.add_argument("--media-path", choices=("sealed", "sealed-aiortc", "once", "per-link"),
                       default="sealed", help=argparse.SUPPRESS)
+    # Benchmarks only: who packetizes and sends our audio (aiortc's sender: the old path).
+    call.add_argument("--send-path", choices=("ours", "aiortc"), default="ours",
+                      help=argparse.SUPPRESS)
     call.add_argument("--record-video", type=Path, metavar="DIR",
                       help="save received video in DIR (created): a PNG per peer about "
                            "every second, PEER-NNNN.png, and the last picture, PEER-last.png")

@@ -63,6 +63,7 @@ from gossip.media.fallback import (
 )
 from gossip.media.framecrypt import CallFrames, Opening, PeerFrames
 from gossip.media.loop import open_media_loop
+from gossip.media.rtpsend import AudioSending
 from gossip.media.sinks import parse_sink
 from gossip.media.sources import parse_source
 from gossip.media.track import SourceFanout
@@ -237,6 +238,10 @@ class CallActor(Actor):
                 self._apply_audio_switches()
                 async with trio.open_nursery() as links:
                     self._links = links
+                    if frames is not None and options.send_path == "ours":
+                        sending = AudioSending(frames.audio)
+                        frames.sending = sending
+                        engine.tick_hooks.append(sending.tick)
                     links.start_soon(self._watch_speaking, engine, self._capture)
                     links.start_soon(replace_lost_devices, source, sink,
                                      self._device_lost)

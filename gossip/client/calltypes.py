@@ -86,6 +86,9 @@ class CallOptions:
     # A mesh link's audio received in place (gossip.media.meshreceive), or through aiortc's
     # receiver and decoder thread ("aiortc": the old path, for benchmarks).
     mesh_receive: Literal["in-place", "aiortc"] = "in-place"
+    # With frames encoded once: we packetize and send the call's audio from one tick
+    # (gossip.media.rtpsend), or aiortc's sender does for each link (benchmarks' baseline).
+    send_path: Literal["ours", "aiortc"] = "ours"
 
     def video_source(self) -> VideoSource | None:
         """The source to send, or None for no video (raises SpecError for a bad spec)."""

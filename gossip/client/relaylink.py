@@ -58,6 +58,7 @@ from gossip.media.fingerprint import sdp_fingerprint
 from gossip.media.framecrypt import EncodedVideoTrack, Opening, OpeningBuffer, PeerFrames
 from gossip.media.jitter import install_pass_through
 from gossip.media.rtpheader import HEADER_BYTES, Incoming
+from gossip.media.rtpsend import SentAudioTrack
 from gossip.media.slotreceive import RelaySlot
 from gossip.media.slotvideo import RelayVideoSlot
 from gossip.media.videoframes import LatestFrame
@@ -205,7 +206,9 @@ class RelayLink:
         self._pc = RTCPeerConnection(
             RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         )
-        self._pc.addTransceiver(audio_track, direction="sendonly")
+        audio_sender = self._pc.addTransceiver(audio_track, direction="sendonly").sender
+        if isinstance(audio_track, SentAudioTrack):
+            audio_track.attach(audio_sender)  # we send its packets (gossip.media.rtpsend)
         # Receive-only sections, one a slot: aiortc negotiates them (and answers their RTCP),
         # but what arrives on them is ours (_on_rtp), unless the receive path is aiortc's.
         self._aiortc_slots: dict[RTCRtpReceiver, _AiortcSlot] = {}

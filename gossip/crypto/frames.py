@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import os
 import struct
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
@@ -194,14 +195,48 @@ class FrameSealer:
         return clear + header + self._cipher.aead.encrypt(nonce, secret, clear + header)
 
 
+class ReplayWindow:
+    """The last REPLAY_WINDOW counters opened under one key, oldest leaving first: a deque of
+    that length, with a count of each counter beside it, so that asking whether one was seen
+    is one dict lookup (a scan of the deque cost more than the frame's AES-GCM)."""
+
+    __slots__ = ("_order", "_counts")
+
+    def __init__(self) -> None:
+        self._order: collections.deque[int] = collections.deque()
+        self._counts: dict[int, int] = {}
+
+    def __contains__(self, counter: object) -> bool:
+        return counter in self._counts
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._order)
+
+    def append(self, counter: int) -> None:
+        if len(self._order) == REPLAY_WINDOW:
+            oldest = self._order.popleft()
+            left = self._counts[oldest] - 1
+            if left:
+                self._counts[oldest] = left
+            else:
+                del self._counts[oldest]
+        self._order.append(counter)
+        self._counts[counter] = self._counts.get(counter, 0) + 1
+
+    def extend(self, counters: Iterable[int]) -> None:
+        for counter in list(counters):
+            self.append(counter)
+
+
 @dataclass
 class _HeldKey:
     key: FrameKey
     cipher: _Cipher
     expires_at: float | None = None  # None: the newest of its sender, kept until replaced
-    seen: collections.deque[int] = field(
-        default_factory=lambda: collections.deque(maxlen=REPLAY_WINDOW)
-    )
+    seen: ReplayWindow = field(default_factory=ReplayWindow)
 
 
 class FrameOpener:

@@ -36,7 +36,14 @@ aiortc 1.16 has no public hook for encoded frames (the W3C's "encoded transforms
 * a connection's UDP sockets get a larger receive buffer (`enlarge_receive_buffers`): aioice
   keeps them in its Connection's `_protocols` (private), behind the ICE gatherer's
   `_connection` (private); the relay reads what asyncio queued on the same sockets
-  (`send_backlog`: aioice ignores asyncio's pause_writing, so its queue has no bound).
+  (`send_backlog`: aioice ignores asyncio's pause_writing, so its queue has no bound);
+* our audio send path (gossip.media.rtpsend) packetizes the call's frames itself and sends
+  them through `_send_rtp` from trio without an asyncio hop (`rtp_sender_now`: the coroutine
+  is driven in place; it never waits on a host or server-reflexive path). It learns each
+  sender's SSRC and payload type when aiortc starts it (`on_sender_started`: the public
+  `send(parameters)`, wrapped on the instance), and keeps the counters aiortc's RTCP sender
+  reports read (name-mangled `_RTCRtpSender__packet_count` and its siblings) true
+  (`SentCounters`).
 
 aiortc is pinned below 1.17 for these; `check_seams()` (run by the tests) fails loudly when an
 upgrade moves any of them. No other module reaches into aiortc's private parts.
@@ -44,14 +51,16 @@ upgrade moves any of them. No other module reaches into aiortc's private parts.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import logging
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, Protocol
 
 import aiortc
 import pylibsrtp
-from aiortc import rtcrtpreceiver
+from aiortc import clock, rtcrtpreceiver
 from aiortc.codecs.base import Decoder
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
@@ -62,6 +71,8 @@ from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtp import RtpPacket
 
 from .errors import MediaError
+
+logger = logging.getLogger(__name__)
 
 PINNED_VERSION = "1.16"
 _RECEIVER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
@@ -77,6 +88,12 @@ _DTLS_HANDLE_RTP = "_handle_rtp_data"
 _DTLS_SEND_RTP = "_send_rtp"
 _GATHERER_CONNECTION = "_connection"
 _CONNECTION_PROTOCOLS = "_protocols"
+_SENDER_COUNTERS = {
+    "ntp": "_RTCRtpSender__ntp_timestamp",
+    "rtp": "_RTCRtpSender__rtp_timestamp",
+    "octets": "_RTCRtpSender__octet_count",
+    "packets": "_RTCRtpSender__packet_count",
+}
 
 
 class AiortcSeamMissing(MediaError):
@@ -242,6 +259,99 @@ def rtp_sender(transport: RTCDtlsTransport) -> Callable[[bytes], Awaitable[None]
     return send  # type: ignore[no-any-return]
 
 
+def rtp_sender_now(transport: RTCDtlsTransport) -> Callable[[bytes], None]:
+    """`send(data)` as `rtp_sender`'s, but a plain call from trio (or asyncio): aiortc's
+    `_send_rtp` coroutine is driven in place, and on a host or server-reflexive path it ends
+    without waiting (SRTP protect, then the UDP socket's sendto). Should it wait (a TURN
+    relay binding its channel), the asyncio loop finishes it; its errors are then dropped
+    as a lost packet's would be. Raises RTP_SEND_ERRORS as `rtp_sender`'s does."""
+    send = rtp_sender(transport)
+
+    def send_now(data: bytes) -> None:
+        drive(send(data))  # type: ignore[arg-type]
+
+    return send_now
+
+
+def drive(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run `coroutine` in place until it ends or first waits; a wait hands the rest of it to
+    the running asyncio loop (its exceptions there are logged by nobody: a packet's send)."""
+    try:
+        waiting = coroutine.send(None)
+    except StopIteration:
+        return
+    asyncio.get_running_loop().create_task(_finish(_Resumed(coroutine, waiting)))
+
+
+class _Resumed:
+    """The rest of a coroutine that already yielded `waiting` (a future) to its driver."""
+
+    def __init__(self, coroutine: Coroutine[Any, Any, None], waiting: Any) -> None:
+        self.coroutine = coroutine
+        self.waiting = waiting
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        waiting = self.waiting
+        while True:
+            try:
+                value = yield waiting
+            except BaseException as exc:  # cancelled: the coroutine hears it too
+                try:
+                    waiting = self.coroutine.throw(exc)
+                except StopIteration:
+                    return
+                continue
+            try:
+                waiting = self.coroutine.send(value)
+            except StopIteration:
+                return
+
+
+async def _finish(resumed: _Resumed) -> None:
+    try:
+        await resumed
+    except RTP_SEND_ERRORS:
+        pass
+
+
+def on_sender_started(sender: RTCRtpSender, started: Callable[[int, int, str], None]) -> None:
+    """Call `started(ssrc, payload_type, mime_type)` once aiortc starts `sender` (DTLS is up
+    and the negotiation lets it send): the SSRC its SDP announced, the payload type and codec
+    it would send with (as the far end's description gave them: unchecked). aiortc calls
+    `send()` again at each renegotiation: so is `started`."""
+    original = sender.send
+
+    async def send(parameters: Any) -> None:
+        await original(parameters)
+        codec = parameters.codecs[0]
+        try:
+            started(parameters.rtcp.ssrc, codec.payloadType, codec.mimeType)
+        except Exception:  # in aiortc's start of the link: it must not stop there
+            logger.exception("a sender's start could not be taken")
+
+    sender.send = send  # type: ignore[method-assign]
+
+
+class SentCounters:
+    """What aiortc's RTCP sender reports for `sender` (packets, octets, the last timestamp
+    sent and when), kept true for packets sent around its own RTP task."""
+
+    def __init__(self, sender: RTCRtpSender) -> None:
+        missing = [name for name in _SENDER_COUNTERS.values() if not hasattr(sender, name)]
+        if missing:
+            raise AiortcSeamMissing(f"aiortc's RTCRtpSender has no {', '.join(missing)}")
+        self.sender = sender
+
+    def count(self, timestamp: int, octets: int) -> None:
+        sender = self.sender
+        setattr(sender, _SENDER_COUNTERS["ntp"], clock.current_ntp_time())
+        setattr(sender, _SENDER_COUNTERS["rtp"], timestamp)
+        setattr(sender, _SENDER_COUNTERS["octets"],
+                getattr(sender, _SENDER_COUNTERS["octets"]) + octets)
+        setattr(sender, _SENDER_COUNTERS["packets"],
+                getattr(sender, _SENDER_COUNTERS["packets"]) + 1)
+
+
 def _gathered_protocols(transport: RTCDtlsTransport) -> Any:
     """aioice's datagram protocols, one per UDP socket `transport`'s connection gathered."""
     gatherer = transport.transport.iceGatherer
@@ -343,5 +453,29 @@ def check_seams() -> None:
         problems.append(f"RTCIceGatherer no longer keeps its Connection in {_GATHERER_CONNECTION}")
     if "self._protocols" not in inspect.getsource(Connection.__init__):
         problems.append(f"aioice Connection no longer keeps its sockets in {_CONNECTION_PROTOCOLS}")
+    from aioice.ice import StunProtocol
+    from aiortc.rtcicetransport import RTCIceTransport
+
+    if "await self.transport._send(data)" not in send_rtp:
+        problems.append(f"RTCDtlsTransport.{_DTLS_SEND_RTP} no longer sends through the ICE "
+                        "transport's _send")
+    if "self._send = self._connection.send" not in inspect.getsource(RTCIceTransport.__init__):
+        problems.append("RTCIceTransport._send is no longer aioice's Connection.send")
+    if "await self.sendto(" not in inspect.getsource(Connection.send) or \
+            "await active_pair.protocol.send_data(" not in inspect.getsource(Connection.sendto):
+        problems.append("aioice's Connection.send no longer goes to its pair's send_data")
+    if "await" in inspect.getsource(StunProtocol.send_data):
+        problems.append("aioice's StunProtocol.send_data now waits: rtp_sender_now would hop")
+    connect = inspect.getsource(vars(RTCPeerConnection)["_RTCPeerConnection__connect"])
+    local_rtp = inspect.getsource(vars(RTCPeerConnection)["_RTCPeerConnection__localRtp"])
+    if "await transceiver.sender.send(self.__localRtp(transceiver))" not in connect or \
+            "rtp.rtcp.ssrc = transceiver.sender._ssrc" not in local_rtp:
+        problems.append("aiortc no longer starts a sender with send(parameters) naming its SSRC")
+    if "self._run_rtp(parameters.codecs[0])" not in inspect.getsource(RTCRtpSender.send):
+        problems.append("RTCRtpSender no longer sends with its parameters' first codec")
+    run_rtcp = inspect.getsource(RTCRtpSender._run_rtcp)
+    for name in _SENDER_COUNTERS.values():
+        if "self." + name.removeprefix("_RTCRtpSender") not in run_rtcp:
+            problems.append(f"RTCRtpSender's sender reports no longer read {name}")
     if problems:
         raise AiortcSeamMissing("gossip.media.aiortc_seams needs updating: " + "; ".join(problems))

@@ -18,6 +18,7 @@ playout, and the jitter buffer's own statistics.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -101,6 +102,9 @@ class AudioEngine:
         self._standby: dict[str, PeerAudio] = {}  # a new track, until its first frame
         self._nursery: trio.Nursery | None = None
         self._waiters: list[tuple[Callable[[], bool], trio.Event]] = []
+        # Called at each playout tick with the time it was due, before the mix: the call's
+        # audio send (gossip.media.rtpsend) rides this tick instead of a timer of its own.
+        self.tick_hooks: list[Callable[[float], None]] = []
 
     # -- peers ------------------------------------------------------------------------------
 
@@ -242,25 +246,40 @@ class AudioEngine:
         self._progress()
 
     async def _receive_decoded(self, audio: PeerAudio, track: DecodedAudioTrack) -> None:
-        """A peer's frames decoded already, on a trio channel: no asyncio hop."""
+        """A peer's frames decoded already (relayed, or a mesh link's received in place):
+        each handed straight to the buffer as the receive path decodes it (`track.deliver`),
+        no task woken per frame."""
         audio.decoder = track.decoder  # conceals a late frame's tick, if the track says whose
         with audio.cancel:
-            async for timestamp, mono in track.frames:
-                now = trio.current_time()
-                audio.frames_received += 1
-                if audio.first_audio_at is None:
-                    audio.first_audio_at = now
-                if self._standby.get(audio.peer) is audio:
-                    self._promote(audio)  # as in _receive: the old track stops here
-                audio.buffer.put(timestamp, mono, now)
-                self._progress()
+            try:
+                while True:  # what was queued before we took over
+                    self._take_decoded(audio, *track.frames.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                pass
+            track.deliver = functools.partial(self._take_decoded, audio)
+            try:
+                await track.stopped.wait()
+            finally:
+                track.deliver = None
         audio.ended = True
+        self._progress()
+
+    def _take_decoded(self, audio: PeerAudio, timestamp: int, mono: Frame) -> None:
+        now = trio.current_time()
+        audio.frames_received += 1
+        if audio.first_audio_at is None:
+            audio.first_audio_at = now
+        if self._standby.get(audio.peer) is audio:
+            self._promote(audio)  # as in _receive: the old track stops here
+        audio.buffer.put(timestamp, mono, now)
         self._progress()
 
     async def _playout(self) -> None:
         next_tick = trio.current_time()
         while True:
             await trio.sleep_until(next_tick)
+            for hook in self.tick_hooks:
+                hook(next_tick)
             await self._await_in_flight()
             now = trio.current_time()
             frames = {peer: self._pop(audio, now) for peer, audio in self._peers.items()}

@@ -337,16 +337,27 @@ def _empty_video_packet(frame: VideoFrame) -> Packet:
     return packet
 
 
+class AudioTracks(Protocol):
+    """What makes each link's audio track from the call's encoder instead of aiortc's
+    sender pulling an EncodedAudioTrack (gossip.media.rtpsend.AudioSending)."""
+
+    def track(self) -> MediaStreamTrack: ...
+
+
 class CallFrames:
     """A call's frame path: its sealer (None when frame encryption is off), its one audio
-    encoder, and each peer's PeerFrames. The call decides when keys change."""
+    encoder, and each peer's PeerFrames. The call decides when keys change. With `sending`
+    set (gossip.media.rtpsend), links' audio tracks come from it: we packetize and send."""
 
     def __init__(self, fanout: SourceFanout, *, encrypt: bool = True) -> None:
         self.sealer = FrameSealer() if encrypt else None
         self.audio = EncodedAudio(fanout, self.sealer)
+        self.sending: AudioTracks | None = None
         self._peers: dict[str, PeerFrames] = {}
 
-    def audio_track(self) -> EncodedAudioTrack:
+    def audio_track(self) -> MediaStreamTrack:
+        if self.sending is not None:
+            return self.sending.track()
         return self.audio.track()
 
     def video_track(self, source: MediaStreamTrack) -> EncodedVideoTrack:

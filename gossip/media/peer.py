@@ -87,6 +87,7 @@ from .fingerprint import (
 from .framecrypt import EncodedVideoTrack, Kind, Opening, OpeningBuffer, PeerFrames
 from .jitter import PassThroughBuffer, install_pass_through
 from .meshreceive import MeshAudioReceiver, announced_audio, receive_audio_in_place
+from .rtpsend import SentAudioTrack
 
 logger = logging.getLogger(__name__)
 
@@ -174,6 +175,8 @@ class MediaLink:
         self._pc = RTCPeerConnection(RTCConfiguration(
             iceServers=list(ice_servers), bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         self._sender = self._pc.addTrack(track)
+        if isinstance(track, SentAudioTrack):
+            track.attach(self._sender)  # we send its packets (gossip.media.rtpsend)
         transceiver = next(t for t in self._pc.getTransceivers() if t.sender is self._sender)
         self._receiver = transceiver.receiver
         # Added once the role is known (see _add_video): an answerer may only send video on

@@ -84,13 +84,18 @@ class ToneSource(AudioSource):
         self.hz = hz
         self.level = level
         self._sample = 0
+        # One second of it, computed once: the counter below restarts every second, so each
+        # frame is a slice (a microphone's read is a copy too; a sine per frame cost a
+        # benchmarked call participant more than its own RTP send path).
+        n = np.arange(SAMPLE_RATE, dtype=np.float64)
+        wave_ = np.sin(2.0 * math.pi * hz * n / SAMPLE_RATE)
+        self._second = np.round(wave_ * level * 32767.0).astype(np.int16)
 
     def read(self) -> Frame:
-        n = np.arange(self._sample, self._sample + FRAME_SAMPLES, dtype=np.float64)
+        start = self._sample
         # Keep the counter within one period's worth of samples so float precision never drifts.
         self._sample = (self._sample + FRAME_SAMPLES) % SAMPLE_RATE
-        wave_ = np.sin(2.0 * math.pi * self.hz * n / SAMPLE_RATE)
-        return np.round(wave_ * self.level * 32767.0).astype(np.int16)
+        return self._second[start : start + FRAME_SAMPLES].copy()
 
 
 class WavSource(AudioSource):
