@@ -21,13 +21,17 @@ import trio
 class HeapPolicy:
     # How often what is alive is frozen (a young collection first: cycles that are already
     # garbage are reclaimed, not frozen).
-    period: float = 5.0
+    period: float = 2.0
     # A full collection over everything, frozen or not, once this share of the connections
     # open at the last one have ended since (their cycles, if any, were frozen with them)...
     churn: float = 0.25
     # ...or this long after the last one, whatever the churn: frozen cyclic garbage (a
     # connection's exception and its frames, say) lives at most this long.
     max_age: float = 600.0
+    # Churn starts one at most this often: a full collection walks the whole heap (every
+    # connection's objects), and whoever opens and closes connections must not be able to
+    # make the hub do that every period.
+    min_gap: float = 30.0
 
 
 class HeapKeeper:
@@ -48,8 +52,10 @@ class HeapKeeper:
         while True:
             await trio.sleep(policy.period)
             open_then = max(open_then, self._connections())
-            churned = self._ended() - ended_then > policy.churn * max(1, open_then)
-            if churned or trio.current_time() - last_full >= policy.max_age:
+            since = trio.current_time() - last_full
+            churned = (self._ended() - ended_then > policy.churn * max(1, open_then)
+                       and since >= policy.min_gap)
+            if churned or since >= policy.max_age:
                 gc.unfreeze()
                 gc.collect()
                 self.full_collections += 1
