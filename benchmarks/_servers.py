@@ -10,7 +10,9 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import time
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -23,6 +25,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_st
 from gossip.crypto import load_or_create_hub_certificate
 from gossip.crypto.pake import use_reference_spake2
 from gossip.hub import HubConfig, Limits, serve_hub
+from gossip.hub.heap import HeapPolicy
 from gossip.hub.server import freeze_startup_heap
 
 PASSWORD = "bench"
@@ -53,6 +56,9 @@ class ServerSpec:
     # The hub runs login's SPAKE2 on the pure-Python `spake2` package (the old path) instead of
     # libsodium; the wire is the same, so the clients need not know (benchmarks/reconnect.py).
     reference_spake2: bool = False
+    # The hub keeps its heap as `python -m gossip.hub` does (gossip/hub/heap.py); False: Python's
+    # own collector policy alone (the hub before it).
+    keep_heap: bool = True
 
     @property
     def label(self) -> str:
@@ -99,6 +105,15 @@ class ServerProcess:
                 return int(line.split()[1]) * 1024
         raise ServerFailed("no VmRSS in /proc")
 
+    def gc_seconds(self) -> tuple[float, int]:
+        """(seconds the server spent in the cyclic garbage collector so far, how many of its
+        collections were full ones), without collecting."""
+        self._conn.send("gc")
+        if not self._conn.poll(_START_TIMEOUT):
+            raise ServerFailed(f"{self.spec.label} does not answer")
+        seconds, full = self._conn.recv()
+        return seconds, full
+
     def stats(self) -> dict[str, Any]:
         """Members online (hub) after a full garbage collection in the server."""
         self._conn.send("stats")
@@ -119,6 +134,26 @@ class ServerProcess:
         self._conn.close()
 
 
+class _GcClock:
+    """Time the cyclic garbage collector takes in this process (gc.callbacks), to tell its
+    share of a server's CPU from the server's own work."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.full = 0
+        self._started = 0.0
+
+    def tick(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        self.seconds += time.perf_counter() - self._started
+        self.full += info["generation"] == 2
+
+
+_GC_CLOCK = _GcClock()
+
+
 def _child_main(spec: ServerSpec, conn: Connection) -> None:
     raise_file_limit(spec.file_limit)
     # GOSSIP_BENCH_SERVER_LOG=PATH keeps the server's log (to find why a run stopped).
@@ -126,6 +161,7 @@ def _child_main(spec: ServerSpec, conn: Connection) -> None:
         logging.basicConfig(level=spec.log_level, stream=sink,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         freeze_startup_heap()  # as `python -m gossip.hub` does
+        gc.callbacks.append(_GC_CLOCK.tick)
         if spec.reference_spake2:
             use_reference_spake2()
         trio.run(_serve, spec, conn)
@@ -140,7 +176,8 @@ async def _serve(spec: ServerSpec, conn: Connection) -> None:
                                relay_url=spec.relay_url,
                                relay_fingerprint=spec.relay_fingerprint,
                                relay_secret=spec.relay_secret)
-            hub = await nursery.start(serve_hub, config)
+            hub = await nursery.start(partial(serve_hub, config,
+                                              heap=HeapPolicy() if spec.keep_heap else None))
             conn.send((hub.port, hub.fingerprint))
             members = hub.registry.members
             everyone = hub.registry.keys  # with the members of the other hubs of a cluster
@@ -157,6 +194,9 @@ async def _serve(spec: ServerSpec, conn: Connection) -> None:
             command = await trio.to_thread.run_sync(conn.recv)
             if command == "stop":
                 break
+            if command == "gc":
+                conn.send((_GC_CLOCK.seconds, _GC_CLOCK.full))
+                continue
             gc.collect()
             conn.send({"members": len(members()), "everyone": len(everyone())})
         nursery.cancel_scope.cancel()

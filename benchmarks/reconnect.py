@@ -86,12 +86,15 @@ class PathFigures:
     retries: int
     failures: Counter[str]
     words: int  # queue words the clients heard
+    hub_gc_ms: float  # of hub_cpu_ms, the part in the cyclic garbage collector
+    full_collections: int  # the hubs' full (generation 2) collections over the storm
 
     def line(self) -> str:
         return (
             f"{self.label:28s} {self.clients_in:5d}/{self.clients:<5d} back in after "
             f"{self.seconds:6.1f} s ({self.clients_in / self.seconds:6.0f} logins/s), hub CPU "
-            f"{self.hub_cpu_ms:5.2f} ms per login, clients' {self.client_cpu_ms:4.2f} ms, "
+            f"{self.hub_cpu_ms:5.2f} ms per login ({self.hub_gc_ms:4.2f} ms of it in "
+            f"{self.full_collections} garbage collections), clients' {self.client_cpu_ms:4.2f} ms, "
             f"{self.retries} retries, {self.words} queue words heard"
             + (" (" + ", ".join(f"{why} {count}" for why, count in self.failures.most_common(3))
                + ")" if self.failures else "")
@@ -276,10 +279,11 @@ class ClientWorkers:
 # --- the hubs -------------------------------------------------------------------------------
 
 def start_hubs(stack: contextlib.ExitStack, data_dirs: list[Path], redis_url: str,
-               tls: bool, reference: bool, limits: Limits) -> list[ServerProcess]:
+               tls: bool, reference: bool, limits: Limits,
+               keep_heap: bool = True) -> list[ServerProcess]:
     return [stack.enter_context(ServerProcess(ServerSpec(
         "hub", tls, str(data), redis=redis_url, reference_spake2=reference, limits=limits,
-        file_limit=8192))) for data in data_dirs]
+        file_limit=8192, keep_heap=keep_heap))) for data in data_dirs]
 
 
 @dataclass(frozen=True)
@@ -287,10 +291,12 @@ class Path_:
     label: str
     reference_spake2: bool  # the hubs run the pure-Python spake2 (the round before last)
     words: bool  # the clients offer to hear queue words (and restart their timers on each)
+    keep_heap: bool = True  # the hubs freeze their connections' state (gossip/hub/heap.py)
 
 
 PATHS = {
     "words": Path_("queue words (now)", False, True),
+    "gcdefault": Path_("words, Python's own GC", False, True, keep_heap=False),
     "silent": Path_("silent line (before)", False, False),
     "spake2": Path_("silent, pure-Python spake2", True, False),
 }
@@ -317,8 +323,10 @@ def run_path(path: Path_, workers: ClientWorkers, clients: int,
         hubs = start_hubs(stack, data_dirs, redis_url, not args.plain,
                           reference=path.reference_spake2,
                           limits=Limits(logins_at_once=args.logins_at_once,
-                                        handshake_timeout=args.handshake_timeout))
+                                        handshake_timeout=args.handshake_timeout),
+                          keep_heap=path.keep_heap)
         cpu_before = sum(hub.cpu_seconds() for hub in hubs)
+        gc_before = [hub.gc_seconds() for hub in hubs]
         # The client's timers scale with the hub's handshake timeout as the real ones are set
         # beside it: 10 s to connect, 15 s a login step, against the hub's 10 s.
         scale = args.handshake_timeout / Limits().handshake_timeout
@@ -328,6 +336,11 @@ def run_path(path: Path_, workers: ClientWorkers, clients: int,
                                          words=path.words,
                                          connects_at_once=args.connects_at_once)
         hub_cpu = sum(hub.cpu_seconds() for hub in hubs) - cpu_before
+        gc_after = [hub.gc_seconds() for hub in hubs]
+        hub_gc = sum(after[0] - before[0] for before, after in zip(gc_before, gc_after,
+                                                                    strict=True))
+        full_collections = sum(after[1] - before[1] for before, after in zip(
+            gc_before, gc_after, strict=True))
         workers.release()
     back_in = sum(result.clients_in for result in results)
     return PathFigures(
@@ -338,6 +351,8 @@ def run_path(path: Path_, workers: ClientWorkers, clients: int,
         sum(result.attempts for result in results) - back_in,
         sum((Counter(result.failures) for result in results), Counter()),
         sum(result.words for result in results),
+        hub_gc / max(1, back_in) * 1000,
+        full_collections,
     )
 
 
@@ -364,7 +379,9 @@ def main() -> None:
                              "WebSocket; default 64): a client's timers start with its turn")
     parser.add_argument("--paths", default="words,silent",
                         help="which storms, in order, comma-separated (default words,silent): "
-                             "words (clients hear the hub's queue words: now), silent (they "
+                             "words (clients hear the hub's queue words: now), gcdefault "
+                             "(words, the hubs on Python's own garbage-collector policy: "
+                             "before gossip/hub/heap.py), silent (they "
                              "do not: the clients before), spake2 (silent, and the hubs on "
                              "the pure-Python spake2: the round before)")
     parser.add_argument("--no-old", action="store_true",

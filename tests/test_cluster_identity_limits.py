@@ -9,7 +9,9 @@ from dataclasses import replace
 import pytest
 
 from gossip.hub import HubConfig
+from gossip.hub.cluster.backend import Admitted, TwoStepAdmission
 from gossip.hub.config import Limits
+from gossip.hub.names import Claim
 from gossip.wire import Error, Key, Message, Welcome
 
 from .rawmember import log_in, next_of, try_log_in
@@ -82,3 +84,25 @@ async def test_an_identity_on_two_hubs_shares_its_budgets_between_them(
     await watcher.send_message(Message(channel="general", blob=b"gil", ref=bytes(16)).encode())
     assert (await next_of(reader, Message)).blob == b"gil"
 
+
+
+async def test_a_logins_name_claim_and_count_in_one_step_answer_as_the_two_did(
+    hub, hub_b  # noqa: F811
+):
+    """The one-round-trip script (claim, then count) against the two scripts it replaced, on
+    the same Redis: the same answers for a free name, its own key, another key under the name,
+    the key under another name, and the cap over both hubs."""
+    one, other = hub.cluster, hub_b.cluster
+    assert one is not None and other is not None
+    two_step = TwoStepAdmission(one, one)
+    for name, admission in (("erin", one), ("fred", two_step)):
+        first, second = f"{name.upper():A<40}", f"{name.upper():B<40}"
+        assert await admission.admit(name, first, 1, 2) == Admitted(Claim.REGISTERED)
+        assert await admission.admit(name, first, 2, 2) == Admitted(Claim.OWNED)
+        # Another key under the bound name, or the key under another name: refused, and
+        # nothing counted for either.
+        assert await admission.admit(name, second, 1, 2) == Admitted(Claim.NAME_TAKEN, first)
+        assert await admission.admit(name + "2", first, 1, 2) == Admitted(Claim.KEY_TAKEN, name)
+        # Two connections counted on the first hub: the other hub may not add one.
+        assert await other.admit(name, first, 1, 2) == Admitted(Claim.OWNED, "", 2)
+        assert await other.admit(name, second, 1, 2) == Admitted(Claim.NAME_TAKEN, first)

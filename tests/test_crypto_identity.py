@@ -170,6 +170,22 @@ def test_a_renamed_user_id_is_refused() -> None:
         PublicKey.from_bytes(forged)
 
 
+def test_a_key_seen_before_with_an_altered_self_signature_is_checked_in_full() -> None:
+    """Validated keys are remembered by their bytes' digest (a member who logs in again costs
+    a lookup); the same key with one self-signature altered is other bytes, checked in full
+    with its key id read once, and refused."""
+    data = alice().public.to_bytes()
+    assert PublicKey.from_bytes(data).user == "alice"  # validated: remembered
+    packets, tags = _packets(data), [h.tag for h in walk(data)]
+    for index in [i for i, tag in enumerate(tags) if tag == Tag.SIGNATURE]:
+        altered = bytearray(packets[index])
+        altered[-3] ^= 0x01  # a bit of the signature's value
+        forged = b"".join(packets[:index] + [bytes(altered)] + packets[index + 1:])
+        with pytest.raises(InvalidKey, match="does not verify"):
+            PublicKey.from_bytes(forged)
+    assert PublicKey.from_bytes(data).user == "alice"
+
+
 def test_an_expired_key_is_refused() -> None:
     key = _primary(created=datetime.now(UTC) - timedelta(days=30))
     _add_uid(key, key_expiration=timedelta(days=1))

@@ -240,3 +240,16 @@ async def test_a_member_whose_login_times_out_in_a_storm_keeps_coming_back(
     await holder.aclose()
     await alice.next_event(ev.Synced)
     assert alice.failure is None
+
+
+async def test_a_member_in_a_hubs_login_line_is_told_its_place_until_it_is_in(
+        nursery, hub_config, profiles, connect, autojump_clock):
+    """The session passes the hub's words on (InLoginLine, which the status line shows)."""
+    hub = await start_hub(nursery, hub_config, logins_at_once=1, handshake_timeout=12.0,
+                          login_queue_word_interval=5.0)
+    await take_the_turn(nursery, hub)
+    alice = await connect("alice", port=hub.port, login_timeout=6.0, wait=False)
+    told = await alice.next_event(ev.InLoginLine)
+    assert told.place == 1 and told.wait >= 0
+    await alice.next_event(ev.Synced)
+    assert alice.failure is None

@@ -142,6 +142,20 @@ def test_a_lost_connection_is_shown_as_reconnecting_then_back_online():
     assert [row.mark for row in vm.message_rows(model, NOW + 3)] == [""]  # sent now
 
 
+def test_a_reconnect_in_the_hubs_login_line_shows_its_place_until_it_is_in():
+    model = online_model()
+    model.apply(nt.Reconnecting("the hub closed the connection", 1.0, 1), NOW)
+    model.apply(nt.Connecting("127.0.0.1", 1720, "you", 1), NOW + 1)
+    # The hub is taking logins in turn after a restart: it says where we stand.
+    model.apply(ev.InLoginLine(412, 9.5), NOW + 2)
+    assert vm.status_line(model, NOW + 2).state == "In the hub's login line: number 412, about 10 s"
+    model.apply(ev.InLoginLine(30, 0.7), NOW + 7)
+    assert vm.status_line(model, NOW + 8).state == "In the hub's login line: number 30, about 0 s"
+    assert vm.status_line(model, NOW + 8).state_kind == "reconnecting"
+    model.apply(ev.Connected("test hub", "AB" * 32, False), NOW + 9)
+    assert vm.status_line(model, NOW + 9).state == "Reconnecting… (attempt 1)"
+
+
 def test_status_line_names_the_hub_latency_and_certificate():
     model = online_model()
     model.apply(nt.LatencyMeasured(0.0123), NOW)

@@ -18,6 +18,16 @@ class Connected:
 
 
 @dataclass(frozen=True)
+class InLoginLine:
+    """The hub is taking logins in turn (a reconnect storm) and says we are `place` in its
+    line (1: next), about `wait` seconds from a turn: its word, shown, never trusted for a
+    timer (bounded by the client's own limit on the whole login)."""
+
+    place: int
+    wait: float
+
+
+@dataclass(frozen=True)
 class Synced:
     members: tuple[str, ...]
     channels: tuple[str, ...]
@@ -361,7 +371,8 @@ class FileProgress:
     bytes_per_second: float
 
 
-SessionEvent = (Connected | Synced | MemberJoined | MemberLeft | OwnKeyForged | KeyChanged
+SessionEvent = (Connected | InLoginLine | Synced | MemberJoined | MemberLeft | OwnKeyForged
+                | KeyChanged
                 | ChannelsChanged | MessagesMissing | MessageDelayed | MessageNotSent
                 | HubReportedMissed | MessageReceived | MessageDiscarded | MessageExpired
                 | HubError | Disconnected

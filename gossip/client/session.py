@@ -10,6 +10,7 @@ publishes; they never touch its state.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import random
@@ -323,7 +324,8 @@ class Session(Actor):
                 self._link = await open_hub_link(nursery, host, port, tls=self._config.tls,
                                                  known_hubs=self._profile.known_hubs)
                 self._hub_name = await log_in(self._link, self._identity, self._config.password,
-                                              timeout=self._config.login_timeout)
+                                              timeout=self._config.login_timeout,
+                                              on_queued=self._in_login_line)
                 if self._link.first_use:  # pinned only now that it proved the password
                     self._profile.known_hubs.check(host, port, self._link.fingerprint)
                 await self._emit(ev.Connected(self._hub_name, self._link.fingerprint,
@@ -1020,6 +1022,12 @@ class Session(Actor):
             raise ConnectionLost(f"the hub broke the protocol: {exc}") from None
         for frame in step.frames:
             await self._link.send(frame)
+
+    def _in_login_line(self, place: int, wait: float) -> None:
+        # Said every few seconds while we wait: one the UI is too busy to take now is
+        # dropped, the next one says the same, fresher.
+        with contextlib.suppress(trio.WouldBlock):
+            self._events.send_nowait(ev.InLoginLine(place, wait))
 
     async def _emit(self, event: ev.SessionEvent) -> None:
         await self._events.send(event)

@@ -99,9 +99,10 @@ def _expired(created: datetime, sig: PGPSignature, now: datetime) -> bool:
     return end is not None and end <= now
 
 
-def _verifies(primary: PGPKey, subject: object, sig: PGPSignature) -> bool:
-    """True if sig is a good signature by primary (itself, not a subkey) over subject."""
-    if signer_keyid(sig) != primary.fingerprint.keyid:
+def _verifies(primary: PGPKey, keyid: str, subject: object, sig: PGPSignature) -> bool:
+    """True if sig is a good signature by primary (itself, not a subkey, whose key id is
+    `keyid`) over subject."""
+    if signer_keyid(sig) != keyid:
         return False
     if sig.hash_algorithm not in STRONG_HASHES:
         return False
@@ -111,17 +112,16 @@ def _verifies(primary: PGPKey, subject: object, sig: PGPSignature) -> bool:
         return False
 
 
-def _own_signatures(primary: PGPKey, sigs: Iterable[PGPSignature]) -> list[PGPSignature]:
-    keyid = primary.fingerprint.keyid
+def _own_signatures(keyid: str, sigs: Iterable[PGPSignature]) -> list[PGPSignature]:
     return [sig for sig in sigs if signer_keyid(sig) == keyid]
 
 
-def _check_all_verify(primary: PGPKey, subject: object, sigs: list[PGPSignature],
-                      what: str) -> None:
+def _check_all_verify(primary: PGPKey, keyid: str, subject: object,
+                      sigs: list[PGPSignature], what: str) -> None:
     # A signature that claims to be the owner's but does not verify is forged; PGPy would still
     # use it to pick preferences and flags, so the whole key is refused.
     for sig in sigs:
-        if not _verifies(primary, subject, sig):
+        if not _verifies(primary, keyid, subject, sig):
             raise InvalidKey(f"a self-signature on the {what} does not verify")
 
 
@@ -186,12 +186,17 @@ def _validate_public(key: PGPKey) -> _Validated:
         raise InvalidKey(f"primary key must be Ed25519, not {key.key_algorithm!r}")
     if key.key_size != constants.EllipticCurveOID.Ed25519:
         raise InvalidKey("primary key must be on curve Ed25519")
-    if len(str(key.fingerprint)) != 40:
+    # PGPy computes a fingerprint afresh (the key serialised, then SHA-1) at every access:
+    # read once here, not at every signature (a tenth of a hub's login CPU went there).
+    fingerprint = key.fingerprint
+    if len(str(fingerprint)) != 40:
         raise InvalidKey("only version 4 keys are supported")
+    keyid = fingerprint.keyid
     now = datetime.now(UTC)
 
-    _check_all_verify(key, key, _own_signatures(key, key._signatures), "primary key")
-    for sig in _own_signatures(key, key._signatures):
+    own = _own_signatures(keyid, key._signatures)
+    _check_all_verify(key, keyid, key, own, "primary key")
+    for sig in own:
         if sig.type == constants.SignatureType.KeyRevocation:
             raise InvalidKey("key has been revoked by its owner")
 
@@ -199,11 +204,11 @@ def _validate_public(key: PGPKey) -> _Validated:
     if not uids or key.userattributes:
         raise InvalidKey("key must have a user id (and no user attributes)")
     for uid in uids:
-        self_sigs = _own_signatures(key, uid._signatures)
-        _check_all_verify(key, uid, self_sigs, f"user id {uid.name!r}")
+        self_sigs = _own_signatures(keyid, uid._signatures)
+        _check_all_verify(key, keyid, uid, self_sigs, f"user id {uid.name!r}")
         if not any(sig.type in _CERTIFICATIONS for sig in self_sigs):
             raise InvalidKey(f"user id {uid.name!r} is not self-certified")
-    first_certs = [sig for sig in _own_signatures(key, uids[0]._signatures)
+    first_certs = [sig for sig in _own_signatures(keyid, uids[0]._signatures)
                    if sig.type in _CERTIFICATIONS]
     newest = max(first_certs, key=lambda sig: sig.created)
     if constants.KeyFlags.Sign not in _key_flags(newest):
@@ -216,10 +221,10 @@ def _validate_public(key: PGPKey) -> _Validated:
     for subkey in key.subkeys.values():
         # Signatures by the subkey itself (embedded primary-key bindings of signing subkeys)
         # are ignored: we only ever accept signatures made by the primary key.
-        sigs = _own_signatures(key, subkey._signatures)
+        sigs = _own_signatures(keyid, subkey._signatures)
         if not sigs:
             raise InvalidKey("a subkey is not bound by the primary key")
-        _check_all_verify(key, subkey, sigs, "subkey")
+        _check_all_verify(key, keyid, subkey, sigs, "subkey")
         if any(sig.type == constants.SignatureType.SubkeyRevocation for sig in sigs):
             continue
         bindings = [sig for sig in sigs if sig.type == constants.SignatureType.Subkey_Binding]

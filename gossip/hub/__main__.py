@@ -7,6 +7,7 @@ import argparse
 import logging
 import signal
 import sys
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -15,6 +16,7 @@ from .check import check_command
 from .cluster.admin import reset_name
 from .cluster.backend import ClusterUnavailable
 from .config import ConfigError, HubConfig, load_config
+from .heap import HeapPolicy
 from .names import NameBook
 from .server import RunningHub, freeze_startup_heap, serve_hub
 
@@ -107,7 +109,8 @@ async def run(args: argparse.Namespace) -> None:
     config = _config(args)
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            hub: RunningHub = await nursery.start(serve_hub, config)
+            hub: RunningHub = await nursery.start(
+                partial(serve_hub, config, heap=HeapPolicy()))
             print(f"gossip hub {config.name!r} on {hub.host}:{hub.port}, certificate "
                   f"fingerprint {hub.fingerprint}", file=sys.stderr, flush=True)
             async for signum in signals:

@@ -81,12 +81,14 @@ from gossip.wire.relay import make_ticket
 
 from .callpresence import CallPresence
 from .cluster.backend import (
+    Admission,
     ClusterUnavailable,
     ConnectionCap,
     LocalConnectionCap,
     LocalNames,
     NameClaims,
     SharedRosters,
+    TwoStepAdmission,
 )
 from .cluster.sharedfiles import SharedFiles, answer_remote_file_frame
 from .config import HubConfig
@@ -149,6 +151,7 @@ class HubContext:
     key_checks: trio.CapacityLimiter = field(
         default_factory=lambda: trio.CapacityLimiter(KEY_CHECKS_AT_ONCE))
     connections: int = 0
+    connections_ended: int = 0  # since the hub started (heap.py reads it)
     by_host: Counter[str] = field(default_factory=Counter)
     # Set (and replaced) whenever a connection ends: for tools and tests that wait for the
     # hub to let connections go, without polling.
@@ -158,6 +161,8 @@ class HubContext:
     shared_rosters: SharedRosters | None = None  # a cluster's: private logs shared in Redis
     # Counts one identity's connections on every hub of a cluster (alone: the registry does).
     connection_cap: ConnectionCap = field(default_factory=LocalConnectionCap)
+    # The name claim and the connection count of a login (a cluster's: one round trip).
+    admission: Admission | None = None
     shared_files: SharedFiles | None = None  # a cluster's: files fetched from the hub holding them
     metrics: HubMetrics = field(default_factory=HubMetrics)
     # Tells channel members who is in each call before they join (hooked on the registry).
@@ -174,6 +179,8 @@ class HubContext:
         self.handshake_turns = trio.CapacityLimiter(limits.handshakes_at_once)
         if self.claims is None:
             self.claims = LocalNames(self.names)
+        if self.admission is None:
+            self.admission = TwoStepAdmission(self.claims, self.connection_cap)
 
 
 class Disconnect(Exception):
@@ -295,6 +302,7 @@ class ConnectionActor(Actor):
             with trio.CancelScope(shield=True):
                 await self._abort()
             self._hub.connections -= 1
+            self._hub.connections_ended += 1
             self._hub.connection_ended.set()
             self._hub.connection_ended = trio.Event()
             self._hub.by_host[self._host] -= 1
@@ -470,21 +478,21 @@ class ConnectionActor(Actor):
         refusal = self._hub.registry.refusal(user, self.public_key)
         if refusal is not None:
             raise Disconnect(refusal.code, refusal.reason)
-        assert self._hub.claims is not None
         here = self._hub.registry.connections_of(user) + 1
         limit = self._limits.connections_per_identity
+        assert self._hub.admission is not None
         try:
-            claim, other = await self._hub.claims.claim(user, fingerprint)
-            if claim in (Claim.OWNED, Claim.REGISTERED):
-                elsewhere = await self._hub.connection_cap.admit_connection(user, here, limit)
-                self._counted_in_cluster = elsewhere is None
-                if elsewhere is not None:
-                    raise Disconnect(ErrorCode.TOO_MANY_CONNECTIONS, (
-                        f"{user} already has {elsewhere + here - 1} connections to this "
-                        f"cluster, {elsewhere} of them on other hubs, the most one identity "
-                        "may have; close one of them and try again"))
+            admitted = await self._hub.admission.admit(user, fingerprint, here, limit)
         except ClusterUnavailable as exc:
             raise Disconnect(ErrorCode.CLUSTER_DOWN, str(exc)) from None
+        claim, other, elsewhere = admitted.claim, admitted.other, admitted.elsewhere
+        if claim in (Claim.OWNED, Claim.REGISTERED):
+            self._counted_in_cluster = elsewhere is None
+            if elsewhere is not None:
+                raise Disconnect(ErrorCode.TOO_MANY_CONNECTIONS, (
+                    f"{user} already has {elsewhere + here - 1} connections to this "
+                    f"cluster, {elsewhere} of them on other hubs, the most one identity "
+                    "may have; close one of them and try again"))
         if claim is Claim.NAME_TAKEN:
             raise Disconnect(ErrorCode.USER_TAKEN, (
                 f"the name {user} belongs to another key on this hub; pick another name, or "

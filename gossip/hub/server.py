@@ -23,6 +23,7 @@ from .cluster.link import RedisCluster
 from .config import HubConfig
 from .connection import ConnectionActor, FrameTap, HubContext
 from .files import FileStore, sweep_files
+from .heap import HeapKeeper, HeapPolicy
 from .names import NameBook
 from .private import PrivateBook, PrivateStore
 from .registry import Registry
@@ -83,8 +84,11 @@ def freeze_startup_heap() -> None:
 
 
 async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
+                    heap: HeapPolicy | None = None,
                     task_status: trio.TaskStatus[RunningHub] = trio.TASK_STATUS_IGNORED) -> None:
-    """Run a hub until cancelled. `task_status.started` gives the bound port and fingerprint."""
+    """Run a hub until cancelled. `task_status.started` gives the bound port and fingerprint.
+    With `heap`, the hub runs that garbage-collector policy (heap.py): for a hub process of
+    its own, after freeze_startup_heap; not for hubs inside tests, which share a process."""
     config.checked()
     certificate = load_or_create_hub_certificate(config.data_dir, config.name)
     ssl_context = certificate.server_ssl_context() if config.tls else None
@@ -103,7 +107,7 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
                          LoginThrottle.from_limits(config.limits), NameBook.open(config.data_dir),
                          PrivateBook(private_store), tap,
                          files=files, claims=cluster, shared_rosters=cluster,
-                         shared_files=cluster)
+                         shared_files=cluster, admission=cluster)
     if cluster is not None:
         context.connection_cap = cluster
     supervisor = Supervisor(max_restarts=10, period=60.0)
@@ -135,6 +139,10 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
             await nursery.start(supervisor.run)
             assert context.files is not None
             nursery.start_soon(sweep_files, context.files)
+            if heap is not None:
+                keeper = HeapKeeper(lambda: context.connections,
+                                    lambda: context.connections_ended, heap)
+                nursery.start_soon(keeper.run)
             listeners = await trio.open_tcp_listeners(config.port, host=config.host)
             port = listeners[0].socket.getsockname()[1]
             if cluster is not None:

@@ -52,6 +52,10 @@ class AppModel:
     was_online: bool = False  # since the last ConnectToHub: a loss now means reconnecting
     reconnect_reason: str = ""
     reconnect_at: float | None = None
+    # Our place in the hub's login line (1: next) and when it expects our turn, while the
+    # login waits in it (a reconnect storm); None otherwise.
+    login_place: int | None = None
+    login_turn_at: float | None = None
     failure: nt.ConnectFailed | None = None
     channels: tuple[str, ...] = ()
     current_channel: str | None = None
@@ -225,6 +229,7 @@ def _connecting(model: AppModel, notice: nt.Connecting, now: float) -> None:
                                                          notice.attempt)
     model.phase = Phase.RECONNECTING if model.was_online else Phase.CONNECTING
     model.reconnect_at = None
+    model.login_place = model.login_turn_at = None
     model.status_version += 1
 
 
@@ -238,6 +243,7 @@ def _online(model: AppModel, notice: nt.Online, now: float) -> None:
     model.host, model.port, model.user = notice.host, notice.port, notice.user
     model.own_fingerprint = notice.own_fingerprint
     model.reconnect_at, model.reconnect_reason, model.attempt = None, "", 0
+    model.login_place = model.login_turn_at = None
     model._take_state(notice.state, now, count_unread=False)
     model.status_version += 1
 
@@ -248,6 +254,7 @@ def _reconnecting(model: AppModel, notice: nt.Reconnecting, now: float) -> None:
     model.phase = Phase.RECONNECTING
     model.reconnect_reason, model.attempt = notice.reason, notice.attempt
     model.reconnect_at = now + notice.delay
+    model.login_place = model.login_turn_at = None
     model.latency = None
     for info in model.members.values():
         info.online = False
@@ -261,6 +268,7 @@ def _failed(model: AppModel, notice: nt.ConnectFailed, now: float) -> None:
         model.toasts.push("error", wording.title, wording.sentence, now)
     model.phase, model.failure = Phase.FAILED, notice
     model.reconnect_at, model.latency = None, None
+    model.login_place = model.login_turn_at = None
     for info in model.members.values():
         info.online = False
     model.members_version += 1
@@ -278,8 +286,14 @@ def _offline(model: AppModel, notice: nt.Offline, now: float) -> None:
     model.__dict__.update(fresh.__dict__)
 
 
+def _in_login_line(model: AppModel, event: ev.InLoginLine, now: float) -> None:
+    model.login_place, model.login_turn_at = event.place, now + event.wait
+    model.status_version += 1
+
+
 def _connected(model: AppModel, event: ev.Connected, now: float) -> None:
     model.hub, model.hub_fingerprint = event.hub, event.fingerprint
+    model.login_place = model.login_turn_at = None
     if event.first_use:
         model.toasts.push("info", f"New hub: {event.hub}",
                           f"First connection; its certificate "
@@ -657,6 +671,7 @@ def _notices_lost(model: AppModel, notice: nt.NoticesLost, now: float) -> None:
 _HANDLERS: dict[type, Callable[[AppModel, Any, float], None]] = {
     nt.Connecting: _connecting, nt.Online: _online, nt.Reconnecting: _reconnecting,
     nt.ConnectFailed: _failed, nt.Offline: _offline, ev.Connected: _connected,
+    ev.InLoginLine: _in_login_line,
     ev.MemberJoined: _member_joined, ev.MemberLeft: _member_left, ev.KeyChanged: _key_changed,
     ev.ChannelsChanged: _channels_changed, ev.MessageReceived: _message_received,
     ev.MessageDiscarded: _message_discarded, ev.MessageExpired: _message_expired,

@@ -309,7 +309,12 @@ def status_line(model: AppModel, now: float) -> StatusLine:
     where = f"{model.host}:{model.port}" if model.host else ""
     hub = f"{model.hub} ({where})" if model.hub else where
     can_retry = False
-    if model.phase is Phase.ONLINE:
+    if model.login_place is not None and model.phase in (Phase.CONNECTING,
+                                                          Phase.RECONNECTING):
+        # The hub is taking logins in turn (a reconnect storm): say where we stand.
+        left = max(0, int((model.login_turn_at or now) - now + 0.999))
+        state = (f"In the hub's login line: number {model.login_place}, about {left} s")
+    elif model.phase is Phase.ONLINE:
         state = "Online"
     elif model.phase is Phase.CONNECTING:
         state = "Connecting…"

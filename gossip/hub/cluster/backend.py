@@ -4,6 +4,7 @@ local implementation (a hub on its own: nobody else to tell, names in the hub's 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from gossip.wire import Key
@@ -71,6 +72,37 @@ class SharedRosters(Protocol):
 class NameClaims(Protocol):
     async def claim(self, user: str, fingerprint: str) -> tuple[Claim, str]:
         """As NameBook.claim; raises ClusterUnavailable if the binding cannot be checked."""
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """What a proven key's login came to: its claim on the name (and the other party, for a
+    refusal), and, when the name is its own, None if the connection was counted within the
+    identity's cap, else how many connections the other hubs hold (not counted)."""
+
+    claim: Claim
+    other: str = ""
+    elsewhere: int | None = None
+
+
+class Admission(Protocol):
+    async def admit(self, user: str, fingerprint: str, here: int, limit: int) -> Admitted:
+        """NameClaims.claim, then (if the name is the key's) ConnectionCap.admit_connection
+        for `here` connections within `limit`. Raises ClusterUnavailable."""
+
+
+class TwoStepAdmission:
+    """The claim and the count one after the other (a hub on its own: nothing to race)."""
+
+    def __init__(self, claims: NameClaims, cap: ConnectionCap) -> None:
+        self._claims = claims
+        self._cap = cap
+
+    async def admit(self, user: str, fingerprint: str, here: int, limit: int) -> Admitted:
+        claim, other = await self._claims.claim(user, fingerprint)
+        if claim not in (Claim.OWNED, Claim.REGISTERED):
+            return Admitted(claim, other)
+        return Admitted(claim, other, await self._cap.admit_connection(user, here, limit))
 
 
 class LocalFanout:
