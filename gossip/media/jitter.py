@@ -43,6 +43,7 @@ from . import concealment
 from .aiortc_seams import depayloaded, swap_jitter_buffer, swap_timestamp_mapper
 from .concealment import SequencedFrame
 from .format import FRAME_SAMPLES, SAMPLE_RATE, Frame
+from .spread import SlidingSpread
 
 # Packets further behind the newest than this (2 s of 20 ms frames) are not worth decoding.
 MAX_REORDER = 100
@@ -228,7 +229,7 @@ class AdaptiveJitterBuffer:
         self._frames: dict[int, tuple[Frame, float]] = {}
         self._next: int | None = None  # timestamp of the next slot to play
         self._playing = False
-        self._transits: collections.deque[float] = collections.deque(maxlen=self.config.memory)
+        self._transits = SlidingSpread(self.config.memory)
         self._waits: collections.deque[float] = collections.deque(maxlen=self.config.window)
         self._stream_frames = 0
         self._expand_run = 0  # ticks the timeline has been held for the frame due
@@ -247,9 +248,7 @@ class AdaptiveJitterBuffer:
     @property
     def spread(self) -> float:
         """Seconds between the fastest and slowest transit in the window (the jitter we see)."""
-        if len(self._transits) < 2:
-            return 0.0
-        return max(self._transits) - min(self._transits)
+        return self._transits.spread
 
     @property
     def target_depth(self) -> int:
