@@ -83,16 +83,20 @@ def counters_in_video(frames: list[bytes]) -> int:
     return found
 
 
+async def sealed_side(nursery: trio.Nursery, name: str, hz: float) -> tuple[Side, CallFrames]:
+    """A participant's audio end: an engine playing into memory, its tone, its call frames."""
+    engine = AudioEngine(MemorySink())
+    await nursery.start(engine.run)
+    fanout = SourceFanout(ToneSource(hz))
+    return Side(name, fanout, engine.sink, engine), CallFrames(fanout)  # type: ignore[arg-type]
+
+
 async def test_sealed_frames_are_heard_and_seen_yet_the_wire_holds_neither() -> None:
     tones = {"alice": 440.0, "bob": 1000.0}
     async with open_media_loop(), trio.open_nursery() as nursery:
         sides, frames = {}, {}
         for name, hz in tones.items():
-            engine = AudioEngine(MemorySink())
-            await nursery.start(engine.run)
-            fanout = SourceFanout(ToneSource(hz))
-            sides[name] = Side(name, fanout, engine.sink, engine)  # type: ignore[arg-type]
-            frames[name] = CallFrames(fanout)
+            sides[name], frames[name] = await sealed_side(nursery, name, hz)
         # Each hands its key to the other (a call does this over sealed signalling).
         frames["bob"].peer("alice").add_key(frames["alice"].sealer.key)
         frames["alice"].peer("bob").add_key(frames["bob"].sealer.key)

@@ -34,8 +34,8 @@ from gossip.media.sources import ToneSource
 from gossip.media.track import SourceFanout
 from gossip.media.video import PatternSource, VideoFanout, decode_counter
 
-from .test_media_framecrypt import answerer_connects, next_picture
-from .test_media_links import BOUND, LOOPBACK, Side, hear, wait_connected
+from .test_media_framecrypt import answerer_connects, next_picture, sealed_side
+from .test_media_links import BOUND, LOOPBACK, hear, wait_connected
 
 OPUS = 96
 PEER_SSRC = 0x1234
@@ -59,11 +59,7 @@ async def test_mesh_audio_is_heard_in_place_sealed_and_video_still_reaches_aiort
     async with open_media_loop(), trio.open_nursery() as nursery:
         sides, frames = {}, {}
         for name, hz in tones.items():
-            engine = AudioEngine(MemorySink())
-            await nursery.start(engine.run)
-            fanout = SourceFanout(ToneSource(hz))
-            sides[name] = Side(name, fanout, engine.sink, engine)  # type: ignore[arg-type]
-            frames[name] = CallFrames(fanout)
+            sides[name], frames[name] = await sealed_side(nursery, name, hz)
         frames["bob"].peer("alice").add_key(frames["alice"].sealer.key)
         frames["alice"].peer("bob").add_key(frames["bob"].sealer.key)
         video = VideoFanout(PatternSource(160, 90, 15))

@@ -32,8 +32,8 @@ from gossip.media.sources import ToneSource
 from gossip.media.track import SourceFanout
 from gossip.wire.relay import make_ticket
 
-from .test_media_framecrypt import answerer_connects
-from .test_media_links import BOUND, LOOPBACK, Side, hear
+from .test_media_framecrypt import answerer_connects, sealed_side
+from .test_media_links import BOUND, LOOPBACK, hear
 from .test_relay import relay_process
 
 
@@ -135,14 +135,10 @@ async def test_our_packets_are_heard_through_aiortc_receivers_with_no_gap() -> N
     async with open_media_loop(), trio.open_nursery() as nursery:
         sides, frames, sending = {}, {}, {}
         for name, hz in tones.items():
-            engine = AudioEngine(MemorySink())
-            await nursery.start(engine.run)
-            fanout = SourceFanout(ToneSource(hz))
-            sides[name] = Side(name, fanout, engine.sink, engine)  # type: ignore[arg-type]
-            frames[name] = CallFrames(fanout)
+            sides[name], frames[name] = await sealed_side(nursery, name, hz)
             sending[name] = frames[name].sending = AudioSending(frames[name].audio)
             if name == "alice":
-                engine.tick_hooks.append(sending[name].tick)  # as a call does
+                sides[name].engine.tick_hooks.append(sending[name].tick)  # as a call does
             else:
                 await nursery.start(sending[name].run)  # a timer of its own
         frames["bob"].peer("alice").add_key(frames["alice"].sealer.key)  # type: ignore
@@ -262,13 +258,9 @@ async def test_through_the_relay_everyone_hears_our_packets_with_no_gap(tmp_path
             trio.open_nursery() as nursery:
         sides, frames, links = {}, {}, {}
         for name, hz in tones.items():
-            engine = AudioEngine(MemorySink())
-            await nursery.start(engine.run)
-            fanout = SourceFanout(ToneSource(hz))
-            sides[name] = Side(name, fanout, engine.sink, engine)  # type: ignore[arg-type]
-            frames[name] = CallFrames(fanout)
+            sides[name], frames[name] = await sealed_side(nursery, name, hz)
             sending = frames[name].sending = AudioSending(frames[name].audio)
-            engine.tick_hooks.append(sending.tick)
+            sides[name].engine.tick_hooks.append(sending.tick)
         for name, own in frames.items():
             for other, theirs in frames.items():
                 if other != name:
