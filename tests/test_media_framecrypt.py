@@ -91,15 +91,30 @@ async def sealed_side(nursery: trio.Nursery, name: str, hz: float) -> tuple[Side
     return Side(name, fanout, engine.sink, engine), CallFrames(fanout)  # type: ignore[arg-type]
 
 
+async def sealed_pair(nursery: trio.Nursery) -> tuple[dict[str, Side], dict[str, CallFrames]]:
+    """Alice (a 440 Hz tone) and bob (1000 Hz), each holding the other's frame key (a call
+    hands it over sealed signalling)."""
+    sides, frames = {}, {}
+    for name, hz in (("alice", 440.0), ("bob", 1000.0)):
+        sides[name], frames[name] = await sealed_side(nursery, name, hz)
+    frames["bob"].peer("alice").add_key(frames["alice"].sealer.key)  # type: ignore
+    frames["alice"].peer("bob").add_key(frames["bob"].sealer.key)  # type: ignore
+    return sides, frames
+
+
+async def each_hears_the_other(sides: dict[str, Side], offerer: MediaLink,
+                               answerer: MediaLink) -> None:
+    """Alice plays the offerer's remote track, bob the answerer's: each hears the other's
+    tone and not their own."""
+    sides["alice"].engine.add_peer("bob", offerer.remote_track)
+    sides["bob"].engine.add_peer("alice", answerer.remote_track)
+    await hear(sides["alice"], present=[1000.0], absent=[440.0])
+    await hear(sides["bob"], present=[440.0], absent=[1000.0])
+
+
 async def test_sealed_frames_are_heard_and_seen_yet_the_wire_holds_neither() -> None:
-    tones = {"alice": 440.0, "bob": 1000.0}
     async with open_media_loop(), trio.open_nursery() as nursery:
-        sides, frames = {}, {}
-        for name, hz in tones.items():
-            sides[name], frames[name] = await sealed_side(nursery, name, hz)
-        # Each hands its key to the other (a call does this over sealed signalling).
-        frames["bob"].peer("alice").add_key(frames["alice"].sealer.key)
-        frames["alice"].peer("bob").add_key(frames["bob"].sealer.key)
+        sides, frames = await sealed_pair(nursery)
         bob_copy = FrameOpener()  # opens again what bob's tap kept (bob's own refuses replays)
         bob_copy.add_key(frames["alice"].sealer.key, now=trio.current_time())
         video = VideoFanout(PatternSource(160, 90, 15))
@@ -114,10 +129,7 @@ async def test_sealed_frames_are_heard_and_seen_yet_the_wire_holds_neither() -> 
         )
         try:
             await answerer_connects(offerer, answerer)
-            sides["alice"].engine.add_peer("bob", offerer.remote_track)
-            sides["bob"].engine.add_peer("alice", answerer.remote_track)
-            await hear(sides["alice"], present=[1000.0], absent=[440.0])
-            await hear(sides["bob"], present=[440.0], absent=[1000.0])
+            await each_hears_the_other(sides, offerer, answerer)
 
             # Bob sees alice's picture, and tapped what arrived sealed.
             audio_tap = receiver_buffer(answerer.receiver)

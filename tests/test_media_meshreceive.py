@@ -34,8 +34,13 @@ from gossip.media.sources import ToneSource
 from gossip.media.track import SourceFanout
 from gossip.media.video import PatternSource, VideoFanout, decode_counter
 
-from .test_media_framecrypt import answerer_connects, next_picture, sealed_side
-from .test_media_links import BOUND, LOOPBACK, hear, wait_connected
+from .test_media_framecrypt import (
+    answerer_connects,
+    each_hears_the_other,
+    next_picture,
+    sealed_pair,
+)
+from .test_media_links import BOUND, LOOPBACK, wait_connected
 
 OPUS = 96
 PEER_SSRC = 0x1234
@@ -55,13 +60,8 @@ def receiver_for(frames: CallFrames | None = None) -> MeshAudioReceiver:
 
 
 async def test_mesh_audio_is_heard_in_place_sealed_and_video_still_reaches_aiortc() -> None:
-    tones = {"alice": 440.0, "bob": 1000.0}
     async with open_media_loop(), trio.open_nursery() as nursery:
-        sides, frames = {}, {}
-        for name, hz in tones.items():
-            sides[name], frames[name] = await sealed_side(nursery, name, hz)
-        frames["bob"].peer("alice").add_key(frames["alice"].sealer.key)
-        frames["alice"].peer("bob").add_key(frames["bob"].sealer.key)
+        sides, frames = await sealed_pair(nursery)
         video = VideoFanout(PatternSource(160, 90, 15))
         offerer = MediaLink(
             frames["alice"].audio_track(), ice_hosts=LOOPBACK, receive_buffer="in-place",
@@ -76,10 +76,7 @@ async def test_mesh_audio_is_heard_in_place_sealed_and_video_still_reaches_aiort
             await answerer_connects(offerer, answerer)
             assert offerer.remote_track is offerer.audio_in.track  # type: ignore[union-attr]
             assert answerer.audio_opening is answerer.audio_in
-            sides["alice"].engine.add_peer("bob", offerer.remote_track)
-            sides["bob"].engine.add_peer("alice", answerer.remote_track)
-            await hear(sides["alice"], present=[1000.0], absent=[440.0])
-            await hear(sides["bob"], present=[440.0], absent=[1000.0])
+            await each_hears_the_other(sides, offerer, answerer)
             # The playout can conceal a late frame: it knows the decoder of the stream.
             assert sides["bob"].engine.peer("alice").decoder is not None
             # Bob's audio came in place (aiortc's receiver saw none); alice's video did not.

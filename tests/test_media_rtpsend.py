@@ -32,7 +32,12 @@ from gossip.media.sources import ToneSource
 from gossip.media.track import SourceFanout
 from gossip.wire.relay import make_ticket
 
-from .test_media_framecrypt import answerer_connects, sealed_side
+from .test_media_framecrypt import (
+    answerer_connects,
+    each_hears_the_other,
+    sealed_pair,
+    sealed_side,
+)
 from .test_media_links import BOUND, LOOPBACK, hear
 from .test_relay import relay_process
 
@@ -131,28 +136,22 @@ async def test_a_send_that_waits_is_finished_by_the_asyncio_loop() -> None:
 
 
 async def test_our_packets_are_heard_through_aiortc_receivers_with_no_gap() -> None:
-    tones = {"alice": 440.0, "bob": 1000.0}
     async with open_media_loop(), trio.open_nursery() as nursery:
-        sides, frames, sending = {}, {}, {}
-        for name, hz in tones.items():
-            sides[name], frames[name] = await sealed_side(nursery, name, hz)
+        sides, frames = await sealed_pair(nursery)
+        sending = {}
+        for name in sides:
             sending[name] = frames[name].sending = AudioSending(frames[name].audio)
             if name == "alice":
                 sides[name].engine.tick_hooks.append(sending[name].tick)  # as a call does
             else:
                 await nursery.start(sending[name].run)  # a timer of its own
-        frames["bob"].peer("alice").add_key(frames["alice"].sealer.key)  # type: ignore
-        frames["alice"].peer("bob").add_key(frames["bob"].sealer.key)  # type: ignore
         offerer = MediaLink(frames["alice"].audio_track(), ice_hosts=LOOPBACK,
                             open_frames=frames["alice"].peer("bob"))
         answerer = MediaLink(frames["bob"].audio_track(), ice_hosts=LOOPBACK,
                              open_frames=frames["bob"].peer("alice"))
         try:
             await answerer_connects(offerer, answerer)
-            sides["alice"].engine.add_peer("bob", offerer.remote_track)
-            sides["bob"].engine.add_peer("alice", answerer.remote_track)
-            await hear(sides["alice"], present=[1000.0], absent=[440.0])
-            await hear(sides["bob"], present=[440.0], absent=[1000.0])
+            await each_hears_the_other(sides, offerer, answerer)
 
             track = offerer.sender.track
             assert isinstance(track, SentAudioTrack) and track.stream is not None
