@@ -8,14 +8,13 @@ a link that refused the peer's certificate sends nothing.
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
 import trio
 import trio_asyncio
 
-from gossip.client.relaylink import Heard, RelayLink
+from gossip.client.relaylink import RelayLink
 from gossip.media.aiortc_seams import drive, receiver_buffer
 from gossip.media.engine import AudioEngine
 from gossip.media.fingerprint import sdp_fingerprint
@@ -30,7 +29,6 @@ from gossip.media.sinks import MemorySink
 from gossip.media.slotreceive import RelaySlot
 from gossip.media.sources import ToneSource
 from gossip.media.track import SourceFanout
-from gossip.wire.relay import make_ticket
 
 from .test_media_framecrypt import (
     answerer_connects,
@@ -38,8 +36,8 @@ from .test_media_framecrypt import (
     sealed_pair,
     sealed_side,
 )
-from .test_media_links import BOUND, LOOPBACK, hear
-from .test_relay import relay_process
+from .test_media_links import BOUND, LOOPBACK
+from .test_relay import everyone_hears_the_others, relay_process
 
 
 def test_a_stream_numbers_its_packets_and_marks_each_talkspurt() -> None:
@@ -269,22 +267,7 @@ async def test_through_the_relay_everyone_hears_our_packets_with_no_gap(tmp_path
                                     slots=len(tones) - 1, frames_for=frames[name].peer,
                                     ice_hosts=LOOPBACK)
 
-        async def take_part(name: str, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-            ticket = make_ticket(relay["secret"], "general", name, time.time())
-            async with links[name].joined(relay["url"], "general", name, ticket):
-                task_status.started()
-                async for event in links[name].events:
-                    if isinstance(event, Heard):
-                        sides[name].engine.add_peer(event.user, event.track)
-
-        for name in tones:
-            await nursery.start(take_part, name)
-        for name, side in sides.items():
-            others = [hz for other, hz in tones.items() if other != name]
-            with trio.fail_after(BOUND * 2):
-                while len(side.engine.peers) < len(others):
-                    await side.engine.wait_frames_played(side.engine.frames_played + 1)
-            await hear(side, present=others, absent=[tones[name]])
+        await everyone_hears_the_others(nursery, relay, links, sides, tones)
         for name in tones:
             slots = [s for s in links[name].openings
                      if isinstance(s, RelaySlot) and s.frames is not None]

@@ -20,14 +20,10 @@ import trio
 from trio_websocket import open_websocket_url
 
 from gossip.client.relaylink import Heard, RelayLink
-from gossip.media.engine import AudioEngine
 from gossip.media.format import FRAME_SAMPLES
 from gossip.media.framecrypt import CallFrames
 from gossip.media.loop import open_media_loop
 from gossip.media.rtpheader import HEADER, Incoming
-from gossip.media.sinks import MemorySink
-from gossip.media.sources import ToneSource
-from gossip.media.track import SourceFanout
 from gossip.relay.room import SenderBudget
 from gossip.relay.server import RelayConfig, run_relay
 from gossip.relay.slots import SlotStream
@@ -45,7 +41,7 @@ from gossip.wire.relay import (
     ticket_admits,
 )
 
-from .test_media_framecrypt import decoded_audio, magnitude_at, prominence
+from .test_media_framecrypt import decoded_audio, magnitude_at, prominence, sealed_side
 from .test_media_links import BOUND, LOOPBACK, Side, hear
 
 TONES = {"ann": 300.0, "ben": 500.0, "cat": 700.0, "dan": 900.0}
@@ -92,11 +88,7 @@ async def test_four_hear_each_other_through_a_relay_that_cannot_listen(tmp_path:
         frames: dict[str, CallFrames] = {}
         links: dict[str, RelayLink] = {}
         for name, hz in TONES.items():
-            engine = AudioEngine(MemorySink())
-            await nursery.start(engine.run)
-            fanout = SourceFanout(ToneSource(hz))
-            sides[name] = Side(name, fanout, engine.sink, engine)  # type: ignore[arg-type]
-            frames[name] = CallFrames(fanout)
+            sides[name], frames[name] = await sealed_side(nursery, name, hz)
         # Keys go member to member (a call hands them over sealed signalling): never to
         # the relay.
         for name, own in frames.items():
@@ -114,23 +106,7 @@ async def test_four_hear_each_other_through_a_relay_that_cannot_listen(tmp_path:
                 ice_hosts=LOOPBACK,
             )
 
-        async def take_part(name: str, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-            link = links[name]
-            ticket = make_ticket(relay["secret"], "general", name, time.time())
-            async with link.joined(relay["url"], "general", name, ticket):
-                task_status.started()
-                async for event in link.events:
-                    if isinstance(event, Heard):
-                        sides[name].engine.add_peer(event.user, event.track)
-
-        for name in TONES:
-            await nursery.start(take_part, name)
-        for name, side in sides.items():
-            others = [hz for other, hz in TONES.items() if other != name]
-            with trio.fail_after(BOUND * 2):
-                while len(side.engine.peers) < len(others):
-                    await side.engine.wait_frames_played(side.engine.frames_played + 1)
-            await hear(side, present=others, absent=[TONES[name]])
+        await everyone_hears_the_others(nursery, relay, links, sides, TONES)
 
         # What the relay forwarded to ann is sealed: no one's tone stands out of it.
         openings = links["ann"].openings
@@ -227,6 +203,30 @@ async def test_twelve_hear_each_other_each_in_its_own_process(tmp_path: Path) ->
                            if other != name)
             assert heard[name] < 5 or own < quietest / 30, (name, heard, own, quietest)
         nursery.cancel_scope.cancel()
+
+
+async def everyone_hears_the_others(nursery: trio.Nursery, relay: dict[str, Any],
+                                    links: dict[str, RelayLink], sides: dict[str, Side],
+                                    tones: dict[str, float]) -> None:
+    """Each joins the relay's call "general" on its link and plays whomever the relay carries
+    to it, until it hears every other's tone and not its own."""
+
+    async def take_part(name: str, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        ticket = make_ticket(relay["secret"], "general", name, time.time())
+        async with links[name].joined(relay["url"], "general", name, ticket):
+            task_status.started()
+            async for event in links[name].events:
+                if isinstance(event, Heard):
+                    sides[name].engine.add_peer(event.user, event.track)
+
+    for name in tones:
+        await nursery.start(take_part, name)
+    for name, side in sides.items():
+        others = [hz for other, hz in tones.items() if other != name]
+        with trio.fail_after(BOUND * 2):
+            while len(side.engine.peers) < len(others):
+                await side.engine.wait_frames_played(side.engine.frames_played + 1)
+        await hear(side, present=others, absent=[tones[name]])
 
 
 class _Lines:
