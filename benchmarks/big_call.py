@@ -18,6 +18,9 @@ audio frames received per second, video fps.
                    and packetizing them (the send path before rtpsend: its baseline; any
                    media path takes "+aiortc-send"); "sealed" sends from one 20 ms tick for all
                    links (gossip.media.rtpsend)
+    sealed+video-per-link  "sealed", but each link encodes and seals its own video (the
+                   baseline for the call's one video encoder, gossip.media.videosend; rows
+                   with video only); any media path takes "+video-per-link"
     per-link       the first baseline: aiortc encodes each link's stream, nothing sealed
 
 Then audio calls through a relay (`python -m gossip.relay`, its own process), each
@@ -44,7 +47,8 @@ packets alike, each counted once per listener that received it).
 
 Run: python benchmarks/big_call.py [--quick] [--sizes 2,3] [--relay-sizes 4,8,12]
      [--relay-paths packets/ours,packets/ours/aiortc,frames/aiortc] [--relay-video-slots 2]
-     [--paths per-link,sealed-aiortc,sealed+aiortc-send,sealed] [--repeats 1] [--duration 12]
+     [--paths per-link,sealed-aiortc,sealed+aiortc-send,sealed+video-per-link,sealed]
+     [--repeats 1] [--duration 12]
 """
 
 from __future__ import annotations
@@ -68,7 +72,7 @@ from gossip.wire.relay import make_ticket, read_relay_secret
 
 AUDIO_FRAMES_PER_SECOND = 50
 _SETUP_ALLOWANCE = 60.0
-PATHS = ("per-link", "sealed-aiortc", "sealed+aiortc-send", "sealed")
+PATHS = ("per-link", "sealed-aiortc", "sealed+aiortc-send", "sealed+video-per-link", "sealed")
 _ROOT = Path(__file__).resolve().parents[1]  # tests.relayparticipant runs from here
 
 
@@ -118,7 +122,9 @@ def run_call(
             "--media-path",
             path.partition("+")[0],
             "--send-path",
-            "aiortc" if path.endswith("+aiortc-send") else "ours",
+            "aiortc" if "aiortc-send" in path.split("+") else "ours",
+            "--video-encode",
+            "per-link" if "video-per-link" in path.split("+") else "once",
         ]
         if video:
             command += [
@@ -481,6 +487,7 @@ def main() -> None:
                         (path, run_call(count, server.port, workdir, path, video, args))
                         for _ in range(args.repeats)
                         for path in args.paths.split(",")
+                        if video or "video-per-link" not in path.split("+")  # same as without
                     ]
                     kind = "audio+video" if video else "audio"
                     for path, result in rounds:

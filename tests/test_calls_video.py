@@ -160,6 +160,9 @@ async def test_three_way_call_each_side_sees_both_others(media_loop, connect):
                 assert_advancing(await counters(member, other, 3))
         state = await member.state()
         assert all(peer.video_frames_received > 0 for peer in state.peers.values())
+        # One encoder for both links: never more frames encoded than pictures read (a link
+        # each would encode every picture twice).
+        assert 0 < state.video_frames_encoded <= state.video_pictures, state
 
 
 async def test_video_off_and_on_renegotiates_in_place_while_the_audio_keeps_coming(

@@ -89,7 +89,7 @@ async def run_call(args: argparse.Namespace, session: Session,
                           encode_once=args.media_path != "per-link",
                           mesh_receive="in-place" if args.media_path in ("sealed", "once")
                           else "aiortc",
-                          send_path=args.send_path)
+                          send_path=args.send_path, video_encode=args.video_encode)
     try:
         call = await session.ref.ask(JoinCall(args.channel, options))
     except CommandRefused as exc:

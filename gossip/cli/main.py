@@ -122,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     # Benchmarks only: who packetizes and sends our audio (aiortc's sender: the old path).
     call.add_argument("--send-path", choices=("ours", "aiortc"), default="ours",
                       help=argparse.SUPPRESS)
+    call.add_argument("--video-encode", choices=("once", "per-link"), default="once",
+                      help=argparse.SUPPRESS)
     call.add_argument("--record-video", type=Path, metavar="DIR",
                       help="save received video in DIR (created): a PNG per peer about "
                            "every second, PEER-NNNN.png, and the last picture, PEER-last.png")

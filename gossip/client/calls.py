@@ -69,6 +69,7 @@ from gossip.media.sources import parse_source
 from gossip.media.track import SourceFanout
 from gossip.media.video import VideoFanout, VideoSourceTrack
 from gossip.media.videoframes import LatestFrame
+from gossip.media.videosend import SharedVideo
 from gossip.wire import Answer, CallMembers, Command, Error, HangUp, Ice, Offer, StartCall
 
 from . import events as ev
@@ -242,6 +243,9 @@ class CallActor(Actor):
                         sending = AudioSending(frames.audio)
                         frames.sending = sending
                         engine.tick_hooks.append(sending.tick)
+                    if frames is not None and self._context.video is not None \
+                            and options.video_encode == "once":
+                        frames.video = SharedVideo(self._context.video, frames.sealer)
                     links.start_soon(self._watch_speaking, engine, self._capture)
                     links.start_soon(replace_lost_devices, source, sink,
                                      self._device_lost)
@@ -354,15 +358,19 @@ class CallActor(Actor):
         relayed = self._relay_scope is not None
         capture = self._capture
         if capture is None:
-            return CallState(self.channel, self._machine.phase, self._members, self._muted,
-                             self._deafened, peers, self._options.voice.transmit,
-                             frame_key_id=key_id, relayed=relayed,
-                             signals_refused=dict(self._signals_refused))
-        return CallState(self.channel, self._machine.phase, self._members, self._muted,
-                         self._deafened, peers, capture.gate.mode, self._self_speaking(),
-                         capture.gate.key_held, capture.processor.stages.describe(),
-                         capture.frames_sent, capture.frames, frame_key_id=key_id,
-                         relayed=relayed, signals_refused=dict(self._signals_refused))
+            state = CallState(self.channel, self._machine.phase, self._members, self._muted,
+                              self._deafened, peers, self._options.voice.transmit)
+        else:
+            state = CallState(self.channel, self._machine.phase, self._members, self._muted,
+                              self._deafened, peers, capture.gate.mode, self._self_speaking(),
+                              capture.gate.key_held, capture.processor.stages.describe(),
+                              capture.frames_sent, capture.frames)
+        video = self._context.video if self._context is not None else None
+        shared_video = frames.video if frames is not None else None
+        return replace(state, frame_key_id=key_id, relayed=relayed,
+                       signals_refused=dict(self._signals_refused),
+                       video_pictures=video.frames_read if video is not None else 0,
+                       video_frames_encoded=shared_video.frames_encoded if shared_video else 0)
 
     def _self_speaking(self) -> bool:
         capture = self._capture

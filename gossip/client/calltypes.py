@@ -89,6 +89,9 @@ class CallOptions:
     # With frames encoded once: we packetize and send the call's audio from one tick
     # (gossip.media.rtpsend), or aiortc's sender does for each link (benchmarks' baseline).
     send_path: Literal["ours", "aiortc"] = "ours"
+    # With frames encoded once: a mesh call's video encoded once for all links
+    # (gossip.media.videosend), or once per link ("per-link": the benchmarks' baseline).
+    video_encode: Literal["once", "per-link"] = "once"
 
     def video_source(self) -> VideoSource | None:
         """The source to send, or None for no video (raises SpecError for a bad spec)."""
@@ -258,6 +261,10 @@ class CallState:
     # Call signals refused, by reason: a check failed (bad_signature, stale, misrouted ...),
     # "replayed" (a frame key no newer than the last taken), "not_in_call" (from no peer).
     signals_refused: Mapping[str, int] = field(default_factory=dict)
+    # Our video: pictures read from the source, and frames the call's one encoder made from
+    # them (a mesh call encodes once for all links; 0 when each link encodes its own).
+    video_pictures: int = 0
+    video_frames_encoded: int = 0
 
     def as_json(self) -> dict[str, object]:
         return {"channel": self.channel, "transmit": self.transmit.value,

@@ -37,6 +37,7 @@ from gossip.media.format import FRAME_SECONDS
 from gossip.media.lossreports import follow_loss
 from gossip.media.video import VideoSourceTrack, decode_counter
 from gossip.media.videoframes import LatestFrame
+from gossip.media.videosend import LinkVideoTrack
 from gossip.wire import Answer, Command, Frame, Ice, Offer
 
 from . import events as ev
@@ -122,7 +123,7 @@ class PeerLinkActor(Actor):
         self._control_in, self._control = trio.open_memory_channel[Control](16)
         self._link_id = new_link_id()  # the offerer's; an answerer adopts the offer's
         self._generation = 0
-        self._video_track: VideoSourceTrack | None = None
+        self._video_track: VideoSourceTrack | LinkVideoTrack | None = None
         self._audio_track: MediaStreamTrack | None = None  # the peer's, once it came
         self._held_offer: SignalPayload | None = None
         self._want_reoffer = False  # offerer: the peer asked for a re-offer
@@ -143,16 +144,21 @@ class PeerLinkActor(Actor):
         self.nursery.start_soon(self.serve)
         self._stats.attempts += 1
         options = self._call.options
-        if self._call.video is not None:
-            self._video_track = self._call.video.track()
-            self._video_track.enabled = self._call.video_enabled
         frames = self._call.frames  # encode once and seal end to end (gossip.media.framecrypt)
+        sent_video: MediaStreamTrack | None = None
+        if self._call.video is not None:
+            if frames is not None and frames.video is not None:  # the call's one encoder
+                self._video_track = sent_video = frames.video.link_track()
+            else:
+                self._video_track = self._call.video.track()
+                sent_video = frames.video_track(self._video_track) if frames \
+                    else self._video_track
+            self._video_track.enabled = self._call.video_enabled
         link = media.MediaLink(
             frames.audio_track() if frames else self._call.fanout.track(),
             ice_hosts=options.ice_hosts or icehosts.interface_addresses(),
             ice_servers=[media.ice_server(url) for url in options.ice_servers],
-            video_track=frames.video_track(self._video_track)
-            if frames and self._video_track else self._video_track,
+            video_track=sent_video,
             open_frames=frames.peer(self._peer) if frames else None,
             receive_buffer="ours" if options.mesh_receive == "aiortc" else "in-place")
         link.set_video_sending(self._call.video_enabled)
@@ -275,7 +281,7 @@ class PeerLinkActor(Actor):
                     await self._take_control(link, item)
                     await self._reconcile(link)
 
-    async def _adapt_video(self, track: VideoSourceTrack) -> None:
+    async def _adapt_video(self, track: VideoSourceTrack | LinkVideoTrack) -> None:
         """Every few seconds: this link's health in, the quality of our video to this peer
         out, so that voice never pays for video (see gossip.media.adapt)."""
         source = track.fanout.source
@@ -308,7 +314,8 @@ class PeerLinkActor(Actor):
             else:
                 log.info("link %s: video back up to %s", self._peer, quality)
 
-    def _apply_share(self, adapter: VideoAdapter, track: VideoSourceTrack) -> None:
+    def _apply_share(self, adapter: VideoAdapter,
+                     track: VideoSourceTrack | LinkVideoTrack) -> None:
         """Keep within this link's share of the call's video budget (peers come and go)."""
         quality = adapter.share(self._call.links())
         if quality is not None:
@@ -316,7 +323,7 @@ class PeerLinkActor(Actor):
             log.info("link %s: video at %s (%s)", self._peer, quality, adapter.reason)
         self._stats.video_sent = str(adapter.quality)
 
-    def _health_counters(self, track: VideoSourceTrack) -> tuple[int, ...]:
+    def _health_counters(self, track: VideoSourceTrack | LinkVideoTrack) -> tuple[int, ...]:
         """Running totals; the adapter's samples are their differences."""
         engine = self._call.engine
         received = late = 0

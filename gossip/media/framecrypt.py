@@ -6,9 +6,10 @@
 
 Sending: `EncodedAudio` encodes each 20 ms slot of the microphone once with Opus and seals it
 once (gossip.crypto.frames); every link's `EncodedAudioTrack` hands those bytes to aiortc as
-an `av.Packet`, which aiortc only packetizes. Video is encoded per link (each link adapts its
-own quality) by `EncodedVideoTrack`, and sealed before aiortc packetizes it. No plain frame
-ever reaches aiortc's sender, so none can reach the wire.
+an `av.Packet`, which aiortc only packetizes. A mesh call's video is encoded and sealed once
+too (gossip.media.videosend); `EncodedVideoTrack` encodes one link's own (the relay's one link,
+and the benchmarks' baseline). No plain frame ever reaches aiortc's sender, so none can reach
+the wire.
 
 Receiving: each peer's frames are opened between aiortc's jitter buffer and its decoder
 (`OpeningBuffer`). `PeerFrames` counts what opened and what did not; a sender whose frames
@@ -24,7 +25,7 @@ import asyncio
 import collections
 import fractions
 import logging
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 import trio
@@ -47,6 +48,9 @@ from .fecpolicy import FecPolicy
 from .format import FRAME_SAMPLES, SAMPLE_RATE
 from .opusfec import AdaptiveOpusEncoder, FecSettings
 from .track import SourceFanout
+
+if TYPE_CHECKING:
+    from .videosend import SharedVideo
 
 logger = logging.getLogger(__name__)
 
@@ -353,6 +357,9 @@ class CallFrames:
         self.sealer = FrameSealer() if encrypt else None
         self.audio = EncodedAudio(fanout, self.sealer)
         self.sending: AudioTracks | None = None
+        # A mesh call's video encoded once for all links (gossip.media.videosend); None:
+        # each link encodes its own (`video_track`: the relay's one link, and benchmarks).
+        self.video: SharedVideo | None = None
         self._peers: dict[str, PeerFrames] = {}
 
     def audio_track(self) -> MediaStreamTrack:

@@ -88,6 +88,7 @@ from .framecrypt import EncodedVideoTrack, Kind, Opening, OpeningBuffer, PeerFra
 from .jitter import PassThroughBuffer, install_pass_through
 from .meshreceive import MeshAudioReceiver, announced_audio, receive_audio_in_place
 from .rtpsend import SentAudioTrack
+from .videosend import LinkVideoTrack
 
 logger = logging.getLogger(__name__)
 
@@ -433,7 +434,7 @@ class MediaLink:
         if self._video_track is None:
             return
         self._video_sender = self._pc.addTrack(self._video_track)
-        if isinstance(self._video_track, EncodedVideoTrack):
+        if isinstance(self._video_track, (EncodedVideoTrack, LinkVideoTrack)):
             self._video_track.attach(self._video_sender)
         self._video_receiver = next(t.receiver for t in self._pc.getTransceivers()
                                     if t.sender is self._video_sender)
