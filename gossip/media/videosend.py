@@ -13,7 +13,8 @@ source and encodes it (the leader); links asking meanwhile wait for it. The last
 kept in a short ring, so a link whose sender was briefly slower still gets each in order. VP8
 frames depend on the ones before, so a link that missed one (it fell behind the ring, or its
 sender was disabled) passes nothing on until a keyframe, and asks for one; a keyframe request
-from any link's receiver makes the next frame a keyframe for all.
+from any link's receiver makes the next frame a keyframe for all (at most one every
+KEYFRAME_GAP seconds, whoever asks).
 
 Quality: each link's adapter (gossip.media.adapt) still says what its peer can take; the one
 stream is encoded at the lowest of them (`set_quality` on a link). The mesh's send budget
@@ -26,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import fractions
+import math
 from dataclasses import dataclass
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -44,6 +46,10 @@ _VIDEO_TIME_BASE = fractions.Fraction(1, 90_000)
 # Frames kept for links whose sender asks a little later than the leader (a second at 8 fps,
 # a quarter of one at 30): more would only delay a link that is really behind.
 RING_FRAMES = 8
+# Keyframes made on request at most this often: one peer's receiver (or a hostile member
+# sending keyframe requests on end) would otherwise make every frame a keyframe for all of
+# them. A link waiting for one shows its last picture that much longer.
+KEYFRAME_GAP = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,7 @@ class SharedVideo:
         self._ring: collections.deque[EncodedFrame] = collections.deque(maxlen=RING_FRAMES)
         self._next_index = 0
         self._keyframe_wanted = True
+        self._last_keyframe = -math.inf  # loop time of the last keyframe asked for
         self._leading: asyncio.Future[None] | None = None  # set while a leader makes a frame
         self._encoding: asyncio.Future[tuple[list[bytes], int]] | None = None
         self._links: dict[LinkVideoTrack, Quality | None] = {}
@@ -185,7 +192,9 @@ class SharedVideo:
         if self._encoding is not None and not self._encoding.done():
             # A leader cancelled mid-encode left the encoder busy on its thread: one at a time.
             await asyncio.wait({self._encoding})
-        keyframe, self._keyframe_wanted = self._keyframe_wanted, False
+        keyframe = self._keyframe_wanted and loop.time() - self._last_keyframe >= KEYFRAME_GAP
+        if keyframe:
+            self._keyframe_wanted, self._last_keyframe = False, loop.time()
         # As aiortc does: VP8 releases the GIL part of the time, so off the loop's thread.
         self._encoding = loop.run_in_executor(None, self._encoder.encode, picture, keyframe)
         try:
