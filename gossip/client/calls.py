@@ -399,6 +399,15 @@ class CallActor(Actor):
                 await self._emit(ev.CallSpeaking(self.channel, user, user in current))
             shown = current
 
+    def _video_sent(self, link_quality: str | None) -> str | None:
+        """What our video goes to a peer at: the call's one stream, at the lowest quality
+        any link can take (gossip.media.videosend), whatever this link alone would take."""
+        frames = self._context.frames if self._context is not None else None
+        if link_quality is None or frames is None or frames.video is None \
+                or frames.video.quality is None:
+            return link_quality
+        return str(frames.video.quality)
+
     def _peer_state(self, user: str, peer: _Peer) -> PeerState:
         context = self._context
         audio = None
@@ -422,7 +431,7 @@ class CallActor(Actor):
             video_counter=peer.stats.video.counter,
             renegotiations=peer.stats.renegotiations,
             link_attempts=peer.stats.attempts,
-            video_sent=peer.stats.video_sent,
+            video_sent=self._video_sent(peer.stats.video_sent),
             video_steps_down=peer.stats.video_steps_down,
             speaking=context.engine.mixer.speaking(user) if context else False,
             concealed=audio.jitter.concealed if audio is not None else 0,
