@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import pytest
 import trio
@@ -81,10 +82,12 @@ async def media_loop():
         yield loop
 
 
-async def join(client, hz: float, *, video: bool = True) -> Member:
+async def join(client, hz: float, *, video: bool = True,
+               video_encode: Literal["once", "per-link"] = "once") -> Member:
     sink = WatchedSink()
     options = CallOptions(source=ToneSource(hz), sink=sink, ice_hosts=LOOPBACK,
-                          video=PatternSource(*SIZE, fps=FPS) if video else "none")
+                          video=PatternSource(*SIZE, fps=FPS) if video else "none",
+                          video_encode=video_encode)
     ref = await client.session.ref.ask(JoinCall("general", options))
     return Member(client.user, hz, client, ref, sink)
 
@@ -127,10 +130,12 @@ def assert_advancing(seen: list[int]) -> None:
     assert seen[-1] > seen[0], seen
 
 
+@pytest.mark.parametrize("video_encode", ["once", "per-link"])  # per link: the baseline
 async def test_two_way_call_each_side_decodes_the_others_advancing_pattern(
-        media_loop, connect):
+        media_loop, connect, video_encode):
     ann, ben = await connect("ann"), await connect("ben")
-    a, b = await join(ann, 300.0), await join(ben, 600.0)
+    a = await join(ann, 300.0, video_encode=video_encode)
+    b = await join(ben, 600.0, video_encode=video_encode)
     await connected(a, "ben")
     await connected(b, "ann")
     assert_advancing(await counters(a, "ben", 4))
