@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import trio
@@ -21,9 +22,12 @@ from gossip.actors.actor import Actor
 from gossip.crypto import (
     AuthenticationFailed,
     CryptoError,
+    KeyVerdict,
     PakeHub,
     PublicKey,
     check_possession,
+    check_possession_of,
+    verdict_name,
 )
 from gossip.crypto.rawkey import KeyOutline, outline_public_key
 from gossip.fsm import (
@@ -84,6 +88,7 @@ from .cluster.backend import (
     Admission,
     ClusterUnavailable,
     ConnectionCap,
+    KeyVerdicts,
     LocalConnectionCap,
     LocalNames,
     NameClaims,
@@ -164,6 +169,9 @@ class HubContext:
     # The name claim and the connection count of a login (a cluster's: one round trip).
     admission: Admission | None = None
     shared_files: SharedFiles | None = None  # a cluster's: files fetched from the hub holding them
+    # A cluster's: verdicts on keys any of its hubs validated, so a restarted hub skips the
+    # self-signature checks of returning members (None: every key validated in full).
+    key_verdicts: KeyVerdicts | None = None
     metrics: HubMetrics = field(default_factory=HubMetrics)
     # Tells channel members who is in each call before they join (hooked on the registry).
     call_presence: CallPresence = field(init=False)
@@ -456,12 +464,20 @@ class ConnectionActor(Actor):
             return
         try:
             confirm = pake.finish(proof.pake, proof.confirm)
-            # The password is proven: the key is now worth a full look.
-            check = (greeting, outline, pake.transcript_digest, proof.possession)
-            if _ordinary(outline):
-                _check_key(*check)
+            # The password is proven: the key is now worth a full look, unless a hub of the
+            # cluster validated these very bytes under today's rules (then only the proof
+            # that this login holds the key is checked: it binds this exchange alone).
+            if await self._key_vouched_for(greeting, outline):
+                check_possession_of(pake.transcript_digest, proof.possession,
+                                    greeting.public_key, outline.fingerprint)
             else:
-                await trio.to_thread.run_sync(_check_key, *check, limiter=self._hub.key_checks)
+                check = (greeting, outline, pake.transcript_digest, proof.possession)
+                if _ordinary(outline):
+                    key = _check_key(*check)
+                else:
+                    key = await trio.to_thread.run_sync(_check_key, *check,
+                                                        limiter=self._hub.key_checks)
+                self._remember_verdict(key)
         except AuthenticationFailed:
             # Refused at once; the address waits out its penalty before its next exchange.
             self._hub.throttle.failed(self._host, greeting.user)
@@ -471,6 +487,28 @@ class ConnectionActor(Actor):
         await self._claim_name(greeting.user, outline.fingerprint)
         self._run(self._handshake, "login_proof", {Command.WELCOME: [Welcome(confirm=confirm)]},
                   valid=True)
+
+    async def _key_vouched_for(self, greeting: Greeting, outline: KeyOutline) -> bool:
+        """True if the cluster keeps a verdict on these key bytes that covers this login's
+        fingerprint and user now (one Redis read; False without a cluster or an answer)."""
+        verdicts = self._hub.key_verdicts
+        if verdicts is None:
+            return False
+        found = await verdicts.key_verdict(verdict_name(greeting.public_key))
+        verdict = KeyVerdict.decode(found) if found is not None else None
+        vouched = verdict is not None and verdict.vouches_for(
+            outline.fingerprint, greeting.user, datetime.now(UTC))
+        self._hub.metrics.key_verdicts.labels("shared" if vouched else "validated").inc()
+        return vouched
+
+    def _remember_verdict(self, key: PublicKey) -> None:
+        """A key just validated in full (and proven held): its verdict for the other hubs."""
+        verdicts = self._hub.key_verdicts
+        if verdicts is None:
+            return
+        verdict = KeyVerdict.of(key)
+        verdicts.remember_key_verdict(verdict_name(key.to_bytes()), verdict.encode(),
+                                      verdict.ttl_ms(datetime.now(UTC)))
 
     async def _claim_name(self, user: str, fingerprint: str) -> None:
         """A proven key takes its name if the name is free, keeps it if it is its own, and is
@@ -1081,7 +1119,7 @@ def _ordinary(outline: KeyOutline) -> bool:
 
 
 def _check_key(greeting: Greeting, outline: KeyOutline, transcript_digest: bytes,
-               possession: bytes) -> None:
+               possession: bytes) -> PublicKey:
     """The full validation (runs in a worker thread): the key parses, is the one whose
     fingerprint the PAKE bound, names the user, and signed this login's transcript."""
     try:
@@ -1093,6 +1131,7 @@ def _check_key(greeting: Greeting, outline: KeyOutline, transcript_digest: bytes
     if key.user != greeting.user:
         raise Disconnect(ErrorCode.BAD_KEY, "the key's user id is not the user name")
     check_possession(transcript_digest, possession, key)
+    return key
 
 
 def _event_for(frame: Frame) -> str:

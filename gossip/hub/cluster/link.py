@@ -49,6 +49,7 @@ from .keyspace import (
     connections_key,
     file_key,
     hub_key,
+    key_verdict_key,
     members_key,
     new_hub_id,
     roster_key,
@@ -201,8 +202,12 @@ class RedisCluster:
         ttl: float = 15.0,
         hub_id: str | None = None,
         max_news_bytes: int = 2**20,
+        share_key_verdicts: bool = True,
     ) -> None:
         self.url = url
+        # Verdicts on validated keys read and written in Redis (False: every login's key is
+        # validated in full, as before; benchmarks/reconnect.py's baseline).
+        self.share_key_verdicts = share_key_verdicts
         self._topics = Topics.of(url)
         self.hub_id = hub_id or new_hub_id()
         self.address = address
@@ -545,6 +550,23 @@ class RedisCluster:
         if len(self._names) >= _NAMES_CACHED:
             self._names.clear()
         self._names[user] = fingerprint
+
+    # -- KeyVerdicts ----------------------------------------------------------------------
+    async def key_verdict(self, name: str) -> bytes | None:
+        client = self._client
+        if client is None or not self.up or not self.share_key_verdicts:
+            return None
+        try:
+            with unavailable("the cluster did not answer"):
+                found = await client.get(key_verdict_key(name))
+        except ClusterUnavailable:
+            return None  # validated in full, as by a hub on its own
+        self._round_trip_done(0.0)
+        return found if isinstance(found, bytes) else None
+
+    def remember_key_verdict(self, name: str, verdict: bytes, ttl_ms: int) -> None:
+        if ttl_ms > 0 and self.share_key_verdicts:
+            self._queue(lambda pipe: pipe.set(key_verdict_key(name), verdict, px=ttl_ms))
 
     # -- Admission -------------------------------------------------------------------------
     async def admit(self, user: str, fingerprint: str, here: int, limit: int) -> Admitted:
