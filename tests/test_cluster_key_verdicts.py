@@ -17,9 +17,9 @@ from gossip.crypto import Identity, KeyVerdict, certificate_fingerprint, client_
 from gossip.crypto._packets import Tag, walk
 from gossip.crypto.keyverdict import VERDICT_TTL, verdict_name
 from gossip.hub import RunningHub
-from gossip.hub.cluster.keyspace import key_verdict_key
+from gossip.hub.cluster.keyspace import KEY_OWNERS, NAMES, key_verdict_key
 from gossip.tools.attack import log_in_raw
-from gossip.wire import Error, ErrorCode, Frame
+from gossip.wire import Error, ErrorCode, Frame, Welcome
 
 from .conftest import PASSWORD
 from .rawmember import identity_of, log_in
@@ -105,7 +105,8 @@ async def test_a_verdict_never_stands_for_the_possession_proof(nursery, hub, hub
     answer = await login(nursery, hub_b, "alice",
                          Presented(alice.public.to_bytes(), alice.fingerprint), mallory)
     assert isinstance(answer, Error) and answer.code == ErrorCode.AUTH
-    assert hub_b.key_checks("shared") == 1
+    # The proof is checked before the verdict is even read (and so before any name claim).
+    assert (hub_b.key_checks("shared"), hub_b.key_checks("validated")) == (0, 0)
 
 
 async def test_a_verdict_covers_only_its_bytes_its_rules_its_user_and_its_time(
@@ -140,9 +141,27 @@ async def test_a_verdict_covers_only_its_bytes_its_rules_its_user_and_its_time(
     assert hub_b.key_checks("shared") == 0
 
     # Redis is inside the cluster's trust boundary: a verdict written there is believed (each
-    # client still validates every key it is given, so this key would get no further). The
-    # key passes; the name refuses it, as carol is online with her own bytes on hub A.
-    await stored(hub, name, KeyVerdict(carol.fingerprint, "carol", 0))
-    answer = await login(nursery, hub_b, "carol", altered, carol)
+    # client still validates every key it is given, so this key would get no further).
+    dave = identity_of("dave")
+    broken = with_altered_self_signature(dave)
+    await stored(hub, verdict_name(broken.data), KeyVerdict(dave.fingerprint, "dave", 0))
+    assert isinstance(await login(nursery, hub_b, "dave", broken, dave), Welcome)
+    assert hub_b.key_checks("shared") == 1
+
+
+async def test_a_vouched_login_is_refused_a_name_bound_to_another_key(
+    nursery, hub, hub_b  # noqa: F811
+):
+    owner, impostor = identity_of("erin"), Identity.generate("erin")
+    assert hub.cluster is not None
+    async with coredis.Redis.from_url(hub.cluster.url, decode_responses=False) as client:
+        # erin's name is bound to her key (she is not online anywhere now).
+        await client.hset(NAMES, {"erin": owner.fingerprint})
+        await client.hset(KEY_OWNERS, {owner.fingerprint: "erin"})
+    # Another good key under her name, with a verdict of its own: the key passes, the name not.
+    await stored(hub, verdict_name(impostor.public.to_bytes()), KeyVerdict.of(impostor.public))
+    answer = await login(nursery, hub_b, "erin",
+                         Presented(impostor.public.to_bytes(), impostor.fingerprint), impostor)
     assert isinstance(answer, Error) and answer.code == ErrorCode.USER_TAKEN
     assert hub_b.key_checks("shared") == 1
+    assert hub_b.registry.connections_of("erin") == 0

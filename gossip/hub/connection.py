@@ -86,6 +86,7 @@ from gossip.wire.relay import make_ticket
 from .callpresence import CallPresence
 from .cluster.backend import (
     Admission,
+    Admitted,
     ClusterUnavailable,
     ConnectionCap,
     KeyVerdicts,
@@ -465,12 +466,16 @@ class ConnectionActor(Actor):
         try:
             confirm = pake.finish(proof.pake, proof.confirm)
             # The password is proven: the key is now worth a full look, unless a hub of the
-            # cluster validated these very bytes under today's rules (then only the proof
-            # that this login holds the key is checked: it binds this exchange alone).
-            if await self._key_vouched_for(greeting, outline):
+            # cluster validated these very bytes under today's rules.
+            admitted = None
+            if self._hub.key_verdicts is not None:
+                # The proof that this login holds the key comes first (it binds this exchange
+                # alone, and is never part of a verdict): only a key's holder has its name
+                # claimed on the strength of a verdict.
                 check_possession_of(pake.transcript_digest, proof.possession,
                                     greeting.public_key, outline.fingerprint)
-            else:
+                admitted = await self._admit_vouched(greeting, outline)
+            if admitted is None:
                 check = (greeting, outline, pake.transcript_digest, proof.possession)
                 if _ordinary(outline):
                     key = _check_key(*check)
@@ -484,22 +489,38 @@ class ConnectionActor(Actor):
             self._run(self._handshake, "login_proof", {}, valid=False)
             return
         self._hub.throttle.succeeded(self._host)
-        await self._claim_name(greeting.user, outline.fingerprint)
+        await self._claim_name(greeting.user, outline.fingerprint, admitted)
         self._run(self._handshake, "login_proof", {Command.WELCOME: [Welcome(confirm=confirm)]},
                   valid=True)
 
-    async def _key_vouched_for(self, greeting: Greeting, outline: KeyOutline) -> bool:
-        """True if the cluster keeps a verdict on these key bytes that covers this login's
-        fingerprint and user now (one Redis read; False without a cluster or an answer)."""
+    async def _admit_vouched(self, greeting: Greeting, outline: KeyOutline) -> Admitted | None:
+        """If the cluster keeps a verdict on these key bytes that covers this login's
+        fingerprint and user now: the login's name claim and count, made in the same round
+        trip as the verdict's read. None (nothing claimed): validate the key in full."""
         verdicts = self._hub.key_verdicts
-        if verdicts is None:
-            return False
-        found = await verdicts.key_verdict(verdict_name(greeting.public_key))
-        verdict = KeyVerdict.decode(found) if found is not None else None
-        vouched = verdict is not None and verdict.vouches_for(
-            outline.fingerprint, greeting.user, datetime.now(UTC))
-        self._hub.metrics.key_verdicts.labels("shared" if vouched else "validated").inc()
-        return vouched
+        assert verdicts is not None
+        user = greeting.user
+        found = None
+        now = datetime.now(UTC)
+        if self._hub.registry.refusal(user, greeting.public_key) is None:
+            found = await verdicts.admit_vouched(
+                verdict_name(greeting.public_key), user, outline.fingerprint,
+                self._hub.registry.connections_of(user) + 1,
+                self._limits.connections_per_identity, int(now.timestamp()))
+        if found is None:
+            self._hub.metrics.key_verdicts.labels("validated").inc()
+            return None
+        verdict, admitted = found
+        self._counted_in_cluster = admitted.elsewhere is None and admitted.claim in (
+            Claim.OWNED, Claim.REGISTERED)
+        checked = KeyVerdict.decode(verdict)
+        if checked is None or not checked.vouches_for(outline.fingerprint, user, now):
+            # Redis vouched and we would not: never trust the one check alone.
+            log.error("key verdict for %s read back otherwise than Redis judged it", user)
+            raise Disconnect(ErrorCode.CLUSTER_DOWN, "the cluster's key record is damaged; "
+                             "tell the hub's operator")
+        self._hub.metrics.key_verdicts.labels("shared").inc()
+        return admitted
 
     def _remember_verdict(self, key: PublicKey) -> None:
         """A key just validated in full (and proven held): its verdict for the other hubs."""
@@ -510,19 +531,22 @@ class ConnectionActor(Actor):
         verdicts.remember_key_verdict(verdict_name(key.to_bytes()), verdict.encode(),
                                       verdict.ttl_ms(datetime.now(UTC)))
 
-    async def _claim_name(self, user: str, fingerprint: str) -> None:
+    async def _claim_name(self, user: str, fingerprint: str,
+                          admitted: Admitted | None = None) -> None:
         """A proven key takes its name if the name is free, keeps it if it is its own, and is
-        refused if either the name or the key is another's (online or not)."""
-        refusal = self._hub.registry.refusal(user, self.public_key)
-        if refusal is not None:
-            raise Disconnect(refusal.code, refusal.reason)
+        refused if either the name or the key is another's (online or not). `admitted`: the
+        claim and count made already (with the key's verdict)."""
         here = self._hub.registry.connections_of(user) + 1
-        limit = self._limits.connections_per_identity
-        assert self._hub.admission is not None
-        try:
-            admitted = await self._hub.admission.admit(user, fingerprint, here, limit)
-        except ClusterUnavailable as exc:
-            raise Disconnect(ErrorCode.CLUSTER_DOWN, str(exc)) from None
+        if admitted is None:
+            refusal = self._hub.registry.refusal(user, self.public_key)
+            if refusal is not None:
+                raise Disconnect(refusal.code, refusal.reason)
+            limit = self._limits.connections_per_identity
+            assert self._hub.admission is not None
+            try:
+                admitted = await self._hub.admission.admit(user, fingerprint, here, limit)
+            except ClusterUnavailable as exc:
+                raise Disconnect(ErrorCode.CLUSTER_DOWN, str(exc)) from None
         claim, other, elsewhere = admitted.claim, admitted.other, admitted.elsewhere
         if claim in (Claim.OWNED, Claim.REGISTERED):
             self._counted_in_cluster = elsewhere is None

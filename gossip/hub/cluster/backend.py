@@ -74,19 +74,6 @@ class NameClaims(Protocol):
         """As NameBook.claim; raises ClusterUnavailable if the binding cannot be checked."""
 
 
-class KeyVerdicts(Protocol):
-    """Verdicts on validated keys shared by the hubs of a cluster (crypto/keyverdict.py):
-    opaque bytes here, by the name verdict_name gives."""
-
-    async def key_verdict(self, name: str) -> bytes | None:
-        """The verdict stored under `name`; None if there is none or the cluster cannot be
-        asked now (the caller then validates the key in full: never a reason to refuse)."""
-
-    def remember_key_verdict(self, name: str, verdict: bytes, ttl_ms: int) -> None:
-        """Keep `verdict` under `name` for `ttl_ms` (sent with the hub's other writes,
-        never waited for)."""
-
-
 @dataclass(frozen=True)
 class Admitted:
     """What a proven key's login came to: its claim on the name (and the other party, for a
@@ -96,6 +83,23 @@ class Admitted:
     claim: Claim
     other: str = ""
     elsewhere: int | None = None
+
+
+class KeyVerdicts(Protocol):
+    """Verdicts on validated keys shared by the hubs of a cluster (crypto/keyverdict.py):
+    opaque bytes here, by the name verdict_name gives."""
+
+    async def admit_vouched(self, name: str, user: str, fingerprint: str, here: int,
+                            limit: int, now: int) -> tuple[bytes, Admitted] | None:
+        """If the verdict stored under `name` covers `fingerprint` as `user` at `now` (Unix
+        seconds): that verdict, and Admission.admit's answer for the login, in one step.
+        None, with nothing claimed or counted, if there is no such verdict or the cluster
+        cannot be asked now (the caller then validates the key in full and admits it as any
+        other: never a reason to refuse)."""
+
+    def remember_key_verdict(self, name: str, verdict: bytes, ttl_ms: int) -> None:
+        """Keep `verdict` under `name` for `ttl_ms` (sent with the hub's other writes,
+        never waited for)."""
 
 
 class Admission(Protocol):
