@@ -15,6 +15,7 @@ from trio_websocket import wrap_client_stream
 
 from gossip.crypto import Identity, KeyVerdict, certificate_fingerprint, client_ssl_context
 from gossip.crypto._packets import Tag, walk
+from gossip.crypto._pgpy import PGPUID, PGPKey, constants
 from gossip.crypto.keyverdict import VERDICT_TTL, verdict_name
 from gossip.hub import RunningHub
 from gossip.hub.cluster.keyspace import KEY_OWNERS, NAMES, key_verdict_key
@@ -165,3 +166,12 @@ async def test_a_vouched_login_is_refused_a_name_bound_to_another_key(
     assert isinstance(answer, Error) and answer.code == ErrorCode.USER_TAKEN
     assert hub_b.key_checks("shared") == 1
     assert hub_b.registry.connections_of("erin") == 0
+
+
+async def test_a_key_that_is_not_ed25519_is_refused_as_a_bad_key(nursery, hub):
+    rsa = PGPKey.new(constants.PubKeyAlgorithm.RSAEncryptOrSign, 1024)
+    rsa.add_uid(PGPUID.new("frank"), usage={constants.KeyFlags.Sign})
+    answer = await login(nursery, hub, "frank",
+                         Presented(bytes(rsa.pubkey), str(rsa.fingerprint).replace(" ", "")),
+                         identity_of("frank"))
+    assert isinstance(answer, Error) and answer.code == ErrorCode.BAD_KEY

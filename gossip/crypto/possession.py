@@ -30,18 +30,22 @@ def prove_possession(transcript_digest: bytes, identity: Identity) -> bytes:
 
 def check_possession(transcript_digest: bytes, proof: bytes, key: PublicKey) -> None:
     """Raise AuthenticationFailed unless `proof` is `key`'s signature over the digest."""
-    check_possession_of(transcript_digest, proof, key.to_bytes(), key.fingerprint)
+    try:
+        check_possession_of(transcript_digest, proof, key.to_bytes(), key.fingerprint)
+    except InvalidKey as exc:  # not after PublicKey's validation; said as it was
+        raise AuthenticationFailed("the login is not signed by the key it presents") from exc
 
 
 def check_possession_of(transcript_digest: bytes, proof: bytes, public_key: bytes,
                         fingerprint: str) -> None:
     """As check_possession, for a key given as its bytes and v4 fingerprint (the caller read
-    it from the key's primary packet), not parsed: the hub's path when the key's self-signatures
-    are known good already (a shared key verdict) and nothing else needs PGPy's key."""
+    it from the key's primary packet), not parsed: the hub's path before it knows whether the
+    key's self-signatures need checking. InvalidKey if its primary key is not a v4 Ed25519
+    one (no key we accept), AuthenticationFailed if the proof is not its signature."""
+    point = ed25519_point(public_key)
     try:
-        point = ed25519_point(public_key)
         verify_detached_eddsa(transcript_digest, proof, point, fingerprint, CONTEXT_NOTATION,
                               LOGIN_CONTEXT)
-    except (BadSignature, InvalidKey, TypeError, ValueError) as exc:
+    except (BadSignature, TypeError, ValueError) as exc:
         raise AuthenticationFailed(
             "the login is not signed by the key it presents") from exc

@@ -22,6 +22,7 @@ from gossip.actors.actor import Actor
 from gossip.crypto import (
     AuthenticationFailed,
     CryptoError,
+    InvalidKey,
     KeyVerdict,
     PakeHub,
     PublicKey,
@@ -472,8 +473,11 @@ class ConnectionActor(Actor):
                 # The proof that this login holds the key comes first (it binds this exchange
                 # alone, and is never part of a verdict): only a key's holder has its name
                 # claimed on the strength of a verdict.
-                check_possession_of(pake.transcript_digest, proof.possession,
-                                    greeting.public_key, outline.fingerprint)
+                try:
+                    check_possession_of(pake.transcript_digest, proof.possession,
+                                        greeting.public_key, outline.fingerprint)
+                except InvalidKey as exc:
+                    raise Disconnect(ErrorCode.BAD_KEY, f"unusable public key: {exc}") from None
                 admitted = await self._admit_vouched(greeting, outline)
             if admitted is None:
                 unchecked = proof.possession if self._hub.key_verdicts is None else None
