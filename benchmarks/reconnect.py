@@ -319,7 +319,9 @@ def run_path(path: Path_, workers: ClientWorkers, clients: int,
              workdir: Path, redis_url: str, args: argparse.Namespace) -> PathFigures:
     """First logins into fresh hubs, the hubs restarted, then the storm."""
     label = path.label
-    data_dirs = [workdir / f"{label.split()[0]}-{index}" for index in range(args.hubs)]
+    # A directory of its own per run of a path (a path may be run twice: --paths a,b,a).
+    base = Path(tempfile.mkdtemp(prefix="path-", dir=workdir))
+    data_dirs = [base / f"hub-{index}" for index in range(args.hubs)]
     for data in data_dirs:
         data.mkdir()
     # First logins always through libsodium hubs: they only register the names.
