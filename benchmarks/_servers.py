@@ -62,8 +62,6 @@ class ServerSpec:
     # A hub of a cluster shares verdicts on the keys it validated (crypto/keyverdict.py);
     # False: every login's key validated in full (the hub before them).
     key_verdicts: bool = True
-    # Its logins' Redis scripts go in its pipelines of queued writes; False: each its own.
-    pipeline_logins: bool = True
 
     @property
     def label(self) -> str:
@@ -185,7 +183,6 @@ async def _serve(spec: ServerSpec, conn: Connection) -> None:
                                               heap=HeapPolicy() if spec.keep_heap else None))
             if hub.cluster is not None:
                 hub.cluster.share_key_verdicts = spec.key_verdicts
-                hub.cluster.pipeline_logins = spec.pipeline_logins
             conn.send((hub.port, hub.fingerprint))
             members = hub.registry.members
             everyone = hub.registry.keys  # with the members of the other hubs of a cluster

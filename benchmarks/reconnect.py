@@ -282,12 +282,10 @@ class ClientWorkers:
 
 def start_hubs(stack: contextlib.ExitStack, data_dirs: list[Path], redis_url: str,
                tls: bool, reference: bool, limits: Limits,
-               keep_heap: bool = True, key_verdicts: bool = True,
-               pipeline_logins: bool = True) -> list[ServerProcess]:
+               keep_heap: bool = True, key_verdicts: bool = True) -> list[ServerProcess]:
     return [stack.enter_context(ServerProcess(ServerSpec(
         "hub", tls, str(data), redis=redis_url, reference_spake2=reference, limits=limits,
-        file_limit=8192, keep_heap=keep_heap, key_verdicts=key_verdicts,
-        pipeline_logins=pipeline_logins)))
+        file_limit=8192, keep_heap=keep_heap, key_verdicts=key_verdicts)))
         for data in data_dirs]
 
 
@@ -300,15 +298,11 @@ class Path_:
     # The restarted hubs trust the verdicts the first logins left in Redis on the keys
     # (crypto/keyverdict.py); False: they validate every key in full.
     key_verdicts: bool = True
-    # The restarted hubs send each login's Redis script in their pipelines of queued writes
-    # (gossip/hub/cluster/link.py); False: each its own round trip.
-    pipeline_logins: bool = True
 
 
 PATHS = {
     "words": Path_("queue words (now)", False, True),
     "fullcheck": Path_("words, every key validated", False, True, key_verdicts=False),
-    "direct": Path_("words, a round trip per login", False, True, pipeline_logins=False),
     "gcdefault": Path_("words, Python's own GC", False, True, keep_heap=False),
     "silent": Path_("silent line (before)", False, False),
     "spake2": Path_("silent, pure-Python spake2", True, False),
@@ -339,8 +333,7 @@ def run_path(path: Path_, workers: ClientWorkers, clients: int,
                           reference=path.reference_spake2,
                           limits=Limits(logins_at_once=args.logins_at_once,
                                         handshake_timeout=args.handshake_timeout),
-                          keep_heap=path.keep_heap, key_verdicts=path.key_verdicts,
-                          pipeline_logins=path.pipeline_logins)
+                          keep_heap=path.keep_heap, key_verdicts=path.key_verdicts)
         cpu_before = sum(hub.cpu_seconds() for hub in hubs)
         gc_before = [hub.gc_seconds() for hub in hubs]
         # The client's timers scale with the hub's handshake timeout as the real ones are set
@@ -398,8 +391,6 @@ def main() -> None:
                              "words,fullcheck): words (clients hear the hub's queue words, "
                              "the hubs trust the key verdicts in Redis: now), fullcheck "
                              "(words, every key validated in full: before the verdicts), "
-                             "direct (words, each login's Redis script its own round trip, "
-                             "not in the hub's pipelines: before those), "
                              "gcdefault "
                              "(words, the hubs on Python's own garbage-collector policy: "
                              "before gossip/hub/heap.py), silent (they "

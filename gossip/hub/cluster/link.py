@@ -148,8 +148,6 @@ redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 """
 _RESERVE_TIMEOUT = 5.0
-# A login's name claim and count wait no longer for their pipeline (then `cluster_down`).
-_LOGIN_SCRIPT_TIMEOUT = 5.0
 # Counts a connection of one identity on this hub (its count hash, KEYS[2]) only if, with
 # those every other hub listed in KEYS[1] holds, it stays within the cap: checked and counted
 # in one step, so two hubs admitting at once cannot both pass, and a hub that joined the
@@ -233,9 +231,6 @@ class RedisCluster:
         # Verdicts on validated keys read and written in Redis (False: every login's key is
         # validated in full, as before; benchmarks/reconnect.py's baseline).
         self.share_key_verdicts = share_key_verdicts
-        # Logins' scripts go in the queued writes' pipelines (False: each its own round trip,
-        # as before; benchmarks/reconnect.py's baseline).
-        self.pipeline_logins = True
         self._topics = Topics.of(url)
         self.hub_id = hub_id or new_hub_id()
         self.address = address
@@ -586,14 +581,17 @@ class RedisCluster:
         if client is None or not self.up or not self.share_key_verdicts:
             return None
         try:
-            reply = await self._login_script(
-                client, _VOUCHED_ADMIT_SCRIPT,
-                [NAMES, KEY_OWNERS, HUBS, connections_key(self.hub_id), key_verdict_key(name)],
-                [user, fingerprint, str(here), str(limit), str(self._ttl_ms),
-                 hub_key(""), connections_key(""), str(now)],
-            )
+            with unavailable("the cluster did not answer"):
+                reply = await client.eval(
+                    _VOUCHED_ADMIT_SCRIPT,
+                    [NAMES, KEY_OWNERS, HUBS, connections_key(self.hub_id),
+                     key_verdict_key(name)],
+                    [user, fingerprint, str(here), str(limit), str(self._ttl_ms),
+                     hub_key(""), connections_key(""), str(now)],
+                )
         except ClusterUnavailable:
             return None  # validated in full, then admitted (or refused) as any other
+        self._round_trip_done(0.0)
         parts = cast("list[Any]", reply)
         if len(parts) != 4:
             return None
@@ -612,39 +610,16 @@ class RedisCluster:
             # raises), and each hub keeps its own cap until Redis is back.
             claim, other = await self.claim(user, fingerprint)
             return Admitted(claim, other)
-        reply = await self._login_script(
-            client, _CLAIM_AND_ADMIT_SCRIPT,
-            [NAMES, KEY_OWNERS, HUBS, connections_key(self.hub_id)],
-            [user, fingerprint, str(here), str(limit), str(self._ttl_ms), hub_key(""),
-             connections_key("")],
-        )
+        with unavailable("the cluster's name directory did not answer", "; try again soon"):
+            reply = await client.eval(
+                _CLAIM_AND_ADMIT_SCRIPT,
+                [NAMES, KEY_OWNERS, HUBS, connections_key(self.hub_id)],
+                [user, fingerprint, str(here), str(limit), str(self._ttl_ms), hub_key(""),
+                 connections_key("")],
+            )
+        self._round_trip_done(0.0)
         outcome, other, counted, _ = cast("list[Any]", reply)
         return self._admitted(user, fingerprint, outcome, other, counted)
-
-    async def _login_script(self, client: coredis.Redis[bytes], script: str, keys: list[str],
-                            args: list[str]) -> object:
-        """A login's script run, and its answer. Sent with the queued writes, in their next
-        pipeline (in a storm one send carries many logins' scripts, where a command of its
-        own cost each login a send, a wake-up and coredis's own work), unless
-        `pipeline_logins` is off. ClusterUnavailable if the link is down or goes down
-        first, or no answer comes within _LOGIN_SCRIPT_TIMEOUT."""
-        what, advice = "the cluster's name directory did not answer", "; try again soon"
-        if not self.pipeline_logins:
-            with unavailable(what, advice):
-                reply = await client.eval(script, keys, args)
-            self._round_trip_done(0.0)
-            return reply
-        waiting = _Awaited(lambda pipe: pipe.eval(script, keys, args))
-        self._waiting.add(waiting)
-        try:
-            self._queue(waiting)
-            with trio.move_on_after(_LOGIN_SCRIPT_TIMEOUT):
-                await waiting.done.wait()
-        finally:
-            self._waiting.discard(waiting)
-        if waiting.failed or not waiting.done.is_set():
-            raise ClusterUnavailable(what + advice)
-        return waiting.answer
 
     def _admitted(self, user: str, fingerprint: str, outcome: bytes, other: bytes,
                   counted: int) -> Admitted:
