@@ -81,3 +81,11 @@ def test_a_proof_for_other_data_another_key_or_another_purpose_is_refused():
                                  CONTEXT_NOTATION, LOGIN_CONTEXT)
     with pytest.raises(BadSignature):
         _ours_verify(data, forged, alice)
+
+
+def test_an_identity_loaded_with_its_passphrase_proves_possession_as_pgpy_would():
+    armored = identity_of("alice").armored_private("correct horse")
+    loaded = Identity.from_armored(armored, "correct horse")
+    assert loaded.signing_seed == identity_of("alice").signing_seed
+    data = bytes(32)
+    verify_detached(data, prove_possession(data, loaded), loaded.public, context=LOGIN_CONTEXT)
