@@ -175,3 +175,15 @@ async def test_a_key_that_is_not_ed25519_is_refused_as_a_bad_key(nursery, hub):
                          Presented(bytes(rsa.pubkey), str(rsa.fingerprint).replace(" ", "")),
                          identity_of("frank"))
     assert isinstance(answer, Error) and answer.code == ErrorCode.BAD_KEY
+
+
+async def test_only_a_key_that_got_in_leaves_a_verdict(nursery, hub, hub_b):  # noqa: F811
+    await log_in(nursery, hub, "gina")
+    impostor = Identity.generate("gina")  # a good key, but the name is another key's
+    answer = await login(nursery, hub_b, "gina",
+                         Presented(impostor.public.to_bytes(), impostor.fingerprint), impostor)
+    assert isinstance(answer, Error) and answer.code == ErrorCode.USER_TAKEN
+    assert hub_b.cluster is not None
+    await hub_b.cluster.written()
+    assert await stored(hub_b, verdict_name(impostor.public.to_bytes())) == (None, -2)
+    assert (await stored(hub, verdict_name(identity_of("gina").public.to_bytes())))[0]

@@ -468,7 +468,7 @@ class ConnectionActor(Actor):
             confirm = pake.finish(proof.pake, proof.confirm)
             # The password is proven: the key is now worth a full look, unless a hub of the
             # cluster validated these very bytes under today's rules.
-            admitted = None
+            admitted, validated = None, None
             if self._hub.key_verdicts is not None:
                 # The proof that this login holds the key comes first (it binds this exchange
                 # alone, and is never part of a verdict): only a key's holder has its name
@@ -483,11 +483,10 @@ class ConnectionActor(Actor):
                 unchecked = proof.possession if self._hub.key_verdicts is None else None
                 check = (greeting, outline, pake.transcript_digest, unchecked)
                 if _ordinary(outline):
-                    key = _check_key(*check)
+                    validated = _check_key(*check)
                 else:
-                    key = await trio.to_thread.run_sync(_check_key, *check,
-                                                        limiter=self._hub.key_checks)
-                self._remember_verdict(key)
+                    validated = await trio.to_thread.run_sync(_check_key, *check,
+                                                              limiter=self._hub.key_checks)
         except AuthenticationFailed:
             # Refused at once; the address waits out its penalty before its next exchange.
             self._hub.throttle.failed(self._host, greeting.user)
@@ -495,6 +494,10 @@ class ConnectionActor(Actor):
             return
         self._hub.throttle.succeeded(self._host)
         await self._claim_name(greeting.user, outline.fingerprint, admitted)
+        if validated is not None:
+            # Only a key that got in leaves a verdict: verdicts grow with the keys members
+            # log in with, not with whatever a holder of the password sends.
+            self._remember_verdict(validated)
         self._run(self._handshake, "login_proof", {Command.WELCOME: [Welcome(confirm=confirm)]},
                   valid=True)
 
@@ -528,7 +531,8 @@ class ConnectionActor(Actor):
         return admitted
 
     def _remember_verdict(self, key: PublicKey) -> None:
-        """A key just validated in full (and proven held): its verdict for the other hubs."""
+        """A key just validated in full, proven held and admitted under its name: its
+        verdict for the other hubs."""
         verdicts = self._hub.key_verdicts
         if verdicts is None:
             return
