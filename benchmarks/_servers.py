@@ -59,6 +59,9 @@ class ServerSpec:
     # The hub keeps its heap as `python -m gossip.hub` does (gossip/hub/heap.py); False: Python's
     # own collector policy alone (the hub before it).
     keep_heap: bool = True
+    # A hub of a cluster shares verdicts on the keys it validated (crypto/keyverdict.py);
+    # False: every login's key validated in full (the hub before them).
+    key_verdicts: bool = True
 
     @property
     def label(self) -> str:
@@ -178,6 +181,8 @@ async def _serve(spec: ServerSpec, conn: Connection) -> None:
                                relay_secret=spec.relay_secret)
             hub = await nursery.start(partial(serve_hub, config,
                                               heap=HeapPolicy() if spec.keep_heap else None))
+            if hub.cluster is not None:
+                hub.cluster.share_key_verdicts = spec.key_verdicts
             conn.send((hub.port, hub.fingerprint))
             members = hub.registry.members
             everyone = hub.registry.keys  # with the members of the other hubs of a cluster

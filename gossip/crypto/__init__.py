@@ -39,9 +39,10 @@ from gossip.crypto.hubcert import (
 )
 from gossip.crypto.identity import Identity, PublicKey, check_key_limits
 from gossip.crypto.keycache import KEY_CACHE, CacheStats, ValidatedKeyCache
+from gossip.crypto.keyverdict import KeyVerdict, verdict_name
 from gossip.crypto.pake import PakeClient, PakeHub
 from gossip.crypto.pins import KeyPinStore, NotPinned, Trust, normalize_key_fingerprint
-from gossip.crypto.possession import check_possession, prove_possession
+from gossip.crypto.possession import check_possession, check_possession_of, prove_possession
 from gossip.crypto.replaystate import MalformedReplayState, ReplayState, SenderKeyMark
 from gossip.crypto.safety import safety_number
 from gossip.crypto.sealing import open_sealed, seal, sign_detached, verify_detached
@@ -88,6 +89,8 @@ __all__ = [
     "InvalidKey",
     "InvalidUserName",
     "KEY_CACHE",
+    "KeyVerdict",
+    "verdict_name",
     "KeyOverLimit",
     "KeyPinStore",
     "KeyTooLarge",
@@ -129,6 +132,7 @@ __all__ = [
     "certificate_fingerprint",
     "check_key_limits",
     "check_possession",
+    "check_possession_of",
     "client_ssl_context",
     "format_fingerprint",
     "load_or_create_hub_certificate",

@@ -12,9 +12,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from nacl.signing import SigningKey
+
 from gossip.crypto._files import create_exclusive, ensure_private_dir
 from gossip.crypto._packets import PacketFramingError, Tag, tags
 from gossip.crypto._pgpy import PGPUID, PGPDecryptionError, PGPKey, PGPSignature, constants
+from gossip.crypto.edsig import ed25519_point
 from gossip.crypto.errors import (
     IdentityMismatch,
     InvalidKey,
@@ -38,6 +41,10 @@ MAX_USER_IDS = 4
 MAX_SUBKEYS = 4
 MAX_KEY_SIGNATURES = 16
 IDENTITY_FILE = "identity.asc"
+# The version of the rules below (_validate_public, the caps): raise it with any change to
+# what is accepted, so verdicts a cluster keeps under the old rules are never read again
+# (keyverdict.py).
+VALIDATION_RULES = 1
 
 STRONG_HASHES = frozenset(
     {
@@ -247,14 +254,17 @@ def _validate_public(key: PGPKey) -> _Validated:
 class PublicKey:
     """A validated OpenPGP public key: Ed25519 primary that signs, ECDH subkey(s) that encrypt."""
 
-    __slots__ = ("_data", "_encryption_keyids", "_encryption_keys", "_fingerprint", "_key", "_user")
+    __slots__ = ("_data", "_encryption_keyids", "_encryption_keys", "_fingerprint", "_key", "_user",
+                 "_valid_until")
 
-    def __init__(self, data: bytes, key: PGPKey, user: str, encryption_keys: tuple[PGPKey, ...]):
+    def __init__(self, data: bytes, key: PGPKey, user: str, encryption_keys: tuple[PGPKey, ...],
+                 valid_until: datetime | None = None):
         # Use from_bytes: this constructor trusts that its arguments were validated.
         self._data = data
         self._key = key
         self._user = user
         self._encryption_keys = encryption_keys
+        self._valid_until = valid_until
         # PGPy recomputes a fingerprint (serialize + SHA-1) on every access; sealing to many
         # recipients would spend most of its time there.
         self._fingerprint = str(key.fingerprint)
@@ -275,8 +285,7 @@ class PublicKey:
         data = bytes(data)
         packet_tags = check_key_limits(data)
         if cache is None:
-            key, user, encryption_keys, _ = _parse_public(data, packet_tags)
-            return cls(data, key, user, encryption_keys)
+            return cls(data, *_parse_public(data, packet_tags))
         digest = key_digest(data)
         now = datetime.now(UTC)
         known = cache.lookup(digest, now)
@@ -289,7 +298,7 @@ class PublicKey:
         except InvalidKey as error:
             cache.refuse(digest, str(error))
             raise
-        public = cls(data, key, user, encryption_keys)
+        public = cls(data, key, user, encryption_keys, valid_until)
         cache.accept(digest, public, valid_until)
         return public
 
@@ -312,6 +321,12 @@ class PublicKey:
     @property
     def user(self) -> str:
         return self._user
+
+    @property
+    def valid_until(self) -> datetime | None:
+        """When the key stops validating (the earliest expiry among the parts it relies on:
+        the primary key, the encryption subkeys), None for never."""
+        return self._valid_until
 
     @property
     def pgp_key(self) -> PGPKey:
@@ -338,6 +353,17 @@ class PublicKey:
 
     def __repr__(self) -> str:
         return f"PublicKey(user={self._user!r}, fingerprint={self.fingerprint})"
+
+
+def _ed25519_seed(private_key: PGPKey, public: PublicKey) -> bytes | None:
+    """The seed PGPy keeps as the EdDSA secret `s`, if it is the one of the public point."""
+    try:
+        seed = int(private_key._key.keymaterial.s).to_bytes(32, "big")
+        if SigningKey(seed).verify_key.encode() == ed25519_point(public.to_bytes()):
+            return seed
+    except Exception:  # noqa: BLE001 - any other shape: PGPy signs instead
+        pass
+    return None
 
 
 def _new_key(user: str) -> PGPKey:
@@ -381,7 +407,7 @@ def _protected_copy(key: PGPKey, passphrase: str) -> str:
 class Identity:
     """Our own key pair: the private key that signs and decrypts, and its validated public half."""
 
-    __slots__ = ("_decryption_keys", "_key", "_public")
+    __slots__ = ("_decryption_keys", "_key", "_public", "_seed")
 
     def __init__(self, private_key: PGPKey) -> None:
         if private_key.is_public or not private_key.is_primary:
@@ -397,6 +423,7 @@ class Identity:
                 raise InvalidKey("the identity lacks the private half of its encryption subkey")
             decryption_keys.append(subkey)
         self._decryption_keys = tuple(decryption_keys)
+        self._seed = _ed25519_seed(private_key, self._public)
 
     @classmethod
     def generate(cls, user: str) -> Identity:
@@ -495,6 +522,12 @@ class Identity:
     def pgp_key(self) -> PGPKey:
         """The private PGPy key, for gossip.crypto's own use (signing)."""
         return self._key
+
+    @property
+    def signing_seed(self) -> bytes | None:
+        """The primary key's 32-byte Ed25519 seed (for edsig.py, which signs without PGPy),
+        or None if PGPy holds it in a form we do not read."""
+        return self._seed
 
     @property
     def decryption_keys(self) -> tuple[PGPKey, ...]:

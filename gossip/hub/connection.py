@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import trio
@@ -21,9 +22,13 @@ from gossip.actors.actor import Actor
 from gossip.crypto import (
     AuthenticationFailed,
     CryptoError,
+    InvalidKey,
+    KeyVerdict,
     PakeHub,
     PublicKey,
     check_possession,
+    check_possession_of,
+    verdict_name,
 )
 from gossip.crypto.rawkey import KeyOutline, outline_public_key
 from gossip.fsm import (
@@ -82,8 +87,10 @@ from gossip.wire.relay import make_ticket
 from .callpresence import CallPresence
 from .cluster.backend import (
     Admission,
+    Admitted,
     ClusterUnavailable,
     ConnectionCap,
+    KeyVerdicts,
     LocalConnectionCap,
     LocalNames,
     NameClaims,
@@ -164,6 +171,9 @@ class HubContext:
     # The name claim and the connection count of a login (a cluster's: one round trip).
     admission: Admission | None = None
     shared_files: SharedFiles | None = None  # a cluster's: files fetched from the hub holding them
+    # A cluster's: verdicts on keys any of its hubs validated, so a restarted hub skips the
+    # self-signature checks of returning members (None: every key validated in full).
+    key_verdicts: KeyVerdicts | None = None
     metrics: HubMetrics = field(default_factory=HubMetrics)
     # Tells channel members who is in each call before they join (hooked on the registry).
     call_presence: CallPresence = field(init=False)
@@ -456,35 +466,96 @@ class ConnectionActor(Actor):
             return
         try:
             confirm = pake.finish(proof.pake, proof.confirm)
-            # The password is proven: the key is now worth a full look.
-            check = (greeting, outline, pake.transcript_digest, proof.possession)
-            if _ordinary(outline):
-                _check_key(*check)
-            else:
-                await trio.to_thread.run_sync(_check_key, *check, limiter=self._hub.key_checks)
+            # The password is proven: the key is now worth a full look, unless a hub of the
+            # cluster validated these very bytes under today's rules.
+            admitted, validated = None, None
+            if self._hub.key_verdicts is not None:
+                # The proof that this login holds the key comes first (it binds this exchange
+                # alone, and is never part of a verdict): only a key's holder has its name
+                # claimed on the strength of a verdict.
+                try:
+                    check_possession_of(pake.transcript_digest, proof.possession,
+                                        greeting.public_key, outline.fingerprint)
+                except InvalidKey as exc:
+                    raise Disconnect(ErrorCode.BAD_KEY, f"unusable public key: {exc}") from None
+                admitted = await self._admit_vouched(greeting, outline)
+            if admitted is None:
+                unchecked = proof.possession if self._hub.key_verdicts is None else None
+                check = (greeting, outline, pake.transcript_digest, unchecked)
+                if _ordinary(outline):
+                    validated = _check_key(*check)
+                else:
+                    validated = await trio.to_thread.run_sync(_check_key, *check,
+                                                              limiter=self._hub.key_checks)
         except AuthenticationFailed:
             # Refused at once; the address waits out its penalty before its next exchange.
             self._hub.throttle.failed(self._host, greeting.user)
             self._run(self._handshake, "login_proof", {}, valid=False)
             return
         self._hub.throttle.succeeded(self._host)
-        await self._claim_name(greeting.user, outline.fingerprint)
+        await self._claim_name(greeting.user, outline.fingerprint, admitted)
+        if validated is not None:
+            # Only a key that got in leaves a verdict: verdicts grow with the keys members
+            # log in with, not with whatever a holder of the password sends.
+            self._remember_verdict(validated)
         self._run(self._handshake, "login_proof", {Command.WELCOME: [Welcome(confirm=confirm)]},
                   valid=True)
 
-    async def _claim_name(self, user: str, fingerprint: str) -> None:
+    async def _admit_vouched(self, greeting: Greeting, outline: KeyOutline) -> Admitted | None:
+        """If the cluster keeps a verdict on these key bytes that covers this login's
+        fingerprint and user now: the login's name claim and count, made in the same round
+        trip as the verdict's read. None (nothing claimed): validate the key in full."""
+        verdicts = self._hub.key_verdicts
+        assert verdicts is not None
+        user = greeting.user
+        found = None
+        now = datetime.now(UTC)
+        if self._hub.registry.refusal(user, greeting.public_key) is None:
+            found = await verdicts.admit_vouched(
+                verdict_name(greeting.public_key), user, outline.fingerprint,
+                self._hub.registry.connections_of(user) + 1,
+                self._limits.connections_per_identity, int(now.timestamp()))
+        if found is None:
+            self._hub.metrics.key_verdicts.labels("validated").inc()
+            return None
+        verdict, admitted = found
+        self._counted_in_cluster = admitted.elsewhere is None and admitted.claim in (
+            Claim.OWNED, Claim.REGISTERED)
+        checked = KeyVerdict.decode(verdict)
+        if checked is None or not checked.vouches_for(outline.fingerprint, user, now):
+            # Redis vouched and we would not: never trust the one check alone.
+            log.error("key verdict for %s read back otherwise than Redis judged it", user)
+            raise Disconnect(ErrorCode.CLUSTER_DOWN, "the cluster's key record is damaged; "
+                             "tell the hub's operator")
+        self._hub.metrics.key_verdicts.labels("shared").inc()
+        return admitted
+
+    def _remember_verdict(self, key: PublicKey) -> None:
+        """A key just validated in full, proven held and admitted under its name: its
+        verdict for the other hubs."""
+        verdicts = self._hub.key_verdicts
+        if verdicts is None:
+            return
+        verdict = KeyVerdict.of(key)
+        verdicts.remember_key_verdict(verdict_name(key.to_bytes()), verdict.encode(),
+                                      verdict.ttl_ms(datetime.now(UTC)))
+
+    async def _claim_name(self, user: str, fingerprint: str,
+                          admitted: Admitted | None = None) -> None:
         """A proven key takes its name if the name is free, keeps it if it is its own, and is
-        refused if either the name or the key is another's (online or not)."""
-        refusal = self._hub.registry.refusal(user, self.public_key)
-        if refusal is not None:
-            raise Disconnect(refusal.code, refusal.reason)
+        refused if either the name or the key is another's (online or not). `admitted`: the
+        claim and count made already (with the key's verdict)."""
         here = self._hub.registry.connections_of(user) + 1
-        limit = self._limits.connections_per_identity
-        assert self._hub.admission is not None
-        try:
-            admitted = await self._hub.admission.admit(user, fingerprint, here, limit)
-        except ClusterUnavailable as exc:
-            raise Disconnect(ErrorCode.CLUSTER_DOWN, str(exc)) from None
+        if admitted is None:
+            refusal = self._hub.registry.refusal(user, self.public_key)
+            if refusal is not None:
+                raise Disconnect(refusal.code, refusal.reason)
+            limit = self._limits.connections_per_identity
+            assert self._hub.admission is not None
+            try:
+                admitted = await self._hub.admission.admit(user, fingerprint, here, limit)
+            except ClusterUnavailable as exc:
+                raise Disconnect(ErrorCode.CLUSTER_DOWN, str(exc)) from None
         claim, other, elsewhere = admitted.claim, admitted.other, admitted.elsewhere
         if claim in (Claim.OWNED, Claim.REGISTERED):
             self._counted_in_cluster = elsewhere is None
@@ -1081,9 +1152,10 @@ def _ordinary(outline: KeyOutline) -> bool:
 
 
 def _check_key(greeting: Greeting, outline: KeyOutline, transcript_digest: bytes,
-               possession: bytes) -> None:
+               possession: bytes | None) -> PublicKey:
     """The full validation (runs in a worker thread): the key parses, is the one whose
-    fingerprint the PAKE bound, names the user, and signed this login's transcript."""
+    fingerprint the PAKE bound, names the user, and signed this login's transcript (unless
+    `possession` is None: checked already)."""
     try:
         key = PublicKey.from_bytes(greeting.public_key)
     except CryptoError as exc:
@@ -1092,7 +1164,9 @@ def _check_key(greeting: Greeting, outline: KeyOutline, transcript_digest: bytes
         raise Disconnect(ErrorCode.BAD_KEY, "the key's fingerprint does not match its packet")
     if key.user != greeting.user:
         raise Disconnect(ErrorCode.BAD_KEY, "the key's user id is not the user name")
-    check_possession(transcript_digest, possession, key)
+    if possession is not None:
+        check_possession(transcript_digest, possession, key)
+    return key
 
 
 def _event_for(frame: Frame) -> str:

@@ -45,6 +45,13 @@ class HubMetrics:
             ["reason"],
             registry=r,
         )
+        self.key_verdicts = Counter(
+            "gossip_login_key_checks",
+            "Logins' keys in a cluster: vouched for by a shared verdict (shared) or validated "
+            "in full (validated)",
+            ["how"],
+            registry=r,
+        )
         self.deliveries = Counter(
             "gossip_deliveries",
             "Chat messages queued for a reader (this hub's members)",

@@ -68,6 +68,14 @@ class RunningHub:
         assert self._context is not None and self._context.files is not None
         return self._context.files.usage(user)
 
+    def key_checks(self, how: str) -> int:
+        """Logins' keys vouched for by a cluster's shared verdict ("shared") or validated in
+        full ("validated") since the hub started (its gossip_login_key_checks metric)."""
+        assert self._context is not None
+        found = self._context.metrics.registry.get_sample_value(
+            "gossip_login_key_checks_total", {"how": how})
+        return int(found or 0)
+
     def reset_name(self, user: str) -> bool:
         """Free `user` for another key, as `gossip-hub user reset` does; False if it was free."""
         assert self._context is not None
@@ -107,7 +115,7 @@ async def serve_hub(config: HubConfig, *, tap: FrameTap | None = None,
                          LoginThrottle.from_limits(config.limits), NameBook.open(config.data_dir),
                          PrivateBook(private_store), tap,
                          files=files, claims=cluster, shared_rosters=cluster,
-                         shared_files=cluster, admission=cluster)
+                         shared_files=cluster, admission=cluster, key_verdicts=cluster)
     if cluster is not None:
         context.connection_cap = cluster
     supervisor = Supervisor(max_restarts=10, period=60.0)

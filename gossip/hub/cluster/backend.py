@@ -85,6 +85,23 @@ class Admitted:
     elsewhere: int | None = None
 
 
+class KeyVerdicts(Protocol):
+    """Verdicts on validated keys shared by the hubs of a cluster (crypto/keyverdict.py):
+    opaque bytes here, by the name verdict_name gives."""
+
+    async def admit_vouched(self, name: str, user: str, fingerprint: str, here: int,
+                            limit: int, now: int) -> tuple[bytes, Admitted] | None:
+        """If the verdict stored under `name` covers `fingerprint` as `user` at `now` (Unix
+        seconds): that verdict, and Admission.admit's answer for the login, in one step.
+        None, with nothing claimed or counted, if there is no such verdict or the cluster
+        cannot be asked now (the caller then validates the key in full and admits it as any
+        other: never a reason to refuse)."""
+
+    def remember_key_verdict(self, name: str, verdict: bytes, ttl_ms: int) -> None:
+        """Keep `verdict` under `name` for `ttl_ms` (sent with the hub's other writes,
+        never waited for)."""
+
+
 class Admission(Protocol):
     async def admit(self, user: str, fingerprint: str, here: int, limit: int) -> Admitted:
         """NameClaims.claim, then (if the name is the key's) ConnectionCap.admit_connection

@@ -9,6 +9,10 @@ keys   gossip:hub:<id>         "host:port", expires unless the hub beats (its li
        gossip:names            user -> key fingerprint, first come (gossip:keyowners: back)
        gossip:file:<id hex>    which hub holds a stored file, and its place (sharedfiles.py);
                                expires with the file
+       gossip:keyok:v<rules>:<sha256 hex>
+                               a key validated under those rules: its fingerprint, user and
+                               expiry (crypto/keyverdict.py); expires within 7 days, never
+                               after the key
 pubsub gossip:<db>:events       joins, leaves and call changes of every hub
        gossip:<db>:chan:<name> messages of an open channel; gossip:<db>:private: of
                                private ones
@@ -77,6 +81,11 @@ def roster_key(channel: str) -> str:
 
 def file_key(file_id: bytes) -> str:
     return f"{_PREFIX}file:{file_id.hex()}"
+
+
+def key_verdict_key(name: str) -> str:
+    """Where the verdict named `name` (crypto.verdict_name: rules version and digest) is kept."""
+    return f"{_PREFIX}keyok:{name}"
 
 
 def new_hub_id() -> str:

@@ -49,6 +49,7 @@ from .keyspace import (
     connections_key,
     file_key,
     hub_key,
+    key_verdict_key,
     members_key,
     new_hub_id,
     roster_key,
@@ -88,14 +89,14 @@ return {'registered', ''}
 # the two scripts above took two): the claim exactly as _CLAIM_SCRIPT, then, if the name is
 # the key's, the count exactly as _ADMIT_SCRIPT. Returns {claim, other, elsewhere} (elsewhere
 # -1: counted, or not asked because the claim failed).
-_CLAIM_AND_ADMIT_SCRIPT = """
+_CLAIM_AND_ADMIT = """
 local outcome = 'owned'
 local owner = redis.call('HGET', KEYS[1], ARGV[1])
 if owner then
-  if owner ~= ARGV[2] then return {'name_taken', owner, -1} end
+  if owner ~= ARGV[2] then return {'name_taken', owner, -1, verdict} end
 else
   local other = redis.call('HGET', KEYS[2], ARGV[2])
-  if other then return {'key_taken', other, -1} end
+  if other then return {'key_taken', other, -1, verdict} end
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
   outcome = 'registered'
@@ -108,11 +109,34 @@ for _, hub in ipairs(redis.call('SMEMBERS', KEYS[3])) do
     elsewhere = elsewhere + (tonumber(redis.call('HGET', ARGV[7] .. hub, ARGV[1])) or 0)
   end
 end
-if elsewhere + tonumber(ARGV[3]) > tonumber(ARGV[4]) then return {outcome, '', elsewhere} end
+if elsewhere + tonumber(ARGV[3]) > tonumber(ARGV[4]) then
+  return {outcome, '', elsewhere, verdict}
+end
 redis.call('HSET', KEYS[4], ARGV[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[4], ARGV[5])
-return {outcome, '', -1}
+return {outcome, '', -1, verdict}
 """
+_CLAIM_AND_ADMIT_SCRIPT = "local verdict = ''" + _CLAIM_AND_ADMIT
+# The same for a login whose key a hub of the cluster validated before, in the same round
+# trip: first its verdict (KEYS[5]; crypto/keyverdict.py's "1|fingerprint|valid until|user")
+# is read, and only if it names this fingerprint (ARGV[2]) and user (ARGV[1]) and has not
+# expired at ARGV[8] (Unix seconds) are the name claimed and the connection counted, the
+# verdict returned fourth. Otherwise nothing changes and {'unknown'} comes back: the hub
+# validates the key in full and admits it as any other. (The hub checks the verdict again,
+# with the same rules, in KeyVerdict.vouches_for.)
+_VOUCHED_ADMIT_SCRIPT = """
+local verdict = redis.call('GET', KEYS[5])
+if not verdict or #verdict > 512 then return {'unknown'} end
+local prefix = '1|' .. ARGV[2] .. '|'
+local suffix = '|' .. ARGV[1]
+if #verdict < #prefix + #suffix + 1 or string.sub(verdict, 1, #prefix) ~= prefix
+    or string.sub(verdict, -#suffix) ~= suffix then
+  return {'unknown'}
+end
+local ends = string.sub(verdict, #prefix + 1, #verdict - #suffix)
+if not string.match(ends, '^%d+$') then return {'unknown'} end
+if tonumber(ends) ~= 0 and tonumber(ends) <= tonumber(ARGV[8]) then return {'unknown'} end
+""" + _CLAIM_AND_ADMIT
 
 _Op = Callable[[Any], object]
 # Appends an entry to a private channel's log only at the position the hub checked it for,
@@ -201,8 +225,12 @@ class RedisCluster:
         ttl: float = 15.0,
         hub_id: str | None = None,
         max_news_bytes: int = 2**20,
+        share_key_verdicts: bool = True,
     ) -> None:
         self.url = url
+        # Verdicts on validated keys read and written in Redis (False: every login's key is
+        # validated in full, as before; benchmarks/reconnect.py's baseline).
+        self.share_key_verdicts = share_key_verdicts
         self._topics = Topics.of(url)
         self.hub_id = hub_id or new_hub_id()
         self.address = address
@@ -546,6 +574,34 @@ class RedisCluster:
             self._names.clear()
         self._names[user] = fingerprint
 
+    # -- KeyVerdicts ----------------------------------------------------------------------
+    async def admit_vouched(self, name: str, user: str, fingerprint: str, here: int,
+                            limit: int, now: int) -> tuple[bytes, Admitted] | None:
+        client = self._client
+        if client is None or not self.up or not self.share_key_verdicts:
+            return None
+        try:
+            with unavailable("the cluster did not answer"):
+                reply = await client.eval(
+                    _VOUCHED_ADMIT_SCRIPT,
+                    [NAMES, KEY_OWNERS, HUBS, connections_key(self.hub_id),
+                     key_verdict_key(name)],
+                    [user, fingerprint, str(here), str(limit), str(self._ttl_ms),
+                     hub_key(""), connections_key(""), str(now)],
+                )
+        except ClusterUnavailable:
+            return None  # validated in full, then admitted (or refused) as any other
+        self._round_trip_done(0.0)
+        parts = cast("list[Any]", reply)
+        if len(parts) != 4:
+            return None
+        outcome, other, counted, verdict = parts
+        return verdict, self._admitted(user, fingerprint, outcome, other, counted)
+
+    def remember_key_verdict(self, name: str, verdict: bytes, ttl_ms: int) -> None:
+        if ttl_ms > 0 and self.share_key_verdicts:
+            self._queue(lambda pipe: pipe.set(key_verdict_key(name), verdict, px=ttl_ms))
+
     # -- Admission -------------------------------------------------------------------------
     async def admit(self, user: str, fingerprint: str, here: int, limit: int) -> Admitted:
         client = self._client
@@ -562,7 +618,11 @@ class RedisCluster:
                  connections_key("")],
             )
         self._round_trip_done(0.0)
-        outcome, other, counted = cast("list[Any]", reply)
+        outcome, other, counted, _ = cast("list[Any]", reply)
+        return self._admitted(user, fingerprint, outcome, other, counted)
+
+    def _admitted(self, user: str, fingerprint: str, outcome: bytes, other: bytes,
+                  counted: int) -> Admitted:
         claim = Claim(text(outcome))
         if claim in (Claim.OWNED, Claim.REGISTERED):
             self._remember_name(user, fingerprint)
