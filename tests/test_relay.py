@@ -108,6 +108,25 @@ async def test_four_hear_each_other_through_a_relay_that_cannot_listen(tmp_path:
 
         await everyone_hears_the_others(nursery, relay, links, sides, TONES)
 
+        # Each link's socket is read in place: what was heard came that way. A stranger's
+        # packets on it (RTP-looking, but no SRTP key made them) are dropped as unauthentic,
+        # and the call goes on.
+        for link in links.values():
+            assert link.reading is not None and link.reading.addresses
+            assert link.reading.rtp >= 3 * 25 and not link.reading.faults
+        reading = links["ann"].reading
+        assert reading is not None
+        with trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as stranger:
+            forged = HEADER.pack(0x80, 111, 1, 960, 0x1234) + bytes(200)
+            for _ in range(20):
+                await stranger.sendto(forged, reading.addresses[0])
+            with trio.fail_after(BOUND):
+                while reading.unprotect_failed < 20:
+                    await sides["ann"].engine.wait_frames_played(
+                        sides["ann"].engine.frames_played + 1)
+        await hear(sides["ann"], present=[TONES[o] for o in TONES if o != "ann"],
+                   absent=[TONES["ann"]])
+
         # What the relay forwarded to ann is sealed: no one's tone stands out of it.
         openings = links["ann"].openings
         for opening in openings:

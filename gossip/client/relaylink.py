@@ -14,9 +14,11 @@ must announce that fingerprint, and aiortc checks the certificate against the an
 
 What the relay sends is received around aiortc's receivers (gossip.media.slotreceive): each
 RTP packet, out of SRTP, goes to the slot whose SSRC the relay's answer gave, which opens and
-decodes it and hands the samples to the engine. A packet on no slot's SSRC and payload type,
-or past the size bound, is dropped before anything else is done with it. Video slots
-(gossip.media.slotvideo) carry whom we asked for; their decoded pictures go to each
+decodes it and hands the samples to the engine. The link's UDP socket is read in place
+(gossip.media.aiortc_seams.receive_in_place): every datagram waiting is read at one wake-up
+and its SRTP taken out there, without an asyncio hop per packet. A packet on no slot's SSRC
+and payload type, or past the size bound, is dropped before anything else is done with it.
+Video slots (gossip.media.slotvideo) carry whom we asked for; their decoded pictures go to each
 sender's LatestFrame, which is cleared when the slot lets them go (their tile shows initials).
 """
 
@@ -47,9 +49,11 @@ from trio_websocket import WebSocketConnection, open_websocket_url
 from gossip.media import icehosts
 from gossip.media.aiortc_seams import (
     RTP_SEND_ERRORS,
+    InPlaceReading,
     JitterBufferLike,
     enlarge_receive_buffers,
     intercept_rtp,
+    receive_in_place,
     rtp_sender,
     wrap_receiver_buffer,
 )
@@ -121,7 +125,10 @@ class NotWatched:
 RelayEvent = Heard | NotHeard | Watched | NotWatched
 
 
-ReceivePath = Literal["ours", "aiortc"]
+# "ours": the socket read in place, packets opened and decoded as they are read; "ours-queued":
+# the same, but each packet reaches us through aiortc's receive task (the baseline for reading
+# in place); "aiortc": aiortc's receivers and decoder threads (the first path's baseline).
+ReceivePath = Literal["ours", "ours-queued", "aiortc"]
 
 
 class _AiortcSlot:
@@ -194,7 +201,7 @@ class RelayLink:
     ) -> None:
         if not 0 <= video_slots <= MAX_WANTED:
             raise ValueError(f"a relayed call watches at most {MAX_WANTED} video slots")
-        if receive_path != "ours" and (video_slots or video_track is not None):
+        if receive_path == "aiortc" and (video_slots or video_track is not None):
             raise ValueError("relayed video needs our receive path")
         self.fingerprint = fingerprint
         self.receive_path = receive_path
@@ -233,10 +240,11 @@ class RelayLink:
         self.dropped = 0  # packets from the relay on no slot, malformed or too large
         transport = self._pc.getTransceivers()[0].receiver.transport
         self._send_rtcp = rtp_sender(transport)
-        if receive_path == "ours":
+        if receive_path != "aiortc":
             # Max-bundle: every section shares the first one's transport, from the start.
             intercept_rtp(transport, self._on_rtp)
         self._ws: WebSocketConnection | None = None
+        self.reading: InPlaceReading | None = None  # the socket read in place: its counters
         self.video_changed = trio.Event()  # set (and replaced) at each picture and slot change
         self._events_in, self.events = trio.open_memory_channel[RelayEvent](EVENTS_QUEUED)
 
@@ -354,9 +362,10 @@ class RelayLink:
             # What eleven or more others send, ~2 s of it, waits in the socket while this
             # process is not running (a busy machine, a garbage collection) instead of being
             # dropped by the kernel (its default holds a fraction of a second here).
-            enlarge_receive_buffers(
-                self._pc.getTransceivers()[0].receiver.transport, RECEIVE_BUFFER_BYTES
-            )
+            transport = self._pc.getTransceivers()[0].receiver.transport
+            enlarge_receive_buffers(transport, RECEIVE_BUFFER_BYTES)
+            if self.receive_path == "ours":
+                self.reading = receive_in_place(transport)
             await ws.send_message(encode(Join(call, user, sdp, ticket)))
             reply = decode(await ws.get_message())
             if isinstance(reply, Refused):

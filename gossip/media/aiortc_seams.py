@@ -33,6 +33,12 @@ aiortc 1.16 has no public hook for encoded frames (the W3C's "encoded transforms
   (`intercept_rtp`; RTCP still goes to aiortc), and sends through another's `_send_rtp(data)`
   (SRTP protect, then the ICE transport), `rtp_sender`; a mesh link takes its audio there
   the same way and hands the rest (video) on to the handler it replaced;
+* a relayed call's hop reads its UDP socket in place (`receive_in_place`): the asyncio
+  datagram transport's reader (its `_read_ready`, registered with the loop's `_add_reader`;
+  its socket `_sock`) is replaced by one that reads every datagram waiting (a bounded batch a
+  wake-up) and takes SRTP out of the DTLS transport's `_rx_srtp` itself, handing it to the
+  transport's `_handle_rtp_data` right there; anything else (STUN, DTLS, SRTCP) goes to
+  aioice's protocol as before. No asyncio queue, task step or trio-asyncio hop per packet;
 * a connection's UDP sockets get a larger receive buffer (`enlarge_receive_buffers`): aioice
   keeps them in its Connection's `_protocols` (private), behind the ICE gatherer's
   `_connection` (private); the relay reads what asyncio queued on the same sockets
@@ -65,10 +71,11 @@ from aiortc.codecs.base import Decoder
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcpeerconnection import RTCPeerConnection
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RtpPacket, is_rtcp
 
 from .errors import MediaError
 
@@ -87,6 +94,10 @@ _RECEIVER_HANDLE_RTP = "_handle_rtp_packet"
 _DTLS_HANDLE_RTP = "_handle_rtp_data"
 _DTLS_SEND_RTP = "_send_rtp"
 _GATHERER_CONNECTION = "_connection"
+_DTLS_RX_SRTP = "_rx_srtp"
+_DTLS_STATE = "_state"
+_UDP_SOCKET = "_sock"
+_UDP_READ_READY = "_read_ready"
 _CONNECTION_PROTOCOLS = "_protocols"
 _SENDER_COUNTERS = {
     "ntp": "_RTCRtpSender__ntp_timestamp",
@@ -395,6 +406,89 @@ def send_backlog(transport: RTCDtlsTransport) -> Callable[[], int]:
     return backlog
 
 
+# Datagrams read in one wake-up at most: what waits beyond them is read at the next, after
+# trio has run everything else that was ready (a flood cannot hold the loop).
+IN_PLACE_BATCH = 64
+
+
+class InPlaceReading:
+    """What `receive_in_place` did for one DTLS transport: its counters."""
+
+    __slots__ = ("addresses", "wakeups", "datagrams", "rtp", "unprotect_failed", "faults")
+
+    def __init__(self) -> None:
+        self.addresses: list[tuple[str, int]] = []  # of the UDP sockets read in place
+        self.wakeups = 0  # times a socket was found readable
+        self.datagrams = 0  # read in all
+        self.rtp = 0  # of them SRTP, unprotected and handed on in place
+        self.unprotect_failed = 0  # SRTP that did not authenticate (dropped, as aiortc does)
+        self.faults = 0  # a handler's exception (logged; the packet is dropped)
+
+
+def receive_in_place(transport: RTCDtlsTransport, *, batch: int = IN_PLACE_BATCH
+                     ) -> InPlaceReading:
+    """Read `transport`'s UDP sockets in place: each time one is readable, every datagram
+    waiting (up to `batch`) is read, and SRTP (once DTLS is up and its certificate checked:
+    aiortc sets up SRTP only then) is unprotected and given to the transport's RTP handler
+    (`_handle_rtp_data`, ours through `intercept_rtp`) right there, its coroutine driven in
+    place (`drive`). Everything else, STUN, DTLS and SRTCP, goes to aioice's protocol as the
+    asyncio transport would give it, and from there through aiortc's own receive task.
+
+    What this saves per packet: aioice's STUN parse attempt, its asyncio queue, a step of
+    the DTLS transport's receive task, and trio-asyncio's hops for each (a synchronisation
+    with the asyncio loop after every datagram read). Call once the connection gathered its
+    candidates (the asyncio transports exist); closing the connection removes our reader as
+    it would asyncio's."""
+    reading = InPlaceReading()
+    loop = asyncio.get_running_loop()
+    for protocol in _gathered_protocols(transport):
+        udp = getattr(protocol, "transport", None)
+        sock = getattr(udp, _UDP_SOCKET, None)
+        if udp is None or sock is None or not hasattr(udp, _UDP_READ_READY) \
+                or udp.is_closing():
+            continue
+        loop._add_reader(  # type: ignore[attr-defined]
+            sock.fileno(), _read_in_place, transport, protocol, sock,
+            int(getattr(udp, "max_size", 256 * 1024)), batch, reading,
+        )
+        reading.addresses.append(sock.getsockname()[:2])
+    return reading
+
+
+def _read_in_place(transport: RTCDtlsTransport, protocol: Any, sock: socket.socket,
+                   max_size: int, batch: int, reading: InPlaceReading) -> None:
+    """The asyncio transport's `_read_ready`, for up to `batch` datagrams, SRTP taken here."""
+    reading.wakeups += 1
+    for _ in range(batch):
+        try:
+            data, addr = sock.recvfrom(max_size)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            protocol.error_received(exc)
+            return
+        reading.datagrams += 1
+        srtp = getattr(transport, _DTLS_RX_SRTP)
+        # RTP and RTCP begin 0b10 (RFC 7983's 128-191), STUN 0-3 and DTLS 20-63.
+        # Nothing once DTLS closed (aiortc's receive task would have ended there).
+        if srtp is None or not 127 < (data[0] if data else 0) < 192 or is_rtcp(data) \
+                or getattr(transport, _DTLS_STATE) is not DtlsState.CONNECTED:
+            protocol.datagram_received(data, addr)
+            continue
+        arrival_time_ms = clock.current_ms()
+        try:
+            plain = srtp.unprotect(data)
+        except pylibsrtp.Error:
+            reading.unprotect_failed += 1
+            continue
+        reading.rtp += 1
+        try:
+            drive(getattr(transport, _DTLS_HANDLE_RTP)(plain, arrival_time_ms=arrival_time_ms))
+        except Exception:  # ours never raise; should one, the next packet is still read
+            reading.faults += 1
+            logger.exception("an RTP packet read in place could not be handled")
+
+
 def check_seams() -> None:
     """Raise AiortcSeamMissing unless every seam above is where aiortc 1.16 has it."""
     problems = []
@@ -477,5 +571,23 @@ def check_seams() -> None:
     for name in _SENDER_COUNTERS.values():
         if "self." + name.removeprefix("_RTCRtpSender") not in run_rtcp:
             problems.append(f"RTCRtpSender's sender reports no longer read {name}")
+    from asyncio.selector_events import _SelectorDatagramTransport  # type: ignore[attr-defined]
+
+    if "self._sock.recvfrom(self.max_size)" not in inspect.getsource(
+        _SelectorDatagramTransport._read_ready
+    ) or "self._protocol.datagram_received(data, addr)" not in inspect.getsource(
+        _SelectorDatagramTransport._read_ready
+    ):
+        problems.append("asyncio's datagram transport no longer reads with _sock.recvfrom")
+    if "self._loop._remove_reader(self._sock_fd)" not in inspect.getsource(
+        _SelectorDatagramTransport.__mro__[1].close
+    ):
+        problems.append("asyncio's transport close no longer removes the socket's reader")
+    if f"self.{_DTLS_RX_SRTP} = Session(" not in inspect.getsource(RTCDtlsTransport):
+        problems.append(f"RTCDtlsTransport no longer keeps its SRTP session in {_DTLS_RX_SRTP}")
+    if "self._set_state(State.CONNECTED)" not in inspect.getsource(RTCDtlsTransport.start):
+        problems.append(f"RTCDtlsTransport no longer keeps its state in {_DTLS_STATE}")
+    if "first_byte > 127 and first_byte < 192 and self._rx_srtp" not in receive_next:
+        problems.append("RTCDtlsTransport no longer tells SRTP by its first byte")
     if problems:
         raise AiortcSeamMissing("gossip.media.aiortc_seams needs updating: " + "; ".join(problems))

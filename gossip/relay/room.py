@@ -44,6 +44,7 @@ from gossip.media.aiortc_seams import (
     enlarge_receive_buffers,
     intercept_rtp,
     on_keyframe_request,
+    receive_in_place,
     rtp_sender,
     send_backlog,
     use_certificate,
@@ -214,10 +215,12 @@ class RelayParticipant:
         ice_hosts: Sequence[str],
         notify: Callable[[Slot], None],
         forwarding: Forwarding = "packets",
+        read_in_place: bool = True,
     ) -> None:
         self.user = user
         self.notify = notify
         self.forwarding = forwarding
+        self.read_in_place = read_in_place
         self.ice_hosts = list(ice_hosts)
         self.pc = RTCPeerConnection(
             RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
@@ -354,6 +357,8 @@ class RelayParticipant:
                     self.streams[mid] = SlotStream(ssrc, payload_type, send, backlog=backlog)
         intercept_rtp(transport, room.receiver_for(self))
         enlarge_receive_buffers(transport, RECEIVE_BUFFER_BYTES)
+        if self.read_in_place:
+            receive_in_place(transport)
 
     def slot_mids(self) -> list[str]:
         return list(self.slots if self.forwarding == "frames" else self.streams)

@@ -61,6 +61,9 @@ class RelayConfig:
     # "packets": forward RTP as an SFU does; "frames": the first relay, through aiortc's
     # receivers and senders (benchmarks/big_call.py's baseline).
     forwarding: Forwarding = "packets"
+    # Each participant's socket read in place ("packets"); off: through aiortc's receive
+    # task, a hop per packet (benchmarks/big_call.py's baseline).
+    read_in_place: bool = True
 
 
 @dataclass
@@ -133,7 +136,7 @@ class Relay:
 
             participant = RelayParticipant(
                 join.user, self.certificate, self.config.ice_hosts, notify,
-                self.config.forwarding,
+                self.config.forwarding, self.config.read_in_place,
             )
             try:
                 answer = await trio_asyncio.aio_as_trio(participant.answer)(join.sdp, room)
