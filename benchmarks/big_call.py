@@ -29,7 +29,10 @@ frames kept, and the relay's CPU per frame received, for each media path:
                      slot, protected and sent); participants take them from SRTP too, open
                      and decode them in place (gossip.media.slotreceive), and send their
                      audio from our tick (gossip.media.rtpsend); relay and participants
-                     read their UDP sockets in place (aiortc_seams.receive_in_place)
+                     read their UDP sockets in place (aiortc_seams.receive_in_place), the
+                     participants at their playout ticks (RelayLink.read_at_ticks)
+    packets/ours-readiness  the same, participants woken by each packet (the baseline for
+                     reading at ticks)
     packets-queued/ours-queued  the same, each packet read through aioice's queue and
                      aiortc's DTLS receive task (the baseline for reading in place)
     packets/ours/ours/1  packets/ours, but the speaking indicators ask webrtcvad about every

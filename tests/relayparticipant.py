@@ -1,11 +1,11 @@
 """One participant of a relayed call in a process of its own (tests/test_relay.py's big call):
 `python -m tests.relayparticipant URL FINGERPRINT CALL NAME TICKET HZ SLOTS OUT
-[RECEIVE[/SEND[/VAD_EVERY]] [VIDEO_SLOTS WxH FPS]]` (RECEIVE: RelayLink's receive path, ours,
-ours-queued or aiortc; SEND: who packetizes our audio, ours (gossip.media.rtpsend, the default)
-or aiortc; VAD_EVERY: the mixer's speaking indicators ask webrtcvad about one frame of each
-peer in this many (default gossip.media.mixer.PEER_VAD_EVERY); with VIDEO_SLOTS it
-sends a pattern video and watches that many others: the first ones by name, as if they were
-the last speakers).
+[RECEIVE[/SEND[/VAD_EVERY]] [VIDEO_SLOTS WxH FPS]]` (RECEIVE: RelayLink's receive path: ours
+(read at the engine's ticks), ours-readiness (read as packets come), ours-queued or aiortc;
+SEND: who packetizes our audio, ours (gossip.media.rtpsend, the default) or aiortc;
+VAD_EVERY: the mixer's speaking indicators ask webrtcvad about one frame of each peer in this
+many (default gossip.media.mixer.PEER_VAD_EVERY); with VIDEO_SLOTS it sends a pattern video
+and watches that many others: the first ones by name, as if they were the last speakers).
 
 It sends a tone through the relay and plays what it hears into memory. It speaks JSON lines
 with the test that runs it, which stands in for the call's sealed signalling (frame keys go
@@ -73,6 +73,7 @@ async def take_part(
     video_fps: float = 15.0,
     send_path: str = "ours",
     vad_every: int = PEER_VAD_EVERY,
+    read_at_ticks: bool = True,
 ) -> None:
     stdin = trio.lowlevel.FdStream(0)
     pending = b""
@@ -118,6 +119,8 @@ async def take_part(
         )
         watched = sorted(keys)[:video_slots]
         async with link.joined(url, call, name, ticket):
+            if read_at_ticks:
+                link.read_at_ticks(engine.tick_hooks)
             if watched:
                 await link.want(watched)
 
@@ -181,10 +184,12 @@ if __name__ == "__main__":
     receive, _, send_path = (rest[0] if rest else "ours").partition("/")
     send_path, _, vad = send_path.partition("/")
     receive_path: ReceivePath = receive if receive in ("aiortc", "ours-queued") else "ours"  # type: ignore[assignment]
+    read_at_ticks = receive == "ours"
     video_slots, size, fps = (int(rest[1]), rest[2], float(rest[3])) if len(rest) == 4 \
         else (0, "320x180", 15.0)
     width, height = (int(part) for part in size.split("x"))
     trio.run(
         take_part, url, fingerprint, call, name, ticket, float(hz), int(slots), out, receive_path,
         video_slots, (width, height), fps, send_path or "ours", int(vad or PEER_VAD_EVERY),
+        read_at_ticks,
     )

@@ -16,7 +16,9 @@ What the relay sends is received around aiortc's receivers (gossip.media.slotrec
 RTP packet, out of SRTP, goes to the slot whose SSRC the relay's answer gave, which opens and
 decodes it and hands the samples to the engine. The link's UDP socket is read in place
 (gossip.media.aiortc_seams.receive_in_place): every datagram waiting is read at one wake-up
-and its SRTP taken out there, without an asyncio hop per packet. A packet on no slot's SSRC
+and its SRTP taken out there, without an asyncio hop per packet; given the audio engine's
+playout ticks (`read_at_ticks`), it is read at each of them instead, just before the frames
+are played, and wakes nobody meanwhile. A packet on no slot's SSRC
 and payload type, or past the size bound, is dropped before anything else is done with it.
 Video slots (gossip.media.slotvideo) carry whom we asked for; their decoded pictures go to each
 sender's LatestFrame, which is cleared when the slot lets them go (their tile shows initials).
@@ -239,12 +241,14 @@ class RelayLink:
         self._video_by_ssrc: dict[int, _VideoSlot] = {}
         self.dropped = 0  # packets from the relay on no slot, malformed or too large
         transport = self._pc.getTransceivers()[0].receiver.transport
+        self._transport = transport
         self._send_rtcp = rtp_sender(transport)
         if receive_path != "aiortc":
             # Max-bundle: every section shares the first one's transport, from the start.
             intercept_rtp(transport, self._on_rtp)
         self._ws: WebSocketConnection | None = None
         self.reading: InPlaceReading | None = None  # the socket read in place: its counters
+        self._tick_hooks: list[Callable[[float], None]] | None = None  # read_at_ticks
         self.video_changed = trio.Event()  # set (and replaced) at each picture and slot change
         self._events_in, self.events = trio.open_memory_channel[RelayEvent](EVENTS_QUEUED)
 
@@ -322,10 +326,39 @@ class RelayLink:
         if packet.payload_type != slot.stream.payload_type:
             self.dropped += 1
             return
+        # Read at a tick, a packet may have waited in the socket: the engine is told when it
+        # came, as the kernel stamped it.
+        arrival = None
+        reading = self.reading
+        if reading is not None and reading.by_ticks:
+            arrival = trio.current_time() - reading.age
         try:
-            slot.stream.receive(packet)
+            slot.stream.receive(packet, arrival)
         except Exception:  # a fault of ours: drop the packet, keep the call
             logger.exception("a relayed packet for %s could not be received", slot.user)
+
+    def read_at_ticks(self, tick_hooks: list[Callable[[float], None]]) -> None:
+        """Read the relay's packets at the audio engine's playout ticks (`engine.tick_hooks`:
+        each tick reads what waits, just before its frames are played) instead of a wake-up
+        per packet: eleven streams woke a participant 550 times a second, each wake-up
+        costing more than the packet it read. The socket is still read on readiness until
+        DTLS is up (its handshake is not made to wait for ticks), and always for a link
+        that watches video (a picture's packets are not held to the audio's ticks). Until
+        the link closes; call inside `joined`."""
+        if self._tick_hooks is not None or self.reading is None or self.video_slots:
+            return
+        self._tick_hooks = tick_hooks
+        tick_hooks.append(self._tick)
+
+    def _tick(self, now: float) -> None:
+        reading = self.reading
+        if reading is None:
+            return
+        if reading.by_ticks:
+            reading.read_waiting()
+        elif self._transport.state == "connected":
+            reading.read_at_ticks()
+            reading.read_waiting()
 
     def _video_news(self) -> None:
         self.video_changed.set()
@@ -385,6 +418,10 @@ class RelayLink:
                 try:
                     yield self
                 finally:
+                    if self._tick_hooks is not None and self._tick in self._tick_hooks:
+                        self._tick_hooks.remove(self._tick)
+                        if self.reading is not None:
+                            self.reading.read_on_readiness()  # its closing still read
                     nursery.cancel_scope.cancel()
                     with trio.move_on_after(5, shield=True):
                         await trio_asyncio.aio_as_trio(self._pc.close)()

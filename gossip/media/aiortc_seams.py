@@ -61,6 +61,9 @@ import asyncio
 import inspect
 import logging
 import socket
+import struct
+import sys
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, Protocol
 
@@ -409,84 +412,145 @@ def send_backlog(transport: RTCDtlsTransport) -> Callable[[], int]:
 # Datagrams read in one wake-up at most: what waits beyond them is read at the next, after
 # trio has run everything else that was ready (a flood cannot hold the loop).
 IN_PLACE_BATCH = 64
+# Linux's SO_TIMESTAMPNS (asm-generic; Python's socket module does not name it): the kernel
+# stamps each datagram's arrival, handed back beside it as SCM_TIMESTAMPNS (the same number),
+# a struct timespec of two 64-bit fields.
+_SO_TIMESTAMPNS = 35
+_TIMESTAMP_BYTES = 16
+_ANCILLARY_BYTES = socket.CMSG_SPACE(_TIMESTAMP_BYTES)
 
 
 class InPlaceReading:
-    """What `receive_in_place` did for one DTLS transport: its counters."""
+    """A DTLS transport's UDP sockets read in place (`receive_in_place`), and its counters.
 
-    __slots__ = ("addresses", "wakeups", "datagrams", "rtp", "unprotect_failed", "faults")
+    It reads on readiness (a wake-up when a datagram comes) until `read_at_ticks()`: then
+    the owner calls `read_waiting()` at each tick of its own (the audio engine's playout,
+    every 20 ms) and the sockets wake nobody. The kernel stamps each datagram's arrival
+    (SO_TIMESTAMPNS), so `age` tells the handler how long the one it is given waited."""
 
-    def __init__(self) -> None:
+    __slots__ = ("addresses", "wakeups", "datagrams", "rtp", "unprotect_failed", "faults",
+                 "age", "by_ticks", "_transport", "_sockets", "_batch")
+
+    def __init__(self, transport: RTCDtlsTransport, batch: int) -> None:
         self.addresses: list[tuple[str, int]] = []  # of the UDP sockets read in place
-        self.wakeups = 0  # times a socket was found readable
+        self.wakeups = 0  # times the sockets were read (found readable, or at a tick)
         self.datagrams = 0  # read in all
         self.rtp = 0  # of them SRTP, unprotected and handed on in place
         self.unprotect_failed = 0  # SRTP that did not authenticate (dropped, as aiortc does)
         self.faults = 0  # a handler's exception (logged; the packet is dropped)
+        self.age = 0.0  # seconds the datagram being handled waited since the kernel took it
+        self.by_ticks = False
+        self._transport = transport
+        self._sockets: list[tuple[Any, Any, socket.socket, int]] = []  # (udp, protocol, ...)
+        self._batch = batch
+
+    def read_at_ticks(self) -> None:
+        """From now on the sockets are read only by `read_waiting()` (the owner's tick)."""
+        if self.by_ticks:
+            return
+        self.by_ticks = True
+        loop = asyncio.get_running_loop()
+        for udp, _, sock, _ in self._sockets:
+            if not udp.is_closing():
+                loop._remove_reader(sock.fileno())  # type: ignore[attr-defined]
+
+    def read_on_readiness(self) -> None:
+        """Back to a wake-up per datagram (the owner's ticks stop)."""
+        if not self.by_ticks:
+            return
+        self.by_ticks = False
+        loop = asyncio.get_running_loop()
+        for entry in self._sockets:
+            udp, _, sock, _ = entry
+            if not udp.is_closing():
+                loop._add_reader(sock.fileno(), self._read, entry)  # type: ignore[attr-defined]
+
+    def read_waiting(self) -> None:
+        """Read what waits on every socket now (up to a batch each)."""
+        for entry in self._sockets:
+            if not entry[0].is_closing():
+                self._read(entry)
+
+    def _add(self, udp: Any, protocol: Any, sock: socket.socket, max_size: int) -> None:
+        if sys.platform == "linux" and struct.calcsize("@qq") == _TIMESTAMP_BYTES:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+            except OSError:
+                pass  # no arrival stamps: `age` stays 0 (read on readiness, it is ~0)
+        entry = (udp, protocol, sock, max_size)
+        self._sockets.append(entry)
+        self.addresses.append(sock.getsockname()[:2])
+        asyncio.get_running_loop()._add_reader(  # type: ignore[attr-defined]
+            sock.fileno(), self._read, entry)
+
+    def _read(self, entry: tuple[Any, Any, socket.socket, int]) -> None:
+        """The asyncio transport's `_read_ready`, for up to a batch of datagrams, SRTP taken
+        here."""
+        _, protocol, sock, max_size = entry
+        transport = self._transport
+        self.wakeups += 1
+        now = time.time()
+        for _ in range(self._batch):
+            try:
+                data, ancillary, _, addr = sock.recvmsg(max_size, _ANCILLARY_BYTES)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                protocol.error_received(exc)
+                return
+            self.datagrams += 1
+            srtp = getattr(transport, _DTLS_RX_SRTP)
+            # RTP and RTCP begin 0b10 (RFC 7983's 128-191), STUN 0-3 and DTLS 20-63.
+            # Nothing once DTLS closed (aiortc's receive task would have ended there).
+            if srtp is None or not 127 < (data[0] if data else 0) < 192 or is_rtcp(data) \
+                    or getattr(transport, _DTLS_STATE) is not DtlsState.CONNECTED:
+                protocol.datagram_received(data, addr)
+                continue
+            age = 0.0
+            for level, kind, stamp in ancillary:
+                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS \
+                        and len(stamp) >= _TIMESTAMP_BYTES:
+                    seconds, nanoseconds = struct.unpack_from("@qq", stamp)
+                    age = max(0.0, now - seconds - nanoseconds * 1e-9)
+            self.age = age
+            arrival_time_ms = clock.current_ms() - round(age * 1000)
+            try:
+                plain = srtp.unprotect(data)
+            except pylibsrtp.Error:
+                self.unprotect_failed += 1
+                continue
+            self.rtp += 1
+            try:
+                drive(getattr(transport, _DTLS_HANDLE_RTP)(plain, arrival_time_ms=arrival_time_ms))
+            except Exception:  # ours never raise; should one, the next packet is still read
+                self.faults += 1
+                logger.exception("an RTP packet read in place could not be handled")
 
 
 def receive_in_place(transport: RTCDtlsTransport, *, batch: int = IN_PLACE_BATCH
                      ) -> InPlaceReading:
-    """Read `transport`'s UDP sockets in place: each time one is readable, every datagram
-    waiting (up to `batch`) is read, and SRTP (once DTLS is up and its certificate checked:
-    aiortc sets up SRTP only then) is unprotected and given to the transport's RTP handler
-    (`_handle_rtp_data`, ours through `intercept_rtp`) right there, its coroutine driven in
-    place (`drive`). Everything else, STUN, DTLS and SRTCP, goes to aioice's protocol as the
-    asyncio transport would give it, and from there through aiortc's own receive task.
+    """Read `transport`'s UDP sockets in place: each time one is readable (or, after
+    `read_at_ticks()`, at each of the owner's ticks), every datagram waiting (up to `batch`)
+    is read, and SRTP (once DTLS is up and its certificate checked: aiortc sets up SRTP only
+    then) is unprotected and given to the transport's RTP handler (`_handle_rtp_data`, ours
+    through `intercept_rtp`) right there, its coroutine driven in place (`drive`).
+    Everything else, STUN, DTLS and SRTCP, goes to aioice's protocol as the asyncio
+    transport would give it, and from there through aiortc's own receive task.
 
     What this saves per packet: aioice's STUN parse attempt, its asyncio queue, a step of
     the DTLS transport's receive task, and trio-asyncio's hops for each (a synchronisation
-    with the asyncio loop after every datagram read). Call once the connection gathered its
-    candidates (the asyncio transports exist); closing the connection removes our reader as
-    it would asyncio's."""
-    reading = InPlaceReading()
-    loop = asyncio.get_running_loop()
+    with the asyncio loop after every datagram read); read at ticks, the wake-up itself.
+    Call once the connection gathered its candidates (the asyncio transports exist);
+    closing the connection removes our reader as it would asyncio's."""
+    reading = InPlaceReading(transport, batch)
     for protocol in _gathered_protocols(transport):
         udp = getattr(protocol, "transport", None)
         sock = getattr(udp, _UDP_SOCKET, None)
         if udp is None or sock is None or not hasattr(udp, _UDP_READ_READY) \
                 or udp.is_closing():
             continue
-        loop._add_reader(  # type: ignore[attr-defined]
-            sock.fileno(), _read_in_place, transport, protocol, sock,
-            int(getattr(udp, "max_size", 256 * 1024)), batch, reading,
-        )
-        reading.addresses.append(sock.getsockname()[:2])
+        reading._add(udp, protocol, sock, int(getattr(udp, "max_size", 256 * 1024)))
     return reading
-
-
-def _read_in_place(transport: RTCDtlsTransport, protocol: Any, sock: socket.socket,
-                   max_size: int, batch: int, reading: InPlaceReading) -> None:
-    """The asyncio transport's `_read_ready`, for up to `batch` datagrams, SRTP taken here."""
-    reading.wakeups += 1
-    for _ in range(batch):
-        try:
-            data, addr = sock.recvfrom(max_size)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            protocol.error_received(exc)
-            return
-        reading.datagrams += 1
-        srtp = getattr(transport, _DTLS_RX_SRTP)
-        # RTP and RTCP begin 0b10 (RFC 7983's 128-191), STUN 0-3 and DTLS 20-63.
-        # Nothing once DTLS closed (aiortc's receive task would have ended there).
-        if srtp is None or not 127 < (data[0] if data else 0) < 192 or is_rtcp(data) \
-                or getattr(transport, _DTLS_STATE) is not DtlsState.CONNECTED:
-            protocol.datagram_received(data, addr)
-            continue
-        arrival_time_ms = clock.current_ms()
-        try:
-            plain = srtp.unprotect(data)
-        except pylibsrtp.Error:
-            reading.unprotect_failed += 1
-            continue
-        reading.rtp += 1
-        try:
-            drive(getattr(transport, _DTLS_HANDLE_RTP)(plain, arrival_time_ms=arrival_time_ms))
-        except Exception:  # ours never raise; should one, the next packet is still read
-            reading.faults += 1
-            logger.exception("an RTP packet read in place could not be handled")
 
 
 def check_seams() -> None:

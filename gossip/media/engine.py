@@ -264,8 +264,11 @@ class AudioEngine:
         audio.ended = True
         self._progress()
 
-    def _take_decoded(self, audio: PeerAudio, timestamp: int, mono: Frame) -> None:
-        now = trio.current_time()
+    def _take_decoded(self, audio: PeerAudio, timestamp: int, mono: Frame,
+                      arrival: float | None = None) -> None:
+        # A packet read at a playout tick says when it arrived (the kernel's stamp): the
+        # jitter buffer measures the network's jitter, not where the tick fell.
+        now = trio.current_time() if arrival is None else arrival
         audio.frames_received += 1
         if audio.first_audio_at is None:
             audio.first_audio_at = now
