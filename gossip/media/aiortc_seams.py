@@ -69,6 +69,7 @@ from typing import Any, Protocol
 
 import aiortc
 import pylibsrtp
+import trio
 from aiortc import clock, rtcrtpreceiver
 from aiortc.codecs.base import Decoder
 from aiortc.codecs.vpx import Vp8Encoder
@@ -429,7 +430,7 @@ class InPlaceReading:
     (SO_TIMESTAMPNS), so `age` tells the handler how long the one it is given waited."""
 
     __slots__ = ("addresses", "wakeups", "datagrams", "rtp", "unprotect_failed", "faults",
-                 "age", "by_ticks", "_transport", "_sockets", "_batch")
+                 "age", "by_ticks", "in_trio", "_transport", "_sockets", "_batch")
 
     def __init__(self, transport: RTCDtlsTransport, batch: int) -> None:
         self.addresses: list[tuple[str, int]] = []  # of the UDP sockets read in place
@@ -440,6 +441,7 @@ class InPlaceReading:
         self.faults = 0  # a handler's exception (logged; the packet is dropped)
         self.age = 0.0  # seconds the datagram being handled waited since the kernel took it
         self.by_ticks = False
+        self.in_trio = False  # read on readiness by `read_in_trio`'s tasks
         self._transport = transport
         self._sockets: list[tuple[Any, Any, socket.socket, int]] = []  # (udp, protocol, ...)
         self._batch = batch
@@ -464,6 +466,40 @@ class InPlaceReading:
             udp, _, sock, _ = entry
             if not udp.is_closing():
                 loop._add_reader(sock.fileno(), self._read, entry)  # type: ignore[attr-defined]
+
+    async def read_in_trio(self) -> None:
+        """Read on readiness from trio tasks of the caller's (one a socket) until cancelled,
+        instead of trio-asyncio's reader, which synchronises with the asyncio loop after
+        each wake-up (about half a wake-up's cost: the relay wakes for every packet each
+        participant sends). On the way out asyncio's reader is back, so that closing the
+        connection finds it as usual; a socket closed meanwhile wakes its task first."""
+        if self.by_ticks or self.in_trio:
+            return
+        loop = asyncio.get_running_loop()
+        entries = [entry for entry in self._sockets if not entry[0].is_closing()]
+        self.in_trio = True
+        try:
+            async with trio.open_nursery() as nursery:
+                for entry in entries:
+                    udp, _, sock, _ = entry
+                    loop._remove_reader(sock.fileno())  # type: ignore[attr-defined]
+                    _notify_before_closing(udp, sock, self)
+                    nursery.start_soon(self._watch, entry)
+        finally:
+            self.in_trio = False
+            for entry in entries:
+                udp, _, sock, _ = entry
+                if not udp.is_closing():
+                    loop._add_reader(sock.fileno(), self._read, entry)  # type: ignore[attr-defined]
+
+    async def _watch(self, entry: tuple[Any, Any, socket.socket, int]) -> None:
+        udp, _, sock, _ = entry
+        while not udp.is_closing():
+            try:
+                await trio.lowlevel.wait_readable(sock)
+            except trio.ClosedResourceError:
+                return
+            self._read(entry)
 
     def read_waiting(self) -> None:
         """Read what waits on every socket now (up to a batch each)."""
@@ -504,7 +540,11 @@ class InPlaceReading:
             # Nothing once DTLS closed (aiortc's receive task would have ended there).
             if srtp is None or not 127 < (data[0] if data else 0) < 192 or is_rtcp(data) \
                     or getattr(transport, _DTLS_STATE) is not DtlsState.CONNECTED:
-                protocol.datagram_received(data, addr)
+                try:
+                    protocol.datagram_received(data, addr)
+                except Exception:  # as asyncio's reader would: logged, the next one read
+                    self.faults += 1
+                    logger.exception("aioice could not take a datagram read in place")
                 continue
             age = 0.0
             for level, kind, stamp in ancillary:
@@ -525,6 +565,20 @@ class InPlaceReading:
             except Exception:  # ours never raise; should one, the next packet is still read
                 self.faults += 1
                 logger.exception("an RTP packet read in place could not be handled")
+
+
+def _notify_before_closing(udp: Any, sock: socket.socket, reading: InPlaceReading) -> None:
+    """Make the asyncio transport `udp` tell trio before it closes `sock` while `reading`'s
+    tasks wait on it (one waiting on a socket closed under it would wait for ever). Not
+    otherwise: asyncio's own reader is cancelled by the close itself."""
+    close = udp.close
+
+    def closing() -> None:
+        if reading.in_trio and not udp.is_closing():
+            trio.lowlevel.notify_closing(sock)
+        close()
+
+    udp.close = closing
 
 
 def receive_in_place(transport: RTCDtlsTransport, *, batch: int = IN_PLACE_BATCH

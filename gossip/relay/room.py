@@ -39,6 +39,7 @@ from av.packet import Packet
 from gossip.media import icehosts
 from gossip.media.aiortc_seams import (
     RTP_SEND_ERRORS,
+    InPlaceReading,
     RtpHandler,
     depayloaded,
     enlarge_receive_buffers,
@@ -243,6 +244,9 @@ class RelayParticipant:
         self.keyframe_wanted = False
         self.keyframe_asked_ms = -KEYFRAME_REQUEST_MS
         self.send_rtcp: Callable[[bytes], Awaitable[None]] | None = None
+        # Its socket read in place ("packets"): from the connection's trio task once it is
+        # in the call (`InPlaceReading.read_in_trio`), by asyncio's reader until then.
+        self.reading: InPlaceReading | None = None
 
     async def answer(self, offer: str, room: Room) -> str:
         """(asyncio side) Answer the participant's offer: its first audio section is what it
@@ -358,7 +362,7 @@ class RelayParticipant:
         intercept_rtp(transport, room.receiver_for(self))
         enlarge_receive_buffers(transport, RECEIVE_BUFFER_BYTES)
         if self.read_in_place:
-            receive_in_place(transport)
+            self.reading = receive_in_place(transport)
 
     def slot_mids(self) -> list[str]:
         return list(self.slots if self.forwarding == "frames" else self.streams)

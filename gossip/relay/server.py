@@ -158,6 +158,9 @@ class Relay:
                 nursery.start_soon(self._send_notices, connection, notices, nursery.cancel_scope)
                 wanted = _Latest()
                 nursery.start_soon(self._apply_wants, room, participant, wanted)
+                if participant.reading is not None:
+                    # Ends with this nursery, before the connection closes its socket.
+                    nursery.start_soon(participant.reading.read_in_trio)
                 # Only wants are expected from the participant (anything else ends its part);
                 # the connection's end is its leaving the call.
                 budget = SenderBudget(MESSAGES_PER_SECOND, MAX_MESSAGE_BYTES, 1.0)
