@@ -8,8 +8,11 @@ the process from outside, so the figures carry no profiler overhead of its own; 
 some of the machine's CPU while it samples. With --native, C frames (libopus, OpenSSL, libsrtp)
 are shown where the Python frame calls them.
 
+With --perf, Linux perf samples them instead (CPU time only, by shared object and symbol:
+the interpreter, libopus, webrtcvad, libsrtp, the kernel).
+
 Run: python benchmarks/profile_relayed.py [--size 12] [--path packets/ours] [--seconds 8]
-     [--rate 200] [--top 25] [--native]
+     [--rate 200] [--top 25] [--native] [--perf]
 """
 
 from __future__ import annotations
@@ -129,8 +132,8 @@ def main() -> None:
     # What relayed_call reads of big_call's arguments.
     call_args = argparse.Namespace(size="320x180", fps=15.0)
     print(f"profile_relayed: {args.size}-way relayed audio ({args.path}), p00 and the relay "
-          f"sampled by py-spy for {args.seconds:g} s; load average {os.getloadavg()[0]:.1f}",
-          flush=True)
+          f"sampled by {'perf' if args.perf else 'py-spy'} for {args.seconds:g} s; load "
+          f"average {os.getloadavg()[0]:.1f}", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         workdir = Path(scratch)
         with relayed_call(args.size, workdir, args.path, call_args) as (relay, participants):
