@@ -18,7 +18,7 @@ decodes it and hands the samples to the engine. The link's UDP socket is read in
 (gossip.media.aiortc_seams.receive_in_place): every datagram waiting is read at one wake-up
 and its SRTP taken out there, without an asyncio hop per packet; given the audio engine's
 playout ticks (`read_at_ticks`), it is read at each of them instead, just before the frames
-are played, and wakes nobody meanwhile. A packet on no slot's SSRC
+are played, and wakes nobody meanwhile (video slots' packets too). A packet on no slot's SSRC
 and payload type, or past the size bound, is dropped before anything else is done with it.
 Video slots (gossip.media.slotvideo) carry whom we asked for; their decoded pictures go to each
 sender's LatestFrame, which is cleared when the slot lets them go (their tile shows initials).
@@ -341,11 +341,11 @@ class RelayLink:
         """Read the relay's packets at the audio engine's playout ticks (`engine.tick_hooks`:
         each tick reads what waits, just before its frames are played) instead of a wake-up
         per packet: eleven streams woke a participant 550 times a second, each wake-up
-        costing more than the packet it read. The socket is still read on readiness until
-        DTLS is up (its handshake is not made to wait for ticks), and always for a link
-        that watches video (a picture's packets are not held to the audio's ticks). Until
-        the link closes; call inside `joined`."""
-        if self._tick_hooks is not None or self.reading is None or self.video_slots:
+        costing more than the packet it read. Video slots' packets are read at the ticks
+        too (a picture waits 10 ms on average, its decoding falls in the tick). The socket
+        is still read on readiness until DTLS is up (its handshake is not made to wait for
+        ticks). Until the link closes; call inside `joined`."""
+        if self._tick_hooks is not None or self.reading is None:
             return
         self._tick_hooks = tick_hooks
         tick_hooks.append(self._tick)
