@@ -31,7 +31,16 @@ frames kept, and the relay's CPU per frame received, for each media path:
     packets/ours     the relay forwards RTP packets taken from SRTP (headers rewritten per
                      slot, protected and sent); participants take them from SRTP too, open
                      and decode them in place (gossip.media.slotreceive), and send their
-                     audio from our tick (gossip.media.rtpsend)
+                     audio from our tick (gossip.media.rtpsend); relay and participants
+                     read their UDP sockets in place (aiortc_seams.receive_in_place), the
+                     participants at their playout ticks (RelayLink.read_at_ticks)
+    packets/ours-readiness  the same, participants woken by each packet (the baseline for
+                     reading at ticks)
+    packets-queued/ours-queued  the same, each packet read through aioice's queue and
+                     aiortc's DTLS receive task (the baseline for reading in place)
+    packets/ours/ours/1  packets/ours, but the speaking indicators ask webrtcvad about every
+                     frame of every peer (the baseline for one in PEER_VAD_EVERY); any
+                     path takes /ours/N
     packets/ours/aiortc  the same, but each participant's audio sent by aiortc's sender
                      (the send path's baseline)
     frames/aiortc    the first baseline: the relay reads frames at aiortc's receivers and
@@ -54,6 +63,7 @@ Run: python benchmarks/big_call.py [--quick] [--sizes 2,3] [--relay-sizes 4,8,12
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -62,6 +72,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -282,6 +293,13 @@ def compiled_env(workdir: Path) -> dict[str, str]:
     return env
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds every core of this machine spent busy since boot (Linux /proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def process_cpu_seconds(pid: int) -> float:
     """User and system CPU of a running process (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -291,6 +309,9 @@ def process_cpu_seconds(pid: int) -> float:
 def start_relay(
     workdir: Path, forwarding: str
 ) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """The relay, forwarding "packets" (its sockets read in place), "packets-queued" (read
+    through aiortc's receive task) or "frames"."""
+    forwarding, _, queued = forwarding.partition("-")
     relay = subprocess.Popen(
         [
             sys.executable,
@@ -302,6 +323,8 @@ def start_relay(
             str(workdir / "relay-secret"),
             "--forwarding",
             forwarding,
+            "--read",
+            "queued" if queued else "in-place",
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -310,60 +333,72 @@ def start_relay(
     return relay, json.loads(relay.stdout.readline())
 
 
+@contextlib.contextmanager
+def relayed_call(
+    count: int, workdir: Path, path: str, args: argparse.Namespace, video_slots: int = 0
+) -> Iterator[tuple[subprocess.Popen[str], dict[str, subprocess.Popen[str]]]]:
+    """A relay (its own process) and `count` participants (tests/relayparticipant.py, each
+    its own process, keys handed over by this script as a call's signalling would), yielded
+    (relay, participants by name) once every one hears every other; all leave on exit."""
+    forwarding, receive_path, *rest = path.split("/")
+    receive_path = "/".join([receive_path, *(rest or ["ours"])])
+    relay, info = start_relay(workdir, forwarding)
+    secret = read_relay_secret(info["secret_file"])
+    env = {**os.environ, "PYTHONPATH": str(_ROOT)}
+    participants: dict[str, subprocess.Popen[str]] = {}
+    try:
+        for index in range(count):
+            name = f"p{index:02}"
+            participants[name] = subprocess.Popen(
+                [
+                    sys.executable, "-m", "tests.relayparticipant", info["url"],
+                    info["fingerprint"], "bench", name,
+                    make_ticket(secret, "bench", name, time.time()),
+                    str(300 + 157 * index), str(count - 1), str(workdir / f"{name}.npy"),
+                    receive_path,
+                    *((str(video_slots), args.size, f"{args.fps:g}") if video_slots else ()),
+                ],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=_ROOT,
+            )
+        keys = {name: _read(process)["key"] for name, process in participants.items()}
+        for name, process in participants.items():
+            _write(process, {"keys": {o: k for o, k in keys.items() if o != name}})
+        for process in participants.values():
+            _read(process)  # ready: it hears everyone
+        yield relay, participants
+    finally:
+        for process in participants.values():
+            if process.stdin is not None:
+                process.stdin.close()
+        for process in participants.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        relay.terminate()
+        relay.wait(timeout=10)
+
+
 def run_relayed(
     counts: list[int], workdir: Path, path: str, args: argparse.Namespace, video_slots: int = 0
 ) -> dict[int, tuple[float, float]]:
-    """Each size's call on a fresh relay: participants (tests/relayparticipant.py, each its
-    own process, keys handed over by this script as a call's signalling would) join, and
-    once every one hears every other, all measure the same window of `duration` seconds:
-    frames received from each peer a second, and their own CPU; the relay's CPU in the same
-    window. A steady call, so set-up (and processes starting on a shared machine, which on
-    2 cores takes longer than a short call lasts) is in no figure. Returns each size's
-    CPU per participant (% of a core) and lowest participant's audio frames a second."""
-    forwarding, receive_path, *send = path.split("/")
-    receive_path += "/" + (send[0] if send else "ours")
+    """Each size's call on a fresh relay (`relayed_call`): once every one hears every other,
+    all measure the same window of `duration` seconds: frames received from each peer a
+    second, and their own CPU; the relay's CPU in the same window. A steady call, so set-up
+    (and processes starting on a shared machine, which on 2 cores takes longer than a short
+    call lasts) is in no figure. Returns each size's CPU per participant (% of a core) and
+    lowest participant's audio frames a second."""
     figures: dict[int, tuple[float, float]] = {}
     for count in counts:
-        relay, info = start_relay(workdir, forwarding)
-        secret = read_relay_secret(info["secret_file"])
-        env = {**os.environ, "PYTHONPATH": str(_ROOT)}
-        participants: dict[str, subprocess.Popen[str]] = {}
-        try:
-            for index in range(count):
-                name = f"p{index:02}"
-                participants[name] = subprocess.Popen(
-                    [
-                        sys.executable, "-m", "tests.relayparticipant", info["url"],
-                        info["fingerprint"], "bench", name,
-                        make_ticket(secret, "bench", name, time.time()),
-                        str(300 + 157 * index), str(count - 1), str(workdir / f"{name}.npy"),
-                        receive_path,
-                        *((str(video_slots), args.size, f"{args.fps:g}") if video_slots else ()),
-                    ],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=_ROOT,
-                )
-            keys = {name: _read(process)["key"] for name, process in participants.items()}
-            for name, process in participants.items():
-                _write(process, {"keys": {o: k for o, k in keys.items() if o != name}})
-            for process in participants.values():
-                _read(process)  # ready: it hears everyone
+        with relayed_call(count, workdir, path, args, video_slots) as (relay, participants):
             before = process_cpu_seconds(relay.pid)
+            machine_before = machine_busy_seconds()
             frames = round(args.duration * AUDIO_FRAMES_PER_SECOND)
             for process in participants.values():
                 _write(process, {"record": frames})
             reports = [_read(process) for process in participants.values()]
             relay_cpu = process_cpu_seconds(relay.pid) - before
-        finally:
-            for process in participants.values():
-                if process.stdin is not None:
-                    process.stdin.close()
-            for process in participants.values():
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-            relay.terminate()
-            relay.wait(timeout=10)
+            machine = machine_busy_seconds() - machine_before
         seconds = max(report["seconds"] for report in reports)
         rates = [
             received / report["seconds"]
@@ -371,9 +406,17 @@ def run_relayed(
             for received in report["recorded"].values()
         ]
         cpu = statistics.mean(report["cpu"] / report["seconds"] for report in reports)
+        # What the rest of the machine took meanwhile (other helpers' work, this script):
+        # the call's own share is what it had left.
+        others = (machine - relay_cpu - sum(report["cpu"] for report in reports)) / seconds
         forwarded = sum(
             sum(report["recorded"].values()) + report.get("video_packets", 0)
             for report in reports
+        )
+        wakeups = sum(report.get("socket_wakeups", 0) for report in reports)
+        reads = (
+            f", {sum(report['datagrams_read'] for report in reports) / wakeups:.2f} datagrams "
+            f"a socket wake-up" if wakeups else ""
         )
         kind = "audio" if not video_slots else f"audio+video (watching {video_slots})"
         video = ""
@@ -387,10 +430,11 @@ def run_relayed(
         print(
             f"{count:2}-way {kind} relayed, {path:19}: CPU per participant "
             f"{cpu * 100:4.0f}% of a core, audio {_median(rates):.0f}/"
-            f"{AUDIO_FRAMES_PER_SECOND} frames/s (min {min(rates):.0f}){video}; "
+            f"{AUDIO_FRAMES_PER_SECOND} frames/s (min {min(rates):.0f}){video}{reads}; "
             f"relay {relay_cpu / seconds * 100:.0f}% of a core, "
             f"{relay_cpu / max(forwarded, 1) * 1e6:.0f} us per packet forwarded "
-            f"(load average {os.getloadavg()[0]:.1f})",
+            f"(load average {os.getloadavg()[0]:.1f}; others {max(others, 0) * 100:.0f}% "
+            "of a core)",
             flush=True,
         )
         figures[count] = (cpu * 100, min(rates))
@@ -451,8 +495,9 @@ def main() -> None:
         "--relay-paths",
         default="packets/ours,packets/ours/aiortc",
         help="relayed media paths, each measured in turn: how the relay forwards (packets, "
-        "frames) / how participants receive (ours, aiortc) [/ who sends their audio (ours, "
-        "the default, or aiortc)]",
+        "frames; packets-queued) / how participants receive (ours, ours-queued, aiortc) [/ who "
+        "sends their audio (ours, the default, or aiortc) [/ one frame in N asked about by "
+        "the speaking indicators' VAD]]",
     )
     parser.add_argument(
         "--relay-video-slots",

@@ -1,9 +1,11 @@
 """One participant of a relayed call in a process of its own (tests/test_relay.py's big call):
-`python -m tests.relayparticipant URL FINGERPRINT CALL NAME TICKET HZ SLOTS OUT [RECEIVE[/SEND]
-[VIDEO_SLOTS WxH FPS]]` (RECEIVE: RelayLink's receive path, ours or aiortc; SEND: who
-packetizes our audio, ours (gossip.media.rtpsend, the default) or aiortc; with VIDEO_SLOTS it
-sends a pattern video and watches that many others: the first ones by name, as if they were
-the last speakers).
+`python -m tests.relayparticipant URL FINGERPRINT CALL NAME TICKET HZ SLOTS OUT
+[RECEIVE[/SEND[/VAD_EVERY]] [VIDEO_SLOTS WxH FPS]]` (RECEIVE: RelayLink's receive path: ours
+(read at the engine's ticks), ours-readiness (read as packets come), ours-queued or aiortc;
+SEND: who packetizes our audio, ours (gossip.media.rtpsend, the default) or aiortc;
+VAD_EVERY: the mixer's speaking indicators ask webrtcvad about one frame of each peer in this
+many (default gossip.media.mixer.PEER_VAD_EVERY); with VIDEO_SLOTS it sends a pattern video
+and watches that many others: the first ones by name, as if they were the last speakers).
 
 It sends a tone through the relay and plays what it hears into memory. It speaks JSON lines
 with the test that runs it, which stands in for the call's sealed signalling (frame keys go
@@ -15,11 +17,14 @@ member to member, never to the relay):
     stdin  {"record": FRAMES, "each": N}  play FRAMES more frames, and on until N more came
                                           from each peer; save what played to OUT (.npy)
     stdout {"recorded": {NAME: FRAMES, ...}, "seconds": S, "cpu": S,
-            "pictures": {NAME: N, ...}, "video_packets": N}
+            "pictures": {NAME: N, ...}, "video_packets": N,
+            "socket_wakeups": N, "datagrams_read": N}
                                           frames received from each meanwhile, how long
                                           that took, and this process's CPU time in it
                                           (benchmarks/big_call.py); pictures decoded from
-                                          each watched sender, video packets received
+                                          each watched sender, video packets received;
+                                          with the socket read in place, times it was
+                                          found readable and datagrams read
     stdin  end of file                    leave the call
 """
 
@@ -37,6 +42,7 @@ from gossip.crypto.frames import FrameKey
 from gossip.media.engine import AudioEngine
 from gossip.media.framecrypt import CallFrames
 from gossip.media.loop import open_media_loop
+from gossip.media.mixer import PEER_VAD_EVERY, Mixer
 from gossip.media.rtpsend import AudioSending
 from gossip.media.sinks import MemorySink
 from gossip.media.slotreceive import RelaySlot
@@ -66,6 +72,8 @@ async def take_part(
     video_size: tuple[int, int] = (320, 180),
     video_fps: float = 15.0,
     send_path: str = "ours",
+    vad_every: int = PEER_VAD_EVERY,
+    read_at_ticks: bool = True,
 ) -> None:
     stdin = trio.lowlevel.FdStream(0)
     pending = b""
@@ -81,7 +89,7 @@ async def take_part(
         return first
 
     async with open_media_loop(), trio.open_nursery() as nursery:
-        engine = AudioEngine(MemorySink())
+        engine = AudioEngine(MemorySink(), mixer=Mixer(vad_every=vad_every))
         await nursery.start(engine.run)
         fanout = SourceFanout(ToneSource(hz, TONE_LEVEL))
         frames = CallFrames(fanout)
@@ -111,6 +119,8 @@ async def take_part(
         )
         watched = sorted(keys)[:video_slots]
         async with link.joined(url, call, name, ticket):
+            if read_at_ticks:
+                link.read_at_ticks(engine.tick_hooks)
             if watched:
                 await link.want(watched)
 
@@ -140,6 +150,8 @@ async def take_part(
             pictures = {user: slot.decoded for user, slot in link.watching().items()}
             video_packets = sum(slot.packets for slot in link.video_openings)
             began, cpu = trio.current_time(), time.process_time()
+            reading = link.reading
+            reads = (reading.wakeups, reading.datagrams) if reading is not None else (0, 0)
 
             def recorded() -> bool:
                 return engine.frames_played >= played + count and all(
@@ -155,7 +167,10 @@ async def take_part(
             pictures = {user: slot.decoded - pictures.get(user, 0)
                         for user, slot in link.watching().items()}
             video_packets = sum(slot.packets for slot in link.video_openings) - video_packets
+            if reading is not None:
+                reads = (reading.wakeups - reads[0], reading.datagrams - reads[1])
             say({"recorded": received, "seconds": seconds, "cpu": cpu,
+                 "socket_wakeups": reads[0], "datagrams_read": reads[1],
                  "pictures": pictures, "video_packets": video_packets,
                  "missing": {peer: slot.missing for peer, slot in slots.items()},
                  "undecryptable": {peer: frames.peer(peer).failed for peer in keys},  # type: ignore[union-attr]
@@ -167,11 +182,14 @@ async def take_part(
 if __name__ == "__main__":
     url, fingerprint, call, name, ticket, hz, slots, out, *rest = sys.argv[1:]
     receive, _, send_path = (rest[0] if rest else "ours").partition("/")
-    receive_path: ReceivePath = "aiortc" if receive == "aiortc" else "ours"
+    send_path, _, vad = send_path.partition("/")
+    receive_path: ReceivePath = receive if receive in ("aiortc", "ours-queued") else "ours"  # type: ignore[assignment]
+    read_at_ticks = receive == "ours"
     video_slots, size, fps = (int(rest[1]), rest[2], float(rest[3])) if len(rest) == 4 \
         else (0, "320x180", 15.0)
     width, height = (int(part) for part in size.split("x"))
     trio.run(
         take_part, url, fingerprint, call, name, ticket, float(hz), int(slots), out, receive_path,
-        video_slots, (width, height), fps, send_path or "ours",
+        video_slots, (width, height), fps, send_path or "ours", int(vad or PEER_VAD_EVERY),
+        read_at_ticks,
     )

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import collections
 import random
 
 import numpy as np
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtp import RtpPacket
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gossip.media.format import FRAME_SAMPLES, FRAME_SECONDS, Frame
 from gossip.media.jitter import (
+    MAX_REORDER,
     AdaptiveJitterBuffer,
     JitterConfig,
     PassThroughBuffer,
@@ -90,6 +92,47 @@ def test_pass_through_passes_reordered_packets_but_not_duplicates_or_stale_ones(
     # 90 is 110 packets behind the newest (200): more than 2 s late, not worth decoding.
     assert passed == [65534, 65535, 0, 65533, 1, 3, 2, 200, 101]
     assert buffer.dropped_stale == 2
+
+
+class _ScanningPassThrough:
+    """PassThroughBuffer.admit as it was: "seen?" a scan of a deque of the last 100."""
+
+    def __init__(self) -> None:
+        self.newest: int | None = None
+        self.seen: collections.deque[int] = collections.deque(maxlen=MAX_REORDER)
+
+    def admit(self, sequence: int) -> int | None:
+        if self.newest is not None:
+            behind = (self.newest - sequence) & 0xFFFF
+            if sequence in self.seen or (0 < behind < 0x8000 and behind >= MAX_REORDER):
+                return None
+        lost = 0
+        if self.newest is None or 0 < (sequence - self.newest) & 0xFFFF < 0x8000:
+            if self.newest is not None:
+                lost = ((sequence - self.newest) & 0xFFFF) - 1
+            self.newest = sequence
+        self.seen.append(sequence)
+        return lost
+
+
+# 100 passes after 100 (all within 100 of the newest), then 100 again: it left the last
+# hundred, so the scan admitted it as a late packet (its frame's counter then refuses it).
+_EVICTED = [150, 100, *range(51, 100), *range(101, 150), 151, 152, 100]
+
+
+@given(st.integers(min_value=0, max_value=0xFFFF),
+       st.lists(st.integers(min_value=-120, max_value=8), min_size=1, max_size=400))
+@example(0, [b - a for a, b in zip([0, *_EVICTED], _EVICTED, strict=False)])
+def test_pass_through_admits_exactly_what_the_scan_of_the_last_hundred_did(
+    start: int, steps: list[int]
+) -> None:
+    """Moves back and forth around a stream (duplicates, reordering, losses, stale packets,
+    the 16-bit wrap): the set beside the deque decides as the scan did."""
+    ours, scan = PassThroughBuffer(), _ScanningPassThrough()
+    sequence = start
+    for step in steps:
+        sequence = (sequence + step) & 0xFFFF
+        assert ours.admit(sequence) == scan.admit(sequence)
 
 
 def test_timestamp_mapper_keeps_reordered_packets_in_place_across_the_32_bit_wrap() -> None:

@@ -1,13 +1,17 @@
-"""The mixer: sums, volumes, clipping, deafen and level meters (pure numpy, no network)."""
+"""The mixer: sums, volumes, clipping, deafen, level meters and speaking indicators (no
+network)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from gossip.media.format import FRAME_SAMPLES, LEVEL_FLOOR_DB, Frame
+from gossip.media.capturechain import SpeechDetector
+from gossip.media.format import FRAME_SAMPLES, LEVEL_FLOOR_DB, SAMPLE_RATE, Frame
 from gossip.media.mixer import Mixer
 from gossip.media.sources import NullSource, ToneSource
+
+from .speech import FAR_TEXT, NEAR_TEXT, NoSpeechSynthesiser, frames_of, speak
 
 
 def constant(value: int) -> Frame:
@@ -70,3 +74,42 @@ def test_the_meter_averages_the_last_frames_and_forgets_older_ones() -> None:
     assert mixer.level("a") == LEVEL_FLOOR_DB
     mixer.remove("a")
     assert "a" not in mixer.levels()
+
+
+def test_a_peers_speaking_indicator_follows_them_and_asks_the_vad_about_a_third_of_frames(
+) -> None:
+    mixer = Mixer()
+    tone = ToneSource(300, level=0.1)
+    for _ in range(10):  # eleven peers speaking: each tick asks about a third of them
+        mixer.mix({f"p{i}": tone.read() for i in range(11)})
+    assert all(mixer.speaking(f"p{i}") for i in range(11))
+    asked = sum(detector.asked for detector in mixer._speech.values())
+    assert asked == pytest.approx(110 / 3, abs=11)
+    for _ in range(25):  # past the hangover of silence, nobody is
+        mixer.mix({f"p{i}": None for i in range(11)})
+    assert not any(mixer.speaking(f"p{i}") for i in range(11))
+
+
+def test_asking_the_vad_about_one_frame_in_three_moves_speech_by_two_frames_at_most() -> None:
+    """On spoken sentences with pauses, the indicator of a detector that asks webrtcvad about
+    every frame and of one that asks about one in three change within two frames of each
+    other, whichever frame the latter starts at."""
+    try:
+        sentences = [speak(FAR_TEXT), speak(NEAR_TEXT, "en+f3")]
+    except NoSpeechSynthesiser as exc:
+        pytest.skip(str(exc))
+    pause = np.zeros(SAMPLE_RATE)
+    frames = frames_of(np.concatenate([pause, sentences[0], pause, sentences[1], pause]))
+
+    def changes(detector: SpeechDetector) -> list[int]:
+        speaking = [detector.update(frame) for frame in frames]
+        return [i for i in range(1, len(frames)) if speaking[i] != speaking[i - 1]]
+
+    every_frame = changes(SpeechDetector())
+    assert len(every_frame) >= 4  # each sentence starts and ends
+    for phase in range(3):
+        third = SpeechDetector(every=3, phase=phase)
+        moved = changes(third)
+        assert len(moved) == len(every_frame)
+        assert all(0 <= b - a <= 2 for a, b in zip(every_frame, moved, strict=True))
+        assert third.asked < len(frames) / 2

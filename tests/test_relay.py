@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -106,7 +106,29 @@ async def test_four_hear_each_other_through_a_relay_that_cannot_listen(tmp_path:
                 ice_hosts=LOOPBACK,
             )
 
-        await everyone_hears_the_others(nursery, relay, links, sides, TONES)
+        # Ann and ben read the relay's packets at their playout ticks, cat and dan as they come.
+        await everyone_hears_the_others(nursery, relay, links, sides, TONES, ("ann", "ben"))
+
+        # Each link's socket is read in place: what was heard came that way (ann's and ben's
+        # at their ticks, once DTLS was up). A stranger's
+        # packets on it (RTP-looking, but no SRTP key made them) are dropped as unauthentic,
+        # and the call goes on.
+        for name, link in links.items():
+            assert link.reading is not None and link.reading.addresses
+            assert link.reading.rtp >= 3 * 25 and not link.reading.faults
+            assert link.reading.by_ticks == (name in ("ann", "ben"))
+        reading = links["ann"].reading
+        assert reading is not None
+        with trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as stranger:
+            forged = HEADER.pack(0x80, 111, 1, 960, 0x1234) + bytes(200)
+            for _ in range(20):
+                await stranger.sendto(forged, reading.addresses[0])
+            with trio.fail_after(BOUND):
+                while reading.unprotect_failed < 20:
+                    await sides["ann"].engine.wait_frames_played(
+                        sides["ann"].engine.frames_played + 1)
+        await hear(sides["ann"], present=[TONES[o] for o in TONES if o != "ann"],
+                   absent=[TONES["ann"]])
 
         # What the relay forwarded to ann is sealed: no one's tone stands out of it.
         openings = links["ann"].openings
@@ -207,13 +229,17 @@ async def test_twelve_hear_each_other_each_in_its_own_process(tmp_path: Path) ->
 
 async def everyone_hears_the_others(nursery: trio.Nursery, relay: dict[str, Any],
                                     links: dict[str, RelayLink], sides: dict[str, Side],
-                                    tones: dict[str, float]) -> None:
+                                    tones: dict[str, float], at_ticks: Collection[str] = ()
+                                    ) -> None:
     """Each joins the relay's call "general" on its link and plays whomever the relay carries
-    to it, until it hears every other's tone and not its own."""
+    to it, until it hears every other's tone and not its own; those `at_ticks` read the
+    relay's packets at their engine's playout ticks."""
 
     async def take_part(name: str, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         ticket = make_ticket(relay["secret"], "general", name, time.time())
         async with links[name].joined(relay["url"], "general", name, ticket):
+            if name in at_ticks:
+                links[name].read_at_ticks(sides[name].engine.tick_hooks)
             task_status.started()
             async for event in links[name].events:
                 if isinstance(event, Heard):

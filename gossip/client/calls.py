@@ -902,6 +902,7 @@ class CallActor(Actor):
             try:
                 async with link.joined(url, self.channel, self._identity.user, ticket), \
                         trio.open_nursery() as handovers:
+                    link.read_at_ticks(context.engine.tick_hooks)  # no wake-up per packet
                     self._relay_video = video_source
                     if link.video_slots:
                         handovers.start_soon(self._watch_last_speakers, link, context.engine)

@@ -33,6 +33,12 @@ aiortc 1.16 has no public hook for encoded frames (the W3C's "encoded transforms
   (`intercept_rtp`; RTCP still goes to aiortc), and sends through another's `_send_rtp(data)`
   (SRTP protect, then the ICE transport), `rtp_sender`; a mesh link takes its audio there
   the same way and hands the rest (video) on to the handler it replaced;
+* a relayed call's hop reads its UDP socket in place (`receive_in_place`): the asyncio
+  datagram transport's reader (its `_read_ready`, registered with the loop's `_add_reader`;
+  its socket `_sock`) is replaced by one that reads every datagram waiting (a bounded batch a
+  wake-up) and takes SRTP out of the DTLS transport's `_rx_srtp` itself, handing it to the
+  transport's `_handle_rtp_data` right there; anything else (STUN, DTLS, SRTCP) goes to
+  aioice's protocol as before. No asyncio queue, task step or trio-asyncio hop per packet;
 * a connection's UDP sockets get a larger receive buffer (`enlarge_receive_buffers`): aioice
   keeps them in its Connection's `_protocols` (private), behind the ICE gatherer's
   `_connection` (private); the relay reads what asyncio queued on the same sockets
@@ -55,20 +61,25 @@ import asyncio
 import inspect
 import logging
 import socket
+import struct
+import sys
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, Protocol
 
 import aiortc
 import pylibsrtp
+import trio
 from aiortc import clock, rtcrtpreceiver
 from aiortc.codecs.base import Decoder
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcpeerconnection import RTCPeerConnection
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RtpPacket, is_rtcp
 
 from .errors import MediaError
 
@@ -87,6 +98,10 @@ _RECEIVER_HANDLE_RTP = "_handle_rtp_packet"
 _DTLS_HANDLE_RTP = "_handle_rtp_data"
 _DTLS_SEND_RTP = "_send_rtp"
 _GATHERER_CONNECTION = "_connection"
+_DTLS_RX_SRTP = "_rx_srtp"
+_DTLS_STATE = "_state"
+_UDP_SOCKET = "_sock"
+_UDP_READ_READY = "_read_ready"
 _CONNECTION_PROTOCOLS = "_protocols"
 _SENDER_COUNTERS = {
     "ntp": "_RTCRtpSender__ntp_timestamp",
@@ -395,6 +410,203 @@ def send_backlog(transport: RTCDtlsTransport) -> Callable[[], int]:
     return backlog
 
 
+# Datagrams read in one wake-up at most: what waits beyond them is read at the next, after
+# trio has run everything else that was ready (a flood cannot hold the loop).
+IN_PLACE_BATCH = 64
+# Linux's SO_TIMESTAMPNS (asm-generic; Python's socket module does not name it): the kernel
+# stamps each datagram's arrival, handed back beside it as SCM_TIMESTAMPNS (the same number),
+# a struct timespec of two 64-bit fields.
+_SO_TIMESTAMPNS = 35
+_TIMESTAMP_BYTES = 16
+_ANCILLARY_BYTES = socket.CMSG_SPACE(_TIMESTAMP_BYTES)
+
+
+class InPlaceReading:
+    """A DTLS transport's UDP sockets read in place (`receive_in_place`), and its counters.
+
+    It reads on readiness (a wake-up when a datagram comes) until `read_at_ticks()`: then
+    the owner calls `read_waiting()` at each tick of its own (the audio engine's playout,
+    every 20 ms) and the sockets wake nobody. The kernel stamps each datagram's arrival
+    (SO_TIMESTAMPNS), so `age` tells the handler how long the one it is given waited."""
+
+    __slots__ = ("addresses", "wakeups", "datagrams", "rtp", "unprotect_failed", "faults",
+                 "age", "by_ticks", "in_trio", "_transport", "_sockets", "_batch")
+
+    def __init__(self, transport: RTCDtlsTransport, batch: int) -> None:
+        self.addresses: list[tuple[str, int]] = []  # of the UDP sockets read in place
+        self.wakeups = 0  # times the sockets were read (found readable, or at a tick)
+        self.datagrams = 0  # read in all
+        self.rtp = 0  # of them SRTP, unprotected and handed on in place
+        self.unprotect_failed = 0  # SRTP that did not authenticate (dropped, as aiortc does)
+        self.faults = 0  # a handler's exception (logged; the packet is dropped)
+        self.age = 0.0  # seconds the datagram being handled waited since the kernel took it
+        self.by_ticks = False
+        self.in_trio = False  # read on readiness by `read_in_trio`'s tasks
+        self._transport = transport
+        self._sockets: list[tuple[Any, Any, socket.socket, int]] = []  # (udp, protocol, ...)
+        self._batch = batch
+
+    def read_at_ticks(self) -> None:
+        """From now on the sockets are read only by `read_waiting()` (the owner's tick)."""
+        if self.by_ticks:
+            return
+        self.by_ticks = True
+        loop = asyncio.get_running_loop()
+        for udp, _, sock, _ in self._sockets:
+            if not udp.is_closing():
+                loop._remove_reader(sock.fileno())  # type: ignore[attr-defined]
+
+    def read_on_readiness(self) -> None:
+        """Back to a wake-up per datagram (the owner's ticks stop)."""
+        if not self.by_ticks:
+            return
+        self.by_ticks = False
+        loop = asyncio.get_running_loop()
+        for entry in self._sockets:
+            udp, _, sock, _ = entry
+            if not udp.is_closing():
+                loop._add_reader(sock.fileno(), self._read, entry)  # type: ignore[attr-defined]
+
+    async def read_in_trio(self) -> None:
+        """Read on readiness from trio tasks of the caller's (one a socket) until cancelled,
+        instead of trio-asyncio's reader, which synchronises with the asyncio loop after
+        each wake-up (about half a wake-up's cost: the relay wakes for every packet each
+        participant sends). On the way out asyncio's reader is back, so that closing the
+        connection finds it as usual; a socket closed meanwhile wakes its task first."""
+        if self.by_ticks or self.in_trio:
+            return
+        loop = asyncio.get_running_loop()
+        entries = [entry for entry in self._sockets if not entry[0].is_closing()]
+        self.in_trio = True
+        try:
+            async with trio.open_nursery() as nursery:
+                for entry in entries:
+                    udp, _, sock, _ = entry
+                    loop._remove_reader(sock.fileno())  # type: ignore[attr-defined]
+                    _notify_before_closing(udp, sock, self)
+                    nursery.start_soon(self._watch, entry)
+        finally:
+            self.in_trio = False
+            for entry in entries:
+                udp, _, sock, _ = entry
+                if not udp.is_closing():
+                    loop._add_reader(sock.fileno(), self._read, entry)  # type: ignore[attr-defined]
+
+    async def _watch(self, entry: tuple[Any, Any, socket.socket, int]) -> None:
+        udp, _, sock, _ = entry
+        while not udp.is_closing():
+            try:
+                await trio.lowlevel.wait_readable(sock)
+            except trio.ClosedResourceError:
+                return
+            self._read(entry)
+
+    def read_waiting(self) -> None:
+        """Read what waits on every socket now (up to a batch each)."""
+        for entry in self._sockets:
+            if not entry[0].is_closing():
+                self._read(entry)
+
+    def _add(self, udp: Any, protocol: Any, sock: socket.socket, max_size: int) -> None:
+        if sys.platform == "linux" and struct.calcsize("@qq") == _TIMESTAMP_BYTES:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+            except OSError:
+                pass  # no arrival stamps: `age` stays 0 (read on readiness, it is ~0)
+        entry = (udp, protocol, sock, max_size)
+        self._sockets.append(entry)
+        self.addresses.append(sock.getsockname()[:2])
+        asyncio.get_running_loop()._add_reader(  # type: ignore[attr-defined]
+            sock.fileno(), self._read, entry)
+
+    def _read(self, entry: tuple[Any, Any, socket.socket, int]) -> None:
+        """The asyncio transport's `_read_ready`, for up to a batch of datagrams, SRTP taken
+        here."""
+        _, protocol, sock, max_size = entry
+        transport = self._transport
+        self.wakeups += 1
+        now = time.time()
+        for _ in range(self._batch):
+            try:
+                data, ancillary, _, addr = sock.recvmsg(max_size, _ANCILLARY_BYTES)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                protocol.error_received(exc)
+                return
+            self.datagrams += 1
+            srtp = getattr(transport, _DTLS_RX_SRTP)
+            # RTP and RTCP begin 0b10 (RFC 7983's 128-191), STUN 0-3 and DTLS 20-63.
+            # Nothing once DTLS closed (aiortc's receive task would have ended there).
+            if srtp is None or not 127 < (data[0] if data else 0) < 192 or is_rtcp(data) \
+                    or getattr(transport, _DTLS_STATE) is not DtlsState.CONNECTED:
+                try:
+                    protocol.datagram_received(data, addr)
+                except Exception:  # as asyncio's reader would: logged, the next one read
+                    self.faults += 1
+                    logger.exception("aioice could not take a datagram read in place")
+                continue
+            age = 0.0
+            for level, kind, stamp in ancillary:
+                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS \
+                        and len(stamp) >= _TIMESTAMP_BYTES:
+                    seconds, nanoseconds = struct.unpack_from("@qq", stamp)
+                    age = max(0.0, now - seconds - nanoseconds * 1e-9)
+            self.age = age
+            arrival_time_ms = clock.current_ms() - round(age * 1000)
+            try:
+                plain = srtp.unprotect(data)
+            except pylibsrtp.Error:
+                self.unprotect_failed += 1
+                continue
+            self.rtp += 1
+            try:
+                drive(getattr(transport, _DTLS_HANDLE_RTP)(plain, arrival_time_ms=arrival_time_ms))
+            except Exception:  # ours never raise; should one, the next packet is still read
+                self.faults += 1
+                logger.exception("an RTP packet read in place could not be handled")
+
+
+def _notify_before_closing(udp: Any, sock: socket.socket, reading: InPlaceReading) -> None:
+    """Make the asyncio transport `udp` tell trio before it closes `sock` while `reading`'s
+    tasks wait on it (one waiting on a socket closed under it would wait for ever). Not
+    otherwise: asyncio's own reader is cancelled by the close itself."""
+    close = udp.close
+
+    def closing() -> None:
+        if reading.in_trio and not udp.is_closing():
+            trio.lowlevel.notify_closing(sock)
+        close()
+
+    udp.close = closing
+
+
+def receive_in_place(transport: RTCDtlsTransport, *, batch: int = IN_PLACE_BATCH
+                     ) -> InPlaceReading:
+    """Read `transport`'s UDP sockets in place: each time one is readable (or, after
+    `read_at_ticks()`, at each of the owner's ticks), every datagram waiting (up to `batch`)
+    is read, and SRTP (once DTLS is up and its certificate checked: aiortc sets up SRTP only
+    then) is unprotected and given to the transport's RTP handler (`_handle_rtp_data`, ours
+    through `intercept_rtp`) right there, its coroutine driven in place (`drive`).
+    Everything else, STUN, DTLS and SRTCP, goes to aioice's protocol as the asyncio
+    transport would give it, and from there through aiortc's own receive task.
+
+    What this saves per packet: aioice's STUN parse attempt, its asyncio queue, a step of
+    the DTLS transport's receive task, and trio-asyncio's hops for each (a synchronisation
+    with the asyncio loop after every datagram read); read at ticks, the wake-up itself.
+    Call once the connection gathered its candidates (the asyncio transports exist);
+    closing the connection removes our reader as it would asyncio's."""
+    reading = InPlaceReading(transport, batch)
+    for protocol in _gathered_protocols(transport):
+        udp = getattr(protocol, "transport", None)
+        sock = getattr(udp, _UDP_SOCKET, None)
+        if udp is None or sock is None or not hasattr(udp, _UDP_READ_READY) \
+                or udp.is_closing():
+            continue
+        reading._add(udp, protocol, sock, int(getattr(udp, "max_size", 256 * 1024)))
+    return reading
+
+
 def check_seams() -> None:
     """Raise AiortcSeamMissing unless every seam above is where aiortc 1.16 has it."""
     problems = []
@@ -477,5 +689,23 @@ def check_seams() -> None:
     for name in _SENDER_COUNTERS.values():
         if "self." + name.removeprefix("_RTCRtpSender") not in run_rtcp:
             problems.append(f"RTCRtpSender's sender reports no longer read {name}")
+    from asyncio.selector_events import _SelectorDatagramTransport  # type: ignore[attr-defined]
+
+    if "self._sock.recvfrom(self.max_size)" not in inspect.getsource(
+        _SelectorDatagramTransport._read_ready
+    ) or "self._protocol.datagram_received(data, addr)" not in inspect.getsource(
+        _SelectorDatagramTransport._read_ready
+    ):
+        problems.append("asyncio's datagram transport no longer reads with _sock.recvfrom")
+    if "self._loop._remove_reader(self._sock_fd)" not in inspect.getsource(
+        _SelectorDatagramTransport.__mro__[1].close
+    ):
+        problems.append("asyncio's transport close no longer removes the socket's reader")
+    if f"self.{_DTLS_RX_SRTP} = Session(" not in inspect.getsource(RTCDtlsTransport):
+        problems.append(f"RTCDtlsTransport no longer keeps its SRTP session in {_DTLS_RX_SRTP}")
+    if "self._set_state(State.CONNECTED)" not in inspect.getsource(RTCDtlsTransport.start):
+        problems.append(f"RTCDtlsTransport no longer keeps its state in {_DTLS_STATE}")
+    if "first_byte > 127 and first_byte < 192 and self._rx_srtp" not in receive_next:
+        problems.append("RTCDtlsTransport no longer tells SRTP by its first byte")
     if problems:
         raise AiortcSeamMissing("gossip.media.aiortc_seams needs updating: " + "; ".join(problems))

@@ -30,13 +30,16 @@ class DecodedAudioTrack(MediaStreamTrack):
         self._send, self.frames = trio.open_memory_channel[tuple[int, Frame]](QUEUED_FRAMES)
         self.dropped = 0  # the engine fell behind
         # Set by the engine that plays this track: frames go straight to it (a task woken
-        # per frame cost a participant hearing eleven streams about 1% of a core).
-        self.deliver: Callable[[int, Frame], None] | None = None
+        # per frame cost a participant hearing eleven streams about 1% of a core), with when
+        # the packet arrived (trio's clock; None: now).
+        self.deliver: Callable[[int, Frame, float | None], None] | None = None
         self.stopped = trio.Event()
 
-    def push(self, timestamp: int, frame: Frame) -> None:
+    def push(self, timestamp: int, frame: Frame, arrival: float | None = None) -> None:
+        """A decoded frame; `arrival`: when its packet came (trio's clock), if it was read
+        later than that (at a playout tick: gossip.client.relaylink)."""
         if self.deliver is not None:
-            self.deliver(timestamp, frame)
+            self.deliver(timestamp, frame, arrival)
             return
         try:
             self._send.send_nowait((timestamp, frame))

@@ -105,6 +105,9 @@ class AudioEngine:
         # Called at each playout tick with the time it was due, before the mix: the call's
         # audio send (gossip.media.rtpsend) rides this tick instead of a timer of its own.
         self.tick_hooks: list[Callable[[float], None]] = []
+        # While the hooks run (a relay link reading its packets at the tick hands the engine
+        # eleven frames at once), waiters are checked once after the mix, not per frame.
+        self._in_hooks = False
 
     # -- peers ------------------------------------------------------------------------------
 
@@ -264,22 +267,30 @@ class AudioEngine:
         audio.ended = True
         self._progress()
 
-    def _take_decoded(self, audio: PeerAudio, timestamp: int, mono: Frame) -> None:
-        now = trio.current_time()
+    def _take_decoded(self, audio: PeerAudio, timestamp: int, mono: Frame,
+                      arrival: float | None = None) -> None:
+        # A packet read at a playout tick says when it arrived (the kernel's stamp): the
+        # jitter buffer measures the network's jitter, not where the tick fell.
+        now = trio.current_time() if arrival is None else arrival
         audio.frames_received += 1
         if audio.first_audio_at is None:
             audio.first_audio_at = now
         if self._standby.get(audio.peer) is audio:
             self._promote(audio)  # as in _receive: the old track stops here
         audio.buffer.put(timestamp, mono, now)
-        self._progress()
+        if not self._in_hooks:
+            self._progress()
 
     async def _playout(self) -> None:
         next_tick = trio.current_time()
         while True:
             await trio.sleep_until(next_tick)
-            for hook in self.tick_hooks:
-                hook(next_tick)
+            self._in_hooks = True
+            try:
+                for hook in self.tick_hooks:
+                    hook(next_tick)
+            finally:
+                self._in_hooks = False
             await self._await_in_flight()
             now = trio.current_time()
             frames = {peer: self._pop(audio, now) for peer, audio in self._peers.items()}

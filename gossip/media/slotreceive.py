@@ -61,7 +61,9 @@ class RelaySlot:
         """Packets the relay sent on this slot that never arrived (since its last sender)."""
         return self._sequence.missing
 
-    def receive(self, packet: Incoming) -> None:
+    def receive(self, packet: Incoming, arrival: float | None = None) -> None:
+        """One packet from the relay; `arrival`: when it came (trio's clock), if it was read
+        later (None: now)."""
         lost_before = self._sequence.admit(packet.sequence)
         if lost_before is None:  # a duplicate, or hopelessly late
             return
@@ -82,4 +84,4 @@ class RelaySlot:
             plain, timestamp, lost_before
         ):
             if len(samples) == FRAME_SAMPLES:
-                self.track.push(frame_timestamp, samples)
+                self.track.push(frame_timestamp, samples, arrival)

@@ -64,6 +64,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "benchmarks)",
     )
     parser.add_argument(
+        "--read",
+        choices=("in-place", "queued"),
+        default="in-place",
+        help="read each participant's socket in place (default), or through aiortc's receive "
+        "task (the old path, for benchmarks)",
+    )
+    parser.add_argument(
         "--secret-file",
         type=Path,
         default=Path("relay-secret"),
@@ -90,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         secret=secret,
         sender_kbps=args.sender_kbps,
         forwarding=args.forwarding,
+        read_in_place=args.read == "in-place",
     )
 
     async def serve() -> None:

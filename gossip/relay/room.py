@@ -39,11 +39,13 @@ from av.packet import Packet
 from gossip.media import icehosts
 from gossip.media.aiortc_seams import (
     RTP_SEND_ERRORS,
+    InPlaceReading,
     RtpHandler,
     depayloaded,
     enlarge_receive_buffers,
     intercept_rtp,
     on_keyframe_request,
+    receive_in_place,
     rtp_sender,
     send_backlog,
     use_certificate,
@@ -214,10 +216,12 @@ class RelayParticipant:
         ice_hosts: Sequence[str],
         notify: Callable[[Slot], None],
         forwarding: Forwarding = "packets",
+        read_in_place: bool = True,
     ) -> None:
         self.user = user
         self.notify = notify
         self.forwarding = forwarding
+        self.read_in_place = read_in_place
         self.ice_hosts = list(ice_hosts)
         self.pc = RTCPeerConnection(
             RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
@@ -240,6 +244,9 @@ class RelayParticipant:
         self.keyframe_wanted = False
         self.keyframe_asked_ms = -KEYFRAME_REQUEST_MS
         self.send_rtcp: Callable[[bytes], Awaitable[None]] | None = None
+        # Its socket read in place ("packets"): from the connection's trio task once it is
+        # in the call (`InPlaceReading.read_in_trio`), by asyncio's reader until then.
+        self.reading: InPlaceReading | None = None
 
     async def answer(self, offer: str, room: Room) -> str:
         """(asyncio side) Answer the participant's offer: its first audio section is what it
@@ -354,6 +361,8 @@ class RelayParticipant:
                     self.streams[mid] = SlotStream(ssrc, payload_type, send, backlog=backlog)
         intercept_rtp(transport, room.receiver_for(self))
         enlarge_receive_buffers(transport, RECEIVE_BUFFER_BYTES)
+        if self.read_in_place:
+            self.reading = receive_in_place(transport)
 
     def slot_mids(self) -> list[str]:
         return list(self.slots if self.forwarding == "frames" else self.streams)

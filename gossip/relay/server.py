@@ -61,6 +61,9 @@ class RelayConfig:
     # "packets": forward RTP as an SFU does; "frames": the first relay, through aiortc's
     # receivers and senders (benchmarks/big_call.py's baseline).
     forwarding: Forwarding = "packets"
+    # Each participant's socket read in place ("packets"); off: through aiortc's receive
+    # task, a hop per packet (benchmarks/big_call.py's baseline).
+    read_in_place: bool = True
 
 
 @dataclass
@@ -133,7 +136,7 @@ class Relay:
 
             participant = RelayParticipant(
                 join.user, self.certificate, self.config.ice_hosts, notify,
-                self.config.forwarding,
+                self.config.forwarding, self.config.read_in_place,
             )
             try:
                 answer = await trio_asyncio.aio_as_trio(participant.answer)(join.sdp, room)
@@ -155,6 +158,9 @@ class Relay:
                 nursery.start_soon(self._send_notices, connection, notices, nursery.cancel_scope)
                 wanted = _Latest()
                 nursery.start_soon(self._apply_wants, room, participant, wanted)
+                if participant.reading is not None:
+                    # Ends with this nursery, before the connection closes its socket.
+                    nursery.start_soon(participant.reading.read_in_trio)
                 # Only wants are expected from the participant (anything else ends its part);
                 # the connection's end is its leaving the call.
                 budget = SenderBudget(MESSAGES_PER_SECOND, MAX_MESSAGE_BYTES, 1.0)
