@@ -413,6 +413,10 @@ def send_backlog(transport: RTCDtlsTransport) -> Callable[[], int]:
 # Datagrams read in one wake-up at most: what waits beyond them is read at the next, after
 # trio has run everything else that was ready (a flood cannot hold the loop).
 IN_PLACE_BATCH = 64
+# Read at a 20 ms tick, a socket may hold a tick's worth of every slot's packets: up to this
+# many batches (256 datagrams, 12,800 a second: past what the relay lets senders send to a
+# listener), so legitimate video slots are never left to the kernel's buffer.
+TICK_BATCHES = 4
 # Linux's SO_TIMESTAMPNS (asm-generic; Python's socket module does not name it): the kernel
 # stamps each datagram's arrival, handed back beside it as SCM_TIMESTAMPNS (the same number),
 # a struct timespec of two 64-bit fields.
@@ -502,10 +506,10 @@ class InPlaceReading:
             self._read(entry)
 
     def read_waiting(self) -> None:
-        """Read what waits on every socket now (up to a batch each)."""
+        """Read what waits on every socket now (up to TICK_BATCHES batches each)."""
         for entry in self._sockets:
             if not entry[0].is_closing():
-                self._read(entry)
+                self._read(entry, self._batch * TICK_BATCHES)
 
     def _add(self, udp: Any, protocol: Any, sock: socket.socket, max_size: int) -> None:
         if sys.platform == "linux" and struct.calcsize("@qq") == _TIMESTAMP_BYTES:
@@ -519,14 +523,14 @@ class InPlaceReading:
         asyncio.get_running_loop()._add_reader(  # type: ignore[attr-defined]
             sock.fileno(), self._read, entry)
 
-    def _read(self, entry: tuple[Any, Any, socket.socket, int]) -> None:
-        """The asyncio transport's `_read_ready`, for up to a batch of datagrams, SRTP taken
-        here."""
+    def _read(self, entry: tuple[Any, Any, socket.socket, int], limit: int = 0) -> None:
+        """The asyncio transport's `_read_ready`, for up to `limit` datagrams (a batch by
+        default), SRTP taken here."""
         _, protocol, sock, max_size = entry
         transport = self._transport
         self.wakeups += 1
         now = time.time()
-        for _ in range(self._batch):
+        for _ in range(limit or self._batch):
             try:
                 data, ancillary, _, addr = sock.recvmsg(max_size, _ANCILLARY_BYTES)
             except (BlockingIOError, InterruptedError):
