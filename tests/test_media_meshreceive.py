@@ -1,8 +1,9 @@
 """A mesh link's audio received in place (gossip.media.meshreceive), on real aiortc links on
-loopback: each side hears the other's tone, sealed, without aiortc's audio receiver, while
+loopback: each side hears the other's tone, sealed, without aiortc's audio receiver, the
+link's socket read in place at the audio engine's playout ticks once the link is up, while
 video still goes through aiortc; a frame sealed with a wrong key is refused and counted;
-what an outsider sends to the link's port, or the peer sends off its announced stream,
-reaches no decoder; receiver reports still reach the sender, whose FEC follows them; and a
+what an outsider sends to the link's port (dropped and counted by SRTP, the call going on),
+or the peer sends off its announced stream, reaches no decoder; receiver reports still reach the sender, whose FEC follows them; and a
 late frame's tick is concealed at playout from the receiver's own decoder.
 """
 
@@ -72,11 +73,22 @@ async def test_mesh_audio_is_heard_in_place_sealed_and_video_still_reaches_aiort
             frames["bob"].audio_track(), ice_hosts=LOOPBACK, receive_buffer="in-place",
             open_frames=frames["bob"].peer("alice"),
         )
+        offerer.read_at_ticks(sides["alice"].engine.tick_hooks)
+        answerer.read_at_ticks(sides["bob"].engine.tick_hooks)
         try:
             await answerer_connects(offerer, answerer)
             assert offerer.remote_track is offerer.audio_in.track  # type: ignore[union-attr]
             assert answerer.audio_opening is answerer.audio_in
             await each_hears_the_other(sides, offerer, answerer)
+            # Read at bob's playout ticks since the link came up: no wake-up between them,
+            # and every packet bob took came that way, out of SRTP in place.
+            reading, engine = answerer.socket_reading, sides["bob"].engine
+            assert reading is not None and reading.by_ticks
+            sockets = len(reading.addresses)
+            wakeups, rtp_read, ticks = reading.wakeups, reading.rtp, engine.frames_played
+            await engine.wait_frames_played(ticks + 50)
+            assert reading.wakeups - wakeups <= (engine.frames_played - ticks + 1) * sockets
+            assert reading.rtp - rtp_read >= 25 and not reading.unprotect_failed
             # The playout can conceal a late frame: it knows the decoder of the stream.
             assert sides["bob"].engine.peer("alice").decoder is not None
             # Bob's audio came in place (aiortc's receiver saw none); alice's video did not.
@@ -92,11 +104,14 @@ async def test_mesh_audio_is_heard_in_place_sealed_and_video_still_reaches_aiort
                 while audio_in.reports_sent < 2:
                     await sides["bob"].engine.wait_frames_received(
                         "alice", sides["bob"].engine.peer("alice").frames_received + 10)
+            assert reading.rtp >= audio_in.received
         finally:
             await offerer.close()
             await answerer.close()
             nursery.cancel_scope.cancel()
         assert answerer.audio_in.track.readyState == "ended"  # type: ignore[union-attr]
+        # Closed: off the ticks, back to reading on readiness (aiortc's closing was read).
+        assert not sides["bob"].engine.tick_hooks and not reading.by_ticks
 
 
 async def test_a_frame_sealed_with_a_wrong_key_is_refused_counted_and_never_played() -> None:
@@ -133,6 +148,8 @@ async def test_a_frame_sealed_with_a_wrong_key_is_refused_counted_and_never_play
 
 
 async def test_what_an_outsider_sends_to_the_links_port_reaches_no_decoder() -> None:
+    """Read at the playout ticks: the outsider's RTP-looking datagrams are read there, fail
+    SRTP and are counted; the call goes on."""
     marker = b"OUTSIDER" * 8
     async with open_media_loop(), trio.open_nursery() as nursery:
         engine = AudioEngine(MemorySink())
@@ -144,6 +161,7 @@ async def test_what_an_outsider_sends_to_the_links_port_reaches_no_decoder() -> 
                             open_frames=alice.peer("bob"))
         answerer = MediaLink(bob.audio_track(), ice_hosts=LOOPBACK, receive_buffer="in-place",
                              open_frames=bob.peer("alice"))
+        answerer.read_at_ticks(engine.tick_hooks)
         try:
             offer = await offerer.create_offer()
             answer = await answerer.accept_offer(offer)
@@ -161,6 +179,8 @@ async def test_what_an_outsider_sends_to_the_links_port_reaches_no_decoder() -> 
             assert ssrc is not None and opus
             port = int(re.findall(r"a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 (\d+) typ host",
                                   answer)[0])
+            reading = answerer.socket_reading
+            assert reading is not None
             outsider = trio.socket.socket(type=trio.socket.SOCK_DGRAM)
             with outsider:
                 await outsider.bind(("127.0.0.1", 0))
@@ -168,6 +188,11 @@ async def test_what_an_outsider_sends_to_the_links_port_reaches_no_decoder() -> 
                     await outsider.sendto(rtp(sequence, marker, ssrc=ssrc, payload_type=opus[0]),
                                           ("127.0.0.1", port))
                     await outsider.sendto(marker * 30, ("127.0.0.1", port))
+                    if sequence % 20 == 19:  # the kernel's buffer is not what is tested
+                        with trio.fail_after(BOUND):
+                            while reading.unprotect_failed <= sequence:
+                                await engine.wait_frames_played(engine.frames_played + 1)
+            assert reading.by_ticks and reading.unprotect_failed == 200
             received = engine.peer("alice").frames_received
             with trio.fail_after(BOUND):
                 await engine.wait_frames_received("alice", received + 50)

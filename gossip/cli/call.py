@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Literal
 
 import av
 import numpy as np
@@ -42,6 +43,11 @@ from gossip.media.voicespec import TransmitMode, VoiceOptions
 
 from .failures import EXIT_USAGE, CliError
 from .terminal import safe_field
+
+# --media-path (benchmarks) -> how mesh links receive audio (CallOptions.mesh_receive).
+_MESH_RECEIVE: dict[str, Literal["in-place", "in-place-aioice", "aiortc"]] = {
+    "sealed": "in-place", "once": "in-place", "sealed-aioice": "in-place-aioice",
+    "sealed-aiortc": "aiortc", "per-link": "aiortc"}
 
 # Who a call peer is, in words: the link's check (DTLS against the signed SDP) says nothing
 # about that, so it is printed apart.
@@ -87,8 +93,7 @@ async def run_call(args: argparse.Namespace, session: Session,
                           voice=voice_options(args),
                           frame_encryption=args.media_path.startswith("sealed"),
                           encode_once=args.media_path != "per-link",
-                          mesh_receive="in-place" if args.media_path in ("sealed", "once")
-                          else "aiortc",
+                          mesh_receive=_MESH_RECEIVE[args.media_path],
                           send_path=args.send_path, video_encode=args.video_encode)
     try:
         call = await session.ref.ask(JoinCall(args.channel, options))

@@ -116,8 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"frames a second sent, at most (default {DEFAULT_FPS:g})")
     # Benchmarks only (every member must agree, and only "sealed" is end to end): "once"
     # encodes once per call unsealed, "per-link" encodes for each link (the old path);
-    # "sealed-aiortc" is "sealed" with mesh audio received through aiortc's receivers.
-    call.add_argument("--media-path", choices=("sealed", "sealed-aiortc", "once", "per-link"),
+    # "sealed-aiortc" is "sealed" with mesh audio received through aiortc's receivers,
+    # "sealed-aioice" with each link's socket read by aioice (not at the playout ticks).
+    call.add_argument("--media-path", choices=("sealed", "sealed-aioice", "sealed-aiortc",
+                                               "once", "per-link"),
                       default="sealed", help=argparse.SUPPRESS)
     # Benchmarks only: who packetizes and sends our audio (aiortc's sender: the old path).
     call.add_argument("--send-path", choices=("ours", "aiortc"), default="ours",

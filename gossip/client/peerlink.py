@@ -48,6 +48,10 @@ from .signalling import SignalPayload, new_link_id, seal_signal
 log = logging.getLogger("gossip.client.link")
 
 FPS_WINDOW = 2.0  # seconds of arrivals a video fps figure counts
+# CallOptions.mesh_receive -> the media link's receive path ("ours": aiortc's receiver with
+# our jitter buffer, the old path).
+_RECEIVE_BUFFERS: dict[str, media.ReceiveBuffer] = {
+    "in-place": "in-place", "in-place-aioice": "in-place-aioice", "aiortc": "ours"}
 
 
 @dataclass
@@ -160,7 +164,10 @@ class PeerLinkActor(Actor):
             ice_servers=[media.ice_server(url) for url in options.ice_servers],
             video_track=sent_video,
             open_frames=frames.peer(self._peer) if frames else None,
-            receive_buffer="ours" if options.mesh_receive == "aiortc" else "in-place")
+            receive_buffer=_RECEIVE_BUFFERS[options.mesh_receive])
+        # The peer's packets read at the engine's playout ticks once the link is up: no
+        # wake-up per packet (what relayed calls do, gossip.client.relaylink).
+        link.read_at_ticks(self._call.engine.tick_hooks)
         link.set_video_sending(self._call.video_enabled)
         try:
             with trio.fail_after(options.connect_timeout):

@@ -4,6 +4,14 @@ bounded, opened with the peer's frame key and decoded by libopus right there, an
 go to the audio engine on a trio channel. No aiortc receiver, decoder thread or asyncio-to-trio
 hop per frame; the peer's video (other payload types) still goes to aiortc.
 
+The link's UDP socket is read in place too (`LinkReading`, over
+gossip.media.aiortc_seams.receive_in_place): every datagram waiting is read at one wake-up and
+its SRTP taken out there, no aioice queue or asyncio hop per packet; given the audio engine's
+playout ticks (`LinkReading.read_at_ticks`), once the link's DTLS is up and the peer's
+certificate checked, it is read at each tick instead, just before the frames are played, and
+wakes nobody meanwhile (the peer's video too: aiortc's video receiver gets its packets at the
+tick). The kernel's arrival stamp goes to the jitter buffer with each frame.
+
 aiortc's receiver also sent the peer RTCP receiver reports, which their FEC policy reads
 (gossip.media.lossreports): with no packet reaching it, it sends none, so this sends them,
 from the same statistics (RFC 3550: fraction lost since the last report, cumulative loss,
@@ -28,7 +36,15 @@ from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import RtcpReceiverInfo, RtcpRrPacket
 from aiortc.sdp import SessionDescription
 
-from .aiortc_seams import RTP_SEND_ERRORS, RtpHandler, intercept_rtp, rtp_sender
+from .aiortc_seams import (
+    RTP_SEND_ERRORS,
+    InPlaceReading,
+    RtpHandler,
+    enlarge_receive_buffers,
+    intercept_rtp,
+    receive_in_place,
+    rtp_sender,
+)
 from .concealment import ConcealingOpusDecoder
 from .decodedtrack import DecodedAudioTrack
 from .format import FRAME_SAMPLES, SAMPLE_RATE
@@ -46,6 +62,9 @@ BURST_PACKETS = 50  # a second of frames held up on the way (a stalled sender, a
 TAPPED_FRAMES = 500
 # RTCP's interval, varied over [0.5, 1.5] s as aiortc's receiver did (RFC 3550 6.2).
 REPORT_SECONDS = (0.5, 1.5)
+# Read at 20 ms ticks, a peer's video keyframe (tens of packets) waits in the socket for up to
+# a tick, longer when this process is not running: room for a fraction of a second of it.
+RECEIVE_BUFFER_BYTES = 1 << 19
 
 
 class _Numbers:
@@ -82,6 +101,8 @@ class MeshAudioReceiver:
         self.reports_sent = 0
         self.tap: list[bytes] | None = None  # tests: keep what arrived sealed
         self.drop: Callable[[Incoming], bool] | None = None  # tests: a lossy path
+        # The link's socket read in place (LinkReading), its counters; None: aioice reads it.
+        self.reading: InPlaceReading | None = None
         self._decoder = ConcealingOpusDecoder(channels=1)
         self.track = DecodedAudioTrack(decoder=self._decoder)
         self._sequence = PassThroughBuffer()
@@ -156,8 +177,9 @@ class MeshAudioReceiver:
         self._tokens -= 1
         return True
 
-    def receive(self, packet: Incoming) -> None:
-        """One packet of the stream (`take` passed it): counted, opened, decoded, queued."""
+    def receive(self, packet: Incoming, arrival: float | None = None) -> None:
+        """One packet of the stream (`take` passed it): counted, opened, decoded, queued;
+        `arrival`: when it came (trio's clock), if it was read later (at a playout tick)."""
         self.received += 1
         numbers = self._numbers
         numbers.sequence_number, numbers.timestamp = packet.sequence, packet.timestamp
@@ -188,7 +210,7 @@ class MeshAudioReceiver:
             payload, timestamp, lost_before
         ):
             if len(samples) == FRAME_SAMPLES:
-                self.track.push(frame_timestamp, samples)
+                self.track.push(frame_timestamp, samples, arrival)
 
     def report_due(self, now_ms: int) -> bytes | None:
         """An RTCP receiver report on the peer's stream, if one is due (about once a
@@ -238,7 +260,13 @@ def receive_audio_in_place(transport: RTCDtlsTransport, receiver: MeshAudioRecei
             packet = receiver.take(data, arrival_time_ms)
             if packet is None:
                 return
-            receiver.receive(packet)
+            # Read at a tick, a packet may have waited in the socket: the engine is told when
+            # it came, as the kernel stamped it.
+            arrival = None
+            reading = receiver.reading
+            if reading is not None and reading.by_ticks:
+                arrival = trio.current_time() - reading.age
+            receiver.receive(packet, arrival)
             report = receiver.report_due(arrival_time_ms)
         except Exception:  # a fault of ours: drop the packet, keep the call
             logger.exception("an audio packet could not be received")
@@ -250,6 +278,54 @@ def receive_audio_in_place(transport: RTCDtlsTransport, receiver: MeshAudioRecei
                 pass
 
     aiortc_handler = intercept_rtp(transport, handle)
+
+
+class LinkReading:
+    """A mesh link's UDP socket read in place (`start`, once its candidates are gathered),
+    and at the audio engine's playout ticks (`read_at_ticks`) once the link may take media:
+    DTLS up and the peer's certificate checked against their signed SDP (`receiver.accepting`;
+    the handshake is never made to wait for ticks). `stop` (the link closing) goes back to
+    reading on readiness, so that aiortc's closing is read as usual."""
+
+    def __init__(self, transport: RTCDtlsTransport, receiver: MeshAudioReceiver) -> None:
+        self._transport = transport
+        self._receiver = receiver
+        self.reading: InPlaceReading | None = None  # its counters, once started
+        self._tick_hooks: list[Callable[[float], None]] | None = None
+
+    def start(self) -> None:
+        """Read the sockets in place from now on (again: nothing; the sockets are the same)."""
+        if self.reading is not None:
+            return
+        enlarge_receive_buffers(self._transport, RECEIVE_BUFFER_BYTES)
+        self.reading = self._receiver.reading = receive_in_place(self._transport)
+
+    def read_at_ticks(self, tick_hooks: list[Callable[[float], None]]) -> None:
+        """Read at the ticks of `tick_hooks` (`engine.tick_hooks`) once the link is up:
+        a wake-up per packet cost more than the packet (a 50-packet-a-second stream per peer,
+        and their video). Until `stop`."""
+        if self._tick_hooks is not None:
+            return
+        self._tick_hooks = tick_hooks
+        tick_hooks.append(self._tick)
+
+    def _tick(self, now: float) -> None:
+        reading = self.reading
+        if reading is None:
+            return
+        if reading.by_ticks:
+            reading.read_waiting()
+        elif self._receiver.accepting and self._transport.state == "connected":
+            reading.read_at_ticks()
+            reading.read_waiting()
+
+    def stop(self) -> None:
+        """No more ticks: back to reading on readiness (the link is closing)."""
+        hooks, self._tick_hooks = self._tick_hooks, None
+        if hooks is not None and self._tick in hooks:
+            hooks.remove(self._tick)
+        if self.reading is not None and self.reading.by_ticks:
+            self.reading.read_on_readiness()
 
 
 def announced_audio(sdp: str, mid: str | None) -> tuple[int | None, list[int], list[int]]:

@@ -32,11 +32,14 @@ fingerprints as the signed SDP the live certificate was checked against
 Must run inside `gossip.media.loop.open_media_loop()`. ICE offers only `ice_hosts` (literal
 addresses, see gossip.media.icehosts); `ice_servers` default to none, since a public STUN
 server stalls gathering offline. The peer's audio: with `receive_buffer="in-place"` (what
-calls use) each packet is taken out of SRTP, opened and decoded by libopus right there, with
-no aiortc receiver (gossip.media.meshreceive; the RemoteTrack is then a DecodedAudioTrack
-the engine reads on trio, and `audio_in` has its counters); otherwise aiortc's receiver
-decodes it, its jitter buffer replaced by ours ("ours") or not ("aiortc"), both kept as
-benchmarks' baselines. Video is always aiortc's.
+calls use) the link's UDP socket is read in place and each packet is taken out of SRTP,
+opened and decoded by libopus right there, with no aiortc receiver (gossip.media.meshreceive;
+the RemoteTrack is then a DecodedAudioTrack the engine reads on trio, `audio_in` has its
+counters and `socket_reading` the socket's); given the engine's ticks (`read_at_ticks`) the
+socket is read at each playout tick once the link is up. "in-place-aioice" takes the audio
+out of SRTP the same way but leaves the socket to aioice (a wake-up per packet); otherwise
+aiortc's receiver decodes it, its jitter buffer replaced by ours ("ours") or not ("aiortc"):
+all three kept as benchmarks' baselines. Video is always decoded by aiortc.
 
 Identity binding: when DTLS comes up the certificate the peer presented is checked against
 every fingerprint in the remote SDP (which the call layer has verified the signature of),
@@ -75,7 +78,7 @@ from aiortc.sdp import candidate_from_sdp
 from cryptography import x509
 
 from . import icehosts
-from .aiortc_seams import receiver_buffer, stop_receiving, wrap_receiver_buffer
+from .aiortc_seams import InPlaceReading, receiver_buffer, stop_receiving, wrap_receiver_buffer
 from .errors import FingerprintMismatch, LinkStateError, MediaError, SdpError
 from .fingerprint import (
     certificate_fingerprint,
@@ -86,13 +89,18 @@ from .fingerprint import (
 )
 from .framecrypt import EncodedVideoTrack, Kind, Opening, OpeningBuffer, PeerFrames
 from .jitter import PassThroughBuffer, install_pass_through
-from .meshreceive import MeshAudioReceiver, announced_audio, receive_audio_in_place
+from .meshreceive import (
+    LinkReading,
+    MeshAudioReceiver,
+    announced_audio,
+    receive_audio_in_place,
+)
 from .rtpsend import SentAudioTrack
 from .videosend import LinkVideoTrack
 
 logger = logging.getLogger(__name__)
 
-ReceiveBuffer = Literal["in-place", "ours", "aiortc"]
+ReceiveBuffer = Literal["in-place", "in-place-aioice", "ours", "aiortc"]
 # Each kind of event is sent at most a few times per link (one track, a handful of state
 # changes), so this bound is never reached by a link working as designed.
 EVENT_CAPACITY = 64
@@ -188,14 +196,17 @@ class MediaLink:
         self._video_wanted = video_track is not None  # see set_video_sending
         self.pass_through: PassThroughBuffer | None = None
         self.audio_in: MeshAudioReceiver | None = None
+        self._socket: LinkReading | None = None  # the socket read in place ("in-place")
         # End-to-end frame encryption (gossip.media.framecrypt): the peer's frames are opened
         # where their audio is received in place, or between aiortc receiver's jitter buffer
         # and its decoder.
         self.open_frames = open_frames
-        if receive_buffer == "in-place":
+        if receive_buffer in ("in-place", "in-place-aioice"):
             self.audio_in = MeshAudioReceiver(open_frames)
             # Max-bundle: the audio section's transport carries every section's packets.
             receive_audio_in_place(self._receiver.transport, self.audio_in)
+            if receive_buffer == "in-place":
+                self._socket = LinkReading(self._receiver.transport, self.audio_in)
         else:
             if receive_buffer == "ours":
                 self.pass_through = install_pass_through(self._receiver)
@@ -223,6 +234,19 @@ class MediaLink:
             return self.audio_in if self.audio_in.sealed else None
         buffer = receiver_buffer(self._receiver)
         return buffer if isinstance(buffer, OpeningBuffer) else None
+
+    @property
+    def socket_reading(self) -> InPlaceReading | None:
+        """The counters of the link's socket read in place (None: aioice reads it, or not
+        gathered yet)."""
+        return self._socket.reading if self._socket is not None else None
+
+    def read_at_ticks(self, tick_hooks: list[Callable[[float], None]]) -> None:
+        """Read the link's socket at the audio engine's playout ticks (`engine.tick_hooks`)
+        once DTLS is up and the peer's certificate checked, until the link closes; nothing
+        unless the receive buffer is "in-place"."""
+        if self._socket is not None:
+            self._socket.read_at_ticks(tick_hooks)
 
     @property
     def video_receiver(self) -> RTCRtpReceiver | None:
@@ -405,6 +429,8 @@ class MediaLink:
         """Stop media and tear down ICE/DTLS. Idempotent; ends with a Closed event."""
         if not self._close_started:
             self._close_started = True
+            if self._socket is not None:
+                self._socket.stop()  # aiortc's closing read on readiness, as usual
             # Shielded so a cancelled owner still releases sockets; bounded so it cannot hang.
             with trio.move_on_after(CLOSE_SECONDS, shield=True):
                 try:
@@ -462,6 +488,8 @@ class MediaLink:
         await trio_asyncio.aio_as_trio(icehosts.gather_with_hosts)(
             self.ice_hosts, self._pc.setLocalDescription, description
         )
+        if self._socket is not None:
+            self._socket.start()  # the candidates' sockets exist now
         self._expect_audio()
 
     async def _set_remote(self, description: RTCSessionDescription) -> None:
@@ -554,6 +582,8 @@ class MediaLink:
         if self.state is LinkState.CLOSED:
             return
         self.state = LinkState.CLOSED
+        if self._socket is not None:
+            self._socket.stop()
         if self.audio_in is not None:
             self.audio_in.stop()  # the engine's reader of their audio ends, as with aiortc's
         self._emit(Closed())
