@@ -45,8 +45,10 @@ from .failures import EXIT_USAGE, CliError
 from .terminal import safe_field
 
 # --media-path (benchmarks) -> how mesh links receive audio (CallOptions.mesh_receive).
-_MESH_RECEIVE: dict[str, Literal["in-place", "in-place-aioice", "aiortc"]] = {
-    "sealed": "in-place", "once": "in-place", "sealed-aioice": "in-place-aioice",
+_MESH_RECEIVE: dict[str, Literal["in-place", "in-place-readiness", "in-place-aioice",
+                                  "aiortc"]] = {
+    "sealed": "in-place", "once": "in-place", "sealed-readiness": "in-place-readiness",
+    "sealed-aioice": "in-place-aioice",
     "sealed-aiortc": "aiortc", "per-link": "aiortc"}
 
 # Who a call peer is, in words: the link's check (DTLS against the signed SDP) says nothing

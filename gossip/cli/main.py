@@ -117,9 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     # Benchmarks only (every member must agree, and only "sealed" is end to end): "once"
     # encodes once per call unsealed, "per-link" encodes for each link (the old path);
     # "sealed-aiortc" is "sealed" with mesh audio received through aiortc's receivers,
-    # "sealed-aioice" with each link's socket read by aioice (not at the playout ticks).
-    call.add_argument("--media-path", choices=("sealed", "sealed-aioice", "sealed-aiortc",
-                                               "once", "per-link"),
+    # "sealed-aioice" with each link's socket read by aioice, "sealed-readiness" read in
+    # place but woken by each packet (not at the playout ticks).
+    call.add_argument("--media-path", choices=("sealed", "sealed-readiness", "sealed-aioice",
+                                               "sealed-aiortc", "once", "per-link"),
                       default="sealed", help=argparse.SUPPRESS)
     # Benchmarks only: who packetizes and sends our audio (aiortc's sender: the old path).
     call.add_argument("--send-path", choices=("ours", "aiortc"), default="ours",

@@ -84,10 +84,11 @@ class CallOptions:
     frame_encryption: bool = True
     encode_once: bool = True
     # A mesh link's audio received in place (gossip.media.meshreceive), its socket read at the
-    # engine's playout ticks; "in-place-aioice": the same, the socket read by aioice, a
-    # wake-up a packet; "aiortc": through aiortc's receiver and decoder thread (old paths,
-    # benchmarks' baselines).
-    mesh_receive: Literal["in-place", "in-place-aioice", "aiortc"] = "in-place"
+    # engine's playout ticks; "in-place-readiness": the socket read in place, woken by each
+    # packet; "in-place-aioice": the socket read by aioice, a wake-up a packet; "aiortc":
+    # through aiortc's receiver and decoder thread (old paths, benchmarks' baselines).
+    mesh_receive: Literal["in-place", "in-place-readiness", "in-place-aioice", "aiortc"] = \
+        "in-place"
     # With frames encoded once: we packetize and send the call's audio from one tick
     # (gossip.media.rtpsend), or aiortc's sender does for each link (benchmarks' baseline).
     send_path: Literal["ours", "aiortc"] = "ours"

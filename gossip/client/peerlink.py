@@ -51,7 +51,8 @@ FPS_WINDOW = 2.0  # seconds of arrivals a video fps figure counts
 # CallOptions.mesh_receive -> the media link's receive path ("ours": aiortc's receiver with
 # our jitter buffer, the old path).
 _RECEIVE_BUFFERS: dict[str, media.ReceiveBuffer] = {
-    "in-place": "in-place", "in-place-aioice": "in-place-aioice", "aiortc": "ours"}
+    "in-place": "in-place", "in-place-readiness": "in-place",
+    "in-place-aioice": "in-place-aioice", "aiortc": "ours"}
 
 
 @dataclass
@@ -167,7 +168,8 @@ class PeerLinkActor(Actor):
             receive_buffer=_RECEIVE_BUFFERS[options.mesh_receive])
         # The peer's packets read at the engine's playout ticks once the link is up: no
         # wake-up per packet (what relayed calls do, gossip.client.relaylink).
-        link.read_at_ticks(self._call.engine.tick_hooks)
+        if options.mesh_receive == "in-place":
+            link.read_at_ticks(self._call.engine.tick_hooks)
         link.set_video_sending(self._call.video_enabled)
         try:
             with trio.fail_after(options.connect_timeout):

@@ -9,8 +9,10 @@ gossip.media.aiortc_seams.receive_in_place): every datagram waiting is read at o
 its SRTP taken out there, no aioice queue or asyncio hop per packet; given the audio engine's
 playout ticks (`LinkReading.read_at_ticks`), once the link's DTLS is up and the peer's
 certificate checked, it is read at each tick instead, just before the frames are played, and
-wakes nobody meanwhile (the peer's video too: aiortc's video receiver gets its packets at the
-tick). The kernel's arrival stamp goes to the jitter buffer with each frame.
+wakes nobody meanwhile. The kernel's arrival stamp goes to the jitter buffer with each frame.
+Not while the peer sends us video (`receiving_video`): read at the ticks, a 4-way call's
+video fell from 10.8-14.7 to ~7 fps (benchmarks/big_call.py), so a link receiving video is
+read on readiness, still in place.
 
 aiortc's receiver also sent the peer RTCP receiver reports, which their FEC policy reads
 (gossip.media.lossreports): with no packet reaching it, it sends none, so this sends them,
@@ -291,6 +293,8 @@ class LinkReading:
         self._transport = transport
         self._receiver = receiver
         self.reading: InPlaceReading | None = None  # its counters, once started
+        # Whether the last negotiation has the peer sending us video: read on readiness then.
+        self.receiving_video = False
         self._tick_hooks: list[Callable[[float], None]] | None = None
 
     def start(self) -> None:
@@ -312,6 +316,10 @@ class LinkReading:
     def _tick(self, now: float) -> None:
         reading = self.reading
         if reading is None:
+            return
+        if self.receiving_video:
+            if reading.by_ticks:
+                reading.read_on_readiness()
             return
         if reading.by_ticks:
             reading.read_waiting()

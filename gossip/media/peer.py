@@ -36,7 +36,8 @@ calls use) the link's UDP socket is read in place and each packet is taken out o
 opened and decoded by libopus right there, with no aiortc receiver (gossip.media.meshreceive;
 the RemoteTrack is then a DecodedAudioTrack the engine reads on trio, `audio_in` has its
 counters and `socket_reading` the socket's); given the engine's ticks (`read_at_ticks`) the
-socket is read at each playout tick once the link is up. "in-place-aioice" takes the audio
+socket is read at each playout tick once the link is up, while it receives no video.
+"in-place-aioice" takes the audio
 out of SRTP the same way but leaves the socket to aioice (a wake-up per packet); otherwise
 aiortc's receiver decodes it, its jitter buffer replaced by ours ("ours") or not ("aiortc"):
 all three kept as benchmarks' baselines. Video is always decoded by aiortc.
@@ -505,6 +506,8 @@ class MediaLink:
         local, remote = self._pc.localDescription, self._pc.remoteDescription
         if self.audio_in is None or local is None or remote is None:
             return
+        if self._socket is not None:
+            self._socket.receiving_video = self.receives_video  # read on readiness then
         mid = self._sender_mid()
         ssrc, opus, audio = announced_audio(remote.sdp, mid)
         ours, _, _ = announced_audio(local.sdp, mid)
