@@ -13,8 +13,10 @@ audio frames received per second, video fps.
                    link; each link's UDP socket read in place at the audio engine's playout
                    ticks (meshreceive.LinkReading), each peer's audio taken out of SRTP,
                    opened and decoded there (gossip.media.meshreceive)
+                   (a link receiving video is read in place on readiness)
+    sealed-readiness  the same, each link's socket read in place but woken by each packet
     sealed-aioice  the same, each link's socket read by aioice and aiortc's DTLS receive
-                   task, a wake-up a packet (the baseline for reading at the ticks)
+                   task, a wake-up a packet (the baseline for reading in place and at ticks)
     sealed-aiortc  the same, the peers' audio received through aiortc's receivers and
                    decoder threads (the baseline for receiving in place)
     sealed+aiortc-send  the same frames, each link's aiortc sender pacing its own track
@@ -60,7 +62,7 @@ packets alike, each counted once per listener that received it).
 Run: python benchmarks/big_call.py [--quick] [--sizes 2,3] [--relay-sizes 4,8,12]
      [--relay-paths packets/ours,packets/ours/aiortc,frames/aiortc] [--relay-video-slots 2]
      [--paths per-link,sealed-aiortc,sealed+aiortc-send,sealed+video-per-link,sealed-aioice,
-     sealed]
+     sealed-readiness,sealed]
      [--repeats 1] [--duration 12]
 """
 
@@ -88,7 +90,7 @@ from gossip.wire.relay import make_ticket, read_relay_secret
 AUDIO_FRAMES_PER_SECOND = 50
 _SETUP_ALLOWANCE = 60.0
 PATHS = ("per-link", "sealed-aiortc", "sealed+aiortc-send", "sealed+video-per-link",
-         "sealed-aioice", "sealed")
+         "sealed-aioice", "sealed-readiness", "sealed")
 _ROOT = Path(__file__).resolve().parents[1]  # tests.relayparticipant runs from here
 
 

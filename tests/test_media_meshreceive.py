@@ -3,8 +3,9 @@ loopback: each side hears the other's tone, sealed, without aiortc's audio recei
 link's socket read in place at the audio engine's playout ticks once the link is up, while
 video still goes through aiortc; a frame sealed with a wrong key is refused and counted;
 what an outsider sends to the link's port (dropped and counted by SRTP, the call going on),
-or the peer sends off its announced stream, reaches no decoder; receiver reports still reach the sender, whose FEC follows them; and a
-late frame's tick is concealed at playout from the receiver's own decoder.
+or the peer sends off its announced stream, reaches no decoder; receiver reports still reach
+the sender, whose FEC follows them; and a late frame's tick is concealed at playout from the
+receiver's own decoder.
 """
 
 from __future__ import annotations
