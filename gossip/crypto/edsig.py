@@ -21,6 +21,7 @@ from nacl.signing import SigningKey, VerifyKey
 
 from gossip.crypto._packets import PacketFramingError, Tag, walk
 from gossip.crypto.errors import BadSignature, InvalidKey
+from gossip.crypto.rawkey import key_packets
 
 # The OID of Ed25519 (1.3.6.1.4.1.11591.15.1) as a v4 EdDSA key packet writes it.
 _ED25519_OID = bytes.fromhex("2b06010401da470f01")
@@ -42,12 +43,7 @@ MAX_SIGNATURE_BYTES = 1024  # ours are 177
 def ed25519_point(public_key: bytes) -> bytes:
     """The 32-byte Ed25519 point of a v4 EdDSA primary key packet, the first packet of a
     transferable public key; InvalidKey for anything else."""
-    try:
-        headers = walk(public_key)
-    except PacketFramingError as error:
-        raise InvalidKey(f"not a binary OpenPGP key: {error}") from error
-    if not headers or headers[0].tag != Tag.PUBLIC_KEY:
-        raise InvalidKey("a public key starts with its primary key packet")
+    headers = key_packets(public_key)
     body = bytes(public_key[headers[0].body_start:headers[0].end])
     # version 4, creation time, algorithm 22, OID length and OID, MPI of 0x40 || point
     oid_end = 7 + len(_ED25519_OID)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from gossip.crypto._packets import PacketFramingError, Tag, walk
+from gossip.crypto._packets import PacketFramingError, PacketHeader, Tag, walk
 from gossip.crypto.errors import InvalidKey
 
 # Our keys are ~400 bytes: one user id, an Ed25519 primary, a Cv25519 subkey, three
@@ -35,6 +35,18 @@ class KeyOutline:
     signatures: int
 
 
+def key_packets(data: bytes | bytearray) -> list[PacketHeader]:
+    """The packet headers of what should be a transferable public key, its primary key packet
+    first; InvalidKey if the framing is not strict or it starts otherwise."""
+    try:
+        headers = walk(data)
+    except PacketFramingError as error:
+        raise InvalidKey(f"not a binary OpenPGP key: {error}") from error
+    if not headers or headers[0].tag != Tag.PUBLIC_KEY:
+        raise InvalidKey("a public key starts with its primary key packet")
+    return headers
+
+
 def outline_public_key(data: bytes) -> KeyOutline:
     """The outline of a binary transferable public key; InvalidKey if it is not one we would
     ever accept (framing, packet kinds, version, or more than the caps allow)."""
@@ -42,12 +54,7 @@ def outline_public_key(data: bytes) -> KeyOutline:
         raise InvalidKey(f"expected bytes, got {type(data).__name__}")
     if len(data) > MAX_KEY_BYTES:
         raise InvalidKey(f"public key is {len(data)} bytes; the limit is {MAX_KEY_BYTES}")
-    try:
-        headers = walk(data)
-    except PacketFramingError as error:
-        raise InvalidKey(f"not a binary OpenPGP key: {error}") from error
-    if not headers or headers[0].tag != Tag.PUBLIC_KEY:
-        raise InvalidKey("a public key starts with its primary key packet")
+    headers = key_packets(data)
     kinds = [header.tag for header in headers]
     unexpected = set(kinds) - _ALLOWED_TAGS
     if unexpected:
