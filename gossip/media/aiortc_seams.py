@@ -434,7 +434,8 @@ class InPlaceReading:
     (SO_TIMESTAMPNS), so `age` tells the handler how long the one it is given waited."""
 
     __slots__ = ("addresses", "wakeups", "datagrams", "rtp", "unprotect_failed", "faults",
-                 "age", "by_ticks", "in_trio", "_transport", "_sockets", "_batch")
+                 "age", "by_ticks", "in_trio", "given_back", "_transport", "_sockets",
+                 "_batch")
 
     def __init__(self, transport: RTCDtlsTransport, batch: int) -> None:
         self.addresses: list[tuple[str, int]] = []  # of the UDP sockets read in place
@@ -446,19 +447,48 @@ class InPlaceReading:
         self.age = 0.0  # seconds the datagram being handled waited since the kernel took it
         self.by_ticks = False
         self.in_trio = False  # read on readiness by `read_in_trio`'s tasks
+        self.given_back = False  # the asyncio transports read their sockets again (give_back)
         self._transport = transport
         self._sockets: list[tuple[Any, Any, socket.socket, int]] = []  # (udp, protocol, ...)
         self._batch = batch
 
     def read_at_ticks(self) -> None:
         """From now on the sockets are read only by `read_waiting()` (the owner's tick)."""
-        if self.by_ticks:
+        if self.by_ticks or self.given_back:
             return
         self.by_ticks = True
         loop = asyncio.get_running_loop()
         for udp, _, sock, _ in self._sockets:
             if not udp.is_closing():
                 loop._remove_reader(sock.fileno())  # type: ignore[attr-defined]
+
+    def give_back(self) -> None:
+        """The asyncio transports read their own sockets again, as before `receive_in_place`
+        (aioice and aiortc's receive task see every datagram), until `take_back()`."""
+        if self.given_back or self.in_trio:
+            return
+        loop = asyncio.get_running_loop()
+        for udp, _, sock, _ in self._sockets:
+            if udp.is_closing():
+                continue
+            if not self.by_ticks:
+                loop._remove_reader(sock.fileno())  # type: ignore[attr-defined]
+            loop._add_reader(  # type: ignore[attr-defined]
+                sock.fileno(), getattr(udp, _UDP_READ_READY))
+        self.by_ticks = False
+        self.given_back = True
+
+    def take_back(self) -> None:
+        """Read in place again, on readiness (after `give_back()`)."""
+        if not self.given_back:
+            return
+        self.given_back = False
+        loop = asyncio.get_running_loop()
+        for entry in self._sockets:
+            udp, _, sock, _ = entry
+            if not udp.is_closing():
+                loop._remove_reader(sock.fileno())  # type: ignore[attr-defined]
+                loop._add_reader(sock.fileno(), self._read, entry)  # type: ignore[attr-defined]
 
     def read_on_readiness(self) -> None:
         """Back to a wake-up per datagram (the owner's ticks stop)."""

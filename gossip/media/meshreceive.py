@@ -11,8 +11,10 @@ playout ticks (`LinkReading.read_at_ticks`), once the link's DTLS is up and the 
 certificate checked, it is read at each tick instead, just before the frames are played, and
 wakes nobody meanwhile. The kernel's arrival stamp goes to the jitter buffer with each frame.
 Not while the peer sends us video (`receiving_video`): read at the ticks, a 4-way call's
-video fell from 10.8-14.7 to ~7 fps (benchmarks/big_call.py), so a link receiving video is
-read on readiness, still in place.
+video fell from 10.8-14.7 to ~7 fps (benchmarks/big_call.py), and read in place on readiness
+it still seemed to lose frames (4-way from a 30 fps source: 22.0, 14.8, 21.6, 14.9 fps against
+14.9, 29.4, 29.5, 21.7 read by aioice, in the same runs), so a link receiving video is given
+back to aioice (`InPlaceReading.give_back`) and taken again when the video stops.
 
 aiortc's receiver also sent the peer RTCP receiver reports, which their FEC policy reads
 (gossip.media.lossreports): with no packet reaching it, it sends none, so this sends them,
@@ -318,9 +320,9 @@ class LinkReading:
         if reading is None:
             return
         if self.receiving_video:
-            if reading.by_ticks:
-                reading.read_on_readiness()
+            reading.give_back()  # aioice reads it, as before any of this (see the module doc)
             return
+        reading.take_back()
         if reading.by_ticks:
             reading.read_waiting()
         elif self._receiver.accepting and self._transport.state == "connected":
