@@ -507,7 +507,7 @@ class MediaLink:
         if self.audio_in is None or local is None or remote is None:
             return
         if self._socket is not None:
-            self._socket.receiving_video = self.receives_video  # read on readiness then
+            self._socket.receiving_video = self.receives_video  # aioice reads it then
         mid = self._sender_mid()
         ssrc, opus, audio = announced_audio(remote.sdp, mid)
         ours, _, _ = announced_audio(local.sdp, mid)
