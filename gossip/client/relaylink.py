@@ -328,10 +328,8 @@ class RelayLink:
             return
         # Read at a tick, a packet may have waited in the socket: the engine is told when it
         # came, as the kernel stamped it.
-        arrival = None
         reading = self.reading
-        if reading is not None and reading.by_ticks:
-            arrival = trio.current_time() - reading.age
+        arrival = reading.arrival(trio.current_time()) if reading is not None else None
         try:
             slot.stream.receive(packet, arrival)
         except Exception:  # a fault of ours: drop the packet, keep the call
@@ -351,14 +349,8 @@ class RelayLink:
         tick_hooks.append(self._tick)
 
     def _tick(self, now: float) -> None:
-        reading = self.reading
-        if reading is None:
-            return
-        if reading.by_ticks:
-            reading.read_waiting()
-        elif self._transport.state == "connected":
-            reading.read_at_ticks()
-            reading.read_waiting()
+        if self.reading is not None:
+            self.reading.tick(self._transport.state == "connected")
 
     def _video_news(self) -> None:
         self.video_changed.set()

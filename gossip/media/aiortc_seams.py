@@ -483,22 +483,23 @@ class InPlaceReading:
         if not self.given_back:
             return
         self.given_back = False
-        loop = asyncio.get_running_loop()
-        for entry in self._sockets:
-            udp, _, sock, _ = entry
-            if not udp.is_closing():
-                loop._remove_reader(sock.fileno())  # type: ignore[attr-defined]
-                loop._add_reader(sock.fileno(), self._read, entry)  # type: ignore[attr-defined]
+        self._read_on_wakeups()
 
     def read_on_readiness(self) -> None:
         """Back to a wake-up per datagram (the owner's ticks stop)."""
         if not self.by_ticks:
             return
         self.by_ticks = False
+        self._read_on_wakeups()
+
+    def _read_on_wakeups(self) -> None:
+        """Our reader on every open socket, in place of whichever reader it had (none, at
+        ticks; the asyncio transport's, given back)."""
         loop = asyncio.get_running_loop()
         for entry in self._sockets:
             udp, _, sock, _ = entry
             if not udp.is_closing():
+                loop._remove_reader(sock.fileno())  # type: ignore[attr-defined]
                 loop._add_reader(sock.fileno(), self._read, entry)  # type: ignore[attr-defined]
 
     async def read_in_trio(self) -> None:
@@ -534,6 +535,20 @@ class InPlaceReading:
             except trio.ClosedResourceError:
                 return
             self._read(entry)
+
+    def tick(self, ready: bool) -> None:
+        """The owner's tick: read what waits if reading at ticks already; else, once `ready`
+        (DTLS up: its handshake is never made to wait for ticks), read at ticks from now on."""
+        if not self.by_ticks:
+            if not ready:
+                return
+            self.read_at_ticks()
+        self.read_waiting()
+
+    def arrival(self, now: float) -> float | None:
+        """When the datagram being handled came, on the clock of `now` (the kernel's stamp),
+        if it was read at a tick and so may have waited; None if read as it came."""
+        return now - self.age if self.by_ticks else None
 
     def read_waiting(self) -> None:
         """Read what waits on every socket now (up to TICK_BATCHES batches each)."""

@@ -266,11 +266,9 @@ def receive_audio_in_place(transport: RTCDtlsTransport, receiver: MeshAudioRecei
                 return
             # Read at a tick, a packet may have waited in the socket: the engine is told when
             # it came, as the kernel stamped it.
-            arrival = None
             reading = receiver.reading
-            if reading is not None and reading.by_ticks:
-                arrival = trio.current_time() - reading.age
-            receiver.receive(packet, arrival)
+            receiver.receive(
+                packet, reading.arrival(trio.current_time()) if reading is not None else None)
             report = receiver.report_due(arrival_time_ms)
         except Exception:  # a fault of ours: drop the packet, keep the call
             logger.exception("an audio packet could not be received")
@@ -323,11 +321,7 @@ class LinkReading:
             reading.give_back()  # aioice reads it, as before any of this (see the module doc)
             return
         reading.take_back()
-        if reading.by_ticks:
-            reading.read_waiting()
-        elif self._receiver.accepting and self._transport.state == "connected":
-            reading.read_at_ticks()
-            reading.read_waiting()
+        reading.tick(self._receiver.accepting and self._transport.state == "connected")
 
     def stop(self) -> None:
         """No more ticks: back to reading on readiness (the link is closing)."""
